@@ -1,0 +1,8 @@
+//! Workload rows for `dag` (not written yet).
+
+use crate::{Config, Row};
+
+/// The rows of this workload family.
+pub fn rows(_config: &Config) -> Vec<Row> {
+    Vec::new()
+}

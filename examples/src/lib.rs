@@ -1,0 +1,1 @@
+//! Cross-crate example programs; run `cargo run -p examples --example tour`.

@@ -1,0 +1,1 @@
+//! Loom models of every crate's concurrent protocol; see `tests/`.

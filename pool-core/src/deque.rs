@@ -1,0 +1,97 @@
+//! Work-stealing deques: crossbeam-deque normally, a locked equivalent under loom.
+//!
+//! crossbeam-deque's Chase-Lev deque and injector are verified by that crate's own tests; loom's
+//! job here is our protocol around them (wake-ups, shutdown, resize, cancellation). So under
+//! `cfg(loom)` the same interface is backed by `Mutex<VecDeque>`, which loom can model, with the
+//! same linearizable behaviour the protocol relies on.
+
+#[cfg(not(loom))]
+pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+#[cfg(loom)]
+pub(crate) use locked::{Injector, Steal, Stealer, Worker};
+
+#[cfg(loom)]
+mod locked {
+    use crate::sync::{Arc, Mutex};
+    use std::collections::VecDeque;
+
+    pub(crate) enum Steal<T> {
+        Empty,
+        Success(T),
+        #[allow(dead_code)]
+        Retry,
+    }
+
+    pub(crate) struct Injector<T>(Mutex<VecDeque<T>>);
+
+    impl<T> Default for Injector<T> {
+        fn default() -> Self {
+            Injector(Mutex::new(VecDeque::new()))
+        }
+    }
+
+    impl<T> Injector<T> {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+        pub(crate) fn push(&self, task: T) {
+            self.0.lock().push_back(task);
+        }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match self.0.lock().pop_front() {
+                Some(t) => Steal::Success(t),
+                None => Steal::Empty,
+            }
+        }
+        pub(crate) fn steal_batch_and_pop(&self, _dest: &Worker<T>) -> Steal<T> {
+            self.steal()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().len()
+        }
+    }
+
+    pub(crate) struct Worker<T>(Arc<Mutex<VecDeque<T>>>);
+
+    impl<T> Worker<T> {
+        pub(crate) fn new_fifo() -> Self {
+            Worker(Arc::new(Mutex::new(VecDeque::new())))
+        }
+        pub(crate) fn push(&self, task: T) {
+            self.0.lock().push_back(task);
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.lock().pop_front()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().is_empty()
+        }
+        pub(crate) fn stealer(&self) -> Stealer<T> {
+            Stealer(self.0.clone())
+        }
+    }
+
+    pub(crate) struct Stealer<T>(Arc<Mutex<VecDeque<T>>>);
+
+    impl<T> Clone for Stealer<T> {
+        fn clone(&self) -> Self {
+            Stealer(self.0.clone())
+        }
+    }
+
+    impl<T> Stealer<T> {
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match self.0.lock().pop_front() {
+                Some(t) => Steal::Success(t),
+                None => Steal::Empty,
+            }
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().is_empty()
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Typed errors: every refusal names what was wrong.
+
+use std::fmt;
+
+/// Why a task did not produce a value.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::{TaskError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let handle = pool.submit(|| -> u32 { panic!("bad input") }).unwrap();
+/// match handle.join() {
+///     Err(TaskError::Panicked(message)) => assert_eq!(message, "bad input"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task never started.
+    #[error("the task was cancelled before it started ({0})")]
+    Canceled(CancelReason),
+    /// The task panicked; the message is the panic payload when it was a string.
+    #[error("the task panicked: {0}")]
+    Panicked(String),
+}
+
+impl TaskError {
+    /// Whether the task was cancelled before it started.
+    pub fn is_canceled(&self) -> bool {
+        matches!(self, TaskError::Canceled(_))
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked(_))
+    }
+}
+
+/// Who or what cancelled a task before it started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel) was called.
+    Requested,
+    /// [`ThreadPool::cancel_all`](crate::ThreadPool::cancel_all) discarded it.
+    CancelAll,
+    /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now) discarded it.
+    Shutdown,
+    /// Its start deadline passed before a worker reached it.
+    DeadlineExpired,
+    /// The executor it was handed to dropped it without running it.
+    Dropped,
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CancelReason::Requested => "cancel requested through its handle",
+            CancelReason::CancelAll => "cancel_all discarded the queue",
+            CancelReason::Shutdown => "shutdown_now discarded the queue",
+            CancelReason::DeadlineExpired => "its start deadline passed",
+            CancelReason::Dropped => "the executor dropped it without running it",
+        })
+    }
+}
+
+/// [`TaskHandle::join_timeout`](crate::TaskHandle::join_timeout) did not get a value.
+#[derive(thiserror::Error)]
+pub enum JoinTimeoutError<T> {
+    /// The task had not finished in time; the handle is given back so the caller can wait again.
+    #[error("the task did not finish within the timeout")]
+    TimedOut(crate::TaskHandle<T>),
+    /// The task finished without a value.
+    #[error(transparent)]
+    Task(TaskError),
+}
+
+impl<T> fmt::Debug for JoinTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinTimeoutError::TimedOut(h) => f.debug_tuple("TimedOut").field(&h.id()).finish(),
+            JoinTimeoutError::Task(e) => f.debug_tuple("Task").field(e).finish(),
+        }
+    }
+}
+
+/// A [`ThreadPoolBuilder`](crate::ThreadPoolBuilder) setting was rejected, or a thread could not
+/// be started.
+///
+/// Branch on it with the `is_*` accessors; its message names the setting.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+///
+/// let err = ThreadPool::builder().threads(0).build().unwrap_err();
+/// assert!(err.is_zero_threads());
+/// assert_eq!(err.to_string(), "invalid thread pool setting `threads`: must be at least 1, got 0");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BuildErrorKind {
+    #[error("invalid thread pool setting `threads`: must be at least 1, got 0")]
+    ZeroThreads,
+    #[error("invalid thread pool setting `stack_size`: must be at least 1 byte, got 0")]
+    ZeroStackSize,
+    #[error("invalid thread pool setting `thread_name`: contains a NUL byte")]
+    NameHasNul,
+    #[error("could not start worker thread {index}: {source}")]
+    Spawn {
+        index: usize,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn zero_threads() -> Self {
+        BuildError {
+            kind: BuildErrorKind::ZeroThreads,
+        }
+    }
+    pub(crate) fn zero_stack_size() -> Self {
+        BuildError {
+            kind: BuildErrorKind::ZeroStackSize,
+        }
+    }
+    pub(crate) fn name_has_nul() -> Self {
+        BuildError {
+            kind: BuildErrorKind::NameHasNul,
+        }
+    }
+    pub(crate) fn spawn(index: usize, source: std::io::Error) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Spawn { index, source },
+        }
+    }
+
+    /// The thread count was zero.
+    pub fn is_zero_threads(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::ZeroThreads)
+    }
+
+    /// The stack size was zero.
+    pub fn is_zero_stack_size(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::ZeroStackSize)
+    }
+
+    /// The thread name prefix contained a NUL byte.
+    pub fn is_invalid_name(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::NameHasNul)
+    }
+
+    /// The operating system refused to start a thread.
+    pub fn is_spawn_failure(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::Spawn { .. })
+    }
+}
+
+/// [`ThreadPool::set_threads`](crate::ThreadPool::set_threads) could not resize the pool.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResizeError {
+    /// A pool needs at least one worker.
+    #[error("cannot resize the pool to 0 threads: a pool needs at least 1")]
+    ZeroThreads,
+    /// The pool is shutting down or shut down.
+    #[error("cannot resize the pool: it is shut down")]
+    ShutDown,
+    /// The operating system refused to start a thread; the pool kept the workers it had started.
+    #[error("could not start a worker thread while growing to {requested}: {source}")]
+    Spawn {
+        /// The size asked for.
+        requested: usize,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}

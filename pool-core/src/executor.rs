@@ -1,0 +1,191 @@
+//! The minimal executor trait every policy and the DAG scheduler build on.
+
+use std::fmt;
+use std::sync::Arc as StdArc;
+
+/// A unit of fire-and-forget work.
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A job the executor refused, handed back to the caller so nothing is silently dropped.
+///
+/// Like crossbeam's `SendError<T>`, the value is public: take it back with `.0` or
+/// [`Rejected::into_inner`].
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::{Executor, ThreadPool};
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// pool.shutdown();
+/// let refused = pool.execute(Box::new(|| println!("never runs"))).unwrap_err();
+/// let job = refused.into_inner(); // the job is ours again
+/// drop(job);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the executor refused the job: it is shut down")]
+pub struct Rejected<J>(pub J);
+
+impl<J> Rejected<J> {
+    /// The refused job.
+    pub fn into_inner(self) -> J {
+        self.0
+    }
+}
+
+impl<J> fmt::Debug for Rejected<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Rejected(..)")
+    }
+}
+
+/// Five scheduling levels, from most to least urgent.
+///
+/// Every task carries one. The FIFO pool ignores it; the `policy-priority` queue serves higher
+/// levels first. It lives in pool-core so that crates that only hold an [`Executor`] (the DAG
+/// scheduler, the coalescer) can pass a hint without depending on the priority policy.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::Priority;
+///
+/// assert!(Priority::Critical > Priority::Idle);
+/// assert_eq!(Priority::default(), Priority::Normal);
+/// assert_eq!(Priority::ALL.len(), 5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Priority {
+    /// Only when nothing else is waiting (indexing, statistics).
+    Idle = 0,
+    /// Background work (auto-save).
+    Low = 1,
+    /// The default.
+    #[default]
+    Normal = 2,
+    /// User-visible work (a preview render).
+    High = 3,
+    /// Must run next (input handling).
+    Critical = 4,
+}
+
+impl Priority {
+    /// Every level, most urgent first.
+    pub const ALL: [Priority; 5] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+        Priority::Idle,
+    ];
+
+    /// The level's index, 0 for `Idle` up to 4 for `Critical`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The level with the given [`index`](Self::index), if any.
+    pub fn from_index(index: usize) -> Option<Priority> {
+        Some(match index {
+            0 => Priority::Idle,
+            1 => Priority::Low,
+            2 => Priority::Normal,
+            3 => Priority::High,
+            4 => Priority::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// Hands jobs to threads: the object-safe trait every policy and the DAG scheduler build on.
+///
+/// Implementors either accept the job (it will run, or be accounted as cancelled by the executor's
+/// own rules) or give it back in [`Rejected`]. It is implemented for [`crate::ThreadPool`], for
+/// references and `Arc`s of executors, and is easy to implement as an adapter to another runtime.
+///
+/// # Examples
+///
+/// An adapter that runs each job on a new thread:
+///
+/// ```
+/// use pool_core::{Executor, Job, Rejected};
+///
+/// struct ThreadPerJob;
+///
+/// impl Executor for ThreadPerJob {
+///     fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+///         std::thread::spawn(job);
+///         Ok(())
+///     }
+/// }
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// ThreadPerJob.execute(Box::new(move || tx.send(42).unwrap())).unwrap();
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
+pub trait Executor: Send + Sync {
+    /// Runs `job` at some point, or hands it back.
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>>;
+
+    /// Like [`execute`](Self::execute) with a scheduling hint; executors without priorities
+    /// ignore the hint (the default).
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        let _ = priority;
+        self.execute(job)
+    }
+}
+
+impl<E: Executor + ?Sized> Executor for &E {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        (**self).execute(job)
+    }
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        (**self).execute_with_priority(job, priority)
+    }
+}
+
+impl<E: Executor + ?Sized> Executor for StdArc<E> {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        (**self).execute(job)
+    }
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        (**self).execute_with_priority(job, priority)
+    }
+}
+
+impl<E: Executor + ?Sized> Executor for Box<E> {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        (**self).execute(job)
+    }
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        (**self).execute_with_priority(job, priority)
+    }
+}
+
+/// Runs every job immediately on the calling thread.
+///
+/// Useful for tests, for deterministic single-threaded runs of a DAG, and as the simplest
+/// possible [`Executor`].
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::{Executor, InlineExecutor};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let runs = Arc::new(AtomicUsize::new(0));
+/// let r = runs.clone();
+/// InlineExecutor.execute(Box::new(move || { r.fetch_add(1, Ordering::SeqCst); })).unwrap();
+/// assert_eq!(runs.load(Ordering::SeqCst), 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InlineExecutor;
+
+impl Executor for InlineExecutor {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        job();
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! # pool-core
+//!
+//! The executor traits and a fast work-stealing thread pool that every policy crate of this
+//! workspace builds on: task handles with cancellation (before start, exactly; while running,
+//! cooperatively), panic isolation, statistics, runtime resizing and graceful shutdown.
+//!
+//! ```
+//! use pool_core::ThreadPool;
+//!
+//! let pool = ThreadPool::builder().threads(4).thread_name("worker").build()?;
+//! let handle = pool.submit(|| 2 + 2).expect("pool is running");
+//! let queued = pool.submit(|| "maybe never").expect("pool is running");
+//! queued.cancel(); // true if it had not started yet
+//! assert_eq!(handle.join()?, 4);
+//! pool.shutdown();
+//! assert!(pool.stats().is_balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How the pieces plug in
+//!
+//! - [`Executor`] is the minimal object-safe trait: hand over a [`Job`], or get it back in
+//!   [`Rejected`]. The DAG scheduler and the coalescer run on any `Executor`.
+//! - [`QueuePolicy`] is the ready queue of a [`ThreadPool`]; `policy-priority` plugs its queue in
+//!   with [`ThreadPoolBuilder::queue_policy`], keeping the same pool, handles and stats.
+//! - [`ThreadPool::set_threads`] is what `policy-adaptive` drives.
+//!
+//! ## Work distribution
+//!
+//! Submissions from outside the pool go to a shared injector; tasks submitted by a running task
+//! go to that worker's own deque, and idle workers steal. Idle workers park on a condition
+//! variable with a protocol that cannot lose a wake-up (see `pool/README.md` in the sources), so
+//! an idle pool uses no CPU.
+//!
+//! ## Verification
+//!
+//! All synchronisation goes through [`sync`], which switches to loom under `--cfg loom`; the
+//! `loom-tests` crate model-checks the wake-up, cancellation, shutdown, resize and waker
+//! protocols.
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod batch;
+mod deque;
+mod error;
+mod executor;
+mod pool;
+mod queue;
+pub mod sync;
+mod task;
+
+pub use batch::BatchProgress;
+pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskError};
+pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
+pub use pool::{PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder};
+pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
+pub use task::{CancelToken, TaskHandle, TaskId};

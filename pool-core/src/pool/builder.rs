@@ -1,0 +1,166 @@
+//! `ThreadPoolBuilder`: every setting checked, a typed error for each mistake.
+
+use std::fmt;
+
+use super::{Hooks, PanicHandler, ThreadPool};
+use crate::error::BuildError;
+use crate::queue::QueuePolicy;
+use crate::sync::Arc;
+
+type IndexHook = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// Configures and starts a [`ThreadPool`].
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let started = Arc::new(AtomicUsize::new(0));
+/// let s = started.clone();
+/// let pool = ThreadPool::builder()
+///     .threads(3)
+///     .thread_name("render")
+///     .stack_size(512 * 1024)
+///     .on_thread_start(move |_index| { s.fetch_add(1, Ordering::SeqCst); })
+///     .build()
+///     .unwrap();
+/// let name = pool.submit(|| std::thread::current().name().map(String::from)).unwrap();
+/// assert!(name.join().unwrap().unwrap().starts_with("render-"));
+/// pool.shutdown();
+/// assert_eq!(started.load(Ordering::SeqCst), 3);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ThreadPoolBuilder {
+    threads: Option<usize>,
+    name: String,
+    stack_size: Option<usize>,
+    on_start: Option<IndexHook>,
+    on_stop: Option<IndexHook>,
+    panic_handler: Option<PanicHandler>,
+    policy: Option<Box<dyn QueuePolicy>>,
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> Self {
+        ThreadPoolBuilder {
+            threads: None,
+            name: "pool".to_string(),
+            stack_size: None,
+            on_start: None,
+            on_stop: None,
+            panic_handler: None,
+            policy: None,
+        }
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with the defaults: one thread per available core, FIFO order, threads named
+    /// `pool-N`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of worker threads (at least 1). Default: `std::thread::available_parallelism`.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// The worker threads' name prefix; workers are named `{prefix}-{index}`. Default `pool`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = prefix.into();
+        self
+    }
+
+    /// Each worker's stack size in bytes (at least 1; the OS rounds it up to its minimum).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Called on each worker thread when it starts, with the worker's index. A panic in the hook
+    /// is caught and does not stop the worker.
+    pub fn on_thread_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.on_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called on each worker thread just before it exits (shutdown or retirement). A panic in the
+    /// hook is caught.
+    pub fn on_thread_stop<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.on_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with the message when a fire-and-forget job (one without a handle to report to)
+    /// panics. Tasks with a handle report their panic through the handle instead. A panic in the
+    /// handler is caught.
+    pub fn panic_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&str) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Replaces the FIFO ready queue with another order, such as `policy-priority`'s.
+    pub fn queue_policy<P: QueuePolicy>(mut self, policy: P) -> Self {
+        self.policy = Some(Box::new(policy));
+        self
+    }
+
+    /// Like [`queue_policy`](Self::queue_policy), for a policy already boxed.
+    pub fn boxed_queue_policy(mut self, policy: Box<dyn QueuePolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Checks the settings and starts the workers.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] names the rejected setting: zero threads, a zero stack size, a name with a
+    /// NUL byte, or a thread the OS refused to start (the threads already started are stopped).
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        let threads = match self.threads {
+            Some(0) => return Err(BuildError::zero_threads()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.stack_size == Some(0) {
+            return Err(BuildError::zero_stack_size());
+        }
+        if self.name.contains('\0') {
+            return Err(BuildError::name_has_nul());
+        }
+        let hooks = Hooks {
+            name: self.name,
+            stack_size: self.stack_size,
+            on_start: self.on_start,
+            on_stop: self.on_stop,
+            panic_handler: self.panic_handler,
+        };
+        ThreadPool::start(threads, hooks, self.policy)
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("threads", &self.threads)
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .field("queue_policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,197 @@
+//! Statistics without a shared counter contended on every task.
+//!
+//! Each worker owns a cache-padded block of counters that only it writes (so an increment is a
+//! plain load and store, no locked instruction, and no cache line moves between cores). Threads
+//! outside the pool write into one of a few striped blocks chosen per thread. A read sums them all,
+//! plus the totals of workers that have retired. Reads are not a single atomic snapshot; derived
+//! gauges (`queued`, `running`) saturate at zero rather than show a transient negative.
+
+use std::fmt;
+
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+
+/// One block of event counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) submitted: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) started: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    pub(crate) canceled: AtomicU64,
+}
+
+/// Increments a counter that only the calling thread ever writes.
+///
+/// A plain load and store: no other thread writes this counter, so no update can be lost, and
+/// readers only need each value to be eventually visible.
+pub(crate) fn bump_owned(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Adds to a counter other threads may write too.
+pub(crate) fn add_shared(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Plain totals, for summing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) submitted: u64,
+    pub(crate) rejected: u64,
+    pub(crate) started: u64,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) canceled: u64,
+}
+
+impl Totals {
+    pub(crate) fn add(&mut self, c: &Counters) {
+        self.submitted += c.submitted.load(Ordering::Relaxed);
+        self.rejected += c.rejected.load(Ordering::Relaxed);
+        self.started += c.started.load(Ordering::Relaxed);
+        self.completed += c.completed.load(Ordering::Relaxed);
+        self.panicked += c.panicked.load(Ordering::Relaxed);
+        self.canceled += c.canceled.load(Ordering::Relaxed);
+    }
+}
+
+const STRIPES: usize = 8;
+
+/// Counters for threads outside the pool, striped so that several submitters rarely share a line.
+pub(crate) struct ExternalCounters {
+    stripes: [CachePadded<Counters>; STRIPES],
+}
+
+impl Default for ExternalCounters {
+    fn default() -> Self {
+        ExternalCounters {
+            stripes: std::array::from_fn(|_| CachePadded::new(Counters::default())),
+        }
+    }
+}
+
+impl ExternalCounters {
+    /// The calling thread's stripe.
+    pub(crate) fn mine(&self) -> &Counters {
+        crate::sync::thread_local! {
+            static STRIPE: usize = next_stripe();
+        }
+        let index = STRIPE.with(|s| *s);
+        &self.stripes[index % STRIPES]
+    }
+
+    pub(crate) fn add_to(&self, totals: &mut Totals) {
+        for stripe in &self.stripes {
+            totals.add(stripe);
+        }
+    }
+}
+
+fn next_stripe() -> usize {
+    // Distinct threads get distinct stripes round-robin; not part of any protocol.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A snapshot of a pool's counters.
+///
+/// The event counters only grow. The books balance: at every moment
+/// `submitted = completed + canceled + panicked + rejected + running + queued`, and once the pool
+/// has shut down, `running = queued = 0`.
+///
+/// A task cancelled through its handle stays in `queued` until the pool discards its entry
+/// (when a worker reaches it, or at `cancel_all` / shutdown); it then counts in `canceled`.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// for i in 0..10 {
+///     pool.submit(move || i).unwrap();
+/// }
+/// pool.shutdown();
+/// let stats = pool.stats();
+/// assert_eq!(stats.submitted, 10);
+/// assert_eq!(stats.completed, 10);
+/// assert_eq!(stats.queued + stats.running, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Submissions, accepted or not.
+    pub submitted: u64,
+    /// Tasks a worker started.
+    pub started: u64,
+    /// Tasks that returned normally.
+    pub completed: u64,
+    /// Tasks discarded before they started (handle cancel, `cancel_all`, shutdown, deadline).
+    pub canceled: u64,
+    /// Tasks that panicked.
+    pub panicked: u64,
+    /// Submissions refused because the pool was shut down.
+    pub rejected: u64,
+    /// Accepted tasks not yet started or discarded.
+    pub queued: u64,
+    /// Tasks running now.
+    pub running: u64,
+    /// Live worker threads.
+    pub threads: usize,
+    /// Of those, how many are parked waiting for work.
+    pub idle_threads: usize,
+    /// Submissions merged into another execution (coalescing policies; 0 for the plain pool).
+    pub coalesced: u64,
+}
+
+impl PoolStats {
+    pub(crate) fn from_totals(t: Totals, threads: usize, idle_threads: usize) -> Self {
+        let running = t.started.saturating_sub(t.completed + t.panicked);
+        let queued = t
+            .submitted
+            .saturating_sub(t.rejected + t.started + t.canceled);
+        PoolStats {
+            submitted: t.submitted,
+            started: t.started,
+            completed: t.completed,
+            canceled: t.canceled,
+            panicked: t.panicked,
+            rejected: t.rejected,
+            queued,
+            running,
+            threads,
+            idle_threads,
+            coalesced: 0,
+        }
+    }
+
+    /// Whether `submitted = completed + canceled + panicked + rejected + running + queued`.
+    pub fn is_balanced(&self) -> bool {
+        self.submitted
+            == self.completed
+                + self.canceled
+                + self.panicked
+                + self.rejected
+                + self.running
+                + self.queued
+    }
+}
+
+impl fmt::Display for PoolStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "submitted {} = completed {} + canceled {} + panicked {} + rejected {} + running {} + queued {}; threads {} ({} idle)",
+            self.submitted,
+            self.completed,
+            self.canceled,
+            self.panicked,
+            self.rejected,
+            self.running,
+            self.queued,
+            self.threads,
+            self.idle_threads
+        )
+    }
+}

@@ -1,0 +1,263 @@
+//! The worker loop, the registry of workers (stealers, counters), and the thread-local context
+//! that routes submissions from inside a worker to its own deque.
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use super::stats::{bump_owned, Counters, Totals};
+use super::Shared;
+use crate::deque::{Steal, Stealer, Worker};
+use crate::queue::{QueuedTask, Work};
+use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
+use crate::task::RunOutcome;
+
+/// A worker's registration, visible to the other workers (to steal) and to `stats()`.
+pub(crate) struct WorkerEntry {
+    index: usize,
+    stealer: Stealer<QueuedTask>,
+    counters: Arc<CachePadded<Counters>>,
+}
+
+#[derive(Default)]
+struct RegistryInner {
+    workers: Vec<WorkerEntry>,
+    /// Counters of workers that have exited, folded in so totals never go backwards.
+    retired: Totals,
+    /// What stealing workers iterate over; replaced (not mutated) on every change.
+    stealers: Arc<Vec<Stealer<QueuedTask>>>,
+}
+
+/// Who the workers are. Changes only when a worker starts or exits.
+pub(crate) struct Registry {
+    inner: Mutex<RegistryInner>,
+    /// Bumped on every change so workers refresh their cached stealer list with one load.
+    generation: AtomicU64,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry {
+            inner: Mutex::new(RegistryInner::default()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn register(&self, entry: WorkerEntry) {
+        let mut inner = self.inner.lock();
+        inner.workers.push(entry);
+        inner.stealers = Arc::new(inner.workers.iter().map(|w| w.stealer.clone()).collect());
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn deregister(&self, index: usize) {
+        let mut inner = self.inner.lock();
+        if let Some(pos) = inner.workers.iter().position(|w| w.index == index) {
+            let entry = inner.workers.swap_remove(pos);
+            inner.retired.add(&entry.counters);
+        }
+        inner.stealers = Arc::new(inner.workers.iter().map(|w| w.stealer.clone()).collect());
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn add_totals(&self, totals: &mut Totals) {
+        let inner = self.inner.lock();
+        let retired = inner.retired;
+        totals.submitted += retired.submitted;
+        totals.rejected += retired.rejected;
+        totals.started += retired.started;
+        totals.completed += retired.completed;
+        totals.panicked += retired.panicked;
+        totals.canceled += retired.canceled;
+        for w in &inner.workers {
+            totals.add(&w.counters);
+        }
+    }
+
+    pub(crate) fn stealers(&self) -> Arc<Vec<Stealer<QueuedTask>>> {
+        self.inner.lock().stealers.clone()
+    }
+}
+
+/// What a worker thread keeps for itself.
+pub(crate) struct WorkerContext {
+    pub(crate) pool: *const Shared,
+    pub(crate) deque: Worker<QueuedTask>,
+    pub(crate) counters: Arc<CachePadded<Counters>>,
+    stealers: RefCell<(u64, Arc<Vec<Stealer<QueuedTask>>>)>,
+    index: usize,
+}
+
+crate::sync::thread_local! {
+    static CURRENT: RefCell<Option<Rc<WorkerContext>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the calling thread's worker context if it is a worker of `pool`.
+pub(crate) fn with_current<R>(pool: &Shared, f: impl FnOnce(&WorkerContext) -> R) -> Option<R> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        match current.as_deref() {
+            // Identity by address: `Shared` is pinned in its `Arc` for the pool's whole life.
+            Some(ctx) if std::ptr::eq(ctx.pool, pool) => Some(f(ctx)),
+            _ => None,
+        }
+    })
+}
+
+/// The body of every worker thread.
+pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    let deque = Worker::new_fifo();
+    let counters = Arc::new(CachePadded::new(Counters::default()));
+    shared.registry.register(WorkerEntry {
+        index,
+        stealer: deque.stealer(),
+        counters: counters.clone(),
+    });
+    let ctx = Rc::new(WorkerContext {
+        pool: Arc::as_ptr(&shared),
+        deque,
+        counters,
+        stealers: RefCell::new((u64::MAX, Arc::new(Vec::new()))),
+        index,
+    });
+    CURRENT.with(|current| *current.borrow_mut() = Some(ctx.clone()));
+    shared.hooks.call_start(index);
+
+    work_loop(&shared, &ctx);
+
+    // Leave nothing behind: a retiring worker hands its deque back to the shared queue.
+    while let Some(task) = ctx.deque.pop() {
+        shared.push_global(task);
+        shared.sleep.notify_one();
+    }
+    CURRENT.with(|current| *current.borrow_mut() = None);
+    shared.registry.deregister(ctx.index);
+    shared.hooks.call_stop(index);
+    shared.sleep.idle_may_have_changed();
+}
+
+fn work_loop(shared: &Shared, ctx: &WorkerContext) {
+    loop {
+        if let Some(task) = find_task(shared, ctx) {
+            execute(shared, ctx, task);
+            continue;
+        }
+        if !shared.is_shutting_down() && shared.size.try_retire() {
+            return;
+        }
+        if shared.is_shutting_down() {
+            if shared.quiescent(ctx) {
+                // Keep `live` truthful for `wait_idle` and `stats` during shutdown.
+                shared.size.remove_live();
+                return;
+            }
+            // An outside submitter is between its check and its push, or a peer is still
+            // working: its push is moments away, so spin briefly rather than park.
+            Backoff::new().snooze();
+            continue;
+        }
+        shared.sleep.park(|| {
+            has_work(shared, ctx) || shared.is_shutting_down() || shared.size.surplus()
+        });
+    }
+}
+
+/// Runs one task if any is to be found; returns whether it did.
+pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
+    match find_task(shared, ctx) {
+        Some(task) => {
+            execute(shared, ctx, task);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Own deque first (newest work stays hot in this core's cache), then the shared queue, then
+/// the other workers' deques.
+fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
+    if let Some(task) = ctx.deque.pop() {
+        return Some(task);
+    }
+    if let Some(task) = shared.pop_global_into(&ctx.deque) {
+        return Some(task);
+    }
+    steal(shared, ctx)
+}
+
+fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
+    let stealers = {
+        let mut cached = ctx.stealers.borrow_mut();
+        let generation = shared.registry.generation.load(Ordering::Acquire);
+        if cached.0 != generation {
+            *cached = (generation, shared.registry.stealers());
+        }
+        cached.1.clone()
+    };
+    let n = stealers.len();
+    if n <= 1 {
+        return None;
+    }
+    // Start at the next worker so that thieves spread over victims.
+    for offset in 1..=n {
+        let victim = &stealers[(ctx.index + offset) % n];
+        loop {
+            match victim.steal() {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => break,
+                Steal::Retry => Backoff::new().snooze(),
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn has_work(shared: &Shared, ctx: &WorkerContext) -> bool {
+    !ctx.deque.is_empty() || !shared.global_is_empty() || any_stealable(shared)
+}
+
+pub(crate) fn any_stealable(shared: &Shared) -> bool {
+    shared.registry.stealers().iter().any(|s| !s.is_empty())
+}
+
+fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
+    let counters = &ctx.counters;
+    let priority = task.priority();
+    let ran = match task.into_work() {
+        Work::Job(job) => {
+            bump_owned(&counters.started);
+            match panic::catch_unwind(AssertUnwindSafe(job)) {
+                Ok(()) => bump_owned(&counters.completed),
+                Err(payload) => {
+                    bump_owned(&counters.panicked);
+                    shared
+                        .hooks
+                        .call_panic_handler(&crate::task::panic_message(payload.as_ref()));
+                }
+            }
+            true
+        }
+        Work::Task(task) => {
+            match task.run(&|| bump_owned(&counters.started)) {
+                RunOutcome::Completed => {
+                    bump_owned(&counters.completed);
+                    true
+                }
+                RunOutcome::Panicked => {
+                    bump_owned(&counters.panicked);
+                    true
+                }
+                RunOutcome::Canceled { count } => {
+                    if count {
+                        bump_owned(&counters.canceled);
+                    }
+                    false
+                }
+                RunOutcome::Stale => false,
+            }
+        }
+    };
+    if ran {
+        shared.policy_finished(priority);
+    }
+}

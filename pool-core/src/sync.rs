@@ -1,0 +1,191 @@
+//! The one synchronisation facade of the workspace.
+//!
+//! Every crate's concurrent protocol imports its atomics, locks, threads and cells from here, never
+//! from `std::sync` directly, so that building with `RUSTFLAGS="--cfg loom"` hands the whole protocol
+//! to the loom model checker. The switch is `cfg(loom)` alone: `loom-tests` is a separate crate, and
+//! `cfg(test)` is false for a dependency.
+//!
+//! Both back ends share one API:
+//! - [`Mutex::lock`] never reports poisoning. A task's panic is caught before it can unwind through
+//!   any of our critical sections, so a poisoned lock can only mean a bug in this crate, and the data
+//!   it protects (counters, queues, slots) stays consistent at every step anyway.
+//! - [`UnsafeCell`] exposes loom's closure API (`with`, `with_mut`) so loom can check every access.
+//! - [`Backoff`] spins with crossbeam's exponential backoff, and becomes `yield_now` under loom (a
+//!   spin loop would otherwise be an unbounded number of model steps).
+//!
+//! This module is public so that the policy crates and `loom-tests` share it; it is not meant as
+//! a general-purpose API.
+
+#[cfg(not(loom))]
+mod imp {
+    pub use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub use std::sync::{Arc, Weak};
+    pub use std::thread;
+    pub use std::thread_local;
+
+    /// A condition variable over [`super::MutexGuard`].
+    pub type StdCondvar = std::sync::Condvar;
+    pub type StdMutex<T> = std::sync::Mutex<T>;
+    pub type StdGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+    pub type StdWaitTimeout = std::sync::WaitTimeoutResult;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub use loom::sync::{Arc, Weak};
+    pub use loom::thread;
+    pub use loom::thread_local;
+
+    pub type StdCondvar = loom::sync::Condvar;
+    pub type StdMutex<T> = loom::sync::Mutex<T>;
+    pub type StdGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    pub type StdWaitTimeout = loom::sync::WaitTimeoutResult;
+}
+
+pub use imp::{fence, thread, thread_local, AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
+pub use imp::{Arc, Ordering, Weak};
+
+use std::time::Duration;
+
+/// A mutual-exclusion lock whose `lock` cannot fail (see the module docs for why poisoning is
+/// ignored).
+#[derive(Debug, Default)]
+pub struct Mutex<T>(imp::StdMutex<T>);
+
+/// The guard of a [`Mutex`].
+pub type MutexGuard<'a, T> = imp::StdGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex holding `value`.
+    pub fn new(value: T) -> Self {
+        Mutex(imp::StdMutex::new(value))
+    }
+
+    /// Locks, ignoring poisoning.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Consumes the mutex, returning the value.
+    pub fn into_inner(self) -> T {
+        self.0.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A condition variable paired with [`Mutex`]; waits ignore poisoning like `Mutex::lock`.
+#[derive(Debug, Default)]
+pub struct Condvar(imp::StdCondvar);
+
+impl Condvar {
+    /// A new condition variable.
+    pub fn new() -> Self {
+        Condvar(imp::StdCondvar::new())
+    }
+
+    /// Blocks until notified (or spuriously woken: callers always wait in a loop on a predicate).
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0.wait(guard).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks until notified or `timeout` elapses. Returns the guard and whether it timed out.
+    ///
+    /// Used only where the public API itself takes a timeout (`join_timeout`, `wait_idle`), never
+    /// as a substitute for a wake-up.
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let (guard, result): (MutexGuard<'a, T>, imp::StdWaitTimeout) = self
+            .0
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|p| p.into_inner());
+        (guard, result.timed_out())
+    }
+
+    /// Wakes one waiter.
+    pub fn notify_one(&self) {
+        self.0.notify_one()
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.0.notify_all()
+    }
+}
+
+/// An `UnsafeCell` with loom's closure-based API, so that loom can track every access.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// A new cell.
+    pub const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a shared raw pointer to the contents.
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with an exclusive raw pointer to the contents.
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub use loom::cell::UnsafeCell;
+
+/// Exponential backoff for short spin-waits; `yield_now` under loom.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    #[cfg(not(loom))]
+    inner: crossbeam_utils::Backoff,
+}
+
+impl Backoff {
+    /// A fresh backoff.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Spins (then yields) a little longer each call.
+    pub fn snooze(&self) {
+        #[cfg(not(loom))]
+        self.inner.snooze();
+        #[cfg(loom)]
+        loom::thread::yield_now();
+    }
+}
+
+/// Turns a `std::sync::Arc` (after an unsizing coercion to a trait object) into the facade's `Arc`.
+///
+/// loom's `Arc` cannot be coerced to `Arc<dyn Trait>` on stable Rust, so type-erased shared
+/// objects are allocated as std `Arc`s, coerced, and then handed to loom here.
+#[cfg(not(loom))]
+pub fn arc_from_std<T: ?Sized>(arc: std::sync::Arc<T>) -> Arc<T> {
+    arc
+}
+
+/// Turns a `std::sync::Arc` (after an unsizing coercion to a trait object) into the facade's `Arc`.
+#[cfg(loom)]
+pub fn arc_from_std<T: ?Sized>(arc: std::sync::Arc<T>) -> Arc<T> {
+    loom::sync::Arc::from_std(arc)
+}
+
+/// Pads and aligns a value to a cache line, so that per-worker counters do not share lines.
+pub use crossbeam_utils::CachePadded;
+
+/// Process-wide unique numbers (task ids).
+///
+/// This is not part of any protocol: it only hands out distinct values, so it uses a plain std
+/// atomic even under loom (loom atomics cannot live in a `static`).
+pub fn next_unique_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

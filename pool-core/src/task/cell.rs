@@ -1,0 +1,479 @@
+//! The task cell: one allocation holding the state word, the closure and the result slot.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::error::{CancelReason, TaskError};
+use crate::executor::Priority;
+use crate::sync::{arc_from_std, Arc, AtomicU8, Condvar, Mutex, Ordering, UnsafeCell};
+
+const PHASE_MASK: u8 = 0b11;
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const FINISHED: u8 = 2;
+const CANCELED: u8 = 3;
+const CANCEL_REQUESTED: u8 = 0b100;
+const ACCOUNTED: u8 = 0b1000;
+
+/// A task's identity, unique in the process.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let a = pool.submit(|| 1).unwrap();
+/// let b = pool.submit(|| 2).unwrap();
+/// assert_ne!(a.id(), b.id());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    /// A fresh id, never handed out before in this process.
+    pub fn next() -> TaskId {
+        TaskId(crate::sync::next_unique_id())
+    }
+
+    /// The id as a number (for logs and traces).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task#{}", self.0)
+    }
+}
+
+/// Lets a running task see that a cancel was requested, so it can stop early.
+///
+/// Handed to closures submitted with
+/// [`ThreadPool::submit_cancellable`](crate::ThreadPool::submit_cancellable).
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let (started_tx, started_rx) = mpsc::channel();
+/// let handle = pool
+///     .submit_cancellable(move |token| {
+///         started_tx.send(()).unwrap();
+///         let mut steps = 0u64;
+///         while !token.is_cancel_requested() {
+///             steps += 1;
+///             std::thread::yield_now();
+///         }
+///         steps
+///     })
+///     .unwrap();
+/// started_rx.recv().unwrap();
+/// assert!(!handle.cancel()); // too late to prevent the start, but the task sees the request
+/// assert!(handle.join().is_ok());
+/// ```
+pub struct CancelToken<'a> {
+    header: &'a Header,
+}
+
+impl CancelToken<'_> {
+    /// Whether someone asked this task to stop.
+    pub fn is_cancel_requested(&self) -> bool {
+        self.header.state.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
+    }
+}
+
+impl fmt::Debug for CancelToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("task", &self.header.id)
+            .field("cancel_requested", &self.is_cancel_requested())
+            .finish()
+    }
+}
+
+/// The part of a task that does not depend on its types.
+pub(crate) struct Header {
+    id: TaskId,
+    state: AtomicU8,
+    /// The highest priority any queue entry of this task carries (raised, never lowered).
+    priority: AtomicU8,
+    deadline: Option<Instant>,
+}
+
+impl Header {
+    pub(crate) fn phase(&self) -> u8 {
+        self.state.load(Ordering::Acquire) & PHASE_MASK
+    }
+
+    pub(crate) fn is_queued(&self) -> bool {
+        self.phase() == QUEUED
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.phase() == RUNNING
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self.phase(), FINISHED | CANCELED)
+    }
+
+    pub(crate) fn is_canceled(&self) -> bool {
+        self.phase() == CANCELED
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    pub(crate) fn priority(&self) -> Priority {
+        Priority::from_index(self.priority.load(Ordering::Relaxed) as usize)
+            .unwrap_or(Priority::Normal)
+    }
+
+    /// Raises the recorded priority; returns whether `to` is higher than what was recorded.
+    pub(crate) fn raise_priority(&self, to: Priority) -> bool {
+        let before = self.priority.fetch_max(to as u8, Ordering::AcqRel);
+        before < to as u8
+    }
+
+    /// Moves `QUEUED -> to`; the one caller that succeeds owns the closure.
+    fn claim(&self, to: u8) -> bool {
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            if current & PHASE_MASK != QUEUED {
+                return false;
+            }
+            let next = (current & !PHASE_MASK) | to;
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// `RUNNING -> FINISHED`, keeping the flag bits.
+    fn finish(&self) {
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            let next = (current & !PHASE_MASK) | FINISHED;
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn request_cancel(&self) {
+        self.state.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
+    }
+
+    /// The first caller after a cancellation gets `true` and counts it in the stats.
+    pub(crate) fn claim_accounting(&self) -> bool {
+        self.state.fetch_or(ACCOUNTED, Ordering::AcqRel) & ACCOUNTED == 0
+    }
+}
+
+/// Where the outcome waits for its reader.
+struct Slot<T> {
+    outcome: Option<Result<T, TaskError>>,
+    waker: Option<Waker>,
+    /// Threads blocked in `join`; completion notifies the condvar only when this is non-zero.
+    blocked: usize,
+    taken: bool,
+}
+
+pub(crate) struct TaskCell<F, T> {
+    header: Header,
+    /// Owned by whoever wins the `QUEUED ->` transition (see the README).
+    func: UnsafeCell<Option<F>>,
+    slot: Mutex<Slot<T>>,
+    done: Condvar,
+}
+
+// SAFETY: `func` is only accessed by the single winner of the `QUEUED ->` compare-and-swap (see
+// `Header::claim`), so sharing the cell between threads never shares `F`; `F: Send` lets the
+// winner be any thread. Everything else in the cell is already `Sync` (atomics, a mutex).
+unsafe impl<F: Send, T: Send> Sync for TaskCell<F, T> {}
+
+impl<F, T> TaskCell<F, T> {
+    fn complete(&self, outcome: Result<T, TaskError>) {
+        let (waker, notify) = {
+            let mut slot = self.slot.lock();
+            slot.outcome = Some(outcome);
+            (slot.waker.take(), slot.blocked > 0)
+        };
+        if notify {
+            self.done.notify_all();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn take_func(&self) -> Option<F> {
+        // SAFETY: only called by the winner of `Header::claim`, which is unique (see README).
+        self.func.with_mut(|func| unsafe { (*func).take() })
+    }
+}
+
+/// What happened when a worker reached a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunOutcome {
+    Completed,
+    Panicked,
+    /// It had been cancelled; `count` is true for the one discarder that counts it.
+    Canceled { count: bool },
+    /// Another entry for the same task already ran it (priority raise duplicates).
+    Stale,
+}
+
+/// The queue's view of a task, with its types erased.
+pub(crate) trait RawTask: Send + Sync {
+    fn header(&self) -> &Header;
+    /// Runs the task if it is still queued, calling `on_start` just before the closure.
+    fn run(&self, on_start: &dyn Fn()) -> RunOutcome;
+    fn cancel(&self, reason: CancelReason) -> bool;
+}
+
+/// The handle's view of a task, with the closure's type erased.
+pub(crate) trait TaskOps<T>: Send + Sync {
+    fn header(&self) -> &Header;
+    fn cancel(&self, reason: CancelReason) -> bool;
+    fn request_cancel(&self);
+    /// Takes the outcome if it is there; otherwise registers `waker` (if any).
+    fn poll_outcome(&self, waker: Option<&Waker>) -> Option<Result<T, TaskError>>;
+    /// Blocks until the outcome is there (or `deadline` passes) and takes it.
+    fn wait_outcome(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>>;
+    fn outcome_taken(&self) -> bool;
+}
+
+impl<F, T> RawTask for TaskCell<F, T>
+where
+    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send,
+    T: Send,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(&self, on_start: &dyn Fn()) -> RunOutcome {
+        if let Some(deadline) = self.header.deadline {
+            if Instant::now() > deadline && RawTask::cancel(self, CancelReason::DeadlineExpired) {
+                let count = self.header.claim_accounting();
+                return RunOutcome::Canceled { count };
+            }
+        }
+        if !self.header.claim(RUNNING) {
+            return if self.header.is_canceled() {
+                RunOutcome::Canceled {
+                    count: self.header.claim_accounting(),
+                }
+            } else {
+                RunOutcome::Stale
+            };
+        }
+        on_start();
+        let Some(func) = self.take_func() else {
+            // Unreachable by the claim protocol; report rather than panic inside a worker.
+            self.header.finish();
+            self.complete(Err(TaskError::Panicked(
+                "pool-core bug: a started task had no closure".into(),
+            )));
+            return RunOutcome::Panicked;
+        };
+        let token = CancelToken {
+            header: &self.header,
+        };
+        let result = panic::catch_unwind(AssertUnwindSafe(|| func(&token)));
+        self.header.finish();
+        match result {
+            Ok(value) => {
+                self.complete(Ok(value));
+                RunOutcome::Completed
+            }
+            Err(payload) => {
+                self.complete(Err(TaskError::Panicked(panic_message(payload.as_ref()))));
+                RunOutcome::Panicked
+            }
+        }
+    }
+
+    fn cancel(&self, reason: CancelReason) -> bool {
+        if !self.header.claim(CANCELED) {
+            return false;
+        }
+        // Drop the closure now: its captures may hold resources the caller wants back.
+        drop(self.take_func());
+        self.complete(Err(TaskError::Canceled(reason)));
+        true
+    }
+}
+
+impl<F, T> TaskOps<T> for TaskCell<F, T>
+where
+    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send,
+    T: Send,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn cancel(&self, reason: CancelReason) -> bool {
+        RawTask::cancel(self, reason)
+    }
+
+    fn request_cancel(&self) {
+        self.header.request_cancel();
+    }
+
+    fn poll_outcome(&self, waker: Option<&Waker>) -> Option<Result<T, TaskError>> {
+        let mut slot = self.slot.lock();
+        if let Some(outcome) = slot.outcome.take() {
+            slot.taken = true;
+            return Some(outcome);
+        }
+        if let Some(waker) = waker {
+            match &slot.waker {
+                Some(existing) if existing.will_wake(waker) => {}
+                _ => slot.waker = Some(waker.clone()),
+            }
+        }
+        None
+    }
+
+    fn wait_outcome(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
+        let mut slot = self.slot.lock();
+        loop {
+            if let Some(outcome) = slot.outcome.take() {
+                slot.taken = true;
+                return Some(outcome);
+            }
+            slot.blocked += 1;
+            let timed_out = match deadline {
+                None => {
+                    slot = self.done.wait(slot);
+                    false
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        true
+                    } else {
+                        let (guard, timed_out) = self.done.wait_timeout(slot, deadline - now);
+                        slot = guard;
+                        timed_out
+                    }
+                }
+            };
+            slot.blocked -= 1;
+            if timed_out && slot.outcome.is_none() {
+                return None;
+            }
+        }
+    }
+
+    fn outcome_taken(&self) -> bool {
+        self.slot.lock().taken
+    }
+}
+
+/// The queue's reference to a task with a handle.
+///
+/// Dropping it while the task is still queued cancels the task with [`CancelReason::Dropped`], so
+/// no handle waits forever on work an executor threw away.
+pub(crate) struct TaskRef(Arc<dyn RawTask>);
+
+impl TaskRef {
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+
+    pub(crate) fn run(self, on_start: &dyn Fn()) -> RunOutcome {
+        self.0.run(on_start)
+    }
+
+    /// Cancels the task if still queued, and says whether this discard counts it.
+    pub(crate) fn discard(self, reason: CancelReason) -> crate::queue::Discarded {
+        let canceled_now = self.0.cancel(reason);
+        let count = self.header().is_canceled() && self.header().claim_accounting();
+        crate::queue::Discarded {
+            canceled_now,
+            count,
+        }
+    }
+
+    /// Another queue entry for a task that has one already (used to raise its priority).
+    pub(crate) fn another_entry(task: &Arc<dyn RawTask>) -> TaskRef {
+        TaskRef(Arc::clone(task))
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        if self.0.header().is_queued() {
+            self.0.cancel(CancelReason::Dropped);
+        }
+    }
+}
+
+/// Builds a task; returns the queue entry and the handle's view of it.
+pub(crate) fn new_task<F, T>(
+    func: F,
+    priority: Priority,
+    deadline: Option<Instant>,
+) -> (TaskRef, Arc<dyn TaskOps<T>>, Arc<dyn RawTask>)
+where
+    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // A std `Arc`, coerced to the two trait objects, then handed to the facade (see
+    // `sync::arc_from_std`): one allocation for the queue entry, the handle and its raise ticket.
+    let cell = std::sync::Arc::new(TaskCell {
+        header: Header {
+            id: TaskId::next(),
+            state: AtomicU8::new(QUEUED),
+            priority: AtomicU8::new(priority as u8),
+            deadline,
+        },
+        func: UnsafeCell::new(Some(func)),
+        slot: Mutex::new(Slot {
+            outcome: None,
+            waker: None,
+            blocked: 0,
+            taken: false,
+        }),
+        done: Condvar::new(),
+    });
+    let raw: std::sync::Arc<dyn RawTask> = cell.clone();
+    let ops: std::sync::Arc<dyn TaskOps<T>> = cell;
+    let raw = arc_from_std(raw);
+    (TaskRef(raw.clone()), arc_from_std(ops), raw)
+}
+
+/// The text of a panic payload, as `std` prints it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}

@@ -1,0 +1,11 @@
+//! Tasks with handles: the cancellation state machine and the result slot.
+//!
+//! See `README.md` in this directory for the protocol (states, races, and which step closes which).
+
+mod cell;
+mod handle;
+
+pub(crate) use cell::{new_task, panic_message, RunOutcome, TaskRef};
+pub(crate) use handle::raw_task;
+pub use cell::{CancelToken, TaskId};
+pub use handle::TaskHandle;
