@@ -58,7 +58,12 @@ impl ThreadPool {
     /// assert_eq!(squares, [1, 4, 9, 16, 25]);
     /// assert_eq!(seen.last(), Some(&5));
     /// ```
-    pub fn map_batch<I, T, R, F, P>(&self, inputs: I, f: F, mut progress: P) -> Vec<Result<R, TaskError>>
+    pub fn map_batch<I, T, R, F, P>(
+        &self,
+        inputs: I,
+        f: F,
+        mut progress: P,
+    ) -> Vec<Result<R, TaskError>>
     where
         I: IntoIterator<Item = T>,
         T: Send + 'static,

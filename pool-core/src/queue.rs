@@ -195,7 +195,9 @@ impl FifoQueue {
 
 impl fmt::Debug for FifoQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FifoQueue").field("len", &self.len()).finish()
+        f.debug_struct("FifoQueue")
+            .field("len", &self.len())
+            .finish()
     }
 }
 

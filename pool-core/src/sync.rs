@@ -19,7 +19,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-    pub use std::sync::{Arc, Weak};
+    pub use std::sync::Arc;
     pub use std::thread;
     pub use std::thread_local;
 
@@ -33,7 +33,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-    pub use loom::sync::{Arc, Weak};
+    pub use loom::sync::Arc;
     pub use loom::thread;
     pub use loom::thread_local;
 
@@ -44,7 +44,7 @@ mod imp {
 }
 
 pub use imp::{fence, thread, thread_local, AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
-pub use imp::{Arc, Ordering, Weak};
+pub use imp::{Arc, Ordering};
 
 use std::time::Duration;
 
@@ -64,7 +64,9 @@ impl<T> Mutex<T> {
 
     /// Locks, ignoring poisoning.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Consumes the mutex, returning the value.
@@ -163,20 +165,14 @@ impl Backoff {
     }
 }
 
-/// Turns a `std::sync::Arc` (after an unsizing coercion to a trait object) into the facade's `Arc`.
+/// Reference counting for type-erased shared objects (`Arc<dyn Trait>`), such as task cells.
 ///
-/// loom's `Arc` cannot be coerced to `Arc<dyn Trait>` on stable Rust, so type-erased shared
-/// objects are allocated as std `Arc`s, coerced, and then handed to loom here.
-#[cfg(not(loom))]
-pub fn arc_from_std<T: ?Sized>(arc: std::sync::Arc<T>) -> Arc<T> {
-    arc
-}
-
-/// Turns a `std::sync::Arc` (after an unsizing coercion to a trait object) into the facade's `Arc`.
-#[cfg(loom)]
-pub fn arc_from_std<T: ?Sized>(arc: std::sync::Arc<T>) -> Arc<T> {
-    loom::sync::Arc::from_std(arc)
-}
+/// loom's `Arc` cannot be coerced to a trait object on stable Rust (and its `from_std` needs a
+/// unique `Arc`, while a task has two erased views), so these allocations are counted by std's
+/// `Arc` under both back ends. That is sound for model checking: the reference count is not part
+/// of any protocol of ours, and everything inside the allocation that is (the state word, the
+/// closure cell, the result slot) uses this facade, so loom still sees every access it must check.
+pub use std::sync::Arc as ErasedArc;
 
 /// Pads and aligns a value to a cache line, so that per-worker counters do not share lines.
 pub use crossbeam_utils::CachePadded;

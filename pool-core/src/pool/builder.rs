@@ -5,9 +5,10 @@ use std::fmt;
 use super::{Hooks, PanicHandler, ThreadPool};
 use crate::error::BuildError;
 use crate::queue::QueuePolicy;
-use crate::sync::Arc;
 
-type IndexHook = Arc<dyn Fn(usize) + Send + Sync>;
+// Hooks are immutable configuration shared by reference counting, not part of any protocol, so
+// they use std's `Arc` directly (loom's cannot hold a `dyn Fn`).
+type IndexHook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
 /// Configures and starts a [`ThreadPool`].
 ///
@@ -88,7 +89,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_start = Some(Arc::new(hook));
+        self.on_start = Some(std::sync::Arc::new(hook));
         self
     }
 
@@ -98,7 +99,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_stop = Some(Arc::new(hook));
+        self.on_stop = Some(std::sync::Arc::new(hook));
         self
     }
 
@@ -109,7 +110,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(&str) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(Arc::new(handler));
+        self.panic_handler = Some(std::sync::Arc::new(handler));
         self
     }
 

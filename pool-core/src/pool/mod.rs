@@ -35,13 +35,14 @@ const IN_FLIGHT_ONE: usize = 0b100;
 pub(crate) struct Hooks {
     name: String,
     stack_size: Option<usize>,
-    on_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
-    on_stop: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    on_start: Option<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
+    on_stop: Option<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
     panic_handler: Option<PanicHandler>,
 }
 
 /// The builder's `panic_handler`.
-pub(crate) type PanicHandler = Arc<dyn Fn(&str) + Send + Sync>;
+// Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
+pub(crate) type PanicHandler = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Hooks {
     // User callbacks must never take a worker down: each is called under `catch_unwind`.
@@ -148,6 +149,19 @@ impl Shared {
         if let Global::Policy(policy) = &self.global {
             policy.on_finished(priority);
         }
+    }
+
+    /// An outside submitter is done with the queue. During shutdown, workers that found nothing
+    /// to do are parked waiting for exactly this, so wake them all to re-check; returns whether it
+    /// did (which also covers waking a worker for the task just pushed).
+    fn leave_in_flight(&self) -> bool {
+        // SeqCst (at least Release): a worker that sees the count reach zero also sees the push.
+        let before = self.lifecycle.fetch_sub(IN_FLIGHT_ONE, Ordering::SeqCst);
+        if before & SHUTDOWN != 0 {
+            self.sleep.wake_all();
+            return true;
+        }
+        false
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -382,7 +396,7 @@ impl ThreadPool {
         }
         let before = shared.lifecycle.fetch_add(IN_FLIGHT_ONE, Ordering::SeqCst);
         if before & SHUTDOWN != 0 {
-            shared.lifecycle.fetch_sub(IN_FLIGHT_ONE, Ordering::SeqCst);
+            shared.leave_in_flight();
             return None;
         }
         Some(Route::External)
@@ -422,10 +436,9 @@ impl ThreadPool {
             Route::External => {
                 add_shared(&shared.external.mine().submitted, 1);
                 shared.push_global(task);
-                // Release: a worker that sees the count drop to zero also sees the push.
-                shared
-                    .lifecycle
-                    .fetch_sub(IN_FLIGHT_ONE, Ordering::Release);
+                if shared.leave_in_flight() {
+                    return;
+                }
             }
         }
         shared.sleep.notify_one();
@@ -495,7 +508,11 @@ impl ThreadPool {
     /// # Errors
     ///
     /// After shutdown, the closure comes back in [`Rejected`].
-    pub fn submit_with<F, T>(&self, options: TaskOptions, f: F) -> Result<TaskHandle<T>, Rejected<F>>
+    pub fn submit_with<F, T>(
+        &self,
+        options: TaskOptions,
+        f: F,
+    ) -> Result<TaskHandle<T>, Rejected<F>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -587,9 +604,9 @@ impl ThreadPool {
             Route::Internal => shared.push_global(entry),
             Route::External => {
                 shared.push_global(entry);
-                shared
-                    .lifecycle
-                    .fetch_sub(IN_FLIGHT_ONE, Ordering::Release);
+                if shared.leave_in_flight() {
+                    return true;
+                }
             }
         }
         shared.sleep.notify_one();

@@ -89,7 +89,8 @@ pub(crate) struct WorkerContext {
 }
 
 crate::sync::thread_local! {
-    static CURRENT: RefCell<Option<Rc<WorkerContext>>> = const { RefCell::new(None) };
+    #[allow(clippy::missing_const_for_thread_local)] // loom's thread_local! has no `const` form
+    static CURRENT: RefCell<Option<Rc<WorkerContext>>> = RefCell::new(None);
 }
 
 /// Runs `f` with the calling thread's worker context if it is a worker of `pool`.
@@ -142,22 +143,22 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
             execute(shared, ctx, task);
             continue;
         }
-        if !shared.is_shutting_down() && shared.size.try_retire() {
-            return;
-        }
         if shared.is_shutting_down() {
             if shared.quiescent(ctx) {
                 // Keep `live` truthful for `wait_idle` and `stats` during shutdown.
                 shared.size.remove_live();
                 return;
             }
-            // An outside submitter is between its check and its push, or a peer is still
-            // working: its push is moments away, so spin briefly rather than park.
-            Backoff::new().snooze();
-            continue;
+        } else if shared.size.try_retire() {
+            return;
         }
+        // During shutdown, a worker that is not quiescent waits here for an outside submitter
+        // that is between its check and its push: that submitter wakes everyone once it is out
+        // (see README, "shutdown"), so there is no spinning.
         shared.sleep.park(|| {
-            has_work(shared, ctx) || shared.is_shutting_down() || shared.size.surplus()
+            has_work(shared, ctx)
+                || shared.size.surplus()
+                || (shared.is_shutting_down() && shared.quiescent(ctx))
         });
     }
 }
@@ -237,25 +238,23 @@ fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
             }
             true
         }
-        Work::Task(task) => {
-            match task.run(&|| bump_owned(&counters.started)) {
-                RunOutcome::Completed => {
-                    bump_owned(&counters.completed);
-                    true
-                }
-                RunOutcome::Panicked => {
-                    bump_owned(&counters.panicked);
-                    true
-                }
-                RunOutcome::Canceled { count } => {
-                    if count {
-                        bump_owned(&counters.canceled);
-                    }
-                    false
-                }
-                RunOutcome::Stale => false,
+        Work::Task(task) => match task.run(&|| bump_owned(&counters.started)) {
+            RunOutcome::Completed => {
+                bump_owned(&counters.completed);
+                true
             }
-        }
+            RunOutcome::Panicked => {
+                bump_owned(&counters.panicked);
+                true
+            }
+            RunOutcome::Canceled { count } => {
+                if count {
+                    bump_owned(&counters.canceled);
+                }
+                false
+            }
+            RunOutcome::Stale => false,
+        },
     };
     if ran {
         shared.policy_finished(priority);

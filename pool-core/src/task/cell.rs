@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::error::{CancelReason, TaskError};
 use crate::executor::Priority;
-use crate::sync::{arc_from_std, Arc, AtomicU8, Condvar, Mutex, Ordering, UnsafeCell};
+use crate::sync::{AtomicU8, Condvar, ErasedArc as Arc, Mutex, Ordering, UnsafeCell};
 
 const PHASE_MASK: u8 = 0b11;
 const QUEUED: u8 = 0;
@@ -239,7 +239,9 @@ pub(crate) enum RunOutcome {
     Completed,
     Panicked,
     /// It had been cancelled; `count` is true for the one discarder that counts it.
-    Canceled { count: bool },
+    Canceled {
+        count: bool,
+    },
     /// Another entry for the same task already ran it (priority raise duplicates).
     Stale,
 }
@@ -443,9 +445,8 @@ where
     F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
     T: Send + 'static,
 {
-    // A std `Arc`, coerced to the two trait objects, then handed to the facade (see
-    // `sync::arc_from_std`): one allocation for the queue entry, the handle and its raise ticket.
-    let cell = std::sync::Arc::new(TaskCell {
+    // One allocation for the queue entry, the handle and its raise ticket (see `ErasedArc`).
+    let cell = Arc::new(TaskCell {
         header: Header {
             id: TaskId::next(),
             state: AtomicU8::new(QUEUED),
@@ -461,10 +462,9 @@ where
         }),
         done: Condvar::new(),
     });
-    let raw: std::sync::Arc<dyn RawTask> = cell.clone();
-    let ops: std::sync::Arc<dyn TaskOps<T>> = cell;
-    let raw = arc_from_std(raw);
-    (TaskRef(raw.clone()), arc_from_std(ops), raw)
+    let raw: Arc<dyn RawTask> = cell.clone();
+    let ops: Arc<dyn TaskOps<T>> = cell;
+    (TaskRef(raw.clone()), ops, raw)
 }
 
 /// The text of a panic payload, as `std` prints it.

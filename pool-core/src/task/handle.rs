@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::cell::{RawTask, TaskId, TaskOps};
 use crate::error::{CancelReason, JoinTimeoutError, TaskError};
 use crate::executor::Priority;
-use crate::sync::Arc;
+use crate::sync::ErasedArc as Arc;
 
 /// The submitter's end of a task: cancel it, ask how it is doing, wait for its value, or `.await` it.
 ///
