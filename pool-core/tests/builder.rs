@@ -1,0 +1,116 @@
+//! The builder: bad settings give typed errors, hooks run and cannot take a worker down.
+
+mod common;
+
+use common::{events, PATIENCE};
+use pool_core::ThreadPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn zero_threads_is_a_typed_error_naming_the_setting() {
+    let err = ThreadPool::builder().threads(0).build().unwrap_err();
+    assert!(err.is_zero_threads());
+    assert!(err.to_string().contains("`threads`"), "{err}");
+    assert!(ThreadPool::new(0).unwrap_err().is_zero_threads());
+}
+
+#[test]
+fn zero_stack_size_is_a_typed_error() {
+    let err = ThreadPool::builder().stack_size(0).build().unwrap_err();
+    assert!(err.is_zero_stack_size());
+    assert!(err.to_string().contains("`stack_size`"), "{err}");
+}
+
+#[test]
+fn nul_in_thread_name_is_a_typed_error() {
+    let err = ThreadPool::builder()
+        .thread_name("a\0b")
+        .build()
+        .unwrap_err();
+    assert!(err.is_invalid_name());
+}
+
+#[test]
+fn default_thread_count_is_available_parallelism() {
+    let pool = ThreadPool::builder().build().unwrap();
+    let expected = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(pool.threads(), expected);
+    assert_eq!(pool.stats().threads, expected);
+}
+
+#[test]
+fn workers_carry_the_name_prefix_and_index() {
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .thread_name("indexer")
+        .build()
+        .unwrap();
+    let name = pool
+        .submit(|| std::thread::current().name().unwrap().to_string())
+        .unwrap();
+    let name = name.join().unwrap();
+    assert!(name == "indexer-0" || name == "indexer-1", "{name}");
+}
+
+#[test]
+fn start_and_stop_hooks_run_once_per_worker() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (s, t) = (started.clone(), stopped.clone());
+    let pool = ThreadPool::builder()
+        .threads(3)
+        .on_thread_start(move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_thread_stop(move |_| {
+            t.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    pool.shutdown();
+    assert_eq!(started.load(Ordering::SeqCst), 3);
+    assert_eq!(stopped.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn panicking_hooks_and_panic_handler_do_not_kill_workers() {
+    let (panics_tx, panics_rx) = events();
+    let pool = ThreadPool::builder()
+        .threads(1)
+        .on_thread_start(|_| panic!("start hook"))
+        .on_thread_stop(|_| panic!("stop hook"))
+        .panic_handler(move |message| {
+            panics_tx.send(message.to_string()).unwrap();
+            panic!("the handler itself panics");
+        })
+        .build()
+        .unwrap();
+    pool.spawn(|| panic!("job failed")).unwrap();
+    assert_eq!(panics_rx.recv_timeout(PATIENCE).unwrap(), "job failed");
+    // The single worker survived all three panics.
+    assert_eq!(pool.submit(|| 5).unwrap().join().unwrap(), 5);
+    pool.shutdown();
+    let stats = pool.stats();
+    assert_eq!((stats.panicked, stats.completed), (1, 1));
+}
+
+#[test]
+fn stack_size_is_applied() {
+    // A 16 MiB stack lets a task use 8 MiB of stack; the default 2 MiB would overflow.
+    let pool = ThreadPool::builder()
+        .threads(1)
+        .stack_size(16 << 20)
+        .build()
+        .unwrap();
+    let handle = pool
+        .submit(|| {
+            let big = [1u8; 8 << 20];
+            std::hint::black_box(&big)
+                .iter()
+                .map(|&b| b as usize)
+                .sum::<usize>()
+        })
+        .unwrap();
+    assert_eq!(handle.join().unwrap(), 8 << 20);
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use pool_core::ThreadPool;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Long enough for any event on a loaded 2-core machine; tests wait for events, never for time.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Holds `n` workers of a pool busy until released, so that later tasks stay queued.
+pub struct Gate {
+    release: Vec<Sender<()>>,
+}
+
+impl Gate {
+    /// Occupies `n` workers and waits until all `n` are actually running.
+    pub fn occupy(pool: &ThreadPool, n: usize) -> Gate {
+        let (started_tx, started_rx) = mpsc::channel();
+        let mut release = Vec::new();
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel::<()>();
+            let started = started_tx.clone();
+            pool.spawn(move || {
+                started.send(()).unwrap();
+                let _ = rx.recv_timeout(PATIENCE);
+            })
+            .unwrap();
+            release.push(tx);
+        }
+        for _ in 0..n {
+            started_rx
+                .recv_timeout(PATIENCE)
+                .expect("gate task never started");
+        }
+        Gate { release }
+    }
+
+    pub fn open(self) {
+        for tx in self.release {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Records the order in which tasks ran.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<u32>>>);
+
+impl Log {
+    pub fn push(&self, v: u32) {
+        self.0.lock().unwrap().push(v);
+    }
+    pub fn take(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A channel whose receiver waits with patience.
+pub fn events<T>() -> (Sender<T>, Receiver<T>) {
+    mpsc::channel()
+}
+
+/// A minimal executor for futures: polls on this thread, parks between wake-ups.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}

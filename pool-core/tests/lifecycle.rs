@@ -1,0 +1,246 @@
+//! Shutdown, drop, resize, wait_idle, batches, and the books balancing after all of it.
+
+mod common;
+
+use common::{events, Gate, PATIENCE};
+use pool_core::{CancelReason, ResizeError, TaskError, ThreadPool};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn shutdown_runs_everything_queued_then_joins() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let s = stopped.clone();
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .on_thread_stop(move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let gate = Gate::occupy(&pool, 2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..100 {
+        let r = ran.clone();
+        pool.spawn(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let opener = std::thread::spawn(move || gate.open());
+    pool.shutdown();
+    opener.join().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 100);
+    assert_eq!(stopped.load(Ordering::SeqCst), 2, "every thread was joined");
+    pool.shutdown(); // idempotent
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.completed, stats.threads, stats.queued, stats.running),
+        (102, 0, 0, 0)
+    );
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn shutdown_now_cancels_the_queue_and_reports_how_many() {
+    let pool = ThreadPool::new(1).unwrap();
+    let gate = Gate::occupy(&pool, 1);
+    let handles: Vec<_> = (0..10).map(|i| pool.submit(move || i).unwrap()).collect();
+    let opener = std::thread::spawn(move || gate.open());
+    let canceled = pool.shutdown_now();
+    opener.join().unwrap();
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+    let shut = outcomes
+        .iter()
+        .filter(|o| **o == Err(TaskError::Canceled(CancelReason::Shutdown)))
+        .count();
+    assert_eq!(shut, canceled);
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count() + canceled, 10);
+    let stats = pool.stats();
+    assert_eq!(stats.canceled as usize, canceled);
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn drop_joins_every_thread() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let s = stopped.clone();
+    let pool = ThreadPool::builder()
+        .threads(4)
+        .on_thread_stop(move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..1000 {
+        let d = done.clone();
+        pool.spawn(move || {
+            d.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    drop(pool);
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        1000,
+        "drop finishes queued work"
+    );
+    assert_eq!(stopped.load(Ordering::SeqCst), 4, "drop leaks no thread");
+}
+
+#[test]
+fn shutdown_from_inside_a_task_does_not_deadlock() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let p = pool.clone();
+    let h = pool.submit(move || p.shutdown()).unwrap();
+    h.join().unwrap();
+    assert!(pool.is_shutdown());
+    assert!(pool.spawn(|| ()).is_err());
+    pool.shutdown(); // from outside: joins the workers now
+    assert_eq!(pool.stats().threads, 0);
+}
+
+#[test]
+fn dropping_the_last_reference_inside_a_task_does_not_deadlock() {
+    let (done_tx, done_rx) = events();
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let p = pool.clone();
+    pool.spawn(move || {
+        let _last = p; // dropped inside the worker after the outer Arc is gone
+        done_tx.send(()).unwrap();
+    })
+    .unwrap();
+    drop(pool);
+    done_rx.recv_timeout(PATIENCE).unwrap();
+}
+
+#[test]
+fn graceful_shutdown_accepts_work_spawned_by_running_tasks() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::occupy(&pool, 2);
+    for _ in 0..10 {
+        let (p, r) = (pool.clone(), ran.clone());
+        pool.spawn(move || {
+            let r2 = r.clone();
+            p.spawn(move || {
+                r2.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let opener = std::thread::spawn(move || gate.open());
+    pool.shutdown();
+    opener.join().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 20);
+}
+
+#[test]
+fn set_threads_grows_and_shrinks_without_losing_work() {
+    let (stop_tx, stop_rx) = events();
+    let pool = ThreadPool::builder()
+        .threads(1)
+        .on_thread_stop(move |i| {
+            let _ = stop_tx.send(i);
+        })
+        .build()
+        .unwrap();
+    pool.set_threads(4).unwrap();
+    assert_eq!(pool.stats().threads, 4);
+    // All four really run at once.
+    let gate = Gate::occupy(&pool, 4);
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..200 {
+        let d = done.clone();
+        pool.spawn(move || {
+            d.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    pool.set_threads(2).unwrap();
+    gate.open();
+    // Two workers retire between tasks.
+    for _ in 0..2 {
+        stop_rx
+            .recv_timeout(PATIENCE)
+            .expect("a worker should retire");
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(done.load(Ordering::SeqCst), 200);
+    assert_eq!(pool.stats().threads, 2);
+    assert_eq!(pool.threads(), 2);
+    assert!(matches!(pool.set_threads(0), Err(ResizeError::ZeroThreads)));
+    pool.shutdown();
+    assert!(matches!(pool.set_threads(3), Err(ResizeError::ShutDown)));
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 204);
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn wait_idle_times_out_while_busy_and_succeeds_after() {
+    let pool = ThreadPool::new(1).unwrap();
+    let gate = Gate::occupy(&pool, 1);
+    assert!(!pool.wait_idle(std::time::Duration::from_millis(20)));
+    gate.open();
+    assert!(pool.wait_idle(PATIENCE));
+    let stats = pool.stats();
+    assert_eq!((stats.idle_threads, stats.running, stats.queued), (1, 0, 0));
+}
+
+#[test]
+fn batch_keeps_input_order_and_reports_progress() {
+    let pool = ThreadPool::new(3).unwrap();
+    let mut progress = Vec::new();
+    let results = pool.map_batch(0..200u32, |x| x * 2, |p| progress.push((p.done, p.total)));
+    let values: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(values, (0..200).map(|x| x * 2).collect::<Vec<_>>());
+    assert_eq!(progress.last(), Some(&(200, 200)));
+    assert!(
+        progress.windows(2).all(|w| w[0].0 < w[1].0),
+        "progress only moves forward"
+    );
+}
+
+#[test]
+fn batch_isolates_panics_in_items_and_in_the_progress_callback() {
+    let pool = ThreadPool::new(2).unwrap();
+    let mut calls = 0;
+    let results = pool.map_batch(
+        0..10u32,
+        |x| if x == 3 { panic!("item 3 is bad") } else { x },
+        |_| {
+            calls += 1;
+            panic!("progress callback bug");
+        },
+    );
+    assert_eq!(calls, 1, "a panicking callback is not called again");
+    assert_eq!(results[3], Err(TaskError::Panicked("item 3 is bad".into())));
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 9);
+}
+
+#[test]
+fn nested_batch_on_a_one_thread_pool_does_not_deadlock() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let p = pool.clone();
+    let outer = pool
+        .submit(move || {
+            let inner = p.map_batch(0..10u32, |x| x + 1, |_| {});
+            inner.into_iter().map(Result::unwrap).sum::<u32>()
+        })
+        .unwrap();
+    assert_eq!(outer.join_timeout(PATIENCE).unwrap(), 55);
+}
+
+#[test]
+fn batch_on_a_shut_down_pool_reports_each_item() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.shutdown();
+    let results = pool.map_batch(0..3u32, |x| x, |_| {});
+    assert!(results
+        .iter()
+        .all(|r| *r == Err(TaskError::Canceled(CancelReason::Shutdown))));
+}

@@ -1,0 +1,172 @@
+//! Submitting: values, panics, refusals after shutdown, tasks spawning tasks.
+
+mod common;
+
+use common::{block_on, Gate, Log, PATIENCE};
+use pool_core::{Executor, Job, Priority, TaskError, ThreadPool};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn submit_returns_the_value() {
+    let pool = ThreadPool::new(2).unwrap();
+    let handles: Vec<_> = (0..100u64)
+        .map(|i| pool.submit(move || i * i).unwrap())
+        .collect();
+    let values: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(values, (0..100u64).map(|i| i * i).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message_and_the_worker_lives_on() {
+    let pool = ThreadPool::new(1).unwrap();
+    let bad = pool
+        .submit(|| -> u32 { panic!("parse error at line {}", 7) })
+        .unwrap();
+    assert_eq!(
+        bad.join(),
+        Err(TaskError::Panicked("parse error at line 7".into()))
+    );
+    let good = pool.submit(|| 1).unwrap();
+    assert_eq!(good.join(), Ok(1));
+    pool.shutdown();
+    let stats = pool.stats();
+    assert_eq!((stats.panicked, stats.completed, stats.threads), (1, 1, 0));
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn non_string_panic_payloads_are_reported() {
+    let pool = ThreadPool::new(1).unwrap();
+    let bad = pool.submit(|| std::panic::panic_any(42u8)).unwrap();
+    assert!(matches!(bad.join(), Err(TaskError::Panicked(m)) if m.contains("non-string")));
+}
+
+#[test]
+fn submit_after_shutdown_hands_the_closure_back() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.shutdown();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let refused = pool
+        .submit(move || r.fetch_add(1, Ordering::SeqCst))
+        .unwrap_err();
+    // The job is ours again: running it proves nothing was lost.
+    (refused.into_inner())();
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert!(pool.spawn(|| ()).is_err());
+    let job: Job = Box::new(|| ());
+    assert!(pool.execute(job).is_err());
+    let stats = pool.stats();
+    assert_eq!((stats.submitted, stats.rejected), (3, 3));
+    assert!(stats.is_balanced());
+}
+
+#[test]
+fn executor_trait_runs_jobs_and_accepts_priority_hints() {
+    let pool = ThreadPool::new(2).unwrap();
+    let exec: &dyn Executor = &pool;
+    let count = Arc::new(AtomicUsize::new(0));
+    for i in 0..50 {
+        let c = count.clone();
+        let p = Priority::from_index(i % 5).unwrap();
+        exec.execute_with_priority(
+            Box::new(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+            }),
+            p,
+        )
+        .unwrap();
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(count.load(Ordering::SeqCst), 50);
+}
+
+#[test]
+fn tasks_spawning_tasks_all_run() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    fn fan_out(pool: &Arc<ThreadPool>, count: &Arc<AtomicUsize>, depth: u32) {
+        count.fetch_add(1, Ordering::SeqCst);
+        if depth == 0 {
+            return;
+        }
+        for _ in 0..2 {
+            let (p, c) = (pool.clone(), count.clone());
+            pool.spawn(move || fan_out(&p, &c, depth - 1)).unwrap();
+        }
+    }
+    let (p, c) = (pool.clone(), count.clone());
+    pool.spawn(move || fan_out(&p, &c, 12)).unwrap();
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(count.load(Ordering::SeqCst), (1 << 13) - 1);
+    let stats = pool.stats();
+    assert_eq!(stats.completed, (1 << 13) - 1);
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn fifo_order_from_one_submitter_on_one_worker() {
+    let pool = ThreadPool::new(1).unwrap();
+    let gate = Gate::occupy(&pool, 1);
+    let log = Log::default();
+    for i in 0..20 {
+        let log = log.clone();
+        pool.spawn(move || log.push(i)).unwrap();
+    }
+    gate.open();
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(log.take(), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn handles_can_be_awaited() {
+    let pool = ThreadPool::new(2).unwrap();
+    let a = pool.submit(|| 20).unwrap();
+    let b = pool.submit(|| 22).unwrap();
+    let sum = block_on(async move { a.await.unwrap() + b.await.unwrap() });
+    assert_eq!(sum, 42);
+}
+
+#[test]
+fn an_awaited_handle_is_woken_by_completion() {
+    let pool = ThreadPool::new(1).unwrap();
+    let gate = Gate::occupy(&pool, 1);
+    let handle = pool.submit(|| "late").unwrap();
+    let opener = std::thread::spawn(move || gate.open());
+    // Polled while queued (Pending, waker stored), completed later: the waker must fire.
+    assert_eq!(block_on(handle).unwrap(), "late");
+    opener.join().unwrap();
+}
+
+#[test]
+fn task_ids_are_unique_and_stable() {
+    let pool = ThreadPool::new(2).unwrap();
+    let handles: Vec<_> = (0..100).map(|_| pool.submit(|| ()).unwrap()).collect();
+    let mut ids: Vec<_> = handles.iter().map(|h| h.id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 100);
+}
+
+#[test]
+fn state_queries_follow_the_task() {
+    let pool = ThreadPool::new(1).unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let running = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv_timeout(PATIENCE).unwrap();
+        })
+        .unwrap();
+    let queued = pool.submit(|| ()).unwrap();
+    started_rx.recv_timeout(PATIENCE).unwrap();
+    assert!(running.is_running() && !running.is_finished() && !running.is_canceled());
+    assert!(!queued.is_running() && !queued.is_finished());
+    release_tx.send(()).unwrap();
+    let id = queued.id();
+    assert!(format!("{queued:?}").contains(&format!("{}", id.as_u64())));
+    running.join().unwrap();
+    queued.join().unwrap();
+}
