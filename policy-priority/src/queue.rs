@@ -1,0 +1,187 @@
+//! [`PriorityQueue`]: the queue policy that plugs [`LevelQueue`] into a `ThreadPool`.
+
+use std::fmt;
+
+use pool_core::sync::{Arc, AtomicU64, CachePadded, Ordering};
+use pool_core::{Priority, QueuePolicy, QueuedTask};
+
+use crate::config::Aging;
+use crate::level_queue::LevelQueue;
+use crate::levels::LEVELS;
+use crate::stats::{LevelStats, PerLevel, PriorityStats};
+
+/// A priority order for a [`ThreadPool`](pool_core::ThreadPool): five levels, FIFO within a
+/// level, with a starvation guard.
+///
+/// Plug it in with [`ThreadPoolBuilder::queue_policy`](pool_core::ThreadPoolBuilder::queue_policy)
+/// (or use [`priority_pool`](crate::priority_pool)); the pool, its handles, cancellation, stats,
+/// resize and shutdown stay the same. Cloning is cheap (an `Arc` inside): keep a clone to read
+/// [`stats`](Self::stats) after handing one to the builder.
+///
+/// - **One global structure.** [`local_queues`](QueuePolicy::local_queues) is `false`: tasks
+///   submitted from inside a worker go through this queue too (instead of that worker's own
+///   deque), because a per-worker deque would let a worker's own `Idle` task start before another
+///   thread's `Critical` one. Workers do not steal from each other with this policy.
+/// - **Order.** Higher levels first, FIFO within a level, except that an entry that has waited
+///   longer than the [`Aging`] bound (one second by default) is served ahead of newer
+///   higher-priority work, oldest overdue first, at most every other pop.
+/// - **Raising a priority.** [`ThreadPool::raise_priority`](pool_core::ThreadPool::raise_priority)
+///   works on this policy (it [honors priorities](QueuePolicy::honors_priority)): the pool pushes
+///   a second entry at the higher level; whichever entry a worker reaches first runs the task and
+///   the other is a stale entry that the pool discards when it pops it. This queue never drops or
+///   reorders entries itself. A raise never lowers a priority.
+/// - **Cost.** `push` and `pop` take one uncontended-in-the-common-case mutex and are O(1) in
+///   the number of queued tasks.
+///
+/// # Examples
+///
+/// ```
+/// use policy_priority::{PriorityQueue, PrioritySubmit};
+/// use pool_core::{Priority, ThreadPool};
+///
+/// let queue = PriorityQueue::new();
+/// let pool = ThreadPool::builder().threads(2).queue_policy(queue.clone()).build()?;
+/// let render = pool.submit_at(Priority::High, || "preview").unwrap();
+/// let save = pool.submit_at(Priority::Low, || "saved").unwrap();
+/// assert_eq!(render.join().unwrap(), "preview");
+/// assert_eq!(save.join().unwrap(), "saved");
+/// pool.shutdown();
+/// assert_eq!(queue.stats().completed(), 2);
+/// # Ok::<(), pool_core::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct PriorityQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: LevelQueue<QueuedTask>,
+    /// Counted outside the lock by the worker that finished the task; padded so the levels'
+    /// counters do not share a cache line.
+    completed: [CachePadded<AtomicU64>; LEVELS],
+}
+
+impl PriorityQueue {
+    /// A queue with the default starvation guard ([`Aging::default`]: one second).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{Aging, PriorityQueue};
+    ///
+    /// assert_eq!(PriorityQueue::new().aging(), Aging::default());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_aging(Aging::default())
+    }
+
+    /// A queue with the given starvation guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{Aging, PriorityQueue};
+    /// use std::time::Duration;
+    ///
+    /// let queue = PriorityQueue::with_aging(Aging::after(Duration::from_millis(250))?);
+    /// assert_eq!(queue.aging().bound(), Some(Duration::from_millis(250)));
+    /// # Ok::<(), policy_priority::ConfigError>(())
+    /// ```
+    pub fn with_aging(aging: Aging) -> Self {
+        PriorityQueue {
+            inner: Arc::new(Inner {
+                queue: LevelQueue::with_aging(aging),
+                completed: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+            }),
+        }
+    }
+
+    /// The starvation guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{Aging, PriorityQueue};
+    ///
+    /// assert_eq!(PriorityQueue::with_aging(Aging::off()).aging(), Aging::off());
+    /// ```
+    pub fn aging(&self) -> Aging {
+        self.inner.queue.aging()
+    }
+
+    /// A snapshot of the per-level counters and of the pops served by aging.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{PriorityQueue, PrioritySubmit};
+    /// use pool_core::{Priority, ThreadPool};
+    ///
+    /// let queue = PriorityQueue::new();
+    /// let pool = ThreadPool::builder().threads(1).queue_policy(queue.clone()).build()?;
+    /// pool.submit_at(Priority::Idle, || ()).unwrap().join().unwrap();
+    /// pool.shutdown();
+    /// let idle = queue.stats().level(Priority::Idle);
+    /// assert_eq!((idle.pushed, idle.completed, idle.queued), (1, 1, 0));
+    /// # Ok::<(), pool_core::BuildError>(())
+    /// ```
+    pub fn stats(&self) -> PriorityStats {
+        let counts = self.inner.queue.counts();
+        let levels = std::array::from_fn(|i| LevelStats {
+            queued: counts.queued[i],
+            pushed: counts.pushed[i],
+            completed: self.inner.completed[i].load(Ordering::Relaxed),
+        });
+        PriorityStats::new(levels, counts.aged)
+    }
+}
+
+impl Default for PriorityQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for PriorityQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let counts = self.inner.queue.counts();
+        f.debug_struct("PriorityQueue")
+            .field("queued", &PerLevel(&counts.queued))
+            .field("aging", &self.aging())
+            .field("aged", &counts.aged)
+            .finish()
+    }
+}
+
+impl QueuePolicy for PriorityQueue {
+    fn push(&self, task: QueuedTask) {
+        let level = task.priority();
+        self.inner.queue.push(task, level);
+    }
+
+    fn pop(&self) -> Option<QueuedTask> {
+        // Stale entries (left behind by a raise) are returned like any other: the pool discards
+        // them correctly, and dropping one here would lose the stats' count of it.
+        self.inner.queue.pop().map(|(task, _)| task)
+    }
+
+    fn len(&self) -> usize {
+        self.inner.queue.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inner.queue.is_empty()
+    }
+
+    fn local_queues(&self) -> bool {
+        false
+    }
+
+    fn honors_priority(&self) -> bool {
+        true
+    }
+
+    fn on_finished(&self, priority: Priority) {
+        self.inner.completed[priority.index()].fetch_add(1, Ordering::Relaxed);
+    }
+}
