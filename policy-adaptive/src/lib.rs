@@ -1,1 +1,63 @@
-//! Not built yet: see the open issue for this crate.
+//! # policy-adaptive
+//!
+//! A worker count that follows the work. [`AdaptivePool`] wraps a pool-core
+//! [`ThreadPool`](pool_core::ThreadPool) and runs a small controller thread that, every
+//! `interval`, reads a [`Snapshot`] of signals, asks the pure function [`decide`] for a target
+//! and calls [`ThreadPool::set_threads`](pool_core::ThreadPool::set_threads): threads are added
+//! while workers are blocked (I/O) with a backlog, trimmed when they only compete for the cores,
+//! added one at a time when the pool starves (a task waiting on a child queued behind it), and
+//! retired after a keep-alive when idle.
+//!
+//! ```
+//! use policy_adaptive::AdaptivePool;
+//! use std::time::Duration;
+//!
+//! let pool = AdaptivePool::builder().min(1).max(64).build()?;
+//! // Blocking work: the controller sees the workers blocked with a backlog and grows the pool.
+//! let handles: Vec<_> = (0..64)
+//!     .map(|_| pool.submit(|| std::thread::sleep(Duration::from_millis(5))).unwrap())
+//!     .collect();
+//! for handle in handles {
+//!     handle.join().unwrap();
+//! }
+//! for event in pool.history() {
+//!     println!("{:>6.2?} {:>3} -> {:<3} {}", event.at, event.from, event.to, event.reason);
+//! }
+//! pool.shutdown(); // stops the controller, runs what is queued, joins every thread
+//! assert!(pool.stats().is_balanced());
+//! # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
+//! ```
+//!
+//! ## Signals
+//!
+//! [`PoolSignals`] (the default) reads the pool's counters (queued, busy, completions), each
+//! worker's CPU and run-queue time from `/proc` on Linux (a busy worker that neither ran nor
+//! waited for a CPU was blocked: that tells blocking I/O from CPU work), and from `sysinfo`
+//! the available memory, the cgroup memory limit and the host CPU use. Host CPU includes other
+//! processes, so it only slows growth; it never shrinks the pool. Tests and simulations supply
+//! their own [`Signals`].
+//!
+//! ## Policies
+//!
+//! [`decide`] combines threshold rules (grow on backlog with blocked workers and spare CPU,
+//! shrink after the keep-alive when idle, no growth under memory pressure, trim when the
+//! workers saturate the cores), starvation detection and a throughput-seeking hill climber.
+//! Every default of [`Config`] comes with its reason. The protocol (controller lifecycle, resize
+//! vs shutdown) is written down in `src/README.md`.
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod config;
+mod controller;
+mod decide;
+mod proc;
+mod signals;
+mod snapshot;
+
+pub use config::{Config, ConfigError};
+pub use controller::{AdaptivePool, AdaptivePoolBuilder, BuildAdaptiveError, ScalingEvent};
+pub use decide::{decide, ControllerState, Decision, Reason};
+pub use proc::WorkerThreads;
+pub use signals::PoolSignals;
+pub use snapshot::{Memory, Signals, Snapshot};

@@ -1,0 +1,203 @@
+//! The controller's settings, their defaults (each with its reason) and their validation.
+
+use std::time::Duration;
+
+/// A setting the controller cannot work with, naming the field and the value.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::{Config, ConfigError};
+///
+/// let mut config = Config::default();
+/// config.min = 8;
+/// config.max = 4;
+/// assert_eq!(config.validate(), Err(ConfigError::MinAboveMax { min: 8, max: 4 }));
+/// ```
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `min` is larger than `max`.
+    #[error("`min` ({min}) is larger than `max` ({max})")]
+    MinAboveMax {
+        /// The `min` given.
+        min: usize,
+        /// The `max` given.
+        max: usize,
+    },
+    /// A pool needs at least one worker: `min` (or `max`) is 0.
+    #[error("`{field}` is 0: a pool needs at least 1 thread")]
+    ZeroThreads {
+        /// `"min"` or `"max"`.
+        field: &'static str,
+    },
+    /// A duration (or a count of ticks) that must be positive is zero.
+    #[error("`{field}` is zero: it must be positive")]
+    Zero {
+        /// The field's name, e.g. `"interval"`.
+        field: &'static str,
+    },
+    /// A threshold is NaN or outside its range.
+    #[error("`{field}` is {value}: it must be within {low}..={high}")]
+    OutOfRange {
+        /// The field's name, e.g. `"spare_cpu"`.
+        field: &'static str,
+        /// The value given (may be NaN).
+        value: f64,
+        /// The smallest value allowed.
+        low: f64,
+        /// The largest value allowed.
+        high: f64,
+    },
+}
+
+/// The controller's settings. Every default is chosen for a reason, given beside it.
+///
+/// Build one with `Config::default()` and change fields; [`Config::validate`] (called by
+/// [`AdaptivePoolBuilder::build`](crate::AdaptivePoolBuilder::build)) names any bad field.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::Config;
+/// use std::time::Duration;
+///
+/// let mut config = Config::default();
+/// config.min = 2;
+/// config.max = 64;
+/// config.keep_alive = Duration::from_secs(1);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Fewest workers. Default 1: an idle pool should cost one parked thread, nothing more.
+    pub min: usize,
+    /// Most workers. Default 256: enough for blocking I/O on a large machine, and a cap far below
+    /// the ~500 threads tokio's blocking pool reaches, so a runaway backlog cannot exhaust memory.
+    pub max: usize,
+    /// Time between two decisions. Default 100 ms: adapts within a second, and a tick costs a few
+    /// microseconds of reading `/proc`, so the controller stays far below 0.1% of a core.
+    pub interval: Duration,
+    /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
+    /// short gaps between bursts (20 ticks) yet gives threads back quickly.
+    pub keep_alive: Duration,
+    /// How long the pool may have queued work, every worker busy and no completion, before a
+    /// worker is added (starvation). Default 250 ms: nested blocking (a task waiting on a child
+    /// queued behind it) never completes by itself, and 250 ms of silence on a busy pool is rare.
+    pub starvation_after: Duration,
+    /// Grow on backlog only while the workers use less than this share of the cores. Default
+    /// 0.75: above it the cores are nearly busy, and more threads add contention, not throughput.
+    pub spare_cpu: f64,
+    /// The workers use at least this share of the cores with almost nobody blocked: the pool is
+    /// CPU-bound and threads above `cpu_threads_per_core × cores` only add switching. Default 0.9.
+    pub saturated_cpu: f64,
+    /// How many threads per core a CPU-bound pool keeps. Default 2.0: SPEC asks at most 2 × the
+    /// cores on CPU-bound work; the hill climber may go lower when that loses nothing.
+    pub cpu_threads_per_core: f64,
+    /// Below this share of memory available (host or cgroup, whichever is tighter), growth stops.
+    /// Default 0.10: each thread's stack and working set add up, and swapping is worse than
+    /// queueing.
+    pub memory_low: f64,
+    /// At or above this host CPU use, backlog growth goes one thread per tick. A guard only: host
+    /// CPU includes other processes, so it never shrinks the pool. Default 0.95.
+    pub host_cpu_guard: f64,
+    /// Whether the throughput-seeking hill climber runs. Default true.
+    pub climb: bool,
+    /// Ticks per hill-climbing measurement window. Default 5 (500 ms at the default interval):
+    /// long enough that a 2-core machine's noise does not look like a trend.
+    pub climb_window: u32,
+    /// Relative throughput change that counts as better or worse. Default 0.05: smaller changes
+    /// are noise, and a flat result prefers fewer threads.
+    pub climb_tolerance: f64,
+    /// Windows to wait after a probe was reverted before probing again, doubled after each
+    /// further reversal up to 8×. Default 2: damps oscillation around the optimum.
+    pub climb_hold: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            min: 1,
+            max: 256,
+            interval: Duration::from_millis(100),
+            keep_alive: Duration::from_secs(2),
+            starvation_after: Duration::from_millis(250),
+            spare_cpu: 0.75,
+            saturated_cpu: 0.9,
+            cpu_threads_per_core: 2.0,
+            memory_low: 0.10,
+            host_cpu_guard: 0.95,
+            climb: true,
+            climb_window: 5,
+            climb_tolerance: 0.05,
+            climb_hold: 2,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field; the error names the first bad one.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`]: `min > max`, a zero thread count, a zero duration or window, a NaN or
+    /// out-of-range threshold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_adaptive::{Config, ConfigError};
+    ///
+    /// let mut config = Config::default();
+    /// config.spare_cpu = f64::NAN;
+    /// assert!(matches!(config.validate(), Err(ConfigError::OutOfRange { field: "spare_cpu", .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max == 0 {
+            return Err(ConfigError::ZeroThreads { field: "max" });
+        }
+        if self.min == 0 {
+            return Err(ConfigError::ZeroThreads { field: "min" });
+        }
+        if self.min > self.max {
+            return Err(ConfigError::MinAboveMax {
+                min: self.min,
+                max: self.max,
+            });
+        }
+        for (field, value) in [
+            ("interval", self.interval),
+            ("keep_alive", self.keep_alive),
+            ("starvation_after", self.starvation_after),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Zero { field });
+            }
+        }
+        if self.climb_window == 0 {
+            return Err(ConfigError::Zero {
+                field: "climb_window",
+            });
+        }
+        for (field, value, low, high) in [
+            ("spare_cpu", self.spare_cpu, 0.0, 1.0),
+            ("saturated_cpu", self.saturated_cpu, 0.0, 1.0),
+            ("cpu_threads_per_core", self.cpu_threads_per_core, 1.0, 64.0),
+            ("memory_low", self.memory_low, 0.0, 1.0),
+            ("host_cpu_guard", self.host_cpu_guard, 0.0, 1.0),
+            ("climb_tolerance", self.climb_tolerance, 0.0, 1.0),
+        ] {
+            // `contains` is false for NaN, so NaN is reported here too.
+            if !(low..=high).contains(&value) {
+                return Err(ConfigError::OutOfRange {
+                    field,
+                    value,
+                    low,
+                    high,
+                });
+            }
+        }
+        Ok(())
+    }
+}

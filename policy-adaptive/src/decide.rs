@@ -1,0 +1,461 @@
+//! The pure decision: [`decide`] maps a [`Snapshot`] and the [`ControllerState`] to a target
+//! worker count and a reason. No threads, no clocks: tests script it tick by tick.
+//!
+//! Rules, in order (the first that applies wins):
+//! 1. *Bounds*: a target outside `min..=max` is brought inside.
+//! 2. *Starvation*: work queued, every worker busy, no completion for `starvation_after`: add
+//!    one worker. Applies even under memory pressure: one more stack is cheaper than a deadlock
+//!    (a task waiting on a child queued behind it).
+//! 3. *Idle keep-alive*: no work queued and some workers idle for `keep_alive`: shrink to the
+//!    most workers that were busy at once in that time (at least `min`).
+//! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and the workers leave
+//!    CPU spare: grow by the blocked count (at most doubling). Held under memory pressure; one
+//!    thread per tick when the host CPU is saturated (the guard).
+//! 5. *CPU saturation*: the workers use the cores and almost none is blocked: trim to
+//!    `cpu_threads_per_core × cores`. Measured on our own workers' CPU, so a busy neighbour never
+//!    triggers it.
+//! 6. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
+//!    window: probe a step, keep the direction while it helps (up) or costs nothing (down), else
+//!    go back and wait, longer after each reversal.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::snapshot::Snapshot;
+
+/// Why the controller chose its target.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::Reason;
+///
+/// assert_eq!(Reason::Starvation.to_string(), "starvation: queued work, all busy, no completions");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Nothing to change.
+    Hold,
+    /// The current count was outside `min..=max`.
+    Bounds,
+    /// Queued work, all workers busy, no completions for `starvation_after`.
+    Starvation,
+    /// Workers idle with nothing queued for `keep_alive`.
+    Idle {
+        /// The most workers busy at once during the keep-alive.
+        peak_busy: usize,
+    },
+    /// Queued work while busy workers were blocked and CPU was spare.
+    Backlog {
+        /// Busy workers' worth of blocked time (`None`: per-thread CPU unknown, all were busy).
+        blocked: Option<f64>,
+        /// Whether the host CPU guard limited the step to one thread.
+        host_busy: bool,
+    },
+    /// Growth was wanted but memory is low.
+    MemoryPressure {
+        /// The available share of memory.
+        available: f64,
+    },
+    /// The workers saturate the cores: extra threads only switch.
+    CpuSaturated {
+        /// Cores' worth of CPU the workers used.
+        worker_cpu: f64,
+    },
+    /// The hill climber starts a probe from a measured baseline.
+    ClimbProbe {
+        /// Whether the probe adds threads.
+        up: bool,
+    },
+    /// The last step helped (up) or cost nothing (down): another step the same way.
+    ClimbContinue {
+        /// Whether the step adds threads.
+        up: bool,
+        /// Throughput change of the last step, relative.
+        gain: f64,
+    },
+    /// The last step hurt (or, upward, did not help): back to where it was.
+    ClimbRevert {
+        /// Throughput change of the last step, relative.
+        gain: f64,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Reason::Hold => f.write_str("hold"),
+            Reason::Bounds => f.write_str("bounds: kept within min..=max"),
+            Reason::Starvation => f.write_str("starvation: queued work, all busy, no completions"),
+            Reason::Idle { peak_busy } => {
+                write!(f, "idle past keep-alive (peak busy {peak_busy})")
+            }
+            Reason::Backlog {
+                blocked: Some(b),
+                host_busy,
+            } => {
+                write!(f, "backlog, {b:.1} blocked")?;
+                if host_busy {
+                    f.write_str(", host busy: +1")?;
+                }
+                Ok(())
+            }
+            Reason::Backlog { blocked: None, .. } => {
+                f.write_str("backlog, all busy (no per-thread CPU)")
+            }
+            Reason::MemoryPressure { available } => {
+                write!(
+                    f,
+                    "memory pressure ({:.0}% free): no growth",
+                    available * 100.0
+                )
+            }
+            Reason::CpuSaturated { worker_cpu } => {
+                write!(f, "cpu saturated by workers ({worker_cpu:.1} cores)")
+            }
+            Reason::ClimbProbe { up } => {
+                write!(f, "climb: probe {}", if up { "up" } else { "down" })
+            }
+            Reason::ClimbContinue { up, gain } => write!(
+                f,
+                "climb: {} again ({:+.0}%)",
+                if up { "up" } else { "down" },
+                gain * 100.0
+            ),
+            Reason::ClimbRevert { gain } => write!(f, "climb: revert ({:+.0}%)", gain * 100.0),
+        }
+    }
+}
+
+/// What [`decide`] chose: the worker count to ask for, and why.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::{decide, Config, ControllerState, Reason, Snapshot};
+/// use std::time::Duration;
+///
+/// let config = Config::default();
+/// let mut state = ControllerState::new();
+/// let quiet = Snapshot { threads: 1, target: 1, ..Snapshot::new(Duration::from_millis(100), 2) };
+/// let decision = decide(&quiet, &mut state, &config);
+/// assert_eq!((decision.target, decision.reason), (1, Reason::Hold));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    /// The worker count to ask for.
+    pub target: usize,
+    /// Why.
+    pub reason: Reason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+/// The hill climber's memory.
+#[derive(Clone, Debug, Default)]
+struct Climb {
+    /// The size the current window measures; a size change restarts the window.
+    size: usize,
+    ticks: u32,
+    done: u64,
+    time: Duration,
+    /// The previous window's (size, throughput), the baseline of the next comparison.
+    last: Option<(usize, f64)>,
+    /// Next probe's direction (`None` = up).
+    direction: Option<Direction>,
+    /// Windows to wait before the next probe.
+    hold: u32,
+    /// Reversals in a row, for the damping.
+    reversals: u32,
+}
+
+impl Climb {
+    fn restart(&mut self, size: usize) {
+        self.size = size;
+        self.ticks = 0;
+        self.done = 0;
+        self.time = Duration::ZERO;
+    }
+}
+
+/// What the controller remembers between ticks. Start with [`ControllerState::new`].
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::ControllerState;
+///
+/// let state = ControllerState::new();
+/// assert_eq!(state.ticks(), 0);
+/// assert_eq!(state.reversals(), 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ControllerState {
+    ticks: u64,
+    /// Time with nothing queued and someone idle, and the most workers busy at once in it.
+    surplus_for: Duration,
+    peak_busy: usize,
+    /// Time with work queued, all busy and no completion.
+    stalled_for: Duration,
+    climb: Climb,
+    total_reversals: u64,
+}
+
+impl ControllerState {
+    /// A fresh state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ticks decided so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// How often the hill climber reversed direction.
+    pub fn reversals(&self) -> u64 {
+        self.total_reversals
+    }
+}
+
+/// Decides the worker count for one tick. Pure: the same snapshots give the same decisions.
+///
+/// The rules and their order are described in the module docs of the crate's README; in short:
+/// bounds, starvation, idle keep-alive, backlog with blocked workers (capped under memory
+/// pressure, slowed by the host CPU guard), CPU saturation, then the hill climber.
+///
+/// # Examples
+///
+/// Work is queued and the four busy workers are blocked in I/O with the CPU idle: grow.
+///
+/// ```
+/// use policy_adaptive::{decide, Config, ControllerState, Reason, Snapshot};
+/// use std::time::Duration;
+///
+/// let snapshot = Snapshot {
+///     threads: 4,
+///     target: 4,
+///     queued: 50,
+///     running: 4,
+///     completed: 70,
+///     blocked: Some(3.8),
+///     worker_cpu: Some(0.2),
+///     ..Snapshot::new(Duration::from_millis(100), 2)
+/// };
+/// let decision = decide(&snapshot, &mut ControllerState::new(), &Config::default());
+/// assert_eq!(decision.target, 8);
+/// assert!(matches!(decision.reason, Reason::Backlog { .. }));
+/// ```
+pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
+    state.ticks += 1;
+    let (min, max) = (config.min, config.max);
+    let current = s.target;
+    let busy = usize::try_from(s.running).unwrap_or(usize::MAX);
+    let cores = s.cores.max(1) as f64;
+
+    // Timers first: they must see every tick, whichever rule decides.
+    if s.queued == 0 && busy < current {
+        state.surplus_for += s.elapsed;
+        state.peak_busy = state.peak_busy.max(busy);
+    } else {
+        state.surplus_for = Duration::ZERO;
+        state.peak_busy = 0;
+    }
+    if s.queued > 0 && s.completed == 0 && s.threads > 0 && busy >= s.threads {
+        state.stalled_for += s.elapsed;
+    } else {
+        state.stalled_for = Duration::ZERO;
+    }
+
+    if current < min || current > max {
+        state.climb = Climb::default();
+        return Decision {
+            target: current.clamp(min, max),
+            reason: Reason::Bounds,
+        };
+    }
+
+    if state.stalled_for >= config.starvation_after && current < max {
+        state.stalled_for = Duration::ZERO;
+        state.climb = Climb::default();
+        return Decision {
+            target: current + 1,
+            reason: Reason::Starvation,
+        };
+    }
+
+    if state.surplus_for >= config.keep_alive {
+        let peak_busy = state.peak_busy;
+        state.surplus_for = Duration::ZERO;
+        state.peak_busy = 0;
+        let target = peak_busy.max(min);
+        if target < current {
+            state.climb = Climb::default();
+            return Decision {
+                target,
+                reason: Reason::Idle { peak_busy },
+            };
+        }
+    }
+
+    let memory_low = s
+        .memory
+        .map(|m| m.available_fraction())
+        .filter(|&available| available < config.memory_low);
+    let hold = |reason| Decision {
+        target: current,
+        reason,
+    };
+
+    if s.queued > 0 && current < max {
+        let spare_cpu = s.worker_cpu.map_or(true, |c| c < config.spare_cpu * cores);
+        let cpu_cap = (config.cpu_threads_per_core * cores).ceil() as usize;
+        let wants = match s.blocked {
+            // Half a worker's worth of blocked time is a worker that could be replaced.
+            Some(b) if b >= 0.5 && spare_cpu => Some((b.round() as usize).max(1)),
+            // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
+            // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
+            None if busy >= current && current < cpu_cap => Some(1),
+            _ => None,
+        };
+        if let Some(wanted) = wants {
+            if let Some(available) = memory_low {
+                return hold(Reason::MemoryPressure { available });
+            }
+            let host_busy = s.host_cpu.is_some_and(|h| h >= config.host_cpu_guard);
+            let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
+            let step = if host_busy {
+                1
+            } else {
+                wanted.min(queued).min(current).max(1)
+            };
+            state.climb = Climb::default();
+            return Decision {
+                target: (current + step).min(max),
+                reason: Reason::Backlog {
+                    blocked: s.blocked,
+                    host_busy,
+                },
+            };
+        }
+    }
+
+    if let (Some(worker_cpu), Some(blocked)) = (s.worker_cpu, s.blocked) {
+        let floor = ((config.cpu_threads_per_core * cores).ceil() as usize).clamp(min, max);
+        let saturated = worker_cpu >= config.saturated_cpu * cores;
+        if saturated && blocked * 4.0 <= busy as f64 && busy >= floor && current > floor {
+            state.climb = Climb::default();
+            return Decision {
+                target: floor,
+                reason: Reason::CpuSaturated { worker_cpu },
+            };
+        }
+    }
+
+    if config.climb {
+        if let Some(decision) = climb(s, state, config, current, memory_low.is_some()) {
+            return decision;
+        }
+    }
+    hold(Reason::Hold)
+}
+
+/// The hill climber's step; `None` to hold.
+fn climb(
+    s: &Snapshot,
+    state: &mut ControllerState,
+    config: &Config,
+    current: usize,
+    memory_low: bool,
+) -> Option<Decision> {
+    let climb = &mut state.climb;
+    // Throughput only measures capacity while work waits; without a backlog it measures demand.
+    if s.queued == 0 {
+        climb.last = None;
+        climb.restart(current);
+        return None;
+    }
+    if climb.size != current {
+        climb.restart(current);
+    }
+    climb.ticks += 1;
+    climb.done += s.completed;
+    climb.time += s.elapsed;
+    if climb.ticks < config.climb_window {
+        return None;
+    }
+    let secs = climb.time.as_secs_f64();
+    let rate = if secs > 0.0 {
+        climb.done as f64 / secs
+    } else {
+        0.0
+    };
+    climb.restart(current);
+    if climb.hold > 0 {
+        climb.hold -= 1;
+        climb.last = Some((current, rate));
+        return None;
+    }
+    let step = (current / 4).max(1);
+    let (min, max) = (config.min, config.max);
+    let tol = config.climb_tolerance;
+    match climb.last.take() {
+        Some((size, before)) if size != current && before > 0.0 => {
+            let gain = rate / before - 1.0;
+            let up = current > size;
+            let keep = if up { gain > tol } else { gain >= -tol };
+            let next = if up {
+                (current + step).min(max)
+            } else {
+                current.saturating_sub(step).max(min)
+            };
+            if keep && next != current && !(up && memory_low) {
+                climb.reversals = 0;
+                climb.last = Some((current, rate));
+                return Some(Decision {
+                    target: next,
+                    reason: Reason::ClimbContinue { up, gain },
+                });
+            }
+            if keep {
+                // At a bound (or capped by memory): stay, and probe the other way next time.
+                climb.direction = Some(if up { Direction::Down } else { Direction::Up });
+                climb.last = Some((current, rate));
+                return None;
+            }
+            climb.reversals = climb.reversals.saturating_add(1);
+            state.total_reversals += 1;
+            climb.hold = config
+                .climb_hold
+                .saturating_mul(1 << climb.reversals.min(4).saturating_sub(1));
+            climb.direction = Some(if up { Direction::Down } else { Direction::Up });
+            Some(Decision {
+                target: size,
+                reason: Reason::ClimbRevert { gain },
+            })
+        }
+        _ => {
+            climb.last = Some((current, rate));
+            let up = climb.direction != Some(Direction::Down);
+            let next = if up {
+                (current + step).min(max)
+            } else {
+                current.saturating_sub(step).max(min)
+            };
+            if next == current || (up && memory_low) {
+                climb.direction = Some(if up { Direction::Down } else { Direction::Up });
+                return None;
+            }
+            Some(Decision {
+                target: next,
+                reason: Reason::ClimbProbe { up },
+            })
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! [`PoolSignals`]: the production source of snapshots (pool counters, per-worker CPU time from
+//! `/proc`, memory and host CPU from `sysinfo`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use pool_core::ThreadPool;
+use sysinfo::System;
+
+use crate::proc::{thread_times, ThreadTimes, WorkerThreads};
+use crate::snapshot::{Memory, Signals, Snapshot};
+
+/// Memory and cgroup limits change slowly and cost a few file reads: refresh every this many
+/// ticks.
+const MEMORY_EVERY: u64 = 10;
+
+/// The real signals of a pool: its counters, its workers' CPU time (Linux), and system memory and
+/// CPU from `sysinfo`.
+///
+/// - *Blocked workers*: for each worker, the interval minus its time on a CPU and waiting for
+///   one (`/proc/self/task/<tid>/schedstat`) is time it was blocked; summed over workers and
+///   capped by the busy count, that is how many busy workers are blocked (I/O, sleep, a lock, a
+///   child task) rather than computing or starved of CPU.
+/// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
+///   the smaller of the host total and the cgroup limit.
+/// - *Host CPU*: `sysinfo`'s global CPU use, refreshed no more often than
+///   `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`; a guard only.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::{PoolSignals, Signals, WorkerThreads};
+/// use pool_core::ThreadPool;
+/// use std::time::Duration;
+///
+/// let workers = WorkerThreads::new();
+/// let hook = workers.clone();
+/// let pool = ThreadPool::builder()
+///     .threads(2)
+///     .on_thread_start(move |index| hook.record_current(index))
+///     .build()
+///     .unwrap();
+/// let mut signals = PoolSignals::new(workers);
+/// let snapshot = signals.sample(&pool, Duration::from_millis(100));
+/// assert_eq!(snapshot.target, 2);
+/// assert_eq!(snapshot.queued, 0);
+/// ```
+pub struct PoolSignals {
+    workers: WorkerThreads,
+    cores: usize,
+    finished: Option<u64>,
+    times: HashMap<u32, ThreadTimes>,
+    system: Option<System>,
+    ticks: u64,
+    memory: Option<Memory>,
+    last_cpu_refresh: Option<Instant>,
+    cpu_refreshes: u32,
+    host_cpu: Option<f64>,
+}
+
+impl PoolSignals {
+    /// Signals for the pool whose workers `workers` records.
+    pub fn new(workers: WorkerThreads) -> Self {
+        PoolSignals {
+            workers,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            finished: None,
+            times: HashMap::new(),
+            // `System::new` loads nothing; it can fail on unsupported platforms, and then the
+            // memory and host CPU signals are simply absent.
+            system: System::new().ok(),
+            ticks: 0,
+            memory: None,
+            last_cpu_refresh: None,
+            cpu_refreshes: 0,
+            host_cpu: None,
+        }
+    }
+
+    /// Cumulative CPU and runnable time of the workers since the last call, as (cpu, runnable)
+    /// sums over the workers; `None` if no worker's times were readable.
+    fn worker_deltas(&mut self) -> Option<(Duration, Duration)> {
+        let mut cpu = Duration::ZERO;
+        let mut runnable = Duration::ZERO;
+        let mut any = false;
+        let mut seen = HashMap::with_capacity(self.times.len());
+        for tid in self.workers.tids() {
+            let Some(now) = thread_times(tid) else {
+                continue;
+            };
+            any = true;
+            // A new worker's counters started at zero when it was spawned, within this interval.
+            let before = self.times.get(&tid).copied().unwrap_or_default();
+            let d_cpu = now.cpu.saturating_sub(before.cpu);
+            let d_wait = match (now.wait, before.wait) {
+                (Some(n), Some(b)) => n.saturating_sub(b),
+                (Some(n), None) => n,
+                _ => Duration::ZERO,
+            };
+            cpu += d_cpu;
+            runnable += d_cpu + d_wait;
+            seen.insert(tid, now);
+        }
+        // Retired workers drop out here, so the map never grows past the live workers.
+        self.times = seen;
+        any.then_some((cpu, runnable))
+    }
+
+    fn refresh_system(&mut self) {
+        let Some(system) = self.system.as_mut() else {
+            return;
+        };
+        if self.ticks % MEMORY_EVERY == 0 || self.memory.is_none() {
+            system.refresh_memory();
+            let mut available = system.available_memory();
+            let mut limit = system.total_memory();
+            if let Some(cgroup) = system.cgroup_limits() {
+                if cgroup.total_memory > 0 {
+                    limit = limit.min(cgroup.total_memory);
+                    available = available.min(cgroup.free_memory);
+                }
+            }
+            self.memory = (limit > 0).then_some(Memory { available, limit });
+        }
+        // Host CPU use is the difference between two refreshes at least
+        // MINIMUM_CPU_UPDATE_INTERVAL apart; in between, the last value stands.
+        let due = self.last_cpu_refresh.map_or(true, |at| {
+            at.elapsed() >= sysinfo::MINIMUM_CPU_UPDATE_INTERVAL
+        });
+        if due {
+            system.refresh_cpu_usage();
+            self.last_cpu_refresh = Some(Instant::now());
+            self.cpu_refreshes = self.cpu_refreshes.saturating_add(1);
+            if self.cpu_refreshes >= 2 {
+                self.host_cpu = Some(f64::from(system.global_cpu_usage() / 100.0).clamp(0.0, 1.0));
+            }
+        }
+    }
+}
+
+impl Signals for PoolSignals {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        let stats = pool.stats();
+        let finished = stats.completed + stats.panicked;
+        let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
+        self.finished = Some(finished);
+        let secs = elapsed.as_secs_f64();
+        let (blocked, worker_cpu) = match self.worker_deltas() {
+            Some((cpu, runnable)) if secs > 0.0 => {
+                let running = stats.running as f64;
+                let runnable = runnable.as_secs_f64() / secs;
+                (
+                    Some((running - runnable).clamp(0.0, running)),
+                    Some(cpu.as_secs_f64() / secs),
+                )
+            }
+            _ => (None, None),
+        };
+        self.refresh_system();
+        self.ticks += 1;
+        Snapshot {
+            elapsed,
+            cores: self.cores,
+            threads: stats.threads,
+            target: pool.threads(),
+            queued: stats.queued,
+            running: stats.running,
+            completed,
+            blocked,
+            worker_cpu,
+            memory: self.memory,
+            host_cpu: self.host_cpu,
+        }
+    }
+}
+
+impl fmt::Debug for PoolSignals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolSignals")
+            .field("workers", &self.workers)
+            .field("cores", &self.cores)
+            .field("memory", &self.memory)
+            .field("host_cpu", &self.host_cpu)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,193 @@
+//! What the controller sees on one tick: [`Snapshot`], and the [`Signals`] trait that takes one.
+
+use std::fmt;
+use std::time::Duration;
+
+use pool_core::ThreadPool;
+
+/// Memory as the tighter of the host and the cgroup sees it.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::Memory;
+///
+/// let memory = Memory { available: 1 << 30, limit: 4 << 30 };
+/// assert_eq!(memory.available_fraction(), 0.25);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Bytes that can still be allocated without swapping.
+    pub available: u64,
+    /// Bytes in total (the host's memory, or the cgroup limit if lower).
+    pub limit: u64,
+}
+
+impl Memory {
+    /// `available / limit`, 1.0 when the limit is unknown (zero).
+    pub fn available_fraction(&self) -> f64 {
+        if self.limit == 0 {
+            1.0
+        } else {
+            self.available as f64 / self.limit as f64
+        }
+    }
+}
+
+/// The signals of one tick. The decision is a pure function of this and the controller's state,
+/// so tests script sequences of snapshots.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::Snapshot;
+/// use std::time::Duration;
+///
+/// // Four workers, all busy but barely using the CPU: they are blocked (I/O), with work queued.
+/// let snapshot = Snapshot {
+///     threads: 4,
+///     target: 4,
+///     queued: 20,
+///     running: 4,
+///     completed: 80,
+///     blocked: Some(3.9),
+///     worker_cpu: Some(0.1),
+///     ..Snapshot::new(Duration::from_millis(100), 2)
+/// };
+/// assert_eq!(snapshot.throughput(), 800.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Time since the previous tick.
+    pub elapsed: Duration,
+    /// Cores this process may use (`available_parallelism`).
+    pub cores: usize,
+    /// Live worker threads.
+    pub threads: usize,
+    /// The worker count last asked for (`ThreadPool::threads`); the decision moves from here.
+    pub target: usize,
+    /// Tasks waiting to start.
+    pub queued: u64,
+    /// Workers running a task (busy).
+    pub running: u64,
+    /// Tasks finished (normally or by panicking) since the previous tick.
+    pub completed: u64,
+    /// Busy workers' worth of time spent neither on a CPU nor waiting for one during the interval
+    /// (blocked in I/O, sleeping, waiting on a lock or a child task). `None` where the platform
+    /// does not give per-thread CPU time.
+    pub blocked: Option<f64>,
+    /// Cores' worth of CPU the workers used during the interval. `None` where unknown.
+    pub worker_cpu: Option<f64>,
+    /// Memory, if known.
+    pub memory: Option<Memory>,
+    /// The host's CPU use, 0.0 to 1.0, other processes included. A guard only, never a reason to
+    /// shrink.
+    pub host_cpu: Option<f64>,
+}
+
+impl Snapshot {
+    /// An empty pool's snapshot: no threads, no work, no optional signals.
+    pub fn new(elapsed: Duration, cores: usize) -> Snapshot {
+        Snapshot {
+            elapsed,
+            cores,
+            threads: 0,
+            target: 0,
+            queued: 0,
+            running: 0,
+            completed: 0,
+            blocked: None,
+            worker_cpu: None,
+            memory: None,
+            host_cpu: None,
+        }
+    }
+
+    /// Completions per second over the interval (0 for an empty interval).
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.completed as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+impl fmt::Display for Snapshot {
+    /// One compact line, as in the decision-trace tables.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "thr {:>3} q {:>4} busy {:>3} done {:>4}",
+            self.threads, self.queued, self.running, self.completed
+        )?;
+        match self.blocked {
+            Some(b) => write!(f, " blk {b:>5.1}")?,
+            None => write!(f, " blk     -")?,
+        }
+        match self.worker_cpu {
+            Some(c) => write!(f, " cpu {c:>4.1}/{}", self.cores)?,
+            None => write!(f, " cpu    -/{}", self.cores)?,
+        }
+        match self.memory {
+            Some(m) => write!(f, " mem {:>3.0}%", m.available_fraction() * 100.0)?,
+            None => write!(f, " mem    -")?,
+        }
+        match self.host_cpu {
+            Some(h) => write!(f, " host {:>3.0}%", h * 100.0),
+            None => write!(f, " host    -"),
+        }
+    }
+}
+
+/// Where snapshots come from: [`PoolSignals`](crate::PoolSignals) in production, a script in
+/// tests.
+///
+/// Called on the controller thread once per tick. A panic in `sample` is caught: the controller
+/// skips that tick and keeps running.
+///
+/// # Examples
+///
+/// A source that reports only the pool's own counters:
+///
+/// ```
+/// use policy_adaptive::{Signals, Snapshot};
+/// use pool_core::ThreadPool;
+/// use std::time::Duration;
+///
+/// struct CountersOnly {
+///     finished: u64,
+/// }
+///
+/// impl Signals for CountersOnly {
+///     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+///         let stats = pool.stats();
+///         let finished = stats.completed + stats.panicked;
+///         let completed = finished - std::mem::replace(&mut self.finished, finished);
+///         Snapshot {
+///             threads: stats.threads,
+///             target: pool.threads(),
+///             queued: stats.queued,
+///             running: stats.running,
+///             completed,
+///             ..Snapshot::new(elapsed, 2)
+///         }
+///     }
+/// }
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// pool.submit(|| ()).unwrap().join().unwrap();
+/// let snapshot = CountersOnly { finished: 0 }.sample(&pool, Duration::from_millis(100));
+/// assert_eq!(snapshot.completed, 1);
+/// ```
+pub trait Signals: Send {
+    /// The signals now; `elapsed` is the time since the previous call.
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot;
+}
+
+impl<S: Signals + ?Sized> Signals for Box<S> {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        (**self).sample(pool, elapsed)
+    }
+}
