@@ -25,11 +25,10 @@ use crate::queue::{QueuePolicy, QueuedTask};
 use crate::sync::{thread, Arc, AtomicUsize, Backoff, Mutex, Ordering};
 use crate::task::{new_task, raw_task, CancelToken, TaskHandle, TaskRef};
 
-/// `lifecycle` bits: graceful shutdown started; queued work is being discarded; and above them, a
-/// count of outside submitters between their check and their push.
+/// `lifecycle` bits: graceful shutdown started; queued work is being discarded. Written only at
+/// shutdown, so the word stays in every core's cache while the pool runs.
 const SHUTDOWN: usize = 0b01;
 const DISCARD: usize = 0b10;
-const IN_FLIGHT_ONE: usize = 0b100;
 
 /// Settings that outlive the builder.
 pub(crate) struct Hooks {
@@ -154,14 +153,19 @@ impl Shared {
     /// An outside submitter is done with the queue. During shutdown, workers that found nothing
     /// to do are parked waiting for exactly this, so wake them all to re-check; returns whether it
     /// did (which also covers waking a worker for the task just pushed).
-    fn leave_in_flight(&self) -> bool {
-        // SeqCst (at least Release): a worker that sees the count reach zero also sees the push.
-        let before = self.lifecycle.fetch_sub(IN_FLIGHT_ONE, Ordering::SeqCst);
-        if before & SHUTDOWN != 0 {
+    fn leave_in_flight(&self, stripe: &stats::Counters) -> bool {
+        // SeqCst on both (README, "shutdown"): either a parked worker's re-check sees our count
+        // gone, or we see its shutdown flag here and wake it.
+        stripe.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
             self.sleep.wake_all();
             return true;
         }
         false
+    }
+
+    fn no_submitter_in_flight(&self) -> bool {
+        self.external.in_flight() == 0
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -172,14 +176,12 @@ impl Shared {
     /// nothing is left that this worker is responsible for (its deque and the shared queue).
     /// Other workers drain their own deques before they exit.
     pub(crate) fn quiescent(&self, ctx: &worker::WorkerContext) -> bool {
-        self.lifecycle.load(Ordering::SeqCst) < IN_FLIGHT_ONE
-            && ctx.deque.is_empty()
-            && self.global_is_empty()
+        self.no_submitter_in_flight() && ctx.deque.is_empty() && self.global_is_empty()
     }
 
     fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
-            && self.lifecycle.load(Ordering::SeqCst) < IN_FLIGHT_ONE
+            && self.no_submitter_in_flight()
             && self.global_is_empty()
             && !worker::any_stealable(self)
     }
@@ -394,9 +396,10 @@ impl ThreadPool {
             }
             return Some(Route::Internal);
         }
-        let before = shared.lifecycle.fetch_add(IN_FLIGHT_ONE, Ordering::SeqCst);
-        if before & SHUTDOWN != 0 {
-            shared.leave_in_flight();
+        let stripe = shared.external.mine();
+        stripe.in_flight.fetch_add(1, Ordering::SeqCst);
+        if shared.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
+            shared.leave_in_flight(stripe);
             return None;
         }
         Some(Route::External)
@@ -434,9 +437,10 @@ impl ThreadPool {
                 }
             }
             Route::External => {
-                add_shared(&shared.external.mine().submitted, 1);
+                let stripe = shared.external.mine();
+                add_shared(&stripe.submitted, 1);
                 shared.push_global(task);
-                if shared.leave_in_flight() {
+                if shared.leave_in_flight(stripe) {
                     return;
                 }
             }
@@ -604,7 +608,7 @@ impl ThreadPool {
             Route::Internal => shared.push_global(entry),
             Route::External => {
                 shared.push_global(entry);
-                if shared.leave_in_flight() {
+                if shared.leave_in_flight(shared.external.mine()) {
                     return true;
                 }
             }
@@ -774,7 +778,7 @@ impl ThreadPool {
         // Outside submitters that passed the check before the flag are about to push; wait for
         // them so their tasks are discarded too rather than run.
         let backoff = Backoff::new();
-        while self.shared.lifecycle.load(Ordering::SeqCst) >= IN_FLIGHT_ONE {
+        while !self.shared.no_submitter_in_flight() {
             backoff.snooze();
         }
         let canceled = self.discard_queued(CancelReason::Shutdown);

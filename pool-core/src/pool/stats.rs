@@ -19,6 +19,10 @@ pub(crate) struct Counters {
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) canceled: AtomicU64,
+    /// Outside submitters of this stripe between their shutdown check and their push (only used
+    /// in the external stripes; see the pool README, "shutdown"). It lives on the submitter's own
+    /// cache line so the check costs no line transfer between cores.
+    pub(crate) in_flight: AtomicU64,
 }
 
 /// Increments a counter that only the calling thread ever writes.
@@ -79,6 +83,14 @@ impl ExternalCounters {
         }
         let index = STRIPE.with(|s| *s);
         &self.stripes[index % STRIPES]
+    }
+
+    /// Outside submitters between their check and their push, over all stripes.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.in_flight.load(Ordering::SeqCst))
+            .sum()
     }
 
     pub(crate) fn add_to(&self, totals: &mut Totals) {
