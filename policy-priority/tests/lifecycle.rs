@@ -1,0 +1,146 @@
+//! Cancellation, shutdown and resize on a pool with the priority policy: the books balance.
+
+mod common;
+
+use common::{one_worker, settle, Gate, Log, TIMEOUT};
+use policy_priority::{Aging, PriorityQueue, PrioritySubmit};
+use pool_core::{CancelReason, Priority, TaskError, ThreadPool};
+use std::time::Instant;
+
+#[test]
+fn cancel_queued_tasks_of_every_level() {
+    let (pool, queue) = one_worker(Aging::default());
+    let gate = Gate::hold(&pool);
+    let log = Log::default();
+    let mut keep = Vec::new();
+    let mut drop_ = Vec::new();
+    for (i, level) in Priority::ALL.into_iter().enumerate() {
+        let i = i as u32;
+        keep.push(log.submit(&pool, level, 10 + i));
+        drop_.push(log.submit(&pool, level, 20 + i));
+    }
+    for h in &drop_ {
+        assert!(h.cancel(), "a queued task is cancelled exactly");
+        assert!(!h.cancel(), "only once");
+    }
+    gate.open();
+    for h in keep {
+        h.join_timeout(TIMEOUT).unwrap();
+    }
+    for h in drop_ {
+        assert_eq!(
+            h.join().unwrap_err(),
+            TaskError::Canceled(CancelReason::Requested)
+        );
+    }
+    settle(&pool);
+    assert_eq!(log.entries(), [10, 11, 12, 13, 14]);
+    pool.shutdown();
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!(stats.canceled, 5);
+    let levels = queue.stats();
+    assert_eq!(levels.queued(), 0);
+    for level in Priority::ALL {
+        let expected = if level == Priority::Critical { 2 } else { 1 }; // + the gate
+        assert_eq!(levels.level(level).completed, expected, "{level:?}");
+        assert_eq!(levels.level(level).pushed, expected + 1, "{level:?}");
+    }
+}
+
+#[test]
+fn shutdown_now_cancels_queued_tasks_at_all_levels() {
+    let (pool, queue) = one_worker(Aging::default());
+    let gate = Gate::hold(&pool);
+    let log = Log::default();
+    let handles: Vec<_> = (0..20u32)
+        .map(|i| log.submit(&pool, Priority::from_index(i as usize % 5).unwrap(), i))
+        .collect();
+    let raised = log.submit(&pool, Priority::Idle, 99);
+    assert!(pool.raise_priority(&raised, Priority::High));
+    std::thread::scope(|s| {
+        let stopper = s.spawn(|| pool.shutdown_now());
+        // shutdown_now empties the queue, then joins the worker, which needs the gate opened.
+        // No event marks "queue emptied", so poll the count (bounded; not a timing assumption).
+        let deadline = Instant::now() + TIMEOUT;
+        while !(pool.is_shutdown() && queue.stats().queued() == 0) {
+            assert!(
+                Instant::now() < deadline,
+                "shutdown_now did not drain the queue"
+            );
+            std::thread::yield_now();
+        }
+        gate.open();
+        assert_eq!(
+            stopper.join().unwrap(),
+            21,
+            "every queued task was cancelled once"
+        );
+    });
+    for h in handles.into_iter().chain([raised]) {
+        assert_eq!(
+            h.join().unwrap_err(),
+            TaskError::Canceled(CancelReason::Shutdown)
+        );
+    }
+    assert!(log.entries().is_empty());
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!((stats.canceled, stats.completed), (21, 1));
+    assert!(pool.submit_at(Priority::Critical, || ()).is_err());
+}
+
+#[test]
+fn cancel_all_and_graceful_shutdown() {
+    let (pool, queue) = one_worker(Aging::default());
+    let gate = Gate::hold(&pool);
+    let log = Log::default();
+    for i in 0..10u32 {
+        log.submit(&pool, Priority::from_index(i as usize % 5).unwrap(), i);
+    }
+    assert_eq!(pool.cancel_all(), 10);
+    assert_eq!(queue.stats().queued(), 0);
+    // Graceful shutdown runs what is queued, in priority order.
+    log.submit(&pool, Priority::Idle, 100);
+    log.submit(&pool, Priority::Critical, 101);
+    std::thread::scope(|s| {
+        let stopper = s.spawn(|| pool.shutdown());
+        gate.open();
+        stopper.join().unwrap();
+    });
+    assert_eq!(log.entries(), [101, 100]);
+    let stats = pool.stats();
+    assert!(stats.is_balanced());
+    assert_eq!((stats.canceled, stats.completed), (10, 3));
+}
+
+#[test]
+fn panics_are_counted_at_their_level_and_resize_works() {
+    let queue = PriorityQueue::new();
+    let pool = ThreadPool::builder()
+        .threads(1)
+        .queue_policy(queue.clone())
+        .build()
+        .unwrap();
+    let bad = pool
+        .submit_at(Priority::Low, || -> u32 { panic!("bad input") })
+        .unwrap();
+    assert_eq!(
+        bad.join().unwrap_err(),
+        TaskError::Panicked("bad input".into())
+    );
+    pool.set_threads(2).unwrap();
+    let handles: Vec<_> = (0..200u32)
+        .map(|i| pool.submit_at(Priority::Normal, move || i).unwrap())
+        .collect();
+    pool.set_threads(1).unwrap();
+    let sum: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, (0..200).sum());
+    settle(&pool);
+    pool.shutdown();
+    let stats = pool.stats();
+    assert!(stats.is_balanced());
+    assert_eq!(stats.panicked, 1);
+    assert_eq!(queue.stats().level(Priority::Low).completed, 1);
+    assert_eq!(queue.stats().level(Priority::Normal).completed, 200);
+}
