@@ -762,16 +762,22 @@ impl ThreadPool {
     /// use std::sync::mpsc;
     ///
     /// let pool = ThreadPool::new(1).unwrap();
+    /// let (started_tx, started) = mpsc::channel();
     /// let (release, gate) = mpsc::channel::<()>();
-    /// pool.spawn(move || gate.recv().unwrap()).unwrap();
+    /// pool.spawn(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv().unwrap();
+    /// })
+    /// .unwrap();
+    /// started.recv().unwrap(); // the worker is busy, so the next five stay queued
     /// let queued: Vec<_> = (0..5).map(|_| pool.submit(|| ()).unwrap()).collect();
-    /// std::thread::spawn(move || release.send(()).unwrap());
-    /// let canceled = pool.shutdown_now();
-    /// assert!(canceled <= 5);
+    /// let releaser = std::thread::spawn(move || release.send(()).unwrap());
+    /// assert_eq!(pool.shutdown_now(), 5);
+    /// releaser.join().unwrap();
+    /// assert!(queued.into_iter().all(|h| h.join().unwrap_err().is_canceled()));
     /// let stats = pool.stats();
+    /// assert_eq!((stats.canceled, stats.completed), (5, 1));
     /// assert!(stats.is_balanced());
-    /// assert_eq!(stats.canceled + stats.completed, 6);
-    /// # drop(queued);
     /// ```
     pub fn shutdown_now(&self) -> usize {
         self.begin_shutdown(SHUTDOWN | DISCARD);
