@@ -17,7 +17,7 @@ pub fn run() {
     let mut last_reported = 0;
     let sizes = pool.map_batch(
         (0..240u64).map(|i| 64 + i % 7),
-        |side| thumbnail_checksum(side),
+        thumbnail_checksum,
         |p| {
             if p.done * 4 / p.total > last_reported * 4 / p.total || p.done == p.total {
                 println!("  progress {:>3}/{}", p.done, p.total);
