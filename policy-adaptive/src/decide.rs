@@ -346,20 +346,29 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         }
     }
 
-    if let (Some(worker_cpu), Some(blocked)) = (s.worker_cpu, s.blocked) {
-        let floor = ((config.cpu_threads_per_core * cores).ceil() as usize).clamp(min, max);
-        let saturated = worker_cpu >= config.saturated_cpu * cores;
-        if saturated && blocked * 4.0 <= busy as f64 && busy >= floor && current > floor {
-            state.climb = Climb::default();
-            return Decision {
-                target: floor,
-                reason: Reason::CpuSaturated { worker_cpu },
-            };
+    // CPU-bound: the workers fill the cores and almost none is blocked.
+    let cpu_bound = match (s.worker_cpu, s.blocked) {
+        (Some(worker_cpu), Some(blocked)) => {
+            worker_cpu >= config.saturated_cpu * cores && blocked * 4.0 <= busy as f64
         }
+        _ => false,
+    };
+    let floor = ((config.cpu_threads_per_core * cores).ceil() as usize).clamp(min, max);
+    if cpu_bound && busy >= floor && current > floor {
+        state.climb = Climb::default();
+        return Decision {
+            target: floor,
+            reason: Reason::CpuSaturated {
+                worker_cpu: s.worker_cpu.unwrap_or_default(),
+            },
+        };
     }
 
     if config.climb {
-        if let Some(decision) = climb(s, state, config, current, memory_low.is_some()) {
+        // Probing up is pointless when memory is low or the cores are already full (the
+        // saturation rule would take the thread back); the climber then probes down only.
+        let up_allowed = memory_low.is_none() && !(cpu_bound && current >= floor);
+        if let Some(decision) = climb(s, state, config, current, up_allowed) {
             return decision;
         }
     }
@@ -372,7 +381,7 @@ fn climb(
     state: &mut ControllerState,
     config: &Config,
     current: usize,
-    memory_low: bool,
+    up_allowed: bool,
 ) -> Option<Decision> {
     let climb = &mut state.climb;
     // Throughput only measures capacity while work waits; without a backlog it measures demand.
@@ -415,7 +424,7 @@ fn climb(
             } else {
                 current.saturating_sub(step).max(min)
             };
-            if keep && next != current && !(up && memory_low) {
+            if keep && next != current && (up_allowed || !up) {
                 climb.reversals = 0;
                 climb.last = Some((current, rate));
                 return Some(Decision {
@@ -442,13 +451,13 @@ fn climb(
         }
         _ => {
             climb.last = Some((current, rate));
-            let up = climb.direction != Some(Direction::Down);
+            let up = climb.direction != Some(Direction::Down) && up_allowed;
             let next = if up {
                 (current + step).min(max)
             } else {
                 current.saturating_sub(step).max(min)
             };
-            if next == current || (up && memory_low) {
+            if next == current {
                 climb.direction = Some(if up { Direction::Down } else { Direction::Up });
                 return None;
             }

@@ -178,6 +178,8 @@ impl fmt::Display for Snapshot {
 ///
 /// let pool = ThreadPool::new(1).unwrap();
 /// pool.submit(|| ()).unwrap().join().unwrap();
+/// // The worker counts the completion just after handing the result over: wait for it to park.
+/// assert!(pool.wait_idle(Duration::from_secs(10)));
 /// let snapshot = CountersOnly { finished: 0 }.sample(&pool, Duration::from_millis(100));
 /// assert_eq!(snapshot.completed, 1);
 /// ```

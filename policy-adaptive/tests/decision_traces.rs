@@ -1,0 +1,232 @@
+//! Decision traces: scripted signal sequences fed through `decide`, one table line per tick,
+//! pinned with insta. Each scenario feeds the decision back (the next snapshot's `target` and
+//! `threads` are the last decision), as the controller does.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use policy_adaptive::{decide, Config, ControllerState, Memory, Reason, Snapshot};
+
+const TICK: Duration = Duration::from_millis(100);
+const CORES: usize = 2;
+
+/// Runs `ticks` ticks starting at `start` threads; `world(tick, threads)` gives the signals a pool
+/// of that size would show. Returns the table and the final thread count.
+fn trace(
+    config: &Config,
+    start: usize,
+    ticks: u32,
+    mut world: impl FnMut(u32, usize) -> Snapshot,
+) -> (String, usize) {
+    let mut state = ControllerState::new();
+    let mut threads = start;
+    let mut table = String::from("tick | signals | from -> to | reason\n");
+    for tick in 1..=ticks {
+        let snapshot = Snapshot {
+            threads,
+            target: threads,
+            ..world(tick, threads)
+        };
+        let decision = decide(&snapshot, &mut state, config);
+        let line = format!(
+            "{tick:>4} | {snapshot} | {threads:>3} -> {:<3} | {}",
+            decision.target, decision.reason
+        );
+        writeln!(table, "{}", line.trim_end()).unwrap();
+        threads = decision.target;
+    }
+    (table, threads)
+}
+
+fn base() -> Snapshot {
+    Snapshot::new(TICK, CORES)
+}
+
+fn lots_of_memory() -> Option<Memory> {
+    Some(Memory {
+        available: 6 << 30,
+        limit: 8 << 30,
+    })
+}
+
+/// Closed loop of `clients` outstanding tasks that sleep 5 ms (I/O): each busy worker finishes 20
+/// per tick, is blocked all the time, and uses almost no CPU.
+fn io_world(clients: usize) -> impl FnMut(u32, usize) -> Snapshot {
+    move |_, threads| {
+        let busy = threads.min(clients);
+        Snapshot {
+            queued: (clients - busy) as u64,
+            running: busy as u64,
+            completed: busy as u64 * 20,
+            blocked: Some(busy as f64 * 0.98),
+            worker_cpu: Some(busy as f64 * 0.01),
+            memory: lots_of_memory(),
+            host_cpu: Some((busy as f64 * 0.01 / CORES as f64).min(1.0)),
+            ..base()
+        }
+    }
+}
+
+/// Closed loop of `clients` tasks of 1 ms CPU each on `cores` free cores: throughput is
+/// capped by the cores, extra threads wait in the run queue (not blocked).
+fn cpu_world(clients: usize, free_cores: f64, host: f64) -> impl FnMut(u32, usize) -> Snapshot {
+    move |_, threads| {
+        let busy = threads.min(clients);
+        let on_cpu = (busy as f64).min(free_cores);
+        Snapshot {
+            queued: (clients - busy) as u64,
+            running: busy as u64,
+            completed: (on_cpu * 100.0) as u64,
+            blocked: Some(0.0),
+            worker_cpu: Some(on_cpu),
+            memory: lots_of_memory(),
+            host_cpu: Some(host),
+            ..base()
+        }
+    }
+}
+
+#[test]
+fn backlog_with_blocked_workers_grows_until_the_backlog_is_gone() {
+    let (table, end) = trace(&Config::default(), 1, 10, io_world(64));
+    assert_eq!(end, 64);
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn cpu_saturation_trims_to_two_per_core_and_the_climber_finds_fewer() {
+    let (table, end) = trace(&Config::default(), 32, 40, cpu_world(64, 2.0, 1.0));
+    assert!(
+        end <= 2 * CORES,
+        "CPU-bound work keeps at most 2 threads per core, got {end}"
+    );
+    assert!(
+        end >= CORES,
+        "throughput needs a thread per core, got {end}"
+    );
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn memory_pressure_caps_growth() {
+    let mut io = io_world(64);
+    let (table, end) = trace(&Config::default(), 4, 6, |tick, threads| Snapshot {
+        memory: Some(Memory {
+            available: 300 << 20,
+            limit: 8 << 30,
+        }),
+        ..io(tick, threads)
+    });
+    assert_eq!(end, 4);
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn idle_workers_retire_to_min_after_keep_alive() {
+    // 16 threads; 6 stay busy for 10 ticks with nothing queued, then all go idle.
+    let (table, end) = trace(&Config::default(), 16, 45, |tick, _| {
+        let busy = if tick <= 10 { 6 } else { 0 };
+        Snapshot {
+            running: busy,
+            completed: busy * 20,
+            blocked: Some(busy as f64),
+            worker_cpu: Some(0.05),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.02),
+            ..base()
+        }
+    });
+    assert_eq!(end, 1);
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn a_noisy_neighbour_never_shrinks_the_pool() {
+    // Our 8 CPU-bound workers get one core; another process takes the rest (host at 100%).
+    let (cpu_table, end) = trace(&Config::default(), 8, 12, cpu_world(8, 1.0, 1.0));
+    assert_eq!(end, 8, "no shrink because someone else is busy");
+    // I/O-bound workers with a backlog under a busy host: growth continues, one at a time.
+    let mut io = io_world(64);
+    let (io_table, io_end) = trace(&Config::default(), 4, 4, |tick, threads| Snapshot {
+        host_cpu: Some(1.0),
+        ..io(tick, threads)
+    });
+    assert_eq!(io_end, 8);
+    insta::assert_snapshot!(format!("{cpu_table}\n{io_table}"));
+}
+
+#[test]
+fn starvation_adds_one_worker_at_a_time() {
+    // Nested blocking without per-thread CPU: every worker waits on a child queued behind it.
+    // The pool starts at the CPU cap (2 per core), so only the starvation rule can add workers.
+    let (table, end) = trace(&Config::default(), 4, 12, |_, threads| {
+        if threads < 6 {
+            Snapshot {
+                queued: threads as u64,
+                running: threads as u64,
+                ..base()
+            }
+        } else {
+            Snapshot {
+                running: 3,
+                completed: 60,
+                ..base()
+            }
+        }
+    });
+    assert_eq!(end, 6);
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn the_hill_climber_keeps_going_while_it_helps_and_damps_reversals() {
+    // Mixed work (1 ms CPU + 4 ms sleep) without the blocked signal: throughput rises until the
+    // two cores saturate at 10 threads, then falls slightly from switching.
+    let rate = |threads: usize| {
+        let t = threads as f64;
+        if t <= 10.0 {
+            t * 20.0
+        } else {
+            200.0 - (t - 10.0) * 2.0
+        }
+    };
+    let (table, end) = trace(&Config::default(), 6, 80, |_, threads| Snapshot {
+        queued: 100,
+        running: threads as u64,
+        completed: rate(threads) as u64,
+        ..base()
+    });
+    assert!(
+        (8..=14).contains(&end),
+        "the climber settles near 10, got {end}"
+    );
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn counts_outside_the_bounds_are_brought_inside() {
+    let mut config = Config::default();
+    config.min = 2;
+    config.max = 8;
+    let mut state = ControllerState::new();
+    let decide_for = |threads, state: &mut ControllerState| {
+        decide(
+            &Snapshot {
+                threads,
+                target: threads,
+                ..base()
+            },
+            state,
+            &config,
+        )
+    };
+    assert_eq!(decide_for(20, &mut state).target, 8);
+    assert_eq!(decide_for(1, &mut state).reason, Reason::Bounds);
+    assert_eq!(decide_for(1, &mut state).target, 2);
+}
+
+#[test]
+fn the_decision_is_deterministic() {
+    let run = || trace(&Config::default(), 3, 60, cpu_world(16, 2.0, 0.9)).0;
+    assert_eq!(run(), run());
+}

@@ -1,0 +1,226 @@
+//! The controller on a real pool: it grows under a blocking backlog, shrinks back after the
+//! keep-alive, unblocks nested blocking, survives panicking callbacks and stops cleanly.
+//! Every wait is for an event (a count reached, a channel message) with a generous timeout.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use policy_adaptive::{AdaptivePool, Config, ConfigError, Signals, Snapshot};
+use pool_core::ThreadPool;
+
+const GENEROUS: Duration = Duration::from_secs(30);
+
+/// Polls `condition` on the controller's own schedule (its tick) until it holds or `GENEROUS`
+/// passes. The controller changes the count only on ticks, so there is no event to wait on; the
+/// assertion is on the count, never on the time taken.
+fn eventually(pool: &AdaptivePool, mut condition: impl FnMut(&AdaptivePool) -> bool) -> bool {
+    let deadline = Instant::now() + GENEROUS;
+    while Instant::now() < deadline {
+        if condition(pool) {
+            return true;
+        }
+        std::thread::sleep(pool.config().interval);
+    }
+    condition(pool)
+}
+
+fn fast_pool(min: usize, max: usize, keep_alive: Duration) -> AdaptivePool {
+    AdaptivePool::builder()
+        .min(min)
+        .max(max)
+        .interval(Duration::from_millis(20))
+        .keep_alive(keep_alive)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn grows_under_a_blocking_backlog_and_every_task_completes() {
+    let pool = fast_pool(1, 16, Duration::from_secs(30));
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    // 32 tasks that block until released: the workers are busy, blocked, and work is queued.
+    let handles: Vec<_> = (0..32)
+        .map(|i| {
+            let gate = gate.clone();
+            pool.submit(move || {
+                let _ = gate.lock().unwrap().recv_timeout(GENEROUS);
+                i
+            })
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        eventually(&pool, |p| p.threads() > 1),
+        "the pool never grew: {:?}",
+        p_last(&pool)
+    );
+    for _ in 0..32 {
+        release.send(()).unwrap();
+    }
+    let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, (0..32).sum());
+    let history = pool.history();
+    assert!(history.iter().any(|e| e.to > e.from), "{history:?}");
+    assert!(history.iter().all(|e| (1..=16).contains(&e.to)));
+    pool.shutdown();
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.completed, 32);
+}
+
+fn p_last(pool: &AdaptivePool) -> String {
+    match pool.last_decision() {
+        Some((snapshot, decision)) => format!("{snapshot} -> {decision:?}"),
+        None => "no tick yet".to_owned(),
+    }
+}
+
+#[test]
+fn shrinks_back_to_min_after_keep_alive_when_idle() {
+    let pool = fast_pool(2, 8, Duration::from_millis(200));
+    pool.set_threads(8).unwrap();
+    assert!(
+        eventually(&pool, |p| p.threads() == 2),
+        "still {} threads: {}",
+        pool.threads(),
+        p_last(&pool)
+    );
+    let shrink = pool.history().into_iter().last().unwrap();
+    assert_eq!((shrink.from, shrink.to), (8, 2));
+    assert!(eventually(&pool, |p| p.stats().threads == 2));
+}
+
+#[test]
+fn nested_blocking_completes_from_min_one() {
+    // W6: each task waits on a child queued behind it. A fixed pool of 1 deadlocks; the
+    // controller must add a worker.
+    let pool = Arc::new(fast_pool(1, 4, Duration::from_secs(30)));
+    let inner = pool.clone();
+    let parent = pool
+        .submit(move || {
+            let child = inner.submit(|| 21).unwrap();
+            child.join_timeout(GENEROUS).map(|v| v * 2).ok()
+        })
+        .unwrap();
+    assert_eq!(parent.join_timeout(GENEROUS).ok().flatten(), Some(42));
+    assert!(pool.threads() >= 2, "{:?}", pool.history());
+    drop(pool);
+}
+
+/// Scripted signals that panic on every other call.
+struct Flaky {
+    calls: usize,
+}
+
+impl Signals for Flaky {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        self.calls += 1;
+        if self.calls % 2 == 0 {
+            panic!("flaky signal source");
+        }
+        Snapshot {
+            threads: pool.stats().threads,
+            target: pool.threads(),
+            // Always claim a blocked backlog, so every good tick grows the pool.
+            queued: 10,
+            running: pool.threads() as u64,
+            blocked: Some(pool.threads() as f64),
+            worker_cpu: Some(0.0),
+            ..Snapshot::new(elapsed, 2)
+        }
+    }
+}
+
+#[test]
+fn panics_in_signals_and_hooks_never_kill_the_controller() {
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let calls = hook_calls.clone();
+    let pool = AdaptivePool::builder()
+        .min(1)
+        .max(6)
+        .interval(Duration::from_millis(10))
+        .signals(Flaky { calls: 0 })
+        .on_scale(move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            panic!("hook panics too");
+        })
+        .build()
+        .unwrap();
+    assert!(
+        eventually(&pool, |p| p.threads() == 6),
+        "{:?}",
+        pool.history()
+    );
+    assert!(pool.callback_panics() >= 2);
+    assert!(hook_calls.load(Ordering::SeqCst) >= 1);
+    assert_eq!(pool.submit(|| 3).unwrap().join().unwrap(), 3);
+}
+
+#[test]
+fn shutdown_stops_the_controller_and_joins_every_thread() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let pool = fast_pool(2, 4, Duration::from_secs(30));
+    for _ in 0..10 {
+        let stopped = stopped.clone();
+        pool.spawn(move || {
+            stopped.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    pool.shutdown();
+    let ticks = pool.ticks();
+    assert_eq!(stopped.load(Ordering::SeqCst), 10, "queued work ran");
+    assert_eq!(pool.stats().threads, 0, "every worker joined");
+    assert!(pool.submit(|| ()).is_err(), "submissions are refused");
+    pool.shutdown(); // idempotent
+    assert_eq!(pool.ticks(), ticks, "the controller stopped");
+}
+
+#[test]
+fn the_controller_reports_its_own_cpu_time() {
+    let pool = fast_pool(1, 2, Duration::from_secs(30));
+    assert!(eventually(&pool, |p| p.ticks() >= 3));
+    if cfg!(target_os = "linux") {
+        let cpu = pool.controller_cpu().expect("Linux reports per-thread CPU");
+        assert!(cpu < Duration::from_secs(5), "{cpu:?}");
+    }
+}
+
+#[test]
+fn bad_settings_are_typed_errors_naming_the_field() {
+    let build = |config: Config| AdaptivePool::builder().config(config).build().unwrap_err();
+    let mut config = Config::default();
+    config.max = 0;
+    assert_eq!(
+        build(config).config_error(),
+        Some(&ConfigError::ZeroThreads { field: "max" })
+    );
+    let mut config = Config::default();
+    config.min = 5;
+    config.max = 3;
+    assert_eq!(
+        build(config).config_error(),
+        Some(&ConfigError::MinAboveMax { min: 5, max: 3 })
+    );
+    let mut config = Config::default();
+    config.interval = Duration::ZERO;
+    assert_eq!(
+        build(config).config_error(),
+        Some(&ConfigError::Zero { field: "interval" })
+    );
+    let mut config = Config::default();
+    config.memory_low = 1.5;
+    assert!(matches!(
+        build(config).config_error(),
+        Some(ConfigError::OutOfRange {
+            field: "memory_low",
+            ..
+        })
+    ));
+    let mut config = Config::default();
+    config.host_cpu_guard = f64::NAN;
+    let error = build(config);
+    assert!(error.to_string().contains("host_cpu_guard"), "{error}");
+}
