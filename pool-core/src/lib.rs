@@ -32,6 +32,29 @@
 //! variable with a protocol that cannot lose a wake-up (see `pool/README.md` in the sources), so
 //! an idle pool uses no CPU.
 //!
+//! ## Send and Sync
+//!
+//! A submitted closure and its value cross threads, so both must be `Send`:
+//!
+//! ```compile_fail
+//! let pool = pool_core::ThreadPool::new(1).unwrap();
+//! let not_send = std::rc::Rc::new(5);
+//! let _ = pool.submit(move || *not_send);
+//! ```
+//!
+//! ```compile_fail
+//! let pool = pool_core::ThreadPool::new(1).unwrap();
+//! let _ = pool.submit(|| std::rc::Rc::new(5)); // the value would cross threads
+//! ```
+//!
+//! A pool can be shared between threads (it is `Send + Sync`), and so can a handle:
+//!
+//! ```
+//! fn shareable<T: Send + Sync>() {}
+//! shareable::<pool_core::ThreadPool>();
+//! shareable::<pool_core::TaskHandle<Vec<u8>>>();
+//! ```
+//!
 //! ## Verification
 //!
 //! All synchronisation goes through [`sync`], which switches to loom under `--cfg loom`; the
