@@ -314,7 +314,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     };
 
     if s.queued > 0 && current < max {
-        let spare_cpu = s.worker_cpu.map_or(true, |c| c < config.spare_cpu * cores);
+        let spare_cpu = !matches!(s.worker_cpu, Some(c) if c >= config.spare_cpu * cores);
         let cpu_cap = (config.cpu_threads_per_core * cores).ceil() as usize;
         let wants = match s.blocked {
             // Half a worker's worth of blocked time is a worker that could be replaced.

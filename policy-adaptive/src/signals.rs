@@ -53,6 +53,7 @@ pub struct PoolSignals {
     times: HashMap<u32, ThreadTimes>,
     system: Option<System>,
     ticks: u64,
+    next_memory_tick: u64,
     memory: Option<Memory>,
     last_cpu_refresh: Option<Instant>,
     cpu_refreshes: u32,
@@ -71,6 +72,7 @@ impl PoolSignals {
             // memory and host CPU signals are simply absent.
             system: System::new().ok(),
             ticks: 0,
+            next_memory_tick: 0,
             memory: None,
             last_cpu_refresh: None,
             cpu_refreshes: 0,
@@ -111,7 +113,8 @@ impl PoolSignals {
         let Some(system) = self.system.as_mut() else {
             return;
         };
-        if self.ticks % MEMORY_EVERY == 0 || self.memory.is_none() {
+        if self.ticks >= self.next_memory_tick {
+            self.next_memory_tick = self.ticks + MEMORY_EVERY;
             system.refresh_memory();
             let mut available = system.available_memory();
             let mut limit = system.total_memory();
@@ -125,9 +128,7 @@ impl PoolSignals {
         }
         // Host CPU use is the difference between two refreshes at least
         // MINIMUM_CPU_UPDATE_INTERVAL apart; in between, the last value stands.
-        let due = self.last_cpu_refresh.map_or(true, |at| {
-            at.elapsed() >= sysinfo::MINIMUM_CPU_UPDATE_INTERVAL
-        });
+        let due = !matches!(self.last_cpu_refresh, Some(at) if at.elapsed() < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
         if due {
             system.refresh_cpu_usage();
             self.last_cpu_refresh = Some(Instant::now());

@@ -112,12 +112,14 @@ fn nested_blocking_completes_from_min_one() {
 /// Scripted signals that panic on every other call.
 struct Flaky {
     calls: usize,
+    panic_next: bool,
 }
 
 impl Signals for Flaky {
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
         self.calls += 1;
-        if self.calls % 2 == 0 {
+        self.panic_next = !self.panic_next;
+        if !self.panic_next {
             panic!("flaky signal source");
         }
         Snapshot {
@@ -141,7 +143,10 @@ fn panics_in_signals_and_hooks_never_kill_the_controller() {
         .min(1)
         .max(6)
         .interval(Duration::from_millis(10))
-        .signals(Flaky { calls: 0 })
+        .signals(Flaky {
+            calls: 0,
+            panic_next: false,
+        })
         .on_scale(move |_| {
             calls.fetch_add(1, Ordering::SeqCst);
             panic!("hook panics too");
