@@ -1,0 +1,539 @@
+//! `Coalescer`: the public front, the executor jobs, and the glue that acts on each slot
+//! transition once the shard lock is released.
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc as ValueArc;
+
+use pool_core::sync::{Arc, ErasedArc};
+use pool_core::{Executor, Job, Priority, Rejected};
+
+use crate::error::{BuildError, CancelCause, CoalesceError};
+use crate::exec::{panic_message, BoxedWork, Plain, WithFlag};
+use crate::handle::{CoalescedHandle, ExecOps};
+use crate::options::{Mode, SubmitOptions};
+use crate::slot::{Core, ExecRef};
+use crate::stats::{CoalesceStats, KeyStats};
+use crate::CancelFlag;
+
+const MAX_SHARDS: usize = 1 << 16;
+const DEFAULT_SHARDS: usize = 16;
+
+/// Merges submissions that carry the same key, on top of any [`Executor`].
+///
+/// Per key, at most one execution runs and at most one waits (see [`Mode`] for what a new
+/// submission does to them). Every submitter gets a [`CoalescedHandle`] to the execution it
+/// joined; refused work comes back in [`Rejected`]. Cloning a `Coalescer` is cheap and shares it.
+///
+/// # Examples
+///
+/// Ten renders requested while the first is still queued run once, with the tenth closure:
+///
+/// ```
+/// use policy_coalesce::Coalescer;
+/// use pool_core::ThreadPool;
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let (release, gate) = mpsc::channel::<()>();
+/// pool.spawn(move || gate.recv().unwrap()).unwrap(); // the only worker is busy
+/// let renders = Coalescer::builder(pool).build()?;
+/// let handles: Vec<_> = (1..=10)
+///     .map(|n| renders.submit("preview", move || format!("render of keystroke {n}")).unwrap())
+///     .collect();
+/// release.send(()).unwrap();
+/// for handle in handles {
+///     assert_eq!(*handle.join().unwrap(), "render of keystroke 10");
+/// }
+/// let stats = renders.stats();
+/// assert_eq!((stats.submitted, stats.executed, stats.coalesced), (10, 1, 9));
+/// # Ok::<(), policy_coalesce::BuildError>(())
+/// ```
+pub struct Coalescer<K, T, E> {
+    inner: Arc<Inner<K, T, E>>,
+}
+
+struct Inner<K, T, E> {
+    core: Arc<Core<K, T>>,
+    executor: E,
+    mode: Mode,
+    bumps: bool,
+}
+
+/// Builds a [`Coalescer`]: the default [`Mode`], the shard count, priority raises.
+///
+/// # Examples
+///
+/// ```
+/// use policy_coalesce::{Coalescer, Mode};
+/// use pool_core::ThreadPool;
+///
+/// let coalescer = Coalescer::<String, u64, _>::builder(ThreadPool::new(2).unwrap())
+///     .mode(Mode::Replace)
+///     .shards(8)
+///     .priority_raises(false)
+///     .build()?;
+/// # drop(coalescer);
+/// # Ok::<(), policy_coalesce::BuildError>(())
+/// ```
+pub struct CoalescerBuilder<K, T, E> {
+    executor: E,
+    mode: Mode,
+    shards: usize,
+    bumps: bool,
+    _types: PhantomData<fn() -> (K, T)>,
+}
+
+impl<K, T, E> CoalescerBuilder<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    /// The mode of submissions that do not choose one (default [`Mode::Latest`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How many independently locked parts the key map has (default 16, rounded up to a power
+    /// of two). More shards mean less contention between submitters of different keys.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Whether a higher-priority submitter joining a queued execution sends one more job at
+    /// its priority (default `true`). Turn it off for executors that ignore priorities, where
+    /// the extra job would only be a cheap no-op.
+    pub fn priority_raises(mut self, enabled: bool) -> Self {
+        self.bumps = enabled;
+        self
+    }
+
+    /// Builds the coalescer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] when the shard count is 0 or above 65536.
+    pub fn build(self) -> Result<Coalescer<K, T, E>, BuildError> {
+        if self.shards == 0 {
+            return Err(BuildError::zero_shards());
+        }
+        if self.shards > MAX_SHARDS {
+            return Err(BuildError::too_many_shards(self.shards, MAX_SHARDS));
+        }
+        Ok(Coalescer {
+            inner: Arc::new(Inner {
+                core: Arc::new(Core::new(self.shards.next_power_of_two())),
+                executor: self.executor,
+                mode: self.mode,
+                bumps: self.bumps,
+            }),
+        })
+    }
+}
+
+impl<K, T, E> fmt::Debug for CoalescerBuilder<K, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoalescerBuilder")
+            .field("mode", &self.mode)
+            .field("shards", &self.shards)
+            .field("priority_raises", &self.bumps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, T, E> Coalescer<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    /// A builder over `executor`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u32, String, _>::builder(InlineExecutor).build()?;
+    /// # drop(coalescer);
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn builder(executor: E) -> CoalescerBuilder<K, T, E> {
+        CoalescerBuilder {
+            executor,
+            mode: Mode::default(),
+            shards: DEFAULT_SHARDS,
+            bumps: true,
+            _types: PhantomData,
+        }
+    }
+
+    /// A coalescer over `executor` with the default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u32, u32, _>::new(InlineExecutor);
+    /// assert_eq!(*coalescer.submit(1, || 2).unwrap().join().unwrap(), 2);
+    /// ```
+    pub fn new(executor: E) -> Self {
+        match Self::builder(executor).build() {
+            Ok(coalescer) => coalescer,
+            Err(_) => unreachable!("the default settings are valid"),
+        }
+    }
+
+    /// Submits `f` under `key` with the default mode and [`Priority::Normal`].
+    ///
+    /// # Errors
+    ///
+    /// When the executor refuses the job (it is shut down), `f` comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::ThreadPool;
+    ///
+    /// let coalescer = Coalescer::builder(ThreadPool::new(2).unwrap()).build()?;
+    /// let handle = coalescer.submit("answer", || 6 * 7).unwrap();
+    /// assert_eq!(*handle.join().unwrap(), 42);
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn submit<F>(&self, key: K, f: F) -> Result<CoalescedHandle<T>, Rejected<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.submit_with(key, SubmitOptions::default(), f)
+    }
+
+    /// [`submit`](Self::submit) with a [`Mode`] and/or a priority.
+    ///
+    /// # Errors
+    ///
+    /// When the executor refuses the job, `f` comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::{Coalescer, Mode, SubmitOptions};
+    /// use pool_core::{InlineExecutor, Priority};
+    ///
+    /// let coalescer = Coalescer::<&str, u8, _>::new(InlineExecutor);
+    /// let options = SubmitOptions::new().mode(Mode::Keep).priority(Priority::High);
+    /// assert_eq!(*coalescer.submit_with("k", options, || 1).unwrap().join().unwrap(), 1);
+    /// ```
+    pub fn submit_with<F>(
+        &self,
+        key: K,
+        options: SubmitOptions,
+        f: F,
+    ) -> Result<CoalescedHandle<T>, Rejected<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.submit_boxed(key, options, Box::new(Plain(f)))
+            .map_err(|work| match work.into_any().downcast::<Plain<F>>() {
+                Ok(plain) => Rejected(plain.0),
+                Err(_) => unreachable!("a refused closure is the submitter's own"),
+            })
+    }
+
+    /// Submits a closure that receives a [`CancelFlag`], so it can stop early when every
+    /// handle cancelled, the key was cancelled, or a [`Mode::Replace`] submission arrived.
+    ///
+    /// # Errors
+    ///
+    /// When the executor refuses the job, `f` comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u8, bool, _>::new(InlineExecutor);
+    /// let handle = coalescer.submit_cancellable(1, |flag| flag.is_cancel_requested()).unwrap();
+    /// assert!(!*handle.join().unwrap());
+    /// ```
+    pub fn submit_cancellable<F>(&self, key: K, f: F) -> Result<CoalescedHandle<T>, Rejected<F>>
+    where
+        F: for<'a> FnOnce(&CancelFlag<'a>) -> T + Send + 'static,
+    {
+        self.submit_cancellable_with(key, SubmitOptions::default(), f)
+    }
+
+    /// [`submit_cancellable`](Self::submit_cancellable) with options.
+    ///
+    /// # Errors
+    ///
+    /// When the executor refuses the job, `f` comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::{Coalescer, Mode, SubmitOptions};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u8, u8, _>::new(InlineExecutor);
+    /// let replace = SubmitOptions::new().mode(Mode::Replace);
+    /// let handle = coalescer.submit_cancellable_with(1, replace, |_flag| 3).unwrap();
+    /// assert_eq!(*handle.join().unwrap(), 3);
+    /// ```
+    pub fn submit_cancellable_with<F>(
+        &self,
+        key: K,
+        options: SubmitOptions,
+        f: F,
+    ) -> Result<CoalescedHandle<T>, Rejected<F>>
+    where
+        F: for<'a> FnOnce(&CancelFlag<'a>) -> T + Send + 'static,
+    {
+        self.submit_boxed(key, options, Box::new(WithFlag(f)))
+            .map_err(|work| match work.into_any().downcast::<WithFlag<F>>() {
+                Ok(with_flag) => Rejected(with_flag.0),
+                Err(_) => unreachable!("a refused closure is the submitter's own"),
+            })
+    }
+
+    /// Cancels `key` for everyone: its pending execution (if any) never runs and all its
+    /// handles resolve to `Canceled(Key)`; its running execution (if any) is asked to stop
+    /// through its [`CancelFlag`]. Returns whether there was anything to cancel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::{CancelCause, CoalesceError, Coalescer};
+    /// use pool_core::ThreadPool;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// pool.spawn(move || gate.recv().unwrap()).unwrap();
+    /// let coalescer = Coalescer::builder(pool).build()?;
+    /// let handle = coalescer.submit("index", || "built").unwrap();
+    /// assert!(coalescer.cancel_key(&"index"));
+    /// release.send(()).unwrap();
+    /// assert_eq!(handle.join().unwrap_err(), CoalesceError::Canceled(CancelCause::Key));
+    /// assert_eq!(coalescer.stats().keys, 0);
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn cancel_key(&self, key: &K) -> bool {
+        let (canceled, stopped) = self.inner.core.cancel_key(key);
+        let any = canceled.is_some() || stopped;
+        if let Some((exec, work)) = canceled {
+            exec.publish(Err(CoalesceError::Canceled(CancelCause::Key)));
+            drop(work);
+        }
+        any
+    }
+
+    /// A snapshot of the counters (see [`CoalesceStats`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u8, (), _>::new(InlineExecutor);
+    /// coalescer.submit(1, || ()).unwrap();
+    /// assert_eq!(coalescer.stats().executed, 1);
+    /// ```
+    pub fn stats(&self) -> CoalesceStats {
+        let (counts, keys, pending, running) = self.inner.core.counts();
+        CoalesceStats::from_counts(counts, keys, pending, running)
+    }
+
+    /// What `key` has in flight, or `None` when it is idle (idle keys are not in the map).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::ThreadPool;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// pool.spawn(move || gate.recv().unwrap()).unwrap();
+    /// let coalescer = Coalescer::builder(pool).build()?;
+    /// let a = coalescer.submit("k", || ()).unwrap();
+    /// let b = coalescer.submit("k", || ()).unwrap();
+    /// assert_eq!(coalescer.key_stats(&"k").unwrap().live_handles, 2);
+    /// release.send(()).unwrap();
+    /// a.join().unwrap();
+    /// b.join().unwrap();
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn key_stats(&self, key: &K) -> Option<KeyStats> {
+        self.inner.core.key_stats(key)
+    }
+
+    /// The executor the executions run on.
+    pub fn executor(&self) -> &E {
+        &self.inner.executor
+    }
+
+    fn submit_boxed(
+        &self,
+        key: K,
+        options: SubmitOptions,
+        work: BoxedWork<T>,
+    ) -> Result<CoalescedHandle<T>, BoxedWork<T>> {
+        let inner = &self.inner;
+        let mode = options.get_mode().unwrap_or(inner.mode);
+        let admitted = Core::admit(
+            &inner.core,
+            key,
+            mode,
+            options.get_priority(),
+            work,
+            inner.bumps,
+        );
+        // Outside the lock: the closure's destructor is user code.
+        drop(admitted.dropped);
+        let exec = admitted.exec;
+        if let Some(priority) = admitted.dispatch {
+            if let Err(Some((work, installed))) = Inner::dispatch(inner, &exec, priority) {
+                if installed == admitted.ticket {
+                    return Err(work);
+                }
+            }
+        }
+        if let Some(priority) = admitted.bump {
+            // A refused raise is dropped; its guard gives back its share of `jobs_out`.
+            let _ = inner
+                .executor
+                .execute_with_priority(JobGuard::job(inner, &exec), priority);
+        }
+        let ops: ErasedArc<dyn ExecOps<T>> = exec;
+        Ok(CoalescedHandle::new(ops, admitted.ticket, admitted.kept))
+    }
+}
+
+impl<K, T, E> Inner<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    /// Hands the first job of `exec` to the executor. On refusal, when no other job for it is
+    /// out, every sharer is resolved with `Rejected` and the closure is returned with the
+    /// ticket of its submitter.
+    #[allow(clippy::type_complexity)]
+    fn dispatch(
+        inner: &Arc<Self>,
+        exec: &ExecRef<K, T>,
+        priority: Priority,
+    ) -> Result<(), Option<(BoxedWork<T>, u64)>> {
+        let job = JobGuard::job(inner, exec);
+        let Err(Rejected(job)) = inner.executor.execute_with_priority(job, priority) else {
+            return Ok(());
+        };
+        // Resolve before dropping the refused job, so its guard finds the slot already empty.
+        let refused = inner.core.refused(exec);
+        if refused.is_some() {
+            exec.publish(Err(CoalesceError::Rejected));
+        }
+        drop(job);
+        Err(refused)
+    }
+
+    /// What a job does when a worker reaches it.
+    fn run(inner: &Arc<Self>, exec: ExecRef<K, T>) {
+        let Some(work) = inner.core.start(&exec) else {
+            return; // stale: another job of this execution started it, or it was cancelled
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| work.run(&exec.flag())));
+        let (outcome, panicked) = match result {
+            Ok(value) => (Ok(ValueArc::new(value)), false),
+            Err(payload) => (Err(CoalesceError::Panicked(panic_message(&*payload))), true),
+        };
+        let follow_up = inner.core.finish(&exec, panicked);
+        exec.publish(outcome);
+        if let Some((next, priority)) = follow_up {
+            // A refusal has already resolved every sharer of `next`; its closure is dropped.
+            let _ = Inner::dispatch(inner, &next, priority);
+        }
+    }
+}
+
+type Armed<K, T, E> = (Arc<Inner<K, T, E>>, ExecRef<K, T>);
+
+/// The job handed to the executor. If the executor drops it without running it (a
+/// `shutdown_now`, a queue torn down), `Drop` resolves the execution, so no handle waits forever.
+struct JobGuard<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    /// Taken by the run; still there on drop means the executor dropped the job unrun.
+    armed: Option<Armed<K, T, E>>,
+}
+
+impl<K, T, E> JobGuard<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    fn job(inner: &Arc<Inner<K, T, E>>, exec: &ExecRef<K, T>) -> Job {
+        let mut guard = JobGuard {
+            armed: Some((inner.clone(), exec.clone())),
+        };
+        Box::new(move || {
+            if let Some((inner, exec)) = guard.armed.take() {
+                Inner::run(&inner, exec);
+            }
+        })
+    }
+}
+
+impl<K, T, E> Drop for JobGuard<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    fn drop(&mut self) {
+        if let Some((inner, exec)) = self.armed.take() {
+            if let Some(work) = inner.core.job_gone(&exec) {
+                exec.publish(Err(CoalesceError::Canceled(CancelCause::Dropped)));
+                drop(work);
+            }
+        }
+    }
+}
+
+impl<K, T, E> Clone for Coalescer<K, T, E> {
+    fn clone(&self) -> Self {
+        Coalescer {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, T, E> fmt::Debug for Coalescer<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coalescer")
+            .field("mode", &self.inner.mode)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,333 @@
+//! `CoalescedHandle<T>`: one submitter's view of a shared execution.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::Arc as ValueArc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use pool_core::sync::{AtomicU8, ErasedArc, Ordering};
+use pool_core::TaskId;
+
+use crate::error::{CancelCause, CoalesceError, JoinTimeoutError};
+use crate::exec::{Exec, Outcome, DONE, RUNNING};
+
+/// What a handle needs from its execution, without the key type.
+pub(crate) trait ExecOps<T>: Send + Sync {
+    fn id(&self) -> TaskId;
+    fn phase(&self) -> u8;
+    fn started(&self) -> bool;
+    fn installed(&self) -> u64;
+    /// Gives up this handle's vote; whether it detached before the start.
+    fn detach(&self) -> bool;
+    fn wait(&self, deadline: Option<Instant>) -> Option<Outcome<T>>;
+    fn poll(&self, waker: &Waker, slot: &mut Option<usize>) -> Option<Outcome<T>>;
+}
+
+impl<K, T> ExecOps<T> for Exec<K, T>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    fn id(&self) -> TaskId {
+        self.id
+    }
+    fn phase(&self) -> u8 {
+        Exec::phase(self)
+    }
+    fn started(&self) -> bool {
+        Exec::started(self)
+    }
+    fn installed(&self) -> u64 {
+        Exec::installed(self)
+    }
+    fn detach(&self) -> bool {
+        let detached = self.core.detach(self);
+        if let Some(work) = detached.canceled {
+            self.publish(Err(CoalesceError::Canceled(CancelCause::Requested)));
+            drop(work);
+        }
+        detached.before_start
+    }
+    fn wait(&self, deadline: Option<Instant>) -> Option<Outcome<T>> {
+        Exec::wait(self, deadline)
+    }
+    fn poll(&self, waker: &Waker, slot: &mut Option<usize>) -> Option<Outcome<T>> {
+        Exec::poll(self, waker, slot)
+    }
+}
+
+const VOTED: u8 = 0b01;
+const DETACHED: u8 = 0b10;
+
+/// One submitter's handle to a coalesced execution: wait for the shared outcome, `.await` it,
+/// cancel this submitter's interest, and see whether this submitter's own closure ran.
+///
+/// Every submitter that shares an execution holds a handle with the same [`id`](Self::id), and
+/// every one of them receives the same outcome: the value (shared as an `Arc<T>`), or the
+/// panic, or the reason it did not run. Dropping a handle does not cancel anything.
+///
+/// # Examples
+///
+/// ```
+/// use policy_coalesce::Coalescer;
+/// use pool_core::ThreadPool;
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let (release, gate) = mpsc::channel::<()>();
+/// pool.spawn(move || gate.recv().unwrap()).unwrap(); // keep the only worker busy
+/// let previews = Coalescer::builder(pool).build()?;
+/// let first = previews.submit("doc", || "text v1").unwrap();
+/// let second = previews.submit("doc", || "text v2").unwrap();
+/// assert_eq!(first.id(), second.id()); // one execution, shared
+/// release.send(()).unwrap();
+/// assert_eq!(*second.join().unwrap(), "text v2");
+/// assert!(first.superseded());
+/// assert_eq!(*first.join().unwrap(), "text v2");
+/// # Ok::<(), policy_coalesce::BuildError>(())
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the future (the handle) does not cancel the execution; call
+/// [`cancel`](Self::cancel).
+pub struct CoalescedHandle<T> {
+    exec: ErasedArc<dyn ExecOps<T>>,
+    ticket: u64,
+    kept: bool,
+    flags: AtomicU8,
+    waker_slot: Option<usize>,
+}
+
+impl<T> CoalescedHandle<T> {
+    pub(crate) fn new(exec: ErasedArc<dyn ExecOps<T>>, ticket: u64, kept: bool) -> Self {
+        CoalescedHandle {
+            exec,
+            ticket,
+            kept,
+            flags: AtomicU8::new(0),
+            waker_slot: None,
+        }
+    }
+
+    /// The execution's identity, the same for every submitter that shares it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u8, u8, _>::new(InlineExecutor);
+    /// let a = coalescer.submit(1, || 1).unwrap();
+    /// let b = coalescer.submit(1, || 1).unwrap(); // `a` already ran: a new execution
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.exec.id()
+    }
+
+    /// Detaches this submitter. Returns whether it did so before the execution started.
+    ///
+    /// Before the start, this handle's outcome becomes `Canceled(Requested)` while the other
+    /// sharers keep the execution; when every live handle has cancelled, the execution itself
+    /// is cancelled and never runs. Once running, the call only withdraws this handle's
+    /// interest (the last one to do so raises the execution's [`CancelFlag`](crate::CancelFlag))
+    /// and returns `false`; the handle still receives the real outcome. Calling it again
+    /// returns `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::ThreadPool;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// pool.spawn(move || gate.recv().unwrap()).unwrap();
+    /// let coalescer = Coalescer::builder(pool).build()?;
+    /// let mine = coalescer.submit("k", || 1).unwrap();
+    /// let theirs = coalescer.submit("k", || 2).unwrap();
+    /// assert!(mine.cancel());
+    /// release.send(()).unwrap();
+    /// assert!(mine.join().unwrap_err().is_canceled());
+    /// assert_eq!(*theirs.join().unwrap(), 2); // the other sharer still gets its run
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn cancel(&self) -> bool {
+        if self.flags.fetch_or(VOTED, Ordering::AcqRel) & VOTED != 0 {
+            return false;
+        }
+        let before_start = self.exec.detach();
+        if before_start {
+            self.flags.fetch_or(DETACHED, Ordering::Release);
+        }
+        before_start
+    }
+
+    /// Whether this handle detached before the execution started.
+    pub fn is_canceled(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & DETACHED != 0
+    }
+
+    /// Whether the execution is running now.
+    pub fn is_running(&self) -> bool {
+        self.exec.phase() == RUNNING
+    }
+
+    /// Whether the execution has an outcome (or this handle detached from it).
+    pub fn is_finished(&self) -> bool {
+        self.is_canceled() || self.exec.phase() == DONE
+    }
+
+    /// Whether a later submission's closure replaced this submitter's before it ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u8, u8, _>::new(InlineExecutor);
+    /// let handle = coalescer.submit(1, || 1).unwrap();
+    /// assert!(!handle.superseded());
+    /// assert!(handle.ran_my_closure());
+    /// ```
+    pub fn superseded(&self) -> bool {
+        !self.kept && self.exec.installed() > self.ticket
+    }
+
+    /// Whether [`Mode::Keep`](crate::Mode::Keep) dropped this submitter's closure in favour of
+    /// the execution already pending or running, which this handle shares. Known at submit.
+    pub fn kept_existing(&self) -> bool {
+        self.kept
+    }
+
+    /// Whether this submitter's own closure is the one that started (it may still be running).
+    pub fn ran_my_closure(&self) -> bool {
+        !self.kept && self.exec.started() && self.exec.installed() == self.ticket
+    }
+
+    /// Waits for the shared outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`CoalesceError`] when the execution panicked, was cancelled (or this handle detached),
+    /// or the executor refused it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::ThreadPool;
+    ///
+    /// let coalescer = Coalescer::builder(ThreadPool::new(2).unwrap()).build()?;
+    /// let handle = coalescer.submit("sum", || (1..=10).sum::<u32>()).unwrap();
+    /// assert_eq!(*handle.join().unwrap(), 55);
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn join(self) -> Result<ValueArc<T>, CoalesceError> {
+        if self.is_canceled() {
+            return Err(CoalesceError::Canceled(CancelCause::Requested));
+        }
+        match self.exec.wait(None) {
+            Some(outcome) => outcome,
+            None => unreachable!("policy-coalesce bug: an untimed wait returned no outcome"),
+        }
+    }
+
+    /// Like [`join`](Self::join), giving the handle back if `timeout` passes first.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinTimeoutError::TimedOut`] with the handle, or [`JoinTimeoutError::Failed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    /// use std::time::Duration;
+    ///
+    /// let coalescer = Coalescer::<u8, u8, _>::new(InlineExecutor);
+    /// let handle = coalescer.submit(1, || 7).unwrap();
+    /// assert_eq!(*handle.join_timeout(Duration::from_secs(1)).unwrap(), 7);
+    /// ```
+    pub fn join_timeout(self, timeout: Duration) -> Result<ValueArc<T>, JoinTimeoutError<T>> {
+        if self.is_canceled() {
+            return Err(JoinTimeoutError::Failed(CoalesceError::Canceled(
+                CancelCause::Requested,
+            )));
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        match self.exec.wait(deadline) {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => Err(JoinTimeoutError::Failed(error)),
+            None if deadline.is_none() => unreachable!("an untimed wait returned no outcome"),
+            None => Err(JoinTimeoutError::TimedOut(self)),
+        }
+    }
+}
+
+impl<T: Clone> CoalescedHandle<T> {
+    /// Like [`join`](Self::join), returning an owned value: the shared one is moved out when
+    /// this is the last reference, cloned otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As for [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::Coalescer;
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let coalescer = Coalescer::<u8, String, _>::new(InlineExecutor);
+    /// let handle = coalescer.submit(1, || "owned".to_string()).unwrap();
+    /// let value: String = handle.join_cloned().unwrap();
+    /// assert_eq!(value, "owned");
+    /// ```
+    pub fn join_cloned(self) -> Result<T, CoalesceError> {
+        self.join()
+            .map(|shared| ValueArc::try_unwrap(shared).unwrap_or_else(|arc| (*arc).clone()))
+    }
+}
+
+impl<T> Future for CoalescedHandle<T> {
+    type Output = Result<ValueArc<T>, CoalesceError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.is_canceled() {
+            return Poll::Ready(Err(CoalesceError::Canceled(CancelCause::Requested)));
+        }
+        match this.exec.poll(cx.waker(), &mut this.waker_slot) {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T> fmt::Debug for CoalescedHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.is_canceled() {
+            "canceled"
+        } else {
+            match self.exec.phase() {
+                RUNNING => "running",
+                DONE => "finished",
+                _ => "pending",
+            }
+        };
+        f.debug_struct("CoalescedHandle")
+            .field("id", &self.id())
+            .field("state", &state)
+            .field("kept_existing", &self.kept)
+            .finish()
+    }
+}
