@@ -1,1 +1,63 @@
-//! Not built yet: see the open issue for this crate.
+//! # dag-scheduler
+//!
+//! Dependency-graph execution on any [`pool_core::Executor`]: a build or test runner hands over a
+//! graph of named jobs, and each runs the moment its inputs are ready.
+//!
+//! ```
+//! use dag_scheduler::{Graph, Outcome};
+//! use pool_core::ThreadPool;
+//!
+//! let mut builder = Graph::builder();
+//! let source = builder.node("fetch", |_| String::from("fn main() {}")).key();
+//! let object = builder
+//!     .node("compile", move |cx| cx.get(source).map_or(0, |s| s.len()))
+//!     .after(source)
+//!     .key();
+//! builder.try_node("lint", |_| Err::<(), _>("unused import")).after("fetch");
+//! builder.node("package", |_| ()).after("lint").after("compile");
+//! let graph = builder.build()?; // validates: cycles, unknown or duplicate names
+//!
+//! let pool = ThreadPool::new(2)?;
+//! let report = graph.run(&pool);
+//! assert_eq!(report.output(object), Some(&12));
+//! assert_eq!(report.outcome("package"), Some(Outcome::Skipped { because: "lint".into() }));
+//! println!("{report}");
+//! std::fs::write(std::env::temp_dir().join("run.trace.json"), report.to_chrome_trace())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How it runs
+//!
+//! - No polling: each node has an atomic count of unfinished dependencies. The completion that
+//!   takes a count to zero releases the node; the first node a completion releases runs in place
+//!   on the same thread (a chain costs no executor round trip), the others go to the executor
+//!   with [`Executor::execute_with_priority`](pool_core::Executor::execute_with_priority):
+//!   nodes on a longest remaining chain at `High`, the rest at `Normal`.
+//! - The run's completion wakes the waiting caller (condition variable or waker), once.
+//! - A failed or panicked node skips its transitive dependents (reported `Skipped`, naming the
+//!   failed node); independent branches run on. See [`NodeBuilder::run_even_if_failed`] and
+//!   [`RunOptions::mark_failed`].
+//! - [`RunHandle::cancel`] cancels the nodes that have not started; running ones see
+//!   [`Context::is_cancelled`].
+//! - A refused or dropped job (the executor shut down) cancels the rest of the run; it never
+//!   hangs. The protocol is written down in `src/README.md`.
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod builder;
+mod context;
+mod error;
+mod graph;
+mod handle;
+mod options;
+mod report;
+mod run;
+
+pub use builder::{Dependency, GraphBuilder, NodeBuilder, NodeKey};
+pub use context::Context;
+pub use error::{BuildError, RunError};
+pub use graph::Graph;
+pub use handle::RunHandle;
+pub use options::RunOptions;
+pub use report::{NodeReport, Outcome, Report, Summary};

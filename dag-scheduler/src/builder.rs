@@ -1,0 +1,434 @@
+//! Adding nodes and dependencies, and the validation that turns a builder into a [`Graph`].
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::context::Context;
+use crate::error::BuildError;
+use crate::graph::{Graph, GraphInner, NodeFn};
+
+/// A typed reference to a node, returned when the node is added: dependents read the node's
+/// output through it with [`Context::get`], and the caller reads it from a
+/// [`Report`](crate::Report) with [`Report::output`](crate::Report::output).
+///
+/// A key is also a dependency: `.after(key)` is `.after(name)` without the name lookup.
+///
+/// # Examples
+///
+/// ```
+/// use dag_scheduler::{Graph, NodeKey};
+/// use pool_core::InlineExecutor;
+///
+/// let mut builder = Graph::builder();
+/// let answer: NodeKey<u32> = builder.node("answer", |_| 42).key();
+/// let graph = builder.build().unwrap();
+/// let report = graph.run(&InlineExecutor);
+/// assert_eq!(report.output(answer), Some(&42));
+/// ```
+pub struct NodeKey<T> {
+    pub(crate) builder: u64,
+    pub(crate) index: u32,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> NodeKey<T> {
+    /// The node's index in insertion order (0 for the first node added).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+impl<T> Clone for NodeKey<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for NodeKey<T> {}
+
+impl<T> PartialEq for NodeKey<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.builder == other.builder && self.index == other.index
+    }
+}
+
+impl<T> Eq for NodeKey<T> {}
+
+impl<T> fmt::Debug for NodeKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeKey({})", self.index)
+    }
+}
+
+/// One dependency of a node: a node name, or a [`NodeKey`].
+///
+/// You rarely name this type: [`NodeBuilder::after`] takes anything that converts into it.
+///
+/// # Examples
+///
+/// ```
+/// use dag_scheduler::{Dependency, Graph};
+///
+/// let mut builder = Graph::builder();
+/// let a = builder.node("a", |_| 1).key();
+/// let by_key: Dependency = a.into();
+/// let by_name: Dependency = "a".into();
+/// builder.node("b", |_| ()).after(by_key).after(by_name);
+/// assert!(builder.build().is_ok());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency(DepKind);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum DepKind {
+    Name(String),
+    Key { builder: u64, index: u32 },
+}
+
+impl From<&str> for Dependency {
+    fn from(name: &str) -> Self {
+        Dependency(DepKind::Name(name.to_owned()))
+    }
+}
+
+impl From<String> for Dependency {
+    fn from(name: String) -> Self {
+        Dependency(DepKind::Name(name))
+    }
+}
+
+impl From<&String> for Dependency {
+    fn from(name: &String) -> Self {
+        Dependency(DepKind::Name(name.clone()))
+    }
+}
+
+impl<T> From<NodeKey<T>> for Dependency {
+    fn from(key: NodeKey<T>) -> Self {
+        Dependency(DepKind::Key {
+            builder: key.builder,
+            index: key.index,
+        })
+    }
+}
+
+impl<T> From<&NodeKey<T>> for Dependency {
+    fn from(key: &NodeKey<T>) -> Self {
+        (*key).into()
+    }
+}
+
+struct Spec {
+    name: String,
+    run: NodeFn,
+    deps: Vec<Dependency>,
+    run_even_if_failed: bool,
+}
+
+/// Collects named nodes and their dependencies; [`build`](Self::build) validates them into a
+/// [`Graph`].
+///
+/// Adding never fails: every mistake (a duplicate name, an unknown or self dependency, a cycle)
+/// is reported by `build`, naming the nodes.
+///
+/// # Examples
+///
+/// ```
+/// use dag_scheduler::Graph;
+/// use pool_core::ThreadPool;
+///
+/// let mut builder = Graph::builder();
+/// let left = builder.node("left", |_| 2).key();
+/// let right = builder.node("right", |_| 3).key();
+/// let product = builder
+///     .node("product", move |cx| cx.get(left).unwrap() * cx.get(right).unwrap())
+///     .after(left)
+///     .after(right)
+///     .key();
+/// let graph = builder.build()?;
+/// let pool = ThreadPool::new(2)?;
+/// assert_eq!(graph.run(&pool).output(product), Some(&6));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct GraphBuilder {
+    id: u64,
+    specs: Vec<Spec>,
+}
+
+impl fmt::Debug for GraphBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphBuilder")
+            .field("nodes", &self.specs.len())
+            .finish()
+    }
+}
+
+impl Default for GraphBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Sets a node's dependencies and options; returned by [`GraphBuilder::node`] and
+/// [`GraphBuilder::try_node`].
+///
+/// # Examples
+///
+/// ```
+/// use dag_scheduler::Graph;
+///
+/// let mut builder = Graph::builder();
+/// builder.node("fetch", |_| ());
+/// builder.node("report", |cx| cx.missing_inputs().count())
+///     .after("fetch")
+///     .run_even_if_failed();
+/// assert_eq!(builder.build().unwrap().len(), 2);
+/// ```
+pub struct NodeBuilder<'b, T> {
+    builder: &'b mut GraphBuilder,
+    index: u32,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for NodeBuilder<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("name", &self.spec().name)
+            .finish()
+    }
+}
+
+impl<T> NodeBuilder<'_, T> {
+    fn spec(&self) -> &Spec {
+        &self.builder.specs[self.index as usize]
+    }
+
+    fn spec_mut(&mut self) -> &mut Spec {
+        &mut self.builder.specs[self.index as usize]
+    }
+
+    /// This node runs after `dependency` (a node name or a [`NodeKey`]) has finished.
+    pub fn after(mut self, dependency: impl Into<Dependency>) -> Self {
+        self.spec_mut().deps.push(dependency.into());
+        self
+    }
+
+    /// This node runs after every one of `dependencies`.
+    pub fn after_all<D: Into<Dependency>>(
+        mut self,
+        dependencies: impl IntoIterator<Item = D>,
+    ) -> Self {
+        let deps = &mut self.spec_mut().deps;
+        deps.extend(dependencies.into_iter().map(Into::into));
+        self
+    }
+
+    /// Run this node even when a dependency failed, panicked or was skipped (by default it is
+    /// skipped). It sees the missing inputs with [`Context::missing_inputs`], and
+    /// [`Context::get`] returns `None` for them.
+    pub fn run_even_if_failed(mut self) -> Self {
+        self.spec_mut().run_even_if_failed = true;
+        self
+    }
+
+    /// The node's typed key.
+    pub fn key(&self) -> NodeKey<T> {
+        NodeKey {
+            builder: self.builder.id,
+            index: self.index,
+            _output: PhantomData,
+        }
+    }
+}
+
+impl GraphBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        GraphBuilder {
+            id: pool_core::sync::next_unique_id(),
+            specs: Vec::new(),
+        }
+    }
+
+    /// Adds a node that produces a `T`; a panic in `f` fails the node.
+    ///
+    /// `f` is called once per run (a graph runs many times, so it is `Fn`). It reads its
+    /// dependencies' outputs from the [`Context`].
+    pub fn node<F, T>(&mut self, name: impl Into<String>, f: F) -> NodeBuilder<'_, T>
+    where
+        F: Fn(&Context<'_>) -> T + Send + Sync + 'static,
+        T: Any + Send + Sync,
+    {
+        self.push(
+            name.into(),
+            Box::new(move |cx: &Context<'_>| Ok(Box::new(f(cx)) as Box<dyn Any + Send + Sync>)),
+        )
+    }
+
+    /// Adds a node that may fail: `Err(e)` fails it with `e.to_string()` as the message, and its
+    /// dependents are skipped.
+    pub fn try_node<F, T, E>(&mut self, name: impl Into<String>, f: F) -> NodeBuilder<'_, T>
+    where
+        F: Fn(&Context<'_>) -> Result<T, E> + Send + Sync + 'static,
+        T: Any + Send + Sync,
+        E: fmt::Display,
+    {
+        self.push(
+            name.into(),
+            Box::new(move |cx: &Context<'_>| match f(cx) {
+                Ok(value) => Ok(Box::new(value) as Box<dyn Any + Send + Sync>),
+                Err(error) => Err(error.to_string()),
+            }),
+        )
+    }
+
+    fn push<T>(&mut self, name: String, run: NodeFn) -> NodeBuilder<'_, T> {
+        // Indices past u32 are refused by `build`; saturate so adding itself never panics.
+        let index = u32::try_from(self.specs.len()).unwrap_or(u32::MAX);
+        self.specs.push(Spec {
+            name,
+            run,
+            deps: Vec::new(),
+            run_even_if_failed: false,
+        });
+        NodeBuilder {
+            builder: self,
+            index,
+            _output: PhantomData,
+        }
+    }
+
+    /// The number of nodes added so far.
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Whether no node was added.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// Validates the graph.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, in this order: more than `u32::MAX - 1` nodes; a duplicate name
+    /// (the second use); a dependency naming no node, or a key of another builder; a node that
+    /// depends on itself; a cycle (its nodes in order).
+    pub fn build(self) -> Result<Graph, BuildError> {
+        let n = self.specs.len();
+        if n >= u32::MAX as usize {
+            return Err(BuildError::too_many_nodes(n));
+        }
+        let mut by_name: HashMap<&str, u32> = HashMap::with_capacity(n);
+        for (i, spec) in self.specs.iter().enumerate() {
+            if by_name.insert(&spec.name, i as u32).is_some() {
+                return Err(BuildError::duplicate_name(&spec.name));
+            }
+        }
+        // Resolve every dependency to an index: the predecessor lists.
+        let mut preds: Vec<Vec<u32>> = Vec::with_capacity(n);
+        for (i, spec) in self.specs.iter().enumerate() {
+            let mut mine = Vec::with_capacity(spec.deps.len());
+            for dep in &spec.deps {
+                let index = match &dep.0 {
+                    DepKind::Name(name) => *by_name
+                        .get(name.as_str())
+                        .ok_or_else(|| BuildError::unknown_dependency(&spec.name, name))?,
+                    DepKind::Key { builder, index } => {
+                        if *builder != self.id || *index as usize >= n {
+                            return Err(BuildError::foreign_key(&spec.name, *index));
+                        }
+                        *index
+                    }
+                };
+                if index as usize == i {
+                    return Err(BuildError::self_dependency(&spec.name));
+                }
+                mine.push(index);
+            }
+            // The same dependency named twice (by name and by key, say) is one edge.
+            mine.sort_unstable();
+            mine.dedup();
+            preds.push(mine);
+        }
+        drop(by_name);
+        let mut names = Vec::with_capacity(n);
+        let mut funcs = Vec::with_capacity(n);
+        let mut even = Vec::with_capacity(n);
+        for spec in self.specs {
+            names.push(spec.name);
+            funcs.push(spec.run);
+            even.push(spec.run_even_if_failed);
+        }
+        let inner = GraphInner::new(names, funcs, even, preds)?;
+        Ok(Graph::with_builder_id(inner, self.id))
+    }
+}
+
+/// Kahn's order of the graph given by predecessor lists, or the nodes of one cycle in order.
+pub(crate) fn topological_order(
+    pred_offsets: &[usize],
+    preds: &[u32],
+    succ_offsets: &[usize],
+    succs: &[u32],
+) -> Result<Vec<u32>, Vec<u32>> {
+    let n = pred_offsets.len() - 1;
+    let mut left: Vec<u32> = (0..n)
+        .map(|i| (pred_offsets[i + 1] - pred_offsets[i]) as u32)
+        .collect();
+    let mut order: Vec<u32> = (0..n as u32).filter(|&i| left[i as usize] == 0).collect();
+    let mut head = 0;
+    while head < order.len() {
+        let u = order[head] as usize;
+        head += 1;
+        for &s in &succs[succ_offsets[u]..succ_offsets[u + 1]] {
+            left[s as usize] -= 1;
+            if left[s as usize] == 0 {
+                order.push(s);
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // Every node left over has a predecessor that is also left over, so walking predecessors
+    // from any of them must revisit a node: the walk between the two visits is a cycle.
+    let Some(start) = (0..n).find(|&i| left[i] > 0) else {
+        return Ok(order); // unreachable: fewer ordered nodes means some are left
+    };
+    let mut seen_at = vec![usize::MAX; n];
+    let mut walk: Vec<u32> = Vec::new();
+    let mut u = start;
+    while seen_at[u] == usize::MAX {
+        seen_at[u] = walk.len();
+        walk.push(u as u32);
+        let Some(&p) = preds[pred_offsets[u]..pred_offsets[u + 1]]
+            .iter()
+            .find(|&&p| left[p as usize] > 0)
+        else {
+            break; // unreachable, see above
+        };
+        u = p as usize;
+    }
+    let from = if seen_at[u] == usize::MAX {
+        0
+    } else {
+        seen_at[u]
+    };
+    let mut cycle = walk.split_off(from);
+    // The walk went against the edges; turn it into dependency order, starting with the node
+    // added first so the message does not depend on where the walk began.
+    cycle.reverse();
+    if let Some(min_at) = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, &v)| v)
+        .map(|(i, _)| i)
+    {
+        cycle.rotate_left(min_at);
+    }
+    Err(cycle)
+}

@@ -1,0 +1,92 @@
+//! What a running node sees: its dependencies' outputs and the run's cancel flag.
+
+use std::fmt;
+
+use pool_core::sync::Ordering;
+
+use crate::builder::NodeKey;
+use crate::run::{Run, Slot};
+
+/// Handed to a node's closure while it runs.
+///
+/// # Examples
+///
+/// ```
+/// use dag_scheduler::Graph;
+/// use pool_core::InlineExecutor;
+///
+/// let mut builder = Graph::builder();
+/// let text = builder.node("text", |_| String::from("hello")).key();
+/// let len = builder
+///     .node("len", move |cx| {
+///         assert_eq!(cx.name(), "len");
+///         assert!(!cx.is_cancelled());
+///         cx.get(text).map(|t| t.len())
+///     })
+///     .after(text)
+///     .key();
+/// let report = builder.build().unwrap().run(&InlineExecutor);
+/// assert_eq!(report.output(len), Some(&Some(5)));
+/// ```
+pub struct Context<'a> {
+    run: &'a Run,
+    index: u32,
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("node", &self.name())
+            .finish()
+    }
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(run: &'a Run, index: u32) -> Self {
+        Context { run, index }
+    }
+
+    /// The running node's name.
+    pub fn name(&self) -> &'a str {
+        &self.run.graph.inner.names[self.index as usize]
+    }
+
+    /// The output of dependency `key` in this run.
+    ///
+    /// `None` when `key` is not a direct dependency of this node (there would be no ordering
+    /// guarantee), or when that dependency failed, was skipped or cancelled (only nodes marked
+    /// [`run_even_if_failed`](crate::NodeBuilder::run_even_if_failed) run then).
+    pub fn get<T: 'static>(&self, key: NodeKey<T>) -> Option<&'a T> {
+        let inner = &*self.run.graph.inner;
+        if key.builder != inner.builder_id
+            || !inner.preds_of(self.index as usize).contains(&key.index)
+        {
+            return None;
+        }
+        // SAFETY: `key` is a dependency of this node, and this node runs only after every
+        // dependency's counter release, which follows the dependency's slot write.
+        match unsafe { self.run.slot(key.index as usize) } {
+            Slot::Output(value) => value.downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
+    /// The names of this node's dependencies that produced no output (failed, skipped or
+    /// cancelled), in dependency order. Empty unless the node runs even if a dependency failed.
+    pub fn missing_inputs(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let run = self.run;
+        let inner = &*run.graph.inner;
+        inner
+            .preds_of(self.index as usize)
+            .iter()
+            // SAFETY: as in `get`: every dependency's slot was written before this node ran.
+            .filter(move |&&p| !matches!(unsafe { run.slot(p as usize) }, Slot::Output(_)))
+            .map(move |&p| inner.names[p as usize].as_str())
+    }
+
+    /// Whether the run was cancelled: a long node should check this now and then and return
+    /// early (cooperative cancellation; it cannot be interrupted).
+    pub fn is_cancelled(&self) -> bool {
+        self.run.cancelled.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,520 @@
+//! A validated graph: flat arrays indexed by `u32`, ready to run many times.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::fmt::Write as _;
+
+use pool_core::sync::ErasedArc;
+use pool_core::Executor;
+
+use crate::builder::{topological_order, GraphBuilder};
+use crate::context::Context;
+use crate::error::{BuildError, RunError};
+use crate::handle::RunHandle;
+use crate::options::RunOptions;
+use crate::report::{dot_escape, Report};
+use crate::run::{ExecRef, Run};
+
+/// A node's closure, type-erased: its output boxed as `Any` (no allocation for `()`), or the
+/// failure message.
+pub(crate) type NodeFn =
+    Box<dyn Fn(&Context<'_>) -> Result<Box<dyn Any + Send + Sync>, String> + Send + Sync>;
+
+/// What a worker reads to run node `i` and release its successors: one line of memory per node.
+pub(crate) struct HotNode {
+    pub(crate) run: NodeFn,
+    /// `succs[succ_start..succ_end]`, sorted by remaining chain length, longest first, so the
+    /// first successor made ready (the one run in place) is the most critical one.
+    pub(crate) succ_start: usize,
+    pub(crate) succ_end: usize,
+    /// Number of dependencies.
+    pub(crate) in_degree: u32,
+    pub(crate) run_even_if_failed: bool,
+    /// On a longest chain of the graph: submitted at High priority.
+    pub(crate) critical: bool,
+}
+
+pub(crate) struct GraphInner {
+    pub(crate) hot: Vec<HotNode>,
+    pub(crate) succs: Vec<u32>,
+    pub(crate) pred_offsets: Vec<usize>,
+    pub(crate) preds: Vec<u32>,
+    pub(crate) names: Vec<String>,
+    pub(crate) by_name: HashMap<String, u32>,
+    pub(crate) roots: Vec<u32>,
+    /// Longest chain (in nodes) from each node to a sink, the node included.
+    pub(crate) height: Vec<u32>,
+    pub(crate) builder_id: u64,
+}
+
+impl GraphInner {
+    pub(crate) fn new(
+        names: Vec<String>,
+        funcs: Vec<NodeFn>,
+        even: Vec<bool>,
+        preds_lists: Vec<Vec<u32>>,
+    ) -> Result<GraphInner, BuildError> {
+        let n = names.len();
+        let mut pred_offsets = Vec::with_capacity(n + 1);
+        pred_offsets.push(0);
+        let mut preds = Vec::new();
+        let mut out_degree = vec![0usize; n];
+        for list in &preds_lists {
+            for &p in list {
+                out_degree[p as usize] += 1;
+            }
+            preds.extend_from_slice(list);
+            pred_offsets.push(preds.len());
+        }
+        drop(preds_lists);
+        let mut succ_offsets = Vec::with_capacity(n + 1);
+        succ_offsets.push(0);
+        for d in &out_degree {
+            succ_offsets.push(succ_offsets.last().copied().unwrap_or(0) + d);
+        }
+        let mut fill = succ_offsets[..n].to_vec();
+        let mut succs = vec![0u32; preds.len()];
+        for v in 0..n {
+            for &p in &preds[pred_offsets[v]..pred_offsets[v + 1]] {
+                succs[fill[p as usize]] = v as u32;
+                fill[p as usize] += 1;
+            }
+        }
+        let topo =
+            topological_order(&pred_offsets, &preds, &succ_offsets, &succs).map_err(|cycle| {
+                BuildError::new_cycle(cycle.iter().map(|&i| names[i as usize].clone()).collect())
+            })?;
+        // Remaining chain length (height) and chain length from a root (depth): a node is on a
+        // longest chain when the two add up to the longest chain.
+        let mut height = vec![1u32; n];
+        for &u in topo.iter().rev() {
+            let u = u as usize;
+            let h = succs[succ_offsets[u]..succ_offsets[u + 1]]
+                .iter()
+                .map(|&s| height[s as usize] + 1)
+                .max()
+                .unwrap_or(1);
+            height[u] = h;
+        }
+        let mut depth = vec![1u32; n];
+        for &u in &topo {
+            let u = u as usize;
+            for &s in &succs[succ_offsets[u]..succ_offsets[u + 1]] {
+                depth[s as usize] = depth[s as usize].max(depth[u] + 1);
+            }
+        }
+        let longest = height.iter().copied().max().unwrap_or(0);
+        for v in 0..n {
+            succs[succ_offsets[v]..succ_offsets[v + 1]]
+                .sort_by_key(|&s| (std::cmp::Reverse(height[s as usize]), s));
+        }
+        let roots = (0..n as u32)
+            .filter(|&i| pred_offsets[i as usize + 1] == pred_offsets[i as usize])
+            .collect();
+        let hot = funcs
+            .into_iter()
+            .zip(even)
+            .enumerate()
+            .map(|(i, (run, run_even_if_failed))| HotNode {
+                run,
+                succ_start: succ_offsets[i],
+                succ_end: succ_offsets[i + 1],
+                in_degree: (pred_offsets[i + 1] - pred_offsets[i]) as u32,
+                run_even_if_failed,
+                critical: depth[i] + height[i] - 1 == longest,
+            })
+            .collect();
+        let by_name = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), i as u32))
+            .collect();
+        Ok(GraphInner {
+            hot,
+            succs,
+            pred_offsets,
+            preds,
+            names,
+            by_name,
+            roots,
+            height,
+            builder_id: 0,
+        })
+    }
+
+    pub(crate) fn succs_of(&self, i: usize) -> &[u32] {
+        let node = &self.hot[i];
+        &self.succs[node.succ_start..node.succ_end]
+    }
+
+    pub(crate) fn preds_of(&self, i: usize) -> &[u32] {
+        &self.preds[self.pred_offsets[i]..self.pred_offsets[i + 1]]
+    }
+
+    /// One longest chain by node count, from a root to a sink.
+    pub(crate) fn longest_chain(&self) -> Vec<u32> {
+        let Some(mut u) = self
+            .roots
+            .iter()
+            .copied()
+            .max_by_key(|&r| (self.height[r as usize], std::cmp::Reverse(r)))
+        else {
+            return Vec::new();
+        };
+        let mut chain = vec![u];
+        // Successors are sorted longest chain first.
+        while let Some(&s) = self.succs_of(u as usize).first() {
+            chain.push(s);
+            u = s;
+        }
+        chain
+    }
+}
+
+/// A validated dependency graph of named nodes, ready to run on any [`Executor`], many times.
+///
+/// Cloning is cheap (the graph is shared). See the [crate docs](crate) for the run protocol.
+///
+/// # Examples
+///
+/// ```
+/// use dag_scheduler::{Graph, Outcome};
+/// use pool_core::ThreadPool;
+///
+/// let mut builder = Graph::builder();
+/// builder.node("fetch", |_| ());
+/// builder.try_node("compile", |_| Err::<(), _>("syntax error")).after("fetch");
+/// builder.node("link", |_| ()).after("compile");
+/// builder.node("docs", |_| ()).after("fetch");
+/// let graph = builder.build()?;
+///
+/// let pool = ThreadPool::new(2)?;
+/// let report = graph.run(&pool);
+/// assert_eq!(report.outcome("compile"), Some(Outcome::Failed("syntax error".into())));
+/// assert_eq!(report.outcome("link"), Some(Outcome::Skipped { because: "compile".into() }));
+/// assert_eq!(report.outcome("docs"), Some(Outcome::Succeeded));
+/// // The same graph runs again.
+/// assert_eq!(graph.run(&pool).summary().skipped, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Graph {
+    pub(crate) inner: ErasedArc<GraphInner>,
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graph")
+            .field("nodes", &self.len())
+            .field("edges", &self.inner.succs.len())
+            .finish()
+    }
+}
+
+impl Graph {
+    /// A new [`GraphBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("only", |_| ());
+    /// assert_eq!(builder.build().unwrap().len(), 1);
+    /// ```
+    pub fn builder() -> GraphBuilder {
+        GraphBuilder::new()
+    }
+
+    pub(crate) fn from_inner(inner: GraphInner) -> Graph {
+        Graph {
+            inner: ErasedArc::new(inner),
+        }
+    }
+
+    pub(crate) fn with_builder_id(mut inner: GraphInner, id: u64) -> Graph {
+        inner.builder_id = id;
+        Graph::from_inner(inner)
+    }
+
+    /// The number of nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let graph = dag_scheduler::Graph::builder().build().unwrap();
+    /// assert_eq!(graph.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.names.len()
+    }
+
+    /// Whether the graph has no nodes (running it finishes at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(dag_scheduler::Graph::builder().build().unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The node names in insertion order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("b", |_| ());
+    /// builder.node("a", |_| ());
+    /// assert_eq!(builder.build().unwrap().names().collect::<Vec<_>>(), ["b", "a"]);
+    /// ```
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.inner.names.iter().map(String::as_str)
+    }
+
+    /// The names of a node's dependencies, in insertion order of the dependencies; `None` for an
+    /// unknown node.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ());
+    /// builder.node("b", |_| ()).after("a");
+    /// let graph = builder.build().unwrap();
+    /// assert_eq!(graph.dependencies("b").unwrap(), ["a"]);
+    /// ```
+    pub fn dependencies(&self, node: &str) -> Option<Vec<&str>> {
+        let &i = self.inner.by_name.get(node)?;
+        Some(
+            self.inner
+                .preds_of(i as usize)
+                .iter()
+                .map(|&p| self.inner.names[p as usize].as_str())
+                .collect(),
+        )
+    }
+
+    /// One longest chain of the graph (by node count), root first: the nodes that get High
+    /// priority by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ());
+    /// builder.node("b", |_| ()).after("a");
+    /// builder.node("c", |_| ());
+    /// assert_eq!(builder.build().unwrap().critical_path(), ["a", "b"]);
+    /// ```
+    pub fn critical_path(&self) -> Vec<&str> {
+        self.inner
+            .longest_chain()
+            .into_iter()
+            .map(|i| self.inner.names[i as usize].as_str())
+            .collect()
+    }
+
+    /// The graph in Graphviz DOT: one edge per dependency, pointing from the dependency to the
+    /// dependent; nodes on a longest chain are drawn bold. Deterministic (insertion order).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ());
+    /// builder.node("b", |_| ()).after("a");
+    /// let dot = builder.build().unwrap().to_dot();
+    /// assert!(dot.contains("\"a\" -> \"b\";"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        self.dot_with(|_| String::new())
+    }
+
+    pub(crate) fn dot_with(&self, extra: impl Fn(usize) -> String) -> String {
+        let inner = &*self.inner;
+        let mut out = String::from("digraph dag {\n  rankdir=LR;\n  node [shape=box];\n");
+        for (i, name) in inner.names.iter().enumerate() {
+            let mut attrs = Vec::new();
+            if inner.hot[i].critical {
+                attrs.push("style=bold".to_owned());
+            }
+            let more = extra(i);
+            if !more.is_empty() {
+                attrs.push(more);
+            }
+            if attrs.is_empty() {
+                let _ = writeln!(out, "  \"{}\";", dot_escape(name));
+            } else {
+                let _ = writeln!(out, "  \"{}\" [{}];", dot_escape(name), attrs.join(", "));
+            }
+        }
+        for (i, name) in inner.names.iter().enumerate() {
+            for &p in inner.preds_of(i) {
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\";",
+                    dot_escape(&inner.names[p as usize]),
+                    dot_escape(name)
+                );
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Runs the graph on `executor` and blocks until every node has an outcome.
+    ///
+    /// Per-node timing is on (see [`RunOptions::timing`]). The executor is only borrowed:
+    /// this returns after the last job of the run has let go of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::Graph;
+    /// use pool_core::ThreadPool;
+    ///
+    /// let mut builder = Graph::builder();
+    /// builder.node("a", |_| ());
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// assert!(builder.build().unwrap().run(&pool).is_success());
+    /// ```
+    pub fn run<E>(&self, executor: &E) -> Report
+    where
+        E: Executor + ?Sized,
+    {
+        self.run_resolved(executor, &RunOptions::new(), Vec::new())
+    }
+
+    /// [`run`](Self::run) with options.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::UnknownNode`] if `options` mark an unknown node as failed; nothing runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome, RunOptions};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// builder.node("a", |_| ());
+    /// builder.node("b", |_| ()).after("a");
+    /// let graph = builder.build().unwrap();
+    /// let options = RunOptions::new().timing(false).mark_failed("a", "known broken");
+    /// let report = graph.run_with(&InlineExecutor, options).unwrap();
+    /// assert_eq!(report.outcome("b"), Some(Outcome::Skipped { because: "a".into() }));
+    /// ```
+    pub fn run_with<E>(&self, executor: &E, options: RunOptions) -> Result<Report, RunError>
+    where
+        E: Executor + ?Sized,
+    {
+        let premarked = self.resolve_marks(&options)?;
+        Ok(self.run_resolved(executor, &options, premarked))
+    }
+
+    fn run_resolved<E>(
+        &self,
+        executor: &E,
+        options: &RunOptions,
+        premarked: Vec<(u32, Box<str>)>,
+    ) -> Report
+    where
+        E: Executor + ?Sized,
+    {
+        // `&E` is a sized executor even when `E` is not; it lives on this frame until `wait`
+        // returns below.
+        let executor: &dyn Executor = &executor;
+        let erased: *const (dyn Executor + '_) = executor;
+        // SAFETY: only the lifetime bound is erased (same fat pointer). The run dereferences
+        // the pointer only while it holds a token, and `wait` below returns only once the
+        // token count reached zero (README: "completion once"), i.e. after the last job
+        // stopped using the executor; `executor` is borrowed until then.
+        let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
+        // SAFETY: see above: the pointer stays valid until `wait` returns.
+        let run = unsafe { Run::start(self, ExecRef::Borrowed(erased), options, premarked) };
+        RunHandle::new(run).wait()
+    }
+
+    /// Starts a run on an owned executor (an `Arc<ThreadPool>`, say) and returns its handle
+    /// at once: [`RunHandle::wait`], [`RunHandle::cancel`], or `.await` it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::Graph;
+    /// use pool_core::ThreadPool;
+    /// use std::sync::Arc;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let two = builder.node("two", |_| 2).key();
+    /// let graph = builder.build().unwrap();
+    /// let pool = Arc::new(ThreadPool::new(2).unwrap());
+    /// let handle = graph.start(Arc::clone(&pool));
+    /// assert_eq!(handle.wait().output(two), Some(&2));
+    /// ```
+    pub fn start<E>(&self, executor: E) -> RunHandle
+    where
+        E: Executor + 'static,
+    {
+        self.start_resolved(executor, &RunOptions::new(), Vec::new())
+    }
+
+    /// [`start`](Self::start) with options.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::UnknownNode`] if `options` mark an unknown node as failed; nothing runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, RunOptions};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// builder.node("a", |_| ());
+    /// let graph = builder.build().unwrap();
+    /// let handle = graph.start_with(InlineExecutor, RunOptions::new().timing(false)).unwrap();
+    /// assert!(handle.wait().is_success());
+    /// ```
+    pub fn start_with<E>(&self, executor: E, options: RunOptions) -> Result<RunHandle, RunError>
+    where
+        E: Executor + 'static,
+    {
+        let premarked = self.resolve_marks(&options)?;
+        Ok(self.start_resolved(executor, &options, premarked))
+    }
+
+    fn start_resolved<E>(
+        &self,
+        executor: E,
+        options: &RunOptions,
+        premarked: Vec<(u32, Box<str>)>,
+    ) -> RunHandle
+    where
+        E: Executor + 'static,
+    {
+        // SAFETY: an owned executor lives inside the run for as long as any job can use it.
+        let run =
+            unsafe { Run::start(self, ExecRef::Owned(Box::new(executor)), options, premarked) };
+        RunHandle::new(run)
+    }
+
+    fn resolve_marks(&self, options: &RunOptions) -> Result<Vec<(u32, Box<str>)>, RunError> {
+        options
+            .marks()
+            .iter()
+            .map(|(name, message)| {
+                self.inner
+                    .by_name
+                    .get(name.as_str())
+                    .map(|&i| (i, message.as_str().into()))
+                    .ok_or_else(|| RunError::UnknownNode(name.clone()))
+            })
+            .collect()
+    }
+}

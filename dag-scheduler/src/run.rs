@@ -1,0 +1,510 @@
+//! One run of a graph: the join counters, the in-place successor, the token count that fires
+//! completion once, and cancellation. The protocol is described in `README.md` beside this file.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use pool_core::sync::{AtomicBool, AtomicUsize, Condvar, ErasedArc, Mutex, Ordering, UnsafeCell};
+use pool_core::{Executor, Job, Priority};
+
+use crate::context::Context;
+use crate::graph::{Graph, GraphInner, HotNode};
+use crate::options::{ClockFn, RunOptions};
+
+/// `blocked_by` of a node no failure reached.
+const NONE: usize = usize::MAX;
+
+/// What became of a node in this run. Written once, by the thread that took the node's join
+/// counter to zero, before it releases any successor; read by successors and the report after.
+pub(crate) enum Slot {
+    Empty,
+    Output(Box<dyn Any + Send + Sync>),
+    Failed(Box<str>),
+    /// Skipped because of this failed node (the root cause, not the nearest dependency).
+    Skipped(u32),
+    Cancelled,
+}
+
+pub(crate) struct NodeState {
+    /// Dependencies not finished yet (untouched for nodes with one dependency).
+    pending: AtomicUsize,
+    /// The failed node that poisons this one, or `NONE`; the node itself when marked failed
+    /// before the run.
+    blocked_by: AtomicUsize,
+    pub(crate) slot: UnsafeCell<Slot>,
+}
+
+/// Per-node timing, written by the thread that ran the node.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Timing {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) thread: u64,
+    pub(crate) ran: bool,
+}
+
+/// The executor a run submits to.
+pub(crate) enum ExecRef {
+    /// Borrowed by a blocking `run`, which returns only after the last token is released.
+    Borrowed(*const (dyn Executor + 'static)),
+    Owned(Box<dyn Executor>),
+}
+
+enum Clock {
+    Off,
+    Real(Instant),
+    Custom(ClockFn),
+}
+
+#[derive(Default)]
+pub(crate) struct Done {
+    pub(crate) finished: bool,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) elapsed: Option<Duration>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The node's job was started by the executor (or it is run in place).
+    Run,
+    /// The executor refused or dropped the node's job.
+    Dropped,
+}
+
+pub(crate) struct Run {
+    pub(crate) graph: Graph,
+    pub(crate) nodes: Box<[NodeState]>,
+    pub(crate) times: Box<[UnsafeCell<Timing>]>,
+    /// Jobs alive (submitted and not finished) plus the starter's own: the release that takes it
+    /// to zero completes the run.
+    tokens: AtomicUsize,
+    pub(crate) cancelled: AtomicBool,
+    pub(crate) refused: AtomicBool,
+    priority: bool,
+    clock: Clock,
+    start_time: u64,
+    premarked: Vec<(u32, Box<str>)>,
+    exec: ExecRef,
+    pub(crate) done: Mutex<Done>,
+    pub(crate) done_cv: Condvar,
+}
+
+// SAFETY: the cells in `nodes` and `times` are written once per run by the thread that took the
+// node's join counter to zero (exactly one thread does), and read only by threads that acquired
+// that write through the counters or the completion lock (see README.md, "slots"). The borrowed
+// executor pointer is `Sync` (`Executor: Sync`) and valid while any token is held.
+unsafe impl Sync for Run {}
+// SAFETY: as above; every field is either `Send` or one of the cells/pointers argued there.
+unsafe impl Send for Run {}
+
+/// A job handed to the executor: one token of the run, for one node.
+struct NodeJob {
+    run: *const Run,
+    index: u32,
+    armed: bool,
+}
+
+// SAFETY: `Run` is `Sync`, and the pointer stays valid while this job's token is unreleased:
+// the run's own reference is dropped only by the release that takes the tokens to zero.
+unsafe impl Send for NodeJob {}
+
+impl NodeJob {
+    fn start(mut self) {
+        self.armed = false;
+        dispatch(self.run, self.index, Kind::Run);
+    }
+}
+
+impl Drop for NodeJob {
+    fn drop(&mut self) {
+        // The executor dropped the job without running it (refused, or discarded its queue):
+        // the node is cancelled and the token still released, so the run cannot hang.
+        if self.armed {
+            self.armed = false;
+            dispatch(self.run, self.index, Kind::Dropped);
+        }
+    }
+}
+
+struct Deferred {
+    run: *const Run,
+    index: u32,
+    kind: Kind,
+}
+
+struct Driver {
+    /// The run this thread is driving, if any.
+    current: Cell<*const Run>,
+    /// Jobs of `current` the executor started inline (or dropped) while we were driving:
+    /// run after the current node instead of recursing, so an inline executor runs a 1M-node
+    /// graph in constant stack.
+    deferred: RefCell<Vec<Deferred>>,
+}
+
+pool_core::sync::thread_local! {
+    // loom's `thread_local!` has no `const` form, and both back ends share this declaration.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static DRIVER: Driver = Driver {
+        current: Cell::new(std::ptr::null()),
+        deferred: RefCell::new(Vec::new()),
+    };
+    static THREAD_ID: u64 = pool_core::sync::next_unique_id();
+}
+
+/// Runs a job of `run` that holds a token, unless this thread is already driving `run` (an
+/// executor that runs jobs inline), in which case the driver picks it up after its node.
+fn dispatch(run: *const Run, index: u32, kind: Kind) {
+    let deferred = DRIVER
+        .try_with(|d| {
+            if d.current.get() == run {
+                d.deferred.borrow_mut().push(Deferred { run, index, kind });
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+    if !deferred {
+        // SAFETY: the job's token is handed to `drive`.
+        lead(run, || unsafe { drive(run, index, kind) });
+    }
+}
+
+/// Makes this thread the driver of `run` for `body`, then runs what was deferred meanwhile.
+fn lead(run: *const Run, body: impl FnOnce()) {
+    let entered = DRIVER
+        .try_with(|d| (d.current.replace(run), d.deferred.borrow().len()))
+        .ok();
+    body();
+    let Some((previous, base)) = entered else {
+        return;
+    };
+    loop {
+        let next = DRIVER.with(|d| {
+            let mut deferred = d.deferred.borrow_mut();
+            if deferred.len() > base {
+                deferred.pop()
+            } else {
+                None
+            }
+        });
+        match next {
+            // SAFETY: a deferred job holds its token.
+            Some(job) => unsafe { drive(job.run, job.index, job.kind) },
+            None => break,
+        }
+    }
+    DRIVER.with(|d| d.current.set(previous));
+}
+
+/// Processes node `index` and every node it makes ready first, in place; submits the others;
+/// then releases the token it was given.
+///
+/// # Safety
+///
+/// The caller hands over one token of `run` (which keeps `run` alive).
+unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
+    {
+        // SAFETY: we hold a token, so the run side's reference is alive.
+        let run = unsafe { &*run_ptr };
+        let graph: &GraphInner = &run.graph.inner;
+        loop {
+            let poison = run.process(index, kind);
+            kind = Kind::Run;
+            let hot = &graph.hot[index as usize];
+            let mut next = None;
+            for &s in &graph.succs[hot.succ_start..hot.succ_end] {
+                let state = &run.nodes[s as usize];
+                if let Some(cause) = poison {
+                    // First failure wins; published by the release below (or the submission).
+                    let _ = state.blocked_by.compare_exchange(
+                        NONE,
+                        cause as usize,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                }
+                // A node with one dependency is released by that dependency alone: no
+                // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
+                // AcqRel makes every dependency's slot visible to the thread that sees it.
+                let ready = graph.hot[s as usize].in_degree == 1
+                    || state.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+                if ready {
+                    if next.is_none() {
+                        next = Some(s);
+                    } else {
+                        run.submit(s);
+                    }
+                }
+            }
+            match next {
+                Some(s) => index = s,
+                None => break,
+            }
+        }
+    }
+    // SAFETY: we hold the token we release.
+    unsafe { release_token(run_ptr) };
+}
+
+/// Releases one token; the last one completes the run and drops the run side's reference.
+///
+/// # Safety
+///
+/// The caller holds a token of `run` and does not use `run` afterwards.
+unsafe fn release_token(run: *const Run) {
+    {
+        // SAFETY: the token keeps the run alive until the decrement below.
+        let r = unsafe { &*run };
+        // AcqRel: the last releaser sees every node's slot and timing (each was written before
+        // its thread's release), and publishes them through the completion lock.
+        if r.tokens.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        r.signal_done();
+    }
+    // SAFETY: `Run::start` leaked one strong reference for the run side; the release that
+    // took the tokens to zero owns it, and no job can touch the run any more.
+    unsafe { ErasedArc::decrement_strong_count(run) };
+}
+
+impl Run {
+    /// Creates the run's state and submits the roots. Returns the caller's reference.
+    ///
+    /// # Safety
+    ///
+    /// A borrowed executor must stay valid until the run completes (the caller waits for it).
+    pub(crate) unsafe fn start(
+        graph: &Graph,
+        exec: ExecRef,
+        options: &RunOptions,
+        premarked: Vec<(u32, Box<str>)>,
+    ) -> ErasedArc<Run> {
+        let inner = &*graph.inner;
+        let n = inner.hot.len();
+        let nodes: Box<[NodeState]> = inner
+            .hot
+            .iter()
+            .map(|hot| NodeState {
+                pending: AtomicUsize::new(hot.in_degree as usize),
+                blocked_by: AtomicUsize::new(NONE),
+                slot: UnsafeCell::new(Slot::Empty),
+            })
+            .collect();
+        for &(i, _) in &premarked {
+            nodes[i as usize]
+                .blocked_by
+                .store(i as usize, Ordering::Relaxed);
+        }
+        let clock = match (&options.clock, options.timing) {
+            (_, false) => Clock::Off,
+            (Some(clock), true) => Clock::Custom(clock.clone()),
+            (None, true) => Clock::Real(Instant::now()),
+        };
+        let times = if matches!(clock, Clock::Off) {
+            Box::default()
+        } else {
+            (0..n).map(|_| UnsafeCell::new(Timing::default())).collect()
+        };
+        let mut run = Run {
+            graph: graph.clone(),
+            nodes,
+            times,
+            tokens: AtomicUsize::new(1),
+            cancelled: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
+            priority: options.priority,
+            clock,
+            start_time: 0,
+            premarked,
+            exec,
+            done: Mutex::new(Done::default()),
+            done_cv: Condvar::new(),
+        };
+        run.start_time = run.now().unwrap_or(0);
+        let run = ErasedArc::new(run);
+        // The run side's reference: dropped by the release that takes the tokens to zero.
+        std::mem::forget(ErasedArc::clone(&run));
+        let ptr = ErasedArc::as_ptr(&run);
+        // The starter holds the first token while it submits, so the run cannot complete
+        // under it; as the driver, it also runs what an inline executor hands back.
+        lead(ptr, || {
+            for &root in &run.graph.inner.roots {
+                run.submit(root);
+            }
+        });
+        // SAFETY: the starter's token, released once.
+        unsafe { release_token(ptr) };
+        run
+    }
+
+    fn executor(&self) -> &dyn Executor {
+        match &self.exec {
+            // SAFETY: valid while a token is held (the caller of `submit` holds one).
+            ExecRef::Borrowed(ptr) => unsafe { &**ptr },
+            ExecRef::Owned(exec) => &**exec,
+        }
+    }
+
+    /// Hands node `index` to the executor with a new token. The caller holds a token.
+    fn submit(&self, index: u32) {
+        // Relaxed: the job that releases this token is started after this point, through the
+        // executor's own synchronisation, and the caller's token keeps the count above zero.
+        self.tokens.fetch_add(1, Ordering::Relaxed);
+        let job = NodeJob {
+            run: self as *const Run,
+            index,
+            armed: true,
+        };
+        let priority = if self.priority && self.graph.inner.hot[index as usize].critical {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        let job: Job = Box::new(move || job.start());
+        if let Err(refused) = self.executor().execute_with_priority(job, priority) {
+            self.refused.store(true, Ordering::Relaxed);
+            // Dropping it cancels the node (NodeJob's Drop), deferred to our driver loop.
+            drop(refused);
+        }
+    }
+
+    /// Decides and records node `index`'s outcome, running it if it should run. Returns the
+    /// failed node that poisons its dependents, if any.
+    fn process(&self, index: u32, kind: Kind) -> Option<u32> {
+        let i = index as usize;
+        let state = &self.nodes[i];
+        let hot = &self.graph.inner.hot[i];
+        let cause = state.blocked_by.load(Ordering::Relaxed);
+        let slot = if kind == Kind::Dropped {
+            // The executor will not run our jobs: cancel the rest of the run.
+            self.refused.store(true, Ordering::Relaxed);
+            self.cancelled.store(true, Ordering::Relaxed);
+            Slot::Cancelled
+        } else if self.cancelled.load(Ordering::Relaxed) {
+            Slot::Cancelled
+        } else if cause == i {
+            Slot::Failed(self.premark_message(index))
+        } else if cause != NONE && !hot.run_even_if_failed {
+            Slot::Skipped(cause as u32)
+        } else {
+            self.execute(index, hot)
+        };
+        let poison = match &slot {
+            Slot::Failed(_) => Some(index),
+            Slot::Skipped(root) => Some(*root),
+            _ => None,
+        };
+        // SAFETY: only this thread writes this slot, once (it took the counter to zero), and
+        // nobody reads it before the releases below.
+        state.slot.with_mut(|p| unsafe { *p = slot });
+        poison
+    }
+
+    fn execute(&self, index: u32, hot: &HotNode) -> Slot {
+        let cx = Context::new(self, index);
+        let start = self.now();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| (hot.run)(&cx)));
+        if let Some(start) = start {
+            let end = self.now().unwrap_or(start);
+            let thread = THREAD_ID.try_with(|id| *id).unwrap_or(0);
+            // SAFETY: as for the slot: this thread alone writes this node's timing, once.
+            self.times[index as usize].with_mut(|p| unsafe {
+                *p = Timing {
+                    start,
+                    end,
+                    thread,
+                    ran: true,
+                }
+            });
+        }
+        match result {
+            Ok(Ok(output)) => Slot::Output(output),
+            Ok(Err(message)) => Slot::Failed(message.into()),
+            Err(payload) => Slot::Failed(format!("panicked: {}", panic_message(&*payload)).into()),
+        }
+    }
+
+    fn premark_message(&self, index: u32) -> Box<str> {
+        self.premarked
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Nanoseconds on the run's clock, if timing is on.
+    fn now(&self) -> Option<u64> {
+        match &self.clock {
+            Clock::Off => None,
+            Clock::Real(origin) => Some(origin.elapsed().as_nanos() as u64),
+            // A panicking user clock must not take the worker down: it reads as zero.
+            Clock::Custom(clock) => Some(
+                panic::catch_unwind(AssertUnwindSafe(|| clock().as_nanos() as u64)).unwrap_or(0),
+            ),
+        }
+    }
+
+    pub(crate) fn start_time(&self) -> u64 {
+        self.start_time
+    }
+
+    pub(crate) fn is_timed(&self) -> bool {
+        !matches!(self.clock, Clock::Off)
+    }
+
+    fn signal_done(&self) {
+        let elapsed = self
+            .now()
+            .map(|end| Duration::from_nanos(end.saturating_sub(self.start_time)));
+        let waker = {
+            let mut done = self.done.lock();
+            done.finished = true;
+            done.elapsed = elapsed;
+            done.waker.take()
+        };
+        self.done_cv.notify_all();
+        if let Some(waker) = waker {
+            // A user's waker must not take a worker down.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+        }
+    }
+
+    /// The outcome slot of node `i`.
+    ///
+    /// # Safety
+    ///
+    /// The caller has acquired the slot's write (it depends on `i` and its counter reached
+    /// zero, or the run has completed).
+    pub(crate) unsafe fn slot(&self, i: usize) -> &Slot {
+        // SAFETY: the caller's contract: the write happened before, and none follows.
+        self.nodes[i].slot.with(|p| unsafe { &*p })
+    }
+
+    /// # Safety
+    ///
+    /// The run has completed.
+    pub(crate) unsafe fn timing(&self, i: usize) -> Option<Timing> {
+        let cell = self.times.get(i)?;
+        // SAFETY: the caller's contract: all writes happened before completion.
+        let t = cell.with(|p| unsafe { *p });
+        t.ran.then_some(t)
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.done.lock().finished
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string payload"
+    }
+}
