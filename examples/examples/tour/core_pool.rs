@@ -15,16 +15,12 @@ pub fn run() {
 
     section("pool-core: thumbnail batch with progress");
     let mut last_reported = 0;
-    let sizes = pool.map_batch(
-        (0..240u64).map(|i| 64 + i % 7),
-        thumbnail_checksum,
-        |p| {
-            if p.done * 4 / p.total > last_reported * 4 / p.total || p.done == p.total {
-                println!("  progress {:>3}/{}", p.done, p.total);
-            }
-            last_reported = p.done;
-        },
-    );
+    let sizes = pool.map_batch((0..240u64).map(|i| 64 + i % 7), thumbnail_checksum, |p| {
+        if p.done * 4 / p.total > last_reported * 4 / p.total || p.done == p.total {
+            println!("  progress {:>3}/{}", p.done, p.total);
+        }
+        last_reported = p.done;
+    });
     let ok = sizes.iter().filter(|r| r.is_ok()).count();
     println!("  {ok} thumbnails rendered, results in input order");
 
