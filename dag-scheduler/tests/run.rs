@@ -1,0 +1,546 @@
+//! Running graphs: each node exactly once after all its dependencies, failures skipping exactly
+//! the transitive dependents, opt-outs, marks, cancellation, reruns, typed outputs, refusals.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use dag_scheduler::{Graph, GraphBuilder, Outcome, RunOptions};
+use pool_core::{Executor, InlineExecutor, Job, Rejected, ThreadPool};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Records, per node, how many times it ran and the global sequence numbers of its start/end.
+#[derive(Default)]
+struct Log {
+    seq: AtomicUsize,
+    events: Mutex<Vec<(String, usize, usize)>>,
+}
+
+impl Log {
+    fn record<'a>(
+        self: &Arc<Self>,
+        name: &'a str,
+    ) -> impl Fn(&dag_scheduler::Context<'_>) + 'static {
+        let log = Arc::clone(self);
+        let name = name.to_owned();
+        move |_| {
+            let start = log.seq.fetch_add(1, Ordering::SeqCst);
+            let end = log.seq.fetch_add(1, Ordering::SeqCst);
+            log.events.lock().unwrap().push((name.clone(), start, end));
+        }
+    }
+
+    /// Every node in `names` ran exactly once, and after every one of its dependencies ended.
+    fn check(&self, graph: &Graph) {
+        let events = self.events.lock().unwrap();
+        for name in graph.names() {
+            let runs: Vec<_> = events.iter().filter(|(n, _, _)| n == name).collect();
+            assert_eq!(runs.len(), 1, "node {name} ran {} times", runs.len());
+            let start = runs[0].1;
+            for dep in graph.dependencies(name).unwrap() {
+                let dep_end = events.iter().find(|(n, _, _)| n == dep).unwrap().2;
+                assert!(
+                    dep_end < start,
+                    "{name} started before its dependency {dep} ended"
+                );
+            }
+        }
+        assert_eq!(events.len(), graph.len());
+    }
+}
+
+fn diamond(log: &Arc<Log>) -> Graph {
+    let mut b = Graph::builder();
+    b.node("top", log.record("top"));
+    b.node("left", log.record("left")).after("top");
+    b.node("right", log.record("right")).after("top");
+    b.node("bottom", log.record("bottom"))
+        .after("left")
+        .after("right");
+    b.build().unwrap()
+}
+
+#[test]
+fn diamond_runs_each_node_once_after_its_dependencies() {
+    for threads in [1, 2, 4] {
+        let pool = ThreadPool::new(threads).unwrap();
+        for _ in 0..50 {
+            let log = Arc::new(Log::default());
+            let graph = diamond(&log);
+            let report = graph.run(&pool);
+            assert!(report.is_success(), "{report}");
+            log.check(&graph);
+        }
+    }
+}
+
+#[test]
+fn wide_graph_runs_each_node_once() {
+    let log = Arc::new(Log::default());
+    let mut b = Graph::builder();
+    b.node("source", log.record("source"));
+    let mids: Vec<String> = (0..200).map(|i| format!("mid{i}")).collect();
+    for m in &mids {
+        b.node(m.as_str(), log.record(m)).after("source");
+    }
+    b.node("sink", log.record("sink")).after_all(&mids);
+    let graph = b.build().unwrap();
+    let pool = ThreadPool::new(4).unwrap();
+    let report = graph.run(&pool);
+    assert_eq!(report.summary().succeeded, 202);
+    log.check(&graph);
+    assert_eq!(report.critical_path().first(), Some(&"source"));
+    assert_eq!(report.critical_path().last(), Some(&"sink"));
+}
+
+/// a -> b -> d, a -> c, e -> d ; x -> y (independent). `b` fails.
+fn failing_graph(b_fails_by_panic: bool) -> (GraphBuilder, Arc<AtomicUsize>) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let count = |ran: &Arc<AtomicUsize>| {
+        let ran = Arc::clone(ran);
+        move |_: &dag_scheduler::Context<'_>| {
+            ran.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    let mut g = Graph::builder();
+    g.node("a", count(&ran));
+    if b_fails_by_panic {
+        g.node("b", |_| -> () { panic!("boom") }).after("a");
+    } else {
+        g.try_node("b", |_| Err::<(), _>("exit code 1")).after("a");
+    }
+    g.node("c", count(&ran)).after("a");
+    g.node("e", count(&ran));
+    g.node("d", count(&ran)).after("b").after("e");
+    g.node("f", count(&ran)).after("d");
+    g.node("x", count(&ran));
+    g.node("y", count(&ran)).after("x");
+    (g, ran)
+}
+
+#[test]
+fn failure_skips_exactly_the_transitive_dependents() {
+    for panics in [false, true] {
+        let (g, ran) = failing_graph(panics);
+        let graph = g.build().unwrap();
+        let report = graph.run(&ThreadPool::new(2).unwrap());
+        let expected_failure = if panics {
+            "panicked: boom"
+        } else {
+            "exit code 1"
+        };
+        assert_eq!(
+            report.outcome("b"),
+            Some(Outcome::Failed(expected_failure.into()))
+        );
+        for skipped in ["d", "f"] {
+            assert_eq!(
+                report.outcome(skipped),
+                Some(Outcome::Skipped {
+                    because: "b".into()
+                }),
+                "{skipped}"
+            );
+        }
+        for ok in ["a", "c", "e", "x", "y"] {
+            assert_eq!(report.outcome(ok), Some(Outcome::Succeeded), "{ok}");
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 5);
+        let s = report.summary();
+        assert_eq!(
+            (s.succeeded, s.failed, s.skipped, s.cancelled),
+            (5, 1, 2, 0)
+        );
+        assert!(!report.is_success());
+    }
+}
+
+#[test]
+fn opt_out_node_runs_and_sees_missing_inputs() {
+    let mut g = Graph::builder();
+    let good = g.node("good", |_| 5).key();
+    let bad = g.try_node("bad", |_| Err::<u32, _>("no")).key();
+    let mid = g.node("mid", |_| 1).after(bad).key();
+    let summary = g
+        .node("summary", move |cx| {
+            let missing: Vec<String> = cx.missing_inputs().map(str::to_owned).collect();
+            (
+                cx.get(good).copied(),
+                cx.get(bad).copied(),
+                cx.get(mid).copied(),
+                missing,
+            )
+        })
+        .after(good)
+        .after(bad)
+        .after(mid)
+        .run_even_if_failed()
+        .key();
+    g.node("after-summary", |_| ()).after(summary);
+    let graph = g.build().unwrap();
+    let report = graph.run(&ThreadPool::new(2).unwrap());
+    assert_eq!(
+        report.output(summary),
+        Some(&(
+            Some(5),
+            None,
+            None,
+            vec!["bad".to_owned(), "mid".to_owned()]
+        ))
+    );
+    assert_eq!(
+        report.outcome("mid"),
+        Some(Outcome::Skipped {
+            because: "bad".into()
+        })
+    );
+    // The opt-out node succeeded, so its own dependents run.
+    assert_eq!(report.outcome("after-summary"), Some(Outcome::Succeeded));
+}
+
+#[test]
+fn marked_failed_nodes_do_not_run_and_propagate() {
+    let (g, ran) = failing_graph(false);
+    let graph = g.build().unwrap();
+    let options = RunOptions::new().mark_failed("x", "cached failure");
+    let report = graph.run_with(&InlineExecutor, options).unwrap();
+    assert_eq!(
+        report.outcome("x"),
+        Some(Outcome::Failed("cached failure".into()))
+    );
+    assert_eq!(
+        report.outcome("y"),
+        Some(Outcome::Skipped {
+            because: "x".into()
+        })
+    );
+    // a, c, e ran; x and y did not.
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+    // Marks are per run: the next run runs x again.
+    let again = graph.run(&InlineExecutor);
+    assert_eq!(again.outcome("x"), Some(Outcome::Succeeded));
+}
+
+#[test]
+fn marking_an_unknown_node_is_an_error_and_runs_nothing() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&ran);
+    let mut g = Graph::builder();
+    g.node("a", move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    let graph = g.build().unwrap();
+    let err = graph
+        .run_with(&InlineExecutor, RunOptions::new().mark_failed("ghost", "x"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot mark unknown node `ghost` as failed"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn cancel_mid_run_cancels_unstarted_nodes_and_flags_running_ones() {
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (open, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let entered_tx = Mutex::new(entered_tx);
+    let mut g = Graph::builder();
+    let saw_cancel = g
+        .node("gated", move |cx| {
+            entered_tx.lock().unwrap().send(()).unwrap();
+            gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+            cx.is_cancelled()
+        })
+        .key();
+    g.node("next", |_| ()).after(saw_cancel);
+    g.node("last", |_| ()).after("next");
+    let graph = g.build().unwrap();
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let handle = graph.start(Arc::clone(&pool));
+    entered.recv_timeout(PATIENCE).unwrap();
+    assert!(!handle.is_finished());
+    assert!(handle.cancel());
+    open.send(()).unwrap();
+    let report = handle.wait_timeout(PATIENCE).expect("run finishes");
+    assert_eq!(report.output(saw_cancel), Some(&true));
+    assert_eq!(report.outcome("next"), Some(Outcome::Cancelled));
+    assert_eq!(report.outcome("last"), Some(Outcome::Cancelled));
+    assert!(report.was_cancelled());
+    assert!(!report.executor_refused());
+    open.send(()).unwrap(); // the gate of the next run
+    let again = graph.run(&*pool);
+    assert!(
+        again.is_success(),
+        "a cancelled run does not affect the next"
+    );
+}
+
+#[test]
+fn reruns_reset_counters_and_outputs() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let mut g = Graph::builder();
+    let counter = g
+        .node("counter", move |_| c.fetch_add(1, Ordering::SeqCst))
+        .key();
+    let doubled = g
+        .node("doubled", move |cx| cx.get(counter).unwrap() * 2)
+        .after(counter)
+        .key();
+    let graph = g.build().unwrap();
+    let pool = ThreadPool::new(2).unwrap();
+    for i in 0..20 {
+        let report = graph.run(&pool);
+        assert_eq!(report.output(counter), Some(&i));
+        assert_eq!(report.output(doubled), Some(&(i * 2)));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 20);
+}
+
+#[test]
+fn concurrent_runs_of_one_graph_are_independent() {
+    let mut g = Graph::builder();
+    let seed = g.node("seed", |_| 3u64).key();
+    let sq = g
+        .node("square", move |cx| cx.get(seed).unwrap().pow(2))
+        .after(seed)
+        .key();
+    let graph = g.build().unwrap();
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let handles: Vec<_> = (0..16).map(|_| graph.start(Arc::clone(&pool))).collect();
+    for h in handles {
+        assert_eq!(h.wait_timeout(PATIENCE).unwrap().output(sq), Some(&9));
+    }
+}
+
+#[test]
+fn typed_outputs_flow_between_nodes() {
+    let mut g = Graph::builder();
+    let words = g.node("words", |_| vec!["a", "bb", "ccc"]).key();
+    let lens = g
+        .node("lens", move |cx| {
+            cx.get(words)
+                .unwrap()
+                .iter()
+                .map(|w| w.len())
+                .collect::<Vec<_>>()
+        })
+        .after(words)
+        .key();
+    let total = g
+        .node("total", move |cx| {
+            cx.get(lens).unwrap().iter().sum::<usize>()
+        })
+        .after(lens)
+        .key();
+    let text = g
+        .node("text", move |cx| format!("{}", cx.get(total).unwrap()))
+        .after(total)
+        .key();
+    // Reading a node that is not a dependency gives None rather than racing.
+    let not_dep = g.node("not-dep", move |cx| cx.get(words).is_none()).key();
+    let graph = g.build().unwrap();
+    let report = graph.run(&ThreadPool::new(2).unwrap());
+    assert_eq!(report.output(total), Some(&6));
+    assert_eq!(report.output(text).map(String::as_str), Some("6"));
+    assert_eq!(report.output(not_dep), Some(&true));
+}
+
+#[test]
+fn a_long_chain_on_the_inline_executor_uses_constant_stack() {
+    // Each node's dependents are handed to the inline executor, which runs them at once: the
+    // driver defers them instead of recursing.
+    let mut g = Graph::builder();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..100_000 {
+        let r = Arc::clone(&ran);
+        let node = g.node(format!("n{i}"), move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        if i > 0 {
+            node.after(format!("n{}", i - 1));
+        }
+    }
+    // And a wide fan-out, whose extra successors all go through `execute`.
+    for i in 0..10_000 {
+        g.node(format!("w{i}"), |_| ()).after("n0");
+    }
+    let graph = g.build().unwrap();
+    let report = graph
+        .run_with(&InlineExecutor, RunOptions::new().timing(false))
+        .unwrap();
+    assert_eq!(report.summary().succeeded, 110_000);
+    assert_eq!(ran.load(Ordering::Relaxed), 100_000);
+}
+
+#[test]
+fn a_shut_down_pool_cancels_the_run_instead_of_hanging() {
+    let mut g = Graph::builder();
+    g.node("a", |_| ());
+    g.node("b", |_| ()).after("a");
+    let graph = g.build().unwrap();
+    let pool = ThreadPool::new(1).unwrap();
+    pool.shutdown();
+    let report = graph.run(&pool);
+    assert!(report.executor_refused());
+    assert_eq!(report.outcome("a"), Some(Outcome::Cancelled));
+    assert_eq!(report.outcome("b"), Some(Outcome::Cancelled));
+}
+
+/// An executor that refuses every job after the first `budget`.
+struct Budget {
+    pool: ThreadPool,
+    left: AtomicUsize,
+}
+
+impl Executor for Budget {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        if self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err(Rejected(job));
+        }
+        self.pool.execute(job)
+    }
+}
+
+#[test]
+fn a_refusal_mid_run_cancels_the_rest() {
+    let mut g = Graph::builder();
+    g.node("root", |_| ());
+    for i in 0..50 {
+        g.node(format!("leaf{i}"), |_| ()).after("root");
+    }
+    let graph = g.build().unwrap();
+    let exec = Budget {
+        pool: ThreadPool::new(2).unwrap(),
+        left: AtomicUsize::new(5),
+    };
+    let report = graph.run(&exec);
+    assert!(report.executor_refused());
+    let s = report.summary();
+    assert_eq!(s.succeeded + s.cancelled, 51);
+    assert!(s.cancelled >= 1);
+    assert_eq!(report.outcome("root"), Some(Outcome::Succeeded));
+}
+
+/// An executor that drops every job it is given without running it (a queue discarded by a
+/// shutdown, say).
+struct Dropper;
+
+impl Executor for Dropper {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        drop(job);
+        Ok(())
+    }
+}
+
+#[test]
+fn dropped_jobs_cancel_their_nodes() {
+    let mut g = Graph::builder();
+    g.node("a", |_| ());
+    g.node("b", |_| ()).after("a");
+    let graph = g.build().unwrap();
+    let report = graph.start(Dropper).wait_timeout(PATIENCE).unwrap();
+    assert_eq!(report.summary().cancelled, 2);
+    assert!(report.executor_refused());
+}
+
+#[test]
+fn awaiting_the_handle_gives_the_report() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let (open, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let mut g = Graph::builder();
+    let v = g
+        .node("v", move |_| {
+            gate.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+            7
+        })
+        .key();
+    let graph = g.build().unwrap();
+    let mut handle = graph.start(Arc::new(ThreadPool::new(1).unwrap()));
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut handle).poll(&mut cx).is_pending());
+    open.send(()).unwrap();
+    let report = loop {
+        if let Poll::Ready(r) = std::pin::Pin::new(&mut handle).poll(&mut cx) {
+            break r;
+        }
+        std::thread::park_timeout(PATIENCE);
+    };
+    assert_eq!(report.output(v), Some(&7));
+}
+
+#[test]
+fn nested_runs_on_the_inline_executor_do_not_deadlock() {
+    let mut inner = Graph::builder();
+    let x = inner.node("x", |_| 20).key();
+    let inner = inner.build().unwrap();
+    let mut outer = Graph::builder();
+    let y = outer
+        .node("y", move |_| inner.run(&InlineExecutor).output(x).copied())
+        .key();
+    outer.node("z", |_| ()).after(y);
+    let report = outer.build().unwrap().run(&InlineExecutor);
+    assert_eq!(report.output(y), Some(&Some(20)));
+}
+
+#[test]
+fn critical_path_priority_is_passed_to_the_executor() {
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<pool_core::Priority>>);
+    impl Executor for Recorder {
+        fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+            self.execute_with_priority(job, pool_core::Priority::Normal)
+        }
+        fn execute_with_priority(
+            &self,
+            job: Job,
+            priority: pool_core::Priority,
+        ) -> Result<(), Rejected<Job>> {
+            self.0.lock().unwrap().push(priority);
+            job();
+            Ok(())
+        }
+    }
+    // Roots: "long" heads a 3-chain (critical), "short" is alone.
+    let mut g = Graph::builder();
+    g.node("short", |_| ());
+    g.node("long", |_| ());
+    g.node("l2", |_| ()).after("long");
+    g.node("l3", |_| ()).after("l2");
+    let graph = g.build().unwrap();
+    let rec = Recorder::default();
+    graph.run(&rec);
+    let seen = rec.0.lock().unwrap().clone();
+    // Roots are submitted in insertion order; the chain runs in place after "long".
+    assert_eq!(
+        seen,
+        [pool_core::Priority::Normal, pool_core::Priority::High]
+    );
+    let rec = Recorder::default();
+    graph
+        .run_with(&rec, RunOptions::new().critical_path_priority(false))
+        .unwrap();
+    assert!(rec
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|p| *p == pool_core::Priority::Normal));
+}

@@ -1,0 +1,164 @@
+//! `build()` refuses every malformed graph with an error naming the nodes, and never panics.
+
+use dag_scheduler::{BuildError, Graph, GraphBuilder};
+
+fn chain_builder(edges: &[(&str, &str)], nodes: &[&str]) -> GraphBuilder {
+    let mut builder = Graph::builder();
+    for &name in nodes {
+        let deps: Vec<&str> = edges
+            .iter()
+            .filter(|(_, to)| *to == name)
+            .map(|(from, _)| *from)
+            .collect();
+        builder.node(name, |_| ()).after_all(deps);
+    }
+    builder
+}
+
+fn build_err(builder: GraphBuilder) -> BuildError {
+    builder.build().expect_err("the graph should be refused")
+}
+
+#[test]
+fn cycle_message_names_the_cycle_in_order() {
+    let builder = chain_builder(
+        &[
+            ("fetch", "a"),
+            ("a", "b"),
+            ("b", "c"),
+            ("c", "a"),
+            ("c", "d"),
+        ],
+        &["fetch", "a", "b", "c", "d"],
+    );
+    let err = build_err(builder);
+    assert!(err.is_cycle());
+    assert_eq!(err.cycle().unwrap(), ["a", "b", "c"]);
+    insta::assert_snapshot!(err.to_string(), @"cycle: a -> b -> c -> a");
+}
+
+#[test]
+fn two_node_cycle_starts_with_the_first_added() {
+    let builder = chain_builder(&[("y", "x"), ("x", "y")], &["root", "x", "y"]);
+    let err = build_err(builder);
+    insta::assert_snapshot!(err.to_string(), @"cycle: x -> y -> x");
+}
+
+#[test]
+fn cycle_behind_a_long_tail_is_found() {
+    // A tail of 1000 nodes hanging off a 3-cycle; the message names only the cycle.
+    let mut edges: Vec<(String, String)> = vec![
+        ("c1".into(), "c2".into()),
+        ("c2".into(), "c3".into()),
+        ("c3".into(), "c1".into()),
+        ("c3".into(), "t0".into()),
+    ];
+    for i in 1..1000 {
+        edges.push((format!("t{}", i - 1), format!("t{i}")));
+    }
+    let mut builder = Graph::builder();
+    for i in (0..1000).rev() {
+        let name = format!("t{i}");
+        let deps: Vec<String> = edges
+            .iter()
+            .filter(|(_, to)| *to == name)
+            .map(|(f, _)| f.clone())
+            .collect();
+        builder.node(name, |_| ()).after_all(deps);
+    }
+    for name in ["c1", "c2", "c3"] {
+        let deps: Vec<String> = edges
+            .iter()
+            .filter(|(_, to)| to == name)
+            .map(|(f, _)| f.clone())
+            .collect();
+        builder.node(name, |_| ()).after_all(deps);
+    }
+    let err = build_err(builder);
+    insta::assert_snapshot!(err.to_string(), @"cycle: c1 -> c2 -> c3 -> c1");
+}
+
+#[test]
+fn unknown_dependency_names_both_nodes() {
+    let mut builder = Graph::builder();
+    builder.node("link", |_| ()).after("compile");
+    let err = build_err(builder);
+    assert!(err.is_unknown_dependency());
+    insta::assert_snapshot!(err.to_string(), @"node `link` depends on unknown node `compile`");
+}
+
+#[test]
+fn key_of_another_builder_is_an_unknown_dependency() {
+    let mut other = Graph::builder();
+    other.node("x", |_| ());
+    let foreign = other.node("y", |_| ()).key();
+    let mut builder = Graph::builder();
+    builder.node("a", |_| ()).after(foreign);
+    let err = build_err(builder);
+    assert!(err.is_unknown_dependency());
+    assert_eq!(
+        err.to_string(),
+        "node `a` depends on a node of another graph builder (index 1)"
+    );
+}
+
+#[test]
+fn duplicate_name_is_named() {
+    let mut builder = Graph::builder();
+    builder.node("test", |_| ());
+    builder.node("build", |_| ());
+    builder.node("test", |_| 1);
+    let err = build_err(builder);
+    assert!(err.is_duplicate_name());
+    insta::assert_snapshot!(err.to_string(), @"duplicate node name `test`");
+}
+
+#[test]
+fn self_dependency_is_named() {
+    let mut builder = Graph::builder();
+    builder.node("a", |_| ());
+    builder.node("loop", |_| ()).after("a").after("loop");
+    let err = build_err(builder);
+    assert!(err.is_self_dependency());
+    assert!(!err.is_cycle());
+    insta::assert_snapshot!(err.to_string(), @"node `loop` depends on itself");
+}
+
+#[test]
+fn self_dependency_by_key_is_named() {
+    let mut builder = Graph::builder();
+    let node = builder.node("me", |_| ());
+    let key = node.key();
+    node.after(key);
+    assert!(build_err(builder).is_self_dependency());
+}
+
+#[test]
+fn repeated_dependency_is_one_edge() {
+    let mut builder = Graph::builder();
+    let a = builder.node("a", |_| ()).key();
+    builder.node("b", |_| ()).after(a).after("a").after(a);
+    let graph = builder.build().unwrap();
+    assert_eq!(graph.dependencies("b").unwrap(), ["a"]);
+    assert!(graph.run(&pool_core::InlineExecutor).is_success());
+}
+
+#[test]
+fn errors_are_clonable_comparable_and_debuggable() {
+    let mut builder = Graph::builder();
+    builder.node("a", |_| ()).after("zzz");
+    let err = build_err(builder);
+    assert_eq!(err.clone(), err);
+    assert!(format!("{err:?}").contains("zzz"));
+    let boxed: Box<dyn std::error::Error> = Box::new(err);
+    assert!(boxed.to_string().contains("zzz"));
+}
+
+#[test]
+fn empty_graph_builds_and_runs() {
+    let graph = Graph::builder().build().unwrap();
+    let report = graph.run(&pool_core::InlineExecutor);
+    assert!(report.is_empty());
+    assert!(report.is_success());
+    assert!(report.critical_path().is_empty());
+}
