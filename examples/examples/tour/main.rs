@@ -3,6 +3,7 @@
 //! Run it with `cargo run --release -p examples --example tour`.
 
 mod core_pool;
+mod priority;
 
 fn main() {
     // Task panics are part of the tour (panic isolation); print them as one line, not a backtrace.
@@ -16,6 +17,7 @@ fn main() {
     }));
     println!("worker-pool tour on {} cores", cores());
     core_pool::run();
+    priority::run();
 }
 
 fn cores() -> usize {
