@@ -2,6 +2,7 @@
 //!
 //! Run it with `cargo run --release -p examples --example tour`.
 
+mod coalesce;
 mod core_pool;
 mod priority;
 
@@ -18,6 +19,7 @@ fn main() {
     println!("worker-pool tour on {} cores", cores());
     core_pool::run();
     priority::run();
+    coalesce::run();
 }
 
 fn cores() -> usize {
