@@ -4,6 +4,7 @@
 
 mod coalesce;
 mod core_pool;
+mod dag;
 mod priority;
 
 fn main() {
@@ -20,6 +21,7 @@ fn main() {
     core_pool::run();
     priority::run();
     coalesce::run();
+    dag::run();
 }
 
 fn cores() -> usize {
