@@ -9,11 +9,11 @@
 //! 3. *Idle keep-alive*: no work queued and some workers idle for `keep_alive`: shrink to the
 //!    most workers that were busy at once in that time (at least `min`).
 //! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and the workers leave
-//!    CPU spare: grow by the blocked count (at most doubling). Held under memory pressure; one
-//!    thread per tick when the host CPU is saturated (the guard).
-//! 5. *CPU saturation*: the workers use the cores and almost none is blocked: trim to
-//!    `cpu_threads_per_core × cores`. Measured on our own workers' CPU, so a busy neighbour never
-//!    triggers it.
+//!    CPU spare: grow by the blocked count (at most doubling). Held under memory pressure; at
+//!    most a quarter more per tick when the host CPU is saturated (the guard).
+//! 5. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
+//!    is blocked: trim to `cpu_threads_per_core × cores`. Judged on our own workers' demand,
+//!    never on host CPU, so a busy neighbour never triggers it.
 //! 6. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window: probe a step, keep the direction while it helps (up) or costs nothing (down), else
 //!    go back and wait, longer after each reversal.
@@ -51,7 +51,7 @@ pub enum Reason {
     Backlog {
         /// Busy workers' worth of blocked time (`None`: per-thread CPU unknown, all were busy).
         blocked: Option<f64>,
-        /// Whether the host CPU guard limited the step to one thread.
+        /// Whether the host CPU guard limited the step to a quarter of the pool.
         host_busy: bool,
     },
     /// Growth was wanted but memory is low.
@@ -61,8 +61,8 @@ pub enum Reason {
     },
     /// The workers saturate the cores: extra threads only switch.
     CpuSaturated {
-        /// Cores' worth of CPU the workers used.
-        worker_cpu: f64,
+        /// Cores' worth of CPU the workers wanted (on a CPU or waiting for one).
+        demand: f64,
     },
     /// The hill climber starts a probe from a measured baseline.
     ClimbProbe {
@@ -98,7 +98,7 @@ impl fmt::Display for Reason {
             } => {
                 write!(f, "backlog, {b:.1} blocked")?;
                 if host_busy {
-                    f.write_str(", host busy: +1")?;
+                    f.write_str(", host busy: slower")?;
                 }
                 Ok(())
             }
@@ -112,8 +112,8 @@ impl fmt::Display for Reason {
                     available * 100.0
                 )
             }
-            Reason::CpuSaturated { worker_cpu } => {
-                write!(f, "cpu saturated by workers ({worker_cpu:.1} cores)")
+            Reason::CpuSaturated { demand } => {
+                write!(f, "cpu-bound: workers want {demand:.1} cores")
             }
             Reason::ClimbProbe { up } => {
                 write!(f, "climb: probe {}", if up { "up" } else { "down" })
@@ -314,7 +314,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     };
 
     if s.queued > 0 && current < max {
-        let spare_cpu = !matches!(s.worker_cpu, Some(c) if c >= config.spare_cpu * cores);
+        // Demand (CPU + run-queue wait) rather than CPU used: with a busy neighbour our workers
+        // get less CPU than they want, and more threads would only queue for it.
+        let demand = s.worker_demand.or(s.worker_cpu);
+        let spare_cpu = !matches!(demand, Some(d) if d >= config.spare_cpu * cores);
         let cpu_cap = (config.cpu_threads_per_core * cores).ceil() as usize;
         let wants = match s.blocked {
             // Half a worker's worth of blocked time is a worker that could be replaced.
@@ -330,11 +333,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             let host_busy = s.host_cpu.is_some_and(|h| h >= config.host_cpu_guard);
             let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
-            let step = if host_busy {
-                1
-            } else {
-                wanted.min(queued).min(current).max(1)
-            };
+            // At most doubling per tick; a quarter when the host is busy (the guard slows
+            // growth, it never stops it: blocked threads cost little CPU).
+            let cap = if host_busy { current / 4 } else { current };
+            let step = wanted.min(queued).min(cap).max(1);
             state.climb = Climb::default();
             return Decision {
                 target: (current + step).min(max),
@@ -347,9 +349,11 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     }
 
     // CPU-bound: the workers fill the cores and almost none is blocked.
-    let cpu_bound = match (s.worker_cpu, s.blocked) {
-        (Some(worker_cpu), Some(blocked)) => {
-            worker_cpu >= config.saturated_cpu * cores && blocked * 4.0 <= busy as f64
+    // Judged on our workers' demand, not the host's CPU: a busy neighbour lowers the CPU our
+    // workers get, not what they ask for, so it never makes the pool look oversubscribed.
+    let cpu_bound = match (s.worker_demand.or(s.worker_cpu), s.blocked) {
+        (Some(demand), Some(blocked)) => {
+            demand >= config.saturated_cpu * cores && blocked * 4.0 <= busy as f64
         }
         _ => false,
     };
@@ -359,7 +363,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         return Decision {
             target: floor,
             reason: Reason::CpuSaturated {
-                worker_cpu: s.worker_cpu.unwrap_or_default(),
+                demand: s.worker_demand.or(s.worker_cpu).unwrap_or_default(),
             },
         };
     }

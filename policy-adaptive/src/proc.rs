@@ -13,13 +13,16 @@ use pool_core::sync::{Arc, Mutex};
 /// (the kernel converts; `sysconf(_SC_CLK_TCK)` returns this constant).
 const USER_HZ: u64 = 100;
 
-/// A thread's cumulative time on a CPU and waiting for one.
+/// A thread's cumulative time on a CPU and waiting for one, and whether it sleeps right now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ThreadTimes {
     /// Time running on a CPU.
     pub(crate) cpu: Duration,
     /// Time runnable but waiting in a run queue; `None` when only `stat` was readable.
     pub(crate) wait: Option<Duration>,
+    /// The thread is asleep in the kernel now (state `S` or `D`: a futex, I/O, a timer), as
+    /// opposed to running or runnable (`R`).
+    pub(crate) sleeping: bool,
 }
 
 /// The OS thread id of the calling thread (Linux), read from the `/proc/thread-self` symlink
@@ -29,17 +32,20 @@ pub(crate) fn current_tid() -> Option<u32> {
     link.file_name()?.to_str()?.parse().ok()
 }
 
-/// The cumulative times of thread `tid` of this process.
+/// The cumulative times and the current state of thread `tid` of this process.
 pub(crate) fn thread_times(tid: u32) -> Option<ThreadTimes> {
-    // `schedstat` gives nanoseconds and the run-queue wait that tells a thread starved of CPU from
-    // a blocked one; `stat` (10 ms ticks, no wait) is the fallback when schedstats are off.
+    // `stat` gives the state (and CPU time in 10 ms ticks); `schedstat`, when the kernel keeps
+    // schedstats, gives nanoseconds and the run-queue wait that tells a thread starved of CPU
+    // from a blocked one.
+    let mut times =
+        parse_stat(&std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?)?;
     if let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")) {
-        if let Some(times) = parse_schedstat(&text) {
-            return Some(times);
+        if let Some(precise) = parse_schedstat(&text) {
+            times.cpu = precise.cpu;
+            times.wait = precise.wait;
         }
     }
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    parse_stat(&text)
+    Some(times)
 }
 
 /// The calling thread's CPU time so far.
@@ -59,6 +65,7 @@ fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
     Some(ThreadTimes {
         cpu: Duration::from_nanos(cpu),
         wait: Some(Duration::from_nanos(wait)),
+        sleeping: false,
     })
 }
 
@@ -66,13 +73,16 @@ fn parse_stat(text: &str) -> Option<ThreadTimes> {
     // The command name (field 2) may contain spaces and parentheses: fields are counted from the
     // last ')'. utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
     let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
+    let mut fields = rest.split_whitespace();
+    let sleeping = matches!(fields.next()?, "S" | "D");
+    let mut fields = fields.skip(10);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     let ticks = utime + stime;
     Some(ThreadTimes {
         cpu: Duration::from_millis(ticks * 1000 / USER_HZ),
         wait: None,
+        sleeping,
     })
 }
 
@@ -149,6 +159,12 @@ mod tests {
         let times = parse_stat(line).unwrap();
         assert_eq!(times.cpu, Duration::from_millis(3000));
         assert_eq!(times.wait, None);
+        assert!(times.sleeping);
+        assert!(
+            !parse_stat("7 (x) R 1 1 1 0 -1 0 0 0 0 0 1 1 0 0")
+                .unwrap()
+                .sleeping
+        );
     }
 
     #[test]

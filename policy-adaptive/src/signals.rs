@@ -18,10 +18,13 @@ const MEMORY_EVERY: u64 = 10;
 /// The real signals of a pool: its counters, its workers' CPU time (Linux), and system memory and
 /// CPU from `sysinfo`.
 ///
-/// - *Blocked workers*: for each worker, the interval minus its time on a CPU and waiting for
-///   one (`/proc/self/task/<tid>/schedstat`) is time it was blocked; summed over workers and
-///   capped by the busy count, that is how many busy workers are blocked (I/O, sleep, a lock, a
-///   child task) rather than computing or starved of CPU.
+/// - *Blocked workers*: each worker's state in `/proc/self/task/<tid>/stat`; the workers asleep
+///   in the kernel, minus the pool's parked idle workers, are the busy workers blocked (I/O, a
+///   sleep, a lock, a child task) rather than computing or waiting for a CPU.
+/// - *Worker CPU and demand*: each worker's time on a CPU and waiting in a run queue over the
+///   interval (`schedstat`, nanoseconds; `stat`'s 10 ms ticks where schedstats are off). A busy
+///   worker that used little CPU and did not wait for one was blocked; demand above the cores
+///   means the workers compete for CPU.
 /// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
 ///   the smaller of the host total and the cgroup limit.
 /// - *Host CPU*: `sysinfo`'s global CPU use, refreshed no more often than
@@ -51,6 +54,7 @@ pub struct PoolSignals {
     cores: usize,
     finished: Option<u64>,
     times: HashMap<u32, ThreadTimes>,
+    last_blocked: Option<f64>,
     system: Option<System>,
     ticks: u64,
     next_memory_tick: u64,
@@ -68,6 +72,7 @@ impl PoolSignals {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
             times: HashMap::new(),
+            last_blocked: None,
             // `System::new` loads nothing; it can fail on unsupported platforms, and then the
             // memory and host CPU signals are simply absent.
             system: System::new().ok(),
@@ -80,11 +85,12 @@ impl PoolSignals {
         }
     }
 
-    /// Cumulative CPU and runnable time of the workers since the last call, as (cpu, runnable)
-    /// sums over the workers; `None` if no worker's times were readable.
-    fn worker_deltas(&mut self) -> Option<(Duration, Duration)> {
+    /// The workers' CPU and runnable (CPU + run-queue wait) time since the last call, and how
+    /// many of them are asleep in the kernel now; `None` if no worker's times were readable.
+    fn worker_deltas(&mut self) -> Option<(Duration, Duration, usize)> {
         let mut cpu = Duration::ZERO;
         let mut runnable = Duration::ZERO;
+        let mut sleeping = 0;
         let mut any = false;
         let mut seen = HashMap::with_capacity(self.times.len());
         for tid in self.workers.tids() {
@@ -102,11 +108,12 @@ impl PoolSignals {
             };
             cpu += d_cpu;
             runnable += d_cpu + d_wait;
+            sleeping += usize::from(now.sleeping);
             seen.insert(tid, now);
         }
         // Retired workers drop out here, so the map never grows past the live workers.
         self.times = seen;
-        any.then_some((cpu, runnable))
+        any.then_some((cpu, runnable, sleeping))
     }
 
     fn refresh_system(&mut self) {
@@ -147,16 +154,22 @@ impl Signals for PoolSignals {
         let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
         self.finished = Some(finished);
         let secs = elapsed.as_secs_f64();
-        let (blocked, worker_cpu) = match self.worker_deltas() {
-            Some((cpu, runnable)) if secs > 0.0 => {
-                let running = stats.running as f64;
-                let runnable = runnable.as_secs_f64() / secs;
+        let (blocked, worker_cpu, worker_demand) = match self.worker_deltas() {
+            Some((cpu, runnable, sleeping)) if secs > 0.0 => {
+                // Parked idle workers sleep too: the busy ones asleep are the rest. Both counts
+                // are taken now (not averaged over the interval), so they match; the average
+                // with the previous tick smooths the single-instant noise.
+                let now = sleeping.saturating_sub(stats.idle_threads) as f64;
+                let now = now.min(stats.running as f64);
+                let smoothed = self.last_blocked.map_or(now, |last| (last + now) / 2.0);
+                self.last_blocked = Some(now);
                 (
-                    Some((running - runnable).clamp(0.0, running)),
+                    Some(smoothed.min(stats.running as f64)),
                     Some(cpu.as_secs_f64() / secs),
+                    Some(runnable.as_secs_f64() / secs),
                 )
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         self.refresh_system();
         self.ticks += 1;
@@ -170,6 +183,7 @@ impl Signals for PoolSignals {
             completed,
             blocked,
             worker_cpu,
+            worker_demand,
             memory: self.memory,
             host_cpu: self.host_cpu,
         }

@@ -72,12 +72,16 @@ pub struct Snapshot {
     pub running: u64,
     /// Tasks finished (normally or by panicking) since the previous tick.
     pub completed: u64,
-    /// Busy workers' worth of time spent neither on a CPU nor waiting for one during the interval
-    /// (blocked in I/O, sleeping, waiting on a lock or a child task). `None` where the platform
-    /// does not give per-thread CPU time.
+    /// Busy workers asleep in the kernel (blocked in I/O, a sleep, a lock, a child task) rather
+    /// than running or waiting for a CPU. `None` where the platform does not give per-thread
+    /// states.
     pub blocked: Option<f64>,
     /// Cores' worth of CPU the workers used during the interval. `None` where unknown.
     pub worker_cpu: Option<f64>,
+    /// Cores' worth of CPU the workers wanted during the interval: time on a CPU plus time
+    /// runnable in a run queue. Above the core count, the workers compete for the cores (with
+    /// each other or with other processes). `None` where unknown.
+    pub worker_demand: Option<f64>,
     /// Memory, if known.
     pub memory: Option<Memory>,
     /// The host's CPU use, 0.0 to 1.0, other processes included. A guard only, never a reason to
@@ -98,6 +102,7 @@ impl Snapshot {
             completed: 0,
             blocked: None,
             worker_cpu: None,
+            worker_demand: None,
             memory: None,
             host_cpu: None,
         }
@@ -129,6 +134,10 @@ impl fmt::Display for Snapshot {
         match self.worker_cpu {
             Some(c) => write!(f, " cpu {c:>4.1}/{}", self.cores)?,
             None => write!(f, " cpu    -/{}", self.cores)?,
+        }
+        match self.worker_demand {
+            Some(d) => write!(f, " want {d:>4.1}")?,
+            None => write!(f, " want    -")?,
         }
         match self.memory {
             Some(m) => write!(f, " mem {:>3.0}%", m.available_fraction() * 100.0)?,
