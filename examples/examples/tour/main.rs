@@ -2,6 +2,7 @@
 //!
 //! Run it with `cargo run --release -p examples --example tour`.
 
+mod adaptive;
 mod coalesce;
 mod core_pool;
 mod dag;
@@ -22,6 +23,7 @@ fn main() {
     priority::run();
     coalesce::run();
     dag::run();
+    adaptive::run();
 }
 
 fn cores() -> usize {
