@@ -8,6 +8,7 @@
 //! the pool's state if no progress is made for a generous time, instead of hanging CI.
 
 mod core_ops;
+mod mixed_ops;
 mod rng;
 mod watchdog;
 
@@ -97,5 +98,16 @@ fn core_pool_books_balance_under_random_operations() {
                 "seed {seed}: RSS grew from {rss_after_first} KiB to {rss_end} KiB"
             );
         }
+    }
+}
+
+#[test]
+fn every_crate_on_one_pool_books_balance() {
+    quiet_deliberate_panics();
+    let seed = seed();
+    println!("mixed stress seed {seed} (replay with STRESS_SEED={seed})");
+    let rounds = soak().map_or(3, |d| d.as_secs().max(1));
+    for round in 0..rounds {
+        mixed_ops::run(seed.wrapping_add(round), 3, 600);
     }
 }
