@@ -156,7 +156,7 @@ impl Shared {
     fn leave_in_flight(&self, stripe: &stats::Counters) -> bool {
         // SeqCst on both (README, "shutdown"): either a parked worker's re-check sees our count
         // gone, or we see its shutdown flag here and wake it.
-        stripe.in_flight.fetch_sub(1, Ordering::SeqCst);
+        stripe.left.fetch_add(1, Ordering::SeqCst);
         if self.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
             self.sleep.wake_all();
             return true;
@@ -385,36 +385,34 @@ impl ThreadPool {
         }
     }
 
-    /// Decides how a submission from the calling thread gets in, or refuses it.
+    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
+    /// submission (and the refusal) either way.
     fn admit(&self) -> Option<Route> {
         let shared = &*self.shared;
-        if worker::with_current(shared, |_| ()).is_some() {
+        let internal = worker::with_current(shared, |ctx| {
+            bump_owned(&ctx.counters.submitted);
             // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
             // accepts it; only `shutdown_now` refuses it.
-            if shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0 {
-                return None;
+            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
+            if refused {
+                bump_owned(&ctx.counters.rejected);
             }
-            return Some(Route::Internal);
-        }
-        let stripe = shared.external.mine();
-        stripe.in_flight.fetch_add(1, Ordering::SeqCst);
-        if shared.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
-            shared.leave_in_flight(stripe);
-            return None;
-        }
-        Some(Route::External)
-    }
-
-    fn count_rejection(&self) {
-        let shared = &*self.shared;
-        let counted = worker::with_current(shared, |ctx| {
-            bump_owned(&ctx.counters.submitted);
-            bump_owned(&ctx.counters.rejected);
+            refused
         });
-        if counted.is_none() {
-            let mine = shared.external.mine();
-            add_shared(&mine.submitted, 1);
-            add_shared(&mine.rejected, 1);
+        match internal {
+            Some(false) => Some(Route::Internal),
+            Some(true) => None,
+            None => {
+                // Entering counts the submission and marks this submitter in flight.
+                let stripe = shared.external.mine();
+                stripe.submitted.fetch_add(1, Ordering::SeqCst);
+                if shared.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
+                    add_shared(&stripe.rejected, 1);
+                    shared.leave_in_flight(stripe);
+                    return None;
+                }
+                Some(Route::External)
+            }
         }
     }
 
@@ -424,7 +422,6 @@ impl ThreadPool {
         match route {
             Route::Internal => {
                 let pushed = worker::with_current(shared, |ctx| {
-                    bump_owned(&ctx.counters.submitted);
                     if shared.local_queues {
                         ctx.deque.push(task);
                         None
@@ -438,7 +435,6 @@ impl ThreadPool {
             }
             Route::External => {
                 let stripe = shared.external.mine();
-                add_shared(&stripe.submitted, 1);
                 shared.push_global(task);
                 if shared.leave_in_flight(stripe) {
                     return;
@@ -477,10 +473,7 @@ impl ThreadPool {
                 self.dispatch(route, QueuedTask::job(Box::new(job), Priority::Normal));
                 Ok(())
             }
-            None => {
-                self.count_rejection();
-                Err(Rejected(job))
-            }
+            None => Err(Rejected(job)),
         }
     }
 
@@ -522,7 +515,6 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let Some(route) = self.admit() else {
-            self.count_rejection();
             return Err(Rejected(f));
         };
         Ok(self.enqueue(route, options, move |_: &CancelToken<'_>| f()))
@@ -557,7 +549,6 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let Some(route) = self.admit() else {
-            self.count_rejection();
             return Err(Rejected(f));
         };
         Ok(self.enqueue(route, options, f))
@@ -598,21 +589,14 @@ impl ThreadPool {
         if !raw.header().is_queued() || !raw.header().raise_priority(to) {
             return false;
         }
-        let Some(route) = self.admit() else {
+        if shared.is_shutting_down() {
             return false;
-        };
-        // A second entry at the higher level; whichever entry a worker reaches first starts the
-        // task, the other is stale (see task/README.md).
-        let entry = QueuedTask::task(TaskRef::another_entry(raw), to);
-        match route {
-            Route::Internal => shared.push_global(entry),
-            Route::External => {
-                shared.push_global(entry);
-                if shared.leave_in_flight(shared.external.mine()) {
-                    return true;
-                }
-            }
         }
+        // A second entry at the higher level; whichever entry a worker reaches first starts the
+        // task, the other is stale (see task/README.md). No in-flight count is needed: the
+        // original entry is already queued, so a duplicate stranded by a racing shutdown only
+        // leaves a stale entry behind, never a task that does not run.
+        shared.push_global(QueuedTask::task(TaskRef::another_entry(raw), to));
         shared.sleep.notify_one();
         true
     }
@@ -860,10 +844,7 @@ impl Executor for ThreadPool {
                 self.dispatch(route, QueuedTask::job(job, priority));
                 Ok(())
             }
-            None => {
-                self.count_rejection();
-                Err(Rejected(job))
-            }
+            None => Err(Rejected(job)),
         }
     }
 }

@@ -19,10 +19,12 @@ pub(crate) struct Counters {
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) canceled: AtomicU64,
-    /// Outside submitters of this stripe between their shutdown check and their push (only used
-    /// in the external stripes; see the pool README, "shutdown"). It lives on the submitter's own
-    /// cache line so the check costs no line transfer between cores.
-    pub(crate) in_flight: AtomicU64,
+    /// In the external stripes, outside submitters that are done with the queue (pushed, or
+    /// refused). `submitted - left` is how many are between their shutdown check and their push
+    /// (see the pool README, "shutdown"): `submitted` doubles as the entry count, so the
+    /// protocol costs one locked instruction on entry and one on exit, both on the submitter's
+    /// own cache line.
+    pub(crate) left: AtomicU64,
 }
 
 /// Increments a counter that only the calling thread ever writes.
@@ -87,10 +89,19 @@ impl ExternalCounters {
 
     /// Outside submitters between their check and their push, over all stripes.
     pub(crate) fn in_flight(&self) -> u64 {
-        self.stripes
+        // Every exit follows its entry, so reading all exits before all entries can only
+        // over-count submitters in flight, never miss one.
+        let left: u64 = self
+            .stripes
             .iter()
-            .map(|s| s.in_flight.load(Ordering::SeqCst))
-            .sum()
+            .map(|s| s.left.load(Ordering::SeqCst))
+            .sum();
+        let entered: u64 = self
+            .stripes
+            .iter()
+            .map(|s| s.submitted.load(Ordering::SeqCst))
+            .sum();
+        entered - left
     }
 
     pub(crate) fn add_to(&self, totals: &mut Totals) {
