@@ -170,3 +170,42 @@ fn state_queries_follow_the_task() {
     running.join().unwrap();
     queued.join().unwrap();
 }
+
+/// A value or closure whose destructor panics must not take a worker down, wherever it is dropped.
+#[test]
+fn panicking_destructors_do_not_kill_workers() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("destructor panicked");
+        }
+    }
+    let pool = ThreadPool::new(1).unwrap();
+
+    // The value is dropped on the worker, since the handle is gone before the task runs.
+    let gate = Gate::occupy(&pool, 1);
+    drop(pool.submit(|| Bomb).unwrap());
+    gate.open();
+    assert!(pool.wait_idle(PATIENCE));
+
+    // A cancelled closure is dropped by whoever cancels; a discarded job by `cancel_all`.
+    let gate = Gate::occupy(&pool, 1);
+    let bomb = Bomb;
+    let queued = pool.submit(move || drop(bomb)).unwrap();
+    let bomb = Bomb;
+    pool.spawn(move || drop(bomb)).unwrap();
+    assert!(queued.cancel());
+    assert_eq!(pool.cancel_all(), 1);
+    gate.open();
+    assert!(pool.wait_idle(PATIENCE));
+
+    assert_eq!(
+        pool.submit(|| 7).unwrap().join(),
+        Ok(7),
+        "the single worker is alive"
+    );
+    pool.shutdown();
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.canceled), (4, 2), "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
+}

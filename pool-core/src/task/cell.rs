@@ -355,8 +355,9 @@ where
         if !self.header.claim(CANCELED) {
             return false;
         }
-        // Drop the closure now: its captures may hold resources the caller wants back.
-        drop(self.take_func());
+        // Drop the closure now: its captures may hold resources the caller wants back. A
+        // panicking destructor must not unwind into whoever cancelled (often a worker).
+        drop_quietly(self.take_func());
         self.complete(Err(TaskError::Canceled(reason)));
         true
     }
@@ -434,20 +435,31 @@ where
 ///
 /// Dropping it while the task is still queued cancels the task with [`CancelReason::Dropped`], so
 /// no handle waits forever on work an executor threw away.
-pub(crate) struct TaskRef(Arc<dyn RawTask>);
+pub(crate) struct TaskRef(Option<Arc<dyn RawTask>>);
 
 impl TaskRef {
-    pub(crate) fn header(&self) -> &Header {
-        self.0.header()
+    fn task(&self) -> &Arc<dyn RawTask> {
+        match &self.0 {
+            Some(task) => task,
+            None => unreachable!("a TaskRef is only emptied by consuming it"),
+        }
     }
 
-    pub(crate) fn run(self, on_start: &dyn Fn()) -> RunOutcome {
-        self.0.run(on_start)
+    pub(crate) fn header(&self) -> &Header {
+        self.task().header()
+    }
+
+    pub(crate) fn run(mut self, on_start: &dyn Fn()) -> RunOutcome {
+        let outcome = self.task().run(on_start);
+        // If the handle is gone, this drops the cell, and with it the task's value, on the
+        // worker: a panicking destructor there must not take the worker down.
+        drop_quietly(self.0.take());
+        outcome
     }
 
     /// Cancels the task if still queued, and says whether this discard counts it.
     pub(crate) fn discard(self, reason: CancelReason) -> crate::queue::Discarded {
-        let canceled_now = self.0.cancel(reason);
+        let canceled_now = self.task().cancel(reason);
         let count = self.header().is_canceled() && self.header().claim_accounting();
         crate::queue::Discarded {
             canceled_now,
@@ -457,16 +469,24 @@ impl TaskRef {
 
     /// Another queue entry for a task that has one already (used to raise its priority).
     pub(crate) fn another_entry(task: &Arc<dyn RawTask>) -> TaskRef {
-        TaskRef(Arc::clone(task))
+        TaskRef(Some(Arc::clone(task)))
     }
 }
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        if self.0.header().is_queued() {
-            self.0.cancel(CancelReason::Dropped);
+        if let Some(task) = &self.0 {
+            if task.header().is_queued() {
+                task.cancel(CancelReason::Dropped);
+            }
         }
     }
+}
+
+/// Drops a value holding user code (a closure, a task's value) without letting a panicking
+/// destructor unwind into pool code.
+pub(crate) fn drop_quietly<T>(value: T) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
 }
 
 /// Builds a task; returns the queue entry and the handle's view of it.
@@ -498,7 +518,7 @@ where
     });
     let raw: Arc<dyn RawTask> = cell.clone();
     let ops: Arc<dyn TaskOps<T>> = cell;
-    (TaskRef(raw.clone()), ops, raw)
+    (TaskRef(Some(raw.clone())), ops, raw)
 }
 
 /// The text of a panic payload, as `std` prints it.
