@@ -1,0 +1,148 @@
+#![cfg(loom)]
+//! Loom models of policy-priority's queue protocol (see policy-priority/src/README.md).
+//!
+//! The queue is modelled directly (`LevelQueue<u32>`, the structure inside `PriorityQueue`) with
+//! two or three loom threads; aging is off because its decisions read the wall clock, which loom
+//! cannot control (the aging rule itself is unit-tested with a synthetic clock). The raise model
+//! runs a one-worker `ThreadPool` with the real `PriorityQueue`.
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
+use pool_core::{Priority, ThreadPool};
+
+/// Invariant: concurrent pushes at different levels racing a pop lose nothing, duplicate
+/// nothing, and each level comes out in its pusher's order.
+#[test]
+fn pushes_and_pops_lose_nothing_and_keep_fifo() {
+    loom::model(|| {
+        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+        let low = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(1, Priority::Low);
+                q.push(2, Priority::Low);
+            })
+        };
+        let high = {
+            let q = q.clone();
+            thread::spawn(move || q.push(10, Priority::High))
+        };
+        let mut got = Vec::new();
+        if let Some(x) = q.pop() {
+            got.push(x);
+        }
+        low.join().unwrap();
+        high.join().unwrap();
+        while let Some(x) = q.pop() {
+            got.push(x);
+        }
+        let mut ids: Vec<u32> = got.iter().map(|&(x, _)| x).collect();
+        let lows: Vec<u32> = ids.iter().copied().filter(|&x| x < 10).collect();
+        assert_eq!(lows, [1, 2], "FIFO within a level");
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2, 10], "nothing lost or duplicated");
+        for (x, level) in got {
+            assert_eq!(
+                level,
+                if x < 10 {
+                    Priority::Low
+                } else {
+                    Priority::High
+                }
+            );
+        }
+        assert!(q.is_empty());
+    });
+}
+
+/// Invariant: two poppers racing take each entry exactly once, and each popper sees a level's
+/// entries in FIFO order.
+#[test]
+fn concurrent_poppers_take_each_entry_once() {
+    loom::model(|| {
+        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+        q.push(1, Priority::Normal);
+        q.push(2, Priority::Normal);
+        q.push(10, Priority::Critical);
+        let popper = |q: Arc<LevelQueue<u32>>| {
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some((x, _)) = q.pop() {
+                    got.push(x);
+                }
+                got
+            })
+        };
+        let a = popper(q.clone());
+        let b = popper(q.clone());
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        for side in [&a, &b] {
+            let normals: Vec<u32> = side.iter().copied().filter(|&x| x < 10).collect();
+            assert!(normals.windows(2).all(|w| w[0] < w[1]), "FIFO: {side:?}");
+        }
+        let mut all: Vec<u32> = a.into_iter().chain(b).collect();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 10]);
+    });
+}
+
+/// Invariant: a push that completed before a pop started is seen by that pop (the queue is
+/// linearizable, which the pool's no-lost-wake-up protocol relies on): a popper that observes
+/// the pusher's flag, set after its push, always finds the entry.
+#[test]
+fn a_completed_push_is_visible_to_later_pops() {
+    loom::model(|| {
+        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let pusher = {
+            let (q, pushed) = (q.clone(), pushed.clone());
+            thread::spawn(move || {
+                q.push(7u32, Priority::Idle);
+                pushed.store(1, Ordering::Release);
+            })
+        };
+        let popped = if pushed.load(Ordering::Acquire) == 1 {
+            assert!(!q.is_empty(), "a completed push is visible");
+            assert_eq!(q.pop(), Some((7, Priority::Idle)));
+            1
+        } else {
+            0
+        };
+        pusher.join().unwrap();
+        assert_eq!(q.len(), 1 - popped);
+    });
+}
+
+/// Invariant: `raise_priority` racing the worker's pop of the same task runs it exactly once,
+/// its handle gets the value, and the pool's books balance (the duplicate entry is discarded).
+#[test]
+fn raise_racing_the_pop_runs_the_task_once() {
+    loom::model(|| {
+        let queue = PriorityQueue::with_aging(Aging::off());
+        let pool = ThreadPool::builder()
+            .threads(1)
+            .queue_policy(queue.clone())
+            .build()
+            .unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let handle = pool
+            .submit_at(Priority::Low, move || r.fetch_add(1, Ordering::SeqCst))
+            .unwrap();
+        let raised = pool.raise_priority(&handle, Priority::Critical);
+        assert_eq!(handle.join().unwrap(), 0);
+        pool.shutdown();
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "ran exactly once");
+        let stats = pool.stats();
+        assert!(stats.is_balanced(), "{stats:?}");
+        assert_eq!(stats.completed, 1);
+        let levels = queue.stats();
+        assert_eq!(levels.queued(), 0, "both entries left the queue");
+        assert_eq!(levels.completed(), 1);
+        if !raised {
+            assert_eq!(levels.level(Priority::Critical).pushed, 0);
+        }
+    });
+}
