@@ -1,0 +1,190 @@
+#![cfg(loom)]
+//! Loom models of the coalescing slot protocol (policy-coalesce/src/README.md).
+//!
+//! The executor is a plain locked queue that the model drains from loom threads, so each model
+//! controls exactly which thread starts which job; the protocol under test is the coalescer's
+//! shard lock, execution outcome slot and job guards, all from `pool_core::sync`.
+
+use std::collections::VecDeque;
+use std::sync::Arc as StdArc;
+
+use loom::thread;
+use policy_coalesce::{CancelCause, CoalesceError, Coalescer, SubmitOptions};
+use pool_core::sync::{Arc, Mutex};
+use pool_core::{Executor, Job, Priority, Rejected};
+
+/// Holds jobs until a model thread runs them.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<VecDeque<Job>>,
+}
+
+impl Queue {
+    fn run_next(&self) -> bool {
+        let job = self.jobs.lock().pop_front();
+        match job {
+            Some(job) => {
+                job();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn drain(&self) {
+        while self.run_next() {}
+    }
+}
+
+impl Executor for Queue {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        self.jobs.lock().push_back(job);
+        Ok(())
+    }
+}
+
+type Log = Arc<Mutex<Vec<u8>>>;
+
+fn logged(log: &Log, tag: u8) -> impl FnOnce() -> u8 + Send + 'static {
+    let log = log.clone();
+    move || {
+        log.lock().push(tag);
+        tag
+    }
+}
+
+/// Invariant: a submit racing the worker that starts the key's execution never loses the latest
+/// closure: it runs exactly once, an earlier closure runs at most once, and both handles resolve.
+#[test]
+fn submit_races_start() {
+    loom::model(|| {
+        let queue = StdArc::new(Queue::default());
+        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
+            .shards(1)
+            .build()
+            .unwrap();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let first = coalescer.submit(0, logged(&log, 1)).unwrap();
+        let worker = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.drain())
+        };
+        let second = coalescer.submit(0, logged(&log, 2)).unwrap();
+        worker.join().unwrap();
+        queue.drain();
+        let shared = first.id() == second.id();
+        let (a, b) = (*first.join().unwrap(), *second.join().unwrap());
+        let ran = log.lock().clone();
+        assert_eq!(
+            ran.iter().filter(|&&t| t == 2).count(),
+            1,
+            "latest ran once: {ran:?}"
+        );
+        if shared {
+            assert_eq!((a, b, ran), (2, 2, vec![2]));
+        } else {
+            assert_eq!((a, b, ran), (1, 2, vec![1, 2]));
+        }
+        let stats = coalescer.stats();
+        assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
+    });
+}
+
+/// Invariant: one sharer cancelling while the worker starts the shared execution never cancels
+/// it for the other: it runs exactly once; the canceller gets `Canceled` iff its cancel won.
+#[test]
+fn cancel_by_one_sharer_races_start() {
+    loom::model(|| {
+        let queue = StdArc::new(Queue::default());
+        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
+            .shards(1)
+            .build()
+            .unwrap();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let first = coalescer.submit(0, logged(&log, 1)).unwrap();
+        let second = coalescer.submit(0, logged(&log, 2)).unwrap();
+        let worker = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.drain())
+        };
+        let detached = first.cancel();
+        worker.join().unwrap();
+        assert_eq!(*log.lock(), vec![2]);
+        assert_eq!(*second.join().unwrap(), 2);
+        match first.join() {
+            Err(CoalesceError::Canceled(CancelCause::Requested)) => assert!(detached),
+            Ok(value) => assert!(!detached && *value == 2),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+/// Invariant: when every sharer cancels while the worker starts the execution, exactly one of
+/// start and cancel wins: the closure runs iff some cancel came too late, and no handle hangs.
+#[test]
+fn cancel_by_all_sharers_races_start() {
+    loom::model(|| {
+        let queue = StdArc::new(Queue::default());
+        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
+            .shards(1)
+            .build()
+            .unwrap();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let first = coalescer.submit(0, logged(&log, 1)).unwrap();
+        let second = coalescer.submit(0, logged(&log, 2)).unwrap();
+        let worker = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.drain())
+        };
+        let canceller = thread::spawn(move || {
+            let detached = first.cancel();
+            (detached, first.join())
+        });
+        let second_detached = second.cancel();
+        let second_outcome = second.join();
+        let (first_detached, first_outcome) = canceller.join().unwrap();
+        worker.join().unwrap();
+        let runs = log.lock().len();
+        assert!(runs <= 1);
+        assert_eq!(runs == 0, first_detached && second_detached);
+        for (detached, outcome) in [
+            (first_detached, first_outcome),
+            (second_detached, second_outcome),
+        ] {
+            assert_eq!(detached, outcome.is_err());
+        }
+        assert!(coalescer.stats().is_balanced());
+    });
+}
+
+/// Invariant: the two jobs of an execution whose priority was raised, run by two workers at once,
+/// start it exactly once (the second finds the slot taken).
+#[test]
+fn duplicate_jobs_of_a_raised_execution_start_it_once() {
+    loom::model(|| {
+        let queue = StdArc::new(Queue::default());
+        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
+            .shards(1)
+            .build()
+            .unwrap();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let low = SubmitOptions::new().priority(Priority::Low);
+        let high = SubmitOptions::new().priority(Priority::High);
+        let first = coalescer.submit_with(0, low, logged(&log, 1)).unwrap();
+        let second = coalescer.submit_with(0, high, logged(&log, 2)).unwrap();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    queue.run_next();
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(*log.lock(), vec![2]);
+        assert_eq!((*first.join().unwrap(), *second.join().unwrap()), (2, 2));
+        assert_eq!(coalescer.stats().executed, 1);
+    });
+}
