@@ -12,7 +12,10 @@ use std::sync::Arc;
 #[test]
 fn random_operations_balance_the_books() {
     let pool = ThreadPool::new(2).unwrap();
-    let coalescer = Coalescer::<u64, u64, _>::builder(pool).shards(4).build().unwrap();
+    let coalescer = Coalescer::<u64, u64, _>::builder(pool)
+        .shards(4)
+        .build()
+        .unwrap();
     let ran = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..3u64)
         .map(|seed| {
@@ -33,7 +36,8 @@ fn random_operations_balance_the_books() {
                             coalescer.cancel_key(&key);
                         }
                         _ => {
-                            let mode = [Mode::Latest, Mode::Replace, Mode::Keep][rng.below(3) as usize];
+                            let mode =
+                                [Mode::Latest, Mode::Replace, Mode::Keep][rng.below(3) as usize];
                             let priority = Priority::from_index(rng.below(5) as usize).unwrap();
                             let options = SubmitOptions::new().mode(mode).priority(priority);
                             let ran = ran.clone();
@@ -69,7 +73,14 @@ fn random_operations_balance_the_books() {
     assert!(coalescer.executor().wait_idle(WAIT));
     let stats = coalescer.stats();
     assert!(stats.is_balanced(), "{stats}");
-    assert_eq!((stats.pending, stats.running, stats.keys), (0, 0, 0), "{stats}");
+    assert_eq!(
+        (stats.pending, stats.running, stats.keys),
+        (0, 0, 0),
+        "{stats}"
+    );
     assert_eq!(stats.executed, ran.load(Ordering::Relaxed), "{stats}");
-    assert!(stats.executed < stats.submitted, "some work was merged: {stats}");
+    assert!(
+        stats.executed < stats.submitted,
+        "some work was merged: {stats}"
+    );
 }
