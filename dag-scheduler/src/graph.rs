@@ -330,26 +330,28 @@ impl Graph {
     /// assert!(dot.contains("\"a\" -> \"b\";"));
     /// ```
     pub fn to_dot(&self) -> String {
-        self.dot_with(|_| String::new())
+        self.dot_with(|_| None)
     }
 
-    pub(crate) fn dot_with(&self, extra: impl Fn(usize) -> String) -> String {
+    /// DOT text; `fill(i)` gives a node's fill colour and outcome label, if any.
+    pub(crate) fn dot_with(
+        &self,
+        fill: impl Fn(usize) -> Option<(&'static str, &'static str)>,
+    ) -> String {
         let inner = &*self.inner;
         let mut out = String::from("digraph dag {\n  rankdir=LR;\n  node [shape=box];\n");
         for (i, name) in inner.names.iter().enumerate() {
-            let mut attrs = Vec::new();
-            if inner.hot[i].critical {
-                attrs.push("style=bold".to_owned());
-            }
-            let more = extra(i);
-            if !more.is_empty() {
-                attrs.push(more);
-            }
-            if attrs.is_empty() {
-                let _ = writeln!(out, "  \"{}\";", dot_escape(name));
-            } else {
-                let _ = writeln!(out, "  \"{}\" [{}];", dot_escape(name), attrs.join(", "));
-            }
+            let name = dot_escape(name);
+            let bold = inner.hot[i].critical;
+            let _ = match (fill(i), bold) {
+                (None, false) => writeln!(out, "  \"{name}\";"),
+                (None, true) => writeln!(out, "  \"{name}\" [style=bold];"),
+                (Some((color, label)), bold) => writeln!(
+                    out,
+                    "  \"{name}\" [style=\"{}filled\", fillcolor={color}, label=\"{name}\\n{label}\"];",
+                    if bold { "bold," } else { "" }
+                ),
+            };
         }
         for (i, name) in inner.names.iter().enumerate() {
             for &p in inner.preds_of(i) {

@@ -330,16 +330,12 @@ impl Report {
     /// same text.
     pub fn to_dot(&self) -> String {
         self.graph().dot_with(|i| {
-            let (color, label) = match self.slot(i) {
+            Some(match self.slot(i) {
                 Slot::Output(_) => ("palegreen", "succeeded"),
                 Slot::Failed(_) => ("salmon", "failed"),
                 Slot::Skipped(_) => ("lightgrey", "skipped"),
                 Slot::Cancelled | Slot::Empty => ("orange", "cancelled"),
-            };
-            format!(
-                "style=filled, fillcolor={color}, label=\"{}\\n{label}\"",
-                dot_escape(&self.graph().inner.names[i])
-            )
+            })
         })
     }
 
