@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .key();
     let mut objects = Vec::new();
-    for (i, unit) in ["parser", "lexer", "codegen", "runtime"].into_iter().enumerate() {
+    for (i, unit) in ["parser", "lexer", "codegen", "runtime"]
+        .into_iter()
+        .enumerate()
+    {
         let key = builder
             .try_node(format!("compile {unit}"), move |cx| {
                 let sources = cx.get(sources).ok_or("no sources")?;
@@ -42,7 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let objects: Vec<&String> = objects.iter().filter_map(|&o| cx.get(o)).collect();
             format!("app ({} objects)", objects.len())
         })
-        .after_all(["compile parser", "compile lexer", "compile codegen", "compile runtime"])
+        .after_all([
+            "compile parser",
+            "compile lexer",
+            "compile codegen",
+            "compile runtime",
+        ])
         .key();
     builder
         .node("test", move |cx| {
@@ -77,6 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&dot, report.to_dot())?;
     std::fs::write(&trace, report.to_chrome_trace())?;
     println!("\nwrote the graph to {} (render: dot -Tsvg)", dot.display());
-    println!("wrote the trace to {} (open in ui.perfetto.dev)", trace.display());
+    println!(
+        "wrote the trace to {} (open in ui.perfetto.dev)",
+        trace.display()
+    );
     Ok(())
 }

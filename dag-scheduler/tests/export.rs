@@ -13,9 +13,14 @@ fn pipeline() -> Graph {
     b.node("compile \"a\"", |_| ()).after("fetch");
     b.try_node("compile b", |_| Err::<(), _>("b.rs:1: expected `;`"))
         .after("fetch");
-    b.node("link", |_| ()).after("compile \"a\"").after("compile b");
+    b.node("link", |_| ())
+        .after("compile \"a\"")
+        .after("compile b");
     b.node("docs", |_| ()).after("fetch");
-    b.node("report", |_| ()).after("link").after("docs").run_even_if_failed();
+    b.node("report", |_| ())
+        .after("link")
+        .after("docs")
+        .run_even_if_failed();
     b.build().unwrap()
 }
 
@@ -63,11 +68,19 @@ fn untimed_run_has_no_times_and_an_empty_trace() {
     let report = pipeline()
         .run_with(&InlineExecutor, RunOptions::new().timing(false))
         .unwrap();
-    assert!(report.nodes().all(|n| n.start.is_none() && n.thread.is_none()));
-    assert_eq!(report.to_chrome_trace(), "{\"traceEvents\":[\n],\"displayTimeUnit\":\"ms\"}\n");
+    assert!(report
+        .nodes()
+        .all(|n| n.start.is_none() && n.thread.is_none()));
+    assert_eq!(
+        report.to_chrome_trace(),
+        "{\"traceEvents\":[\n],\"displayTimeUnit\":\"ms\"}\n"
+    );
     assert_eq!(report.elapsed(), None);
     // Untimed, the critical path is the graph's longest chain.
-    assert_eq!(report.critical_path(), ["fetch", "compile \"a\"", "link", "report"]);
+    assert_eq!(
+        report.critical_path(),
+        ["fetch", "compile \"a\"", "link", "report"]
+    );
 }
 
 #[test]
@@ -77,7 +90,10 @@ fn timed_run_on_a_pool_has_consistent_times() {
     let elapsed = report.elapsed().unwrap();
     for node in report.nodes() {
         if let (Some(start), Some(end)) = (node.start, node.end) {
-            assert!(start <= end && end <= elapsed, "{node:?} outside {elapsed:?}");
+            assert!(
+                start <= end && end <= elapsed,
+                "{node:?} outside {elapsed:?}"
+            );
             assert!(matches!(node.thread, Some(1..=2)));
         }
     }

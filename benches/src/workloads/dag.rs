@@ -1,8 +1,360 @@
-//! Workload rows for `dag` (not written yet).
+//! Workload rows for `dag`: empty-node graphs of four shapes run by dag-scheduler on the
+//! pool-core pool, by dagrs 0.9 on tokio, and by a hand-made rayon-core scope version.
+//!
+//! Figures are nanoseconds per node for the run alone (lower is better); graph build times are
+//! in each row's note. Every system uses `config.cores` threads.
 
-use crate::{Config, Row};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dag_scheduler::{Graph, NodeKey, RunOptions};
+use pool_core::ThreadPool;
+
+use crate::{Config, Figure, Measurement, Row};
+
+/// A graph shape as predecessor lists (every predecessor has a smaller index).
+pub struct Shape {
+    /// Display name.
+    pub name: String,
+    /// `preds[i]`: the nodes node `i` depends on.
+    pub preds: Vec<Vec<u32>>,
+}
+
+impl Shape {
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.preds.len()
+    }
+
+    /// Whether the shape has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.preds.is_empty()
+    }
+
+    /// Number of edges.
+    pub fn edges(&self) -> usize {
+        self.preds.iter().map(Vec::len).sum()
+    }
+}
+
+/// A chain of `n` nodes.
+pub fn chain(n: usize) -> Shape {
+    Shape {
+        name: format!("{n}-node chain"),
+        preds: (0..n as u32)
+            .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+            .collect(),
+    }
+}
+
+/// A `side` x `side` grid where each cell depends on its upper and left neighbours.
+pub fn wavefront(side: usize) -> Shape {
+    let at = |r: usize, c: usize| (r * side + c) as u32;
+    let mut preds = Vec::with_capacity(side * side);
+    for r in 0..side {
+        for c in 0..side {
+            let mut p = Vec::new();
+            if r > 0 {
+                p.push(at(r - 1, c));
+            }
+            if c > 0 {
+                p.push(at(r, c - 1));
+            }
+            preds.push(p);
+        }
+    }
+    Shape {
+        name: format!("{side}x{side} wavefront"),
+        preds,
+    }
+}
+
+/// A binary fan-out tree with `levels` levels (2^levels - 1 nodes): each node depends on its
+/// parent.
+pub fn binary_tree(levels: u32) -> Shape {
+    let n = (1usize << levels) - 1;
+    Shape {
+        name: format!("binary tree, depth {levels}"),
+        preds: (0..n)
+            .map(|i| {
+                if i == 0 {
+                    vec![]
+                } else {
+                    vec![((i - 1) / 2) as u32]
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A random DAG of `n` nodes: each depends on 0-3 nodes among the previous 64 (seeded).
+pub fn random_dag(n: usize, seed: u64) -> Shape {
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let preds = (0..n)
+        .map(|i| {
+            let k = (next() % 4) as usize;
+            let mut p: Vec<u32> = (0..k.min(i))
+                .map(|_| (i - 1 - (next() as usize % i.min(64))) as u32)
+                .collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        })
+        .collect();
+    Shape {
+        name: format!("random DAG, {n} nodes"),
+        preds,
+    }
+}
+
+/// Builds the shape with dag-scheduler: empty nodes, dependencies by key.
+pub fn build_ours(shape: &Shape) -> Graph {
+    let mut builder = Graph::builder();
+    let mut keys: Vec<NodeKey<()>> = Vec::with_capacity(shape.len());
+    for (i, preds) in shape.preds.iter().enumerate() {
+        let key = builder
+            .node(format!("n{i}"), |_| ())
+            .after_all(preds.iter().map(|&p| keys[p as usize]))
+            .key();
+        keys.push(key);
+    }
+    builder.build().expect("benchmark shapes are acyclic")
+}
+
+/// Runs the shape once with a hand-made rayon-core scope: per-node atomic counters, one spawn
+/// per ready node. Returns the run time.
+pub fn run_rayon(
+    pool: &rayon_core::ThreadPool,
+    succs: &[Vec<u32>],
+    indegree: &[usize],
+) -> Duration {
+    let counters: Vec<AtomicUsize> = indegree.iter().map(|&d| AtomicUsize::new(d)).collect();
+    let done = AtomicUsize::new(0);
+    let start = Instant::now();
+    fn visit<'s>(
+        s: &rayon_core::Scope<'s>,
+        node: usize,
+        succs: &'s [Vec<u32>],
+        counters: &'s [AtomicUsize],
+        done: &'s AtomicUsize,
+    ) {
+        std::hint::black_box(node);
+        done.fetch_add(0, Ordering::Relaxed);
+        for &succ in &succs[node] {
+            if counters[succ as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                s.spawn(move |s| visit(s, succ as usize, succs, counters, done));
+            }
+        }
+    }
+    pool.scope(|s| {
+        for (i, &d) in indegree.iter().enumerate() {
+            if d == 0 {
+                let (succs, counters, done) = (succs, &counters[..], &done);
+                s.spawn(move |s| visit(s, i, succs, counters, done));
+            }
+        }
+    });
+    start.elapsed()
+}
+
+fn rayon_inputs(shape: &Shape) -> (Vec<Vec<u32>>, Vec<usize>) {
+    let mut succs = vec![Vec::new(); shape.len()];
+    for (i, preds) in shape.preds.iter().enumerate() {
+        for &p in preds {
+            succs[p as usize].push(i as u32);
+        }
+    }
+    let indegree = shape.preds.iter().map(Vec::len).collect();
+    (succs, indegree)
+}
+
+mod dagrs_peer {
+    use super::Shape;
+    use dagrs::{
+        async_trait::async_trait, Action, DefaultNode, EnvVar, Graph, InChannels, Node, NodeTable,
+        OutChannels, Output,
+    };
+    use std::sync::Arc;
+
+    struct Noop;
+
+    #[async_trait]
+    impl Action for Noop {
+        async fn run(&self, _: &mut InChannels, _: &mut OutChannels, _: Arc<EnvVar>) -> Output {
+            Output::empty()
+        }
+    }
+
+    /// The shape as a dagrs graph of no-op actions.
+    pub fn build(shape: &Shape) -> Graph {
+        let mut table = NodeTable::default();
+        let nodes: Vec<_> = (0..shape.len())
+            .map(|i| DefaultNode::with_action(format!("n{i}"), Noop, &mut table))
+            .collect();
+        let ids: Vec<_> = nodes.iter().map(|node| node.id()).collect();
+        let mut graph = Graph::new();
+        for node in nodes {
+            graph.add_node(node).expect("unique nodes");
+        }
+        for (i, preds) in shape.preds.iter().enumerate() {
+            for &p in preds {
+                graph
+                    .add_edge(ids[p as usize], [ids[i]])
+                    .expect("existing nodes");
+            }
+        }
+        graph.set_env(EnvVar::new(table));
+        graph
+    }
+
+    /// Runs a built graph on the runtime.
+    pub fn run(runtime: &dagrs::tokio::runtime::Runtime, graph: &mut Graph) -> bool {
+        runtime.block_on(async { graph.async_start().await.is_ok() })
+    }
+}
+
+fn ns_per_node(d: Duration, nodes: usize) -> f64 {
+    d.as_nanos() as f64 / nodes.max(1) as f64
+}
+
+fn measurement(system: &str, ours: bool, rounds: &[f64]) -> Option<Measurement> {
+    Figure::from_rounds(rounds).map(|figure| Measurement {
+        system: system.to_owned(),
+        ours,
+        figure,
+    })
+}
+
+/// Measures one shape on every system; `peer_shape` is the (possibly smaller) shape given to
+/// dagrs.
+fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row {
+    let rounds = config.rounds.max(1);
+    let pool = ThreadPool::new(config.cores).expect("pool");
+    let built = Instant::now();
+    let graph = build_ours(shape);
+    let build_time = built.elapsed();
+
+    let mut untimed = Vec::new();
+    let mut timed = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let report = graph
+            .run_with(&pool, RunOptions::new().timing(false))
+            .expect("no marks");
+        untimed.push(ns_per_node(t.elapsed(), shape.len()));
+        assert_eq!(report.summary().succeeded, shape.len());
+        drop(report);
+        let t = Instant::now();
+        let report = graph.run(&pool);
+        timed.push(ns_per_node(t.elapsed(), shape.len()));
+        assert!(report.is_success());
+    }
+    drop(graph);
+    drop(pool);
+
+    let rayon_pool = rayon_core::ThreadPoolBuilder::new()
+        .num_threads(config.cores)
+        .build()
+        .expect("rayon pool");
+    let (succs, indegree) = rayon_inputs(shape);
+    let rayon: Vec<f64> = (0..rounds)
+        .map(|_| ns_per_node(run_rayon(&rayon_pool, &succs, &indegree), shape.len()))
+        .collect();
+    drop(rayon_pool);
+
+    let runtime = dagrs::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.cores)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut dagrs_build = Duration::ZERO;
+    let mut dagrs_rounds = Vec::new();
+    for _ in 0..rounds {
+        // A dagrs graph is consumed by its run (its channels close): build one per round.
+        let t = Instant::now();
+        let mut g = dagrs_peer::build(dagrs_shape);
+        dagrs_build = t.elapsed();
+        let t = Instant::now();
+        let ok = dagrs_peer::run(&runtime, &mut g);
+        dagrs_rounds.push(ns_per_node(t.elapsed(), dagrs_shape.len()));
+        assert!(ok, "dagrs run failed");
+    }
+    drop(runtime);
+
+    let mut note = format!(
+        "{} nodes, {} edges; build {:.1} ms ({:.0} ns/node); {target}",
+        shape.len(),
+        shape.edges(),
+        build_time.as_secs_f64() * 1e3,
+        ns_per_node(build_time, shape.len()),
+    );
+    if dagrs_shape.len() != shape.len() {
+        note.push_str(&format!(
+            "; dagrs on the smaller {} (1M nodes take too long), build {:.1} ms",
+            dagrs_shape.name,
+            dagrs_build.as_secs_f64() * 1e3
+        ));
+    } else {
+        note.push_str(&format!(
+            "; dagrs build {:.1} ms",
+            dagrs_build.as_secs_f64() * 1e3
+        ));
+    }
+    Row {
+        workload: workload_name(shape),
+        unit: "ns/node".to_owned(),
+        higher_is_better: false,
+        measurements: [
+            measurement("dag-scheduler", true, &untimed),
+            measurement("dag-scheduler (timing on)", true, &timed),
+            measurement("dagrs 0.9 (tokio)", false, &dagrs_rounds),
+            measurement("rayon-core scope (hand-made)", false, &rayon),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        note,
+    }
+}
+
+fn workload_name(shape: &Shape) -> String {
+    format!("DAG: {}, empty nodes", shape.name)
+}
 
 /// The rows of this workload family.
-pub fn rows(_config: &Config) -> Vec<Row> {
-    Vec::new()
+pub fn rows(config: &Config) -> Vec<Row> {
+    let pick = |full: usize, quick: usize| config.pick(full, quick);
+    let shapes = [
+        (
+            chain(pick(1_000_000, 10_000)),
+            chain(pick(20_000, 2_000)),
+            "target <= 50 ns/node",
+        ),
+        (
+            wavefront(pick(1000, 100)),
+            wavefront(pick(100, 30)),
+            "target <= 150 ns/node",
+        ),
+        (
+            binary_tree(pick(20, 12) as u32),
+            binary_tree(pick(14, 10) as u32),
+            "target >= 10x dagrs",
+        ),
+        (
+            random_dag(pick(1_000_000, 10_000), 0x5eed),
+            random_dag(pick(20_000, 2_000), 0x5eed),
+            "target >= 10x dagrs",
+        ),
+    ];
+    shapes
+        .iter()
+        .filter(|(shape, _, _)| config.wants(&workload_name(shape)))
+        .map(|(shape, small, target)| row(config, shape, small, target))
+        .collect()
 }
