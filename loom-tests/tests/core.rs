@@ -1,0 +1,283 @@
+//! Loom models of pool-core's protocols: wake-up, cancellation, shutdown, resize and the
+//! `Future` handle's waker. Each model asserts one invariant; see `loom-tests/README.md` for the
+//! run command, the run times and the deliberately broken variant (`--cfg loom_broken`).
+//!
+//! Under `--cfg loom` the whole `ThreadPool` runs on loom threads, with crossbeam-deque swapped
+//! for locked `VecDeque`s (pool-core's `deque.rs`), so these models drive the real pool code.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+use pool_core::sync::{Arc, AtomicUsize, Ordering};
+use pool_core::{CancelReason, TaskError, ThreadPool};
+
+/// Runs `f` under `loom::model` and prints how many interleavings loom explored (seen with
+/// `--nocapture`; the counts are in `loom-tests/README.md`).
+fn model(name: &'static str, f: impl Fn() + Send + Sync + 'static) {
+    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = iterations.clone();
+    loom::model(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    let n = iterations.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{name}: {n} interleavings explored");
+}
+
+/// Counts how often the closures of a model ran.
+fn run_counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+fn runs(counter: &AtomicUsize) -> usize {
+    counter.load(Ordering::SeqCst)
+}
+
+/// Model 1 (and, under `--cfg loom_broken`, the check that loom catches a broken `Sleep::park`).
+///
+/// Invariant: a task submitted while the only worker is on its way to sleep is executed. The
+/// worker starts with nothing to do and heads for `park`; the submission lands at every point of
+/// that path. A lost wake-up leaves `join` blocked forever, which loom reports as a deadlock.
+/// Two rounds, so that the second submission also races a worker going back to sleep after a
+/// task (not only the first park after start-up).
+#[test]
+#[cfg_attr(loom_broken, ignore = "run by broken_park_is_caught")]
+fn no_lost_wakeup() {
+    model("no_lost_wakeup", || {
+        let pool = ThreadPool::new(1).unwrap();
+        let first = pool.submit(|| 1).unwrap();
+        assert_eq!(first.join().unwrap(), 1);
+        let second = pool.submit(|| 2).unwrap();
+        assert_eq!(second.join().unwrap(), 2);
+        pool.shutdown();
+    });
+}
+
+/// The deliberately broken variant: built with `--cfg loom_broken`, `Sleep::park` skips its
+/// re-check after announcing the worker idle, so a wake-up can be lost. This passes only if loom
+/// catches it: `no_lost_wakeup` must fail with loom's deadlock report.
+///
+/// The model runs in a child process of this test binary because a loom deadlock cannot be
+/// caught with `should_panic`: loom then unwinds the parked worker's stack, whose `Drop`s call
+/// into loom again, and the process aborts ("panic in a destructor during cleanup").
+#[test]
+#[cfg(loom_broken)]
+fn broken_park_is_caught() {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = std::process::Command::new(exe)
+        .args(["--exact", "no_lost_wakeup", "--ignored", "--test-threads=1"])
+        .output()
+        .expect("the test binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "loom missed the broken park: no_lost_wakeup passed\n{stdout}"
+    );
+    assert!(
+        stderr.contains("deadlock") || stdout.contains("deadlock"),
+        "no_lost_wakeup failed, but not with loom's deadlock report:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Model 2. Invariant: cancel and start race, exactly one wins. `cancel()` returns true iff the
+/// closure never ran; `join` reports `Canceled(Requested)` iff `cancel()` returned true, and the
+/// value otherwise; the closure runs at most once.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn cancel_vs_start_exactly_one_wins() {
+    model("cancel_vs_start_exactly_one_wins", || {
+        let pool = ThreadPool::new(1).unwrap();
+        let counter = run_counter();
+        let c = counter.clone();
+        let handle = pool
+            .submit(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                7
+            })
+            .unwrap();
+        let canceled = handle.cancel();
+        let outcome = handle.join();
+        pool.shutdown();
+        let ran = runs(&counter);
+        assert!(ran <= 1, "the closure ran {ran} times");
+        assert_eq!(canceled, ran == 0, "cancel() = {canceled}, runs = {ran}");
+        match outcome {
+            Ok(value) => {
+                assert!(!canceled);
+                assert_eq!(value, 7);
+            }
+            Err(TaskError::Canceled(CancelReason::Requested)) => assert!(canceled),
+            Err(other) => panic!("unexpected outcome {other:?}"),
+        }
+        // Delivered once, counted once: one task, either completed or canceled.
+        let stats = pool.stats();
+        assert_eq!(stats.completed + stats.canceled, 1, "{stats:?}");
+        assert!(stats.is_balanced(), "{stats:?}");
+    });
+}
+
+/// Model 3. Invariant: a submission racing `shutdown()` either runs or comes back rejected:
+/// runs + rejections == submissions, and every accepted handle resolves with its value.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn shutdown_vs_submit_runs_or_rejects() {
+    model("shutdown_vs_submit_runs_or_rejects", || {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let counter = run_counter();
+        let submitter = {
+            let pool = pool.clone();
+            let counter = counter.clone();
+            loom::thread::spawn(move || {
+                let c = counter.clone();
+                match pool.submit(move || {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    3
+                }) {
+                    Ok(handle) => {
+                        assert_eq!(handle.join().unwrap(), 3);
+                        0
+                    }
+                    Err(_rejected) => 1,
+                }
+            })
+        };
+        pool.shutdown();
+        let rejected = submitter.join().unwrap();
+        assert_eq!(runs(&counter) + rejected, 1);
+        let stats = pool.stats();
+        assert_eq!(stats.rejected, rejected as u64, "{stats:?}");
+        assert!(stats.is_balanced(), "{stats:?}");
+    });
+}
+
+/// Model 4. Invariant: shrinking from 2 workers to 1 while a task is submitted loses no job:
+/// the handle resolves with the value and the closure ran exactly once.
+///
+/// `set_threads(1)` returns at once; the surplus worker retires later, on its own thread, so the
+/// submission races the retirement (a worker woken by `wake_all`, claimed by `notify_one`, or
+/// between its `try_retire` and its exit). Calling `set_threads` from a third loom thread as well
+/// multiplies the interleavings (about 100 s) without reaching a new state of the protocol.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn shrink_vs_submit_loses_nothing() {
+    model("shrink_vs_submit_loses_nothing", || {
+        let pool = ThreadPool::new(2).unwrap();
+        let counter = run_counter();
+        pool.set_threads(1).unwrap();
+        let c = counter.clone();
+        let handle = pool
+            .submit(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                5
+            })
+            .unwrap();
+        assert_eq!(handle.join().unwrap(), 5);
+        pool.shutdown();
+        assert_eq!(runs(&counter), 1);
+    });
+}
+
+/// Model 4b. Invariant: a task already queued when the pool shrinks is not lost: the retiring
+/// worker hands back whatever it holds, and the handle resolves with the value.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn submit_then_shrink_loses_nothing() {
+    model("submit_then_shrink_loses_nothing", || {
+        let pool = ThreadPool::new(2).unwrap();
+        let counter = run_counter();
+        let c = counter.clone();
+        let handle = pool
+            .submit(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                6
+            })
+            .unwrap();
+        pool.set_threads(1).unwrap();
+        assert_eq!(handle.join().unwrap(), 6);
+        pool.shutdown();
+        assert_eq!(runs(&counter), 1);
+    });
+}
+
+/// A waker that wakes a loom `Notify`, so that loom tracks the wake-up (std's `Arc` for the
+/// waker allocation only: its reference count is not part of the protocol under test).
+struct NotifyWaker(loom::sync::Notify);
+
+impl Wake for NotifyWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.notify();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.notify();
+    }
+}
+
+/// Polls `future` to completion, sleeping on a loom `Notify` between polls: a lost wake-up is a
+/// deadlock loom reports.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let notify = std::sync::Arc::new(NotifyWaker(loom::sync::Notify::new()));
+    let waker = Waker::from(notify.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        notify.0.wait();
+    }
+}
+
+/// Model 5. Invariant: the `Future` handle's waker is never lost against completion: a poll
+/// that returns `Pending` is always followed by a wake-up, so awaiting the handle finishes.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn future_handle_waker_not_lost() {
+    model("future_handle_waker_not_lost", || {
+        let pool = ThreadPool::new(1).unwrap();
+        let handle = pool.submit(|| 9).unwrap();
+        assert_eq!(block_on(handle).unwrap(), 9);
+        pool.shutdown();
+    });
+}
+
+/// Model 6. Invariant: `cancel_all` racing the worker popping counts every task exactly once:
+/// each task either completed or was canceled (never both, never neither), `cancel_all`'s return
+/// equals the number of handles reporting `CancelAll`, and the stats balance.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn cancel_all_vs_pop_counts_once() {
+    model("cancel_all_vs_pop_counts_once", || {
+        let pool = ThreadPool::new(1).unwrap();
+        let counter = run_counter();
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let c = counter.clone();
+                pool.submit(move || {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        let canceled = pool.cancel_all();
+        let mut reported = 0;
+        for (i, handle) in handles.into_iter().enumerate() {
+            match handle.join() {
+                Ok(value) => assert_eq!(value, i),
+                Err(TaskError::Canceled(CancelReason::CancelAll)) => reported += 1,
+                Err(other) => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        pool.shutdown();
+        assert_eq!(canceled, reported);
+        assert_eq!(runs(&counter) + canceled, 2);
+        let stats = pool.stats();
+        assert_eq!(stats.completed, runs(&counter) as u64, "{stats:?}");
+        assert_eq!(stats.canceled, canceled as u64, "{stats:?}");
+        assert!(stats.is_balanced(), "{stats:?}");
+    });
+}
