@@ -1,8 +1,44 @@
-//! Workload rows for `core` (not written yet).
+//! Workload rows for `core`: pool-core's `ThreadPool` against rayon-core, threadpool, tokio and
+//! rusty_pool on the figures of SPEC section 9.
+//!
+//! | row | what is timed |
+//! |---|---|
+//! | external submit | one outside thread submits N empty tasks; until the last has run |
+//! | internal spawn | tasks spawning tasks (binary tree; 1k-deep chains); until the last has run |
+//! | wake-up latency p50 / p99 | submit after a few ms of quiet until the task starts |
+//! | idle CPU | CPU time of a warmed-up, idle 16-worker pool's threads |
+//! | memory per queued task | heap bytes and RSS growth per task queued behind blocked workers |
+//!
+//! Every pool has the machine's core count of threads (16 for idle CPU), is built and closed
+//! outside the timed region, and every round waits for all of its tasks on a latch.
+
+mod idle;
+mod latency;
+mod memory;
+mod systems;
+mod throughput;
 
 use crate::{Config, Row};
 
 /// The rows of this workload family.
-pub fn rows(_config: &Config) -> Vec<Row> {
-    Vec::new()
+pub fn rows(config: &Config) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if config.wants("external submit") {
+        rows.extend(throughput::external_rows(config));
+    }
+    if config.wants("internal spawn") {
+        rows.extend(throughput::internal_rows(config));
+    }
+    if config.wants("wake-up latency p50") || config.wants("wake-up latency p99") {
+        rows.extend(latency::rows(config));
+    }
+    if config.wants("idle CPU") {
+        rows.extend(idle::rows(config));
+    }
+    if config.wants("memory per queued empty task, heap")
+        || config.wants("memory per queued empty task, RSS")
+    {
+        rows.extend(memory::rows(config));
+    }
+    rows
 }

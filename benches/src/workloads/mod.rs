@@ -2,6 +2,7 @@
 
 pub mod adaptive;
 pub mod coalesce;
+#[deny(missing_debug_implementations)]
 pub mod core;
 pub mod dag;
 pub mod priority;
