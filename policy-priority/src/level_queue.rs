@@ -107,7 +107,12 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.queued_at(Priority::Low), 1);
     /// ```
     pub fn push(&self, item: T, priority: Priority) {
-        self.levels.lock().push(item, priority, || self.now());
+        // Read the clock before taking the lock, to keep the critical section short; `Levels`
+        // keeps stamps monotonic in lock order even when pushers race here.
+        let now = self.aging.bound().map(|_| self.now());
+        self.levels
+            .lock()
+            .push(item, priority, || now.unwrap_or_default());
     }
 
     /// Takes the next entry and the level it was queued at (see the type's docs for the order).

@@ -117,7 +117,11 @@ impl<T> Levels<T> {
             let i = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let stamp = self.queues[i].front().map_or(u64::MAX, |e| e.stamp);
-            if now.saturating_sub(stamp) > bound && best.map_or(true, |(s, _)| stamp < s) {
+            let older = match best {
+                Some((best_stamp, _)) => stamp < best_stamp,
+                None => true,
+            };
+            if now.saturating_sub(stamp) > bound && older {
                 best = Some((stamp, i));
             }
         }

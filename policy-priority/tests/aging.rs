@@ -113,6 +113,7 @@ fn an_overdue_backlog_delays_critical_work_by_at_most_one_task() {
     for id in 0..50 {
         log.submit(&pool, Priority::Idle, id);
     }
+    assert_eq!(queue.stats().level(Priority::Idle).queued, 50);
     // Let the backlog become overdue (time has to pass; nothing is waited for by sleeping).
     std::thread::sleep(Duration::from_millis(5));
     let critical = log.submit(&pool, Priority::Critical, 1000);
