@@ -241,7 +241,8 @@ where
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        self.submit_boxed(key, options, Box::new(Plain(f)))
+        self.submit_boxed(key, options, Box::new(Plain(f)), true)
+            .map(expect_handle)
             .map_err(|work| match work.into_any().downcast::<Plain<F>>() {
                 Ok(plain) => Rejected(plain.0),
                 Err(_) => unreachable!("a refused closure is the submitter's own"),
@@ -298,11 +299,51 @@ where
     where
         F: for<'a> FnOnce(&CancelFlag<'a>) -> T + Send + 'static,
     {
-        self.submit_boxed(key, options, Box::new(WithFlag(f)))
+        self.submit_boxed(key, options, Box::new(WithFlag(f)), true)
+            .map(expect_handle)
             .map_err(|work| match work.into_any().downcast::<WithFlag<F>>() {
                 Ok(with_flag) => Rejected(with_flag.0),
                 Err(_) => unreachable!("a refused closure is the submitter's own"),
             })
+    }
+
+    /// Fire-and-forget [`submit_with`](Self::submit_with): the same coalescing, no handle.
+    ///
+    /// The cheapest way to submit: merging into a pending execution touches no reference
+    /// count. An execution joined this way cannot be cancelled through handles (this submitter
+    /// has none and never cancels), only by [`cancel_key`](Self::cancel_key).
+    ///
+    /// # Errors
+    ///
+    /// When the executor refuses the job, `f` comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_coalesce::{Coalescer, SubmitOptions};
+    /// use pool_core::ThreadPool;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let autosave = Coalescer::<&str, (), _>::builder(ThreadPool::new(1).unwrap()).build()?;
+    /// autosave
+    ///     .spawn("notes.txt", SubmitOptions::new(), move || tx.send("saved").unwrap())
+    ///     .unwrap();
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "saved");
+    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// ```
+    pub fn spawn<F>(&self, key: K, options: SubmitOptions, f: F) -> Result<(), Rejected<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        match self.submit_boxed(key, options, Box::new(Plain(f)), false) {
+            Ok(_) => Ok(()),
+            Err(work) => match work.into_any().downcast::<Plain<F>>() {
+                Ok(plain) => Err(Rejected(plain.0)),
+                Err(_) => unreachable!("a refused closure is the submitter's own"),
+            },
+        }
     }
 
     /// Cancels `key` for everyone: its pending execution (if any) never runs and all its
@@ -389,7 +430,8 @@ where
         key: K,
         options: SubmitOptions,
         work: BoxedWork<T>,
-    ) -> Result<CoalescedHandle<T>, BoxedWork<T>> {
+        want_handle: bool,
+    ) -> Result<Option<CoalescedHandle<T>>, BoxedWork<T>> {
         let inner = &self.inner;
         let mode = options.get_mode().unwrap_or(inner.mode);
         let admitted = Core::admit(
@@ -399,10 +441,13 @@ where
             options.get_priority(),
             work,
             inner.bumps,
+            want_handle,
         );
         // Outside the lock: the closure's destructor is user code.
         drop(admitted.dropped);
-        let exec = admitted.exec;
+        let Some(exec) = admitted.exec else {
+            return Ok(None);
+        };
         if let Some(priority) = admitted.dispatch {
             if let Err(Some((work, installed))) = Inner::dispatch(inner, &exec, priority) {
                 if installed == admitted.ticket {
@@ -416,8 +461,23 @@ where
                 .executor
                 .execute_with_priority(JobGuard::job(inner, &exec), priority);
         }
+        if !want_handle {
+            return Ok(None);
+        }
         let ops: ErasedArc<dyn ExecOps<T>> = exec;
-        Ok(CoalescedHandle::new(ops, admitted.ticket, admitted.kept))
+        Ok(Some(CoalescedHandle::new(
+            ops,
+            admitted.ticket,
+            admitted.kept,
+        )))
+    }
+}
+
+/// The handle of a submission that asked for one.
+fn expect_handle<T>(handle: Option<CoalescedHandle<T>>) -> CoalescedHandle<T> {
+    match handle {
+        Some(handle) => handle,
+        None => unreachable!("a submission that asks for a handle gets one"),
     }
 }
 

@@ -6,8 +6,8 @@
 //! drop a closure): user code (closure destructors, wakers, executors) never runs under a shard
 //! lock, so it may re-enter the coalescer.
 
-use std::collections::hash_map::{HashMap, RandomState};
-use std::hash::{BuildHasher, Hash};
+use std::collections::hash_map::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use pool_core::sync::{Arc, CachePadded, ErasedArc, Mutex};
 use pool_core::Priority;
@@ -23,7 +23,49 @@ pub(crate) type ExecRef<K, T> = ErasedArc<Exec<K, T>>;
 /// handle can detach itself without knowing the executor type.
 pub(crate) struct Core<K, T> {
     shards: Box<[LockedShard<K, T>]>,
-    hasher: RandomState,
+    /// log2 of the shard count.
+    shard_bits: u32,
+}
+
+/// Picks a key's shard with one multiply-rotate per word (FxHash style): fast, and weak on
+/// purpose. A skewed key set only costs contention between shards; the map inside each shard
+/// keeps std's DoS-resistant hasher. One SipHash per submit instead of two is a quarter of the
+/// merged-submit cost.
+#[derive(Default)]
+struct ShardHasher(u64);
+
+impl ShardHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for ShardHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 type LockedShard<K, T> = CachePadded<Mutex<Shard<K, T>>>;
@@ -73,7 +115,9 @@ struct Running<K, T> {
 
 /// What a submission became; the caller acts on it after the lock is released.
 pub(crate) struct Admission<K, T> {
-    pub(crate) exec: ExecRef<K, T>,
+    /// The execution joined or created; `None` when the caller wants no handle and has no job
+    /// to send (a merged fire-and-forget submit touches no reference count).
+    pub(crate) exec: Option<ExecRef<K, T>>,
     pub(crate) ticket: u64,
     pub(crate) kept: bool,
     /// A new execution: hand its first job to the executor at this priority.
@@ -112,16 +156,17 @@ impl<K: Hash + Eq, T> Core<K, T> {
                     }))
                 })
                 .collect(),
-            hasher: RandomState::new(),
+            shard_bits: shards.trailing_zeros(),
         }
     }
 
     pub(crate) fn shard_of(&self, key: &K) -> usize {
-        if self.shards.len() == 1 {
+        if self.shard_bits == 0 {
             return 0;
         }
-        // The high bits: the map inside the shard uses the low ones of its own hash.
-        (self.hasher.hash_one(key) >> 40) as usize & (self.shards.len() - 1)
+        // The multiply leaves its best-mixed bits at the top.
+        let hash = BuildHasherDefault::<ShardHasher>::default().hash_one(key);
+        (hash >> (64 - self.shard_bits)) as usize
     }
 
     /// Runs the submit transition: join the pending execution (replacing its closure, or not
@@ -134,6 +179,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
         priority: Priority,
         work: BoxedWork<T>,
         bumps: bool,
+        want_handle: bool,
     ) -> Admission<K, T>
     where
         K: Clone,
@@ -184,7 +230,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
                 }
             }
             return Admission {
-                exec: pending.exec.clone(),
+                exec: (want_handle || bump.is_some()).then(|| pending.exec.clone()),
                 ticket,
                 kept,
                 dispatch: None,
@@ -199,7 +245,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
             counts.coalesced += 1;
             counts.kept += 1;
             return Admission {
-                exec: running.exec.clone(),
+                exec: want_handle.then(|| running.exec.clone()),
                 ticket,
                 kept: true,
                 dispatch: None,
@@ -418,7 +464,7 @@ impl<K, T> Pending<K, T> {
 impl<K, T> Admission<K, T> {
     fn created(exec: ExecRef<K, T>, dispatch: Option<Priority>) -> Self {
         Admission {
-            exec,
+            exec: Some(exec),
             ticket: 0,
             kept: false,
             dispatch,

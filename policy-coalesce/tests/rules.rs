@@ -602,3 +602,30 @@ fn builder_rejects_bad_shard_counts() {
         .build()
         .is_ok());
 }
+
+#[test]
+fn spawned_submissions_coalesce_and_keep_the_execution_alive() {
+    let exec = Arc::new(Manual::default());
+    let coalescer = Coalescer::<u8, u8, _>::new(exec.clone());
+    let runs = counter();
+    for i in 0..5u8 {
+        let runs = runs.clone();
+        coalescer
+            .spawn(1, SubmitOptions::new(), move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                i
+            })
+            .unwrap();
+    }
+    let handle = coalescer.submit(1, || 9).unwrap();
+    assert!(handle.cancel(), "the handle detaches");
+    assert_eq!(coalescer.key_stats(&1).unwrap().live_handles, 5);
+    assert_eq!(exec.run_all(), 1);
+    // The spawned submitters never cancelled, so the execution ran (with the latest closure,
+    // the handle's, which was installed before it detached).
+    assert_eq!(coalescer.stats().executed, 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    let stats = coalescer.stats();
+    assert_eq!((stats.submitted, stats.superseded, stats.keys), (6, 5, 0));
+    assert!(stats.is_balanced(), "{stats}");
+}
