@@ -119,8 +119,9 @@ fn cancel_vs_start_exactly_one_wins() {
     });
 }
 
-/// Model 3. Invariant: a submission racing `shutdown()` either runs or comes back rejected:
-/// runs + rejections == submissions, and every accepted handle resolves with its value.
+/// Model 3. Invariant: submissions racing `shutdown()` each either run or come back rejected:
+/// runs + rejections == submissions (2: one handle-less `spawn`, one `submit`), an accepted
+/// handle resolves with its value, and `stats.rejected` agrees.
 #[test]
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
 fn shutdown_vs_submit_runs_or_rejects() {
@@ -132,21 +133,26 @@ fn shutdown_vs_submit_runs_or_rejects() {
             let counter = counter.clone();
             loom::thread::spawn(move || {
                 let c = counter.clone();
+                let mut rejected = usize::from(
+                    pool.spawn(move || {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .is_err(),
+                );
+                let c = counter.clone();
                 match pool.submit(move || {
                     c.fetch_add(1, Ordering::SeqCst);
                     3
                 }) {
-                    Ok(handle) => {
-                        assert_eq!(handle.join().unwrap(), 3);
-                        0
-                    }
-                    Err(_rejected) => 1,
+                    Ok(handle) => assert_eq!(handle.join().unwrap(), 3),
+                    Err(_rejected) => rejected += 1,
                 }
+                rejected
             })
         };
         pool.shutdown();
         let rejected = submitter.join().unwrap();
-        assert_eq!(runs(&counter) + rejected, 1);
+        assert_eq!(runs(&counter) + rejected, 2);
         let stats = pool.stats();
         assert_eq!(stats.rejected, rejected as u64, "{stats:?}");
         assert!(stats.is_balanced(), "{stats:?}");
