@@ -22,13 +22,15 @@ use crate::deque::{Injector, Steal, Worker};
 use crate::error::{BuildError, CancelReason, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::queue::{QueuePolicy, QueuedTask};
-use crate::sync::{thread, Arc, AtomicUsize, Backoff, Mutex, Ordering};
+use crate::sync::{thread, Arc, AtomicUsize, Backoff, Mutex, MutexGuard, Ordering};
 use crate::task::{new_task, raw_task, CancelToken, TaskHandle, TaskRef};
 
-/// `lifecycle` bits: graceful shutdown started; queued work is being discarded. Written only at
-/// shutdown, so the word stays in every core's cache while the pool runs.
-const SHUTDOWN: usize = 0b01;
-const DISCARD: usize = 0b10;
+/// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
+/// every outside submitter that got in has pushed (workers may exit once the queues are empty).
+/// Written only at shutdown, so the word stays in every core's cache while the pool runs.
+const SHUTDOWN: usize = 0b001;
+const DISCARD: usize = 0b010;
+const DRAINABLE: usize = 0b100;
 
 /// Settings that outlive the builder.
 pub(crate) struct Hooks {
@@ -150,38 +152,21 @@ impl Shared {
         }
     }
 
-    /// An outside submitter is done with the queue. During shutdown, workers that found nothing
-    /// to do are parked waiting for exactly this, so wake them all to re-check; returns whether it
-    /// did (which also covers waking a worker for the task just pushed).
-    fn leave_in_flight(&self, stripe: &stats::Counters) -> bool {
-        // SeqCst on both (README, "shutdown"): either a parked worker's re-check sees our count
-        // gone, or we see its shutdown flag here and wake it.
-        stripe.left.fetch_add(1, Ordering::SeqCst);
-        if self.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
-            self.sleep.wake_all();
-            return true;
-        }
-        false
-    }
-
-    fn no_submitter_in_flight(&self) -> bool {
-        self.external.in_flight() == 0
-    }
-
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0
+        self.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0
     }
 
-    /// During shutdown: whether this worker may exit. No outside submitter is mid-push, and
-    /// nothing is left that this worker is responsible for (its deque and the shared queue).
+    /// During shutdown: whether this worker may exit. No outside submitter can push any more,
+    /// and nothing is left that this worker is responsible for (its deque and the shared queue).
     /// Other workers drain their own deques before they exit.
     pub(crate) fn quiescent(&self, ctx: &worker::WorkerContext) -> bool {
-        self.no_submitter_in_flight() && ctx.deque.is_empty() && self.global_is_empty()
+        self.lifecycle.load(Ordering::Acquire) & DRAINABLE != 0
+            && ctx.deque.is_empty()
+            && self.global_is_empty()
     }
 
     fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
-            && self.no_submitter_in_flight()
             && self.global_is_empty()
             && !worker::any_stealable(self)
     }
@@ -195,12 +180,13 @@ impl Shared {
 }
 
 /// How a submission reaches the queue.
-enum Route {
+enum Route<'a> {
     /// From a worker of this pool: its own deque, no shutdown race to close (the worker drains
     /// what it pushes before it exits).
     Internal,
-    /// From any other thread: counted in `lifecycle` until pushed (see README, "shutdown").
-    External,
+    /// From any other thread: holding its stripe's gate until the push is done (see README,
+    /// "shutdown").
+    External(MutexGuard<'a, ()>),
 }
 
 /// A pool of worker threads with work stealing, cancellation, panic isolation, statistics,
@@ -387,7 +373,7 @@ impl ThreadPool {
 
     /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
     /// submission (and the refusal) either way.
-    fn admit(&self) -> Option<Route> {
+    fn admit(&self) -> Option<Route<'_>> {
         let shared = &*self.shared;
         let internal = worker::with_current(shared, |ctx| {
             bump_owned(&ctx.counters.submitted);
@@ -403,21 +389,21 @@ impl ThreadPool {
             Some(false) => Some(Route::Internal),
             Some(true) => None,
             None => {
-                // Entering counts the submission and marks this submitter in flight.
                 let stripe = shared.external.mine();
-                stripe.submitted.fetch_add(1, Ordering::SeqCst);
-                if shared.lifecycle.load(Ordering::SeqCst) & SHUTDOWN != 0 {
-                    add_shared(&stripe.rejected, 1);
-                    shared.leave_in_flight(stripe);
+                let gate = stripe.gate.lock();
+                // Plain increments: these two counters are only written under the gate.
+                bump_owned(&stripe.counters.submitted);
+                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
+                    bump_owned(&stripe.counters.rejected);
                     return None;
                 }
-                Some(Route::External)
+                Some(Route::External(gate))
             }
         }
     }
 
     /// Pushes an admitted task and wakes a worker if one is parked.
-    fn dispatch(&self, route: Route, task: QueuedTask) {
+    fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
         let shared = &*self.shared;
         match route {
             Route::Internal => {
@@ -433,12 +419,9 @@ impl ThreadPool {
                     shared.push_global(task);
                 }
             }
-            Route::External => {
-                let stripe = shared.external.mine();
+            Route::External(gate) => {
                 shared.push_global(task);
-                if shared.leave_in_flight(stripe) {
-                    return;
-                }
+                drop(gate);
             }
         }
         shared.sleep.notify_one();
@@ -716,7 +699,7 @@ impl ThreadPool {
                 }
             }
         }
-        add_shared(&shared.external.mine().canceled, counted);
+        add_shared(&shared.external.mine().counters.canceled, counted);
         canceled_now
     }
 
@@ -765,13 +748,10 @@ impl ThreadPool {
     /// ```
     pub fn shutdown_now(&self) -> usize {
         self.begin_shutdown(SHUTDOWN | DISCARD);
-        // Outside submitters that passed the check before the flag are about to push; wait for
-        // them so their tasks are discarded too rather than run.
-        let backoff = Backoff::new();
-        while !self.shared.no_submitter_in_flight() {
-            backoff.snooze();
-        }
+        // `begin_shutdown` passed the barrier: every outside submitter that got in has pushed,
+        // so everything accepted is in a queue (or running) now.
         let canceled = self.discard_queued(CancelReason::Shutdown);
+        self.mark_drainable();
         self.join_workers();
         canceled
     }
@@ -783,7 +763,21 @@ impl ThreadPool {
     }
 
     fn begin_shutdown(&self, bits: usize) {
-        self.shared.lifecycle.fetch_or(bits, Ordering::SeqCst);
+        let shared = &*self.shared;
+        shared.lifecycle.fetch_or(bits, Ordering::AcqRel);
+        // The barrier: a submitter that checked the flag before we set it still holds its gate
+        // until it has pushed; one that takes its gate after we pass it sees the flag.
+        shared.external.barrier();
+        if bits & DISCARD != 0 {
+            // `shutdown_now` discards the queue before workers may exit on an empty one.
+            return;
+        }
+        self.mark_drainable();
+    }
+
+    /// Lets workers exit once the queues are empty, and wakes the parked ones to see it.
+    fn mark_drainable(&self) {
+        self.shared.lifecycle.fetch_or(DRAINABLE, Ordering::AcqRel);
         self.shared.sleep.wake_all();
     }
 

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
 
 /// One block of event counters.
 #[derive(Debug, Default)]
@@ -19,12 +19,6 @@ pub(crate) struct Counters {
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) canceled: AtomicU64,
-    /// In the external stripes, outside submitters that are done with the queue (pushed, or
-    /// refused). `submitted - left` is how many are between their shutdown check and their push
-    /// (see the pool README, "shutdown"): `submitted` doubles as the entry count, so the
-    /// protocol costs one locked instruction on entry and one on exit, both on the submitter's
-    /// own cache line.
-    pub(crate) left: AtomicU64,
 }
 
 /// Increments a counter that only the calling thread ever writes.
@@ -64,22 +58,35 @@ impl Totals {
 
 const STRIPES: usize = 8;
 
-/// Counters for threads outside the pool, striped so that several submitters rarely share a line.
+/// One stripe of the outside submitters: their counters, and the gate each holds from its
+/// shutdown check to its push (see the pool README, "shutdown").
+#[derive(Debug, Default)]
+pub(crate) struct Stripe {
+    /// Held by an outside submitter across check-and-push; shutdown passes through every gate
+    /// once after raising its flag. Uncontended unless two submitting threads share the stripe.
+    pub(crate) gate: Mutex<()>,
+    /// `submitted` and `rejected` are written only under `gate` (plain increments); `canceled`
+    /// by any thread with `add_shared`.
+    pub(crate) counters: Counters,
+}
+
+/// Counters and gates for threads outside the pool, striped so that several submitters rarely
+/// share a line.
 pub(crate) struct ExternalCounters {
-    stripes: [CachePadded<Counters>; STRIPES],
+    stripes: [CachePadded<Stripe>; STRIPES],
 }
 
 impl Default for ExternalCounters {
     fn default() -> Self {
         ExternalCounters {
-            stripes: std::array::from_fn(|_| CachePadded::new(Counters::default())),
+            stripes: std::array::from_fn(|_| CachePadded::new(Stripe::default())),
         }
     }
 }
 
 impl ExternalCounters {
     /// The calling thread's stripe.
-    pub(crate) fn mine(&self) -> &Counters {
+    pub(crate) fn mine(&self) -> &Stripe {
         crate::sync::thread_local! {
             static STRIPE: usize = next_stripe();
         }
@@ -87,26 +94,17 @@ impl ExternalCounters {
         &self.stripes[index % STRIPES]
     }
 
-    /// Outside submitters between their check and their push, over all stripes.
-    pub(crate) fn in_flight(&self) -> u64 {
-        // Every exit follows its entry, so reading all exits before all entries can only
-        // over-count submitters in flight, never miss one.
-        let left: u64 = self
-            .stripes
-            .iter()
-            .map(|s| s.left.load(Ordering::SeqCst))
-            .sum();
-        let entered: u64 = self
-            .stripes
-            .iter()
-            .map(|s| s.submitted.load(Ordering::SeqCst))
-            .sum();
-        entered - left
+    /// Waits until no outside submitter is between its shutdown check and its push: takes and
+    /// releases every gate once.
+    pub(crate) fn barrier(&self) {
+        for stripe in &self.stripes {
+            drop(stripe.gate.lock());
+        }
     }
 
     pub(crate) fn add_to(&self, totals: &mut Totals) {
         for stripe in &self.stripes {
-            totals.add(stripe);
+            totals.add(&stripe.counters);
         }
     }
 }
