@@ -97,3 +97,27 @@ fn stat_cpu_ns(dir: &std::path::Path) -> Option<u64> {
     let stime: u64 = fields.next()?.parse().ok()?;
     Some((utime + stime) * 1_000_000_000 / TICKS_PER_SECOND)
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" {
+    /// glibc: releases free memory at the top of every arena and free whole pages inside them.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Gives the allocator's free memory back to the system (glibc `malloc_trim(0)`; a no-op
+/// elsewhere), so that RSS growth measured next reflects new memory, not freed memory reused.
+///
+/// # Examples
+///
+/// ```
+/// drop(vec![0u8; 1 << 20]);
+/// benches::procfs::trim_heap();
+/// ```
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` takes a plain integer, touches only glibc's own allocator state
+    // under its own locks, and is safe to call at any time from any thread.
+    unsafe {
+        malloc_trim(0);
+    }
+}

@@ -146,3 +146,40 @@ fn raise_racing_the_pop_runs_the_task_once() {
         }
     });
 }
+
+/// Invariant: with the real policy in a one-worker pool, two threads submitting at different
+/// levels while the worker runs and parks lose no task (each runs exactly once) and the books
+/// balance after shutdown.
+#[test]
+fn submissions_at_two_levels_all_run() {
+    loom::model(|| {
+        let queue = PriorityQueue::with_aging(Aging::off());
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .threads(1)
+                .queue_policy(queue.clone())
+                .build()
+                .unwrap(),
+        );
+        let runs = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (pool, runs) = (pool.clone(), runs.clone());
+            thread::spawn(move || {
+                pool.submit_at(Priority::Idle, move || runs.fetch_add(1, Ordering::SeqCst))
+                    .unwrap()
+                    .join()
+                    .unwrap();
+            })
+        };
+        let r = runs.clone();
+        pool.submit_at(Priority::Critical, move || r.fetch_add(1, Ordering::SeqCst))
+            .unwrap()
+            .join()
+            .unwrap();
+        submitter.join().unwrap();
+        pool.shutdown();
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert!(pool.stats().is_balanced());
+        assert_eq!(queue.stats().completed(), 2);
+    });
+}

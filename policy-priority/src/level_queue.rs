@@ -20,8 +20,9 @@ use crate::stats::PerLevel;
 ///
 /// One mutex guards the whole structure, so every operation is linearizable: once `push`
 /// returns, any `pop`, `len` or `is_empty` that starts afterwards sees the entry. The critical
-/// sections are a few dozen instructions (no allocation except when a level's ring buffer grows,
-/// and no clock read unless aging could change the answer).
+/// sections are a few dozen instructions: no allocation except when a level's ring buffer grows,
+/// and no clock read inside the lock except on a pop where aging could change the answer (with
+/// aging on, a push reads the clock before it takes the lock).
 ///
 /// # Examples
 ///

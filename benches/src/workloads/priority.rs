@@ -1,8 +1,286 @@
-//! Workload rows for `priority` (not written yet).
+//! Priority workloads (SPEC section 9, issue 4):
+//!
+//! 1. **Critical behind a backlog**: every worker is held by a gate, 100k empty Idle tasks are
+//!    queued, then one Critical task; the gates open and we time from the release to the Critical
+//!    task's start. A priority pool starts it within one task plus a wake-up; FIFO pools (the
+//!    peers, and our own FIFO pool) start it after the whole backlog.
+//! 2. **Throughput cost of priority**: 1M empty fire-and-forget tasks submitted from one outside
+//!    thread to the priority pool vs our FIFO pool (target: at least 80% of FIFO). The FIFO pool
+//!    is listed as the reference (not "ours") so that the row's ratio is priority / FIFO.
 
-use crate::{Config, Row};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-/// The rows of this workload family.
-pub fn rows(_config: &Config) -> Vec<Row> {
-    Vec::new()
+use policy_priority::priority_pool;
+use pool_core::{Priority, ThreadPool};
+
+use crate::{Config, Figure, Measurement, Row};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The rows of this workload family (those [`Config::wants`]).
+pub fn rows(config: &Config) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if config.wants(&backlog_name(config)) {
+        rows.push(critical_behind_backlog(config));
+    }
+    if config.wants(&throughput_name(config)) {
+        rows.push(throughput(config));
+    }
+    rows
+}
+
+fn backlog_size(config: &Config) -> usize {
+    config.pick(100_000, 10_000)
+}
+
+fn backlog_name(config: &Config) -> String {
+    format!(
+        "Critical task start behind {}k queued Idle tasks ({} threads)",
+        backlog_size(config) / 1000,
+        config.cores.max(1)
+    )
+}
+
+fn throughput_size(config: &Config) -> usize {
+    config.pick(1_000_000, 100_000)
+}
+
+fn throughput_name(config: &Config) -> String {
+    format!(
+        "priority pool throughput, {}k empty tasks from one thread ({} threads)",
+        throughput_size(config) / 1000,
+        config.cores.max(1)
+    )
+}
+
+/// A gate that holds every worker of a pool until opened.
+struct Gate {
+    open: Arc<(Mutex<bool>, Condvar)>,
+    started: mpsc::Receiver<()>,
+    started_tx: mpsc::Sender<()>,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        let (started_tx, started) = mpsc::channel();
+        Gate {
+            open: Arc::new((Mutex::new(false), Condvar::new())),
+            started,
+            started_tx,
+        }
+    }
+
+    /// A task that reports it started, then blocks until the gate opens.
+    fn task(&self) -> impl FnOnce() + Send + 'static {
+        let (open, started) = (self.open.clone(), self.started_tx.clone());
+        move || {
+            started.send(()).unwrap();
+            let (lock, cvar) = &*open;
+            let mut is_open = lock.lock().unwrap();
+            while !*is_open {
+                is_open = cvar.wait(is_open).unwrap();
+            }
+        }
+    }
+
+    /// Waits until `workers` gate tasks are running (every worker is held).
+    fn wait_held(&self, workers: usize) {
+        for _ in 0..workers {
+            self.started
+                .recv_timeout(TIMEOUT)
+                .expect("a worker took the gate");
+        }
+    }
+
+    /// Opens the gate; returns the instant of the release.
+    fn open(&self) -> Instant {
+        let (lock, cvar) = &*self.open;
+        let at = Instant::now();
+        *lock.lock().unwrap() = true;
+        cvar.notify_all();
+        at
+    }
+}
+
+/// One system under test for the backlog row: `submit(job, critical)` queues a job.
+trait Backlog {
+    fn submit(&self, job: Box<dyn FnOnce() + Send>, critical: bool);
+    fn finish(self: Box<Self>);
+}
+
+struct Ours(ThreadPool);
+impl Backlog for Ours {
+    fn submit(&self, job: Box<dyn FnOnce() + Send>, critical: bool) {
+        let level = if critical {
+            Priority::Critical
+        } else {
+            Priority::Idle
+        };
+        // A fire-and-forget task at a level; `submit_at` (with a handle) would add a handle's
+        // allocation to every backlog task, which the peers do not pay.
+        pool_core::Executor::execute_with_priority(&self.0, job, level)
+            .unwrap_or_else(|_| panic!("pool is running"));
+    }
+    fn finish(self: Box<Self>) {
+        self.0.shutdown();
+    }
+}
+
+struct Threadpool(threadpool::ThreadPool);
+impl Backlog for Threadpool {
+    fn submit(&self, job: Box<dyn FnOnce() + Send>, _: bool) {
+        self.0.execute(job);
+    }
+    fn finish(self: Box<Self>) {
+        self.0.join();
+    }
+}
+
+struct RustyPool(rusty_pool::ThreadPool);
+impl Backlog for RustyPool {
+    fn submit(&self, job: Box<dyn FnOnce() + Send>, _: bool) {
+        self.0.execute(job);
+    }
+    fn finish(self: Box<Self>) {
+        self.0.join();
+    }
+}
+
+struct Rayon(rayon_core::ThreadPool);
+impl Backlog for Rayon {
+    fn submit(&self, job: Box<dyn FnOnce() + Send>, _: bool) {
+        self.0.spawn(job);
+    }
+    fn finish(self: Box<Self>) {}
+}
+
+fn make(system: &str, threads: usize) -> Box<dyn Backlog> {
+    match system {
+        "policy-priority" => Box::new(Ours(priority_pool(threads).expect("valid").0)),
+        "pool-core FIFO" => Box::new(Ours(ThreadPool::new(threads).expect("valid"))),
+        "threadpool" => Box::new(Threadpool(threadpool::ThreadPool::new(threads))),
+        "rusty_pool" => Box::new(RustyPool(rusty_pool::ThreadPool::new(
+            threads,
+            threads,
+            Duration::from_secs(60),
+        ))),
+        "rayon-core" => Box::new(Rayon(
+            rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("valid"),
+        )),
+        other => unreachable!("unknown system {other}"),
+    }
+}
+
+/// Microseconds from opening the gates to the Critical task's start, one round.
+fn backlog_round(system: &str, threads: usize, backlog: usize) -> f64 {
+    let pool = make(system, threads);
+    let gate = Gate::new();
+    for _ in 0..threads {
+        pool.submit(Box::new(gate.task()), true);
+    }
+    gate.wait_held(threads);
+    for _ in 0..backlog {
+        pool.submit(Box::new(|| ()), false);
+    }
+    let (started_tx, started) = mpsc::channel();
+    pool.submit(
+        Box::new(move || started_tx.send(Instant::now()).unwrap()),
+        true,
+    );
+    let released = gate.open();
+    let start = started
+        .recv_timeout(TIMEOUT)
+        .expect("the Critical task started");
+    pool.finish();
+    start.saturating_duration_since(released).as_secs_f64() * 1e6
+}
+
+fn critical_behind_backlog(config: &Config) -> Row {
+    let backlog = backlog_size(config);
+    let threads = config.cores.max(1);
+    let systems = [
+        ("policy-priority", true),
+        ("pool-core FIFO", true),
+        ("threadpool", false),
+        ("rusty_pool", false),
+        ("rayon-core", false),
+    ];
+    let measurements = systems
+        .iter()
+        .map(|&(system, ours)| {
+            let rounds: Vec<f64> = (0..config.rounds)
+                .map(|_| backlog_round(system, threads, backlog))
+                .collect();
+            measurement(system, ours, &rounds)
+        })
+        .collect();
+    Row {
+        workload: backlog_name(config),
+        unit: "µs".into(),
+        higher_is_better: false,
+        measurements,
+        note: "from releasing the held workers to the Critical task's start; FIFO pools run the \
+               whole backlog first. Target: one task's length plus wake-up latency"
+            .into(),
+    }
+}
+
+/// Million tasks per second for `tasks` empty fire-and-forget tasks from this thread, one round.
+fn throughput_round(pool: &ThreadPool, tasks: usize, mixed: bool) -> f64 {
+    let began = Instant::now();
+    for i in 0..tasks {
+        if mixed {
+            // Spread over the five levels.
+            let level = Priority::from_index(i % 5).expect("index below 5");
+            pool_core::Executor::execute_with_priority(pool, Box::new(|| ()), level)
+                .unwrap_or_else(|_| panic!("pool is running"));
+        } else {
+            pool.spawn(|| ())
+                .unwrap_or_else(|_| panic!("pool is running"));
+        }
+    }
+    assert!(pool.wait_idle(TIMEOUT), "the pool went idle");
+    tasks as f64 / began.elapsed().as_secs_f64() / 1e6
+}
+
+fn throughput(config: &Config) -> Row {
+    let tasks = throughput_size(config);
+    let threads = config.cores.max(1);
+    let fifo = ThreadPool::new(threads).expect("valid");
+    let (prio, _queue) = priority_pool(threads).expect("valid");
+    let mut fifo_rounds = Vec::new();
+    let mut prio_rounds = Vec::new();
+    let mut mixed_rounds = Vec::new();
+    // Interleave the systems round by round so that machine load affects them alike.
+    for _ in 0..config.rounds {
+        fifo_rounds.push(throughput_round(&fifo, tasks, false));
+        prio_rounds.push(throughput_round(&prio, tasks, false));
+        mixed_rounds.push(throughput_round(&prio, tasks, true));
+    }
+    prio.shutdown();
+    fifo.shutdown();
+    Row {
+        workload: throughput_name(config),
+        unit: "Mtasks/s".into(),
+        higher_is_better: true,
+        measurements: vec![
+            measurement("policy-priority (Normal)", true, &prio_rounds),
+            measurement("policy-priority (5 levels mixed)", true, &mixed_rounds),
+            measurement("pool-core FIFO (reference)", false, &fifo_rounds),
+        ],
+        note: "ratio = priority pool / our FIFO pool; target >= 0.8".into(),
+    }
+}
+
+fn measurement(system: &str, ours: bool, rounds: &[f64]) -> Measurement {
+    Measurement {
+        system: system.into(),
+        ours,
+        figure: Figure::from_rounds(rounds).expect("at least one round"),
+    }
 }

@@ -576,7 +576,7 @@ impl ThreadPool {
             return false;
         }
         // A second entry at the higher level; whichever entry a worker reaches first starts the
-        // task, the other is stale (see task/README.md). No in-flight count is needed: the
+        // task, the other is stale (see task/README.md). No submitter gate is needed: the
         // original entry is already queued, so a duplicate stranded by a racing shutdown only
         // leaves a stale entry behind, never a task that does not run.
         shared.push_global(QueuedTask::task(TaskRef::another_entry(raw), to));

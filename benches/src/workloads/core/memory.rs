@@ -58,6 +58,7 @@ fn round(how: How, threads: usize, n: usize) -> (f64, Option<f64>) {
         How::Spawn(_) => 0,
     });
     DONE.reset(n);
+    procfs::trim_heap();
     let rss_before = procfs::rss_bytes();
     let (heap_bytes, ()) = heap::measure(|| match how {
         How::Spawn(_) => (0..n).for_each(|_| pool.spawn(empty)),
@@ -112,8 +113,8 @@ pub(crate) fn rows(config: &Config) -> Vec<Row> {
         false,
     )
     .with_note(
-        "resident-set growth while queueing (includes allocator overhead; can under-report \
-         when the allocator reuses memory freed by an earlier row)",
+        "resident-set growth while queueing, after malloc_trim(0) (includes the allocator's \
+         per-chunk overhead; may still under-report where freed memory is reused)",
     );
     for (i, how) in hows.iter().enumerate() {
         let ours = how.kind().is_ours();
