@@ -99,8 +99,8 @@ pub struct Config {
     /// Default 0.10: each thread's stack and working set add up, and swapping is worse than
     /// queueing.
     pub memory_low: f64,
-    /// At or above this host CPU use, backlog growth is at most a quarter of the pool per tick
-    /// instead of doubling. A guard only: host CPU includes other processes, so it never stops
+    /// At or above this host CPU use, backlog growth is at most doubling per tick instead of
+    /// ×4. A guard only: host CPU includes other processes, so it never stops
     /// growth of blocked workers and never shrinks the pool. Default 0.95.
     pub host_cpu_guard: f64,
     /// Whether the throughput-seeking hill climber runs. Default true.

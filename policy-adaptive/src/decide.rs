@@ -9,8 +9,8 @@
 //! 3. *Idle keep-alive*: no work queued and some workers idle for `keep_alive`: shrink to the
 //!    most workers that were busy at once in that time (at least `min`).
 //! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and the workers leave
-//!    CPU spare: grow by the blocked count (at most doubling). Held under memory pressure; at
-//!    most a quarter more per tick when the host CPU is saturated (the guard).
+//!    CPU spare: grow by the blocked count (at most ×4 per tick). Held under memory pressure;
+//!    at most doubling per tick when the host CPU is saturated (the guard).
 //! 5. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
 //!    is blocked: trim to `cpu_threads_per_core × cores`. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it.
@@ -51,7 +51,7 @@ pub enum Reason {
     Backlog {
         /// Busy workers' worth of blocked time (`None`: per-thread CPU unknown, all were busy).
         blocked: Option<f64>,
-        /// Whether the host CPU guard limited the step to a quarter of the pool.
+        /// Whether the host CPU guard limited the step to doubling.
         host_busy: bool,
     },
     /// Growth was wanted but memory is low.
@@ -249,7 +249,7 @@ impl ControllerState {
 ///     ..Snapshot::new(Duration::from_millis(100), 2)
 /// };
 /// let decision = decide(&snapshot, &mut ControllerState::new(), &Config::default());
-/// assert_eq!(decision.target, 8);
+/// assert_eq!(decision.target, 16); // every busy worker blocked: up to ×4 per tick
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
@@ -321,6 +321,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let cpu_cap = (config.cpu_threads_per_core * cores).ceil() as usize;
         let wants = match s.blocked {
             // Half a worker's worth of blocked time is a worker that could be replaced.
+            // When (nearly) every busy worker is blocked, each queued task is a thread's worth
+            // of waiting: aim at the whole backlog (the step cap below bounds the overshoot).
+            Some(b) if b >= 0.5 && spare_cpu && b * 4.0 >= busy as f64 * 3.0 => Some(usize::MAX),
             Some(b) if b >= 0.5 && spare_cpu => Some((b.round() as usize).max(1)),
             // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
             // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
@@ -333,9 +336,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             let host_busy = s.host_cpu.is_some_and(|h| h >= config.host_cpu_guard);
             let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
-            // At most doubling per tick; a quarter when the host is busy (the guard slows
-            // growth, it never stops it: blocked threads cost little CPU).
-            let cap = if host_busy { current / 4 } else { current };
+            // At most ×4 per tick (1 -> 64 in three ticks); ×2 when the host is busy (the guard
+            // slows growth, it never stops it: blocked threads cost little CPU).
+            let cap = if host_busy { current } else { 3 * current };
             let step = wanted.min(queued).min(cap).max(1);
             state.climb = Climb::default();
             return Decision {

@@ -176,7 +176,7 @@ fn a_noisy_neighbour_changes_nothing_but_the_growth_speed() {
         (CORES + 1..=2 * CORES).contains(&end),
         "trimmed to 2 per core; the climber's probe down loses share and comes back: {end}"
     );
-    // I/O-bound workers with a backlog under a busy host: growth continues, a quarter at a time.
+    // I/O-bound workers with a backlog under a busy host: growth continues, doubling at most.
     let mut io = io_world(64);
     let (io_table, io_end) = trace(&Config::default(), 4, 12, |tick, threads| Snapshot {
         host_cpu: Some(1.0),
