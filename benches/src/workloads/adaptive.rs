@@ -229,15 +229,13 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
         spawner.spawn(make_job(phases[0].work, &spawner, &done_tx, &stuck));
     }
     let mut last_sample = start;
-    let mut drained_at_end = 0;
-    loop {
+    let drained_at_end = loop {
         let received = done_rx.recv_timeout(Duration::from_millis(10)).is_ok();
         let now = Instant::now();
         let t = now - start;
         if t >= total {
             // That completion is not replaced: one fewer task left in flight.
-            drained_at_end = usize::from(received);
-            break;
+            break usize::from(received);
         }
         let phase = phase_at(t);
         if received {
@@ -253,7 +251,7 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
             run.peak_threads = run.peak_threads.max(extra);
             last_sample = now;
         }
-    }
+    };
     // Let the tasks in flight finish (not counted) so the system shuts down clean.
     let drain_until = Instant::now() + Duration::from_secs(10);
     let mut drained = drained_at_end;
