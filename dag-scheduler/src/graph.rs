@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 
-use pool_core::sync::ErasedArc;
+use pool_core::sync::{ErasedArc, Mutex};
 use pool_core::Executor;
 
 use crate::builder::{topological_order, GraphBuilder};
@@ -14,7 +14,7 @@ use crate::error::{BuildError, RunError};
 use crate::handle::RunHandle;
 use crate::options::RunOptions;
 use crate::report::{dot_escape, Report};
-use crate::run::{ExecRef, Run};
+use crate::run::{ExecRef, NodeState, Run};
 
 /// A node's closure, type-erased: its output boxed as `Any` (no allocation for `()`), or the
 /// failure message.
@@ -46,6 +46,8 @@ pub(crate) struct GraphInner {
     /// Longest chain (in nodes) from each node to a sink, the node included.
     pub(crate) height: Vec<u32>,
     pub(crate) builder_id: u64,
+    /// The per-run state array of a finished run, kept for the next run.
+    pub(crate) spare: Mutex<Option<Box<[NodeState]>>>,
 }
 
 impl GraphInner {
@@ -140,6 +142,7 @@ impl GraphInner {
             roots,
             height,
             builder_id: 0,
+            spare: Mutex::new(None),
         })
     }
 
