@@ -91,7 +91,10 @@ fn keyed_round(config: &Config, total: u64, handles: bool) -> KeyedRound {
             })
         })
         .collect();
-    let cpu: u64 = threads.into_iter().map(|t| t.join().expect("submitter")).sum();
+    let cpu: u64 = threads
+        .into_iter()
+        .map(|t| t.join().expect("submitter"))
+        .sum();
     let elapsed = start.elapsed();
     coalescer.executor().wait_idle(TIMEOUT);
     let stats = coalescer.stats();
@@ -106,11 +109,17 @@ fn keyed_round(config: &Config, total: u64, handles: bool) -> KeyedRound {
 
 fn keyed_submits(config: &Config) -> Vec<Row> {
     let total = config.pick(1_000_000u64, 100_000);
-    let name = format!("coalesce: keyed submits, {}k over 1k keys, 2 threads", total / 1000);
+    let name = format!(
+        "coalesce: keyed submits, {}k over 1k keys, 2 threads",
+        total / 1000
+    );
     let mut wall = Vec::new();
     let mut cpu = Vec::new();
     let mut executions = Vec::new();
-    for (system, handles) in [("submit (handle dropped)", true), ("spawn (no handle)", false)] {
+    for (system, handles) in [
+        ("submit (handle dropped)", true),
+        ("spawn (no handle)", false),
+    ] {
         let mut rounds = Vec::new();
         for _ in 0..config.rounds {
             rounds.push(keyed_round(config, total, handles));
