@@ -137,7 +137,8 @@ impl<T> CoalescedHandle<T> {
     /// is cancelled and never runs. Once running, the call only withdraws this handle's
     /// interest (the last one to do so raises the execution's [`CancelFlag`](crate::CancelFlag))
     /// and returns `false`; the handle still receives the real outcome. Calling it again
-    /// returns `false`.
+    /// returns `false`. Detaching withdraws this submitter, not its closure: if its closure is
+    /// the installed (latest) one, it still runs for the sharers that remain.
     ///
     /// # Examples
     ///
