@@ -159,6 +159,47 @@ fn shutdown_vs_submit_runs_or_rejects() {
     });
 }
 
+/// Model 3b. Invariant: a submission racing `shutdown_now()` is accounted exactly once: it comes
+/// back rejected, or its handle resolves (with the value if it ran, with `Canceled(Shutdown)` if
+/// the shutdown discarded it); runs + discarded + rejected == 1, and `shutdown_now`'s return
+/// counts the discarded one.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn shutdown_now_vs_submit_accounts_once() {
+    model("shutdown_now_vs_submit_accounts_once", || {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let counter = run_counter();
+        let submitter = {
+            let pool = pool.clone();
+            let counter = counter.clone();
+            loom::thread::spawn(move || {
+                let c = counter.clone();
+                match pool.submit(move || {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    4
+                }) {
+                    Ok(handle) => match handle.join() {
+                        Ok(value) => {
+                            assert_eq!(value, 4);
+                            (0, 0)
+                        }
+                        Err(TaskError::Canceled(CancelReason::Shutdown)) => (1, 0),
+                        Err(other) => panic!("unexpected outcome {other:?}"),
+                    },
+                    Err(_rejected) => (0, 1),
+                }
+            })
+        };
+        let canceled = pool.shutdown_now();
+        let (discarded, rejected) = submitter.join().unwrap();
+        assert_eq!(runs(&counter) + discarded + rejected, 1);
+        assert_eq!(canceled, discarded);
+        let stats = pool.stats();
+        assert_eq!(stats.rejected, rejected as u64, "{stats:?}");
+        assert!(stats.is_balanced(), "{stats:?}");
+    });
+}
+
 /// Model 4. Invariant: shrinking from 2 workers to 1 while a task is submitted loses no job:
 /// the handle resolves with the value and the closure ran exactly once.
 ///
