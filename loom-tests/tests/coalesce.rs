@@ -188,3 +188,38 @@ fn duplicate_jobs_of_a_raised_execution_start_it_once() {
         assert_eq!(coalescer.stats().executed, 1);
     });
 }
+
+/// Invariant: the executor dropping the only job unrun, racing a sharer's cancel, resolves every
+/// handle (the drop guard cancels the execution, or the cancel already detached), nothing runs,
+/// and the books balance with the key gone.
+#[test]
+fn dropped_job_races_cancel() {
+    loom::model(|| {
+        let queue = StdArc::new(Queue::default());
+        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
+            .shards(1)
+            .build()
+            .unwrap();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let first = coalescer.submit(0, logged(&log, 1)).unwrap();
+        let second = coalescer.submit(0, logged(&log, 2)).unwrap();
+        let dropper = {
+            let queue = queue.clone();
+            thread::spawn(move || drop(queue.jobs.lock().pop_front()))
+        };
+        let detached = first.cancel();
+        dropper.join().unwrap();
+        assert!(log.lock().is_empty());
+        assert_eq!(
+            second.join().unwrap_err(),
+            CoalesceError::Canceled(CancelCause::Dropped)
+        );
+        match first.join().unwrap_err() {
+            CoalesceError::Canceled(CancelCause::Requested) => assert!(detached),
+            CoalesceError::Canceled(CancelCause::Dropped) => assert!(!detached),
+            other => panic!("unexpected {other:?}"),
+        }
+        let stats = coalescer.stats();
+        assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
+    });
+}
