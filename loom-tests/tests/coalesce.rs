@@ -223,3 +223,25 @@ fn dropped_job_races_cancel() {
         assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
     });
 }
+
+/// Invariant: on a real one-worker `ThreadPool`, a submit racing the worker starting the key's
+/// execution runs the latest closure exactly once and resolves both handles.
+#[test]
+fn submit_races_start_on_a_thread_pool() {
+    loom::model(|| {
+        let pool = pool_core::ThreadPool::new(1).unwrap();
+        let coalescer = Coalescer::<u8, u8, _>::builder(pool)
+            .shards(1)
+            .build()
+            .unwrap();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let first = coalescer.submit(0, logged(&log, 1)).unwrap();
+        let second = coalescer.submit(0, logged(&log, 2)).unwrap();
+        let shared = first.id() == second.id();
+        assert_eq!(*second.join().unwrap(), 2);
+        assert_eq!(*first.join().unwrap(), if shared { 2 } else { 1 });
+        coalescer.executor().shutdown();
+        let ran = log.lock().clone();
+        assert_eq!(ran, if shared { vec![2] } else { vec![1, 2] });
+    });
+}
