@@ -30,7 +30,9 @@ fn untimed() -> RunOptions {
 /// after both, and the run reports all three nodes succeeded.
 #[test]
 fn two_dependencies_start_the_dependent_once() {
+    static ITER: AtomicUsize = AtomicUsize::new(0);
     loom::model(|| {
+        ITER.fetch_add(1, Ordering::Relaxed);
         let runs = StdArc::new(AtomicUsize::new(0));
         let r = StdArc::clone(&runs);
         let mut b = Graph::builder();
@@ -51,6 +53,7 @@ fn two_dependencies_start_the_dependent_once() {
         assert_eq!(report.output(sum), Some(&3));
         assert_eq!(report.summary().succeeded, 3);
     });
+    eprintln!("explored {} executions", ITER.load(Ordering::Relaxed));
 }
 
 struct CountingWaker(AtomicUsize);
