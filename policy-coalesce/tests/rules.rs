@@ -629,3 +629,17 @@ fn spawned_submissions_coalesce_and_keep_the_execution_alive() {
     assert_eq!((stats.submitted, stats.superseded, stats.keys), (6, 5, 0));
     assert!(stats.is_balanced(), "{stats}");
 }
+
+#[test]
+fn the_public_types_can_cross_threads() {
+    fn send_sync<X: Send + Sync>() {}
+    send_sync::<Coalescer<String, Vec<u8>, ThreadPool>>();
+    send_sync::<policy_coalesce::CoalescedHandle<Vec<u8>>>();
+    send_sync::<policy_coalesce::CoalesceStats>();
+    send_sync::<CoalesceError>();
+    let coalescer = Coalescer::<u8, u8, _>::new(pool_core::InlineExecutor);
+    let handle = std::thread::spawn(move || coalescer.submit(1, || 5).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(*handle.join().unwrap(), 5);
+}
