@@ -389,8 +389,13 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
             Some(s) => format!("reached 90% of best fixed after {s:.1} s"),
             None => "did not reach 90% of best fixed within the window".to_owned(),
         };
+        let from = if index == 0 {
+            "from 1 thread".to_owned()
+        } else {
+            "from the previous phase's size".to_owned()
+        };
         rows.push(row.with_note(format!(
-            "{adapt_note}; window {:.1} s from 1 thread; target >= 90% of best fixed",
+            "{adapt_note}; window {:.1} s {from}; target >= 90% of best fixed",
             phase.length.as_secs_f64()
         )));
     }
