@@ -35,6 +35,14 @@ pub struct NodeKey<T> {
 
 impl<T> NodeKey<T> {
     /// The node's index in insertion order (0 for the first node added).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("first", |_| ());
+    /// assert_eq!(builder.node("second", |_| ()).key().index(), 1);
+    /// ```
     pub fn index(self) -> usize {
         self.index as usize
     }
@@ -210,12 +218,33 @@ impl<T> NodeBuilder<'_, T> {
     }
 
     /// This node runs after `dependency` (a node name or a [`NodeKey`]) has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let a = builder.node("a", |_| ()).key();
+    /// builder.node("b", |_| ());
+    /// builder.node("c", |_| ()).after(a).after("b");
+    /// assert_eq!(builder.build().unwrap().dependencies("c").unwrap(), ["a", "b"]);
+    /// ```
     pub fn after(mut self, dependency: impl Into<Dependency>) -> Self {
         self.spec_mut().deps.push(dependency.into());
         self
     }
 
     /// This node runs after every one of `dependencies`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// for unit in ["x", "y"] {
+    ///     builder.node(unit, |_| ());
+    /// }
+    /// builder.node("link", |_| ()).after_all(["x", "y"]);
+    /// assert_eq!(builder.build().unwrap().dependencies("link").unwrap(), ["x", "y"]);
+    /// ```
     pub fn after_all<D: Into<Dependency>>(
         mut self,
         dependencies: impl IntoIterator<Item = D>,
@@ -228,12 +257,33 @@ impl<T> NodeBuilder<'_, T> {
     /// Run this node even when a dependency failed, panicked or was skipped (by default it is
     /// skipped). It sees the missing inputs with [`Context::missing_inputs`], and
     /// [`Context::get`] returns `None` for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// builder.try_node("tests", |_| Err::<(), _>("2 failed"));
+    /// builder.node("upload logs", |cx| cx.missing_inputs().count()).after("tests").run_even_if_failed();
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.outcome("upload logs"), Some(Outcome::Succeeded));
+    /// ```
     pub fn run_even_if_failed(mut self) -> Self {
         self.spec_mut().run_even_if_failed = true;
         self
     }
 
     /// The node's typed key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let key: dag_scheduler::NodeKey<&str> = builder.node("name", |_| "value").key();
+    /// assert_eq!(key.index(), 0);
+    /// ```
     pub fn key(&self) -> NodeKey<T> {
         NodeKey {
             builder: self.builder.id,
@@ -245,6 +295,13 @@ impl<T> NodeBuilder<'_, T> {
 
 impl GraphBuilder {
     /// An empty builder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = dag_scheduler::GraphBuilder::new();
+    /// assert!(builder.is_empty());
+    /// ```
     pub fn new() -> Self {
         GraphBuilder {
             id: pool_core::sync::next_unique_id(),
@@ -256,6 +313,17 @@ impl GraphBuilder {
     ///
     /// `f` is called once per run (a graph runs many times, so it is `Fn`). It reads its
     /// dependencies' outputs from the [`Context`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let n = builder.node("count", |_| 3usize).key();
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.output(n), Some(&3));
+    /// ```
     pub fn node<F, T>(&mut self, name: impl Into<String>, f: F) -> NodeBuilder<'_, T>
     where
         F: Fn(&Context<'_>) -> T + Send + Sync + 'static,
@@ -269,6 +337,18 @@ impl GraphBuilder {
 
     /// Adds a node that may fail: `Err(e)` fails it with `e.to_string()` as the message, and its
     /// dependents are skipped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// builder.try_node("parse", |_| "x1".parse::<u32>());
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.outcome("parse"), Some(Outcome::Failed("invalid digit found in string".into())));
+    /// ```
     pub fn try_node<F, T, E>(&mut self, name: impl Into<String>, f: F) -> NodeBuilder<'_, T>
     where
         F: Fn(&Context<'_>) -> Result<T, E> + Send + Sync + 'static,
@@ -301,11 +381,25 @@ impl GraphBuilder {
     }
 
     /// The number of nodes added so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ());
+    /// assert_eq!(builder.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.specs.len()
     }
 
     /// Whether no node was added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(dag_scheduler::Graph::builder().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.specs.is_empty()
     }
@@ -317,6 +411,14 @@ impl GraphBuilder {
     /// The first problem found, in this order: more than `u32::MAX - 1` nodes; a duplicate name
     /// (the second use); a dependency naming no node, or a key of another builder; a node that
     /// depends on itself; a cycle (its nodes in order).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("missing");
+    /// assert!(builder.build().unwrap_err().is_unknown_dependency());
+    /// ```
     pub fn build(self) -> Result<Graph, BuildError> {
         let n = self.specs.len();
         if n >= u32::MAX as usize {

@@ -47,6 +47,16 @@ impl<'a> Context<'a> {
     }
 
     /// The running node's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let me = builder.node("me", |cx| cx.name().to_owned()).key();
+    /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(me).unwrap(), "me");
+    /// ```
     pub fn name(&self) -> &'a str {
         &self.run.graph.inner.names[self.index as usize]
     }
@@ -56,6 +66,17 @@ impl<'a> Context<'a> {
     /// `None` when `key` is not a direct dependency of this node (there would be no ordering
     /// guarantee), or when that dependency failed, was skipped or cancelled (only nodes marked
     /// [`run_even_if_failed`](crate::NodeBuilder::run_even_if_failed) run then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let a = builder.node("a", |_| 20).key();
+    /// let b = builder.node("b", move |cx| cx.get(a).map(|v| v + 1)).after(a).key();
+    /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(b), Some(&Some(21)));
+    /// ```
     pub fn get<T: 'static>(&self, key: NodeKey<T>) -> Option<&'a T> {
         let inner = &*self.run.graph.inner;
         if key.builder != inner.builder_id
@@ -73,6 +94,21 @@ impl<'a> Context<'a> {
 
     /// The names of this node's dependencies that produced no output (failed, skipped or
     /// cancelled), in dependency order. Empty unless the node runs even if a dependency failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.try_node("bad", |_| Err::<(), _>("no"));
+    /// let m = builder
+    ///     .node("m", |cx| cx.missing_inputs().collect::<Vec<_>>().join(","))
+    ///     .after("bad")
+    ///     .run_even_if_failed()
+    ///     .key();
+    /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(m).unwrap(), "bad");
+    /// ```
     pub fn missing_inputs(&self) -> impl Iterator<Item = &'a str> + 'a {
         let run = self.run;
         let inner = &*run.graph.inner;
@@ -86,6 +122,16 @@ impl<'a> Context<'a> {
 
     /// Whether the run was cancelled: a long node should check this now and then and return
     /// early (cooperative cancellation; it cannot be interrupted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let c = builder.node("c", |cx| cx.is_cancelled()).key();
+    /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(c), Some(&false));
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.run.cancelled.load(Ordering::Relaxed)
     }

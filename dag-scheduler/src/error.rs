@@ -101,12 +101,30 @@ impl BuildError {
     }
 
     /// The graph has a cycle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("ghost");
+    /// let err = builder.build().unwrap_err();
+    /// assert!(!err.is_cycle());
+    /// ```
     pub fn is_cycle(&self) -> bool {
         matches!(self.kind, BuildErrorKind::Cycle(_))
     }
 
     /// The nodes of one cycle in dependency order (each runs before the next, the last before the
     /// first), starting with the node added first; `None` for other errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("ghost");
+    /// let err = builder.build().unwrap_err();
+    /// assert_eq!(err.cycle(), None);
+    /// ```
     pub fn cycle(&self) -> Option<&[String]> {
         match &self.kind {
             BuildErrorKind::Cycle(nodes) => Some(nodes),
@@ -115,6 +133,15 @@ impl BuildError {
     }
 
     /// A dependency names no node of this builder (or is a key of another builder).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("ghost");
+    /// let err = builder.build().unwrap_err();
+    /// assert!(err.is_unknown_dependency());
+    /// ```
     pub fn is_unknown_dependency(&self) -> bool {
         matches!(
             self.kind,
@@ -123,16 +150,43 @@ impl BuildError {
     }
 
     /// Two nodes have the same name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("ghost");
+    /// let err = builder.build().unwrap_err();
+    /// assert!(!err.is_duplicate_name());
+    /// ```
     pub fn is_duplicate_name(&self) -> bool {
         matches!(self.kind, BuildErrorKind::DuplicateName(_))
     }
 
     /// A node depends on itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("ghost");
+    /// let err = builder.build().unwrap_err();
+    /// assert!(!err.is_self_dependency());
+    /// ```
     pub fn is_self_dependency(&self) -> bool {
         matches!(self.kind, BuildErrorKind::SelfDependency(_))
     }
 
     /// The graph has more nodes than a `u32` index can name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("a", |_| ()).after("ghost");
+    /// let err = builder.build().unwrap_err();
+    /// assert!(!err.is_too_many_nodes());
+    /// ```
     pub fn is_too_many_nodes(&self) -> bool {
         matches!(self.kind, BuildErrorKind::TooManyNodes(_))
     }

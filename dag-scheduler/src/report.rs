@@ -40,6 +40,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// Whether the node succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(dag_scheduler::Outcome::Succeeded.is_success());
+    /// ```
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Succeeded)
     }
@@ -222,37 +228,137 @@ impl Report {
     }
 
     /// The number of nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.graph().len()
     }
 
     /// Whether the graph had no nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert!(!report.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether every node succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert!(!report.is_success());
+    /// ```
     pub fn is_success(&self) -> bool {
         (0..self.len()).all(|i| matches!(self.slot(i), Slot::Output(_)))
     }
 
     /// The outcome of the node called `name`, if there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.outcome("c"), Some(Outcome::Skipped { because: "b".into() }));
+    /// assert_eq!(report.outcome("nope"), None);
+    /// ```
     pub fn outcome(&self, name: &str) -> Option<Outcome> {
         self.index_of(name).map(|i| self.outcome_at(i))
     }
 
     /// The line of the node called `name`, if there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.node("b").unwrap().outcome, Outcome::Failed("broken".into()));
+    /// ```
     pub fn node(&self, name: &str) -> Option<NodeReport<'_>> {
         self.index_of(name).map(|i| self.node_at(i))
     }
 
     /// Every node's line, in insertion order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// let names: Vec<&str> = report.nodes().map(|n| n.name).collect();
+    /// assert_eq!(names, ["a", "b", "c"]);
+    /// ```
     pub fn nodes(&self) -> impl Iterator<Item = NodeReport<'_>> + '_ {
         (0..self.len()).map(move |i| self.node_at(i))
     }
 
     /// The output of node `key` in this run: `None` if it did not succeed (or `key` belongs to
     /// another graph).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.output(a), Some(&1));
+    /// ```
     pub fn output<T: 'static>(&self, key: NodeKey<T>) -> Option<&T> {
         if key.builder != self.graph().inner.builder_id || key.index() >= self.len() {
             return None;
@@ -264,6 +370,20 @@ impl Report {
     }
 
     /// Counts of each outcome.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.summary().skipped, 1);
+    /// ```
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
         for i in 0..self.len() {
@@ -278,18 +398,60 @@ impl Report {
     }
 
     /// The run's wall time, from start to the last node's end (timed runs only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert!(report.elapsed().is_some()); // timing is on by default
+    /// ```
     pub fn elapsed(&self) -> Option<Duration> {
         self.elapsed
     }
 
     /// Whether the run was cancelled (by [`RunHandle::cancel`](crate::RunHandle::cancel), or
     /// because the executor refused a job).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert!(!report.was_cancelled());
+    /// ```
     pub fn was_cancelled(&self) -> bool {
         self.run.cancelled.load(Ordering::Relaxed)
     }
 
     /// Whether the executor refused or dropped a job of this run (it was shut down, say); the
     /// nodes not run because of it are `Cancelled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert!(!report.executor_refused());
+    /// ```
     pub fn executor_refused(&self) -> bool {
         self.run.refused.load(Ordering::Relaxed)
     }
@@ -298,6 +460,20 @@ impl Report {
     ///
     /// In a timed run: from the node that ended last, back through the dependency that ended
     /// last each time. Untimed: one longest chain of the graph by node count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.critical_path(), ["a", "b"]); // c never ran
+    /// ```
     pub fn critical_path(&self) -> Vec<&str> {
         let inner = &*self.graph().inner;
         if !self.run.is_timed() {
@@ -328,6 +504,20 @@ impl Report {
     /// The graph in DOT, each node coloured by its outcome (green succeeded, red failed, grey
     /// skipped, orange cancelled) and labelled with it. No times: the same outcomes give the
     /// same text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert!(report.to_dot().contains("fillcolor=salmon"));
+    /// ```
     pub fn to_dot(&self) -> String {
         self.graph().dot_with(|i| {
             Some(match self.slot(i) {
@@ -342,6 +532,21 @@ impl Report {
     /// The run as Chrome trace JSON (open it in Perfetto or `chrome://tracing`): one complete
     /// event (`"ph":"X"`) per node that ran, on the thread that ran it, in start order, with
     /// the outcome in `args`. Empty (`{"traceEvents":[]}`) for an untimed run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let a = builder.node("a", |_| 1).key();
+    /// builder.try_node("b", |_| Err::<(), _>("broken")).after(a);
+    /// builder.node("c", |_| ()).after("b");
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// let trace = report.to_chrome_trace();
+    /// assert_eq!(trace.matches("\"ph\":\"X\"").count(), 2); // a and b ran
+    /// ```
     pub fn to_chrome_trace(&self) -> String {
         let origin = self.run.start_time();
         let mut events: Vec<(u64, usize, Timing)> = (0..self.len())
