@@ -166,9 +166,14 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         // that is between its check and its push: that submitter wakes everyone once it is out
         // (see README, "shutdown"), so there is no spinning.
         shared.sleep.park(|| {
+            // During shutdown only quiescence ends the wait (workers do not retire then, so a
+            // surplus must not keep one awake: it would spin until the queue is drainable).
             has_work(shared, ctx)
-                || shared.size.surplus()
-                || (shared.is_shutting_down() && shared.quiescent(ctx))
+                || if shared.is_shutting_down() {
+                    shared.quiescent(ctx)
+                } else {
+                    shared.size.surplus()
+                }
         });
     }
 }
