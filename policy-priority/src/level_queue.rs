@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use pool_core::sync::Mutex;
+use pool_core::sync::{AtomicUsize, Mutex, Ordering};
 use pool_core::Priority;
 
 use crate::config::Aging;
@@ -42,6 +42,10 @@ use crate::stats::PerLevel;
 /// ```
 pub struct LevelQueue<T> {
     levels: Mutex<Levels<T>>,
+    /// A copy of `levels.len()`, written only under the lock in the same critical section that
+    /// changes the levels, so that `len`, `is_empty` and a pop of an empty queue need no lock:
+    /// idle workers that poll the queue before they park do not contend with submitters.
+    len: AtomicUsize,
     /// Stamps are nanoseconds since this instant.
     epoch: Instant,
     aging: Aging,
@@ -77,6 +81,7 @@ impl<T> LevelQueue<T> {
     pub fn with_aging(aging: Aging) -> Self {
         LevelQueue {
             levels: Mutex::new(Levels::new(aging.bound_nanos())),
+            len: AtomicUsize::new(0),
             epoch: Instant::now(),
             aging,
         }
@@ -111,9 +116,11 @@ impl<T> LevelQueue<T> {
         // Read the clock before taking the lock, to keep the critical section short; `Levels`
         // keeps stamps monotonic in lock order even when pushers race here.
         let now = self.aging.bound().map(|_| self.now());
-        self.levels
-            .lock()
-            .push(item, priority, || now.unwrap_or_default());
+        let mut levels = self.levels.lock();
+        levels.push(item, priority, || now.unwrap_or_default());
+        // SeqCst, before the unlock: once `push` returns, a later `len`/`pop` (after the pool's
+        // SeqCst fence) reads this store or a later one, so it cannot report empty.
+        self.len.store(levels.len(), Ordering::SeqCst);
     }
 
     /// Takes the next entry and the level it was queued at (see the type's docs for the order).
@@ -130,7 +137,14 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.pop(), Some((7, Priority::Critical)));
     /// ```
     pub fn pop(&self) -> Option<(T, Priority)> {
-        self.levels.lock().pop(|| self.now())
+        if self.len.load(Ordering::SeqCst) == 0 {
+            // Linearizes at this load: the queue was empty then (see the `len` field).
+            return None;
+        }
+        let mut levels = self.levels.lock();
+        let popped = levels.pop(|| self.now());
+        self.len.store(levels.len(), Ordering::SeqCst);
+        popped
     }
 
     /// How many entries are queued.
@@ -147,7 +161,7 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.levels.lock().len()
+        self.len.load(Ordering::SeqCst)
     }
 
     /// Whether nothing is queued.
