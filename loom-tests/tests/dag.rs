@@ -83,7 +83,11 @@ fn completion_fires_once() {
         let report = handle.wait();
         assert_eq!(report.summary().succeeded, 2);
         let wakes = counter.0.load(Ordering::Relaxed);
-        assert_eq!(wakes, usize::from(pending), "pending={pending} wakes={wakes}");
+        assert_eq!(
+            wakes,
+            usize::from(pending),
+            "pending={pending} wakes={wakes}"
+        );
     });
 }
 
