@@ -1,0 +1,138 @@
+//! `profile`: one workload on one system, nothing else, for `valgrind --tool=callgrind`.
+//!
+//! ```text
+//! cargo build --release -p benches --bin profile
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/profile external ours 200000
+//! callgrind_annotate cg.out | head -40
+//! ```
+//!
+//! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
+//! tasks). Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`: `ours`, `rayon`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use benches::latch::Latch;
+
+static DONE: Latch = Latch::new();
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+fn empty() {
+    DONE.count_down();
+}
+
+fn external(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    DONE.reset(n);
+    let started = Instant::now();
+    match system {
+        "ours" => {
+            let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
+            (0..n).for_each(|_| pool.spawn(empty).expect("running"));
+            DONE.wait_or_panic(TIMEOUT, "ours");
+        }
+        "rayon" => {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            (0..n).for_each(|_| pool.spawn(empty));
+            DONE.wait_or_panic(TIMEOUT, "rayon");
+        }
+        "threadpool" => {
+            let pool = threadpool::ThreadPool::new(threads);
+            (0..n).for_each(|_| pool.execute(empty));
+            DONE.wait_or_panic(TIMEOUT, "threadpool");
+        }
+        "rusty" => {
+            let pool = rusty_pool::ThreadPool::new(threads, threads, Duration::from_secs(60));
+            (0..n).for_each(|_| pool.execute(empty));
+            DONE.wait_or_panic(TIMEOUT, "rusty_pool");
+        }
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .max_blocking_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            (0..n).for_each(|_| drop(rt.spawn_blocking(empty)));
+            DONE.wait_or_panic(TIMEOUT, "tokio");
+        }
+        other => return Err(format!("unknown system {other:?}")),
+    }
+    println!(
+        "external {system}: {n} tasks, {:.2} Mtasks/s",
+        n as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
+fn ours_tree(pool: Arc<pool_core::ThreadPool>, i: usize, n: usize) {
+    for child in [2 * i + 1, 2 * i + 2] {
+        if child < n {
+            let p = Arc::clone(&pool);
+            pool.spawn(move || ours_tree(p, child, n)).expect("running");
+        }
+    }
+    DONE.count_down();
+}
+
+fn rayon_tree(i: usize, n: usize) {
+    for child in [2 * i + 1, 2 * i + 2] {
+        if child < n {
+            rayon_core::spawn(move || rayon_tree(child, n));
+        }
+    }
+    DONE.count_down();
+}
+
+fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    DONE.reset(n);
+    let started = Instant::now();
+    match system {
+        "ours" => {
+            let pool = Arc::new(pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?);
+            let p = Arc::clone(&pool);
+            pool.spawn(move || ours_tree(p, 0, n)).expect("running");
+            DONE.wait_or_panic(TIMEOUT, "ours");
+        }
+        "rayon" => {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            pool.spawn(move || rayon_tree(0, n));
+            DONE.wait_or_panic(TIMEOUT, "rayon");
+        }
+        other => return Err(format!("unknown system {other:?} for tree")),
+    }
+    println!(
+        "tree {system}: {n} tasks, {:.2} Mtasks/s",
+        n as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS]";
+    let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(cores);
+    let result = match workload.as_str() {
+        "external" => external(system, threads, n),
+        "tree" => tree(system, threads, n),
+        other => Err(format!("unknown workload {other:?}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("profile: {message}\n{usage}");
+            ExitCode::from(2)
+        }
+    }
+}
