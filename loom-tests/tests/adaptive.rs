@@ -6,7 +6,7 @@
 //!
 //! The resize models drive pool-core's real `ThreadPool` (its deques swap to locked
 //! `VecDeque`s under loom) with `set_threads` on one loom thread, exactly the call the
-//! controller makes on its tick, a submission on another, and `shutdown` on the main thread.
+//! controller makes on its tick, racing a submission and then `shutdown` on the main thread.
 //! The stop model runs the real `AdaptivePool` controller thread. loom's `Condvar::wait_timeout`
 //! never times out, so under loom the controller only wakes when notified: the model checks
 //! that `shutdown` always wakes and joins it, whatever point of its wait loop it is at.
@@ -18,9 +18,13 @@ use policy_adaptive::{AdaptivePool, Signals, Snapshot};
 use pool_core::sync::{thread, Arc, AtomicUsize, Ordering};
 use pool_core::ThreadPool;
 
-/// Resizes to `to` from one thread and submits from another while the main thread shuts the
-/// pool down; checks that the job ran exactly once or came back rejected, that the books
-/// balance, and that no worker thread is left.
+/// Resizes to `to` from one thread (the controller's tick) while the main thread submits a job
+/// and then shuts the pool down; checks that the job ran exactly once or came back rejected,
+/// that the books balance, and that no worker thread is left.
+///
+/// loom allows 4 threads per model: main, the resizer and up to two workers, so the submission
+/// and the shutdown share the main thread. Submission racing shutdown on its own is pool-core's
+/// model (`core.rs`, `shutdown_vs_submit_runs_or_rejects`).
 fn resize_vs_submit_vs_shutdown(start: usize, to: usize) {
     loom::model(move || {
         let pool = Arc::new(ThreadPool::new(start).unwrap());
@@ -31,29 +35,23 @@ fn resize_vs_submit_vs_shutdown(start: usize, to: usize) {
             // Like the controller, a refused resize after shutdown is not an error to report.
             thread::spawn(move || pool.set_threads(to).is_ok())
         };
-        let submitter = {
-            let pool = pool.clone();
-            let runs = runs.clone();
-            thread::spawn(move || {
-                let job = move || {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    7
-                };
-                // Accepted: the handle must resolve with the value (graceful shutdown runs
-                // queued work). Rejected: the job came back and never ran.
-                pool.submit(job).ok().map(|handle| handle.join())
+        let counted = runs.clone();
+        let handle = pool
+            .submit(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                7
             })
-        };
+            .ok();
         pool.shutdown();
         let _resized = resizer.join().unwrap();
-        let outcome = submitter.join().unwrap();
 
-        match outcome {
-            Some(result) => {
-                assert_eq!(result.unwrap(), 7, "an accepted job runs");
+        match handle {
+            // Accepted before shutdown: graceful shutdown runs it.
+            Some(handle) => {
+                assert_eq!(handle.join().unwrap(), 7, "an accepted job runs");
                 assert_eq!(runs.load(Ordering::SeqCst), 1, "exactly once");
             }
-            None => assert_eq!(runs.load(Ordering::SeqCst), 0, "a rejected job never runs"),
+            None => unreachable!("submitted before shutdown, so accepted"),
         }
         let stats = pool.stats();
         assert!(stats.is_balanced(), "{stats}");
@@ -62,16 +60,15 @@ fn resize_vs_submit_vs_shutdown(start: usize, to: usize) {
     });
 }
 
-/// Invariant: growing (1 -> 2) while a job is submitted and the pool shuts down loses no job
-/// and leaks no thread (the worker started by the resize is joined by shutdown, or the resize
-/// is refused).
+/// Invariant: growing (1 -> 2) racing a submission and the shutdown loses no job and leaks no
+/// thread (the worker started by the resize is joined by shutdown, or the resize is refused).
 #[test]
 fn grow_vs_submit_vs_shutdown() {
     resize_vs_submit_vs_shutdown(1, 2);
 }
 
-/// Invariant: shrinking (2 -> 1) while a job is submitted and the pool shuts down loses no job
-/// (the retiring worker leaves it to the other) and leaks no thread.
+/// Invariant: shrinking (2 -> 1) racing a submission and the shutdown loses no job (the
+/// retiring worker leaves it to the other) and leaks no thread.
 #[test]
 fn shrink_vs_submit_vs_shutdown() {
     resize_vs_submit_vs_shutdown(2, 1);
