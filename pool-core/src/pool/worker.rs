@@ -222,14 +222,14 @@ fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
 }
 
 fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
-    let stealers = {
-        let mut cached = ctx.stealers.borrow_mut();
-        let generation = shared.registry.generation.load(Ordering::Acquire);
-        if cached.0 != generation {
-            *cached = (generation, shared.registry.stealers());
-        }
-        cached.1.clone()
-    };
+    let mut cached = ctx.stealers.borrow_mut();
+    let generation = shared.registry.generation.load(Ordering::Acquire);
+    if cached.0 != generation {
+        *cached = (generation, shared.registry.stealers());
+    }
+    // Iterate the cached list in place: cloning its `Arc` here would bump a reference count on
+    // a line every stealing worker shares. Nothing below calls user code, so the borrow is safe.
+    let stealers = &cached.1;
     let n = stealers.len();
     if n <= 1 {
         return None;
