@@ -55,17 +55,18 @@ mod locked {
         }
     }
 
+    /// The owner pushes and pops at the back (LIFO); thieves steal from the front (oldest).
     pub(crate) struct Worker<T>(Arc<Mutex<VecDeque<T>>>);
 
     impl<T> Worker<T> {
-        pub(crate) fn new_fifo() -> Self {
+        pub(crate) fn new_lifo() -> Self {
             Worker(Arc::new(Mutex::new(VecDeque::new())))
         }
         pub(crate) fn push(&self, task: T) {
             self.0.lock().push_back(task);
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().pop_front()
+            self.0.lock().pop_back()
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()

@@ -27,8 +27,9 @@
 //!
 //! ## Work distribution
 //!
-//! Submissions from outside the pool go to a shared injector; tasks submitted by a running task
-//! go to that worker's own deque, and idle workers steal. Idle workers park on a condition
+//! Submissions from outside the pool go to a shared injector and start in submission order;
+//! tasks submitted by a running task go to that worker's own deque, where the newest runs next
+//! (depth-first, as in rayon), and idle workers steal the oldest. Idle workers park on a condition
 //! variable with a protocol that cannot lose a wake-up (see `pool/README.md` in the sources), so
 //! an idle pool uses no CPU.
 //!

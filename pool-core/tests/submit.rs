@@ -209,3 +209,55 @@ fn panicking_destructors_do_not_kill_workers() {
     assert_eq!((stats.completed, stats.canceled), (4, 2), "{stats}");
     assert!(stats.is_balanced(), "{stats}");
 }
+
+/// A worker runs its own newest spawn first (depth-first, hot in cache); outside submissions
+/// keep their order.
+#[test]
+fn a_workers_own_spawns_run_newest_first() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let log = Log::default();
+    let (p, l) = (pool.clone(), log.clone());
+    pool.spawn(move || {
+        for i in 0..5 {
+            let l = l.clone();
+            p.spawn(move || l.push(i)).unwrap();
+        }
+    })
+    .unwrap();
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(log.take(), [4, 3, 2, 1, 0]);
+}
+
+/// A task that keeps spawning its successor never empties its worker's deque; the worker still
+/// looks at the shared queue periodically, so an outside submission is not starved.
+#[test]
+fn a_self_feeding_task_does_not_starve_outside_work() {
+    const CAP: usize = 1_000_000;
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let links = Arc::new(AtomicUsize::new(0));
+    fn link(
+        pool: Arc<ThreadPool>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+        links: Arc<AtomicUsize>,
+    ) {
+        if stop.load(Ordering::SeqCst) || links.fetch_add(1, Ordering::SeqCst) >= CAP {
+            return;
+        }
+        let p = pool.clone();
+        pool.spawn(move || link(p, stop, links)).unwrap();
+    }
+    let (p, s, l) = (pool.clone(), stop.clone(), links.clone());
+    pool.spawn(move || link(p, s, l)).unwrap();
+    let s = stop.clone();
+    let outside = pool
+        .submit(move || s.store(true, Ordering::SeqCst))
+        .unwrap();
+    outside.join_timeout(PATIENCE).unwrap();
+    assert!(pool.wait_idle(PATIENCE));
+    let ran = links.load(Ordering::SeqCst);
+    assert!(
+        ran < CAP,
+        "the outside task waited for the whole chain ({ran} links)"
+    );
+}

@@ -104,7 +104,7 @@ impl Shared {
         }
     }
 
-    fn pop_global(&self) -> Option<QueuedTask> {
+    pub(crate) fn pop_global(&self) -> Option<QueuedTask> {
         match &self.global {
             Global::Fifo(injector) => loop {
                 match injector.steal() {

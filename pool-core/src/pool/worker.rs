@@ -1,7 +1,7 @@
 //! The worker loop, the registry of workers (stealers, counters), and the thread-local context
 //! that routes submissions from inside a worker to its own deque.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -86,6 +86,8 @@ pub(crate) struct WorkerContext {
     pub(crate) counters: Arc<CachePadded<Counters>>,
     stealers: RefCell<(u64, Arc<Vec<Stealer<QueuedTask>>>)>,
     index: usize,
+    /// Searches so far, for the periodic look at the shared queue.
+    ticks: Cell<u32>,
 }
 
 crate::sync::thread_local! {
@@ -107,7 +109,11 @@ pub(crate) fn with_current<R>(pool: &Shared, f: impl FnOnce(&WorkerContext) -> R
 
 /// The body of every worker thread.
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
-    let deque = Worker::new_fifo();
+    // LIFO for the owner: a task's newest spawn runs next on the same core while its data is
+    // hot, and a fan-out runs depth-first instead of growing the deque to the tree's width.
+    // Thieves take the oldest entries. Batches moved in from the injector are written reversed
+    // by crossbeam, so outside submissions still start in their submission order.
+    let deque = Worker::new_lifo();
     let counters = Arc::new(CachePadded::new(Counters::default()));
     shared.registry.register(WorkerEntry {
         index,
@@ -120,6 +126,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         counters,
         stealers: RefCell::new((u64::MAX, Arc::new(Vec::new()))),
         index,
+        ticks: Cell::new(0),
     });
     CURRENT.with(|current| *current.borrow_mut() = Some(ctx.clone()));
     shared.hooks.call_start(index);
@@ -211,7 +218,20 @@ pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
 
 /// Own deque first (newest work stays hot in this core's cache), then the shared queue, then
 /// the other workers' deques.
+/// A worker whose own deque never empties (a task that keeps spawning) would never look at the
+/// shared queue; every this many searches it looks there first, so outside submissions are not
+/// starved. (61, like tokio's scheduler: prime, so it does not fall into step with a workload's
+/// own period.)
+const SHARED_QUEUE_POLL_INTERVAL: u32 = 61;
+
 fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
+    let tick = ctx.ticks.get().wrapping_add(1);
+    ctx.ticks.set(tick);
+    if tick.is_multiple_of(SHARED_QUEUE_POLL_INTERVAL) {
+        if let Some(task) = shared.pop_global() {
+            return Some(task);
+        }
+    }
     if let Some(task) = ctx.deque.pop() {
         return Some(task);
     }
