@@ -106,6 +106,22 @@ impl Condvar {
         (guard, result.timed_out())
     }
 
+    /// Blocks until notified, or until `deadline` if there is one. Returns the guard and whether
+    /// the deadline had passed (a deadline already in the past returns at once).
+    pub fn wait_deadline<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<std::time::Instant>,
+    ) -> (MutexGuard<'a, T>, bool) {
+        match deadline {
+            None => (self.wait(guard), false),
+            Some(deadline) => match deadline.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => self.wait_timeout(guard, left),
+                _ => (guard, true),
+            },
+        }
+    }
+
     /// Wakes one waiter.
     pub fn notify_one(&self) {
         self.0.notify_one()

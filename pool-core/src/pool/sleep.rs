@@ -115,23 +115,8 @@ impl Sleep {
                 return true;
             }
             state.idle_waiters += 1;
-            let timed_out = match deadline {
-                None => {
-                    state = self.idle_changed.wait(state);
-                    false
-                }
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        true
-                    } else {
-                        let (guard, timed_out) =
-                            self.idle_changed.wait_timeout(state, deadline - now);
-                        state = guard;
-                        timed_out
-                    }
-                }
-            };
+            let (guard, timed_out) = self.idle_changed.wait_deadline(state, deadline);
+            state = guard;
             state.idle_waiters -= 1;
             if timed_out {
                 return is_idle();

@@ -403,22 +403,8 @@ where
                 return Some(outcome);
             }
             slot.blocked += 1;
-            let timed_out = match deadline {
-                None => {
-                    slot = self.done.wait(slot);
-                    false
-                }
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        true
-                    } else {
-                        let (guard, timed_out) = self.done.wait_timeout(slot, deadline - now);
-                        slot = guard;
-                        timed_out
-                    }
-                }
-            };
+            let (guard, timed_out) = self.done.wait_deadline(slot, deadline);
+            slot = guard;
             slot.blocked -= 1;
             if timed_out && slot.outcome.is_none() {
                 return None;
