@@ -50,11 +50,7 @@ fn coalesced_submit(c: &mut Criterion) {
     let mut group = c.benchmark_group("coalesce");
     group.throughput(Throughput::Elements(1));
     group.bench_function("merged submit (spawn, same key)", |b| {
-        b.iter(|| {
-            coalescer
-                .spawn(black_box(7), Default::default(), || 1)
-                .ok()
-        })
+        b.iter(|| coalescer.spawn(black_box(7), Default::default(), || 1).ok())
     });
     group.bench_function("merged submit (handle, same key)", |b| {
         b.iter(|| black_box(coalescer.submit(black_box(7), || 1).ok()))
