@@ -45,14 +45,27 @@ pub(crate) struct Totals {
     pub(crate) canceled: u64,
 }
 
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, other: Totals) {
+        self.submitted += other.submitted;
+        self.rejected += other.rejected;
+        self.started += other.started;
+        self.completed += other.completed;
+        self.panicked += other.panicked;
+        self.canceled += other.canceled;
+    }
+}
+
 impl Totals {
     pub(crate) fn add(&mut self, c: &Counters) {
-        self.submitted += c.submitted.load(Ordering::Relaxed);
-        self.rejected += c.rejected.load(Ordering::Relaxed);
-        self.started += c.started.load(Ordering::Relaxed);
-        self.completed += c.completed.load(Ordering::Relaxed);
-        self.panicked += c.panicked.load(Ordering::Relaxed);
-        self.canceled += c.canceled.load(Ordering::Relaxed);
+        *self += Totals {
+            submitted: c.submitted.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            started: c.started.load(Ordering::Relaxed),
+            completed: c.completed.load(Ordering::Relaxed),
+            panicked: c.panicked.load(Ordering::Relaxed),
+            canceled: c.canceled.load(Ordering::Relaxed),
+        };
     }
 }
 

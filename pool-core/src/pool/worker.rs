@@ -62,13 +62,7 @@ impl Registry {
 
     pub(crate) fn add_totals(&self, totals: &mut Totals) {
         let inner = self.inner.lock();
-        let retired = inner.retired;
-        totals.submitted += retired.submitted;
-        totals.rejected += retired.rejected;
-        totals.started += retired.started;
-        totals.completed += retired.completed;
-        totals.panicked += retired.panicked;
-        totals.canceled += retired.canceled;
+        *totals += inner.retired;
         for w in &inner.workers {
             totals.add(&w.counters);
         }
