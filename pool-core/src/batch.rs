@@ -1,10 +1,8 @@
 //! Run a function over many inputs, report progress, and return the results in input order.
 
-use std::panic::{self, AssertUnwindSafe};
-
 use crate::error::{CancelReason, TaskError};
 use crate::sync::{Arc, Condvar, Mutex};
-use crate::task::panic_message;
+use crate::unwind::{call_quietly, catch_panic};
 use crate::ThreadPool;
 
 /// How far a batch has got, passed to the progress callback of [`ThreadPool::map_batch`].
@@ -85,8 +83,7 @@ impl ThreadPool {
             let batch_for_job = Arc::clone(&batch);
             let f = Arc::clone(&f);
             let job = move || {
-                let result = panic::catch_unwind(AssertUnwindSafe(|| f(input)))
-                    .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+                let result = catch_panic(|| f(input)).map_err(TaskError::Panicked);
                 batch_for_job.finish(index, result);
             };
             if self.spawn(job).is_err() {
@@ -100,10 +97,7 @@ impl ThreadPool {
             let done = self.wait_for_progress(&batch, reported);
             if done > reported && progress_alive {
                 reported = done;
-                let call = panic::catch_unwind(AssertUnwindSafe(|| {
-                    progress(BatchProgress { done, total })
-                }));
-                progress_alive = call.is_ok();
+                progress_alive = call_quietly(|| progress(BatchProgress { done, total })).is_some();
             }
             reported = reported.max(done);
             if done == total {
@@ -128,7 +122,7 @@ impl ThreadPool {
                     return state.done;
                 }
             }
-            if self.help_once() {
+            if crate::yield_now() == Some(crate::Yield::Executed) {
                 continue;
             }
             let state = batch.state.lock();

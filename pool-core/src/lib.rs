@@ -73,10 +73,12 @@ mod pool;
 mod queue;
 pub mod sync;
 mod task;
+mod unwind;
 
 pub use batch::BatchProgress;
 pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskError};
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
-pub use pool::{PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder};
+pub use pool::{yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, Yield};
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
 pub use task::{CancelToken, TaskHandle, TaskId};
+pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};

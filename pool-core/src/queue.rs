@@ -70,7 +70,7 @@ impl QueuedTask {
     pub(crate) fn discard(self, reason: CancelReason) -> Discarded {
         match self.work {
             Work::Job(job) => {
-                crate::task::drop_quietly(job);
+                crate::unwind::drop_quietly(job);
                 Discarded {
                     canceled_now: true,
                     count: true,

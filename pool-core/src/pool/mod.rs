@@ -9,9 +9,9 @@ mod worker;
 
 pub use builder::ThreadPoolBuilder;
 pub use stats::PoolStats;
+pub use worker::{yield_now, Yield};
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use self::size::Size;
@@ -24,6 +24,7 @@ use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::queue::{QueuePolicy, QueuedTask};
 use crate::sync::{thread, Arc, AtomicUsize, Backoff, Mutex, MutexGuard, Ordering};
 use crate::task::{new_task, raw_task, CancelToken, TaskHandle, TaskRef};
+use crate::unwind::call_quietly;
 
 /// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
 /// every outside submitter that got in has pushed (workers may exit once the queues are empty).
@@ -46,22 +47,23 @@ pub(crate) struct Hooks {
 pub(crate) type PanicHandler = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Hooks {
-    // User callbacks must never take a worker down: each is called under `catch_unwind`.
+    // User callbacks must never take a worker down: each is called quietly (its panic, and
+    // that panic's payload, are caught).
     fn call_start(&self, index: usize) {
         if let Some(hook) = &self.on_start {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| hook(index)));
+            call_quietly(|| hook(index));
         }
     }
 
     fn call_stop(&self, index: usize) {
         if let Some(hook) = &self.on_stop {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| hook(index)));
+            call_quietly(|| hook(index));
         }
     }
 
     fn call_panic_handler(&self, message: &str) {
         if let Some(handler) = &self.panic_handler {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| handler(message)));
+            call_quietly(|| handler(message));
         }
     }
 }
@@ -754,12 +756,6 @@ impl ThreadPool {
         self.mark_drainable();
         self.join_workers();
         canceled
-    }
-
-    /// From one of this pool's workers: runs one queued task, if there is one. Lets a worker that
-    /// waits on other tasks (a nested batch) keep the pool moving instead of deadlocking it.
-    pub(crate) fn help_once(&self) -> bool {
-        worker::with_current(&self.shared, |ctx| worker::help(&self.shared, ctx)).unwrap_or(false)
     }
 
     fn begin_shutdown(&self, bits: usize) {

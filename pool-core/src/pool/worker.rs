@@ -2,7 +2,6 @@
 //! that routes submissions from inside a worker to its own deque.
 
 use std::cell::{Cell, RefCell};
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use super::stats::{bump_owned, Counters, Totals};
@@ -11,6 +10,7 @@ use crate::deque::{Steal, Stealer, Worker};
 use crate::queue::{QueuedTask, Work};
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
+use crate::unwind::catch_panic;
 
 /// A worker's registration, visible to the other workers (to steal) and to `stats()`.
 pub(crate) struct WorkerEntry {
@@ -199,6 +199,61 @@ fn search_a_while(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
     None
 }
 
+/// What [`yield_now`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Yield {
+    /// It ran one queued task of the calling worker's pool.
+    Executed,
+    /// It found no queued task to run.
+    Idle,
+}
+
+/// From a worker thread of any [`ThreadPool`](crate::ThreadPool): runs one queued task of that
+/// pool, if there is one. Returns `None` when the calling thread is not a worker.
+///
+/// This is how a task that waits on other tasks keeps the pool moving instead of deadlocking it
+/// (the waits of pool-core and its sibling crates use it: [`TaskHandle::join`](crate::TaskHandle::join),
+/// `map_batch`, a DAG run). A waiting loop calls it while its condition is false and blocks only
+/// once it returns `Some(Yield::Idle)` or `None`.
+///
+/// The task it runs may be any queued task, and may itself wait (helping in turn), so the stack
+/// grows with the nesting depth, as in rayon.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::{yield_now, ThreadPool, Yield};
+///
+/// assert_eq!(yield_now(), None); // not a worker thread
+/// let pool = std::sync::Arc::new(ThreadPool::new(1).unwrap());
+/// let inner = pool.clone();
+/// let outcome = pool
+///     .submit(move || {
+///         // The only worker is busy with this task, so the spawned one can only run here.
+///         let (tx, rx) = std::sync::mpsc::channel();
+///         inner.spawn(move || tx.send(7).unwrap()).unwrap();
+///         while rx.try_recv().is_err() {
+///             assert_eq!(yield_now(), Some(Yield::Executed));
+///         }
+///         "helped"
+///     })
+///     .unwrap();
+/// assert_eq!(outcome.join().unwrap(), "helped");
+/// ```
+pub fn yield_now() -> Option<Yield> {
+    let ctx = CURRENT.with(|current| current.borrow().clone())?;
+    // SAFETY: `CURRENT` holds a context only while the thread is inside `run`, whose `shared`
+    // (an `Arc<Shared>`) keeps the pool's shared state alive for that whole time; `ctx.pool`
+    // points into that `Arc`. The `Rc` clone keeps the context alive even if a helped task ends
+    // the worker's registration in between.
+    let shared = unsafe { &*ctx.pool };
+    Some(if help(shared, &ctx) {
+        Yield::Executed
+    } else {
+        Yield::Idle
+    })
+}
+
 /// Runs one task if any is to be found; returns whether it did.
 pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
     match find_task(shared, ctx) {
@@ -276,13 +331,13 @@ fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
     let ran = match task.into_work() {
         Work::Job(job) => {
             bump_owned(&counters.started);
-            match panic::catch_unwind(AssertUnwindSafe(job)) {
+            // The closure, its captures and its panic payload are all dropped inside
+            // `catch_panic`: none of their destructors can unwind out of the worker.
+            match catch_panic(job) {
                 Ok(()) => bump_owned(&counters.completed),
-                Err(payload) => {
+                Err(message) => {
                     bump_owned(&counters.panicked);
-                    shared
-                        .hooks
-                        .call_panic_handler(&crate::task::panic_message(payload.as_ref()));
+                    shared.hooks.call_panic_handler(&message);
                 }
             }
             true

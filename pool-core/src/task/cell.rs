@@ -1,13 +1,13 @@
 //! The task cell: one allocation holding the state word, the closure and the result slot.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Instant;
 
 use crate::error::{CancelReason, TaskError};
 use crate::executor::Priority;
 use crate::sync::{AtomicU8, Condvar, ErasedArc as Arc, Mutex, Ordering, UnsafeCell};
+use crate::unwind::{catch_panic, drop_quietly, wake_quietly};
 
 const PHASE_MASK: u8 = 0b11;
 const QUEUED: u8 = 0;
@@ -258,7 +258,8 @@ impl<F, T> TaskCell<F, T> {
             self.done.notify_all();
         }
         if let Some(waker) = waker {
-            waker.wake();
+            // A waker is user code: a panicking `wake` must not unwind into the worker.
+            wake_quietly(waker);
         }
     }
 
@@ -337,15 +338,17 @@ where
         let token = CancelToken {
             header: &self.header,
         };
-        let result = panic::catch_unwind(AssertUnwindSafe(|| func(&token)));
+        // The payload of a panic is user code too (its `Drop` may panic): `catch_panic` keeps
+        // only the message and drops the payload quietly.
+        let result = catch_panic(|| func(&token));
         self.header.finish();
         match result {
             Ok(value) => {
                 self.complete(Ok(value));
                 RunOutcome::Completed
             }
-            Err(payload) => {
-                self.complete(Err(TaskError::Panicked(panic_message(payload.as_ref()))));
+            Err(message) => {
+                self.complete(Err(TaskError::Panicked(message)));
                 RunOutcome::Panicked
             }
         }
@@ -469,12 +472,6 @@ impl Drop for TaskRef {
     }
 }
 
-/// Drops a value holding user code (a closure, a task's value) without letting a panicking
-/// destructor unwind into pool code.
-pub(crate) fn drop_quietly<T>(value: T) {
-    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
-}
-
 /// Builds a task; returns the queue entry and the handle's view of it.
 pub(crate) fn new_task<F, T>(
     func: F,
@@ -505,17 +502,6 @@ where
     let raw: Arc<dyn RawTask> = cell.clone();
     let ops: Arc<dyn TaskOps<T>> = cell;
     (TaskRef(Some(raw.clone())), ops, raw)
-}
-
-/// The text of a panic payload, as `std` prints it.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
-    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -118,13 +118,44 @@ impl<T> TaskHandle<T> {
 
     /// Waits for the task and returns its value, or why there is none.
     ///
-    /// Calling `join` from inside a task of a one-thread pool, on a task queued behind it, waits
-    /// forever, as with any thread pool: use `.await` or a batch there.
+    /// This blocks the calling thread: never call it inside an async task (`.await` the handle
+    /// there). Called from a worker of a pool, it runs that pool's queued tasks while it waits
+    /// (see [`yield_now`](crate::yield_now)), so joining a task queued behind the caller, even on
+    /// a one-thread pool, does not deadlock. It blocks only when that pool has nothing queued
+    /// that the caller could run: the awaited task is then running elsewhere (or queued on
+    /// another executor, whose workers run it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(ThreadPool::new(1).unwrap());
+    /// let inner = pool.clone();
+    /// let outer = pool
+    ///     .submit(move || {
+    ///         // Queued behind this task on the pool's only worker: joining it helps it run.
+    ///         let queued = inner.submit(|| 20).unwrap();
+    ///         queued.join().unwrap() + 1
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(outer.join().unwrap(), 21);
+    /// ```
     pub fn join(self) -> Result<T, TaskError> {
-        match self.task.wait_outcome(None) {
+        match self.wait_helping(None) {
             Some(outcome) => outcome,
             None => unreachable_outcome(),
         }
+    }
+
+    /// Runs queued tasks while this one has no outcome (from a worker thread), then blocks.
+    fn wait_helping(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
+        while !self.task.header().is_finished()
+            && deadline.is_none_or(|deadline| Instant::now() < deadline)
+            && crate::yield_now() == Some(crate::Yield::Executed)
+        {}
+        self.task.wait_outcome(deadline)
     }
 
     /// Like [`join`](Self::join), but gives up after `timeout`, handing the handle back.
@@ -148,7 +179,7 @@ impl<T> TaskHandle<T> {
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinTimeoutError<T>> {
         let deadline = Instant::now().checked_add(timeout);
-        match self.task.wait_outcome(deadline) {
+        match self.wait_helping(deadline) {
             Some(Ok(value)) => Ok(value),
             Some(Err(error)) => Err(JoinTimeoutError::Task(error)),
             None => Err(JoinTimeoutError::TimedOut(self)),

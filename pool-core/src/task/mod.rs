@@ -5,7 +5,7 @@
 mod cell;
 mod handle;
 
-pub(crate) use cell::{drop_quietly, new_task, panic_message, RunOutcome, TaskRef};
+pub(crate) use cell::{new_task, RunOutcome, TaskRef};
 pub use cell::{CancelToken, TaskId};
 pub(crate) use handle::raw_task;
 pub use handle::TaskHandle;

@@ -1,0 +1,229 @@
+//! Calling hostile user code: one small helper per concern, used by every crate of the workspace.
+//!
+//! Any piece of user code may panic: a closure, the `Drop` of a value it captured, returned or
+//! panicked with, a waker, a hook. These helpers are how pool code calls such code without letting
+//! the panic unwind into its own bookkeeping (where it would kill a worker, strand a handle or
+//! leave a counter unbalanced).
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::task::Waker;
+
+/// Drops `value` (user code: a closure, a task's value, a panic payload) without letting a
+/// panicking destructor unwind into the caller.
+///
+/// A destructor that panics is caught; the panic's own payload is then dropped the same way, and
+/// if *that* destructor panics as well, the second payload is leaked instead (a payload whose drop
+/// always panics could otherwise keep this going forever). Leaking is safe; unwinding into a
+/// worker's bookkeeping is not.
+///
+/// # Examples
+///
+/// ```
+/// struct Hostile;
+/// impl Drop for Hostile {
+///     fn drop(&mut self) {
+///         panic!("hostile destructor");
+///     }
+/// }
+///
+/// pool_core::drop_quietly(Hostile); // returns normally
+/// ```
+pub fn drop_quietly<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        drop_payload(payload);
+    }
+}
+
+/// Drops a panic payload whose `Drop` may itself panic (see [`drop_quietly`]).
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
+    }
+}
+
+/// Wakes `waker` (user code: its `wake` may panic) without letting a panic unwind into the
+/// caller. Returns whether the wake returned normally.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::task::{Wake, Waker};
+///
+/// struct Hostile;
+/// impl Wake for Hostile {
+///     fn wake(self: Arc<Self>) {
+///         panic!("hostile waker");
+///     }
+/// }
+///
+/// assert!(!pool_core::wake_quietly(Waker::from(Arc::new(Hostile))));
+/// ```
+pub fn wake_quietly(waker: Waker) -> bool {
+    match panic::catch_unwind(AssertUnwindSafe(move || waker.wake())) {
+        Ok(()) => true,
+        Err(payload) => {
+            drop_payload(payload);
+            false
+        }
+    }
+}
+
+/// Calls `f` (user code: a hook, a callback) and catches a panic. Returns `f`'s value, or `None`
+/// if it panicked; the panic payload is dropped quietly.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pool_core::call_quietly(|| 2 + 2), Some(4));
+/// assert_eq!(pool_core::call_quietly(|| -> u8 { panic!("hostile hook") }), None);
+/// ```
+pub fn call_quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            drop_payload(payload);
+            None
+        }
+    }
+}
+
+/// Runs `f` under `catch_unwind`; a panic becomes `Err(message)`, and its payload is dropped
+/// quietly. The one way pool code turns a panic of user code into a reportable failure.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pool_core::catch_panic(|| 7), Ok(7));
+/// assert_eq!(pool_core::catch_panic(|| -> u8 { panic!("bad input {}", 3) }), Err("bad input 3".into()));
+/// ```
+pub fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Ok(value),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            drop_payload(payload);
+            Err(message)
+        }
+    }
+}
+
+/// The text of a panic payload, as `std` prints it: the `&str` or `String` a `panic!` carries,
+/// or a fixed placeholder for any other payload. Reads the payload; never drops it.
+///
+/// # Examples
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("out of {}", "cheese")).unwrap_err();
+/// assert_eq!(pool_core::panic_message(payload.as_ref()), "out of cheese");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// Runs a closure when dropped: on a normal exit and while unwinding alike. The helper for state
+/// that must be restored whatever user code does in between (a thread-local, a flag, a count).
+///
+/// Call [`OnExit::defuse`] to skip the closure on the path where it is not needed.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// thread_local!(static DEPTH: Cell<u32> = const { Cell::new(0) });
+///
+/// let result = std::panic::catch_unwind(|| {
+///     DEPTH.with(|d| d.set(d.get() + 1));
+///     let _restore = pool_core::OnExit::new(|| DEPTH.with(|d| d.set(d.get() - 1)));
+///     panic!("user code");
+/// });
+/// assert!(result.is_err());
+/// assert_eq!(DEPTH.with(Cell::get), 0); // restored while unwinding
+/// ```
+#[must_use = "the closure runs when the guard is dropped; bind it to a named variable"]
+pub struct OnExit<F: FnOnce()> {
+    action: Option<F>,
+}
+
+impl<F: FnOnce()> OnExit<F> {
+    /// A guard that runs `action` when it is dropped.
+    pub fn new(action: F) -> Self {
+        OnExit {
+            action: Some(action),
+        }
+    }
+
+    /// Drops the guard without running its closure.
+    pub fn defuse(mut self) {
+        self.action = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for OnExit<F> {
+    fn drop(&mut self) {
+        if let Some(action) = self.action.take() {
+            action();
+        }
+    }
+}
+
+impl<F: FnOnce()> fmt::Debug for OnExit<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnExit")
+            .field("armed", &self.action.is_some())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A payload whose destructor panics with another payload whose destructor panics.
+    struct Nested(u32);
+    impl Drop for Nested {
+        fn drop(&mut self) {
+            if self.0 > 0 {
+                std::panic::panic_any(Nested(self.0 - 1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_chain_of_panicking_destructors_stops() {
+        drop_quietly(Nested(5));
+        let payload = panic::catch_unwind(|| std::panic::panic_any(Nested(3))).unwrap_err();
+        drop_payload(payload);
+    }
+
+    #[test]
+    fn catch_panic_drops_a_hostile_payload_quietly() {
+        let result = catch_panic(|| -> () { std::panic::panic_any(Nested(2)) });
+        assert_eq!(result, Err("a panic with a non-string payload".to_string()));
+    }
+
+    #[test]
+    fn on_exit_runs_once_unless_defused() {
+        let runs = AtomicUsize::new(0);
+        {
+            let _guard = OnExit::new(|| {
+                runs.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        OnExit::new(|| {
+            runs.fetch_add(10, Ordering::SeqCst);
+        })
+        .defuse();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+}
