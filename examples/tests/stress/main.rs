@@ -6,8 +6,16 @@
 //! `STRESS_SOAK_SECS=<seconds>` (for example `STRESS_SOAK_SECS=300 cargo test --release -p examples
 //! --test stress -- --nocapture`) and prints its figures. A watchdog fails the test with a dump of
 //! the pool's state if no progress is made for a generous time, instead of hanging CI.
+//!
+//! Hostile mode (`hostile/`): every piece of user code panics at random, across all crates on one
+//! pool. The test suite runs a few short seeds; `STRESS_HOSTILE_SEEDS=1000` runs that many seeds
+//! from `STRESS_SEED` on; `STRESS_SOAK_SECS` runs it as a timed soak with a flat-RSS check;
+//! `STRESS_HOSTILE=<parts>` chooses which crates get hostile code (see `hostile/mod.rs`). For
+//! example `STRESS_HOSTILE=all STRESS_HOSTILE_SEEDS=1000 cargo test --release -p examples --test
+//! stress hostile -- --nocapture`.
 
 mod core_ops;
+mod hostile;
 mod mixed_ops;
 mod rng;
 mod watchdog;
@@ -46,20 +54,24 @@ pub fn rss_kib() -> u64 {
         .map_or(0, |pages| pages * 4)
 }
 
-/// Deliberate panics are part of the load; keep them out of the output, print any other.
+/// Deliberate panics (the harness's own, marked) are part of the load; keep them out of the
+/// output, print any other. Installed once for the whole test binary.
 fn quiet_deliberate_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let text = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if !text.starts_with("deliberate panic") {
-            default(info);
-        }
-    }));
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.starts_with("deliberate panic") && !hostile::is_marker(payload) {
+                default(info);
+            }
+        }));
+    });
 }
 
 #[test]
@@ -110,4 +122,71 @@ fn every_crate_on_one_pool_books_balance() {
     for round in 0..rounds {
         mixed_ops::run(seed.wrapping_add(round), 3, 600);
     }
+}
+
+/// Hostile mode: a few short seeds in the test suite; `STRESS_HOSTILE_SEEDS=<n>` for n seeds;
+/// `STRESS_SOAK_SECS=<s>` for a timed soak whose RSS must stay flat.
+#[test]
+fn hostile_user_code_cannot_break_the_guarantees() {
+    quiet_deliberate_panics();
+    let seed = seed();
+    let parts = hostile::Parts::from_env();
+    println!("hostile seed {seed} parts {parts:?} (replay with STRESS_SEED={seed})");
+    let seeds = std::env::var("STRESS_HOSTILE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    match (soak(), seeds) {
+        (Some(duration), _) => hostile_soak(seed, parts, duration),
+        (None, Some(n)) => {
+            let start = Instant::now();
+            let mut ops = 0;
+            for i in 0..n {
+                ops += hostile::run(seed.wrapping_add(i), parts, 3, 300);
+            }
+            println!(
+                "hostile: {n} seeds from {seed} passed, {ops} operations in {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        (None, None) => {
+            for i in 0..3 {
+                hostile::run(seed.wrapping_add(i), parts, 2, 150);
+            }
+        }
+    }
+}
+
+/// RSS may grow this much between the end of the warm-up and the end of the soak: allocator
+/// caches, thread stacks of resized pools and the test harness's own buffers settle within a few
+/// MiB; a leak of one task, value or payload per hostile operation grows by hundreds of MiB over
+/// a soak of millions of operations.
+const SOAK_RSS_MARGIN_KIB: u64 = 16 * 1024;
+
+fn hostile_soak(seed: u64, parts: hostile::Parts, duration: Duration) {
+    let start = Instant::now();
+    let warm_up = duration / 10;
+    let mut rounds = 0u64;
+    let mut ops = 0u64;
+    let mut rss_warm = None;
+    let mut rss_peak = 0;
+    while start.elapsed() < duration {
+        ops += hostile::run(seed.wrapping_add(rounds), parts, 3, 600);
+        rounds += 1;
+        if rss_warm.is_none() && start.elapsed() >= warm_up {
+            rss_warm = Some(rss_kib());
+        }
+        rss_peak = rss_peak.max(rss_kib());
+    }
+    let rss_end = rss_kib();
+    let rss_warm = rss_warm.unwrap_or(rss_end);
+    println!(
+        "hostile soak: {rounds} rounds (seeds {seed}..{}), {ops} operations in {:.1} s; RSS after \
+         warm-up {rss_warm} KiB, peak {rss_peak} KiB, end {rss_end} KiB (margin {SOAK_RSS_MARGIN_KIB} KiB)",
+        seed.wrapping_add(rounds),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        rss_end <= rss_warm + SOAK_RSS_MARGIN_KIB,
+        "hostile soak from seed {seed}: RSS grew from {rss_warm} KiB to {rss_end} KiB"
+    );
 }

@@ -1,0 +1,441 @@
+//! The hostile pool-core operations, the driver loop that mixes in the policies' operations, and
+//! the final shutdown racing late hostile work.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
+use policy_priority::{PriorityQueue, PrioritySubmit};
+use pool_core::{drop_quietly, Priority, TaskError, TaskHandle, ThreadPool};
+
+use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Dice, Ending};
+use super::policy_ops::{self, HeldCoalesced, HeldRun};
+use super::{Hooks, Parts, Round, PATIENCE};
+
+/// The round's pool: two workers, the priority queue, and hooks and a panic handler that panic
+/// at random when the `core` part is on.
+pub fn build_pool(
+    seed: u64,
+    parts: Parts,
+    hooks: &Arc<Hooks>,
+    queue: &PriorityQueue,
+) -> ThreadPool {
+    let percent = if parts.core { 20 } else { 0 };
+    let dice = Arc::new(Dice::new(seed ^ 0x400C));
+    let (h1, d1) = (hooks.clone(), dice.clone());
+    let (h2, d2) = (hooks.clone(), dice.clone());
+    let (h3, d3) = (hooks.clone(), dice);
+    ThreadPool::builder()
+        .threads(2)
+        .thread_name("hostile")
+        .queue_policy(queue.clone())
+        .on_thread_start(move |index| {
+            h1.started.fetch_add(1, Ordering::SeqCst);
+            if d1.roll(percent) {
+                panic!("{}: start hook of worker {index}", super::kit::MARK);
+            }
+        })
+        .on_thread_stop(move |index| {
+            h2.stopped.fetch_add(1, Ordering::SeqCst);
+            if d2.roll(percent) {
+                panic!("{}: stop hook of worker {index}", super::kit::MARK);
+            }
+        })
+        .panic_handler(move |_message| {
+            h3.panic_handler.fetch_add(1, Ordering::SeqCst);
+            if d3.roll(percent) {
+                panic!("{}: panic handler", super::kit::MARK);
+            }
+        })
+        .build()
+        .expect("valid pool")
+}
+
+/// A held pool task and what it was planned to do.
+pub struct HeldTask {
+    handle: TaskHandle<Bomb>,
+    index: u64,
+    /// It panics when run: its closure panics or the value it captured panics when dropped.
+    panics: bool,
+    runs: Arc<AtomicU32>,
+    /// `cancel()` returned true.
+    cancel_won: bool,
+}
+
+pub enum Held {
+    Task(HeldTask),
+    Coalesced(HeldCoalesced),
+    Run(HeldRun),
+}
+
+pub fn drive(round: &Arc<Round>, driver: u64, ops: usize) {
+    let mut rng = fastrand::Rng::with_seed(round.seed.wrapping_mul(0x1_0000_01B3) ^ driver);
+    let mut held: Vec<Held> = Vec::new();
+    let batches = round.parts.batch_cancel || round.seed.is_multiple_of(2);
+    let cancel_all = round.parts.batch_cancel || !round.seed.is_multiple_of(2);
+    for op in 0..ops as u64 {
+        round.watchdog.tick();
+        round.ops.fetch_add(1, Ordering::SeqCst);
+        let index = (driver << 32) | op;
+        match rng.u32(..100) {
+            0..=24 => {
+                if let Some(h) = submit_task(round, &mut rng, index) {
+                    held.push(h);
+                }
+            }
+            25..=34 => {
+                let child = rng.u32(..100) < 25;
+                spawn_job(round, &mut rng, index, child)
+            }
+            35..=41 => {
+                if !held.is_empty() {
+                    let i = rng.usize(..held.len());
+                    cancel(&mut held[i]);
+                }
+            }
+            42..=45 if batches => map_batch(round, &mut rng, index),
+            46 if cancel_all => {
+                tolerate(|| round.pool.cancel_all());
+            }
+            47..=48 => round
+                .pool
+                .set_threads(1 + rng.usize(..3))
+                .expect("resize of a running pool"),
+            49..=70 => {
+                if let Some(h) = policy_ops::coalesced(round, &mut rng, index) {
+                    held.push(Held::Coalesced(h));
+                }
+            }
+            71..=72 => {
+                let key = super::kit::Key::new(rng.u8(..4), None);
+                tolerate(|| round.coalescer.cancel_key(&key));
+            }
+            73..=82 => {
+                if let Some(h) = policy_ops::dag(round, &mut rng, index) {
+                    held.push(Held::Run(h));
+                }
+            }
+            83..=85 if round.parts.nested => {
+                if let Some(h) = nested(round, &mut rng, index) {
+                    held.push(h);
+                }
+            }
+            _ => {
+                if !held.is_empty() {
+                    let i = rng.usize(..held.len());
+                    resolve(round, held.swap_remove(i));
+                }
+            }
+        }
+    }
+    for h in held {
+        resolve(round, h);
+    }
+}
+
+fn cancel(held: &mut Held) {
+    match held {
+        Held::Task(t) => {
+            // A cancel drops the closure here, and its captured value may panic on this thread.
+            if let Some(true) = tolerate(|| t.handle.cancel()) {
+                t.cancel_won = true;
+            }
+        }
+        Held::Coalesced(c) => {
+            tolerate(|| c.handle.cancel());
+        }
+        Held::Run(r) => {
+            tolerate(|| r.cancel());
+        }
+    }
+}
+
+pub fn resolve(round: &Round, held: Held) {
+    match held {
+        Held::Task(t) => resolve_task(round, t),
+        Held::Coalesced(c) => policy_ops::resolve_coalesced(round, c),
+        Held::Run(r) => policy_ops::resolve_run(round, r),
+    }
+}
+
+/// A hostile closure for a pool task: it captures a value (armed or not), returns one (armed or
+/// not), and ends as `ending` says.
+fn hostile_task(
+    round: &Round,
+    rng: &mut fastrand::Rng,
+    index: u64,
+    hostile: bool,
+) -> (impl FnOnce() -> Bomb + Send + 'static, bool, Arc<AtomicU32>) {
+    let ending = Ending::pick(rng, hostile);
+    let capture_armed = hostile && rng.u32(..100) < 15;
+    let output_armed = hostile && rng.u32(..100) < 20;
+    let capture = Bomb::new(index, capture_armed, &round.census);
+    let census = round.census.clone();
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let task = move || {
+        r.fetch_add(1, Ordering::SeqCst);
+        ending.act(&census, "a pool task");
+        let output = Bomb::new(index, output_armed, &census);
+        drop(capture);
+        output
+    };
+    (task, ending.panics() || capture_armed, runs)
+}
+
+fn submit_task(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<Held> {
+    let (task, panics, runs) = hostile_task(round, rng, index, round.parts.core);
+    let submitted = match rng.u32(..3) {
+        0 => round.pool.submit(task).map_err(drop_quietly),
+        1 => {
+            let level = Priority::ALL[rng.usize(..5)];
+            round.pool.submit_at(level, task).map_err(drop_quietly)
+        }
+        _ => round
+            .pool
+            .submit_cancellable(move |_token| task())
+            .map_err(drop_quietly),
+    };
+    let Ok(mut handle) = submitted else {
+        panic!("seed {}: a running pool refused a task", round.seed);
+    };
+    if round.parts.core && rng.u32(..100) < 20 {
+        if let Poll::Ready(outcome) = poll_with_hostile_waker(&mut handle, rng) {
+            check_task_outcome(round, index, panics, &runs, false, outcome);
+            return None;
+        }
+    }
+    Some(Held::Task(HeldTask {
+        handle,
+        index,
+        panics,
+        runs,
+        cancel_won: false,
+    }))
+}
+
+fn resolve_task(round: &Round, t: HeldTask) {
+    match t.handle.join_timeout(PATIENCE) {
+        Ok(value) => check_task_outcome(round, t.index, t.panics, &t.runs, t.cancel_won, Ok(value)),
+        Err(pool_core::JoinTimeoutError::Task(e)) => {
+            check_task_outcome(round, t.index, t.panics, &t.runs, t.cancel_won, Err(e))
+        }
+        Err(pool_core::JoinTimeoutError::TimedOut(h)) => panic!(
+            "{}: task handle {:?} did not resolve within {PATIENCE:?}; state:\n{}",
+            round.ctx(),
+            h.id(),
+            round.dump()
+        ),
+    }
+}
+
+fn check_task_outcome(
+    round: &Round,
+    index: u64,
+    panics: bool,
+    runs: &AtomicU32,
+    cancel_won: bool,
+    outcome: Result<Bomb, TaskError>,
+) {
+    let ctx = round.ctx();
+    let runs = runs.load(Ordering::SeqCst);
+    match outcome {
+        Ok(value) => {
+            assert!(!panics, "{ctx}: task {index:x} should have panicked");
+            assert!(!cancel_won, "{ctx}: task {index:x}: cancel won but it ran");
+            assert_eq!(runs, 1, "{ctx}: task {index:x} runs");
+            assert_eq!(value.id, index, "{ctx}: task {index:x}: wrong output");
+            tolerate(move || drop(value));
+        }
+        Err(TaskError::Panicked(_)) => {
+            assert!(panics, "{ctx}: task {index:x} panicked unexpectedly");
+            assert_eq!(runs, 1, "{ctx}: task {index:x} runs");
+        }
+        Err(TaskError::Canceled(_)) => {
+            assert_eq!(runs, 0, "{ctx}: task {index:x} was cancelled but ran");
+        }
+        Err(other) => panic!("{ctx}: task {index:x}: unknown outcome {other:?}"),
+    }
+}
+
+/// A fire-and-forget job; `child` also spawns one from inside the pool (the worker's deque).
+fn spawn_job(round: &Round, rng: &mut fastrand::Rng, index: u64, child: bool) {
+    let (task, _, _) = hostile_task(round, rng, index, round.parts.core);
+    let inner = child.then(|| hostile_task(round, rng, index, round.parts.core).0);
+    let pool = round.pool.clone();
+    let job = move || {
+        if let Some(inner) = inner {
+            // Refused only once the pool shuts down; the refused closure is dropped quietly.
+            if let Err(refused) = pool.spawn(move || drop(inner())) {
+                drop_quietly(refused);
+            }
+        }
+        drop(task());
+    };
+    if let Err(refused) = round.pool.spawn(job) {
+        drop_quietly(refused);
+        panic!("seed {}: a running pool refused a job", round.seed);
+    }
+}
+
+/// `map_batch` with hostile inputs (their `Drop`), function and progress callback.
+fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
+    let hostile = round.parts.core;
+    let total = 1 + rng.usize(..6);
+    let inputs: Vec<(Bomb, Ending, bool)> = (0..total)
+        .map(|i| {
+            let armed = hostile && rng.u32(..100) < 15;
+            let ending = Ending::pick(rng, hostile);
+            let output_armed = hostile && rng.u32(..100) < 20;
+            (
+                Bomb::new(index + i as u64, armed, &round.census),
+                ending,
+                output_armed,
+            )
+        })
+        .collect();
+    let expect_panic: Vec<bool> = inputs
+        .iter()
+        .map(|(b, e, _)| e.panics() || b.is_armed())
+        .collect();
+    let census = round.census.clone();
+    let progress_fuse = if hostile {
+        rng.usize(..total + 1)
+    } else {
+        usize::MAX
+    };
+    let mut calls = 0;
+    let results = tolerate(|| {
+        round.pool.map_batch(
+            inputs,
+            move |(input, ending, output_armed)| {
+                ending.act(&census, "a map_batch function");
+                let output = Bomb::new(input.id, output_armed, &census);
+                drop(input);
+                output
+            },
+            |_progress| {
+                calls += 1;
+                if calls == progress_fuse {
+                    panic!("{}: map_batch progress", super::kit::MARK);
+                }
+            },
+        )
+    });
+    let ctx = round.ctx();
+    let Some(results) = results else {
+        panic!("{ctx}: map_batch let a hostile panic out (its progress callback is caught)");
+    };
+    assert_eq!(results.len(), total, "{ctx}: map_batch results");
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(value) => {
+                assert!(
+                    !expect_panic[i],
+                    "{ctx}: map_batch input {i} should have panicked"
+                );
+                tolerate(move || drop(value));
+            }
+            Err(TaskError::Panicked(_)) => {
+                assert!(
+                    expect_panic[i],
+                    "{ctx}: map_batch input {i} panicked unexpectedly"
+                )
+            }
+            Err(other) => panic!("{ctx}: map_batch input {i}: {other:?} on a running pool"),
+        }
+    }
+}
+
+/// A task that waits on its own pool: runs a DAG on it, a batch on it, or joins another task.
+fn nested(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<Held> {
+    let pool = round.pool.clone();
+    let kind = rng.u32(..3);
+    let graph = policy_ops::benign_graph(rng);
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let census = round.census.clone();
+    let task = move || {
+        r.fetch_add(1, Ordering::SeqCst);
+        match kind {
+            0 => {
+                let report = graph.run(&*pool);
+                assert_eq!(report.len(), graph.len(), "a nested run lost nodes");
+            }
+            1 => {
+                let results = pool.map_batch(0..4u64, |x| x + 1, |_| {});
+                assert_eq!(results.len(), 4, "a nested batch lost inputs");
+            }
+            _ => {
+                if let Ok(h) = pool.submit(|| 7u64) {
+                    // Cancelled only by shutdown or cancel_all.
+                    let _ = h.join();
+                }
+            }
+        }
+        Bomb::new(index, false, &census)
+    };
+    let handle = round.pool.submit(task).map_err(drop_quietly).ok()?;
+    Some(Held::Task(HeldTask {
+        handle,
+        index,
+        panics: false,
+        runs,
+        cancel_won: false,
+    }))
+}
+
+/// Shutdown racing late hostile submissions (pool, coalescer, DAG): each either runs or comes
+/// back refused, and every handle still resolves.
+pub fn shutdown_racing_late_work(round: &Arc<Round>) {
+    let late: Vec<_> = (0..2u64)
+        .map(|t| {
+            let round = round.clone();
+            std::thread::spawn(move || {
+                let mut rng = fastrand::Rng::with_seed(round.seed ^ 0x1A7E ^ t);
+                let mut held = Vec::new();
+                for i in 0..10_000u64 {
+                    let index = ((8 + t) << 32) | i;
+                    let (task, panics, runs) =
+                        hostile_task(&round, &mut rng, index, round.parts.core);
+                    match round.pool.submit(task) {
+                        Ok(handle) => held.push(Held::Task(HeldTask {
+                            handle,
+                            index,
+                            panics,
+                            runs,
+                            cancel_won: false,
+                        })),
+                        Err(refused) => {
+                            drop_quietly(refused);
+                            break;
+                        }
+                    }
+                    if let Some(h) = policy_ops::coalesced(&round, &mut rng, index) {
+                        held.push(Held::Coalesced(h));
+                    }
+                    if i % 16 == 0 {
+                        if let Some(h) = policy_ops::dag(&round, &mut rng, index) {
+                            held.push(Held::Run(h));
+                        }
+                    }
+                }
+                for h in held {
+                    resolve(&round, h);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    round.pool.shutdown();
+    for l in late {
+        if let Err(payload) = l.join() {
+            eprintln!(
+                "{}: a late submitter failed; state:\n{}",
+                round.ctx(),
+                round.dump()
+            );
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
