@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use pool_core::{drop_quietly, Executor, Job, Priority, Rejected, ThreadPool};
 
 /// Every string panic the harness raises on purpose starts with this.
-pub const MARK: &str = "hostile";
+pub const MARK: &str = "deliberate hostile panic";
 
 /// Whether a panic payload is one the harness raised on purpose.
 pub fn is_marker(payload: &(dyn Any + Send)) -> bool {

@@ -10,7 +10,7 @@ use policy_coalesce::{CoalescedHandle, Mode, SubmitOptions};
 use pool_core::Priority;
 
 use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Ending, Key};
-use super::{Round, PATIENCE};
+use super::{patience, Round};
 
 pub struct HeldCoalesced {
     pub handle: CoalescedHandle<Bomb>,
@@ -76,11 +76,12 @@ pub fn coalesced(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<H
 
 pub fn resolve_coalesced(round: &Round, held: HeldCoalesced) {
     // Any outcome (a value, a panic, a cancel, a refusal) is fine; it must arrive.
-    match held.handle.join_timeout(PATIENCE) {
+    match held.handle.join_timeout(patience()) {
         Err(policy_coalesce::JoinTimeoutError::TimedOut(h)) => panic!(
-            "{}: coalesced handle {:?} did not resolve within {PATIENCE:?}; state:\n{}",
+            "{}: coalesced handle {:?} did not resolve within {:?}; state:\n{}",
             round.ctx(),
             h.id(),
+            patience(),
             round.dump()
         ),
         outcome => {
@@ -188,12 +189,13 @@ pub fn dag(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<HeldRun
 }
 
 pub fn resolve_run(round: &Round, held: HeldRun) {
-    match held.handle.wait_timeout(PATIENCE) {
+    match held.handle.wait_timeout(patience()) {
         Ok(report) => finish_run(round, held.graph, &held.shape, Some(report)),
         Err(_) => panic!(
-            "{}: DAG run of {} nodes did not finish within {PATIENCE:?}; state:\n{}",
+            "{}: DAG run of {} nodes did not finish within {:?}; state:\n{}",
             round.ctx(),
             held.graph.len(),
+            patience(),
             round.dump()
         ),
     }

@@ -10,7 +10,7 @@ use pool_core::{drop_quietly, Priority, TaskError, TaskHandle, ThreadPool};
 
 use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Dice, Ending};
 use super::policy_ops::{self, HeldCoalesced, HeldRun};
-use super::{Hooks, Parts, Round, PATIENCE};
+use super::{patience, Hooks, Parts, Round};
 
 /// The round's pool: two workers, the priority queue, and hooks and a panic handler that panic
 /// at random when the `core` part is on.
@@ -215,15 +215,16 @@ fn submit_task(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<Hel
 }
 
 fn resolve_task(round: &Round, t: HeldTask) {
-    match t.handle.join_timeout(PATIENCE) {
+    match t.handle.join_timeout(patience()) {
         Ok(value) => check_task_outcome(round, t.index, t.panics, &t.runs, t.cancel_won, Ok(value)),
         Err(pool_core::JoinTimeoutError::Task(e)) => {
             check_task_outcome(round, t.index, t.panics, &t.runs, t.cancel_won, Err(e))
         }
         Err(pool_core::JoinTimeoutError::TimedOut(h)) => panic!(
-            "{}: task handle {:?} did not resolve within {PATIENCE:?}; state:\n{}",
+            "{}: task handle {:?} did not resolve within {:?}; state:\n{}",
             round.ctx(),
             h.id(),
+            patience(),
             round.dump()
         ),
     }
