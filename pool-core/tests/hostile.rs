@@ -194,3 +194,47 @@ fn yield_now_outside_a_worker_is_none_and_inside_reports_what_it_did() {
     let seen = pool.submit(yield_now).unwrap().join().unwrap();
     assert_eq!(seen, Some(Yield::Idle));
 }
+
+#[test]
+fn every_stats_snapshot_balances_while_tasks_are_submitted_and_run() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (pool, done) = (Arc::clone(&pool), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut snapshots = 0u64;
+            while !done.load(Ordering::Acquire) || snapshots < 1000 {
+                let stats = pool.stats();
+                assert!(stats.is_balanced(), "snapshot {snapshots}: {stats}");
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    let submitters: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                for i in 0..50_000u32 {
+                    if i % 3 == 0 {
+                        drop(pool.submit(|| ()).unwrap());
+                    } else {
+                        pool.spawn(|| ()).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in submitters {
+        s.join().unwrap();
+    }
+    pool.shutdown();
+    done.store(true, Ordering::Release);
+    let snapshots = reader.join().expect("an unbalanced snapshot");
+    assert!(snapshots >= 1000);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.threads),
+        (100_000, 100_000, 0)
+    );
+}

@@ -174,10 +174,7 @@ impl Shared {
     }
 
     fn totals(&self) -> Totals {
-        let mut totals = Totals::default();
-        self.external.add_to(&mut totals);
-        self.registry.add_totals(&mut totals);
-        totals
+        self.registry.read_totals(&self.external)
     }
 }
 

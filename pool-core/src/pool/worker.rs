@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::stats::{bump_owned, Counters, Totals};
+use super::stats::{bump_owned, Counters, ExternalCounters, Totals};
 use super::Shared;
 use crate::deque::{Steal, Stealer, Worker};
 use crate::queue::{QueuedTask, Work};
@@ -60,12 +60,17 @@ impl Registry {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    pub(crate) fn add_totals(&self, totals: &mut Totals) {
+    /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
+    pub(crate) fn read_totals(&self, external: &ExternalCounters) -> Totals {
+        // The lock keeps each worker either in `workers` or folded into `retired` for the whole
+        // read, so none is counted twice or missed between passes.
         let inner = self.inner.lock();
-        *totals += inner.retired;
-        for w in &inner.workers {
-            totals.add(&w.counters);
-        }
+        let blocks = inner
+            .workers
+            .iter()
+            .map(|w| &**w.counters)
+            .chain(external.blocks());
+        Totals::read(inner.retired, blocks)
     }
 
     pub(crate) fn stealers(&self) -> Arc<Vec<Stealer<QueuedTask>>> {
