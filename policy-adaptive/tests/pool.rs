@@ -51,8 +51,11 @@ fn grows_under_a_blocking_backlog_and_every_task_completes() {
             .unwrap()
         })
         .collect();
+    // Wait for the event asserted below (a recorded growth), not for `threads()`: the controller
+    // records its history just after `set_threads`, so a test that saw the new target first could
+    // read an empty history under load.
     assert!(
-        eventually(&pool, |p| p.threads() > 1),
+        eventually(&pool, |p| p.history().iter().any(|e| e.to > e.from)),
         "the pool never grew: {:?}",
         p_last(&pool)
     );
@@ -81,32 +84,48 @@ fn p_last(pool: &AdaptivePool) -> String {
 fn shrinks_back_to_min_after_keep_alive_when_idle() {
     let pool = fast_pool(2, 8, Duration::from_millis(200));
     pool.set_threads(8).unwrap();
+    // Wait for the recorded shrink itself (see above for why not `threads()`).
     assert!(
-        eventually(&pool, |p| p.threads() == 2),
+        eventually(&pool, |p| p.history().last().is_some_and(|e| e.to == 2)),
         "still {} threads: {}",
         pool.threads(),
         p_last(&pool)
     );
     let shrink = pool.history().into_iter().last().unwrap();
     assert_eq!((shrink.from, shrink.to), (8, 2));
+    assert_eq!(pool.threads(), 2);
     assert!(eventually(&pool, |p| p.stats().threads == 2));
 }
 
 #[test]
 fn nested_blocking_completes_from_min_one() {
-    // W6: each task waits on a child queued behind it. A fixed pool of 1 deadlocks; the
-    // controller must add a worker.
+    // W6: each task waits on a child queued behind it. A `join` of the child would help (the
+    // waiting worker runs it), so the parent waits on a channel instead, which no pool can help:
+    // a fixed pool of 1 deadlocks; the controller must add a worker.
     let pool = Arc::new(fast_pool(1, 4, Duration::from_secs(30)));
     let inner = pool.clone();
     let parent = pool
         .submit(move || {
-            let child = inner.submit(|| 21).unwrap();
-            child.join_timeout(GENEROUS).map(|v| v * 2).ok()
+            let (tx, rx) = mpsc::channel();
+            inner.spawn(move || tx.send(21).unwrap()).unwrap();
+            rx.recv_timeout(GENEROUS).map(|v| v * 2).ok()
         })
         .unwrap();
     assert_eq!(parent.join_timeout(GENEROUS).ok().flatten(), Some(42));
     assert!(pool.threads() >= 2, "{:?}", pool.history());
     drop(pool);
+}
+
+#[test]
+fn a_join_of_a_queued_child_helps_without_growing() {
+    let pool = Arc::new(fast_pool(1, 4, Duration::from_secs(30)));
+    let inner = pool.clone();
+    let parent = pool
+        .submit(move || inner.submit(|| 21).unwrap().join().map(|v| v * 2))
+        .unwrap();
+    assert_eq!(parent.join_timeout(GENEROUS).ok(), Some(Ok(42)));
+    pool.shutdown();
+    assert_eq!(pool.stats().completed, 2);
 }
 
 /// Scripted signals that panic on every other call.

@@ -27,9 +27,13 @@
 //!
 //! ## Work distribution
 //!
-//! Submissions from outside the pool go to a shared injector and start in submission order;
-//! tasks submitted by a running task go to that worker's own deque, where the newest runs next
-//! (depth-first, as in rayon), and idle workers steal the oldest. Idle workers park on a condition
+//! Submissions from outside the pool go to a shared injector and start in submission order: with
+//! one worker strictly, with N workers none starts more than N places out of order and none waits
+//! while a worker is idle, so jobs that must run together (a barrier, a rendezvous) never deadlock
+//! a pool that has room for them. Tasks submitted by a running task go to that worker's own deque,
+//! where the newest runs next (depth-first, as in rayon), and idle workers steal the oldest. A
+//! worker that waits on other tasks ([`TaskHandle::join`], [`ThreadPool::map_batch`], a DAG run)
+//! runs queued tasks meanwhile ([`yield_now`]). Idle workers park on a condition
 //! variable with a protocol that cannot lose a wake-up (see `pool/README.md` in the sources), so
 //! an idle pool uses no CPU.
 //!

@@ -38,8 +38,8 @@ pub struct ThreadPoolBuilder {
     threads: Option<usize>,
     name: String,
     stack_size: Option<usize>,
-    on_start: Option<IndexHook>,
-    on_stop: Option<IndexHook>,
+    on_start: Vec<IndexHook>,
+    on_stop: Vec<IndexHook>,
     panic_handler: Option<PanicHandler>,
     policy: Option<Box<dyn QueuePolicy>>,
 }
@@ -50,8 +50,8 @@ impl Default for ThreadPoolBuilder {
             threads: None,
             name: "pool".to_string(),
             stack_size: None,
-            on_start: None,
-            on_stop: None,
+            on_start: Vec::new(),
+            on_stop: Vec::new(),
             panic_handler: None,
             policy: None,
         }
@@ -85,21 +85,43 @@ impl ThreadPoolBuilder {
 
     /// Called on each worker thread when it starts, with the worker's index. A panic in the hook
     /// is caught and does not stop the worker.
+    ///
+    /// Hooks add up: every hook given by repeated calls runs, in the order given, so a policy can
+    /// add its own without taking the user's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let (mine, theirs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (m, t) = (mine.clone(), theirs.clone());
+    /// let pool = ThreadPool::builder()
+    ///     .threads(2)
+    ///     .on_thread_start(move |_| { m.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_thread_start(move |_| { t.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.shutdown();
+    /// assert_eq!((mine.load(Ordering::SeqCst), theirs.load(Ordering::SeqCst)), (2, 2));
+    /// ```
     pub fn on_thread_start<F>(mut self, hook: F) -> Self
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_start = Some(std::sync::Arc::new(hook));
+        self.on_start.push(std::sync::Arc::new(hook));
         self
     }
 
     /// Called on each worker thread just before it exits (shutdown or retirement). A panic in the
-    /// hook is caught.
+    /// hook is caught. Hooks add up, as for [`on_thread_start`](Self::on_thread_start).
     pub fn on_thread_stop<F>(mut self, hook: F) -> Self
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_stop = Some(std::sync::Arc::new(hook));
+        self.on_stop.push(std::sync::Arc::new(hook));
         self
     }
 

@@ -18,7 +18,7 @@ use self::size::Size;
 use self::sleep::Sleep;
 use self::stats::{add_shared, bump_owned, ExternalCounters, Totals};
 use self::worker::Registry;
-use crate::deque::{Injector, Steal, Worker};
+use crate::deque::{Injector, Steal};
 use crate::error::{BuildError, CancelReason, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::queue::{QueuePolicy, QueuedTask};
@@ -37,8 +37,8 @@ const DRAINABLE: usize = 0b100;
 pub(crate) struct Hooks {
     name: String,
     stack_size: Option<usize>,
-    on_start: Option<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
-    on_stop: Option<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
+    on_start: Vec<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
+    on_stop: Vec<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
     panic_handler: Option<PanicHandler>,
 }
 
@@ -50,13 +50,13 @@ impl Hooks {
     // User callbacks must never take a worker down: each is called quietly (its panic, and
     // that panic's payload, are caught).
     fn call_start(&self, index: usize) {
-        if let Some(hook) = &self.on_start {
+        for hook in &self.on_start {
             call_quietly(|| hook(index));
         }
     }
 
     fn call_stop(&self, index: usize) {
-        if let Some(hook) = &self.on_stop {
+        for hook in &self.on_stop {
             call_quietly(|| hook(index));
         }
     }
@@ -119,21 +119,6 @@ impl Shared {
         }
     }
 
-    /// Takes one task from the shared queue, moving a batch more into `deque` when the queue is
-    /// the FIFO injector (so workers do not contend on the injector once per task).
-    pub(crate) fn pop_global_into(&self, deque: &Worker<QueuedTask>) -> Option<QueuedTask> {
-        match &self.global {
-            Global::Fifo(injector) => loop {
-                match injector.steal_batch_and_pop(deque) {
-                    Steal::Success(task) => return Some(task),
-                    Steal::Empty => return None,
-                    Steal::Retry => Backoff::new().snooze(),
-                }
-            },
-            Global::Policy(policy) => policy.pop(),
-        }
-    }
-
     pub(crate) fn global_is_empty(&self) -> bool {
         match &self.global {
             Global::Fifo(injector) => injector.is_empty(),
@@ -167,17 +152,14 @@ impl Shared {
             && self.global_is_empty()
     }
 
-    fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
             && self.global_is_empty()
             && !worker::any_stealable(self)
     }
 
     fn totals(&self) -> Totals {
-        let mut totals = Totals::default();
-        self.external.add_to(&mut totals);
-        self.registry.add_totals(&mut totals);
-        totals
+        self.registry.read_totals(&self.external)
     }
 }
 
@@ -195,6 +177,15 @@ enum Route<'a> {
 /// resizing and graceful shutdown.
 ///
 /// Dropping the pool shuts it down gracefully: queued work runs, then every thread is joined.
+///
+/// # Order
+///
+/// Submissions from outside the pool start in submission order: with one worker strictly FIFO;
+/// with N workers no outside submission waits while a worker is idle and none starts more than N
+/// places out of order. The pool never starts a later outside submission while an earlier one
+/// sits unstarted, so jobs that must run at the same time (the parties of a barrier) never
+/// deadlock a pool with room for all of them. Tasks spawned by running tasks go to that worker's
+/// own deque and run depth-first, possibly before outside work.
 ///
 /// # Examples
 ///
@@ -650,8 +641,13 @@ impl ThreadPool {
     /// Waits until no task is queued or running, or `timeout` passes; returns whether the pool
     /// went idle.
     ///
-    /// Wakes on the event (a worker parking), not by polling. Called from inside one of the
-    /// pool's own tasks it can only time out, since that task keeps the pool busy.
+    /// Every thread waiting when the pool goes idle returns `true`, even if another thread (say,
+    /// the first waiter to wake) submits more work before it gets to run: like the classic pools'
+    /// `join`, an idle moment releases the whole generation of waiters. A thread that starts
+    /// waiting after that moment waits for the next one.
+    ///
+    /// Wakes on the event (a worker parking or exiting), not by polling. Called from inside one of
+    /// the pool's own tasks it can only time out, since that task keeps the pool busy.
     ///
     /// # Examples
     ///
@@ -670,6 +666,13 @@ impl ThreadPool {
         let deadline = Instant::now().checked_add(timeout);
         let shared = &*self.shared;
         shared.sleep.wait_until(deadline, || shared.is_idle())
+    }
+
+    /// Threads blocked in [`wait_idle`](Self::wait_idle) right now. For tests that must know a
+    /// waiter is in place before they make the pool idle; not part of the stable API.
+    #[doc(hidden)]
+    pub fn idle_waiters(&self) -> usize {
+        self.shared.sleep.idle_waiters()
     }
 
     /// Cancels every task that has not started; returns how many it cancelled.
@@ -788,7 +791,8 @@ impl ThreadPool {
             let _ = handle.join();
         }
         drop(registered);
-        self.shared.sleep.idle_may_have_changed();
+        let shared = &*self.shared;
+        shared.sleep.idle_may_have_changed(|| shared.is_idle());
     }
 }
 

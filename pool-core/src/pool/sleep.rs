@@ -13,6 +13,9 @@ struct SleepState {
     generation: u64,
     /// Threads blocked in `wait_idle`.
     idle_waiters: usize,
+    /// Idle moments seen while someone waited: a `wait_idle` caller returns true once this moves
+    /// past the value it saw when it started waiting (the classic pools' join generation).
+    idle_moments: u64,
 }
 
 #[derive(Debug, Default)]
@@ -33,7 +36,8 @@ impl Sleep {
 
     /// Parks the calling worker unless `must_stay_awake` says there is a reason not to (work,
     /// shutdown, retirement), checked after announcing the worker as idle (steps 1-2).
-    pub(crate) fn park(&self, must_stay_awake: impl Fn() -> bool) {
+    /// `pool_is_idle` is asked only when someone waits in `wait_idle` (step 6).
+    pub(crate) fn park(&self, must_stay_awake: impl Fn() -> bool, pool_is_idle: impl Fn() -> bool) {
         let mut state = self.state.lock();
         // Step 1: announce, then order the announcement before the re-check (pairs with step 3).
         self.idle.fetch_add(1, Ordering::SeqCst);
@@ -50,9 +54,7 @@ impl Sleep {
             self.idle.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        if state.idle_waiters > 0 {
-            self.idle_changed.notify_all();
-        }
+        self.note_idle_moment(&mut state, pool_is_idle);
         let generation = state.generation;
         loop {
             state = self.wake.wait(state);
@@ -99,28 +101,51 @@ impl Sleep {
         self.idle_changed.notify_all();
     }
 
-    /// Tells `wait_idle` callers to look again (a worker retired or exited).
-    pub(crate) fn idle_may_have_changed(&self) {
-        let state = self.state.lock();
-        if state.idle_waiters > 0 {
+    /// Threads blocked in `wait_until`.
+    pub(crate) fn idle_waiters(&self) -> usize {
+        self.state.lock().idle_waiters
+    }
+
+    /// A worker retired or exited: if the pool is idle now, `wait_idle` callers return.
+    pub(crate) fn idle_may_have_changed(&self, pool_is_idle: impl Fn() -> bool) {
+        let mut state = self.state.lock();
+        self.note_idle_moment(&mut state, pool_is_idle);
+    }
+
+    /// Step 6, the notifier's side: under the lock, if anyone waits and the pool is idle, record
+    /// an idle moment and wake every waiter.
+    fn note_idle_moment(&self, state: &mut SleepState, pool_is_idle: impl Fn() -> bool) {
+        // `--cfg loom_broken_idle_level` only (loom-tests checks that a model catches it): wake the
+        // waiters without recording the moment, so each re-checks the level instead.
+        if state.idle_waiters > 0 && pool_is_idle() {
+            if !cfg!(loom_broken_idle_level) {
+                state.idle_moments = state.idle_moments.wrapping_add(1);
+            }
             self.idle_changed.notify_all();
         }
     }
 
-    /// Waits until `is_idle` holds, re-checking whenever a worker parks or exits (step 6).
+    /// Waits until the pool has an idle moment (step 6, the waiter's side). Returns true at once
+    /// if `is_idle` holds; otherwise every waiter present at the next idle moment returns true,
+    /// even if another thread refills the pool before it gets to run.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>, is_idle: impl Fn() -> bool) -> bool {
         let mut state = self.state.lock();
-        loop {
-            if is_idle() {
-                return true;
-            }
-            state.idle_waiters += 1;
+        if is_idle() {
+            return true;
+        }
+        let seen = state.idle_moments;
+        state.idle_waiters += 1;
+        let went_idle = loop {
             let (guard, timed_out) = self.idle_changed.wait_deadline(state, deadline);
             state = guard;
-            state.idle_waiters -= 1;
-            if timed_out {
-                return is_idle();
+            if state.idle_moments != seen || (cfg!(loom_broken_idle_level) && is_idle()) {
+                break true;
             }
-        }
+            if timed_out {
+                break is_idle();
+            }
+        };
+        state.idle_waiters -= 1;
+        went_idle
     }
 }

@@ -3,8 +3,9 @@
 //! Each worker owns a cache-padded block of counters that only it writes (so an increment is a
 //! plain load and store, no locked instruction, and no cache line moves between cores). Threads
 //! outside the pool write into one of a few striped blocks chosen per thread. A read sums them all,
-//! plus the totals of workers that have retired. Reads are not a single atomic snapshot; derived
-//! gauges (`queued`, `running`) saturate at zero rather than show a transient negative.
+//! plus the totals of workers that have retired.
+//!
+//! A read is not one atomic snapshot, yet every snapshot balances: see [`Totals::read`].
 
 use std::fmt;
 
@@ -25,13 +26,16 @@ pub(crate) struct Counters {
 ///
 /// A plain load and store: no other thread writes this counter, so no update can be lost, and
 /// readers only need each value to be eventually visible.
+///
+/// The store is `Release` so that a reader that sees it also sees everything this thread did
+/// before (see [`Totals::read`]); on x86 and ARMv8 that is still a plain store.
 pub(crate) fn bump_owned(counter: &AtomicU64) {
-    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
 }
 
-/// Adds to a counter other threads may write too.
+/// Adds to a counter other threads may write too (`Release`, as [`bump_owned`]).
 pub(crate) fn add_shared(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+    counter.fetch_add(n, Ordering::Release);
 }
 
 /// Plain totals, for summing.
@@ -57,6 +61,45 @@ impl std::ops::AddAssign for Totals {
 }
 
 impl Totals {
+    /// Sums `base` and `blocks`, reading the counters of a task's later stages first, so that the
+    /// snapshot balances even though the counters keep moving while it is read.
+    ///
+    /// A task's events happen in order, each after the one before in happens-before terms:
+    /// `submitted` (and `rejected`, by the same thread) before its push; the push before the pop
+    /// that precedes `started` or `canceled` (the queues release and acquire); `started` before
+    /// `completed` or `panicked` (the same worker). Every increment is a `Release` store and every
+    /// read here an `Acquire` load, so a read that counts a later event sees, in the passes after
+    /// it, every earlier event of the same task. Reading the stages last-to-first therefore can
+    /// only under-count a later stage relative to an earlier one, never the reverse:
+    /// `completed + panicked <= started` and `started + canceled + rejected <= submitted` in every
+    /// snapshot, so the derived `running` and `queued` are never negative and the identity holds.
+    pub(crate) fn read<'a>(
+        base: Totals,
+        blocks: impl Iterator<Item = &'a Counters> + Clone,
+    ) -> Totals {
+        let sum = |field: fn(&Counters) -> &AtomicU64| -> u64 {
+            blocks
+                .clone()
+                .map(|c| field(c).load(Ordering::Acquire))
+                .sum()
+        };
+        let completed = base.completed + sum(|c| &c.completed);
+        let panicked = base.panicked + sum(|c| &c.panicked);
+        let canceled = base.canceled + sum(|c| &c.canceled);
+        let started = base.started + sum(|c| &c.started);
+        let rejected = base.rejected + sum(|c| &c.rejected);
+        let submitted = base.submitted + sum(|c| &c.submitted);
+        Totals {
+            submitted,
+            rejected,
+            started,
+            completed,
+            panicked,
+            canceled,
+        }
+    }
+
+    /// Folds a retiring worker's block in (read by that worker itself: no race).
     pub(crate) fn add(&mut self, c: &Counters) {
         *self += Totals {
             submitted: c.submitted.load(Ordering::Relaxed),
@@ -115,10 +158,9 @@ impl ExternalCounters {
         }
     }
 
-    pub(crate) fn add_to(&self, totals: &mut Totals) {
-        for stripe in &self.stripes {
-            totals.add(&stripe.counters);
-        }
+    /// The stripes' counter blocks, for [`Totals::read`].
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Counters> + Clone {
+        self.stripes.iter().map(|stripe| &stripe.counters)
     }
 }
 
@@ -138,9 +180,13 @@ fn next_stripe() -> usize {
 
 /// A snapshot of a pool's counters.
 ///
-/// The event counters only grow. The books balance: at every moment
-/// `submitted = completed + canceled + panicked + rejected + running + queued`, and once the pool
-/// has shut down, `running = queued = 0`.
+/// The event counters only grow. The books balance in every snapshot, even one read while tasks
+/// are being submitted and run: `submitted = completed + canceled + panicked + rejected + running
+/// + queued` ([`is_balanced`](Self::is_balanced)). `queued` and `running` are derived from the
+/// event counters, so that identity alone cannot reveal a lost task; what does is the state after
+/// [`shutdown`](crate::ThreadPool::shutdown): every worker joined (`threads == 0`) and
+/// `running == queued == 0`. A task accepted and never run would stay in `queued`, a worker that
+/// died in the middle of a task would stay in `running`.
 ///
 /// A task cancelled through its handle stays in `queued` until the pool discards its entry
 /// (when a worker reaches it, or at `cancel_all` / shutdown); it then counts in `canceled`.

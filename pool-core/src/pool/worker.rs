@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::stats::{bump_owned, Counters, Totals};
+use super::stats::{bump_owned, Counters, ExternalCounters, Totals};
 use super::Shared;
 use crate::deque::{Steal, Stealer, Worker};
 use crate::queue::{QueuedTask, Work};
@@ -60,12 +60,17 @@ impl Registry {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    pub(crate) fn add_totals(&self, totals: &mut Totals) {
+    /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
+    pub(crate) fn read_totals(&self, external: &ExternalCounters) -> Totals {
+        // The lock keeps each worker either in `workers` or folded into `retired` for the whole
+        // read, so none is counted twice or missed between passes.
         let inner = self.inner.lock();
-        *totals += inner.retired;
-        for w in &inner.workers {
-            totals.add(&w.counters);
-        }
+        let blocks = inner
+            .workers
+            .iter()
+            .map(|w| &**w.counters)
+            .chain(external.blocks());
+        Totals::read(inner.retired, blocks)
     }
 
     pub(crate) fn stealers(&self) -> Arc<Vec<Stealer<QueuedTask>>> {
@@ -105,8 +110,8 @@ pub(crate) fn with_current<R>(pool: &Shared, f: impl FnOnce(&WorkerContext) -> R
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // LIFO for the owner: a task's newest spawn runs next on the same core while its data is
     // hot, and a fan-out runs depth-first instead of growing the deque to the tree's width.
-    // Thieves take the oldest entries. Batches moved in from the injector are written reversed
-    // by crossbeam, so outside submissions still start in their submission order.
+    // Thieves take the oldest entries. Outside submissions never enter this deque (workers take
+    // them from the shared queue one at a time), so they start in submission order.
     let deque = Worker::new_lifo();
     let counters = Arc::new(CachePadded::new(Counters::default()));
     shared.registry.register(WorkerEntry {
@@ -135,7 +140,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     CURRENT.with(|current| *current.borrow_mut() = None);
     shared.registry.deregister(ctx.index);
     shared.hooks.call_stop(index);
-    shared.sleep.idle_may_have_changed();
+    shared.sleep.idle_may_have_changed(|| shared.is_idle());
 }
 
 /// How many rounds a worker that ran out of work keeps looking (spinning, then yielding) before it
@@ -146,12 +151,19 @@ const SEARCH_ROUNDS_BEFORE_PARK: u32 = 64;
 
 fn work_loop(shared: &Shared, ctx: &WorkerContext) {
     loop {
-        if let Some(task) = find_task(shared, ctx) {
+        let task = match find_task(shared, ctx) {
+            Some(task) => Some(task),
+            None => search_a_while(shared, ctx),
+        };
+        if let Some(task) = task {
             execute(shared, ctx, task);
-            continue;
-        }
-        if let Some(task) = search_a_while(shared, ctx) {
-            execute(shared, ctx, task);
+            // Between two tasks a surplus worker retires even when work is queued, so a shrink
+            // takes effect within one task length per surplus worker, not when the queue empties
+            // (its own deque goes back to the shared queue on the way out). One load of the size
+            // word per task, a line written only by resizes.
+            if shared.size.surplus() && !shared.is_shutting_down() && shared.size.try_retire() {
+                return;
+            }
             continue;
         }
         if shared.is_shutting_down() {
@@ -166,16 +178,19 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         // During shutdown, a worker that is not quiescent waits here for an outside submitter
         // that is between its check and its push: that submitter wakes everyone once it is out
         // (see README, "shutdown"), so there is no spinning.
-        shared.sleep.park(|| {
-            // During shutdown only quiescence ends the wait (workers do not retire then, so a
-            // surplus must not keep one awake: it would spin until the queue is drainable).
-            has_work(shared, ctx)
-                || if shared.is_shutting_down() {
-                    shared.quiescent(ctx)
-                } else {
-                    shared.size.surplus()
-                }
-        });
+        shared.sleep.park(
+            || {
+                // During shutdown only quiescence ends the wait (workers do not retire then, so a
+                // surplus must not keep one awake: it would spin until the queue is drainable).
+                has_work(shared, ctx)
+                    || if shared.is_shutting_down() {
+                        shared.quiescent(ctx)
+                    } else {
+                        shared.size.surplus()
+                    }
+            },
+            || shared.is_idle(),
+        );
     }
 }
 
@@ -267,6 +282,7 @@ pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
 
 /// Own deque first (newest work stays hot in this core's cache), then the shared queue, then
 /// the other workers' deques.
+///
 /// A worker whose own deque never empties (a task that keeps spawning) would never look at the
 /// shared queue; every this many searches it looks there first, so outside submissions are not
 /// starved. (61, like tokio's scheduler: prime, so it does not fall into step with a workload's
@@ -284,7 +300,11 @@ fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
     if let Some(task) = ctx.deque.pop() {
         return Some(task);
     }
-    if let Some(task) = shared.pop_global_into(&ctx.deque) {
+    // One entry at a time, never a batch into the own deque: an outside submission taken by a
+    // worker starts now, so the pool never starts a later outside submission while an earlier one
+    // waits behind a blocked task in some worker's deque (jobs that must run together, such as
+    // the parties of a barrier, would deadlock a pool that has room for them).
+    if let Some(task) = shared.pop_global() {
         return Some(task);
     }
     steal(shared, ctx)

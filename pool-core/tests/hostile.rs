@@ -1,0 +1,240 @@
+//! User code is hostile: closures, their values and panic payloads (and those values' `Drop`),
+//! wakers and hooks may all panic. None of it may kill a worker, strand a handle or unbalance the
+//! books.
+
+mod common;
+
+use common::{Gate, PATIENCE};
+use pool_core::{yield_now, TaskError, ThreadPool, Yield};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Wake, Waker};
+
+/// Silences the panics these tests provoke on purpose (they are expected, and noisy).
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let hostile = info.payload().downcast_ref::<Bomb>().is_some()
+                || info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .is_some_and(|s| s.starts_with("hostile"));
+            if !hostile {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A value whose destructor panics, with a payload that is itself a `Bomb` (so dropping the
+/// payload of that panic panics again).
+struct Bomb(u32);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            std::panic::panic_any(Bomb(self.0 - 1));
+        }
+    }
+}
+
+/// The pool still works after the hostile tasks: a later task runs, the pool goes idle, and after
+/// shutdown every thread has left and the books balance.
+fn assert_pool_survived(pool: &ThreadPool, expect_panicked: u64) {
+    let later = pool.submit(|| 5).unwrap();
+    assert_eq!(
+        later.join_timeout(PATIENCE).ok(),
+        Some(5),
+        "the worker died"
+    );
+    assert!(pool.wait_idle(PATIENCE), "the pool never went idle");
+    pool.shutdown();
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.threads, stats.running, stats.queued),
+        (0, 0, 0),
+        "{stats}"
+    );
+    assert_eq!(stats.panicked, expect_panicked, "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_does_not_kill_the_worker() {
+    quiet_panics();
+    let pool = ThreadPool::new(1).unwrap();
+    let handle = pool
+        .submit(|| -> u32 { std::panic::panic_any(Bomb(3)) })
+        .unwrap();
+    pool.spawn(|| std::panic::panic_any(Bomb(3))).unwrap();
+    let error = handle.join_timeout(PATIENCE).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            pool_core::JoinTimeoutError::Task(TaskError::Panicked(_))
+        ),
+        "{error:?}"
+    );
+    assert_pool_survived(&pool, 2);
+}
+
+#[test]
+fn values_whose_drop_panics_do_not_kill_the_worker() {
+    quiet_panics();
+    let pool = ThreadPool::new(1).unwrap();
+    // A captured value dropped after the closure runs, a returned value dropped with an
+    // abandoned handle (on the worker), and a captured value of a cancelled task.
+    let captured = Bomb(2);
+    pool.spawn(move || drop(captured)).unwrap();
+    drop(pool.submit(|| Bomb(2)).unwrap());
+    let gate = Gate::occupy(&pool, 1);
+    let doomed = Bomb(2);
+    let canceled = pool.submit(move || drop(doomed)).unwrap();
+    assert!(canceled.cancel());
+    gate.open();
+    // The dropped closure ran to its end (the drop panicked inside it) and counts as panicked.
+    assert_pool_survived(&pool, 1);
+}
+
+struct HostileWaker {
+    woken: AtomicUsize,
+}
+
+impl Wake for HostileWaker {
+    fn wake(self: Arc<Self>) {
+        self.woken.fetch_add(1, Ordering::SeqCst);
+        std::panic::panic_any(Bomb(2));
+    }
+}
+
+#[test]
+fn a_waker_that_panics_does_not_kill_the_worker() {
+    quiet_panics();
+    let pool = ThreadPool::new(1).unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let mut handle = pool
+        .submit(move || gate.recv_timeout(PATIENCE).map(|()| 9))
+        .unwrap();
+    let hostile = Arc::new(HostileWaker {
+        woken: AtomicUsize::new(0),
+    });
+    let waker = Waker::from(hostile.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut handle).poll(&mut cx).is_pending());
+    release.send(()).unwrap();
+    // The completion wakes the hostile waker on the worker. One worker runs tasks in order, so
+    // once a task submitted afterwards has run, that wake has happened.
+    pool.submit(|| ()).unwrap().join_timeout(PATIENCE).unwrap();
+    assert_eq!(hostile.woken.load(Ordering::SeqCst), 1);
+    // The outcome is there all the same.
+    let outcome = common::block_on(handle);
+    assert_eq!(outcome.unwrap(), Ok(9));
+    assert_pool_survived(&pool, 0);
+}
+
+#[test]
+fn hooks_and_panic_handlers_that_panic_with_hostile_payloads_are_contained() {
+    quiet_panics();
+    let pool = ThreadPool::builder()
+        .threads(1)
+        .on_thread_start(|_| std::panic::panic_any(Bomb(2)))
+        .on_thread_stop(|_| std::panic::panic_any(Bomb(2)))
+        .panic_handler(|_| std::panic::panic_any(Bomb(2)))
+        .build()
+        .unwrap();
+    pool.spawn(|| panic!("hostile task")).unwrap();
+    assert_pool_survived(&pool, 1);
+}
+
+#[test]
+fn joining_a_task_queued_behind_the_caller_on_a_one_thread_pool_helps_it_run() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let inner = Arc::clone(&pool);
+    let outer = pool
+        .submit(move || {
+            let queued: Vec<_> = (0..3)
+                .map(|i| inner.submit(move || i * 10).unwrap())
+                .collect();
+            queued.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+        })
+        .unwrap();
+    assert_eq!(outer.join_timeout(PATIENCE).ok(), Some(30));
+    pool.shutdown();
+    assert!(pool.stats().is_balanced());
+}
+
+#[test]
+fn nested_batches_on_every_worker_do_not_deadlock() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let outers: Vec<_> = (0..4u64)
+        .map(|i| {
+            let inner = Arc::clone(&pool);
+            pool.submit(move || {
+                let results = inner.map_batch(0..8u64, move |x| x + i, |_| {});
+                results.into_iter().map(Result::unwrap).sum::<u64>()
+            })
+            .unwrap()
+        })
+        .collect();
+    let sums: Vec<u64> = outers
+        .into_iter()
+        .map(|h| h.join_timeout(PATIENCE).expect("a nested batch hung"))
+        .collect();
+    assert_eq!(sums, [28, 36, 44, 52]);
+}
+
+#[test]
+fn yield_now_outside_a_worker_is_none_and_inside_reports_what_it_did() {
+    assert_eq!(yield_now(), None);
+    let pool = ThreadPool::new(1).unwrap();
+    let seen = pool.submit(yield_now).unwrap().join().unwrap();
+    assert_eq!(seen, Some(Yield::Idle));
+}
+
+#[test]
+fn every_stats_snapshot_balances_while_tasks_are_submitted_and_run() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (pool, done) = (Arc::clone(&pool), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut snapshots = 0u64;
+            while !done.load(Ordering::Acquire) || snapshots < 1000 {
+                let stats = pool.stats();
+                assert!(stats.is_balanced(), "snapshot {snapshots}: {stats}");
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    let submitters: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                for i in 0..50_000u32 {
+                    if i % 3 == 0 {
+                        drop(pool.submit(|| ()).unwrap());
+                    } else {
+                        pool.spawn(|| ()).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in submitters {
+        s.join().unwrap();
+    }
+    pool.shutdown();
+    done.store(true, Ordering::Release);
+    let snapshots = reader.join().expect("an unbalanced snapshot");
+    assert!(snapshots >= 1000);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.threads),
+        (100_000, 100_000, 0)
+    );
+}
