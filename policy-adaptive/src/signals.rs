@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 #[cfg(feature = "sysinfo")]
 use std::time::Instant;
-use std::time::Duration;
 
 use pool_core::ThreadPool;
 #[cfg(feature = "sysinfo")]
