@@ -1,11 +1,14 @@
 //! [`PoolSignals`]: the production source of snapshots (pool counters, per-worker CPU time from
-//! `/proc`, memory and host CPU from `sysinfo`).
+//! `/proc`, memory and host CPU from `sysinfo` with the default `sysinfo` feature).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "sysinfo")]
+use std::time::Instant;
 
 use pool_core::ThreadPool;
+#[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
 use crate::proc::{thread_times, ThreadTimes, WorkerThreads};
@@ -13,10 +16,12 @@ use crate::snapshot::{Memory, Signals, Snapshot};
 
 /// Memory and cgroup limits change slowly and cost a few file reads: refresh every this many
 /// ticks.
+#[cfg(feature = "sysinfo")]
 const MEMORY_EVERY: u64 = 10;
 
 /// The real signals of a pool: its counters, its workers' CPU time (Linux), and system memory and
-/// CPU from `sysinfo`.
+/// CPU from `sysinfo` (the `sysinfo` feature, on by default; without it `memory` and `host_cpu`
+/// are always `None`).
 ///
 /// - *Blocked workers*: each worker's state in `/proc/self/task/<tid>/stat`; the workers asleep
 ///   in the kernel, minus the pool's parked idle workers, are the busy workers blocked (I/O, a
@@ -55,11 +60,16 @@ pub struct PoolSignals {
     finished: Option<u64>,
     times: HashMap<u32, ThreadTimes>,
     last_blocked: Option<f64>,
+    #[cfg(feature = "sysinfo")]
     system: Option<System>,
+    #[cfg(feature = "sysinfo")]
     ticks: u64,
+    #[cfg(feature = "sysinfo")]
     next_memory_tick: u64,
     memory: Option<Memory>,
+    #[cfg(feature = "sysinfo")]
     last_cpu_refresh: Option<Instant>,
+    #[cfg(feature = "sysinfo")]
     cpu_refreshes: u32,
     host_cpu: Option<f64>,
 }
@@ -73,13 +83,18 @@ impl PoolSignals {
             finished: None,
             times: HashMap::new(),
             last_blocked: None,
-            // `System::new` loads nothing; it can fail on unsupported platforms, and then the
-            // memory and host CPU signals are simply absent.
-            system: System::new().ok(),
+            // `System::new` loads nothing. On platforms sysinfo does not support it would only
+            // report zeros: there the memory and host CPU signals are simply absent.
+            #[cfg(feature = "sysinfo")]
+            system: sysinfo::IS_SUPPORTED_SYSTEM.then(System::new),
+            #[cfg(feature = "sysinfo")]
             ticks: 0,
+            #[cfg(feature = "sysinfo")]
             next_memory_tick: 0,
             memory: None,
+            #[cfg(feature = "sysinfo")]
             last_cpu_refresh: None,
+            #[cfg(feature = "sysinfo")]
             cpu_refreshes: 0,
             host_cpu: None,
         }
@@ -116,7 +131,13 @@ impl PoolSignals {
         any.then_some((cpu, runnable, sleeping))
     }
 
+    /// Without the `sysinfo` feature, memory and host CPU stay unknown.
+    #[cfg(not(feature = "sysinfo"))]
+    fn refresh_system(&mut self) {}
+
+    #[cfg(feature = "sysinfo")]
     fn refresh_system(&mut self) {
+        self.ticks += 1;
         let Some(system) = self.system.as_mut() else {
             return;
         };
@@ -172,7 +193,6 @@ impl Signals for PoolSignals {
             _ => (None, None, None),
         };
         self.refresh_system();
-        self.ticks += 1;
         Snapshot {
             elapsed,
             cores: self.cores,

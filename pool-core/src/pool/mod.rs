@@ -22,7 +22,7 @@ use crate::deque::{Injector, Steal};
 use crate::error::{BuildError, CancelReason, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::queue::{QueuePolicy, QueuedTask};
-use crate::sync::{thread, Arc, AtomicUsize, Backoff, Mutex, MutexGuard, Ordering};
+use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Backoff, Mutex, MutexGuard, Ordering};
 use crate::task::{new_task, raw_task, CancelToken, TaskHandle, TaskRef};
 use crate::unwind::call_quietly;
 
@@ -96,6 +96,11 @@ pub(crate) struct Shared {
     external: ExternalCounters,
     hooks: Hooks,
     threads: Mutex<Threads>,
+    /// Workers that left their loop by a panic (see `worker::run`); reported in the stats.
+    lost_workers: AtomicU64,
+    /// Unit tests only: makes the next worker that reaches the top of its loop panic there.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) inject_fault: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -326,6 +331,9 @@ impl ThreadPool {
                     handles: Vec::new(),
                     next_index: 0,
                 }),
+                lost_workers: AtomicU64::new(0),
+                #[cfg(all(test, not(loom)))]
+                inject_fault: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         {
@@ -343,25 +351,7 @@ impl ThreadPool {
 
     /// Starts one worker; the caller holds the `threads` lock.
     fn spawn_worker(&self, threads: &mut Threads) -> Result<(), (usize, std::io::Error)> {
-        let index = threads.next_index;
-        threads.next_index += 1;
-        self.shared.size.add_live();
-        let shared = Arc::clone(&self.shared);
-        let mut builder =
-            thread::Builder::new().name(format!("{}-{}", self.shared.hooks.name, index));
-        if let Some(bytes) = self.shared.hooks.stack_size {
-            builder = builder.stack_size(bytes);
-        }
-        match builder.spawn(move || worker::run(shared, index)) {
-            Ok(handle) => {
-                threads.handles.push((index, handle));
-                Ok(())
-            }
-            Err(error) => {
-                self.shared.size.remove_live();
-                Err((index, error))
-            }
-        }
+        start_worker(&self.shared, threads)
     }
 
     /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
@@ -580,7 +570,10 @@ impl ThreadPool {
     /// A snapshot of the counters (see [`PoolStats`] for what each means).
     pub fn stats(&self) -> PoolStats {
         let totals = self.shared.totals();
-        PoolStats::from_totals(totals, self.shared.size.live(), self.shared.sleep.idle())
+        let mut stats =
+            PoolStats::from_totals(totals, self.shared.size.live(), self.shared.sleep.idle());
+        stats.lost_workers = self.shared.lost_workers.load(Ordering::Relaxed);
+        stats
     }
 
     /// Entries waiting in the shared queue (not counting tasks in workers' own deques).
@@ -786,13 +779,56 @@ impl ThreadPool {
         }
         let mut registered = self.shared.threads.lock();
         for (_, handle) in registered.handles.drain(..) {
-            // A worker never panics out of its loop (tasks and hooks are caught), so a join
-            // error cannot carry anything to report.
+            // A worker catches even a panic of its own loop (counted in `lost_workers`), so a
+            // join error cannot carry anything more to report.
             let _ = handle.join();
         }
         drop(registered);
         let shared = &*self.shared;
         shared.sleep.idle_may_have_changed(|| shared.is_idle());
+    }
+}
+
+/// Starts one worker thread, counted live before it starts; the caller holds the `threads` lock.
+fn start_worker(
+    shared: &Arc<Shared>,
+    threads: &mut Threads,
+) -> Result<(), (usize, std::io::Error)> {
+    let index = threads.next_index;
+    threads.next_index += 1;
+    shared.size.add_live();
+    let for_worker = Arc::clone(shared);
+    let mut builder = thread::Builder::new().name(format!("{}-{}", shared.hooks.name, index));
+    if let Some(bytes) = shared.hooks.stack_size {
+        builder = builder.stack_size(bytes);
+    }
+    match builder.spawn(move || worker::run(for_worker, index)) {
+        Ok(handle) => {
+            threads.handles.push((index, handle));
+            Ok(())
+        }
+        Err(error) => {
+            shared.size.remove_live();
+            Err((index, error))
+        }
+    }
+}
+
+impl Shared {
+    /// A worker left its loop by a panic (a bug in pool code: user code is always caught). It has
+    /// already left the live count and handed its deque back; start a replacement so the pool
+    /// stays at its target, unless it is shutting down.
+    pub(crate) fn replace_lost_worker(self: &Arc<Self>) {
+        self.lost_workers.fetch_add(1, Ordering::Relaxed);
+        let mut threads = self.threads.lock();
+        if self.is_shutting_down() {
+            return;
+        }
+        let missing = self.size.target().saturating_sub(self.size.live());
+        for _ in 0..missing {
+            // A refused thread leaves the pool below its target; the next `set_threads` retries.
+            let _ = start_worker(self, &mut threads);
+        }
     }
 }
 

@@ -231,6 +231,11 @@ pub struct PoolStats {
     pub idle_threads: usize,
     /// Submissions merged into another execution (coalescing policies; 0 for the plain pool).
     pub coalesced: u64,
+    /// Workers that left their loop by a panic. User code cannot cause this (every call of it is
+    /// caught), so anything but 0 is a bug in the pool: such a worker leaves the live count, its
+    /// deque goes back to the shared queue, and a replacement starts; a task it was running stays
+    /// in `running`.
+    pub lost_workers: u64,
 }
 
 impl PoolStats {
@@ -251,6 +256,7 @@ impl PoolStats {
             threads,
             idle_threads,
             coalesced: 0,
+            lost_workers: 0,
         }
     }
 
@@ -280,6 +286,10 @@ impl fmt::Display for PoolStats {
             self.queued,
             self.threads,
             self.idle_threads
-        )
+        )?;
+        if self.lost_workers > 0 {
+            write!(f, "; {} lost workers (a pool bug)", self.lost_workers)?;
+        }
+        Ok(())
     }
 }

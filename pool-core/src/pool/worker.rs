@@ -130,7 +130,14 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     CURRENT.with(|current| *current.borrow_mut() = Some(ctx.clone()));
     shared.hooks.call_start(index);
 
-    work_loop(&shared, &ctx);
+    // User code never unwinds out of `work_loop` (every call of it is caught), so a panic here is
+    // a bug in pool code. Even then the worker is noticed rather than silently gone: it leaves the
+    // live count, hands its deque back, deregisters, is counted in `lost_workers`, and a
+    // replacement starts.
+    let lost = catch_panic(|| work_loop(&shared, &ctx)).is_err();
+    if lost {
+        shared.size.remove_live();
+    }
 
     // Leave nothing behind: a retiring worker hands its deque back to the shared queue.
     while let Some(task) = ctx.deque.pop() {
@@ -141,6 +148,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     shared.registry.deregister(ctx.index);
     shared.hooks.call_stop(index);
     shared.sleep.idle_may_have_changed(|| shared.is_idle());
+    if lost {
+        shared.replace_lost_worker();
+    }
 }
 
 /// How many rounds a worker that ran out of work keeps looking (spinning, then yielding) before it
@@ -151,6 +161,13 @@ const SEARCH_ROUNDS_BEFORE_PARK: u32 = 64;
 
 fn work_loop(shared: &Shared, ctx: &WorkerContext) {
     loop {
+        #[cfg(all(test, not(loom)))]
+        if shared
+            .inject_fault
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("injected fault: a worker panics out of its loop");
+        }
         let task = match find_task(shared, ctx) {
             Some(task) => Some(task),
             None => search_a_while(shared, ctx),
@@ -382,5 +399,33 @@ fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
     };
     if ran {
         shared.policy_finished(priority);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::ThreadPool;
+    use std::time::Duration;
+
+    #[test]
+    fn a_worker_that_panics_out_of_its_loop_is_noticed_and_replaced() {
+        let pool = ThreadPool::new(1).unwrap();
+        pool.shared
+            .inject_fault
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // The submission wakes the parked worker, which dies at the top of its loop; the
+        // replacement runs the task.
+        let handle = pool.submit(|| 7).unwrap();
+        assert_eq!(handle.join_timeout(Duration::from_secs(30)).ok(), Some(7));
+        let stats = pool.stats();
+        assert_eq!((stats.lost_workers, stats.threads), (1, 1), "{stats}");
+        pool.shutdown();
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.threads, stats.running, stats.queued),
+            (0, 0, 0),
+            "{stats}"
+        );
+        assert!(stats.is_balanced());
     }
 }
