@@ -78,6 +78,10 @@ impl ThreadPoolBuilder {
     }
 
     /// Each worker's stack size in bytes (at least 1; the OS rounds it up to its minimum).
+    ///
+    /// A task that overflows its worker's stack aborts the whole process (Rust's behaviour: a
+    /// stack overflow is not a panic, so the pool cannot catch it as it catches a task's panic).
+    /// Give deeply recursive tasks a bigger stack here.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
