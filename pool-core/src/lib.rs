@@ -62,8 +62,9 @@
 //!
 //! ## Verification
 //!
-//! All synchronisation goes through [`sync`], which switches to loom under `--cfg loom`; the
-//! `loom-tests` crate model-checks the wake-up, cancellation, shutdown, resize and waker
+//! All synchronisation goes through one internal facade (`pool_core::sync`, public only so the
+//! sibling crates and `loom-tests` share it; not part of the API), which switches to loom under
+//! `--cfg loom`; the `loom-tests` crate model-checks the wake-up, cancellation, shutdown, resize and waker
 //! protocols.
 
 #![deny(missing_docs, missing_debug_implementations)]
@@ -75,6 +76,7 @@ mod error;
 mod executor;
 mod pool;
 mod queue;
+#[doc(hidden)]
 pub mod sync;
 mod task;
 mod unwind;

@@ -508,7 +508,7 @@ where
 mod tests {
     use super::*;
 
-    /// Memory per queued task with a handle is a published target (SPEC: at most 160 bytes with
+    /// Memory per queued task with a handle is a published target (at most 160 bytes with
     /// the queue entry); this pins the cell's share of it for an empty closure.
     #[test]
     fn an_empty_task_cell_stays_small() {
