@@ -102,5 +102,5 @@ pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskErr
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use pool::{yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, Yield};
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
-pub use task::{CancelToken, TaskHandle, TaskId};
+pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};
 pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};

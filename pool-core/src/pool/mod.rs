@@ -23,7 +23,7 @@ use crate::error::{BuildError, CancelReason, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::queue::{QueuePolicy, QueuedTask};
 use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
-use crate::task::{new_task, raw_task, CancelToken, TaskHandle, TaskRef};
+use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, TaskRef, WithToken};
 use crate::unwind::call_quietly;
 
 /// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
@@ -477,7 +477,7 @@ impl ThreadPool {
         let Some(route) = self.admit() else {
             return Err(Rejected(f));
         };
-        Ok(self.enqueue(route, options, move |_: &CancelToken<'_>| f()))
+        Ok(self.enqueue(route, options, Plain(f)))
     }
 
     /// Runs `f` with a [`CancelToken`] it can check to stop early when its handle is cancelled
@@ -511,12 +511,12 @@ impl ThreadPool {
         let Some(route) = self.admit() else {
             return Err(Rejected(f));
         };
-        Ok(self.enqueue(route, options, f))
+        Ok(self.enqueue(route, options, WithToken(f)))
     }
 
     fn enqueue<F, T>(&self, route: Route, options: TaskOptions, f: F) -> TaskHandle<T>
     where
-        F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
+        F: TaskFn<T> + 'static,
         T: Send + 'static,
     {
         let (entry, ops, raw) = new_task(f, options.priority, options.deadline);
