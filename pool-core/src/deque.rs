@@ -11,6 +11,19 @@ pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 #[cfg(loom)]
 pub(crate) use locked::{Injector, Steal, Stealer, Worker};
 
+/// Steals with `steal` until it succeeds or finds the source empty. `Retry` (a race with another
+/// thief) backs off a little more each time: the backoff lives outside the loop so it can grow.
+pub(crate) fn steal_retrying<T>(mut steal: impl FnMut() -> Steal<T>) -> Option<T> {
+    let backoff = crate::sync::Backoff::new();
+    loop {
+        match steal() {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => backoff.snooze(),
+        }
+    }
+}
+
 #[cfg(loom)]
 mod locked {
     use crate::sync::{Arc, Mutex};

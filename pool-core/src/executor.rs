@@ -101,7 +101,14 @@ impl Priority {
 /// Hands jobs to threads: the object-safe trait every policy and the DAG scheduler build on.
 ///
 /// Implementors either accept the job (it will run, or be accounted as cancelled by the executor's
-/// own rules) or give it back in [`Rejected`]. It is implemented for [`crate::ThreadPool`], for
+/// own rules) or give it back in [`Rejected`].
+///
+/// **An executor may drop an accepted job without running it** (a pool shut down with
+/// `shutdown_now`, a runtime dropped with work queued); the job's destructor is then the only
+/// notice. Everything built on this trait (task handles, the coalescer, the DAG scheduler) puts a
+/// drop guard in the job it hands over, so a dropped job resolves its handle (as cancelled) instead
+/// of leaving it waiting forever. Executors may also panic in `execute`: callers treat that like a
+/// refusal, and the job is dropped, which resolves it the same way. It is implemented for [`crate::ThreadPool`], for
 /// references and `Arc`s of executors, and is easy to implement as an adapter to another runtime.
 ///
 /// # Examples

@@ -37,6 +37,22 @@
 //! variable with a protocol that cannot lose a wake-up (see `pool/README.md` in the sources), so
 //! an idle pool uses no CPU.
 //!
+//! ## When user code panics
+//!
+//! Every piece of user code the pool calls may panic: a task's closure; the values it captures,
+//! returns or panics with, and their `Drop`; a waker that awaits a handle; start/stop hooks and the
+//! panic handler; a custom [`QueuePolicy`]. None of these can kill a worker, lose a task, leave a
+//! handle unresolved or unbalance [`stats`](ThreadPool::stats): a task's panic resolves its handle
+//! with [`TaskError::Panicked`] (or goes to the panic handler for [`ThreadPool::spawn`]), and every
+//! other panic is caught and dropped quietly (a panic payload whose own `Drop` panics included).
+//! The helpers that do this are public ([`drop_quietly`], [`wake_quietly`], [`call_quietly`],
+//! [`catch_panic`], [`OnExit`]) so the sibling crates, and executors written by users, call user
+//! code the same way.
+//!
+//! Two things no library can catch: a stack overflow in a task aborts the process (Rust's
+//! behaviour; size stacks with [`ThreadPoolBuilder::stack_size`]), and so does a panic while
+//! already unwinding, which these helpers exist to prevent inside the pool.
+//!
 //! ## Send and Sync
 //!
 //! A submitted closure and its value cross threads, so both must be `Send`:
@@ -62,8 +78,9 @@
 //!
 //! ## Verification
 //!
-//! All synchronisation goes through [`sync`], which switches to loom under `--cfg loom`; the
-//! `loom-tests` crate model-checks the wake-up, cancellation, shutdown, resize and waker
+//! All synchronisation goes through one internal facade (`pool_core::sync`, public only so the
+//! sibling crates and `loom-tests` share it; not part of the API), which switches to loom under
+//! `--cfg loom`; the `loom-tests` crate model-checks the wake-up, cancellation, shutdown, resize and waker
 //! protocols.
 
 #![deny(missing_docs, missing_debug_implementations)]
@@ -75,6 +92,7 @@ mod error;
 mod executor;
 mod pool;
 mod queue;
+#[doc(hidden)]
 pub mod sync;
 mod task;
 mod unwind;
@@ -84,5 +102,5 @@ pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskErr
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use pool::{yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, Yield};
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
-pub use task::{CancelToken, TaskHandle, TaskId};
+pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};
 pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::deque::{Injector, Steal};
+use crate::deque::{steal_retrying, Injector};
 use crate::error::CancelReason;
 use crate::executor::{Job, Priority};
 use crate::task::{TaskId, TaskRef};
@@ -207,13 +207,7 @@ impl QueuePolicy for FifoQueue {
     }
 
     fn pop(&self) -> Option<QueuedTask> {
-        loop {
-            match self.injector.steal() {
-                Steal::Success(task) => return Some(task),
-                Steal::Empty => return None,
-                Steal::Retry => crate::sync::Backoff::new().snooze(),
-            }
-        }
+        steal_retrying(|| self.injector.steal())
     }
 
     fn len(&self) -> usize {

@@ -18,12 +18,12 @@ use self::size::Size;
 use self::sleep::Sleep;
 use self::stats::{add_shared, bump_owned, ExternalCounters, Totals};
 use self::worker::Registry;
-use crate::deque::{Injector, Steal};
+use crate::deque::{steal_retrying, Injector};
 use crate::error::{BuildError, CancelReason, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::queue::{QueuePolicy, QueuedTask};
-use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Backoff, Mutex, MutexGuard, Ordering};
-use crate::task::{new_task, raw_task, CancelToken, TaskHandle, TaskRef};
+use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, TaskRef, WithToken};
 use crate::unwind::call_quietly;
 
 /// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
@@ -113,13 +113,7 @@ impl Shared {
 
     pub(crate) fn pop_global(&self) -> Option<QueuedTask> {
         match &self.global {
-            Global::Fifo(injector) => loop {
-                match injector.steal() {
-                    Steal::Success(task) => return Some(task),
-                    Steal::Empty => return None,
-                    Steal::Retry => Backoff::new().snooze(),
-                }
-            },
+            Global::Fifo(injector) => steal_retrying(|| injector.steal()),
             Global::Policy(policy) => policy.pop(),
         }
     }
@@ -483,7 +477,7 @@ impl ThreadPool {
         let Some(route) = self.admit() else {
             return Err(Rejected(f));
         };
-        Ok(self.enqueue(route, options, move |_: &CancelToken<'_>| f()))
+        Ok(self.enqueue(route, options, Plain(f)))
     }
 
     /// Runs `f` with a [`CancelToken`] it can check to stop early when its handle is cancelled
@@ -517,12 +511,12 @@ impl ThreadPool {
         let Some(route) = self.admit() else {
             return Err(Rejected(f));
         };
-        Ok(self.enqueue(route, options, f))
+        Ok(self.enqueue(route, options, WithToken(f)))
     }
 
     fn enqueue<F, T>(&self, route: Route, options: TaskOptions, f: F) -> TaskHandle<T>
     where
-        F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
+        F: TaskFn<T> + 'static,
         T: Send + 'static,
     {
         let (entry, ops, raw) = new_task(f, options.priority, options.deadline);
@@ -689,12 +683,8 @@ impl ThreadPool {
             discard(task);
         }
         for stealer in shared.registry.stealers().iter() {
-            loop {
-                match stealer.steal() {
-                    Steal::Success(task) => discard(task),
-                    Steal::Empty => break,
-                    Steal::Retry => Backoff::new().snooze(),
-                }
+            while let Some(task) = steal_retrying(|| stealer.steal()) {
+                discard(task);
             }
         }
         add_shared(&shared.external.mine().counters.canceled, counted);

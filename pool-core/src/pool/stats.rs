@@ -229,8 +229,6 @@ pub struct PoolStats {
     pub threads: usize,
     /// Of those, how many are parked waiting for work.
     pub idle_threads: usize,
-    /// Submissions merged into another execution (coalescing policies; 0 for the plain pool).
-    pub coalesced: u64,
     /// Workers that left their loop by a panic. User code cannot cause this (every call of it is
     /// caught), so anything but 0 is a bug in the pool: such a worker leaves the live count, its
     /// deque goes back to the shared queue, and a replacement starts; a task it was running stays
@@ -255,7 +253,6 @@ impl PoolStats {
             running,
             threads,
             idle_threads,
-            coalesced: 0,
             lost_workers: 0,
         }
     }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::stats::{bump_owned, Counters, ExternalCounters, Totals};
 use super::Shared;
-use crate::deque::{Steal, Stealer, Worker};
+use crate::deque::{steal_retrying, Stealer, Worker};
 use crate::queue::{QueuedTask, Work};
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
@@ -343,12 +343,8 @@ fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
     // Start at the next worker so that thieves spread over victims.
     for offset in 1..=n {
         let victim = &stealers[(ctx.index + offset) % n];
-        loop {
-            match victim.steal() {
-                Steal::Success(task) => return Some(task),
-                Steal::Empty => break,
-                Steal::Retry => Backoff::new().snooze(),
-            }
+        if let Some(task) = steal_retrying(|| victim.steal()) {
+            return Some(task);
         }
     }
     None

@@ -263,6 +263,16 @@ impl<F, T> TaskCell<F, T> {
         }
     }
 
+    /// Takes the closure back from a task no worker has reached (its job was refused): moves it
+    /// `QUEUED -> CANCELED` without an outcome, so call it only when nobody holds the handle.
+    pub(crate) fn reclaim(&self) -> Option<F> {
+        if self.header.claim(CANCELED) {
+            self.take_func()
+        } else {
+            None
+        }
+    }
+
     fn take_func(&self) -> Option<F> {
         // SAFETY: only called by the winner of `Header::claim`, which is unique (see README).
         self.func.with_mut(|func| unsafe { (*func).take() })
@@ -304,7 +314,7 @@ pub(crate) trait TaskOps<T>: Send + Sync {
 
 impl<F, T> RawTask for TaskCell<F, T>
 where
-    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send,
+    F: TaskFn<T>,
     T: Send,
 {
     fn header(&self) -> &Header {
@@ -340,7 +350,7 @@ where
         };
         // The payload of a panic is user code too (its `Drop` may panic): `catch_panic` keeps
         // only the message and drops the payload quietly.
-        let result = catch_panic(|| func(&token));
+        let result = catch_panic(|| func.call(&token));
         self.header.finish();
         match result {
             Ok(value) => {
@@ -368,7 +378,7 @@ where
 
 impl<F, T> TaskOps<T> for TaskCell<F, T>
 where
-    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send,
+    F: TaskFn<T>,
     T: Send,
 {
     fn header(&self) -> &Header {
@@ -479,7 +489,28 @@ pub(crate) fn new_task<F, T>(
     deadline: Option<Instant>,
 ) -> (TaskRef, Arc<dyn TaskOps<T>>, Arc<dyn RawTask>)
 where
-    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
+    F: TaskFn<T> + 'static,
+    T: Send + 'static,
+{
+    let (entry, ops, raw, _) = new_reclaimable_task(func, priority, deadline);
+    (entry, ops, raw)
+}
+
+/// [`new_task`], also returning the typed cell so the creator can take the closure back with
+/// [`TaskCell::reclaim`] when an executor refuses the job.
+#[allow(clippy::type_complexity)] // the four views of one allocation, named where they are used
+pub(crate) fn new_reclaimable_task<F, T>(
+    func: F,
+    priority: Priority,
+    deadline: Option<Instant>,
+) -> (
+    TaskRef,
+    Arc<dyn TaskOps<T>>,
+    Arc<dyn RawTask>,
+    Arc<TaskCell<F, T>>,
+)
+where
+    F: TaskFn<T> + 'static,
     T: Send + 'static,
 {
     // One allocation for the queue entry, the handle and its raise ticket (see `ErasedArc`).
@@ -500,25 +531,54 @@ where
         done: Condvar::new(),
     });
     let raw: Arc<dyn RawTask> = cell.clone();
-    let ops: Arc<dyn TaskOps<T>> = cell;
-    (TaskRef(Some(raw.clone())), ops, raw)
+    let ops: Arc<dyn TaskOps<T>> = cell.clone();
+    (TaskRef(Some(raw.clone())), ops, raw, cell)
+}
+
+/// A task's closure: plain, or given the task's [`CancelToken`].
+pub(crate) trait TaskFn<T>: Send {
+    fn call(self, token: &CancelToken<'_>) -> T;
+}
+
+/// A closure that does not look at its cancel token.
+pub(crate) struct Plain<F>(pub(crate) F);
+
+impl<F, T> TaskFn<T> for Plain<F>
+where
+    F: FnOnce() -> T + Send,
+{
+    fn call(self, _token: &CancelToken<'_>) -> T {
+        (self.0)()
+    }
+}
+
+/// A closure that checks its cancel token.
+pub(crate) struct WithToken<F>(pub(crate) F);
+
+impl<F, T> TaskFn<T> for WithToken<F>
+where
+    F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send,
+{
+    fn call(self, token: &CancelToken<'_>) -> T {
+        (self.0)(token)
+    }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
-    /// Memory per queued task with a handle is a published target (SPEC: at most 160 bytes with
+    /// Memory per queued task with a handle is a published target (at most 160 bytes with
     /// the queue entry); this pins the cell's share of it for an empty closure.
     #[test]
     fn an_empty_task_cell_stays_small() {
         fn size_of_cell<F, T>(_: &F) -> usize
         where
-            F: for<'a> FnOnce(&CancelToken<'a>) -> T,
+            F: FnOnce() -> T,
         {
-            std::mem::size_of::<TaskCell<F, T>>()
+            std::mem::size_of::<TaskCell<Plain<F>, T>>()
         }
-        let f = |_: &CancelToken<'_>| ();
+        let f = || ();
         let size = size_of_cell(&f);
         println!("TaskCell for an empty task: {size} bytes");
         assert!(size <= 96, "TaskCell for an empty task is {size} bytes");

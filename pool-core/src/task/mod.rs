@@ -3,9 +3,11 @@
 //! See `README.md` in this directory for the protocol (states, races, and which step closes which).
 
 mod cell;
+mod ext;
 mod handle;
 
-pub(crate) use cell::{new_task, RunOutcome, TaskRef};
+pub(crate) use cell::{new_task, Plain, RunOutcome, TaskFn, TaskRef, WithToken};
 pub use cell::{CancelToken, TaskId};
+pub use ext::ExecutorExt;
 pub(crate) use handle::raw_task;
 pub use handle::TaskHandle;
