@@ -59,6 +59,8 @@ pub fn rss_kib() -> u64 {
 fn quiet_deliberate_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // STRESS_HOSTILE_LOUD=1 prints the hostile panics too (with RUST_BACKTRACE, where).
+        let loud = std::env::var_os("STRESS_HOSTILE_LOUD").is_some();
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let payload = info.payload();
@@ -67,7 +69,7 @@ fn quiet_deliberate_panics() {
                 .map(String::as_str)
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("");
-            if !text.starts_with("deliberate panic") && !hostile::is_marker(payload) {
+            if loud || !text.starts_with("deliberate panic") && !hostile::is_marker(payload) {
                 default(info);
             }
         }));

@@ -249,7 +249,18 @@ pub fn run(seed: u64, parts: Parts, drivers: usize, ops: usize) -> u64 {
         .collect();
     for t in threads {
         if let Err(payload) = t.join() {
-            eprintln!("{}: a driver failed; state:\n{}", round.ctx(), round.dump());
+            eprintln!(
+                "{}: a driver failed: {}{}; state:\n{}",
+                round.ctx(),
+                pool_core::panic_message(payload.as_ref()),
+                if kit::is_marker(payload.as_ref()) {
+                    " (a hostile panic reached the harness where none may; \
+                     STRESS_HOSTILE_LOUD=1 prints where)"
+                } else {
+                    ""
+                },
+                round.dump()
+            );
             std::panic::resume_unwind(payload);
         }
     }
