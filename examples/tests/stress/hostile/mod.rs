@@ -43,9 +43,13 @@ fn patience() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_secs)
 }
 
-/// The parts the test suite runs: those whose crate fixes are on this branch. The others are
-/// known defects of issue 11 (named beside each part in [`Parts`]) until their fix is merged.
-pub const DEFAULT_PARTS: &str = "core";
+/// The parts the test suite runs: those that pass on this branch. Measured at 1,000 seeds on
+/// main + the branches wt-dag (dde0016) and wt-coalesce (0978272) merged: `dag`, `dag-exec`,
+/// `nested`, `coalesce-keys`, `coalesce-exec` pass, so add them here once both are on main.
+/// Still failing there: `coalesce` (a coalesced value whose `Drop` panics is dropped inside
+/// `join_timeout` of a handle that cancelled, and the panic reaches that caller) and
+/// `batch-cancel` (see [`Parts::batch_cancel`]).
+pub const DEFAULT_PARTS: &str = "core,coalesce-exec";
 
 /// Which crates get hostile user code.
 #[derive(Clone, Copy, Debug, Default)]

@@ -116,7 +116,7 @@ pub fn drive(round: &Arc<Round>, driver: u64, ops: usize) {
                 }
             }
             83..=85 if round.parts.nested => {
-                if let Some(h) = nested(round, &mut rng, index) {
+                if let Some(h) = nested(round, &mut rng, index, batches) {
                     held.push(h);
                 }
             }
@@ -349,9 +349,13 @@ fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
 }
 
 /// A task that waits on its own pool: runs a DAG on it, a batch on it, or joins another task.
-fn nested(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<Held> {
+/// A nested batch only where `batches` (see `Parts::batch_cancel`).
+fn nested(round: &Round, rng: &mut fastrand::Rng, index: u64, batches: bool) -> Option<Held> {
     let pool = round.pool.clone();
-    let kind = rng.u32(..3);
+    let kind = match rng.u32(..3) {
+        1 if !batches => 2,
+        kind => kind,
+    };
     let graph = policy_ops::benign_graph(rng);
     let runs = Arc::new(AtomicU32::new(0));
     let r = runs.clone();
