@@ -37,10 +37,16 @@ const DRAINABLE: usize = 0b100;
 pub(crate) struct Hooks {
     name: String,
     stack_size: Option<usize>,
-    on_start: Vec<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
-    on_stop: Vec<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
+    on_start: Vec<IndexHook>,
+    on_stop: Vec<IndexHook>,
+    on_park: Vec<IndexHook>,
+    on_unpark: Vec<IndexHook>,
     panic_handler: Option<PanicHandler>,
 }
+
+/// A hook called with a worker's index (start, stop, park, unpark).
+// Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
+pub(crate) type IndexHook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
 /// The builder's `panic_handler`.
 // Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
@@ -57,6 +63,18 @@ impl Hooks {
 
     fn call_stop(&self, index: usize) {
         for hook in &self.on_stop {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    fn call_park(&self, index: usize) {
+        for hook in &self.on_park {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    fn call_unpark(&self, index: usize) {
+        for hook in &self.on_unpark {
             call_quietly(|| hook(index));
         }
     }

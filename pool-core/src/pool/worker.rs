@@ -195,6 +195,7 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         // During shutdown, a worker that is not quiescent waits here for an outside submitter
         // that is between its check and its push: that submitter wakes everyone once it is out
         // (see README, "shutdown"), so there is no spinning.
+        shared.hooks.call_park(ctx.index);
         shared.sleep.park(
             || {
                 // During shutdown only quiescence ends the wait (workers do not retire then, so a
@@ -208,6 +209,7 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
             },
             || shared.is_idle(),
         );
+        shared.hooks.call_unpark(ctx.index);
     }
 }
 
