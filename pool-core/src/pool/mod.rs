@@ -8,7 +8,7 @@ mod stats;
 mod worker;
 
 pub use builder::ThreadPoolBuilder;
-pub use stats::PoolStats;
+pub use stats::{PoolStats, WorkerStats};
 pub use worker::{yield_now, Yield};
 
 use std::fmt;
@@ -586,6 +586,12 @@ impl ThreadPool {
             PoolStats::from_totals(totals, self.shared.size.live(), self.shared.sleep.idle());
         stats.lost_workers = self.shared.lost_workers.load(Ordering::Relaxed);
         stats
+    }
+
+    /// How each live worker has spent its life so far: time alive, time busy (not parked), and
+    /// whether it is parked now. Cheap: one lock of the worker registry and a clock read.
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.shared.registry.worker_stats()
     }
 
     /// Entries waiting in the shared queue (not counting tasks in workers' own deques).

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::stats::{bump_owned, Counters, ExternalCounters, Totals};
+use super::stats::{bump_owned, bump_owned_by, Counters, ExternalCounters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
 use crate::queue::{QueuedTask, Work};
@@ -58,6 +58,19 @@ impl Registry {
         }
         inner.stealers = Arc::new(inner.workers.iter().map(|w| w.stealer.clone()).collect());
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How each live worker has spent its life (see [`WorkerStats`]).
+    pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
+        let now = crate::clock::nanos_since_epoch(std::time::Instant::now());
+        let inner = self.inner.lock();
+        let mut stats: Vec<_> = inner
+            .workers
+            .iter()
+            .map(|w| WorkerStats::read(w.index, &w.counters, now))
+            .collect();
+        stats.sort_by_key(|w| w.index);
+        stats
     }
 
     /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
@@ -114,6 +127,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // them from the shared queue one at a time), so they start in submission order.
     let deque = Worker::new_lifo();
     let counters = Arc::new(CachePadded::new(Counters::default()));
+    counters.started_at.store(
+        crate::clock::nanos_since_epoch(std::time::Instant::now()),
+        Ordering::Relaxed,
+    );
     shared.registry.register(WorkerEntry {
         index,
         stealer: deque.stealer(),
@@ -196,6 +213,10 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         // that is between its check and its push: that submitter wakes everyone once it is out
         // (see README, "shutdown"), so there is no spinning.
         shared.hooks.call_park(ctx.index);
+        let parked_at = crate::clock::nanos_since_epoch(std::time::Instant::now()).max(1);
+        ctx.counters
+            .parked_since
+            .store(parked_at, Ordering::Relaxed);
         shared.sleep.park(
             || {
                 // During shutdown only quiescence ends the wait (workers do not retire then, so a
@@ -209,6 +230,10 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
             },
             || shared.is_idle(),
         );
+        let woke_at = crate::clock::nanos_since_epoch(std::time::Instant::now());
+        let parked = woke_at.saturating_sub(parked_at);
+        ctx.counters.parked_since.store(0, Ordering::Relaxed);
+        bump_owned_by(&ctx.counters.parked_total, parked);
         shared.hooks.call_unpark(ctx.index);
     }
 }
