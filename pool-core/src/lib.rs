@@ -102,7 +102,8 @@ pub use batch::BatchProgress;
 pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskError};
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use pool::{
-    yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, WorkerStats, Yield,
+    spawn_here, yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, WorkerStats,
+    Yield,
 };
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};

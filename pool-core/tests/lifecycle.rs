@@ -251,7 +251,10 @@ fn worker_stats_tell_parked_from_busy_workers() {
     assert!(pool.wait_idle(common::PATIENCE));
     let idle = pool.worker_stats();
     assert_eq!(idle.iter().map(|w| w.index).collect::<Vec<_>>(), [0, 1]);
-    assert!(idle.iter().all(|w| w.parked && w.busy <= w.alive), "{idle:?}");
+    assert!(
+        idle.iter().all(|w| w.parked && w.busy <= w.alive),
+        "{idle:?}"
+    );
     let gate = common::Gate::occupy(&pool, 1);
     let stats = pool.worker_stats();
     assert_eq!(stats.iter().filter(|w| !w.parked).count(), 1, "{stats:?}");

@@ -9,7 +9,7 @@ mod worker;
 
 pub use builder::ThreadPoolBuilder;
 pub use stats::{PoolStats, WorkerStats};
-pub use worker::{yield_now, Yield};
+pub use worker::{spawn_here, yield_now, Yield};
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -169,6 +169,62 @@ impl Shared {
             && self.global_is_empty()
     }
 
+    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
+    /// submission (and the refusal) either way.
+    pub(crate) fn admit(&self) -> Option<Route<'_>> {
+        let shared = self;
+        let internal = worker::with_current(shared, |ctx| {
+            bump_owned(&ctx.counters.submitted);
+            // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
+            // accepts it; only `shutdown_now` refuses it.
+            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
+            if refused {
+                bump_owned(&ctx.counters.rejected);
+            }
+            refused
+        });
+        match internal {
+            Some(false) => Some(Route::Internal),
+            Some(true) => None,
+            None => {
+                let stripe = shared.external.mine();
+                let gate = stripe.gate.lock();
+                // Plain increments: these two counters are only written under the gate.
+                bump_owned(&stripe.counters.submitted);
+                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
+                    bump_owned(&stripe.counters.rejected);
+                    return None;
+                }
+                Some(Route::External(gate))
+            }
+        }
+    }
+
+    /// Pushes an admitted task and wakes a worker if one is parked.
+    pub(crate) fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
+        let shared = self;
+        match route {
+            Route::Internal => {
+                let pushed = worker::with_current(shared, |ctx| {
+                    if shared.local_queues {
+                        ctx.deque.push(task);
+                        None
+                    } else {
+                        Some(task)
+                    }
+                });
+                if let Some(Some(task)) = pushed {
+                    shared.push_global(task);
+                }
+            }
+            Route::External(gate) => {
+                shared.push_global(task);
+                drop(gate);
+            }
+        }
+        shared.sleep.notify_one();
+    }
+
     pub(crate) fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
             && self.global_is_empty()
@@ -181,7 +237,7 @@ impl Shared {
 }
 
 /// How a submission reaches the queue.
-enum Route<'a> {
+pub(crate) enum Route<'a> {
     /// From a worker of this pool: its own deque, no shutdown race to close (the worker drains
     /// what it pushes before it exits).
     Internal,
@@ -366,62 +422,6 @@ impl ThreadPool {
         start_worker(&self.shared, threads)
     }
 
-    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
-    /// submission (and the refusal) either way.
-    fn admit(&self) -> Option<Route<'_>> {
-        let shared = &*self.shared;
-        let internal = worker::with_current(shared, |ctx| {
-            bump_owned(&ctx.counters.submitted);
-            // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
-            // accepts it; only `shutdown_now` refuses it.
-            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
-            if refused {
-                bump_owned(&ctx.counters.rejected);
-            }
-            refused
-        });
-        match internal {
-            Some(false) => Some(Route::Internal),
-            Some(true) => None,
-            None => {
-                let stripe = shared.external.mine();
-                let gate = stripe.gate.lock();
-                // Plain increments: these two counters are only written under the gate.
-                bump_owned(&stripe.counters.submitted);
-                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
-                    bump_owned(&stripe.counters.rejected);
-                    return None;
-                }
-                Some(Route::External(gate))
-            }
-        }
-    }
-
-    /// Pushes an admitted task and wakes a worker if one is parked.
-    fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
-        let shared = &*self.shared;
-        match route {
-            Route::Internal => {
-                let pushed = worker::with_current(shared, |ctx| {
-                    if shared.local_queues {
-                        ctx.deque.push(task);
-                        None
-                    } else {
-                        Some(task)
-                    }
-                });
-                if let Some(Some(task)) = pushed {
-                    shared.push_global(task);
-                }
-            }
-            Route::External(gate) => {
-                shared.push_global(task);
-                drop(gate);
-            }
-        }
-        shared.sleep.notify_one();
-    }
-
     /// Runs `job` on the pool without a handle: the cheapest way to submit.
     ///
     /// A panic in `job` is caught, counted in [`stats`](Self::stats) and passed to the
@@ -446,9 +446,10 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        match self.admit() {
+        match self.shared.admit() {
             Some(route) => {
-                self.dispatch(route, QueuedTask::job(Box::new(job), Priority::Normal));
+                self.shared
+                    .dispatch(route, QueuedTask::job(Box::new(job), Priority::Normal));
                 Ok(())
             }
             None => Err(Rejected(job)),
@@ -492,7 +493,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(route) = self.admit() else {
+        let Some(route) = self.shared.admit() else {
             return Err(Rejected(f));
         };
         Ok(self.enqueue(route, options, Plain(f)))
@@ -526,7 +527,7 @@ impl ThreadPool {
         F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(route) = self.admit() else {
+        let Some(route) = self.shared.admit() else {
             return Err(Rejected(f));
         };
         Ok(self.enqueue(route, options, WithToken(f)))
@@ -539,7 +540,8 @@ impl ThreadPool {
     {
         let (entry, ops, raw) = new_task(f, options.priority, options.deadline);
         let handle = TaskHandle::new(ops, raw);
-        self.dispatch(route, QueuedTask::task(entry, options.priority));
+        self.shared
+            .dispatch(route, QueuedTask::task(entry, options.priority));
         handle
     }
 
@@ -883,9 +885,9 @@ impl Executor for ThreadPool {
     }
 
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        match self.admit() {
+        match self.shared.admit() {
             Some(route) => {
-                self.dispatch(route, QueuedTask::job(job, priority));
+                self.shared.dispatch(route, QueuedTask::job(job, priority));
                 Ok(())
             }
             None => Err(Rejected(job)),

@@ -313,6 +313,63 @@ pub fn yield_now() -> Option<Yield> {
     })
 }
 
+/// From a worker thread of any [`ThreadPool`](crate::ThreadPool): spawns `job` on that pool, into
+/// the calling worker's own deque (it runs next on this worker, depth-first, unless an idle worker
+/// steals it first). The way for a task to spawn more tasks without holding an
+/// `Arc<ThreadPool>` and cloning it per task.
+///
+/// # Errors
+///
+/// The job comes back in [`Rejected`](crate::Rejected) when the calling thread is not a worker of
+/// any pool, or when its pool is shutting down with `shutdown_now`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// fn tree(depth: u32, leaves: Arc<AtomicUsize>) {
+///     if depth == 0 {
+///         leaves.fetch_add(1, Ordering::Relaxed);
+///         return;
+///     }
+///     for _ in 0..2 {
+///         let leaves = leaves.clone();
+///         pool_core::spawn_here(move || tree(depth - 1, leaves)).unwrap();
+///     }
+/// }
+///
+/// let pool = pool_core::ThreadPool::new(2).unwrap();
+/// let leaves = Arc::new(AtomicUsize::new(0));
+/// let l = leaves.clone();
+/// pool.spawn(move || tree(10, l)).unwrap();
+/// assert!(pool.wait_idle(std::time::Duration::from_secs(30)));
+/// assert_eq!(leaves.load(Ordering::Relaxed), 1024);
+/// assert!(pool_core::spawn_here(|| ()).is_err()); // not on a worker
+/// ```
+pub fn spawn_here<F>(job: F) -> Result<(), crate::Rejected<F>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let Some(pool) = CURRENT.with(|current| current.borrow().as_ref().map(|ctx| ctx.pool)) else {
+        return Err(crate::Rejected(job));
+    };
+    // SAFETY: `CURRENT` holds a context only while the thread is inside `run`, whose `Arc<Shared>`
+    // keeps the pool's shared state alive for that whole time (see `yield_now`).
+    let shared = unsafe { &*pool };
+    match shared.admit() {
+        Some(route) => {
+            shared.dispatch(
+                route,
+                QueuedTask::job(Box::new(job), crate::Priority::Normal),
+            );
+            Ok(())
+        }
+        None => Err(crate::Rejected(job)),
+    }
+}
+
 /// Runs one task if any is to be found; returns whether it did.
 pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
     match find_task(shared, ctx) {
