@@ -884,6 +884,10 @@ impl Executor for ThreadPool {
         self.execute_with_priority(job, Priority::Normal)
     }
 
+    fn honors_priority(&self) -> bool {
+        self.shared.honors_priority
+    }
+
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         match self.shared.admit() {
             Some(route) => {
