@@ -141,6 +141,23 @@ pub trait Executor: Send + Sync {
         let _ = priority;
         self.execute(job)
     }
+
+    /// Whether the priority passed to [`execute_with_priority`](Self::execute_with_priority)
+    /// changes the order in which jobs start. Callers that spend work on priorities (the
+    /// coalescer's priority raises, the DAG scheduler's critical-path priorities) skip it when
+    /// this is `false`, the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{Executor, InlineExecutor, ThreadPool};
+    ///
+    /// assert!(!InlineExecutor.honors_priority());
+    /// assert!(!ThreadPool::new(1).unwrap().honors_priority()); // the FIFO default
+    /// ```
+    fn honors_priority(&self) -> bool {
+        false
+    }
 }
 
 impl<E: Executor + ?Sized> Executor for &E {
@@ -149,6 +166,9 @@ impl<E: Executor + ?Sized> Executor for &E {
     }
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         (**self).execute_with_priority(job, priority)
+    }
+    fn honors_priority(&self) -> bool {
+        (**self).honors_priority()
     }
 }
 
@@ -159,6 +179,9 @@ impl<E: Executor + ?Sized> Executor for StdArc<E> {
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         (**self).execute_with_priority(job, priority)
     }
+    fn honors_priority(&self) -> bool {
+        (**self).honors_priority()
+    }
 }
 
 impl<E: Executor + ?Sized> Executor for Box<E> {
@@ -167,6 +190,9 @@ impl<E: Executor + ?Sized> Executor for Box<E> {
     }
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         (**self).execute_with_priority(job, priority)
+    }
+    fn honors_priority(&self) -> bool {
+        (**self).honors_priority()
     }
 }
 

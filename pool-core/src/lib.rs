@@ -87,6 +87,7 @@
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod batch;
+mod clock;
 mod deque;
 mod error;
 mod executor;
@@ -100,7 +101,10 @@ mod unwind;
 pub use batch::BatchProgress;
 pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskError};
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
-pub use pool::{yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, Yield};
+pub use pool::{
+    spawn_here, yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, WorkerStats,
+    Yield,
+};
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};
 pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};

@@ -244,3 +244,21 @@ fn batch_on_a_shut_down_pool_reports_each_item() {
         .iter()
         .all(|r| *r == Err(TaskError::Canceled(CancelReason::Shutdown))));
 }
+
+#[test]
+fn worker_stats_tell_parked_from_busy_workers() {
+    let pool = ThreadPool::new(2).unwrap();
+    assert!(pool.wait_idle(common::PATIENCE));
+    let idle = pool.worker_stats();
+    assert_eq!(idle.iter().map(|w| w.index).collect::<Vec<_>>(), [0, 1]);
+    assert!(
+        idle.iter().all(|w| w.parked && w.busy <= w.alive),
+        "{idle:?}"
+    );
+    let gate = common::Gate::occupy(&pool, 1);
+    let stats = pool.worker_stats();
+    assert_eq!(stats.iter().filter(|w| !w.parked).count(), 1, "{stats:?}");
+    gate.open();
+    assert!(pool.wait_idle(common::PATIENCE));
+    assert!(pool.worker_stats().iter().all(|w| w.parked));
+}

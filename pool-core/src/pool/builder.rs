@@ -2,13 +2,9 @@
 
 use std::fmt;
 
-use super::{Hooks, PanicHandler, ThreadPool};
+use super::{Hooks, IndexHook, PanicHandler, ThreadPool};
 use crate::error::BuildError;
 use crate::queue::QueuePolicy;
-
-// Hooks are immutable configuration shared by reference counting, not part of any protocol, so
-// they use std's `Arc` directly (loom's cannot hold a `dyn Fn`).
-type IndexHook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
 /// Configures and starts a [`ThreadPool`].
 ///
@@ -40,6 +36,8 @@ pub struct ThreadPoolBuilder {
     stack_size: Option<usize>,
     on_start: Vec<IndexHook>,
     on_stop: Vec<IndexHook>,
+    on_park: Vec<IndexHook>,
+    on_unpark: Vec<IndexHook>,
     panic_handler: Option<PanicHandler>,
     policy: Option<Box<dyn QueuePolicy>>,
 }
@@ -52,6 +50,8 @@ impl Default for ThreadPoolBuilder {
             stack_size: None,
             on_start: Vec::new(),
             on_stop: Vec::new(),
+            on_park: Vec::new(),
+            on_unpark: Vec::new(),
             panic_handler: None,
             policy: None,
         }
@@ -129,6 +129,46 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Called on a worker thread, with its index, just before it parks because it found no work
+    /// (as tokio's `on_thread_park`). Hooks add up; a panic in one is caught. Keep it short: it
+    /// runs on the worker, between finding nothing and sleeping.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let parks = Arc::new(AtomicUsize::new(0));
+    /// let p = parks.clone();
+    /// let pool = ThreadPool::builder()
+    ///     .threads(1)
+    ///     .on_thread_park(move |_| { p.fetch_add(1, Ordering::Relaxed); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.submit(|| ()).unwrap().join().unwrap();
+    /// assert!(pool.wait_idle(std::time::Duration::from_secs(30))); // idle means parked
+    /// assert!(parks.load(Ordering::Relaxed) >= 1);
+    /// ```
+    pub fn on_thread_park<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.on_park.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Called on a worker thread, with its index, when it wakes from parking (as tokio's
+    /// `on_thread_unpark`). Hooks add up; a panic in one is caught.
+    pub fn on_thread_unpark<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.on_unpark.push(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Called with the message when a fire-and-forget job (one without a handle to report to)
     /// panics. Tasks with a handle report their panic through the handle instead. A panic in the
     /// handler is caught.
@@ -175,6 +215,8 @@ impl ThreadPoolBuilder {
             stack_size: self.stack_size,
             on_start: self.on_start,
             on_stop: self.on_stop,
+            on_park: self.on_park,
+            on_unpark: self.on_unpark,
             panic_handler: self.panic_handler,
         };
         ThreadPool::start(threads, hooks, self.policy)

@@ -8,8 +8,8 @@ mod stats;
 mod worker;
 
 pub use builder::ThreadPoolBuilder;
-pub use stats::PoolStats;
-pub use worker::{yield_now, Yield};
+pub use stats::{PoolStats, WorkerStats};
+pub use worker::{spawn_here, yield_now, Yield};
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -37,10 +37,16 @@ const DRAINABLE: usize = 0b100;
 pub(crate) struct Hooks {
     name: String,
     stack_size: Option<usize>,
-    on_start: Vec<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
-    on_stop: Vec<std::sync::Arc<dyn Fn(usize) + Send + Sync>>,
+    on_start: Vec<IndexHook>,
+    on_stop: Vec<IndexHook>,
+    on_park: Vec<IndexHook>,
+    on_unpark: Vec<IndexHook>,
     panic_handler: Option<PanicHandler>,
 }
+
+/// A hook called with a worker's index (start, stop, park, unpark).
+// Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
+pub(crate) type IndexHook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
 /// The builder's `panic_handler`.
 // Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
@@ -57,6 +63,18 @@ impl Hooks {
 
     fn call_stop(&self, index: usize) {
         for hook in &self.on_stop {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    fn call_park(&self, index: usize) {
+        for hook in &self.on_park {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    fn call_unpark(&self, index: usize) {
+        for hook in &self.on_unpark {
             call_quietly(|| hook(index));
         }
     }
@@ -151,6 +169,62 @@ impl Shared {
             && self.global_is_empty()
     }
 
+    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
+    /// submission (and the refusal) either way.
+    pub(crate) fn admit(&self) -> Option<Route<'_>> {
+        let shared = self;
+        let internal = worker::with_current(shared, |ctx| {
+            bump_owned(&ctx.counters.submitted);
+            // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
+            // accepts it; only `shutdown_now` refuses it.
+            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
+            if refused {
+                bump_owned(&ctx.counters.rejected);
+            }
+            refused
+        });
+        match internal {
+            Some(false) => Some(Route::Internal),
+            Some(true) => None,
+            None => {
+                let stripe = shared.external.mine();
+                let gate = stripe.gate.lock();
+                // Plain increments: these two counters are only written under the gate.
+                bump_owned(&stripe.counters.submitted);
+                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
+                    bump_owned(&stripe.counters.rejected);
+                    return None;
+                }
+                Some(Route::External(gate))
+            }
+        }
+    }
+
+    /// Pushes an admitted task and wakes a worker if one is parked.
+    pub(crate) fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
+        let shared = self;
+        match route {
+            Route::Internal => {
+                let pushed = worker::with_current(shared, |ctx| {
+                    if shared.local_queues {
+                        ctx.deque.push(task);
+                        None
+                    } else {
+                        Some(task)
+                    }
+                });
+                if let Some(Some(task)) = pushed {
+                    shared.push_global(task);
+                }
+            }
+            Route::External(gate) => {
+                shared.push_global(task);
+                drop(gate);
+            }
+        }
+        shared.sleep.notify_one();
+    }
+
     pub(crate) fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
             && self.global_is_empty()
@@ -163,7 +237,7 @@ impl Shared {
 }
 
 /// How a submission reaches the queue.
-enum Route<'a> {
+pub(crate) enum Route<'a> {
     /// From a worker of this pool: its own deque, no shutdown race to close (the worker drains
     /// what it pushes before it exits).
     Internal,
@@ -348,62 +422,6 @@ impl ThreadPool {
         start_worker(&self.shared, threads)
     }
 
-    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
-    /// submission (and the refusal) either way.
-    fn admit(&self) -> Option<Route<'_>> {
-        let shared = &*self.shared;
-        let internal = worker::with_current(shared, |ctx| {
-            bump_owned(&ctx.counters.submitted);
-            // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
-            // accepts it; only `shutdown_now` refuses it.
-            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
-            if refused {
-                bump_owned(&ctx.counters.rejected);
-            }
-            refused
-        });
-        match internal {
-            Some(false) => Some(Route::Internal),
-            Some(true) => None,
-            None => {
-                let stripe = shared.external.mine();
-                let gate = stripe.gate.lock();
-                // Plain increments: these two counters are only written under the gate.
-                bump_owned(&stripe.counters.submitted);
-                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
-                    bump_owned(&stripe.counters.rejected);
-                    return None;
-                }
-                Some(Route::External(gate))
-            }
-        }
-    }
-
-    /// Pushes an admitted task and wakes a worker if one is parked.
-    fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
-        let shared = &*self.shared;
-        match route {
-            Route::Internal => {
-                let pushed = worker::with_current(shared, |ctx| {
-                    if shared.local_queues {
-                        ctx.deque.push(task);
-                        None
-                    } else {
-                        Some(task)
-                    }
-                });
-                if let Some(Some(task)) = pushed {
-                    shared.push_global(task);
-                }
-            }
-            Route::External(gate) => {
-                shared.push_global(task);
-                drop(gate);
-            }
-        }
-        shared.sleep.notify_one();
-    }
-
     /// Runs `job` on the pool without a handle: the cheapest way to submit.
     ///
     /// A panic in `job` is caught, counted in [`stats`](Self::stats) and passed to the
@@ -428,9 +446,10 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        match self.admit() {
+        match self.shared.admit() {
             Some(route) => {
-                self.dispatch(route, QueuedTask::job(Box::new(job), Priority::Normal));
+                self.shared
+                    .dispatch(route, QueuedTask::job(Box::new(job), Priority::Normal));
                 Ok(())
             }
             None => Err(Rejected(job)),
@@ -474,7 +493,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(route) = self.admit() else {
+        let Some(route) = self.shared.admit() else {
             return Err(Rejected(f));
         };
         Ok(self.enqueue(route, options, Plain(f)))
@@ -508,7 +527,7 @@ impl ThreadPool {
         F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(route) = self.admit() else {
+        let Some(route) = self.shared.admit() else {
             return Err(Rejected(f));
         };
         Ok(self.enqueue(route, options, WithToken(f)))
@@ -521,7 +540,8 @@ impl ThreadPool {
     {
         let (entry, ops, raw) = new_task(f, options.priority, options.deadline);
         let handle = TaskHandle::new(ops, raw);
-        self.dispatch(route, QueuedTask::task(entry, options.priority));
+        self.shared
+            .dispatch(route, QueuedTask::task(entry, options.priority));
         handle
     }
 
@@ -568,6 +588,12 @@ impl ThreadPool {
             PoolStats::from_totals(totals, self.shared.size.live(), self.shared.sleep.idle());
         stats.lost_workers = self.shared.lost_workers.load(Ordering::Relaxed);
         stats
+    }
+
+    /// How each live worker has spent its life so far: time alive, time busy (not parked), and
+    /// whether it is parked now. Cheap: one lock of the worker registry and a clock read.
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.shared.registry.worker_stats()
     }
 
     /// Entries waiting in the shared queue (not counting tasks in workers' own deques).
@@ -858,10 +884,14 @@ impl Executor for ThreadPool {
         self.execute_with_priority(job, Priority::Normal)
     }
 
+    fn honors_priority(&self) -> bool {
+        self.shared.honors_priority
+    }
+
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        match self.admit() {
+        match self.shared.admit() {
             Some(route) => {
-                self.dispatch(route, QueuedTask::job(job, priority));
+                self.shared.dispatch(route, QueuedTask::job(job, priority));
                 Ok(())
             }
             None => Err(Rejected(job)),

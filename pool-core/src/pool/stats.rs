@@ -20,6 +20,12 @@ pub(crate) struct Counters {
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) canceled: AtomicU64,
+    /// Worker blocks only, for [`WorkerStats`]: when the worker started, how long it has been
+    /// parked in all, and when its current park began (0: not parked). Nanoseconds after the
+    /// process epoch, written only by the worker, at park and unpark (never per task).
+    pub(crate) started_at: AtomicU64,
+    pub(crate) parked_total: AtomicU64,
+    pub(crate) parked_since: AtomicU64,
 }
 
 /// Increments a counter that only the calling thread ever writes.
@@ -31,6 +37,11 @@ pub(crate) struct Counters {
 /// before (see [`Totals::read`]); on x86 and ARMv8 that is still a plain store.
 pub(crate) fn bump_owned(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+}
+
+/// Adds `n` to a counter that only the calling thread ever writes (see [`bump_owned`]).
+pub(crate) fn bump_owned_by(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
 }
 
 /// Adds to a counter other threads may write too (`Release`, as [`bump_owned`]).
@@ -176,6 +187,57 @@ fn next_stripe() -> usize {
 #[cfg(loom)]
 fn next_stripe() -> usize {
     0
+}
+
+/// How one worker has spent its life: a building block for controllers such as
+/// `policy-adaptive`, with no `/proc` read and no per-task cost (the worker stamps the clock only
+/// when it parks and wakes).
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// pool.submit(|| (0..1000u64).sum::<u64>()).unwrap().join().unwrap();
+/// for worker in pool.worker_stats() {
+///     assert!(worker.busy <= worker.alive);
+///     println!("worker {}: busy {:?} of {:?}", worker.index, worker.busy, worker.alive);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// The worker's index (as passed to the start/stop hooks).
+    pub index: usize,
+    /// Time since the worker started.
+    pub alive: std::time::Duration,
+    /// Of that, time not parked: running tasks or looking for them.
+    pub busy: std::time::Duration,
+    /// Whether the worker is parked now.
+    pub parked: bool,
+}
+
+impl WorkerStats {
+    /// Reads a worker's block at `now` (nanoseconds after the epoch).
+    pub(crate) fn read(index: usize, c: &Counters, now: u64) -> WorkerStats {
+        let started_at = c.started_at.load(Ordering::Relaxed);
+        let parked_since = c.parked_since.load(Ordering::Relaxed);
+        let parked_total = c.parked_total.load(Ordering::Relaxed);
+        let alive = now.saturating_sub(started_at);
+        let parked_now = if parked_since == 0 {
+            0
+        } else {
+            now.saturating_sub(parked_since)
+        };
+        let busy = alive.saturating_sub(parked_total + parked_now);
+        WorkerStats {
+            index,
+            alive: std::time::Duration::from_nanos(alive),
+            busy: std::time::Duration::from_nanos(busy),
+            parked: parked_since != 0,
+        }
+    }
 }
 
 /// A snapshot of a pool's counters.

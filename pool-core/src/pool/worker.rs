@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::stats::{bump_owned, Counters, ExternalCounters, Totals};
+use super::stats::{bump_owned, bump_owned_by, Counters, ExternalCounters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
 use crate::queue::{QueuedTask, Work};
@@ -58,6 +58,19 @@ impl Registry {
         }
         inner.stealers = Arc::new(inner.workers.iter().map(|w| w.stealer.clone()).collect());
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How each live worker has spent its life (see [`WorkerStats`]).
+    pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
+        let now = crate::clock::nanos_since_epoch(std::time::Instant::now());
+        let inner = self.inner.lock();
+        let mut stats: Vec<_> = inner
+            .workers
+            .iter()
+            .map(|w| WorkerStats::read(w.index, &w.counters, now))
+            .collect();
+        stats.sort_by_key(|w| w.index);
+        stats
     }
 
     /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
@@ -114,6 +127,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // them from the shared queue one at a time), so they start in submission order.
     let deque = Worker::new_lifo();
     let counters = Arc::new(CachePadded::new(Counters::default()));
+    counters.started_at.store(
+        crate::clock::nanos_since_epoch(std::time::Instant::now()),
+        Ordering::Relaxed,
+    );
     shared.registry.register(WorkerEntry {
         index,
         stealer: deque.stealer(),
@@ -195,6 +212,11 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         // During shutdown, a worker that is not quiescent waits here for an outside submitter
         // that is between its check and its push: that submitter wakes everyone once it is out
         // (see README, "shutdown"), so there is no spinning.
+        shared.hooks.call_park(ctx.index);
+        let parked_at = crate::clock::nanos_since_epoch(std::time::Instant::now()).max(1);
+        ctx.counters
+            .parked_since
+            .store(parked_at, Ordering::Relaxed);
         shared.sleep.park(
             || {
                 // During shutdown only quiescence ends the wait (workers do not retire then, so a
@@ -208,6 +230,11 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
             },
             || shared.is_idle(),
         );
+        let woke_at = crate::clock::nanos_since_epoch(std::time::Instant::now());
+        let parked = woke_at.saturating_sub(parked_at);
+        ctx.counters.parked_since.store(0, Ordering::Relaxed);
+        bump_owned_by(&ctx.counters.parked_total, parked);
+        shared.hooks.call_unpark(ctx.index);
     }
 }
 
@@ -284,6 +311,63 @@ pub fn yield_now() -> Option<Yield> {
     } else {
         Yield::Idle
     })
+}
+
+/// From a worker thread of any [`ThreadPool`](crate::ThreadPool): spawns `job` on that pool, into
+/// the calling worker's own deque (it runs next on this worker, depth-first, unless an idle worker
+/// steals it first). The way for a task to spawn more tasks without holding an
+/// `Arc<ThreadPool>` and cloning it per task.
+///
+/// # Errors
+///
+/// The job comes back in [`Rejected`](crate::Rejected) when the calling thread is not a worker of
+/// any pool, or when its pool is shutting down with `shutdown_now`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// fn tree(depth: u32, leaves: Arc<AtomicUsize>) {
+///     if depth == 0 {
+///         leaves.fetch_add(1, Ordering::Relaxed);
+///         return;
+///     }
+///     for _ in 0..2 {
+///         let leaves = leaves.clone();
+///         pool_core::spawn_here(move || tree(depth - 1, leaves)).unwrap();
+///     }
+/// }
+///
+/// let pool = pool_core::ThreadPool::new(2).unwrap();
+/// let leaves = Arc::new(AtomicUsize::new(0));
+/// let l = leaves.clone();
+/// pool.spawn(move || tree(10, l)).unwrap();
+/// assert!(pool.wait_idle(std::time::Duration::from_secs(30)));
+/// assert_eq!(leaves.load(Ordering::Relaxed), 1024);
+/// assert!(pool_core::spawn_here(|| ()).is_err()); // not on a worker
+/// ```
+pub fn spawn_here<F>(job: F) -> Result<(), crate::Rejected<F>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let Some(pool) = CURRENT.with(|current| current.borrow().as_ref().map(|ctx| ctx.pool)) else {
+        return Err(crate::Rejected(job));
+    };
+    // SAFETY: `CURRENT` holds a context only while the thread is inside `run`, whose `Arc<Shared>`
+    // keeps the pool's shared state alive for that whole time (see `yield_now`).
+    let shared = unsafe { &*pool };
+    match shared.admit() {
+        Some(route) => {
+            shared.dispatch(
+                route,
+                QueuedTask::job(Box::new(job), crate::Priority::Normal),
+            );
+            Ok(())
+        }
+        None => Err(crate::Rejected(job)),
+    }
 }
 
 /// Runs one task if any is to be found; returns whether it did.

@@ -114,18 +114,14 @@ pub(crate) struct Header {
 struct Deadline(u64);
 
 impl Deadline {
-    fn epoch() -> Instant {
-        // Configuration-like global, not part of any protocol: std's `OnceLock` is fine here.
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        *EPOCH.get_or_init(Instant::now)
-    }
-
     fn new(deadline: Option<Instant>) -> Deadline {
         match deadline {
             None => Deadline(0),
             // A deadline before the epoch has passed already: 1 ns after the epoch is as good.
             Some(at) => {
-                let nanos = at.saturating_duration_since(Self::epoch()).as_nanos();
+                let nanos = at
+                    .saturating_duration_since(crate::clock::epoch())
+                    .as_nanos();
                 Deadline(u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1)
             }
         }
@@ -134,7 +130,7 @@ impl Deadline {
     fn has_passed(self) -> bool {
         self.0 != 0 && {
             let now = Instant::now()
-                .saturating_duration_since(Self::epoch())
+                .saturating_duration_since(crate::clock::epoch())
                 .as_nanos();
             u128::from(self.0 - 1) < now
         }
