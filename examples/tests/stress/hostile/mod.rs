@@ -4,12 +4,12 @@
 //! Hostile pieces (see `kit.rs`): task closures; the values they capture and return and their
 //! `Drop`; panic payloads whose own `Drop` panics; wakers that panic when woken or dropped (handles
 //! are polled once with one); coalescing keys whose `Hash`, `Eq` or `Clone` panic; an `Executor`
-//! wrapping the pool that panics in `execute_with_priority` or drops the job unrun; start and
-//! stop hooks and the panic handler; `map_batch` functions, inputs and progress callbacks; DAG
-//! node closures, their captures and outputs.
+//! wrapping the pool that panics in `execute_with_priority` or drops the job unrun; start, stop,
+//! park and unpark hooks and the panic handler; `map_batch` functions, inputs and progress
+//! callbacks; DAG node closures, their captures and outputs.
 //!
 //! After the round: the books balance (pool, coalescer, every DAG report has one outcome per
-//! node), every handle resolves within `PATIENCE` (a timeout fails with a dump), every thread
+//! node), every handle resolves within `patience()` (a timeout fails with a dump), every thread
 //! joins (threads = running = queued = 0 after shutdown, as many stop hooks as start hooks), no
 //! task runs twice, and every hostile value is dropped exactly once (the census is back to 0).
 //!

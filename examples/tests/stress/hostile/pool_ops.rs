@@ -12,8 +12,8 @@ use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Dice, Ending};
 use super::policy_ops::{self, HeldCoalesced, HeldRun};
 use super::{patience, Hooks, Parts, Round};
 
-/// The round's pool: two workers, the priority queue, and hooks and a panic handler that panic
-/// at random when the `core` part is on.
+/// The round's pool: two workers, the priority queue, and start/stop/park/unpark hooks and a
+/// panic handler that panic at random when the `core` part is on.
 pub fn build_pool(
     seed: u64,
     parts: Parts,
@@ -24,7 +24,8 @@ pub fn build_pool(
     let dice = Arc::new(Dice::new(seed ^ 0x400C));
     let (h1, d1) = (hooks.clone(), dice.clone());
     let (h2, d2) = (hooks.clone(), dice.clone());
-    let (h3, d3) = (hooks.clone(), dice);
+    let (h3, d3) = (hooks.clone(), dice.clone());
+    let (d4, d5) = (dice.clone(), dice);
     ThreadPool::builder()
         .threads(2)
         .thread_name("hostile")
@@ -39,6 +40,16 @@ pub fn build_pool(
             h2.stopped.fetch_add(1, Ordering::SeqCst);
             if d2.roll(percent) {
                 panic!("{}: stop hook of worker {index}", super::kit::MARK);
+            }
+        })
+        .on_thread_park(move |index| {
+            if d4.roll(percent) {
+                panic!("{}: park hook of worker {index}", super::kit::MARK);
+            }
+        })
+        .on_thread_unpark(move |index| {
+            if d5.roll(percent) {
+                panic!("{}: unpark hook of worker {index}", super::kit::MARK);
             }
         })
         .panic_handler(move |_message| {
