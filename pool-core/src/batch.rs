@@ -2,7 +2,7 @@
 
 use crate::error::{CancelReason, TaskError};
 use crate::sync::{Arc, Condvar, Mutex};
-use crate::unwind::{call_quietly, catch_panic};
+use crate::unwind::{call_quietly, catch_panic, drop_quietly};
 use crate::ThreadPool;
 
 /// How far a batch has got, passed to the progress callback of [`ThreadPool::map_batch`].
@@ -25,12 +25,35 @@ struct Batch<R> {
 }
 
 impl<R> Batch<R> {
+    /// Records input `index`'s result; the first report of an index wins (a job that ran reports,
+    /// then its guard's drop reports again, possibly after the batch returned, and is ignored).
     fn finish(&self, index: usize, result: Result<R, TaskError>) {
         let mut state = self.state.lock();
-        state.results[index] = Some(result);
+        // Taken already (`results` is empty once the batch returned) or reported: ignore.
+        let Some(slot @ None) = state.results.get_mut(index) else {
+            drop(state);
+            drop_quietly(result);
+            return;
+        };
+        *slot = Some(result);
         state.done += 1;
         drop(state);
         self.progressed.notify_all();
+    }
+}
+
+/// Reports one input when the job is dropped without having run (discarded by `cancel_all` or
+/// `shutdown_now`, or refused at submission), so a batch never waits for a job that will not run.
+/// A job that ran reported first, and [`Batch::finish`] keeps the first report.
+struct ReportIfUnrun<R> {
+    batch: Arc<Batch<R>>,
+    index: usize,
+}
+
+impl<R> Drop for ReportIfUnrun<R> {
+    fn drop(&mut self) {
+        self.batch
+            .finish(self.index, Err(TaskError::Canceled(CancelReason::Dropped)));
     }
 }
 
@@ -39,7 +62,8 @@ impl ThreadPool {
     /// `progress` on the calling thread as inputs finish.
     ///
     /// A panic in `f` fails only that input (`Err(TaskError::Panicked)`). An input the pool
-    /// refused because it was shut down comes back as `Err(TaskError::Canceled(Shutdown))`. A
+    /// refused because it was shut down comes back as `Err(TaskError::Canceled(Shutdown))`, one
+    /// discarded while queued (`cancel_all`, `shutdown_now`) as `Err(TaskError::Canceled(Dropped))`. A
     /// panic in `progress` is caught and stops further progress calls; the batch goes on.
     /// Called from inside one of the pool's tasks, the calling worker runs queued tasks while it
     /// waits, so a nested batch cannot deadlock the pool.
@@ -80,14 +104,20 @@ impl ThreadPool {
         });
         let f = Arc::new(f);
         for (index, input) in inputs.into_iter().enumerate() {
-            let batch_for_job = Arc::clone(&batch);
+            // The guard reports the input even if the job never runs: `cancel_all` or
+            // `shutdown_now` discard (drop) queued jobs, and a batch must not wait for them.
+            let guard = ReportIfUnrun {
+                batch: Arc::clone(&batch),
+                index,
+            };
             let f = Arc::clone(&f);
             let job = move || {
                 let result = catch_panic(|| f(input)).map_err(TaskError::Panicked);
-                batch_for_job.finish(index, result);
+                guard.batch.finish(guard.index, result);
             };
-            if self.spawn(job).is_err() {
+            if let Err(refused) = self.spawn(job) {
                 batch.finish(index, Err(TaskError::Canceled(CancelReason::Shutdown)));
+                drop(refused);
             }
         }
 

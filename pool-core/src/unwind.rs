@@ -14,9 +14,9 @@ use std::task::Waker;
 /// panicking destructor unwind into the caller.
 ///
 /// A destructor that panics is caught; the panic's own payload is then dropped the same way, and
-/// if *that* destructor panics as well, the second payload is leaked instead (a payload whose drop
-/// always panics could otherwise keep this going forever). Leaking is safe; unwinding into a
-/// worker's bookkeeping is not.
+/// so on for a chain of up to 16 such panics; only a payload past that depth is leaked (one whose
+/// drop always panics with another such payload would otherwise keep this going forever). Leaking
+/// is safe; unwinding into a worker's bookkeeping is not.
 ///
 /// # Examples
 ///
@@ -36,11 +36,21 @@ pub fn drop_quietly<T>(value: T) {
     }
 }
 
+/// How many panics in a row, each raised by dropping the previous one's payload, are dropped
+/// before the next payload is leaked instead. A chain a few levels deep is freed; a payload whose
+/// drop panics with another such payload forever cannot hang the caller.
+const PAYLOAD_DROP_DEPTH: usize = 16;
+
 /// Drops a panic payload whose `Drop` may itself panic (see [`drop_quietly`]).
 fn drop_payload(payload: Box<dyn Any + Send>) {
-    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(second);
+    let mut payload = payload;
+    for _ in 0..PAYLOAD_DROP_DEPTH {
+        match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(next) => payload = next,
+        }
     }
+    std::mem::forget(payload);
 }
 
 /// Wakes `waker` (user code: its `wake` may panic) without letting a panic unwind into the

@@ -238,3 +238,30 @@ fn every_stats_snapshot_balances_while_tasks_are_submitted_and_run() {
         (100_000, 100_000, 0)
     );
 }
+
+#[test]
+fn a_batch_returns_when_cancel_all_discards_its_queued_inputs() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let gate = Gate::occupy(&pool, 1);
+    let batcher = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || pool.map_batch(0..3u32, |x| x, |_| {}))
+    };
+    // Wait until the three inputs are queued behind the gate, then discard them.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while pool.stats().queued < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never queued"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(pool.cancel_all(), 3);
+    gate.open();
+    let results = batcher.join().unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Err(TaskError::Canceled(pool_core::CancelReason::Dropped))
+    )));
+}
