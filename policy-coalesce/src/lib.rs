@@ -52,6 +52,7 @@ mod coalescer;
 mod error;
 mod exec;
 mod handle;
+mod keymap;
 mod options;
 mod slot;
 mod stats;
