@@ -194,6 +194,10 @@ where
 
     /// Submits `f` under `key` with the default mode and [`Priority::Normal`].
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
+    ///
     /// # Errors
     ///
     /// When the executor refuses the job (it is shut down), `f` comes back in [`Rejected`].
@@ -217,6 +221,15 @@ where
     }
 
     /// [`submit`](Self::submit) with a [`Mode`] and/or a priority.
+    ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics: the panic is the caller's and reaches it, after
+    /// `f` and the key are dropped, with nothing submitted or counted. No other user code
+    /// panics into the caller: a panic of `f` reaches every sharer as
+    /// [`CoalesceError::Panicked`]; one in a `Drop` of a closure, a key or a value, a waker or
+    /// the executor stops where it happens (an executor that drops the job while panicking
+    /// resolves the handle with [`CancelCause::Dropped`]).
     ///
     /// # Errors
     ///
@@ -252,6 +265,10 @@ where
     /// Submits a closure that receives a [`CancelFlag`], so it can stop early when every
     /// handle cancelled, the key was cancelled, or a [`Mode::Replace`] submission arrived.
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
+    ///
     /// # Errors
     ///
     /// When the executor refuses the job, `f` comes back in [`Rejected`].
@@ -274,6 +291,10 @@ where
     }
 
     /// [`submit_cancellable`](Self::submit_cancellable) with options.
+    ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
     ///
     /// # Errors
     ///
@@ -313,6 +334,10 @@ where
     /// count. An execution joined this way cannot be cancelled through handles (this submitter
     /// has none and never cancels), only by [`cancel_key`](Self::cancel_key).
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
+    ///
     /// # Errors
     ///
     /// When the executor refuses the job, `f` comes back in [`Rejected`].
@@ -349,6 +374,10 @@ where
     /// Cancels `key` for everyone: its pending execution (if any) never runs and all its
     /// handles resolve to `Canceled(Key)`; its running execution (if any) is asked to stop
     /// through its [`CancelFlag`]. Returns whether there was anything to cancel.
+    ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics; nothing is cancelled then.
     ///
     /// # Examples
     ///
@@ -398,6 +427,10 @@ where
     }
 
     /// What `key` has in flight, or `None` when it is idle (idle keys are not in the map).
+    ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics.
     ///
     /// # Examples
     ///
