@@ -4,17 +4,17 @@
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc as ValueArc;
 
 use pool_core::sync::{Arc, ErasedArc};
-use pool_core::{Executor, Job, Priority, Rejected};
+use pool_core::{call_quietly, catch_panic, drop_quietly, Executor, Job, Priority, Rejected};
 
 use crate::error::{BuildError, CancelCause, CoalesceError};
-use crate::exec::{panic_message, BoxedWork, Plain, WithFlag};
+use crate::exec::{BoxedWork, Plain, WithFlag};
 use crate::handle::{CoalescedHandle, ExecOps};
 use crate::options::{Mode, SubmitOptions};
-use crate::slot::{Core, ExecRef};
+use crate::slot::{Core, ExecRef, KeyPanicked};
 use crate::stats::{CoalesceStats, KeyStats};
 use crate::CancelFlag;
 
@@ -88,7 +88,7 @@ pub struct CoalescerBuilder<K, T, E> {
 
 impl<K, T, E> CoalescerBuilder<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
@@ -148,7 +148,7 @@ impl<K, T, E> fmt::Debug for CoalescerBuilder<K, T, E> {
 
 impl<K, T, E> Coalescer<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
@@ -194,6 +194,10 @@ where
 
     /// Submits `f` under `key` with the default mode and [`Priority::Normal`].
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
+    ///
     /// # Errors
     ///
     /// When the executor refuses the job (it is shut down), `f` comes back in [`Rejected`].
@@ -217,6 +221,15 @@ where
     }
 
     /// [`submit`](Self::submit) with a [`Mode`] and/or a priority.
+    ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics: the panic is the caller's and reaches it, after
+    /// `f` and the key are dropped, with nothing submitted or counted. No other user code
+    /// panics into the caller: a panic of `f` reaches every sharer as
+    /// [`CoalesceError::Panicked`]; one in a `Drop` of a closure, a key or a value, a waker or
+    /// the executor stops where it happens (an executor that drops the job while panicking
+    /// resolves the handle with [`CancelCause::Dropped`]).
     ///
     /// # Errors
     ///
@@ -252,6 +265,10 @@ where
     /// Submits a closure that receives a [`CancelFlag`], so it can stop early when every
     /// handle cancelled, the key was cancelled, or a [`Mode::Replace`] submission arrived.
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
+    ///
     /// # Errors
     ///
     /// When the executor refuses the job, `f` comes back in [`Rejected`].
@@ -274,6 +291,10 @@ where
     }
 
     /// [`submit_cancellable`](Self::submit_cancellable) with options.
+    ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
     ///
     /// # Errors
     ///
@@ -313,6 +334,10 @@ where
     /// count. An execution joined this way cannot be cancelled through handles (this submitter
     /// has none and never cancels), only by [`cancel_key`](Self::cancel_key).
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics (see [`submit_with`](Self::submit_with)).
+    ///
     /// # Errors
     ///
     /// When the executor refuses the job, `f` comes back in [`Rejected`].
@@ -350,6 +375,10 @@ where
     /// handles resolve to `Canceled(Key)`; its running execution (if any) is asked to stop
     /// through its [`CancelFlag`]. Returns whether there was anything to cancel.
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics; nothing is cancelled then.
+    ///
     /// # Examples
     ///
     /// ```
@@ -369,11 +398,13 @@ where
     /// # Ok::<(), policy_coalesce::BuildError>(())
     /// ```
     pub fn cancel_key(&self, key: &K) -> bool {
-        let (canceled, stopped) = self.inner.core.cancel_key(key);
+        let core = &self.inner.core;
+        let (canceled, stopped, removed) = core.cancel_key(key, core.hash(key));
+        drop_quietly(removed);
         let any = canceled.is_some() || stopped;
         if let Some((exec, work)) = canceled {
             exec.publish(Err(CoalesceError::Canceled(CancelCause::Key)));
-            drop(work);
+            drop_quietly((exec, work));
         }
         any
     }
@@ -397,6 +428,10 @@ where
 
     /// What `key` has in flight, or `None` when it is idle (idle keys are not in the map).
     ///
+    /// # Panics
+    ///
+    /// When the key's `Hash` or `Eq` panics.
+    ///
     /// # Examples
     ///
     /// ```
@@ -417,7 +452,8 @@ where
     /// # Ok::<(), policy_coalesce::BuildError>(())
     /// ```
     pub fn key_stats(&self, key: &K) -> Option<KeyStats> {
-        self.inner.core.key_stats(key)
+        let core = &self.inner.core;
+        core.key_stats(key, core.hash(key))
     }
 
     /// The executor the executions run on.
@@ -434,17 +470,29 @@ where
     ) -> Result<Option<CoalescedHandle<T>>, BoxedWork<T>> {
         let inner = &self.inner;
         let mode = options.get_mode().unwrap_or(inner.mode);
-        let admitted = Core::admit(
+        // The key's `Hash` and `Eq` are the caller's code, run before anything changes: a panic
+        // there reaches the caller, uncounted, once the closure and the key are dropped.
+        let hash = match catch_unwind(AssertUnwindSafe(|| inner.core.hash(&key))) {
+            Ok(hash) => hash,
+            Err(payload) => key_panicked(KeyPanicked { payload, key, work }),
+        };
+        let admitted = match Core::admit(
             &inner.core,
             key,
+            hash,
             mode,
             options.get_priority(),
             work,
             inner.bumps,
             want_handle,
-        );
-        // Outside the lock: the closure's destructor is user code.
-        drop(admitted.dropped);
+        ) {
+            Ok(admitted) => admitted,
+            Err(panicked) => key_panicked(panicked),
+        };
+        // Outside the lock, quietly: the superseded or kept-out closure and the submitter's key
+        // are user code, and the submission has been accepted whatever their `Drop` does.
+        drop_quietly(admitted.dropped);
+        drop_quietly(admitted.key);
         let Some(exec) = admitted.exec else {
             return Ok(None);
         };
@@ -453,15 +501,17 @@ where
                 if installed == admitted.ticket {
                     return Err(work);
                 }
+                drop_quietly(work);
             }
         }
         if let Some(priority) = admitted.bump {
             // A refused raise is dropped; its guard gives back its share of `jobs_out`.
-            let _ = inner
-                .executor
-                .execute_with_priority(JobGuard::job(inner, &exec), priority);
+            Inner::send(inner, JobGuard::job(inner, &exec), priority);
         }
         if !want_handle {
+            // On an inline executor the run is over, and this may be the last reference to
+            // the execution and its value.
+            drop_quietly(exec);
             return Ok(None);
         }
         let ops: ErasedArc<dyn ExecOps<T>> = exec;
@@ -471,6 +521,16 @@ where
             admitted.kept,
         )))
     }
+}
+
+/// The submitter's key panicked in `Hash` or `Eq`: drop what it submitted (quietly: its
+/// destructors are user code too, and must not panic while this panic unwinds) and let the
+/// panic reach the caller.
+fn key_panicked<K, T>(panicked: KeyPanicked<K, T>) -> ! {
+    let KeyPanicked { payload, key, work } = panicked;
+    drop_quietly(work);
+    drop_quietly(key);
+    resume_unwind(payload)
 }
 
 /// The handle of a submission that asked for one.
@@ -483,7 +543,7 @@ fn expect_handle<T>(handle: Option<CoalescedHandle<T>>) -> CoalescedHandle<T> {
 
 impl<K, T, E> Inner<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
@@ -496,34 +556,55 @@ where
         exec: &ExecRef<K, T>,
         priority: Priority,
     ) -> Result<(), Option<(BoxedWork<T>, u64)>> {
-        let job = JobGuard::job(inner, exec);
-        let Err(Rejected(job)) = inner.executor.execute_with_priority(job, priority) else {
+        let Some(job) = Inner::send(inner, JobGuard::job(inner, exec), priority) else {
             return Ok(());
         };
         // Resolve before dropping the refused job, so its guard finds the slot already empty.
-        let refused = inner.core.refused(exec);
+        let (refused, removed) = inner.core.refused(exec);
+        drop_quietly(removed);
         if refused.is_some() {
             exec.publish(Err(CoalesceError::Rejected));
         }
-        drop(job);
+        drop_quietly(job);
         Err(refused)
     }
 
-    /// What a job does when a worker reaches it.
-    fn run(inner: &Arc<Self>, exec: ExecRef<K, T>) {
-        let Some(work) = inner.core.start(&exec) else {
+    /// Hands `job` to the executor; the job if it was refused.
+    ///
+    /// The executor is user code. If it panics, the job was either dropped while it unwound
+    /// (the job's guard then resolved the execution with `Canceled(Dropped)` and freed the
+    /// slot) or kept (it will run): either way nothing is left to do, and the panic is not
+    /// passed on: not to a worker, which has a follow-up to run, nor to a submitter, which
+    /// already has a handle that resolves.
+    fn send(inner: &Arc<Self>, job: Job, priority: Priority) -> Option<Job> {
+        match call_quietly(|| inner.executor.execute_with_priority(job, priority)) {
+            Some(Err(Rejected(job))) => Some(job),
+            Some(Ok(())) | None => None,
+        }
+    }
+
+    /// What a job does when a worker reaches it. Nothing in it unwinds: the closure, its
+    /// output's and its panic payload's destructors, the wakers and the executor are user code,
+    /// and each is called so that its panic stops at it. So the run always reaches `finish`,
+    /// the outcome is published to every sharer, and the key's follow-up is dispatched.
+    fn run(inner: &Arc<Self>, exec: &ExecRef<K, T>) {
+        let Some(work) = inner.core.start(exec) else {
             return; // stale: another job of this execution started it, or it was cancelled
         };
-        let result = catch_unwind(AssertUnwindSafe(|| work.run(&exec.flag())));
-        let (outcome, panicked) = match result {
+        // The closure's captures are dropped inside the call, the payload inside `catch_panic`.
+        let (outcome, panicked) = match catch_panic(|| work.run(&exec.flag())) {
             Ok(value) => (Ok(ValueArc::new(value)), false),
-            Err(payload) => (Err(CoalesceError::Panicked(panic_message(&*payload))), true),
+            Err(message) => (Err(CoalesceError::Panicked(message)), true),
         };
-        let follow_up = inner.core.finish(&exec, panicked);
+        let (follow_up, removed) = inner.core.finish(exec, panicked);
+        drop_quietly(removed);
         exec.publish(outcome);
         if let Some((next, priority)) = follow_up {
             // A refusal has already resolved every sharer of `next`; its closure is dropped.
-            let _ = Inner::dispatch(inner, &next, priority);
+            if let Err(Some(refused)) = Inner::dispatch(inner, &next, priority) {
+                drop_quietly(refused);
+            }
+            drop_quietly(next);
         }
     }
 }
@@ -534,7 +615,7 @@ type Armed<K, T, E> = (Arc<Inner<K, T, E>>, ExecRef<K, T>);
 /// `shutdown_now`, a queue torn down), `Drop` resolves the execution, so no handle waits forever.
 struct JobGuard<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
@@ -544,7 +625,7 @@ where
 
 impl<K, T, E> JobGuard<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
@@ -554,7 +635,10 @@ where
         };
         Box::new(move || {
             if let Some((inner, exec)) = guard.armed.take() {
-                Inner::run(&inner, exec);
+                Inner::run(&inner, &exec);
+                // Maybe the last references: to the execution (its value's `Drop`) and to the
+                // coalescer (the executor's).
+                drop_quietly((inner, exec));
             }
         })
     }
@@ -562,16 +646,21 @@ where
 
 impl<K, T, E> Drop for JobGuard<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
+    /// Runs wherever the executor drops the job, maybe while an executor's panic unwinds: so
+    /// every piece of user code here is dropped quietly (a second panic would abort).
     fn drop(&mut self) {
         if let Some((inner, exec)) = self.armed.take() {
-            if let Some(work) = inner.core.job_gone(&exec) {
+            let (work, removed) = inner.core.job_gone(&exec);
+            drop_quietly(removed);
+            if let Some(work) = work {
                 exec.publish(Err(CoalesceError::Canceled(CancelCause::Dropped)));
-                drop(work);
+                drop_quietly(work);
             }
+            drop_quietly((inner, exec));
         }
     }
 }
@@ -586,7 +675,7 @@ impl<K, T, E> Clone for Coalescer<K, T, E> {
 
 impl<K, T, E> fmt::Debug for Coalescer<K, T, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {

@@ -13,9 +13,10 @@ use std::task::Waker;
 use std::time::Instant;
 
 use pool_core::sync::{Arc, AtomicBool, AtomicU64, AtomicU8, Condvar, Mutex, Ordering};
-use pool_core::TaskId;
+use pool_core::{drop_quietly, wake_quietly, TaskId};
 
 use crate::error::CoalesceError;
+use crate::keymap::Place;
 use crate::slot::Core;
 
 /// What every sharer of an execution receives. Values are shared, not cloned: `T` is computed
@@ -119,7 +120,9 @@ pub(crate) type BoxedWork<T> = Box<dyn Work<T>>;
 /// entry, the executor job(s) and every handle.
 pub(crate) struct Exec<K, T> {
     pub(crate) core: Arc<Core<K, T>>,
-    pub(crate) key: K,
+    /// Where the key's entry is: executions never touch the key itself (user code), so a key
+    /// that misbehaves after its submit cannot strand them (see `keymap.rs`).
+    pub(crate) place: Place,
     pub(crate) shard: usize,
     pub(crate) id: TaskId,
     /// PENDING -> RUNNING -> DONE, or PENDING -> DONE (cancelled / refused). Written under the
@@ -147,10 +150,10 @@ struct Done<T> {
 }
 
 impl<K, T> Exec<K, T> {
-    pub(crate) fn new(core: Arc<Core<K, T>>, key: K, shard: usize) -> Self {
+    pub(crate) fn new(core: Arc<Core<K, T>>, place: Place, shard: usize) -> Self {
         Exec {
             core,
-            key,
+            place,
             shard,
             id: TaskId::next(),
             phase: AtomicU8::new(PENDING),
@@ -220,8 +223,10 @@ impl<K, T> Exec<K, T> {
         if blocked > 0 {
             self.ready.notify_all();
         }
+        // Wakers are user code: one that panics must not keep the others asleep, nor unwind
+        // into the runner, which still has the key's follow-up to dispatch.
         for waker in wakers.into_iter().flatten() {
-            waker.wake();
+            wake_quietly(waker);
         }
     }
 
@@ -255,26 +260,22 @@ impl<K, T> Exec<K, T> {
         if let Some(outcome) = &done.outcome {
             return Some(outcome.clone());
         }
-        match *slot {
+        // The caller's waker is user code: clone it before changing anything (a panicking clone
+        // leaves the list as it was), and drop the one it replaces after the lock.
+        let replaced = match *slot {
             Some(index) => match &mut done.wakers[index] {
-                Some(old) if old.will_wake(waker) => {}
-                entry => *entry = Some(waker.clone()),
+                Some(old) if old.will_wake(waker) => None,
+                entry => entry.replace(waker.clone()),
             },
             None => {
+                let waker = waker.clone();
                 *slot = Some(done.wakers.len());
-                done.wakers.push(Some(waker.clone()));
+                done.wakers.push(Some(waker));
+                None
             }
-        }
+        };
+        drop(done);
+        drop_quietly(replaced);
         None
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a non-string panic payload".to_owned()
     }
 }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{AtomicU8, ErasedArc, Ordering};
-use pool_core::TaskId;
+use pool_core::{drop_quietly, TaskId};
 
 use crate::error::{CancelCause, CoalesceError, JoinTimeoutError};
 use crate::exec::{Exec, Outcome, DONE, RUNNING};
@@ -44,10 +44,12 @@ where
         Exec::installed(self)
     }
     fn detach(&self) -> bool {
-        let detached = self.core.detach(self);
+        let (detached, key) = self.core.detach(self);
+        drop_quietly(key);
         if let Some(work) = detached.canceled {
             self.publish(Err(CoalesceError::Canceled(CancelCause::Requested)));
-            drop(work);
+            // The closure (maybe another submitter's) is user code: its `Drop` may panic.
+            drop_quietly(work);
         }
         detached.before_start
     }

@@ -41,6 +41,10 @@
 //! - On an executor with priorities, an execution runs at the highest priority of its submitters:
 //!   a higher-priority joiner sends one more job at its level, and the first job reached runs it.
 //! - Keys leave the map when they have nothing pending or running.
+//! - User code may panic anywhere (closures, their captures and values, keys' `Hash`/`Eq`/`Drop`,
+//!   wakers, the executor): no such panic unwinds into a worker, strands a handle, leaves a key
+//!   dead or unbalances [`CoalesceStats`]. Only the submitter's own key's `Hash`/`Eq` panic
+//!   reaches it, before anything is counted. Keys are never cloned.
 //!
 //! The slot protocol (states, races, and which step closes which race) is written down in
 //! `src/README.md`.
@@ -52,6 +56,7 @@ mod coalescer;
 mod error;
 mod exec;
 mod handle;
+mod keymap;
 mod options;
 mod slot;
 mod stats;

@@ -6,13 +6,16 @@
 //! drop a closure): user code (closure destructors, wakers, executors) never runs under a shard
 //! lock, so it may re-enter the coalescer.
 
-use std::collections::hash_map::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::any::Any;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pool_core::sync::{Arc, CachePadded, ErasedArc, Mutex};
 use pool_core::Priority;
 
 use crate::exec::{BoxedWork, Exec};
+use crate::keymap::{KeyMap, Place};
 use crate::options::Mode;
 use crate::stats::{Counts, KeyStats};
 
@@ -25,47 +28,9 @@ pub(crate) struct Core<K, T> {
     shards: Box<[LockedShard<K, T>]>,
     /// log2 of the shard count.
     shard_bits: u32,
-}
-
-/// Picks a key's shard with one multiply-rotate per word (FxHash style): fast, and weak on
-/// purpose. A skewed key set only costs contention between shards; the map inside each shard
-/// keeps std's DoS-resistant hasher. One SipHash per submit instead of two is a quarter of the
-/// merged-submit cost.
-#[derive(Default)]
-struct ShardHasher(u64);
-
-impl ShardHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for ShardHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    /// Hashes each submitted key once (SipHash, randomly keyed): its top bits pick the shard,
+    /// and the shard's map reuses the whole hash (see `keymap.rs`).
+    hasher: RandomState,
 }
 
 type LockedShard<K, T> = CachePadded<Mutex<Shard<K, T>>>;
@@ -73,7 +38,7 @@ type LockedShard<K, T> = CachePadded<Mutex<Shard<K, T>>>;
 struct Shard<K, T> {
     /// Only keys with something pending or running: an entry leaves the map in the same critical
     /// section that empties it, so the map never outgrows the keys with live work.
-    map: HashMap<K, Entry<K, T>>,
+    map: KeyMap<K, Entry<K, T>>,
     /// This shard's books, kept under its lock so the submit path touches no shared counter.
     counts: Counts,
 }
@@ -115,6 +80,8 @@ struct Running<K, T> {
 
 /// What a submission became; the caller acts on it after the lock is released.
 pub(crate) struct Admission<K, T> {
+    /// The submitter's key, when an entry for it existed: the caller drops it after the lock.
+    pub(crate) key: Option<K>,
     /// The execution joined or created; `None` when the caller wants no handle and has no job
     /// to send (a merged fire-and-forget submit touches no reference count).
     pub(crate) exec: Option<ExecRef<K, T>>,
@@ -129,8 +96,20 @@ pub(crate) struct Admission<K, T> {
     pub(crate) dropped: Option<BoxedWork<T>>,
 }
 
+/// The submitter's key panicked in `Eq` while its shard was searched: nothing changed. The
+/// caller drops the closure and the key quietly and resumes the panic.
+pub(crate) struct KeyPanicked<K, T> {
+    pub(crate) payload: Box<dyn Any + Send>,
+    pub(crate) key: K,
+    pub(crate) work: BoxedWork<T>,
+}
+
 /// What a finished run leaves to do: dispatch the key's follow-up, if one was waiting.
 pub(crate) type FollowUp<K, T> = Option<(ExecRef<K, T>, Priority)>;
+
+/// A key whose entry a transition removed, for the caller to drop after the lock is released
+/// (its `Drop` is user code).
+pub(crate) type Removed<K> = Option<K>;
 
 /// The result of a handle's cancel.
 pub(crate) struct Detached<T> {
@@ -151,54 +130,77 @@ impl<K: Hash + Eq, T> Core<K, T> {
             shards: (0..shards)
                 .map(|_| {
                     CachePadded::new(Mutex::new(Shard {
-                        map: HashMap::new(),
+                        map: KeyMap::new(),
                         counts: Counts::default(),
                     }))
                 })
                 .collect(),
             shard_bits: shards.trailing_zeros(),
+            hasher: RandomState::new(),
         }
     }
 
-    pub(crate) fn shard_of(&self, key: &K) -> usize {
+    /// The key's hash: runs the key's `Hash` (user code), so only submitters call it, before
+    /// they take a lock.
+    pub(crate) fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub(crate) fn shard_of(&self, hash: u64) -> usize {
         if self.shard_bits == 0 {
             return 0;
         }
-        // The multiply leaves its best-mixed bits at the top.
-        let hash = BuildHasherDefault::<ShardHasher>::default().hash_one(key);
         (hash >> (64 - self.shard_bits)) as usize
     }
 
     /// Runs the submit transition: join the pending execution (replacing its closure, or not
     /// under `Keep`), join the running one (`Keep`), queue a follow-up behind the running one,
     /// or create a new pending execution.
+    ///
+    /// `hash` is [`Core::hash`] of `key`. The key's `Eq` runs in the search, before anything
+    /// changes; if it panics, the submission is handed back untouched and uncounted.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn admit(
         core: &Arc<Self>,
         key: K,
+        hash: u64,
         mode: Mode,
         priority: Priority,
         work: BoxedWork<T>,
         bumps: bool,
         want_handle: bool,
-    ) -> Admission<K, T>
-    where
-        K: Clone,
-    {
-        let index = core.shard_of(&key);
+    ) -> Result<Admission<K, T>, KeyPanicked<K, T>> {
+        let index = core.shard_of(hash);
         let mut guard = core.shards[index].lock();
         let Shard { map, counts } = &mut *guard;
+        let search = {
+            let (map, key) = (&mut *map, &key);
+            catch_unwind(AssertUnwindSafe(move || {
+                let map = map; // moved, not reborrowed: the found entry outlives the closure
+                map.find(hash, key)
+            }))
+        };
+        let found = match search {
+            Ok(found) => found,
+            Err(payload) => return Err(KeyPanicked { payload, key, work }),
+        };
         counts.submitted += 1;
-        let Some(entry) = map.get_mut(&key) else {
-            let exec = ErasedArc::new(Exec::new(core.clone(), key.clone(), index));
-            map.insert(
-                key,
+        let Some((place, entry)) = found else {
+            let mut created = None;
+            map.insert(hash, key, |place| {
+                let exec = ErasedArc::new(Exec::new(core.clone(), place, index));
+                created = Some(exec.clone());
                 Entry {
                     running: None,
-                    pending: Some(Pending::new(exec.clone(), work, priority, true)),
-                },
-            );
-            return Admission::created(exec, Some(priority));
+                    pending: Some(Pending::new(exec, work, priority, true)),
+                }
+            });
+            let Some(exec) = created else {
+                unreachable!("insert makes the entry")
+            };
+            return Ok(Admission::created(exec, Some(priority)));
         };
+        let key = Some(key);
         if mode == Mode::Replace {
             if let Some(running) = &entry.running {
                 if !running.exec.stop_requested() {
@@ -229,14 +231,15 @@ impl<K: Hash + Eq, T> Core<K, T> {
                     bump = Some(priority);
                 }
             }
-            return Admission {
+            return Ok(Admission {
+                key,
                 exec: (want_handle || bump.is_some()).then(|| pending.exec.clone()),
                 ticket,
                 kept,
                 dispatch: None,
                 bump,
                 dropped: Some(dropped),
-            };
+            });
         }
         if let (Mode::Keep, Some(running)) = (mode, entry.running.as_mut()) {
             let ticket = running.next_ticket;
@@ -244,22 +247,26 @@ impl<K: Hash + Eq, T> Core<K, T> {
             running.live += 1;
             counts.coalesced += 1;
             counts.kept += 1;
-            return Admission {
+            return Ok(Admission {
+                key,
                 exec: want_handle.then(|| running.exec.clone()),
                 ticket,
                 kept: true,
                 dispatch: None,
                 bump: None,
                 dropped: Some(work),
-            };
+            });
         }
         // Running and nothing pending: the follow-up waits until the running execution finishes
         // (one execution per key at a time), so it is not dispatched yet. An entry is never
         // empty, so `running` is set here; were it not, the new execution is dispatched now.
         let waits = entry.running.is_some();
-        let exec = ErasedArc::new(Exec::new(core.clone(), key, index));
+        let exec = ErasedArc::new(Exec::new(core.clone(), place, index));
         entry.pending = Some(Pending::new(exec.clone(), work, priority, !waits));
-        Admission::created(exec, (!waits).then_some(priority))
+        Ok(Admission {
+            key,
+            ..Admission::created(exec, (!waits).then_some(priority))
+        })
     }
 
     /// A job for `exec` was reached by a worker: if the execution is still pending, it becomes
@@ -268,7 +275,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
     pub(crate) fn start(&self, exec: &Exec<K, T>) -> Option<BoxedWork<T>> {
         let mut guard = self.shards[exec.shard].lock();
         let Shard { map, counts } = &mut *guard;
-        let entry = map.get_mut(&exec.key)?;
+        let entry = map.get(exec.place)?;
         if !entry.pending.as_ref().is_some_and(|p| same(&p.exec, exec)) {
             return None;
         }
@@ -286,7 +293,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
 
     /// The running execution of the key returned (or panicked). Clears the running slot and
     /// releases the follow-up, if one waits; removes the entry when nothing is left.
-    pub(crate) fn finish(&self, exec: &Exec<K, T>, panicked: bool) -> FollowUp<K, T> {
+    pub(crate) fn finish(&self, exec: &Exec<K, T>, panicked: bool) -> (FollowUp<K, T>, Removed<K>) {
         let mut guard = self.shards[exec.shard].lock();
         let Shard { map, counts } = &mut *guard;
         if panicked {
@@ -294,7 +301,9 @@ impl<K: Hash + Eq, T> Core<K, T> {
         } else {
             counts.completed += 1;
         }
-        let entry = map.get_mut(&exec.key)?;
+        let Some(entry) = map.get(exec.place) else {
+            return (None, None);
+        };
         if entry.running.as_ref().is_some_and(|r| same(&r.exec, exec)) {
             entry.running = None;
         }
@@ -306,82 +315,81 @@ impl<K: Hash + Eq, T> Core<K, T> {
             }
             _ => None,
         };
-        if entry.is_empty() {
-            map.remove(&exec.key);
-        }
-        follow_up
+        (follow_up, remove_if_empty(map, exec.place))
     }
 
     /// A job for `exec` was dropped without running. When it was the last one the executor
     /// held and the execution is still pending, the execution is cancelled and its closure is
     /// returned (the caller publishes `Canceled(Dropped)`).
-    pub(crate) fn job_gone(&self, exec: &Exec<K, T>) -> Option<BoxedWork<T>> {
+    pub(crate) fn job_gone(&self, exec: &Exec<K, T>) -> (Option<BoxedWork<T>>, Removed<K>) {
         let mut guard = self.shards[exec.shard].lock();
         let Shard { map, counts } = &mut *guard;
-        let entry = map.get_mut(&exec.key)?;
-        let pending = entry.pending.as_mut().filter(|p| same(&p.exec, exec))?;
+        let Some(entry) = map.get(exec.place) else {
+            return (None, None);
+        };
+        let Some(pending) = entry.pending.as_mut().filter(|p| same(&p.exec, exec)) else {
+            return (None, None);
+        };
         pending.jobs_out = pending.jobs_out.saturating_sub(1);
         if pending.jobs_out > 0 {
-            return None;
+            return (None, None);
         }
-        let pending = entry.pending.take()?;
+        let work = entry.pending.take().map(|p| p.work);
         counts.canceled += 1;
-        if entry.is_empty() {
-            map.remove(&exec.key);
-        }
-        Some(pending.work)
+        (work, remove_if_empty(map, exec.place))
     }
 
     /// The executor refused the job that was meant to start `exec`. If no other job for it is
     /// out, the execution is removed and its closure returned, with the ticket of the submitter
     /// it belongs to (the caller publishes `Rejected`, and may hand the closure back).
-    pub(crate) fn refused(&self, exec: &Exec<K, T>) -> Option<(BoxedWork<T>, u64)> {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn refused(&self, exec: &Exec<K, T>) -> (Option<(BoxedWork<T>, u64)>, Removed<K>) {
         let mut guard = self.shards[exec.shard].lock();
         let Shard { map, counts } = &mut *guard;
-        let entry = map.get_mut(&exec.key)?;
-        let pending = entry.pending.as_mut().filter(|p| same(&p.exec, exec))?;
+        let Some(entry) = map.get(exec.place) else {
+            return (None, None);
+        };
+        let Some(pending) = entry.pending.as_mut().filter(|p| same(&p.exec, exec)) else {
+            return (None, None);
+        };
         if pending.jobs_out > 1 {
             // A priority raise's job is still out and may yet run it; the refused job's guard
             // decrements `jobs_out` when the caller drops it.
-            return None;
+            return (None, None);
         }
-        let pending = entry.pending.take()?;
+        let work = entry.pending.take().map(|p| (p.work, exec.installed()));
         counts.rejected += 1;
-        if entry.is_empty() {
-            map.remove(&exec.key);
-        }
-        Some((pending.work, exec.installed()))
+        (work, remove_if_empty(map, exec.place))
     }
 
     /// A handle gives up its vote. Before the start it detaches (and the last live handle
     /// cancels the execution); while running, the last live handle asks the closure to stop.
-    pub(crate) fn detach(&self, exec: &Exec<K, T>) -> Detached<T> {
+    pub(crate) fn detach(&self, exec: &Exec<K, T>) -> (Detached<T>, Removed<K>) {
         let mut guard = self.shards[exec.shard].lock();
         let Shard { map, counts } = &mut *guard;
         let not_found = Detached {
             before_start: false,
             canceled: None,
         };
-        let Some(entry) = map.get_mut(&exec.key) else {
-            return not_found;
+        let Some(entry) = map.get(exec.place) else {
+            return (not_found, None);
         };
         if let Some(pending) = entry.pending.as_mut().filter(|p| same(&p.exec, exec)) {
             pending.live -= 1;
             if pending.live > 0 {
-                return Detached {
+                let detached = Detached {
                     before_start: true,
                     canceled: None,
                 };
+                return (detached, None);
             }
             let canceled = entry.pending.take().map(|p| p.work);
             counts.canceled += 1;
-            if entry.is_empty() {
-                map.remove(&exec.key);
-            }
-            return Detached {
+            let detached = Detached {
                 before_start: true,
                 canceled,
             };
+            return (detached, remove_if_empty(map, exec.place));
         }
         if let Some(running) = entry.running.as_mut().filter(|r| same(&r.exec, exec)) {
             running.live -= 1;
@@ -389,17 +397,24 @@ impl<K: Hash + Eq, T> Core<K, T> {
                 exec.request_stop();
             }
         }
-        not_found
+        (not_found, None)
     }
 
     /// Cancels the key's pending execution (returned, for the caller to resolve) and asks the
     /// running one to stop. The second value says whether a running execution was asked.
+    ///
+    /// `hash` is [`Core::hash`] of `key`; the key's `Eq` runs in the search, before anything
+    /// changes, and a panic there reaches the caller (whose key it is).
     #[allow(clippy::type_complexity)]
-    pub(crate) fn cancel_key(&self, key: &K) -> (Option<(ExecRef<K, T>, BoxedWork<T>)>, bool) {
-        let mut guard = self.shards[self.shard_of(key)].lock();
+    pub(crate) fn cancel_key(
+        &self,
+        key: &K,
+        hash: u64,
+    ) -> (Option<(ExecRef<K, T>, BoxedWork<T>)>, bool, Removed<K>) {
+        let mut guard = self.shards[self.shard_of(hash)].lock();
         let Shard { map, counts } = &mut *guard;
-        let Some(entry) = map.get_mut(key) else {
-            return (None, false);
+        let Some((place, entry)) = map.find(hash, key) else {
+            return (None, false, None);
         };
         let canceled = entry.pending.take().map(|p| (p.exec, p.work));
         if canceled.is_some() {
@@ -412,10 +427,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
             }
             None => false,
         };
-        if entry.is_empty() {
-            map.remove(key);
-        }
-        (canceled, stopped)
+        (canceled, stopped, remove_if_empty(map, place))
     }
 
     /// The books of every shard, summed. Each shard's snapshot is taken under its lock and
@@ -435,9 +447,10 @@ impl<K: Hash + Eq, T> Core<K, T> {
         (total, keys, pending, running)
     }
 
-    pub(crate) fn key_stats(&self, key: &K) -> Option<KeyStats> {
-        let shard = self.shards[self.shard_of(key)].lock();
-        let entry = shard.map.get(key)?;
+    /// What `key` has in flight; `hash` is [`Core::hash`] of `key` (its `Eq` runs here).
+    pub(crate) fn key_stats(&self, key: &K, hash: u64) -> Option<KeyStats> {
+        let mut shard = self.shards[self.shard_of(hash)].lock();
+        let (_, entry) = shard.map.find(hash, key)?;
         Some(KeyStats {
             pending: entry.pending.as_ref().map(|p| (p.exec.id, p.priority)),
             running: entry.running.as_ref().map(|r| r.exec.id),
@@ -445,6 +458,15 @@ impl<K: Hash + Eq, T> Core<K, T> {
                 + entry.running.as_ref().map_or(0, |r| r.live),
         })
     }
+}
+
+/// Keeps the invariant "an entry is never empty": the transition that empties an entry removes
+/// it in the same critical section. The key comes back to be dropped after the lock.
+fn remove_if_empty<K: Eq, T>(map: &mut KeyMap<K, Entry<K, T>>, place: Place) -> Removed<K> {
+    if !map.get(place)?.is_empty() {
+        return None;
+    }
+    map.remove(place).map(|(key, _)| key)
 }
 
 impl<K, T> Pending<K, T> {
@@ -464,6 +486,7 @@ impl<K, T> Pending<K, T> {
 impl<K, T> Admission<K, T> {
     fn created(exec: ExecRef<K, T>, dispatch: Option<Priority>) -> Self {
         Admission {
+            key: None,
             exec: Some(exec),
             ticket: 0,
             kept: false,

@@ -57,7 +57,8 @@ impl Counts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CoalesceStats {
-    /// Submissions, accepted or not.
+    /// Submissions, accepted or not. A submission whose key panicked in `Hash` or `Eq` is not
+    /// one: the panic reached its caller and nothing was counted.
     pub submitted: u64,
     /// Closures a worker started (one per execution that ran).
     pub executed: u64,
