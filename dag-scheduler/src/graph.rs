@@ -6,7 +6,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use pool_core::sync::{ErasedArc, Mutex};
-use pool_core::Executor;
+use pool_core::{drop_quietly, Executor, OnExit};
 
 use crate::builder::{topological_order, GraphBuilder};
 use crate::context::Context;
@@ -172,6 +172,16 @@ impl GraphInner {
             u = s;
         }
         chain
+    }
+}
+
+impl Drop for GraphInner {
+    fn drop(&mut self) {
+        // The closures are user code: a captured value's `Drop` may panic, and the last
+        // reference to a graph may be a finished run's, dropped on a worker.
+        for node in self.hot.drain(..) {
+            drop_quietly(node.run);
+        }
     }
 }
 
@@ -373,7 +383,13 @@ impl Graph {
     /// Runs the graph on `executor` and blocks until every node has an outcome.
     ///
     /// Per-node timing is on (see [`RunOptions::timing`]). The executor is only borrowed:
-    /// this returns after the last job of the run has let go of it.
+    /// this returns after the last job of the run has let go of it, and so does every other
+    /// exit: an executor that panics cancels the run (the report says
+    /// [`executor_refused`](Report::executor_refused)). The executor must run or drop every job
+    /// it accepts without waiting for this call to return, or the call blocks.
+    ///
+    /// Called on a worker of a [`ThreadPool`](pool_core::ThreadPool), the wait runs that pool's
+    /// queued tasks meanwhile (see [`RunHandle::wait`] for what it cannot help with).
     ///
     /// # Examples
     ///
@@ -430,18 +446,29 @@ impl Graph {
     where
         E: Executor + ?Sized,
     {
-        // `&E` is a sized executor even when `E` is not; it lives on this frame until `wait`
-        // returns below.
+        // `&E` is a sized executor even when `E` is not; it lives on this frame.
         let executor: &dyn Executor = &executor;
         let erased: *const (dyn Executor + '_) = executor;
         // SAFETY: only the lifetime bound is erased (same fat pointer). The run dereferences
-        // the pointer only while it holds a token, and `wait` below returns only once the
-        // token count reached zero (README: "completion once"), i.e. after the last job
-        // stopped using the executor; `executor` is borrowed until then.
+        // it only in `Run::hand_over`, whose caller holds a token, and the last token's release
+        // fires the completion (README: "completion once"); it is released after every call
+        // into the executor returned, including one that panicked, since those are caught.
+        // This frame ends only after that completion on every path: normally through `wait`
+        // below, and if anything unwinds through `launch` or `wait`, through `finish`, which
+        // cancels the run and waits for it (`launch` releases the starter's token on unwind,
+        // so the wait ends once the jobs handed out so far are run or dropped). So no job can
+        // reach `executor` after its borrow ends.
         let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
-        // SAFETY: see above: the pointer stays valid until `wait` returns.
-        let run = unsafe { Run::start(self, ExecRef::Borrowed(erased), options, premarked) };
-        RunHandle::new(run).wait()
+        // SAFETY: see above: the pointer stays valid until the run completes.
+        let run = unsafe { Run::new(self, ExecRef::Borrowed(erased), options, premarked) };
+        let finish = OnExit::new(|| {
+            run.cancel();
+            run.wait_finished(None);
+        });
+        Run::launch(&run);
+        run.wait_finished(None);
+        finish.defuse();
+        Report::new(run)
     }
 
     /// Starts a run on an owned executor (an `Arc<ThreadPool>`, say) and returns its handle
@@ -504,8 +531,8 @@ impl Graph {
         E: Executor + 'static,
     {
         // SAFETY: an owned executor lives inside the run for as long as any job can use it.
-        let run =
-            unsafe { Run::start(self, ExecRef::Owned(Box::new(executor)), options, premarked) };
+        let run = unsafe { Run::new(self, ExecRef::Owned(Box::new(executor)), options, premarked) };
+        Run::launch(&run);
         RunHandle::new(run)
     }
 
