@@ -58,6 +58,7 @@ mod context;
 mod error;
 mod graph;
 mod handle;
+mod names;
 mod options;
 mod report;
 mod run;

@@ -245,7 +245,7 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
             kind = Kind::Run;
             let hot = &graph.hot[index as usize];
             let mut next = None;
-            for &s in &graph.succs[hot.succ_start..hot.succ_end] {
+            for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
                 let state = &run.nodes[s as usize];
                 if let Some(cause) = poison {
                     // First failure wins; published by the release below (or the submission).
