@@ -1,13 +1,13 @@
 //! Adding nodes and dependencies, and the validation that turns a builder into a [`Graph`].
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
 use crate::context::Context;
 use crate::error::BuildError;
 use crate::graph::{Graph, GraphInner, NodeFn};
+use crate::names::{NameIndex, Names};
 
 /// A typed reference to a node, returned when the node is added: dependents read the node's
 /// output through it with [`Context::get`], and the caller reads it from a
@@ -128,12 +128,15 @@ impl<T> From<&NodeKey<T>> for Dependency {
     }
 }
 
-struct Spec {
-    name: String,
-    run: NodeFn,
-    deps: Vec<Dependency>,
-    run_even_if_failed: bool,
+/// A dependency that `after` could not turn into a node index: resolved (or refused) by `build`.
+enum Unresolved {
+    Name(String),
+    /// A key of another builder.
+    Foreign(u32),
 }
+
+/// The entry in `GraphBuilder::deps` of an [`Unresolved`] dependency.
+const UNRESOLVED: u32 = u32::MAX;
 
 /// Collects named nodes and their dependencies; [`build`](Self::build) validates them into a
 /// [`Graph`].
@@ -162,13 +165,25 @@ struct Spec {
 /// ```
 pub struct GraphBuilder {
     id: u64,
-    specs: Vec<Spec>,
+    // One entry per node in each of these (no per-node allocation: see `names.rs`).
+    names: Names,
+    funcs: Vec<NodeFn>,
+    even: Vec<bool>,
+    /// Every node's dependencies, node after node, in the order they were added (a node's
+    /// dependencies are all added through its `NodeBuilder`, before the next node exists).
+    /// A key of this builder is its index at once; anything else is `UNRESOLVED`, with an entry
+    /// in `unresolved`.
+    deps: Vec<u32>,
+    /// `deps_end[i]`: where node `i`'s dependencies end in `deps`.
+    deps_end: Vec<usize>,
+    /// Position in `deps`, and the dependency, in the order they were added.
+    unresolved: Vec<(usize, Unresolved)>,
 }
 
 impl fmt::Debug for GraphBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GraphBuilder")
-            .field("nodes", &self.specs.len())
+            .field("nodes", &self.len())
             .finish()
     }
 }
@@ -203,18 +218,30 @@ pub struct NodeBuilder<'b, T> {
 impl<T> fmt::Debug for NodeBuilder<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeBuilder")
-            .field("name", &self.spec().name)
+            .field("name", &self.builder.names.get(self.builder.len() - 1))
             .finish()
     }
 }
 
 impl<T> NodeBuilder<'_, T> {
-    fn spec(&self) -> &Spec {
-        &self.builder.specs[self.index as usize]
-    }
-
-    fn spec_mut(&mut self) -> &mut Spec {
-        &mut self.builder.specs[self.index as usize]
+    fn add(&mut self, dependency: Dependency) {
+        // This node is the builder's last one: it holds the builder until it is dropped.
+        let b = &mut *self.builder;
+        match dependency.0 {
+            DepKind::Key { builder, index } if builder == b.id => b.deps.push(index),
+            DepKind::Key { index, .. } => {
+                b.unresolved
+                    .push((b.deps.len(), Unresolved::Foreign(index)));
+                b.deps.push(UNRESOLVED);
+            }
+            DepKind::Name(name) => {
+                b.unresolved.push((b.deps.len(), Unresolved::Name(name)));
+                b.deps.push(UNRESOLVED);
+            }
+        }
+        if let Some(end) = b.deps_end.last_mut() {
+            *end = b.deps.len();
+        }
     }
 
     /// This node runs after `dependency` (a node name or a [`NodeKey`]) has finished.
@@ -229,7 +256,7 @@ impl<T> NodeBuilder<'_, T> {
     /// assert_eq!(builder.build().unwrap().dependencies("c").unwrap(), ["a", "b"]);
     /// ```
     pub fn after(mut self, dependency: impl Into<Dependency>) -> Self {
-        self.spec_mut().deps.push(dependency.into());
+        self.add(dependency.into());
         self
     }
 
@@ -249,8 +276,9 @@ impl<T> NodeBuilder<'_, T> {
         mut self,
         dependencies: impl IntoIterator<Item = D>,
     ) -> Self {
-        let deps = &mut self.spec_mut().deps;
-        deps.extend(dependencies.into_iter().map(Into::into));
+        for dependency in dependencies {
+            self.add(dependency.into());
+        }
         self
     }
 
@@ -270,8 +298,10 @@ impl<T> NodeBuilder<'_, T> {
     /// let report = builder.build().unwrap().run(&InlineExecutor);
     /// assert_eq!(report.outcome("upload logs"), Some(Outcome::Succeeded));
     /// ```
-    pub fn run_even_if_failed(mut self) -> Self {
-        self.spec_mut().run_even_if_failed = true;
+    pub fn run_even_if_failed(self) -> Self {
+        if let Some(even) = self.builder.even.last_mut() {
+            *even = true;
+        }
         self
     }
 
@@ -305,7 +335,12 @@ impl GraphBuilder {
     pub fn new() -> Self {
         GraphBuilder {
             id: pool_core::sync::next_unique_id(),
-            specs: Vec::new(),
+            names: Names::default(),
+            funcs: Vec::new(),
+            even: Vec::new(),
+            deps: Vec::new(),
+            deps_end: Vec::new(),
+            unresolved: Vec::new(),
         }
     }
 
@@ -324,13 +359,13 @@ impl GraphBuilder {
     /// let report = builder.build().unwrap().run(&InlineExecutor);
     /// assert_eq!(report.output(n), Some(&3));
     /// ```
-    pub fn node<F, T>(&mut self, name: impl Into<String>, f: F) -> NodeBuilder<'_, T>
+    pub fn node<F, T>(&mut self, name: impl AsRef<str>, f: F) -> NodeBuilder<'_, T>
     where
         F: Fn(&Context<'_>) -> T + Send + Sync + 'static,
         T: Any + Send + Sync,
     {
         self.push(
-            name.into(),
+            name.as_ref(),
             Box::new(move |cx: &Context<'_>| Ok(Box::new(f(cx)) as Box<dyn Any + Send + Sync>)),
         )
     }
@@ -349,14 +384,14 @@ impl GraphBuilder {
     /// let report = builder.build().unwrap().run(&InlineExecutor);
     /// assert_eq!(report.outcome("parse"), Some(Outcome::Failed("invalid digit found in string".into())));
     /// ```
-    pub fn try_node<F, T, E>(&mut self, name: impl Into<String>, f: F) -> NodeBuilder<'_, T>
+    pub fn try_node<F, T, E>(&mut self, name: impl AsRef<str>, f: F) -> NodeBuilder<'_, T>
     where
         F: Fn(&Context<'_>) -> Result<T, E> + Send + Sync + 'static,
         T: Any + Send + Sync,
         E: fmt::Display,
     {
         self.push(
-            name.into(),
+            name.as_ref(),
             Box::new(move |cx: &Context<'_>| match f(cx) {
                 Ok(value) => Ok(Box::new(value) as Box<dyn Any + Send + Sync>),
                 Err(error) => Err(error.to_string()),
@@ -364,15 +399,13 @@ impl GraphBuilder {
         )
     }
 
-    fn push<T>(&mut self, name: String, run: NodeFn) -> NodeBuilder<'_, T> {
+    fn push<T>(&mut self, name: &str, run: NodeFn) -> NodeBuilder<'_, T> {
         // Indices past u32 are refused by `build`; saturate so adding itself never panics.
-        let index = u32::try_from(self.specs.len()).unwrap_or(u32::MAX);
-        self.specs.push(Spec {
-            name,
-            run,
-            deps: Vec::new(),
-            run_even_if_failed: false,
-        });
+        let index = u32::try_from(self.len()).unwrap_or(u32::MAX);
+        self.names.push(name);
+        self.funcs.push(run);
+        self.even.push(false);
+        self.deps_end.push(self.deps.len());
         NodeBuilder {
             builder: self,
             index,
@@ -390,7 +423,7 @@ impl GraphBuilder {
     /// assert_eq!(builder.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.specs.len()
+        self.funcs.len()
     }
 
     /// Whether no node was added.
@@ -401,7 +434,7 @@ impl GraphBuilder {
     /// assert!(dag_scheduler::Graph::builder().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.specs.is_empty()
+        self.funcs.is_empty()
     }
 
     /// Validates the graph.
@@ -420,73 +453,105 @@ impl GraphBuilder {
     /// assert!(builder.build().unwrap_err().is_unknown_dependency());
     /// ```
     pub fn build(self) -> Result<Graph, BuildError> {
-        let n = self.specs.len();
+        let n = self.len();
         if n >= u32::MAX as usize {
             return Err(BuildError::too_many_nodes(n));
         }
-        let mut by_name: HashMap<&str, u32> = HashMap::with_capacity(n);
-        for (i, spec) in self.specs.iter().enumerate() {
-            if by_name.insert(&spec.name, i as u32).is_some() {
-                return Err(BuildError::duplicate_name(&spec.name));
-            }
+        if self.deps.len() >= u32::MAX as usize {
+            return Err(BuildError::too_many_edges(self.deps.len()));
         }
-        // Resolve every dependency to an index: the predecessor lists.
-        let mut preds: Vec<Vec<u32>> = Vec::with_capacity(n);
-        for (i, spec) in self.specs.iter().enumerate() {
-            let mut mine = Vec::with_capacity(spec.deps.len());
-            for dep in &spec.deps {
-                let index = match &dep.0 {
-                    DepKind::Name(name) => *by_name
-                        .get(name.as_str())
-                        .ok_or_else(|| BuildError::unknown_dependency(&spec.name, name))?,
-                    DepKind::Key { builder, index } => {
-                        if *builder != self.id || *index as usize >= n {
-                            return Err(BuildError::foreign_key(&spec.name, *index));
+        let mut names = self.names;
+        names.shrink_to_fit();
+        let index = NameIndex::new(&names)
+            .map_err(|second| BuildError::duplicate_name(names.get(second)))?;
+        // Resolve every dependency to an index, in node order and, within a node, in the order
+        // they were added: the first problem found is the one reported.
+        let mut deps = self.deps;
+        let mut unresolved = self.unresolved.into_iter();
+        // Whether a dependency points forward (only a name can): then the insertion order is not
+        // a topological order, and the graph may have a cycle.
+        let mut forward = false;
+        let mut start = 0;
+        for (i, &end) in self.deps_end.iter().enumerate() {
+            for slot in &mut deps[start..end] {
+                let mut p = *slot;
+                if p == UNRESOLVED {
+                    p = match unresolved.next() {
+                        Some((_, Unresolved::Name(name))) => index
+                            .find(&names, &name)
+                            .ok_or_else(|| BuildError::unknown_dependency(names.get(i), &name))?,
+                        Some((_, Unresolved::Foreign(key))) => {
+                            return Err(BuildError::foreign_key(names.get(i), key));
                         }
-                        *index
-                    }
-                };
-                if index as usize == i {
-                    return Err(BuildError::self_dependency(&spec.name));
+                        // Every UNRESOLVED entry has its `unresolved` entry: not reached.
+                        None => return Err(BuildError::foreign_key(names.get(i), p)),
+                    };
+                    *slot = p;
+                } else if p as usize >= n {
+                    return Err(BuildError::foreign_key(names.get(i), p));
                 }
-                mine.push(index);
+                if p as usize == i {
+                    return Err(BuildError::self_dependency(names.get(i)));
+                }
+                forward |= p as usize > i;
             }
-            // The same dependency named twice (by name and by key, say) is one edge.
-            mine.sort_unstable();
-            mine.dedup();
-            preds.push(mine);
+            start = end;
         }
-        drop(by_name);
-        let mut names = Vec::with_capacity(n);
-        let mut funcs = Vec::with_capacity(n);
-        let mut even = Vec::with_capacity(n);
-        for spec in self.specs {
-            names.push(spec.name);
-            funcs.push(spec.run);
-            even.push(spec.run_even_if_failed);
+        // Each node's dependencies sorted, the same one named twice (by name and by key, say)
+        // as one edge: compacted in place into predecessor lists (CSR).
+        let mut pred_offsets = Vec::with_capacity(n + 1);
+        pred_offsets.push(0u32);
+        let (mut start, mut write) = (0, 0);
+        for &end in &self.deps_end {
+            let list = &mut deps[start..end];
+            if !list.windows(2).all(|w| w[0] < w[1]) {
+                list.sort_unstable();
+            }
+            let mut last = UNRESOLVED;
+            for read in start..end {
+                let p = deps[read];
+                if p != last {
+                    deps[write] = p;
+                    write += 1;
+                    last = p;
+                }
+            }
+            // Fits: fewer than u32::MAX dependencies in all (checked above).
+            pred_offsets.push(write as u32);
+            start = end;
         }
-        let inner = GraphInner::new(names, funcs, even, preds)?;
+        deps.truncate(write);
+        deps.shrink_to_fit();
+        let inner = GraphInner::new(
+            names,
+            index,
+            self.funcs,
+            self.even,
+            pred_offsets,
+            deps,
+            forward,
+        )?;
         Ok(Graph::with_builder_id(inner, self.id))
     }
 }
 
 /// Kahn's order of the graph given by predecessor lists, or the nodes of one cycle in order.
 pub(crate) fn topological_order(
-    pred_offsets: &[usize],
+    pred_offsets: &[u32],
     preds: &[u32],
-    succ_offsets: &[usize],
+    succ_offsets: &[u32],
     succs: &[u32],
 ) -> Result<Vec<u32>, Vec<u32>> {
     let n = pred_offsets.len() - 1;
     let mut left: Vec<u32> = (0..n)
-        .map(|i| (pred_offsets[i + 1] - pred_offsets[i]) as u32)
+        .map(|i| pred_offsets[i + 1] - pred_offsets[i])
         .collect();
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| left[i as usize] == 0).collect();
     let mut head = 0;
     while head < order.len() {
         let u = order[head] as usize;
         head += 1;
-        for &s in &succs[succ_offsets[u]..succ_offsets[u + 1]] {
+        for &s in &succs[succ_offsets[u] as usize..succ_offsets[u + 1] as usize] {
             left[s as usize] -= 1;
             if left[s as usize] == 0 {
                 order.push(s);
@@ -507,7 +572,7 @@ pub(crate) fn topological_order(
     while seen_at[u] == usize::MAX {
         seen_at[u] = walk.len();
         walk.push(u as u32);
-        let Some(&p) = preds[pred_offsets[u]..pred_offsets[u + 1]]
+        let Some(&p) = preds[pred_offsets[u] as usize..pred_offsets[u + 1] as usize]
             .iter()
             .find(|&&p| left[p as usize] > 0)
         else {

@@ -58,7 +58,7 @@ impl<'a> Context<'a> {
     /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(me).unwrap(), "me");
     /// ```
     pub fn name(&self) -> &'a str {
-        &self.run.graph.inner.names[self.index as usize]
+        self.run.graph.inner.name(self.index as usize)
     }
 
     /// The output of dependency `key` in this run.
@@ -79,9 +79,7 @@ impl<'a> Context<'a> {
     /// ```
     pub fn get<T: 'static>(&self, key: NodeKey<T>) -> Option<&'a T> {
         let inner = &*self.run.graph.inner;
-        if key.builder != inner.builder_id
-            || !inner.preds_of(self.index as usize).contains(&key.index)
-        {
+        if key.builder != inner.builder_id || !inner.depends_on(self.index as usize, key.index) {
             return None;
         }
         // SAFETY: `key` is a dependency of this node, and this node runs only after every
@@ -117,7 +115,7 @@ impl<'a> Context<'a> {
             .iter()
             // SAFETY: as in `get`: every dependency's slot was written before this node ran.
             .filter(move |&&p| !matches!(unsafe { run.slot(p as usize) }, Slot::Output(_)))
-            .map(move |&p| inner.names[p as usize].as_str())
+            .map(move |&p| inner.name(p as usize))
     }
 
     /// Whether the run was cancelled: a long node should check this now and then and return

@@ -41,6 +41,8 @@ enum BuildErrorKind {
     SelfDependency(String),
     #[error("too many nodes: {0} (at most {max})", max = u32::MAX - 1)]
     TooManyNodes(usize),
+    #[error("too many dependencies: {0} (at most {max})", max = u32::MAX - 1)]
+    TooManyEdges(usize),
 }
 
 struct CycleDisplay<'a>(&'a [String]);
@@ -97,6 +99,11 @@ impl BuildError {
     pub(crate) fn too_many_nodes(count: usize) -> Self {
         BuildError {
             kind: BuildErrorKind::TooManyNodes(count),
+        }
+    }
+    pub(crate) fn too_many_edges(count: usize) -> Self {
+        BuildError {
+            kind: BuildErrorKind::TooManyEdges(count),
         }
     }
 
@@ -177,7 +184,7 @@ impl BuildError {
         matches!(self.kind, BuildErrorKind::SelfDependency(_))
     }
 
-    /// The graph has more nodes than a `u32` index can name.
+    /// The graph has more nodes, or more dependencies, than a `u32` index can name.
     ///
     /// # Examples
     ///
@@ -188,7 +195,10 @@ impl BuildError {
     /// assert!(!err.is_too_many_nodes());
     /// ```
     pub fn is_too_many_nodes(&self) -> bool {
-        matches!(self.kind, BuildErrorKind::TooManyNodes(_))
+        matches!(
+            self.kind,
+            BuildErrorKind::TooManyNodes(_) | BuildErrorKind::TooManyEdges(_)
+        )
     }
 }
 

@@ -1,17 +1,18 @@
 //! A validated graph: flat arrays indexed by `u32`, ready to run many times.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fmt::Write as _;
 
 use pool_core::sync::{ErasedArc, Mutex};
-use pool_core::Executor;
+use pool_core::{drop_quietly, Executor, OnExit};
 
 use crate::builder::{topological_order, GraphBuilder};
 use crate::context::Context;
 use crate::error::{BuildError, RunError};
 use crate::handle::RunHandle;
+use crate::names::{NameIndex, Names};
 use crate::options::RunOptions;
 use crate::report::{dot_escape, Report};
 use crate::run::{ExecRef, NodeState, Run};
@@ -21,13 +22,13 @@ use crate::run::{ExecRef, NodeState, Run};
 pub(crate) type NodeFn =
     Box<dyn Fn(&Context<'_>) -> Result<Box<dyn Any + Send + Sync>, String> + Send + Sync>;
 
-/// What a worker reads to run node `i` and release its successors: one line of memory per node.
+/// What a worker reads to run node `i` and release its successors: half a line of memory.
 pub(crate) struct HotNode {
     pub(crate) run: NodeFn,
     /// `succs[succ_start..succ_end]`, sorted by remaining chain length, longest first, so the
     /// first successor made ready (the one run in place) is the most critical one.
-    pub(crate) succ_start: usize,
-    pub(crate) succ_end: usize,
+    pub(crate) succ_start: u32,
+    pub(crate) succ_end: u32,
     /// Number of dependencies.
     pub(crate) in_degree: u32,
     pub(crate) run_even_if_failed: bool,
@@ -35,13 +36,20 @@ pub(crate) struct HotNode {
     pub(crate) critical: bool,
 }
 
+/// Nodes with more dependencies than this get a hash set of them, so `Context::get` checks
+/// "is a dependency" in constant time; below it a scan of the (sorted) list is as quick.
+const WIDE: usize = 16;
+
 pub(crate) struct GraphInner {
     pub(crate) hot: Vec<HotNode>,
     pub(crate) succs: Vec<u32>,
-    pub(crate) pred_offsets: Vec<usize>,
+    pub(crate) pred_offsets: Vec<u32>,
+    /// Each node's dependencies, sorted by index.
     pub(crate) preds: Vec<u32>,
-    pub(crate) names: Vec<String>,
-    pub(crate) by_name: HashMap<String, u32>,
+    /// The dependencies of the nodes that have more than `WIDE`.
+    wide: HashMap<u32, HashSet<u32>>,
+    names: Names,
+    name_index: NameIndex,
     pub(crate) roots: Vec<u32>,
     /// Longest chain (in nodes) from each node to a sink, the node included.
     pub(crate) height: Vec<u32>,
@@ -51,94 +59,113 @@ pub(crate) struct GraphInner {
 }
 
 impl GraphInner {
+    /// The graph of validated parts: `preds` lists each node's dependencies (sorted, distinct,
+    /// none the node itself) in CSR form. `forward`: some dependency has a larger index than its
+    /// node, so insertion order is not known to be a topological order (there may be a cycle).
     pub(crate) fn new(
-        names: Vec<String>,
+        names: Names,
+        name_index: NameIndex,
         funcs: Vec<NodeFn>,
         even: Vec<bool>,
-        preds_lists: Vec<Vec<u32>>,
+        pred_offsets: Vec<u32>,
+        preds: Vec<u32>,
+        forward: bool,
     ) -> Result<GraphInner, BuildError> {
-        let n = names.len();
-        let mut pred_offsets = Vec::with_capacity(n + 1);
-        pred_offsets.push(0);
-        let mut preds = Vec::new();
-        let mut out_degree = vec![0usize; n];
-        for list in &preds_lists {
-            for &p in list {
-                out_degree[p as usize] += 1;
-            }
-            preds.extend_from_slice(list);
-            pred_offsets.push(preds.len());
+        let n = funcs.len();
+        let preds_of = |v: usize| &preds[pred_offsets[v] as usize..pred_offsets[v + 1] as usize];
+        // Successors (CSR): count, prefix sums, fill. Filled in node order, so each list is
+        // sorted by index.
+        let mut succ_offsets = vec![0u32; n + 1];
+        for &p in &preds {
+            succ_offsets[p as usize + 1] += 1;
         }
-        drop(preds_lists);
-        let mut succ_offsets = Vec::with_capacity(n + 1);
-        succ_offsets.push(0);
-        for d in &out_degree {
-            succ_offsets.push(succ_offsets.last().copied().unwrap_or(0) + d);
+        for v in 0..n {
+            succ_offsets[v + 1] += succ_offsets[v];
         }
-        let mut fill = succ_offsets[..n].to_vec();
+        let mut fill = succ_offsets.clone();
         let mut succs = vec![0u32; preds.len()];
         for v in 0..n {
-            for &p in &preds[pred_offsets[v]..pred_offsets[v + 1]] {
-                succs[fill[p as usize]] = v as u32;
+            for &p in preds_of(v) {
+                succs[fill[p as usize] as usize] = v as u32;
                 fill[p as usize] += 1;
             }
         }
-        let topo =
-            topological_order(&pred_offsets, &preds, &succ_offsets, &succs).map_err(|cycle| {
-                BuildError::new_cycle(cycle.iter().map(|&i| names[i as usize].clone()).collect())
-            })?;
+        drop(fill);
+        // A topological order: insertion order when every dependency was added before its node
+        // (always, with keys); else Kahn's, which finds a cycle if there is one.
+        let order = if forward {
+            Some(
+                topological_order(&pred_offsets, &preds, &succ_offsets, &succs).map_err(
+                    |cycle| {
+                        BuildError::new_cycle(
+                            cycle
+                                .iter()
+                                .map(|&i| names.get(i as usize).to_owned())
+                                .collect(),
+                        )
+                    },
+                )?,
+            )
+        } else {
+            None
+        };
+        let in_order = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
         // Remaining chain length (height) and chain length from a root (depth): a node is on a
         // longest chain when the two add up to the longest chain.
         let mut height = vec![1u32; n];
-        for &u in topo.iter().rev() {
-            let u = u as usize;
-            let h = succs[succ_offsets[u]..succ_offsets[u + 1]]
-                .iter()
-                .map(|&s| height[s as usize] + 1)
-                .max()
-                .unwrap_or(1);
+        for k in (0..n).rev() {
+            let u = in_order(k);
+            let mut h = 1;
+            for &s in &succs[succ_offsets[u] as usize..succ_offsets[u + 1] as usize] {
+                h = h.max(height[s as usize] + 1);
+            }
             height[u] = h;
         }
         let mut depth = vec![1u32; n];
-        for &u in &topo {
-            let u = u as usize;
-            for &s in &succs[succ_offsets[u]..succ_offsets[u + 1]] {
-                depth[s as usize] = depth[s as usize].max(depth[u] + 1);
+        for k in 0..n {
+            let u = in_order(k);
+            let mut d = 1;
+            for &p in preds_of(u) {
+                d = d.max(depth[p as usize] + 1);
             }
+            depth[u] = d;
         }
+        drop(order);
         let longest = height.iter().copied().max().unwrap_or(0);
         for v in 0..n {
-            succs[succ_offsets[v]..succ_offsets[v + 1]]
-                .sort_by_key(|&s| (std::cmp::Reverse(height[s as usize]), s));
+            let list = &mut succs[succ_offsets[v] as usize..succ_offsets[v + 1] as usize];
+            if list.len() > 1 {
+                // Stable: equal heights stay in index order.
+                list.sort_by_key(|&s| std::cmp::Reverse(height[s as usize]));
+            }
         }
-        let roots = (0..n as u32)
-            .filter(|&i| pred_offsets[i as usize + 1] == pred_offsets[i as usize])
-            .collect();
-        let hot = funcs
-            .into_iter()
-            .zip(even)
-            .enumerate()
-            .map(|(i, (run, run_even_if_failed))| HotNode {
+        let mut roots = Vec::new();
+        let mut wide = HashMap::new();
+        let mut hot = Vec::with_capacity(n);
+        for (i, (run, run_even_if_failed)) in funcs.into_iter().zip(even).enumerate() {
+            let mine = preds_of(i);
+            if mine.is_empty() {
+                roots.push(i as u32);
+            } else if mine.len() > WIDE {
+                wide.insert(i as u32, mine.iter().copied().collect());
+            }
+            hot.push(HotNode {
                 run,
                 succ_start: succ_offsets[i],
                 succ_end: succ_offsets[i + 1],
-                in_degree: (pred_offsets[i + 1] - pred_offsets[i]) as u32,
+                in_degree: mine.len() as u32,
                 run_even_if_failed,
                 critical: depth[i] + height[i] - 1 == longest,
-            })
-            .collect();
-        let by_name = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.clone(), i as u32))
-            .collect();
+            });
+        }
         Ok(GraphInner {
             hot,
             succs,
             pred_offsets,
             preds,
+            wide,
             names,
-            by_name,
+            name_index,
             roots,
             height,
             builder_id: 0,
@@ -148,11 +175,39 @@ impl GraphInner {
 
     pub(crate) fn succs_of(&self, i: usize) -> &[u32] {
         let node = &self.hot[i];
-        &self.succs[node.succ_start..node.succ_end]
+        &self.succs[node.succ_start as usize..node.succ_end as usize]
     }
 
     pub(crate) fn preds_of(&self, i: usize) -> &[u32] {
-        &self.preds[self.pred_offsets[i]..self.pred_offsets[i + 1]]
+        &self.preds[self.pred_offsets[i] as usize..self.pred_offsets[i + 1] as usize]
+    }
+
+    /// Whether `p` is a dependency of `i`, in constant time.
+    pub(crate) fn depends_on(&self, i: usize, p: u32) -> bool {
+        let preds = self.preds_of(i);
+        if preds.len() > WIDE {
+            self.wide
+                .get(&(i as u32))
+                .is_some_and(|set| set.contains(&p))
+        } else {
+            preds.contains(&p)
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.hot.len()
+    }
+
+    pub(crate) fn name(&self, i: usize) -> &str {
+        self.names.get(i)
+    }
+
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names.iter()
+    }
+
+    pub(crate) fn index_of(&self, name: &str) -> Option<u32> {
+        self.name_index.find(&self.names, name)
     }
 
     /// One longest chain by node count, from a root to a sink.
@@ -172,6 +227,16 @@ impl GraphInner {
             u = s;
         }
         chain
+    }
+}
+
+impl Drop for GraphInner {
+    fn drop(&mut self) {
+        // The closures are user code: a captured value's `Drop` may panic, and the last
+        // reference to a graph may be a finished run's, dropped on a worker.
+        for node in self.hot.drain(..) {
+            drop_quietly(node.run);
+        }
     }
 }
 
@@ -249,7 +314,7 @@ impl Graph {
     /// assert_eq!(graph.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.names.len()
+        self.inner.len()
     }
 
     /// Whether the graph has no nodes (running it finishes at once).
@@ -274,7 +339,7 @@ impl Graph {
     /// assert_eq!(builder.build().unwrap().names().collect::<Vec<_>>(), ["b", "a"]);
     /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.inner.names.iter().map(String::as_str)
+        self.inner.names()
     }
 
     /// The names of a node's dependencies, in insertion order of the dependencies; `None` for an
@@ -290,12 +355,12 @@ impl Graph {
     /// assert_eq!(graph.dependencies("b").unwrap(), ["a"]);
     /// ```
     pub fn dependencies(&self, node: &str) -> Option<Vec<&str>> {
-        let &i = self.inner.by_name.get(node)?;
+        let i = self.inner.index_of(node)?;
         Some(
             self.inner
                 .preds_of(i as usize)
                 .iter()
-                .map(|&p| self.inner.names[p as usize].as_str())
+                .map(|&p| self.inner.name(p as usize))
                 .collect(),
         )
     }
@@ -316,7 +381,7 @@ impl Graph {
         self.inner
             .longest_chain()
             .into_iter()
-            .map(|i| self.inner.names[i as usize].as_str())
+            .map(|i| self.inner.name(i as usize))
             .collect()
     }
 
@@ -343,7 +408,7 @@ impl Graph {
     ) -> String {
         let inner = &*self.inner;
         let mut out = String::from("digraph dag {\n  rankdir=LR;\n  node [shape=box];\n");
-        for (i, name) in inner.names.iter().enumerate() {
+        for (i, name) in inner.names().enumerate() {
             let name = dot_escape(name);
             let bold = inner.hot[i].critical;
             let _ = match (fill(i), bold) {
@@ -356,12 +421,12 @@ impl Graph {
                 ),
             };
         }
-        for (i, name) in inner.names.iter().enumerate() {
+        for (i, name) in inner.names().enumerate() {
             for &p in inner.preds_of(i) {
                 let _ = writeln!(
                     out,
                     "  \"{}\" -> \"{}\";",
-                    dot_escape(&inner.names[p as usize]),
+                    dot_escape(inner.name(p as usize)),
                     dot_escape(name)
                 );
             }
@@ -373,7 +438,13 @@ impl Graph {
     /// Runs the graph on `executor` and blocks until every node has an outcome.
     ///
     /// Per-node timing is on (see [`RunOptions::timing`]). The executor is only borrowed:
-    /// this returns after the last job of the run has let go of it.
+    /// this returns after the last job of the run has let go of it, and so does every other
+    /// exit: an executor that panics cancels the run (the report says
+    /// [`executor_refused`](Report::executor_refused)). The executor must run or drop every job
+    /// it accepts without waiting for this call to return, or the call blocks.
+    ///
+    /// Called on a worker of a [`ThreadPool`](pool_core::ThreadPool), the wait runs that pool's
+    /// queued tasks meanwhile (see [`RunHandle::wait`] for what it cannot help with).
     ///
     /// # Examples
     ///
@@ -430,18 +501,29 @@ impl Graph {
     where
         E: Executor + ?Sized,
     {
-        // `&E` is a sized executor even when `E` is not; it lives on this frame until `wait`
-        // returns below.
+        // `&E` is a sized executor even when `E` is not; it lives on this frame.
         let executor: &dyn Executor = &executor;
         let erased: *const (dyn Executor + '_) = executor;
         // SAFETY: only the lifetime bound is erased (same fat pointer). The run dereferences
-        // the pointer only while it holds a token, and `wait` below returns only once the
-        // token count reached zero (README: "completion once"), i.e. after the last job
-        // stopped using the executor; `executor` is borrowed until then.
+        // it only in `Run::hand_over`, whose caller holds a token, and the last token's release
+        // fires the completion (README: "completion once"); it is released after every call
+        // into the executor returned, including one that panicked, since those are caught.
+        // This frame ends only after that completion on every path: normally through `wait`
+        // below, and if anything unwinds through `launch` or `wait`, through `finish`, which
+        // cancels the run and waits for it (`launch` releases the starter's token on unwind,
+        // so the wait ends once the jobs handed out so far are run or dropped). So no job can
+        // reach `executor` after its borrow ends.
         let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
-        // SAFETY: see above: the pointer stays valid until `wait` returns.
-        let run = unsafe { Run::start(self, ExecRef::Borrowed(erased), options, premarked) };
-        RunHandle::new(run).wait()
+        // SAFETY: see above: the pointer stays valid until the run completes.
+        let run = unsafe { Run::new(self, ExecRef::Borrowed(erased), options, premarked) };
+        let finish = OnExit::new(|| {
+            run.cancel();
+            run.wait_finished(None);
+        });
+        Run::launch(&run);
+        run.wait_finished(None);
+        finish.defuse();
+        Report::new(run)
     }
 
     /// Starts a run on an owned executor (an `Arc<ThreadPool>`, say) and returns its handle
@@ -504,8 +586,8 @@ impl Graph {
         E: Executor + 'static,
     {
         // SAFETY: an owned executor lives inside the run for as long as any job can use it.
-        let run =
-            unsafe { Run::start(self, ExecRef::Owned(Box::new(executor)), options, premarked) };
+        let run = unsafe { Run::new(self, ExecRef::Owned(Box::new(executor)), options, premarked) };
+        Run::launch(&run);
         RunHandle::new(run)
     }
 
@@ -515,9 +597,8 @@ impl Graph {
             .iter()
             .map(|(name, message)| {
                 self.inner
-                    .by_name
-                    .get(name.as_str())
-                    .map(|&i| (i, message.as_str().into()))
+                    .index_of(name)
+                    .map(|i| (i, message.as_str().into()))
                     .ok_or_else(|| RunError::UnknownNode(name.clone()))
             })
             .collect()

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use pool_core::sync::{ErasedArc, Ordering};
+use pool_core::drop_quietly;
+use pool_core::sync::ErasedArc;
 
 use crate::report::Report;
 use crate::run::Run;
@@ -58,6 +59,13 @@ impl RunHandle {
     /// Blocks until every node has an outcome (running nodes return; unstarted ones are
     /// decided without running when the run is cancelled).
     ///
+    /// Called on a worker of a [`ThreadPool`](pool_core::ThreadPool) (a task or a node that
+    /// waits for a nested graph), it runs that pool's queued tasks while the run is not done, so
+    /// runs nested in tasks of the pool they run on never deadlock it, and blocks only once the
+    /// pool has nothing queued. What it cannot help with: a run on *another* executor whose
+    /// threads are all blocked (waiting, say, for the very task this thread is running) stays
+    /// blocked, and a thread that is not a pool worker only blocks.
+    ///
     /// # Examples
     ///
     /// ```
@@ -67,16 +75,12 @@ impl RunHandle {
     /// assert_eq!(graph.start(InlineExecutor).wait().len(), 0);
     /// ```
     pub fn wait(self) -> Report {
-        let mut done = self.run.done.lock();
-        while !done.finished {
-            done = self.run.done_cv.wait(done);
-        }
-        drop(done);
+        self.run.wait_finished(None);
         Report::new(self.run)
     }
 
-    /// Like [`wait`](Self::wait), but gives the handle back if the run has not finished within
-    /// `timeout`.
+    /// Like [`wait`](Self::wait) (helping its pool the same way), but gives the handle back if
+    /// the run has not finished within `timeout`.
     ///
     /// # Errors
     ///
@@ -93,21 +97,13 @@ impl RunHandle {
     /// assert!(report.is_success());
     /// ```
     pub fn wait_timeout(self, timeout: Duration) -> Result<Report, RunHandle> {
+        // A timeout too large for the clock waits without a deadline.
         let deadline = Instant::now().checked_add(timeout);
-        let mut done = self.run.done.lock();
-        while !done.finished {
-            let left = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if left.is_zero() {
-                drop(done);
-                return Err(self);
-            }
-            done = self.run.done_cv.wait_timeout(done, left).0;
+        if self.run.wait_finished(deadline) {
+            Ok(Report::new(self.run))
+        } else {
+            Err(self)
         }
-        drop(done);
-        Ok(Report::new(self.run))
     }
 
     /// Cancels the run: nodes not started yet finish as `Cancelled` without running, running
@@ -124,12 +120,7 @@ impl RunHandle {
     /// assert!(!handle.cancel());
     /// ```
     pub fn cancel(&self) -> bool {
-        let done = self.run.done.lock();
-        if done.finished {
-            return false;
-        }
-        self.run.cancelled.store(true, Ordering::Relaxed);
-        true
+        self.run.cancel()
     }
 
     /// Whether every node has an outcome.
@@ -156,10 +147,13 @@ impl Future for RunHandle {
             drop(done);
             return Poll::Ready(Report::new(ErasedArc::clone(&self.run)));
         }
-        match &mut done.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
+        let replaced = match &mut done.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            slot => slot.replace(cx.waker().clone()),
+        };
+        drop(done);
+        // A user's waker: its `Drop` may panic; not while we hold the lock, and not into us.
+        drop_quietly(replaced);
         Poll::Pending
     }
 }

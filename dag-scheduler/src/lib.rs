@@ -39,8 +39,16 @@
 //!   [`RunOptions::mark_failed`].
 //! - [`RunHandle::cancel`] cancels the nodes that have not started; running ones see
 //!   [`Context::is_cancelled`].
-//! - A refused or dropped job (the executor shut down) cancels the rest of the run; it never
-//!   hangs. The protocol is written down in `src/README.md`.
+//! - A refused, dropped or panicking job hand-over (the executor shut down, or is broken) cancels
+//!   the rest of the run; it never hangs. A blocking [`Graph::run`] returns, or unwinds, only
+//!   after the last job let go of the borrowed executor.
+//! - User code may panic anywhere (a node, the `Drop` of its output or of a panic payload, a
+//!   clock, a waker, an executor): the node fails or the call is ignored, and neither the run
+//!   nor the worker is harmed.
+//! - Waiting for a run on a worker of a [`pool_core::ThreadPool`] runs the pool's queued tasks
+//!   meanwhile, so graphs run and awaited from inside tasks of their own pool do not deadlock it.
+//!
+//! The protocol is written down in `src/README.md`.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -50,6 +58,7 @@ mod context;
 mod error;
 mod graph;
 mod handle;
+mod names;
 mod options;
 mod report;
 mod run;

@@ -204,7 +204,7 @@ impl Report {
             Slot::Output(_) => Outcome::Succeeded,
             Slot::Failed(message) => Outcome::Failed(message.to_string()),
             Slot::Skipped(root) => Outcome::Skipped {
-                because: self.graph().inner.names[*root as usize].clone(),
+                because: self.graph().inner.name(*root as usize).to_owned(),
             },
             // Empty cannot happen in a completed run; report it as cancelled rather than panic.
             Slot::Cancelled | Slot::Empty => Outcome::Cancelled,
@@ -215,7 +215,7 @@ impl Report {
         let timing = self.timing(i);
         let origin = self.run.start_time();
         NodeReport {
-            name: &self.graph().inner.names[i],
+            name: self.graph().inner.name(i),
             outcome: self.outcome_at(i),
             start: timing.map(|t| Duration::from_nanos(t.start.saturating_sub(origin))),
             end: timing.map(|t| Duration::from_nanos(t.end.saturating_sub(origin))),
@@ -224,7 +224,7 @@ impl Report {
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
-        self.graph().inner.by_name.get(name).map(|&i| i as usize)
+        self.graph().inner.index_of(name).map(|i| i as usize)
     }
 
     /// The number of nodes.
@@ -498,7 +498,7 @@ impl Report {
             u = p;
         }
         path.reverse();
-        path.into_iter().map(|i| inner.names[i].as_str()).collect()
+        path.into_iter().map(|i| inner.name(i)).collect()
     }
 
     /// The graph in DOT, each node coloured by its outcome (green succeeded, red failed, grey
@@ -562,7 +562,7 @@ impl Report {
             let _ = write!(
                 out,
                 "\n{{\"name\":\"{}\",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":1,\"tid\":{},\"args\":{{\"outcome\":\"{}\"}}}}",
-                json_escape(&self.graph().inner.names[*i]),
+                json_escape(self.graph().inner.name(*i)),
                 outcome.kind(),
                 micros(t.start.saturating_sub(origin)),
                 micros(t.end.saturating_sub(t.start)),

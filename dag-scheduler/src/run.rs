@@ -3,12 +3,12 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{AtomicBool, AtomicUsize, Condvar, ErasedArc, Mutex, Ordering, UnsafeCell};
-use pool_core::{Executor, Job, Priority};
+use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
+use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
 use crate::context::Context;
 use crate::graph::{Graph, GraphInner, HotNode};
@@ -48,9 +48,12 @@ pub(crate) struct Timing {
 
 /// The executor a run submits to.
 pub(crate) enum ExecRef {
-    /// Borrowed by a blocking `run`, which returns only after the last token is released.
+    /// Borrowed by a blocking `run`, which returns (or unwinds) only after the last token is
+    /// released.
     Borrowed(*const (dyn Executor + 'static)),
     Owned(Box<dyn Executor>),
+    /// Only while the run is dropped (the owned executor is dropped quietly).
+    Released,
 }
 
 enum Clock {
@@ -175,29 +178,51 @@ fn dispatch(run: *const Run, index: u32, kind: Kind) {
 
 /// Makes this thread the driver of `run` for `body`, then runs what was deferred meanwhile.
 fn lead(run: *const Run, body: impl FnOnce()) {
-    let entered = DRIVER
-        .try_with(|d| (d.current.replace(run), d.deferred.borrow().len()))
-        .ok();
-    body();
-    let Some((previous, base)) = entered else {
-        return;
+    let Ok((previous, base)) =
+        DRIVER.try_with(|d| (d.current.replace(run), d.deferred.borrow().len()))
+    else {
+        // The thread is shutting down its thread-locals: no deferral, `drive` recurses.
+        return body();
     };
-    loop {
-        let next = DRIVER.with(|d| {
-            let mut deferred = d.deferred.borrow_mut();
-            if deferred.len() > base {
-                deferred.pop()
-            } else {
-                None
-            }
-        });
-        match next {
+    // On every exit, unwinding included: the jobs deferred to this level hold tokens (dropping
+    // them would hang the run), so they are driven; then the thread goes back to the previous
+    // driver, so `current` never names a run this thread no longer drives (a freed run's
+    // address is reused by the next run, whose jobs would then be deferred and never driven).
+    let _restore = OnExit::new(move || {
+        while let Some(job) = DRIVER
+            .try_with(|d| {
+                let mut deferred = d.deferred.borrow_mut();
+                (deferred.len() > base).then(|| deferred.pop()).flatten()
+            })
+            .ok()
+            .flatten()
+        {
             // SAFETY: a deferred job holds its token.
-            Some(job) => unsafe { drive(job.run, job.index, job.kind) },
-            None => break,
+            unsafe { drive(job.run, job.index, job.kind) };
         }
-    }
-    DRIVER.with(|d| d.current.set(previous));
+        let _ = DRIVER.try_with(|d| d.current.set(previous));
+    });
+    body();
+}
+
+/// Runs `f` with this thread driving no run: a thread that waits for a run (helping its pool
+/// meanwhile) must not defer a job it helps with to a driver level that is blocked in the wait.
+fn not_driving<R>(f: impl FnOnce() -> R) -> R {
+    let Ok(previous) = DRIVER.try_with(|d| d.current.replace(std::ptr::null())) else {
+        return f();
+    };
+    let _restore = OnExit::new(move || {
+        let _ = DRIVER.try_with(|d| d.current.set(previous));
+    });
+    f()
+}
+
+/// Stops the process: the run's own bookkeeping unwound, which no user code can cause (every
+/// call into user code is caught), so an invariant is broken. Unwinding on would strand the
+/// run's tokens, and with them a caller waiting to release a borrowed executor.
+fn abort_broken_run() {
+    eprintln!("dag-scheduler: a run's bookkeeping unwound (a bug); aborting");
+    std::process::abort();
 }
 
 /// Processes node `index` and every node it makes ready first, in place; submits the others;
@@ -207,6 +232,7 @@ fn lead(run: *const Run, body: impl FnOnce()) {
 ///
 /// The caller hands over one token of `run` (which keeps `run` alive).
 unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
+    let bookkeeping = OnExit::new(abort_broken_run);
     {
         // SAFETY: we hold a token, so the run side's reference is alive.
         let run = unsafe { &*run_ptr };
@@ -219,7 +245,7 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
             kind = Kind::Run;
             let hot = &graph.hot[index as usize];
             let mut next = None;
-            for &s in &graph.succs[hot.succ_start..hot.succ_end] {
+            for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
                 let state = &run.nodes[s as usize];
                 if let Some(cause) = poison {
                     // First failure wins; published by the release below (or the submission).
@@ -251,6 +277,7 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     }
     // SAFETY: we hold the token we release.
     unsafe { release_token(run_ptr) };
+    bookkeeping.defuse();
 }
 
 /// Releases one token; the last one completes the run and drops the run side's reference.
@@ -275,12 +302,13 @@ unsafe fn release_token(run: *const Run) {
 }
 
 impl Run {
-    /// Creates the run's state and submits the roots. Returns the caller's reference.
+    /// Creates the run's state; [`launch`](Self::launch) starts it.
     ///
     /// # Safety
     ///
-    /// A borrowed executor must stay valid until the run completes (the caller waits for it).
-    pub(crate) unsafe fn start(
+    /// A borrowed executor must stay valid until the run completes: the caller waits for the
+    /// completion on every exit path, unwinding included, after launching it.
+    pub(crate) unsafe fn new(
         graph: &Graph,
         exec: ExecRef,
         options: &RunOptions,
@@ -343,50 +371,80 @@ impl Run {
             done_cv: Condvar::new(),
         };
         run.start_time = run.now().unwrap_or(0);
-        let run = ErasedArc::new(run);
+        ErasedArc::new(run)
+    }
+
+    /// Submits the roots. Called once, on a run made by [`new`](Self::new).
+    pub(crate) fn launch(run: &ErasedArc<Run>) {
         // The run side's reference: dropped by the release that takes the tokens to zero.
-        std::mem::forget(ErasedArc::clone(&run));
-        let ptr = ErasedArc::as_ptr(&run);
+        std::mem::forget(ErasedArc::clone(run));
+        let ptr = ErasedArc::as_ptr(run);
         // The starter holds the first token while it submits, so the run cannot complete
-        // under it; as the driver, it also runs what an inline executor hands back.
+        // under it. It releases it on every exit, unwinding included, so that a blocking
+        // `run` that unwinds can still wait for the completion.
+        // SAFETY: the starter's token, released once.
+        let _starter = OnExit::new(|| unsafe { release_token(ptr) });
+        // As the driver, the starter also runs what an inline executor hands back.
         lead(ptr, || {
             for &root in &run.graph.inner.roots {
                 run.submit(root);
             }
         });
-        // SAFETY: the starter's token, released once.
-        unsafe { release_token(ptr) };
-        run
     }
 
-    fn executor(&self) -> &dyn Executor {
+    /// Hands `job` to the executor. The caller holds a token of this run.
+    fn hand_over(&self, job: Job, priority: Priority) -> Option<Result<(), Rejected<Job>>> {
         match &self.exec {
-            // SAFETY: valid while a token is held (the caller of `submit` holds one).
-            ExecRef::Borrowed(ptr) => unsafe { &**ptr },
-            ExecRef::Owned(exec) => &**exec,
+            ExecRef::Borrowed(ptr) => {
+                // SAFETY: valid while a token is held (the caller holds one): a blocking `run`
+                // waits for the last token on every exit path before its borrow ends.
+                let exec = unsafe { &**ptr };
+                call_quietly(|| exec.execute_with_priority(job, priority))
+            }
+            ExecRef::Owned(exec) => call_quietly(|| exec.execute_with_priority(job, priority)),
+            ExecRef::Released => None,
         }
     }
 
-    /// Hands node `index` to the executor with a new token. The caller holds a token.
+    /// Hands node `index` to the executor with a new token. The caller holds a token and is
+    /// this run's driver on this thread.
     fn submit(&self, index: u32) {
         // Relaxed: the job that releases this token is started after this point, through the
-        // executor's own synchronisation, and the caller's token keeps the count above zero.
+        // executor's own synchronisation (or on this thread), and the caller's token keeps the
+        // count above zero.
         self.tokens.fetch_add(1, Ordering::Relaxed);
         let job = NodeJob {
             run: self as *const Run,
             index,
             armed: true,
         };
+        if self.cancelled.load(Ordering::Relaxed) {
+            // Nothing is left to run: the node is decided on this thread (deferred to our driver
+            // loop) without a round trip through an executor that may be why the run stopped.
+            job.start();
+            return;
+        }
         let priority = if self.priority && self.graph.inner.hot[index as usize].critical {
             Priority::High
         } else {
             Priority::Normal
         };
         let job: Job = Box::new(move || job.start());
-        if let Err(refused) = self.executor().execute_with_priority(job, priority) {
-            self.refused.store(true, Ordering::Relaxed);
-            // Dropping it cancels the node (NodeJob's Drop), deferred to our driver loop.
-            drop(refused);
+        match self.hand_over(job, priority) {
+            Some(Ok(())) => {}
+            Some(Err(Rejected(refused))) => {
+                self.refused.store(true, Ordering::Relaxed);
+                // Ours, it cancels the node when dropped (NodeJob's Drop, deferred to our driver
+                // loop). A hostile executor may hand back another job: dropped quietly too.
+                drop_quietly(refused);
+            }
+            None => {
+                // The executor panicked. It dropped the job (its Drop cancelled the node), kept
+                // it (it runs or is dropped later, and releases its token then) or ran it: in
+                // every case the job's token is accounted for. Trust it with nothing more.
+                self.refused.store(true, Ordering::Relaxed);
+                self.cancelled.store(true, Ordering::Relaxed);
+            }
         }
     }
 
@@ -425,7 +483,8 @@ impl Run {
     fn execute(&self, index: u32, hot: &HotNode, last_end: &mut Option<u64>) -> Slot {
         let cx = Context::new(self, index);
         let start = last_end.take().or_else(|| self.now());
-        let result = panic::catch_unwind(AssertUnwindSafe(|| (hot.run)(&cx)));
+        // The payload of a panic is dropped quietly: its own `Drop` may panic too.
+        let result = catch_panic(|| (hot.run)(&cx));
         if let Some(start) = start {
             let end = self.now().unwrap_or(start);
             *last_end = Some(end);
@@ -443,7 +502,7 @@ impl Run {
         match result {
             Ok(Ok(output)) => Slot::Output(output),
             Ok(Err(message)) => Slot::Failed(message.into()),
-            Err(payload) => Slot::Failed(format!("panicked: {}", panic_message(&*payload)).into()),
+            Err(message) => Slot::Failed(format!("panicked: {message}").into()),
         }
     }
 
@@ -461,9 +520,7 @@ impl Run {
             Clock::Off => None,
             Clock::Real(origin) => Some(origin.elapsed().as_nanos() as u64),
             // A panicking user clock must not take the worker down: it reads as zero.
-            Clock::Custom(clock) => Some(
-                panic::catch_unwind(AssertUnwindSafe(|| clock().as_nanos() as u64)).unwrap_or(0),
-            ),
+            Clock::Custom(clock) => Some(call_quietly(|| clock().as_nanos() as u64).unwrap_or(0)),
         }
     }
 
@@ -488,7 +545,7 @@ impl Run {
         self.done_cv.notify_all();
         if let Some(waker) = waker {
             // A user's waker must not take a worker down.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+            wake_quietly(waker);
         }
     }
 
@@ -516,30 +573,64 @@ impl Run {
     pub(crate) fn is_finished(&self) -> bool {
         self.done.lock().finished
     }
+
+    /// Cancels the run unless it has finished; returns whether it was still going.
+    pub(crate) fn cancel(&self) -> bool {
+        let done = self.done.lock();
+        if done.finished {
+            return false;
+        }
+        self.cancelled.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Blocks until the run has finished or `deadline` passed; returns whether it finished.
+    ///
+    /// On a worker of a [`pool_core::ThreadPool`], runs the pool's queued tasks while the run
+    /// is not finished (they may be this run's nodes, or what they wait for), and blocks only
+    /// once the pool has nothing queued.
+    pub(crate) fn wait_finished(&self, deadline: Option<Instant>) -> bool {
+        not_driving(|| {
+            while !self.is_finished()
+                && deadline.is_none_or(|deadline| Instant::now() < deadline)
+                && pool_core::yield_now() == Some(Yield::Executed)
+            {}
+        });
+        let mut done = self.done.lock();
+        while !done.finished {
+            let (guard, timed_out) = self.done_cv.wait_deadline(done, deadline);
+            if timed_out && !guard.finished {
+                return false;
+            }
+            done = guard;
+        }
+        true
+    }
 }
 
 impl Drop for Run {
     fn drop(&mut self) {
+        // The last reference may be dropped on a worker (a detached run) or by the caller (a
+        // report): every user value in the run (outputs, a waker, a clock, an owned executor)
+        // is dropped quietly, one at a time, so a panicking `Drop` reaches neither.
         // Drop this run's outputs now, and give the emptied state array to the graph's next
-        // run (see `Run::start`). Only one spare is kept, so concurrent runs allocate their own.
+        // run (see `Run::new`). Only one spare is kept, so concurrent runs allocate their own.
         for state in self.nodes.iter() {
             // SAFETY: `&mut self`: no other reference to the run exists any more.
-            state.slot.with_mut(|p| unsafe { *p = Slot::Empty });
+            let slot = state
+                .slot
+                .with_mut(|p| unsafe { std::mem::replace(&mut *p, Slot::Empty) });
+            if let Slot::Output(output) = slot {
+                drop_quietly(output);
+            }
         }
+        drop_quietly(self.done.lock().waker.take());
+        drop_quietly(std::mem::replace(&mut self.clock, Clock::Off));
+        drop_quietly(std::mem::replace(&mut self.exec, ExecRef::Released));
         let nodes = std::mem::take(&mut self.nodes);
         let mut spare = self.graph.inner.spare.lock();
         if spare.is_none() && !nodes.is_empty() {
             *spare = Some(nodes);
         }
-    }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "a non-string payload"
     }
 }
