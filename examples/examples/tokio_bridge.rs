@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start(TokioBlocking(tokio::runtime::Handle::current()))
         .await;
     assert_eq!(report.outcome("compile"), Some(Outcome::Succeeded));
-    println!("dag on tokio's blocking pool: {}", report.summary());
+    println!("dag on tokio's blocking pool: {:?}", report.summary());
     pool.shutdown();
     Ok(())
 }

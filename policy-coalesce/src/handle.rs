@@ -235,6 +235,9 @@ impl<T> CoalescedHandle<T> {
     /// ```
     pub fn join(self) -> Result<ValueArc<T>, CoalesceError> {
         if self.is_canceled() {
+            // This handle may hold the last reference to a value it never received: the value's
+            // `Drop` is user code and must not reach this caller.
+            drop_quietly(self);
             return Err(CoalesceError::Canceled(CancelCause::Requested));
         }
         match self.exec.wait(None) {
@@ -262,6 +265,7 @@ impl<T> CoalescedHandle<T> {
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<ValueArc<T>, JoinTimeoutError<T>> {
         if self.is_canceled() {
+            drop_quietly(self); // as in `join`
             return Err(JoinTimeoutError::Failed(CoalesceError::Canceled(
                 CancelCause::Requested,
             )));
