@@ -75,6 +75,7 @@ mod error;
 mod executor;
 mod pool;
 mod queue;
+mod scope;
 pub mod sync;
 mod task;
 mod unwind;
@@ -84,5 +85,6 @@ pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskErr
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use pool::{yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, Yield};
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
+pub use scope::Scope;
 pub use task::{CancelToken, TaskHandle, TaskId};
 pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};
