@@ -60,7 +60,8 @@ impl<R> Drop for ItemGuard<'_, R> {
             } else {
                 CancelReason::CancelAll
             };
-            self.batch.finish(self.index, Err(TaskError::Canceled(reason)));
+            self.batch
+                .finish(self.index, Err(TaskError::Canceled(reason)));
         }
     }
 }

@@ -331,7 +331,11 @@ impl ThreadPool {
 
     /// The scope behind [`scope`](Self::scope) and `map_batch`: never unwinds, and reports
     /// discarded closures instead of panicking about them.
-    pub(crate) fn scope_with<'scope, F, R>(&'scope self, on_reject: OnReject, f: F) -> ScopeOutcome<R>
+    pub(crate) fn scope_with<'scope, F, R>(
+        &'scope self,
+        on_reject: OnReject,
+        f: F,
+    ) -> ScopeOutcome<R>
     where
         F: FnOnce(&Scope<'scope>) -> R,
     {
