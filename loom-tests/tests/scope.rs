@@ -67,7 +67,10 @@ impl Drop for Token {
 /// worker runs the closure, and the decrement-to-zero races the caller's check. With the planted
 /// bug the count reaches zero before the closure runs and the caller sees `ran == 0`.
 #[test]
-#[cfg_attr(loom_broken_scope_count, ignore = "run by broken_scope_count_is_caught")]
+#[cfg_attr(
+    loom_broken_scope_count,
+    ignore = "run by broken_scope_count_is_caught"
+)]
 fn scope_returns_after_its_closures() {
     model("scope_returns_after_its_closures", || {
         let pool = ThreadPool::new(1).unwrap();
@@ -229,7 +232,11 @@ fn shutdown_now_drops_a_queued_closure_and_the_scope_returns() {
             }));
             let (ran, dropped) = (ran.load(Ordering::Relaxed), dropped.load(Ordering::Relaxed));
             assert_eq!(ran + dropped, 1, "ran {ran}, dropped {dropped}");
-            assert_eq!(result.is_err(), dropped == 1, "the discard was not reported");
+            assert_eq!(
+                result.is_err(),
+                dropped == 1,
+                "the discard was not reported"
+            );
             stopper.join().unwrap();
             DISCARDS_SEEN.fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
         },

@@ -330,7 +330,7 @@ fn map_batch_reports_inputs_discarded_by_cancel_all_instead_of_hanging() {
 fn join_runs_both_sides_and_returns_both_results() {
     let pool = ThreadPool::new(2).unwrap();
     let mut left = vec![5, 3, 1];
-    let right = vec![2, 4];
+    let right = [2, 4];
     let (a, b) = pool.join(
         || {
             left.sort();
