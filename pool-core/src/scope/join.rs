@@ -84,7 +84,7 @@ impl ThreadPool {
     ///
     /// `b` crosses threads, so it (and its result) must be `Send`; `a` stays on the caller:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// let pool = pool_core::ThreadPool::new(1).unwrap();
     /// let not_send = std::rc::Rc::new(5);
     /// pool.join(|| (), move || *not_send);

@@ -267,7 +267,7 @@ impl ThreadPool {
     /// Closures need not be `'static`, but they cannot borrow what the scope's body owns, since
     /// that is gone when the body returns, before the closures are done:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0597
     /// let pool = pool_core::ThreadPool::new(1).unwrap();
     /// pool.scope(|s| {
     ///     let local = vec![1, 2, 3];
@@ -277,7 +277,7 @@ impl ThreadPool {
     ///
     /// Borrowed data stays borrowed until the scope returns:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0505
     /// let pool = pool_core::ThreadPool::new(1).unwrap();
     /// let data = vec![1, 2, 3];
     /// pool.scope(|s| {
@@ -286,7 +286,7 @@ impl ThreadPool {
     /// });
     /// ```
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0499
     /// let pool = pool_core::ThreadPool::new(1).unwrap();
     /// let mut data = vec![1, 2, 3];
     /// pool.scope(|s| {
@@ -297,7 +297,7 @@ impl ThreadPool {
     ///
     /// The scope itself cannot escape the call:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0521
     /// let pool = pool_core::ThreadPool::new(1).unwrap();
     /// let mut escaped = None;
     /// pool.scope(|s| escaped = Some(s));
@@ -305,7 +305,7 @@ impl ThreadPool {
     ///
     /// And spawned closures cross threads, so they must be `Send`:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// let pool = pool_core::ThreadPool::new(1).unwrap();
     /// let not_send = std::rc::Rc::new(5);
     /// pool.scope(|s| s.spawn(move |_| drop(not_send)));
