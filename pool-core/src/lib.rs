@@ -37,6 +37,23 @@
 //! variable with a protocol that cannot lose a wake-up (see `pool/README.md` in the sources), so
 //! an idle pool uses no CPU.
 //!
+//! ## Borrowing: `scope` and `join`
+//!
+//! [`ThreadPool::scope`] spawns closures that borrow from the caller's stack and returns once all
+//! of them have finished; [`ThreadPool::join`] runs two closures, one of them on the pool:
+//!
+//! ```
+//! let pool = pool_core::ThreadPool::new(2).unwrap();
+//! let mut halves = [vec![4, 2, 3], vec![9, 7, 8]];
+//! let [left, right] = &mut halves;
+//! pool.scope(|s| {
+//!     s.spawn(|_| left.sort());
+//!     s.spawn(|_| right.sort());
+//! });
+//! let (min, max) = pool.join(|| halves[0][0], || halves[1][2]);
+//! assert_eq!((min, max), (2, 9));
+//! ```
+//!
 //! ## Send and Sync
 //!
 //! A submitted closure and its value cross threads, so both must be `Send`:
