@@ -127,7 +127,7 @@ impl<'scope> Scope<'scope> {
 impl fmt::Debug for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("pending", &!self.state.is_done())
+            .field("finished", &self.state.is_done())
             .field("discarded", &self.state.discarded())
             .finish_non_exhaustive()
     }
@@ -157,6 +157,12 @@ struct ScopePtr<'scope>(*const Scope<'scope>);
 // used from any thread. The pointee outlives every use: `ScopedJob::run` reads it before the job
 // completes, and the scope's frame waits for that completion.
 unsafe impl Send for ScopePtr<'_> {}
+
+/// The premise of `ScopePtr`'s `Send`: a `Scope` may be shared between threads.
+const _: fn() = || {
+    fn shared_between_threads<T: Sync>() {}
+    shared_between_threads::<Scope<'static>>();
+};
 
 /// A spawned closure with its drop guard: however the job ends (run, dropped unrun by the pool,
 /// dropped after a refusal), the closure is gone before the scope's count goes down.
