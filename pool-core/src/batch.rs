@@ -1,7 +1,8 @@
 //! Run a function over many inputs, report progress, and return the results in input order.
 
 use crate::error::{CancelReason, TaskError};
-use crate::sync::{Arc, Condvar, Mutex};
+use crate::scope::OnReject;
+use crate::sync::{Condvar, Mutex};
 use crate::unwind::{call_quietly, catch_panic, drop_quietly};
 use crate::ThreadPool;
 
@@ -42,18 +43,34 @@ impl<R> Batch<R> {
     }
 }
 
-/// Reports one input when the job is dropped without having run (discarded by `cancel_all` or
-/// `shutdown_now`, or refused at submission), so a batch never waits for a job that will not run.
-/// A job that ran reported first, and [`Batch::finish`] keeps the first report.
-struct ReportIfUnrun<R> {
-    batch: Arc<Batch<R>>,
+/// One input's promise to report: however its job ends (run, discarded by the pool while queued,
+/// refused after shutdown), the input is counted done, so the progress loop always ends.
+struct ItemGuard<'a, R> {
+    batch: &'a Batch<R>,
+    pool: &'a ThreadPool,
     index: usize,
+    reported: bool,
 }
 
-impl<R> Drop for ReportIfUnrun<R> {
+impl<R> ItemGuard<'_, R> {
+    fn report(mut self, result: Result<R, TaskError>) {
+        self.reported = true;
+        self.batch.finish(self.index, result);
+    }
+}
+
+impl<R> Drop for ItemGuard<'_, R> {
     fn drop(&mut self) {
-        self.batch
-            .finish(self.index, Err(TaskError::Canceled(CancelReason::Dropped)));
+        if !self.reported {
+            // Dropped unrun: refused by a shut-down pool, or discarded while queued.
+            let reason = if self.pool.is_shutdown() {
+                CancelReason::Shutdown
+            } else {
+                CancelReason::CancelAll
+            };
+            self.batch
+                .finish(self.index, Err(TaskError::Canceled(reason)));
+        }
     }
 }
 
@@ -61,9 +78,14 @@ impl ThreadPool {
     /// Runs `f` over every input on the pool and returns the results in input order, calling
     /// `progress` on the calling thread as inputs finish.
     ///
+    /// Neither the inputs, the results nor `f` need to be `'static`: the batch runs in a
+    /// [`scope`](Self::scope), so `f` may borrow from the caller's stack and the inputs may be
+    /// references.
+    ///
     /// A panic in `f` fails only that input (`Err(TaskError::Panicked)`). An input the pool
-    /// refused because it was shut down comes back as `Err(TaskError::Canceled(Shutdown))`, one
-    /// discarded while queued (`cancel_all`, `shutdown_now`) as `Err(TaskError::Canceled(Dropped))`. A
+    /// refused because it was shut down comes back as `Err(TaskError::Canceled(Shutdown))`, and
+    /// one discarded while queued by [`cancel_all`](Self::cancel_all) or
+    /// [`shutdown_now`](Self::shutdown_now) as `Canceled(CancelAll)` or `Canceled(Shutdown)`. A
     /// panic in `progress` is caught and stops further progress calls; the batch goes on.
     /// Called from inside one of the pool's tasks, the calling worker runs queued tasks while it
     /// waits, so a nested batch cannot deadlock the pool.
@@ -80,6 +102,19 @@ impl ThreadPool {
     /// assert_eq!(squares, [1, 4, 9, 16, 25]);
     /// assert_eq!(seen.last(), Some(&5));
     /// ```
+    ///
+    /// Borrowed inputs and a borrowing `f`:
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let names = vec!["ada".to_string(), "grace".to_string()];
+    /// let greeting = String::from("hello");
+    /// let lines = pool.map_batch(&names, |name| format!("{greeting}, {name}"), |_| {});
+    /// let lines: Vec<String> = lines.into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(lines, ["hello, ada", "hello, grace"]);
+    /// ```
     pub fn map_batch<I, T, R, F, P>(
         &self,
         inputs: I,
@@ -88,54 +123,56 @@ impl ThreadPool {
     ) -> Vec<Result<R, TaskError>>
     where
         I: IntoIterator<Item = T>,
-        T: Send + 'static,
-        R: Send + 'static,
-        F: Fn(T) -> R + Send + Sync + 'static,
+        T: Send,
+        R: Send,
+        F: Fn(T) -> R + Sync,
         P: FnMut(BatchProgress),
     {
         let inputs: Vec<T> = inputs.into_iter().collect();
         let total = inputs.len();
-        let batch = Arc::new(Batch {
+        let batch = Batch {
             state: Mutex::new(BatchState {
                 results: (0..total).map(|_| None).collect(),
                 done: 0,
             }),
             progressed: Condvar::new(),
-        });
-        let f = Arc::new(f);
-        for (index, input) in inputs.into_iter().enumerate() {
-            // The guard reports the input even if the job never runs: `cancel_all` or
-            // `shutdown_now` discard (drop) queued jobs, and a batch must not wait for them.
-            let guard = ReportIfUnrun {
-                batch: Arc::clone(&batch),
-                index,
-            };
-            let f = Arc::clone(&f);
-            let job = move || {
-                let result = catch_panic(|| f(input)).map_err(TaskError::Panicked);
-                guard.batch.finish(guard.index, result);
-            };
-            if let Err(refused) = self.spawn(job) {
-                batch.finish(index, Err(TaskError::Canceled(CancelReason::Shutdown)));
-                drop(refused);
+        };
+        let (batch_ref, f) = (&batch, &f);
+        // The body never panics (each input's panic and the callback's are caught), and refused
+        // or discarded inputs are reported by their guards, so the outcome carries nothing.
+        let outcome = self.scope_with(OnReject::Drop, |s| {
+            for (index, input) in inputs.into_iter().enumerate() {
+                let guard = ItemGuard {
+                    batch: batch_ref,
+                    pool: self,
+                    index,
+                    reported: false,
+                };
+                s.spawn(move |_| {
+                    guard.report(catch_panic(|| f(input)).map_err(TaskError::Panicked));
+                });
             }
-        }
 
-        let mut reported = 0;
-        let mut progress_alive = true;
-        loop {
-            let done = self.wait_for_progress(&batch, reported);
-            if done > reported && progress_alive {
-                reported = done;
-                progress_alive = call_quietly(|| progress(BatchProgress { done, total })).is_some();
+            let mut reported = 0;
+            let mut progress_alive = true;
+            loop {
+                let done = self.wait_for_progress(batch_ref, reported);
+                if done > reported && progress_alive {
+                    reported = done;
+                    progress_alive =
+                        call_quietly(|| progress(BatchProgress { done, total })).is_some();
+                }
+                reported = reported.max(done);
+                if done == total {
+                    break;
+                }
             }
-            reported = reported.max(done);
-            if done == total {
-                break;
-            }
+        });
+        if let Err(payload) = outcome.result {
+            std::panic::resume_unwind(payload);
         }
-        let mut state = batch.state.lock();
-        std::mem::take(&mut state.results)
+        let results = std::mem::take(&mut batch.state.lock().results);
+        results
             .into_iter()
             .map(|slot| slot.unwrap_or(Err(TaskError::Canceled(CancelReason::Dropped))))
             .collect()

@@ -52,6 +52,22 @@
 //! Two things no library can catch: a stack overflow in a task aborts the process (Rust's
 //! behaviour; size stacks with [`ThreadPoolBuilder::stack_size`]), and so does a panic while
 //! already unwinding, which these helpers exist to prevent inside the pool.
+//! ## Borrowing: `scope` and `join`
+//!
+//! [`ThreadPool::scope`] spawns closures that borrow from the caller's stack and returns once all
+//! of them have finished; [`ThreadPool::join`] runs two closures, one of them on the pool:
+//!
+//! ```
+//! let pool = pool_core::ThreadPool::new(2).unwrap();
+//! let mut halves = [vec![4, 2, 3], vec![9, 7, 8]];
+//! let [left, right] = &mut halves;
+//! pool.scope(|s| {
+//!     s.spawn(|_| left.sort());
+//!     s.spawn(|_| right.sort());
+//! });
+//! let (min, max) = pool.join(|| halves[0][0], || halves[1][2]);
+//! assert_eq!((min, max), (2, 9));
+//! ```
 //!
 //! ## Send and Sync
 //!
@@ -93,6 +109,7 @@ mod error;
 mod executor;
 mod pool;
 mod queue;
+mod scope;
 #[doc(hidden)]
 pub mod sync;
 mod task;
@@ -106,5 +123,6 @@ pub use pool::{
     Yield,
 };
 pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
+pub use scope::Scope;
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};
 pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};

@@ -260,8 +260,11 @@ fn a_batch_returns_when_cancel_all_discards_its_queued_inputs() {
     gate.open();
     let results = batcher.join().unwrap();
     assert_eq!(results.len(), 3);
-    assert!(results.iter().all(|r| matches!(
-        r,
-        Err(TaskError::Canceled(pool_core::CancelReason::Dropped))
-    )));
+    assert!(
+        results.iter().all(|r| matches!(
+            r,
+            Err(TaskError::Canceled(pool_core::CancelReason::CancelAll))
+        )),
+        "{results:?}"
+    );
 }

@@ -789,6 +789,11 @@ impl ThreadPool {
         self.shared.sleep.wake_all();
     }
 
+    /// Whether the calling thread is one of this pool's workers (so a wait on it can help).
+    pub(crate) fn is_worker_thread(&self) -> bool {
+        worker::with_current(&self.shared, |_| ()).is_some()
+    }
+
     fn join_workers(&self) {
         if worker::with_current(&self.shared, |_| ()).is_some() {
             return;

@@ -1,0 +1,382 @@
+//! Scoped spawns that borrow from the caller's stack (`ThreadPool::scope`), and `ThreadPool::join`.
+//!
+//! The protocol (the completion count, the panic slot, the wait) and why no borrowed closure can
+//! outlive the scope are written down in `README.md` beside this file.
+
+mod join;
+mod state;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+
+use self::state::{Payload, ScopeState};
+use crate::executor::{Executor, Job, Rejected};
+use crate::sync::Arc;
+use crate::unwind::{drop_quietly, OnExit};
+use crate::ThreadPool;
+
+/// What a scope does with a job the pool refuses (the pool is shut down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnReject {
+    /// Run it on the spawning thread, so the scope's work still gets done (`ThreadPool::scope`).
+    RunInline,
+    /// Drop it unrun and count it as discarded (`map_batch`, which reports such inputs).
+    Drop,
+}
+
+/// A scope to spawn closures that borrow from the stack of [`ThreadPool::scope`]'s caller.
+///
+/// Every closure spawned on it, and every closure those spawn, has finished (run to the end, or
+/// been dropped by the pool without running) before `scope` returns.
+///
+/// The lifetime `'scope` is the lifetime of the data spawned closures may borrow: anything
+/// that outlives the call to `scope`, but nothing local to the scope's body.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::ThreadPool;
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let words = ["scope", "borrows", "the", "stack"];
+/// let mut lengths = vec![0; words.len()];
+/// pool.scope(|s| {
+///     for (word, length) in words.iter().zip(lengths.iter_mut()) {
+///         s.spawn(move |_| *length = word.len());
+///     }
+/// });
+/// assert_eq!(lengths, [5, 7, 3, 5]);
+/// ```
+pub struct Scope<'scope> {
+    pool: &'scope ThreadPool,
+    state: Arc<ScopeState>,
+    on_reject: OnReject,
+    /// Invariant in `'scope` (as `std::thread::Scope`): a `Scope<'long>` must not pass for a
+    /// `Scope<'short>` or the other way round, or a closure could borrow for a lifetime the
+    /// scope does not wait for.
+    marker: PhantomData<fn(&'scope ()) -> &'scope ()>,
+}
+
+impl<'scope> Scope<'scope> {
+    /// Runs `f` on one of the pool's workers; `f` may borrow anything that outlives the scope.
+    ///
+    /// `f` gets the scope back, so it can spawn more closures into the same scope. A panic in
+    /// `f` does not stop the other closures: the scope re-raises it to its caller once they have
+    /// all finished. Called from one of the pool's workers (the scope's body on a worker, or a
+    /// spawned closure), `f` goes to that worker's own queue, where idle workers steal it.
+    ///
+    /// If the pool is shut down and refuses `f`, `f` runs at once on the calling thread, so a
+    /// scope always does its work.
+    ///
+    /// # Examples
+    ///
+    /// A tree of spawns summing a slice in place:
+    ///
+    /// ```
+    /// use pool_core::{Scope, ThreadPool};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// fn sum<'scope>(s: &Scope<'scope>, data: &'scope [u64], total: &'scope AtomicU64) {
+    ///     if data.len() <= 4 {
+    ///         total.fetch_add(data.iter().sum(), Ordering::Relaxed);
+    ///         return;
+    ///     }
+    ///     let (left, right) = data.split_at(data.len() / 2);
+    ///     s.spawn(move |s| sum(s, left, total));
+    ///     s.spawn(move |s| sum(s, right, total));
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let data: Vec<u64> = (1..=100).collect();
+    /// let total = AtomicU64::new(0);
+    /// pool.scope(|s| sum(s, &data, &total));
+    /// assert_eq!(total.into_inner(), 5050);
+    /// ```
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: FnOnce(&Scope<'scope>) + Send + 'scope,
+    {
+        self.state.add_pending();
+        let job = ScopedJob {
+            body: Some(f),
+            scope: ScopePtr(self),
+            state: Arc::clone(&self.state),
+            #[cfg(loom_broken_scope_count)]
+            completed_early: false,
+        };
+        let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
+        // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It is
+        // counted in `pending` (incremented above, decremented only by `ScopedJob`'s `Drop`,
+        // after the closure and its captures are gone), and `ThreadPool::scope_with` does not
+        // return, normally or by unwinding, before `pending` is zero: the body runs inside
+        // `catch_unwind`, and the wait after it aborts the process rather than unwind. The job
+        // is either queued (the pool runs it, or drops it when `shutdown_now`/`cancel_all`
+        // discard it; a queue of a live pool is never dropped, and `self.pool` is borrowed
+        // for `'scope`), or handed back below and run or dropped here, never kept.
+        let job = unsafe { erase(job) };
+        if let Err(Rejected(job)) = self.pool.execute(job) {
+            match self.on_reject {
+                OnReject::RunInline => job(),
+                OnReject::Drop => drop(job),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("finished", &self.state.is_done())
+            .field("discarded", &self.state.discarded())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Forgets the lifetime of a scoped job so that it can enter the pool's queues.
+///
+/// # Safety
+///
+/// The caller guarantees that the returned job is run or dropped before `'scope` ends, on every
+/// path (see `Scope::spawn` and `README.md`).
+unsafe fn erase<'scope>(job: Box<dyn FnOnce() + Send + 'scope>) -> Job {
+    // SAFETY: the two types differ only in the trait object's lifetime bound, so they have the
+    // same layout (a data pointer and the same vtable); the caller upholds the lifetime.
+    unsafe {
+        std::mem::transmute::<Box<dyn FnOnce() + Send + 'scope>, Box<dyn FnOnce() + Send + 'static>>(
+            job,
+        )
+    }
+}
+
+/// The scope a spawned closure gets back, as a pointer that may cross threads.
+struct ScopePtr<'scope>(*const Scope<'scope>);
+
+// SAFETY: the pointer is only turned back into a `&Scope` (in `ScopedJob::run`), and `Scope` is
+// `Sync` (a shared pool reference, an `Arc` of `Sync` state, a phantom `fn`), so a `&Scope` may be
+// used from any thread. The pointee outlives every use: `ScopedJob::run` reads it before the job
+// completes, and the scope's frame waits for that completion.
+unsafe impl Send for ScopePtr<'_> {}
+
+/// The premise of `ScopePtr`'s `Send`: a `Scope` may be shared between threads.
+const _: fn() = || {
+    fn shared_between_threads<T: Sync>() {}
+    shared_between_threads::<Scope<'static>>();
+};
+
+/// A spawned closure with its drop guard: however the job ends (run, dropped unrun by the pool,
+/// dropped after a refusal), the closure is gone before the scope's count goes down.
+struct ScopedJob<'scope, F>
+where
+    F: FnOnce(&Scope<'scope>) + Send + 'scope,
+{
+    body: Option<F>,
+    scope: ScopePtr<'scope>,
+    state: Arc<ScopeState>,
+    /// The planted bug for the loom model: the count went down before the closure ran.
+    #[cfg(loom_broken_scope_count)]
+    completed_early: bool,
+}
+
+impl<'scope, F> ScopedJob<'scope, F>
+where
+    F: FnOnce(&Scope<'scope>) + Send + 'scope,
+{
+    fn run(mut self) {
+        let Some(body) = self.body.take() else {
+            return;
+        };
+        // Planted bug (loom models only): complete before the closure has run, so the scope may
+        // return while the closure still uses its borrows. `loom-tests/tests/scope.rs` must
+        // catch it.
+        #[cfg(loom_broken_scope_count)]
+        {
+            self.completed_early = true;
+            self.state.complete();
+        }
+        // SAFETY: the scope's frame holds the `Scope` until `pending` is zero, and this job is
+        // still pending (it completes in `Drop`, after this function).
+        let scope = unsafe { &*self.scope.0 };
+        // The closure is consumed inside `catch_unwind`, so a panic of its captures' `Drop` is
+        // caught too.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || body(scope))) {
+            self.state.record_panic(payload);
+        }
+    }
+}
+
+impl<'scope, F> Drop for ScopedJob<'scope, F>
+where
+    F: FnOnce(&Scope<'scope>) + Send + 'scope,
+{
+    fn drop(&mut self) {
+        if let Some(body) = self.body.take() {
+            // Dropped without running: by the pool's discard, or after a refusal.
+            self.state.record_discard();
+            drop_quietly(body);
+        }
+        #[cfg(loom_broken_scope_count)]
+        if self.completed_early {
+            return;
+        }
+        self.state.complete();
+    }
+}
+
+/// What a scope produced: the body's value or the first panic, and how many spawned closures
+/// were dropped without running.
+pub(crate) struct ScopeOutcome<R> {
+    pub(crate) result: Result<R, Payload>,
+    pub(crate) discarded: usize,
+}
+
+impl ThreadPool {
+    /// Runs `f` on the calling thread with a [`Scope`] whose spawned closures may borrow from
+    /// the caller's stack, and returns once every one of them has finished.
+    ///
+    /// Spawned closures run on the pool's workers. While `scope` waits, a caller that is one of
+    /// this pool's workers runs queued tasks (so a scope inside a task never deadlocks the pool,
+    /// even with one worker); another thread blocks until the last closure finishes.
+    ///
+    /// # Panics
+    ///
+    /// If `f` or any spawned closure panics, `scope` waits until every spawned closure has
+    /// finished and then re-raises the first panic with [`std::panic::resume_unwind`]; the
+    /// payloads of later panics are dropped.
+    ///
+    /// If the pool discarded spawned closures before they ran ([`shutdown_now`] or
+    /// [`cancel_all`] from another thread while they were queued), they are dropped, the scope
+    /// still waits for the rest, and then panics with a message that says how many were
+    /// discarded: the work the scope was asked to do was not all done. (Closures spawned after
+    /// the pool shut down are not refused: they run on the spawning thread.)
+    ///
+    /// [`shutdown_now`]: ThreadPool::shutdown_now
+    /// [`cancel_all`]: ThreadPool::cancel_all
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4).unwrap();
+    /// let mut chunks = vec![vec![3, 1, 2], vec![9, 8], vec![5, 7, 6]];
+    /// let total: usize = pool.scope(|s| {
+    ///     for chunk in chunks.iter_mut() {
+    ///         s.spawn(move |_| chunk.sort());
+    ///     }
+    ///     42 // the body's value is returned once every spawned closure has finished
+    /// });
+    /// assert_eq!(total, 42);
+    /// assert_eq!(chunks, [vec![1, 2, 3], vec![8, 9], vec![5, 6, 7]]);
+    /// ```
+    ///
+    /// Closures need not be `'static`, but they cannot borrow what the scope's body owns, since
+    /// that is gone when the body returns, before the closures are done:
+    ///
+    /// ```compile_fail,E0597
+    /// let pool = pool_core::ThreadPool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let local = vec![1, 2, 3];
+    ///     s.spawn(|_| println!("{local:?}")); // `local` does not live long enough
+    /// });
+    /// ```
+    ///
+    /// Borrowed data stays borrowed until the scope returns:
+    ///
+    /// ```compile_fail,E0505
+    /// let pool = pool_core::ThreadPool::new(1).unwrap();
+    /// let data = vec![1, 2, 3];
+    /// pool.scope(|s| {
+    ///     s.spawn(|_| println!("{data:?}"));
+    ///     drop(data); // cannot move out of `data` while a spawned closure borrows it
+    /// });
+    /// ```
+    ///
+    /// ```compile_fail,E0499
+    /// let pool = pool_core::ThreadPool::new(1).unwrap();
+    /// let mut data = vec![1, 2, 3];
+    /// pool.scope(|s| {
+    ///     s.spawn(|_| data.push(4));
+    ///     data.push(5); // a second mutable borrow while the spawned closure holds one
+    /// });
+    /// ```
+    ///
+    /// The scope itself cannot escape the call:
+    ///
+    /// ```compile_fail,E0521
+    /// let pool = pool_core::ThreadPool::new(1).unwrap();
+    /// let mut escaped = None;
+    /// pool.scope(|s| escaped = Some(s));
+    /// ```
+    ///
+    /// And spawned closures cross threads, so they must be `Send`:
+    ///
+    /// ```compile_fail,E0277
+    /// let pool = pool_core::ThreadPool::new(1).unwrap();
+    /// let not_send = std::rc::Rc::new(5);
+    /// pool.scope(|s| s.spawn(move |_| drop(not_send)));
+    /// ```
+    pub fn scope<'scope, F, R>(&'scope self, f: F) -> R
+    where
+        F: FnOnce(&Scope<'scope>) -> R,
+    {
+        let outcome = self.scope_with(OnReject::RunInline, f);
+        match outcome.result {
+            Err(payload) => panic::resume_unwind(payload),
+            Ok(value) if outcome.discarded == 0 => value,
+            Ok(value) => {
+                drop_quietly(value);
+                panic!(
+                    "ThreadPool::scope: the pool discarded {} spawned closure(s) before they ran \
+                     (shutdown_now or cancel_all while they were queued)",
+                    outcome.discarded
+                )
+            }
+        }
+    }
+
+    /// The scope behind [`scope`](Self::scope) and `map_batch`: never unwinds, and reports
+    /// discarded closures instead of panicking about them.
+    pub(crate) fn scope_with<'scope, F, R>(
+        &'scope self,
+        on_reject: OnReject,
+        f: F,
+    ) -> ScopeOutcome<R>
+    where
+        F: FnOnce(&Scope<'scope>) -> R,
+    {
+        let scope = Scope {
+            pool: self,
+            state: Arc::new(ScopeState::new(0)),
+            on_reject,
+            marker: PhantomData,
+        };
+        // The body's panic is recorded at once, so "first panic wins" holds between the body
+        // and the spawned closures too.
+        let value = match panic::catch_unwind(AssertUnwindSafe(|| f(&scope))) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                scope.state.record_panic(payload);
+                None
+            }
+        };
+        // Every path from the body's end to here is straight-line code that cannot unwind, and
+        // `wait` aborts rather than unwind: the frame (and every borrow) outlives every job.
+        scope.state.wait(self.is_worker_thread());
+        let discarded = scope.state.discarded();
+        let result = match (scope.state.take_panic(), value) {
+            (Some(payload), value) => {
+                drop_quietly(value);
+                Err(payload)
+            }
+            (None, Some(value)) => Ok(value),
+            (None, None) => unreachable!("the body panicked, so the slot holds a payload"),
+        };
+        ScopeOutcome { result, discarded }
+    }
+}
+
+/// An abort-on-unwind guard for straight-line sections that must not unwind (see `join`).
+pub(crate) fn abort_on_unwind() -> OnExit<impl FnOnce()> {
+    OnExit::new(|| std::process::abort())
+}
