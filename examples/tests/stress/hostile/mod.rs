@@ -43,13 +43,11 @@ fn patience() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_secs)
 }
 
-/// The parts the test suite runs: those that pass on this branch. Measured at 1,000 seeds on
-/// main + the branches wt-dag (dde0016) and wt-coalesce (0978272) merged: `dag`, `dag-exec`,
-/// `nested`, `coalesce-keys`, `coalesce-exec` pass, so add them here once both are on main.
-/// Still failing there: `coalesce` (a coalesced value whose `Drop` panics is dropped inside
-/// `join_timeout` of a handle that cancelled, and the panic reaches that caller) and
-/// `batch-cancel` (see [`Parts::batch_cancel`]).
-pub const DEFAULT_PARTS: &str = "core,coalesce-exec";
+/// The parts the test suite runs: every part. Each once failed, for a defect since fixed: the DAG
+/// runs (`dag`, `dag-exec`, `nested`), the coalescer's keys, values and executors (`coalesce`,
+/// `coalesce-keys`, `coalesce-exec`), and a batch whose inputs `cancel_all` discards
+/// (`batch-cancel`).
+pub const DEFAULT_PARTS: &str = "all";
 
 /// Which crates get hostile user code.
 #[derive(Clone, Copy, Debug, Default)]

@@ -354,6 +354,10 @@ fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
                     "{ctx}: map_batch input {i} panicked unexpectedly"
                 )
             }
+            // `cancel_all` may run in the same round (see `Parts::batch_cancel`): a discarded
+            // input comes back cancelled, never lost.
+            Err(TaskError::Canceled(pool_core::CancelReason::CancelAll))
+                if round.parts.batch_cancel => {}
             Err(other) => panic!("{ctx}: map_batch input {i}: {other:?} on a running pool"),
         }
     }
