@@ -26,18 +26,12 @@
 //! the heap bytes a queued task really costs; counting is off (one relaxed load per allocation)
 //! except inside [`heap::measure`].
 
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
-// `missing_debug_implementations` is denied module by module (not crate-wide) so that a
-// workload module still being written by another helper cannot break everyone's build.
 
-#[deny(missing_debug_implementations)]
 pub mod heap;
-#[deny(missing_debug_implementations)]
 pub mod latch;
-#[deny(missing_debug_implementations)]
 pub mod procfs;
-#[deny(missing_debug_implementations)]
 mod report;
 pub mod workloads;
 

@@ -83,61 +83,37 @@ fn num(x: f64) -> String {
 /// assert!(json.contains(r#""ratio_to_best_peer": null"#));
 /// ```
 pub fn render_json(cores: usize, rows: &[Row]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{{\n  \"cores\": {cores},\n  \"rows\": [");
-    for (i, row) in rows.iter().enumerate() {
-        let _ = writeln!(out, "    {{");
-        let _ = writeln!(out, "      \"workload\": {},", string(&row.workload));
-        let _ = writeln!(out, "      \"unit\": {},", string(&row.unit));
-        let _ = writeln!(out, "      \"higher_is_better\": {},", row.higher_is_better);
-        let _ = writeln!(out, "      \"note\": {},", string(&row.note));
-        let ratio = row.ratio_to_best_peer().map_or("null".to_string(), number);
-        let _ = writeln!(out, "      \"ratio_to_best_peer\": {ratio},");
-        let _ = writeln!(out, "      \"measurements\": [");
-        for (j, m) in row.measurements.iter().enumerate() {
-            let f = m.figure;
-            let _ = writeln!(
-                out,
-                "        {{\"system\": {}, \"ours\": {}, \"median\": {}, \"min\": {}, \"max\": {}}}{}",
-                string(&m.system),
-                m.ours,
-                number(f.median),
-                number(f.min),
-                number(f.max),
-                if j + 1 < row.measurements.len() { "," } else { "" }
-            );
-        }
-        let _ = writeln!(out, "      ]");
-        let _ = writeln!(out, "    }}{}", if i + 1 < rows.len() { "," } else { "" });
-    }
-    out.push_str("  ]\n}\n");
-    out
-}
-
-fn number(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x}")
-    } else {
-        "null".to_string()
-    }
-}
-
-fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    // serde_json writes the escaping and the number forms; a non-finite figure (an infinite ratio
+    // when the best peer measured zero) becomes `null`, which JSON readers accept.
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let measurements: Vec<serde_json::Value> = row
+                .measurements
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "system": m.system,
+                        "ours": m.ours,
+                        "median": m.figure.median,
+                        "min": m.figure.min,
+                        "max": m.figure.max,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "workload": row.workload,
+                "unit": row.unit,
+                "higher_is_better": row.higher_is_better,
+                "note": row.note,
+                "ratio_to_best_peer": row.ratio_to_best_peer(),
+                "measurements": measurements,
+            })
+        })
+        .collect();
+    let document = serde_json::json!({ "cores": cores, "rows": rows });
+    let mut out = serde_json::to_string_pretty(&document)
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    out.push('\n');
     out
 }

@@ -13,6 +13,7 @@ use pool_core::ThreadPool;
 use crate::{Config, Figure, Measurement, Row};
 
 /// A graph shape as predecessor lists (every predecessor has a smaller index).
+#[derive(Debug)]
 pub struct Shape {
     /// Display name.
     pub name: String,
