@@ -526,8 +526,9 @@ impl Graph {
         // This frame ends only after that completion on every path: normally through `wait`
         // below, and if anything unwinds through `launch` or `wait`, through `finish`, which
         // cancels the run and waits for it (`launch` releases the starter's token on unwind,
-        // so the wait ends once the jobs handed out so far are run or dropped). So no job can
-        // reach `executor` after its borrow ends.
+        // so the wait ends once the jobs handed out so far are run or dropped; an executor that
+        // leaks a job makes it block forever: a hang, never a use after this frame). So no job
+        // can reach `executor` after its borrow ends.
         let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
         // SAFETY: see above: the pointer stays valid until the run completes.
         let run = unsafe { Run::new(self, ExecRef::Borrowed(erased), options, premarked) };
