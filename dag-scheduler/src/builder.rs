@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::context::Context;
 use crate::error::BuildError;
-use crate::graph::{Graph, GraphInner, NodeFn};
+use crate::graph::{Graph, GraphInner, HotNode, NodeFn};
 use crate::names::{NameIndex, Names};
 
 /// A typed reference to a node, returned when the node is added: dependents read the node's
@@ -167,15 +167,17 @@ pub struct GraphBuilder {
     id: u64,
     // One entry per node in each of these (no per-node allocation: see `names.rs`).
     names: Names,
-    funcs: Vec<NodeFn>,
-    even: Vec<bool>,
+    /// The run-time records, filled in by `build` (closures and flags are known now): the
+    /// graph takes this array over instead of copying the closures into a new one.
+    hot: Vec<HotNode>,
     /// Every node's dependencies, node after node, in the order they were added (a node's
     /// dependencies are all added through its `NodeBuilder`, before the next node exists).
     /// A key of this builder is its index at once; anything else is `UNRESOLVED`, with an entry
     /// in `unresolved`.
     deps: Vec<u32>,
-    /// `deps_end[i]`: where node `i`'s dependencies end in `deps`.
-    deps_end: Vec<usize>,
+    /// `deps_end[i]`: where node `i`'s dependencies end in `deps` (past `u32::MAX` dependencies
+    /// in all, `build` refuses the graph before reading these).
+    deps_end: Vec<u32>,
     /// Position in `deps`, and the dependency, in the order they were added.
     unresolved: Vec<(usize, Unresolved)>,
 }
@@ -240,7 +242,7 @@ impl<T> NodeBuilder<'_, T> {
             }
         }
         if let Some(end) = b.deps_end.last_mut() {
-            *end = b.deps.len();
+            *end = b.deps.len() as u32;
         }
     }
 
@@ -299,8 +301,8 @@ impl<T> NodeBuilder<'_, T> {
     /// assert_eq!(report.outcome("upload logs"), Some(Outcome::Succeeded));
     /// ```
     pub fn run_even_if_failed(self) -> Self {
-        if let Some(even) = self.builder.even.last_mut() {
-            *even = true;
+        if let Some(node) = self.builder.hot.last_mut() {
+            node.run_even_if_failed = true;
         }
         self
     }
@@ -336,8 +338,7 @@ impl GraphBuilder {
         GraphBuilder {
             id: pool_core::sync::next_unique_id(),
             names: Names::default(),
-            funcs: Vec::new(),
-            even: Vec::new(),
+            hot: Vec::new(),
             deps: Vec::new(),
             deps_end: Vec::new(),
             unresolved: Vec::new(),
@@ -403,9 +404,8 @@ impl GraphBuilder {
         // Indices past u32 are refused by `build`; saturate so adding itself never panics.
         let index = u32::try_from(self.len()).unwrap_or(u32::MAX);
         self.names.push(name);
-        self.funcs.push(run);
-        self.even.push(false);
-        self.deps_end.push(self.deps.len());
+        self.hot.push(HotNode::new(run));
+        self.deps_end.push(self.deps.len() as u32);
         NodeBuilder {
             builder: self,
             index,
@@ -423,7 +423,7 @@ impl GraphBuilder {
     /// assert_eq!(builder.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.funcs.len()
+        self.hot.len()
     }
 
     /// Whether no node was added.
@@ -434,7 +434,7 @@ impl GraphBuilder {
     /// assert!(dag_scheduler::Graph::builder().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.funcs.is_empty()
+        self.hot.is_empty()
     }
 
     /// Validates the graph.
@@ -473,6 +473,7 @@ impl GraphBuilder {
         let mut forward = false;
         let mut start = 0;
         for (i, &end) in self.deps_end.iter().enumerate() {
+            let end = end as usize;
             for slot in &mut deps[start..end] {
                 let mut p = *slot;
                 if p == UNRESOLVED {
@@ -503,6 +504,7 @@ impl GraphBuilder {
         pred_offsets.push(0u32);
         let (mut start, mut write) = (0, 0);
         for &end in &self.deps_end {
+            let end = end as usize;
             let list = &mut deps[start..end];
             if !list.windows(2).all(|w| w[0] < w[1]) {
                 list.sort_unstable();
@@ -522,15 +524,7 @@ impl GraphBuilder {
         }
         deps.truncate(write);
         deps.shrink_to_fit();
-        let inner = GraphInner::new(
-            names,
-            index,
-            self.funcs,
-            self.even,
-            pred_offsets,
-            deps,
-            forward,
-        )?;
+        let inner = GraphInner::new(names, index, self.hot, pred_offsets, deps, forward)?;
         Ok(Graph::with_builder_id(inner, self.id))
     }
 }

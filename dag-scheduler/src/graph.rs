@@ -36,6 +36,20 @@ pub(crate) struct HotNode {
     pub(crate) critical: bool,
 }
 
+impl HotNode {
+    /// A node as added; `GraphInner::new` fills in the rest.
+    pub(crate) fn new(run: NodeFn) -> Self {
+        HotNode {
+            run,
+            succ_start: 0,
+            succ_end: 0,
+            in_degree: 0,
+            run_even_if_failed: false,
+            critical: false,
+        }
+    }
+}
+
 /// Nodes with more dependencies than this get a hash set of them, so `Context::get` checks
 /// "is a dependency" in constant time; below it a scan of the (sorted) list is as quick.
 const WIDE: usize = 16;
@@ -65,16 +79,16 @@ impl GraphInner {
     pub(crate) fn new(
         names: Names,
         name_index: NameIndex,
-        funcs: Vec<NodeFn>,
-        even: Vec<bool>,
+        mut hot: Vec<HotNode>,
         pred_offsets: Vec<u32>,
         preds: Vec<u32>,
         forward: bool,
     ) -> Result<GraphInner, BuildError> {
-        let n = funcs.len();
+        let n = hot.len();
         let preds_of = |v: usize| &preds[pred_offsets[v] as usize..pred_offsets[v + 1] as usize];
-        // Successors (CSR): count, prefix sums, fill. Filled in node order, so each list is
-        // sorted by index.
+        // Successors (CSR): count, prefix sums (each list's end), then fill each list from its
+        // end, nodes in reverse order, so each list ends sorted by index and each offset ends at
+        // its list's start.
         let mut succ_offsets = vec![0u32; n + 1];
         for &p in &preds {
             succ_offsets[p as usize + 1] += 1;
@@ -82,15 +96,16 @@ impl GraphInner {
         for v in 0..n {
             succ_offsets[v + 1] += succ_offsets[v];
         }
-        let mut fill = succ_offsets.clone();
-        let mut succs = vec![0u32; preds.len()];
         for v in 0..n {
+            succ_offsets[v] = succ_offsets[v + 1];
+        }
+        let mut succs = vec![0u32; preds.len()];
+        for v in (0..n).rev() {
             for &p in preds_of(v) {
-                succs[fill[p as usize] as usize] = v as u32;
-                fill[p as usize] += 1;
+                succ_offsets[p as usize] -= 1;
+                succs[succ_offsets[p as usize] as usize] = v as u32;
             }
         }
-        drop(fill);
         // A topological order: insertion order when every dependency was added before its node
         // (always, with keys); else Kahn's, which finds a cycle if there is one.
         let order = if forward {
@@ -121,17 +136,20 @@ impl GraphInner {
             }
             height[u] = h;
         }
-        let mut depth = vec![1u32; n];
+        // On a longest chain: a root as high as the graph, or a node one below a critical
+        // dependency (in topological order, so every dependency is decided first).
+        let longest = height.iter().copied().max().unwrap_or(0);
         for k in 0..n {
             let u = in_order(k);
-            let mut d = 1;
-            for &p in preds_of(u) {
-                d = d.max(depth[p as usize] + 1);
-            }
-            depth[u] = d;
+            let mine = preds_of(u);
+            hot[u].critical = if mine.is_empty() {
+                height[u] == longest
+            } else {
+                mine.iter()
+                    .any(|&p| hot[p as usize].critical && height[p as usize] == height[u] + 1)
+            };
         }
         drop(order);
-        let longest = height.iter().copied().max().unwrap_or(0);
         for v in 0..n {
             let list = &mut succs[succ_offsets[v] as usize..succ_offsets[v + 1] as usize];
             if list.len() > 1 {
@@ -141,23 +159,20 @@ impl GraphInner {
         }
         let mut roots = Vec::new();
         let mut wide = HashMap::new();
-        let mut hot = Vec::with_capacity(n);
-        for (i, (run, run_even_if_failed)) in funcs.into_iter().zip(even).enumerate() {
+        for (i, node) in hot.iter_mut().enumerate() {
             let mine = preds_of(i);
             if mine.is_empty() {
                 roots.push(i as u32);
             } else if mine.len() > WIDE {
                 wide.insert(i as u32, mine.iter().copied().collect());
             }
-            hot.push(HotNode {
-                run,
-                succ_start: succ_offsets[i],
-                succ_end: succ_offsets[i + 1],
-                in_degree: mine.len() as u32,
-                run_even_if_failed,
-                critical: depth[i] + height[i] - 1 == longest,
-            });
+            node.succ_start = succ_offsets[i];
+            node.succ_end = succ_offsets[i + 1];
+            node.in_degree = mine.len() as u32;
         }
+        drop(succ_offsets);
+        // The builder's array grew by doubling; give the slack back.
+        hot.shrink_to_fit();
         Ok(GraphInner {
             hot,
             succs,
@@ -511,8 +526,9 @@ impl Graph {
         // This frame ends only after that completion on every path: normally through `wait`
         // below, and if anything unwinds through `launch` or `wait`, through `finish`, which
         // cancels the run and waits for it (`launch` releases the starter's token on unwind,
-        // so the wait ends once the jobs handed out so far are run or dropped). So no job can
-        // reach `executor` after its borrow ends.
+        // so the wait ends once the jobs handed out so far are run or dropped; an executor that
+        // leaks a job makes it block forever: a hang, never a use after this frame). So no job
+        // can reach `executor` after its borrow ends.
         let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
         // SAFETY: see above: the pointer stays valid until the run completes.
         let run = unsafe { Run::new(self, ExecRef::Borrowed(erased), options, premarked) };

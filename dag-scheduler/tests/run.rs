@@ -544,3 +544,25 @@ fn critical_path_priority_is_passed_to_the_executor() {
         .iter()
         .all(|p| *p == pool_core::Priority::Normal));
 }
+
+#[test]
+fn a_wide_node_reads_every_input_and_nothing_else() {
+    // More dependencies than the scan threshold: `get` uses the node's dependency set.
+    let mut g = Graph::builder();
+    let inputs: Vec<_> = (0..100u32)
+        .map(|i| g.node(format!("in{i}"), move |_| i).key())
+        .collect();
+    let outsider = g.node("outsider", |_| 1000u32).key();
+    let keys = inputs.clone();
+    let sum = g
+        .node("sum", move |cx| {
+            assert_eq!(cx.get(outsider), None, "not a dependency");
+            keys.iter()
+                .map(|&k| cx.get(k).copied().unwrap())
+                .sum::<u32>()
+        })
+        .after_all(inputs.iter().rev())
+        .key();
+    let report = g.build().unwrap().run(&InlineExecutor);
+    assert_eq!(report.output(sum), Some(&4950));
+}
