@@ -97,17 +97,35 @@ const DETACHED: u8 = 0b10;
 /// Dropping the future (the handle) does not cancel the execution; call
 /// [`cancel`](Self::cancel).
 pub struct CoalescedHandle<T> {
-    exec: ErasedArc<dyn ExecOps<T>>,
+    /// `Some` for the handle's whole life; `Drop` takes it to drop it quietly.
+    exec: Option<ErasedArc<dyn ExecOps<T>>>,
     ticket: u64,
     kept: bool,
     flags: AtomicU8,
     waker_slot: Option<usize>,
 }
 
+impl<T> Drop for CoalescedHandle<T> {
+    fn drop(&mut self) {
+        // The handle may hold the last reference to the execution, and with it to a value (or a
+        // closure) whose `Drop` is user code: dropping a handle must not panic in its owner.
+        if let Some(exec) = self.exec.take() {
+            drop_quietly(exec);
+        }
+    }
+}
+
 impl<T> CoalescedHandle<T> {
+    fn exec(&self) -> &dyn ExecOps<T> {
+        match &self.exec {
+            Some(exec) => &**exec,
+            None => unreachable!("a handle's execution is taken only by its Drop"),
+        }
+    }
+
     pub(crate) fn new(exec: ErasedArc<dyn ExecOps<T>>, ticket: u64, kept: bool) -> Self {
         CoalescedHandle {
-            exec,
+            exec: Some(exec),
             ticket,
             kept,
             flags: AtomicU8::new(0),
@@ -129,7 +147,7 @@ impl<T> CoalescedHandle<T> {
     /// assert_ne!(a.id(), b.id());
     /// ```
     pub fn id(&self) -> TaskId {
-        self.exec.id()
+        self.exec().id()
     }
 
     /// Detaches this submitter. Returns whether it did so before the execution started.
@@ -165,7 +183,7 @@ impl<T> CoalescedHandle<T> {
         if self.flags.fetch_or(VOTED, Ordering::AcqRel) & VOTED != 0 {
             return false;
         }
-        let before_start = self.exec.detach();
+        let before_start = self.exec().detach();
         if before_start {
             self.flags.fetch_or(DETACHED, Ordering::Release);
         }
@@ -179,12 +197,12 @@ impl<T> CoalescedHandle<T> {
 
     /// Whether the execution is running now.
     pub fn is_running(&self) -> bool {
-        self.exec.phase() == RUNNING
+        self.exec().phase() == RUNNING
     }
 
     /// Whether the execution has an outcome (or this handle detached from it).
     pub fn is_finished(&self) -> bool {
-        self.is_canceled() || self.exec.phase() == DONE
+        self.is_canceled() || self.exec().phase() == DONE
     }
 
     /// Whether a later submission's closure replaced this submitter's before it ran.
@@ -201,7 +219,7 @@ impl<T> CoalescedHandle<T> {
     /// assert!(handle.ran_my_closure());
     /// ```
     pub fn superseded(&self) -> bool {
-        !self.kept && self.exec.installed() > self.ticket
+        !self.kept && self.exec().installed() > self.ticket
     }
 
     /// Whether [`Mode::Keep`](crate::Mode::Keep) dropped this submitter's closure in favour of
@@ -212,7 +230,7 @@ impl<T> CoalescedHandle<T> {
 
     /// Whether this submitter's own closure is the one that started (it may still be running).
     pub fn ran_my_closure(&self) -> bool {
-        !self.kept && self.exec.started() && self.exec.installed() == self.ticket
+        !self.kept && self.exec().started() && self.exec().installed() == self.ticket
     }
 
     /// Waits for the shared outcome.
@@ -235,12 +253,11 @@ impl<T> CoalescedHandle<T> {
     /// ```
     pub fn join(self) -> Result<ValueArc<T>, CoalesceError> {
         if self.is_canceled() {
-            // This handle may hold the last reference to a value it never received: the value's
-            // `Drop` is user code and must not reach this caller.
-            drop_quietly(self);
+            // Dropping `self` here is quiet (see `Drop`): it may hold the last reference to a
+            // value it never received.
             return Err(CoalesceError::Canceled(CancelCause::Requested));
         }
-        match self.exec.wait(None) {
+        match self.exec().wait(None) {
             Some(outcome) => outcome,
             None => unreachable!("policy-coalesce bug: an untimed wait returned no outcome"),
         }
@@ -265,13 +282,12 @@ impl<T> CoalescedHandle<T> {
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<ValueArc<T>, JoinTimeoutError<T>> {
         if self.is_canceled() {
-            drop_quietly(self); // as in `join`
             return Err(JoinTimeoutError::Failed(CoalesceError::Canceled(
                 CancelCause::Requested,
             )));
         }
         let deadline = Instant::now().checked_add(timeout);
-        match self.exec.wait(deadline) {
+        match self.exec().wait(deadline) {
             Some(Ok(value)) => Ok(value),
             Some(Err(error)) => Err(JoinTimeoutError::Failed(error)),
             None if deadline.is_none() => unreachable!("an untimed wait returned no outcome"),
@@ -313,7 +329,10 @@ impl<T> Future for CoalescedHandle<T> {
         if this.is_canceled() {
             return Poll::Ready(Err(CoalesceError::Canceled(CancelCause::Requested)));
         }
-        match this.exec.poll(cx.waker(), &mut this.waker_slot) {
+        let Some(exec) = &this.exec else {
+            unreachable!("a handle's execution is taken only by its Drop");
+        };
+        match exec.poll(cx.waker(), &mut this.waker_slot) {
             Some(outcome) => Poll::Ready(outcome),
             None => Poll::Pending,
         }
@@ -325,7 +344,7 @@ impl<T> fmt::Debug for CoalescedHandle<T> {
         let state = if self.is_canceled() {
             "canceled"
         } else {
-            match self.exec.phase() {
+            match self.exec().phase() {
                 RUNNING => "running",
                 DONE => "finished",
                 _ => "pending",
