@@ -93,6 +93,10 @@ pub(crate) struct Run {
     exec: ExecRef,
     pub(crate) done: Mutex<Done>,
     pub(crate) done_cv: Condvar,
+    /// With the `tracing` feature: the run's span, a child of the span current where the run was
+    /// started; every node's span is its child, on whichever thread the node runs.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 // SAFETY: the cells in `nodes` and `times` are written once per run by the thread that took the
@@ -369,6 +373,8 @@ impl Run {
             exec,
             done: Mutex::new(Done::default()),
             done_cv: Condvar::new(),
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!("dag.run", nodes = n),
         };
         run.start_time = run.now().unwrap_or(0);
         ErasedArc::new(run)
@@ -482,6 +488,9 @@ impl Run {
 
     fn execute(&self, index: u32, hot: &HotNode, last_end: &mut Option<u64>) -> Slot {
         let cx = Context::new(self, index);
+        #[cfg(feature = "tracing")]
+        let _node = tracing::info_span!(parent: &self.span, "dag.node", node = %self.graph.inner.name(index as usize))
+            .entered();
         let start = last_end.take().or_else(|| self.now());
         // The payload of a panic is dropped quietly: its own `Drop` may panic too.
         let result = catch_panic(|| (hot.run)(&cx));

@@ -591,6 +591,8 @@ where
         let Some(work) = inner.core.start(exec) else {
             return; // stale: another job of this execution started it, or it was cancelled
         };
+        #[cfg(feature = "tracing")]
+        let _execution = exec.span.enter();
         // The closure's captures are dropped inside the call, the payload inside `catch_panic`.
         let (outcome, panicked) = match catch_panic(|| work.run(&exec.flag())) {
             Ok(value) => (Ok(ValueArc::new(value)), false),

@@ -138,6 +138,10 @@ pub(crate) struct Exec<K, T> {
     stop: AtomicBool,
     done: Mutex<Done<T>>,
     ready: Condvar,
+    /// With the `tracing` feature: the execution's span, a child of the span current at the
+    /// submit that created it; entered while the closure runs, on the worker.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 struct Done<T> {
@@ -151,11 +155,12 @@ struct Done<T> {
 
 impl<K, T> Exec<K, T> {
     pub(crate) fn new(core: Arc<Core<K, T>>, place: Place, shard: usize) -> Self {
+        let id = TaskId::next();
         Exec {
             core,
             place,
             shard,
-            id: TaskId::next(),
+            id,
             phase: AtomicU8::new(PENDING),
             installed: AtomicU64::new(0),
             started: AtomicBool::new(false),
@@ -166,6 +171,8 @@ impl<K, T> Exec<K, T> {
                 blocked: 0,
             }),
             ready: Condvar::new(),
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!("coalesce.execution", execution = %id),
         }
     }
 
