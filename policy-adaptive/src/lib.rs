@@ -57,7 +57,7 @@ mod snapshot;
 
 pub use config::{Config, ConfigError};
 pub use controller::{AdaptivePool, AdaptivePoolBuilder, BuildAdaptiveError, ScalingEvent};
-pub use decide::{decide, ControllerState, Decision, Reason};
+pub use decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 pub use proc::WorkerThreads;
 pub use signals::PoolSignals;
 pub use snapshot::{Memory, Signals, Snapshot};
