@@ -21,10 +21,12 @@ use crate::snapshot::{Signals, Snapshot};
 /// The history keeps the most recent events only, so a long-running pool's memory stays bounded.
 const HISTORY_CAPACITY: usize = 4096;
 
-/// Early decisions (asked for by a submission that found every worker busy) come at most this
-/// many times per `interval`: a sample reads `/proc` once per worker, so an unbounded rate would
-/// turn a submission storm into a controller storm.
+/// Early looks (asked for by a submission that found work queued) come at most this many
+/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads `/proc` once per
+/// worker, so an unbounded rate would turn a submission storm into a controller storm.
 const EARLY_PER_INTERVAL: u32 = 10;
+/// With a long interval, the early looks still come this soon after each other.
+const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
 
 /// One change of the worker count.
 ///
@@ -246,6 +248,8 @@ impl AdaptivePoolBuilder {
         let signals = self
             .signals
             .unwrap_or_else(|| Box::new(PoolSignals::new(workers)));
+        // A new pool may grow on demand: a burst may come before the first tick.
+        let armed = self.config.min < self.config.max;
         let shared = Arc::new(Shared {
             pool,
             config: self.config,
@@ -258,7 +262,7 @@ impl AdaptivePoolBuilder {
                 last_decision: None,
             }),
             wake: Condvar::new(),
-            armed: AtomicBool::new(false),
+            armed: AtomicBool::new(armed),
             early_ticks: AtomicU64::new(0),
             controller_cpu_ns: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
@@ -673,12 +677,13 @@ enum Flow {
 /// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
 fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     let interval = shared.config.interval;
-    let early_gap = interval / EARLY_PER_INTERVAL;
+    let early_gap = (interval / EARLY_PER_INTERVAL).min(EARLY_GAP_MAX);
     let mut last_sample = Instant::now();
-    // The last sample or early look, for the early rate bound.
-    let mut last_look = last_sample;
-    // The last early tick grew: look again after the gap without waiting for a submission
-    // (a burst submitted at once asks only once).
+    // The last early look, for the early rate bound (none yet: the first may come at once).
+    let mut last_look: Option<Instant> = None;
+    // Look again after the gap without waiting for a submission (a burst submitted at once
+    // asks only once): the last early tick grew, or work was queued while a worker was still
+    // on its way to it.
     let mut follow_up = false;
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
@@ -697,7 +702,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 }
                 let mut until = tick_at;
                 if control.early || follow_up {
-                    let early_at = last_look + early_gap;
+                    let early_at = last_look.map_or(now, |at| at + early_gap);
                     if now >= early_at {
                         control.early = false;
                         break Occasion::Early;
@@ -709,16 +714,19 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         };
         follow_up = false;
         let now = Instant::now();
-        last_look = now;
         if occasion == Occasion::Early {
-            // The cheap look first: only a pool with work queued, no idle worker and room to
-            // grow is worth a sample (which reads `/proc` per worker).
+            last_look = Some(now);
+            // The cheap look first: only a pool with work queued, every worker running a task
+            // and room to grow is worth a sample (which reads `/proc` per worker).
             let stats = shared.pool.stats();
-            let saturated = stats.queued > 0
-                && stats.idle_threads == 0
-                && shared.pool.threads() < shared.config.max;
-            if !saturated {
+            if stats.queued == 0 || shared.pool.threads() >= shared.config.max {
                 shared.armed.store(true, Ordering::Relaxed);
+                continue;
+            }
+            if stats.running < stats.threads as u64 {
+                // A worker is idle or between tasks: it will take the queued work, or not
+                // (it is on its way): look again after the gap.
+                follow_up = true;
                 continue;
             }
             shared.early_ticks.fetch_add(1, Ordering::Relaxed);
