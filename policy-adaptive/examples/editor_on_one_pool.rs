@@ -3,7 +3,7 @@
 //! grows the pool while the indexing blocks on (simulated) disk reads, and gives the threads back
 //! when the work is done.
 //!
-//! Run with `cargo run -p policy-adaptive --example editor`.
+//! Run with `cargo run -p policy-adaptive --example editor_on_one_pool`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
