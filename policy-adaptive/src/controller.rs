@@ -3,21 +3,30 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use pool_core::sync::{thread, Arc, AtomicU64, Condvar, Mutex, Ordering};
-use pool_core::{BuildError, ResizeError, ThreadPool};
+use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
+use pool_core::{
+    BuildError, CancelToken, Executor, Job, PoolStats, Priority, Rejected, ResizeError, TaskHandle,
+    TaskOptions, ThreadPool, ThreadPoolBuilder,
+};
 
 use crate::config::{Config, ConfigError};
-use crate::decide::{decide, ControllerState, Decision, Reason};
+use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 use crate::proc::{current_thread_cpu, WorkerThreads};
 use crate::signals::PoolSignals;
 use crate::snapshot::{Signals, Snapshot};
 
 /// The history keeps the most recent events only, so a long-running pool's memory stays bounded.
 const HISTORY_CAPACITY: usize = 4096;
+
+/// Early looks (asked for by a submission that found work queued) come at most this many
+/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads `/proc` once per
+/// worker, so an unbounded rate would turn a submission storm into a controller storm.
+const EARLY_PER_INTERVAL: u32 = 10;
+/// With a long interval, the early looks still come this soon after each other.
+const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
 
 /// One change of the worker count.
 ///
@@ -83,25 +92,31 @@ type ScaleHook = std::sync::Arc<dyn Fn(&ScalingEvent) + Send + Sync>;
 
 /// Builds an [`AdaptivePool`].
 ///
+/// The pool itself is the user's: [`pool`](Self::pool) takes a [`ThreadPoolBuilder`] with any
+/// queue policy, hooks and names, and the controller only adds its own start/stop hooks (they add
+/// up with the user's) and owns the worker count. Without it, a FIFO pool named `adaptive-N`.
+///
 /// # Examples
 ///
 /// ```
 /// use policy_adaptive::AdaptivePool;
+/// use pool_core::ThreadPool;
 /// use std::time::Duration;
 ///
 /// let pool = AdaptivePool::builder()
+///     .pool(ThreadPool::builder().thread_name("io").stack_size(256 * 1024))
 ///     .min(2)
 ///     .max(32)
 ///     .interval(Duration::from_millis(50))
 ///     .keep_alive(Duration::from_secs(1))
-///     .thread_name("io")
 ///     .build()?;
 /// assert_eq!(pool.threads(), 2);
 /// # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
 /// ```
 pub struct AdaptivePoolBuilder {
     config: Config,
-    name: String,
+    pool: Option<ThreadPoolBuilder>,
+    name: Option<String>,
     stack_size: Option<usize>,
     signals: Option<Box<dyn Signals>>,
     on_scale: Option<ScaleHook>,
@@ -111,11 +126,39 @@ impl AdaptivePoolBuilder {
     fn new() -> Self {
         AdaptivePoolBuilder {
             config: Config::default(),
-            name: "adaptive".to_owned(),
+            pool: None,
+            name: None,
             stack_size: None,
             signals: None,
             on_scale: None,
         }
+    }
+
+    /// The pool to attach the controller to, configured by the user: queue policy (such as
+    /// `policy-priority`'s), thread names, stack size, start/stop hooks, panic handler.
+    ///
+    /// Its thread count is replaced by `min` (the controller owns the count from then on). The
+    /// controller adds its own start and stop hooks, which run after the user's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_adaptive::AdaptivePool;
+    /// use policy_priority::PriorityQueue;
+    /// use pool_core::{Priority, TaskOptions, ThreadPool};
+    ///
+    /// let queue = PriorityQueue::new();
+    /// let pool = AdaptivePool::builder()
+    ///     .pool(ThreadPool::builder().queue_policy(queue.clone()).thread_name("editor"))
+    ///     .max(8)
+    ///     .build()?;
+    /// let preview = pool.submit_with(TaskOptions::new().priority(Priority::High), || "rendered");
+    /// assert_eq!(preview.unwrap().join().unwrap(), "rendered");
+    /// # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
+    /// ```
+    pub fn pool(mut self, builder: ThreadPoolBuilder) -> Self {
+        self.pool = Some(builder);
+        self
     }
 
     /// Every setting at once (replaces earlier `min`, `max`, ... calls).
@@ -148,13 +191,14 @@ impl AdaptivePoolBuilder {
         self
     }
 
-    /// The workers' thread name prefix. Default `adaptive`.
+    /// The workers' thread name prefix (overrides the one of [`pool`](Self::pool)'s builder) and
+    /// the controller's (`{prefix}-controller`). Default `adaptive`.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.name = prefix.into();
+        self.name = Some(prefix.into());
         self
     }
 
-    /// Each worker's stack size in bytes.
+    /// Each worker's stack size in bytes (overrides the one of [`pool`](Self::pool)'s builder).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -185,37 +229,50 @@ impl AdaptivePoolBuilder {
         self.config.validate()?;
         let workers = WorkerThreads::new();
         let (on_start, on_stop) = (workers.clone(), workers.clone());
-        let mut builder = ThreadPool::builder()
-            .threads(self.config.min)
-            .thread_name(self.name.clone())
-            .on_thread_start(move |index| on_start.record_current(index))
-            .on_thread_stop(move |index| on_stop.forget(index));
+        let mut builder = match self.pool {
+            Some(builder) => builder,
+            None => ThreadPool::builder().thread_name("adaptive"),
+        };
+        if let Some(name) = &self.name {
+            builder = builder.thread_name(name.clone());
+        }
         if let Some(bytes) = self.stack_size {
             builder = builder.stack_size(bytes);
         }
-        let pool = builder.build()?;
+        // Hooks add up in pool-core: the user's run first, ours record the worker's OS thread id.
+        let pool = builder
+            .threads(self.config.min)
+            .on_thread_start(move |index| on_start.record_current(index))
+            .on_thread_stop(move |index| on_stop.forget(index))
+            .build()?;
         let signals = self
             .signals
             .unwrap_or_else(|| Box::new(PoolSignals::new(workers)));
+        // A new pool may grow on demand: a burst may come before the first tick.
+        let armed = self.config.min < self.config.max;
         let shared = Arc::new(Shared {
             pool,
             config: self.config,
             born: Instant::now(),
             control: Mutex::new(Control {
                 stop: false,
+                early: false,
                 history: VecDeque::new(),
                 state: ControllerState::new(),
                 last_decision: None,
             }),
             wake: Condvar::new(),
+            armed: AtomicBool::new(armed),
+            early_ticks: AtomicU64::new(0),
             controller_cpu_ns: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             callback_panics: AtomicU64::new(0),
             on_scale: self.on_scale,
         });
         let worker_shared = Arc::clone(&shared);
+        let name = self.name.as_deref().unwrap_or("adaptive");
         let controller = thread::Builder::new()
-            .name(format!("{}-controller", self.name))
+            .name(format!("{name}-controller"))
             .spawn(move || controller_loop(&worker_shared, signals));
         let controller = match controller {
             Ok(handle) => handle,
@@ -235,6 +292,7 @@ impl fmt::Debug for AdaptivePoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdaptivePoolBuilder")
             .field("config", &self.config)
+            .field("pool", &self.pool)
             .field("name", &self.name)
             .field("custom_signals", &self.signals.is_some())
             .finish_non_exhaustive()
@@ -245,6 +303,8 @@ impl fmt::Debug for AdaptivePoolBuilder {
 /// between the controller's check and its wait.
 struct Control {
     stop: bool,
+    /// A submission found every worker busy with work queued: decide early (see README.md).
+    early: bool,
     history: VecDeque<ScalingEvent>,
     state: ControllerState,
     last_decision: Option<(Snapshot, Decision)>,
@@ -256,19 +316,54 @@ struct Shared {
     born: Instant,
     control: Mutex<Control>,
     wake: Condvar,
+    /// Whether a submission that finds work queued should ask for an early decision: set by the
+    /// controller when the last snapshot allows growth ([`grows_on_demand`]), taken (swapped to
+    /// false) by the one submission that asks. The submit path's only cost while it is false
+    /// is one relaxed load.
+    armed: AtomicBool,
+    early_ticks: AtomicU64,
     controller_cpu_ns: AtomicU64,
     ticks: AtomicU64,
     callback_panics: AtomicU64,
     on_scale: Option<ScaleHook>,
 }
 
+impl Shared {
+    /// Called after every accepted submission. Relaxed is enough: a stale `armed` only delays
+    /// the early decision to the next tick (the schedule every decision had before), and the
+    /// request itself goes through the `control` lock.
+    #[inline]
+    fn after_submit(&self) {
+        if self.armed.load(Ordering::Relaxed) {
+            self.request_early_decision();
+        }
+    }
+
+    #[cold]
+    fn request_early_decision(&self) {
+        // A submission from a worker goes to its own deque; nothing waits in the shared queue,
+        // so nothing to hurry (the starvation rule covers a worker waiting on its own child).
+        if self.pool.queue_len() == 0 {
+            return;
+        }
+        // One submission per arming asks; the rest of a burst pays the load above only.
+        if self.armed.swap(false, Ordering::Relaxed) {
+            self.control.lock().early = true;
+            self.wake.notify_one();
+        }
+    }
+}
+
 /// A [`ThreadPool`] whose worker count follows the work: a controller thread samples
-/// [`Signals`] every `interval`, runs [`decide`](crate::decide) and calls
-/// [`ThreadPool::set_threads`].
+/// [`Signals`] every `interval`, runs [`decide`](crate::decide) and resizes the pool. A
+/// submission that finds every worker busy and work queued asks for an early decision instead
+/// of waiting for the tick (bounded by `max` and by the blocked-vs-running signal).
 ///
-/// Dereferences to the pool for `submit`, `spawn`, `stats`, `wait_idle` and the rest. Dropping
-/// it (or [`shutdown`](Self::shutdown)) stops and joins the controller, then shuts the pool
-/// down gracefully: no thread outlives it.
+/// The pool is attached, not exposed for writing: the submission methods, `stats`, `wait_idle`
+/// and `shutdown` are forwarded, [`pool`](Self::pool) gives the pool for reads, and it
+/// implements [`Executor`] (priorities forwarded), so a `Coalescer` or a DAG run can use it.
+/// Dropping it (or [`shutdown`](Self::shutdown)) stops and joins the controller, then shuts the
+/// pool down gracefully: no thread outlives it.
 ///
 /// # Examples
 ///
@@ -313,9 +408,126 @@ impl AdaptivePool {
         Self::builder().min(min).max(max).build()
     }
 
-    /// The underlying pool (also reachable through `Deref`).
+    /// The underlying pool, for reads (stats, `queue_len`, `idle_waiters`, ...).
+    ///
+    /// Its `set_threads` fights the controller (the next decision moves from the count set),
+    /// and its `shutdown` leaves the controller running until this pool is dropped or shut
+    /// down; prefer [`AdaptivePool::shutdown`]. Submissions made through it skip the early
+    /// decision (they wait for the tick).
     pub fn pool(&self) -> &ThreadPool {
         &self.shared.pool
+    }
+
+    /// Runs `job` without a handle (see [`ThreadPool::spawn`]).
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    pub fn spawn<F>(&self, job: F) -> Result<(), Rejected<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.shared.pool.spawn(job)?;
+        self.shared.after_submit();
+        Ok(())
+    }
+
+    /// Runs `f` and returns a handle to its result (see [`ThreadPool::submit`]).
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    pub fn submit<F, T>(&self, f: F) -> Result<TaskHandle<T>, Rejected<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_with(TaskOptions::default(), f)
+    }
+
+    /// [`submit`](Self::submit) with a priority (seen by a priority queue policy) and/or a
+    /// start deadline (see [`ThreadPool::submit_with`]).
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    pub fn submit_with<F, T>(
+        &self,
+        options: TaskOptions,
+        f: F,
+    ) -> Result<TaskHandle<T>, Rejected<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = self.shared.pool.submit_with(options, f)?;
+        self.shared.after_submit();
+        Ok(handle)
+    }
+
+    /// Runs `f` with a [`CancelToken`] it can check to stop early (see
+    /// [`ThreadPool::submit_cancellable`]).
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    pub fn submit_cancellable<F, T>(&self, f: F) -> Result<TaskHandle<T>, Rejected<F>>
+    where
+        F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_cancellable_with(TaskOptions::default(), f)
+    }
+
+    /// [`submit_cancellable`](Self::submit_cancellable) with options (see
+    /// [`ThreadPool::submit_cancellable_with`]).
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    pub fn submit_cancellable_with<F, T>(
+        &self,
+        options: TaskOptions,
+        f: F,
+    ) -> Result<TaskHandle<T>, Rejected<F>>
+    where
+        F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = self.shared.pool.submit_cancellable_with(options, f)?;
+        self.shared.after_submit();
+        Ok(handle)
+    }
+
+    /// Raises a queued task's priority (see [`ThreadPool::raise_priority`]).
+    pub fn raise_priority<T>(&self, handle: &TaskHandle<T>, to: Priority) -> bool {
+        self.shared.pool.raise_priority(handle, to)
+    }
+
+    /// The pool's counters (see [`PoolStats`]).
+    pub fn stats(&self) -> PoolStats {
+        self.shared.pool.stats()
+    }
+
+    /// The worker count the controller last asked for.
+    pub fn threads(&self) -> usize {
+        self.shared.pool.threads()
+    }
+
+    /// Waits until nothing is queued or running, or `timeout` passes; returns whether the pool
+    /// went idle (see [`ThreadPool::wait_idle`]).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.shared.pool.wait_idle(timeout)
+    }
+
+    /// Cancels every queued task; returns how many (see [`ThreadPool::cancel_all`]).
+    pub fn cancel_all(&self) -> usize {
+        self.shared.pool.cancel_all()
+    }
+
+    /// Whether the pool was shut down.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.pool.is_shutdown()
     }
 
     /// The settings in force.
@@ -342,9 +554,15 @@ impl AdaptivePool {
         self.shared.control.lock().last_decision
     }
 
-    /// Ticks the controller has run.
+    /// Ticks the controller has run (early ones included).
     pub fn ticks(&self) -> u64 {
         self.shared.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Of [`ticks`](Self::ticks), how many were early decisions asked for by a submission that
+    /// found every worker busy and work queued.
+    pub fn early_ticks(&self) -> u64 {
+        self.shared.early_ticks.load(Ordering::Relaxed)
     }
 
     /// How many panics from signals, the decision or the `on_scale` hook the controller caught.
@@ -406,11 +624,17 @@ impl AdaptivePool {
     }
 }
 
-impl Deref for AdaptivePool {
-    type Target = ThreadPool;
+/// Jobs go to the attached pool with their priority (a priority queue policy orders them), and
+/// count for the early decision like [`AdaptivePool::submit`].
+impl Executor for AdaptivePool {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        self.execute_with_priority(job, Priority::Normal)
+    }
 
-    fn deref(&self) -> &ThreadPool {
-        &self.shared.pool
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        self.shared.pool.execute_with_priority(job, priority)?;
+        self.shared.after_submit();
+        Ok(())
     }
 }
 
@@ -431,31 +655,102 @@ impl fmt::Debug for AdaptivePool {
     }
 }
 
-/// The controller thread: wait one interval (or until stopped), tick, repeat.
+/// Why the controller woke up for a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Occasion {
+    /// The interval passed.
+    Tick,
+    /// A submission found work queued while the controller was armed, or the last early tick
+    /// grew and the controller looks again.
+    Early,
+}
+
+/// What a tick leaves for the loop.
+enum Flow {
+    /// The pool was shut down.
+    Stop,
+    /// Carry on; `grew` if the count went up, `arm` if growth on demand is allowed next.
+    Go { grew: bool, arm: Option<bool> },
+}
+
+/// The controller thread: wait for the interval (or an early request, at most
+/// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
 fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
-    let mut last = Instant::now();
+    let interval = shared.config.interval;
+    let early_gap = (interval / EARLY_PER_INTERVAL).min(EARLY_GAP_MAX);
+    let mut last_sample = Instant::now();
+    // The last early look, for the early rate bound (none yet: the first may come at once).
+    let mut last_look: Option<Instant> = None;
+    // Look again after the gap without waiting for a submission (a burst submitted at once
+    // asks only once): the last early tick grew, or work was queued while a worker was still
+    // on its way to it.
+    let mut follow_up = false;
     loop {
-        // The wait is the controller's schedule; `stop` is checked under the same lock the
-        // stopper sets it under, so a stop is never missed (see README.md).
-        {
+        // The wait is the controller's schedule; `stop` and `early` are checked under the same
+        // lock they are set under, so neither is missed (see README.md).
+        let occasion = {
             let mut control = shared.control.lock();
-            let deadline = last + shared.config.interval;
             loop {
                 if control.stop {
                     return;
                 }
                 let now = Instant::now();
-                if now >= deadline {
-                    break;
+                let tick_at = last_sample + interval;
+                if now >= tick_at {
+                    control.early = false;
+                    break Occasion::Tick;
                 }
-                control = shared.wake.wait_timeout(control, deadline - now).0;
+                let mut until = tick_at;
+                if control.early || follow_up {
+                    let early_at = last_look.map_or(now, |at| at + early_gap);
+                    if now >= early_at {
+                        control.early = false;
+                        break Occasion::Early;
+                    }
+                    until = until.min(early_at);
+                }
+                control = shared.wake.wait_timeout(control, until - now).0;
             }
-        }
+        };
+        follow_up = false;
         let now = Instant::now();
-        let elapsed = now - last;
-        last = now;
-        if !tick(shared, signals.as_mut(), elapsed) {
-            return;
+        if occasion == Occasion::Early {
+            last_look = Some(now);
+            // The cheap look first: only a pool with work queued, every worker running a task
+            // and room to grow is worth a sample (which reads `/proc` per worker).
+            let stats = shared.pool.stats();
+            if stats.queued == 0 || shared.pool.threads() >= shared.config.max {
+                shared.armed.store(true, Ordering::Relaxed);
+                continue;
+            }
+            if stats.running < stats.threads as u64 {
+                // A worker is idle or between tasks: it will take the queued work, or not
+                // (it is on its way): look again after the gap.
+                follow_up = true;
+                continue;
+            }
+            shared.early_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        let elapsed = now - last_sample;
+        last_sample = now;
+        match tick(shared, signals.as_mut(), elapsed) {
+            Flow::Stop => return,
+            Flow::Go { grew, arm } => {
+                let arm = match (occasion, arm) {
+                    // A regular tick sets the arming from its snapshot.
+                    (Occasion::Tick, Some(arm)) => arm,
+                    // An early tick that grew looks again; one that did not disarms until the
+                    // next regular tick, so a backlog the rules will not grow for costs one
+                    // early sample per interval, not ten.
+                    (Occasion::Early, Some(arm)) => {
+                        follow_up = grew;
+                        arm && grew
+                    }
+                    // The sample or the decision panicked: no opinion, stay disarmed.
+                    (_, None) => false,
+                };
+                shared.armed.store(arm, Ordering::Relaxed);
+            }
         }
         if let Some(cpu) = current_thread_cpu() {
             let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
@@ -464,18 +759,22 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     }
 }
 
-/// One tick: sample, decide, resize. Returns false once the pool is shut down.
-fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> bool {
+/// One decision: sample, decide, resize.
+fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
     let tick = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
     let pool = &shared.pool;
     if pool.is_shutdown() {
-        return false;
+        return Flow::Stop;
     }
+    let no_opinion = Flow::Go {
+        grew: false,
+        arm: None,
+    };
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
         Ok(snapshot) => snapshot,
         Err(_) => {
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
-            return true;
+            return no_opinion;
         }
     };
     let decision = {
@@ -493,21 +792,28 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> bool {
                 // The state may be half-updated: start afresh rather than trust it.
                 control.state = ControllerState::new();
                 shared.callback_panics.fetch_add(1, Ordering::Relaxed);
-                return true;
+                return no_opinion;
             }
         }
     };
     let from = pool.threads();
     let to = decision.target.clamp(shared.config.min, shared.config.max);
+    let arm = Some(grows_on_demand(
+        &Snapshot {
+            target: to,
+            ..snapshot
+        },
+        &shared.config,
+    ));
     if to == from {
-        return true;
+        return Flow::Go { grew: false, arm };
     }
     match pool.set_threads(to) {
         Ok(()) => {}
-        Err(ResizeError::ShutDown) => return false,
+        Err(ResizeError::ShutDown) => return Flow::Stop,
         // The OS refused a thread (or the target was 0, which the clamp rules out): keep what
         // we have and try again next tick.
-        Err(_) => return true,
+        Err(_) => return Flow::Go { grew: false, arm },
     }
     let event = ScalingEvent {
         at: shared.born.elapsed(),
@@ -528,5 +834,8 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> bool {
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
         }
     }
-    true
+    Flow::Go {
+        grew: to > from,
+        arm,
+    }
 }

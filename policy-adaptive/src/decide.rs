@@ -9,14 +9,21 @@
 //! 3. *Idle keep-alive*: no work queued and some workers idle for `keep_alive`: shrink to the
 //!    most workers that were busy at once in that time (at least `min`).
 //! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and the workers leave
-//!    CPU spare: grow by the blocked count (at most ×4 per tick). Held under memory pressure;
-//!    at most doubling per tick when the host CPU is saturated (the guard).
+//!    CPU spare: grow by the blocked count (at most ×4 per interval: an early decision, taken
+//!    a fraction of an interval after the last, may grow by that fraction of ×4, at least +1).
+//!    Held under memory pressure; at most doubling per interval when the host CPU is saturated
+//!    (the guard).
 //! 5. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
 //!    is blocked: trim to `cpu_threads_per_core × cores`. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it.
 //! 6. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
-//!    window: probe a step, keep the direction while it helps (up) or costs nothing (down), else
-//!    go back and wait, longer after each reversal.
+//!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
+//!    (up) or costs nothing (down), else go back and wait, longer after each reversal. It never
+//!    goes below the core count: under a CPU hog its comparisons are noise, and fewer threads
+//!    than cores only hand the hog our share. Below the cores only the idle rule shrinks.
+//!
+//! Between ticks, [`grows_on_demand`] says whether a submission that finds every worker busy
+//! and work queued should ask for an early decision (the controller's on-demand growth).
 
 use std::fmt;
 use std::time::Duration;
@@ -162,7 +169,6 @@ enum Direction {
 struct Climb {
     /// The size the current window measures; a size change restarts the window.
     size: usize,
-    ticks: u32,
     done: u64,
     time: Duration,
     /// The previous window's (size, throughput), the baseline of the next comparison.
@@ -178,7 +184,6 @@ struct Climb {
 impl Climb {
     fn restart(&mut self, size: usize) {
         self.size = size;
-        self.ticks = 0;
         self.done = 0;
         self.time = Duration::ZERO;
     }
@@ -336,9 +341,13 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             let host_busy = s.host_cpu.is_some_and(|h| h >= config.host_cpu_guard);
             let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
-            // At most ×4 per tick (1 -> 64 in three ticks); ×2 when the host is busy (the guard
-            // slows growth, it never stops it: blocked threads cost little CPU).
-            let cap = if host_busy { current } else { 3 * current };
+            // At most ×4 per interval (1 -> 64 in three ticks); ×2 when the host is busy (the
+            // guard slows growth, it never stops it: blocked threads cost little CPU). An early
+            // decision a fraction of an interval after the last grows by that fraction of the
+            // factor (compounded, so ten early decisions still make ×4), and by at least one.
+            let factor: f64 = if host_busy { 2.0 } else { 4.0 };
+            let pace = (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0);
+            let cap = ((factor.powf(pace) - 1.0) * current as f64).round() as usize;
             let step = wanted.min(queued).min(cap).max(1);
             state.climb = Climb::default();
             return Decision {
@@ -375,7 +384,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // Probing up is pointless when memory is low or the cores are already full (the
         // saturation rule would take the thread back); the climber then probes down only.
         let up_allowed = memory_low.is_none() && !(cpu_bound && current >= floor);
-        if let Some(decision) = climb(s, state, config, current, up_allowed) {
+        // Never below the cores: with someone else busy on them, fewer threads than cores only
+        // give the neighbour our share, and the throughput comparison cannot tell.
+        let lowest = s.cores.max(1).clamp(min, max);
+        if let Some(decision) = climb(s, state, config, current, up_allowed, lowest) {
             return decision;
         }
     }
@@ -389,6 +401,7 @@ fn climb(
     config: &Config,
     current: usize,
     up_allowed: bool,
+    lowest: usize,
 ) -> Option<Decision> {
     let climb = &mut state.climb;
     // Throughput only measures capacity while work waits; without a backlog it measures demand.
@@ -400,10 +413,11 @@ fn climb(
     if climb.size != current {
         climb.restart(current);
     }
-    climb.ticks += 1;
     climb.done += s.completed;
     climb.time += s.elapsed;
-    if climb.ticks < config.climb_window {
+    // A window is `climb_window` intervals of time, not of ticks: early decisions come at a
+    // fraction of an interval, and a window of them would measure noise.
+    if climb.time < config.interval.saturating_mul(config.climb_window) {
         return None;
     }
     let secs = climb.time.as_secs_f64();
@@ -419,7 +433,7 @@ fn climb(
         return None;
     }
     let step = (current / 4).max(1);
-    let (min, max) = (config.min, config.max);
+    let (min, max) = (lowest.min(current), config.max);
     let tol = config.climb_tolerance;
     match climb.last.take() {
         Some((size, before)) if size != current && before > 0.0 => {
@@ -473,5 +487,48 @@ fn climb(
                 reason: Reason::ClimbProbe { up },
             })
         }
+    }
+}
+
+/// Whether, after the decision that set `s.target`, a submission that finds every worker busy
+/// and work queued should ask for an early decision instead of waiting for the next tick.
+///
+/// Yes unless growth is ruled out: at `max`, memory below `memory_low`, or the busy workers
+/// CPU-bound (demand at `spare_cpu × cores` or above with at most a quarter of them blocked:
+/// more threads would only queue for the cores). Without per-thread CPU data, yes below the CPU
+/// cap (`cpu_threads_per_core × cores`), where rule 4 still grows one at a time. A pool with no
+/// busy worker is armed, so a burst after an idle gap grows at once. The early decision is
+/// [`decide`] itself: this only says whether to ask for it, and the rules still decide.
+///
+/// # Examples
+///
+/// ```
+/// use policy_adaptive::{grows_on_demand, Config, Snapshot};
+/// use std::time::Duration;
+///
+/// let config = Config::default();
+/// let idle = Snapshot { threads: 1, target: 1, blocked: Some(0.0), worker_cpu: Some(0.0),
+///     ..Snapshot::new(Duration::from_millis(100), 2) };
+/// assert!(grows_on_demand(&idle, &config));
+/// let cpu_bound = Snapshot { running: 4, threads: 4, target: 4, blocked: Some(0.0),
+///     worker_cpu: Some(2.0), ..Snapshot::new(Duration::from_millis(100), 2) };
+/// assert!(!grows_on_demand(&cpu_bound, &config));
+/// ```
+pub fn grows_on_demand(s: &Snapshot, config: &Config) -> bool {
+    let current = s.target;
+    let low_memory = s
+        .memory
+        .is_some_and(|m| m.available_fraction() < config.memory_low);
+    if current >= config.max || low_memory {
+        return false;
+    }
+    let cores = s.cores.max(1) as f64;
+    let busy = s.running as f64;
+    match (s.blocked, s.worker_demand.or(s.worker_cpu)) {
+        (Some(blocked), Some(demand)) if busy > 0.0 => {
+            !(blocked * 4.0 <= busy && demand >= config.spare_cpu * cores)
+        }
+        (Some(_), _) => true,
+        (None, _) => current < (config.cpu_threads_per_core * cores).ceil() as usize,
     }
 }

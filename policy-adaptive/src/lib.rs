@@ -1,9 +1,12 @@
 //! # policy-adaptive
 //!
-//! A worker count that follows the work. [`AdaptivePool`] wraps a pool-core
-//! [`ThreadPool`](pool_core::ThreadPool) and runs a small controller thread that, every
-//! `interval`, reads a [`Snapshot`] of signals, asks the pure function [`decide`] for a target
-//! and calls [`ThreadPool::set_threads`](pool_core::ThreadPool::set_threads): threads are added
+//! A worker count that follows the work. [`AdaptivePool`] attaches a small controller thread to
+//! a pool-core [`ThreadPool`](pool_core::ThreadPool) the user configures (any queue policy, such
+//! as policy-priority's, hooks and names: [`AdaptivePoolBuilder::pool`]), and implements
+//! [`Executor`](pool_core::Executor), so coalescers and DAG runs can use it. Every `interval`
+//! the controller reads a [`Snapshot`] of signals, asks the pure function [`decide`] for a
+//! target and resizes the pool; a submission that finds every worker busy with work queued asks
+//! for an early decision ([`grows_on_demand`]). Threads are added
 //! while workers are blocked (I/O) with a backlog, trimmed when they only compete for the cores,
 //! added one at a time when the pool starves (a task waiting on a child queued behind it), and
 //! retired after a keep-alive when idle.
@@ -57,7 +60,7 @@ mod snapshot;
 
 pub use config::{Config, ConfigError};
 pub use controller::{AdaptivePool, AdaptivePoolBuilder, BuildAdaptiveError, ScalingEvent};
-pub use decide::{decide, ControllerState, Decision, Reason};
+pub use decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 pub use proc::WorkerThreads;
 pub use signals::PoolSignals;
 pub use snapshot::{Memory, Signals, Snapshot};

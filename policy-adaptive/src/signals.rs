@@ -102,7 +102,12 @@ impl PoolSignals {
 
     /// The workers' CPU and runnable (CPU + run-queue wait) time since the last call, and how
     /// many of them are asleep in the kernel now; `None` if no worker's times were readable.
-    fn worker_deltas(&mut self) -> Option<(Duration, Duration, usize)> {
+    ///
+    /// Each thread's deltas are capped at `elapsed`: a thread cannot run (or run and wait) for
+    /// longer than the interval. A thread first seen counts from zero, which is right for one
+    /// spawned within the interval but would charge a worker's start-up to a short first
+    /// interval (an early decision right after `build` saw 100 cores' worth of demand).
+    fn worker_deltas(&mut self, elapsed: Duration) -> Option<(Duration, Duration, usize)> {
         let mut cpu = Duration::ZERO;
         let mut runnable = Duration::ZERO;
         let mut sleeping = 0;
@@ -115,12 +120,13 @@ impl PoolSignals {
             any = true;
             // A new worker's counters started at zero when it was spawned, within this interval.
             let before = self.times.get(&tid).copied().unwrap_or_default();
-            let d_cpu = now.cpu.saturating_sub(before.cpu);
+            let d_cpu = now.cpu.saturating_sub(before.cpu).min(elapsed);
             let d_wait = match (now.wait, before.wait) {
                 (Some(n), Some(b)) => n.saturating_sub(b),
                 (Some(n), None) => n,
                 _ => Duration::ZERO,
-            };
+            }
+            .min(elapsed - d_cpu);
             cpu += d_cpu;
             runnable += d_cpu + d_wait;
             sleeping += usize::from(now.sleeping);
@@ -175,7 +181,7 @@ impl Signals for PoolSignals {
         let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
         self.finished = Some(finished);
         let secs = elapsed.as_secs_f64();
-        let (blocked, worker_cpu, worker_demand) = match self.worker_deltas() {
+        let (blocked, worker_cpu, worker_demand) = match self.worker_deltas(elapsed) {
             Some((cpu, runnable, sleeping)) if secs > 0.0 => {
                 // Parked idle workers sleep too: the busy ones asleep are the rest. Both counts
                 // are taken now (not averaged over the interval), so they match; the average

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use policy_adaptive::{decide, Config, ControllerState, Memory, Reason, Snapshot};
+use policy_adaptive::{decide, grows_on_demand, Config, ControllerState, Memory, Reason, Snapshot};
 
 const TICK: Duration = Duration::from_millis(100);
 const CORES: usize = 2;
@@ -263,4 +263,95 @@ fn counts_outside_the_bounds_are_brought_inside() {
 fn the_decision_is_deterministic() {
     let run = || trace(&Config::default(), 3, 60, cpu_world(16, 2.0, 0.9)).0;
     assert_eq!(run(), run());
+}
+
+/// Like `trace`, with each tick's `elapsed` given by `when(tick)` (early decisions come a
+/// fraction of an interval apart) and a column saying whether the controller stays armed for
+/// early decisions after it (`grows_on_demand`).
+fn timed_trace(
+    config: &Config,
+    start: usize,
+    ticks: u32,
+    when: impl Fn(u32) -> Duration,
+    mut world: impl FnMut(u32, usize) -> Snapshot,
+) -> (String, usize) {
+    let mut state = ControllerState::new();
+    let mut threads = start;
+    let mut table = String::from("tick | elapsed | signals | from -> to | armed | reason\n");
+    for tick in 1..=ticks {
+        let snapshot = Snapshot {
+            threads,
+            target: threads,
+            elapsed: when(tick),
+            ..world(tick, threads)
+        };
+        let decision = decide(&snapshot, &mut state, config);
+        let armed = grows_on_demand(
+            &Snapshot {
+                target: decision.target,
+                ..snapshot
+            },
+            config,
+        );
+        let line = format!(
+            "{tick:>4} | {:>5.0?} | {snapshot} | {threads:>3} -> {:<3} | {:<5} | {}",
+            snapshot.elapsed, decision.target, armed, decision.reason
+        );
+        writeln!(table, "{}", line.trim_end()).unwrap();
+        threads = decision.target;
+    }
+    (table, threads)
+}
+
+#[test]
+fn early_decisions_grow_a_blocked_burst_at_the_pace_of_the_tick() {
+    // A burst of 200 sleep-bound tasks after an idle gap. The submissions find the one worker
+    // busy and ask for early decisions, 10 ms apart; each grows by its share of x4 per 100 ms
+    // (at least one: +1 per decision while the pool is small, as tokio's blocking pool grows),
+    // and the growth compounds with the pool.
+    let when = |_| Duration::from_millis(10);
+    let mut io = io_world(200);
+    let (table, end) = timed_trace(&Config::default(), 1, 20, when, |tick, threads| {
+        let mut s = io(tick, threads);
+        s.completed /= 10; // 10 ms of completions, not 100
+        s
+    });
+    assert!(end > 8, "grew on early decisions, got {end}");
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn cpu_bound_work_is_not_armed_for_early_growth() {
+    // CPU-bound: 64 clients on 2 cores, 2 workers. Each early decision sees the workers running
+    // (not blocked): it holds, and the controller disarms, so submissions stop asking.
+    let when = |_| Duration::from_millis(10);
+    let (table, end) = timed_trace(&Config::default(), 2, 4, when, cpu_world(64, 2.0, 1.0));
+    assert_eq!(end, 2);
+    assert!(
+        !table.lines().skip(1).any(|l| l.contains("| true ")),
+        "{table}"
+    );
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn a_cpu_hog_never_drives_the_climber_below_the_cores() {
+    // Mixed work (a third of the busy workers blocked) on 2 cores beside an outside CPU hog:
+    // our workers want 1.6 cores (no spare CPU, so no backlog growth) and are not CPU-bound
+    // enough to trim. Throughput is flat whatever the size (the hog takes what we leave), so
+    // every probe down "costs nothing". The climber stops at the core count instead of going
+    // on to 1 and handing the hog our share.
+    let (table, end) = trace(&Config::default(), 6, 60, |tick, threads| Snapshot {
+        queued: 50,
+        running: threads as u64,
+        completed: 100 + u64::from(tick % 3),
+        blocked: Some(threads as f64 / 3.0),
+        worker_cpu: Some(1.2),
+        worker_demand: Some(1.6),
+        memory: lots_of_memory(),
+        host_cpu: Some(1.0),
+        ..base()
+    });
+    assert_eq!(end, CORES, "{table}");
+    insta::assert_snapshot!(table);
 }

@@ -83,7 +83,9 @@ fn p_last(pool: &AdaptivePool) -> String {
 #[test]
 fn shrinks_back_to_min_after_keep_alive_when_idle() {
     let pool = fast_pool(2, 8, Duration::from_millis(200));
-    pool.set_threads(8).unwrap();
+    // Forced from outside (what `pool()` allows, and fights the controller): the controller
+    // must bring it back.
+    pool.pool().set_threads(8).unwrap();
     // Wait for the recorded shrink itself (see above for why not `threads()`).
     assert!(
         eventually(&pool, |p| p.history().last().is_some_and(|e| e.to == 2)),
@@ -247,4 +249,88 @@ fn bad_settings_are_typed_errors_naming_the_field() {
     config.host_cpu_guard = f64::NAN;
     let error = build(config);
     assert!(error.to_string().contains("host_cpu_guard"), "{error}");
+}
+
+/// A pool whose regular tick is a minute away: any decision within the test's generous
+/// timeout is an early one, asked for by a submission.
+fn slow_ticking_pool(max: usize) -> AdaptivePool {
+    let mut config = Config::default();
+    config.max = max;
+    config.interval = Duration::from_secs(60);
+    // Starvation needs no completion for this long: out of the way, so only the early path
+    // can grow the pool here.
+    config.starvation_after = Duration::from_secs(60);
+    AdaptivePool::builder().config(config).build().unwrap()
+}
+
+#[test]
+fn growth_does_not_wait_for_the_tick_when_every_worker_is_blocked() {
+    let pool = slow_ticking_pool(8);
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let started = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let (gate, started) = (gate.clone(), started.clone());
+            pool.submit(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                let (open, opened) = &*gate;
+                let open = open.lock().unwrap();
+                let _ = opened.wait_timeout_while(open, GENEROUS, |open| !*open);
+            })
+            .unwrap()
+        })
+        .collect();
+    // The regular tick is 60 s away and this waits at most 30 s: growth seen here came from
+    // the early path. One early decision grows by one at least; the controller looks again
+    // after each growth, so it keeps growing without further submissions.
+    let deadline = Instant::now() + GENEROUS;
+    while started.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (seen, history, early, last) = (
+        started.load(Ordering::SeqCst),
+        pool.history(),
+        pool.early_ticks(),
+        p_last(&pool),
+    );
+    // Open the gate before asserting, so a failure does not wait for every task's timeout.
+    {
+        let (open, opened) = &*gate;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+    }
+    assert!(
+        seen >= 3,
+        "{seen} started; {early} early; history {history:?}; {last}"
+    );
+    assert!(early >= 2, "{early}");
+    assert!(history.iter().all(|e| e.to > e.from && e.to <= 8));
+    for handle in handles {
+        handle.join_timeout(GENEROUS).unwrap();
+    }
+    pool.shutdown();
+    assert_eq!(pool.stats().completed, 16);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn cpu_bound_work_does_not_grow_on_demand() {
+    let pool = slow_ticking_pool(8);
+    let spin = || {
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        x
+    };
+    let handles: Vec<_> = (0..20).map(|_| pool.submit(spin).unwrap()).collect();
+    for handle in handles {
+        handle.join_timeout(GENEROUS).unwrap();
+    }
+    // Every early look found the worker running (not blocked) with work queued: at least one
+    // early decision was taken, and it held.
+    assert!(pool.early_ticks() >= 1, "no early decision was asked for");
+    assert_eq!(pool.history(), Vec::new(), "{}", p_last(&pool));
+    assert_eq!(pool.threads(), 1);
 }
