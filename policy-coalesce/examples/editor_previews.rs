@@ -5,7 +5,7 @@
 //! - auto-saves are coalesced per document (Low priority);
 //! - the search is in `Replace` mode: a new query asks the running search to stop.
 //!
-//! Run with `cargo run -p policy-coalesce --example editor`.
+//! Run with `cargo run -p policy-coalesce --example editor_previews`.
 
 use policy_coalesce::{Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};

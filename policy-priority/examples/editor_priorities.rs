@@ -7,7 +7,7 @@
 //! guard (aging bound 50 ms here) serves them once they are overdue, between two previews. Halfway
 //! the user presses Ctrl+S, which raises the pending auto-save to Critical.
 //!
-//! Run with `cargo run -p policy-priority --example editor`.
+//! Run with `cargo run -p policy-priority --example editor_priorities`.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
