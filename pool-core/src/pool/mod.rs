@@ -835,21 +835,20 @@ fn start_worker(
     }
 }
 
-impl Shared {
-    /// A worker left its loop by a panic (a bug in pool code: user code is always caught). It has
-    /// already left the live count and handed its deque back; start a replacement so the pool
-    /// stays at its target, unless it is shutting down.
-    pub(crate) fn replace_lost_worker(self: &Arc<Self>) {
-        self.lost_workers.fetch_add(1, Ordering::Relaxed);
-        let mut threads = self.threads.lock();
-        if self.is_shutting_down() {
-            return;
-        }
-        let missing = self.size.target().saturating_sub(self.size.live());
-        for _ in 0..missing {
-            // A refused thread leaves the pool below its target; the next `set_threads` retries.
-            let _ = start_worker(self, &mut threads);
-        }
+/// A worker left its loop by a panic (a bug in pool code: user code is always caught). It has
+/// already left the live count and handed its deque back; start a replacement so the pool stays
+/// at its target, unless it is shutting down. (A free function: loom's `Arc` cannot be a method
+/// receiver.)
+pub(crate) fn replace_lost_worker(shared: &Arc<Shared>) {
+    shared.lost_workers.fetch_add(1, Ordering::Relaxed);
+    let mut threads = shared.threads.lock();
+    if shared.is_shutting_down() {
+        return;
+    }
+    let missing = shared.size.target().saturating_sub(shared.size.live());
+    for _ in 0..missing {
+        // A refused thread leaves the pool below its target; the next `set_threads` retries.
+        let _ = start_worker(shared, &mut threads);
     }
 }
 

@@ -166,7 +166,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     shared.hooks.call_stop(index);
     shared.sleep.idle_may_have_changed(|| shared.is_idle());
     if lost {
-        shared.replace_lost_worker();
+        super::replace_lost_worker(&shared);
     }
 }
 
