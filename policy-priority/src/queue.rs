@@ -30,8 +30,9 @@ use crate::stats::{LevelStats, PerLevel, PriorityStats};
 ///   a second entry at the higher level; whichever entry a worker reaches first runs the task and
 ///   the other is a stale entry that the pool discards when it pops it. This queue never drops or
 ///   reorders entries itself. A raise never lowers a priority.
-/// - **Cost.** `push` and `pop` take one uncontended-in-the-common-case mutex and are O(1) in
-///   the number of queued tasks.
+/// - **Cost.** `push` and `pop` take no lock and are O(1) in the number of queued tasks: one
+///   lock-free FIFO per level, a bitmap of the non-empty levels, and aging stamps from a coarse
+///   tick rather than a clock read per push (see [`LevelQueue`](crate::LevelQueue)).
 ///
 /// # Examples
 ///
