@@ -72,6 +72,9 @@ struct Guard {
     /// push that makes the level non-empty. Only ever raised (`fetch_max`), and written only
     /// when it changes, which with coarse stamps is rarely.
     fronts: [CachePadded<AtomicU64>; LEVELS],
+    /// Per level, the newest stamp pushed there: an upper bound of the front's stamp, for rule 3
+    /// (README.md). Written by pushers only when it changes (about once per tick).
+    newest: [CachePadded<AtomicU64>; LEVELS],
     /// The previous pop was served by aging; the next goes by priority (README.md, "Order").
     last_pop_aged: AtomicBool,
     aged: AtomicU64,
@@ -112,8 +115,9 @@ impl<T> LevelQueue<T> {
             aging,
             guard: aging.bound_nanos().map(|bound| Guard {
                 bound,
-                clock: Clock::new(),
+                clock: Clock::new(bound),
                 fronts: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+                newest: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
                 last_pop_aged: AtomicBool::new(false),
                 aged: AtomicU64::new(0),
             }),
@@ -150,14 +154,23 @@ impl<T> LevelQueue<T> {
         let bit = 1u8 << i;
         let stamp = match &self.guard {
             None => 0,
-            // A push into an empty queue reads the clock: after an idle spell (no pops) the
-            // tick can be arbitrarily old (clock.rs). While any level is queued, workers pop
-            // and keep the tick fresh.
-            Some(guard) if self.nonempty.load(Ordering::Relaxed) == 0 => guard.clock.refresh(),
-            Some(guard) => guard.clock.tick(),
+            // A push into an empty level reads the clock: after an idle spell (no pops) the
+            // tick can be arbitrarily old (clock.rs), and this entry becomes the level's front,
+            // whose stamp the aging rule compares. Pushes behind it take the tick as it is.
+            Some(guard) => {
+                if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+                    guard.clock.refresh();
+                }
+                // Always the tick (not the exact time a refresh read), so that stamps only
+                // ever come from one monotonic source.
+                guard.clock.tick()
+            }
         };
         self.levels[i].push(Entry { stamp, item });
         self.pushed[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(guard) = &self.guard {
+            raise(&guard.newest[i], stamp);
+        }
         // Publish the level in the bitmap *after* the entry is in it. The fence pairs with the
         // one in `retire`: either that pop's re-check sees this entry, or this load sees its
         // cleared bit and sets it again (README.md, "push vs retire").
@@ -205,13 +218,6 @@ impl<T> LevelQueue<T> {
                 Steal::Success(entry) => {
                     if let Some(guard) = &self.guard {
                         guard.served(level, entry.stamp, by_aging);
-                    }
-                    // Took the last entry: retire the bit now rather than on the next pop, so
-                    // the next push here is seen as the level's new front (aging) and pops do
-                    // not try an empty level first. The steal just read the level's tail, so
-                    // this check is usually a cache hit.
-                    if self.levels[level].is_empty() {
-                        self.retire(level);
                     }
                     return Some((entry.item, level_priority(level)));
                 }
@@ -337,7 +343,8 @@ impl Guard {
         }
         let now = self.clock.refresh();
         let front = |i: usize| self.fronts[i].load(Ordering::Relaxed);
-        match overdue_level(below, top, front, now, self.bound) {
+        let top_newest = self.newest[top].load(Ordering::Relaxed);
+        match overdue_level(below, top_newest, front, now, self.bound) {
             Some(level) => (level, true),
             None => (top, false),
         }
@@ -359,10 +366,15 @@ impl Guard {
 
     #[inline]
     fn raise_front(&self, level: usize, stamp: u64) {
-        let front = &self.fronts[level];
-        if front.load(Ordering::Relaxed) < stamp {
-            front.fetch_max(stamp, Ordering::Relaxed);
-        }
+        raise(&self.fronts[level], stamp);
+    }
+}
+
+/// Raises `stamp_of` to `stamp`, writing (and taking the line) only when that changes it.
+#[inline]
+fn raise(stamp_of: &AtomicU64, stamp: u64) {
+    if stamp_of.load(Ordering::Relaxed) < stamp {
+        stamp_of.fetch_max(stamp, Ordering::Relaxed);
     }
 }
 

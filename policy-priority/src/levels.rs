@@ -28,16 +28,17 @@ pub(crate) fn top_level(bits: u8) -> usize {
     7 - bits.leading_zeros() as usize
 }
 
-/// The aging rule. `below` holds the non-empty levels under `top`; `front(i)` is the estimate of
-/// level `i`'s front stamp (a lower bound: the front was pushed at or after it). Returns the
-/// level whose front estimate is the oldest among those that waited longer than `bound` at
-/// `now`, unless the top level's front is strictly older still (then plain priority order
-/// already serves the oldest entry, and aging would only reorder). A tie goes to aging: stamps
-/// are coarse (clock.rs), so equal stamps say "pushed in the same refresh period", and the lower
-/// entry is overdue.
+/// The aging rule. `below` holds the non-empty levels under the top one; `front(i)` is the
+/// estimate of level `i`'s front stamp (a lower bound: the front was pushed at or after it);
+/// `top_newest` is the newest stamp pushed at the top level (an upper bound of its front).
+/// Returns the level whose front estimate is the oldest among those that waited longer than
+/// `bound` at `now`, unless even the top level's newest entry is strictly older (then plain
+/// priority order already serves older work first, and aging would only reorder). A tie goes to
+/// aging: stamps are coarse (clock.rs), so equal stamps say "pushed in the same refresh period",
+/// and the lower entry is overdue.
 pub(crate) fn overdue_level(
     below: u8,
-    top: usize,
+    top_newest: u64,
     front: impl Fn(usize) -> u64,
     now: u64,
     bound: u64,
@@ -54,7 +55,7 @@ pub(crate) fn overdue_level(
         }
     }
     let (stamp, level) = best?;
-    (stamp <= front(top)).then_some(level)
+    (stamp <= top_newest).then_some(level)
 }
 
 #[cfg(test)]
@@ -78,36 +79,36 @@ mod tests {
 
     #[test]
     fn waiting_exactly_the_bound_is_not_overdue() {
-        let f = fronts([0, 0, 0, 50, 0]);
-        assert_eq!(overdue_level(IDLE, 3, &f, 100, 100), None);
-        assert_eq!(overdue_level(IDLE, 3, &f, 101, 100), Some(0));
+        let f = fronts([0; LEVELS]);
+        assert_eq!(overdue_level(IDLE, 50, &f, 100, 100), None);
+        assert_eq!(overdue_level(IDLE, 50, &f, 101, 100), Some(0));
     }
 
     #[test]
     fn oldest_overdue_front_across_levels() {
         // Idle's front (1) is older than Low's (5); both are overdue at 100 with bound 10.
-        let f = fronts([1, 5, 0, 0, 50]);
-        assert_eq!(overdue_level(IDLE | LOW, 4, &f, 100, 10), Some(0));
+        let f = fronts([1, 5, 0, 0, 0]);
+        assert_eq!(overdue_level(IDLE | LOW, 50, &f, 100, 10), Some(0));
         // Nothing has waited longer than 10 at 11.
-        assert_eq!(overdue_level(IDLE | LOW, 4, &f, 11, 10), None);
+        assert_eq!(overdue_level(IDLE | LOW, 50, &f, 11, 10), None);
         // Only Low is overdue at 14.
-        let f = fronts([5, 1, 0, 0, 50]);
-        assert_eq!(overdue_level(IDLE | LOW, 4, &f, 14, 10), Some(1));
+        let f = fronts([5, 1, 0, 0, 0]);
+        assert_eq!(overdue_level(IDLE | LOW, 50, &f, 14, 10), Some(1));
     }
 
     #[test]
     fn an_older_top_level_is_plain_priority() {
+        // Even the top level's newest entry (4) is older than Low's front (5).
         let f = fronts([0, 5, 0, 0, 0]);
-        assert_eq!(overdue_level(LOW, 3, &f, 100, 10), None);
+        assert_eq!(overdue_level(LOW, 4, &f, 100, 10), None);
         // Same coarse stamp: the overdue lower entry is served.
-        let f = fronts([0, 5, 0, 5, 0]);
-        assert_eq!(overdue_level(LOW, 3, &f, 100, 10), Some(1));
+        assert_eq!(overdue_level(LOW, 5, &f, 100, 10), Some(1));
     }
 
     #[test]
     fn nothing_below_nothing_to_age() {
         let f = fronts([0; LEVELS]);
-        assert_eq!(overdue_level(0, 2, &f, u64::MAX, 1), None);
-        assert_eq!(overdue_level(NORMAL, 4, fronts([9; LEVELS]), 5, 1), None);
+        assert_eq!(overdue_level(0, u64::MAX, &f, u64::MAX, 1), None);
+        assert_eq!(overdue_level(NORMAL, 9, fronts([9; LEVELS]), 5, 1), None);
     }
 }

@@ -136,8 +136,8 @@ fn an_overdue_backlog_delays_critical_work_by_at_most_one_task() {
 #[test]
 fn a_waiting_task_is_not_served_by_aging_before_the_bound() {
     // The other side of the guard: against a steady High stream, the Idle task starts only once
-    // it has waited longer than the bound (aging stamps are coarse, but never late; see
-    // src/README.md, "The aging stamp").
+    // it has waited about the bound (aging stamps are coarse; see src/README.md, "The aging
+    // stamp").
     let bound = Duration::from_millis(30);
     let (pool, _queue) = one_worker(Aging::after(bound).unwrap());
     let pool = Arc::new(pool);
@@ -164,8 +164,12 @@ fn a_waiting_task_is_not_served_by_aging_before_the_bound() {
     gate.open();
     let waited = idle.join_timeout(TIMEOUT).expect("the Idle task ran");
     ended.recv_timeout(TIMEOUT).expect("the stream ended");
+    // Stamps are coarse: early by less than 1/64 of the bound plus the time since the tick's
+    // last refresh (src/clock.rs); the Idle push refreshes it (its level was empty). Much more
+    // than that would mean stale stamps.
+    let tolerance = bound / 64 + Duration::from_millis(1);
     assert!(
-        waited > bound,
+        waited > bound - tolerance,
         "served by aging after {waited:?}, bound {bound:?}"
     );
     drop(stream);
