@@ -50,7 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 say(&l, format!("autosave  after #{key:<2} ({bytes} bytes)"));
             })?);
             let (l, words) = (log.clone(), text.split_whitespace().count());
-            pool.submit_at(Priority::Idle, move || {
+            // Nobody waits for the count: fire-and-forget at Idle, no handle.
+            pool.spawn_at(Priority::Idle, move || {
                 say(&l, format!("wordcount after #{key:<2} = {words}"));
             })?;
         }

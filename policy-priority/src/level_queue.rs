@@ -1,13 +1,15 @@
-//! [`LevelQueue`]: the five-level queue behind one mutex, generic over what it holds.
+//! [`LevelQueue`]: five lock-free FIFO levels and a bitmap of the non-empty ones, generic over
+//! what it holds. The protocol (which race each step closes) is in `README.md` beside this file.
 
 use std::fmt;
-use std::time::Instant;
 
-use pool_core::sync::{AtomicUsize, Mutex, Ordering};
+use pool_core::sync::{fence, AtomicBool, AtomicU64, AtomicU8, Backoff, CachePadded, Ordering};
 use pool_core::Priority;
 
+use crate::clock::Clock;
 use crate::config::Aging;
-use crate::levels::{Counts, Levels};
+use crate::injector::{Injector, Steal};
+use crate::levels::{overdue_level, top_level, Counts, Entry, LEVELS};
 use crate::stats::PerLevel;
 
 /// A thread-safe five-level priority queue with a starvation guard, generic over its entries.
@@ -18,11 +20,18 @@ use crate::stats::PerLevel;
 /// [`Aging`] bound is served ahead of newer higher-priority entries (oldest overdue first, at
 /// most every other pop). `push` and `pop` are O(1) in the number of queued entries.
 ///
-/// One mutex guards the whole structure, so every operation is linearizable: once `push`
-/// returns, any `pop`, `len` or `is_empty` that starts afterwards sees the entry. The critical
-/// sections are a few dozen instructions: no allocation except when a level's ring buffer grows,
-/// and no clock read inside the lock except on a pop where aging could change the answer (with
-/// aging on, a push reads the clock before it takes the lock).
+/// Each level is a lock-free FIFO (crossbeam-deque's `Injector`); a bitmap of the possibly
+/// non-empty levels tells `pop` which level to take from without looking at the others. Nothing
+/// takes a lock, and a push reads no clock (aging stamps come from a coarse tick, see
+/// [`Aging`]). What the pool relies on holds:
+///
+/// - once `push` returns, a `pop`, `len` or `is_empty` that starts afterwards sees the entry
+///   (unless another pop took it first);
+/// - a level's entries come out in the order their pushes took effect, so one thread's pushes at
+///   a level come out in program order;
+/// - a pop that starts after a push at a higher level returned takes that level (or an overdue
+///   one) first. The one exception: while another pop is retiring that level's bit (it found the
+///   level empty just before the push), and then that other pop serves the level itself.
 ///
 /// # Examples
 ///
@@ -41,14 +50,34 @@ use crate::stats::PerLevel;
 /// assert!(queue.is_empty());
 /// ```
 pub struct LevelQueue<T> {
-    levels: Mutex<Levels<T>>,
-    /// A copy of `levels.len()`, written only under the lock in the same critical section that
-    /// changes the levels, so that `len`, `is_empty` and a pop of an empty queue need no lock:
-    /// idle workers that poll the queue before they park do not contend with submitters.
-    len: AtomicUsize,
-    /// Stamps are nanoseconds since this instant.
-    epoch: Instant,
+    /// One FIFO per level, indexed by `Priority::index` (crossbeam pads its head and tail).
+    levels: [Injector<Entry<T>>; LEVELS],
+    /// Bit `i` is set while level `i` may be non-empty: set by a push after its entry is in the
+    /// level, cleared by a pop that found the level empty, then re-checked (README.md).
+    nonempty: CachePadded<AtomicU8>,
+    /// Entries ever pushed per level, for the stats; only pushers write them.
+    pushed: [CachePadded<AtomicU64>; LEVELS],
+    /// The setting, as given; `guard` is its state (`None` with aging off).
     aging: Aging,
+    guard: Option<Guard>,
+}
+
+/// The starvation guard's state.
+struct Guard {
+    /// Nanoseconds an entry may wait before it is overdue.
+    bound: u64,
+    clock: Clock,
+    /// Per level, an estimate of the front entry's stamp that is never later than it: raised to
+    /// the stamp of each entry popped there (the next front was pushed after it), and set by the
+    /// push that makes the level non-empty. Only ever raised (`fetch_max`), and written only
+    /// when it changes, which with coarse stamps is rarely.
+    fronts: [CachePadded<AtomicU64>; LEVELS],
+    /// Per level, the newest stamp pushed there: an upper bound of the front's stamp, for rule 3
+    /// (README.md). Written by pushers only when it changes (about once per tick).
+    newest: [CachePadded<AtomicU64>; LEVELS],
+    /// The previous pop was served by aging; the next goes by priority (README.md, "Order").
+    last_pop_aged: AtomicBool,
+    aged: AtomicU64,
 }
 
 impl<T> LevelQueue<T> {
@@ -80,10 +109,18 @@ impl<T> LevelQueue<T> {
     /// ```
     pub fn with_aging(aging: Aging) -> Self {
         LevelQueue {
-            levels: Mutex::new(Levels::new(aging.bound_nanos())),
-            len: AtomicUsize::new(0),
-            epoch: Instant::now(),
+            levels: std::array::from_fn(|_| Injector::new()),
+            nonempty: CachePadded::new(AtomicU8::new(0)),
+            pushed: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
             aging,
+            guard: aging.bound_nanos().map(|bound| Guard {
+                bound,
+                clock: Clock::new(bound),
+                fronts: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+                newest: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+                last_pop_aged: AtomicBool::new(false),
+                aged: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -113,14 +150,38 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.queued_at(Priority::Low), 1);
     /// ```
     pub fn push(&self, item: T, priority: Priority) {
-        // Read the clock before taking the lock, to keep the critical section short; `Levels`
-        // keeps stamps monotonic in lock order even when pushers race here.
-        let now = self.aging.bound().map(|_| self.now());
-        let mut levels = self.levels.lock();
-        levels.push(item, priority, || now.unwrap_or_default());
-        // SeqCst, before the unlock: once `push` returns, a later `len`/`pop` (after the pool's
-        // SeqCst fence) reads this store or a later one, so it cannot report empty.
-        self.len.store(levels.len(), Ordering::SeqCst);
+        let i = priority.index();
+        let bit = 1u8 << i;
+        let stamp = match &self.guard {
+            None => 0,
+            // A push into an empty level reads the clock: after an idle spell (no pops) the
+            // tick can be arbitrarily old (clock.rs), and this entry becomes the level's front,
+            // whose stamp the aging rule compares. Pushes behind it take the tick as it is.
+            Some(guard) => {
+                if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+                    guard.clock.refresh();
+                }
+                // Always the tick (not the exact time a refresh read), so that stamps only
+                // ever come from one monotonic source.
+                guard.clock.tick()
+            }
+        };
+        self.levels[i].push(Entry { stamp, item });
+        self.pushed[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(guard) = &self.guard {
+            raise(&guard.newest[i], stamp);
+        }
+        // Publish the level in the bitmap *after* the entry is in it. The fence pairs with the
+        // one in `retire`: either that pop's re-check sees this entry, or this load sees its
+        // cleared bit and sets it again (README.md, "push vs retire").
+        fence(Ordering::SeqCst);
+        if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+            let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
+            if let (Some(guard), true) = (&self.guard, before & bit == 0) {
+                // This entry is (about) the level's front now.
+                guard.raise_front(i, stamp);
+            }
+        }
     }
 
     /// Takes the next entry and the level it was queued at (see the type's docs for the order).
@@ -137,17 +198,81 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.pop(), Some((7, Priority::Critical)));
     /// ```
     pub fn pop(&self) -> Option<(T, Priority)> {
-        if self.len.load(Ordering::SeqCst) == 0 {
-            // Linearizes at this load: the queue was empty then (see the `len` field).
-            return None;
+        if let Some(guard) = &self.guard {
+            if Clock::pop_wants_refresh() {
+                guard.clock.refresh();
+            }
         }
-        let mut levels = self.levels.lock();
-        let popped = levels.pop(|| self.now());
-        self.len.store(levels.len(), Ordering::SeqCst);
-        popped
+        let backoff = Backoff::new();
+        loop {
+            let bits = self.nonempty.load(Ordering::SeqCst);
+            if bits == 0 {
+                return self.pop_any();
+            }
+            let top = top_level(bits);
+            let (level, by_aging) = match &self.guard {
+                Some(guard) => guard.choose(bits, top),
+                None => (top, false),
+            };
+            match self.levels[level].steal() {
+                Steal::Success(entry) => {
+                    if let Some(guard) = &self.guard {
+                        guard.served(level, entry.stamp, by_aging);
+                    }
+                    return Some((entry.item, level_priority(level)));
+                }
+                Steal::Empty => self.retire(level),
+                Steal::Retry => backoff.snooze(),
+            }
+        }
     }
 
-    /// How many entries are queued.
+    /// A pop found level `i` empty: clear its bit, then look again, because a push may have put
+    /// an entry there after we looked but read the bit before we cleared it.
+    fn retire(&self, i: usize) {
+        let bit = 1u8 << i;
+        self.nonempty.fetch_and(!bit, Ordering::SeqCst);
+        // `--cfg loom_broken_priority_len` only (loom-tests checks that a model catches it):
+        // skip the re-check, so a push that saw the bit still set before we cleared it leaves
+        // its entry in a level the bitmap does not show; later pops serve lower levels first.
+        #[cfg(not(loom_broken_priority_len))]
+        {
+            fence(Ordering::SeqCst);
+            if !self.levels[i].is_empty() {
+                self.nonempty.fetch_or(bit, Ordering::SeqCst);
+                if let Some(guard) = &self.guard {
+                    // Its entries were pushed while the bit looked set, so no push set the
+                    // front estimate; they are at most as old as now.
+                    guard.raise_front(i, guard.clock.tick());
+                }
+            }
+        }
+    }
+
+    /// The bitmap shows nothing: look at every level itself, most urgent first, so that a
+    /// `None` means every level was seen empty after this pop started (whatever the bitmap's
+    /// state while a retire is under way).
+    #[cold]
+    fn pop_any(&self) -> Option<(T, Priority)> {
+        let backoff = Backoff::new();
+        for level in (0..LEVELS).rev() {
+            while !self.levels[level].is_empty() {
+                match self.levels[level].steal() {
+                    Steal::Success(entry) => return Some((entry.item, level_priority(level))),
+                    Steal::Empty => break,
+                    Steal::Retry => backoff.snooze(),
+                }
+            }
+        }
+        if let Some(guard) = &self.guard {
+            // The worker is about to park; keep the tick fresh for the next push.
+            guard.clock.refresh();
+        }
+        None
+    }
+
+    /// How many entries are queued: the sum of the levels' lengths, each read without a lock
+    /// (exact once pushes and pops have stopped).
     ///
     /// # Examples
     ///
@@ -161,10 +286,11 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::SeqCst)
+        self.levels.iter().map(Injector::len).sum()
     }
 
-    /// Whether nothing is queued.
+    /// Whether nothing is queued: every level, read without a lock, is empty (not the bitmap,
+    /// which can lag behind a push for an instant while a pop retires a level).
     ///
     /// # Examples
     ///
@@ -174,7 +300,7 @@ impl<T> LevelQueue<T> {
     /// assert!(LevelQueue::<u8>::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.levels.iter().all(Injector::is_empty)
     }
 
     /// How many entries are queued at `priority`.
@@ -191,16 +317,69 @@ impl<T> LevelQueue<T> {
     /// assert_eq!(queue.queued_at(Priority::High), 0);
     /// ```
     pub fn queued_at(&self, priority: Priority) -> usize {
-        self.counts().queued[priority.index()]
+        self.levels[priority.index()].len()
     }
 
     pub(crate) fn counts(&self) -> Counts {
-        self.levels.lock().counts()
+        Counts {
+            queued: std::array::from_fn(|i| self.levels[i].len()),
+            pushed: std::array::from_fn(|i| self.pushed[i].load(Ordering::Relaxed)),
+            aged: self
+                .guard
+                .as_ref()
+                .map_or(0, |guard| guard.aged.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Guard {
+    /// Which level to take from, and whether that is the starvation guard's doing. Reads the
+    /// clock only when a level below the top is non-empty and the previous pop was not aged.
+    #[inline]
+    fn choose(&self, bits: u8, top: usize) -> (usize, bool) {
+        let below = bits & !(1u8 << top);
+        if below == 0 || self.last_pop_aged.load(Ordering::Relaxed) {
+            return (top, false);
+        }
+        let now = self.clock.refresh();
+        let front = |i: usize| self.fronts[i].load(Ordering::Relaxed);
+        let top_newest = self.newest[top].load(Ordering::Relaxed);
+        match overdue_level(below, top_newest, front, now, self.bound) {
+            Some(level) => (level, true),
+            None => (top, false),
+        }
     }
 
-    fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    /// Bookkeeping after a pop took an entry stamped `stamp` from `level`.
+    #[inline]
+    fn served(&self, level: usize, stamp: u64, by_aging: bool) {
+        self.raise_front(level, stamp);
+        // Relaxed, and written only on a change: the alternation is a rate limit, and two workers
+        // that both read `false` may each serve one aged entry (one per worker, as README.md says).
+        if self.last_pop_aged.load(Ordering::Relaxed) != by_aging {
+            self.last_pop_aged.store(by_aging, Ordering::Relaxed);
+        }
+        if by_aging {
+            self.aged.fetch_add(1, Ordering::Relaxed);
+        }
     }
+
+    #[inline]
+    fn raise_front(&self, level: usize, stamp: u64) {
+        raise(&self.fronts[level], stamp);
+    }
+}
+
+/// Raises `stamp_of` to `stamp`, writing (and taking the line) only when that changes it.
+#[inline]
+fn raise(stamp_of: &AtomicU64, stamp: u64) {
+    if stamp_of.load(Ordering::Relaxed) < stamp {
+        stamp_of.fetch_max(stamp, Ordering::Relaxed);
+    }
+}
+
+fn level_priority(index: usize) -> Priority {
+    Priority::from_index(index).expect("level index below LEVELS")
 }
 
 impl<T> Default for LevelQueue<T> {
@@ -216,5 +395,88 @@ impl<T> fmt::Debug for LevelQueue<T> {
             .field("queued", &PerLevel(&counts.queued))
             .field("aging", &self.aging)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use Priority::*;
+
+    fn drain(q: &LevelQueue<u32>) -> Vec<u32> {
+        std::iter::from_fn(|| q.pop().map(|(x, _)| x)).collect()
+    }
+
+    #[test]
+    fn highest_level_first_fifo_within() {
+        let q = LevelQueue::with_aging(Aging::off());
+        for (x, p) in [
+            (1, Idle),
+            (2, Normal),
+            (3, Critical),
+            (4, Normal),
+            (5, Low),
+            (6, High),
+        ] {
+            q.push(x, p);
+        }
+        assert_eq!(q.len(), 6);
+        assert_eq!(drain(&q), [3, 6, 2, 4, 5, 1]);
+        assert!(q.is_empty());
+        assert_eq!(
+            q.nonempty.load(Ordering::SeqCst),
+            0,
+            "empty pops retired every bit"
+        );
+    }
+
+    #[test]
+    fn a_level_refilled_after_it_was_retired_is_seen() {
+        let q = LevelQueue::with_aging(Aging::off());
+        q.push(1, High);
+        assert_eq!(q.pop(), Some((1, High)));
+        assert_eq!(q.pop(), None);
+        q.push(2, Idle);
+        q.push(3, High);
+        assert_eq!(drain(&q), [3, 2]);
+    }
+
+    #[test]
+    fn overdue_entry_beats_newer_higher_work_then_alternates() {
+        let bound = Duration::from_millis(20);
+        let q = LevelQueue::with_aging(Aging::after(bound).unwrap());
+        q.push(1, Idle);
+        q.push(2, Idle);
+        std::thread::sleep(bound * 2);
+        for x in [10, 11, 12] {
+            q.push(x, Critical);
+        }
+        // Idle 1 is overdue: served first; then a priority pop; then Idle 2 (its front estimate
+        // is Idle 1's stamp, so it is overdue as well); then the rest by priority.
+        assert_eq!(drain(&q), [1, 10, 2, 11, 12]);
+        assert_eq!(q.counts().aged, 2);
+    }
+
+    #[test]
+    fn fresh_lower_work_waits_for_higher_work() {
+        let q = LevelQueue::with_aging(Aging::after(Duration::from_secs(60)).unwrap());
+        q.push(1, Idle);
+        q.push(2, High);
+        q.push(3, High);
+        assert_eq!(drain(&q), [2, 3, 1]);
+        assert_eq!(q.counts().aged, 0);
+    }
+
+    #[test]
+    fn counts_per_level() {
+        let q = LevelQueue::with_aging(Aging::off());
+        q.push(1, Idle);
+        q.push(2, Idle);
+        q.push(3, High);
+        q.pop();
+        let c = q.counts();
+        assert_eq!(c.queued, [2, 0, 0, 0, 0]);
+        assert_eq!(c.pushed, [2, 0, 0, 1, 0]);
     }
 }

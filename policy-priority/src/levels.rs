@@ -1,44 +1,19 @@
-//! The single-threaded core of the queue: five FIFO levels, a bitmap of the non-empty ones, and
-//! the aging rule. [`crate::LevelQueue`] puts it behind one mutex; see `README.md` beside this file
-//! for why that is the whole concurrency story.
-//!
-//! Time is passed in as nanoseconds since the queue's epoch (a closure, so that a pop that cannot
-//! age anything never reads the clock); the unit tests drive it with a synthetic clock.
-
-use std::collections::VecDeque;
-
-use pool_core::Priority;
+//! The level data and the aging rule, free of any synchronisation: the entry a level holds, the
+//! counters a snapshot reports, and the choice of an overdue level, which the unit tests drive
+//! with synthetic stamps. [`crate::LevelQueue`] applies them to five lock-free injectors; see
+//! `README.md` beside this file for the protocol.
 
 /// Number of levels; `Priority::index` is 0 (Idle) ..= 4 (Critical).
 pub(crate) const LEVELS: usize = 5;
 
-struct Entry<T> {
-    /// When it was pushed, in nanoseconds since the epoch. Non-decreasing in push order (see
-    /// `Levels::push`), so the front of each level is that level's oldest entry.
-    stamp: u64,
-    item: T,
+/// What a level's injector holds.
+pub(crate) struct Entry<T> {
+    /// The coarse time of the push (see `clock.rs`), 0 with aging off.
+    pub(crate) stamp: u64,
+    pub(crate) item: T,
 }
 
-/// Five FIFO levels. `pop` is O(1): the highest non-empty level comes from the bitmap, and aging
-/// only looks at the (at most five) level fronts.
-pub(crate) struct Levels<T> {
-    queues: [VecDeque<Entry<T>>; LEVELS],
-    /// Bit `i` set iff `queues[i]` is non-empty.
-    nonempty: u8,
-    /// The largest stamp handed out: stamps never go backwards even if two pushers read the clock
-    /// in one order and take the lock in the other.
-    last_stamp: u64,
-    /// `None`: aging off. Otherwise an entry waiting longer than this many nanoseconds is overdue.
-    bound: Option<u64>,
-    /// The previous pop was served by aging; the next one goes strictly by priority, so that a
-    /// backlog of overdue low-priority work takes at most every other pop (see README.md).
-    last_pop_aged: bool,
-    len: usize,
-    pushed: [u64; LEVELS],
-    aged: u64,
-}
-
-/// What `Levels` counted so far.
+/// What the queue counted so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
     pub(crate) queued: [usize; LEVELS],
@@ -46,211 +21,94 @@ pub(crate) struct Counts {
     pub(crate) aged: u64,
 }
 
-impl<T> Levels<T> {
-    pub(crate) fn new(bound: Option<u64>) -> Self {
-        Levels {
-            queues: Default::default(),
-            nonempty: 0,
-            last_stamp: 0,
-            bound,
-            last_pop_aged: false,
-            len: 0,
-            pushed: [0; LEVELS],
-            aged: 0,
+/// The index of the highest set bit of a non-zero bitmap: the most urgent non-empty level.
+#[inline]
+pub(crate) fn top_level(bits: u8) -> usize {
+    debug_assert_ne!(bits, 0, "no level to serve");
+    7 - bits.leading_zeros() as usize
+}
+
+/// The aging rule. `below` holds the non-empty levels under the top one; `front(i)` is the
+/// estimate of level `i`'s front stamp (a lower bound: the front was pushed at or after it);
+/// `top_newest` is the newest stamp pushed at the top level (an upper bound of its front).
+/// Returns the level whose front estimate is the oldest among those that waited longer than
+/// `bound` at `now`, unless even the top level's newest entry is strictly older (then plain
+/// priority order already serves older work first, and aging would only reorder). A tie goes to
+/// aging: stamps are coarse (clock.rs), so equal stamps say "pushed in the same refresh period",
+/// and the lower entry is overdue.
+pub(crate) fn overdue_level(
+    below: u8,
+    top_newest: u64,
+    front: impl Fn(usize) -> u64,
+    now: u64,
+    bound: u64,
+) -> Option<usize> {
+    let mut best: Option<(u64, usize)> = None;
+    let mut bits = below;
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let stamp = front(i);
+        let older = best.is_none_or(|(best_stamp, _)| stamp < best_stamp);
+        if now.saturating_sub(stamp) > bound && older {
+            best = Some((stamp, i));
         }
     }
-
-    pub(crate) fn aging(&self) -> bool {
-        self.bound.is_some()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Appends `item` at `level`. `now` is only called when aging is on.
-    pub(crate) fn push(&mut self, item: T, level: Priority, now: impl FnOnce() -> u64) {
-        let stamp = if self.aging() {
-            self.last_stamp = self.last_stamp.max(now());
-            self.last_stamp
-        } else {
-            0
-        };
-        let i = level.index();
-        self.queues[i].push_back(Entry { stamp, item });
-        self.nonempty |= 1 << i;
-        self.len += 1;
-        self.pushed[i] += 1;
-    }
-
-    /// Takes the next entry: the oldest overdue entry below the top level if there is one (and
-    /// the previous pop was not already served by aging), else the front of the highest
-    /// non-empty level. `now` is only called when there is something aging could serve.
-    pub(crate) fn pop(&mut self, now: impl FnOnce() -> u64) -> Option<(T, Priority)> {
-        if self.nonempty == 0 {
-            return None;
-        }
-        let top = 7 - self.nonempty.leading_zeros() as usize;
-        let below = self.nonempty & !(1u8 << top);
-        let mut take = top;
-        let mut by_aging = false;
-        if let (Some(bound), false, true) = (self.bound, self.last_pop_aged, below != 0) {
-            if let Some(level) = self.oldest_overdue(below, top, now(), bound) {
-                take = level;
-                by_aging = true;
-            }
-        }
-        self.last_pop_aged = by_aging;
-        if by_aging {
-            self.aged += 1;
-        }
-        Some(self.take_front(take))
-    }
-
-    /// Among the fronts of the levels in `below`, the oldest one that waited longer than `bound`,
-    /// unless the top level's front is older still (then plain priority order already serves the
-    /// oldest overdue entry).
-    fn oldest_overdue(&self, below: u8, top: usize, now: u64, bound: u64) -> Option<usize> {
-        let mut best: Option<(u64, usize)> = None;
-        let mut bits = below;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let stamp = self.queues[i].front().map_or(u64::MAX, |e| e.stamp);
-            let older = match best {
-                Some((best_stamp, _)) => stamp < best_stamp,
-                None => true,
-            };
-            if now.saturating_sub(stamp) > bound && older {
-                best = Some((stamp, i));
-            }
-        }
-        let (stamp, level) = best?;
-        let top_stamp = self.queues[top].front().map_or(u64::MAX, |e| e.stamp);
-        (stamp < top_stamp).then_some(level)
-    }
-
-    fn take_front(&mut self, i: usize) -> (T, Priority) {
-        let queue = &mut self.queues[i];
-        // `i` comes from the bitmap, which is set exactly for the non-empty levels.
-        let entry = queue
-            .pop_front()
-            .expect("bitmap out of sync with the levels");
-        if queue.is_empty() {
-            self.nonempty &= !(1 << i);
-        }
-        self.len -= 1;
-        let level = Priority::from_index(i).expect("level index below LEVELS");
-        (entry.item, level)
-    }
-
-    pub(crate) fn counts(&self) -> Counts {
-        Counts {
-            queued: std::array::from_fn(|i| self.queues[i].len()),
-            pushed: self.pushed,
-            aged: self.aged,
-        }
-    }
+    let (stamp, level) = best?;
+    (stamp <= top_newest).then_some(level)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Priority::*;
 
-    fn drain(levels: &mut Levels<u32>, now: u64) -> Vec<u32> {
-        std::iter::from_fn(|| levels.pop(|| now).map(|(x, _)| x)).collect()
+    const IDLE: u8 = 1 << 0;
+    const LOW: u8 = 1 << 1;
+    const NORMAL: u8 = 1 << 2;
+
+    fn fronts(stamps: [u64; LEVELS]) -> impl Fn(usize) -> u64 {
+        move |i| stamps[i]
     }
 
     #[test]
-    fn highest_level_first_fifo_within() {
-        let mut q = Levels::new(None);
-        for (x, p) in [
-            (1, Idle),
-            (2, Normal),
-            (3, Critical),
-            (4, Normal),
-            (5, Low),
-            (6, High),
-        ] {
-            q.push(x, p, || unreachable!("no clock without aging"));
-        }
-        assert_eq!(q.len(), 6);
-        assert_eq!(drain(&mut q, 0), [3, 6, 2, 4, 5, 1]);
-        assert_eq!(q.len(), 0);
-        assert!(q.pop(|| 0).is_none());
+    fn top_is_the_highest_bit() {
+        assert_eq!(top_level(0b1), 0);
+        assert_eq!(top_level(0b10110), 4);
+        assert_eq!(top_level(0b01000), 3);
     }
 
     #[test]
-    fn overdue_entry_beats_newer_higher_work() {
-        let mut q = Levels::new(Some(100));
-        q.push(1, Idle, || 0);
-        q.push(2, High, || 50);
-        // Not overdue yet (waited exactly the bound, not longer): priority order.
-        assert_eq!(q.pop(|| 100).map(|(x, _)| x), Some(2));
-        q.push(3, High, || 150);
-        assert_eq!(q.pop(|| 101), Some((1, Idle)));
-        assert_eq!(q.counts().aged, 1);
-        assert_eq!(q.pop(|| 101), Some((3, High)));
+    fn waiting_exactly_the_bound_is_not_overdue() {
+        let f = fronts([0; LEVELS]);
+        assert_eq!(overdue_level(IDLE, 50, &f, 100, 100), None);
+        assert_eq!(overdue_level(IDLE, 50, &f, 101, 100), Some(0));
     }
 
     #[test]
-    fn oldest_overdue_first_across_levels() {
-        let mut q = Levels::new(Some(10));
-        q.push(1, Low, || 5);
-        q.push(2, Idle, || 1);
-        q.push(3, Critical, || 50);
-        q.push(4, Critical, || 50);
-        q.push(5, Critical, || 50);
-        // Both low entries are overdue; Idle is older. Aged pops alternate with priority pops.
-        assert_eq!(drain(&mut q, 100), [2, 3, 1, 4, 5]);
-        assert_eq!(q.counts().aged, 2);
+    fn oldest_overdue_front_across_levels() {
+        // Idle's front (1) is older than Low's (5); both are overdue at 100 with bound 10.
+        let f = fronts([1, 5, 0, 0, 0]);
+        assert_eq!(overdue_level(IDLE | LOW, 50, &f, 100, 10), Some(0));
+        // Nothing has waited longer than 10 at 11.
+        assert_eq!(overdue_level(IDLE | LOW, 50, &f, 11, 10), None);
+        // Only Low is overdue at 14.
+        let f = fronts([5, 1, 0, 0, 0]);
+        assert_eq!(overdue_level(IDLE | LOW, 50, &f, 14, 10), Some(1));
     }
 
     #[test]
-    fn overdue_top_level_is_plain_priority() {
-        let mut q = Levels::new(Some(10));
-        q.push(1, High, || 0);
-        q.push(2, Low, || 5);
-        assert_eq!(drain(&mut q, 100), [1, 2]);
-        assert_eq!(
-            q.counts().aged,
-            0,
-            "the oldest overdue entry was on top anyway"
-        );
+    fn an_older_top_level_is_plain_priority() {
+        // Even the top level's newest entry (4) is older than Low's front (5).
+        let f = fronts([0, 5, 0, 0, 0]);
+        assert_eq!(overdue_level(LOW, 4, &f, 100, 10), None);
+        // Same coarse stamp: the overdue lower entry is served.
+        assert_eq!(overdue_level(LOW, 5, &f, 100, 10), Some(1));
     }
 
     #[test]
-    fn stamps_never_go_backwards() {
-        let mut q = Levels::new(Some(10));
-        q.push(1, Low, || 50);
-        // A pusher that read the clock earlier but locked later gets the later stamp, so it
-        // does not look older than the front of its level.
-        q.push(2, Low, || 20);
-        q.push(3, High, || 55);
-        assert_eq!(drain(&mut q, 61), [1, 3, 2]);
-    }
-
-    #[test]
-    fn no_clock_read_when_nothing_can_age() {
-        let mut q = Levels::new(Some(10));
-        q.push(1, Normal, || 0);
-        q.push(2, Normal, || 0);
-        assert_eq!(
-            q.pop(|| unreachable!("a single level cannot age")),
-            Some((1, Normal))
-        );
-    }
-
-    #[test]
-    fn counts_per_level() {
-        let mut q = Levels::new(None);
-        q.push(1, Idle, || 0);
-        q.push(2, Idle, || 0);
-        q.push(3, High, || 0);
-        q.pop(|| 0);
-        let c = q.counts();
-        assert_eq!(c.queued, [2, 0, 0, 0, 0]);
-        assert_eq!(c.pushed, [2, 0, 0, 1, 0]);
+    fn nothing_below_nothing_to_age() {
+        let f = fronts([0; LEVELS]);
+        assert_eq!(overdue_level(0, u64::MAX, &f, u64::MAX, 1), None);
+        assert_eq!(overdue_level(NORMAL, 9, fronts([9; LEVELS]), 5, 1), None);
     }
 }

@@ -50,18 +50,22 @@
 //! [`priority_pool`] builds a pool with a [`PriorityQueue`] and hands back a clone of the queue
 //! for its statistics; or pass `queue.clone()` to
 //! [`ThreadPoolBuilder::queue_policy`](pool_core::ThreadPoolBuilder::queue_policy) yourself.
-//! [`PrioritySubmit::submit_at`] is `submit_with(TaskOptions::new().priority(p), f)`. Crates that
-//! only hold an [`Executor`](pool_core::Executor) pass a level with `execute_with_priority`.
+//! [`PrioritySubmit::submit_at`] is `submit_with(TaskOptions::new().priority(p), f)`;
+//! [`PrioritySubmit::spawn_at`] queues fire-and-forget work at a level without a handle. Crates
+//! that only hold an [`Executor`](pool_core::Executor) pass a level with `execute_with_priority`.
 //!
 //! The policy keeps one global queue (no per-worker deques, no stealing), because a worker's
 //! own deque would let its `Idle` work start before another thread's `Critical` work. The queue
-//! itself, [`LevelQueue`], is one mutex around five ring buffers and a bitmap of non-empty levels;
-//! `README.md` beside the sources describes the protocol and why a lock is enough.
+//! itself, [`LevelQueue`], is five lock-free FIFOs (crossbeam-deque injectors) and a bitmap of
+//! the non-empty levels, with a coarse clock for the aging stamps; `README.md` beside the
+//! sources describes the protocol and the race each step closes.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+mod clock;
 mod config;
+mod injector;
 mod level_queue;
 mod levels;
 mod queue;

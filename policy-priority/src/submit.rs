@@ -1,10 +1,13 @@
 //! Submitting at a level, and building a pool with the priority policy in one call.
 
-use pool_core::{BuildError, CancelToken, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool};
+use pool_core::{
+    BuildError, CancelToken, Executor, Job, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool,
+};
 
 use crate::queue::PriorityQueue;
 
-/// Submitting at a priority level: `pool.submit_at(Priority::High, || ...)`.
+/// Submitting at a priority level: `pool.submit_at(Priority::High, || ...)` for a result,
+/// `pool.spawn_at(Priority::Idle, || ...)` for fire-and-forget work.
 ///
 /// Implemented for [`ThreadPool`]; the handles are the usual [`TaskHandle`]s. On a pool whose
 /// queue policy ignores priorities (the FIFO default) the level is recorded but has no effect.
@@ -45,6 +48,40 @@ pub trait PrioritySubmit {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static;
 
+    /// Runs `f` at `priority` without a handle: the cheapest way to queue work at a level (one
+    /// allocation for the closure, as with [`ThreadPool::spawn`], which runs at `Normal`).
+    ///
+    /// A panic in `f` is caught and counted in the pool's stats, as for `spawn`. Nothing reports
+    /// the job's end; use [`submit_at`](Self::submit_at) for a result, or a channel.
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{priority_pool, PrioritySubmit};
+    /// use pool_core::Priority;
+    /// use std::sync::mpsc;
+    ///
+    /// let (pool, queue) = priority_pool(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.spawn_at(Priority::Idle, move || tx.send("indexed").unwrap()).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), "indexed");
+    ///
+    /// pool.shutdown();
+    /// assert_eq!(queue.stats().level(Priority::Idle).completed, 1);
+    /// let (late_tx, late) = mpsc::channel();
+    /// let refused = pool.spawn_at(Priority::Idle, move || late_tx.send("late").unwrap());
+    /// (refused.unwrap_err().into_inner())(); // the closure is ours again
+    /// assert_eq!(late.recv().unwrap(), "late");
+    /// # Ok::<(), pool_core::BuildError>(())
+    /// ```
+    fn spawn_at<F>(&self, priority: Priority, f: F) -> Result<(), Rejected<F>>
+    where
+        F: FnOnce() + Send + 'static;
+
     /// Runs `f` at `priority` with a [`CancelToken`] it can check to stop early when its handle
     /// is cancelled while it runs.
     ///
@@ -84,6 +121,33 @@ impl PrioritySubmit for ThreadPool {
         T: Send + 'static,
     {
         self.submit_with(TaskOptions::new().priority(priority), f)
+    }
+
+    fn spawn_at<F>(&self, priority: Priority, f: F) -> Result<(), Rejected<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let boxed = Box::new(f);
+        let ours: *const F = &*boxed;
+        let job: Job = boxed;
+        match Executor::execute_with_priority(self, job, priority) {
+            Ok(()) => Ok(()),
+            Err(Rejected(job)) => {
+                let back = Box::into_raw(job).cast::<F>();
+                debug_assert_eq!(
+                    back.cast_const(),
+                    ours,
+                    "the pool hands back the job it got"
+                );
+                // SAFETY: `ThreadPool::execute_with_priority` hands a refused job back unchanged
+                // (pool-core's `Rejected` contract: "the job is ours again"), so `job` is the
+                // `Box<F>` made above, unsized to `Box<dyn FnOnce()>`. Casting the fat pointer
+                // to `*mut F` keeps its data address, and the allocation was made by `Box` with
+                // `F`'s layout, so rebuilding the `Box<F>` is sound and frees it exactly once.
+                let f = unsafe { Box::from_raw(back) };
+                Err(Rejected(*f))
+            }
+        }
     }
 
     fn submit_cancellable_at<F, T>(

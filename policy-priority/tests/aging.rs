@@ -132,3 +132,46 @@ fn an_overdue_backlog_delays_critical_work_by_at_most_one_task() {
     pool.shutdown();
     assert!(queue.stats().aged >= 1);
 }
+
+#[test]
+fn a_waiting_task_is_not_served_by_aging_before_the_bound() {
+    // The other side of the guard: against a steady High stream, the Idle task starts only once
+    // it has waited about the bound (aging stamps are coarse; see src/README.md, "The aging
+    // stamp").
+    let bound = Duration::from_millis(30);
+    let (pool, _queue) = one_worker(Aging::after(bound).unwrap());
+    let pool = Arc::new(pool);
+    let (end, ended) = mpsc::channel();
+    let stream = Arc::new(Stream {
+        pool: pool.clone(),
+        ran: AtomicU32::new(0),
+        idle_ran: AtomicBool::new(false),
+        cap: 20_000,
+        work: Duration::from_micros(500),
+        end,
+    });
+    let gate = Gate::hold(&pool);
+    let s = stream.clone();
+    let queued = std::time::Instant::now();
+    let idle = pool
+        .submit_at(Priority::Idle, move || {
+            s.idle_ran.store(true, Ordering::SeqCst);
+            queued.elapsed()
+        })
+        .unwrap();
+    let first = stream.clone();
+    pool.submit_at(Priority::High, move || link(first)).unwrap();
+    gate.open();
+    let waited = idle.join_timeout(TIMEOUT).expect("the Idle task ran");
+    ended.recv_timeout(TIMEOUT).expect("the stream ended");
+    // Stamps are coarse: early by less than 1/64 of the bound plus the time since the tick's
+    // last refresh (src/clock.rs); the Idle push refreshes it (its level was empty). Much more
+    // than that would mean stale stamps.
+    let tolerance = bound / 64 + Duration::from_millis(1);
+    assert!(
+        waited > bound - tolerance,
+        "served by aging after {waited:?}, bound {bound:?}"
+    );
+    drop(stream);
+    pool.shutdown();
+}

@@ -1,0 +1,93 @@
+//! The aging stamp: a coarse clock that pushes read with one relaxed load.
+//!
+//! Reading `Instant::now()` on every push cost about a fifth of a push+pop. Instead the queue
+//! keeps `tick`, the nanoseconds since its epoch as of the last *refresh*, and a push stamps its
+//! entry with `tick` as it is. A refresh reads the clock and raises `tick`; the queue refreshes
+//! (see `LevelQueue`):
+//!
+//! - on every pop that checks aging (a level below the top is non-empty and the previous pop was
+//!   not an aged one): that pop needs the time anyway;
+//! - on every [`REFRESH_EVERY`]th pop of each thread, so that a run with only one busy level
+//!   (which never checks aging) still moves the tick;
+//! - on a pop that finds the queue empty (the worker is about to park, far dearer than a clock
+//!   read), and on a push into a level whose non-empty bit is clear (that entry becomes the
+//!   level's front; after an idle spell `tick` may be arbitrarily old).
+//!
+//! A refresh stores only when it moves `tick` forward by at least 1/64 of the aging bound (the
+//! granularity), so the line every push reads is written at most about 64 times per bound.
+//!
+//! **The bound.** `tick` never runs ahead of the clock, so a stamp is never later than the true
+//! push time, and aging decisions compare against a fresh clock read. A stamp is earlier than the
+//! push by less than the granularity plus the time since the last refresh: about one task length
+//! per worker while several levels are busy, at most [`REFRESH_EVERY`] task lengths of the
+//! busiest worker while a single level is busy, nothing more for a push into an empty level (it
+//! refreshes first). An entry can be served by aging that much early, never late on account of
+//! its stamp: with the default one-second bound and tasks under a millisecond, under
+//! 16 ms + 32 ms, about 5% of the bound.
+
+use std::time::Instant;
+
+use pool_core::sync::{AtomicU64, CachePadded, Ordering};
+
+/// Each thread refreshes the tick on every this-many pops (a power of two: a mask, not a
+/// division, on the pop path).
+pub(crate) const REFRESH_EVERY: u32 = 32;
+
+pub(crate) struct Clock {
+    epoch: Instant,
+    /// A refresh stores only when it moves `tick` by at least this much (1/64 of the aging
+    /// bound): every store takes the line from the submitter, which reads it on every push.
+    granularity: u64,
+    /// Nanoseconds since `epoch` at the last refresh; only ever raised. Its own cache line: the
+    /// submitter reads it on every push, and it is written only on refreshes.
+    tick: CachePadded<AtomicU64>,
+}
+
+impl Clock {
+    /// A clock for an aging bound of `bound` nanoseconds.
+    pub(crate) fn new(bound: u64) -> Self {
+        Clock {
+            epoch: Instant::now(),
+            granularity: bound / 64,
+            tick: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The stamp for a push: the time of the last refresh (relaxed: it is a hint about time,
+    /// not a synchronisation point; any value some refresh stored is a valid lower bound).
+    #[inline]
+    pub(crate) fn tick(&self) -> u64 {
+        self.tick.load(Ordering::Relaxed)
+    }
+
+    /// Reads the clock, raises `tick` to it if that moves it by at least the granularity, and
+    /// returns the exact time read.
+    pub(crate) fn refresh(&self) -> u64 {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // Measured: with a store on every refresh, the worker's refreshes and the submitter's
+        // loads bounced this line on nearly every task (a quarter of a pop's time).
+        if self
+            .tick
+            .load(Ordering::Relaxed)
+            .saturating_add(self.granularity)
+            <= now
+        {
+            self.tick.fetch_max(now, Ordering::Relaxed);
+        }
+        now
+    }
+
+    /// Counts a pop of the calling thread; true on every [`REFRESH_EVERY`]th one.
+    #[inline]
+    pub(crate) fn pop_wants_refresh() -> bool {
+        pool_core::sync::thread_local! {
+            #[allow(clippy::missing_const_for_thread_local)] // loom's thread_local! has no `const` form
+            static POPS: std::cell::Cell<u32> = std::cell::Cell::new(0);
+        }
+        POPS.with(|pops| {
+            let n = pops.get().wrapping_add(1);
+            pops.set(n);
+            n & (REFRESH_EVERY - 1) == 0
+        })
+    }
+}
