@@ -1,8 +1,6 @@
 //! Submitting at a level, and building a pool with the priority policy in one call.
 
-use pool_core::{
-    BuildError, CancelToken, Executor, Job, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool,
-};
+use pool_core::{BuildError, CancelToken, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool};
 
 use crate::queue::PriorityQueue;
 
@@ -127,27 +125,7 @@ impl PrioritySubmit for ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        let boxed = Box::new(f);
-        let ours: *const F = &*boxed;
-        let job: Job = boxed;
-        match Executor::execute_with_priority(self, job, priority) {
-            Ok(()) => Ok(()),
-            Err(Rejected(job)) => {
-                let back = Box::into_raw(job).cast::<F>();
-                debug_assert_eq!(
-                    back.cast_const(),
-                    ours,
-                    "the pool hands back the job it got"
-                );
-                // SAFETY: `ThreadPool::execute_with_priority` hands a refused job back unchanged
-                // (pool-core's `Rejected` contract: "the job is ours again"), so `job` is the
-                // `Box<F>` made above, unsized to `Box<dyn FnOnce()>`. Casting the fat pointer
-                // to `*mut F` keeps its data address, and the allocation was made by `Box` with
-                // `F`'s layout, so rebuilding the `Box<F>` is sound and frees it exactly once.
-                let f = unsafe { Box::from_raw(back) };
-                Err(Rejected(*f))
-            }
-        }
+        self.spawn_with_priority(priority, f)
     }
 
     fn submit_cancellable_at<F, T>(

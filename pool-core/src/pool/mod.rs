@@ -446,10 +446,34 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
+        self.spawn_with_priority(Priority::Normal, job)
+    }
+
+    /// [`spawn`](Self::spawn) at a priority (for pools with a priority queue policy; the FIFO
+    /// default ignores it).
+    ///
+    /// # Errors
+    ///
+    /// After shutdown, the closure comes back in [`Rejected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{Priority, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// pool.spawn_with_priority(Priority::Low, || println!("later")).unwrap();
+    /// pool.shutdown();
+    /// assert!(pool.spawn_with_priority(Priority::High, || ()).is_err());
+    /// ```
+    pub fn spawn_with_priority<F>(&self, priority: Priority, job: F) -> Result<(), Rejected<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
         match self.shared.admit() {
             Some(route) => {
                 self.shared
-                    .dispatch(route, QueuedTask::job(Box::new(job), Priority::Normal));
+                    .dispatch(route, QueuedTask::job(Box::new(job), priority));
                 Ok(())
             }
             None => Err(Rejected(job)),
