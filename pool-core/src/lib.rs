@@ -107,8 +107,8 @@ mod clock;
 mod deque;
 mod error;
 mod executor;
+mod policy;
 mod pool;
-mod queue;
 mod scope;
 #[doc(hidden)]
 pub mod sync;
@@ -118,11 +118,11 @@ mod unwind;
 pub use batch::BatchProgress;
 pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskError};
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
+pub use policy::{FifoQueue, QueuePolicy, QueuedTask};
 pub use pool::{
     spawn_here, yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, WorkerStats,
     Yield,
 };
-pub use queue::{FifoQueue, QueuePolicy, QueuedTask};
 pub use scope::Scope;
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};
 pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::{Hooks, IndexHook, PanicHandler, ThreadPool};
 use crate::error::BuildError;
-use crate::queue::QueuePolicy;
+use crate::policy::QueuePolicy;
 
 /// Configures and starts a [`ThreadPool`].
 ///

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// One block of event counters.
 #[derive(Debug, Default)]
@@ -121,72 +121,6 @@ impl Totals {
             canceled: c.canceled.load(Ordering::Relaxed),
         };
     }
-}
-
-const STRIPES: usize = 8;
-
-/// One stripe of the outside submitters: their counters, and the gate each holds from its
-/// shutdown check to its push (see the pool README, "shutdown").
-#[derive(Debug, Default)]
-pub(crate) struct Stripe {
-    /// Held by an outside submitter across check-and-push; shutdown passes through every gate
-    /// once after raising its flag. Uncontended unless two submitting threads share the stripe.
-    pub(crate) gate: Mutex<()>,
-    /// `submitted` and `rejected` are written only under `gate` (plain increments); `canceled`
-    /// by any thread with `add_shared`.
-    pub(crate) counters: Counters,
-}
-
-/// Counters and gates for threads outside the pool, striped so that several submitters rarely
-/// share a line.
-pub(crate) struct ExternalCounters {
-    stripes: [CachePadded<Stripe>; STRIPES],
-}
-
-impl Default for ExternalCounters {
-    fn default() -> Self {
-        ExternalCounters {
-            stripes: std::array::from_fn(|_| CachePadded::new(Stripe::default())),
-        }
-    }
-}
-
-impl ExternalCounters {
-    /// The calling thread's stripe.
-    pub(crate) fn mine(&self) -> &Stripe {
-        crate::sync::thread_local! {
-            static STRIPE: usize = next_stripe();
-        }
-        let index = STRIPE.with(|s| *s);
-        &self.stripes[index % STRIPES]
-    }
-
-    /// Waits until no outside submitter is between its shutdown check and its push: takes and
-    /// releases every gate once.
-    pub(crate) fn barrier(&self) {
-        for stripe in &self.stripes {
-            drop(stripe.gate.lock());
-        }
-    }
-
-    /// The stripes' counter blocks, for [`Totals::read`].
-    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Counters> + Clone {
-        self.stripes.iter().map(|stripe| &stripe.counters)
-    }
-}
-
-#[cfg(not(loom))]
-fn next_stripe() -> usize {
-    // Distinct threads get distinct stripes round-robin; not part of any protocol.
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// loom replays every iteration and needs the same accesses each time; a process-wide counter
-/// would hand each iteration's threads different stripes. One stripe is correct, only slower.
-#[cfg(loom)]
-fn next_stripe() -> usize {
-    0
 }
 
 /// How one worker has spent its life: a building block for controllers such as

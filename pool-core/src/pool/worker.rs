@@ -4,10 +4,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::stats::{bump_owned, bump_owned_by, Counters, ExternalCounters, Totals, WorkerStats};
+use super::shutdown::SubmitGates;
+use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
-use crate::queue::{QueuedTask, Work};
+use crate::policy::{QueuedTask, Work};
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
 use crate::unwind::catch_panic;
@@ -74,7 +75,7 @@ impl Registry {
     }
 
     /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
-    pub(crate) fn read_totals(&self, external: &ExternalCounters) -> Totals {
+    pub(crate) fn read_totals(&self, external: &SubmitGates) -> Totals {
         // The lock keeps each worker either in `workers` or folded into `retired` for the whole
         // read, so none is counted twice or missed between passes.
         let inner = self.inner.lock();

@@ -453,10 +453,10 @@ impl TaskRef {
     }
 
     /// Cancels the task if still queued, and says whether this discard counts it.
-    pub(crate) fn discard(self, reason: CancelReason) -> crate::queue::Discarded {
+    pub(crate) fn discard(self, reason: CancelReason) -> Discarded {
         let canceled_now = self.task().cancel(reason);
         let count = self.header().is_canceled() && self.header().claim_accounting();
-        crate::queue::Discarded {
+        Discarded {
             canceled_now,
             count,
         }
@@ -558,6 +558,14 @@ where
     fn call(self, token: &CancelToken<'_>) -> T {
         (self.0)(token)
     }
+}
+
+/// What discarding an entry did.
+pub(crate) struct Discarded {
+    /// This discard prevented the task's start (it was still queued).
+    pub(crate) canceled_now: bool,
+    /// This discard is the one that counts the cancellation in the stats.
+    pub(crate) count: bool,
 }
 
 #[cfg(all(test, not(loom)))]

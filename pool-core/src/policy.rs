@@ -1,11 +1,12 @@
 //! The queue-policy plug point: the pool's ready queue is a trait object, with per-task metadata.
+//! (`deque.rs` is something else: the work-stealing deques and injector the FIFO default uses.)
 
 use std::fmt;
 
 use crate::deque::{steal_retrying, Injector};
 use crate::error::CancelReason;
 use crate::executor::{Job, Priority};
-use crate::task::{TaskId, TaskRef};
+use crate::task::{Discarded, TaskId, TaskRef};
 
 /// A task waiting in a queue: opaque work plus the metadata a policy orders by.
 ///
@@ -79,14 +80,6 @@ impl QueuedTask {
             Work::Task(task) => task.discard(reason),
         }
     }
-}
-
-/// What discarding an entry did.
-pub(crate) struct Discarded {
-    /// This discard prevented the task's start (it was still queued).
-    pub(crate) canceled_now: bool,
-    /// This discard is the one that counts the cancellation in the stats.
-    pub(crate) count: bool,
 }
 
 impl fmt::Debug for QueuedTask {

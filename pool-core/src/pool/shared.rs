@@ -1,0 +1,288 @@
+//! The state the workers and the pool handle share: the shared queue, the hooks, the worker
+//! threads, and how a submission gets in (`admit`, then `dispatch`).
+
+use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
+use super::size::Size;
+use super::sleep::Sleep;
+use super::stats::{bump_owned, Totals};
+use super::worker::{self, Registry};
+use crate::deque::{steal_retrying, Injector};
+use crate::executor::Priority;
+use crate::policy::{QueuePolicy, QueuedTask};
+use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::unwind::call_quietly;
+
+/// Settings that outlive the builder.
+pub(crate) struct Hooks {
+    pub(crate) name: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_start: Vec<IndexHook>,
+    pub(crate) on_stop: Vec<IndexHook>,
+    pub(crate) on_park: Vec<IndexHook>,
+    pub(crate) on_unpark: Vec<IndexHook>,
+    pub(crate) panic_handler: Option<PanicHandler>,
+}
+
+/// A hook called with a worker's index (start, stop, park, unpark).
+// Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
+pub(crate) type IndexHook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
+
+/// The builder's `panic_handler`.
+// Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
+pub(crate) type PanicHandler = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+impl Hooks {
+    // User callbacks must never take a worker down: each is called quietly (its panic, and
+    // that panic's payload, are caught).
+    pub(crate) fn call_start(&self, index: usize) {
+        for hook in &self.on_start {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    pub(crate) fn call_stop(&self, index: usize) {
+        for hook in &self.on_stop {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    pub(crate) fn call_park(&self, index: usize) {
+        for hook in &self.on_park {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    pub(crate) fn call_unpark(&self, index: usize) {
+        for hook in &self.on_unpark {
+            call_quietly(|| hook(index));
+        }
+    }
+
+    pub(crate) fn call_panic_handler(&self, message: &str) {
+        if let Some(handler) = &self.panic_handler {
+            call_quietly(|| handler(message));
+        }
+    }
+}
+
+/// The shared queue: the built-in FIFO injector, or a plugged-in policy.
+///
+/// Why two arms and not the FIFO default behind `QueuePolicy` too (`FifoQueue` is the same
+/// order as a policy): the default is on the hottest path of every outside submission, and the
+/// arm saves a virtual call and a pointer chase per push and per pop there. That saving has not
+/// been measured apart from the rest on these noisy 2-core machines; if it proves to be nothing,
+/// this enum should go and the default become `Box<FifoQueue>`.
+// One per pool and never moved, so the injector's inline size costs nothing; boxing it would add
+// a pointer chase to every push and pop.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Global {
+    Fifo(Injector<QueuedTask>),
+    Policy(Box<dyn QueuePolicy>),
+}
+
+pub(crate) struct Threads {
+    pub(crate) handles: Vec<(usize, thread::JoinHandle<()>)>,
+    pub(crate) next_index: usize,
+}
+
+/// Everything the workers and the pool handle share.
+pub(crate) struct Shared {
+    pub(crate) global: Global,
+    /// Whether submissions from inside a worker go to its own deque.
+    pub(crate) local_queues: bool,
+    pub(crate) honors_priority: bool,
+    pub(crate) lifecycle: AtomicUsize,
+    pub(crate) sleep: Sleep,
+    pub(crate) registry: Registry,
+    pub(crate) size: Size,
+    pub(crate) external: SubmitGates,
+    pub(crate) hooks: Hooks,
+    pub(crate) threads: Mutex<Threads>,
+    /// Workers that left their loop by a panic (see `worker::run`); reported in the stats.
+    pub(crate) lost_workers: AtomicU64,
+    /// Unit tests only: makes the next worker that reaches the top of its loop panic there.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) inject_fault: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn push_global(&self, task: QueuedTask) {
+        match &self.global {
+            Global::Fifo(injector) => injector.push(task),
+            Global::Policy(policy) => policy.push(task),
+        }
+    }
+
+    pub(crate) fn pop_global(&self) -> Option<QueuedTask> {
+        match &self.global {
+            Global::Fifo(injector) => steal_retrying(|| injector.steal()),
+            Global::Policy(policy) => policy.pop(),
+        }
+    }
+
+    pub(crate) fn global_is_empty(&self) -> bool {
+        match &self.global {
+            Global::Fifo(injector) => injector.is_empty(),
+            Global::Policy(policy) => policy.is_empty(),
+        }
+    }
+
+    pub(crate) fn global_len(&self) -> usize {
+        match &self.global {
+            Global::Fifo(injector) => injector.len(),
+            Global::Policy(policy) => policy.len(),
+        }
+    }
+
+    pub(crate) fn policy_finished(&self, priority: Priority) {
+        if let Global::Policy(policy) = &self.global {
+            policy.on_finished(priority);
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0
+    }
+
+    /// During shutdown: whether this worker may exit. No outside submitter can push any more,
+    /// and nothing is left that this worker is responsible for (its deque and the shared queue).
+    /// Other workers drain their own deques before they exit.
+    pub(crate) fn quiescent(&self, ctx: &worker::WorkerContext) -> bool {
+        self.lifecycle.load(Ordering::Acquire) & DRAINABLE != 0
+            && ctx.deque.is_empty()
+            && self.global_is_empty()
+    }
+
+    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
+    /// submission (and the refusal) either way.
+    pub(crate) fn admit(&self) -> Option<Route<'_>> {
+        let shared = self;
+        let internal = worker::with_current(shared, |ctx| {
+            bump_owned(&ctx.counters.submitted);
+            // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
+            // accepts it; only `shutdown_now` refuses it.
+            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
+            if refused {
+                bump_owned(&ctx.counters.rejected);
+            }
+            refused
+        });
+        match internal {
+            Some(false) => Some(Route::Internal),
+            Some(true) => None,
+            None => {
+                let stripe = shared.external.mine();
+                let gate = stripe.gate.lock();
+                // Plain increments: these two counters are only written under the gate.
+                bump_owned(&stripe.counters.submitted);
+                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
+                    bump_owned(&stripe.counters.rejected);
+                    return None;
+                }
+                Some(Route::External(gate))
+            }
+        }
+    }
+
+    /// Pushes an admitted task and wakes a worker if one is parked.
+    pub(crate) fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
+        let shared = self;
+        match route {
+            Route::Internal => {
+                let pushed = worker::with_current(shared, |ctx| {
+                    if shared.local_queues {
+                        ctx.deque.push(task);
+                        None
+                    } else {
+                        Some(task)
+                    }
+                });
+                if let Some(Some(task)) = pushed {
+                    shared.push_global(task);
+                }
+            }
+            Route::External(gate) => {
+                shared.push_global(task);
+                drop(gate);
+            }
+        }
+        shared.sleep.notify_one();
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.sleep.idle() == self.size.live()
+            && self.global_is_empty()
+            && !worker::any_stealable(self)
+    }
+
+    pub(crate) fn totals(&self) -> Totals {
+        self.registry.read_totals(&self.external)
+    }
+}
+
+/// How a submission reaches the queue.
+pub(crate) enum Route<'a> {
+    /// From a worker of this pool: its own deque, no shutdown race to close (the worker drains
+    /// what it pushes before it exits).
+    Internal,
+    /// From any other thread: holding its stripe's gate until the push is done (see README,
+    /// "shutdown").
+    External(MutexGuard<'a, ()>),
+}
+
+/// Starts one worker thread, counted live before it starts; the caller holds the `threads` lock.
+pub(crate) fn start_worker(
+    shared: &Arc<Shared>,
+    threads: &mut Threads,
+) -> Result<(), (usize, std::io::Error)> {
+    let index = threads.next_index;
+    threads.next_index += 1;
+    shared.size.add_live();
+    let for_worker = Arc::clone(shared);
+    let mut builder = thread::Builder::new().name(format!("{}-{}", shared.hooks.name, index));
+    if let Some(bytes) = shared.hooks.stack_size {
+        builder = builder.stack_size(bytes);
+    }
+    match builder.spawn(move || worker::run(for_worker, index)) {
+        Ok(handle) => {
+            threads.handles.push((index, handle));
+            Ok(())
+        }
+        Err(error) => {
+            shared.size.remove_live();
+            Err((index, error))
+        }
+    }
+}
+
+/// A worker left its loop by a panic (a bug in pool code: user code is always caught). It has
+/// already left the live count and handed its deque back; start a replacement so the pool stays
+/// at its target, unless it is shutting down. (A free function: loom's `Arc` cannot be a method
+/// receiver.)
+pub(crate) fn replace_lost_worker(shared: &Arc<Shared>) {
+    shared.lost_workers.fetch_add(1, Ordering::Relaxed);
+    let mut threads = shared.threads.lock();
+    if shared.is_shutting_down() {
+        return;
+    }
+    let missing = shared.size.target().saturating_sub(shared.size.live());
+    for _ in 0..missing {
+        // A refused thread leaves the pool below its target; the next `set_threads` retries.
+        let _ = start_worker(shared, &mut threads);
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) fn reap_finished(threads: &mut Threads) {
+    let (done, running): (Vec<_>, Vec<_>) = threads
+        .handles
+        .drain(..)
+        .partition(|(_, handle)| handle.is_finished());
+    threads.handles = running;
+    for (_, handle) in done {
+        let _ = handle.join();
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn reap_finished(_threads: &mut Threads) {}
