@@ -10,13 +10,14 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
+use loom_tests::model;
 use pool_core::{Priority, ThreadPool};
 
 /// Invariant: concurrent pushes at different levels racing a pop lose nothing, duplicate
 /// nothing, and each level comes out in its pusher's order.
 #[test]
 fn pushes_and_pops_lose_nothing_and_keep_fifo() {
-    loom::model(|| {
+    model("pushes_and_pops_lose_nothing_and_keep_fifo", || {
         let q = Arc::new(LevelQueue::with_aging(Aging::off()));
         let low = {
             let q = q.clone();
@@ -61,7 +62,7 @@ fn pushes_and_pops_lose_nothing_and_keep_fifo() {
 /// entries in FIFO order.
 #[test]
 fn concurrent_poppers_take_each_entry_once() {
-    loom::model(|| {
+    model("concurrent_poppers_take_each_entry_once", || {
         let q = Arc::new(LevelQueue::with_aging(Aging::off()));
         q.push(1, Priority::Normal);
         q.push(2, Priority::Normal);
@@ -93,7 +94,7 @@ fn concurrent_poppers_take_each_entry_once() {
 /// the pusher's flag, set after its push, always finds the entry.
 #[test]
 fn a_completed_push_is_visible_to_later_pops() {
-    loom::model(|| {
+    model("a_completed_push_is_visible_to_later_pops", || {
         let q = Arc::new(LevelQueue::with_aging(Aging::off()));
         let pushed = Arc::new(AtomicUsize::new(0));
         let pusher = {
@@ -123,7 +124,7 @@ fn a_completed_push_is_visible_to_later_pops() {
 /// the non-loom tests check `is_balanced` after raises.)
 #[test]
 fn raise_racing_the_pop_runs_the_task_once() {
-    loom::model(|| {
+    model("raise_racing_the_pop_runs_the_task_once", || {
         let queue = PriorityQueue::with_aging(Aging::off());
         let pool = ThreadPool::builder()
             .threads(1)
@@ -152,7 +153,7 @@ fn raise_racing_the_pop_runs_the_task_once() {
 /// levels while the worker runs and parks lose no task: each runs exactly once.
 #[test]
 fn submissions_at_two_levels_all_run() {
-    loom::model(|| {
+    model("submissions_at_two_levels_all_run", || {
         let queue = PriorityQueue::with_aging(Aging::off());
         let pool = Arc::new(
             ThreadPool::builder()
