@@ -1,10 +1,10 @@
 //! Loom models of every crate's concurrent protocol.
 //!
 //! The models live in `tests/`, one file per area (`core`, `priority`, `coalesce`, `adaptive`,
-//! `dag`), each compiled only with `RUSTFLAGS="--cfg loom"`; this library is empty. See
-//! `README.md` beside this crate's `Cargo.toml` for how to run them, what each model asserts,
-//! how long each takes, and the deliberately broken variant (`--cfg loom_broken`) that shows the
-//! core models catch a lost wake-up.
+//! `dag`), each compiled only with `RUSTFLAGS="--cfg loom"`; this library holds only [`model`],
+//! which they share. See `README.md` beside this crate's `Cargo.toml` for how to run them, what
+//! each model asserts, how many interleavings each explores, and the planted bugs
+//! (`.ci/loom-planted`) that show the models catch what they claim to.
 
 /// Runs `f` under `loom::model` and prints how many interleavings loom explored (seen with
 /// `--nocapture`; the counts are in `loom-tests/README.md`).

@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-use policy_adaptive::{AdaptivePool, Signals, Snapshot};
 use loom_tests::model;
+use policy_adaptive::{AdaptivePool, Signals, Snapshot};
 use pool_core::sync::{thread, Arc, AtomicUsize, Ordering};
 use pool_core::ThreadPool;
 

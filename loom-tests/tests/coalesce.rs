@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::sync::Arc as StdArc;
 
 use loom::thread;
-use policy_coalesce::{CancelCause, CoalesceError, Coalescer, SubmitOptions};
 use loom_tests::model;
+use policy_coalesce::{CancelCause, CoalesceError, Coalescer, SubmitOptions};
 use pool_core::sync::{Arc, Mutex};
 use pool_core::{Executor, Job, Priority, Rejected};
 
@@ -247,15 +247,39 @@ fn submit_races_start_on_a_thread_pool() {
     });
 }
 
+/// Steps of a handshake between a closure and the model's main thread.
+#[derive(Default)]
+struct Stage {
+    reached: Mutex<u8>,
+    changed: pool_core::sync::Condvar,
+}
+
+impl Stage {
+    fn set(&self, stage: u8) {
+        *self.reached.lock() = stage;
+        self.changed.notify_all();
+    }
+
+    fn wait_for(&self, stage: u8) {
+        let mut reached = self.reached.lock();
+        while *reached < stage {
+            reached = self.changed.wait(reached);
+        }
+    }
+}
+
 /// Invariant: at most one execution per key runs at a time, with two executor threads and a
-/// submit during a run; the latest closure runs exactly once, and both handles resolve.
+/// submit during a run; the latest closure runs exactly once, after the first, and both handles
+/// resolve with their own values.
 ///
-/// The first execution's job is run by one executor thread; the second submission comes while
-/// it may be running, and a second executor thread drains the queue at the same time. Each
-/// closure counts the executions of the key running at once (an atomic, bumped on entry and
-/// dropped on exit); an overlap is recorded and fails the model. Catches
-/// `--cfg loom_broken_coalesce_followup` (the follow-up dispatched at once instead of waiting
-/// for the running execution to finish).
+/// Executor thread A runs the first execution, whose closure waits (a handshake, not a time)
+/// until the main thread has submitted the key again, so that submission always lands while the
+/// key runs; executor thread B drains the queue meanwhile. Each closure counts the key's
+/// executions running at once (an atomic bumped on entry, dropped on exit); an overlap fails the
+/// model, as does `Core::start`'s `debug_assert!`. Catches `--cfg loom_broken_coalesce_followup`
+/// (the follow-up dispatched at once instead of when the running execution finishes): B then
+/// starts it while A is still inside the first closure. The race of a submit with the *start* of
+/// the execution is `submit_races_start`'s.
 #[test]
 fn one_execution_per_key_at_a_time() {
     use pool_core::sync::{AtomicBool, AtomicUsize, Ordering};
@@ -268,12 +292,19 @@ fn one_execution_per_key_at_a_time() {
             .unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let overlapped = Arc::new(AtomicBool::new(false));
+        let stage = Arc::new(Stage::default());
         let log: Log = Arc::new(Mutex::new(Vec::new()));
         let counted = |tag: u8| {
-            let (running, overlapped, log) = (running.clone(), overlapped.clone(), log.clone());
+            let (running, overlapped) = (running.clone(), overlapped.clone());
+            let (stage, log) = (stage.clone(), log.clone());
             move || {
                 if running.fetch_add(1, Ordering::SeqCst) > 0 {
                     overlapped.store(true, Ordering::SeqCst);
+                }
+                if tag == 1 {
+                    // Running: let the main thread submit again, and wait until it has.
+                    stage.set(1);
+                    stage.wait_for(2);
                 }
                 log.lock().push(tag);
                 running.fetch_sub(1, Ordering::SeqCst);
@@ -285,7 +316,9 @@ fn one_execution_per_key_at_a_time() {
             let queue = queue.clone();
             thread::spawn(move || queue.drain())
         };
+        stage.wait_for(1);
         let second = coalescer.submit(0, counted(2)).unwrap();
+        stage.set(2);
         let executor_b = {
             let queue = queue.clone();
             thread::spawn(move || queue.drain())
@@ -297,14 +330,9 @@ fn one_execution_per_key_at_a_time() {
             !overlapped.load(Ordering::SeqCst),
             "two executions of the key ran at once"
         );
-        let shared = first.id() == second.id();
-        let (a, b) = (*first.join().unwrap(), *second.join().unwrap());
-        let ran = log.lock().clone();
-        if shared {
-            assert_eq!((a, b, ran), (2, 2, vec![2]));
-        } else {
-            assert_eq!((a, b, ran), (1, 2, vec![1, 2]));
-        }
+        assert_ne!(first.id(), second.id());
+        let outcomes = (*first.join().unwrap(), *second.join().unwrap());
+        assert_eq!((outcomes, log.lock().clone()), ((1, 2), vec![1, 2]));
         let stats = coalescer.stats();
         assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
     });

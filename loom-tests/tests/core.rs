@@ -1,6 +1,6 @@
 //! Loom models of pool-core's protocols: wake-up, cancellation, shutdown, resize, stealing and
 //! the `Future` handle's waker. Each model asserts one invariant; see `loom-tests/README.md` for the
-//! run command, the run times and the deliberately broken variant (`--cfg loom_broken`).
+//! run command, the counts and the planted bugs (`.ci/loom-planted`).
 //!
 //! Under `--cfg loom` the whole `ThreadPool` runs on loom threads, with crossbeam-deque swapped
 //! for locked `VecDeque`s (pool-core's `deque.rs`), so these models drive the real pool code.
@@ -12,8 +12,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use std::time::Duration;
 
-use pool_core::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
 use loom_tests::model;
+use pool_core::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
 use pool_core::{CancelReason, TaskError, ThreadPool};
 
 /// Counts how often the closures of a model ran.
@@ -32,6 +32,9 @@ fn runs(counter: &AtomicUsize) -> usize {
 /// that path. A lost wake-up leaves `join` blocked forever, which loom reports as a deadlock.
 /// Two rounds, so that the second submission also races a worker going back to sleep after a
 /// task (not only the first park after start-up).
+///
+/// Catches `--cfg loom_broken_notify_fence` (the submitter's `SeqCst` fence removed from
+/// `Sleep::notify_one`), now that the deque stand-in's emptiness check is lock-free.
 #[test]
 #[cfg_attr(loom_broken, ignore = "run by broken_park_is_caught")]
 fn no_lost_wakeup() {

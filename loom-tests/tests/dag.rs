@@ -5,8 +5,8 @@
 //! reads the real clock, which is not part of the protocol).
 #![cfg(loom)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
 use std::task::{Context, Wake, Waker};
 
@@ -118,7 +118,6 @@ fn cancel_racing_completion() {
     });
 }
 
-
 /// Invariant: a failing node skips its dependents even when the dependents' join counter is
 /// released concurrently by a sibling: `bad` (fails) and `good` (succeeds) run on two threads
 /// at once into their common dependent `sum`, which is never run and is reported as skipped
@@ -149,7 +148,11 @@ fn failure_skips_a_dependent_released_concurrently() {
             .poll(&mut Context::from_waker(&waker))
             .is_pending();
         let report = handle.wait();
-        assert_eq!(runs.load(Ordering::Relaxed), 0, "the dependent of a failed node ran");
+        assert_eq!(
+            runs.load(Ordering::Relaxed),
+            0,
+            "the dependent of a failed node ran"
+        );
         assert_eq!(
             report.outcome("sum"),
             Some(Outcome::Skipped {

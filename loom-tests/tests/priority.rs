@@ -9,8 +9,8 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
 use loom_tests::model;
+use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
 use pool_core::{Priority, ThreadPool};
 
 /// Invariant: concurrent pushes at different levels racing a pop lose nothing, duplicate
