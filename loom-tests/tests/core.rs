@@ -407,3 +407,24 @@ fn spawned_task_is_stolen_once() {
         pool.shutdown();
     });
 }
+
+/// Model 9. Invariant: on one worker, outside submissions start in submission order, also when
+/// the worker moves a batch of them from the shared queue into its own deque (with five queued,
+/// it takes the first and moves the next two into its LIFO deque, reversed, so it pops them in
+/// order before going back for the rest); each runs exactly once and the pool goes idle. Fails
+/// if the deque stand-in writes the batch unreversed.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn one_worker_starts_outside_submissions_in_order() {
+    model("one_worker_starts_outside_submissions_in_order", || {
+        let pool = ThreadPool::new(1).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..5 {
+            let order = order.clone();
+            pool.spawn(move || order.lock().push(i)).unwrap();
+        }
+        assert!(pool.wait_idle(FOREVER));
+        assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4]);
+        pool.shutdown();
+    });
+}
