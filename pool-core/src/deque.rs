@@ -45,9 +45,9 @@ mod locked {
     //! loom also makes sequentially consistent), where crossbeam orders only its indices. A
     //! protocol that relied on that beyond the linearizability above would pass here and fail
     //! for real; ours (as far as the models and `pool/README.md` show) order against the deques
-    //! only through the lock-free checks, which are
-    //! modelled as they are. A thief's `Retry` after an owner's pop is more frequent here (any
-    //! pop, not just the last task's), which only exercises the retry loops more.
+    //! only through the lock-free checks, which are modelled as they are. A thief's `Retry`
+    //! after an owner's pop is more frequent here (any pop, not just the last task's), which
+    //! only exercises the retry loops more.
 
     use crate::sync::{fence, Arc, AtomicUsize, Ordering};
     use loom::sync::{Mutex, MutexGuard};
