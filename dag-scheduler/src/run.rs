@@ -251,6 +251,9 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
             let mut next = None;
             for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
                 let state = &run.nodes[s as usize];
+                #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
+                let ready = graph.hot[s as usize].in_degree == 1
+                    || state.pending.fetch_sub(1, Ordering::AcqRel) == 1;
                 if let Some(cause) = poison {
                     // First failure wins; published by the release below (or the submission).
                     let _ = state.blocked_by.compare_exchange(
@@ -263,6 +266,7 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
                 // A node with one dependency is released by that dependency alone: no
                 // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
                 // AcqRel makes every dependency's slot visible to the thread that sees it.
+                #[cfg(not(loom_broken_dag_poison))]
                 let ready = graph.hot[s as usize].in_degree == 1
                     || state.pending.fetch_sub(1, Ordering::AcqRel) == 1;
                 if ready {

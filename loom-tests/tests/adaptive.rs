@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use loom_tests::model;
 use policy_adaptive::{AdaptivePool, Signals, Snapshot};
 use pool_core::sync::{thread, Arc, AtomicUsize, Ordering};
 use pool_core::ThreadPool;
@@ -25,8 +26,8 @@ use pool_core::ThreadPool;
 /// loom allows 4 threads per model: main, the resizer and up to two workers, so the submission
 /// and the shutdown share the main thread. Submission racing shutdown on its own is pool-core's
 /// model (`core.rs`, `shutdown_vs_submit_runs_or_rejects`).
-fn resize_vs_submit_vs_shutdown(start: usize, to: usize) {
-    loom::model(move || {
+fn resize_vs_submit_vs_shutdown(name: &'static str, start: usize, to: usize) {
+    model(name, move || {
         let pool = Arc::new(ThreadPool::new(start).unwrap());
         let runs = Arc::new(AtomicUsize::new(0));
 
@@ -64,14 +65,14 @@ fn resize_vs_submit_vs_shutdown(start: usize, to: usize) {
 /// thread (the worker started by the resize is joined by shutdown, or the resize is refused).
 #[test]
 fn grow_vs_submit_vs_shutdown() {
-    resize_vs_submit_vs_shutdown(1, 2);
+    resize_vs_submit_vs_shutdown("grow_vs_submit_vs_shutdown", 1, 2);
 }
 
 /// Invariant: shrinking (2 -> 1) racing a submission and the shutdown loses no job (the
 /// retiring worker leaves it to the other) and leaks no thread.
 #[test]
 fn shrink_vs_submit_vs_shutdown() {
-    resize_vs_submit_vs_shutdown(2, 1);
+    resize_vs_submit_vs_shutdown("shrink_vs_submit_vs_shutdown", 2, 1);
 }
 
 /// Signals that are never read under loom (the controller only wakes to stop) but must exist.
@@ -92,7 +93,7 @@ impl Signals for Quiet {
 /// pool worker is left. A missed stop leaves the join blocked forever, which loom reports.
 #[test]
 fn shutdown_always_stops_and_joins_the_controller() {
-    loom::model(|| {
+    model("shutdown_always_stops_and_joins_the_controller", || {
         let pool = AdaptivePool::builder()
             .min(1)
             .max(2)

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc as StdArc;
 
 use loom::thread;
+use loom_tests::model;
 use policy_coalesce::{CancelCause, CoalesceError, Coalescer, SubmitOptions};
 use pool_core::sync::{Arc, Mutex};
 use pool_core::{Executor, Job, Priority, Rejected};
@@ -57,7 +58,7 @@ fn logged(log: &Log, tag: u8) -> impl FnOnce() -> u8 + Send + 'static {
 /// closure: it runs exactly once, an earlier closure runs at most once, and both handles resolve.
 #[test]
 fn submit_races_start() {
-    loom::model(|| {
+    model("submit_races_start", || {
         let queue = StdArc::new(Queue::default());
         let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
             .shards(1)
@@ -94,7 +95,7 @@ fn submit_races_start() {
 /// it for the other: it runs exactly once; the canceller gets `Canceled` iff its cancel won.
 #[test]
 fn cancel_by_one_sharer_races_start() {
-    loom::model(|| {
+    model("cancel_by_one_sharer_races_start", || {
         let queue = StdArc::new(Queue::default());
         let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
             .shards(1)
@@ -123,7 +124,7 @@ fn cancel_by_one_sharer_races_start() {
 /// start and cancel wins: the closure runs iff some cancel came too late, and no handle hangs.
 #[test]
 fn cancel_by_all_sharers_races_start() {
-    loom::model(|| {
+    model("cancel_by_all_sharers_races_start", || {
         let queue = StdArc::new(Queue::default());
         let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
             .shards(1)
@@ -161,7 +162,7 @@ fn cancel_by_all_sharers_races_start() {
 /// start it exactly once (the second finds the slot taken).
 #[test]
 fn duplicate_jobs_of_a_raised_execution_start_it_once() {
-    loom::model(|| {
+    model("duplicate_jobs_of_a_raised_execution_start_it_once", || {
         let queue = StdArc::new(Queue::default());
         let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
             .shards(1)
@@ -194,7 +195,7 @@ fn duplicate_jobs_of_a_raised_execution_start_it_once() {
 /// and the books balance with the key gone.
 #[test]
 fn dropped_job_races_cancel() {
-    loom::model(|| {
+    model("dropped_job_races_cancel", || {
         let queue = StdArc::new(Queue::default());
         let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
             .shards(1)
@@ -228,7 +229,7 @@ fn dropped_job_races_cancel() {
 /// execution runs the latest closure exactly once and resolves both handles.
 #[test]
 fn submit_races_start_on_a_thread_pool() {
-    loom::model(|| {
+    model("submit_races_start_on_a_thread_pool", || {
         let pool = pool_core::ThreadPool::new(1).unwrap();
         let coalescer = Coalescer::<u8, u8, _>::builder(pool)
             .shards(1)
@@ -243,5 +244,96 @@ fn submit_races_start_on_a_thread_pool() {
         coalescer.executor().shutdown();
         let ran = log.lock().clone();
         assert_eq!(ran, if shared { vec![2] } else { vec![1, 2] });
+    });
+}
+
+/// Steps of a handshake between a closure and the model's main thread.
+#[derive(Default)]
+struct Stage {
+    reached: Mutex<u8>,
+    changed: pool_core::sync::Condvar,
+}
+
+impl Stage {
+    fn set(&self, stage: u8) {
+        *self.reached.lock() = stage;
+        self.changed.notify_all();
+    }
+
+    fn wait_for(&self, stage: u8) {
+        let mut reached = self.reached.lock();
+        while *reached < stage {
+            reached = self.changed.wait(reached);
+        }
+    }
+}
+
+/// Invariant: at most one execution per key runs at a time, with two executor threads and a
+/// submit during a run; the latest closure runs exactly once, after the first, and both handles
+/// resolve with their own values.
+///
+/// Executor thread A runs the first execution, whose closure waits (a handshake, not a time)
+/// until the main thread has submitted the key again, so that submission always lands while the
+/// key runs; executor thread B drains the queue meanwhile. Each closure counts the key's
+/// executions running at once (an atomic bumped on entry, dropped on exit); an overlap fails the
+/// model, as does `Core::start`'s `debug_assert!`. Catches `--cfg loom_broken_coalesce_followup`
+/// (the follow-up dispatched at once instead of when the running execution finishes): B then
+/// starts it while A is still inside the first closure. The race of a submit with the *start* of
+/// the execution is `submit_races_start`'s.
+#[test]
+fn one_execution_per_key_at_a_time() {
+    use pool_core::sync::{AtomicBool, AtomicUsize, Ordering};
+
+    model("one_execution_per_key_at_a_time", || {
+        let queue = StdArc::new(Queue::default());
+        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
+            .shards(1)
+            .build()
+            .unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let overlapped = Arc::new(AtomicBool::new(false));
+        let stage = Arc::new(Stage::default());
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let counted = |tag: u8| {
+            let (running, overlapped) = (running.clone(), overlapped.clone());
+            let (stage, log) = (stage.clone(), log.clone());
+            move || {
+                if running.fetch_add(1, Ordering::SeqCst) > 0 {
+                    overlapped.store(true, Ordering::SeqCst);
+                }
+                if tag == 1 {
+                    // Running: let the main thread submit again, and wait until it has.
+                    stage.set(1);
+                    stage.wait_for(2);
+                }
+                log.lock().push(tag);
+                running.fetch_sub(1, Ordering::SeqCst);
+                tag
+            }
+        };
+        let first = coalescer.submit(0, counted(1)).unwrap();
+        let executor_a = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.drain())
+        };
+        stage.wait_for(1);
+        let second = coalescer.submit(0, counted(2)).unwrap();
+        stage.set(2);
+        let executor_b = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.drain())
+        };
+        executor_a.join().unwrap();
+        executor_b.join().unwrap();
+        queue.drain();
+        assert!(
+            !overlapped.load(Ordering::SeqCst),
+            "two executions of the key ran at once"
+        );
+        assert_ne!(first.id(), second.id());
+        let outcomes = (*first.join().unwrap(), *second.join().unwrap());
+        assert_eq!((outcomes, log.lock().clone()), ((1, 2), vec![1, 2]));
+        let stats = coalescer.stats();
+        assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
     });
 }

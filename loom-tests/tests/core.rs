@@ -1,6 +1,6 @@
-//! Loom models of pool-core's protocols: wake-up, cancellation, shutdown, resize and the
-//! `Future` handle's waker. Each model asserts one invariant; see `loom-tests/README.md` for the
-//! run command, the run times and the deliberately broken variant (`--cfg loom_broken`).
+//! Loom models of pool-core's protocols: wake-up, cancellation, shutdown, resize, stealing and
+//! the `Future` handle's waker. Each model asserts one invariant; see `loom-tests/README.md` for the
+//! run command, the counts and the planted bugs (`.ci/loom-planted`).
 //!
 //! Under `--cfg loom` the whole `ThreadPool` runs on loom threads, with crossbeam-deque swapped
 //! for locked `VecDeque`s (pool-core's `deque.rs`), so these models drive the real pool code.
@@ -10,21 +10,11 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};
 
-use pool_core::sync::{Arc, AtomicUsize, Ordering};
-use pool_core::{CancelReason, TaskError, ThreadPool};
+use std::time::Duration;
 
-/// Runs `f` under `loom::model` and prints how many interleavings loom explored (seen with
-/// `--nocapture`; the counts are in `loom-tests/README.md`).
-fn model(name: &'static str, f: impl Fn() + Send + Sync + 'static) {
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = iterations.clone();
-    loom::model(move || {
-        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
-    });
-    let n = iterations.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("{name}: {n} interleavings explored");
-}
+use loom_tests::model;
+use pool_core::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use pool_core::{CancelReason, TaskError, ThreadPool};
 
 /// Counts how often the closures of a model ran.
 fn run_counter() -> Arc<AtomicUsize> {
@@ -42,6 +32,9 @@ fn runs(counter: &AtomicUsize) -> usize {
 /// that path. A lost wake-up leaves `join` blocked forever, which loom reports as a deadlock.
 /// Two rounds, so that the second submission also races a worker going back to sleep after a
 /// task (not only the first park after start-up).
+///
+/// Catches `--cfg loom_broken_notify_fence` (the submitter's `SeqCst` fence removed from
+/// `Sleep::notify_one`), now that the deque stand-in's emptiness check is lock-free.
 #[test]
 #[cfg_attr(loom_broken, ignore = "run by broken_park_is_caught")]
 fn no_lost_wakeup() {
@@ -326,5 +319,112 @@ fn cancel_all_vs_pop_counts_once() {
         assert_eq!(stats.completed, runs(&counter) as u64, "{stats:?}");
         assert_eq!(stats.canceled, canceled as u64, "{stats:?}");
         assert!(stats.is_balanced(), "{stats:?}");
+    });
+}
+
+/// A count that a model waits on: bumped (from a hook or a task) with a wake-up, so the model
+/// waits for the event itself, never for a time.
+#[derive(Default)]
+struct Events {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Events {
+    fn bump(&self) {
+        *self.count.lock() += 1;
+        self.changed.notify_all();
+    }
+
+    fn wait_for(&self, n: usize) {
+        let mut count = self.count.lock();
+        while *count < n {
+            count = self.changed.wait(count);
+        }
+    }
+
+    fn get(&self) -> usize {
+        *self.count.lock()
+    }
+}
+
+/// No deadline: `wait_idle` then waits on its condition variable alone (no clock under loom).
+const FOREVER: Duration = Duration::MAX;
+
+/// Model 7. Invariant: shrinking an idle pool retires the surplus with nothing submitted
+/// afterwards: a 2-worker pool whose workers are both parked (`wait_idle`) is set to 1 thread,
+/// and a worker's stop hook fires (the model waits for it; a missed wake-up is a deadlock loom
+/// reports), after which the live count is 1, while the target stays 1.
+///
+/// Catches `--cfg loom_broken_idle_shrink` (`set_threads` without its `wake_all`): both workers
+/// sleep on, since no submission comes to wake one. This is policy-adaptive's keep-alive case.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn idle_shrink_retires_the_surplus() {
+    model("idle_shrink_retires_the_surplus", || {
+        let stopped = Arc::new(Events::default());
+        let hook = stopped.clone();
+        let pool = ThreadPool::builder()
+            .threads(2)
+            .on_thread_stop(move |_| hook.bump())
+            .build()
+            .unwrap();
+        assert!(pool.wait_idle(FOREVER));
+        pool.set_threads(1).unwrap();
+        stopped.wait_for(1);
+        let stats = pool.stats();
+        assert_eq!((stats.threads, pool.threads()), (1, 1), "{stats:?}");
+        pool.shutdown();
+        assert_eq!(stopped.get(), 2);
+    });
+}
+
+/// Model 8. Invariant: a task spawned from inside a task runs exactly once when the other
+/// worker must steal it: on a 2-worker pool, task A spawns B into its worker's own deque and
+/// then waits for B, so only the second worker (woken by the spawn's `notify_one`) can run B,
+/// by stealing it from A's deque; B runs once, A finishes, and the pool goes idle with both
+/// tasks completed.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn spawned_task_is_stolen_once() {
+    model("spawned_task_is_stolen_once", || {
+        let pool = Arc::new(ThreadPool::new(2).unwrap());
+        let b_runs = Arc::new(Events::default());
+        let inner = pool.clone();
+        let waits = b_runs.clone();
+        pool.spawn(move || {
+            let done = waits.clone();
+            inner.spawn(move || done.bump()).unwrap();
+            drop(inner);
+            waits.wait_for(1);
+        })
+        .unwrap();
+        assert!(pool.wait_idle(FOREVER));
+        assert_eq!(b_runs.get(), 1);
+        let stats = pool.stats();
+        assert_eq!((stats.submitted, stats.completed), (2, 2), "{stats:?}");
+        assert!(stats.is_balanced(), "{stats:?}");
+        pool.shutdown();
+    });
+}
+
+/// Model 9. Invariant: on one worker, outside submissions start in submission order, also when
+/// the worker moves a batch of them from the shared queue into its own deque (with five queued,
+/// it takes the first and moves the next two into its LIFO deque, reversed, so it pops them in
+/// order before going back for the rest); each runs exactly once and the pool goes idle. Fails
+/// if the deque stand-in writes the batch unreversed.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn one_worker_starts_outside_submissions_in_order() {
+    model("one_worker_starts_outside_submissions_in_order", || {
+        let pool = ThreadPool::new(1).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..5 {
+            let order = order.clone();
+            pool.spawn(move || order.lock().push(i)).unwrap();
+        }
+        assert!(pool.wait_idle(FOREVER));
+        assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4]);
+        pool.shutdown();
     });
 }

@@ -5,11 +5,13 @@
 //! reads the real clock, which is not part of the protocol).
 #![cfg(loom)]
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
 use std::task::{Context, Wake, Waker};
 
 use dag_scheduler::{Graph, Outcome, RunOptions};
+use loom_tests::model;
 use pool_core::{Executor, Job, Rejected};
 
 /// Runs each job on a new loom thread.
@@ -30,9 +32,7 @@ fn untimed() -> RunOptions {
 /// after both, and the run reports all three nodes succeeded.
 #[test]
 fn two_dependencies_start_the_dependent_once() {
-    static ITER: AtomicUsize = AtomicUsize::new(0);
-    loom::model(|| {
-        ITER.fetch_add(1, Ordering::Relaxed);
+    model("two_dependencies_start_the_dependent_once", || {
         let runs = StdArc::new(AtomicUsize::new(0));
         let r = StdArc::clone(&runs);
         let mut b = Graph::builder();
@@ -53,7 +53,6 @@ fn two_dependencies_start_the_dependent_once() {
         assert_eq!(report.output(sum), Some(&3));
         assert_eq!(report.summary().succeeded, 3);
     });
-    eprintln!("explored {} executions", ITER.load(Ordering::Relaxed));
 }
 
 struct CountingWaker(AtomicUsize);
@@ -69,7 +68,7 @@ impl Wake for CountingWaker {
 /// waiter returns with every node decided.
 #[test]
 fn completion_fires_once() {
-    loom::model(|| {
+    model("completion_fires_once", || {
         let mut b = Graph::builder();
         b.node("a", |_| ());
         b.node("b", |_| ());
@@ -96,7 +95,7 @@ fn completion_fires_once() {
 /// cancelled too, and if the cancel came too late every node succeeded.
 #[test]
 fn cancel_racing_completion() {
-    loom::model(|| {
+    model("cancel_racing_completion", || {
         let mut b = Graph::builder();
         b.node("a", |_| ());
         b.node("b", |_| ()).after("a");
@@ -119,4 +118,51 @@ fn cancel_racing_completion() {
     });
 }
 
-use std::future::Future;
+/// Invariant: a failing node skips its dependents even when the dependents' join counter is
+/// released concurrently by a sibling: `bad` (fails) and `good` (succeeds) run on two threads
+/// at once into their common dependent `sum`, which is never run and is reported as skipped
+/// because of `bad`; the run completes exactly once (a waker registered before the end is
+/// woken once, the blocking waiter returns).
+///
+/// Catches `--cfg loom_broken_dag_poison` (the `blocked_by` poison written after the join
+/// counter's `fetch_sub`: `good` can then take the counter to zero and run `sum` before the
+/// poison lands).
+#[test]
+fn failure_skips_a_dependent_released_concurrently() {
+    model("failure_skips_a_dependent_released_concurrently", || {
+        let runs = StdArc::new(AtomicUsize::new(0));
+        let r = StdArc::clone(&runs);
+        let mut b = Graph::builder();
+        b.try_node("bad", |_| Err::<u8, _>("boom"));
+        b.node("good", |_| 2u8);
+        b.node("sum", move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .after("bad")
+        .after("good");
+        let graph = b.build().unwrap();
+        let mut handle = graph.start_with(ThreadPerJob, untimed()).unwrap();
+        let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(StdArc::clone(&counter));
+        let pending = std::pin::Pin::new(&mut handle)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending();
+        let report = handle.wait();
+        assert_eq!(
+            runs.load(Ordering::Relaxed),
+            0,
+            "the dependent of a failed node ran"
+        );
+        assert_eq!(
+            report.outcome("sum"),
+            Some(Outcome::Skipped {
+                because: "bad".into()
+            })
+        );
+        assert_eq!(report.outcome("bad"), Some(Outcome::Failed("boom".into())));
+        assert_eq!(report.outcome("good"), Some(Outcome::Succeeded));
+        let s = report.summary();
+        assert_eq!((s.succeeded, s.failed, s.skipped), (1, 1, 1));
+        assert_eq!(counter.0.load(Ordering::Relaxed), usize::from(pending));
+    });
+}

@@ -18,6 +18,7 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use loom_tests::model;
 use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
 use pool_core::{Priority, ThreadPool};
 
@@ -26,7 +27,7 @@ use pool_core::{Priority, ThreadPool};
 #[test]
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn pushes_and_pops_lose_nothing_and_keep_fifo() {
-    loom::model(|| {
+    model("pushes_and_pops_lose_nothing_and_keep_fifo", || {
         let q = Arc::new(LevelQueue::with_aging(Aging::off()));
         let low = {
             let q = q.clone();
@@ -72,7 +73,7 @@ fn pushes_and_pops_lose_nothing_and_keep_fifo() {
 #[test]
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn concurrent_poppers_take_each_entry_once() {
-    loom::model(|| {
+    model("concurrent_poppers_take_each_entry_once", || {
         let q = Arc::new(LevelQueue::with_aging(Aging::off()));
         q.push(1, Priority::Normal);
         q.push(2, Priority::Normal);
@@ -105,7 +106,7 @@ fn concurrent_poppers_take_each_entry_once() {
 #[test]
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn a_completed_push_is_visible_to_later_pops() {
-    loom::model(|| {
+    model("a_completed_push_is_visible_to_later_pops", || {
         let q = Arc::new(LevelQueue::with_aging(Aging::off()));
         let pushed = Arc::new(AtomicUsize::new(0));
         let pusher = {
@@ -136,7 +137,7 @@ fn a_completed_push_is_visible_to_later_pops() {
 #[test]
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn raise_racing_the_pop_runs_the_task_once() {
-    loom::model(|| {
+    model("raise_racing_the_pop_runs_the_task_once", || {
         let queue = PriorityQueue::with_aging(Aging::off());
         let pool = ThreadPool::builder()
             .threads(1)
@@ -166,7 +167,7 @@ fn raise_racing_the_pop_runs_the_task_once() {
 #[test]
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn submissions_at_two_levels_all_run() {
-    loom::model(|| {
+    model("submissions_at_two_levels_all_run", || {
         let queue = PriorityQueue::with_aging(Aging::off());
         let pool = Arc::new(
             ThreadPool::builder()

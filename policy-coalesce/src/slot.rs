@@ -261,6 +261,8 @@ impl<K: Hash + Eq, T> Core<K, T> {
         // (one execution per key at a time), so it is not dispatched yet. An entry is never
         // empty, so `running` is set here; were it not, the new execution is dispatched now.
         let waits = entry.running.is_some();
+        #[cfg(loom_broken_coalesce_followup)] // planted bug (loom-tests, `.ci/loom-planted`)
+        let waits = false;
         let exec = ErasedArc::new(Exec::new(core.clone(), place, index));
         entry.pending = Some(Pending::new(exec.clone(), work, priority, !waits));
         Ok(Admission {

@@ -451,6 +451,7 @@ impl ThreadPool {
                 });
             }
         }
+        #[cfg(not(loom_broken_idle_shrink))] // planted bug (loom-tests, `.ci/loom-planted`)
         if self.shared.size.live() > threads {
             // Parked workers re-check `live > target` and the surplus retires.
             self.shared.sleep.wake_all();

@@ -74,6 +74,7 @@ impl Sleep {
     /// Wakes one parked worker, if any, after the caller made work visible (step 3).
     #[inline]
     pub(crate) fn notify_one(&self) {
+        #[cfg(not(loom_broken_notify_fence))] // planted bug (loom-tests, `.ci/loom-planted`)
         fence(Ordering::SeqCst);
         if self.idle.load(Ordering::Relaxed) == 0 {
             return;
