@@ -408,11 +408,9 @@ fn spawned_task_is_stolen_once() {
     });
 }
 
-/// Model 9. Invariant: on one worker, outside submissions start in submission order, also when
-/// the worker moves a batch of them from the shared queue into its own deque (with five queued,
-/// it takes the first and moves the next two into its LIFO deque, reversed, so it pops them in
-/// order before going back for the rest); each runs exactly once and the pool goes idle. Fails
-/// if the deque stand-in writes the batch unreversed.
+/// Model 9. Invariant: on one worker, outside submissions start in submission order (the worker
+/// takes them from the shared queue one at a time); each runs exactly once and the pool goes
+/// idle. (It failed when workers moved batches into their own LIFO deque unreversed.)
 #[test]
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
 fn one_worker_starts_outside_submissions_in_order() {

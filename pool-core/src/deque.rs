@@ -46,10 +46,9 @@ mod locked {
     //!   `Retry`, as crossbeam's does when its compare-and-swap of the head index loses such a
     //!   race, so loom explores the callers' retry loops. (Not on mere lock contention: a
     //!   `try_lock` spin has no bound loom can explore.)
-    //! - `Injector::steal_batch_and_pop` moves a batch into the destination deque, as crossbeam's
-    //!   does: half of the queue (rounded up, at most 33 tasks), the first returned and the rest
-    //!   written reversed into the LIFO owner's deque, so the owner pops them in submission order
-    //!   and thieves take the newest of them first.
+    //! - No batch steal: the pool takes outside submissions from the injector one at a time (a
+    //!   batch moved into a worker's deque could strand earlier submissions behind a blocked task;
+    //!   see `pool/README.md`), so `steal_batch_and_pop` is neither used nor modelled.
     //!
     //! Not modelled: crossbeam's own memory orderings inside push and pop (its Chase-Lev and
     //! block-list algorithms are verified by its own tests), spurious `Retry`s without
@@ -71,9 +70,6 @@ mod locked {
         Success(T),
         Retry,
     }
-
-    /// crossbeam's `MAX_BATCH + 1`: the most tasks `Injector::steal_batch_and_pop` takes.
-    const MAX_BATCH_AND_POP: usize = 33;
 
     /// A `VecDeque` under a lock, with its length also kept in an atomic for lock-free checks.
     struct Locked<T> {
@@ -147,26 +143,6 @@ mod locked {
                 Some(t) => Steal::Success(t),
                 None => Steal::Empty,
             }
-        }
-        pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            let Some(mut queue) = self.0.lock_to_steal() else {
-                return Steal::Retry;
-            };
-            let take = queue.len().div_ceil(2).min(MAX_BATCH_AND_POP);
-            let Some(first) = queue.pop_front() else {
-                return Steal::Empty;
-            };
-            let batch: Vec<T> = queue.drain(..take - 1).collect();
-            self.0.count_taken(take);
-            self.0.publish(&queue, Ordering::SeqCst);
-            drop(queue);
-            if !batch.is_empty() {
-                // Reversed for the LIFO owner: it pops the oldest of the batch first.
-                let mut deque = dest.0.lock();
-                deque.extend(batch.into_iter().rev());
-                dest.0.publish(&deque, Ordering::Release);
-            }
-            Steal::Success(first)
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.len.load(Ordering::SeqCst) == 0
