@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::context::Context;
-use crate::error::BuildError;
+use crate::error::GraphBuildError;
 use crate::graph::{Graph, GraphInner, HotNode, NodeFn};
 use crate::names::{NameIndex, Names};
 
@@ -452,18 +452,18 @@ impl GraphBuilder {
     /// builder.node("a", |_| ()).after("missing");
     /// assert!(builder.build().unwrap_err().is_unknown_dependency());
     /// ```
-    pub fn build(self) -> Result<Graph, BuildError> {
+    pub fn build(self) -> Result<Graph, GraphBuildError> {
         let n = self.len();
         if n >= u32::MAX as usize {
-            return Err(BuildError::too_many_nodes(n));
+            return Err(GraphBuildError::too_many_nodes(n));
         }
         if self.deps.len() >= u32::MAX as usize {
-            return Err(BuildError::too_many_edges(self.deps.len()));
+            return Err(GraphBuildError::too_many_edges(self.deps.len()));
         }
         let mut names = self.names;
         names.shrink_to_fit();
         let index = NameIndex::new(&names)
-            .map_err(|second| BuildError::duplicate_name(names.get(second)))?;
+            .map_err(|second| GraphBuildError::duplicate_name(names.get(second)))?;
         // Resolve every dependency to an index, in node order and, within a node, in the order
         // they were added: the first problem found is the one reported.
         let mut deps = self.deps;
@@ -478,21 +478,23 @@ impl GraphBuilder {
                 let mut p = *slot;
                 if p == UNRESOLVED {
                     p = match unresolved.next() {
-                        Some((_, Unresolved::Name(name))) => index
-                            .find(&names, &name)
-                            .ok_or_else(|| BuildError::unknown_dependency(names.get(i), &name))?,
+                        Some((_, Unresolved::Name(name))) => {
+                            index.find(&names, &name).ok_or_else(|| {
+                                GraphBuildError::unknown_dependency(names.get(i), &name)
+                            })?
+                        }
                         Some((_, Unresolved::Foreign(key))) => {
-                            return Err(BuildError::foreign_key(names.get(i), key));
+                            return Err(GraphBuildError::foreign_key(names.get(i), key));
                         }
                         // Every UNRESOLVED entry has its `unresolved` entry: not reached.
-                        None => return Err(BuildError::foreign_key(names.get(i), p)),
+                        None => return Err(GraphBuildError::foreign_key(names.get(i), p)),
                     };
                     *slot = p;
                 } else if p as usize >= n {
-                    return Err(BuildError::foreign_key(names.get(i), p));
+                    return Err(GraphBuildError::foreign_key(names.get(i), p));
                 }
                 if p as usize == i {
-                    return Err(BuildError::self_dependency(names.get(i)));
+                    return Err(GraphBuildError::self_dependency(names.get(i)));
                 }
                 forward |= p as usize > i;
             }

@@ -23,7 +23,7 @@ use std::fmt;
 /// ```
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
-pub struct BuildError {
+pub struct GraphBuildError {
     kind: BuildErrorKind,
 }
 
@@ -58,20 +58,20 @@ impl fmt::Display for CycleDisplay<'_> {
     }
 }
 
-impl fmt::Debug for BuildError {
+impl fmt::Debug for GraphBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.kind, f)
     }
 }
 
-impl BuildError {
+impl GraphBuildError {
     pub(crate) fn new_cycle(nodes: Vec<String>) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::Cycle(nodes),
         }
     }
     pub(crate) fn unknown_dependency(node: &str, dependency: &str) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::UnknownDependency {
                 node: node.to_owned(),
                 dependency: dependency.to_owned(),
@@ -79,7 +79,7 @@ impl BuildError {
         }
     }
     pub(crate) fn foreign_key(node: &str, index: u32) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::ForeignKey {
                 node: node.to_owned(),
                 index,
@@ -87,22 +87,22 @@ impl BuildError {
         }
     }
     pub(crate) fn duplicate_name(name: &str) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::DuplicateName(name.to_owned()),
         }
     }
     pub(crate) fn self_dependency(node: &str) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::SelfDependency(node.to_owned()),
         }
     }
     pub(crate) fn too_many_nodes(count: usize) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::TooManyNodes(count),
         }
     }
     pub(crate) fn too_many_edges(count: usize) -> Self {
-        BuildError {
+        GraphBuildError {
             kind: BuildErrorKind::TooManyEdges(count),
         }
     }

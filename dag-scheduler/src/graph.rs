@@ -10,7 +10,7 @@ use pool_core::{drop_quietly, Executor, OnExit};
 
 use crate::builder::{topological_order, GraphBuilder};
 use crate::context::Context;
-use crate::error::{BuildError, RunError};
+use crate::error::{GraphBuildError, RunError};
 use crate::handle::RunHandle;
 use crate::names::{NameIndex, Names};
 use crate::options::RunOptions;
@@ -83,7 +83,7 @@ impl GraphInner {
         pred_offsets: Vec<u32>,
         preds: Vec<u32>,
         forward: bool,
-    ) -> Result<GraphInner, BuildError> {
+    ) -> Result<GraphInner, GraphBuildError> {
         let n = hot.len();
         let preds_of = |v: usize| &preds[pred_offsets[v] as usize..pred_offsets[v + 1] as usize];
         // Successors (CSR): count, prefix sums (each list's end), then fill each list from its
@@ -112,7 +112,7 @@ impl GraphInner {
             Some(
                 topological_order(&pred_offsets, &preds, &succ_offsets, &succs).map_err(
                     |cycle| {
-                        BuildError::new_cycle(
+                        GraphBuildError::new_cycle(
                             cycle
                                 .iter()
                                 .map(|&i| names.get(i as usize).to_owned())

@@ -65,7 +65,7 @@ mod run;
 
 pub use builder::{Dependency, GraphBuilder, NodeBuilder, NodeKey};
 pub use context::Context;
-pub use error::{BuildError, RunError};
+pub use error::{GraphBuildError, RunError};
 pub use graph::Graph;
 pub use handle::RunHandle;
 pub use options::RunOptions;

@@ -1,6 +1,6 @@
 //! `build()` refuses every malformed graph with an error naming the nodes, and never panics.
 
-use dag_scheduler::{BuildError, Graph, GraphBuilder};
+use dag_scheduler::{Graph, GraphBuildError, GraphBuilder};
 
 fn chain_builder(edges: &[(&str, &str)], nodes: &[&str]) -> GraphBuilder {
     let mut builder = Graph::builder();
@@ -15,7 +15,7 @@ fn chain_builder(edges: &[(&str, &str)], nodes: &[&str]) -> GraphBuilder {
     builder
 }
 
-fn build_err(builder: GraphBuilder) -> BuildError {
+fn build_err(builder: GraphBuilder) -> GraphBuildError {
     builder.build().expect_err("the graph should be refused")
 }
 

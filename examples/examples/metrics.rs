@@ -19,10 +19,10 @@ fn publish(pool: &ThreadPool, name: &'static str) {
     counter!("pool_tasks_submitted_total", "pool" => name).absolute(stats.submitted);
     counter!("pool_tasks_completed_total", "pool" => name).absolute(stats.completed);
     counter!("pool_tasks_panicked_total", "pool" => name).absolute(stats.panicked);
-    counter!("pool_tasks_cancelled_total", "pool" => name).absolute(stats.canceled);
+    counter!("pool_tasks_cancelled_total", "pool" => name).absolute(stats.cancelled);
     gauge!("pool_tasks_queued", "pool" => name).set(stats.queued as f64);
     gauge!("pool_tasks_running", "pool" => name).set(stats.running as f64);
-    gauge!("pool_threads", "pool" => name).set(stats.threads as f64);
+    gauge!("pool_threads", "pool" => name).set(stats.live_threads as f64);
     for worker in pool.worker_stats() {
         let share = worker.busy.as_secs_f64() / worker.alive.as_secs_f64().max(f64::EPSILON);
         gauge!("pool_worker_busy_ratio", "pool" => name, "worker" => worker.index.to_string())

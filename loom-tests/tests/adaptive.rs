@@ -57,7 +57,10 @@ fn resize_vs_submit_vs_shutdown(name: &'static str, start: usize, to: usize) {
         let stats = pool.stats();
         assert!(stats.is_balanced(), "{stats}");
         assert_eq!(stats.queued + stats.running, 0, "{stats}");
-        assert_eq!(stats.threads, 0, "no worker outlives shutdown: {stats}");
+        assert_eq!(
+            stats.live_threads, 0,
+            "no worker outlives shutdown: {stats}"
+        );
     });
 }
 
@@ -81,7 +84,7 @@ struct Quiet;
 impl Signals for Quiet {
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
         Snapshot {
-            threads: pool.stats().threads,
+            threads: pool.stats().live_threads,
             target: pool.threads(),
             ..Snapshot::new(elapsed, 1)
         }
@@ -101,7 +104,7 @@ fn shutdown_always_stops_and_joins_the_controller() {
             .build()
             .unwrap();
         pool.shutdown();
-        assert_eq!(pool.stats().threads, 0);
+        assert_eq!(pool.stats().live_threads, 0);
         assert!(pool.submit(|| ()).is_err(), "shut down");
     });
 }

@@ -10,7 +10,7 @@ use std::sync::Arc as StdArc;
 
 use loom::thread;
 use loom_tests::model;
-use policy_coalesce::{CancelCause, CoalesceError, Coalescer, SubmitOptions};
+use policy_coalesce::{CoalesceCancelReason, CoalesceError, Coalescer, SubmitOptions};
 use pool_core::sync::{Arc, Mutex};
 use pool_core::{Executor, Job, Priority, Rejected};
 
@@ -92,7 +92,7 @@ fn submit_races_start() {
 }
 
 /// Invariant: one sharer cancelling while the worker starts the shared execution never cancels
-/// it for the other: it runs exactly once; the canceller gets `Canceled` iff its cancel won.
+/// it for the other: it runs exactly once; the canceller gets `Cancelled` iff its cancel won.
 #[test]
 fn cancel_by_one_sharer_races_start() {
     model("cancel_by_one_sharer_races_start", || {
@@ -113,7 +113,7 @@ fn cancel_by_one_sharer_races_start() {
         assert_eq!(*log.lock(), vec![2]);
         assert_eq!(*second.join().unwrap(), 2);
         match first.join() {
-            Err(CoalesceError::Canceled(CancelCause::Requested)) => assert!(detached),
+            Err(CoalesceError::Cancelled(CoalesceCancelReason::Requested)) => assert!(detached),
             Ok(value) => assert!(!detached && *value == 2),
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -213,11 +213,11 @@ fn dropped_job_races_cancel() {
         assert!(log.lock().is_empty());
         assert_eq!(
             second.join().unwrap_err(),
-            CoalesceError::Canceled(CancelCause::Dropped)
+            CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
         );
         match first.join().unwrap_err() {
-            CoalesceError::Canceled(CancelCause::Requested) => assert!(detached),
-            CoalesceError::Canceled(CancelCause::Dropped) => assert!(!detached),
+            CoalesceError::Cancelled(CoalesceCancelReason::Requested) => assert!(detached),
+            CoalesceError::Cancelled(CoalesceCancelReason::Dropped) => assert!(!detached),
             other => panic!("unexpected {other:?}"),
         }
         let stats = coalescer.stats();

@@ -76,7 +76,7 @@ fn broken_park_is_caught() {
 }
 
 /// Model 2. Invariant: cancel and start race, exactly one wins. `cancel()` returns true iff the
-/// closure never ran; `join` reports `Canceled(Requested)` iff `cancel()` returned true, and the
+/// closure never ran; `join` reports `Cancelled(Requested)` iff `cancel()` returned true, and the
 /// value otherwise; the closure runs at most once.
 #[test]
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
@@ -91,23 +91,23 @@ fn cancel_vs_start_exactly_one_wins() {
                 7
             })
             .unwrap();
-        let canceled = handle.cancel();
+        let cancelled = handle.cancel();
         let outcome = handle.join();
         pool.shutdown();
         let ran = runs(&counter);
         assert!(ran <= 1, "the closure ran {ran} times");
-        assert_eq!(canceled, ran == 0, "cancel() = {canceled}, runs = {ran}");
+        assert_eq!(cancelled, ran == 0, "cancel() = {cancelled}, runs = {ran}");
         match outcome {
             Ok(value) => {
-                assert!(!canceled);
+                assert!(!cancelled);
                 assert_eq!(value, 7);
             }
-            Err(TaskError::Canceled(CancelReason::Requested)) => assert!(canceled),
+            Err(TaskError::Cancelled(CancelReason::Requested)) => assert!(cancelled),
             Err(other) => panic!("unexpected outcome {other:?}"),
         }
-        // Delivered once, counted once: one task, either completed or canceled.
+        // Delivered once, counted once: one task, either completed or cancelled.
         let stats = pool.stats();
-        assert_eq!(stats.completed + stats.canceled, 1, "{stats:?}");
+        assert_eq!(stats.completed + stats.cancelled, 1, "{stats:?}");
         assert!(stats.is_balanced(), "{stats:?}");
     });
 }
@@ -153,7 +153,7 @@ fn shutdown_vs_submit_runs_or_rejects() {
 }
 
 /// Model 3b. Invariant: a submission racing `shutdown_now()` is accounted exactly once: it comes
-/// back rejected, or its handle resolves (with the value if it ran, with `Canceled(Shutdown)` if
+/// back rejected, or its handle resolves (with the value if it ran, with `Cancelled(Shutdown)` if
 /// the shutdown discarded it); runs + discarded + rejected == 1, and `shutdown_now`'s return
 /// counts the discarded one.
 #[test]
@@ -176,17 +176,17 @@ fn shutdown_now_vs_submit_accounts_once() {
                             assert_eq!(value, 4);
                             (0, 0)
                         }
-                        Err(TaskError::Canceled(CancelReason::Shutdown)) => (1, 0),
+                        Err(TaskError::Cancelled(CancelReason::Shutdown)) => (1, 0),
                         Err(other) => panic!("unexpected outcome {other:?}"),
                     },
                     Err(_rejected) => (0, 1),
                 }
             })
         };
-        let canceled = pool.shutdown_now();
+        let cancelled = pool.shutdown_now();
         let (discarded, rejected) = submitter.join().unwrap();
         assert_eq!(runs(&counter) + discarded + rejected, 1);
-        assert_eq!(canceled, discarded);
+        assert_eq!(cancelled, discarded);
         let stats = pool.stats();
         assert_eq!(stats.rejected, rejected as u64, "{stats:?}");
         assert!(stats.is_balanced(), "{stats:?}");
@@ -285,7 +285,7 @@ fn future_handle_waker_not_lost() {
 }
 
 /// Model 6. Invariant: `cancel_all` racing the worker popping counts every task exactly once:
-/// each task either completed or was canceled (never both, never neither), `cancel_all`'s return
+/// each task either completed or was cancelled (never both, never neither), `cancel_all`'s return
 /// equals the number of handles reporting `CancelAll`, and the stats balance.
 #[test]
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
@@ -303,21 +303,21 @@ fn cancel_all_vs_pop_counts_once() {
                 .unwrap()
             })
             .collect();
-        let canceled = pool.cancel_all();
+        let cancelled = pool.cancel_all();
         let mut reported = 0;
         for (i, handle) in handles.into_iter().enumerate() {
             match handle.join() {
                 Ok(value) => assert_eq!(value, i),
-                Err(TaskError::Canceled(CancelReason::CancelAll)) => reported += 1,
+                Err(TaskError::Cancelled(CancelReason::CancelAll)) => reported += 1,
                 Err(other) => panic!("unexpected outcome {other:?}"),
             }
         }
         pool.shutdown();
-        assert_eq!(canceled, reported);
-        assert_eq!(runs(&counter) + canceled, 2);
+        assert_eq!(cancelled, reported);
+        assert_eq!(runs(&counter) + cancelled, 2);
         let stats = pool.stats();
         assert_eq!(stats.completed, runs(&counter) as u64, "{stats:?}");
-        assert_eq!(stats.canceled, canceled as u64, "{stats:?}");
+        assert_eq!(stats.cancelled, cancelled as u64, "{stats:?}");
         assert!(stats.is_balanced(), "{stats:?}");
     });
 }
@@ -373,7 +373,7 @@ fn idle_shrink_retires_the_surplus() {
         pool.set_threads(1).unwrap();
         stopped.wait_for(1);
         let stats = pool.stats();
-        assert_eq!((stats.threads, pool.threads()), (1, 1), "{stats:?}");
+        assert_eq!((stats.live_threads, pool.threads()), (1, 1), "{stats:?}");
         pool.shutdown();
         assert_eq!(stopped.get(), 2);
     });

@@ -119,12 +119,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Idle: the workers above `min` retire after the keep-alive.
     let idle = Instant::now();
-    while pool.stats().threads > 1 && idle.elapsed() < Duration::from_secs(10) {
+    while pool.stats().live_threads > 1 && idle.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));
     }
     println!(
         "{} thread(s) {:.1?} after the work ended",
-        pool.stats().threads,
+        pool.stats().live_threads,
         idle.elapsed()
     );
     drop(renders);

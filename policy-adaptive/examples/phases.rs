@@ -60,7 +60,7 @@ fn phase(pool: &AdaptivePool, name: &str, job: impl Fn() + Clone + Send + 'stati
             println!(
                 "{name:>4} {:>5.2}s  threads {:>3}  busy {:>3}  queued {:>3}  done {completed}",
                 start.elapsed().as_secs_f64(),
-                stats.threads,
+                stats.live_threads,
                 stats.running,
                 stats.queued
             );
@@ -93,12 +93,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Idle: the workers above `min` retire after the keep-alive.
     let idle_start = Instant::now();
-    while pool.stats().threads > 1 && idle_start.elapsed() < Duration::from_secs(10) {
+    while pool.stats().live_threads > 1 && idle_start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(250));
         println!(
             "idle {:>5.2}s  threads {:>3}",
             idle_start.elapsed().as_secs_f64(),
-            pool.stats().threads
+            pool.stats().live_threads
         );
     }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use pool_core::{
-    BuildError, CancelToken, Executor, Job, PoolStats, Priority, Rejected, ResizeError, TaskHandle,
-    TaskOptions, ThreadPool, ThreadPoolBuilder,
+    CancelToken, Executor, Job, PoolBuildError, PoolStats, Priority, Rejected, ResizeError,
+    TaskHandle, TaskOptions, ThreadPool, ThreadPoolBuilder,
 };
 
 use crate::config::{Config, ConfigError};
@@ -59,30 +59,30 @@ pub struct ScalingEvent {
 /// # Examples
 ///
 /// ```
-/// use policy_adaptive::{AdaptivePool, BuildAdaptiveError, ConfigError};
+/// use policy_adaptive::{AdaptivePool, AdaptiveBuildError, ConfigError};
 ///
 /// let error = AdaptivePool::builder().min(4).max(2).build().unwrap_err();
 /// assert_eq!(error.config_error(), Some(&ConfigError::MinAboveMax { min: 4, max: 2 }));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildAdaptiveError {
+pub enum AdaptiveBuildError {
     /// A setting is invalid.
     #[error("invalid adaptive pool setting: {0}")]
     Config(#[from] ConfigError),
     /// The pool could not be built (a bad name, or a thread the OS refused).
     #[error("could not build the pool: {0}")]
-    Pool(#[from] BuildError),
+    Pool(#[from] PoolBuildError),
     /// The OS refused to start the controller thread.
     #[error("could not start the controller thread: {0}")]
     Controller(#[source] std::io::Error),
 }
 
-impl BuildAdaptiveError {
+impl AdaptiveBuildError {
     /// The configuration error, if that is what this is.
     pub fn config_error(&self) -> Option<&ConfigError> {
         match self {
-            BuildAdaptiveError::Config(error) => Some(error),
+            AdaptiveBuildError::Config(error) => Some(error),
             _ => None,
         }
     }
@@ -111,7 +111,7 @@ type ScaleHook = std::sync::Arc<dyn Fn(&ScalingEvent) + Send + Sync>;
 ///     .keep_alive(Duration::from_secs(1))
 ///     .build()?;
 /// assert_eq!(pool.threads(), 2);
-/// # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
+/// # Ok::<(), policy_adaptive::AdaptiveBuildError>(())
 /// ```
 pub struct AdaptivePoolBuilder {
     config: Config,
@@ -154,7 +154,7 @@ impl AdaptivePoolBuilder {
     ///     .build()?;
     /// let preview = pool.submit_with(TaskOptions::new().priority(Priority::High), || "rendered");
     /// assert_eq!(preview.unwrap().join().unwrap(), "rendered");
-    /// # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
+    /// # Ok::<(), policy_adaptive::AdaptiveBuildError>(())
     /// ```
     pub fn pool(mut self, builder: ThreadPoolBuilder) -> Self {
         self.pool = Some(builder);
@@ -224,8 +224,8 @@ impl AdaptivePoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`BuildAdaptiveError`]: a bad setting (naming the field), or a thread the OS refused.
-    pub fn build(self) -> Result<AdaptivePool, BuildAdaptiveError> {
+    /// [`AdaptiveBuildError`]: a bad setting (naming the field), or a thread the OS refused.
+    pub fn build(self) -> Result<AdaptivePool, AdaptiveBuildError> {
         self.config.validate()?;
         let workers = WorkerThreads::new();
         let (on_start, on_stop) = (workers.clone(), workers.clone());
@@ -278,7 +278,7 @@ impl AdaptivePoolBuilder {
             Ok(handle) => handle,
             Err(error) => {
                 shared.pool.shutdown();
-                return Err(BuildAdaptiveError::Controller(error));
+                return Err(AdaptiveBuildError::Controller(error));
             }
         };
         Ok(AdaptivePool {
@@ -379,7 +379,7 @@ impl Shared {
 /// assert_eq!(sum, (0..32).sum());
 /// pool.shutdown();
 /// assert!(pool.stats().is_balanced());
-/// # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
+/// # Ok::<(), policy_adaptive::AdaptiveBuildError>(())
 /// ```
 pub struct AdaptivePool {
     shared: Arc<Shared>,
@@ -404,7 +404,7 @@ impl AdaptivePool {
     /// let pool = policy_adaptive::AdaptivePool::new(1, 8).unwrap();
     /// assert_eq!(pool.submit(|| 5).unwrap().join().unwrap(), 5);
     /// ```
-    pub fn new(min: usize, max: usize) -> Result<AdaptivePool, BuildAdaptiveError> {
+    pub fn new(min: usize, max: usize) -> Result<AdaptivePool, AdaptiveBuildError> {
         Self::builder().min(min).max(max).build()
     }
 
@@ -723,7 +723,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 shared.armed.store(true, Ordering::Relaxed);
                 continue;
             }
-            if stats.running < stats.threads as u64 {
+            if stats.running < stats.live_threads as u64 {
                 // A worker is idle or between tasks: it will take the queued work, or not
                 // (it is on its way): look again after the gap.
                 follow_up = true;

@@ -28,7 +28,7 @@
 //! }
 //! pool.shutdown(); // stops the controller, runs what is queued, joins every thread
 //! assert!(pool.stats().is_balanced());
-//! # Ok::<(), policy_adaptive::BuildAdaptiveError>(())
+//! # Ok::<(), policy_adaptive::AdaptiveBuildError>(())
 //! ```
 //!
 //! ## Signals
@@ -59,7 +59,7 @@ mod signals;
 mod snapshot;
 
 pub use config::{Config, ConfigError};
-pub use controller::{AdaptivePool, AdaptivePoolBuilder, BuildAdaptiveError, ScalingEvent};
+pub use controller::{AdaptiveBuildError, AdaptivePool, AdaptivePoolBuilder, ScalingEvent};
 pub use decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 pub use proc::WorkerThreads;
 pub use signals::PoolSignals;

@@ -202,7 +202,7 @@ impl Signals for PoolSignals {
         Snapshot {
             elapsed,
             cores: self.cores,
-            threads: stats.threads,
+            threads: stats.live_threads,
             target: pool.threads(),
             queued: stats.queued,
             running: stats.running,

@@ -175,7 +175,7 @@ impl fmt::Display for Snapshot {
 ///         let finished = stats.completed + stats.panicked;
 ///         let completed = finished - std::mem::replace(&mut self.finished, finished);
 ///         Snapshot {
-///             threads: stats.threads,
+///             threads: stats.live_threads,
 ///             target: pool.threads(),
 ///             queued: stats.queued,
 ///             running: stats.running,

@@ -219,5 +219,5 @@ fn priorities_adaptive_count_coalescing_and_a_dag_on_one_pool() {
     assert_eq!(stats.queued + stats.running, 0);
     // 1 name probe + the Idle tasks + 1 Critical + 2 render executions + the graph's jobs.
     assert!(stats.completed >= (1 + INDEXING + 1 + 2) as u64, "{stats}");
-    assert_eq!(stats.threads, 0, "every worker joined");
+    assert_eq!(stats.live_threads, 0, "every worker joined");
 }

@@ -96,7 +96,7 @@ fn shrinks_back_to_min_after_keep_alive_when_idle() {
     let shrink = pool.history().into_iter().last().unwrap();
     assert_eq!((shrink.from, shrink.to), (8, 2));
     assert_eq!(pool.threads(), 2);
-    assert!(eventually(&pool, |p| p.stats().threads == 2));
+    assert!(eventually(&pool, |p| p.stats().live_threads == 2));
 }
 
 #[test]
@@ -144,7 +144,7 @@ impl Signals for Flaky {
             panic!("flaky signal source");
         }
         Snapshot {
-            threads: pool.stats().threads,
+            threads: pool.stats().live_threads,
             target: pool.threads(),
             // Always claim a blocked backlog, so every good tick grows the pool.
             queued: 10,
@@ -198,7 +198,7 @@ fn shutdown_stops_the_controller_and_joins_every_thread() {
     pool.shutdown();
     let ticks = pool.ticks();
     assert_eq!(stopped.load(Ordering::SeqCst), 10, "queued work ran");
-    assert_eq!(pool.stats().threads, 0, "every worker joined");
+    assert_eq!(pool.stats().live_threads, 0, "every worker joined");
     assert!(pool.submit(|| ()).is_err(), "submissions are refused");
     pool.shutdown(); // idempotent
     assert_eq!(pool.ticks(), ticks, "the controller stopped");

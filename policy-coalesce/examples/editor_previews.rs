@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             drop(
                 editor.submit_cancellable_with(Work::Search, search, move |flag| {
                     done[2].fetch_add(1, Ordering::Relaxed);
-                    let finished = busy(8, || flag.is_cancel_requested());
+                    let finished = busy(8, || flag.is_cancelled());
                     format!(
                         "search for {text:?}: {}",
                         if finished { "done" } else { "stopped" }

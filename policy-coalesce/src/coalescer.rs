@@ -10,13 +10,13 @@ use std::sync::Arc as ValueArc;
 use pool_core::sync::{Arc, ErasedArc};
 use pool_core::{call_quietly, catch_panic, drop_quietly, Executor, Job, Priority, Rejected};
 
-use crate::error::{BuildError, CancelCause, CoalesceError};
+use crate::error::{CoalesceBuildError, CoalesceCancelReason, CoalesceError};
 use crate::exec::{BoxedWork, Plain, WithFlag};
 use crate::handle::{CoalescedHandle, ExecOps};
 use crate::options::{Mode, SubmitOptions};
 use crate::slot::{Core, ExecRef, KeyPanicked};
 use crate::stats::{CoalesceStats, KeyStats};
-use crate::CancelFlag;
+use crate::CoalesceCancelToken;
 
 const MAX_SHARDS: usize = 1 << 16;
 const DEFAULT_SHARDS: usize = 16;
@@ -49,7 +49,7 @@ const DEFAULT_SHARDS: usize = 16;
 /// }
 /// let stats = renders.stats();
 /// assert_eq!((stats.submitted, stats.executed, stats.coalesced), (10, 1, 9));
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 pub struct Coalescer<K, T, E> {
     inner: Arc<Inner<K, T, E>>,
@@ -76,7 +76,7 @@ struct Inner<K, T, E> {
 ///     .priority_raises(false)
 ///     .build()?;
 /// # drop(coalescer);
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 pub struct CoalescerBuilder<K, T, E> {
     executor: E,
@@ -117,13 +117,13 @@ where
     ///
     /// # Errors
     ///
-    /// [`BuildError`] when the shard count is 0 or above 65536.
-    pub fn build(self) -> Result<Coalescer<K, T, E>, BuildError> {
+    /// [`CoalesceBuildError`] when the shard count is 0 or above 65536.
+    pub fn build(self) -> Result<Coalescer<K, T, E>, CoalesceBuildError> {
         if self.shards == 0 {
-            return Err(BuildError::zero_shards());
+            return Err(CoalesceBuildError::zero_shards());
         }
         if self.shards > MAX_SHARDS {
-            return Err(BuildError::too_many_shards(self.shards, MAX_SHARDS));
+            return Err(CoalesceBuildError::too_many_shards(self.shards, MAX_SHARDS));
         }
         Ok(Coalescer {
             inner: Arc::new(Inner {
@@ -162,7 +162,7 @@ where
     ///
     /// let coalescer = Coalescer::<u32, String, _>::builder(InlineExecutor).build()?;
     /// # drop(coalescer);
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn builder(executor: E) -> CoalescerBuilder<K, T, E> {
         CoalescerBuilder {
@@ -211,7 +211,7 @@ where
     /// let coalescer = Coalescer::builder(ThreadPool::new(2).unwrap()).build()?;
     /// let handle = coalescer.submit("answer", || 6 * 7).unwrap();
     /// assert_eq!(*handle.join().unwrap(), 42);
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn submit<F>(&self, key: K, f: F) -> Result<CoalescedHandle<T>, Rejected<F>>
     where
@@ -229,7 +229,7 @@ where
     /// panics into the caller: a panic of `f` reaches every sharer as
     /// [`CoalesceError::Panicked`]; one in a `Drop` of a closure, a key or a value, a waker or
     /// the executor stops where it happens (an executor that drops the job while panicking
-    /// resolves the handle with [`CancelCause::Dropped`]).
+    /// resolves the handle with [`CoalesceCancelReason::Dropped`]).
     ///
     /// # Errors
     ///
@@ -262,7 +262,7 @@ where
             })
     }
 
-    /// Submits a closure that receives a [`CancelFlag`], so it can stop early when every
+    /// Submits a closure that receives a [`CoalesceCancelToken`], so it can stop early when every
     /// handle cancelled, the key was cancelled, or a [`Mode::Replace`] submission arrived.
     ///
     /// # Panics
@@ -280,12 +280,12 @@ where
     /// use pool_core::InlineExecutor;
     ///
     /// let coalescer = Coalescer::<u8, bool, _>::new(InlineExecutor);
-    /// let handle = coalescer.submit_cancellable(1, |flag| flag.is_cancel_requested()).unwrap();
+    /// let handle = coalescer.submit_cancellable(1, |flag| flag.is_cancelled()).unwrap();
     /// assert!(!*handle.join().unwrap());
     /// ```
     pub fn submit_cancellable<F>(&self, key: K, f: F) -> Result<CoalescedHandle<T>, Rejected<F>>
     where
-        F: for<'a> FnOnce(&CancelFlag<'a>) -> T + Send + 'static,
+        F: for<'a> FnOnce(&CoalesceCancelToken<'a>) -> T + Send + 'static,
     {
         self.submit_cancellable_with(key, SubmitOptions::default(), f)
     }
@@ -318,7 +318,7 @@ where
         f: F,
     ) -> Result<CoalescedHandle<T>, Rejected<F>>
     where
-        F: for<'a> FnOnce(&CancelFlag<'a>) -> T + Send + 'static,
+        F: for<'a> FnOnce(&CoalesceCancelToken<'a>) -> T + Send + 'static,
     {
         self.submit_boxed(key, options, Box::new(WithFlag(f)), true)
             .map(expect_handle)
@@ -356,7 +356,7 @@ where
     ///     .spawn("notes.txt", SubmitOptions::new(), move || tx.send("saved").unwrap())
     ///     .unwrap();
     /// assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "saved");
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn spawn<F>(&self, key: K, options: SubmitOptions, f: F) -> Result<(), Rejected<F>>
     where
@@ -372,8 +372,8 @@ where
     }
 
     /// Cancels `key` for everyone: its pending execution (if any) never runs and all its
-    /// handles resolve to `Canceled(Key)`; its running execution (if any) is asked to stop
-    /// through its [`CancelFlag`]. Returns whether there was anything to cancel.
+    /// handles resolve to `Cancelled(Key)`; its running execution (if any) is asked to stop
+    /// through its [`CoalesceCancelToken`]. Returns whether there was anything to cancel.
     ///
     /// # Panics
     ///
@@ -382,7 +382,7 @@ where
     /// # Examples
     ///
     /// ```
-    /// use policy_coalesce::{CancelCause, CoalesceError, Coalescer};
+    /// use policy_coalesce::{CoalesceCancelReason, CoalesceError, Coalescer};
     /// use pool_core::ThreadPool;
     /// use std::sync::mpsc;
     ///
@@ -393,17 +393,17 @@ where
     /// let handle = coalescer.submit("index", || "built").unwrap();
     /// assert!(coalescer.cancel_key(&"index"));
     /// release.send(()).unwrap();
-    /// assert_eq!(handle.join().unwrap_err(), CoalesceError::Canceled(CancelCause::Key));
+    /// assert_eq!(handle.join().unwrap_err(), CoalesceError::Cancelled(CoalesceCancelReason::Key));
     /// assert_eq!(coalescer.stats().keys, 0);
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn cancel_key(&self, key: &K) -> bool {
         let core = &self.inner.core;
-        let (canceled, stopped, removed) = core.cancel_key(key, core.hash(key));
+        let (cancelled, stopped, removed) = core.cancel_key(key, core.hash(key));
         drop_quietly(removed);
-        let any = canceled.is_some() || stopped;
-        if let Some((exec, work)) = canceled {
-            exec.publish(Err(CoalesceError::Canceled(CancelCause::Key)));
+        let any = cancelled.is_some() || stopped;
+        if let Some((exec, work)) = cancelled {
+            exec.publish(Err(CoalesceError::Cancelled(CoalesceCancelReason::Key)));
             drop_quietly((exec, work));
         }
         any
@@ -449,7 +449,7 @@ where
     /// release.send(()).unwrap();
     /// a.join().unwrap();
     /// b.join().unwrap();
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn key_stats(&self, key: &K) -> Option<KeyStats> {
         let core = &self.inner.core;
@@ -572,7 +572,7 @@ where
     /// Hands `job` to the executor; the job if it was refused.
     ///
     /// The executor is user code. If it panics, the job was either dropped while it unwound
-    /// (the job's guard then resolved the execution with `Canceled(Dropped)` and freed the
+    /// (the job's guard then resolved the execution with `Cancelled(Dropped)` and freed the
     /// slot) or kept (it will run): either way nothing is left to do, and the panic is not
     /// passed on: not to a worker, which has a follow-up to run, nor to a submitter, which
     /// already has a handle that resolves.
@@ -659,7 +659,7 @@ where
             let (work, removed) = inner.core.job_gone(&exec);
             drop_quietly(removed);
             if let Some(work) = work {
-                exec.publish(Err(CoalesceError::Canceled(CancelCause::Dropped)));
+                exec.publish(Err(CoalesceError::Cancelled(CoalesceCancelReason::Dropped)));
                 drop_quietly(work);
             }
             drop_quietly((inner, exec));

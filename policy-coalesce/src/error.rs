@@ -18,14 +18,14 @@ use crate::handle::CoalescedHandle;
 /// let renders = Coalescer::<&str, u32, _>::builder(InlineExecutor).build()?;
 /// let handle = renders.submit("doc", || -> u32 { panic!("bad glyph") }).unwrap();
 /// assert_eq!(handle.join().unwrap_err(), CoalesceError::Panicked("bad glyph".into()));
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoalesceError {
     /// The execution never started, or this handle detached from it before it started.
     #[error("the coalesced execution did not run for this handle ({0})")]
-    Canceled(CancelCause),
+    Cancelled(CoalesceCancelReason),
     /// The executor refused the execution (it was shut down); the closure could not be handed
     /// back because it was not the submitter's own, or the refusal happened on a follow-up.
     #[error("the executor refused the coalesced execution: it is shut down")]
@@ -36,9 +36,9 @@ pub enum CoalesceError {
 }
 
 impl CoalesceError {
-    /// Whether the execution was cancelled for this handle (see [`CancelCause`]).
-    pub fn is_canceled(&self) -> bool {
-        matches!(self, CoalesceError::Canceled(_))
+    /// Whether the execution was cancelled for this handle (see [`CoalesceCancelReason`]).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, CoalesceError::Cancelled(_))
     }
 
     /// Whether the closure that ran panicked.
@@ -57,13 +57,13 @@ impl CoalesceError {
 /// # Examples
 ///
 /// ```
-/// use policy_coalesce::CancelCause;
+/// use policy_coalesce::CoalesceCancelReason;
 ///
-/// assert_eq!(CancelCause::Key.to_string(), "cancel_key cancelled the key");
+/// assert_eq!(CoalesceCancelReason::Key.to_string(), "cancel_key cancelled the key");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum CancelCause {
+pub enum CoalesceCancelReason {
     /// [`CoalescedHandle::cancel`] detached this handle before the execution started (the
     /// execution itself is cancelled once every live handle has done so).
     Requested,
@@ -73,12 +73,12 @@ pub enum CancelCause {
     Dropped,
 }
 
-impl fmt::Display for CancelCause {
+impl fmt::Display for CoalesceCancelReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            CancelCause::Requested => "the handle was cancelled",
-            CancelCause::Key => "cancel_key cancelled the key",
-            CancelCause::Dropped => "the executor dropped the job without running it",
+            CoalesceCancelReason::Requested => "the handle was cancelled",
+            CoalesceCancelReason::Key => "cancel_key cancelled the key",
+            CoalesceCancelReason::Dropped => "the executor dropped the job without running it",
         })
     }
 }
@@ -88,7 +88,7 @@ impl fmt::Display for CancelCause {
 /// # Examples
 ///
 /// ```
-/// use policy_coalesce::{Coalescer, JoinTimeoutError};
+/// use policy_coalesce::{Coalescer, CoalesceJoinTimeoutError};
 /// use pool_core::ThreadPool;
 /// use std::{sync::mpsc, time::Duration};
 ///
@@ -97,15 +97,15 @@ impl fmt::Display for CancelCause {
 /// let coalescer = Coalescer::builder(pool).build()?;
 /// let handle = coalescer.submit("k", move || gate.recv().unwrap()).unwrap();
 /// let handle = match handle.join_timeout(Duration::from_millis(5)) {
-///     Err(JoinTimeoutError::TimedOut(handle)) => handle,
+///     Err(CoalesceJoinTimeoutError::TimedOut(handle)) => handle,
 ///     other => panic!("expected a timeout, got {other:?}"),
 /// };
 /// release.send(()).unwrap();
 /// handle.join().unwrap();
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 #[derive(thiserror::Error)]
-pub enum JoinTimeoutError<T> {
+pub enum CoalesceJoinTimeoutError<T> {
     /// No outcome yet; the handle is given back so the caller can wait again.
     #[error("the coalesced execution did not finish within the timeout")]
     TimedOut(CoalescedHandle<T>),
@@ -114,11 +114,13 @@ pub enum JoinTimeoutError<T> {
     Failed(CoalesceError),
 }
 
-impl<T> fmt::Debug for JoinTimeoutError<T> {
+impl<T> fmt::Debug for CoalesceJoinTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JoinTimeoutError::TimedOut(h) => f.debug_tuple("TimedOut").field(&h.id()).finish(),
-            JoinTimeoutError::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
+            CoalesceJoinTimeoutError::TimedOut(h) => {
+                f.debug_tuple("TimedOut").field(&h.id()).finish()
+            }
+            CoalesceJoinTimeoutError::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
         }
     }
 }
@@ -137,7 +139,7 @@ impl<T> fmt::Debug for JoinTimeoutError<T> {
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{kind}")]
-pub struct BuildError {
+pub struct CoalesceBuildError {
     kind: BuildErrorKind,
 }
 
@@ -149,15 +151,15 @@ enum BuildErrorKind {
     TooManyShards { got: usize, max: usize },
 }
 
-impl BuildError {
+impl CoalesceBuildError {
     pub(crate) fn zero_shards() -> Self {
-        BuildError {
+        CoalesceBuildError {
             kind: BuildErrorKind::ZeroShards,
         }
     }
 
     pub(crate) fn too_many_shards(got: usize, max: usize) -> Self {
-        BuildError {
+        CoalesceBuildError {
             kind: BuildErrorKind::TooManyShards { got, max },
         }
     }

@@ -45,7 +45,7 @@ pub(crate) const DONE: u8 = 2;
 /// let first = search
 ///     .submit_cancellable("query", move |flag| {
 ///         started_tx.send(()).unwrap();
-///         while !flag.is_cancel_requested() {
+///         while !flag.is_cancelled() {
 ///             std::thread::yield_now();
 ///         }
 ///         "stopped early"
@@ -56,23 +56,23 @@ pub(crate) const DONE: u8 = 2;
 /// let second = search.submit_with("query", replace, || "new results").unwrap();
 /// assert_eq!(*first.join().unwrap(), "stopped early");
 /// assert_eq!(*second.join().unwrap(), "new results");
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
-pub struct CancelFlag<'a> {
+pub struct CoalesceCancelToken<'a> {
     flag: &'a AtomicBool,
 }
 
-impl CancelFlag<'_> {
+impl CoalesceCancelToken<'_> {
     /// Whether someone asked this execution to stop.
-    pub fn is_cancel_requested(&self) -> bool {
+    pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }
 }
 
-impl fmt::Debug for CancelFlag<'_> {
+impl fmt::Debug for CoalesceCancelToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelFlag")
-            .field("cancel_requested", &self.is_cancel_requested())
+        f.debug_struct("CoalesceCancelToken")
+            .field("cancel_requested", &self.is_cancelled())
             .finish()
     }
 }
@@ -80,7 +80,7 @@ impl fmt::Debug for CancelFlag<'_> {
 /// A submitted closure, type-erased so one slot can hold whichever submitter's closure is latest,
 /// and recoverable as its concrete type so a refused submission can be handed back.
 pub(crate) trait Work<T>: Send {
-    fn run(self: Box<Self>, flag: &CancelFlag<'_>) -> T;
+    fn run(self: Box<Self>, flag: &CoalesceCancelToken<'_>) -> T;
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
 
@@ -91,7 +91,7 @@ impl<F, T> Work<T> for Plain<F>
 where
     F: FnOnce() -> T + Send + 'static,
 {
-    fn run(self: Box<Self>, _flag: &CancelFlag<'_>) -> T {
+    fn run(self: Box<Self>, _flag: &CoalesceCancelToken<'_>) -> T {
         (self.0)()
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
@@ -99,14 +99,14 @@ where
     }
 }
 
-/// A closure that watches its [`CancelFlag`].
+/// A closure that watches its [`CoalesceCancelToken`].
 pub(crate) struct WithFlag<F>(pub(crate) F);
 
 impl<F, T> Work<T> for WithFlag<F>
 where
-    F: for<'a> FnOnce(&CancelFlag<'a>) -> T + Send + 'static,
+    F: for<'a> FnOnce(&CoalesceCancelToken<'a>) -> T + Send + 'static,
 {
-    fn run(self: Box<Self>, flag: &CancelFlag<'_>) -> T {
+    fn run(self: Box<Self>, flag: &CoalesceCancelToken<'_>) -> T {
         (self.0)(flag)
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
@@ -134,7 +134,7 @@ pub(crate) struct Exec<K, T> {
     /// Set when a worker took the closure; never cleared (`ran_my_closure` reads it after the
     /// outcome is published, when the phase alone no longer says whether anything ran).
     started: AtomicBool,
-    /// The cooperative cancel request the running closure sees through its [`CancelFlag`].
+    /// The cooperative cancel request the running closure sees through its [`CoalesceCancelToken`].
     stop: AtomicBool,
     done: Mutex<Done<T>>,
     ready: Condvar,
@@ -207,8 +207,8 @@ impl<K, T> Exec<K, T> {
         self.stop.load(Ordering::Acquire)
     }
 
-    pub(crate) fn flag(&self) -> CancelFlag<'_> {
-        CancelFlag { flag: &self.stop }
+    pub(crate) fn flag(&self) -> CoalesceCancelToken<'_> {
+        CoalesceCancelToken { flag: &self.stop }
     }
 
     /// Stores the outcome once and wakes every waiter. Called exactly once per execution, by

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use pool_core::sync::{AtomicU8, ErasedArc, Ordering};
 use pool_core::{drop_quietly, TaskId};
 
-use crate::error::{CancelCause, CoalesceError, JoinTimeoutError};
+use crate::error::{CoalesceCancelReason, CoalesceError, CoalesceJoinTimeoutError};
 use crate::exec::{Exec, Outcome, DONE, RUNNING};
 
 /// What a handle needs from its execution, without the key type.
@@ -46,8 +46,10 @@ where
     fn detach(&self) -> bool {
         let (detached, key) = self.core.detach(self);
         drop_quietly(key);
-        if let Some(work) = detached.canceled {
-            self.publish(Err(CoalesceError::Canceled(CancelCause::Requested)));
+        if let Some(work) = detached.cancelled {
+            self.publish(Err(CoalesceError::Cancelled(
+                CoalesceCancelReason::Requested,
+            )));
             // The closure (maybe another submitter's) is user code: its `Drop` may panic.
             drop_quietly(work);
         }
@@ -89,7 +91,7 @@ const DETACHED: u8 = 0b10;
 /// assert_eq!(*second.join().unwrap(), "text v2");
 /// assert!(first.superseded());
 /// assert_eq!(*first.join().unwrap(), "text v2");
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 ///
 /// # Cancel safety
@@ -152,10 +154,10 @@ impl<T> CoalescedHandle<T> {
 
     /// Detaches this submitter. Returns whether it did so before the execution started.
     ///
-    /// Before the start, this handle's outcome becomes `Canceled(Requested)` while the other
+    /// Before the start, this handle's outcome becomes `Cancelled(Requested)` while the other
     /// sharers keep the execution; when every live handle has cancelled, the execution itself
     /// is cancelled and never runs. Once running, the call only withdraws this handle's
-    /// interest (the last one to do so raises the execution's [`CancelFlag`](crate::CancelFlag))
+    /// interest (the last one to do so raises the execution's [`CoalesceCancelToken`](crate::CoalesceCancelToken))
     /// and returns `false`; the handle still receives the real outcome. Calling it again
     /// returns `false`. Detaching withdraws this submitter, not its closure: if its closure is
     /// the installed (latest) one, it still runs for the sharers that remain.
@@ -175,9 +177,9 @@ impl<T> CoalescedHandle<T> {
     /// let theirs = coalescer.submit("k", || 2).unwrap();
     /// assert!(mine.cancel());
     /// release.send(()).unwrap();
-    /// assert!(mine.join().unwrap_err().is_canceled());
+    /// assert!(mine.join().unwrap_err().is_cancelled());
     /// assert_eq!(*theirs.join().unwrap(), 2); // the other sharer still gets its run
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn cancel(&self) -> bool {
         if self.flags.fetch_or(VOTED, Ordering::AcqRel) & VOTED != 0 {
@@ -191,7 +193,7 @@ impl<T> CoalescedHandle<T> {
     }
 
     /// Whether this handle detached before the execution started.
-    pub fn is_canceled(&self) -> bool {
+    pub fn is_cancelled(&self) -> bool {
         self.flags.load(Ordering::Acquire) & DETACHED != 0
     }
 
@@ -202,7 +204,7 @@ impl<T> CoalescedHandle<T> {
 
     /// Whether the execution has an outcome (or this handle detached from it).
     pub fn is_finished(&self) -> bool {
-        self.is_canceled() || self.exec().phase() == DONE
+        self.is_cancelled() || self.exec().phase() == DONE
     }
 
     /// Whether a later submission's closure replaced this submitter's before it ran.
@@ -249,13 +251,13 @@ impl<T> CoalescedHandle<T> {
     /// let coalescer = Coalescer::builder(ThreadPool::new(2).unwrap()).build()?;
     /// let handle = coalescer.submit("sum", || (1..=10).sum::<u32>()).unwrap();
     /// assert_eq!(*handle.join().unwrap(), 55);
-    /// # Ok::<(), policy_coalesce::BuildError>(())
+    /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn join(self) -> Result<ValueArc<T>, CoalesceError> {
-        if self.is_canceled() {
+        if self.is_cancelled() {
             // Dropping `self` here is quiet (see `Drop`): it may hold the last reference to a
             // value it never received.
-            return Err(CoalesceError::Canceled(CancelCause::Requested));
+            return Err(CoalesceError::Cancelled(CoalesceCancelReason::Requested));
         }
         match self.exec().wait(None) {
             Some(outcome) => outcome,
@@ -267,7 +269,7 @@ impl<T> CoalescedHandle<T> {
     ///
     /// # Errors
     ///
-    /// [`JoinTimeoutError::TimedOut`] with the handle, or [`JoinTimeoutError::Failed`].
+    /// [`CoalesceJoinTimeoutError::TimedOut`] with the handle, or [`CoalesceJoinTimeoutError::Failed`].
     ///
     /// # Examples
     ///
@@ -280,18 +282,21 @@ impl<T> CoalescedHandle<T> {
     /// let handle = coalescer.submit(1, || 7).unwrap();
     /// assert_eq!(*handle.join_timeout(Duration::from_secs(1)).unwrap(), 7);
     /// ```
-    pub fn join_timeout(self, timeout: Duration) -> Result<ValueArc<T>, JoinTimeoutError<T>> {
-        if self.is_canceled() {
-            return Err(JoinTimeoutError::Failed(CoalesceError::Canceled(
-                CancelCause::Requested,
+    pub fn join_timeout(
+        self,
+        timeout: Duration,
+    ) -> Result<ValueArc<T>, CoalesceJoinTimeoutError<T>> {
+        if self.is_cancelled() {
+            return Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Cancelled(
+                CoalesceCancelReason::Requested,
             )));
         }
         let deadline = Instant::now().checked_add(timeout);
         match self.exec().wait(deadline) {
             Some(Ok(value)) => Ok(value),
-            Some(Err(error)) => Err(JoinTimeoutError::Failed(error)),
+            Some(Err(error)) => Err(CoalesceJoinTimeoutError::Failed(error)),
             None if deadline.is_none() => unreachable!("an untimed wait returned no outcome"),
-            None => Err(JoinTimeoutError::TimedOut(self)),
+            None => Err(CoalesceJoinTimeoutError::TimedOut(self)),
         }
     }
 }
@@ -326,8 +331,10 @@ impl<T> Future for CoalescedHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.is_canceled() {
-            return Poll::Ready(Err(CoalesceError::Canceled(CancelCause::Requested)));
+        if this.is_cancelled() {
+            return Poll::Ready(Err(CoalesceError::Cancelled(
+                CoalesceCancelReason::Requested,
+            )));
         }
         let Some(exec) = &this.exec else {
             unreachable!("a handle's execution is taken only by its Drop");
@@ -341,8 +348,8 @@ impl<T> Future for CoalescedHandle<T> {
 
 impl<T> fmt::Debug for CoalescedHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.is_canceled() {
-            "canceled"
+        let state = if self.is_cancelled() {
+            "cancelled"
         } else {
             match self.exec().phase() {
                 RUNNING => "running",

@@ -23,7 +23,7 @@
 //!     assert_eq!(*handle.join().unwrap(), "HELLO"); // one render, the latest text
 //! }
 //! assert_eq!(previews.stats().executed, 1);
-//! # Ok::<(), policy_coalesce::BuildError>(())
+//! # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 //! ```
 //!
 //! ## The rules (SPEC section 5)
@@ -62,8 +62,10 @@ mod slot;
 mod stats;
 
 pub use coalescer::{Coalescer, CoalescerBuilder};
-pub use error::{BuildError, CancelCause, CoalesceError, JoinTimeoutError};
-pub use exec::CancelFlag;
+pub use error::{
+    CoalesceBuildError, CoalesceCancelReason, CoalesceError, CoalesceJoinTimeoutError,
+};
+pub use exec::CoalesceCancelToken;
 pub use handle::CoalescedHandle;
 pub use options::{Mode, SubmitOptions};
 pub use stats::{CoalesceStats, KeyStats};

@@ -21,7 +21,7 @@ use pool_core::Priority;
 /// assert_eq!(*handle.join().unwrap(), 1);
 /// let latest = SubmitOptions::new().mode(Mode::Latest);
 /// assert_eq!(*saves.submit_with("notes.txt", latest, || 2).unwrap().join().unwrap(), 2);
-/// # Ok::<(), policy_coalesce::BuildError>(())
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -32,7 +32,7 @@ pub enum Mode {
     #[default]
     Latest,
     /// Like [`Latest`](Mode::Latest), and the running execution of the key (if any) is asked to
-    /// stop through its [`CancelFlag`](crate::CancelFlag), so the follow-up starts sooner.
+    /// stop through its [`CoalesceCancelToken`](crate::CoalesceCancelToken), so the follow-up starts sooner.
     Replace,
     /// The existing work wins. Pending: the submitter shares the pending execution and its own
     /// closure is dropped. Running (nothing pending): the submitter shares the running

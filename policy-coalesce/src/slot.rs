@@ -68,7 +68,7 @@ struct Pending<K, T> {
     /// execution of its key finishes).
     dispatched: bool,
     /// Jobs for this execution that the executor holds (the first plus priority raises). When
-    /// the last one is dropped unrun, the execution is cancelled (`CancelCause::Dropped`).
+    /// the last one is dropped unrun, the execution is cancelled (`CoalesceCancelReason::Dropped`).
     jobs_out: usize,
 }
 
@@ -116,7 +116,7 @@ pub(crate) struct Detached<T> {
     /// Whether the handle detached before the execution started.
     pub(crate) before_start: bool,
     /// The execution's closure, when this was the last live handle (the execution is cancelled).
-    pub(crate) canceled: Option<BoxedWork<T>>,
+    pub(crate) cancelled: Option<BoxedWork<T>>,
 }
 
 fn same<K, T>(a: &ExecRef<K, T>, b: &Exec<K, T>) -> bool {
@@ -322,7 +322,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
 
     /// A job for `exec` was dropped without running. When it was the last one the executor
     /// held and the execution is still pending, the execution is cancelled and its closure is
-    /// returned (the caller publishes `Canceled(Dropped)`).
+    /// returned (the caller publishes `Cancelled(Dropped)`).
     pub(crate) fn job_gone(&self, exec: &Exec<K, T>) -> (Option<BoxedWork<T>>, Removed<K>) {
         let mut guard = self.shards[exec.shard].lock();
         let Shard { map, counts } = &mut *guard;
@@ -337,7 +337,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
             return (None, None);
         }
         let work = entry.pending.take().map(|p| p.work);
-        counts.canceled += 1;
+        counts.cancelled += 1;
         (work, remove_if_empty(map, exec.place))
     }
 
@@ -371,7 +371,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
         let Shard { map, counts } = &mut *guard;
         let not_found = Detached {
             before_start: false,
-            canceled: None,
+            cancelled: None,
         };
         let Some(entry) = map.get(exec.place) else {
             return (not_found, None);
@@ -381,15 +381,15 @@ impl<K: Hash + Eq, T> Core<K, T> {
             if pending.live > 0 {
                 let detached = Detached {
                     before_start: true,
-                    canceled: None,
+                    cancelled: None,
                 };
                 return (detached, None);
             }
-            let canceled = entry.pending.take().map(|p| p.work);
-            counts.canceled += 1;
+            let cancelled = entry.pending.take().map(|p| p.work);
+            counts.cancelled += 1;
             let detached = Detached {
                 before_start: true,
-                canceled,
+                cancelled,
             };
             return (detached, remove_if_empty(map, exec.place));
         }
@@ -418,9 +418,9 @@ impl<K: Hash + Eq, T> Core<K, T> {
         let Some((place, entry)) = map.find(hash, key) else {
             return (None, false, None);
         };
-        let canceled = entry.pending.take().map(|p| (p.exec, p.work));
-        if canceled.is_some() {
-            counts.canceled += 1;
+        let cancelled = entry.pending.take().map(|p| (p.exec, p.work));
+        if cancelled.is_some() {
+            counts.cancelled += 1;
         }
         let stopped = match &entry.running {
             Some(running) => {
@@ -429,7 +429,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
             }
             None => false,
         };
-        (canceled, stopped, remove_if_empty(map, place))
+        (cancelled, stopped, remove_if_empty(map, place))
     }
 
     /// The books of every shard, summed. Each shard's snapshot is taken under its lock and

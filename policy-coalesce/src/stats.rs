@@ -15,7 +15,7 @@ pub(crate) struct Counts {
     pub(crate) executed: u64,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
-    pub(crate) canceled: u64,
+    pub(crate) cancelled: u64,
     pub(crate) rejected: u64,
 }
 
@@ -29,7 +29,7 @@ impl Counts {
         self.executed += other.executed;
         self.completed += other.completed;
         self.panicked += other.panicked;
-        self.canceled += other.canceled;
+        self.cancelled += other.cancelled;
         self.rejected += other.rejected;
     }
 }
@@ -37,7 +37,7 @@ impl Counts {
 /// A snapshot of a [`Coalescer`](crate::Coalescer)'s counters.
 ///
 /// Every submitted closure ends in exactly one place, so at every moment
-/// `submitted = executed + superseded + kept + canceled + rejected + pending`
+/// `submitted = executed + superseded + kept + cancelled + rejected + pending`
 /// ([`is_balanced`](Self::is_balanced)), and `executed = completed + panicked + running`.
 ///
 /// # Examples
@@ -76,7 +76,7 @@ pub struct CoalesceStats {
     pub replaced: u64,
     /// Executions cancelled before they started (every handle cancelled, `cancel_key`, or the
     /// executor dropped the job).
-    pub canceled: u64,
+    pub cancelled: u64,
     /// Executions the executor refused.
     pub rejected: u64,
     /// Executions waiting to start now.
@@ -88,14 +88,14 @@ pub struct CoalesceStats {
 }
 
 impl CoalesceStats {
-    /// Whether `submitted = executed + superseded + kept + canceled + rejected + pending` and
+    /// Whether `submitted = executed + superseded + kept + cancelled + rejected + pending` and
     /// `executed = completed + panicked + running`.
     pub fn is_balanced(&self) -> bool {
         self.submitted
             == self.executed
                 + self.superseded
                 + self.kept
-                + self.canceled
+                + self.cancelled
                 + self.rejected
                 + self.pending
             && self.executed == self.completed + self.panicked + self.running
@@ -119,7 +119,7 @@ impl CoalesceStats {
             superseded: c.superseded,
             kept: c.kept,
             replaced: c.replaced,
-            canceled: c.canceled,
+            cancelled: c.cancelled,
             rejected: c.rejected,
             pending,
             running,
@@ -132,12 +132,12 @@ impl fmt::Display for CoalesceStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "submitted {} = executed {} + superseded {} + kept {} + canceled {} + rejected {} + pending {}; coalesced {}, running {}, keys {}",
+            "submitted {} = executed {} + superseded {} + kept {} + cancelled {} + rejected {} + pending {}; coalesced {}, running {}, keys {}",
             self.submitted,
             self.executed,
             self.superseded,
             self.kept,
-            self.canceled,
+            self.cancelled,
             self.rejected,
             self.pending,
             self.coalesced,

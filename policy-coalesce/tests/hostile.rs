@@ -7,7 +7,7 @@ mod common;
 
 use common::{failed, Manual, WAIT};
 use policy_coalesce::{
-    CancelCause, CoalesceError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
+    CoalesceCancelReason, CoalesceError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
 };
 use pool_core::{Executor, Job, Priority, Rejected, ThreadPool};
 use std::future::Future;
@@ -417,16 +417,19 @@ fn closures_dropped_unrun_are_dropped_quietly() {
     }
     assert_eq!(
         failed(lonely),
-        CoalesceError::Canceled(CancelCause::Requested)
+        CoalesceError::Cancelled(CoalesceCancelReason::Requested)
     );
-    assert_eq!(failed(keyed), CoalesceError::Canceled(CancelCause::Key));
+    assert_eq!(
+        failed(keyed),
+        CoalesceError::Cancelled(CoalesceCancelReason::Key)
+    );
     assert_eq!(
         failed(dropped),
-        CoalesceError::Canceled(CancelCause::Dropped)
+        CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
     let stats = coalescer.stats();
     assert_eq!(
-        (stats.submitted, stats.executed, stats.canceled),
+        (stats.submitted, stats.executed, stats.cancelled),
         (6, 1, 3),
         "{stats}"
     );
@@ -528,14 +531,14 @@ fn an_executor_that_panics_at_submit_cancels_the_execution() {
         .unwrap();
     assert_eq!(
         failed(handle),
-        CoalesceError::Canceled(CancelCause::Dropped)
+        CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
     let later = coalescer.submit("k", || 2).unwrap();
     assert_eq!(run_all_quietly(&exec.queue), 1);
     assert_eq!(*later.join_timeout(WAIT).unwrap(), 2);
     let stats = coalescer.stats();
     assert_eq!(
-        (stats.canceled, stats.completed, stats.keys),
+        (stats.cancelled, stats.completed, stats.keys),
         (1, 1, 0),
         "{stats}"
     );
@@ -559,14 +562,14 @@ fn an_executor_that_panics_on_a_follow_up_cancels_the_follow_up() {
     let follow_up = follow_rx.recv_timeout(WAIT).unwrap();
     assert_eq!(
         failed(follow_up),
-        CoalesceError::Canceled(CancelCause::Dropped)
+        CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
     let later = coalescer.submit("k", || 3).unwrap();
     assert_eq!(run_all_quietly(&exec.queue), 1);
     assert_eq!(*later.join_timeout(WAIT).unwrap(), 3);
     let stats = coalescer.stats();
     assert_eq!(
-        (stats.canceled, stats.completed, stats.keys),
+        (stats.cancelled, stats.completed, stats.keys),
         (1, 2, 0),
         "{stats}"
     );

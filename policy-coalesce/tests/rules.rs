@@ -3,7 +3,7 @@
 mod common;
 
 use common::{failed, gated_pool, Manual, WAIT};
-use policy_coalesce::{CancelCause, CoalesceError, Coalescer, Mode, SubmitOptions};
+use policy_coalesce::{CoalesceCancelReason, CoalesceError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -210,7 +210,7 @@ fn replace_mode_asks_the_running_one_to_stop_then_runs_the_new_one() {
     let first = search
         .submit_cancellable("query", move |flag| {
             started_tx.send(()).unwrap();
-            while !flag.is_cancel_requested() {
+            while !flag.is_cancelled() {
                 std::thread::yield_now();
             }
             "interrupted"
@@ -236,7 +236,7 @@ fn latest_mode_does_not_disturb_the_running_one() {
         .submit_cancellable(1, move |flag| {
             // Submitted from inside the running closure: a follow-up.
             *slot.lock().unwrap() = Some(c.submit(1, || false).unwrap());
-            flag.is_cancel_requested()
+            flag.is_cancelled()
         })
         .unwrap();
     exec.run_all();
@@ -282,15 +282,15 @@ fn cancel_by_one_of_two_sharers_does_not_cancel_the_run() {
     let b = coalescer.submit("k", || 2).unwrap();
     assert!(a.cancel());
     assert!(!a.cancel(), "a second cancel is a no-op");
-    assert!(a.is_canceled() && a.is_finished());
+    assert!(a.is_cancelled() && a.is_finished());
     release.send(()).unwrap();
     assert_eq!(*b.join_timeout(WAIT).unwrap(), 2);
     assert_eq!(
         a.join().unwrap_err(),
-        CoalesceError::Canceled(CancelCause::Requested)
+        CoalesceError::Cancelled(CoalesceCancelReason::Requested)
     );
     let stats = coalescer.stats();
-    assert_eq!((stats.executed, stats.canceled), (1, 0));
+    assert_eq!((stats.executed, stats.cancelled), (1, 0));
 }
 
 #[test]
@@ -315,12 +315,12 @@ fn cancel_by_every_sharer_cancels_the_execution() {
     release.send(()).unwrap();
     assert!(coalescer.executor().wait_idle(WAIT));
     for h in handles {
-        assert!(h.join().unwrap_err().is_canceled());
+        assert!(h.join().unwrap_err().is_cancelled());
     }
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     let stats = coalescer.stats();
     assert_eq!(
-        (stats.executed, stats.canceled, stats.superseded),
+        (stats.executed, stats.cancelled, stats.superseded),
         (0, 1, 2)
     );
     assert!(stats.is_balanced(), "{stats}");
@@ -336,10 +336,10 @@ fn cancel_after_start_raises_the_flag_only_when_every_handle_cancelled() {
         .submit_cancellable("k", move |flag| {
             step_tx.send(()).unwrap(); // started
             gate.recv().unwrap();
-            let after_one = flag.is_cancel_requested();
+            let after_one = flag.is_cancelled();
             step_tx.send(()).unwrap(); // checked after the first cancel
             gate.recv().unwrap();
-            (after_one, flag.is_cancel_requested())
+            (after_one, flag.is_cancelled())
         })
         .unwrap();
     step.recv_timeout(WAIT).unwrap();
@@ -366,7 +366,10 @@ fn cancel_key_cancels_for_everyone() {
     assert!(coalescer.key_stats(&"k").is_none());
     release.send(()).unwrap();
     for h in handles {
-        assert_eq!(failed(h), CoalesceError::Canceled(CancelCause::Key));
+        assert_eq!(
+            failed(h),
+            CoalesceError::Cancelled(CoalesceCancelReason::Key)
+        );
     }
     assert_eq!(*other.join_timeout(WAIT).unwrap(), 9);
     assert!(coalescer.stats().is_balanced());
@@ -381,7 +384,7 @@ fn cancel_key_stops_a_running_execution_cooperatively() {
         .submit_cancellable(7u32, move |flag| {
             started_tx.send(()).unwrap();
             let mut spins = 0u64;
-            while !flag.is_cancel_requested() {
+            while !flag.is_cancelled() {
                 spins += 1;
                 std::thread::yield_now();
             }
@@ -458,11 +461,11 @@ fn a_job_the_executor_drops_resolves_every_sharer() {
     for h in [a, b] {
         assert_eq!(
             h.join().unwrap_err(),
-            CoalesceError::Canceled(CancelCause::Dropped)
+            CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
         );
     }
     let stats = coalescer.stats();
-    assert_eq!((stats.canceled, stats.keys), (1, 0));
+    assert_eq!((stats.cancelled, stats.keys), (1, 0));
     assert!(stats.is_balanced(), "{stats}");
 }
 
@@ -479,7 +482,9 @@ fn shutdown_now_on_the_pool_resolves_queued_executions() {
     for h in handles {
         // Each either ran (the worker reached it first) or was discarded; none hangs.
         match h.join_timeout(WAIT) {
-            Ok(_) | Err(policy_coalesce::JoinTimeoutError::Failed(CoalesceError::Canceled(_))) => {}
+            Ok(_)
+            | Err(policy_coalesce::CoalesceJoinTimeoutError::Failed(CoalesceError::Cancelled(_))) =>
+                {}
             Err(other) => panic!("unexpected {other:?}"),
         }
     }

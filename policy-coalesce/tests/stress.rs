@@ -4,7 +4,7 @@
 mod common;
 
 use common::{XorShift, WAIT};
-use policy_coalesce::{CoalesceError, Coalescer, JoinTimeoutError, Mode, SubmitOptions};
+use policy_coalesce::{CoalesceError, CoalesceJoinTimeoutError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,8 +56,9 @@ fn random_operations_balance_the_books() {
                 let mut resolved = 0;
                 for handle in handles {
                     match handle.join_timeout(WAIT) {
-                        Ok(_) | Err(JoinTimeoutError::Failed(CoalesceError::Canceled(_))) => {}
-                        Err(JoinTimeoutError::Failed(CoalesceError::Panicked(m))) => {
+                        Ok(_)
+                        | Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Cancelled(_))) => {}
+                        Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Panicked(m))) => {
                             assert_eq!(m, "planned panic")
                         }
                         Err(other) => panic!("unexpected {other:?}"),
@@ -92,7 +93,7 @@ fn random_operations_balance_the_books() {
 mod hostile {
     use super::common::{XorShift, WAIT};
     use policy_coalesce::{
-        CoalesceError, CoalescedHandle, Coalescer, JoinTimeoutError, Mode, SubmitOptions,
+        CoalesceError, CoalesceJoinTimeoutError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
     };
     use pool_core::{Executor, Job, Priority, Rejected, ThreadPool};
     use std::future::Future;
@@ -212,7 +213,7 @@ mod hostile {
             .unwrap();
         let accepted = Arc::new(AtomicU64::new(0));
         let started = Arc::new(AtomicU64::new(0));
-        let outcomes = Arc::new(Mutex::new([0u64; 4])); // ok, panicked, canceled, key panics
+        let outcomes = Arc::new(Mutex::new([0u64; 4])); // ok, panicked, cancelled, key panics
         let threads: Vec<_> = (0..3u64)
             .map(|seed| {
                 let coalescer = coalescer.clone();
@@ -298,13 +299,15 @@ mod hostile {
                                 std::mem::forget(value);
                                 seen[0] += 1;
                             }
-                            Err(JoinTimeoutError::Failed(CoalesceError::Panicked(_))) => {
+                            Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Panicked(_))) => {
                                 seen[1] += 1
                             }
-                            Err(JoinTimeoutError::Failed(CoalesceError::Canceled(_))) => {
+                            Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Cancelled(_))) => {
                                 seen[2] += 1
                             }
-                            Err(JoinTimeoutError::TimedOut(_)) => panic!("a handle never resolved"),
+                            Err(CoalesceJoinTimeoutError::TimedOut(_)) => {
+                                panic!("a handle never resolved")
+                            }
                             Err(other) => panic!("unexpected {other:?}"),
                         }
                     }
@@ -322,7 +325,7 @@ mod hostile {
         }
         assert!(coalescer.executor().pool.wait_idle(WAIT));
         let stats = coalescer.stats();
-        let [ok, panicked, canceled, key_panics] = *outcomes.lock().unwrap();
+        let [ok, panicked, cancelled, key_panics] = *outcomes.lock().unwrap();
         assert!(stats.is_balanced(), "{stats}");
         assert_eq!(
             (stats.pending, stats.running, stats.keys),
@@ -332,9 +335,12 @@ mod hostile {
         assert_eq!(stats.submitted, accepted.load(Ordering::Relaxed), "{stats}");
         assert_eq!(stats.executed, started.load(Ordering::Relaxed), "{stats}");
         assert!(
-            ok > 0 && panicked > 0 && canceled > 0,
-            "{ok} {panicked} {canceled}"
+            ok > 0 && panicked > 0 && cancelled > 0,
+            "{ok} {panicked} {cancelled}"
         );
-        assert!(key_panics > 0 && stats.canceled > 0, "{key_panics} {stats}");
+        assert!(
+            key_panics > 0 && stats.cancelled > 0,
+            "{key_panics} {stats}"
+        );
     }
 }

@@ -42,7 +42,7 @@
 //! pool.shutdown();
 //! assert!(pool.stats().is_balanced());
 //! assert_eq!(queue.stats().level(Priority::Critical).completed, 1);
-//! # Ok::<(), pool_core::BuildError>(())
+//! # Ok::<(), pool_core::PoolBuildError>(())
 //! ```
 //!
 //! ## How it plugs in

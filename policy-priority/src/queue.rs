@@ -48,7 +48,7 @@ use crate::stats::{LevelStats, PerLevel, PriorityStats};
 /// assert_eq!(save.join().unwrap(), "saved");
 /// pool.shutdown();
 /// assert_eq!(queue.stats().completed(), 2);
-/// # Ok::<(), pool_core::BuildError>(())
+/// # Ok::<(), pool_core::PoolBuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct PriorityQueue {
@@ -127,7 +127,7 @@ impl PriorityQueue {
     /// pool.shutdown();
     /// let idle = queue.stats().level(Priority::Idle);
     /// assert_eq!((idle.pushed, idle.completed, idle.queued), (1, 1, 0));
-    /// # Ok::<(), pool_core::BuildError>(())
+    /// # Ok::<(), pool_core::PoolBuildError>(())
     /// ```
     pub fn stats(&self) -> PriorityStats {
         let counts = self.inner.queue.counts();

@@ -49,7 +49,7 @@ pub struct LevelStats {
 /// assert_eq!(stats.completed(), 1);
 /// assert_eq!(stats.queued(), 0);
 /// println!("{stats}");
-/// # Ok::<(), pool_core::BuildError>(())
+/// # Ok::<(), pool_core::PoolBuildError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

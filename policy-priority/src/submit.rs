@@ -1,6 +1,8 @@
 //! Submitting at a level, and building a pool with the priority policy in one call.
 
-use pool_core::{BuildError, CancelToken, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool};
+use pool_core::{
+    CancelToken, PoolBuildError, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool,
+};
 
 use crate::queue::PriorityQueue;
 
@@ -20,7 +22,7 @@ use crate::queue::PriorityQueue;
 /// let handle = pool.submit_at(Priority::Critical, || 6 * 7).unwrap();
 /// assert_eq!(handle.priority(), Priority::Critical);
 /// assert_eq!(handle.join().unwrap(), 42);
-/// # Ok::<(), pool_core::BuildError>(())
+/// # Ok::<(), pool_core::PoolBuildError>(())
 /// ```
 pub trait PrioritySubmit {
     /// Runs `f` at `priority` and returns a handle to its result.
@@ -39,7 +41,7 @@ pub trait PrioritySubmit {
     /// assert_eq!(pool.submit_at(Priority::Low, || "saved").unwrap().join().unwrap(), "saved");
     /// pool.shutdown();
     /// assert!(pool.submit_at(Priority::Low, || "late").is_err());
-    /// # Ok::<(), pool_core::BuildError>(())
+    /// # Ok::<(), pool_core::PoolBuildError>(())
     /// ```
     fn submit_at<F, T>(&self, priority: Priority, f: F) -> Result<TaskHandle<T>, Rejected<F>>
     where
@@ -74,7 +76,7 @@ pub trait PrioritySubmit {
     /// let refused = pool.spawn_at(Priority::Idle, move || late_tx.send("late").unwrap());
     /// (refused.unwrap_err().into_inner())(); // the closure is ours again
     /// assert_eq!(late.recv().unwrap(), "late");
-    /// # Ok::<(), pool_core::BuildError>(())
+    /// # Ok::<(), pool_core::PoolBuildError>(())
     /// ```
     fn spawn_at<F>(&self, priority: Priority, f: F) -> Result<(), Rejected<F>>
     where
@@ -96,11 +98,11 @@ pub trait PrioritySubmit {
     /// let (pool, _queue) = priority_pool(1)?;
     /// let handle = pool
     ///     .submit_cancellable_at(Priority::Idle, |token| {
-    ///         (0..1000).take_while(|_| !token.is_cancel_requested()).count()
+    ///         (0..1000).take_while(|_| !token.is_cancelled()).count()
     ///     })
     ///     .unwrap();
     /// assert!(handle.join().unwrap() <= 1000);
-    /// # Ok::<(), pool_core::BuildError>(())
+    /// # Ok::<(), pool_core::PoolBuildError>(())
     /// ```
     fn submit_cancellable_at<F, T>(
         &self,
@@ -149,7 +151,7 @@ impl PrioritySubmit for ThreadPool {
 ///
 /// # Errors
 ///
-/// [`BuildError`] for zero threads or a thread the OS refused to start.
+/// [`PoolBuildError`] for zero threads or a thread the OS refused to start.
 ///
 /// # Examples
 ///
@@ -161,9 +163,9 @@ impl PrioritySubmit for ThreadPool {
 /// pool.submit_at(Priority::High, || ()).unwrap().join().unwrap();
 /// assert!(priority_pool(0).unwrap_err().is_zero_threads());
 /// # drop(queue);
-/// # Ok::<(), pool_core::BuildError>(())
+/// # Ok::<(), pool_core::PoolBuildError>(())
 /// ```
-pub fn priority_pool(threads: usize) -> Result<(ThreadPool, PriorityQueue), BuildError> {
+pub fn priority_pool(threads: usize) -> Result<(ThreadPool, PriorityQueue), PoolBuildError> {
     let queue = PriorityQueue::new();
     let pool = ThreadPool::builder()
         .threads(threads)

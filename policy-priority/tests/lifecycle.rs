@@ -30,7 +30,7 @@ fn cancel_queued_tasks_of_every_level() {
     for h in drop_ {
         assert_eq!(
             h.join().unwrap_err(),
-            TaskError::Canceled(CancelReason::Requested)
+            TaskError::Cancelled(CancelReason::Requested)
         );
     }
     settle(&pool);
@@ -38,7 +38,7 @@ fn cancel_queued_tasks_of_every_level() {
     pool.shutdown();
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats:?}");
-    assert_eq!(stats.canceled, 5);
+    assert_eq!(stats.cancelled, 5);
     let levels = queue.stats();
     assert_eq!(levels.queued(), 0);
     for level in Priority::ALL {
@@ -80,13 +80,13 @@ fn shutdown_now_cancels_queued_tasks_at_all_levels() {
     for h in handles.into_iter().chain([raised]) {
         assert_eq!(
             h.join().unwrap_err(),
-            TaskError::Canceled(CancelReason::Shutdown)
+            TaskError::Cancelled(CancelReason::Shutdown)
         );
     }
     assert!(log.entries().is_empty());
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats:?}");
-    assert_eq!((stats.canceled, stats.completed), (21, 1));
+    assert_eq!((stats.cancelled, stats.completed), (21, 1));
     assert!(pool.submit_at(Priority::Critical, || ()).is_err());
 }
 
@@ -111,7 +111,7 @@ fn cancel_all_and_graceful_shutdown() {
     assert_eq!(log.entries(), [101, 100]);
     let stats = pool.stats();
     assert!(stats.is_balanced());
-    assert_eq!((stats.canceled, stats.completed), (10, 3));
+    assert_eq!((stats.cancelled, stats.completed), (10, 3));
 }
 
 #[test]

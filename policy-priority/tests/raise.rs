@@ -87,12 +87,12 @@ fn raise_after_start_or_finish_is_refused() {
     done.join().unwrap();
 
     let gate = Gate::hold(&pool);
-    let canceled = log.submit(&pool, Priority::Low, 2);
-    assert!(canceled.cancel());
-    assert!(!pool.raise_priority(&canceled, Priority::Critical));
+    let cancelled = log.submit(&pool, Priority::Low, 2);
+    assert!(cancelled.cancel());
+    assert!(!pool.raise_priority(&cancelled, Priority::Critical));
     gate.open();
     settle(&pool);
-    assert!(canceled.join().unwrap_err().is_canceled());
+    assert!(cancelled.join().unwrap_err().is_cancelled());
     pool.shutdown();
     assert_eq!(log.entries(), [1]);
     assert!(pool.stats().is_balanced());
@@ -114,11 +114,11 @@ fn raised_then_cancelled_task_leaves_no_trace() {
     assert!(t.cancel());
     gate.open();
     settle(&pool);
-    assert!(t.join().unwrap_err().is_canceled());
+    assert!(t.join().unwrap_err().is_cancelled());
     pool.shutdown();
     assert!(log.entries().is_empty());
     assert_eq!(queue.stats().queued(), 0);
     let stats = pool.stats();
     assert!(stats.is_balanced());
-    assert_eq!(stats.canceled, 1, "three entries, one cancellation");
+    assert_eq!(stats.cancelled, 1, "three entries, one cancellation");
 }

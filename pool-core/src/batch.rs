@@ -69,7 +69,7 @@ impl<R> Drop for ItemGuard<'_, R> {
                 CancelReason::CancelAll
             };
             self.batch
-                .finish(self.index, Err(TaskError::Canceled(reason)));
+                .finish(self.index, Err(TaskError::Cancelled(reason)));
         }
     }
 }
@@ -83,9 +83,9 @@ impl ThreadPool {
     /// references.
     ///
     /// A panic in `f` fails only that input (`Err(TaskError::Panicked)`). An input the pool
-    /// refused because it was shut down comes back as `Err(TaskError::Canceled(Shutdown))`, and
+    /// refused because it was shut down comes back as `Err(TaskError::Cancelled(Shutdown))`, and
     /// one discarded while queued by [`cancel_all`](Self::cancel_all) or
-    /// [`shutdown_now`](Self::shutdown_now) as `Canceled(CancelAll)` or `Canceled(Shutdown)`. A
+    /// [`shutdown_now`](Self::shutdown_now) as `Cancelled(CancelAll)` or `Cancelled(Shutdown)`. A
     /// panic in `progress` is caught and stops further progress calls; the batch goes on.
     /// Called from inside one of the pool's tasks, the calling worker runs queued tasks while it
     /// waits, so a nested batch cannot deadlock the pool.
@@ -174,7 +174,7 @@ impl ThreadPool {
         let results = std::mem::take(&mut batch.state.lock().results);
         results
             .into_iter()
-            .map(|slot| slot.unwrap_or(Err(TaskError::Canceled(CancelReason::Dropped))))
+            .map(|slot| slot.unwrap_or(Err(TaskError::Cancelled(CancelReason::Dropped))))
             .collect()
     }
 

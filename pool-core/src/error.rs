@@ -21,7 +21,7 @@ use std::fmt;
 pub enum TaskError {
     /// The task never started.
     #[error("the task was cancelled before it started ({0})")]
-    Canceled(CancelReason),
+    Cancelled(CancelReason),
     /// The task panicked; the message is the panic payload when it was a string.
     #[error("the task panicked: {0}")]
     Panicked(String),
@@ -29,8 +29,8 @@ pub enum TaskError {
 
 impl TaskError {
     /// Whether the task was cancelled before it started.
-    pub fn is_canceled(&self) -> bool {
-        matches!(self, TaskError::Canceled(_))
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled(_))
     }
 
     /// Whether the task panicked.
@@ -75,14 +75,14 @@ pub enum JoinTimeoutError<T> {
     TimedOut(crate::TaskHandle<T>),
     /// The task finished without a value.
     #[error(transparent)]
-    Task(TaskError),
+    Failed(TaskError),
 }
 
 impl<T> fmt::Debug for JoinTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinTimeoutError::TimedOut(h) => f.debug_tuple("TimedOut").field(&h.id()).finish(),
-            JoinTimeoutError::Task(e) => f.debug_tuple("Task").field(e).finish(),
+            JoinTimeoutError::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
         }
     }
 }
@@ -103,7 +103,7 @@ impl<T> fmt::Debug for JoinTimeoutError<T> {
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{kind}")]
-pub struct BuildError {
+pub struct PoolBuildError {
     kind: BuildErrorKind,
 }
 
@@ -123,24 +123,24 @@ enum BuildErrorKind {
     },
 }
 
-impl BuildError {
+impl PoolBuildError {
     pub(crate) fn zero_threads() -> Self {
-        BuildError {
+        PoolBuildError {
             kind: BuildErrorKind::ZeroThreads,
         }
     }
     pub(crate) fn zero_stack_size() -> Self {
-        BuildError {
+        PoolBuildError {
             kind: BuildErrorKind::ZeroStackSize,
         }
     }
     pub(crate) fn name_has_nul() -> Self {
-        BuildError {
+        PoolBuildError {
             kind: BuildErrorKind::NameHasNul,
         }
     }
     pub(crate) fn spawn(index: usize, source: std::io::Error) -> Self {
-        BuildError {
+        PoolBuildError {
             kind: BuildErrorKind::Spawn { index, source },
         }
     }

@@ -116,7 +116,7 @@ mod task;
 mod unwind;
 
 pub use batch::BatchProgress;
-pub use error::{BuildError, CancelReason, JoinTimeoutError, ResizeError, TaskError};
+pub use error::{CancelReason, JoinTimeoutError, PoolBuildError, ResizeError, TaskError};
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use policy::{FifoQueue, QueuePolicy, QueuedTask};
 pub use pool::{

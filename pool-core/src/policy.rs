@@ -73,7 +73,7 @@ impl QueuedTask {
             Work::Job(job) => {
                 crate::unwind::drop_quietly(job);
                 Discarded {
-                    canceled_now: true,
+                    cancelled_now: true,
                     count: true,
                 }
             }

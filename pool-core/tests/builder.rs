@@ -36,7 +36,7 @@ fn default_thread_count_is_available_parallelism() {
     let pool = ThreadPool::builder().build().unwrap();
     let expected = std::thread::available_parallelism().unwrap().get();
     assert_eq!(pool.threads(), expected);
-    assert_eq!(pool.stats().threads, expected);
+    assert_eq!(pool.stats().live_threads, expected);
 }
 
 #[test]

@@ -25,18 +25,18 @@ fn cancel_before_start_prevents_the_run_and_drops_the_closure() {
     assert!(handle.cancel());
     // The closure (and what it captured) is released at cancel time, not when a worker gets to it.
     assert_eq!(Arc::strong_count(&captured), 1);
-    assert!(handle.is_canceled() && handle.is_finished());
+    assert!(handle.is_cancelled() && handle.is_finished());
     assert!(!handle.cancel(), "a second cancel does not win again");
     gate.open();
     assert_eq!(
         handle.join(),
-        Err(TaskError::Canceled(CancelReason::Requested))
+        Err(TaskError::Cancelled(CancelReason::Requested))
     );
     assert!(pool.wait_idle(PATIENCE));
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     pool.shutdown();
     let stats = pool.stats();
-    assert_eq!(stats.canceled, 1);
+    assert_eq!(stats.cancelled, 1);
     assert!(stats.is_balanced(), "{stats}");
 }
 
@@ -48,7 +48,7 @@ fn cancel_while_running_is_cooperative() {
         .submit_cancellable(move |token| {
             started_tx.send(()).unwrap();
             let mut spins = 0u64;
-            while !token.is_cancel_requested() {
+            while !token.is_cancelled() {
                 spins += 1;
                 std::thread::yield_now();
             }
@@ -93,11 +93,11 @@ fn an_expired_start_deadline_cancels_the_task_and_says_why() {
     gate.open();
     assert_eq!(
         late.join(),
-        Err(TaskError::Canceled(CancelReason::DeadlineExpired))
+        Err(TaskError::Cancelled(CancelReason::DeadlineExpired))
     );
     assert_eq!(on_time.join(), Ok("ok"));
     pool.shutdown();
-    assert_eq!(pool.stats().canceled, 1);
+    assert_eq!(pool.stats().cancelled, 1);
 }
 
 #[test]
@@ -121,11 +121,11 @@ fn cancel_all_cancels_exactly_the_queued_tasks() {
     assert_eq!(pool.cancel_all(), 50);
     gate.open();
     for h in handles {
-        assert_eq!(h.join(), Err(TaskError::Canceled(CancelReason::CancelAll)));
+        assert_eq!(h.join(), Err(TaskError::Cancelled(CancelReason::CancelAll)));
     }
     pool.shutdown();
     let stats = pool.stats();
-    assert_eq!((stats.canceled, stats.completed), (50, 2));
+    assert_eq!((stats.cancelled, stats.completed), (50, 2));
     assert!(stats.is_balanced(), "{stats}");
 }
 
@@ -152,11 +152,11 @@ fn cancel_races_start_under_stress() {
                     if i % 3 == 0 {
                         std::hint::spin_loop();
                     }
-                    let canceled = h.cancel();
+                    let cancelled = h.cancel();
                     match h.join() {
-                        Ok(()) => assert!(!canceled, "cancel returned true but the task ran"),
-                        Err(TaskError::Canceled(_)) => {
-                            assert!(canceled);
+                        Ok(()) => assert!(!cancelled, "cancel returned true but the task ran"),
+                        Err(TaskError::Cancelled(_)) => {
+                            assert!(cancelled);
                             won += 1;
                         }
                         Err(e) => panic!("unexpected {e}"),
@@ -174,6 +174,6 @@ fn cancel_races_start_under_stress() {
     pool.shutdown();
     let stats = pool.stats();
     assert_eq!(stats.submitted as usize, total);
-    assert_eq!(stats.canceled as usize, cancels_won);
+    assert_eq!(stats.cancelled as usize, cancels_won);
     assert!(stats.is_balanced(), "{stats}");
 }

@@ -65,7 +65,7 @@ fn a_job_the_executor_drops_resolves_its_handle_as_cancelled() {
     let handle = Dropping.submit(|| 1).unwrap();
     assert_eq!(
         handle.join(),
-        Err(TaskError::Canceled(CancelReason::Dropped))
+        Err(TaskError::Cancelled(CancelReason::Dropped))
     );
 }
 
@@ -78,7 +78,7 @@ fn an_executor_that_panics_resolves_the_handle_and_does_not_unwind_into_the_call
     let handle = handle.unwrap_or_else(|_| panic!("a panicking executor is not a refusal"));
     assert_eq!(
         handle.join(),
-        Err(TaskError::Canceled(CancelReason::Dropped))
+        Err(TaskError::Cancelled(CancelReason::Dropped))
     );
 }
 

@@ -55,7 +55,7 @@ fn assert_pool_survived(pool: &ThreadPool, expect_panicked: u64) {
     pool.shutdown();
     let stats = pool.stats();
     assert_eq!(
-        (stats.threads, stats.running, stats.queued),
+        (stats.live_threads, stats.running, stats.queued),
         (0, 0, 0),
         "{stats}"
     );
@@ -75,7 +75,7 @@ fn a_panic_payload_whose_drop_panics_does_not_kill_the_worker() {
     assert!(
         matches!(
             &error,
-            pool_core::JoinTimeoutError::Task(TaskError::Panicked(_))
+            pool_core::JoinTimeoutError::Failed(TaskError::Panicked(_))
         ),
         "{error:?}"
     );
@@ -93,8 +93,8 @@ fn values_whose_drop_panics_do_not_kill_the_worker() {
     drop(pool.submit(|| Bomb(2)).unwrap());
     let gate = Gate::occupy(&pool, 1);
     let doomed = Bomb(2);
-    let canceled = pool.submit(move || drop(doomed)).unwrap();
-    assert!(canceled.cancel());
+    let cancelled = pool.submit(move || drop(doomed)).unwrap();
+    assert!(cancelled.cancel());
     gate.open();
     // The dropped closure ran to its end (the drop panicked inside it) and counts as panicked.
     assert_pool_survived(&pool, 1);
@@ -234,7 +234,7 @@ fn every_stats_snapshot_balances_while_tasks_are_submitted_and_run() {
     assert!(snapshots >= 1000);
     let stats = pool.stats();
     assert_eq!(
-        (stats.submitted, stats.completed, stats.threads),
+        (stats.submitted, stats.completed, stats.live_threads),
         (100_000, 100_000, 0)
     );
 }
@@ -263,7 +263,7 @@ fn a_batch_returns_when_cancel_all_discards_its_queued_inputs() {
     assert!(
         results.iter().all(|r| matches!(
             r,
-            Err(TaskError::Canceled(pool_core::CancelReason::CancelAll))
+            Err(TaskError::Cancelled(pool_core::CancelReason::CancelAll))
         )),
         "{results:?}"
     );

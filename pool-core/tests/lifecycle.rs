@@ -35,7 +35,12 @@ fn shutdown_runs_everything_queued_then_joins() {
     pool.shutdown(); // idempotent
     let stats = pool.stats();
     assert_eq!(
-        (stats.completed, stats.threads, stats.queued, stats.running),
+        (
+            stats.completed,
+            stats.live_threads,
+            stats.queued,
+            stats.running
+        ),
         (102, 0, 0, 0)
     );
     assert!(stats.is_balanced(), "{stats}");
@@ -47,17 +52,20 @@ fn shutdown_now_cancels_the_queue_and_reports_how_many() {
     let gate = Gate::occupy(&pool, 1);
     let handles: Vec<_> = (0..10).map(|i| pool.submit(move || i).unwrap()).collect();
     let opener = std::thread::spawn(move || gate.open());
-    let canceled = pool.shutdown_now();
+    let cancelled = pool.shutdown_now();
     opener.join().unwrap();
     let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
     let shut = outcomes
         .iter()
-        .filter(|o| **o == Err(TaskError::Canceled(CancelReason::Shutdown)))
+        .filter(|o| **o == Err(TaskError::Cancelled(CancelReason::Shutdown)))
         .count();
-    assert_eq!(shut, canceled);
-    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count() + canceled, 10);
+    assert_eq!(shut, cancelled);
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count() + cancelled,
+        10
+    );
     let stats = pool.stats();
-    assert_eq!(stats.canceled as usize, canceled);
+    assert_eq!(stats.cancelled as usize, cancelled);
     assert!(stats.is_balanced(), "{stats}");
 }
 
@@ -98,7 +106,7 @@ fn shutdown_from_inside_a_task_does_not_deadlock() {
     assert!(pool.is_shutdown());
     assert!(pool.spawn(|| ()).is_err());
     pool.shutdown(); // from outside: joins the workers now
-    assert_eq!(pool.stats().threads, 0);
+    assert_eq!(pool.stats().live_threads, 0);
 }
 
 #[test]
@@ -149,7 +157,7 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
         .build()
         .unwrap();
     pool.set_threads(4).unwrap();
-    assert_eq!(pool.stats().threads, 4);
+    assert_eq!(pool.stats().live_threads, 4);
     // All four really run at once.
     let gate = Gate::occupy(&pool, 4);
     let done = Arc::new(AtomicUsize::new(0));
@@ -170,7 +178,7 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     }
     assert!(pool.wait_idle(PATIENCE));
     assert_eq!(done.load(Ordering::SeqCst), 200);
-    assert_eq!(pool.stats().threads, 2);
+    assert_eq!(pool.stats().live_threads, 2);
     assert_eq!(pool.threads(), 2);
     assert!(matches!(pool.set_threads(0), Err(ResizeError::ZeroThreads)));
     pool.shutdown();
@@ -242,7 +250,7 @@ fn batch_on_a_shut_down_pool_reports_each_item() {
     let results = pool.map_batch(0..3u32, |x| x, |_| {});
     assert!(results
         .iter()
-        .all(|r| *r == Err(TaskError::Canceled(CancelReason::Shutdown))));
+        .all(|r| *r == Err(TaskError::Cancelled(CancelReason::Shutdown))));
 }
 
 #[test]

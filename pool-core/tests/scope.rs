@@ -231,13 +231,13 @@ fn shutdown_now_while_scoped_closures_are_queued_returns_and_reports_them() {
                 std::thread::spawn(move || {
                     // Let the blocker go only once the queued closures are discarded, or the
                     // worker could run them first.
-                    eventually("the discard", || pool.stats().canceled == 5);
+                    eventually("the discard", || pool.stats().cancelled == 5);
                     release.send(()).unwrap();
                 })
             };
-            let canceled = pool.shutdown_now();
+            let cancelled = pool.shutdown_now();
             releaser.join().unwrap();
-            canceled
+            cancelled
         })
     };
     let ran = AtomicUsize::new(0);
@@ -267,7 +267,7 @@ fn shutdown_now_while_scoped_closures_are_queued_returns_and_reports_them() {
     );
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     let stats = pool.stats();
-    assert_eq!((stats.completed, stats.canceled), (1, 5));
+    assert_eq!((stats.completed, stats.cancelled), (1, 5));
     assert!(stats.is_balanced(), "{stats:?}");
 }
 
@@ -321,7 +321,7 @@ fn map_batch_reports_inputs_discarded_by_cancel_all_instead_of_hanging() {
     assert!(
         results
             .iter()
-            .all(|r| *r == Err(TaskError::Canceled(CancelReason::CancelAll))),
+            .all(|r| *r == Err(TaskError::Cancelled(CancelReason::CancelAll))),
         "{results:?}"
     );
 }

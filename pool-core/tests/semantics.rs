@@ -74,7 +74,7 @@ fn shrinking_takes_effect_while_work_is_queued() {
             .recv_timeout(PATIENCE)
             .expect("a surplus worker kept taking queued work instead of retiring");
     }
-    assert_eq!(pool.stats().threads, 1);
+    assert_eq!(pool.stats().live_threads, 1);
     assert!(pool.stats().queued >= 95, "{}", pool.stats());
     for _ in 0..96 {
         release_rest.send(()).unwrap();

@@ -31,7 +31,10 @@ fn a_panic_is_reported_with_its_message_and_the_worker_lives_on() {
     assert_eq!(good.join(), Ok(1));
     pool.shutdown();
     let stats = pool.stats();
-    assert_eq!((stats.panicked, stats.completed, stats.threads), (1, 1, 0));
+    assert_eq!(
+        (stats.panicked, stats.completed, stats.live_threads),
+        (1, 1, 0)
+    );
     assert!(stats.is_balanced(), "{stats}");
 }
 
@@ -162,7 +165,7 @@ fn state_queries_follow_the_task() {
         .unwrap();
     let queued = pool.submit(|| ()).unwrap();
     started_rx.recv_timeout(PATIENCE).unwrap();
-    assert!(running.is_running() && !running.is_finished() && !running.is_canceled());
+    assert!(running.is_running() && !running.is_finished() && !running.is_cancelled());
     assert!(!queued.is_running() && !queued.is_finished());
     release_tx.send(()).unwrap();
     let id = queued.id();
@@ -206,7 +209,7 @@ fn panicking_destructors_do_not_kill_workers() {
     );
     pool.shutdown();
     let stats = pool.stats();
-    assert_eq!((stats.completed, stats.canceled), (4, 2), "{stats}");
+    assert_eq!((stats.completed, stats.cancelled), (4, 2), "{stats}");
     assert!(stats.is_balanced(), "{stats}");
 }
 

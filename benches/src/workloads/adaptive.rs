@@ -293,7 +293,7 @@ fn run_adaptive(
     let idle_from = Instant::now();
     let mut back_to_min = None;
     while idle_from.elapsed() < idle_wait {
-        if pool.stats().threads == 1 {
+        if pool.stats().live_threads == 1 {
             back_to_min = Some(idle_from.elapsed().as_secs_f64());
             break;
         }

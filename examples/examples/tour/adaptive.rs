@@ -48,18 +48,18 @@ pub fn run() {
         "  CPU phase: 200 hashes in {:.2?}; threads at the end {} (peak during the phase {peak_cpu}) \
          on {} cores",
         start.elapsed(),
-        pool.stats().threads,
+        pool.stats().live_threads,
         crate::cores()
     );
 
     // Phase 3: idle. Workers above `min` retire after the keep-alive.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pool.stats().threads > 1 && Instant::now() < deadline {
+    while pool.stats().live_threads > 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     println!(
         "  idle: back to {} thread(s) after the keep-alive",
-        pool.stats().threads
+        pool.stats().live_threads
     );
 
     let history = pool.history();
@@ -92,10 +92,10 @@ pub fn run() {
 fn watch(pool: &AdaptivePool, done: impl Fn() -> bool) -> usize {
     let mut peak = 0;
     while !done() {
-        peak = peak.max(pool.stats().threads);
+        peak = peak.max(pool.stats().live_threads);
         std::thread::sleep(Duration::from_millis(10));
     }
-    peak.max(pool.stats().threads)
+    peak.max(pool.stats().live_threads)
 }
 
 fn cpu_work(seed: u64) -> u64 {

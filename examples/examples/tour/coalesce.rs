@@ -55,7 +55,7 @@ pub fn run() {
                 .submit_cancellable_with("search", replace, move |stop| {
                     let start = Instant::now();
                     while start.elapsed() < Duration::from_millis(4) {
-                        if stop.is_cancel_requested() {
+                        if stop.is_cancelled() {
                             return None; // a newer query took over
                         }
                         std::hint::spin_loop();

@@ -42,8 +42,8 @@ pub fn run() {
                 .unwrap()
         })
         .collect();
-    let canceled = previews[..7].iter().filter(|h| h.cancel()).count();
-    println!("  10 previews queued, {canceled} cancelled before they started");
+    let cancelled = previews[..7].iter().filter(|h| h.cancel()).count();
+    println!("  10 previews queued, {cancelled} cancelled before they started");
     for _ in 0..4 {
         release.send(()).unwrap();
     }
@@ -56,7 +56,7 @@ pub fn run() {
     for handle in previews {
         match handle.join() {
             Ok(text) => println!("  joined: {text}"),
-            Err(TaskError::Canceled(why)) => {
+            Err(TaskError::Cancelled(why)) => {
                 let _ = why;
             }
             Err(other) => println!("  failed: {other}"),
@@ -78,12 +78,12 @@ pub fn run() {
 
     section("pool-core: resize at run time");
     pool.set_threads(8).unwrap();
-    println!("  grown to {} threads", pool.stats().threads);
+    println!("  grown to {} threads", pool.stats().live_threads);
     pool.set_threads(2).unwrap();
     pool.wait_idle(Duration::from_secs(30));
     println!(
         "  asked for 2; live now {} (surplus retires between tasks)",
-        pool.stats().threads
+        pool.stats().live_threads
     );
 
     pool.shutdown();

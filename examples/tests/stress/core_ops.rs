@@ -35,7 +35,7 @@ struct Held {
 #[derive(Default, Debug)]
 struct Tally {
     ok: u64,
-    canceled: u64,
+    cancelled: u64,
     panicked: u64,
     handles: u64,
     cancel_all: u64,
@@ -80,7 +80,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
     for driver in drivers {
         let t = driver.join().expect("a driver panicked");
         tally.ok += t.ok;
-        tally.canceled += t.canceled;
+        tally.cancelled += t.cancelled;
         tally.panicked += t.panicked;
         tally.handles += t.handles;
         tally.cancel_all += t.cancel_all;
@@ -125,7 +125,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
         0,
         "{ctx}: work left after shutdown"
     );
-    assert_eq!(stats.threads, 0, "{ctx}");
+    assert_eq!(stats.live_threads, 0, "{ctx}");
     assert_eq!(
         stats.submitted,
         l.attempts.load(Ordering::SeqCst),
@@ -138,7 +138,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
     );
     let ff_started = l.ff_started.load(Ordering::SeqCst);
     let ff_panicked = l.ff_panicked.load(Ordering::SeqCst);
-    let ff_canceled = l.ff_accepted.load(Ordering::SeqCst) - ff_started;
+    let ff_cancelled = l.ff_accepted.load(Ordering::SeqCst) - ff_started;
     assert_eq!(
         stats.completed,
         tally.ok + ff_started - ff_panicked,
@@ -150,12 +150,12 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
         "{ctx}: panicked"
     );
     assert_eq!(
-        stats.canceled,
-        tally.canceled + ff_canceled,
-        "{ctx}: canceled"
+        stats.cancelled,
+        tally.cancelled + ff_cancelled,
+        "{ctx}: cancelled"
     );
     assert_eq!(
-        tally.ok + tally.canceled + tally.panicked,
+        tally.ok + tally.cancelled + tally.panicked,
         tally.handles,
         "{ctx}: every handle resolved exactly once"
     );
@@ -220,7 +220,7 @@ fn drive(
                 let handle = pool.submit_cancellable(move |token| {
                     l.runs[index].fetch_add(1, Ordering::SeqCst);
                     let mut spins = 0;
-                    while !token.is_cancel_requested() && spins < 2_000 {
+                    while !token.is_cancelled() && spins < 2_000 {
                         spins += 1;
                         std::hint::spin_loop();
                     }
@@ -306,11 +306,11 @@ fn resolve(held: Held, ledger: &Ledger, tally: &mut Tally, seed: u64) {
             assert_eq!(runs, 1, "seed {seed}");
             tally.ok += 1;
         }
-        Err(pool_core::JoinTimeoutError::Task(TaskError::Canceled(_))) => {
+        Err(pool_core::JoinTimeoutError::Failed(TaskError::Cancelled(_))) => {
             assert_eq!(runs, 0, "seed {seed}: a cancelled task ran");
-            tally.canceled += 1;
+            tally.cancelled += 1;
         }
-        Err(pool_core::JoinTimeoutError::Task(TaskError::Panicked(_))) => {
+        Err(pool_core::JoinTimeoutError::Failed(TaskError::Panicked(_))) => {
             assert!(held.will_panic, "seed {seed}: unexpected panic");
             assert_eq!(runs, 1, "seed {seed}");
             tally.panicked += 1;

@@ -91,7 +91,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
     let ctx = format!("seed {seed} (replay with STRESS_SEED={seed}); pool {stats}; {cstats:?}");
     assert!(stats.is_balanced(), "{ctx}: pool books");
     assert_eq!(
-        stats.queued + stats.running + stats.threads as u64,
+        stats.queued + stats.running + stats.live_threads as u64,
         0,
         "{ctx}"
     );
@@ -151,7 +151,7 @@ fn drive(
                             panic!("deliberate panic in a coalesced closure");
                         }
                         let mut spins = 0;
-                        while !stop.is_cancel_requested() && spins < 500 {
+                        while !stop.is_cancelled() && spins < 500 {
                             spins += 1;
                             std::hint::spin_loop();
                         }
@@ -219,7 +219,7 @@ fn resolve(held: Held, seed: u64) {
                     assert!(!cancel_won, "seed {seed}: cancel won but the task ran");
                     assert_eq!(runs, 1, "seed {seed}");
                 }
-                Err(pool_core::JoinTimeoutError::Task(TaskError::Canceled(_))) => {
+                Err(pool_core::JoinTimeoutError::Failed(TaskError::Cancelled(_))) => {
                     assert_eq!(runs, 0, "seed {seed}: a cancelled task ran");
                 }
                 Err(other) => panic!("seed {seed}: unexpected outcome {other:?}"),
@@ -227,7 +227,7 @@ fn resolve(held: Held, seed: u64) {
         }
         Held::Coalesced(handle) => {
             // Any outcome (value, panic, cancel) is fine; it must arrive.
-            if let Err(policy_coalesce::JoinTimeoutError::TimedOut(h)) =
+            if let Err(policy_coalesce::CoalesceJoinTimeoutError::TimedOut(h)) =
                 handle.join_timeout(PATIENCE)
             {
                 panic!("seed {seed}: coalesced handle {:?} never completed", h.id());

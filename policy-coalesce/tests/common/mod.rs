@@ -111,8 +111,10 @@ impl XorShift {
 /// Joins with the generous timeout and returns the error the handle resolved to.
 pub fn failed<T>(handle: policy_coalesce::CoalescedHandle<T>) -> policy_coalesce::CoalesceError {
     match handle.join_timeout(WAIT) {
-        Err(policy_coalesce::JoinTimeoutError::Failed(error)) => error,
-        Err(policy_coalesce::JoinTimeoutError::TimedOut(_)) => panic!("handle did not resolve"),
+        Err(policy_coalesce::CoalesceJoinTimeoutError::Failed(error)) => error,
+        Err(policy_coalesce::CoalesceJoinTimeoutError::TimedOut(_)) => {
+            panic!("handle did not resolve")
+        }
         Ok(_) => panic!("expected an error, got a value"),
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{Hooks, IndexHook, PanicHandler, ThreadPool};
-use crate::error::BuildError;
+use crate::error::PoolBuildError;
 use crate::policy::QueuePolicy;
 
 /// Configures and starts a [`ThreadPool`].
@@ -196,19 +196,19 @@ impl ThreadPoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`BuildError`] names the rejected setting: zero threads, a zero stack size, a name with a
+    /// [`PoolBuildError`] names the rejected setting: zero threads, a zero stack size, a name with a
     /// NUL byte, or a thread the OS refused to start (the threads already started are stopped).
-    pub fn build(self) -> Result<ThreadPool, BuildError> {
+    pub fn build(self) -> Result<ThreadPool, PoolBuildError> {
         let threads = match self.threads {
-            Some(0) => return Err(BuildError::zero_threads()),
+            Some(0) => return Err(PoolBuildError::zero_threads()),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         if self.stack_size == Some(0) {
-            return Err(BuildError::zero_stack_size());
+            return Err(PoolBuildError::zero_stack_size());
         }
         if self.name.contains('\0') {
-            return Err(BuildError::name_has_nul());
+            return Err(PoolBuildError::name_has_nul());
         }
         let hooks = Hooks {
             name: self.name,

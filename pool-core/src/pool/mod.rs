@@ -23,7 +23,7 @@ use self::size::Size;
 use self::sleep::Sleep;
 use self::worker::Registry;
 use crate::deque::Injector;
-use crate::error::{BuildError, ResizeError};
+use crate::error::{PoolBuildError, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::policy::{QueuePolicy, QueuedTask};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -88,7 +88,7 @@ use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, Ta
 /// }
 /// pool.shutdown();
 /// let stats = pool.stats();
-/// assert_eq!((stats.submitted, stats.completed, stats.canceled), (10, 7, 3));
+/// assert_eq!((stats.submitted, stats.completed, stats.cancelled), (10, 7, 3));
 /// assert!(stats.is_balanced());
 /// ```
 pub struct ThreadPool {
@@ -145,7 +145,7 @@ impl ThreadPool {
     /// # Errors
     ///
     /// `threads == 0`, or the OS refused to start a thread.
-    pub fn new(threads: usize) -> Result<ThreadPool, BuildError> {
+    pub fn new(threads: usize) -> Result<ThreadPool, PoolBuildError> {
         ThreadPoolBuilder::new().threads(threads).build()
     }
 
@@ -158,7 +158,7 @@ impl ThreadPool {
         threads: usize,
         hooks: Hooks,
         policy: Option<Box<dyn QueuePolicy>>,
-    ) -> Result<ThreadPool, BuildError> {
+    ) -> Result<ThreadPool, PoolBuildError> {
         let (global, local_queues, honors_priority) = match policy {
             None => (Global::Fifo(Injector::new()), true, false),
             Some(policy) => {
@@ -193,7 +193,7 @@ impl ThreadPool {
                 if let Err((index, error)) = pool.spawn_worker(&mut registered) {
                     drop(registered);
                     pool.shutdown();
-                    return Err(BuildError::spawn(index, error));
+                    return Err(PoolBuildError::spawn(index, error));
                 }
             }
         }

@@ -26,7 +26,7 @@ pub(crate) struct Stripe {
     /// Held by an outside submitter across check-and-push; shutdown passes through every gate
     /// once after raising its flag. Uncontended unless two submitting threads share the stripe.
     pub(crate) gate: Mutex<()>,
-    /// `submitted` and `rejected` are written only under `gate` (plain increments); `canceled`
+    /// `submitted` and `rejected` are written only under `gate` (plain increments); `cancelled`
     /// by any thread with `add_shared`.
     pub(crate) counters: Counters,
 }
@@ -94,11 +94,11 @@ impl ThreadPool {
 
     fn discard_queued(&self, reason: CancelReason) -> usize {
         let shared = &*self.shared;
-        let mut canceled_now = 0;
+        let mut cancelled_now = 0;
         let mut counted = 0;
         let mut discard = |task: QueuedTask| {
             let d = task.discard(reason);
-            canceled_now += usize::from(d.canceled_now);
+            cancelled_now += usize::from(d.cancelled_now);
             counted += u64::from(d.count);
         };
         while let Some(task) = shared.pop_global() {
@@ -109,8 +109,8 @@ impl ThreadPool {
                 discard(task);
             }
         }
-        add_shared(&shared.external.mine().counters.canceled, counted);
-        canceled_now
+        add_shared(&shared.external.mine().counters.cancelled, counted);
+        cancelled_now
     }
 
     /// Whether [`shutdown`](Self::shutdown) or [`shutdown_now`](Self::shutdown_now) was called.
@@ -151,19 +151,19 @@ impl ThreadPool {
     /// let releaser = std::thread::spawn(move || release.send(()).unwrap());
     /// assert_eq!(pool.shutdown_now(), 5);
     /// releaser.join().unwrap();
-    /// assert!(queued.into_iter().all(|h| h.join().unwrap_err().is_canceled()));
+    /// assert!(queued.into_iter().all(|h| h.join().unwrap_err().is_cancelled()));
     /// let stats = pool.stats();
-    /// assert_eq!((stats.canceled, stats.completed), (5, 1));
+    /// assert_eq!((stats.cancelled, stats.completed), (5, 1));
     /// assert!(stats.is_balanced());
     /// ```
     pub fn shutdown_now(&self) -> usize {
         self.begin_shutdown(SHUTDOWN | DISCARD);
         // `begin_shutdown` passed the barrier: every outside submitter that got in has pushed,
         // so everything accepted is in a queue (or running) now.
-        let canceled = self.discard_queued(CancelReason::Shutdown);
+        let cancelled = self.discard_queued(CancelReason::Shutdown);
         self.mark_drainable();
         self.join_workers();
-        canceled
+        cancelled
     }
 
     fn begin_shutdown(&self, bits: usize) {

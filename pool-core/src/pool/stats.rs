@@ -19,7 +19,7 @@ pub(crate) struct Counters {
     pub(crate) started: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
-    pub(crate) canceled: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
     /// Worker blocks only, for [`WorkerStats`]: when the worker started, how long it has been
     /// parked in all, and when its current park began (0: not parked). Nanoseconds after the
     /// process epoch, written only by the worker, at park and unpark (never per task).
@@ -57,7 +57,7 @@ pub(crate) struct Totals {
     pub(crate) started: u64,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
-    pub(crate) canceled: u64,
+    pub(crate) cancelled: u64,
 }
 
 impl std::ops::AddAssign for Totals {
@@ -67,7 +67,7 @@ impl std::ops::AddAssign for Totals {
         self.started += other.started;
         self.completed += other.completed;
         self.panicked += other.panicked;
-        self.canceled += other.canceled;
+        self.cancelled += other.cancelled;
     }
 }
 
@@ -77,12 +77,12 @@ impl Totals {
     ///
     /// A task's events happen in order, each after the one before in happens-before terms:
     /// `submitted` (and `rejected`, by the same thread) before its push; the push before the pop
-    /// that precedes `started` or `canceled` (the queues release and acquire); `started` before
+    /// that precedes `started` or `cancelled` (the queues release and acquire); `started` before
     /// `completed` or `panicked` (the same worker). Every increment is a `Release` store and every
     /// read here an `Acquire` load, so a read that counts a later event sees, in the passes after
     /// it, every earlier event of the same task. Reading the stages last-to-first therefore can
     /// only under-count a later stage relative to an earlier one, never the reverse:
-    /// `completed + panicked <= started` and `started + canceled + rejected <= submitted` in every
+    /// `completed + panicked <= started` and `started + cancelled + rejected <= submitted` in every
     /// snapshot, so the derived `running` and `queued` are never negative and the identity holds.
     pub(crate) fn read<'a>(
         base: Totals,
@@ -96,7 +96,7 @@ impl Totals {
         };
         let completed = base.completed + sum(|c| &c.completed);
         let panicked = base.panicked + sum(|c| &c.panicked);
-        let canceled = base.canceled + sum(|c| &c.canceled);
+        let cancelled = base.cancelled + sum(|c| &c.cancelled);
         let started = base.started + sum(|c| &c.started);
         let rejected = base.rejected + sum(|c| &c.rejected);
         let submitted = base.submitted + sum(|c| &c.submitted);
@@ -106,7 +106,7 @@ impl Totals {
             started,
             completed,
             panicked,
-            canceled,
+            cancelled,
         }
     }
 
@@ -118,7 +118,7 @@ impl Totals {
             started: c.started.load(Ordering::Relaxed),
             completed: c.completed.load(Ordering::Relaxed),
             panicked: c.panicked.load(Ordering::Relaxed),
-            canceled: c.canceled.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
         };
     }
 }
@@ -177,7 +177,7 @@ impl WorkerStats {
 /// A snapshot of a pool's counters.
 ///
 /// The event counters only grow. The books balance in every snapshot, even one read while tasks
-/// are being submitted and run: `submitted = completed + canceled + panicked + rejected + running
+/// are being submitted and run: `submitted = completed + cancelled + panicked + rejected + running
 /// + queued` ([`is_balanced`](Self::is_balanced)). `queued` and `running` are derived from the
 /// event counters, so that identity alone cannot reveal a lost task; what does is the state after
 /// [`shutdown`](crate::ThreadPool::shutdown): every worker joined (`threads == 0`) and
@@ -185,7 +185,7 @@ impl WorkerStats {
 /// died in the middle of a task would stay in `running`.
 ///
 /// A task cancelled through its handle stays in `queued` until the pool discards its entry
-/// (when a worker reaches it, or at `cancel_all` / shutdown); it then counts in `canceled`.
+/// (when a worker reaches it, or at `cancel_all` / shutdown); it then counts in `cancelled`.
 ///
 /// # Examples
 ///
@@ -212,7 +212,7 @@ pub struct PoolStats {
     /// Tasks that returned normally.
     pub completed: u64,
     /// Tasks discarded before they started (handle cancel, `cancel_all`, shutdown, deadline).
-    pub canceled: u64,
+    pub cancelled: u64,
     /// Tasks that panicked.
     pub panicked: u64,
     /// Submissions refused because the pool was shut down.
@@ -221,8 +221,10 @@ pub struct PoolStats {
     pub queued: u64,
     /// Tasks running now.
     pub running: u64,
-    /// Live worker threads.
-    pub threads: usize,
+    /// Worker threads alive now (the target, asked for with `set_threads`, is
+    /// [`ThreadPool::threads`](crate::ThreadPool::threads); while a resize is under way the two
+    /// differ).
+    pub live_threads: usize,
     /// Of those, how many are parked waiting for work.
     pub idle_threads: usize,
     /// Workers that left their loop by a panic. User code cannot cause this (every call of it is
@@ -237,27 +239,27 @@ impl PoolStats {
         let running = t.started.saturating_sub(t.completed + t.panicked);
         let queued = t
             .submitted
-            .saturating_sub(t.rejected + t.started + t.canceled);
+            .saturating_sub(t.rejected + t.started + t.cancelled);
         PoolStats {
             submitted: t.submitted,
             started: t.started,
             completed: t.completed,
-            canceled: t.canceled,
+            cancelled: t.cancelled,
             panicked: t.panicked,
             rejected: t.rejected,
             queued,
             running,
-            threads,
+            live_threads: threads,
             idle_threads,
             lost_workers: 0,
         }
     }
 
-    /// Whether `submitted = completed + canceled + panicked + rejected + running + queued`.
+    /// Whether `submitted = completed + cancelled + panicked + rejected + running + queued`.
     pub fn is_balanced(&self) -> bool {
         self.submitted
             == self.completed
-                + self.canceled
+                + self.cancelled
                 + self.panicked
                 + self.rejected
                 + self.running
@@ -269,15 +271,15 @@ impl fmt::Display for PoolStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "submitted {} = completed {} + canceled {} + panicked {} + rejected {} + running {} + queued {}; threads {} ({} idle)",
+            "submitted {} = completed {} + cancelled {} + panicked {} + rejected {} + running {} + queued {}; {} live threads ({} idle)",
             self.submitted,
             self.completed,
-            self.canceled,
+            self.cancelled,
             self.panicked,
             self.rejected,
             self.running,
             self.queued,
-            self.threads,
+            self.live_threads,
             self.idle_threads
         )?;
         if self.lost_workers > 0 {

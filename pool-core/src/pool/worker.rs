@@ -469,9 +469,9 @@ fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
                 bump_owned(&counters.panicked);
                 true
             }
-            RunOutcome::Canceled { count } => {
+            RunOutcome::Cancelled { count } => {
                 if count {
-                    bump_owned(&counters.canceled);
+                    bump_owned(&counters.cancelled);
                 }
                 false
             }
@@ -499,11 +499,11 @@ mod tests {
         let handle = pool.submit(|| 7).unwrap();
         assert_eq!(handle.join_timeout(Duration::from_secs(30)).ok(), Some(7));
         let stats = pool.stats();
-        assert_eq!((stats.lost_workers, stats.threads), (1, 1), "{stats}");
+        assert_eq!((stats.lost_workers, stats.live_threads), (1, 1), "{stats}");
         pool.shutdown();
         let stats = pool.stats();
         assert_eq!(
-            (stats.threads, stats.running, stats.queued),
+            (stats.live_threads, stats.running, stats.queued),
             (0, 0, 0),
             "{stats}"
         );

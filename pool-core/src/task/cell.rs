@@ -13,7 +13,7 @@ const PHASE_MASK: u8 = 0b11;
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const FINISHED: u8 = 2;
-const CANCELED: u8 = 3;
+const CANCELLED: u8 = 3;
 const CANCEL_REQUESTED: u8 = 0b100;
 const ACCOUNTED: u8 = 0b1000;
 
@@ -67,7 +67,7 @@ impl fmt::Display for TaskId {
 ///     .submit_cancellable(move |token| {
 ///         started_tx.send(()).unwrap();
 ///         let mut steps = 0u64;
-///         while !token.is_cancel_requested() {
+///         while !token.is_cancelled() {
 ///             steps += 1;
 ///             std::thread::yield_now();
 ///         }
@@ -84,7 +84,7 @@ pub struct CancelToken<'a> {
 
 impl CancelToken<'_> {
     /// Whether someone asked this task to stop.
-    pub fn is_cancel_requested(&self) -> bool {
+    pub fn is_cancelled(&self) -> bool {
         self.header.state.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
     }
 }
@@ -93,7 +93,7 @@ impl fmt::Debug for CancelToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelToken")
             .field("task", &self.header.id)
-            .field("cancel_requested", &self.is_cancel_requested())
+            .field("cancel_requested", &self.is_cancelled())
             .finish()
     }
 }
@@ -151,11 +151,11 @@ impl Header {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        matches!(self.phase(), FINISHED | CANCELED)
+        matches!(self.phase(), FINISHED | CANCELLED)
     }
 
-    pub(crate) fn is_canceled(&self) -> bool {
-        self.phase() == CANCELED
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.phase() == CANCELLED
     }
 
     pub(crate) fn id(&self) -> TaskId {
@@ -260,9 +260,9 @@ impl<F, T> TaskCell<F, T> {
     }
 
     /// Takes the closure back from a task no worker has reached (its job was refused): moves it
-    /// `QUEUED -> CANCELED` without an outcome, so call it only when nobody holds the handle.
+    /// `QUEUED -> CANCELLED` without an outcome, so call it only when nobody holds the handle.
     pub(crate) fn reclaim(&self) -> Option<F> {
-        if self.header.claim(CANCELED) {
+        if self.header.claim(CANCELLED) {
             self.take_func()
         } else {
             None
@@ -281,7 +281,7 @@ pub(crate) enum RunOutcome {
     Completed,
     Panicked,
     /// It had been cancelled; `count` is true for the one discarder that counts it.
-    Canceled {
+    Cancelled {
         count: bool,
     },
     /// Another entry for the same task already ran it (priority raise duplicates).
@@ -321,11 +321,11 @@ where
         if self.header.deadline.has_passed() && RawTask::cancel(self, CancelReason::DeadlineExpired)
         {
             let count = self.header.claim_accounting();
-            return RunOutcome::Canceled { count };
+            return RunOutcome::Cancelled { count };
         }
         if !self.header.claim(RUNNING) {
-            return if self.header.is_canceled() {
-                RunOutcome::Canceled {
+            return if self.header.is_cancelled() {
+                RunOutcome::Cancelled {
                     count: self.header.claim_accounting(),
                 }
             } else {
@@ -361,13 +361,13 @@ where
     }
 
     fn cancel(&self, reason: CancelReason) -> bool {
-        if !self.header.claim(CANCELED) {
+        if !self.header.claim(CANCELLED) {
             return false;
         }
         // Drop the closure now: its captures may hold resources the caller wants back. A
         // panicking destructor must not unwind into whoever cancelled (often a worker).
         drop_quietly(self.take_func());
-        self.complete(Err(TaskError::Canceled(reason)));
+        self.complete(Err(TaskError::Cancelled(reason)));
         true
     }
 }
@@ -454,10 +454,10 @@ impl TaskRef {
 
     /// Cancels the task if still queued, and says whether this discard counts it.
     pub(crate) fn discard(self, reason: CancelReason) -> Discarded {
-        let canceled_now = self.task().cancel(reason);
-        let count = self.header().is_canceled() && self.header().claim_accounting();
+        let cancelled_now = self.task().cancel(reason);
+        let count = self.header().is_cancelled() && self.header().claim_accounting();
         Discarded {
-            canceled_now,
+            cancelled_now,
             count,
         }
     }
@@ -563,7 +563,7 @@ where
 /// What discarding an entry did.
 pub(crate) struct Discarded {
     /// This discard prevented the task's start (it was still queued).
-    pub(crate) canceled_now: bool,
+    pub(crate) cancelled_now: bool,
     /// This discard is the one that counts the cancellation in the stats.
     pub(crate) count: bool,
 }

@@ -82,9 +82,9 @@ impl<T> TaskHandle<T> {
     /// let _blocker = pool.submit(move || gate.recv().unwrap()).unwrap();
     /// let queued = pool.submit(|| "never").unwrap();
     /// assert!(queued.cancel());
-    /// assert!(queued.is_canceled());
+    /// assert!(queued.is_cancelled());
     /// release.send(()).unwrap();
-    /// assert!(matches!(queued.join(), Err(TaskError::Canceled(_))));
+    /// assert!(matches!(queued.join(), Err(TaskError::Cancelled(_))));
     /// ```
     pub fn cancel(&self) -> bool {
         if self.task.cancel(CancelReason::Requested) {
@@ -97,8 +97,8 @@ impl<T> TaskHandle<T> {
     }
 
     /// Whether the task was cancelled before it started.
-    pub fn is_canceled(&self) -> bool {
-        self.task.header().is_canceled()
+    pub fn is_cancelled(&self) -> bool {
+        self.task.header().is_cancelled()
     }
 
     /// Whether the task is running now.
@@ -181,7 +181,7 @@ impl<T> TaskHandle<T> {
         let deadline = Instant::now().checked_add(timeout);
         match self.wait_helping(deadline) {
             Some(Ok(value)) => Ok(value),
-            Some(Err(error)) => Err(JoinTimeoutError::Task(error)),
+            Some(Err(error)) => Err(JoinTimeoutError::Failed(error)),
             None => Err(JoinTimeoutError::TimedOut(self)),
         }
     }
@@ -213,8 +213,8 @@ impl<T> Future for TaskHandle<T> {
 impl<T> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header = self.task.header();
-        let state = if header.is_canceled() {
-            "canceled"
+        let state = if header.is_cancelled() {
+            "cancelled"
         } else if header.is_finished() {
             "finished"
         } else if header.is_running() {

@@ -281,7 +281,7 @@ fn check_after_shutdown(round: Arc<Round>) -> u64 {
     let cstats = round.coalescer.stats();
     assert!(stats.is_balanced(), "{ctx}: pool books\n{dump}");
     assert_eq!(
-        (stats.threads, stats.running, stats.queued),
+        (stats.live_threads, stats.running, stats.queued),
         (0, 0, 0),
         "{ctx}: threads, running, queued after shutdown\n{dump}"
     );

@@ -48,7 +48,7 @@ pub fn coalesced(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<H
             .coalescer
             .submit_cancellable_with(key, options, move |flag| {
                 let mut spins = 0;
-                while !flag.is_cancel_requested() && spins < 200 {
+                while !flag.is_cancelled() && spins < 200 {
                     spins += 1;
                     std::hint::spin_loop();
                 }
@@ -77,7 +77,7 @@ pub fn coalesced(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<H
 pub fn resolve_coalesced(round: &Round, held: HeldCoalesced) {
     // Any outcome (a value, a panic, a cancel, a refusal) is fine; it must arrive.
     match held.handle.join_timeout(patience()) {
-        Err(policy_coalesce::JoinTimeoutError::TimedOut(h)) => panic!(
+        Err(policy_coalesce::CoalesceJoinTimeoutError::TimedOut(h)) => panic!(
             "{}: coalesced handle {:?} did not resolve within {:?}; state:\n{}",
             round.ctx(),
             h.id(),

@@ -228,7 +228,7 @@ fn submit_task(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<Hel
 fn resolve_task(round: &Round, t: HeldTask) {
     match t.handle.join_timeout(patience()) {
         Ok(value) => check_task_outcome(round, t.index, t.panics, &t.runs, t.cancel_won, Ok(value)),
-        Err(pool_core::JoinTimeoutError::Task(e)) => {
+        Err(pool_core::JoinTimeoutError::Failed(e)) => {
             check_task_outcome(round, t.index, t.panics, &t.runs, t.cancel_won, Err(e))
         }
         Err(pool_core::JoinTimeoutError::TimedOut(h)) => panic!(
@@ -263,7 +263,7 @@ fn check_task_outcome(
             assert!(panics, "{ctx}: task {index:x} panicked unexpectedly");
             assert_eq!(runs, 1, "{ctx}: task {index:x} runs");
         }
-        Err(TaskError::Canceled(_)) => {
+        Err(TaskError::Cancelled(_)) => {
             assert_eq!(runs, 0, "{ctx}: task {index:x} was cancelled but ran");
         }
         Err(other) => panic!("{ctx}: task {index:x}: unknown outcome {other:?}"),
@@ -356,7 +356,7 @@ fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
             }
             // `cancel_all` may run in the same round (see `Parts::batch_cancel`): a discarded
             // input comes back cancelled, never lost.
-            Err(TaskError::Canceled(pool_core::CancelReason::CancelAll))
+            Err(TaskError::Cancelled(pool_core::CancelReason::CancelAll))
                 if round.parts.batch_cancel => {}
             Err(other) => panic!("{ctx}: map_batch input {i}: {other:?} on a running pool"),
         }
