@@ -559,6 +559,7 @@ impl Graph {
     /// let handle = graph.start(Arc::clone(&pool));
     /// assert_eq!(handle.wait().output(two), Some(&2));
     /// ```
+    #[must_use = "dropping the handle detaches the run; wait on it (or keep it) to see the report"]
     pub fn start<E>(&self, executor: E) -> RunHandle
     where
         E: Executor + 'static,

@@ -23,6 +23,7 @@ use crate::run::{Run, Slot, Timing};
 /// assert!(!skipped.is_success());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The node ran and returned a value.
     Succeeded,

@@ -95,7 +95,7 @@ pub struct Config {
     /// The workers use at least this share of the cores with almost nobody blocked: the pool is
     /// CPU-bound and threads above `cpu_threads_per_core × cores` only add switching. Default 0.9.
     pub saturated_cpu: f64,
-    /// How many threads per core a CPU-bound pool keeps. Default 2.0: SPEC asks at most 2 × the
+    /// How many threads per core a CPU-bound pool keeps. Default 2.0: the design keeps at most 2 × the
     /// cores on CPU-bound work; the hill climber may go lower when that loses nothing.
     pub cpu_threads_per_core: f64,
     /// Below this share of memory available (host or cgroup, whichever is tighter), growth stops.

@@ -26,7 +26,7 @@
 //! # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 //! ```
 //!
-//! ## The rules (SPEC section 5)
+//! ## The rules
 //!
 //! - A key submitted while its execution is **pending** (queued, not started): the new closure
 //!   replaces the pending one, the execution keeps its place in the executor's queue, and every

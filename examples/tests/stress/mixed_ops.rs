@@ -296,6 +296,7 @@ fn check_dag_run(seed: u64, rng: &mut Rng, pool: &Arc<ThreadPool>) {
             Outcome::Failed(_) => "failed",
             Outcome::Skipped { .. } => "skipped",
             Outcome::Cancelled => "cancelled",
+            _ => "an outcome this harness does not know",
         };
         assert_eq!(
             got_kind, want,

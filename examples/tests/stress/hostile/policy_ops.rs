@@ -240,6 +240,7 @@ fn check_report(round: &Round, graph: &Graph, shape: &Shape, report: &Report) {
                 );
             }
             Outcome::Cancelled => assert_eq!(ran, 0, "{what}"),
+            other => panic!("{what}: an outcome this harness does not know: {other:?}"),
         }
         outcomes.push(outcome);
     }
