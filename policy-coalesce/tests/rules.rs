@@ -555,31 +555,12 @@ fn priority_raises_can_be_turned_off() {
 
 #[test]
 fn handles_can_be_awaited() {
-    use std::future::Future;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark()
-        }
-    }
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::park();
-        }
-    }
     let (pool, release) = gated_pool();
     let coalescer = Coalescer::builder(pool).build().unwrap();
     let a = coalescer.submit("k", || "x").unwrap();
     let b = coalescer.submit("k", || "y").unwrap();
     std::thread::spawn(move || release.send(()).unwrap());
-    let (va, vb) = block_on(async move { (a.await, b.await) });
+    let (va, vb) = pollster::block_on(async move { (a.await, b.await) });
     assert_eq!((*va.unwrap(), *vb.unwrap()), ("y", "y"));
 }
 

@@ -131,7 +131,7 @@ fn a_waker_that_panics_does_not_kill_the_worker() {
     pool.submit(|| ()).unwrap().join_timeout(PATIENCE).unwrap();
     assert_eq!(hostile.woken.load(Ordering::SeqCst), 1);
     // The outcome is there all the same.
-    let outcome = common::block_on(handle);
+    let outcome = pollster::block_on(handle);
     assert_eq!(outcome.unwrap(), Ok(9));
     assert_pool_survived(&pool, 0);
 }

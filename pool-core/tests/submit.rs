@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{block_on, Gate, Log, PATIENCE};
+use common::{Gate, Log, PATIENCE};
+use pollster::block_on;
 use pool_core::{Executor, Job, Priority, TaskError, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

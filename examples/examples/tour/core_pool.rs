@@ -52,7 +52,7 @@ pub fn run() {
     }
     let mut previews = previews;
     let awaited = previews.pop().unwrap();
-    println!("  awaited: {}", block_on(awaited).unwrap());
+    println!("  awaited: {}", pollster::block_on(awaited).unwrap());
     for handle in previews {
         match handle.join() {
             Ok(text) => println!("  joined: {text}"),
@@ -95,25 +95,4 @@ pub fn run() {
 /// A stand-in for decoding and scaling an image: some arithmetic over `side * side` pixels.
 fn thumbnail_checksum(side: u64) -> u64 {
     (0..side * side).fold(0u64, |acc, px| acc.wrapping_mul(31).wrapping_add(px ^ side))
-}
-
-/// A minimal runtime-free `block_on`, to show `TaskHandle` is a plain `Future`.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-        std::thread::park();
-    }
 }

@@ -51,15 +51,7 @@ use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, Ta
 /// ```
 /// use pool_core::ThreadPool;
 /// use std::sync::mpsc;
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     use std::task::{Context, Poll, Wake, Waker};
-/// #     struct T(std::thread::Thread);
-/// #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
-/// #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
-/// #     let mut cx = Context::from_waker(&waker);
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); }
-/// # }
+/// # use pollster::block_on;
 ///
 /// let pool = ThreadPool::new(4).unwrap();
 /// // Hold all four workers so the next tasks stay queued while we cancel three of them.

@@ -29,15 +29,7 @@ use crate::sync::ErasedArc as Arc;
 ///
 /// ```
 /// use pool_core::ThreadPool;
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     use std::task::{Context, Poll, Wake, Waker};
-/// #     struct T(std::thread::Thread);
-/// #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
-/// #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
-/// #     let mut cx = Context::from_waker(&waker);
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); }
-/// # }
+/// # use pollster::block_on;
 ///
 /// let pool = ThreadPool::new(2).unwrap();
 /// let handle = pool.submit(|| "rendered").unwrap();
