@@ -58,21 +58,7 @@ fn no_lost_wakeup() {
 #[test]
 #[cfg(loom_broken)]
 fn broken_park_is_caught() {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = std::process::Command::new(exe)
-        .args(["--exact", "no_lost_wakeup", "--ignored", "--test-threads=1"])
-        .output()
-        .expect("the test binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        !output.status.success(),
-        "loom missed the broken park: no_lost_wakeup passed\n{stdout}"
-    );
-    assert!(
-        stderr.contains("deadlock") || stdout.contains("deadlock"),
-        "no_lost_wakeup failed, but not with loom's deadlock report:\n{stdout}\n{stderr}"
-    );
+    loom_tests::expect_model_fails("no_lost_wakeup", "deadlock");
 }
 
 /// Model 2. Invariant: cancel and start race, exactly one wins. `cancel()` returns true iff the

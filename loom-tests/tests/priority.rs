@@ -240,25 +240,8 @@ fn a_push_racing_a_retire_stays_visible() {
 #[test]
 #[cfg(loom_broken_priority_len)]
 fn broken_retire_is_caught() {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "a_push_racing_a_retire_stays_visible",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .output()
-        .expect("the test binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "loom missed the racy retire: the model passed\n{stdout}"
-    );
-    assert!(
-        stdout.contains("a completed Critical push was passed over")
-            || stderr.contains("a completed Critical push was passed over"),
-        "the model failed, but not on the bitmap:\n{stdout}\n{stderr}"
+    loom_tests::expect_model_fails(
+        "a_push_racing_a_retire_stays_visible",
+        "a completed Critical push was passed over",
     );
 }

@@ -97,26 +97,9 @@ fn scope_returns_after_its_closures() {
 #[test]
 #[cfg(loom_broken_scope_count)]
 fn broken_scope_count_is_caught() {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "scope_returns_after_its_closures",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .output()
-        .expect("the test binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "loom missed the early decrement: the model passed\n{stdout}"
-    );
-    assert!(
-        stderr.contains("scope returned before its closure ran")
-            || stdout.contains("scope returned before its closure ran"),
-        "the model failed, but not on the scope's invariant:\n{stdout}\n{stderr}"
+    loom_tests::expect_model_fails(
+        "scope_returns_after_its_closures",
+        "scope returned before its closure ran",
     );
 }
 
@@ -217,7 +200,7 @@ fn shutdown_now_drops_a_queued_closure_and_the_scope_returns() {
             let (ran, dropped) = (AtomicUsize::new(0), AtomicUsize::new(0));
             let result = catch_unwind(AssertUnwindSafe(|| {
                 pool.scope(|s| {
-                    let mut guard = Guard {
+                    let guard = Guard {
                         ran: false,
                         dropped: &dropped,
                     };
