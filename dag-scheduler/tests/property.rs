@@ -1,4 +1,4 @@
-//! Property tests with a tiny seeded xorshift RNG (no external crates): random DAGs of many
+//! Property tests with a seeded `fastrand` generator: random DAGs of many
 //! shapes run every node exactly once, in an order consistent with the edges, on pools of 1, 2
 //! and 8 workers; random malformed graphs give the right error and never panic.
 //! A failing case prints its seed.
@@ -9,32 +9,17 @@ use std::sync::Arc;
 use dag_scheduler::{Graph, Outcome, RunOptions};
 use pool_core::{InlineExecutor, ThreadPool};
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Predecessor lists of a random DAG (every edge from a lower to a higher index), in one of
 /// several shapes.
-fn random_dag(rng: &mut XorShift) -> Vec<Vec<usize>> {
-    let shape = rng.below(5);
-    let n = 1 + rng.below(match shape {
-        0 => 8,
-        1 => 60,
-        _ => 300,
-    });
+fn random_dag(rng: &mut fastrand::Rng) -> Vec<Vec<usize>> {
+    let shape = rng.usize(..5);
+    let n = 1 + rng.usize(
+        ..match shape {
+            0 => 8,
+            1 => 60,
+            _ => 300,
+        },
+    );
     (0..n)
         .map(|i| {
             if i == 0 {
@@ -44,18 +29,22 @@ fn random_dag(rng: &mut XorShift) -> Vec<Vec<usize>> {
                 // Chains with occasional extra edges.
                 2 => {
                     let mut p = vec![i - 1];
-                    if rng.below(4) == 0 {
-                        p.push(rng.below(i));
+                    if rng.usize(..4) == 0 {
+                        p.push(rng.usize(..(i).max(1)));
                     }
                     p
                 }
                 // Fan-in heavy: many dependencies each.
-                3 => (0..rng.below(8)).map(|_| rng.below(i)).collect(),
-                // Layered, local edges.
-                4 => (0..rng.below(3))
-                    .map(|_| i - 1 - rng.below(i.min(5)))
+                3 => (0..rng.usize(..8))
+                    .map(|_| rng.usize(..(i).max(1)))
                     .collect(),
-                _ => (0..rng.below(4)).map(|_| rng.below(i)).collect(),
+                // Layered, local edges.
+                4 => (0..rng.usize(..3))
+                    .map(|_| i - 1 - rng.usize(..(i.min(5)).max(1)))
+                    .collect(),
+                _ => (0..rng.usize(..4))
+                    .map(|_| rng.usize(..(i).max(1)))
+                    .collect(),
             };
             preds.sort_unstable();
             preds.dedup();
@@ -71,7 +60,7 @@ type Mark = (AtomicUsize, AtomicUsize, AtomicUsize);
 /// that record their start and end sequence numbers and how often they ran.
 fn build(
     preds: &[Vec<usize>],
-    rng: &mut XorShift,
+    rng: &mut fastrand::Rng,
     seq: &Arc<AtomicUsize>,
     fail: Option<usize>,
 ) -> (Graph, Vec<Arc<Mark>>) {
@@ -87,7 +76,7 @@ fn build(
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        order.swap(i, rng.below(i + 1));
+        order.swap(i, rng.usize(..(i + 1).max(1)));
     }
     let mut b = Graph::builder();
     for &i in &order {
@@ -117,7 +106,7 @@ fn random_dags_run_each_node_once_in_edge_order() {
         .map(|&t| ThreadPool::new(t).unwrap())
         .collect();
     for seed in 1..=120u64 {
-        let mut rng = XorShift::new(seed);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let preds = random_dag(&mut rng);
         let seq = Arc::new(AtomicUsize::new(0));
         let (graph, marks) = build(&preds, &mut rng, &seq, None);
@@ -145,9 +134,9 @@ fn random_dags_run_each_node_once_in_edge_order() {
 fn random_failures_skip_exactly_the_descendants() {
     let pool = ThreadPool::new(2).unwrap();
     for seed in 1..=100u64 {
-        let mut rng = XorShift::new(seed);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let preds = random_dag(&mut rng);
-        let failing = rng.below(preds.len());
+        let failing = rng.usize(..(preds.len()).max(1));
         let seq = Arc::new(AtomicUsize::new(0));
         let (graph, marks) = build(&preds, &mut rng, &seq, Some(failing));
         // Descendants of the failing node, by index order (edges go up in index).
@@ -190,7 +179,7 @@ enum Defect {
 #[test]
 fn random_malformed_graphs_give_the_right_error() {
     for seed in 1..=400u64 {
-        let mut rng = XorShift::new(seed);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let mut preds: Vec<Vec<usize>> = random_dag(&mut rng);
         let n = preds.len();
         let defect = [
@@ -198,13 +187,13 @@ fn random_malformed_graphs_give_the_right_error() {
             Defect::SelfLoop,
             Defect::Unknown,
             Defect::Duplicate,
-        ][rng.below(4)];
+        ][rng.usize(..4)];
         let mut names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
         let mut unknown = None;
         match defect {
             Defect::Cycle => {
                 // Append a fresh 2..5-node cycle c0 -> c1 -> ... -> c0.
-                let len = 2 + rng.below(4);
+                let len = 2 + rng.usize(..4);
                 let base = names.len();
                 for k in 0..len {
                     names.push(format!("c{k}"));
@@ -212,16 +201,16 @@ fn random_malformed_graphs_give_the_right_error() {
                 }
             }
             Defect::SelfLoop => {
-                let i = rng.below(n);
+                let i = rng.usize(..(n).max(1));
                 preds[i].push(i);
             }
             Defect::Unknown => {
-                let i = rng.below(n);
+                let i = rng.usize(..(n).max(1));
                 preds[i].push(usize::MAX);
                 unknown = Some(i);
             }
             Defect::Duplicate => {
-                let i = rng.below(n);
+                let i = rng.usize(..(n).max(1));
                 names.push(names[i].clone());
                 preds.push(Vec::new());
             }
@@ -274,14 +263,14 @@ fn random_graphs_with_hidden_cycles_name_a_real_cycle() {
     // Add one back edge to a random DAG; if it closes a cycle, the named cycle must be a real
     // cycle of the graph (each node depends on the previous one).
     for seed in 1..=300u64 {
-        let mut rng = XorShift::new(seed);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let mut preds = random_dag(&mut rng);
         let n = preds.len();
         if n < 2 {
             continue;
         }
-        let (lo, hi) = (rng.below(n - 1), 0);
-        let hi = hi.max(lo + 1 + rng.below(n - lo - 1));
+        let (lo, hi) = (rng.usize(..(n - 1).max(1)), 0);
+        let hi = hi.max(lo + 1 + rng.usize(..(n - lo - 1).max(1)));
         preds[lo].push(hi); // lo now depends on hi > lo
         let mut b = Graph::builder();
         for (i, p) in preds.iter().enumerate() {

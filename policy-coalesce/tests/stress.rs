@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{XorShift, WAIT};
+use common::WAIT;
 use policy_coalesce::{CoalesceError, CoalesceJoinTimeoutError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,13 +22,13 @@ fn random_operations_balance_the_books() {
             let coalescer = coalescer.clone();
             let ran = ran.clone();
             std::thread::spawn(move || {
-                let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (seed + 1));
+                let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15 ^ (seed + 1));
                 let mut handles = Vec::new();
                 for i in 0..3000u64 {
-                    let key = rng.below(8);
-                    match rng.below(10) {
+                    let key = rng.u64(..8);
+                    match rng.u64(..10) {
                         0 if !handles.is_empty() => {
-                            let at = rng.below(handles.len() as u64) as usize;
+                            let at = rng.u64(..(handles.len() as u64).max(1)) as usize;
                             let handle: &policy_coalesce::CoalescedHandle<u64> = &handles[at];
                             handle.cancel();
                         }
@@ -37,11 +37,11 @@ fn random_operations_balance_the_books() {
                         }
                         _ => {
                             let mode =
-                                [Mode::Latest, Mode::Replace, Mode::Keep][rng.below(3) as usize];
-                            let priority = Priority::from_index(rng.below(5) as usize).unwrap();
+                                [Mode::Latest, Mode::Replace, Mode::Keep][rng.u64(..3) as usize];
+                            let priority = Priority::from_index(rng.u64(..5) as usize).unwrap();
                             let options = SubmitOptions::new().mode(mode).priority(priority);
                             let ran = ran.clone();
-                            let panics = rng.below(50) == 0;
+                            let panics = rng.u64(..50) == 0;
                             let handle = coalescer
                                 .submit_cancellable_with(key, options, move |_flag| {
                                     ran.fetch_add(1, Ordering::Relaxed);
@@ -91,7 +91,7 @@ fn random_operations_balance_the_books() {
 /// an executor that panics with or without the job. Every handle resolves, every key is freed,
 /// and the books balance (SPEC section 10).
 mod hostile {
-    use super::common::{XorShift, WAIT};
+    use super::common::WAIT;
     use policy_coalesce::{
         CoalesceError, CoalesceJoinTimeoutError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
     };
@@ -220,30 +220,30 @@ mod hostile {
                 let (accepted, started, outcomes) =
                     (accepted.clone(), started.clone(), outcomes.clone());
                 std::thread::spawn(move || {
-                    let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ (seed + 1));
+                    let mut rng = fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D ^ (seed + 1));
                     let mut handles: Vec<CoalescedHandle<Loud>> = Vec::new();
                     let mut key_panics = 0;
                     for _ in 0..2000 {
-                        let id = rng.below(6);
+                        let id = rng.u64(..6);
                         let key = Key {
                             id,
                             hostile_drop: true,
                         };
-                        let op = rng.below(20);
+                        let op = rng.u64(..20);
                         let result = catch_unwind(AssertUnwindSafe(|| match op {
                             0 => {
                                 coalescer.cancel_key(&key);
                             }
                             1 if !handles.is_empty() => {
-                                let at = rng.below(handles.len() as u64) as usize;
+                                let at = rng.u64(..(handles.len() as u64).max(1)) as usize;
                                 handles[at].cancel();
                             }
                             _ => {
                                 let mode = [Mode::Latest, Mode::Replace, Mode::Keep]
-                                    [rng.below(3) as usize];
-                                let priority = Priority::from_index(rng.below(5) as usize).unwrap();
+                                    [rng.u64(..3) as usize];
+                                let priority = Priority::from_index(rng.u64(..5) as usize).unwrap();
                                 let options = SubmitOptions::new().mode(mode).priority(priority);
-                                let fate = rng.below(10);
+                                let fate = rng.u64(..10);
                                 let capture = Loud(true); // panics if dropped unrun
                                 let started = started.clone();
                                 let work = move || {

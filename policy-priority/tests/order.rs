@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{one_worker, settle, Gate, Log, XorShift, TIMEOUT};
+use common::{one_worker, settle, Gate, Log, TIMEOUT};
 use policy_priority::{priority_pool, Aging, PrioritySubmit};
 use pool_core::{Executor, Priority};
 use std::sync::mpsc;
@@ -13,11 +13,11 @@ fn higher_levels_first_fifo_within_each() {
     let gate = Gate::hold(&pool);
     let log = Log::default();
     // Ids encode the expected position: level rank * 100 + arrival order within the level.
-    let mut rng = XorShift::new(0x5eed);
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
     let mut next_in_level = [0u32; 5];
     let mut handles = Vec::new();
     for _ in 0..100 {
-        let level = Priority::from_index(rng.below(5) as usize).unwrap();
+        let level = Priority::from_index(rng.u64(..5) as usize).unwrap();
         let rank = 4 - level.index() as u32; // Critical = 0 .. Idle = 4
         let id = rank * 100 + next_in_level[level.index()];
         next_in_level[level.index()] += 1;

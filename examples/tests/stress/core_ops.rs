@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use pool_core::{TaskError, TaskHandle, TaskOptions, ThreadPool};
 
-use crate::rng::Rng;
 use crate::watchdog::Watchdog;
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -175,15 +174,15 @@ fn drive(
     ledger: &Arc<Ledger>,
     watchdog: &Watchdog,
 ) -> Tally {
-    let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(driver as u64));
+    let mut rng = fastrand::Rng::with_seed(seed.wrapping_mul(31).wrapping_add(driver as u64));
     let mut held: Vec<Held> = Vec::new();
     let mut tally = Tally::default();
     for op in 0..ops {
         watchdog.tick();
         let index = driver * ops + op;
-        match rng.below(100) {
+        match rng.u64(..100) {
             0..=34 => {
-                let will_panic = rng.chance(10);
+                let will_panic = rng.u64(..100) < 10;
                 let l = ledger.clone();
                 ledger.attempts.fetch_add(1, Ordering::SeqCst);
                 let task = move || {
@@ -205,10 +204,10 @@ fn drive(
                     }
                 }
             }
-            35..=54 => spawn_ff(pool, ledger, rng.chance(5), rng.chance(20)),
+            35..=54 => spawn_ff(pool, ledger, rng.u64(..100) < 5, rng.u64(..100) < 20),
             55..=69 => {
                 if !held.is_empty() {
-                    let i = rng.below(held.len() as u64) as usize;
+                    let i = rng.u64(..(held.len() as u64).max(1)) as usize;
                     if held[i].handle.cancel() {
                         held[i].cancel_won = true;
                     }
@@ -251,12 +250,12 @@ fn drive(
             }
             78..=79 => tally.cancel_all += pool.cancel_all() as u64,
             80..=82 => {
-                let n = 1 + rng.below(4) as usize;
+                let n = 1 + rng.u64(..4) as usize;
                 pool.set_threads(n).expect("resize of a running pool");
             }
             _ => {
                 if !held.is_empty() {
-                    let i = rng.below(held.len() as u64) as usize;
+                    let i = rng.u64(..(held.len() as u64).max(1)) as usize;
                     resolve(held.swap_remove(i), ledger, &mut tally, seed);
                 }
             }

@@ -17,7 +17,6 @@
 mod core_ops;
 mod hostile;
 mod mixed_ops;
-mod rng;
 mod watchdog;
 
 use std::time::{Duration, Instant};

@@ -11,7 +11,6 @@ use policy_coalesce::{CoalescedHandle, Coalescer, Mode, SubmitOptions};
 use policy_priority::{priority_pool, PrioritySubmit};
 use pool_core::{Priority, TaskError, TaskHandle, ThreadPool};
 
-use crate::rng::Rng;
 use crate::watchdog::Watchdog;
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -59,7 +58,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
     let late_dag = {
         let pool = pool.clone();
         std::thread::spawn(move || {
-            let (graph, _) = random_graph(&mut Rng::new(seed ^ 0xDA6));
+            let (graph, _) = random_graph(&mut fastrand::Rng::with_seed(seed ^ 0xDA6));
             let report = graph.run(&*pool);
             assert_eq!(
                 report.len(),
@@ -123,14 +122,14 @@ fn drive(
     watchdog: &Watchdog,
     counted: &AtomicU64,
 ) {
-    let mut rng = Rng::new(seed.wrapping_mul(131).wrapping_add(driver as u64));
+    let mut rng = fastrand::Rng::with_seed(seed.wrapping_mul(131).wrapping_add(driver as u64));
     let mut held: Vec<Held> = Vec::new();
     for _ in 0..ops {
         watchdog.tick();
         counted.fetch_add(1, Ordering::SeqCst);
-        match rng.below(100) {
+        match rng.u64(..100) {
             0..=29 => {
-                let level = Priority::from_index(rng.below(5) as usize).unwrap();
+                let level = Priority::from_index(rng.u64(..5) as usize).unwrap();
                 let runs = Arc::new(AtomicU32::new(0));
                 let r = runs.clone();
                 let handle = pool
@@ -139,12 +138,12 @@ fn drive(
                 held.push(Held::Plain(handle, runs, false));
             }
             30..=54 => {
-                let key = rng.below(6) as u8;
-                let mode = [Mode::Latest, Mode::Replace, Mode::Keep][rng.below(3) as usize];
-                let level = Priority::from_index(rng.below(5) as usize).unwrap();
+                let key = rng.u64(..6) as u8;
+                let mode = [Mode::Latest, Mode::Replace, Mode::Keep][rng.u64(..3) as usize];
+                let level = Priority::from_index(rng.u64(..5) as usize).unwrap();
                 let options = SubmitOptions::new().mode(mode).priority(level);
-                let panics = rng.chance(5);
-                let value = rng.next();
+                let panics = rng.u64(..100) < 5;
+                let value = rng.u64(..);
                 let handle = coalescer
                     .submit_cancellable_with(key, options, move |stop| {
                         if panics {
@@ -162,7 +161,7 @@ fn drive(
             }
             55..=64 => {
                 if !held.is_empty() {
-                    let i = rng.below(held.len() as u64) as usize;
+                    let i = rng.u64(..(held.len() as u64).max(1)) as usize;
                     match &mut held[i] {
                         Held::Plain(h, _, won) => *won |= h.cancel(),
                         Held::Coalesced(h) => {
@@ -173,7 +172,7 @@ fn drive(
             }
             65..=69 => {
                 if let Some(Held::Plain(h, _, _)) = held.last() {
-                    let to = Priority::from_index(rng.below(5) as usize).unwrap();
+                    let to = Priority::from_index(rng.u64(..5) as usize).unwrap();
                     let before = h.priority();
                     let raised = pool.raise_priority(h, to);
                     assert!(
@@ -191,13 +190,13 @@ fn drive(
                 pool.cancel_all();
             }
             77..=79 => {
-                let key = rng.below(6) as u8;
+                let key = rng.u64(..6) as u8;
                 coalescer.cancel_key(&key);
             }
-            80..=82 => pool.set_threads(1 + rng.below(4) as usize).expect("resize"),
+            80..=82 => pool.set_threads(1 + rng.u64(..4) as usize).expect("resize"),
             _ => {
                 if !held.is_empty() {
-                    let i = rng.below(held.len() as u64) as usize;
+                    let i = rng.u64(..(held.len() as u64).max(1)) as usize;
                     resolve(held.swap_remove(i), seed);
                 }
             }
@@ -240,14 +239,14 @@ fn resolve(held: Held, seed: u64) {
 /// Per node: its dependencies, whether it fails, and how many times it ran.
 type Shape = Vec<(Vec<usize>, bool, Arc<AtomicU32>)>;
 
-fn random_graph(rng: &mut Rng) -> (Graph, Shape) {
-    let n = 2 + rng.below(10) as usize;
+fn random_graph(rng: &mut fastrand::Rng) -> (Graph, Shape) {
+    let n = 2 + rng.u64(..10) as usize;
     let mut b = Graph::builder();
     let mut shape = Vec::new();
     for i in 0..n {
-        let deps: Vec<usize> = (0..i).filter(|_| rng.chance(30)).collect();
-        let fails = rng.chance(15);
-        let panics = fails && rng.chance(30);
+        let deps: Vec<usize> = (0..i).filter(|_| rng.u64(..100) < 30).collect();
+        let fails = rng.u64(..100) < 15;
+        let panics = fails && rng.u64(..100) < 30;
         let runs = Arc::new(AtomicU32::new(0));
         let r = runs.clone();
         let mut node = b.try_node(format!("n{i}"), move |_| {
@@ -270,7 +269,7 @@ fn random_graph(rng: &mut Rng) -> (Graph, Shape) {
 }
 
 /// Runs a random graph and checks every outcome against the one its shape implies.
-fn check_dag_run(seed: u64, rng: &mut Rng, pool: &Arc<ThreadPool>) {
+fn check_dag_run(seed: u64, rng: &mut fastrand::Rng, pool: &Arc<ThreadPool>) {
     let (graph, shape) = random_graph(rng);
     let report = graph.run(&**pool);
     // A concurrent `cancel_all` may cancel some nodes; then dependents are cancelled too.

@@ -90,24 +90,6 @@ impl Executor for Manual {
     }
 }
 
-/// A tiny seeded xorshift generator (no external crates).
-pub struct XorShift(pub u64);
-
-impl XorShift {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Joins with the generous timeout and returns the error the handle resolved to.
 pub fn failed<T>(handle: policy_coalesce::CoalescedHandle<T>) -> policy_coalesce::CoalesceError {
     match handle.join_timeout(WAIT) {

@@ -77,28 +77,6 @@ pub fn settle(pool: &ThreadPool) {
     assert!(pool.wait_idle(TIMEOUT), "the pool did not go idle");
 }
 
-/// A tiny seeded xorshift generator (no `rand` in this workspace).
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 pub fn receiver_drain<T>(rx: &Receiver<T>) -> Vec<T> {
     rx.try_iter().collect()
 }
