@@ -40,7 +40,7 @@ fn random_dag(rng: &mut fastrand::Rng) -> Vec<Vec<usize>> {
                     .collect(),
                 // Layered, local edges.
                 4 => (0..rng.usize(..3))
-                    .map(|_| i - 1 - rng.usize(..(i.min(5)).max(1)))
+                    .map(|_| i - 1 - rng.usize(..i.clamp(1, 5)))
                     .collect(),
                 _ => (0..rng.usize(..4))
                     .map(|_| rng.usize(..(i).max(1)))

@@ -1,8 +1,8 @@
 //! Loom models of every crate's concurrent protocol.
 //!
-//! The models live in `tests/`, one file per area (`core`, `priority`, `coalesce`, `adaptive`,
-//! `dag`), each compiled only with `RUSTFLAGS="--cfg loom"`; this library holds only [`model`],
-//! which they share. See `README.md` beside this crate's `Cargo.toml` for how to run them, what
+//! The models live in `tests/`, one file per area (`core`, `idle`, `scope`, `priority`,
+//! `coalesce`, `adaptive`, `dag`), each compiled only with `RUSTFLAGS="--cfg loom"`; this library
+//! holds what they share: `model` (loom only) and [`expect_model_fails`]. See `README.md` beside this crate's `Cargo.toml` for how to run them, what
 //! each model asserts, how many interleavings each explores, and the planted bugs
 //! (`.ci/loom-planted`) that show the models catch what they claim to.
 

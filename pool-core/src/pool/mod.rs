@@ -117,7 +117,7 @@ impl TaskOptions {
         self
     }
 
-    /// Cancel the task (with [`CancelReason::DeadlineExpired`]) if no worker has started it by
+    /// Cancel the task (with [`CancelReason::DeadlineExpired`](crate::CancelReason::DeadlineExpired)) if no worker has started it by
     /// `deadline`. Checked when a worker reaches the task: no timer thread.
     pub fn start_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
