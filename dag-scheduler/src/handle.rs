@@ -59,6 +59,8 @@ impl RunHandle {
     /// Blocks until every node has an outcome (running nodes return; unstarted ones are
     /// decided without running when the run is cancelled).
     ///
+    /// This blocks the calling thread: inside an async task, `.await` the handle instead.
+    ///
     /// Called on a worker of a [`ThreadPool`](pool_core::ThreadPool) (a task or a node that
     /// waits for a nested graph), it runs that pool's queued tasks while the run is not done, so
     /// runs nested in tasks of the pool they run on never deadlock it, and blocks only once the

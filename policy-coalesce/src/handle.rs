@@ -237,6 +237,8 @@ impl<T> CoalescedHandle<T> {
 
     /// Waits for the shared outcome.
     ///
+    /// This blocks the calling thread: inside an async task, `.await` the handle instead.
+    ///
     /// # Errors
     ///
     /// [`CoalesceError`] when the execution panicked, was cancelled (or this handle detached),
