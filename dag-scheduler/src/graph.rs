@@ -15,7 +15,7 @@ use crate::handle::RunHandle;
 use crate::names::{NameIndex, Names};
 use crate::options::RunOptions;
 use crate::report::{dot_escape, Report};
-use crate::run::{ExecRef, NodeState, Run};
+use crate::run::{ExecutorRef, NodeState, Run};
 
 /// A node's closure, type-erased: its output boxed as `Any` (no allocation for `()`), or the
 /// failure message.
@@ -531,7 +531,7 @@ impl Graph {
         // can reach `executor` after its borrow ends.
         let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
         // SAFETY: see above: the pointer stays valid until the run completes.
-        let run = unsafe { Run::new(self, ExecRef::Borrowed(erased), options, premarked) };
+        let run = unsafe { Run::new(self, ExecutorRef::Borrowed(erased), options, premarked) };
         let finish = OnExit::new(|| {
             run.cancel();
             run.wait_finished(None);
@@ -603,7 +603,14 @@ impl Graph {
         E: Executor + 'static,
     {
         // SAFETY: an owned executor lives inside the run for as long as any job can use it.
-        let run = unsafe { Run::new(self, ExecRef::Owned(Box::new(executor)), options, premarked) };
+        let run = unsafe {
+            Run::new(
+                self,
+                ExecutorRef::Owned(Box::new(executor)),
+                options,
+                premarked,
+            )
+        };
         Run::launch(&run);
         RunHandle::new(run)
     }

@@ -47,7 +47,7 @@ pub(crate) struct Timing {
 }
 
 /// The executor a run submits to.
-pub(crate) enum ExecRef {
+pub(crate) enum ExecutorRef {
     /// Borrowed by a blocking `run`, which returns (or unwinds) only after the last token is
     /// released.
     Borrowed(*const (dyn Executor + 'static)),
@@ -90,7 +90,7 @@ pub(crate) struct Run {
     clock: Clock,
     start_time: u64,
     premarked: Vec<(u32, Box<str>)>,
-    exec: ExecRef,
+    exec: ExecutorRef,
     pub(crate) done: Mutex<Done>,
     pub(crate) done_cv: Condvar,
     /// With the `tracing` feature: the run's span, a child of the span current where the run was
@@ -318,7 +318,7 @@ impl Run {
     /// completion on every exit path, unwinding included, after launching it.
     pub(crate) unsafe fn new(
         graph: &Graph,
-        exec: ExecRef,
+        exec: ExecutorRef,
         options: &RunOptions,
         premarked: Vec<(u32, Box<str>)>,
     ) -> ErasedArc<Run> {
@@ -405,14 +405,14 @@ impl Run {
     /// Hands `job` to the executor. The caller holds a token of this run.
     fn hand_over(&self, job: Job, priority: Priority) -> Option<Result<(), Rejected<Job>>> {
         match &self.exec {
-            ExecRef::Borrowed(ptr) => {
+            ExecutorRef::Borrowed(ptr) => {
                 // SAFETY: valid while a token is held (the caller holds one): a blocking `run`
                 // waits for the last token on every exit path before its borrow ends.
                 let exec = unsafe { &**ptr };
                 call_quietly(|| exec.execute_with_priority(job, priority))
             }
-            ExecRef::Owned(exec) => call_quietly(|| exec.execute_with_priority(job, priority)),
-            ExecRef::Released => None,
+            ExecutorRef::Owned(exec) => call_quietly(|| exec.execute_with_priority(job, priority)),
+            ExecutorRef::Released => None,
         }
     }
 
@@ -639,7 +639,7 @@ impl Drop for Run {
         }
         drop_quietly(self.done.lock().waker.take());
         drop_quietly(std::mem::replace(&mut self.clock, Clock::Off));
-        drop_quietly(std::mem::replace(&mut self.exec, ExecRef::Released));
+        drop_quietly(std::mem::replace(&mut self.exec, ExecutorRef::Released));
         let nodes = std::mem::take(&mut self.nodes);
         let mut spare = self.graph.inner.spare.lock();
         if spare.is_none() && !nodes.is_empty() {

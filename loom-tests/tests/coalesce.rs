@@ -276,7 +276,7 @@ impl Stage {
 /// until the main thread has submitted the key again, so that submission always lands while the
 /// key runs; executor thread B drains the queue meanwhile. Each closure counts the key's
 /// executions running at once (an atomic bumped on entry, dropped on exit); an overlap fails the
-/// model, as does `Core::start`'s `debug_assert!`. Catches `--cfg loom_broken_coalesce_followup`
+/// model, as does `KeySlots::start`'s `debug_assert!`. Catches `--cfg loom_broken_coalesce_followup`
 /// (the follow-up dispatched at once instead of when the running execution finishes): B then
 /// starts it while A is still inside the first closure. The race of a submit with the *start* of
 /// the execution is `submit_races_start`'s.

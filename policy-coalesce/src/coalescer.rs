@@ -14,7 +14,7 @@ use crate::error::{CoalesceBuildError, CoalesceCancelReason, CoalesceError};
 use crate::exec::{BoxedWork, Plain, WithFlag};
 use crate::handle::{CoalescedHandle, ExecOps};
 use crate::options::{Mode, SubmitOptions};
-use crate::slot::{Core, ExecRef, KeyPanicked};
+use crate::slot::{ExecutionRef, KeyPanicked, KeySlots};
 use crate::stats::{CoalesceStats, KeyStats};
 use crate::CoalesceCancelToken;
 
@@ -56,7 +56,7 @@ pub struct Coalescer<K, T, E> {
 }
 
 struct Inner<K, T, E> {
-    core: Arc<Core<K, T>>,
+    core: Arc<KeySlots<K, T>>,
     executor: E,
     mode: Mode,
     bumps: bool,
@@ -127,7 +127,7 @@ where
         }
         Ok(Coalescer {
             inner: Arc::new(Inner {
-                core: Arc::new(Core::new(self.shards.next_power_of_two())),
+                core: Arc::new(KeySlots::new(self.shards.next_power_of_two())),
                 executor: self.executor,
                 mode: self.mode,
                 bumps: self.bumps,
@@ -476,7 +476,7 @@ where
             Ok(hash) => hash,
             Err(payload) => key_panicked(KeyPanicked { payload, key, work }),
         };
-        let admitted = match Core::admit(
+        let admitted = match KeySlots::admit(
             &inner.core,
             key,
             hash,
@@ -553,7 +553,7 @@ where
     #[allow(clippy::type_complexity)]
     fn dispatch(
         inner: &Arc<Self>,
-        exec: &ExecRef<K, T>,
+        exec: &ExecutionRef<K, T>,
         priority: Priority,
     ) -> Result<(), Option<(BoxedWork<T>, u64)>> {
         let Some(job) = Inner::send(inner, JobGuard::job(inner, exec), priority) else {
@@ -587,7 +587,7 @@ where
     /// output's and its panic payload's destructors, the wakers and the executor are user code,
     /// and each is called so that its panic stops at it. So the run always reaches `finish`,
     /// the outcome is published to every sharer, and the key's follow-up is dispatched.
-    fn run(inner: &Arc<Self>, exec: &ExecRef<K, T>) {
+    fn run(inner: &Arc<Self>, exec: &ExecutionRef<K, T>) {
         let Some(work) = inner.core.start(exec) else {
             return; // stale: another job of this execution started it, or it was cancelled
         };
@@ -611,7 +611,7 @@ where
     }
 }
 
-type Armed<K, T, E> = (Arc<Inner<K, T, E>>, ExecRef<K, T>);
+type Armed<K, T, E> = (Arc<Inner<K, T, E>>, ExecutionRef<K, T>);
 
 /// The job handed to the executor. If the executor drops it without running it (a
 /// `shutdown_now`, a queue torn down), `Drop` resolves the execution, so no handle waits forever.
@@ -631,7 +631,7 @@ where
     T: Send + Sync + 'static,
     E: Executor + 'static,
 {
-    fn job(inner: &Arc<Inner<K, T, E>>, exec: &ExecRef<K, T>) -> Job {
+    fn job(inner: &Arc<Inner<K, T, E>>, exec: &ExecutionRef<K, T>) -> Job {
         let mut guard = JobGuard {
             armed: Some((inner.clone(), exec.clone())),
         };

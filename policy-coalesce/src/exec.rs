@@ -17,7 +17,7 @@ use pool_core::{drop_quietly, wake_quietly, TaskId};
 
 use crate::error::CoalesceError;
 use crate::keymap::Place;
-use crate::slot::Core;
+use crate::slot::KeySlots;
 
 /// What every sharer of an execution receives. Values are shared, not cloned: `T` is computed
 /// once for all of them.
@@ -119,7 +119,7 @@ pub(crate) type BoxedWork<T> = Box<dyn Work<T>>;
 /// One execution of a key. Shared (std `Arc`, see `pool_core::sync::ErasedArc`) by the key's map
 /// entry, the executor job(s) and every handle.
 pub(crate) struct Exec<K, T> {
-    pub(crate) core: Arc<Core<K, T>>,
+    pub(crate) core: Arc<KeySlots<K, T>>,
     /// Where the key's entry is: executions never touch the key itself (user code), so a key
     /// that misbehaves after its submit cannot strand them (see `keymap.rs`).
     pub(crate) place: Place,
@@ -154,7 +154,7 @@ struct Done<T> {
 }
 
 impl<K, T> Exec<K, T> {
-    pub(crate) fn new(core: Arc<Core<K, T>>, place: Place, shard: usize) -> Self {
+    pub(crate) fn new(core: Arc<KeySlots<K, T>>, place: Place, shard: usize) -> Self {
         let id = TaskId::next();
         Exec {
             core,

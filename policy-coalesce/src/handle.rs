@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use pool_core::sync::{AtomicU8, ErasedArc, Ordering};
 use pool_core::{drop_quietly, TaskId};
 
-use crate::error::{CoalesceCancelReason, CoalesceError, CoalesceJoinTimeoutError};
+use crate::error::{CoalesceCancelReason, CoalesceError};
 use crate::exec::{Exec, Outcome, DONE, RUNNING};
 
 /// What a handle needs from its execution, without the key type.
@@ -364,5 +364,47 @@ impl<T> fmt::Debug for CoalescedHandle<T> {
             .field("state", &state)
             .field("kept_existing", &self.kept)
             .finish()
+    }
+}
+
+/// [`CoalescedHandle::join_timeout`] did not get an outcome.
+///
+/// # Examples
+///
+/// ```
+/// use policy_coalesce::{Coalescer, CoalesceJoinTimeoutError};
+/// use pool_core::ThreadPool;
+/// use std::{sync::mpsc, time::Duration};
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let (release, gate) = mpsc::channel::<()>();
+/// let coalescer = Coalescer::builder(pool).build()?;
+/// let handle = coalescer.submit("k", move || gate.recv().unwrap()).unwrap();
+/// let handle = match handle.join_timeout(Duration::from_millis(5)) {
+///     Err(CoalesceJoinTimeoutError::TimedOut(handle)) => handle,
+///     other => panic!("expected a timeout, got {other:?}"),
+/// };
+/// release.send(()).unwrap();
+/// handle.join().unwrap();
+/// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
+/// ```
+#[derive(thiserror::Error)]
+pub enum CoalesceJoinTimeoutError<T> {
+    /// No outcome yet; the handle is given back so the caller can wait again.
+    #[error("the coalesced execution did not finish within the timeout")]
+    TimedOut(CoalescedHandle<T>),
+    /// The execution finished without a value for this handle.
+    #[error(transparent)]
+    Failed(CoalesceError),
+}
+
+impl<T> fmt::Debug for CoalesceJoinTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CoalesceJoinTimeoutError::TimedOut(h) => {
+                f.debug_tuple("TimedOut").field(&h.id()).finish()
+            }
+            CoalesceJoinTimeoutError::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
+        }
     }
 }

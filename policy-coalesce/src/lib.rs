@@ -62,10 +62,8 @@ mod slot;
 mod stats;
 
 pub use coalescer::{Coalescer, CoalescerBuilder};
-pub use error::{
-    CoalesceBuildError, CoalesceCancelReason, CoalesceError, CoalesceJoinTimeoutError,
-};
+pub use error::{CoalesceBuildError, CoalesceCancelReason, CoalesceError};
 pub use exec::CoalesceCancelToken;
-pub use handle::CoalescedHandle;
+pub use handle::{CoalesceJoinTimeoutError, CoalescedHandle};
 pub use options::{Mode, SubmitOptions};
 pub use stats::{CoalesceStats, KeyStats};

@@ -20,11 +20,11 @@ use crate::options::Mode;
 use crate::stats::{Counts, KeyStats};
 
 /// An execution as the map, the jobs and the handles share it.
-pub(crate) type ExecRef<K, T> = ErasedArc<Exec<K, T>>;
+pub(crate) type ExecutionRef<K, T> = ErasedArc<Exec<K, T>>;
 
 /// The sharded key map. Shared (loom-aware `Arc`) by the coalescer and by every execution, so a
 /// handle can detach itself without knowing the executor type.
-pub(crate) struct Core<K, T> {
+pub(crate) struct KeySlots<K, T> {
     shards: Box<[LockedShard<K, T>]>,
     /// log2 of the shard count.
     shard_bits: u32,
@@ -56,7 +56,7 @@ impl<K, T> Entry<K, T> {
 }
 
 struct Pending<K, T> {
-    exec: ExecRef<K, T>,
+    exec: ExecutionRef<K, T>,
     /// The latest submitter's closure (or the first one's, for `Keep` joiners).
     work: BoxedWork<T>,
     next_ticket: u64,
@@ -73,7 +73,7 @@ struct Pending<K, T> {
 }
 
 struct Running<K, T> {
-    exec: ExecRef<K, T>,
+    exec: ExecutionRef<K, T>,
     next_ticket: u64,
     live: usize,
 }
@@ -84,7 +84,7 @@ pub(crate) struct Admission<K, T> {
     pub(crate) key: Option<K>,
     /// The execution joined or created; `None` when the caller wants no handle and has no job
     /// to send (a merged fire-and-forget submit touches no reference count).
-    pub(crate) exec: Option<ExecRef<K, T>>,
+    pub(crate) exec: Option<ExecutionRef<K, T>>,
     pub(crate) ticket: u64,
     pub(crate) kept: bool,
     /// A new execution: hand its first job to the executor at this priority.
@@ -105,7 +105,7 @@ pub(crate) struct KeyPanicked<K, T> {
 }
 
 /// What a finished run leaves to do: dispatch the key's follow-up, if one was waiting.
-pub(crate) type FollowUp<K, T> = Option<(ExecRef<K, T>, Priority)>;
+pub(crate) type FollowUp<K, T> = Option<(ExecutionRef<K, T>, Priority)>;
 
 /// A key whose entry a transition removed, for the caller to drop after the lock is released
 /// (its `Drop` is user code).
@@ -119,14 +119,14 @@ pub(crate) struct Detached<T> {
     pub(crate) cancelled: Option<BoxedWork<T>>,
 }
 
-fn same<K, T>(a: &ExecRef<K, T>, b: &Exec<K, T>) -> bool {
+fn same<K, T>(a: &ExecutionRef<K, T>, b: &Exec<K, T>) -> bool {
     std::ptr::eq(ErasedArc::as_ptr(a), b)
 }
 
-impl<K: Hash + Eq, T> Core<K, T> {
+impl<K: Hash + Eq, T> KeySlots<K, T> {
     pub(crate) fn new(shards: usize) -> Self {
         debug_assert!(shards.is_power_of_two());
-        Core {
+        KeySlots {
             shards: (0..shards)
                 .map(|_| {
                     CachePadded::new(Mutex::new(Shard {
@@ -157,7 +157,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
     /// under `Keep`), join the running one (`Keep`), queue a follow-up behind the running one,
     /// or create a new pending execution.
     ///
-    /// `hash` is [`Core::hash`] of `key`. The key's `Eq` runs in the search, before anything
+    /// `hash` is [`KeySlots::hash`] of `key`. The key's `Eq` runs in the search, before anything
     /// changes; if it panics, the submission is handed back untouched and uncounted.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn admit(
@@ -405,14 +405,14 @@ impl<K: Hash + Eq, T> Core<K, T> {
     /// Cancels the key's pending execution (returned, for the caller to resolve) and asks the
     /// running one to stop. The second value says whether a running execution was asked.
     ///
-    /// `hash` is [`Core::hash`] of `key`; the key's `Eq` runs in the search, before anything
+    /// `hash` is [`KeySlots::hash`] of `key`; the key's `Eq` runs in the search, before anything
     /// changes, and a panic there reaches the caller (whose key it is).
     #[allow(clippy::type_complexity)]
     pub(crate) fn cancel_key(
         &self,
         key: &K,
         hash: u64,
-    ) -> (Option<(ExecRef<K, T>, BoxedWork<T>)>, bool, Removed<K>) {
+    ) -> (Option<(ExecutionRef<K, T>, BoxedWork<T>)>, bool, Removed<K>) {
         let mut guard = self.shards[self.shard_of(hash)].lock();
         let Shard { map, counts } = &mut *guard;
         let Some((place, entry)) = map.find(hash, key) else {
@@ -449,7 +449,7 @@ impl<K: Hash + Eq, T> Core<K, T> {
         (total, keys, pending, running)
     }
 
-    /// What `key` has in flight; `hash` is [`Core::hash`] of `key` (its `Eq` runs here).
+    /// What `key` has in flight; `hash` is [`KeySlots::hash`] of `key` (its `Eq` runs here).
     pub(crate) fn key_stats(&self, key: &K, hash: u64) -> Option<KeyStats> {
         let mut shard = self.shards[self.shard_of(hash)].lock();
         let (_, entry) = shard.map.find(hash, key)?;
@@ -472,7 +472,12 @@ fn remove_if_empty<K: Eq, T>(map: &mut KeyMap<K, Entry<K, T>>, place: Place) -> 
 }
 
 impl<K, T> Pending<K, T> {
-    fn new(exec: ExecRef<K, T>, work: BoxedWork<T>, priority: Priority, dispatched: bool) -> Self {
+    fn new(
+        exec: ExecutionRef<K, T>,
+        work: BoxedWork<T>,
+        priority: Priority,
+        dispatched: bool,
+    ) -> Self {
         Pending {
             exec,
             work,
@@ -486,7 +491,7 @@ impl<K, T> Pending<K, T> {
 }
 
 impl<K, T> Admission<K, T> {
-    fn created(exec: ExecRef<K, T>, dispatch: Option<Priority>) -> Self {
+    fn created(exec: ExecutionRef<K, T>, dispatch: Option<Priority>) -> Self {
         Admission {
             key: None,
             exec: Some(exec),

@@ -361,6 +361,108 @@ fn workload_name(shape: &Shape) -> String {
     format!("DAG: {}, empty nodes", shape.name)
 }
 
+fn build_workload_name(shape: &Shape) -> String {
+    format!("DAG build + one run: {}, empty nodes", shape.name)
+}
+
+/// What a user who builds a graph and runs it once pays, per node: build, run, and the two
+/// together, beside dagrs (build + run) and the hand-made rayon scope (its successor lists + run);
+/// and the reuse pattern (one build, many runs) that makes the build cost vanish. The note gives
+/// the heap bytes per node of the built graph and of one run's state (report included).
+fn build_row(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Row {
+    let rounds = config.rounds.max(1);
+    let nodes = shape.len();
+    let pool = ThreadPool::new(config.cores).expect("pool");
+    let untimed = || RunOptions::new().timing(false);
+    let (mut build, mut run, mut both) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let graph = build_ours(shape);
+        let built = t.elapsed();
+        let t = Instant::now();
+        let report = graph.run_with(&pool, untimed()).expect("no marks");
+        let ran = t.elapsed();
+        assert!(report.is_success());
+        build.push(ns_per_node(built, nodes));
+        run.push(ns_per_node(ran, nodes));
+        both.push(ns_per_node(built + ran, nodes));
+    }
+    let (graph_bytes, graph) = crate::heap::measure(|| build_ours(shape));
+    let (run_bytes, report) =
+        crate::heap::measure(|| graph.run_with(&pool, untimed()).expect("no marks"));
+    drop(report);
+    drop(graph);
+    let reuse = config.pick(100, 10);
+    let t = Instant::now();
+    let graph = build_ours(shape);
+    for _ in 0..reuse {
+        assert!(graph
+            .run_with(&pool, untimed())
+            .expect("no marks")
+            .is_success());
+    }
+    let reused = ns_per_node(t.elapsed(), nodes * reuse);
+    drop(graph);
+    drop(pool);
+
+    let rayon_pool = rayon_core::ThreadPoolBuilder::new()
+        .num_threads(config.cores)
+        .build()
+        .expect("rayon pool");
+    let rayon: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            let (succs, indegree) = rayon_inputs(shape);
+            let prepared = t.elapsed();
+            ns_per_node(prepared + run_rayon(&rayon_pool, &succs, &indegree), nodes)
+        })
+        .collect();
+    drop(rayon_pool);
+
+    let runtime = dagrs::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.cores)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dagrs: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            let mut g = dagrs_peer::build(dagrs_shape);
+            assert!(dagrs_peer::run(&runtime, &mut g), "dagrs run failed");
+            ns_per_node(t.elapsed(), dagrs_shape.len())
+        })
+        .collect();
+    drop(runtime);
+
+    let mut note = format!(
+        "{nodes} nodes; built graph {:.0} B/node, one run's state with its report {:.0} B/node \
+         (heap); reuse: one build and {reuse} runs, per node per run; targets: build <= 150 \
+         ns/node, graph <= 120 B/node, run state <= 40 B/node",
+        graph_bytes as f64 / nodes as f64,
+        run_bytes as f64 / nodes as f64,
+    );
+    if dagrs_shape.len() != nodes {
+        note.push_str(&format!("; dagrs on the smaller {}", dagrs_shape.name));
+    }
+    Row {
+        workload: build_workload_name(shape),
+        unit: "ns/node".to_owned(),
+        higher_is_better: false,
+        measurements: [
+            measurement("dag-scheduler build + run", true, &both),
+            measurement("dag-scheduler build", true, &build),
+            measurement("dag-scheduler run", true, &run),
+            measurement("dag-scheduler reused (build once)", true, &[reused]),
+            measurement("dagrs 0.9 build + run (tokio)", false, &dagrs),
+            measurement("rayon-core scope: successor lists + run", false, &rayon),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        note,
+    }
+}
+
 /// The rows of this workload family.
 pub fn rows(config: &Config) -> Vec<Row> {
     let pick = |full: usize, quick: usize| config.pick(full, quick);
@@ -386,9 +488,16 @@ pub fn rows(config: &Config) -> Vec<Row> {
             "target >= 10x dagrs",
         ),
     ];
-    shapes
+    let mut rows: Vec<Row> = shapes
         .iter()
         .filter(|(shape, _, _)| config.wants(&workload_name(shape)))
         .map(|(shape, small, target)| row(config, shape, small, target))
-        .collect()
+        .collect();
+    rows.extend(
+        shapes
+            .iter()
+            .filter(|(shape, _, _)| config.wants(&build_workload_name(shape)))
+            .map(|(shape, small, _)| build_row(config, shape, small)),
+    );
+    rows
 }
