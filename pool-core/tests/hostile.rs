@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gate, PATIENCE};
+use common::{Bomb, Gate, PATIENCE};
 use pool_core::{yield_now, TaskError, ThreadPool, Yield};
 use std::future::Future;
 use std::pin::Pin;
@@ -12,34 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Wake, Waker};
 
-/// Silences the panics these tests provoke on purpose (they are expected, and noisy).
+/// Silences the panics these tests provoke on purpose.
 fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let hostile = info.payload().downcast_ref::<Bomb>().is_some()
-                || info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .is_some_and(|s| s.starts_with("hostile"));
-            if !hostile {
-                default(info);
-            }
-        }));
-    });
-}
-
-/// A value whose destructor panics, with a payload that is itself a `Bomb` (so dropping the
-/// payload of that panic panics again).
-struct Bomb(u32);
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        if self.0 > 0 {
-            std::panic::panic_any(Bomb(self.0 - 1));
-        }
-    }
+    common::quiet_panics(|message| message.starts_with("hostile"));
 }
 
 /// The pool still works after the hostile tasks: a later task runs, the pool goes idle, and after

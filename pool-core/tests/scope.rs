@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gate, PATIENCE};
+use common::{Bomb, Gate, PATIENCE};
 use pool_core::{CancelReason, Scope, TaskError, ThreadPool};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,35 +13,9 @@ use std::time::Duration;
 
 /// Silences the panics these tests provoke on purpose.
 fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let expected = info.payload().downcast_ref::<Bomb>().is_some()
-                || info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .is_some_and(|s| s.starts_with("expected"))
-                || info
-                    .payload()
-                    .downcast_ref::<String>()
-                    .is_some_and(|s| s.contains("discarded"));
-            if !expected {
-                default(info);
-            }
-        }));
+    common::quiet_panics(|message| {
+        message.starts_with("expected") || message.contains("discarded")
     });
-}
-
-/// A panic payload whose destructor panics with another `Bomb`, down to zero.
-struct Bomb(u32);
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        if self.0 > 0 {
-            std::panic::panic_any(Bomb(self.0 - 1));
-        }
-    }
 }
 
 fn message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -62,3 +62,37 @@ impl Log {
 pub fn events<T>() -> (Sender<T>, Receiver<T>) {
     mpsc::channel()
 }
+
+/// A value whose destructor panics with another `Bomb`, down to zero: dropping the payload of
+/// that panic panics again.
+pub struct Bomb(pub u32);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            std::panic::panic_any(Bomb(self.0 - 1));
+        }
+    }
+}
+
+/// Silences the panics a test binary provokes on purpose (they are expected, and noisy): `Bomb`
+/// payloads and messages `is_expected` accepts. Other panics still print. Installed once per
+/// test binary.
+pub fn quiet_panics(is_expected: fn(&str) -> bool) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            let expected =
+                payload.downcast_ref::<Bomb>().is_some() || message.is_some_and(is_expected);
+            if !expected {
+                default(info);
+            }
+        }));
+    });
+}
