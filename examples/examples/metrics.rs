@@ -45,6 +45,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .map_err(|_| "the pool refused a task")?;
     }
+    // One task panics on purpose, to show the counter move: a one-line report instead of the
+    // default hook's (and a backtrace where RUST_BACKTRACE is set).
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("a task panicked, as planned: {info}")
+    }));
     pool.spawn(|| panic!("one bad render"))
         .map_err(|_| "the pool refused a task")?;
     assert!(pool.wait_idle(Duration::from_secs(30)));
