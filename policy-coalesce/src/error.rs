@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Why a [`CoalescedHandle`] has no value.
+/// Why a [`CoalescedHandle`](crate::CoalescedHandle) has no value.
 ///
 /// Every sharer of an execution receives the same outcome, so a panic or a refusal reaches all of
 /// them, not only the submitter whose closure was involved.
@@ -62,7 +62,7 @@ impl CoalesceError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CoalesceCancelReason {
-    /// [`CoalescedHandle::cancel`] detached this handle before the execution started (the
+    /// [`CoalescedHandle::cancel`](crate::CoalescedHandle::cancel) detached this handle before the execution started (the
     /// execution itself is cancelled once every live handle has done so).
     Requested,
     /// [`Coalescer::cancel_key`](crate::Coalescer::cancel_key) cancelled the key for everyone.
