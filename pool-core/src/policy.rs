@@ -2,23 +2,51 @@
 //! (`deque.rs` is something else: the work-stealing deques and injector the FIFO default uses.)
 
 use std::fmt;
+use std::time::Instant;
 
 use crate::deque::{steal_retrying, Injector};
 use crate::error::CancelReason;
 use crate::executor::{Job, Priority};
 use crate::task::{Discarded, TaskId, TaskRef};
 
-/// A task waiting in a queue: opaque work plus the metadata a policy orders by.
+/// A task waiting in a policy's queue: opaque work plus the metadata a policy orders by.
 ///
-/// Policies store these and hand them back from [`QueuePolicy::pop`]; only the pool can run or
-/// discard one. A task with a handle may have more than one entry (raising its priority pushes a
-/// second, higher one); whichever is reached first runs it and the others are
+/// Policies store these and hand them back from [`QueuePolicy::pop`]; only the pool runs or
+/// discards the ones it pushed. A task with a handle may have more than one entry (raising its
+/// priority pushes a second, higher one); whichever is reached first runs it and the others are
 /// [stale](QueuedTask::is_stale), so the policy need not search its queue to move an entry.
+///
+/// The pool's default FIFO path does not use this type: its injector and deques hold the bare
+/// [`Work`] (24 bytes), and the priority exists only for the policy, which receives it here.
+///
+/// # Examples
+///
+/// A policy can be tested without a pool: [`QueuedTask::new`] wraps a closure, and
+/// [`run`](QueuedTask::run) runs a popped entry on the calling thread.
+///
+/// ```
+/// use pool_core::{FifoQueue, Priority, QueuePolicy, QueuedTask};
+/// use std::sync::{Arc, Mutex};
+///
+/// let order = Arc::new(Mutex::new(Vec::new()));
+/// let queue = FifoQueue::new();
+/// for i in 0..3 {
+///     let order = order.clone();
+///     queue.push(QueuedTask::new(Priority::Normal, move || order.lock().unwrap().push(i)));
+/// }
+/// while let Some(task) = queue.pop() {
+///     assert_eq!(task.priority(), Priority::Normal);
+///     task.run();
+/// }
+/// assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+/// ```
 pub struct QueuedTask {
     priority: Priority,
     work: Work,
 }
 
+/// What a queue entry holds, without its priority: 24 bytes, the unit of the default FIFO path
+/// (the injector and the workers' deques).
 pub(crate) enum Work {
     /// Fire-and-forget: no handle, no id, just the closure.
     Job(Job),
@@ -26,50 +54,31 @@ pub(crate) enum Work {
     Task(TaskRef),
 }
 
-impl QueuedTask {
-    pub(crate) fn job(job: Job, priority: Priority) -> Self {
-        QueuedTask {
-            priority,
-            work: Work::Job(job),
-        }
-    }
-
-    pub(crate) fn task(task: TaskRef, priority: Priority) -> Self {
-        QueuedTask {
-            priority,
-            work: Work::Task(task),
-        }
-    }
-
-    pub(crate) fn into_work(self) -> Work {
-        self.work
-    }
-
-    /// The level this entry was queued at.
-    pub fn priority(&self) -> Priority {
-        self.priority
-    }
-
-    /// The task's id, for tasks submitted with a handle.
-    pub fn task_id(&self) -> Option<TaskId> {
-        match &self.work {
+impl Work {
+    fn task_id(&self) -> Option<TaskId> {
+        match self {
             Work::Job(_) => None,
             Work::Task(task) => Some(task.header().id()),
         }
     }
 
-    /// Whether the task was already started, finished or cancelled through another path, so that
-    /// reaching this entry will do nothing. A policy may use it to skip entries early.
-    pub fn is_stale(&self) -> bool {
-        match &self.work {
+    fn is_stale(&self) -> bool {
+        match self {
             Work::Job(_) => false,
             Work::Task(task) => !task.header().is_queued(),
         }
     }
 
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Work::Job(_) => None,
+            Work::Task(task) => task.header().deadline(),
+        }
+    }
+
     /// Discards the entry without running it.
     pub(crate) fn discard(self, reason: CancelReason) -> Discarded {
-        match self.work {
+        match self {
             Work::Job(job) => {
                 crate::unwind::drop_quietly(job);
                 Discarded {
@@ -79,6 +88,66 @@ impl QueuedTask {
             }
             Work::Task(task) => task.discard(reason),
         }
+    }
+}
+
+impl QueuedTask {
+    pub(crate) fn from_work(work: Work, priority: Priority) -> Self {
+        QueuedTask { priority, work }
+    }
+
+    pub(crate) fn into_parts(self) -> (Work, Priority) {
+        (self.work, self.priority)
+    }
+
+    /// A fire-and-forget entry holding `job`, for testing a policy without a pool.
+    pub fn new<F>(priority: Priority, job: F) -> Self
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        QueuedTask::from_work(Work::Job(Box::new(job)), priority)
+    }
+
+    /// Runs the entry's work on the calling thread, as a worker would (a task with a handle that
+    /// already started or was cancelled does nothing). A panic in the work is caught; the
+    /// returned message says what it was.
+    ///
+    /// # Errors
+    ///
+    /// The panic message of a fire-and-forget job that panicked (a task with a handle reports
+    /// its panic through the handle instead).
+    pub fn run(self) -> Result<(), String> {
+        match self.work {
+            Work::Job(job) => crate::unwind::catch_panic(job),
+            Work::Task(task) => {
+                task.run(&|| ());
+                Ok(())
+            }
+        }
+    }
+
+    /// The level this entry was queued at.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The task's id, for tasks submitted with a handle.
+    pub fn task_id(&self) -> Option<TaskId> {
+        self.work.task_id()
+    }
+
+    /// The latest start the task's submitter allows (see
+    /// [`TaskOptions::start_deadline`](crate::TaskOptions::start_deadline)): a task still queued then is
+    /// cancelled instead of started. `None` for tasks without one and for fire-and-forget jobs.
+    /// An earliest-deadline-first policy orders by it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.work.deadline()
+    }
+
+    /// Whether the task was already started, finished or cancelled through another path, so that
+    /// reaching this entry will do nothing. A policy may use it to skip entries early.
+    pub fn is_stale(&self) -> bool {
+        self.work.is_stale()
     }
 }
 
@@ -153,8 +222,25 @@ pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
         false
     }
 
-    /// Called after a worker finished running a task that was popped at `priority` (completed or
-    /// panicked), so a policy can keep per-level statistics.
+    /// Takes up to `max` tasks in the order [`pop`](Self::pop) would, appending them to `out`;
+    /// returns how many it took. The default pops one at a time; a policy whose queue can hand
+    /// over several entries for one synchronisation should override it.
+    fn pop_batch(&self, max: usize, out: &mut Vec<QueuedTask>) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            match self.pop() {
+                Some(task) => out.push(task),
+                None => break,
+            }
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Called after a worker finished running a task it popped from this policy at `priority`
+    /// (completed or panicked), so a policy can keep per-level statistics. Not called for
+    /// entries that turned out stale or cancelled, nor for tasks that went through a worker's own
+    /// deque (see [`local_queues`](Self::local_queues)).
     fn on_finished(&self, priority: Priority) {
         let _ = priority;
     }
@@ -209,5 +295,55 @@ impl QueuePolicy for FifoQueue {
 
     fn is_empty(&self) -> bool {
         self.injector.is_empty()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Memory per queued fire-and-forget task is a published figure: the default path stores
+    /// only the work, and the priority travels beside it to a policy.
+    #[test]
+    fn the_default_path_stores_24_bytes_per_entry() {
+        assert_eq!(std::mem::size_of::<Work>(), 24);
+        assert!(std::mem::size_of::<QueuedTask>() <= 32);
+    }
+
+    #[test]
+    fn a_policy_sees_the_deadline_of_a_task_and_none_for_a_job() {
+        let at = Instant::now() + std::time::Duration::from_secs(3600);
+        let (entry, _ops, _raw) =
+            crate::task::new_task(crate::task::Plain(|| 5), Priority::High, Some(at));
+        let task = QueuedTask::from_work(Work::Task(entry), Priority::High);
+        let seen = task.deadline().expect("the task has a deadline");
+        let error = seen.max(at) - seen.min(at);
+        assert!(error < std::time::Duration::from_micros(1), "{error:?}");
+        assert!(task.task_id().is_some());
+        assert!(!task.is_stale());
+        assert_eq!(task.run(), Ok(()));
+        let job = QueuedTask::new(Priority::Low, || panic!("boom"));
+        assert_eq!(job.deadline(), None);
+        assert_eq!(job.run(), Err("boom".to_string()));
+    }
+
+    #[test]
+    fn the_default_batch_pop_keeps_the_policy_order_and_its_bound() {
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let queue = FifoQueue::new();
+        for i in 0..5 {
+            let order = order.clone();
+            queue.push(QueuedTask::new(Priority::Normal, move || {
+                order.lock().unwrap().push(i)
+            }));
+        }
+        let mut out = Vec::new();
+        assert_eq!(queue.pop_batch(3, &mut out), 3);
+        assert_eq!(queue.pop_batch(3, &mut out), 2);
+        assert_eq!(queue.pop_batch(3, &mut out), 0);
+        for task in out {
+            task.run().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
     }
 }

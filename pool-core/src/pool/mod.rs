@@ -25,7 +25,7 @@ use self::worker::Registry;
 use crate::deque::Injector;
 use crate::error::{PoolBuildError, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
-use crate::policy::{QueuePolicy, QueuedTask};
+use crate::policy::{QueuePolicy, Work};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, TaskRef, WithToken};
 
@@ -174,6 +174,7 @@ impl ThreadPool {
                     handles: Vec::new(),
                     next_index: 0,
                 }),
+                joining: Mutex::new(()),
                 lost_workers: AtomicU64::new(0),
                 #[cfg(all(test, not(loom)))]
                 inject_fault: std::sync::atomic::AtomicBool::new(false),
@@ -248,7 +249,7 @@ impl ThreadPool {
         match self.shared.admit() {
             Some(route) => {
                 self.shared
-                    .dispatch(route, QueuedTask::job(Box::new(job), priority));
+                    .dispatch(route, Work::Job(Box::new(job)), priority);
                 Ok(())
             }
             None => Err(Rejected(job)),
@@ -340,7 +341,7 @@ impl ThreadPool {
         let (entry, ops, raw) = new_task(f, options.priority, options.deadline);
         let handle = TaskHandle::new(ops, raw);
         self.shared
-            .dispatch(route, QueuedTask::task(entry, options.priority));
+            .dispatch(route, Work::Task(entry), options.priority);
         handle
     }
 
@@ -375,7 +376,7 @@ impl ThreadPool {
         // task, the other is stale (see task/README.md). No submitter gate is needed: the
         // original entry is already queued, so a duplicate stranded by a racing shutdown only
         // leaves a stale entry behind, never a task that does not run.
-        shared.push_global(QueuedTask::task(TaskRef::another_entry(raw), to));
+        shared.push_global(Work::Task(TaskRef::another_entry(raw)), to);
         shared.sleep.notify_one();
         true
     }
@@ -517,7 +518,7 @@ impl Executor for ThreadPool {
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         match self.shared.admit() {
             Some(route) => {
-                self.shared.dispatch(route, QueuedTask::job(job, priority));
+                self.shared.dispatch(route, Work::Job(job), priority);
                 Ok(())
             }
             None => Err(Rejected(job)),

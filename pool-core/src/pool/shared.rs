@@ -8,7 +8,7 @@ use super::stats::{bump_owned, Totals};
 use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, Injector};
 use crate::executor::Priority;
-use crate::policy::{QueuePolicy, QueuedTask};
+use crate::policy::{QueuePolicy, QueuedTask, Work};
 use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::unwind::call_quietly;
 
@@ -76,7 +76,7 @@ impl Hooks {
 // a pointer chase to every push and pop.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Global {
-    Fifo(Injector<QueuedTask>),
+    Fifo(Injector<Work>),
     Policy(Box<dyn QueuePolicy>),
 }
 
@@ -98,6 +98,10 @@ pub(crate) struct Shared {
     pub(crate) external: SubmitGates,
     pub(crate) hooks: Hooks,
     pub(crate) threads: Mutex<Threads>,
+    /// Held by a shutdown while it joins the workers, so that a second, concurrent shutdown
+    /// returns only once every thread is joined (the `threads` lock cannot be held for that: a
+    /// lost worker takes it on its way out).
+    pub(crate) joining: Mutex<()>,
     /// Workers that left their loop by a panic (see `worker::run`); reported in the stats.
     pub(crate) lost_workers: AtomicU64,
     /// Unit tests only: makes the next worker that reaches the top of its loop panic there.
@@ -106,17 +110,25 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn push_global(&self, task: QueuedTask) {
+    /// The priority reaches the policy only: the FIFO injector stores the bare work.
+    pub(crate) fn push_global(&self, work: Work, priority: Priority) {
         match &self.global {
-            Global::Fifo(injector) => injector.push(task),
-            Global::Policy(policy) => policy.push(task),
+            Global::Fifo(injector) => injector.push(work),
+            Global::Policy(policy) => policy.push(QueuedTask::from_work(work, priority)),
         }
     }
 
-    pub(crate) fn pop_global(&self) -> Option<QueuedTask> {
+    /// The next entry of the shared queue, with the priority a policy popped it at.
+    pub(crate) fn pop_global(&self) -> Option<Ready> {
         match &self.global {
-            Global::Fifo(injector) => steal_retrying(|| injector.steal()),
-            Global::Policy(policy) => policy.pop(),
+            Global::Fifo(injector) => steal_retrying(|| injector.steal()).map(Ready::unranked),
+            Global::Policy(policy) => policy.pop().map(|task| {
+                let (work, priority) = task.into_parts();
+                Ready {
+                    work,
+                    popped_at: Some(priority),
+                }
+            }),
         }
     }
 
@@ -134,8 +146,8 @@ impl Shared {
         }
     }
 
-    pub(crate) fn policy_finished(&self, priority: Priority) {
-        if let Global::Policy(policy) = &self.global {
+    pub(crate) fn policy_finished(&self, popped_at: Option<Priority>) {
+        if let (Global::Policy(policy), Some(priority)) = (&self.global, popped_at) {
             policy.on_finished(priority);
         }
     }
@@ -185,24 +197,24 @@ impl Shared {
     }
 
     /// Pushes an admitted task and wakes a worker if one is parked.
-    pub(crate) fn dispatch(&self, route: Route<'_>, task: QueuedTask) {
+    pub(crate) fn dispatch(&self, route: Route<'_>, work: Work, priority: Priority) {
         let shared = self;
         match route {
             Route::Internal => {
                 let pushed = worker::with_current(shared, |ctx| {
                     if shared.local_queues {
-                        ctx.deque.push(task);
+                        ctx.deque.push(work);
                         None
                     } else {
-                        Some(task)
+                        Some(work)
                     }
                 });
-                if let Some(Some(task)) = pushed {
-                    shared.push_global(task);
+                if let Some(Some(work)) = pushed {
+                    shared.push_global(work, priority);
                 }
             }
             Route::External(gate) => {
-                shared.push_global(task);
+                shared.push_global(work, priority);
                 drop(gate);
             }
         }
@@ -217,6 +229,22 @@ impl Shared {
 
     pub(crate) fn totals(&self) -> Totals {
         self.registry.read_totals(&self.external)
+    }
+}
+
+/// Work a worker found, and the priority its policy popped it at (`None` for the FIFO default
+/// and for a worker's own deque, which know no priorities).
+pub(crate) struct Ready {
+    pub(crate) work: Work,
+    pub(crate) popped_at: Option<Priority>,
+}
+
+impl Ready {
+    pub(crate) fn unranked(work: Work) -> Ready {
+        Ready {
+            work,
+            popped_at: None,
+        }
     }
 }
 

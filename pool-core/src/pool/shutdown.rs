@@ -7,7 +7,7 @@ use super::worker;
 use super::ThreadPool;
 use crate::deque::steal_retrying;
 use crate::error::CancelReason;
-use crate::policy::QueuedTask;
+use crate::policy::Work;
 use crate::sync::{CachePadded, Mutex, Ordering};
 
 /// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
@@ -96,13 +96,13 @@ impl ThreadPool {
         let shared = &*self.shared;
         let mut cancelled_now = 0;
         let mut counted = 0;
-        let mut discard = |task: QueuedTask| {
-            let d = task.discard(reason);
+        let mut discard = |work: Work| {
+            let d = work.discard(reason);
             cancelled_now += usize::from(d.cancelled_now);
             counted += u64::from(d.count);
         };
-        while let Some(task) = shared.pop_global() {
-            discard(task);
+        while let Some(ready) = shared.pop_global() {
+            discard(ready.work);
         }
         for stealer in shared.registry.stealers().iter() {
             while let Some(task) = steal_retrying(|| stealer.steal()) {
@@ -194,13 +194,22 @@ impl ThreadPool {
         if worker::with_current(&self.shared, |_| ()).is_some() {
             return;
         }
-        let mut registered = self.shared.threads.lock();
-        for (_, handle) in registered.handles.drain(..) {
-            // A worker catches even a panic of its own loop (counted in `lost_workers`), so a
-            // join error cannot carry anything more to report.
-            let _ = handle.join();
+        // Join without holding the `threads` lock: a worker lost to a panic takes that lock on its
+        // way out (to start its replacement, which it skips once shutdown began), so joining it
+        // under the lock would deadlock. Shutdown is already marked, so once a drain finds the
+        // list empty no worker can be added to it.
+        let _joining = self.shared.joining.lock();
+        loop {
+            let handles: Vec<_> = self.shared.threads.lock().handles.drain(..).collect();
+            if handles.is_empty() {
+                break;
+            }
+            for (_, handle) in handles {
+                // A worker catches even a panic of its own loop (counted in `lost_workers`), so
+                // a join error cannot carry anything more to report.
+                let _ = handle.join();
+            }
         }
-        drop(registered);
         let shared = &*self.shared;
         shared.sleep.idle_may_have_changed(|| shared.is_idle());
     }

@@ -4,11 +4,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use super::shared::Ready;
 use super::shutdown::SubmitGates;
 use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
-use crate::policy::{QueuedTask, Work};
+use crate::policy::Work;
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
 use crate::unwind::catch_panic;
@@ -16,7 +17,7 @@ use crate::unwind::catch_panic;
 /// A worker's registration, visible to the other workers (to steal) and to `stats()`.
 pub(crate) struct WorkerEntry {
     index: usize,
-    stealer: Stealer<QueuedTask>,
+    stealer: Stealer<Work>,
     counters: Arc<CachePadded<Counters>>,
 }
 
@@ -26,7 +27,7 @@ struct RegistryInner {
     /// Counters of workers that have exited, folded in so totals never go backwards.
     retired: Totals,
     /// What stealing workers iterate over; replaced (not mutated) on every change.
-    stealers: Arc<Vec<Stealer<QueuedTask>>>,
+    stealers: Arc<Vec<Stealer<Work>>>,
 }
 
 /// Who the workers are. Changes only when a worker starts or exits.
@@ -87,7 +88,7 @@ impl Registry {
         Totals::read(inner.retired, blocks)
     }
 
-    pub(crate) fn stealers(&self) -> Arc<Vec<Stealer<QueuedTask>>> {
+    pub(crate) fn stealers(&self) -> Arc<Vec<Stealer<Work>>> {
         self.inner.lock().stealers.clone()
     }
 }
@@ -95,9 +96,9 @@ impl Registry {
 /// What a worker thread keeps for itself.
 pub(crate) struct WorkerContext {
     pub(crate) pool: *const Shared,
-    pub(crate) deque: Worker<QueuedTask>,
+    pub(crate) deque: Worker<Work>,
     pub(crate) counters: Arc<CachePadded<Counters>>,
-    stealers: RefCell<(u64, Arc<Vec<Stealer<QueuedTask>>>)>,
+    stealers: RefCell<(u64, Arc<Vec<Stealer<Work>>>)>,
     index: usize,
     /// Searches so far, for the periodic look at the shared queue.
     ticks: Cell<u32>,
@@ -158,8 +159,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     }
 
     // Leave nothing behind: a retiring worker hands its deque back to the shared queue.
-    while let Some(task) = ctx.deque.pop() {
-        shared.push_global(task);
+    while let Some(work) = ctx.deque.pop() {
+        shared.push_global(work, crate::Priority::Normal);
         shared.sleep.notify_one();
     }
     CURRENT.with(|current| *current.borrow_mut() = None);
@@ -240,7 +241,7 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
 }
 
 /// Looks for work for a bounded number of backoff rounds; `None` means it is time to park.
-fn search_a_while(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
+fn search_a_while(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
     // Under loom every round is a scheduling point for the model checker to explore, and the
     // protocol does not depend on it: go straight to parking.
     if cfg!(loom) {
@@ -361,10 +362,7 @@ where
     let shared = unsafe { &*pool };
     match shared.admit() {
         Some(route) => {
-            shared.dispatch(
-                route,
-                QueuedTask::job(Box::new(job), crate::Priority::Normal),
-            );
+            shared.dispatch(route, Work::Job(Box::new(job)), crate::Priority::Normal);
             Ok(())
         }
         None => Err(crate::Rejected(job)),
@@ -391,7 +389,7 @@ pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
 /// own period.)
 const SHARED_QUEUE_POLL_INTERVAL: u32 = 61;
 
-fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
+fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
     let tick = ctx.ticks.get().wrapping_add(1);
     ctx.ticks.set(tick);
     if tick.is_multiple_of(SHARED_QUEUE_POLL_INTERVAL) {
@@ -399,8 +397,8 @@ fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
             return Some(task);
         }
     }
-    if let Some(task) = ctx.deque.pop() {
-        return Some(task);
+    if let Some(work) = ctx.deque.pop() {
+        return Some(Ready::unranked(work));
     }
     // One entry at a time, never a batch into the own deque: an outside submission taken by a
     // worker starts now, so the pool never starts a later outside submission while an earlier one
@@ -412,7 +410,7 @@ fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
     steal(shared, ctx)
 }
 
-fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
+fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
     let mut cached = ctx.stealers.borrow_mut();
     let generation = shared.registry.generation.load(Ordering::Acquire);
     if cached.0 != generation {
@@ -428,8 +426,8 @@ fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<QueuedTask> {
     // Start at the next worker so that thieves spread over victims.
     for offset in 1..=n {
         let victim = &stealers[(ctx.index + offset) % n];
-        if let Some(task) = steal_retrying(|| victim.steal()) {
-            return Some(task);
+        if let Some(work) = steal_retrying(|| victim.steal()) {
+            return Some(Ready::unranked(work));
         }
     }
     None
@@ -443,10 +441,9 @@ pub(crate) fn any_stealable(shared: &Shared) -> bool {
     shared.registry.stealers().iter().any(|s| !s.is_empty())
 }
 
-fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
+fn execute(shared: &Shared, ctx: &WorkerContext, ready: Ready) {
     let counters = &ctx.counters;
-    let priority = task.priority();
-    let ran = match task.into_work() {
+    let ran = match ready.work {
         Work::Job(job) => {
             bump_owned(&counters.started);
             // The closure, its captures and its panic payload are all dropped inside
@@ -479,7 +476,7 @@ fn execute(shared: &Shared, ctx: &WorkerContext, task: QueuedTask) {
         },
     };
     if ran {
-        shared.policy_finished(priority);
+        shared.policy_finished(ready.popped_at);
     }
 }
 
@@ -491,11 +488,23 @@ mod tests {
     #[test]
     fn a_worker_that_panics_out_of_its_loop_is_noticed_and_replaced() {
         let pool = ThreadPool::new(1).unwrap();
+        // Arm the fault while the only worker runs a first task, so it dies at the top of its
+        // loop right after that task, before anything else is queued: the second task can then
+        // only run on the replacement (which starts after the loss is counted).
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let first = pool
+            .submit(move || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+            .unwrap();
+        started_rx.recv().unwrap();
         pool.shared
             .inject_fault
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        // The submission wakes the parked worker, which dies at the top of its loop; the
-        // replacement runs the task.
+        release_tx.send(()).unwrap();
+        assert!(first.join_timeout(Duration::from_secs(30)).is_ok());
         let handle = pool.submit(|| 7).unwrap();
         assert_eq!(handle.join_timeout(Duration::from_secs(30)).ok(), Some(7));
         let stats = pool.stats();

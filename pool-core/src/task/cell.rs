@@ -127,6 +127,13 @@ impl Deadline {
         }
     }
 
+    fn instant(self) -> Option<Instant> {
+        match self.0 {
+            0 => None,
+            nanos => crate::clock::epoch().checked_add(std::time::Duration::from_nanos(nanos - 1)),
+        }
+    }
+
     fn has_passed(self) -> bool {
         self.0 != 0 && {
             let now = Instant::now()
@@ -156,6 +163,11 @@ impl Header {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.phase() == CANCELLED
+    }
+
+    /// The start deadline the task was submitted with.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.instant()
     }
 
     pub(crate) fn id(&self) -> TaskId {
