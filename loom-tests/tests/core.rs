@@ -412,3 +412,30 @@ fn one_worker_starts_outside_submissions_in_order() {
         pool.shutdown();
     });
 }
+
+/// An executor that runs each job on a loom thread of its own, so a model of the task cell needs
+/// no pool (and no pool wake-up, which another planted bug breaks in the same build).
+struct ThreadPerJob;
+
+impl pool_core::Executor for ThreadPerJob {
+    fn execute(&self, job: pool_core::Job) -> Result<(), pool_core::Rejected<pool_core::Job>> {
+        drop(loom::thread::spawn(job));
+        Ok(())
+    }
+}
+
+/// Model 12. Invariant: a thread blocked in `join` is always woken by the task's completion: the
+/// joiner's flag (in the task's state word) and the outcome are both written under the slot's
+/// mutex, so whichever of joiner and completer comes second sees the other. A lost wake-up leaves
+/// `join` blocked forever, which loom reports as a deadlock.
+///
+/// Catches `--cfg loom_broken_join_flag` (the completer reads the flag before taking the lock).
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn blocking_join_sees_completion() {
+    use pool_core::ExecutorExt;
+    model("blocking_join_sees_completion", || {
+        let handle = ThreadPerJob.submit(|| 5).unwrap();
+        assert_eq!(handle.join().unwrap(), 5);
+    });
+}
