@@ -17,7 +17,7 @@ use crate::task::{Discarded, TaskId, TaskRef};
 /// [stale](QueuedTask::is_stale), so the policy need not search its queue to move an entry.
 ///
 /// The pool's default FIFO path does not use this type: its injector and deques hold the bare
-/// [`Work`] (24 bytes), and the priority exists only for the policy, which receives it here.
+/// [`Work`] (16 bytes), and the priority exists only for the policy, which receives it here.
 ///
 /// # Examples
 ///
@@ -45,8 +45,9 @@ pub struct QueuedTask {
     work: Work,
 }
 
-/// What a queue entry holds, without its priority: 24 bytes, the unit of the default FIFO path
-/// (the injector and the workers' deques).
+/// What a queue entry holds, without its priority: 16 bytes (a boxed closure's fat pointer, or a
+/// task's thin [`TaskRef`]: the enum packs its tag into the closure pointer's null niche), the unit
+/// of the default FIFO path (the injector and the workers' deques).
 pub(crate) enum Work {
     /// Fire-and-forget: no handle, no id, just the closure.
     Job(Job),
@@ -305,9 +306,9 @@ mod tests {
     /// Memory per queued fire-and-forget task is a published figure: the default path stores
     /// only the work, and the priority travels beside it to a policy.
     #[test]
-    fn the_default_path_stores_24_bytes_per_entry() {
-        assert_eq!(std::mem::size_of::<Work>(), 24);
-        assert!(std::mem::size_of::<QueuedTask>() <= 32);
+    fn the_default_path_stores_16_bytes_per_entry() {
+        assert_eq!(std::mem::size_of::<Work>(), 16);
+        assert!(std::mem::size_of::<QueuedTask>() <= 24);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The task cell: one allocation holding the state word, the closure and the result slot.
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ const CANCELLED: u8 = 3;
 const CANCEL_REQUESTED: u8 = 0b100;
 const ACCOUNTED: u8 = 0b1000;
 // The two flags below live in the state word rather than in the slot, where they would cost a
-// padded word per task (the cell is 80 bytes with them here, 88 in the slot). Both are only
+// padded word per task (the cell is 88 bytes with them here, 96 in the slot). Both are only
 // written and read with the slot's mutex held, so the mutex orders them; the state word's
 // compare-and-swap loops keep flag bits as they are.
 /// The handle's owner is blocked in `join`: completion must notify the condvar. (Only the
@@ -116,6 +117,8 @@ pub(crate) struct Header {
     /// The start deadline, packed into 8 bytes (an `Option<Instant>` takes 16, and every queued
     /// task with a handle carries this field).
     deadline: Deadline,
+    /// How the queue's thin reference reaches the typed cell (see [`TaskRef`]).
+    vtable: &'static EntryVTable,
 }
 
 /// An optional instant as nanoseconds after a process-wide epoch, plus one; 0 means none.
@@ -261,12 +264,17 @@ struct Slot<T> {
     waker: Option<Waker>,
 }
 
+// `repr(C)` puts the header at offset 0, so a pointer to the cell is a pointer to its header:
+// what lets the queue hold a thin `TaskRef` (see there).
+#[repr(C)]
+// (`repr(C)` also keeps the declared order: the slot before the closure, so that an empty
+// closure's one-byte `Option` tag packs after the condvar instead of padding a word.)
 pub(crate) struct TaskCell<F, T> {
     header: Header,
-    /// Owned by whoever wins the `QUEUED ->` transition (see the README).
-    func: UnsafeCell<Option<F>>,
     slot: Mutex<Slot<T>>,
     done: Condvar,
+    /// Owned by whoever wins the `QUEUED ->` transition (see the README).
+    func: UnsafeCell<Option<F>>,
 }
 
 // SAFETY: `func` is only accessed by the single winner of the `QUEUED ->` compare-and-swap (see
@@ -464,35 +472,139 @@ where
     }
 }
 
-/// The queue's reference to a task with a handle.
+/// The queue's reference to a task with a handle: one strong count of the task's `Arc`, held as a
+/// thin pointer to the cell's header (8 bytes, so a queue entry is 16: see `policy::Work`). The
+/// header's [`EntryVTable`] knows the cell's real type.
 ///
 /// Dropping it while the task is still queued cancels the task with [`CancelReason::Dropped`], so
 /// no handle waits forever on work an executor threw away.
-pub(crate) struct TaskRef(Option<Arc<dyn RawTask>>);
+pub(crate) struct TaskRef(NonNull<Header>);
+
+// SAFETY: a `TaskRef` is a strong count of an `Arc<TaskCell<F, T>>` with `F: Send, T: Send`; such
+// an `Arc` is `Send` and `Sync` because the cell is `Send + Sync` (see the `Sync` impl of
+// `TaskCell`: only the winner of the claim touches `F`; the rest is atomics and a mutex). Moving
+// the count to another thread, or reading the header from two, is what that `Arc` allows.
+unsafe impl Send for TaskRef {}
+// SAFETY: as for `Send`: `&TaskRef` only reads the header, which is `Sync`.
+unsafe impl Sync for TaskRef {}
+
+/// The typed operations behind a [`TaskRef`], one static table per cell type.
+pub(crate) struct EntryVTable {
+    run: unsafe fn(NonNull<Header>, &dyn Fn()) -> RunOutcome,
+    cancel: unsafe fn(NonNull<Header>, CancelReason) -> bool,
+    release: unsafe fn(NonNull<Header>),
+}
+
+impl EntryVTable {
+    fn of<F, T>() -> &'static EntryVTable
+    where
+        F: TaskFn<T> + 'static,
+        T: Send + 'static,
+    {
+        struct Table<F, T>(std::marker::PhantomData<(F, T)>);
+        impl<F, T> Table<F, T>
+        where
+            F: TaskFn<T> + 'static,
+            T: Send + 'static,
+        {
+            const VTABLE: EntryVTable = EntryVTable {
+                run: run_entry::<F, T>,
+                cancel: cancel_entry::<F, T>,
+                release: release_entry::<F, T>,
+            };
+        }
+        &Table::<F, T>::VTABLE
+    }
+}
+
+/// # Safety
+///
+/// `header` points to the header of a live `TaskCell<F, T>` (these exact types), kept alive by a
+/// strong count the caller holds. Every `TaskRef` satisfies this: it is made only from an
+/// `Arc<TaskCell<F, T>>` whose header's vtable is `EntryVTable::of::<F, T>()`.
+unsafe fn cell_of<'a, F, T>(header: NonNull<Header>) -> &'a TaskCell<F, T> {
+    // SAFETY: the header is at offset 0 of the `repr(C)` cell, so the pointers are equal; the
+    // caller's strong count keeps the cell alive for `'a` (see the function's contract).
+    unsafe { header.cast::<TaskCell<F, T>>().as_ref() }
+}
+
+/// # Safety
+///
+/// As [`cell_of`].
+unsafe fn run_entry<F, T>(header: NonNull<Header>, on_start: &dyn Fn()) -> RunOutcome
+where
+    F: TaskFn<T> + 'static,
+    T: Send + 'static,
+{
+    // SAFETY: forwarded contract.
+    let cell = unsafe { cell_of::<F, T>(header) };
+    RawTask::run(cell, on_start)
+}
+
+/// # Safety
+///
+/// As [`cell_of`].
+unsafe fn cancel_entry<F, T>(header: NonNull<Header>, reason: CancelReason) -> bool
+where
+    F: TaskFn<T> + 'static,
+    T: Send + 'static,
+{
+    // SAFETY: forwarded contract.
+    let cell = unsafe { cell_of::<F, T>(header) };
+    RawTask::cancel(cell, reason)
+}
+
+/// Gives back the caller's strong count (dropping the cell if it was the last).
+///
+/// # Safety
+///
+/// As [`cell_of`], and the caller gives up its strong count: it never uses `header` again.
+unsafe fn release_entry<F, T>(header: NonNull<Header>)
+where
+    F: TaskFn<T> + 'static,
+    T: Send + 'static,
+{
+    // SAFETY: the pointer came from `Arc::into_raw` of an `Arc<TaskCell<F, T>>` (the cell's
+    // address is its header's, `repr(C)`), and the caller hands over the count it held.
+    drop(unsafe { Arc::from_raw(header.cast::<TaskCell<F, T>>().as_ptr()) });
+}
 
 impl TaskRef {
-    fn task(&self) -> &Arc<dyn RawTask> {
-        match &self.0 {
-            Some(task) => task,
-            None => unreachable!("a TaskRef is only emptied by consuming it"),
-        }
+    /// Turns one strong count of a typed cell into a queue entry.
+    fn from_cell<F, T>(cell: Arc<TaskCell<F, T>>) -> TaskRef
+    where
+        F: TaskFn<T> + 'static,
+        T: Send + 'static,
+    {
+        let raw = Arc::into_raw(cell).cast_mut().cast::<Header>();
+        // SAFETY: `Arc::into_raw` never returns null.
+        TaskRef(unsafe { NonNull::new_unchecked(raw) })
     }
 
     pub(crate) fn header(&self) -> &Header {
-        self.task().header()
+        // SAFETY: `self` holds a strong count, so the cell (and its header at offset 0) is alive
+        // for as long as `self` is borrowed.
+        unsafe { self.0.as_ref() }
     }
 
-    pub(crate) fn run(mut self, on_start: &dyn Fn()) -> RunOutcome {
-        let outcome = self.task().run(on_start);
+    pub(crate) fn run(self, on_start: &dyn Fn()) -> RunOutcome {
+        let header = self.0;
+        let vtable = self.header().vtable;
+        // The count is given back below, by hand: `Drop` (which would cancel a still-queued task)
+        // must not run as well.
+        std::mem::forget(self);
+        // SAFETY: `header` is a `TaskRef`'s pointer, whose count we now hold (forgotten above).
+        let outcome = unsafe { (vtable.run)(header, on_start) };
         // If the handle is gone, this drops the cell, and with it the task's value, on the
         // worker: a panicking destructor there must not take the worker down.
-        drop_quietly(self.0.take());
+        // SAFETY: we give up the count we held, and never use `header` again.
+        crate::unwind::call_quietly(|| unsafe { (vtable.release)(header) });
         outcome
     }
 
     /// Cancels the task if still queued, and says whether this discard counts it.
     pub(crate) fn discard(self, reason: CancelReason) -> Discarded {
-        let cancelled_now = self.task().cancel(reason);
+        let cancelled_now = self.cancel(reason);
         let count = self.header().is_cancelled() && self.header().claim_accounting();
         Discarded {
             cancelled_now,
@@ -500,19 +612,29 @@ impl TaskRef {
         }
     }
 
+    fn cancel(&self, reason: CancelReason) -> bool {
+        // SAFETY: `self` holds a strong count for the whole call.
+        unsafe { (self.header().vtable.cancel)(self.0, reason) }
+    }
+
     /// Another queue entry for a task that has one already (used to raise its priority).
     pub(crate) fn another_entry(task: &Arc<dyn RawTask>) -> TaskRef {
-        TaskRef(Some(Arc::clone(task)))
+        // The data pointer of the `dyn` is the cell's address, which is its header's (`repr(C)`).
+        let raw = Arc::into_raw(Arc::clone(task)).cast::<Header>().cast_mut();
+        // SAFETY: `Arc::into_raw` never returns null; the count taken by the clone is now this
+        // entry's, and is given back through the header's vtable, which knows the cell's type.
+        TaskRef(unsafe { NonNull::new_unchecked(raw) })
     }
 }
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            if task.header().is_queued() {
-                task.cancel(CancelReason::Dropped);
-            }
+        if self.header().is_queued() {
+            self.cancel(CancelReason::Dropped);
         }
+        let vtable = self.header().vtable;
+        // SAFETY: `self` is being dropped: its count is given up here and never used again.
+        unsafe { (vtable.release)(self.0) }
     }
 }
 
@@ -554,6 +676,7 @@ where
             state: AtomicU8::new(QUEUED),
             priority: AtomicU8::new(priority as u8),
             deadline: Deadline::new(deadline),
+            vtable: EntryVTable::of::<F, T>(),
         },
         func: UnsafeCell::new(Some(func)),
         slot: Mutex::new(Slot {
@@ -564,7 +687,7 @@ where
     });
     let raw: Arc<dyn RawTask> = cell.clone();
     let ops: Arc<dyn TaskOps<T>> = cell.clone();
-    (TaskRef(Some(raw.clone())), ops, raw, cell)
+    (TaskRef::from_cell(cell.clone()), ops, raw, cell)
 }
 
 /// A task's closure: plain, or given the task's [`CancelToken`].
@@ -621,7 +744,7 @@ mod tests {
         let f = || ();
         let size = size_of_cell(&f);
         println!("TaskCell for an empty task: {size} bytes");
-        assert!(size <= 80, "TaskCell for an empty task is {size} bytes");
+        assert!(size <= 88, "TaskCell for an empty task is {size} bytes");
     }
 
     #[test]
