@@ -76,18 +76,4 @@ impl Clock {
         }
         now
     }
-
-    /// Counts a pop of the calling thread; true on every [`REFRESH_EVERY`]th one.
-    #[inline]
-    pub(crate) fn pop_wants_refresh() -> bool {
-        pool_core::sync::thread_local! {
-            #[allow(clippy::missing_const_for_thread_local)] // loom's thread_local! has no `const` form
-            static POPS: std::cell::Cell<u32> = std::cell::Cell::new(0);
-        }
-        POPS.with(|pops| {
-            let n = pops.get().wrapping_add(1);
-            pops.set(n);
-            n & (REFRESH_EVERY - 1) == 0
-        })
-    }
 }

@@ -149,6 +149,7 @@ impl<T> LevelQueue<T> {
     /// queue.push(1, Priority::Low);
     /// assert_eq!(queue.queued_at(Priority::Low), 1);
     /// ```
+    #[inline]
     pub fn push(&self, item: T, priority: Priority) {
         let i = priority.index();
         let bit = 1u8 << i;
@@ -197,17 +198,17 @@ impl<T> LevelQueue<T> {
     /// queue.push(7, Priority::Critical);
     /// assert_eq!(queue.pop(), Some((7, Priority::Critical)));
     /// ```
+    #[inline]
     pub fn pop(&self) -> Option<(T, Priority)> {
-        if let Some(guard) = &self.guard {
-            if Clock::pop_wants_refresh() {
-                guard.clock.refresh();
-            }
+        let run = PopRun::start();
+        if let (Some(guard), true) = (&self.guard, run.wants_refresh) {
+            guard.clock.refresh();
         }
         let backoff = Backoff::new();
         loop {
             let bits = self.nonempty.load(Ordering::SeqCst);
             if bits == 0 {
-                return self.pop_any();
+                return self.pop_any(run);
             }
             let top = top_level(bits);
             let (level, by_aging) = match &self.guard {
@@ -219,9 +220,16 @@ impl<T> LevelQueue<T> {
                     if let Some(guard) = &self.guard {
                         guard.served(level, entry.stamp, by_aging);
                     }
+                    run.found();
                     return Some((entry.item, level_priority(level)));
                 }
-                Steal::Empty => self.retire(level),
+                // Another level may hold work: clear this one's bit so that pops go there.
+                Steal::Empty if bits & !(1u8 << level) != 0 => self.retire(level),
+                // The only level the bitmap shows is empty: keep its bit (README.md, "Lazy
+                // retire"). The queue has likely just drained, and the next push probably goes
+                // to the same level; retiring now would cost this pop a clear, a fence and a
+                // re-check, and that push a set and a clock read, on every drain.
+                Steal::Empty => return self.pop_any(run),
                 Steal::Retry => backoff.snooze(),
             }
         }
@@ -236,10 +244,19 @@ impl<T> LevelQueue<T> {
         // skip the re-check, so a push that saw the bit still set before we cleared it leaves
         // its entry in a level the bitmap does not show; later pops serve lower levels first.
         #[cfg(not(loom_broken_priority_len))]
-        {
-            fence(Ordering::SeqCst);
+        self.recheck(bit);
+    }
+
+    /// After clearing the bits in `cleared`: sets again the bit of every such level that holds
+    /// an entry now (README.md, "push vs retire").
+    fn recheck(&self, cleared: u8) {
+        fence(Ordering::SeqCst);
+        let mut bits = cleared;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
             if !self.levels[i].is_empty() {
-                self.nonempty.fetch_or(bit, Ordering::SeqCst);
+                self.nonempty.fetch_or(1u8 << i, Ordering::SeqCst);
                 if let Some(guard) = &self.guard {
                     // Its entries were pushed while the bit looked set, so no push set the
                     // front estimate; they are at most as old as now.
@@ -249,26 +266,53 @@ impl<T> LevelQueue<T> {
         }
     }
 
-    /// The bitmap shows nothing: look at every level itself, most urgent first, so that a
-    /// `None` means every level was seen empty after this pop started (whatever the bitmap's
-    /// state while a retire is under way).
-    #[cold]
-    fn pop_any(&self) -> Option<(T, Priority)> {
+    /// The bitmap shows no level with work: look at every level itself, most urgent first, so
+    /// that a `None` means every level was seen empty after this pop started (whatever the
+    /// bitmap's state while a retire is under way, and whichever bits stay set lazily).
+    fn pop_any(&self, run: PopRun) -> Option<(T, Priority)> {
         let backoff = Backoff::new();
         for level in (0..LEVELS).rev() {
             while !self.levels[level].is_empty() {
                 match self.levels[level].steal() {
-                    Steal::Success(entry) => return Some((entry.item, level_priority(level))),
+                    Steal::Success(entry) => {
+                        if let Some(guard) = &self.guard {
+                            guard.served(level, entry.stamp, false);
+                        }
+                        run.found();
+                        return Some((entry.item, level_priority(level)));
+                    }
                     Steal::Empty => break,
                     Steal::Retry => backoff.snooze(),
                 }
             }
         }
-        if let Some(guard) = &self.guard {
-            // The worker is about to park; keep the tick fresh for the next push.
-            guard.clock.refresh();
+        if run.went_quiet() {
+            self.retire_quiet();
         }
         None
+    }
+
+    /// This thread has found the queue empty [`QUIET_AFTER`] times in a row: the queue is idle
+    /// (the pool parks a worker after 64 empty rounds). Retire every bit still set, so that the
+    /// next push into each level reads the clock and sets the level's front estimate, as a push
+    /// into an empty level must after an idle spell (README.md, "Lazy retire").
+    #[cold]
+    fn retire_quiet(&self) {
+        let bits = self.nonempty.load(Ordering::Relaxed);
+        if bits == 0 {
+            return;
+        }
+        self.nonempty.fetch_and(!bits, Ordering::SeqCst);
+        // `--cfg loom_broken_priority_quiet` only (loom-tests checks that a model catches it):
+        // clear the bits without looking at their levels again, so a push that read its bit as
+        // set just before the clear stays hidden from the bitmap.
+        #[cfg(not(loom_broken_priority_quiet))]
+        self.recheck(bits);
+        if let Some(guard) = &self.guard {
+            // Workers are about to park: keep the tick fresh for pushes into levels whose bit
+            // a concurrent push set again before this clear (they do not read the clock).
+            guard.clock.refresh();
+        }
     }
 
     /// How many entries are queued: the sum of the levels' lengths, each read without a lock
@@ -375,6 +419,69 @@ impl Guard {
 fn raise(stamp_of: &AtomicU64, stamp: u64) {
     if stamp_of.load(Ordering::Relaxed) < stamp {
         stamp_of.fetch_max(stamp, Ordering::Relaxed);
+    }
+}
+
+/// Consecutive empty pops of one thread after which the queue counts as idle and its bits are
+/// retired (README.md, "Lazy retire"). Well under the pool's 64 search rounds before a worker
+/// parks, so a parked pool has its bits retired; well over the few empty pops of a worker that
+/// keeps up with a submitter. Two under loom, so that a model reaches both sides in a few pops.
+const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
+
+/// The calling thread's pop counters: every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th pop
+/// refreshes the clock, and [`QUIET_AFTER`] empty pops in a row retire the bits. Thread-local
+/// (one access per pop, no shared line); a thread that pops several queues counts them together,
+/// which only moves when a refresh or a quiet retire happens, never whether a pop sees an entry.
+#[derive(Clone, Copy)]
+struct PopRun {
+    wants_refresh: bool,
+    /// This thread's previous pop found nothing (so a pop that finds something ends a run).
+    after_empty: bool,
+}
+
+// (pops, empty pops in a row). A `const` initialiser where std allows it: no lazy-init check on
+// the pop path. Loom's `thread_local!` has no `const` form.
+#[cfg(not(loom))]
+std::thread_local! {
+    static POPS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+#[cfg(loom)]
+pool_core::sync::thread_local! {
+    static POPS: std::cell::Cell<(u32, u32)> = std::cell::Cell::new((0, 0));
+}
+
+impl PopRun {
+    #[inline]
+    fn start() -> Self {
+        POPS.with(|pops| {
+            let (n, empty) = pops.get();
+            let n = n.wrapping_add(1);
+            pops.set((n, empty));
+            PopRun {
+                wants_refresh: n & (crate::clock::REFRESH_EVERY - 1) == 0,
+                after_empty: empty != 0,
+            }
+        })
+    }
+
+    /// The pop took an entry: the run of empty pops ends.
+    #[inline]
+    fn found(self) {
+        if self.after_empty {
+            POPS.with(|pops| pops.set((pops.get().0, 0)));
+        }
+    }
+
+    /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
+    /// [`QUIET_AFTER`]th more, so that a worker searching for long retires bits set again by
+    /// pushes it did not see).
+    fn went_quiet(self) -> bool {
+        POPS.with(|pops| {
+            let (n, empty) = pops.get();
+            let empty = empty.wrapping_add(1);
+            pops.set((n, empty));
+            empty % QUIET_AFTER == 0
+        })
     }
 }
 

@@ -1,0 +1,79 @@
+//! A fixed workload for `valgrind --tool=callgrind`: instruction counts per push+pop of the
+//! priority pool against the FIFO pool, which stay repeatable on a busy machine (timings don't).
+//!
+//! ```text
+//! cargo build --release -p policy-priority --example profile_queue
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     target/release/examples/profile_queue pool-priority 200000
+//! callgrind_annotate cg.out | head -40
+//! ```
+//!
+//! Workloads: `pool-priority` and `pool-fifo` (N empty fire-and-forget tasks from this thread to
+//! a 2-worker pool, then wait until idle: the `compare` throughput row; under valgrind the
+//! threads take turns, so the queue builds up a backlog), `queue` (N pushes, then N pops, on one
+//! thread: the backlog regime), `drain` and `drain-injector` (N times push, pop, pop-nothing, on
+//! one thread: the regime of the throughput row on real cores, where the workers keep up; a
+//! `LevelQueue` at one level against the bare crossbeam injector it is built from).
+
+use std::time::{Duration, Instant};
+
+use policy_priority::{priority_pool, LevelQueue};
+use pool_core::{Priority, ThreadPool};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: profile_queue pool-priority|pool-fifo|queue|drain|drain-injector N";
+    let (Some(what), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok())) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let n: usize = n;
+    let began = Instant::now();
+    match what.as_str() {
+        "pool-priority" => pool(priority_pool(2).expect("valid").0, n),
+        "pool-fifo" => pool(ThreadPool::new(2).expect("valid"), n),
+        "queue" => {
+            let queue = LevelQueue::new();
+            for i in 0..n {
+                queue.push(i, Priority::Normal);
+            }
+            let mut sum = 0usize;
+            while let Some((i, _)) = queue.pop() {
+                sum = sum.wrapping_add(i);
+            }
+            assert_eq!(sum, n * n.saturating_sub(1) / 2);
+        }
+        "drain" => {
+            // The regime of the throughput row on real cores: the workers keep up, so every
+            // push finds its level empty and every task is followed by a pop that finds none.
+            let queue = LevelQueue::new();
+            for i in 0..n {
+                queue.push(i, Priority::Normal);
+                assert_eq!(queue.pop(), Some((i, Priority::Normal)));
+                assert_eq!(queue.pop(), None);
+            }
+        }
+        "drain-injector" => {
+            let injector = crossbeam_deque::Injector::new();
+            for i in 0..n {
+                injector.push(i);
+                assert_eq!(injector.steal().success(), Some(i));
+                assert!(injector.steal().is_empty());
+            }
+        }
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    }
+    let secs = began.elapsed().as_secs_f64();
+    println!("{what} {n}: {:.2} Mtasks/s", n as f64 / secs / 1e6);
+}
+
+fn pool(pool: ThreadPool, n: usize) {
+    for _ in 0..n {
+        pool.spawn(|| ()).expect("running");
+    }
+    assert!(pool.wait_idle(Duration::from_secs(600)), "went idle");
+    pool.shutdown();
+}
