@@ -11,7 +11,7 @@
 //! Workloads: `pool-priority` and `pool-fifo` (N empty fire-and-forget tasks from this thread to
 //! a 2-worker pool, then wait until idle: the `compare` throughput row; under valgrind the
 //! threads take turns, so the queue builds up a backlog), `queue` (N pushes, then N pops, on one
-//! thread: the backlog regime), `drain` and `drain-injector` (N times push, pop, pop-nothing, on
+//! thread: the backlog regime; `queue-mixed` spreads them over the five levels), `drain` and `drain-injector` (N times push, pop, pop-nothing, on
 //! one thread: the regime of the throughput row on real cores, where the workers keep up; a
 //! `LevelQueue` at one level against the bare crossbeam injector it is built from).
 
@@ -22,7 +22,7 @@ use pool_core::{Priority, ThreadPool};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: profile_queue pool-priority|pool-fifo|queue|drain|drain-injector N";
+    let usage = "usage: profile_queue pool-priority|pool-fifo|queue|queue-mixed|drain|drain-injector N";
     let (Some(what), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok())) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -42,6 +42,19 @@ fn main() {
                 sum = sum.wrapping_add(i);
             }
             assert_eq!(sum, n * n.saturating_sub(1) / 2);
+        }
+        "queue-mixed" => {
+            // The backlog regime with all five levels busy: every pop is a candidate for the
+            // aging check.
+            let queue = LevelQueue::new();
+            for i in 0..n {
+                queue.push(i, Priority::from_index(i % 5).expect("below 5"));
+            }
+            let mut popped = 0;
+            while queue.pop().is_some() {
+                popped += 1;
+            }
+            assert_eq!(popped, n);
         }
         "drain" => {
             // The regime of the throughput row on real cores: the workers keep up, so every

@@ -1,6 +1,7 @@
 //! [`LevelQueue`]: five lock-free FIFO levels and a bitmap of the non-empty ones, generic over
 //! what it holds. The protocol (which race each step closes) is in `README.md` beside this file.
 
+use std::cell::Cell;
 use std::fmt;
 
 use pool_core::sync::{fence, AtomicBool, AtomicU64, AtomicU8, Backoff, CachePadded, Ordering};
@@ -212,7 +213,7 @@ impl<T> LevelQueue<T> {
             }
             let top = top_level(bits);
             let (level, by_aging) = match &self.guard {
-                Some(guard) => guard.choose(bits, top),
+                Some(guard) => guard.choose(bits, top, run),
                 None => (top, false),
             };
             match self.levels[level].steal() {
@@ -378,11 +379,12 @@ impl<T> LevelQueue<T> {
 
 impl Guard {
     /// Which level to take from, and whether that is the starvation guard's doing. Reads the
-    /// clock only when a level below the top is non-empty and the previous pop was not aged.
+    /// clock only when a level below the top is non-empty, the previous pop was not aged, and
+    /// this thread is not within a skip after a check that found nothing overdue.
     #[inline]
-    fn choose(&self, bits: u8, top: usize) -> (usize, bool) {
+    fn choose(&self, bits: u8, top: usize, run: PopRun) -> (usize, bool) {
         let below = bits & !(1u8 << top);
-        if below == 0 || self.last_pop_aged.load(Ordering::Relaxed) {
+        if below == 0 || !run.may_check_aging || self.last_pop_aged.load(Ordering::Relaxed) {
             return (top, false);
         }
         let now = self.clock.refresh();
@@ -390,7 +392,10 @@ impl Guard {
         let top_newest = self.newest[top].load(Ordering::Relaxed);
         match overdue_level(below, top_newest, front, now, self.bound) {
             Some(level) => (level, true),
-            None => (top, false),
+            None => {
+                run.nothing_overdue();
+                (top, false)
+            }
         }
     }
 
@@ -428,38 +433,64 @@ fn raise(stamp_of: &AtomicU64, stamp: u64) {
 /// keeps up with a submitter. Two under loom, so that a model reaches both sides in a few pops.
 const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
 
-/// The calling thread's pop counters: every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th pop
-/// refreshes the clock, and [`QUIET_AFTER`] empty pops in a row retire the bits. Thread-local
-/// (one access per pop, no shared line); a thread that pops several queues counts them together,
-/// which only moves when a refresh or a quiet retire happens, never whether a pop sees an entry.
-#[derive(Clone, Copy)]
-struct PopRun {
-    wants_refresh: bool,
-    /// This thread's previous pop found nothing (so a pop that finds something ends a run).
-    after_empty: bool,
+/// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
+/// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
+/// about a fifth of a pop. An overdue entry is so noticed at most this many pops of each worker
+/// late (README.md, "Order").
+pub(crate) const AGING_CHECK_EVERY: u32 = 8;
+
+/// What the calling thread counts across its pops (thread-local: no shared line, one access per
+/// pop). A thread that pops several queues counts them together; that moves when a refresh, an
+/// aging check or a quiet retire happens, never whether a pop sees an entry.
+struct PopCounts {
+    /// Pops so far (wrapping): every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th refreshes
+    /// the clock.
+    pops: Cell<u32>,
+    /// Empty pops in a row.
+    empty: Cell<u32>,
+    /// The value of `pops` from which the aging check runs again.
+    aging_from: Cell<u32>,
 }
 
-// (pops, empty pops in a row). A `const` initialiser where std allows it: no lazy-init check on
-// the pop path. Loom's `thread_local!` has no `const` form.
+// A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
+// `thread_local!` has no `const` form.
 #[cfg(not(loom))]
 std::thread_local! {
-    static POPS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+    static POPS: PopCounts = const {
+        PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) }
+    };
 }
 #[cfg(loom)]
 pool_core::sync::thread_local! {
-    static POPS: std::cell::Cell<(u32, u32)> = std::cell::Cell::new((0, 0));
+    static POPS: PopCounts =
+        PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) };
+}
+
+/// One pop's view of [`PopCounts`], read once at its start.
+#[derive(Clone, Copy)]
+struct PopRun {
+    /// This pop's number in the thread's count.
+    n: u32,
+    wants_refresh: bool,
+    /// Whether this pop may run the aging check (not within a skip after a check that found
+    /// nothing overdue).
+    may_check_aging: bool,
+    /// This thread's previous pop found nothing (so a pop that finds something ends a run).
+    after_empty: bool,
 }
 
 impl PopRun {
     #[inline]
     fn start() -> Self {
-        POPS.with(|pops| {
-            let (n, empty) = pops.get();
-            let n = n.wrapping_add(1);
-            pops.set((n, empty));
+        POPS.with(|counts| {
+            let n = counts.pops.get().wrapping_add(1);
+            counts.pops.set(n);
             PopRun {
+                n,
                 wants_refresh: n & (crate::clock::REFRESH_EVERY - 1) == 0,
-                after_empty: empty != 0,
+                // Wrapping comparison: `aging_from` is at most AGING_CHECK_EVERY ahead.
+                may_check_aging: n.wrapping_sub(counts.aging_from.get()) as i32 >= 0,
+                after_empty: counts.empty.get() != 0,
             }
         })
     }
@@ -468,18 +499,23 @@ impl PopRun {
     #[inline]
     fn found(self) {
         if self.after_empty {
-            POPS.with(|pops| pops.set((pops.get().0, 0)));
+            POPS.with(|counts| counts.empty.set(0));
         }
+    }
+
+    /// An aging check found nothing overdue: skip it on this thread's next pops.
+    #[cold]
+    fn nothing_overdue(self) {
+        POPS.with(|counts| counts.aging_from.set(self.n.wrapping_add(AGING_CHECK_EVERY)));
     }
 
     /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
     /// [`QUIET_AFTER`]th more, so that a worker searching for long retires bits set again by
     /// pushes it did not see).
     fn went_quiet(self) -> bool {
-        POPS.with(|pops| {
-            let (n, empty) = pops.get();
-            let empty = empty.wrapping_add(1);
-            pops.set((n, empty));
+        POPS.with(|counts| {
+            let empty = counts.empty.get().wrapping_add(1);
+            counts.empty.set(empty);
             empty % QUIET_AFTER == 0
         })
     }
@@ -531,11 +567,32 @@ mod tests {
         assert_eq!(q.len(), 6);
         assert_eq!(drain(&q), [3, 6, 2, 4, 5, 1]);
         assert!(q.is_empty());
-        assert_eq!(
-            q.nonempty.load(Ordering::SeqCst),
-            0,
-            "empty pops retired every bit"
-        );
+        // Each level was retired when a pop found it empty while a lower one had work; Idle,
+        // the last, keeps its bit (lazy retire) until this thread has seen the queue empty
+        // QUIET_AFTER times in a row (`drain` ended with the first).
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+        for _ in 1..QUIET_AFTER {
+            assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+            assert_eq!(q.pop(), None);
+        }
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 0, "the quiet retire");
+    }
+
+    #[test]
+    fn a_kept_bit_gives_way_to_lower_work_and_hides_higher_work() {
+        let q = LevelQueue::with_aging(Aging::off());
+        q.push(1, High);
+        assert_eq!(q.pop(), Some((1, High)));
+        assert_eq!(q.pop(), None);
+        // High's bit is kept: the next High push finds it set (no clock read, no set).
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << High.index());
+        q.push(2, Low);
+        // The pop tries High first, finds it empty with Low's bit set, and retires High.
+        assert_eq!(q.pop(), Some((2, Low)));
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Low.index());
+        q.push(3, Normal);
+        q.push(4, High);
+        assert_eq!(drain(&q), [4, 3]);
     }
 
     #[test]
