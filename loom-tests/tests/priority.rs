@@ -265,7 +265,10 @@ fn a_drained_level_keeps_its_bit_and_hides_nothing() {
             Some((6, _)) => &[(5, Priority::Idle)],
             Some(other) => panic!("popped {other:?}, never pushed"),
         };
-        assert_eq!(rest, expected, "after the pushes: Critical first, each once");
+        assert_eq!(
+            rest, expected,
+            "after the pushes: Critical first, each once"
+        );
         assert!(q.is_empty());
     });
 }

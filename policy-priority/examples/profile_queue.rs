@@ -17,12 +17,13 @@
 
 use std::time::{Duration, Instant};
 
-use policy_priority::{priority_pool, LevelQueue};
+use policy_priority::{priority_pool, Aging, LevelQueue};
 use pool_core::{Priority, ThreadPool};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: profile_queue pool-priority|pool-fifo|queue|queue-mixed|drain|drain-injector N";
+    let usage =
+        "usage: profile_queue pool-priority|pool-fifo|queue|queue-mixed|drain|drain-injector N";
     let (Some(what), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok())) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -33,12 +34,12 @@ fn main() {
         "pool-priority" => pool(priority_pool(2).expect("valid").0, n),
         "pool-fifo" => pool(ThreadPool::new(2).expect("valid"), n),
         "queue" => {
-            let queue = LevelQueue::new();
+            let queue = level_queue();
             for i in 0..n {
-                queue.push(i, Priority::Normal);
+                push(&queue, i, Priority::Normal);
             }
             let mut sum = 0usize;
-            while let Some((i, _)) = queue.pop() {
+            while let Some((i, _)) = pop(&queue) {
                 sum = sum.wrapping_add(i);
             }
             assert_eq!(sum, n * n.saturating_sub(1) / 2);
@@ -46,12 +47,12 @@ fn main() {
         "queue-mixed" => {
             // The backlog regime with all five levels busy: every pop is a candidate for the
             // aging check.
-            let queue = LevelQueue::new();
+            let queue = level_queue();
             for i in 0..n {
-                queue.push(i, Priority::from_index(i % 5).expect("below 5"));
+                push(&queue, i, Priority::from_index(i % 5).expect("below 5"));
             }
             let mut popped = 0;
-            while queue.pop().is_some() {
+            while pop(&queue).is_some() {
                 popped += 1;
             }
             assert_eq!(popped, n);
@@ -59,11 +60,11 @@ fn main() {
         "drain" => {
             // The regime of the throughput row on real cores: the workers keep up, so every
             // push finds its level empty and every task is followed by a pop that finds none.
-            let queue = LevelQueue::new();
+            let queue = level_queue();
             for i in 0..n {
-                queue.push(i, Priority::Normal);
-                assert_eq!(queue.pop(), Some((i, Priority::Normal)));
-                assert_eq!(queue.pop(), None);
+                push(&queue, i, Priority::Normal);
+                assert_eq!(pop(&queue), Some((i, Priority::Normal)));
+                assert_eq!(pop(&queue), None);
             }
         }
         "drain-injector" => {
@@ -81,6 +82,24 @@ fn main() {
     }
     let secs = began.elapsed().as_secs_f64();
     println!("{what} {n}: {:.2} Mtasks/s", n as f64 / secs / 1e6);
+}
+
+/// The queue as the single-thread modes use it: aging on, with a bound no run reaches (so
+/// every aging check runs and finds nothing overdue, and the counts do not depend on timing).
+fn level_queue() -> LevelQueue<usize> {
+    LevelQueue::with_aging(Aging::after(Duration::from_secs(3600)).expect("valid"))
+}
+
+// One call per operation, never inlined into the loop: the pool reaches the queue through
+// `dyn QueuePolicy`, so the counts should include a call's cost as it does.
+#[inline(never)]
+fn push(queue: &LevelQueue<usize>, item: usize, priority: Priority) {
+    queue.push(item, priority);
+}
+
+#[inline(never)]
+fn pop(queue: &LevelQueue<usize>) -> Option<(usize, Priority)> {
+    queue.pop()
 }
 
 fn pool(pool: ThreadPool, n: usize) {

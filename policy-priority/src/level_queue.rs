@@ -202,7 +202,7 @@ impl<T> LevelQueue<T> {
     #[inline]
     pub fn pop(&self) -> Option<(T, Priority)> {
         let run = PopRun::start();
-        if let (Some(guard), true) = (&self.guard, run.wants_refresh) {
+        if let (Some(guard), true) = (&self.guard, run.wants_refresh()) {
             guard.clock.refresh();
         }
         let backoff = Backoff::new();
@@ -384,7 +384,7 @@ impl Guard {
     #[inline]
     fn choose(&self, bits: u8, top: usize, run: PopRun) -> (usize, bool) {
         let below = bits & !(1u8 << top);
-        if below == 0 || !run.may_check_aging || self.last_pop_aged.load(Ordering::Relaxed) {
+        if below == 0 || self.last_pop_aged.load(Ordering::Relaxed) || !run.may_check_aging() {
             return (top, false);
         }
         let now = self.clock.refresh();
@@ -435,7 +435,7 @@ const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
 
 /// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
 /// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
-/// about a fifth of a pop. An overdue entry is so noticed at most this many pops of each worker
+/// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this many pops of each worker
 /// late (README.md, "Order").
 pub(crate) const AGING_CHECK_EVERY: u32 = 8;
 
@@ -466,17 +466,12 @@ pool_core::sync::thread_local! {
         PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) };
 }
 
-/// One pop's view of [`PopCounts`], read once at its start.
+/// One pop's number in its thread's count (read once at its start), and the calls that move
+/// the other counters. Each reads the thread-local itself, only on the path that needs it: with a
+/// `const` thread-local that is an offset from the thread pointer, cheaper than carrying values.
 #[derive(Clone, Copy)]
 struct PopRun {
-    /// This pop's number in the thread's count.
     n: u32,
-    wants_refresh: bool,
-    /// Whether this pop may run the aging check (not within a skip after a check that found
-    /// nothing overdue).
-    may_check_aging: bool,
-    /// This thread's previous pop found nothing (so a pop that finds something ends a run).
-    after_empty: bool,
 }
 
 impl PopRun {
@@ -485,28 +480,36 @@ impl PopRun {
         POPS.with(|counts| {
             let n = counts.pops.get().wrapping_add(1);
             counts.pops.set(n);
-            PopRun {
-                n,
-                wants_refresh: n & (crate::clock::REFRESH_EVERY - 1) == 0,
-                // Wrapping comparison: `aging_from` is at most AGING_CHECK_EVERY ahead.
-                may_check_aging: n.wrapping_sub(counts.aging_from.get()) as i32 >= 0,
-                after_empty: counts.empty.get() != 0,
-            }
+            PopRun { n }
         })
+    }
+
+    #[inline]
+    fn wants_refresh(self) -> bool {
+        self.n & (crate::clock::REFRESH_EVERY - 1) == 0
+    }
+
+    /// Whether this pop may run the aging check: not within a skip after a check that found
+    /// nothing overdue (a wrapping comparison: `aging_from` is at most AGING_CHECK_EVERY ahead).
+    #[inline]
+    fn may_check_aging(self) -> bool {
+        POPS.with(|counts| self.n.wrapping_sub(counts.aging_from.get()) as i32 >= 0)
     }
 
     /// The pop took an entry: the run of empty pops ends.
     #[inline]
     fn found(self) {
-        if self.after_empty {
-            POPS.with(|counts| counts.empty.set(0));
-        }
+        POPS.with(|counts| counts.empty.set(0));
     }
 
     /// An aging check found nothing overdue: skip it on this thread's next pops.
     #[cold]
     fn nothing_overdue(self) {
-        POPS.with(|counts| counts.aging_from.set(self.n.wrapping_add(AGING_CHECK_EVERY)));
+        POPS.with(|counts| {
+            counts
+                .aging_from
+                .set(self.n.wrapping_add(AGING_CHECK_EVERY))
+        });
     }
 
     /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
@@ -521,8 +524,12 @@ impl PopRun {
     }
 }
 
+/// The level at `index` (below [`LEVELS`]), by a table lookup: `Priority::from_index` is an
+/// out-of-line call in pool-core, and this runs on every pop.
+#[inline]
 fn level_priority(index: usize) -> Priority {
-    Priority::from_index(index).expect("level index below LEVELS")
+    // `Priority::ALL` is most urgent first; indices count from Idle.
+    Priority::ALL[LEVELS - 1 - index]
 }
 
 impl<T> Default for LevelQueue<T> {
@@ -576,6 +583,13 @@ mod tests {
             assert_eq!(q.pop(), None);
         }
         assert_eq!(q.nonempty.load(Ordering::SeqCst), 0, "the quiet retire");
+    }
+
+    #[test]
+    fn level_priority_inverts_index() {
+        for p in Priority::ALL {
+            assert_eq!(level_priority(p.index()), p);
+        }
     }
 
     #[test]
