@@ -8,12 +8,13 @@
 //! callgrind_annotate cg.out | head -40
 //! ```
 //!
-//! Workloads: `pool-priority` and `pool-fifo` (N empty fire-and-forget tasks from this thread to
-//! a 2-worker pool, then wait until idle: the `compare` throughput row; under valgrind the
-//! threads take turns, so the queue builds up a backlog), `queue` (N pushes, then N pops, on one
-//! thread: the backlog regime; `queue-mixed` spreads them over the five levels), `drain` and `drain-injector` (N times push, pop, pop-nothing, on
-//! one thread: the regime of the throughput row on real cores, where the workers keep up; a
-//! `LevelQueue` at one level against the bare crossbeam injector it is built from).
+//! Workloads: `pool-priority` and `pool-fifo` (N empty fire-and-forget tasks from this thread to a
+//! 2-worker pool, then wait until idle: the `compare` throughput row; under valgrind the threads
+//! take turns, so the queue builds up a backlog), `queue` (N pushes, then N pops, on one thread:
+//! the backlog regime; `queue-mixed` spreads them over the five levels), `drain` and
+//! `drain-injector` (N times push, pop, pop-nothing, on one thread: the regime of the throughput
+//! row on real cores, where the workers keep up; a `LevelQueue` at one level against the bare
+//! crossbeam injector it is built from).
 
 use std::time::{Duration, Instant};
 

@@ -22,12 +22,12 @@
 //! **The bound.** `tick` never runs ahead of the clock, so a stamp is never later than the true
 //! push time, and aging decisions compare against a fresh clock read. A stamp is earlier than the
 //! push by less than the granularity plus the time since the last refresh: about one task length
-//! per worker while several levels are busy, at most [`REFRESH_EVERY`] task lengths of the
-//! busiest worker while a single level is busy (or a drained level keeps its bit), nothing more
-//! for a push into a level whose bit is clear (it refreshes first). `README.md`, "Lazy retire",
-//! has the one exception: a standalone queue whose popping thread stops before a quiet retire. An entry can be served by aging that much early, never late on account of
-//! its stamp: with the default one-second bound and tasks under a millisecond, under
-//! 16 ms + 32 ms, about 5% of the bound.
+//! per worker while several levels are busy, at most [`REFRESH_EVERY`] task lengths of the busiest
+//! worker while a single level is busy (or a drained level keeps its bit), nothing more for a push
+//! into a level whose bit is clear (it refreshes first). `README.md`, "Lazy retire", has the one
+//! exception: a standalone queue whose popping thread stops before a quiet retire. An entry can be
+//! served by aging that much early, never late on account of its stamp: with the default one-second
+//! bound and tasks under a millisecond, under 16 ms + 32 ms, about 5% of the bound.
 
 use std::time::Instant;
 

@@ -435,8 +435,8 @@ const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
 
 /// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
 /// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
-/// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this many pops of each worker
-/// late (README.md, "Order").
+/// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this
+/// many pops of each worker late (README.md, "Order").
 pub(crate) const AGING_CHECK_EVERY: u32 = 8;
 
 /// What the calling thread counts across its pops (thread-local: no shared line, one access per
