@@ -11,9 +11,12 @@
 //! Run: `RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2
 //! CARGO_TARGET_DIR=target/loom cargo test --release -p loom-tests --test priority`.
 //!
-//! Planted bug: `--cfg loom_broken_priority_len` makes a pop that found a level empty clear its
+//! Planted bugs: `--cfg loom_broken_priority_len` makes a pop that found a level empty clear its
 //! bit without looking at the level again. In that build every other model here is ignored and
 //! `broken_retire_is_caught` passes only if `a_push_racing_a_retire_stays_visible` fails.
+//! `--cfg loom_broken_priority_quiet` makes the quiet retire (a thread found the queue empty
+//! `QUIET_AFTER` times in a row, two under loom) clear every bit without looking at the levels
+//! again; `a_push_racing_a_quiet_retire_stays_visible` must then fail (`.ci/loom-planted`).
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -230,6 +233,83 @@ fn a_push_racing_a_retire_stays_visible() {
         rest.extend(first.map(|(x, _)| x).filter(|&x| x != 2));
         rest.sort_unstable();
         assert_eq!(rest, [100, 101], "nothing lost or duplicated");
+    });
+}
+
+/// Invariant: a level whose bit is kept set after it drained (the lazy retire: it was the only
+/// level the bitmap showed) hides nothing. Pushes at it and below it that race a pop come out
+/// exactly once, and once the pushes are done the higher level comes out first: the pop that
+/// finds the kept level empty while a lower bit is set retires it with the usual re-check.
+#[test]
+#[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
+fn a_drained_level_keeps_its_bit_and_hides_nothing() {
+    model("a_drained_level_keeps_its_bit_and_hides_nothing", || {
+        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+        q.push(1, Priority::Critical);
+        assert_eq!(q.pop(), Some((1, Priority::Critical)));
+        // Critical drained; it was the only level, so its bit stays set.
+        assert_eq!(q.pop(), None);
+        let pusher = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(5, Priority::Idle);
+                q.push(6, Priority::Critical);
+            })
+        };
+        let first = q.pop();
+        pusher.join().unwrap();
+        let rest: Vec<(u32, Priority)> = std::iter::from_fn(|| q.pop()).collect();
+        let expected: &[(u32, Priority)] = match first {
+            None => &[(6, Priority::Critical), (5, Priority::Idle)],
+            Some((5, _)) => &[(6, Priority::Critical)],
+            Some((6, _)) => &[(5, Priority::Idle)],
+            Some(other) => panic!("popped {other:?}, never pushed"),
+        };
+        assert_eq!(
+            rest, expected,
+            "after the pushes: Critical first, each once"
+        );
+        assert!(q.is_empty());
+    });
+}
+
+/// Invariant: a push racing the quiet retire (the popping thread found the queue empty twice in
+/// a row under loom, and clears every bit still set) stays visible in the bitmap: the retire's
+/// re-check, behind a `SeqCst` fence, sees the entry whenever the pusher's check saw the bit
+/// still set. Otherwise a later Idle push would be served before the completed Critical one.
+#[test]
+#[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
+fn a_push_racing_a_quiet_retire_stays_visible() {
+    model("a_push_racing_a_quiet_retire_stays_visible", || {
+        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+        q.push(1, Priority::Critical);
+        assert_eq!(q.pop(), Some((1, Priority::Critical)));
+        // The first empty pop in a row: Critical's bit stays set.
+        assert_eq!(q.pop(), None);
+        let pusher = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(2, Priority::Critical);
+                q.push(20, Priority::Idle);
+            })
+        };
+        // Either takes an entry, or is the second empty pop in a row and retires Critical's bit
+        // while the pusher may be pushing there.
+        let first = q.pop();
+        pusher.join().unwrap();
+        let rest: Vec<u32> = std::iter::from_fn(|| q.pop().map(|(x, _)| x)).collect();
+        match first {
+            None => assert_eq!(
+                rest,
+                [2, 20],
+                "a completed Critical push was passed over after a quiet retire"
+            ),
+            Some((2, _)) => assert_eq!(rest, [20]),
+            // The pop overlapped both pushes: its scan saw Critical before 2 arrived and Idle
+            // after 20 did (a pop ordered after a push it overlaps is not promised).
+            Some((20, _)) => assert_eq!(rest, [2]),
+            Some(other) => panic!("popped {other:?}, never pushed"),
+        }
     });
 }
 

@@ -5,13 +5,16 @@
 //! entry with `tick` as it is. A refresh reads the clock and raises `tick`; the queue refreshes
 //! (see `LevelQueue`):
 //!
-//! - on every pop that checks aging (a level below the top is non-empty and the previous pop was
-//!   not an aged one): that pop needs the time anyway;
-//! - on every [`REFRESH_EVERY`]th pop of each thread, so that a run with only one busy level
-//!   (which never checks aging) still moves the tick;
-//! - on a pop that finds the queue empty (the worker is about to park, far dearer than a clock
-//!   read), and on a push into a level whose non-empty bit is clear (that entry becomes the
-//!   level's front; after an idle spell `tick` may be arbitrarily old).
+//! - on every pop that checks aging (a level below the top is non-empty, the previous pop was
+//!   not an aged one, and the thread is not skipping checks after one that found nothing
+//!   overdue): that pop needs the time anyway;
+//! - on every [`REFRESH_EVERY`]th pop of each thread (empty pops included), so that a run with
+//!   only one busy level (which never checks aging) still moves the tick;
+//! - on a quiet retire (a thread found the queue empty 16 times in a row: the workers are about
+//!   to park), and on a push into a level whose non-empty bit is clear (that entry becomes the
+//!   level's front; after an idle spell `tick` may be arbitrarily old, and the quiet retire
+//!   cleared the bits before the spell). An empty pop does not refresh: when the workers keep up
+//!   with a submitter that was one clock read per task.
 //!
 //! A refresh stores only when it moves `tick` forward by at least 1/64 of the aging bound (the
 //! granularity), so the line every push reads is written at most about 64 times per bound.
@@ -19,11 +22,12 @@
 //! **The bound.** `tick` never runs ahead of the clock, so a stamp is never later than the true
 //! push time, and aging decisions compare against a fresh clock read. A stamp is earlier than the
 //! push by less than the granularity plus the time since the last refresh: about one task length
-//! per worker while several levels are busy, at most [`REFRESH_EVERY`] task lengths of the
-//! busiest worker while a single level is busy, nothing more for a push into an empty level (it
-//! refreshes first). An entry can be served by aging that much early, never late on account of
-//! its stamp: with the default one-second bound and tasks under a millisecond, under
-//! 16 ms + 32 ms, about 5% of the bound.
+//! per worker while several levels are busy, at most [`REFRESH_EVERY`] task lengths of the busiest
+//! worker while a single level is busy (or a drained level keeps its bit), nothing more for a push
+//! into a level whose bit is clear (it refreshes first). `README.md`, "Lazy retire", has the one
+//! exception: a standalone queue whose popping thread stops before a quiet retire. An entry can be
+//! served by aging that much early, never late on account of its stamp: with the default one-second
+//! bound and tasks under a millisecond, under 16 ms + 32 ms, about 5% of the bound.
 
 use std::time::Instant;
 
@@ -75,19 +79,5 @@ impl Clock {
             self.tick.fetch_max(now, Ordering::Relaxed);
         }
         now
-    }
-
-    /// Counts a pop of the calling thread; true on every [`REFRESH_EVERY`]th one.
-    #[inline]
-    pub(crate) fn pop_wants_refresh() -> bool {
-        pool_core::sync::thread_local! {
-            #[allow(clippy::missing_const_for_thread_local)] // loom's thread_local! has no `const` form
-            static POPS: std::cell::Cell<u32> = std::cell::Cell::new(0);
-        }
-        POPS.with(|pops| {
-            let n = pops.get().wrapping_add(1);
-            pops.set(n);
-            n & (REFRESH_EVERY - 1) == 0
-        })
     }
 }

@@ -1,6 +1,7 @@
 //! [`LevelQueue`]: five lock-free FIFO levels and a bitmap of the non-empty ones, generic over
 //! what it holds. The protocol (which race each step closes) is in `README.md` beside this file.
 
+use std::cell::Cell;
 use std::fmt;
 
 use pool_core::sync::{fence, AtomicBool, AtomicU64, AtomicU8, Backoff, CachePadded, Ordering};
@@ -149,6 +150,7 @@ impl<T> LevelQueue<T> {
     /// queue.push(1, Priority::Low);
     /// assert_eq!(queue.queued_at(Priority::Low), 1);
     /// ```
+    #[inline]
     pub fn push(&self, item: T, priority: Priority) {
         let i = priority.index();
         let bit = 1u8 << i;
@@ -197,21 +199,21 @@ impl<T> LevelQueue<T> {
     /// queue.push(7, Priority::Critical);
     /// assert_eq!(queue.pop(), Some((7, Priority::Critical)));
     /// ```
+    #[inline]
     pub fn pop(&self) -> Option<(T, Priority)> {
-        if let Some(guard) = &self.guard {
-            if Clock::pop_wants_refresh() {
-                guard.clock.refresh();
-            }
+        let run = PopRun::start();
+        if let (Some(guard), true) = (&self.guard, run.wants_refresh()) {
+            guard.clock.refresh();
         }
         let backoff = Backoff::new();
         loop {
             let bits = self.nonempty.load(Ordering::SeqCst);
             if bits == 0 {
-                return self.pop_any();
+                return self.pop_any(run);
             }
             let top = top_level(bits);
             let (level, by_aging) = match &self.guard {
-                Some(guard) => guard.choose(bits, top),
+                Some(guard) => guard.choose(bits, top, run),
                 None => (top, false),
             };
             match self.levels[level].steal() {
@@ -219,9 +221,16 @@ impl<T> LevelQueue<T> {
                     if let Some(guard) = &self.guard {
                         guard.served(level, entry.stamp, by_aging);
                     }
+                    run.found();
                     return Some((entry.item, level_priority(level)));
                 }
-                Steal::Empty => self.retire(level),
+                // Another level may hold work: clear this one's bit so that pops go there.
+                Steal::Empty if bits & !(1u8 << level) != 0 => self.retire(level),
+                // The only level the bitmap shows is empty: keep its bit (README.md, "Lazy
+                // retire"). The queue has likely just drained, and the next push probably goes
+                // to the same level; retiring now would cost this pop a clear, a fence and a
+                // re-check, and that push a set and a clock read, on every drain.
+                Steal::Empty => return self.pop_any(run),
                 Steal::Retry => backoff.snooze(),
             }
         }
@@ -236,10 +245,19 @@ impl<T> LevelQueue<T> {
         // skip the re-check, so a push that saw the bit still set before we cleared it leaves
         // its entry in a level the bitmap does not show; later pops serve lower levels first.
         #[cfg(not(loom_broken_priority_len))]
-        {
-            fence(Ordering::SeqCst);
+        self.recheck(bit);
+    }
+
+    /// After clearing the bits in `cleared`: sets again the bit of every such level that holds
+    /// an entry now (README.md, "push vs retire").
+    fn recheck(&self, cleared: u8) {
+        fence(Ordering::SeqCst);
+        let mut bits = cleared;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
             if !self.levels[i].is_empty() {
-                self.nonempty.fetch_or(bit, Ordering::SeqCst);
+                self.nonempty.fetch_or(1u8 << i, Ordering::SeqCst);
                 if let Some(guard) = &self.guard {
                     // Its entries were pushed while the bit looked set, so no push set the
                     // front estimate; they are at most as old as now.
@@ -249,26 +267,53 @@ impl<T> LevelQueue<T> {
         }
     }
 
-    /// The bitmap shows nothing: look at every level itself, most urgent first, so that a
-    /// `None` means every level was seen empty after this pop started (whatever the bitmap's
-    /// state while a retire is under way).
-    #[cold]
-    fn pop_any(&self) -> Option<(T, Priority)> {
+    /// The bitmap shows no level with work: look at every level itself, most urgent first, so
+    /// that a `None` means every level was seen empty after this pop started (whatever the
+    /// bitmap's state while a retire is under way, and whichever bits stay set lazily).
+    fn pop_any(&self, run: PopRun) -> Option<(T, Priority)> {
         let backoff = Backoff::new();
         for level in (0..LEVELS).rev() {
             while !self.levels[level].is_empty() {
                 match self.levels[level].steal() {
-                    Steal::Success(entry) => return Some((entry.item, level_priority(level))),
+                    Steal::Success(entry) => {
+                        if let Some(guard) = &self.guard {
+                            guard.served(level, entry.stamp, false);
+                        }
+                        run.found();
+                        return Some((entry.item, level_priority(level)));
+                    }
                     Steal::Empty => break,
                     Steal::Retry => backoff.snooze(),
                 }
             }
         }
-        if let Some(guard) = &self.guard {
-            // The worker is about to park; keep the tick fresh for the next push.
-            guard.clock.refresh();
+        if run.went_quiet() {
+            self.retire_quiet();
         }
         None
+    }
+
+    /// This thread has found the queue empty [`QUIET_AFTER`] times in a row: the queue is idle
+    /// (the pool parks a worker after 64 empty rounds). Retire every bit still set, so that the
+    /// next push into each level reads the clock and sets the level's front estimate, as a push
+    /// into an empty level must after an idle spell (README.md, "Lazy retire").
+    #[cold]
+    fn retire_quiet(&self) {
+        let bits = self.nonempty.load(Ordering::Relaxed);
+        if bits == 0 {
+            return;
+        }
+        self.nonempty.fetch_and(!bits, Ordering::SeqCst);
+        // `--cfg loom_broken_priority_quiet` only (loom-tests checks that a model catches it):
+        // clear the bits without looking at their levels again, so a push that read its bit as
+        // set just before the clear stays hidden from the bitmap.
+        #[cfg(not(loom_broken_priority_quiet))]
+        self.recheck(bits);
+        if let Some(guard) = &self.guard {
+            // Workers are about to park: keep the tick fresh for pushes into levels whose bit
+            // a concurrent push set again before this clear (they do not read the clock).
+            guard.clock.refresh();
+        }
     }
 
     /// How many entries are queued: the sum of the levels' lengths, each read without a lock
@@ -334,11 +379,12 @@ impl<T> LevelQueue<T> {
 
 impl Guard {
     /// Which level to take from, and whether that is the starvation guard's doing. Reads the
-    /// clock only when a level below the top is non-empty and the previous pop was not aged.
+    /// clock only when a level below the top is non-empty, the previous pop was not aged, and
+    /// this thread is not within a skip after a check that found nothing overdue.
     #[inline]
-    fn choose(&self, bits: u8, top: usize) -> (usize, bool) {
+    fn choose(&self, bits: u8, top: usize, run: PopRun) -> (usize, bool) {
         let below = bits & !(1u8 << top);
-        if below == 0 || self.last_pop_aged.load(Ordering::Relaxed) {
+        if below == 0 || self.last_pop_aged.load(Ordering::Relaxed) || !run.may_check_aging() {
             return (top, false);
         }
         let now = self.clock.refresh();
@@ -346,7 +392,10 @@ impl Guard {
         let top_newest = self.newest[top].load(Ordering::Relaxed);
         match overdue_level(below, top_newest, front, now, self.bound) {
             Some(level) => (level, true),
-            None => (top, false),
+            None => {
+                run.nothing_overdue();
+                (top, false)
+            }
         }
     }
 
@@ -378,8 +427,109 @@ fn raise(stamp_of: &AtomicU64, stamp: u64) {
     }
 }
 
+/// Consecutive empty pops of one thread after which the queue counts as idle and its bits are
+/// retired (README.md, "Lazy retire"). Well under the pool's 64 search rounds before a worker
+/// parks, so a parked pool has its bits retired; well over the few empty pops of a worker that
+/// keeps up with a submitter. Two under loom, so that a model reaches both sides in a few pops.
+const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
+
+/// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
+/// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
+/// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this
+/// many pops of each worker late (README.md, "Order").
+pub(crate) const AGING_CHECK_EVERY: u32 = 8;
+
+/// What the calling thread counts across its pops (thread-local: no shared line, one access per
+/// pop). A thread that pops several queues counts them together; that moves when a refresh, an
+/// aging check or a quiet retire happens, never whether a pop sees an entry.
+struct PopCounts {
+    /// Pops so far (wrapping): every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th refreshes
+    /// the clock.
+    pops: Cell<u32>,
+    /// Empty pops in a row.
+    empty: Cell<u32>,
+    /// The value of `pops` from which the aging check runs again.
+    aging_from: Cell<u32>,
+}
+
+// A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
+// `thread_local!` has no `const` form.
+#[cfg(not(loom))]
+std::thread_local! {
+    static POPS: PopCounts = const {
+        PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) }
+    };
+}
+#[cfg(loom)]
+pool_core::sync::thread_local! {
+    static POPS: PopCounts =
+        PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) };
+}
+
+/// One pop's number in its thread's count (read once at its start), and the calls that move
+/// the other counters. Each reads the thread-local itself, only on the path that needs it: with a
+/// `const` thread-local that is an offset from the thread pointer, cheaper than carrying values.
+#[derive(Clone, Copy)]
+struct PopRun {
+    n: u32,
+}
+
+impl PopRun {
+    #[inline]
+    fn start() -> Self {
+        POPS.with(|counts| {
+            let n = counts.pops.get().wrapping_add(1);
+            counts.pops.set(n);
+            PopRun { n }
+        })
+    }
+
+    #[inline]
+    fn wants_refresh(self) -> bool {
+        self.n & (crate::clock::REFRESH_EVERY - 1) == 0
+    }
+
+    /// Whether this pop may run the aging check: not within a skip after a check that found
+    /// nothing overdue (a wrapping comparison: `aging_from` is at most AGING_CHECK_EVERY ahead).
+    #[inline]
+    fn may_check_aging(self) -> bool {
+        POPS.with(|counts| self.n.wrapping_sub(counts.aging_from.get()) as i32 >= 0)
+    }
+
+    /// The pop took an entry: the run of empty pops ends.
+    #[inline]
+    fn found(self) {
+        POPS.with(|counts| counts.empty.set(0));
+    }
+
+    /// An aging check found nothing overdue: skip it on this thread's next pops.
+    #[cold]
+    fn nothing_overdue(self) {
+        POPS.with(|counts| {
+            counts
+                .aging_from
+                .set(self.n.wrapping_add(AGING_CHECK_EVERY))
+        });
+    }
+
+    /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
+    /// [`QUIET_AFTER`]th more, so that a worker searching for long retires bits set again by
+    /// pushes it did not see).
+    fn went_quiet(self) -> bool {
+        POPS.with(|counts| {
+            let empty = counts.empty.get().wrapping_add(1);
+            counts.empty.set(empty);
+            empty % QUIET_AFTER == 0
+        })
+    }
+}
+
+/// The level at `index` (below [`LEVELS`]), by a table lookup: `Priority::from_index` is an
+/// out-of-line call in pool-core, and this runs on every pop.
+#[inline]
 fn level_priority(index: usize) -> Priority {
-    Priority::from_index(index).expect("level index below LEVELS")
+    // `Priority::ALL` is most urgent first; indices count from Idle.
+    Priority::ALL[LEVELS - 1 - index]
 }
 
 impl<T> Default for LevelQueue<T> {
@@ -424,11 +574,39 @@ mod tests {
         assert_eq!(q.len(), 6);
         assert_eq!(drain(&q), [3, 6, 2, 4, 5, 1]);
         assert!(q.is_empty());
-        assert_eq!(
-            q.nonempty.load(Ordering::SeqCst),
-            0,
-            "empty pops retired every bit"
-        );
+        // Each level was retired when a pop found it empty while a lower one had work; Idle,
+        // the last, keeps its bit (lazy retire) until this thread has seen the queue empty
+        // QUIET_AFTER times in a row (`drain` ended with the first).
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+        for _ in 1..QUIET_AFTER {
+            assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+            assert_eq!(q.pop(), None);
+        }
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 0, "the quiet retire");
+    }
+
+    #[test]
+    fn level_priority_inverts_index() {
+        for p in Priority::ALL {
+            assert_eq!(level_priority(p.index()), p);
+        }
+    }
+
+    #[test]
+    fn a_kept_bit_gives_way_to_lower_work_and_hides_higher_work() {
+        let q = LevelQueue::with_aging(Aging::off());
+        q.push(1, High);
+        assert_eq!(q.pop(), Some((1, High)));
+        assert_eq!(q.pop(), None);
+        // High's bit is kept: the next High push finds it set (no clock read, no set).
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << High.index());
+        q.push(2, Low);
+        // The pop tries High first, finds it empty with Low's bit set, and retires High.
+        assert_eq!(q.pop(), Some((2, Low)));
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Low.index());
+        q.push(3, Normal);
+        q.push(4, High);
+        assert_eq!(drain(&q), [4, 3]);
     }
 
     #[test]

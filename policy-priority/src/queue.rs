@@ -202,6 +202,7 @@ const STRIPES: usize = 8;
 /// thread uses stripe 0, because a process-wide counter would give each model iteration
 /// different stripes, and loom requires every iteration to make the same accesses (pool-core's
 /// `ExternalCounters::mine` does the same for the same reason).
+#[inline]
 fn my_stripe() -> usize {
     #[cfg(loom)]
     {
@@ -209,10 +210,18 @@ fn my_stripe() -> usize {
     }
     #[cfg(not(loom))]
     {
-        pool_core::sync::thread_local! {
-            #[allow(clippy::missing_const_for_thread_local)] // the facade's form, shared with loom
-            static STRIPE: usize = pool_core::sync::next_unique_id() as usize % STRIPES;
+        // `const`-initialised (no lazy-init check on every finished task); `STRIPES` means
+        // "not taken yet".
+        std::thread_local! {
+            static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(STRIPES) };
         }
-        STRIPE.with(|stripe| *stripe)
+        STRIPE.with(|stripe| match stripe.get() {
+            STRIPES => {
+                let mine = pool_core::sync::next_unique_id() as usize % STRIPES;
+                stripe.set(mine);
+                mine
+            }
+            mine => mine,
+        })
     }
 }
