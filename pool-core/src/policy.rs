@@ -19,6 +19,10 @@ use crate::task::{Discarded, TaskId, TaskRef};
 /// The pool's default FIFO path does not use this type: its injector and deques hold the bare
 /// [`Work`] (16 bytes), and the priority exists only for the policy, which receives it here.
 ///
+/// The entry carries no enqueue time: [`QueuePolicy::push`] runs at the moment of enqueueing, so a
+/// policy that orders by arrival (per-tenant fairness, aging) stamps its own there (a clock read,
+/// or a coarse tick as the priority policy uses), and policies that do not need one pay nothing.
+///
 /// # Examples
 ///
 /// A policy can be tested without a pool: [`QueuedTask::new`] wraps a closure, and
