@@ -16,8 +16,8 @@ use crate::task::{Discarded, TaskId, TaskRef};
 /// priority pushes a second, higher one); whichever is reached first runs it and the others are
 /// [stale](QueuedTask::is_stale), so the policy need not search its queue to move an entry.
 ///
-/// The pool's default FIFO path does not use this type: its injector and deques hold the bare
-/// [`Work`] (16 bytes), and the priority exists only for the policy, which receives it here.
+/// The pool's default FIFO path does not use this type: its injector and deques hold the
+/// bare work (16 bytes), and the priority exists only for the policy, which receives it here.
 ///
 /// The entry carries no enqueue time: [`QueuePolicy::push`] runs at the moment of enqueueing, so a
 /// policy that orders by arrival (per-tenant fairness, aging) stamps its own there (a clock read,
