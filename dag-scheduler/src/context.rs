@@ -5,7 +5,8 @@ use std::fmt;
 use pool_core::sync::Ordering;
 
 use crate::builder::NodeKey;
-use crate::run::{Run, Slot};
+use crate::run::Run;
+use crate::state::Slot;
 
 /// Handed to a node's closure while it runs.
 ///

@@ -15,7 +15,8 @@ use crate::handle::RunHandle;
 use crate::names::{NameIndex, Names};
 use crate::options::RunOptions;
 use crate::report::{dot_escape, Report};
-use crate::run::{ExecutorRef, NodeState, Run};
+use crate::run::{ExecutorRef, Run};
+use crate::state::NodeState;
 
 /// A node's closure, type-erased: its output boxed as `Any` (no allocation for `()`), or the
 /// failure message.

@@ -62,6 +62,7 @@ mod names;
 mod options;
 mod report;
 mod run;
+mod state;
 
 pub use builder::{Dependency, GraphBuilder, NodeBuilder, NodeKey};
 pub use context::Context;

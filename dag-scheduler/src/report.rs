@@ -9,7 +9,8 @@ use pool_core::sync::{ErasedArc, Ordering};
 
 use crate::builder::NodeKey;
 use crate::graph::Graph;
-use crate::run::{Run, Slot, Timing};
+use crate::run::Run;
+use crate::state::{Slot, Timing};
 
 /// What became of one node in a run.
 ///
@@ -189,7 +190,7 @@ impl Report {
         &self.run.graph
     }
 
-    fn slot(&self, i: usize) -> &Slot {
+    fn slot(&self, i: usize) -> Slot<'_> {
         // SAFETY: a report exists only for a completed run: every slot was written before the
         // completion, which the report's creator acquired through the completion lock.
         unsafe { self.run.slot(i) }
@@ -205,7 +206,7 @@ impl Report {
             Slot::Output(_) => Outcome::Succeeded,
             Slot::Failed(message) => Outcome::Failed(message.to_string()),
             Slot::Skipped(root) => Outcome::Skipped {
-                because: self.graph().inner.name(*root as usize).to_owned(),
+                because: self.graph().inner.name(root as usize).to_owned(),
             },
             // Empty cannot happen in a completed run; report it as cancelled rather than panic.
             Slot::Cancelled | Slot::Empty => Outcome::Cancelled,
