@@ -4,6 +4,8 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 
+use pool_core::drop_quietly;
+
 use crate::context::Context;
 use crate::error::GraphBuildError;
 use crate::graph::{Graph, GraphInner, HotNode, NodeFn};
@@ -180,7 +182,16 @@ pub struct GraphBuilder {
     deps_end: Vec<u32>,
     /// Position in `deps`, and the dependency, in the order they were added.
     unresolved: Vec<(usize, Unresolved)>,
+    /// At most this many nodes are stored (see [`node_limit`](Self::node_limit)).
+    limit: usize,
+    /// Nodes added past `limit`: counted for the error, not stored.
+    refused: usize,
+    /// Dependencies added past what a `u32` can index: counted for the error, not stored.
+    refused_deps: usize,
 }
+
+/// The most nodes a graph can have: every node has a `u32` index, and `u32::MAX` is reserved.
+const MAX_NODES: usize = u32::MAX as usize - 1;
 
 impl fmt::Debug for GraphBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,13 +225,16 @@ impl Default for GraphBuilder {
 pub struct NodeBuilder<'b, T> {
     builder: &'b mut GraphBuilder,
     index: u32,
+    /// False for a node past the builder's limit: nothing of it is stored.
+    stored: bool,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> fmt::Debug for NodeBuilder<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = &self.builder.names;
         f.debug_struct("NodeBuilder")
-            .field("name", &self.builder.names.get(self.builder.len() - 1))
+            .field("name", &self.stored.then(|| names.get(names.len() - 1)))
             .finish()
     }
 }
@@ -229,6 +243,14 @@ impl<T> NodeBuilder<'_, T> {
     fn add(&mut self, dependency: Dependency) {
         // This node is the builder's last one: it holds the builder until it is dropped.
         let b = &mut *self.builder;
+        if !self.stored {
+            return;
+        }
+        if b.deps.len() >= MAX_NODES {
+            // `build` refuses the graph; storing more would only run out of memory first.
+            b.refused_deps += 1;
+            return;
+        }
         match dependency.0 {
             DepKind::Key { builder, index } if builder == b.id => b.deps.push(index),
             DepKind::Key { index, .. } => {
@@ -301,7 +323,7 @@ impl<T> NodeBuilder<'_, T> {
     /// assert_eq!(report.outcome("upload logs"), Some(Outcome::Succeeded));
     /// ```
     pub fn run_even_if_failed(self) -> Self {
-        if let Some(node) = self.builder.hot.last_mut() {
+        if let Some(node) = self.builder.hot.last_mut().filter(|_| self.stored) {
             node.run_even_if_failed = true;
         }
         self
@@ -342,7 +364,32 @@ impl GraphBuilder {
             deps: Vec::new(),
             deps_end: Vec::new(),
             unresolved: Vec::new(),
+            limit: MAX_NODES,
+            refused: 0,
+            refused_deps: 0,
         }
+    }
+
+    /// At most `limit` nodes (capped at `u32::MAX - 1`, the default): a node added past it is
+    /// not stored (its closure is dropped at once), and [`build`](Self::build) refuses the graph
+    /// with an error that gives the count. So a runaway generator gets a typed error instead of
+    /// running the process out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder().node_limit(2);
+    /// for name in ["a", "b", "c"] {
+    ///     builder.node(name, |_| ());
+    /// }
+    /// let err = builder.build().unwrap_err();
+    /// assert!(err.is_too_many_nodes());
+    /// assert_eq!(err.to_string(), "too many nodes: 3 (at most 2)");
+    /// ```
+    #[must_use]
+    pub fn node_limit(mut self, limit: usize) -> Self {
+        self.limit = limit.min(MAX_NODES);
+        self
     }
 
     /// Adds a node that produces a `T`; a panic in `f` fails the node.
@@ -403,12 +450,24 @@ impl GraphBuilder {
     fn push<T>(&mut self, name: &str, run: NodeFn) -> NodeBuilder<'_, T> {
         // Indices past u32 are refused by `build`; saturate so adding itself never panics.
         let index = u32::try_from(self.len()).unwrap_or(u32::MAX);
+        if self.hot.len() >= self.limit {
+            self.refused += 1;
+            // User code: a captured value's `Drop` may panic.
+            drop_quietly(run);
+            return NodeBuilder {
+                builder: self,
+                index,
+                stored: false,
+                _output: PhantomData,
+            };
+        }
         self.names.push(name);
         self.hot.push(HotNode::new(run));
         self.deps_end.push(self.deps.len() as u32);
         NodeBuilder {
             builder: self,
             index,
+            stored: true,
             _output: PhantomData,
         }
     }
@@ -423,7 +482,7 @@ impl GraphBuilder {
     /// assert_eq!(builder.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.hot.len()
+        self.hot.len() + self.refused
     }
 
     /// Whether no node was added.
@@ -434,14 +493,16 @@ impl GraphBuilder {
     /// assert!(dag_scheduler::Graph::builder().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.hot.is_empty()
+        self.len() == 0
     }
 
     /// Validates the graph.
     ///
     /// # Errors
     ///
-    /// The first problem found, in this order: more than `u32::MAX - 1` nodes; a duplicate name
+    /// The first problem found, in this order: more nodes than the
+    /// [`node_limit`](Self::node_limit) (at most `u32::MAX - 1`); more than `u32::MAX - 1`
+    /// dependencies; a duplicate name
     /// (the second use); a dependency naming no node, or a key of another builder; a node that
     /// depends on itself; a cycle (its nodes in order).
     ///
@@ -453,13 +514,15 @@ impl GraphBuilder {
     /// assert!(builder.build().unwrap_err().is_unknown_dependency());
     /// ```
     pub fn build(self) -> Result<Graph, GraphBuildError> {
-        let n = self.len();
-        if n >= u32::MAX as usize {
-            return Err(GraphBuildError::too_many_nodes(n));
+        if self.refused > 0 {
+            return Err(GraphBuildError::too_many_nodes(self.len(), self.limit));
         }
-        if self.deps.len() >= u32::MAX as usize {
-            return Err(GraphBuildError::too_many_edges(self.deps.len()));
+        if self.refused_deps > 0 {
+            return Err(GraphBuildError::too_many_edges(
+                self.deps.len() + self.refused_deps,
+            ));
         }
+        let n = self.hot.len();
         let mut names = self.names;
         names.shrink_to_fit();
         let index = NameIndex::new(&names)

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dag_scheduler::{Graph, NodeKey, RunOptions};
+use dag_scheduler::{Graph, GraphBuilder, NodeKey, RunOptions};
 use pool_core::ThreadPool;
 
 use crate::{Config, Figure, Measurement, Row};
@@ -114,18 +114,25 @@ pub fn random_dag(n: usize, seed: u64) -> Shape {
     }
 }
 
-/// Builds the shape with dag-scheduler: empty nodes, dependencies by key.
-pub fn build_ours(shape: &Shape) -> Graph {
+/// Adds the shape's nodes as a user would: named empty nodes, `node(..).after(..)` with keys.
+pub fn add_ours(shape: &Shape) -> GraphBuilder {
     let mut builder = Graph::builder();
     let mut keys: Vec<NodeKey<()>> = Vec::with_capacity(shape.len());
     for (i, preds) in shape.preds.iter().enumerate() {
-        let key = builder
-            .node(format!("n{i}"), |_| ())
-            .after_all(preds.iter().map(|&p| keys[p as usize]))
-            .key();
-        keys.push(key);
+        let mut node = builder.node(format!("n{i}"), |_| ());
+        for &p in preds {
+            node = node.after(keys[p as usize]);
+        }
+        keys.push(node.key());
     }
-    builder.build().expect("benchmark shapes are acyclic")
+    builder
+}
+
+/// Builds the shape with dag-scheduler: [`add_ours`], then `build()`.
+pub fn build_ours(shape: &Shape) -> Graph {
+    add_ours(shape)
+        .build()
+        .expect("benchmark shapes are acyclic")
 }
 
 /// Runs the shape once with a hand-made rayon-core scope: per-node atomic counters, one spawn
