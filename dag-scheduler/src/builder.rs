@@ -6,129 +6,12 @@ use std::marker::PhantomData;
 
 use pool_core::drop_quietly;
 
-use crate::context::Context;
+use crate::context::{Context, NodeFn};
 use crate::error::GraphBuildError;
-use crate::graph::{Graph, GraphInner, HotNode, NodeFn};
+use crate::graph::Graph;
+use crate::inner::{GraphInner, HotNode};
+use crate::key::{DepKind, Dependency, NodeKey};
 use crate::names::{NameIndex, Names};
-
-/// A typed reference to a node, returned when the node is added: dependents read the node's
-/// output through it with [`Context::get`], and the caller reads it from a
-/// [`Report`](crate::Report) with [`Report::output`](crate::Report::output).
-///
-/// A key is also a dependency: `.after(key)` is `.after(name)` without the name lookup.
-///
-/// # Examples
-///
-/// ```
-/// use dag_scheduler::{Graph, NodeKey};
-/// use pool_core::InlineExecutor;
-///
-/// let mut builder = Graph::builder();
-/// let answer: NodeKey<u32> = builder.node("answer", |_| 42).key();
-/// let graph = builder.build().unwrap();
-/// let report = graph.run(&InlineExecutor);
-/// assert_eq!(report.output(answer), Some(&42));
-/// ```
-pub struct NodeKey<T> {
-    pub(crate) builder: u64,
-    pub(crate) index: u32,
-    _output: PhantomData<fn() -> T>,
-}
-
-impl<T> NodeKey<T> {
-    /// The node's index in insertion order (0 for the first node added).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut builder = dag_scheduler::Graph::builder();
-    /// builder.node("first", |_| ());
-    /// assert_eq!(builder.node("second", |_| ()).key().index(), 1);
-    /// ```
-    pub fn index(self) -> usize {
-        self.index as usize
-    }
-}
-
-impl<T> Clone for NodeKey<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for NodeKey<T> {}
-
-impl<T> PartialEq for NodeKey<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.builder == other.builder && self.index == other.index
-    }
-}
-
-impl<T> Eq for NodeKey<T> {}
-
-impl<T> fmt::Debug for NodeKey<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeKey({})", self.index)
-    }
-}
-
-/// One dependency of a node: a node name, or a [`NodeKey`].
-///
-/// You rarely name this type: [`NodeBuilder::after`] takes anything that converts into it.
-///
-/// # Examples
-///
-/// ```
-/// use dag_scheduler::{Dependency, Graph};
-///
-/// let mut builder = Graph::builder();
-/// let a = builder.node("a", |_| 1).key();
-/// let by_key: Dependency = a.into();
-/// let by_name: Dependency = "a".into();
-/// builder.node("b", |_| ()).after(by_key).after(by_name);
-/// assert!(builder.build().is_ok());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dependency(DepKind);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum DepKind {
-    Name(String),
-    Key { builder: u64, index: u32 },
-}
-
-impl From<&str> for Dependency {
-    fn from(name: &str) -> Self {
-        Dependency(DepKind::Name(name.to_owned()))
-    }
-}
-
-impl From<String> for Dependency {
-    fn from(name: String) -> Self {
-        Dependency(DepKind::Name(name))
-    }
-}
-
-impl From<&String> for Dependency {
-    fn from(name: &String) -> Self {
-        Dependency(DepKind::Name(name.clone()))
-    }
-}
-
-impl<T> From<NodeKey<T>> for Dependency {
-    fn from(key: NodeKey<T>) -> Self {
-        Dependency(DepKind::Key {
-            builder: key.builder,
-            index: key.index,
-        })
-    }
-}
-
-impl<T> From<&NodeKey<T>> for Dependency {
-    fn from(key: &NodeKey<T>) -> Self {
-        (*key).into()
-    }
-}
 
 /// A dependency that `after` could not turn into a node index: resolved (or refused) by `build`.
 enum Unresolved {
@@ -339,11 +222,22 @@ impl<T> NodeBuilder<'_, T> {
     /// assert_eq!(key.index(), 0);
     /// ```
     pub fn key(&self) -> NodeKey<T> {
-        NodeKey {
-            builder: self.builder.id,
-            index: self.index,
-            _output: PhantomData,
-        }
+        NodeKey::new(self.builder.id, self.index)
+    }
+}
+
+impl Graph {
+    /// A new [`GraphBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("only", |_| ());
+    /// assert_eq!(builder.build().unwrap().len(), 1);
+    /// ```
+    pub fn builder() -> GraphBuilder {
+        GraphBuilder::new()
     }
 }
 
@@ -589,72 +483,7 @@ impl GraphBuilder {
         }
         deps.truncate(write);
         deps.shrink_to_fit();
-        let inner = GraphInner::new(names, index, self.hot, pred_offsets, deps, forward)?;
-        Ok(Graph::with_builder_id(inner, self.id))
+        let inner = GraphInner::new(names, index, self.hot, pred_offsets, deps, forward, self.id)?;
+        Ok(Graph::from_inner(inner))
     }
-}
-
-/// Kahn's order of the graph given by predecessor lists, or the nodes of one cycle in order.
-pub(crate) fn topological_order(
-    pred_offsets: &[u32],
-    preds: &[u32],
-    succ_offsets: &[u32],
-    succs: &[u32],
-) -> Result<Vec<u32>, Vec<u32>> {
-    let n = pred_offsets.len() - 1;
-    let mut left: Vec<u32> = (0..n)
-        .map(|i| pred_offsets[i + 1] - pred_offsets[i])
-        .collect();
-    let mut order: Vec<u32> = (0..n as u32).filter(|&i| left[i as usize] == 0).collect();
-    let mut head = 0;
-    while head < order.len() {
-        let u = order[head] as usize;
-        head += 1;
-        for &s in &succs[succ_offsets[u] as usize..succ_offsets[u + 1] as usize] {
-            left[s as usize] -= 1;
-            if left[s as usize] == 0 {
-                order.push(s);
-            }
-        }
-    }
-    if order.len() == n {
-        return Ok(order);
-    }
-    // Every node left over has a predecessor that is also left over, so walking predecessors
-    // from any of them must revisit a node: the walk between the two visits is a cycle.
-    let Some(start) = (0..n).find(|&i| left[i] > 0) else {
-        return Ok(order); // unreachable: fewer ordered nodes means some are left
-    };
-    let mut seen_at = vec![usize::MAX; n];
-    let mut walk: Vec<u32> = Vec::new();
-    let mut u = start;
-    while seen_at[u] == usize::MAX {
-        seen_at[u] = walk.len();
-        walk.push(u as u32);
-        let Some(&p) = preds[pred_offsets[u] as usize..pred_offsets[u + 1] as usize]
-            .iter()
-            .find(|&&p| left[p as usize] > 0)
-        else {
-            break; // unreachable, see above
-        };
-        u = p as usize;
-    }
-    let from = if seen_at[u] == usize::MAX {
-        0
-    } else {
-        seen_at[u]
-    };
-    let mut cycle = walk.split_off(from);
-    // The walk went against the edges; turn it into dependency order, starting with the node
-    // added first so the message does not depend on where the walk began.
-    cycle.reverse();
-    if let Some(min_at) = cycle
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, &v)| v)
-        .map(|(i, _)| i)
-    {
-        cycle.rotate_left(min_at);
-    }
-    Err(cycle)
 }

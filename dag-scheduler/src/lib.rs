@@ -53,21 +53,40 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-mod builder;
-mod context;
+// Bottom to top: each group imports only from the groups above it (and itself), never below.
+// Plain data:
 mod error;
-mod graph;
-mod handle;
+mod key;
 mod names;
 mod options;
-mod report;
-mod run;
 mod state;
 
-pub use builder::{Dependency, GraphBuilder, NodeBuilder, NodeKey};
+// What a node sees, and the validated graph it reads (topology below context below inner):
+mod topology;
+
+mod context;
+
+mod inner;
+
+mod dot;
+
+// The run protocol, then what the caller holds:
+mod run;
+
+mod report;
+
+mod handle;
+
+// The public face:
+mod graph;
+
+mod builder;
+
+pub use builder::{GraphBuilder, NodeBuilder};
 pub use context::Context;
 pub use error::{GraphBuildError, RunError};
 pub use graph::Graph;
 pub use handle::RunHandle;
+pub use key::{Dependency, NodeKey};
 pub use options::RunOptions;
 pub use report::{NodeReport, Outcome, Report, Summary};

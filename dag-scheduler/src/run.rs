@@ -10,7 +10,7 @@ use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
 use crate::context::Context;
-use crate::graph::{Graph, GraphInner, HotNode};
+use crate::inner::{GraphInner, HotNode};
 use crate::options::{ClockFn, RunOptions};
 use crate::state::{Decision, NodeState, PackedTiming, Slot, Timing, NONE};
 
@@ -46,7 +46,7 @@ enum Kind {
 }
 
 pub(crate) struct Run {
-    pub(crate) graph: Graph,
+    pub(crate) graph: ErasedArc<GraphInner>,
     pub(crate) nodes: Box<[NodeState]>,
     /// Empty unless timing is on.
     pub(crate) times: Box<[UnsafeCell<PackedTiming>]>,
@@ -209,7 +209,7 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     {
         // SAFETY: we hold a token, so the run side's reference is alive.
         let run = unsafe { &*run_ptr };
-        let graph: &GraphInner = &run.graph.inner;
+        let graph: &GraphInner = &run.graph;
         // The end time of the node this thread just ran: the start of the next one run in
         // place (only our bookkeeping lies between), which saves one clock read per node.
         let mut last_end = None;
@@ -279,12 +279,12 @@ impl Run {
     /// A borrowed executor must stay valid until the run completes: the caller waits for the
     /// completion on every exit path, unwinding included, after launching it.
     pub(crate) unsafe fn new(
-        graph: &Graph,
+        graph: &ErasedArc<GraphInner>,
         exec: ExecutorRef,
         options: &RunOptions,
         premarked: Vec<(u32, Box<str>)>,
     ) -> ErasedArc<Run> {
-        let inner = &*graph.inner;
+        let inner: &GraphInner = graph;
         let n = inner.hot.len();
         // Reuse the state array a finished run gave back (its slots already emptied): resetting
         // it costs two stores per node, where a fresh one also pays the allocator and, for big
@@ -319,7 +319,7 @@ impl Run {
                 .collect()
         };
         let mut run = Run {
-            graph: graph.clone(),
+            graph: ErasedArc::clone(graph),
             nodes,
             times,
             tokens: AtomicUsize::new(1),
@@ -351,7 +351,7 @@ impl Run {
         let _starter = OnExit::new(|| unsafe { release_token(ptr) });
         // As the driver, the starter also runs what an inline executor hands back.
         lead(ptr, || {
-            for &root in &run.graph.inner.roots {
+            for &root in &run.graph.roots {
                 run.submit(root);
             }
         });
@@ -389,7 +389,7 @@ impl Run {
             job.start();
             return;
         }
-        let priority = if self.priority && self.graph.inner.hot[index as usize].critical {
+        let priority = if self.priority && self.graph.hot[index as usize].critical {
             Priority::High
         } else {
             Priority::Normal
@@ -418,7 +418,7 @@ impl Run {
     fn process(&self, index: u32, kind: Kind, last_end: &mut Option<u64>) -> Option<u32> {
         let i = index as usize;
         let state = &self.nodes[i];
-        let hot = &self.graph.inner.hot[i];
+        let hot = &self.graph.hot[i];
         let cause = state.blocked_by();
         let decision = if kind == Kind::Dropped {
             // The executor will not run our jobs: cancel the rest of the run.
@@ -446,9 +446,9 @@ impl Run {
     }
 
     fn execute(&self, index: u32, hot: &HotNode, last_end: &mut Option<u64>) -> Decision {
-        let cx = Context::new(self, index);
+        let cx = Context::new(&self.graph.topology, &self.nodes, &self.cancelled, index);
         #[cfg(feature = "tracing")]
-        let _node = tracing::info_span!(parent: &self.span, "dag.node", node = %self.graph.inner.name(index as usize))
+        let _node = tracing::info_span!(parent: &self.span, "dag.node", node = %self.graph.name(index as usize))
             .entered();
         let start = last_end.take().or_else(|| self.now());
         // The payload of a panic is dropped quietly: its own `Drop` may panic too.
@@ -587,7 +587,7 @@ impl Drop for Run {
         drop_quietly(std::mem::replace(&mut self.clock, Clock::Off));
         drop_quietly(std::mem::replace(&mut self.exec, ExecutorRef::Released));
         let nodes = std::mem::take(&mut self.nodes);
-        let mut spare = self.graph.inner.spare.lock();
+        let mut spare = self.graph.spare.lock();
         if spare.is_none() && !nodes.is_empty() {
             *spare = Some(nodes);
         }
