@@ -123,6 +123,8 @@ impl<T> fmt::Debug for NodeBuilder<'_, T> {
 }
 
 impl<T> NodeBuilder<'_, T> {
+    // Inlined: with a key, `after` is a few stores, once per edge.
+    #[inline]
     fn add(&mut self, dependency: Dependency) {
         // This node is the builder's last one: it holds the builder until it is dropped.
         let b = &mut *self.builder;

@@ -1,6 +1,8 @@
 //! A validated graph as data: flat arrays indexed by `u32` (successors in CSR form, heights,
 //! the critical flags) built once by `GraphInner::new` and shared by every run.
 
+use std::collections::HashMap;
+
 use pool_core::drop_quietly;
 use pool_core::sync::Mutex;
 
@@ -8,7 +10,7 @@ use crate::context::NodeFn;
 use crate::error::GraphBuildError;
 use crate::names::{NameIndex, Names};
 use crate::state::NodeState;
-use crate::topology::Topology;
+use crate::topology::{Topology, WIDE};
 
 /// What a worker reads to run node `i` and release its successors: half a line of memory.
 pub(crate) struct HotNode {
@@ -137,10 +139,13 @@ impl GraphInner {
             }
         }
         let mut roots = Vec::new();
+        let mut wide = HashMap::new();
         for (i, node) in hot.iter_mut().enumerate() {
             let mine = preds_of(i);
             if mine.is_empty() {
                 roots.push(i as u32);
+            } else if mine.len() > WIDE {
+                wide.insert(i as u32, mine.iter().copied().collect());
             }
             node.succ_start = succ_offsets[i];
             node.succ_end = succ_offsets[i + 1];
@@ -152,7 +157,7 @@ impl GraphInner {
         Ok(GraphInner {
             hot,
             succs,
-            topology: Topology::new(names, name_index, pred_offsets, preds, builder_id),
+            topology: Topology::new(names, name_index, pred_offsets, preds, wide, builder_id),
             roots,
             height,
             spare: Mutex::new(None),

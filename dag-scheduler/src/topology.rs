@@ -7,7 +7,7 @@ use crate::names::{NameIndex, Names};
 
 /// Nodes with more dependencies than this get a hash set of them, so `Context::get` checks
 /// "is a dependency" in constant time; below it a scan of the (sorted) list is as quick.
-const WIDE: usize = 16;
+pub(crate) const WIDE: usize = 16;
 
 pub(crate) struct Topology {
     names: Names,
@@ -22,20 +22,16 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
+    /// `wide`: the dependency set of every node with more than [`WIDE`] (the caller finds
+    /// them in a pass over the nodes it makes anyway).
     pub(crate) fn new(
         names: Names,
         name_index: NameIndex,
         pred_offsets: Vec<u32>,
         preds: Vec<u32>,
+        wide: HashMap<u32, HashSet<u32>>,
         builder_id: u64,
     ) -> Topology {
-        let mut wide = HashMap::new();
-        for i in 0..pred_offsets.len().saturating_sub(1) {
-            let mine = &preds[pred_offsets[i] as usize..pred_offsets[i + 1] as usize];
-            if mine.len() > WIDE {
-                wide.insert(i as u32, mine.iter().copied().collect());
-            }
-        }
         Topology {
             names,
             name_index,
