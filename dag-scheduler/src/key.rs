@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// A typed reference to a node, returned when the node is added: dependents read the node's
-/// output through it with [`Context::get`], and the caller reads it from a
+/// output through it with [`Context::get`](crate::Context::get), and the caller reads it from a
 /// [`Report`](crate::Report) with [`Report::output`](crate::Report::output).
 ///
 /// A key is also a dependency: `.after(key)` is `.after(name)` without the name lookup.
@@ -74,7 +74,7 @@ impl<T> fmt::Debug for NodeKey<T> {
 
 /// One dependency of a node: a node name, or a [`NodeKey`].
 ///
-/// You rarely name this type: [`NodeBuilder::after`] takes anything that converts into it.
+/// You rarely name this type: [`NodeBuilder::after`](crate::NodeBuilder::after) takes anything that converts into it.
 ///
 /// # Examples
 ///
