@@ -4,129 +4,14 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::context::Context;
+use pool_core::drop_quietly;
+
+use crate::context::{Context, NodeFn};
 use crate::error::GraphBuildError;
-use crate::graph::{Graph, GraphInner, HotNode, NodeFn};
+use crate::graph::Graph;
+use crate::inner::{GraphInner, HotNode};
+use crate::key::{DepKind, Dependency, NodeKey};
 use crate::names::{NameIndex, Names};
-
-/// A typed reference to a node, returned when the node is added: dependents read the node's
-/// output through it with [`Context::get`], and the caller reads it from a
-/// [`Report`](crate::Report) with [`Report::output`](crate::Report::output).
-///
-/// A key is also a dependency: `.after(key)` is `.after(name)` without the name lookup.
-///
-/// # Examples
-///
-/// ```
-/// use dag_scheduler::{Graph, NodeKey};
-/// use pool_core::InlineExecutor;
-///
-/// let mut builder = Graph::builder();
-/// let answer: NodeKey<u32> = builder.node("answer", |_| 42).key();
-/// let graph = builder.build().unwrap();
-/// let report = graph.run(&InlineExecutor);
-/// assert_eq!(report.output(answer), Some(&42));
-/// ```
-pub struct NodeKey<T> {
-    pub(crate) builder: u64,
-    pub(crate) index: u32,
-    _output: PhantomData<fn() -> T>,
-}
-
-impl<T> NodeKey<T> {
-    /// The node's index in insertion order (0 for the first node added).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut builder = dag_scheduler::Graph::builder();
-    /// builder.node("first", |_| ());
-    /// assert_eq!(builder.node("second", |_| ()).key().index(), 1);
-    /// ```
-    pub fn index(self) -> usize {
-        self.index as usize
-    }
-}
-
-impl<T> Clone for NodeKey<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for NodeKey<T> {}
-
-impl<T> PartialEq for NodeKey<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.builder == other.builder && self.index == other.index
-    }
-}
-
-impl<T> Eq for NodeKey<T> {}
-
-impl<T> fmt::Debug for NodeKey<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeKey({})", self.index)
-    }
-}
-
-/// One dependency of a node: a node name, or a [`NodeKey`].
-///
-/// You rarely name this type: [`NodeBuilder::after`] takes anything that converts into it.
-///
-/// # Examples
-///
-/// ```
-/// use dag_scheduler::{Dependency, Graph};
-///
-/// let mut builder = Graph::builder();
-/// let a = builder.node("a", |_| 1).key();
-/// let by_key: Dependency = a.into();
-/// let by_name: Dependency = "a".into();
-/// builder.node("b", |_| ()).after(by_key).after(by_name);
-/// assert!(builder.build().is_ok());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dependency(DepKind);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum DepKind {
-    Name(String),
-    Key { builder: u64, index: u32 },
-}
-
-impl From<&str> for Dependency {
-    fn from(name: &str) -> Self {
-        Dependency(DepKind::Name(name.to_owned()))
-    }
-}
-
-impl From<String> for Dependency {
-    fn from(name: String) -> Self {
-        Dependency(DepKind::Name(name))
-    }
-}
-
-impl From<&String> for Dependency {
-    fn from(name: &String) -> Self {
-        Dependency(DepKind::Name(name.clone()))
-    }
-}
-
-impl<T> From<NodeKey<T>> for Dependency {
-    fn from(key: NodeKey<T>) -> Self {
-        Dependency(DepKind::Key {
-            builder: key.builder,
-            index: key.index,
-        })
-    }
-}
-
-impl<T> From<&NodeKey<T>> for Dependency {
-    fn from(key: &NodeKey<T>) -> Self {
-        (*key).into()
-    }
-}
 
 /// A dependency that `after` could not turn into a node index: resolved (or refused) by `build`.
 enum Unresolved {
@@ -180,7 +65,16 @@ pub struct GraphBuilder {
     deps_end: Vec<u32>,
     /// Position in `deps`, and the dependency, in the order they were added.
     unresolved: Vec<(usize, Unresolved)>,
+    /// At most this many nodes are stored (see [`node_limit`](Self::node_limit)).
+    limit: usize,
+    /// Nodes added past `limit`: counted for the error, not stored.
+    refused: usize,
+    /// Dependencies added past what a `u32` can index: counted for the error, not stored.
+    refused_deps: usize,
 }
+
+/// The most nodes a graph can have: every node has a `u32` index, and `u32::MAX` is reserved.
+const MAX_NODES: usize = u32::MAX as usize - 1;
 
 impl fmt::Debug for GraphBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,21 +108,34 @@ impl Default for GraphBuilder {
 pub struct NodeBuilder<'b, T> {
     builder: &'b mut GraphBuilder,
     index: u32,
+    /// False for a node past the builder's limit: nothing of it is stored.
+    stored: bool,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> fmt::Debug for NodeBuilder<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = &self.builder.names;
         f.debug_struct("NodeBuilder")
-            .field("name", &self.builder.names.get(self.builder.len() - 1))
+            .field("name", &self.stored.then(|| names.get(names.len() - 1)))
             .finish()
     }
 }
 
 impl<T> NodeBuilder<'_, T> {
+    // Inlined: with a key, `after` is a few stores, once per edge.
+    #[inline]
     fn add(&mut self, dependency: Dependency) {
         // This node is the builder's last one: it holds the builder until it is dropped.
         let b = &mut *self.builder;
+        if !self.stored {
+            return;
+        }
+        if b.deps.len() >= MAX_NODES {
+            // `build` refuses the graph; storing more would only run out of memory first.
+            b.refused_deps += 1;
+            return;
+        }
         match dependency.0 {
             DepKind::Key { builder, index } if builder == b.id => b.deps.push(index),
             DepKind::Key { index, .. } => {
@@ -301,7 +208,7 @@ impl<T> NodeBuilder<'_, T> {
     /// assert_eq!(report.outcome("upload logs"), Some(Outcome::Succeeded));
     /// ```
     pub fn run_even_if_failed(self) -> Self {
-        if let Some(node) = self.builder.hot.last_mut() {
+        if let Some(node) = self.builder.hot.last_mut().filter(|_| self.stored) {
             node.run_even_if_failed = true;
         }
         self
@@ -317,11 +224,22 @@ impl<T> NodeBuilder<'_, T> {
     /// assert_eq!(key.index(), 0);
     /// ```
     pub fn key(&self) -> NodeKey<T> {
-        NodeKey {
-            builder: self.builder.id,
-            index: self.index,
-            _output: PhantomData,
-        }
+        NodeKey::new(self.builder.id, self.index)
+    }
+}
+
+impl Graph {
+    /// A new [`GraphBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// builder.node("only", |_| ());
+    /// assert_eq!(builder.build().unwrap().len(), 1);
+    /// ```
+    pub fn builder() -> GraphBuilder {
+        GraphBuilder::new()
     }
 }
 
@@ -342,7 +260,32 @@ impl GraphBuilder {
             deps: Vec::new(),
             deps_end: Vec::new(),
             unresolved: Vec::new(),
+            limit: MAX_NODES,
+            refused: 0,
+            refused_deps: 0,
         }
+    }
+
+    /// At most `limit` nodes (capped at `u32::MAX - 1`, the default): a node added past it is
+    /// not stored (its closure is dropped at once), and [`build`](Self::build) refuses the graph
+    /// with an error that gives the count. So a runaway generator gets a typed error instead of
+    /// running the process out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = dag_scheduler::Graph::builder().node_limit(2);
+    /// for name in ["a", "b", "c"] {
+    ///     builder.node(name, |_| ());
+    /// }
+    /// let err = builder.build().unwrap_err();
+    /// assert!(err.is_too_many_nodes());
+    /// assert_eq!(err.to_string(), "too many nodes: 3 (at most 2)");
+    /// ```
+    #[must_use]
+    pub fn node_limit(mut self, limit: usize) -> Self {
+        self.limit = limit.min(MAX_NODES);
+        self
     }
 
     /// Adds a node that produces a `T`; a panic in `f` fails the node.
@@ -403,12 +346,24 @@ impl GraphBuilder {
     fn push<T>(&mut self, name: &str, run: NodeFn) -> NodeBuilder<'_, T> {
         // Indices past u32 are refused by `build`; saturate so adding itself never panics.
         let index = u32::try_from(self.len()).unwrap_or(u32::MAX);
+        if self.hot.len() >= self.limit {
+            self.refused += 1;
+            // User code: a captured value's `Drop` may panic.
+            drop_quietly(run);
+            return NodeBuilder {
+                builder: self,
+                index,
+                stored: false,
+                _output: PhantomData,
+            };
+        }
         self.names.push(name);
         self.hot.push(HotNode::new(run));
         self.deps_end.push(self.deps.len() as u32);
         NodeBuilder {
             builder: self,
             index,
+            stored: true,
             _output: PhantomData,
         }
     }
@@ -423,7 +378,7 @@ impl GraphBuilder {
     /// assert_eq!(builder.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.hot.len()
+        self.hot.len() + self.refused
     }
 
     /// Whether no node was added.
@@ -434,14 +389,16 @@ impl GraphBuilder {
     /// assert!(dag_scheduler::Graph::builder().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.hot.is_empty()
+        self.len() == 0
     }
 
     /// Validates the graph.
     ///
     /// # Errors
     ///
-    /// The first problem found, in this order: more than `u32::MAX - 1` nodes; a duplicate name
+    /// The first problem found, in this order: more nodes than the
+    /// [`node_limit`](Self::node_limit) (at most `u32::MAX - 1`); more than `u32::MAX - 1`
+    /// dependencies; a duplicate name
     /// (the second use); a dependency naming no node, or a key of another builder; a node that
     /// depends on itself; a cycle (its nodes in order).
     ///
@@ -453,13 +410,15 @@ impl GraphBuilder {
     /// assert!(builder.build().unwrap_err().is_unknown_dependency());
     /// ```
     pub fn build(self) -> Result<Graph, GraphBuildError> {
-        let n = self.len();
-        if n >= u32::MAX as usize {
-            return Err(GraphBuildError::too_many_nodes(n));
+        if self.refused > 0 {
+            return Err(GraphBuildError::too_many_nodes(self.len(), self.limit));
         }
-        if self.deps.len() >= u32::MAX as usize {
-            return Err(GraphBuildError::too_many_edges(self.deps.len()));
+        if self.refused_deps > 0 {
+            return Err(GraphBuildError::too_many_edges(
+                self.deps.len() + self.refused_deps,
+            ));
         }
+        let n = self.hot.len();
         let mut names = self.names;
         names.shrink_to_fit();
         let index = NameIndex::new(&names)
@@ -526,72 +485,7 @@ impl GraphBuilder {
         }
         deps.truncate(write);
         deps.shrink_to_fit();
-        let inner = GraphInner::new(names, index, self.hot, pred_offsets, deps, forward)?;
-        Ok(Graph::with_builder_id(inner, self.id))
+        let inner = GraphInner::new(names, index, self.hot, pred_offsets, deps, forward, self.id)?;
+        Ok(Graph::from_inner(inner))
     }
-}
-
-/// Kahn's order of the graph given by predecessor lists, or the nodes of one cycle in order.
-pub(crate) fn topological_order(
-    pred_offsets: &[u32],
-    preds: &[u32],
-    succ_offsets: &[u32],
-    succs: &[u32],
-) -> Result<Vec<u32>, Vec<u32>> {
-    let n = pred_offsets.len() - 1;
-    let mut left: Vec<u32> = (0..n)
-        .map(|i| pred_offsets[i + 1] - pred_offsets[i])
-        .collect();
-    let mut order: Vec<u32> = (0..n as u32).filter(|&i| left[i as usize] == 0).collect();
-    let mut head = 0;
-    while head < order.len() {
-        let u = order[head] as usize;
-        head += 1;
-        for &s in &succs[succ_offsets[u] as usize..succ_offsets[u + 1] as usize] {
-            left[s as usize] -= 1;
-            if left[s as usize] == 0 {
-                order.push(s);
-            }
-        }
-    }
-    if order.len() == n {
-        return Ok(order);
-    }
-    // Every node left over has a predecessor that is also left over, so walking predecessors
-    // from any of them must revisit a node: the walk between the two visits is a cycle.
-    let Some(start) = (0..n).find(|&i| left[i] > 0) else {
-        return Ok(order); // unreachable: fewer ordered nodes means some are left
-    };
-    let mut seen_at = vec![usize::MAX; n];
-    let mut walk: Vec<u32> = Vec::new();
-    let mut u = start;
-    while seen_at[u] == usize::MAX {
-        seen_at[u] = walk.len();
-        walk.push(u as u32);
-        let Some(&p) = preds[pred_offsets[u] as usize..pred_offsets[u + 1] as usize]
-            .iter()
-            .find(|&&p| left[p as usize] > 0)
-        else {
-            break; // unreachable, see above
-        };
-        u = p as usize;
-    }
-    let from = if seen_at[u] == usize::MAX {
-        0
-    } else {
-        seen_at[u]
-    };
-    let mut cycle = walk.split_off(from);
-    // The walk went against the edges; turn it into dependency order, starting with the node
-    // added first so the message does not depend on where the walk began.
-    cycle.reverse();
-    if let Some(min_at) = cycle
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, &v)| v)
-        .map(|(i, _)| i)
-    {
-        cycle.rotate_left(min_at);
-    }
-    Err(cycle)
 }

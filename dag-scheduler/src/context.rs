@@ -1,11 +1,18 @@
 //! What a running node sees: its dependencies' outputs and the run's cancel flag.
 
+use std::any::Any;
 use std::fmt;
 
-use pool_core::sync::Ordering;
+use pool_core::sync::{AtomicBool, Ordering};
 
-use crate::builder::NodeKey;
-use crate::run::{Run, Slot};
+use crate::key::NodeKey;
+use crate::state::{NodeState, Slot};
+use crate::topology::Topology;
+
+/// A node's closure, type-erased: its output boxed as `Any` (no allocation for `()`), or the
+/// failure message.
+pub(crate) type NodeFn =
+    Box<dyn Fn(&Context<'_>) -> Result<Box<dyn Any + Send + Sync>, String> + Send + Sync>;
 
 /// Handed to a node's closure while it runs.
 ///
@@ -29,7 +36,10 @@ use crate::run::{Run, Slot};
 /// assert_eq!(report.output(len), Some(&Some(5)));
 /// ```
 pub struct Context<'a> {
-    run: &'a Run,
+    topology: &'a Topology,
+    /// The run's node states: this node's dependencies are decided (see `get`).
+    nodes: &'a [NodeState],
+    cancelled: &'a AtomicBool,
     index: u32,
 }
 
@@ -42,8 +52,18 @@ impl fmt::Debug for Context<'_> {
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(run: &'a Run, index: u32) -> Self {
-        Context { run, index }
+    pub(crate) fn new(
+        topology: &'a Topology,
+        nodes: &'a [NodeState],
+        cancelled: &'a AtomicBool,
+        index: u32,
+    ) -> Self {
+        Context {
+            topology,
+            nodes,
+            cancelled,
+            index,
+        }
     }
 
     /// The running node's name.
@@ -58,7 +78,7 @@ impl<'a> Context<'a> {
     /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(me).unwrap(), "me");
     /// ```
     pub fn name(&self) -> &'a str {
-        self.run.graph.inner.name(self.index as usize)
+        self.topology.name(self.index as usize)
     }
 
     /// The output of dependency `key` in this run.
@@ -78,13 +98,15 @@ impl<'a> Context<'a> {
     /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(b), Some(&Some(21)));
     /// ```
     pub fn get<T: 'static>(&self, key: NodeKey<T>) -> Option<&'a T> {
-        let inner = &*self.run.graph.inner;
-        if key.builder != inner.builder_id || !inner.depends_on(self.index as usize, key.index) {
+        let topology = self.topology;
+        if key.builder != topology.builder_id
+            || !topology.depends_on(self.index as usize, key.index)
+        {
             return None;
         }
         // SAFETY: `key` is a dependency of this node, and this node runs only after every
         // dependency's counter release, which follows the dependency's slot write.
-        match unsafe { self.run.slot(key.index as usize) } {
+        match unsafe { self.nodes[key.index as usize].slot() } {
             Slot::Output(value) => value.downcast_ref::<T>(),
             _ => None,
         }
@@ -108,14 +130,13 @@ impl<'a> Context<'a> {
     /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(m).unwrap(), "bad");
     /// ```
     pub fn missing_inputs(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let run = self.run;
-        let inner = &*run.graph.inner;
-        inner
+        let (topology, nodes) = (self.topology, self.nodes);
+        topology
             .preds_of(self.index as usize)
             .iter()
             // SAFETY: as in `get`: every dependency's slot was written before this node ran.
-            .filter(move |&&p| !matches!(unsafe { run.slot(p as usize) }, Slot::Output(_)))
-            .map(move |&p| inner.name(p as usize))
+            .filter(move |&&p| !matches!(unsafe { nodes[p as usize].slot() }, Slot::Output(_)))
+            .map(move |&p| topology.name(p as usize))
     }
 
     /// Whether the run was cancelled: a long node should check this now and then and return
@@ -131,6 +152,6 @@ impl<'a> Context<'a> {
     /// assert_eq!(builder.build().unwrap().run(&InlineExecutor).output(c), Some(&false));
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.run.cancelled.load(Ordering::Relaxed)
+        self.cancelled.load(Ordering::Relaxed)
     }
 }

@@ -39,8 +39,8 @@ enum BuildErrorKind {
     DuplicateName(String),
     #[error("node `{0}` depends on itself")]
     SelfDependency(String),
-    #[error("too many nodes: {0} (at most {max})", max = u32::MAX - 1)]
-    TooManyNodes(usize),
+    #[error("too many nodes: {count} (at most {limit})")]
+    TooManyNodes { count: usize, limit: usize },
     #[error("too many dependencies: {0} (at most {max})", max = u32::MAX - 1)]
     TooManyEdges(usize),
 }
@@ -96,9 +96,9 @@ impl GraphBuildError {
             kind: BuildErrorKind::SelfDependency(node.to_owned()),
         }
     }
-    pub(crate) fn too_many_nodes(count: usize) -> Self {
+    pub(crate) fn too_many_nodes(count: usize, limit: usize) -> Self {
         GraphBuildError {
-            kind: BuildErrorKind::TooManyNodes(count),
+            kind: BuildErrorKind::TooManyNodes { count, limit },
         }
     }
     pub(crate) fn too_many_edges(count: usize) -> Self {
@@ -184,7 +184,9 @@ impl GraphBuildError {
         matches!(self.kind, BuildErrorKind::SelfDependency(_))
     }
 
-    /// The graph has more nodes, or more dependencies, than a `u32` index can name.
+    /// The graph has more nodes than its builder's
+    /// [`node_limit`](crate::GraphBuilder::node_limit) (at most `u32::MAX - 1`), or more
+    /// dependencies than a `u32` index can name.
     ///
     /// # Examples
     ///
@@ -197,7 +199,7 @@ impl GraphBuildError {
     pub fn is_too_many_nodes(&self) -> bool {
         matches!(
             self.kind,
-            BuildErrorKind::TooManyNodes(_) | BuildErrorKind::TooManyEdges(_)
+            BuildErrorKind::TooManyNodes { .. } | BuildErrorKind::TooManyEdges(_)
         )
     }
 }

@@ -48,25 +48,80 @@
 //! - Waiting for a run on a worker of a [`pool_core::ThreadPool`] runs the pool's queued tasks
 //!   meanwhile, so graphs run and awaited from inside tasks of their own pool do not deadlock it.
 //!
+//! ## Build once, run many times
+//!
+//! Building validates and lays the graph out (names indexed, successors in flat arrays,
+//! longest chains found): a few hundred nanoseconds per node, more than one run of small nodes
+//! costs. A [`Graph`] is immutable and cheap to clone, so a program that runs the same work
+//! again (a build tool's rebuild, a pipeline per request, a simulation step) builds it once and
+//! runs it as often as it likes, even concurrently; each run only resets 24 bytes of state per
+//! node (40 with timing), and a finished run's state array is reused by the next one. Inputs
+//! that change between runs come in through captured shared state, not by rebuilding.
+//!
+//! ```
+//! use dag_scheduler::{Graph, RunOptions};
+//! use pool_core::ThreadPool;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::Arc;
+//!
+//! let input = Arc::new(AtomicU64::new(0));
+//! let mut builder = Graph::builder();
+//! let read = {
+//!     let input = Arc::clone(&input);
+//!     builder.node("read", move |_| input.load(Ordering::Relaxed)).key()
+//! };
+//! let double = builder.node("double", move |cx| cx.get(read).map_or(0, |v| v * 2)).after(read).key();
+//! let graph = builder.build()?; // paid once
+//!
+//! let pool = ThreadPool::new(2)?;
+//! for step in 1..=100 {
+//!     input.store(step, Ordering::Relaxed);
+//!     // Timing off: no clock reads, 24 B of state per node.
+//!     let report = graph.run_with(&pool, RunOptions::new().timing(false))?;
+//!     assert_eq!(report.output(double), Some(&(2 * step)));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The protocol is written down in `src/README.md`.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-mod builder;
-mod context;
+// Bottom to top: each group imports only from the groups above it (and itself), never below.
+// Plain data:
 mod error;
-mod graph;
-mod handle;
+mod key;
 mod names;
 mod options;
-mod report;
+mod state;
+
+// What a node sees, and the validated graph it reads (topology below context below inner):
+mod topology;
+
+mod context;
+
+mod inner;
+
+mod dot;
+
+// The run protocol, then what the caller holds:
 mod run;
 
-pub use builder::{Dependency, GraphBuilder, NodeBuilder, NodeKey};
+mod report;
+
+mod handle;
+
+// The public face:
+mod graph;
+
+mod builder;
+
+pub use builder::{GraphBuilder, NodeBuilder};
 pub use context::Context;
 pub use error::{GraphBuildError, RunError};
 pub use graph::Graph;
 pub use handle::RunHandle;
+pub use key::{Dependency, NodeKey};
 pub use options::RunOptions;
 pub use report::{NodeReport, Outcome, Report, Summary};

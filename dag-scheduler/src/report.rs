@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use pool_core::sync::{ErasedArc, Ordering};
 
-use crate::builder::NodeKey;
-use crate::graph::Graph;
-use crate::run::{Run, Slot, Timing};
+use crate::dot;
+use crate::inner::GraphInner;
+use crate::key::NodeKey;
+use crate::run::Run;
+use crate::state::{Slot, Timing};
 
 /// What became of one node in a run.
 ///
@@ -185,11 +187,11 @@ impl Report {
         report
     }
 
-    fn graph(&self) -> &Graph {
+    fn graph(&self) -> &GraphInner {
         &self.run.graph
     }
 
-    fn slot(&self, i: usize) -> &Slot {
+    fn slot(&self, i: usize) -> Slot<'_> {
         // SAFETY: a report exists only for a completed run: every slot was written before the
         // completion, which the report's creator acquired through the completion lock.
         unsafe { self.run.slot(i) }
@@ -205,7 +207,7 @@ impl Report {
             Slot::Output(_) => Outcome::Succeeded,
             Slot::Failed(message) => Outcome::Failed(message.to_string()),
             Slot::Skipped(root) => Outcome::Skipped {
-                because: self.graph().inner.name(*root as usize).to_owned(),
+                because: self.graph().name(root as usize).to_owned(),
             },
             // Empty cannot happen in a completed run; report it as cancelled rather than panic.
             Slot::Cancelled | Slot::Empty => Outcome::Cancelled,
@@ -216,7 +218,7 @@ impl Report {
         let timing = self.timing(i);
         let origin = self.run.start_time();
         NodeReport {
-            name: self.graph().inner.name(i),
+            name: self.graph().name(i),
             outcome: self.outcome_at(i),
             start: timing.map(|t| Duration::from_nanos(t.start.saturating_sub(origin))),
             end: timing.map(|t| Duration::from_nanos(t.end.saturating_sub(origin))),
@@ -225,7 +227,7 @@ impl Report {
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
-        self.graph().inner.index_of(name).map(|i| i as usize)
+        self.graph().index_of(name).map(|i| i as usize)
     }
 
     /// The number of nodes.
@@ -361,7 +363,7 @@ impl Report {
     /// assert_eq!(report.output(a), Some(&1));
     /// ```
     pub fn output<T: 'static>(&self, key: NodeKey<T>) -> Option<&T> {
-        if key.builder != self.graph().inner.builder_id || key.index() >= self.len() {
+        if key.builder != self.graph().builder_id() || key.index() >= self.len() {
             return None;
         }
         match self.slot(key.index()) {
@@ -476,9 +478,13 @@ impl Report {
     /// assert_eq!(report.critical_path(), ["a", "b"]); // c never ran
     /// ```
     pub fn critical_path(&self) -> Vec<&str> {
-        let inner = &*self.graph().inner;
+        let inner = self.graph();
         if !self.run.is_timed() {
-            return self.graph().critical_path();
+            return inner
+                .longest_chain()
+                .into_iter()
+                .map(|i| inner.name(i as usize))
+                .collect();
         }
         let ended = |i: usize| self.timing(i).map(|t| t.end);
         let Some(mut u) = (0..self.len())
@@ -520,7 +526,7 @@ impl Report {
     /// assert!(report.to_dot().contains("fillcolor=salmon"));
     /// ```
     pub fn to_dot(&self) -> String {
-        self.graph().dot_with(|i| {
+        dot::to_dot(self.graph(), |i| {
             Some(match self.slot(i) {
                 Slot::Output(_) => ("palegreen", "succeeded"),
                 Slot::Failed(_) => ("salmon", "failed"),
@@ -563,7 +569,7 @@ impl Report {
             let _ = write!(
                 out,
                 "\n{{\"name\":\"{}\",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":1,\"tid\":{},\"args\":{{\"outcome\":\"{}\"}}}}",
-                json_escape(self.graph().inner.name(*i)),
+                json_escape(self.graph().name(*i)),
                 outcome.kind(),
                 micros(t.start.saturating_sub(origin)),
                 micros(t.end.saturating_sub(t.start)),
@@ -612,10 +618,6 @@ impl fmt::Display for Report {
 /// Microseconds with three decimals, as Chrome trace JSON wants them.
 fn micros(nanos: u64) -> String {
     format!("{}.{:03}", nanos / 1000, nanos % 1000)
-}
-
-pub(crate) fn dot_escape(name: &str) -> String {
-    name.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 fn json_escape(text: &str) -> String {

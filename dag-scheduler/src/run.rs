@@ -1,7 +1,6 @@
 //! One run of a graph: the join counters, the in-place successor, the token count that fires
 //! completion once, and cancellation. The protocol is described in `README.md` beside this file.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -11,40 +10,9 @@ use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
 use crate::context::Context;
-use crate::graph::{Graph, GraphInner, HotNode};
+use crate::inner::{GraphInner, HotNode};
 use crate::options::{ClockFn, RunOptions};
-
-/// `blocked_by` of a node no failure reached.
-const NONE: usize = usize::MAX;
-
-/// What became of a node in this run. Written once, by the thread that took the node's join
-/// counter to zero, before it releases any successor; read by successors and the report after.
-pub(crate) enum Slot {
-    Empty,
-    Output(Box<dyn Any + Send + Sync>),
-    Failed(Box<str>),
-    /// Skipped because of this failed node (the root cause, not the nearest dependency).
-    Skipped(u32),
-    Cancelled,
-}
-
-pub(crate) struct NodeState {
-    /// Dependencies not finished yet (untouched for nodes with one dependency).
-    pending: AtomicUsize,
-    /// The failed node that poisons this one, or `NONE`; the node itself when marked failed
-    /// before the run.
-    blocked_by: AtomicUsize,
-    pub(crate) slot: UnsafeCell<Slot>,
-}
-
-/// Per-node timing, written by the thread that ran the node.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Timing {
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    pub(crate) thread: u64,
-    pub(crate) ran: bool,
-}
+use crate::state::{Decision, NodeState, PackedTiming, Slot, Timing, NONE};
 
 /// The executor a run submits to.
 pub(crate) enum ExecutorRef {
@@ -78,9 +46,10 @@ enum Kind {
 }
 
 pub(crate) struct Run {
-    pub(crate) graph: Graph,
+    pub(crate) graph: ErasedArc<GraphInner>,
     pub(crate) nodes: Box<[NodeState]>,
-    pub(crate) times: Box<[UnsafeCell<Timing>]>,
+    /// Empty unless timing is on.
+    pub(crate) times: Box<[UnsafeCell<PackedTiming>]>,
     /// Jobs alive (submitted and not finished) plus the starter's own: the release that takes it
     /// to zero completes the run.
     tokens: AtomicUsize,
@@ -240,7 +209,7 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     {
         // SAFETY: we hold a token, so the run side's reference is alive.
         let run = unsafe { &*run_ptr };
-        let graph: &GraphInner = &run.graph.inner;
+        let graph: &GraphInner = &run.graph;
         // The end time of the node this thread just ran: the start of the next one run in
         // place (only our bookkeeping lies between), which saves one clock read per node.
         let mut last_end = None;
@@ -252,23 +221,16 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
             for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
                 let state = &run.nodes[s as usize];
                 #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
-                let ready = graph.hot[s as usize].in_degree == 1
-                    || state.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
                 if let Some(cause) = poison {
                     // First failure wins; published by the release below (or the submission).
-                    let _ = state.blocked_by.compare_exchange(
-                        NONE,
-                        cause as usize,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
+                    state.poison(cause);
                 }
                 // A node with one dependency is released by that dependency alone: no
                 // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
                 // AcqRel makes every dependency's slot visible to the thread that sees it.
                 #[cfg(not(loom_broken_dag_poison))]
-                let ready = graph.hot[s as usize].in_degree == 1
-                    || state.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
                 if ready {
                     if next.is_none() {
                         next = Some(s);
@@ -317,12 +279,12 @@ impl Run {
     /// A borrowed executor must stay valid until the run completes: the caller waits for the
     /// completion on every exit path, unwinding included, after launching it.
     pub(crate) unsafe fn new(
-        graph: &Graph,
+        graph: &ErasedArc<GraphInner>,
         exec: ExecutorRef,
         options: &RunOptions,
         premarked: Vec<(u32, Box<str>)>,
     ) -> ErasedArc<Run> {
-        let inner = &*graph.inner;
+        let inner: &GraphInner = graph;
         let n = inner.hot.len();
         // Reuse the state array a finished run gave back (its slots already emptied): resetting
         // it costs two stores per node, where a fresh one also pays the allocator and, for big
@@ -331,27 +293,18 @@ impl Run {
         let nodes: Box<[NodeState]> = match spare {
             Some(nodes) if nodes.len() == n => {
                 for (state, hot) in nodes.iter().zip(&inner.hot) {
-                    state
-                        .pending
-                        .store(hot.in_degree as usize, Ordering::Relaxed);
-                    state.blocked_by.store(NONE, Ordering::Relaxed);
+                    state.reset(hot.in_degree);
                 }
                 nodes
             }
             _ => inner
                 .hot
                 .iter()
-                .map(|hot| NodeState {
-                    pending: AtomicUsize::new(hot.in_degree as usize),
-                    blocked_by: AtomicUsize::new(NONE),
-                    slot: UnsafeCell::new(Slot::Empty),
-                })
+                .map(|hot| NodeState::new(hot.in_degree))
                 .collect(),
         };
         for &(i, _) in &premarked {
-            nodes[i as usize]
-                .blocked_by
-                .store(i as usize, Ordering::Relaxed);
+            nodes[i as usize].mark_failed(i);
         }
         let clock = match (&options.clock, options.timing) {
             (_, false) => Clock::Off,
@@ -361,10 +314,12 @@ impl Run {
         let times = if matches!(clock, Clock::Off) {
             Box::default()
         } else {
-            (0..n).map(|_| UnsafeCell::new(Timing::default())).collect()
+            (0..n)
+                .map(|_| UnsafeCell::new(PackedTiming::default()))
+                .collect()
         };
         let mut run = Run {
-            graph: graph.clone(),
+            graph: ErasedArc::clone(graph),
             nodes,
             times,
             tokens: AtomicUsize::new(1),
@@ -396,7 +351,7 @@ impl Run {
         let _starter = OnExit::new(|| unsafe { release_token(ptr) });
         // As the driver, the starter also runs what an inline executor hands back.
         lead(ptr, || {
-            for &root in &run.graph.inner.roots {
+            for &root in &run.graph.roots {
                 run.submit(root);
             }
         });
@@ -434,7 +389,7 @@ impl Run {
             job.start();
             return;
         }
-        let priority = if self.priority && self.graph.inner.hot[index as usize].critical {
+        let priority = if self.priority && self.graph.hot[index as usize].critical {
             Priority::High
         } else {
             Priority::Normal
@@ -463,37 +418,37 @@ impl Run {
     fn process(&self, index: u32, kind: Kind, last_end: &mut Option<u64>) -> Option<u32> {
         let i = index as usize;
         let state = &self.nodes[i];
-        let hot = &self.graph.inner.hot[i];
-        let cause = state.blocked_by.load(Ordering::Relaxed);
-        let slot = if kind == Kind::Dropped {
+        let hot = &self.graph.hot[i];
+        let cause = state.blocked_by();
+        let decision = if kind == Kind::Dropped {
             // The executor will not run our jobs: cancel the rest of the run.
             self.refused.store(true, Ordering::Relaxed);
             self.cancelled.store(true, Ordering::Relaxed);
-            Slot::Cancelled
+            Decision::Cancelled
         } else if self.cancelled.load(Ordering::Relaxed) {
-            Slot::Cancelled
-        } else if cause == i {
-            Slot::Failed(self.premark_message(index))
+            Decision::Cancelled
+        } else if cause == index {
+            Decision::Failed(self.premark_message(index))
         } else if cause != NONE && !hot.run_even_if_failed {
-            Slot::Skipped(cause as u32)
+            Decision::Skipped
         } else {
             self.execute(index, hot, last_end)
         };
-        let poison = match &slot {
-            Slot::Failed(_) => Some(index),
-            Slot::Skipped(root) => Some(*root),
+        let poison = match &decision {
+            Decision::Failed(_) => Some(index),
+            Decision::Skipped => Some(cause),
             _ => None,
         };
         // SAFETY: only this thread writes this slot, once (it took the counter to zero), and
         // nobody reads it before the releases below.
-        state.slot.with_mut(|p| unsafe { *p = slot });
+        unsafe { state.decide(decision) };
         poison
     }
 
-    fn execute(&self, index: u32, hot: &HotNode, last_end: &mut Option<u64>) -> Slot {
-        let cx = Context::new(self, index);
+    fn execute(&self, index: u32, hot: &HotNode, last_end: &mut Option<u64>) -> Decision {
+        let cx = Context::new(&self.graph.topology, &self.nodes, &self.cancelled, index);
         #[cfg(feature = "tracing")]
-        let _node = tracing::info_span!(parent: &self.span, "dag.node", node = %self.graph.inner.name(index as usize))
+        let _node = tracing::info_span!(parent: &self.span, "dag.node", node = %self.graph.name(index as usize))
             .entered();
         let start = last_end.take().or_else(|| self.now());
         // The payload of a panic is dropped quietly: its own `Drop` may panic too.
@@ -504,18 +459,13 @@ impl Run {
             let thread = THREAD_ID.try_with(|id| *id).unwrap_or(0);
             // SAFETY: as for the slot: this thread alone writes this node's timing, once.
             self.times[index as usize].with_mut(|p| unsafe {
-                *p = Timing {
-                    start,
-                    end,
-                    thread,
-                    ran: true,
-                }
+                *p = PackedTiming::new(start, end, thread);
             });
         }
         match result {
-            Ok(Ok(output)) => Slot::Output(output),
-            Ok(Err(message)) => Slot::Failed(message.into()),
-            Err(message) => Slot::Failed(format!("panicked: {message}").into()),
+            Ok(Ok(output)) => Decision::Output(output),
+            Ok(Err(message)) => Decision::Failed(message.into()),
+            Err(message) => Decision::Failed(format!("panicked: {message}").into()),
         }
     }
 
@@ -568,9 +518,9 @@ impl Run {
     ///
     /// The caller has acquired the slot's write (it depends on `i` and its counter reached
     /// zero, or the run has completed).
-    pub(crate) unsafe fn slot(&self, i: usize) -> &Slot {
-        // SAFETY: the caller's contract: the write happened before, and none follows.
-        self.nodes[i].slot.with(|p| unsafe { &*p })
+    pub(crate) unsafe fn slot(&self, i: usize) -> Slot<'_> {
+        // SAFETY: the caller's contract.
+        unsafe { self.nodes[i].slot() }
     }
 
     /// # Safety
@@ -579,8 +529,7 @@ impl Run {
     pub(crate) unsafe fn timing(&self, i: usize) -> Option<Timing> {
         let cell = self.times.get(i)?;
         // SAFETY: the caller's contract: all writes happened before completion.
-        let t = cell.with(|p| unsafe { *p });
-        t.ran.then_some(t)
+        cell.with(|p| unsafe { *p }).unpack()
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -628,12 +577,9 @@ impl Drop for Run {
         // is dropped quietly, one at a time, so a panicking `Drop` reaches neither.
         // Drop this run's outputs now, and give the emptied state array to the graph's next
         // run (see `Run::new`). Only one spare is kept, so concurrent runs allocate their own.
-        for state in self.nodes.iter() {
-            // SAFETY: `&mut self`: no other reference to the run exists any more.
-            let slot = state
-                .slot
-                .with_mut(|p| unsafe { std::mem::replace(&mut *p, Slot::Empty) });
-            if let Slot::Output(output) = slot {
+        for state in self.nodes.iter_mut() {
+            // Outputs, and the failure messages beside them (ours, but dropped the same way).
+            if let Some(output) = state.take() {
                 drop_quietly(output);
             }
         }
@@ -641,7 +587,7 @@ impl Drop for Run {
         drop_quietly(std::mem::replace(&mut self.clock, Clock::Off));
         drop_quietly(std::mem::replace(&mut self.exec, ExecutorRef::Released));
         let nodes = std::mem::take(&mut self.nodes);
-        let mut spare = self.graph.inner.spare.lock();
+        let mut spare = self.graph.spare.lock();
         if spare.is_none() && !nodes.is_empty() {
             *spare = Some(nodes);
         }

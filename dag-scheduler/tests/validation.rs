@@ -162,3 +162,37 @@ fn empty_graph_builds_and_runs() {
     assert!(report.is_success());
     assert!(report.critical_path().is_empty());
 }
+
+#[test]
+fn a_graph_over_the_node_limit_is_a_typed_error_and_stores_nothing_past_it() {
+    use std::sync::Arc;
+    let captured = Arc::new(());
+    let mut builder = Graph::builder().node_limit(3);
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        let held = Arc::clone(&captured);
+        let node = builder.node(format!("n{i}"), move |_| drop(Arc::clone(&held)));
+        let node = match keys.last() {
+            Some(&previous) => node.after(previous).run_even_if_failed(),
+            None => node,
+        };
+        keys.push(node.key());
+    }
+    // The two nodes past the limit were dropped at once (their closures with them).
+    assert_eq!(Arc::strong_count(&captured), 1 + 3);
+    assert_eq!(builder.len(), 5);
+    let err = build_err(builder);
+    assert!(err.is_too_many_nodes());
+    assert!(!err.is_cycle() && !err.is_duplicate_name() && !err.is_unknown_dependency());
+    assert_eq!(err.to_string(), "too many nodes: 5 (at most 3)");
+    assert_eq!(Arc::strong_count(&captured), 1);
+}
+
+#[test]
+fn a_graph_at_the_node_limit_builds() {
+    let mut builder = Graph::builder().node_limit(2);
+    let a = builder.node("a", |_| ()).key();
+    builder.node("b", |_| ()).after(a);
+    assert_eq!(builder.build().expect("at the limit").len(), 2);
+    assert!(Graph::builder().node_limit(0).build().is_ok());
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
 use std::task::{Context, Wake, Waker};
 
-use dag_scheduler::{Graph, Outcome, RunOptions};
+use dag_scheduler::{Graph, Outcome, Report, RunOptions};
 use loom_tests::model;
 use pool_core::{Executor, Job, Rejected};
 
@@ -63,6 +63,19 @@ impl Wake for CountingWaker {
     }
 }
 
+/// Starts `graph`, polls its handle once with a counting waker (registering it unless the run
+/// already finished), and waits: the report, whether the poll was pending, and the wake count.
+fn start_poll_once_and_wait(graph: &Graph) -> (Report, bool, usize) {
+    let mut handle = graph.start_with(ThreadPerJob, untimed()).unwrap();
+    let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(StdArc::clone(&counter));
+    let pending = std::pin::Pin::new(&mut handle)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending();
+    let report = handle.wait();
+    (report, pending, counter.0.load(Ordering::Relaxed))
+}
+
 /// Invariant: the run's completion fires exactly once: a waker registered before the end is
 /// woken exactly once (never zero times: no lost wake-up; never twice), and the blocking
 /// waiter returns with every node decided.
@@ -73,15 +86,8 @@ fn completion_fires_once() {
         b.node("a", |_| ());
         b.node("b", |_| ());
         let graph = b.build().unwrap();
-        let mut handle = graph.start_with(ThreadPerJob, untimed()).unwrap();
-        let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(StdArc::clone(&counter));
-        let pending = std::pin::Pin::new(&mut handle)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending();
-        let report = handle.wait();
+        let (report, pending, wakes) = start_poll_once_and_wait(&graph);
         assert_eq!(report.summary().succeeded, 2);
-        let wakes = counter.0.load(Ordering::Relaxed);
         assert_eq!(
             wakes,
             usize::from(pending),
@@ -141,13 +147,7 @@ fn failure_skips_a_dependent_released_concurrently() {
         .after("bad")
         .after("good");
         let graph = b.build().unwrap();
-        let mut handle = graph.start_with(ThreadPerJob, untimed()).unwrap();
-        let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(StdArc::clone(&counter));
-        let pending = std::pin::Pin::new(&mut handle)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending();
-        let report = handle.wait();
+        let (report, pending, wakes) = start_poll_once_and_wait(&graph);
         assert_eq!(
             runs.load(Ordering::Relaxed),
             0,
@@ -163,6 +163,6 @@ fn failure_skips_a_dependent_released_concurrently() {
         assert_eq!(report.outcome("good"), Some(Outcome::Succeeded));
         let s = report.summary();
         assert_eq!((s.succeeded, s.failed, s.skipped), (1, 1, 1));
-        assert_eq!(counter.0.load(Ordering::Relaxed), usize::from(pending));
+        assert_eq!(wakes, usize::from(pending));
     });
 }

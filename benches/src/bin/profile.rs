@@ -8,6 +8,11 @@
 //!
 //! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
 //! tasks). Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`: `ours`, `rayon`).
+//!
+//! `dag-build SHAPE [NODES]` adds the nodes of one of the `compare` DAG shapes (`chain`,
+//! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
+//! (the shape's predecessor lists are made first: subtract `dag-build none` from its count).
+//! Instructions per node: callgrind's total divided by NODES.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -113,9 +118,38 @@ fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+fn dag_build(shape: &str, n: usize) -> Result<(), String> {
+    use benches::workloads::dag;
+    let shape = match shape {
+        "chain" | "none" => dag::chain(n),
+        "wavefront" => dag::wavefront((n as f64).sqrt() as usize),
+        "tree" => dag::binary_tree((n + 1).ilog2()),
+        "random" => dag::random_dag(n, 0x5eed),
+        other => return Err(format!("unknown DAG shape {other:?}")),
+    };
+    let nodes = shape.len().max(1) as f64;
+    if std::env::args().nth(2).as_deref() == Some("none") {
+        println!("dag-build: {} nodes, shape only", shape.len());
+        return Ok(());
+    }
+    let started = Instant::now();
+    let builder = dag::add_ours(&shape);
+    let added = started.elapsed();
+    let graph = builder.build().map_err(|e| e.to_string())?;
+    let built = started.elapsed();
+    println!(
+        "dag-build: {} nodes, add {:.0} + build() {:.0} = {:.0} ns/node",
+        graph.len(),
+        added.as_nanos() as f64 / nodes,
+        (built - added).as_nanos() as f64 / nodes,
+        built.as_nanos() as f64 / nodes,
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS]";
+    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS] | profile dag-build (chain|wavefront|tree|random|none) [NODES]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -126,6 +160,7 @@ fn main() -> ExitCode {
     let result = match workload.as_str() {
         "external" => external(system, threads, n),
         "tree" => tree(system, threads, n),
+        "dag-build" => dag_build(system, n),
         other => Err(format!("unknown workload {other:?}")),
     };
     match result {

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dag_scheduler::{Graph, NodeKey, RunOptions};
+use dag_scheduler::{Graph, GraphBuilder, NodeKey, RunOptions};
 use pool_core::ThreadPool;
 
 use crate::{Config, Figure, Measurement, Row};
@@ -114,18 +114,25 @@ pub fn random_dag(n: usize, seed: u64) -> Shape {
     }
 }
 
-/// Builds the shape with dag-scheduler: empty nodes, dependencies by key.
-pub fn build_ours(shape: &Shape) -> Graph {
+/// Adds the shape's nodes as a user would: named empty nodes, `node(..).after(..)` with keys.
+pub fn add_ours(shape: &Shape) -> GraphBuilder {
     let mut builder = Graph::builder();
     let mut keys: Vec<NodeKey<()>> = Vec::with_capacity(shape.len());
     for (i, preds) in shape.preds.iter().enumerate() {
-        let key = builder
-            .node(format!("n{i}"), |_| ())
-            .after_all(preds.iter().map(|&p| keys[p as usize]))
-            .key();
-        keys.push(key);
+        let mut node = builder.node(format!("n{i}"), |_| ());
+        for &p in preds {
+            node = node.after(keys[p as usize]);
+        }
+        keys.push(node.key());
     }
-    builder.build().expect("benchmark shapes are acyclic")
+    builder
+}
+
+/// Builds the shape with dag-scheduler: [`add_ours`], then `build()`.
+pub fn build_ours(shape: &Shape) -> Graph {
+    add_ours(shape)
+        .build()
+        .expect("benchmark shapes are acyclic")
 }
 
 /// Runs the shape once with a hand-made rayon-core scope: per-node atomic counters, one spawn
@@ -244,7 +251,59 @@ fn measurement(system: &str, ours: bool, rounds: &[f64]) -> Option<Measurement> 
     })
 }
 
-/// Measures one shape on every system; `peer_shape` is the (possibly smaller) shape given to
+/// rayon-core's pool with `cores` threads: the hand-made scope runs on it, and so does
+/// dag-scheduler through [`RayonExecutor`].
+fn rayon_pool(cores: usize) -> rayon_core::ThreadPool {
+    rayon_core::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .build()
+        .expect("rayon pool")
+}
+
+/// The tokio runtime dagrs runs on, with `cores` workers.
+fn tokio_runtime(cores: usize) -> dagrs::tokio::runtime::Runtime {
+    dagrs::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The hand-made rayon scope, `rounds` times: ns/node of the run alone, and of making its
+/// successor lists plus the run (what it pays to "build" its graph).
+fn rayon_rounds(cores: usize, shape: &Shape, rounds: usize) -> (Vec<f64>, Vec<f64>) {
+    let pool = rayon_pool(cores);
+    let (mut run, mut both) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let (succs, indegree) = rayon_inputs(shape);
+        let prepared = t.elapsed();
+        let ran = run_rayon(&pool, &succs, &indegree);
+        run.push(ns_per_node(ran, shape.len()));
+        both.push(ns_per_node(prepared + ran, shape.len()));
+    }
+    (run, both)
+}
+
+/// dagrs, `rounds` times (a dagrs graph is consumed by its run, its channels close: one build
+/// per round): ns/node of the run alone and of build plus run, and the last build's time.
+fn dagrs_rounds(cores: usize, shape: &Shape, rounds: usize) -> (Vec<f64>, Vec<f64>, Duration) {
+    let runtime = tokio_runtime(cores);
+    let (mut run, mut both, mut build) = (Vec::new(), Vec::new(), Duration::ZERO);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let mut graph = dagrs_peer::build(shape);
+        build = t.elapsed();
+        let t = Instant::now();
+        assert!(dagrs_peer::run(&runtime, &mut graph), "dagrs run failed");
+        let ran = t.elapsed();
+        run.push(ns_per_node(ran, shape.len()));
+        both.push(ns_per_node(build + ran, shape.len()));
+    }
+    (run, both, build)
+}
+
+/// Measures one shape on every system; `dagrs_shape` is the (possibly smaller) shape given to
 /// dagrs.
 fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row {
     let rounds = config.rounds.max(1);
@@ -269,12 +328,7 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
         assert!(report.is_success());
     }
     drop(pool);
-    let on_rayon_pool = RayonExecutor(
-        rayon_core::ThreadPoolBuilder::new()
-            .num_threads(config.cores)
-            .build()
-            .expect("rayon pool"),
-    );
+    let on_rayon_pool = RayonExecutor(rayon_pool(config.cores));
     let on_rayon: Vec<f64> = (0..rounds)
         .map(|_| {
             let t = Instant::now();
@@ -289,34 +343,8 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
     drop(on_rayon_pool);
     drop(graph);
 
-    let rayon_pool = rayon_core::ThreadPoolBuilder::new()
-        .num_threads(config.cores)
-        .build()
-        .expect("rayon pool");
-    let (succs, indegree) = rayon_inputs(shape);
-    let rayon: Vec<f64> = (0..rounds)
-        .map(|_| ns_per_node(run_rayon(&rayon_pool, &succs, &indegree), shape.len()))
-        .collect();
-    drop(rayon_pool);
-
-    let runtime = dagrs::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.cores)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let mut dagrs_build = Duration::ZERO;
-    let mut dagrs_rounds = Vec::new();
-    for _ in 0..rounds {
-        // A dagrs graph is consumed by its run (its channels close): build one per round.
-        let t = Instant::now();
-        let mut g = dagrs_peer::build(dagrs_shape);
-        dagrs_build = t.elapsed();
-        let t = Instant::now();
-        let ok = dagrs_peer::run(&runtime, &mut g);
-        dagrs_rounds.push(ns_per_node(t.elapsed(), dagrs_shape.len()));
-        assert!(ok, "dagrs run failed");
-    }
-    drop(runtime);
+    let (rayon, _) = rayon_rounds(config.cores, shape, rounds);
+    let (dagrs, _, dagrs_build) = dagrs_rounds(config.cores, dagrs_shape, rounds);
 
     let mut note = format!(
         "{} nodes, {} edges; build {:.1} ms ({:.0} ns/node); {target}; ours run untimed on a \
@@ -347,7 +375,7 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
             measurement("dag-scheduler", true, &untimed),
             measurement("dag-scheduler (timing on)", true, &timed),
             measurement("dag-scheduler on rayon-core threads", true, &on_rayon),
-            measurement("dagrs 0.9 (tokio)", false, &dagrs_rounds),
+            measurement("dagrs 0.9 (tokio)", false, &dagrs),
             measurement("rayon-core scope (hand-made)", false, &rayon),
         ]
         .into_iter()
@@ -365,11 +393,20 @@ fn build_workload_name(shape: &Shape) -> String {
     format!("DAG build + one run: {}, empty nodes", shape.name)
 }
 
-/// What a user who builds a graph and runs it once pays, per node: build, run, and the two
-/// together, beside dagrs (build + run) and the hand-made rayon scope (its successor lists + run);
-/// and the reuse pattern (one build, many runs) that makes the build cost vanish. The note gives
-/// the heap bytes per node of the built graph and of one run's state (report included).
-fn build_row(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Row {
+fn parts_workload_name(shape: &Shape) -> String {
+    format!("DAG build, run, reuse: {}, empty nodes", shape.name)
+}
+
+/// What a user who builds a graph and runs it once pays, per node, in two rows:
+///
+/// - `DAG build + one run`: our build plus one run beside dagrs (build + run) and the hand-made
+///   rayon scope (its successor lists + run). Only like is compared with like, so the ratio
+///   column is build + run against the peers' build + run.
+/// - `DAG build, run, reuse` (ours alone, no ratio): the parts of our figure, build and run, and
+///   the reuse pattern (one build, 100 runs, per node per run) that makes the build cost vanish.
+///
+/// The note gives the heap bytes per node of the built graph and of one run's state.
+fn build_rows(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Vec<Row> {
     let rounds = config.rounds.max(1);
     let nodes = shape.len();
     let pool = ThreadPool::new(config.cores).expect("pool");
@@ -387,78 +424,53 @@ fn build_row(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Row {
         run.push(ns_per_node(ran, nodes));
         both.push(ns_per_node(built + ran, nodes));
     }
+    // Per run state: the first report is kept while the second run is measured, so neither
+    // reuses the state array a finished run gives back to its graph.
     let (graph_bytes, graph) = crate::heap::measure(|| build_ours(shape));
-    let (run_bytes, report) =
+    let (untimed_bytes, first) =
         crate::heap::measure(|| graph.run_with(&pool, untimed()).expect("no marks"));
-    drop(report);
+    let (timed_bytes, second) = crate::heap::measure(|| graph.run(&pool));
+    drop((first, second));
     drop(graph);
+    // The reuse pattern: build once, run many times.
     let reuse = config.pick(100, 10);
     let t = Instant::now();
     let graph = build_ours(shape);
     for _ in 0..reuse {
-        assert!(graph
-            .run_with(&pool, untimed())
-            .expect("no marks")
-            .is_success());
+        let report = graph.run_with(&pool, untimed()).expect("no marks");
+        assert!(report.is_success());
     }
     let reused = ns_per_node(t.elapsed(), nodes * reuse);
     drop(graph);
     drop(pool);
 
-    let rayon_pool = rayon_core::ThreadPoolBuilder::new()
-        .num_threads(config.cores)
-        .build()
-        .expect("rayon pool");
-    let rayon: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            let (succs, indegree) = rayon_inputs(shape);
-            let prepared = t.elapsed();
-            ns_per_node(prepared + run_rayon(&rayon_pool, &succs, &indegree), nodes)
-        })
-        .collect();
-    drop(rayon_pool);
+    let (_, rayon) = rayon_rounds(config.cores, shape, rounds);
+    let (_, dagrs, _) = dagrs_rounds(config.cores, dagrs_shape, rounds);
 
-    let runtime = dagrs::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.cores)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let dagrs: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            let mut g = dagrs_peer::build(dagrs_shape);
-            assert!(dagrs_peer::run(&runtime, &mut g), "dagrs run failed");
-            ns_per_node(t.elapsed(), dagrs_shape.len())
-        })
-        .collect();
-    drop(runtime);
-
-    // Net heap bytes: a run can free more than it allocates (memory the graph let go of during
-    // the first run), and then its own share is not measurable this way.
-    let run_state = if run_bytes >= 0 {
-        format!("{:.0} B/node", run_bytes as f64 / nodes as f64)
-    } else {
-        "not measurable (net negative)".to_owned()
+    let per_node = |bytes: isize| {
+        if bytes >= 0 {
+            format!("{:.0} B/node", bytes as f64 / nodes as f64)
+        } else {
+            // Net heap: a run that frees more than it allocates hides its own share.
+            "not measurable (net negative)".to_owned()
+        }
     };
     let mut note = format!(
-        "{nodes} nodes; built graph {:.0} B/node, one run's state with its report {run_state} \
-         (net heap); reuse: one build and {reuse} runs, per node per run; targets: build <= 150 \
-         ns/node, graph <= 120 B/node, run state <= 40 B/node",
-        graph_bytes as f64 / nodes as f64,
+        "{nodes} nodes; built graph {}, one run's state {} untimed, {} timed (net heap, report \
+         included); targets: build <= 150 ns/node, graph <= 120 B/node, run state <= 40 B/node",
+        per_node(graph_bytes),
+        per_node(untimed_bytes),
+        per_node(timed_bytes),
     );
     if dagrs_shape.len() != nodes {
         note.push_str(&format!("; dagrs on the smaller {}", dagrs_shape.name));
     }
-    Row {
+    let whole = Row {
         workload: build_workload_name(shape),
         unit: "ns/node".to_owned(),
         higher_is_better: false,
         measurements: [
             measurement("dag-scheduler build + run", true, &both),
-            measurement("dag-scheduler build", true, &build),
-            measurement("dag-scheduler run", true, &run),
-            measurement("dag-scheduler reused (build once)", true, &[reused]),
             measurement("dagrs 0.9 build + run (tokio)", false, &dagrs),
             measurement("rayon-core scope: successor lists + run", false, &rayon),
         ]
@@ -466,7 +478,28 @@ fn build_row(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Row {
         .flatten()
         .collect(),
         note,
-    }
+    };
+    let parts = Row {
+        workload: parts_workload_name(shape),
+        unit: "ns/node".to_owned(),
+        higher_is_better: false,
+        measurements: [
+            measurement("dag-scheduler build (add nodes + build())", true, &build),
+            measurement("dag-scheduler run (untimed)", true, &run),
+            measurement(
+                &format!("dag-scheduler reused: one build, {reuse} runs, per run"),
+                true,
+                &[reused],
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        note: "ours alone (no ratio): the parts of the build + one run row above, and the \
+               reuse pattern (Graph docs: build once, run many times)"
+            .to_owned(),
+    };
+    vec![whole, parts]
 }
 
 /// The rows of this workload family.
@@ -502,8 +535,11 @@ pub fn rows(config: &Config) -> Vec<Row> {
     rows.extend(
         shapes
             .iter()
-            .filter(|(shape, _, _)| config.wants(&build_workload_name(shape)))
-            .map(|(shape, small, _)| build_row(config, shape, small)),
+            .filter(|(shape, _, _)| {
+                config.wants(&build_workload_name(shape))
+                    || config.wants(&parts_workload_name(shape))
+            })
+            .flat_map(|(shape, small, _)| build_rows(config, shape, small)),
     );
     rows
 }
