@@ -1,4 +1,5 @@
-//! One test per rule of SPEC section 5.
+//! One test per coalescing rule: latest wins while pending, one follow-up while running, the
+//! `Replace` and `Keep` modes, per-handle and per-key cancel, shared outcomes, priority raises.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Random submits, cancels and key cancels from several threads: every handle resolves and the
-//! books balance (SPEC section 10).
+//! books balance: user code may panic anywhere, and no handle or key may be stranded.
 
 use policy_coalesce::{CoalesceError, CoalesceJoinTimeoutError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
@@ -87,7 +87,7 @@ fn random_operations_balance_the_books() {
 /// User code that panics at random (seeded), everywhere at once: closures (some with a payload
 /// whose `Drop` panics), captures dropped unrun, outputs, wakers, keys' `Hash`/`Eq`/`Drop`, and
 /// an executor that panics with or without the job. Every handle resolves, every key is freed,
-/// and the books balance (SPEC section 10).
+/// and the books balance.
 mod hostile {
     use policy_coalesce::{
         CoalesceError, CoalesceJoinTimeoutError, CoalescedHandle, Coalescer, Mode, SubmitOptions,

@@ -1,4 +1,4 @@
-//! Priority workloads (SPEC section 9, issue 4):
+//! Priority workloads (measured side by side with the peers, never asserted in a test):
 //!
 //! 1. **Critical behind a backlog**: every worker is held by a gate, 100k empty Idle tasks are
 //!    queued, then one Critical task; the gates open and we time from the release to the Critical
