@@ -15,7 +15,6 @@
 mod idle;
 mod latency;
 mod memory;
-mod systems;
 mod throughput;
 
 use crate::{Config, Row};

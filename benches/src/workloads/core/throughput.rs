@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use pool_core::ThreadPool;
 
-use super::systems::{Kind, Pool, TIMEOUT};
 use crate::latch::Latch;
+use crate::peers::{Kind, Pool, TIMEOUT};
 use crate::{Config, Row};
 
 static DONE: Latch = Latch::new();
