@@ -174,100 +174,67 @@ impl Spawner {
     }
 }
 
-/// The children of task `i` in a binary tree of `n` tasks.
-fn children(i: usize, n: usize) -> impl Iterator<Item = usize> {
-    [2 * i + 1, 2 * i + 2].into_iter().filter(move |&c| c < n)
-}
-
-fn ours_tree(pool: Arc<ThreadPool>, i: usize, n: usize) {
-    for child in children(i, n) {
-        let p = Arc::clone(&pool);
-        pool.spawn(move || ours_tree(p, child, n)).expect("running");
+impl Shape {
+    /// How many tasks are submitted from outside (each is task 0 of its tree or chain).
+    fn roots(self) -> usize {
+        match self {
+            Shape::Tree { .. } => 1,
+            Shape::Chains { chains, .. } => chains,
+        }
     }
-    DONE.count_down();
+
+    /// The tasks task `i` spawns: `2i + 1` and `2i + 2` in the tree, `i + 1` in a chain.
+    fn children(self, i: usize) -> impl Iterator<Item = usize> {
+        let (first, count, end) = match self {
+            Shape::Tree { n } => (2 * i + 1, 2, n),
+            Shape::Chains { depth, .. } => (i + 1, 1, depth),
+        };
+        (first..first + count).filter(move |&child| child < end)
+    }
 }
 
-fn ours_chain(pool: Arc<ThreadPool>, k: usize, depth: usize) {
-    if k + 1 < depth {
+fn ours_task(pool: Arc<ThreadPool>, shape: Shape, i: usize) {
+    for child in shape.children(i) {
         let p = Arc::clone(&pool);
-        pool.spawn(move || ours_chain(p, k + 1, depth))
+        pool.spawn(move || ours_task(p, shape, child))
             .expect("running");
     }
     DONE.count_down();
 }
 
-fn here(job: impl FnOnce() + Send + 'static) {
-    if pool_core::spawn_here(job).is_err() {
-        panic!("spawn_here called off a worker");
-    }
-}
-
-fn here_tree(i: usize, n: usize) {
-    for child in children(i, n) {
-        here(move || here_tree(child, n));
+fn here_task(shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        if pool_core::spawn_here(move || here_task(shape, child)).is_err() {
+            panic!("spawn_here called off a worker");
+        }
     }
     DONE.count_down();
 }
 
-fn here_chain(k: usize, depth: usize) {
-    if k + 1 < depth {
-        here(move || here_chain(k + 1, depth));
+fn ours_scope_task(s: &pool_core::Scope<'_>, shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        s.spawn(move |s| ours_scope_task(s, shape, child));
     }
     DONE.count_down();
 }
 
-fn ours_scope_tree(s: &pool_core::Scope<'_>, i: usize, n: usize) {
-    for child in children(i, n) {
-        s.spawn(move |s| ours_scope_tree(s, child, n));
+fn rayon_task(shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        rayon_core::spawn(move || rayon_task(shape, child));
     }
     DONE.count_down();
 }
 
-fn ours_scope_chain(s: &pool_core::Scope<'_>, k: usize, depth: usize) {
-    if k + 1 < depth {
-        s.spawn(move |s| ours_scope_chain(s, k + 1, depth));
+fn rayon_scope_task(s: &rayon_core::Scope<'_>, shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        s.spawn(move |s| rayon_scope_task(s, shape, child));
     }
     DONE.count_down();
 }
 
-fn rayon_tree(i: usize, n: usize) {
-    for child in children(i, n) {
-        rayon_core::spawn(move || rayon_tree(child, n));
-    }
-    DONE.count_down();
-}
-
-fn rayon_chain(k: usize, depth: usize) {
-    if k + 1 < depth {
-        rayon_core::spawn(move || rayon_chain(k + 1, depth));
-    }
-    DONE.count_down();
-}
-
-fn rayon_scope_tree(s: &rayon_core::Scope<'_>, i: usize, n: usize) {
-    for child in children(i, n) {
-        s.spawn(move |s| rayon_scope_tree(s, child, n));
-    }
-    DONE.count_down();
-}
-
-fn rayon_scope_chain(s: &rayon_core::Scope<'_>, k: usize, depth: usize) {
-    if k + 1 < depth {
-        s.spawn(move |s| rayon_scope_chain(s, k + 1, depth));
-    }
-    DONE.count_down();
-}
-
-fn tokio_tree(i: usize, n: usize) {
-    for child in children(i, n) {
-        tokio::spawn(async move { tokio_tree(child, n) });
-    }
-    DONE.count_down();
-}
-
-fn tokio_chain(k: usize, depth: usize) {
-    if k + 1 < depth {
-        tokio::spawn(async move { tokio_chain(k + 1, depth) });
+fn tokio_task(shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        tokio::spawn(async move { tokio_task(shape, child) });
     }
     DONE.count_down();
 }
@@ -289,32 +256,21 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
             );
             DONE.reset(n);
             let started = Instant::now();
-            match (spawner, shape) {
-                (Spawner::OursScope, Shape::Tree { n }) => {
-                    pool.scope(|s| s.spawn(move |s| ours_scope_tree(s, 0, n)));
-                }
-                (Spawner::OursScope, Shape::Chains { chains, depth }) => pool.scope(|s| {
-                    for _ in 0..chains {
-                        s.spawn(move |s| ours_scope_chain(s, 0, depth));
+            match spawner {
+                Spawner::OursScope => pool.scope(|s| {
+                    for _ in 0..shape.roots() {
+                        s.spawn(move |s| ours_scope_task(s, shape, 0));
                     }
                 }),
-                (Spawner::OursHere, Shape::Tree { n }) => {
-                    pool.spawn(move || here_tree(0, n)).expect("running");
-                }
-                (Spawner::OursHere, Shape::Chains { chains, depth }) => {
-                    for _ in 0..chains {
-                        pool.spawn(move || here_chain(0, depth)).expect("running");
+                Spawner::OursHere => {
+                    for _ in 0..shape.roots() {
+                        pool.spawn(move || here_task(shape, 0)).expect("running");
                     }
                 }
-                (_, Shape::Tree { n }) => {
-                    let p = Arc::clone(&pool);
-                    pool.spawn(move || ours_tree(p, 0, n)).expect("running");
-                }
-                (_, Shape::Chains { chains, depth }) => {
-                    for _ in 0..chains {
+                _ => {
+                    for _ in 0..shape.roots() {
                         let p = Arc::clone(&pool);
-                        pool.spawn(move || ours_chain(p, 0, depth))
-                            .expect("running");
+                        pool.spawn(move || ours_task(p, shape, 0)).expect("running");
                     }
                 }
             }
@@ -330,20 +286,15 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
                 .expect("rayon pool");
             DONE.reset(n);
             let started = Instant::now();
-            match (spawner, shape) {
-                (Spawner::RayonScope, Shape::Tree { n }) => {
-                    pool.scope(|s| s.spawn(move |s| rayon_scope_tree(s, 0, n)));
-                }
-                (Spawner::RayonScope, Shape::Chains { chains, depth }) => pool.scope(|s| {
-                    for _ in 0..chains {
-                        s.spawn(move |s| rayon_scope_chain(s, 0, depth));
+            if spawner == Spawner::RayonScope {
+                pool.scope(|s| {
+                    for _ in 0..shape.roots() {
+                        s.spawn(move |s| rayon_scope_task(s, shape, 0));
                     }
-                }),
-                (_, Shape::Tree { n }) => pool.spawn(move || rayon_tree(0, n)),
-                (_, Shape::Chains { chains, depth }) => {
-                    for _ in 0..chains {
-                        pool.spawn(move || rayon_chain(0, depth));
-                    }
+                });
+            } else {
+                for _ in 0..shape.roots() {
+                    pool.spawn(move || rayon_task(shape, 0));
                 }
             }
             DONE.wait_or_panic(TIMEOUT, what);
@@ -356,13 +307,8 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
                 .expect("tokio runtime");
             DONE.reset(n);
             let started = Instant::now();
-            match shape {
-                Shape::Tree { n } => drop(runtime.spawn(async move { tokio_tree(0, n) })),
-                Shape::Chains { chains, depth } => {
-                    for _ in 0..chains {
-                        drop(runtime.spawn(async move { tokio_chain(0, depth) }));
-                    }
-                }
+            for _ in 0..shape.roots() {
+                drop(runtime.spawn(async move { tokio_task(shape, 0) }));
             }
             DONE.wait_or_panic(TIMEOUT, what);
             let figure = per_second(n, started);
