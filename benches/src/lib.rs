@@ -31,6 +31,7 @@
 
 pub mod heap;
 pub mod latch;
+pub mod peers;
 pub mod procfs;
 mod report;
 pub mod workloads;

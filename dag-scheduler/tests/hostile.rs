@@ -7,13 +7,12 @@
 //! would hang is driven on a helper thread, so a regression fails the test instead of hanging it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use dag_scheduler::{Graph, Outcome, RunOptions};
 use pool_core::{Executor, InlineExecutor, Job, Priority, Rejected, ThreadPool};
-
-const PATIENCE: Duration = Duration::from_secs(30);
+use test_kit::{within_patience, Latch, PATIENCE};
 
 /// A value whose destructor panics.
 struct PanicsOnDrop;
@@ -27,35 +26,6 @@ impl Drop for PanicsOnDrop {
 /// Panics with a payload whose own `Drop` panics.
 fn hostile_panic() -> ! {
     std::panic::panic_any(PanicsOnDrop)
-}
-
-/// Runs `f` on a new thread and gives its result, or `None` if it did not return within
-/// `PATIENCE` (the thread is leaked: it is stuck in the hang under test).
-fn within_patience<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(PATIENCE).ok()
-}
-
-/// A one-shot gate: `wait` returns once `open` was called (or after `PATIENCE`).
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.cv.notify_all();
-    }
-
-    fn wait(&self) {
-        let open = self.open.lock().unwrap();
-        let _ = self.cv.wait_timeout_while(open, PATIENCE, |open| !*open);
-    }
 }
 
 /// What a hostile executor does with the job on the call where it panics.
@@ -76,7 +46,7 @@ struct PanickingExecutor {
     calls: AtomicUsize,
     panic_on: usize,
     mode: JobOnPanic,
-    gate: Arc<Gate>,
+    gate: Arc<Latch>,
 }
 
 impl Executor for PanickingExecutor {
@@ -112,7 +82,7 @@ fn a_borrowed_executor_that_panics_is_never_used_after_run_returns() {
             JobOnPanic::Queued,
             JobOnPanic::RunInline,
         ] {
-            let gate = Arc::new(Gate::default());
+            let gate = Arc::new(Latch::default());
             let ran = Arc::new(AtomicUsize::new(0));
             let mut b = Graph::builder();
             // "a" waits until the executor has panicked, then fans out: its second successor
@@ -258,7 +228,7 @@ fn a_panic_payload_whose_drop_panics_fails_only_its_node() {
 #[test]
 fn outputs_closures_and_clocks_whose_code_panics_are_called_quietly() {
     let pool = Arc::new(ThreadPool::new(1).unwrap());
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(Latch::default());
     let mut b = Graph::builder();
     let g = Arc::clone(&gate);
     let captured = PanicsOnDrop;
@@ -315,7 +285,7 @@ fn a_panicking_waker_does_not_reach_the_worker() {
         }
     }
     let pool = Arc::new(ThreadPool::new(1).unwrap());
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(Latch::default());
     let g = Arc::clone(&gate);
     let mut b = Graph::builder();
     let v = b

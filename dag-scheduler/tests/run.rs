@@ -3,12 +3,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
 
 use dag_scheduler::{Graph, GraphBuilder, Outcome, RunOptions};
-use pool_core::{Executor, InlineExecutor, Job, Rejected, ThreadPool};
-
-const PATIENCE: Duration = Duration::from_secs(30);
+use pool_core::{InlineExecutor, ThreadPool};
+use test_kit::{Budget, Dropping, Recording, PATIENCE};
 
 /// Records, per node, how many times it ran and the global sequence numbers of its start/end.
 #[derive(Default)]
@@ -390,25 +388,6 @@ fn a_shut_down_pool_cancels_the_run_instead_of_hanging() {
     assert_eq!(report.outcome("b"), Some(Outcome::Cancelled));
 }
 
-/// An executor that refuses every job after the first `budget`.
-struct Budget {
-    pool: ThreadPool,
-    left: AtomicUsize,
-}
-
-impl Executor for Budget {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        if self
-            .left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_err()
-        {
-            return Err(Rejected(job));
-        }
-        self.pool.execute(job)
-    }
-}
-
 #[test]
 fn a_refusal_mid_run_cancels_the_rest() {
     let mut g = Graph::builder();
@@ -417,10 +396,8 @@ fn a_refusal_mid_run_cancels_the_rest() {
         g.node(format!("leaf{i}"), |_| ()).after("root");
     }
     let graph = g.build().unwrap();
-    let exec = Budget {
-        pool: ThreadPool::new(2).unwrap(),
-        left: AtomicUsize::new(5),
-    };
+    // Refuses every job after the first five.
+    let exec = Budget::new(ThreadPool::new(2).unwrap(), 5);
     let report = graph.run(&exec);
     assert!(report.executor_refused());
     let s = report.summary();
@@ -429,24 +406,13 @@ fn a_refusal_mid_run_cancels_the_rest() {
     assert_eq!(report.outcome("root"), Some(Outcome::Succeeded));
 }
 
-/// An executor that drops every job it is given without running it (a queue discarded by a
-/// shutdown, say).
-struct Dropper;
-
-impl Executor for Dropper {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        drop(job);
-        Ok(())
-    }
-}
-
 #[test]
 fn dropped_jobs_cancel_their_nodes() {
     let mut g = Graph::builder();
     g.node("a", |_| ());
     g.node("b", |_| ()).after("a");
     let graph = g.build().unwrap();
-    let report = graph.start(Dropper).wait_timeout(PATIENCE).unwrap();
+    let report = graph.start(Dropping).wait_timeout(PATIENCE).unwrap();
     assert_eq!(report.summary().cancelled, 2);
     assert!(report.executor_refused());
 }
@@ -502,22 +468,6 @@ fn nested_runs_on_the_inline_executor_do_not_deadlock() {
 
 #[test]
 fn critical_path_priority_is_passed_to_the_executor() {
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<pool_core::Priority>>);
-    impl Executor for Recorder {
-        fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-            self.execute_with_priority(job, pool_core::Priority::Normal)
-        }
-        fn execute_with_priority(
-            &self,
-            job: Job,
-            priority: pool_core::Priority,
-        ) -> Result<(), Rejected<Job>> {
-            self.0.lock().unwrap().push(priority);
-            job();
-            Ok(())
-        }
-    }
     // Roots: "long" heads a 3-chain (critical), "short" is alone.
     let mut g = Graph::builder();
     g.node("short", |_| ());
@@ -525,22 +475,20 @@ fn critical_path_priority_is_passed_to_the_executor() {
     g.node("l2", |_| ()).after("long");
     g.node("l3", |_| ()).after("l2");
     let graph = g.build().unwrap();
-    let rec = Recorder::default();
+    let rec = Recording::default();
     graph.run(&rec);
-    let seen = rec.0.lock().unwrap().clone();
+    let seen = rec.priorities();
     // Roots are submitted in insertion order; the chain runs in place after "long".
     assert_eq!(
         seen,
         [pool_core::Priority::Normal, pool_core::Priority::High]
     );
-    let rec = Recorder::default();
+    let rec = Recording::default();
     graph
         .run_with(&rec, RunOptions::new().critical_path_priority(false))
         .unwrap();
     assert!(rec
-        .0
-        .lock()
-        .unwrap()
+        .priorities()
         .iter()
         .all(|p| *p == pool_core::Priority::Normal));
 }

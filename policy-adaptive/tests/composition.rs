@@ -6,53 +6,18 @@
 //! assertions are on counts and orders, never on time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use dag_scheduler::{Graph, Outcome};
 use policy_adaptive::AdaptivePool;
 use policy_coalesce::{Coalescer, SubmitOptions};
 use policy_priority::{Aging, PriorityQueue};
 use pool_core::{Priority, TaskOptions, ThreadPool};
+use test_kit::{eventually, Latch, PATIENCE};
 
-const GENEROUS: Duration = Duration::from_secs(30);
 const MAX: usize = 6;
 const INDEXING: usize = 200;
-
-/// A gate tasks wait at until the test opens it (or `GENEROUS` passes, so a failing test ends).
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let open = self.open.lock().unwrap();
-        let _ = self
-            .opened
-            .wait_timeout_while(open, GENEROUS, |open| !*open)
-            .unwrap();
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-}
-
-/// Polls `condition` until it holds or `GENEROUS` passes; the pool's count changes on the
-/// controller's decisions, which have no event to wait on.
-fn eventually(mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + GENEROUS;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    condition()
-}
 
 fn editor_pool(queue: &PriorityQueue, started: &Arc<AtomicUsize>) -> AdaptivePool {
     let started = started.clone();
@@ -93,7 +58,7 @@ fn priorities_adaptive_count_coalescing_and_a_dag_on_one_pool() {
 
     // 1. Indexing at Idle: every task waits at the gate, so the workers are busy and blocked
     //    with work queued; the controller grows the pool to `max` without waiting for ticks.
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(Latch::default());
     let order = Arc::new(AtomicUsize::new(0));
     let runs: Arc<Vec<AtomicUsize>> =
         Arc::new((0..INDEXING).map(|_| AtomicUsize::new(0)).collect());
@@ -129,13 +94,13 @@ fn priorities_adaptive_count_coalescing_and_a_dag_on_one_pool() {
         .unwrap()
     };
     gate.open();
-    let critical_order = critical_order.join_timeout(GENEROUS).unwrap();
+    let critical_order = critical_order.join_timeout(PATIENCE).unwrap();
     assert!(
         critical_order <= MAX + (MAX - 1),
         "the Critical task started {critical_order}th, behind queued Idle tasks"
     );
     for handle in indexing {
-        handle.join_timeout(GENEROUS).unwrap();
+        handle.join_timeout(PATIENCE).unwrap();
     }
     assert!(
         runs.iter().all(|r| r.load(Ordering::SeqCst) == 1),
@@ -150,7 +115,7 @@ fn priorities_adaptive_count_coalescing_and_a_dag_on_one_pool() {
         .unwrap();
     let high = SubmitOptions::new().priority(Priority::High);
     let executed = Arc::new(AtomicUsize::new(0));
-    let hold = Arc::new(Gate::default());
+    let hold = Arc::new(Latch::default());
     let first = {
         let (executed, hold) = (executed.clone(), hold.clone());
         renders

@@ -8,14 +8,13 @@ use std::time::{Duration, Instant};
 
 use policy_adaptive::{AdaptivePool, Config, ConfigError, Signals, Snapshot};
 use pool_core::ThreadPool;
+use test_kit::PATIENCE;
 
-const GENEROUS: Duration = Duration::from_secs(30);
-
-/// Polls `condition` on the controller's own schedule (its tick) until it holds or `GENEROUS`
+/// Polls `condition` on the controller's own schedule (its tick) until it holds or `PATIENCE`
 /// passes. The controller changes the count only on ticks, so there is no event to wait on; the
 /// assertion is on the count, never on the time taken.
 fn eventually(pool: &AdaptivePool, mut condition: impl FnMut(&AdaptivePool) -> bool) -> bool {
-    let deadline = Instant::now() + GENEROUS;
+    let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
         if condition(pool) {
             return true;
@@ -45,7 +44,7 @@ fn grows_under_a_blocking_backlog_and_every_task_completes() {
         .map(|i| {
             let gate = gate.clone();
             pool.submit(move || {
-                let _ = gate.lock().unwrap().recv_timeout(GENEROUS);
+                let _ = gate.lock().unwrap().recv_timeout(PATIENCE);
                 i
             })
             .unwrap()
@@ -110,10 +109,10 @@ fn nested_blocking_completes_from_min_one() {
         .submit(move || {
             let (tx, rx) = mpsc::channel();
             inner.spawn(move || tx.send(21).unwrap()).unwrap();
-            rx.recv_timeout(GENEROUS).map(|v| v * 2).ok()
+            rx.recv_timeout(PATIENCE).map(|v| v * 2).ok()
         })
         .unwrap();
-    assert_eq!(parent.join_timeout(GENEROUS).ok().flatten(), Some(42));
+    assert_eq!(parent.join_timeout(PATIENCE).ok().flatten(), Some(42));
     assert!(pool.threads() >= 2, "{:?}", pool.history());
     drop(pool);
 }
@@ -125,7 +124,7 @@ fn a_join_of_a_queued_child_helps_without_growing() {
     let parent = pool
         .submit(move || inner.submit(|| 21).unwrap().join().map(|v| v * 2))
         .unwrap();
-    assert_eq!(parent.join_timeout(GENEROUS).ok(), Some(Ok(42)));
+    assert_eq!(parent.join_timeout(PATIENCE).ok(), Some(Ok(42)));
     pool.shutdown();
     assert_eq!(pool.stats().completed, 2);
 }
@@ -275,7 +274,7 @@ fn growth_does_not_wait_for_the_tick_when_every_worker_is_blocked() {
                 started.fetch_add(1, Ordering::SeqCst);
                 let (open, opened) = &*gate;
                 let open = open.lock().unwrap();
-                let _ = opened.wait_timeout_while(open, GENEROUS, |open| !*open);
+                let _ = opened.wait_timeout_while(open, PATIENCE, |open| !*open);
             })
             .unwrap()
         })
@@ -283,7 +282,7 @@ fn growth_does_not_wait_for_the_tick_when_every_worker_is_blocked() {
     // The regular tick is 60 s away and this waits at most 30 s: growth seen here came from
     // the early path. One early decision grows by one at least; the controller looks again
     // after each growth, so it keeps growing without further submissions.
-    let deadline = Instant::now() + GENEROUS;
+    let deadline = Instant::now() + PATIENCE;
     while started.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -306,7 +305,7 @@ fn growth_does_not_wait_for_the_tick_when_every_worker_is_blocked() {
     assert!(early >= 2, "{early}");
     assert!(history.iter().all(|e| e.to > e.from && e.to <= 8));
     for handle in handles {
-        handle.join_timeout(GENEROUS).unwrap();
+        handle.join_timeout(PATIENCE).unwrap();
     }
     pool.shutdown();
     assert_eq!(pool.stats().completed, 16);
@@ -326,7 +325,7 @@ fn cpu_bound_work_does_not_grow_on_demand() {
     };
     let handles: Vec<_> = (0..20).map(|_| pool.submit(spin).unwrap()).collect();
     for handle in handles {
-        handle.join_timeout(GENEROUS).unwrap();
+        handle.join_timeout(PATIENCE).unwrap();
     }
     // Every early look found the worker running (not blocked) with work queued: at least one
     // early decision was taken, and it held.

@@ -56,7 +56,7 @@ pub struct Coalescer<K, T, E> {
 }
 
 struct Inner<K, T, E> {
-    core: Arc<KeySlots<K, T>>,
+    slots: Arc<KeySlots<K, T>>,
     executor: E,
     mode: Mode,
     bumps: bool,
@@ -127,7 +127,7 @@ where
         }
         Ok(Coalescer {
             inner: Arc::new(Inner {
-                core: Arc::new(KeySlots::new(self.shards.next_power_of_two())),
+                slots: Arc::new(KeySlots::new(self.shards.next_power_of_two())),
                 executor: self.executor,
                 mode: self.mode,
                 bumps: self.bumps,
@@ -398,8 +398,8 @@ where
     /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn cancel_key(&self, key: &K) -> bool {
-        let core = &self.inner.core;
-        let (cancelled, stopped, removed) = core.cancel_key(key, core.hash(key));
+        let slots = &self.inner.slots;
+        let (cancelled, stopped, removed) = slots.cancel_key(key, slots.hash(key));
         drop_quietly(removed);
         let any = cancelled.is_some() || stopped;
         if let Some((exec, work)) = cancelled {
@@ -422,7 +422,7 @@ where
     /// assert_eq!(coalescer.stats().executed, 1);
     /// ```
     pub fn stats(&self) -> CoalesceStats {
-        let (counts, keys, pending, running) = self.inner.core.counts();
+        let (counts, keys, pending, running) = self.inner.slots.counts();
         CoalesceStats::from_counts(counts, keys, pending, running)
     }
 
@@ -452,8 +452,8 @@ where
     /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
     /// ```
     pub fn key_stats(&self, key: &K) -> Option<KeyStats> {
-        let core = &self.inner.core;
-        core.key_stats(key, core.hash(key))
+        let slots = &self.inner.slots;
+        slots.key_stats(key, slots.hash(key))
     }
 
     /// The executor the executions run on.
@@ -472,12 +472,12 @@ where
         let mode = options.get_mode().unwrap_or(inner.mode);
         // The key's `Hash` and `Eq` are the caller's code, run before anything changes: a panic
         // there reaches the caller, uncounted, once the closure and the key are dropped.
-        let hash = match catch_unwind(AssertUnwindSafe(|| inner.core.hash(&key))) {
+        let hash = match catch_unwind(AssertUnwindSafe(|| inner.slots.hash(&key))) {
             Ok(hash) => hash,
             Err(payload) => key_panicked(KeyPanicked { payload, key, work }),
         };
         let admitted = match KeySlots::admit(
-            &inner.core,
+            &inner.slots,
             key,
             hash,
             mode,
@@ -560,7 +560,7 @@ where
             return Ok(());
         };
         // Resolve before dropping the refused job, so its guard finds the slot already empty.
-        let (refused, removed) = inner.core.refused(exec);
+        let (refused, removed) = inner.slots.refused(exec);
         drop_quietly(removed);
         if refused.is_some() {
             exec.publish(Err(CoalesceError::Rejected));
@@ -588,7 +588,7 @@ where
     /// and each is called so that its panic stops at it. So the run always reaches `finish`,
     /// the outcome is published to every sharer, and the key's follow-up is dispatched.
     fn run(inner: &Arc<Self>, exec: &ExecutionRef<K, T>) {
-        let Some(work) = inner.core.start(exec) else {
+        let Some(work) = inner.slots.start(exec) else {
             return; // stale: another job of this execution started it, or it was cancelled
         };
         #[cfg(feature = "tracing")]
@@ -598,7 +598,7 @@ where
             Ok(value) => (Ok(ValueArc::new(value)), false),
             Err(message) => (Err(CoalesceError::Panicked(message)), true),
         };
-        let (follow_up, removed) = inner.core.finish(exec, panicked);
+        let (follow_up, removed) = inner.slots.finish(exec, panicked);
         drop_quietly(removed);
         exec.publish(outcome);
         if let Some((next, priority)) = follow_up {
@@ -656,7 +656,7 @@ where
     /// every piece of user code here is dropped quietly (a second panic would abort).
     fn drop(&mut self) {
         if let Some((inner, exec)) = self.armed.take() {
-            let (work, removed) = inner.core.job_gone(&exec);
+            let (work, removed) = inner.slots.job_gone(&exec);
             drop_quietly(removed);
             if let Some(work) = work {
                 exec.publish(Err(CoalesceError::Cancelled(CoalesceCancelReason::Dropped)));

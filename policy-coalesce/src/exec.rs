@@ -119,7 +119,7 @@ pub(crate) type BoxedWork<T> = Box<dyn Work<T>>;
 /// One execution of a key. Shared (std `Arc`, see `pool_core::sync::ErasedArc`) by the key's map
 /// entry, the executor job(s) and every handle.
 pub(crate) struct Exec<K, T> {
-    pub(crate) core: Arc<KeySlots<K, T>>,
+    pub(crate) slots: Arc<KeySlots<K, T>>,
     /// Where the key's entry is: executions never touch the key itself (user code), so a key
     /// that misbehaves after its submit cannot strand them (see `keymap.rs`).
     pub(crate) place: Place,
@@ -154,10 +154,10 @@ struct Done<T> {
 }
 
 impl<K, T> Exec<K, T> {
-    pub(crate) fn new(core: Arc<KeySlots<K, T>>, place: Place, shard: usize) -> Self {
+    pub(crate) fn new(slots: Arc<KeySlots<K, T>>, place: Place, shard: usize) -> Self {
         let id = TaskId::next();
         Exec {
-            core,
+            slots,
             place,
             shard,
             id,

@@ -44,7 +44,7 @@ where
         Exec::installed(self)
     }
     fn detach(&self) -> bool {
-        let (detached, key) = self.core.detach(self);
+        let (detached, key) = self.slots.detach(self);
         drop_quietly(key);
         if let Some(work) = detached.cancelled {
             self.publish(Err(CoalesceError::Cancelled(

@@ -161,7 +161,7 @@ impl<K: Hash + Eq, T> KeySlots<K, T> {
     /// changes; if it panics, the submission is handed back untouched and uncounted.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn admit(
-        core: &Arc<Self>,
+        slots: &Arc<Self>,
         key: K,
         hash: u64,
         mode: Mode,
@@ -170,8 +170,8 @@ impl<K: Hash + Eq, T> KeySlots<K, T> {
         bumps: bool,
         want_handle: bool,
     ) -> Result<Admission<K, T>, KeyPanicked<K, T>> {
-        let index = core.shard_of(hash);
-        let mut guard = core.shards[index].lock();
+        let index = slots.shard_of(hash);
+        let mut guard = slots.shards[index].lock();
         let Shard { map, counts } = &mut *guard;
         let search = {
             let (map, key) = (&mut *map, &key);
@@ -188,7 +188,7 @@ impl<K: Hash + Eq, T> KeySlots<K, T> {
         let Some((place, entry)) = found else {
             let mut created = None;
             map.insert(hash, key, |place| {
-                let exec = ErasedArc::new(Exec::new(core.clone(), place, index));
+                let exec = ErasedArc::new(Exec::new(slots.clone(), place, index));
                 created = Some(exec.clone());
                 Entry {
                     running: None,
@@ -263,7 +263,7 @@ impl<K: Hash + Eq, T> KeySlots<K, T> {
         let waits = entry.running.is_some();
         #[cfg(loom_broken_coalesce_followup)] // planted bug (loom-tests, `.ci/loom-planted`)
         let waits = false;
-        let exec = ErasedArc::new(Exec::new(core.clone(), place, index));
+        let exec = ErasedArc::new(Exec::new(slots.clone(), place, index));
         entry.pending = Some(Pending::new(exec.clone(), work, priority, !waits));
         Ok(Admission {
             key,

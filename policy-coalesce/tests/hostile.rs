@@ -1,25 +1,26 @@
-//! User code that panics (SPEC section 10): wakers, panic payloads and their `Drop`, keys'
+//! User code that panics: wakers, panic payloads and their `Drop`, keys'
 //! `Hash`/`Eq`/`Clone`/`Drop`, closures' captures and outputs, executors. None of it may unwind
 //! out of a coalescer job (that kills the thread of an executor that does not catch it), leave a
 //! handle unresolved, leave a key dead, or unbalance the books.
 
 mod common;
 
-use common::{failed, Manual, WAIT};
+use common::failed;
 use policy_coalesce::{
     CoalesceCancelReason, CoalesceError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
 };
-use pool_core::{Executor, Job, Priority, Rejected, ThreadPool};
+use pool_core::{Priority, ThreadPool};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
+use test_kit::{Deferred, PanicsOn, PATIENCE};
 
 /// Runs every queued job (and the ones they queue), asserting that nothing unwinds out of any.
-fn run_all_quietly(exec: &Manual) -> usize {
+fn run_all_quietly(exec: &Deferred) -> usize {
     let mut ran = 0;
     loop {
         match catch_unwind(AssertUnwindSafe(|| exec.run_next())) {
@@ -28,6 +29,17 @@ fn run_all_quietly(exec: &Manual) -> usize {
             Err(_) => panic!("a panic unwound out of a coalescer job"),
         }
     }
+}
+
+/// A coalescer over a [`Deferred`] executor: its jobs wait until the test runs them (with
+/// [`run_all_quietly`]), so every test decides when the coalescer's work happens.
+fn on_deferred<K, V>() -> (Arc<Deferred>, Coalescer<K, V, Arc<Deferred>>)
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    let exec = Arc::new(Deferred::default());
+    (exec.clone(), Coalescer::new(exec))
 }
 
 /// A value whose destructor panics (unless the thread is already unwinding).
@@ -67,8 +79,7 @@ fn poll_once<T>(
 
 #[test]
 fn a_panicking_waker_neither_escapes_the_job_nor_kills_the_key() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<&str, u32, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<&str, u32>();
     let (follow_tx, follow_rx) = mpsc::channel();
     let again = coalescer.clone();
     let mut first = coalescer
@@ -91,10 +102,10 @@ fn a_panicking_waker_neither_escapes_the_job_nor_kills_the_key() {
         1,
         "the waker after the hostile one is woken"
     );
-    let follow_up = follow_rx.recv_timeout(WAIT).unwrap();
+    let follow_up = follow_rx.recv_timeout(PATIENCE).unwrap();
     assert!(matches!(poll_once(&mut first, &hostile), Poll::Ready(Ok(v)) if *v == 1));
-    assert_eq!(*sharer.join_timeout(WAIT).unwrap(), 1);
-    assert_eq!(*follow_up.join_timeout(WAIT).unwrap(), 2);
+    assert_eq!(*sharer.join_timeout(PATIENCE).unwrap(), 1);
+    assert_eq!(*follow_up.join_timeout(PATIENCE).unwrap(), 2);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.executed, stats.completed, stats.keys),
@@ -106,8 +117,7 @@ fn a_panicking_waker_neither_escapes_the_job_nor_kills_the_key() {
 
 #[test]
 fn a_panic_payload_whose_drop_panics_resolves_every_sharer() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<&str, u32, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<&str, u32>();
     let superseded = coalescer.submit("k", || 0).unwrap();
     let installed = coalescer
         .submit("k", || -> u32 { panic_any(Loud) })
@@ -121,7 +131,7 @@ fn a_panic_payload_whose_drop_panics_resolves_every_sharer() {
     }
     let later = coalescer.submit("k", || 7).unwrap();
     assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*later.join_timeout(WAIT).unwrap(), 7);
+    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 7);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.executed, stats.panicked, stats.completed),
@@ -143,8 +153,8 @@ fn on_a_pool_the_key_of_a_hostile_panic_keeps_working() {
         .unwrap();
     assert!(failed(panicked).is_panic());
     let later = coalescer.submit("k", || 7).unwrap();
-    assert_eq!(*later.join_timeout(WAIT).unwrap(), 7);
-    assert!(coalescer.executor().wait_idle(WAIT));
+    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 7);
+    assert!(coalescer.executor().wait_idle(PATIENCE));
     let stats = coalescer.stats();
     assert_eq!(
         (stats.pending, stats.running, stats.keys),
@@ -227,7 +237,7 @@ impl Drop for Counted {
 }
 
 fn submitter_side_key_panic(trap: fn(&Traps) -> &AtomicBool, shards: usize) {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<Key, u8, _>::builder(exec.clone())
         .shards(shards)
         .build()
@@ -266,7 +276,7 @@ fn submitter_side_key_panic(trap: fn(&Traps) -> &AtomicBool, shards: usize) {
     assert_eq!(coalescer.stats(), before);
     traps.arm(false);
     assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), 1);
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 1);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.submitted, stats.executed, stats.keys),
@@ -290,8 +300,7 @@ fn a_key_whose_eq_panics_at_submit_leaves_the_books_alone() {
 
 #[test]
 fn a_key_whose_clone_panics_is_never_cloned() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<Key, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<Key, u8>();
     let traps = Arc::new(Traps::default());
     traps.clone.store(true, Ordering::SeqCst);
     let handle = catch_unwind(AssertUnwindSafe(|| {
@@ -300,7 +309,7 @@ fn a_key_whose_clone_panics_is_never_cloned() {
     .expect("submit does not clone the key")
     .unwrap();
     assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*handle.join_timeout(WAIT).unwrap(), 1);
+    assert_eq!(*handle.join_timeout(PATIENCE).unwrap(), 1);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.submitted, stats.completed, stats.keys),
@@ -314,8 +323,7 @@ fn a_key_whose_clone_panics_is_never_cloned() {
 /// needs it, so the execution runs, every sharer gets the outcome and the slot is freed.
 #[test]
 fn a_key_that_panics_on_the_worker_still_resolves_and_frees_its_slot() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<Key, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<Key, u8>();
     let traps = Arc::new(Traps::default());
     let (follow_tx, follow_rx) = mpsc::channel();
     let (again, again_traps) = (coalescer.clone(), traps.clone());
@@ -333,10 +341,10 @@ fn a_key_that_panics_on_the_worker_still_resolves_and_frees_its_slot() {
         .submit_with(Key::new(1, &traps), keep, || 0)
         .unwrap();
     assert_eq!(run_all_quietly(&exec), 2, "the run and its follow-up");
-    let follow_up = follow_rx.recv_timeout(WAIT).unwrap();
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), 1);
-    assert_eq!(*sharer.join_timeout(WAIT).unwrap(), 1);
-    assert_eq!(*follow_up.join_timeout(WAIT).unwrap(), 2);
+    let follow_up = follow_rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 1);
+    assert_eq!(*sharer.join_timeout(PATIENCE).unwrap(), 1);
+    assert_eq!(*follow_up.join_timeout(PATIENCE).unwrap(), 2);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.executed, stats.completed, stats.keys),
@@ -347,13 +355,12 @@ fn a_key_that_panics_on_the_worker_still_resolves_and_frees_its_slot() {
     traps.arm(false);
     let later = coalescer.submit(Key::new(1, &traps), || 3).unwrap();
     assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*later.join_timeout(WAIT).unwrap(), 3);
+    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 3);
 }
 
 #[test]
 fn a_key_whose_drop_panics_is_dropped_quietly() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<Key, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<Key, u8>();
     let traps = Arc::new(Traps::default());
     traps.drop.store(true, Ordering::SeqCst);
     let first = coalescer.submit(Key::new(1, &traps), || 1).unwrap();
@@ -364,8 +371,8 @@ fn a_key_whose_drop_panics_is_dropped_quietly() {
     .expect("a joining submit drops its key quietly")
     .unwrap();
     assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), 2);
-    assert_eq!(*second.join_timeout(WAIT).unwrap(), 2);
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 2);
+    assert_eq!(*second.join_timeout(PATIENCE).unwrap(), 2);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.submitted, stats.completed, stats.keys),
@@ -395,8 +402,7 @@ fn quietly<R>(f: impl FnOnce() -> R) -> R {
 /// A closure capture whose `Drop` panics, on every path that drops a closure unrun.
 #[test]
 fn closures_dropped_unrun_are_dropped_quietly() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<&str, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<&str, u8>();
     // Superseded by a later submit, and kept out by `Keep`.
     let superseded = coalescer.submit("a", holding_loud(1)).unwrap();
     let keep = SubmitOptions::new().mode(Mode::Keep);
@@ -413,7 +419,7 @@ fn closures_dropped_unrun_are_dropped_quietly() {
     assert!(quietly(|| exec.run_next()), "runs a");
     quietly(|| exec.drop_all());
     for handle in [superseded, kept, installed] {
-        assert_eq!(*handle.join_timeout(WAIT).unwrap(), 2);
+        assert_eq!(*handle.join_timeout(PATIENCE).unwrap(), 2);
     }
     assert_eq!(
         failed(lonely),
@@ -446,7 +452,7 @@ fn closures_dropped_unrun_are_dropped_quietly() {
 #[test]
 fn a_superseded_closure_may_reenter_the_coalescer_from_its_drop() {
     struct Reenters(
-        Coalescer<&'static str, u8, Arc<Manual>>,
+        Coalescer<&'static str, u8, Arc<Deferred>>,
         mpsc::Sender<usize>,
     );
     impl Drop for Reenters {
@@ -456,8 +462,7 @@ fn a_superseded_closure_may_reenter_the_coalescer_from_its_drop() {
             panic!("and then panics");
         }
     }
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<&str, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<&str, u8>();
     let (seen_tx, seen) = mpsc::channel();
     let reenters = Reenters(coalescer.clone(), seen_tx);
     let first = coalescer
@@ -468,20 +473,23 @@ fn a_superseded_closure_may_reenter_the_coalescer_from_its_drop() {
         .unwrap();
     let submitter = coalescer.clone();
     let second = std::thread::spawn(move || submitter.submit("k", || 2).map_err(|_| ()));
-    assert_eq!(seen.recv_timeout(WAIT), Ok(2), "Drop ran, outside the lock");
+    assert_eq!(
+        seen.recv_timeout(PATIENCE),
+        Ok(2),
+        "Drop ran, outside the lock"
+    );
     let second = second
         .join()
         .expect("the submit returned normally")
         .unwrap();
     assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), 2);
-    assert_eq!(*second.join_timeout(WAIT).unwrap(), 2);
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 2);
+    assert_eq!(*second.join_timeout(PATIENCE).unwrap(), 2);
 }
 
 #[test]
 fn an_output_whose_drop_panics_is_dropped_quietly() {
-    let exec = Arc::new(Manual::default());
-    let coalescer = Coalescer::<&str, Loud, _>::new(exec.clone());
+    let (exec, coalescer) = on_deferred::<&str, Loud>();
     // No handle: the execution's last reference, with the value in it, is the job's.
     coalescer.spawn("k", SubmitOptions::new(), || Loud).unwrap();
     let handle = coalescer.submit("j", || Loud).unwrap();
@@ -492,34 +500,10 @@ fn an_output_whose_drop_panics_is_dropped_quietly() {
     assert!(stats.is_balanced(), "{stats}");
 }
 
-/// An executor that panics on chosen calls of `execute_with_priority`, dropping the job while
-/// unwinding, and otherwise queues like [`Manual`].
-#[derive(Default)]
-struct Panicky {
-    queue: Manual,
-    calls: AtomicUsize,
-    panic_on: Mutex<Vec<usize>>,
-}
-
-impl Executor for Panicky {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        self.execute_with_priority(job, Priority::Normal)
-    }
-
-    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.panic_on.lock().unwrap().contains(&call) {
-            drop(job);
-            panic!("hostile executor");
-        }
-        self.queue.execute_with_priority(job, priority)
-    }
-}
-
-fn panicky(calls: &[usize]) -> Arc<Panicky> {
-    let exec = Arc::new(Panicky::default());
-    exec.panic_on.lock().unwrap().extend_from_slice(calls);
-    exec
+/// An executor that panics on the chosen calls (dropping the job), and otherwise defers jobs
+/// until the test runs them.
+fn panicky(calls: &[usize]) -> Arc<PanicsOn<Deferred>> {
+    Arc::new(PanicsOn::new(Deferred::default(), calls.iter().copied()))
 }
 
 #[test]
@@ -534,8 +518,8 @@ fn an_executor_that_panics_at_submit_cancels_the_execution() {
         CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
     let later = coalescer.submit("k", || 2).unwrap();
-    assert_eq!(run_all_quietly(&exec.queue), 1);
-    assert_eq!(*later.join_timeout(WAIT).unwrap(), 2);
+    assert_eq!(run_all_quietly(exec.inner()), 1);
+    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 2);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.cancelled, stats.completed, stats.keys),
@@ -557,16 +541,16 @@ fn an_executor_that_panics_on_a_follow_up_cancels_the_follow_up() {
             1
         })
         .unwrap();
-    assert_eq!(run_all_quietly(&exec.queue), 1);
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), 1);
-    let follow_up = follow_rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(run_all_quietly(exec.inner()), 1);
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 1);
+    let follow_up = follow_rx.recv_timeout(PATIENCE).unwrap();
     assert_eq!(
         failed(follow_up),
         CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
     let later = coalescer.submit("k", || 3).unwrap();
-    assert_eq!(run_all_quietly(&exec.queue), 1);
-    assert_eq!(*later.join_timeout(WAIT).unwrap(), 3);
+    assert_eq!(run_all_quietly(exec.inner()), 1);
+    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 3);
     let stats = coalescer.stats();
     assert_eq!(
         (stats.cancelled, stats.completed, stats.keys),
@@ -586,9 +570,9 @@ fn an_executor_that_panics_on_a_priority_raise_still_runs_the_execution() {
     let raised = catch_unwind(AssertUnwindSafe(|| coalescer.submit_with("k", high, || 2)))
         .expect("the raise's job was dropped, and said so")
         .unwrap();
-    assert_eq!(run_all_quietly(&exec.queue), 1);
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), 2);
-    assert_eq!(*raised.join_timeout(WAIT).unwrap(), 2);
+    assert_eq!(run_all_quietly(exec.inner()), 1);
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 2);
+    assert_eq!(*raised.join_timeout(PATIENCE).unwrap(), 2);
     let stats = coalescer.stats();
     assert_eq!((stats.executed, stats.keys), (1, 0), "{stats}");
     assert!(stats.is_balanced(), "{stats}");

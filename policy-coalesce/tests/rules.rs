@@ -1,12 +1,14 @@
-//! One test per rule of SPEC section 5.
+//! One test per coalescing rule: latest wins while pending, one follow-up while running, the
+//! `Replace` and `Keep` modes, per-handle and per-key cancel, shared outcomes, priority raises.
 
 mod common;
 
-use common::{failed, gated_pool, Manual, WAIT};
+use common::{failed, gated_pool};
 use policy_coalesce::{CoalesceCancelReason, CoalesceError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use test_kit::{Deferred, PATIENCE};
 
 fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
@@ -32,12 +34,12 @@ fn ten_submits_while_pending_run_once_with_the_tenth_closure() {
     assert!(handles.iter().all(|h| h.id() == id));
     assert!(handles[..9].iter().all(|h| h.superseded()));
     assert!(!handles[9].superseded());
-    release.send(()).unwrap();
+    release.open();
     let flags: Vec<_> = handles
         .into_iter()
         .map(|h| {
             let ran = h.ran_my_closure();
-            (ran, *h.join_timeout(WAIT).unwrap())
+            (ran, *h.join_timeout(PATIENCE).unwrap())
         })
         .collect();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -53,7 +55,7 @@ fn ten_submits_while_pending_run_once_with_the_tenth_closure() {
 
 #[test]
 fn the_pending_execution_keeps_its_queue_position() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<&str, u32, _>::new(exec.clone());
     let a = coalescer.submit("a", || 1).unwrap();
     let b = coalescer.submit("b", || 2).unwrap();
@@ -85,7 +87,7 @@ fn submit_while_running_queues_exactly_one_follow_up() {
             "first"
         })
         .unwrap();
-    started.recv_timeout(WAIT).unwrap();
+    started.recv_timeout(PATIENCE).unwrap();
     let follow_ups: Vec<_> = (0..5)
         .map(|i| {
             let runs = runs.clone();
@@ -107,9 +109,9 @@ fn submit_while_running_queues_exactly_one_follow_up() {
     assert_eq!(key.live_handles, 6);
     assert_ne!(follow_ups[0].id(), first.id());
     release.send(()).unwrap();
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), "first");
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), "first");
     for h in follow_ups {
-        assert_eq!(*h.join_timeout(WAIT).unwrap(), "latest");
+        assert_eq!(*h.join_timeout(PATIENCE).unwrap(), "latest");
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     let stats = coalescer.stats();
@@ -142,7 +144,7 @@ fn a_key_never_runs_twice_at_once() {
         );
     }
     for h in handles {
-        h.join_timeout(WAIT).unwrap();
+        h.join_timeout(PATIENCE).unwrap();
     }
     assert_eq!(overlaps.load(Ordering::SeqCst), 0);
     assert!(coalescer.stats().is_balanced());
@@ -157,8 +159,8 @@ fn keep_mode_shares_the_pending_execution_and_drops_the_newcomer() {
     assert!(second.kept_existing());
     assert!(!first.kept_existing());
     assert_eq!(first.id(), second.id());
-    release.send(()).unwrap();
-    assert_eq!(*second.join_timeout(WAIT).unwrap(), "first");
+    release.open();
+    assert_eq!(*second.join_timeout(PATIENCE).unwrap(), "first");
     assert!(first.ran_my_closure());
     assert_eq!(*first.join().unwrap(), "first");
     let stats = saves.stats();
@@ -179,7 +181,7 @@ fn keep_mode_while_running_shares_the_running_outcome() {
             1
         })
         .unwrap();
-    started.recv_timeout(WAIT).unwrap();
+    started.recv_timeout(PATIENCE).unwrap();
     let runs = counter();
     let r = runs.clone();
     let second = saves
@@ -191,7 +193,7 @@ fn keep_mode_while_running_shares_the_running_outcome() {
     assert!(second.kept_existing());
     assert_eq!(second.id(), first.id());
     release.send(()).unwrap();
-    assert_eq!(*second.join_timeout(WAIT).unwrap(), 1);
+    assert_eq!(*second.join_timeout(PATIENCE).unwrap(), 1);
     assert_eq!(*first.join().unwrap(), 1);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     let stats = saves.stats();
@@ -216,10 +218,10 @@ fn replace_mode_asks_the_running_one_to_stop_then_runs_the_new_one() {
             "interrupted"
         })
         .unwrap();
-    started.recv_timeout(WAIT).unwrap();
+    started.recv_timeout(PATIENCE).unwrap();
     let second = search.submit("query", || "fresh").unwrap();
-    assert_eq!(*first.join_timeout(WAIT).unwrap(), "interrupted");
-    assert_eq!(*second.join_timeout(WAIT).unwrap(), "fresh");
+    assert_eq!(*first.join_timeout(PATIENCE).unwrap(), "interrupted");
+    assert_eq!(*second.join_timeout(PATIENCE).unwrap(), "fresh");
     let stats = search.stats();
     assert_eq!((stats.executed, stats.replaced), (2, 1));
     assert!(stats.is_balanced(), "{stats}");
@@ -227,7 +229,7 @@ fn replace_mode_asks_the_running_one_to_stop_then_runs_the_new_one() {
 
 #[test]
 fn latest_mode_does_not_disturb_the_running_one() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<u8, bool, _>::new(exec.clone());
     let c = coalescer.clone();
     let inner = Arc::new(std::sync::Mutex::new(None));
@@ -262,7 +264,7 @@ fn a_panic_reaches_every_sharer() {
                 .unwrap()
         })
         .collect();
-    release.send(()).unwrap();
+    release.open();
     for h in handles {
         assert_eq!(
             failed(h).to_string(),
@@ -283,8 +285,8 @@ fn cancel_by_one_of_two_sharers_does_not_cancel_the_run() {
     assert!(a.cancel());
     assert!(!a.cancel(), "a second cancel is a no-op");
     assert!(a.is_cancelled() && a.is_finished());
-    release.send(()).unwrap();
-    assert_eq!(*b.join_timeout(WAIT).unwrap(), 2);
+    release.open();
+    assert_eq!(*b.join_timeout(PATIENCE).unwrap(), 2);
     assert_eq!(
         a.join().unwrap_err(),
         CoalesceError::Cancelled(CoalesceCancelReason::Requested)
@@ -312,8 +314,8 @@ fn cancel_by_every_sharer_cancels_the_execution() {
         0,
         "a cancelled key leaves the map at once"
     );
-    release.send(()).unwrap();
-    assert!(coalescer.executor().wait_idle(WAIT));
+    release.open();
+    assert!(coalescer.executor().wait_idle(PATIENCE));
     for h in handles {
         assert!(h.join().unwrap_err().is_cancelled());
     }
@@ -342,14 +344,14 @@ fn cancel_after_start_raises_the_flag_only_when_every_handle_cancelled() {
             (after_one, flag.is_cancelled())
         })
         .unwrap();
-    step.recv_timeout(WAIT).unwrap();
+    step.recv_timeout(PATIENCE).unwrap();
     let b = coalescer.submit_cancellable("k", |_| (true, true)).unwrap(); // Keep: shares `a`
     assert!(!a.cancel(), "too late to prevent the start");
     release.send(()).unwrap();
-    step.recv_timeout(WAIT).unwrap();
+    step.recv_timeout(PATIENCE).unwrap();
     assert!(!b.cancel());
     release.send(()).unwrap();
-    assert_eq!(*a.join_timeout(WAIT).unwrap(), (false, true));
+    assert_eq!(*a.join_timeout(PATIENCE).unwrap(), (false, true));
     assert_eq!(*b.join().unwrap(), (false, true));
 }
 
@@ -364,14 +366,14 @@ fn cancel_key_cancels_for_everyone() {
     assert!(coalescer.cancel_key(&"k"));
     assert!(!coalescer.cancel_key(&"k"), "nothing left to cancel");
     assert!(coalescer.key_stats(&"k").is_none());
-    release.send(()).unwrap();
+    release.open();
     for h in handles {
         assert_eq!(
             failed(h),
             CoalesceError::Cancelled(CoalesceCancelReason::Key)
         );
     }
-    assert_eq!(*other.join_timeout(WAIT).unwrap(), 9);
+    assert_eq!(*other.join_timeout(PATIENCE).unwrap(), 9);
     assert!(coalescer.stats().is_balanced());
 }
 
@@ -391,9 +393,9 @@ fn cancel_key_stops_a_running_execution_cooperatively() {
             spins
         })
         .unwrap();
-    started.recv_timeout(WAIT).unwrap();
+    started.recv_timeout(PATIENCE).unwrap();
     assert!(coalescer.cancel_key(&7));
-    assert!(h.join_timeout(WAIT).is_ok());
+    assert!(h.join_timeout(PATIENCE).is_ok());
 }
 
 #[test]
@@ -404,7 +406,7 @@ fn the_map_empties_when_work_is_done() {
         .map(|i| coalescer.submit(i % 97, move || i).unwrap())
         .collect();
     for h in handles {
-        h.join_timeout(WAIT).unwrap();
+        h.join_timeout(PATIENCE).unwrap();
     }
     let stats = coalescer.stats();
     assert_eq!((stats.keys, stats.pending, stats.running), (0, 0, 0));
@@ -427,7 +429,7 @@ fn a_shut_down_executor_hands_the_closure_back() {
 
 #[test]
 fn a_refused_follow_up_resolves_every_sharer() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<u8, u8, _>::new(exec.clone());
     let c = coalescer.clone();
     let e = exec.clone();
@@ -453,7 +455,7 @@ fn a_refused_follow_up_resolves_every_sharer() {
 
 #[test]
 fn a_job_the_executor_drops_resolves_every_sharer() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<u8, u8, _>::new(exec.clone());
     let a = coalescer.submit(1, || 1).unwrap();
     let b = coalescer.submit(1, || 2).unwrap();
@@ -477,11 +479,11 @@ fn shutdown_now_on_the_pool_resolves_queued_executions() {
     let handles: Vec<_> = (0..3u32)
         .map(|i| coalescer.submit(i, move || i).unwrap())
         .collect();
-    std::thread::spawn(move || release.send(()).unwrap());
+    std::thread::spawn(move || release.open());
     pool.shutdown_now();
     for h in handles {
         // Each either ran (the worker reached it first) or was discarded; none hangs.
-        match h.join_timeout(WAIT) {
+        match h.join_timeout(PATIENCE) {
             Ok(_)
             | Err(policy_coalesce::CoalesceJoinTimeoutError::Failed(CoalesceError::Cancelled(_))) =>
                 {}
@@ -495,7 +497,7 @@ fn shutdown_now_on_the_pool_resolves_queued_executions() {
 
 #[test]
 fn priority_is_the_max_of_the_submitters_and_never_lowered() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<&str, u32, _>::new(exec.clone());
     let low = SubmitOptions::new().priority(Priority::Low);
     let high = SubmitOptions::new().priority(Priority::High);
@@ -521,7 +523,7 @@ fn priority_is_the_max_of_the_submitters_and_never_lowered() {
 
 #[test]
 fn a_follow_up_is_dispatched_at_the_max_priority() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<u8, u8, _>::new(exec.clone());
     let c = coalescer.clone();
     let first = coalescer
@@ -541,7 +543,7 @@ fn a_follow_up_is_dispatched_at_the_max_priority() {
 
 #[test]
 fn priority_raises_can_be_turned_off() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<u8, u8, _>::builder(exec.clone())
         .priority_raises(false)
         .build()
@@ -559,7 +561,7 @@ fn handles_can_be_awaited() {
     let coalescer = Coalescer::builder(pool).build().unwrap();
     let a = coalescer.submit("k", || "x").unwrap();
     let b = coalescer.submit("k", || "y").unwrap();
-    std::thread::spawn(move || release.send(()).unwrap());
+    std::thread::spawn(move || release.open());
     let (va, vb) = pollster::block_on(async move { (a.await, b.await) });
     assert_eq!((*va.unwrap(), *vb.unwrap()), ("y", "y"));
 }
@@ -591,7 +593,7 @@ fn builder_rejects_bad_shard_counts() {
 
 #[test]
 fn spawned_submissions_coalesce_and_keep_the_execution_alive() {
-    let exec = Arc::new(Manual::default());
+    let exec = Arc::new(Deferred::default());
     let coalescer = Coalescer::<u8, u8, _>::new(exec.clone());
     let runs = counter();
     for i in 0..5u8 {

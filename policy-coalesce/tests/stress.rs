@@ -1,13 +1,11 @@
 //! Random submits, cancels and key cancels from several threads: every handle resolves and the
-//! books balance (SPEC section 10).
+//! books balance: user code may panic anywhere, and no handle or key may be stranded.
 
-mod common;
-
-use common::WAIT;
 use policy_coalesce::{CoalesceError, CoalesceJoinTimeoutError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use test_kit::PATIENCE;
 
 #[test]
 fn random_operations_balance_the_books() {
@@ -55,7 +53,7 @@ fn random_operations_balance_the_books() {
                 }
                 let mut resolved = 0;
                 for handle in handles {
-                    match handle.join_timeout(WAIT) {
+                    match handle.join_timeout(PATIENCE) {
                         Ok(_)
                         | Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Cancelled(_))) => {}
                         Err(CoalesceJoinTimeoutError::Failed(CoalesceError::Panicked(m))) => {
@@ -71,7 +69,7 @@ fn random_operations_balance_the_books() {
         .collect();
     let resolved: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
     assert!(resolved > 0);
-    assert!(coalescer.executor().wait_idle(WAIT));
+    assert!(coalescer.executor().wait_idle(PATIENCE));
     let stats = coalescer.stats();
     assert!(stats.is_balanced(), "{stats}");
     assert_eq!(
@@ -89,9 +87,8 @@ fn random_operations_balance_the_books() {
 /// User code that panics at random (seeded), everywhere at once: closures (some with a payload
 /// whose `Drop` panics), captures dropped unrun, outputs, wakers, keys' `Hash`/`Eq`/`Drop`, and
 /// an executor that panics with or without the job. Every handle resolves, every key is freed,
-/// and the books balance (SPEC section 10).
+/// and the books balance.
 mod hostile {
-    use super::common::WAIT;
     use policy_coalesce::{
         CoalesceError, CoalesceJoinTimeoutError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
     };
@@ -103,6 +100,7 @@ mod hostile {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Mutex};
     use std::task::{Context, Wake, Waker};
+    use test_kit::PATIENCE;
 
     const HOSTILE: &str = "hostile";
 
@@ -185,24 +183,10 @@ mod hostile {
         }
     }
 
-    /// Keeps the test's output readable: the planned panics print nothing.
-    fn quiet_hostile_panics() {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied());
-            if message.is_some_and(|m| !m.contains(HOSTILE)) {
-                default(info);
-            }
-        }));
-    }
-
     #[test]
     fn hostile_user_code_never_strands_a_handle_or_unbalances_the_books() {
-        quiet_hostile_panics();
+        // The planned panics print nothing: the test's output stays readable.
+        test_kit::quiet_panics(|message| message.contains(HOSTILE));
         let flaky = Flaky {
             pool: ThreadPool::new(2).unwrap(),
             calls: AtomicU64::new(1),
@@ -292,7 +276,7 @@ mod hostile {
                     let mut seen = [0u64; 4];
                     seen[3] = key_panics;
                     for handle in handles {
-                        match handle.join_timeout(WAIT) {
+                        match handle.join_timeout(PATIENCE) {
                             // A loud value's last reference is left to leak here: a panic in
                             // the test's own thread is not what is being tested.
                             Ok(value) => {
@@ -323,7 +307,7 @@ mod hostile {
                 .join()
                 .expect("no hostile panic reaches a submitter but its key's");
         }
-        assert!(coalescer.executor().pool.wait_idle(WAIT));
+        assert!(coalescer.executor().pool.wait_idle(PATIENCE));
         let stats = coalescer.stats();
         let [ok, panicked, cancelled, key_panics] = *outcomes.lock().unwrap();
         assert!(stats.is_balanced(), "{stats}");

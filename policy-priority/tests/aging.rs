@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::{one_worker, Gate, Log, TIMEOUT};
+use common::{one_worker, submit_logged};
 use policy_priority::{Aging, PrioritySubmit};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use test_kit::{Log, WorkerGate, PATIENCE};
 
 struct Stream {
     pool: Arc<ThreadPool>,
@@ -54,7 +55,7 @@ fn idle_against_high_stream(aging: Aging, cap: u32, work: Duration) -> (u32, u32
         work,
         end,
     });
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let s = stream.clone();
     let idle = pool
         .submit_at(Priority::Idle, move || {
@@ -65,9 +66,9 @@ fn idle_against_high_stream(aging: Aging, cap: u32, work: Duration) -> (u32, u32
     let first = stream.clone();
     pool.submit_at(Priority::High, move || link(first)).unwrap();
     gate.open();
-    let before_idle = idle.join_timeout(TIMEOUT).expect("the Idle task ran");
-    let total = ended.recv_timeout(TIMEOUT).expect("the stream ended");
-    assert!(pool.wait_idle(TIMEOUT));
+    let before_idle = idle.join_timeout(PATIENCE).expect("the Idle task ran");
+    let total = ended.recv_timeout(PATIENCE).expect("the stream ended");
+    assert!(pool.wait_idle(PATIENCE));
     drop(stream);
     pool.shutdown();
     assert!(pool.stats().is_balanced());
@@ -108,18 +109,18 @@ fn without_aging_idle_waits_for_the_whole_stream() {
 #[test]
 fn an_overdue_backlog_delays_critical_work_by_at_most_one_task() {
     let (pool, queue) = one_worker(Aging::after(Duration::from_millis(1)).unwrap());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
     for id in 0..50 {
-        log.submit(&pool, Priority::Idle, id);
+        submit_logged(&log, &pool, Priority::Idle, id);
     }
     assert_eq!(queue.stats().level(Priority::Idle).queued, 50);
     // Let the backlog become overdue (time has to pass; nothing is waited for by sleeping).
     std::thread::sleep(Duration::from_millis(5));
-    let critical = log.submit(&pool, Priority::Critical, 1000);
+    let critical = submit_logged(&log, &pool, Priority::Critical, 1000);
     gate.open();
-    critical.join_timeout(TIMEOUT).unwrap();
-    assert!(pool.wait_idle(TIMEOUT));
+    critical.join_timeout(PATIENCE).unwrap();
+    assert!(pool.wait_idle(PATIENCE));
     let ran = log.entries();
     let position = ran.iter().position(|&id| id == 1000).unwrap();
     assert!(
@@ -150,7 +151,7 @@ fn a_waiting_task_is_not_served_by_aging_before_the_bound() {
         work: Duration::from_micros(500),
         end,
     });
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let s = stream.clone();
     let queued = std::time::Instant::now();
     let idle = pool
@@ -162,8 +163,8 @@ fn a_waiting_task_is_not_served_by_aging_before_the_bound() {
     let first = stream.clone();
     pool.submit_at(Priority::High, move || link(first)).unwrap();
     gate.open();
-    let waited = idle.join_timeout(TIMEOUT).expect("the Idle task ran");
-    ended.recv_timeout(TIMEOUT).expect("the stream ended");
+    let waited = idle.join_timeout(PATIENCE).expect("the Idle task ran");
+    ended.recv_timeout(PATIENCE).expect("the stream ended");
     // Stamps are coarse: early by less than 1/64 of the bound plus the time since the tick's
     // last refresh (src/clock.rs); the Idle push refreshes it (its level was empty). Much more
     // than that would mean stale stamps.

@@ -2,22 +2,23 @@
 
 mod common;
 
-use common::{one_worker, settle, Gate, Log, TIMEOUT};
+use common::{one_worker, settle, submit_logged};
 use policy_priority::{Aging, PriorityQueue, PrioritySubmit};
 use pool_core::{CancelReason, Priority, TaskError, ThreadPool};
 use std::time::Instant;
+use test_kit::{Log, WorkerGate, PATIENCE};
 
 #[test]
 fn cancel_queued_tasks_of_every_level() {
     let (pool, queue) = one_worker(Aging::default());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
     let mut keep = Vec::new();
     let mut drop_ = Vec::new();
     for (i, level) in Priority::ALL.into_iter().enumerate() {
         let i = i as u32;
-        keep.push(log.submit(&pool, level, 10 + i));
-        drop_.push(log.submit(&pool, level, 20 + i));
+        keep.push(submit_logged(&log, &pool, level, 10 + i));
+        drop_.push(submit_logged(&log, &pool, level, 20 + i));
     }
     for h in &drop_ {
         assert!(h.cancel(), "a queued task is cancelled exactly");
@@ -25,7 +26,7 @@ fn cancel_queued_tasks_of_every_level() {
     }
     gate.open();
     for h in keep {
-        h.join_timeout(TIMEOUT).unwrap();
+        h.join_timeout(PATIENCE).unwrap();
     }
     for h in drop_ {
         assert_eq!(
@@ -51,18 +52,25 @@ fn cancel_queued_tasks_of_every_level() {
 #[test]
 fn shutdown_now_cancels_queued_tasks_at_all_levels() {
     let (pool, queue) = one_worker(Aging::default());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
     let handles: Vec<_> = (0..20u32)
-        .map(|i| log.submit(&pool, Priority::from_index(i as usize % 5).unwrap(), i))
+        .map(|i| {
+            submit_logged(
+                &log,
+                &pool,
+                Priority::from_index(i as usize % 5).unwrap(),
+                i,
+            )
+        })
         .collect();
-    let raised = log.submit(&pool, Priority::Idle, 99);
+    let raised = submit_logged(&log, &pool, Priority::Idle, 99);
     assert!(pool.raise_priority(&raised, Priority::High));
     std::thread::scope(|s| {
         let stopper = s.spawn(|| pool.shutdown_now());
         // shutdown_now empties the queue, then joins the worker, which needs the gate opened.
         // No event marks "queue emptied", so poll the count (bounded; not a timing assumption).
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + PATIENCE;
         while !(pool.is_shutdown() && queue.stats().queued() == 0) {
             assert!(
                 Instant::now() < deadline,
@@ -93,16 +101,21 @@ fn shutdown_now_cancels_queued_tasks_at_all_levels() {
 #[test]
 fn cancel_all_and_graceful_shutdown() {
     let (pool, queue) = one_worker(Aging::default());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
     for i in 0..10u32 {
-        log.submit(&pool, Priority::from_index(i as usize % 5).unwrap(), i);
+        submit_logged(
+            &log,
+            &pool,
+            Priority::from_index(i as usize % 5).unwrap(),
+            i,
+        );
     }
     assert_eq!(pool.cancel_all(), 10);
     assert_eq!(queue.stats().queued(), 0);
     // Graceful shutdown runs what is queued, in priority order.
-    log.submit(&pool, Priority::Idle, 100);
-    log.submit(&pool, Priority::Critical, 101);
+    submit_logged(&log, &pool, Priority::Idle, 100);
+    submit_logged(&log, &pool, Priority::Critical, 101);
     std::thread::scope(|s| {
         let stopper = s.spawn(|| pool.shutdown());
         gate.open();

@@ -2,15 +2,16 @@
 
 mod common;
 
-use common::{one_worker, settle, Gate, Log, TIMEOUT};
+use common::{one_worker, settle, submit_logged};
 use policy_priority::{priority_pool, Aging, PrioritySubmit};
 use pool_core::{Executor, Priority};
 use std::sync::mpsc;
+use test_kit::{Log, WorkerGate, PATIENCE};
 
 #[test]
 fn higher_levels_first_fifo_within_each() {
     let (pool, queue) = one_worker(Aging::off());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
     // Ids encode the expected position: level rank * 100 + arrival order within the level.
     let mut rng = fastrand::Rng::with_seed(0x5eed);
@@ -21,7 +22,7 @@ fn higher_levels_first_fifo_within_each() {
         let rank = 4 - level.index() as u32; // Critical = 0 .. Idle = 4
         let id = rank * 100 + next_in_level[level.index()];
         next_in_level[level.index()] += 1;
-        handles.push(log.submit(&pool, level, id));
+        handles.push(submit_logged(&log, &pool, level, id));
     }
     assert_eq!(queue.stats().queued(), 100);
     gate.open();
@@ -53,10 +54,10 @@ fn higher_levels_first_fifo_within_each() {
 #[test]
 fn fifo_within_one_level() {
     let (pool, _queue) = one_worker(Aging::off());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
     for id in 0..500 {
-        log.submit(&pool, Priority::Low, id);
+        submit_logged(&log, &pool, Priority::Low, id);
     }
     gate.open();
     settle(&pool);
@@ -66,7 +67,7 @@ fn fifo_within_one_level() {
 #[test]
 fn fire_and_forget_jobs_follow_their_level() {
     let (pool, queue) = one_worker(Aging::off());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let (tx, rx) = mpsc::channel();
     for (id, level) in [
         (3, Priority::Idle),
@@ -81,7 +82,7 @@ fn fire_and_forget_jobs_follow_their_level() {
     let tx2 = tx.clone();
     pool.spawn(move || tx2.send(20).unwrap()).unwrap();
     gate.open();
-    let ran: Vec<i32> = (0..4).map(|_| rx.recv_timeout(TIMEOUT).unwrap()).collect();
+    let ran: Vec<i32> = (0..4).map(|_| rx.recv_timeout(PATIENCE).unwrap()).collect();
     assert_eq!(ran, [1, 2, 20, 3]);
     settle(&pool);
     assert_eq!(queue.stats().level(Priority::Normal).completed, 2);
@@ -96,8 +97,8 @@ fn tasks_submitted_from_a_worker_use_the_same_order() {
     let log = Log::default();
     let (p, l) = (pool.clone(), log.clone());
     pool.submit_at(Priority::Normal, move || {
-        l.submit(&p, Priority::Idle, 2);
-        l.submit(&p, Priority::Critical, 1);
+        submit_logged(&l, &p, Priority::Idle, 2);
+        submit_logged(&l, &p, Priority::Critical, 1);
     })
     .unwrap()
     .join()

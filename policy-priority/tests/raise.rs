@@ -2,18 +2,19 @@
 
 mod common;
 
-use common::{one_worker, settle, Gate, Log};
+use common::{one_worker, settle, submit_logged};
 use policy_priority::Aging;
 use pool_core::Priority;
+use test_kit::{Log, WorkerGate};
 
 #[test]
 fn raise_moves_a_queued_task_ahead() {
     let (pool, queue) = one_worker(Aging::off());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
-    let a = log.submit(&pool, Priority::Low, 1);
-    let b = log.submit(&pool, Priority::Low, 2);
-    let c = log.submit(&pool, Priority::Normal, 3);
+    let a = submit_logged(&log, &pool, Priority::Low, 1);
+    let b = submit_logged(&log, &pool, Priority::Low, 2);
+    let c = submit_logged(&log, &pool, Priority::Normal, 3);
     assert!(pool.raise_priority(&b, Priority::Critical));
     assert_eq!(b.priority(), Priority::Critical);
     // The raise pushed a second entry; the Low one is now stale but still queued.
@@ -45,10 +46,10 @@ fn raise_moves_a_queued_task_ahead() {
 #[test]
 fn raise_never_lowers_and_is_idempotent() {
     let (pool, queue) = one_worker(Aging::off());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
-    let high = log.submit(&pool, Priority::High, 1);
-    let normal = log.submit(&pool, Priority::Normal, 2);
+    let high = submit_logged(&log, &pool, Priority::High, 1);
+    let normal = submit_logged(&log, &pool, Priority::Normal, 2);
     assert!(
         !pool.raise_priority(&high, Priority::Low),
         "lowering is refused"
@@ -79,15 +80,15 @@ fn raise_never_lowers_and_is_idempotent() {
 fn raise_after_start_or_finish_is_refused() {
     let (pool, _queue) = one_worker(Aging::off());
     let log = Log::default();
-    let done = log.submit(&pool, Priority::Idle, 1);
+    let done = submit_logged(&log, &pool, Priority::Idle, 1);
     settle(&pool);
     assert!(done.is_finished());
     assert!(!pool.raise_priority(&done, Priority::Critical));
     assert_eq!(done.priority(), Priority::Idle);
     done.join().unwrap();
 
-    let gate = Gate::hold(&pool);
-    let cancelled = log.submit(&pool, Priority::Low, 2);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
+    let cancelled = submit_logged(&log, &pool, Priority::Low, 2);
     assert!(cancelled.cancel());
     assert!(!pool.raise_priority(&cancelled, Priority::Critical));
     gate.open();
@@ -101,9 +102,9 @@ fn raise_after_start_or_finish_is_refused() {
 #[test]
 fn raised_then_cancelled_task_leaves_no_trace() {
     let (pool, queue) = one_worker(Aging::off());
-    let gate = Gate::hold(&pool);
+    let gate = WorkerGate::occupy_at(&pool, 1, Priority::Critical);
     let log = Log::default();
-    let t = log.submit(&pool, Priority::Idle, 1);
+    let t = submit_logged(&log, &pool, Priority::Idle, 1);
     assert!(pool.raise_priority(&t, Priority::Normal));
     assert!(pool.raise_priority(&t, Priority::Critical));
     assert_eq!(

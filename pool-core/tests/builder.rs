@@ -1,11 +1,9 @@
 //! The builder: bad settings give typed errors, hooks run and cannot take a worker down.
 
-mod common;
-
-use common::{events, PATIENCE};
 use pool_core::ThreadPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use test_kit::PATIENCE;
 
 #[test]
 fn zero_threads_is_a_typed_error_naming_the_setting() {
@@ -75,7 +73,7 @@ fn start_and_stop_hooks_run_once_per_worker() {
 
 #[test]
 fn panicking_hooks_and_panic_handler_do_not_kill_workers() {
-    let (panics_tx, panics_rx) = events();
+    let (panics_tx, panics_rx) = mpsc::channel();
     let pool = ThreadPool::builder()
         .threads(1)
         .on_thread_start(|_| panic!("start hook"))

@@ -1,17 +1,15 @@
 //! Cancellation: before start (exact), while running (cooperative), by deadline, under stress.
 
-mod common;
-
-use common::{Gate, PATIENCE};
 use pool_core::{CancelReason, JoinTimeoutError, TaskError, TaskOptions, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_kit::{WorkerGate, PATIENCE};
 
 #[test]
 fn cancel_before_start_prevents_the_run_and_drops_the_closure() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let captured = Arc::new(());
     let c = captured.clone();
     let ran = Arc::new(AtomicUsize::new(0));
@@ -76,7 +74,7 @@ fn cancel_after_finish_returns_false() {
 #[test]
 fn an_expired_start_deadline_cancels_the_task_and_says_why() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let already_passed = Instant::now() - Duration::from_millis(1);
     let late = pool
         .submit_with(TaskOptions::new().start_deadline(already_passed), || {
@@ -103,7 +101,7 @@ fn an_expired_start_deadline_cancels_the_task_and_says_why() {
 #[test]
 fn join_timeout_hands_the_handle_back() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let handle = pool.submit(|| 9).unwrap();
     let handle = match handle.join_timeout(Duration::from_millis(1)) {
         Err(JoinTimeoutError::TimedOut(h)) => h,
@@ -116,7 +114,7 @@ fn join_timeout_hands_the_handle_back() {
 #[test]
 fn cancel_all_cancels_exactly_the_queued_tasks() {
     let pool = ThreadPool::new(2).unwrap();
-    let gate = Gate::occupy(&pool, 2);
+    let gate = WorkerGate::occupy(&pool, 2);
     let handles: Vec<_> = (0..50).map(|i| pool.submit(move || i).unwrap()).collect();
     assert_eq!(pool.cancel_all(), 50);
     gate.open();

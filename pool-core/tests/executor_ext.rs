@@ -1,47 +1,13 @@
 //! `ExecutorExt::submit`: handles on any executor, whatever the executor does with the job.
 
 use pool_core::{
-    CancelReason, Executor, ExecutorExt, InlineExecutor, Job, Priority, Rejected, TaskError,
-    ThreadPool,
+    CancelReason, ExecutorExt, InlineExecutor, Priority, Rejected, TaskError, ThreadPool,
 };
-use std::sync::Mutex;
+use test_kit::{Deferred, Dropping, Panicking, Refusing};
 
-/// Refuses every job, handing it back.
-struct Refusing;
-impl Executor for Refusing {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        Err(Rejected(job))
-    }
-}
-
-/// Accepts every job and drops it without running it.
-struct Dropping;
-impl Executor for Dropping {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        drop(job);
-        Ok(())
-    }
-}
-
-/// Panics in `execute` (the job is dropped while unwinding).
-struct Panicking;
-impl Executor for Panicking {
-    fn execute(&self, _job: Job) -> Result<(), Rejected<Job>> {
-        panic!("hostile executor");
-    }
-}
-
-/// Keeps jobs and the priorities they came with, to run later.
-#[derive(Default)]
-struct Deferred(Mutex<Vec<(Priority, Job)>>);
-impl Executor for Deferred {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        self.execute_with_priority(job, Priority::Normal)
-    }
-    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        self.0.lock().unwrap().push((priority, job));
-        Ok(())
-    }
+/// Silences the panics these tests provoke on purpose.
+fn quiet_panics() {
+    test_kit::quiet_panics(|message| message == "hostile executor" || message == "task failed");
 }
 
 #[test]
@@ -71,10 +37,8 @@ fn a_job_the_executor_drops_resolves_its_handle_as_cancelled() {
 
 #[test]
 fn an_executor_that_panics_resolves_the_handle_and_does_not_unwind_into_the_caller() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    quiet_panics();
     let handle = Panicking.submit(|| 1);
-    std::panic::set_hook(previous);
     let handle = handle.unwrap_or_else(|_| panic!("a panicking executor is not a refusal"));
     assert_eq!(
         handle.join(),
@@ -87,17 +51,9 @@ fn the_priority_hint_reaches_the_executor_and_a_panic_reaches_the_handle() {
     let deferred = Deferred::default();
     let high = deferred.submit_at(Priority::High, || 1).unwrap();
     let panics = deferred.submit(|| -> u8 { panic!("task failed") }).unwrap();
-    let jobs = std::mem::take(&mut *deferred.0.lock().unwrap());
-    assert_eq!(
-        jobs.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
-        [Priority::High, Priority::Normal]
-    );
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    for (_, job) in jobs {
-        job();
-    }
-    std::panic::set_hook(previous);
+    assert_eq!(deferred.priorities(), [Priority::High, Priority::Normal]);
+    quiet_panics();
+    assert_eq!(deferred.run_all(), 2);
     assert_eq!(high.join(), Ok(1));
     assert_eq!(
         panics.join(),

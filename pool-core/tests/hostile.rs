@@ -2,19 +2,17 @@
 //! wakers and hooks may all panic. None of it may kill a worker, strand a handle or unbalance the
 //! books.
 
-mod common;
-
-use common::{Bomb, Gate, PATIENCE};
 use pool_core::{yield_now, TaskError, ThreadPool, Yield};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Wake, Waker};
+use test_kit::{Bomb, WorkerGate, PATIENCE};
 
 /// Silences the panics these tests provoke on purpose.
 fn quiet_panics() {
-    common::quiet_panics(|message| message.starts_with("hostile"));
+    test_kit::quiet_panics(|message| message.starts_with("hostile"));
 }
 
 /// The pool still works after the hostile tasks: a later task runs, the pool goes idle, and after
@@ -66,7 +64,7 @@ fn values_whose_drop_panics_do_not_kill_the_worker() {
     let captured = Bomb(2);
     pool.spawn(move || drop(captured)).unwrap();
     drop(pool.submit(|| Bomb(2)).unwrap());
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let doomed = Bomb(2);
     let cancelled = pool.submit(move || drop(doomed)).unwrap();
     assert!(cancelled.cancel());
@@ -217,7 +215,7 @@ fn every_stats_snapshot_balances_while_tasks_are_submitted_and_run() {
 #[test]
 fn a_batch_returns_when_cancel_all_discards_its_queued_inputs() {
     let pool = Arc::new(ThreadPool::new(1).unwrap());
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let batcher = {
         let pool = Arc::clone(&pool);
         std::thread::spawn(move || pool.map_batch(0..3u32, |x| x, |_| {}))

@@ -1,11 +1,9 @@
 //! Shutdown, drop, resize, wait_idle, batches, and the books balancing after all of it.
 
-mod common;
-
-use common::{events, Gate, PATIENCE};
 use pool_core::{CancelReason, ResizeError, TaskError, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use test_kit::{WorkerGate, PATIENCE};
 
 #[test]
 fn shutdown_runs_everything_queued_then_joins() {
@@ -18,7 +16,7 @@ fn shutdown_runs_everything_queued_then_joins() {
         })
         .build()
         .unwrap();
-    let gate = Gate::occupy(&pool, 2);
+    let gate = WorkerGate::occupy(&pool, 2);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..100 {
         let r = ran.clone();
@@ -49,7 +47,7 @@ fn shutdown_runs_everything_queued_then_joins() {
 #[test]
 fn shutdown_now_cancels_the_queue_and_reports_how_many() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let handles: Vec<_> = (0..10).map(|i| pool.submit(move || i).unwrap()).collect();
     let opener = std::thread::spawn(move || gate.open());
     let cancelled = pool.shutdown_now();
@@ -111,7 +109,7 @@ fn shutdown_from_inside_a_task_does_not_deadlock() {
 
 #[test]
 fn dropping_the_last_reference_inside_a_task_does_not_deadlock() {
-    let (done_tx, done_rx) = events();
+    let (done_tx, done_rx) = mpsc::channel();
     let pool = Arc::new(ThreadPool::new(1).unwrap());
     let p = pool.clone();
     pool.spawn(move || {
@@ -127,7 +125,7 @@ fn dropping_the_last_reference_inside_a_task_does_not_deadlock() {
 fn graceful_shutdown_accepts_work_spawned_by_running_tasks() {
     let pool = Arc::new(ThreadPool::new(2).unwrap());
     let ran = Arc::new(AtomicUsize::new(0));
-    let gate = Gate::occupy(&pool, 2);
+    let gate = WorkerGate::occupy(&pool, 2);
     for _ in 0..10 {
         let (p, r) = (pool.clone(), ran.clone());
         pool.spawn(move || {
@@ -148,7 +146,7 @@ fn graceful_shutdown_accepts_work_spawned_by_running_tasks() {
 
 #[test]
 fn set_threads_grows_and_shrinks_without_losing_work() {
-    let (stop_tx, stop_rx) = events();
+    let (stop_tx, stop_rx) = mpsc::channel();
     let pool = ThreadPool::builder()
         .threads(1)
         .on_thread_stop(move |i| {
@@ -159,7 +157,7 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     pool.set_threads(4).unwrap();
     assert_eq!(pool.stats().live_threads, 4);
     // All four really run at once.
-    let gate = Gate::occupy(&pool, 4);
+    let gate = WorkerGate::occupy(&pool, 4);
     let done = Arc::new(AtomicUsize::new(0));
     for _ in 0..200 {
         let d = done.clone();
@@ -191,7 +189,7 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
 #[test]
 fn wait_idle_times_out_while_busy_and_succeeds_after() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     assert!(!pool.wait_idle(std::time::Duration::from_millis(20)));
     gate.open();
     assert!(pool.wait_idle(PATIENCE));
@@ -256,17 +254,17 @@ fn batch_on_a_shut_down_pool_reports_each_item() {
 #[test]
 fn worker_stats_tell_parked_from_busy_workers() {
     let pool = ThreadPool::new(2).unwrap();
-    assert!(pool.wait_idle(common::PATIENCE));
+    assert!(pool.wait_idle(PATIENCE));
     let idle = pool.worker_stats();
     assert_eq!(idle.iter().map(|w| w.index).collect::<Vec<_>>(), [0, 1]);
     assert!(
         idle.iter().all(|w| w.parked && w.busy <= w.alive),
         "{idle:?}"
     );
-    let gate = common::Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let stats = pool.worker_stats();
     assert_eq!(stats.iter().filter(|w| !w.parked).count(), 1, "{stats:?}");
     gate.open();
-    assert!(pool.wait_idle(common::PATIENCE));
+    assert!(pool.wait_idle(PATIENCE));
     assert!(pool.worker_stats().iter().all(|w| w.parked));
 }

@@ -2,33 +2,22 @@
 //! nesting, helping waits, panics re-raised only after everything finished, and the pool dropping
 //! scoped jobs (`shutdown_now`, `cancel_all`) without hanging the scope.
 
-mod common;
-
-use common::{Bomb, Gate, PATIENCE};
 use pool_core::{CancelReason, Scope, TaskError, ThreadPool};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use test_kit::{eventually, Bomb, WorkerGate, PATIENCE};
 
 /// Silences the panics these tests provoke on purpose.
 fn quiet_panics() {
-    common::quiet_panics(|message| {
+    test_kit::quiet_panics(|message| {
         message.starts_with("expected") || message.contains("discarded")
     });
 }
 
 fn message(payload: &(dyn std::any::Any + Send)) -> String {
     pool_core::panic_message(payload)
-}
-
-/// Waits (with a bound) until `cond` holds; for states no event announces (stats counters).
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]
@@ -205,7 +194,10 @@ fn shutdown_now_while_scoped_closures_are_queued_returns_and_reports_them() {
                 std::thread::spawn(move || {
                     // Let the blocker go only once the queued closures are discarded, or the
                     // worker could run them first.
-                    eventually("the discard", || pool.stats().cancelled == 5);
+                    assert!(
+                        eventually(|| pool.stats().cancelled == 5),
+                        "timed out waiting for the discard"
+                    );
                     release.send(()).unwrap();
                 })
             };
@@ -283,12 +275,15 @@ fn map_batch_takes_borrowed_inputs_and_a_borrowing_function() {
 #[test]
 fn map_batch_reports_inputs_discarded_by_cancel_all_instead_of_hanging() {
     let pool = Arc::new(ThreadPool::new(1).unwrap());
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let batch = {
         let pool = Arc::clone(&pool);
         std::thread::spawn(move || pool.map_batch(0..4u32, |x| x + 1, |_| {}))
     };
-    eventually("the batch's inputs queued", || pool.queue_len() == 4);
+    assert!(
+        eventually(|| pool.queue_len() == 4),
+        "timed out waiting for the batch's inputs queued"
+    );
     assert_eq!(pool.cancel_all(), 4);
     gate.open();
     let results = batch.join().unwrap();
@@ -385,7 +380,7 @@ fn join_runs_b_on_the_caller_when_the_pool_cannot() {
 
     // Queued behind a blocked worker: the caller runs `b` itself once `a` is done.
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let caller = std::thread::current().id();
     let (_, b_thread) = pool.join(|| (), || std::thread::current().id());
     assert_eq!(b_thread, caller);
@@ -393,11 +388,14 @@ fn join_runs_b_on_the_caller_when_the_pool_cannot() {
 
     // Discarded while queued: the caller still runs it.
     let pool = Arc::new(ThreadPool::new(1).unwrap());
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let canceler = Arc::clone(&pool);
     let (a, b) = pool.join(
         move || {
-            eventually("b queued", || canceler.queue_len() == 1);
+            assert!(
+                eventually(|| canceler.queue_len() == 1),
+                "timed out waiting for b queued"
+            );
             canceler.cancel_all()
         },
         || "b ran",

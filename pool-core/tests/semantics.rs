@@ -3,14 +3,12 @@
 //! pool that has room for them, and every waiter present at an idle moment sees it. Counts and
 //! orders only: every wait is for an event, with generous patience.
 
-mod common;
-
-use common::{Gate, Log, PATIENCE};
 use pool_core::ThreadPool;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Instant;
+use test_kit::{Log, WorkerGate, PATIENCE};
 
 /// A barrier that gives up after `PATIENCE` instead of hanging the test: `arrive` returns whether
 /// every party arrived.
@@ -52,7 +50,7 @@ fn shrinking_takes_effect_while_work_is_queued() {
         })
         .build()
         .unwrap();
-    let first = Gate::occupy(&pool, 4);
+    let first = WorkerGate::occupy(&pool, 4);
     let (release_rest, rest_gate) = mpsc::channel::<()>();
     let rest_gate = Arc::new(Mutex::new(rest_gate));
     let threads_seen = Arc::new(Mutex::new(HashSet::new()));
@@ -96,7 +94,7 @@ fn shrinking_takes_effect_while_work_is_queued() {
 #[test]
 fn one_worker_starts_outside_submissions_in_strict_fifo_order() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let log = Log::default();
     for i in 0..100 {
         let log = log.clone();
@@ -110,7 +108,7 @@ fn one_worker_starts_outside_submissions_in_strict_fifo_order() {
 #[test]
 fn freed_workers_start_the_earliest_queued_submissions_first() {
     let pool = ThreadPool::new(4).unwrap();
-    let gate = Gate::occupy(&pool, 4);
+    let gate = WorkerGate::occupy(&pool, 4);
     let (started_tx, started) = mpsc::channel();
     let (release, hold) = mpsc::channel::<()>();
     let hold = Arc::new(Mutex::new(hold));

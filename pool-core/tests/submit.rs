@@ -1,12 +1,10 @@
 //! Submitting: values, panics, refusals after shutdown, tasks spawning tasks.
 
-mod common;
-
-use common::{Gate, Log, PATIENCE};
 use pollster::block_on;
 use pool_core::{Executor, Job, Priority, TaskError, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use test_kit::{Bomb, Log, WorkerGate, PATIENCE};
 
 #[test]
 fn submit_returns_the_value() {
@@ -112,7 +110,7 @@ fn tasks_spawning_tasks_all_run() {
 #[test]
 fn fifo_order_from_one_submitter_on_one_worker() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let log = Log::default();
     for i in 0..20 {
         let log = log.clone();
@@ -135,7 +133,7 @@ fn handles_can_be_awaited() {
 #[test]
 fn an_awaited_handle_is_woken_by_completion() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::occupy(&pool, 1);
+    let gate = WorkerGate::occupy(&pool, 1);
     let handle = pool.submit(|| "late").unwrap();
     let opener = std::thread::spawn(move || gate.open());
     // Polled while queued (Pending, waker stored), completed later: the waker must fire.
@@ -178,25 +176,20 @@ fn state_queries_follow_the_task() {
 /// A value or closure whose destructor panics must not take a worker down, wherever it is dropped.
 #[test]
 fn panicking_destructors_do_not_kill_workers() {
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            panic!("destructor panicked");
-        }
-    }
+    test_kit::quiet_panics(|_| false);
     let pool = ThreadPool::new(1).unwrap();
 
     // The value is dropped on the worker, since the handle is gone before the task runs.
-    let gate = Gate::occupy(&pool, 1);
-    drop(pool.submit(|| Bomb).unwrap());
+    let gate = WorkerGate::occupy(&pool, 1);
+    drop(pool.submit(|| Bomb(1)).unwrap());
     gate.open();
     assert!(pool.wait_idle(PATIENCE));
 
     // A cancelled closure is dropped by whoever cancels; a discarded job by `cancel_all`.
-    let gate = Gate::occupy(&pool, 1);
-    let bomb = Bomb;
+    let gate = WorkerGate::occupy(&pool, 1);
+    let bomb = Bomb(1);
     let queued = pool.submit(move || drop(bomb)).unwrap();
-    let bomb = Bomb;
+    let bomb = Bomb(1);
     pool.spawn(move || drop(bomb)).unwrap();
     assert!(queued.cancel());
     assert_eq!(pool.cancel_all(), 1);

@@ -1,5 +1,5 @@
 //! `compare`: runs every workload family against the peer crates in this process and prints the
-//! table (SPEC section 9).
+//! table.
 //!
 //! ```text
 //! cargo run --release -p benches --bin compare -- [--quick] [--only NAME] [--rounds N] [--json FILE]

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benches::latch::Latch;
+use benches::peers::{Kind, Pool};
 
 static DONE: Latch = Latch::new();
 const TIMEOUT: Duration = Duration::from_secs(600);
@@ -28,47 +29,25 @@ fn empty() {
 }
 
 fn external(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    let kind = match system {
+        "ours" => Kind::Ours,
+        "rayon" => Kind::Rayon,
+        "threadpool" => Kind::Threadpool,
+        "rusty" => Kind::RustyPool,
+        "tokio" => Kind::TokioBlocking,
+        other => return Err(format!("unknown system {other:?}")),
+    };
+    // Built by the same peer layer as `compare`'s rows, so the profile is of the same set-up.
+    let pool = Pool::build(kind, threads, "prof-");
     DONE.reset(n);
     let started = Instant::now();
-    match system {
-        "ours" => {
-            let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
-            (0..n).for_each(|_| pool.spawn(empty).expect("running"));
-            DONE.wait_or_panic(TIMEOUT, "ours");
-        }
-        "rayon" => {
-            let pool = rayon_core::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| e.to_string())?;
-            (0..n).for_each(|_| pool.spawn(empty));
-            DONE.wait_or_panic(TIMEOUT, "rayon");
-        }
-        "threadpool" => {
-            let pool = threadpool::ThreadPool::new(threads);
-            (0..n).for_each(|_| pool.execute(empty));
-            DONE.wait_or_panic(TIMEOUT, "threadpool");
-        }
-        "rusty" => {
-            let pool = rusty_pool::ThreadPool::new(threads, threads, Duration::from_secs(60));
-            (0..n).for_each(|_| pool.execute(empty));
-            DONE.wait_or_panic(TIMEOUT, "rusty_pool");
-        }
-        "tokio" => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .max_blocking_threads(threads)
-                .build()
-                .map_err(|e| e.to_string())?;
-            (0..n).for_each(|_| drop(rt.spawn_blocking(empty)));
-            DONE.wait_or_panic(TIMEOUT, "tokio");
-        }
-        other => return Err(format!("unknown system {other:?}")),
-    }
+    (0..n).for_each(|_| pool.spawn(empty));
+    DONE.wait_or_panic(TIMEOUT, kind.name());
     println!(
         "external {system}: {n} tasks, {:.2} Mtasks/s",
         n as f64 / started.elapsed().as_secs_f64() / 1e6
     );
+    pool.close();
     Ok(())
 }
 

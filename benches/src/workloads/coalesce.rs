@@ -1,4 +1,4 @@
-//! Coalescing workloads (SPEC section 9, issue 5). No peer crate offers keyed coalescing, so the
+//! Coalescing workloads (performance is measured side by side, never asserted in a test). No peer crate offers keyed coalescing, so the
 //! comparison is a plain pool-core `ThreadPool` running every submission.
 //!
 //! 1. **Keyed submits**: 2 outside threads submit 1M closures (500k each) over 1k keys to a

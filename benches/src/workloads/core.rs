@@ -1,5 +1,5 @@
 //! Workload rows for `core`: pool-core's `ThreadPool` against rayon-core, threadpool, tokio and
-//! rusty_pool on the figures of SPEC section 9.
+//! rusty_pool: throughput, latency, memory per queued task and idle CPU.
 //!
 //! | row | what is timed |
 //! |---|---|
@@ -15,7 +15,6 @@
 mod idle;
 mod latency;
 mod memory;
-mod systems;
 mod throughput;
 
 use crate::{Config, Row};

@@ -1,4 +1,4 @@
-//! Priority workloads (SPEC section 9, issue 4):
+//! Priority workloads (measured side by side with the peers, never asserted in a test):
 //!
 //! 1. **Critical behind a backlog**: every worker is held by a gate, 100k empty Idle tasks are
 //!    queued, then one Critical task; the gates open and we time from the release to the Critical
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use policy_priority::priority_pool;
 use pool_core::{Priority, ThreadPool};
 
+use crate::peers::{Kind, Pool};
 use crate::{Config, Figure, Measurement, Row};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -104,74 +105,16 @@ impl Gate {
     }
 }
 
-/// One system under test for the backlog row: `submit(job, critical)` queues a job.
-trait Backlog {
-    fn submit(&self, job: Box<dyn FnOnce() + Send>, critical: bool);
-    fn finish(self: Box<Self>);
-}
-
-struct Ours(ThreadPool);
-impl Backlog for Ours {
-    fn submit(&self, job: Box<dyn FnOnce() + Send>, critical: bool) {
-        let level = if critical {
-            Priority::Critical
-        } else {
-            Priority::Idle
-        };
-        // A fire-and-forget task at a level; `submit_at` (with a handle) would add a handle's
-        // allocation to every backlog task, which the peers do not pay.
-        pool_core::Executor::execute_with_priority(&self.0, job, level)
-            .unwrap_or_else(|_| panic!("pool is running"));
-    }
-    fn finish(self: Box<Self>) {
-        self.0.shutdown();
-    }
-}
-
-struct Threadpool(threadpool::ThreadPool);
-impl Backlog for Threadpool {
-    fn submit(&self, job: Box<dyn FnOnce() + Send>, _: bool) {
-        self.0.execute(job);
-    }
-    fn finish(self: Box<Self>) {
-        self.0.join();
-    }
-}
-
-struct RustyPool(rusty_pool::ThreadPool);
-impl Backlog for RustyPool {
-    fn submit(&self, job: Box<dyn FnOnce() + Send>, _: bool) {
-        self.0.execute(job);
-    }
-    fn finish(self: Box<Self>) {
-        self.0.join();
-    }
-}
-
-struct Rayon(rayon_core::ThreadPool);
-impl Backlog for Rayon {
-    fn submit(&self, job: Box<dyn FnOnce() + Send>, _: bool) {
-        self.0.spawn(job);
-    }
-    fn finish(self: Box<Self>) {}
-}
-
-fn make(system: &str, threads: usize) -> Box<dyn Backlog> {
+/// The pool behind each system of the backlog row: ours with priority levels, ours FIFO, and the
+/// peers from the peer layer (which have no levels: `spawn_at` ignores the priority).
+fn make(system: &str, threads: usize) -> Pool {
+    let name = "prio";
     match system {
-        "policy-priority" => Box::new(Ours(priority_pool(threads).expect("valid").0)),
-        "pool-core FIFO" => Box::new(Ours(ThreadPool::new(threads).expect("valid"))),
-        "threadpool" => Box::new(Threadpool(threadpool::ThreadPool::new(threads))),
-        "rusty_pool" => Box::new(RustyPool(rusty_pool::ThreadPool::new(
-            threads,
-            threads,
-            Duration::from_secs(60),
-        ))),
-        "rayon-core" => Box::new(Rayon(
-            rayon_core::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("valid"),
-        )),
+        "policy-priority" => Pool::Ours(priority_pool(threads).expect("valid").0),
+        "pool-core FIFO" => Pool::build(Kind::Ours, threads, name),
+        "threadpool" => Pool::build(Kind::Threadpool, threads, name),
+        "rusty_pool" => Pool::build(Kind::RustyPool, threads, name),
+        "rayon-core" => Pool::build(Kind::Rayon, threads, name),
         other => unreachable!("unknown system {other}"),
     }
 }
@@ -180,23 +123,24 @@ fn make(system: &str, threads: usize) -> Box<dyn Backlog> {
 fn backlog_round(system: &str, threads: usize, backlog: usize) -> f64 {
     let pool = make(system, threads);
     let gate = Gate::new();
+    // Fire-and-forget jobs at a level: a handle (`submit_at`) would add its allocation to
+    // every backlog task, which the peers do not pay.
     for _ in 0..threads {
-        pool.submit(Box::new(gate.task()), true);
+        pool.spawn_at(Priority::Critical, gate.task());
     }
     gate.wait_held(threads);
     for _ in 0..backlog {
-        pool.submit(Box::new(|| ()), false);
+        pool.spawn_at(Priority::Idle, || ());
     }
     let (started_tx, started) = mpsc::channel();
-    pool.submit(
-        Box::new(move || started_tx.send(Instant::now()).unwrap()),
-        true,
-    );
+    pool.spawn_at(Priority::Critical, move || {
+        started_tx.send(Instant::now()).unwrap()
+    });
     let released = gate.open();
     let start = started
         .recv_timeout(TIMEOUT)
         .expect("the Critical task started");
-    pool.finish();
+    pool.close();
     start.saturating_duration_since(released).as_secs_f64() * 1e6
 }
 

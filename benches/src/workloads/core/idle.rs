@@ -4,8 +4,8 @@
 use std::thread;
 use std::time::Duration;
 
-use super::systems::{Kind, Pool, TIMEOUT};
 use crate::latch::Latch;
+use crate::peers::{Kind, Pool, TIMEOUT};
 use crate::procfs::threads_cpu_ns;
 use crate::{Config, Row};
 

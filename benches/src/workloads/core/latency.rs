@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::systems::{Kind, Pool, TIMEOUT};
+use crate::peers::{Kind, Pool, TIMEOUT};
 use crate::{Config, Row};
 
 /// The `q`-quantile (0..=1) of sorted samples.

@@ -1,9 +1,9 @@
 //! Memory per queued task: every worker blocked on a gate, then `n` empty tasks queued behind
 //! them; the heap bytes requested (exact, see [`crate::heap`]) and the RSS growth, per task.
 
-use super::systems::{Kind, Pool, TIMEOUT};
 use super::throughput::count;
 use crate::latch::Latch;
+use crate::peers::{Kind, Pool, TIMEOUT};
 use crate::{heap, procfs, Config, Row};
 
 static STARTED: Latch = Latch::new();

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use pool_core::ThreadPool;
 
-use super::systems::{Kind, Pool, TIMEOUT};
 use crate::latch::Latch;
+use crate::peers::{Kind, Pool, TIMEOUT};
 use crate::{Config, Row};
 
 static DONE: Latch = Latch::new();
@@ -128,133 +128,189 @@ impl Shape {
     }
 }
 
-fn ours_tree(pool: Arc<ThreadPool>, i: usize, n: usize) {
-    let left = 2 * i + 1;
-    if left + 1 < n {
+/// How a tasks-spawning-tasks round spawns its children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spawner {
+    /// `ThreadPool::spawn` through an `Arc<ThreadPool>` clone captured by every task.
+    OursArc,
+    /// `pool_core::spawn_here`: the current worker's pool, no clone per task.
+    OursHere,
+    /// `ThreadPool::scope`: `Scope::spawn`, joined when the scope ends.
+    OursScope,
+    /// `rayon_core::spawn` (the current worker's registry).
+    RayonSpawn,
+    /// `rayon_core::ThreadPool::scope`: `Scope::spawn`, joined when the scope ends.
+    RayonScope,
+    /// `tokio::spawn` on the multi-thread runtime.
+    Tokio,
+}
+
+impl Spawner {
+    const ALL: [Spawner; 6] = [
+        Spawner::OursArc,
+        Spawner::OursHere,
+        Spawner::OursScope,
+        Spawner::RayonSpawn,
+        Spawner::RayonScope,
+        Spawner::Tokio,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Spawner::OursArc => "pool-core spawn (Arc<ThreadPool>)",
+            Spawner::OursHere => "pool-core spawn_here",
+            Spawner::OursScope => "pool-core scope",
+            Spawner::RayonSpawn => "rayon-core spawn",
+            Spawner::RayonScope => "rayon-core scope",
+            Spawner::Tokio => "tokio spawn",
+        }
+    }
+
+    fn is_ours(self) -> bool {
+        matches!(
+            self,
+            Spawner::OursArc | Spawner::OursHere | Spawner::OursScope
+        )
+    }
+}
+
+impl Shape {
+    /// How many tasks are submitted from outside (each is task 0 of its tree or chain).
+    fn roots(self) -> usize {
+        match self {
+            Shape::Tree { .. } => 1,
+            Shape::Chains { chains, .. } => chains,
+        }
+    }
+
+    /// The tasks task `i` spawns: `2i + 1` and `2i + 2` in the tree, `i + 1` in a chain.
+    fn children(self, i: usize) -> impl Iterator<Item = usize> {
+        let (first, count, end) = match self {
+            Shape::Tree { n } => (2 * i + 1, 2, n),
+            Shape::Chains { depth, .. } => (i + 1, 1, depth),
+        };
+        (first..first + count).filter(move |&child| child < end)
+    }
+}
+
+fn ours_task(pool: Arc<ThreadPool>, shape: Shape, i: usize) {
+    for child in shape.children(i) {
         let p = Arc::clone(&pool);
-        pool.spawn(move || ours_tree(p, left, n)).expect("running");
-        let p = Arc::clone(&pool);
-        pool.spawn(move || ours_tree(p, left + 1, n))
+        pool.spawn(move || ours_task(p, shape, child))
             .expect("running");
-    } else if left < n {
-        let p = Arc::clone(&pool);
-        pool.spawn(move || ours_tree(p, left, n)).expect("running");
     }
     DONE.count_down();
 }
 
-fn ours_chain(pool: Arc<ThreadPool>, k: usize, depth: usize) {
-    if k + 1 < depth {
-        let p = Arc::clone(&pool);
-        pool.spawn(move || ours_chain(p, k + 1, depth))
-            .expect("running");
+fn here_task(shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        if pool_core::spawn_here(move || here_task(shape, child)).is_err() {
+            panic!("spawn_here called off a worker");
+        }
     }
     DONE.count_down();
 }
 
-fn rayon_tree(i: usize, n: usize) {
-    let left = 2 * i + 1;
-    if left < n {
-        rayon_core::spawn(move || rayon_tree(left, n));
-    }
-    if left + 1 < n {
-        rayon_core::spawn(move || rayon_tree(left + 1, n));
+fn ours_scope_task(s: &pool_core::Scope<'_>, shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        s.spawn(move |s| ours_scope_task(s, shape, child));
     }
     DONE.count_down();
 }
 
-fn rayon_chain(k: usize, depth: usize) {
-    if k + 1 < depth {
-        rayon_core::spawn(move || rayon_chain(k + 1, depth));
+fn rayon_task(shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        rayon_core::spawn(move || rayon_task(shape, child));
     }
     DONE.count_down();
 }
 
-fn tokio_tree(i: usize, n: usize) {
-    let left = 2 * i + 1;
-    if left < n {
-        tokio::spawn(async move { tokio_tree(left, n) });
-    }
-    if left + 1 < n {
-        tokio::spawn(async move { tokio_tree(left + 1, n) });
+fn rayon_scope_task(s: &rayon_core::Scope<'_>, shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        s.spawn(move |s| rayon_scope_task(s, shape, child));
     }
     DONE.count_down();
 }
 
-fn tokio_chain(k: usize, depth: usize) {
-    if k + 1 < depth {
-        tokio::spawn(async move { tokio_chain(k + 1, depth) });
+fn tokio_task(shape: Shape, i: usize) {
+    for child in shape.children(i) {
+        tokio::spawn(async move { tokio_task(shape, child) });
     }
     DONE.count_down();
 }
 
-/// One round of `shape` on one system; Mtasks/s. The pool is built and dropped untimed.
-fn internal_round(system: &str, threads: usize, shape: Shape) -> f64 {
+/// One round of `shape` with `spawner`; Mtasks/s. The pool is built and dropped untimed; the
+/// round ends when the last task has counted itself down (for the scopes: when `scope`
+/// returned, which is later still).
+fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
     let n = shape.tasks();
-    let name = "int";
-    match system {
-        "pool-core" => {
+    let what = spawner.label();
+    match spawner {
+        Spawner::OursArc | Spawner::OursHere | Spawner::OursScope => {
             let pool = Arc::new(
                 ThreadPool::builder()
                     .threads(threads)
-                    .thread_name(name)
+                    .thread_name("int")
                     .build()
                     .expect("pool-core pool"),
             );
             DONE.reset(n);
             let started = Instant::now();
-            match shape {
-                Shape::Tree { n } => {
-                    let p = Arc::clone(&pool);
-                    pool.spawn(move || ours_tree(p, 0, n)).expect("running");
+            match spawner {
+                Spawner::OursScope => pool.scope(|s| {
+                    for _ in 0..shape.roots() {
+                        s.spawn(move |s| ours_scope_task(s, shape, 0));
+                    }
+                }),
+                Spawner::OursHere => {
+                    for _ in 0..shape.roots() {
+                        pool.spawn(move || here_task(shape, 0)).expect("running");
+                    }
                 }
-                Shape::Chains { chains, depth } => {
-                    for _ in 0..chains {
+                _ => {
+                    for _ in 0..shape.roots() {
                         let p = Arc::clone(&pool);
-                        pool.spawn(move || ours_chain(p, 0, depth))
-                            .expect("running");
+                        pool.spawn(move || ours_task(p, shape, 0)).expect("running");
                     }
                 }
             }
-            DONE.wait_or_panic(TIMEOUT, "internal spawn (pool-core)");
+            DONE.wait_or_panic(TIMEOUT, what);
             let figure = per_second(n, started);
             pool.shutdown();
             figure
         }
-        "rayon-core" => {
+        Spawner::RayonSpawn | Spawner::RayonScope => {
             let pool = rayon_core::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .expect("rayon pool");
             DONE.reset(n);
             let started = Instant::now();
-            match shape {
-                Shape::Tree { n } => pool.spawn(move || rayon_tree(0, n)),
-                Shape::Chains { chains, depth } => {
-                    for _ in 0..chains {
-                        pool.spawn(move || rayon_chain(0, depth));
+            if spawner == Spawner::RayonScope {
+                pool.scope(|s| {
+                    for _ in 0..shape.roots() {
+                        s.spawn(move |s| rayon_scope_task(s, shape, 0));
                     }
+                });
+            } else {
+                for _ in 0..shape.roots() {
+                    pool.spawn(move || rayon_task(shape, 0));
                 }
             }
-            DONE.wait_or_panic(TIMEOUT, "internal spawn (rayon-core)");
+            DONE.wait_or_panic(TIMEOUT, what);
             per_second(n, started)
         }
-        _ => {
+        Spawner::Tokio => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
                 .build()
                 .expect("tokio runtime");
             DONE.reset(n);
             let started = Instant::now();
-            match shape {
-                Shape::Tree { n } => drop(runtime.spawn(async move { tokio_tree(0, n) })),
-                Shape::Chains { chains, depth } => {
-                    for _ in 0..chains {
-                        drop(runtime.spawn(async move { tokio_chain(0, depth) }));
-                    }
-                }
+            for _ in 0..shape.roots() {
+                drop(runtime.spawn(async move { tokio_task(shape, 0) }));
             }
-            DONE.wait_or_panic(TIMEOUT, "internal spawn (tokio)");
+            DONE.wait_or_panic(TIMEOUT, what);
             let figure = per_second(n, started);
             runtime.shutdown_timeout(TIMEOUT);
             figure
@@ -262,7 +318,16 @@ fn internal_round(system: &str, threads: usize, shape: Shape) -> f64 {
     }
 }
 
-/// Tasks spawning tasks: a binary fan-out tree and 1k-deep chains.
+/// The median of `values` (rounds of one system).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// Tasks spawning tasks: a binary fan-out tree and 1k-deep chains, each with every way of
+/// spawning from inside a task that pool-core and rayon offer (plain spawn, and a scope), so the
+/// note can put our scope beside rayon's.
 pub(crate) fn internal_rows(config: &Config) -> Vec<Row> {
     let n = config.pick(1_000_000, 100_000);
     let depth = 1_000;
@@ -283,24 +348,31 @@ pub(crate) fn internal_rows(config: &Config) -> Vec<Row> {
             },
         ),
     ];
-    let systems = [
-        ("pool-core", "pool-core spawn (Arc<ThreadPool>)", true),
-        ("rayon-core", "rayon-core spawn", false),
-        ("tokio", "tokio spawn", false),
-    ];
     let mut rows = Vec::new();
     for (workload, shape) in shapes {
-        let mut values = vec![Vec::new(); systems.len()];
+        let mut values = vec![Vec::new(); Spawner::ALL.len()];
+        // Systems alternate within each round, so a burst of load on the shared machine lands
+        // on all of them rather than on one.
         for _ in 0..config.rounds {
-            for (i, (system, _, _)) in systems.iter().enumerate() {
-                values[i].push(internal_round(system, config.cores, shape));
+            for (i, spawner) in Spawner::ALL.into_iter().enumerate() {
+                values[i].push(internal_round(spawner, config.cores, shape));
             }
         }
-        let mut row = Row::new(workload, "Mtasks/s", true).with_note(
-            "every task but the roots is spawned from inside a worker; target: ahead of rayon",
+        let of = |spawner: Spawner| {
+            let i = Spawner::ALL
+                .iter()
+                .position(|&s| s == spawner)
+                .expect("listed");
+            median(&values[i])
+        };
+        let note = format!(
+            "every task but the roots is spawned from inside a worker; target: ahead of rayon; \
+             scope vs scope: pool-core {:.2}x rayon-core (medians)",
+            of(Spawner::OursScope) / of(Spawner::RayonScope)
         );
-        for ((_, label, ours), values) in systems.iter().zip(&values) {
-            row.push(*label, *ours, values);
+        let mut row = Row::new(workload, "Mtasks/s", true).with_note(note);
+        for (spawner, values) in Spawner::ALL.into_iter().zip(&values) {
+            row.push(spawner.label(), spawner.is_ours(), values);
         }
         rows.push(row);
     }

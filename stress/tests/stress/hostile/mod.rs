@@ -1,5 +1,5 @@
 //! Hostile mode: every piece of user code panics at random (seeded), across all crates at once
-//! on one priority pool (SPEC section 10, "User code is hostile").
+//! on one priority pool (user code is hostile: no UB, no dead worker, no lost task, no hang).
 //!
 //! Hostile pieces (see `kit.rs`): task closures; the values they capture and return and their
 //! `Drop`; panic payloads whose own `Drop` panics; wakers that panic when woken or dropped (handles

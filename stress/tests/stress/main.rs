@@ -3,7 +3,7 @@
 //!
 //! Seeded and reproducible: the seed is printed at the start and in every failure message; set
 //! `STRESS_SEED=<n>` to replay one. A short run is part of `cargo test`; a soak runs with
-//! `STRESS_SOAK_SECS=<seconds>` (for example `STRESS_SOAK_SECS=300 cargo test --release -p examples
+//! `STRESS_SOAK_SECS=<seconds>` (for example `STRESS_SOAK_SECS=300 cargo test --release -p stress
 //! --test stress -- --nocapture`) and prints its figures. A watchdog fails the test with a dump of
 //! the pool's state if no progress is made for a generous time, instead of hanging CI.
 //!
@@ -11,7 +11,7 @@
 //! pool. The test suite runs a few short seeds; `STRESS_HOSTILE_SEEDS=1000` runs that many seeds
 //! from `STRESS_SEED` on; `STRESS_SOAK_SECS` runs it as a timed soak with a flat-RSS check;
 //! `STRESS_HOSTILE=<parts>` chooses which crates get hostile code (see `hostile/mod.rs`). For
-//! example `STRESS_HOSTILE=all STRESS_HOSTILE_SEEDS=1000 cargo test --release -p examples --test
+//! example `STRESS_HOSTILE=all STRESS_HOSTILE_SEEDS=1000 cargo test --release -p stress --test
 //! stress hostile -- --nocapture`.
 
 mod core_ops;

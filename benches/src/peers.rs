@@ -1,19 +1,34 @@
-//! The pools under comparison behind one enum, so that each workload is written once.
+//! The peer layer: our pool and each peer pool (rayon-core, threadpool, tokio's blocking pool,
+//! rusty_pool) wrapped once, behind one enum, so that each workload is written once.
 //!
 //! Every pool gets the same number of threads and a thread-name prefix (the idle-CPU row finds
 //! a pool's threads by name). Dispatch is a `match` per submission: a perfectly predicted
-//! branch, the same for every system.
+//! branch, the same for every system. [`Pool`] also implements [`pool_core::Executor`], which
+//! proves the plug point wraps other runtimes and lets the coalescer and DAG workloads run on
+//! any peer:
+//!
+//! ```
+//! use benches::peers::{Kind, Pool};
+//! use pool_core::ExecutorExt;
+//!
+//! for kind in Kind::ALL {
+//!     let pool = Pool::build(kind, 2, "doc-");
+//!     let handle = ExecutorExt::submit(&pool, || 6 * 7).unwrap();
+//!     assert_eq!(handle.join(), Ok(42), "{}", kind.name());
+//!     pool.close();
+//! }
+//! ```
 
 use std::time::Duration;
 
-use pool_core::{TaskHandle, ThreadPool};
+use pool_core::{Executor, Job, Priority, Rejected, TaskHandle, ThreadPool};
 
 /// How long a round may take before the benchmark gives up on it (lost tasks, a hang).
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(120);
+pub const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A system offering "run this closure, no result wanted".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// `pool_core::ThreadPool::spawn`.
     Ours,
     /// `rayon_core::ThreadPool::spawn`.
@@ -28,7 +43,7 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// Every system that can take work from an outside thread.
-    pub(crate) const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Ours,
         Kind::Rayon,
         Kind::Threadpool,
@@ -36,7 +51,8 @@ impl Kind {
         Kind::RustyPool,
     ];
 
-    pub(crate) fn name(self) -> &'static str {
+    /// The system's label in the rows.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Ours => "pool-core spawn",
             Kind::Rayon => "rayon-core spawn",
@@ -46,12 +62,13 @@ impl Kind {
         }
     }
 
-    pub(crate) fn is_ours(self) -> bool {
+    /// Whether this is one of our pools.
+    pub fn is_ours(self) -> bool {
         self == Kind::Ours
     }
 
     /// A short tag for thread names (the kernel keeps 15 bytes of a thread's name).
-    pub(crate) fn tag(self) -> &'static str {
+    pub fn tag(self) -> &'static str {
         match self {
             Kind::Ours => "ours",
             Kind::Rayon => "rayon",
@@ -63,11 +80,17 @@ impl Kind {
 }
 
 /// A running pool of one of the [`Kind`]s.
-pub(crate) enum Pool {
+#[allow(missing_debug_implementations)] // the peers' pools are not all `Debug`
+pub enum Pool {
+    /// Ours: the FIFO pool, or any pool built with a queue policy (the priority pool).
     Ours(ThreadPool),
+    /// `rayon_core::ThreadPool`.
     Rayon(rayon_core::ThreadPool),
+    /// `threadpool::ThreadPool`.
     Threadpool(threadpool::ThreadPool),
+    /// A tokio multi-thread runtime; jobs go to its blocking pool.
     Tokio(tokio::runtime::Runtime),
+    /// `rusty_pool::ThreadPool`.
     Rusty(rusty_pool::ThreadPool),
 }
 
@@ -77,7 +100,7 @@ impl Pool {
     /// # Panics
     ///
     /// If the pool cannot be built (out of threads): the benchmark cannot go on.
-    pub(crate) fn build(kind: Kind, threads: usize, name: &str) -> Pool {
+    pub fn build(kind: Kind, threads: usize, name: &str) -> Pool {
         let name = name.to_string();
         match kind {
             Kind::Ours => Pool::Ours(
@@ -120,7 +143,7 @@ impl Pool {
 
     /// Hands `f` to the pool, fire-and-forget.
     #[inline]
-    pub(crate) fn spawn<F>(&self, f: F)
+    pub fn spawn<F>(&self, f: F)
     where
         F: FnOnce() + Send + 'static,
     {
@@ -133,13 +156,28 @@ impl Pool {
         }
     }
 
+    /// Hands `f` to the pool at `priority`: our pools take the level (a priority pool orders
+    /// by it), the peers have no levels and ignore it.
+    #[inline]
+    pub fn spawn_at<F>(&self, priority: Priority, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        match self {
+            Pool::Ours(pool) => pool
+                .spawn_with_priority(priority, f)
+                .expect("pool-core refused a job"),
+            _ => self.spawn(f),
+        }
+    }
+
     /// `pool_core::ThreadPool::submit`, keeping the handle.
     ///
     /// # Panics
     ///
     /// If this is not our pool.
     #[inline]
-    pub(crate) fn submit<F>(&self, f: F) -> TaskHandle<()>
+    pub fn submit<F>(&self, f: F) -> TaskHandle<()>
     where
         F: FnOnce() + Send + 'static,
     {
@@ -151,13 +189,41 @@ impl Pool {
 
     /// Shuts the pool down and joins its threads where the crate offers it (rayon's threads
     /// exit on their own after the drop).
-    pub(crate) fn close(self) {
+    pub fn close(self) {
         match self {
             Pool::Ours(pool) => pool.shutdown(),
             Pool::Rayon(pool) => drop(pool),
             Pool::Threadpool(pool) => pool.join(),
             Pool::Tokio(runtime) => runtime.shutdown_timeout(TIMEOUT),
             Pool::Rusty(pool) => pool.shutdown_join(),
+        }
+    }
+}
+
+/// Every peer as a pool-core executor: a job handed to a peer is never refused (the peers have
+/// no refusal; `close` consumes the pool, so no job arrives after it).
+impl Executor for Pool {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        match self {
+            Pool::Ours(pool) => pool.execute(job),
+            _ => {
+                self.spawn(job);
+                Ok(())
+            }
+        }
+    }
+
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        match self {
+            Pool::Ours(pool) => pool.execute_with_priority(job, priority),
+            _ => self.execute(job),
+        }
+    }
+
+    fn honors_priority(&self) -> bool {
+        match self {
+            Pool::Ours(pool) => pool.honors_priority(),
+            _ => false,
         }
     }
 }
