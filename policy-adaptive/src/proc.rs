@@ -1,5 +1,5 @@
-//! CPU clocks (the process's and the calling thread's, one system call each), one worker's
-//! `schedstat` from Linux's `/proc`, and the registry of worker thread ids.
+//! Thread CPU clocks (one system call each), one worker's `schedstat` from Linux's `/proc`, and
+//! the registry of worker threads (id and clock).
 //!
 //! Every function degrades to `None` where the clock or `/proc` is missing (other platforms,
 //! sandboxes), and the decision then works from the pool's counters alone.
@@ -52,16 +52,38 @@ fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
     Some(Duration::new(secs, nanos))
 }
 
-/// The CPU time of the whole process so far (every thread, live or exited): one system call,
-/// however many threads there are.
-pub(crate) fn process_cpu() -> Option<Duration> {
-    #[cfg(unix)]
-    {
-        cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+/// A thread's CPU clock (`pthread_getcpuclockid`), readable from any thread of the process:
+/// one system call gives that thread's CPU time, to the nanosecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CpuClock(#[cfg(unix)] libc::clockid_t);
+
+impl CpuClock {
+    /// The calling thread's clock; `None` where the platform has none.
+    pub(crate) fn current() -> Option<CpuClock> {
+        #[cfg(unix)]
+        {
+            let mut clock: libc::clockid_t = 0;
+            // SAFETY: `pthread_self()` is the calling thread, alive for the call, and `clock` is
+            // a valid, writable `clockid_t`; on failure nothing is written and we return `None`.
+            let status = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+            (status == 0).then_some(CpuClock(clock))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
-    #[cfg(not(unix))]
-    {
-        None
+
+    /// The thread's CPU time so far; `None` once the thread has exited (the clock is invalid).
+    pub(crate) fn read(self) -> Option<Duration> {
+        #[cfg(unix)]
+        {
+            cpu_clock(self.0)
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 }
 
@@ -114,7 +136,16 @@ fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
 /// ```
 #[derive(Clone, Default)]
 pub struct WorkerThreads {
-    tids: Arc<Mutex<BTreeMap<usize, u32>>>,
+    tids: Arc<Mutex<BTreeMap<usize, WorkerThread>>>,
+}
+
+/// What the start hook records about one worker thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WorkerThread {
+    /// The OS thread id (Linux), for its `schedstat`.
+    pub(crate) tid: Option<u32>,
+    /// Its CPU clock.
+    pub(crate) clock: Option<CpuClock>,
 }
 
 impl WorkerThreads {
@@ -123,11 +154,15 @@ impl WorkerThreads {
         Self::default()
     }
 
-    /// Records the calling thread as worker `index` (call from `on_thread_start`). Does nothing
-    /// where the thread id is unknown.
+    /// Records the calling thread as worker `index` (call from `on_thread_start`): its OS thread
+    /// id and CPU clock, where the platform has them.
     pub fn record_current(&self, index: usize) {
-        if let Some(tid) = current_tid() {
-            self.tids.lock().insert(index, tid);
+        let thread = WorkerThread {
+            tid: current_tid(),
+            clock: CpuClock::current(),
+        };
+        if thread.tid.is_some() || thread.clock.is_some() {
+            self.tids.lock().insert(index, thread);
         }
     }
 
@@ -138,12 +173,17 @@ impl WorkerThreads {
 
     /// The thread id recorded for worker `index`.
     pub(crate) fn tid_of(&self, index: usize) -> Option<u32> {
-        self.tids.lock().get(&index).copied()
+        self.tids.lock().get(&index).and_then(|t| t.tid)
+    }
+
+    /// Every recorded worker, by index (ascending).
+    pub(crate) fn snapshot(&self) -> Vec<(usize, WorkerThread)> {
+        self.tids.lock().iter().map(|(&i, &t)| (i, t)).collect()
     }
 
     /// The recorded thread ids.
     pub fn tids(&self) -> Vec<u32> {
-        self.tids.lock().values().copied().collect()
+        self.tids.lock().values().filter_map(|t| t.tid).collect()
     }
 }
 
@@ -172,7 +212,13 @@ mod tests {
     fn the_calling_thread_is_found_in_proc() {
         let tid = current_tid().expect("Linux has /proc/thread-self");
         assert!(thread_schedstat(tid).is_some());
-        let cpu = current_thread_cpu().expect("a thread CPU clock");
-        assert!(process_cpu().expect("a process CPU clock") >= cpu);
+        let before = current_thread_cpu().expect("a thread CPU clock");
+        let clock = CpuClock::current().expect("the thread's clock");
+        // Burn a little CPU: the clock read through the clock id moves with the thread's own.
+        let mut x = 1u64;
+        for i in 0..1_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(clock.read().expect("a readable clock") > before);
     }
 }

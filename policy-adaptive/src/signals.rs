@@ -11,14 +11,27 @@ use pool_core::{ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
-use crate::proc::{current_thread_cpu, process_cpu, thread_schedstat, ThreadTimes, WorkerThreads};
+use crate::proc::{thread_schedstat, CpuClock, ThreadTimes, WorkerThreads};
 use crate::snapshot::{Memory, Signals, Snapshot};
+
+/// Busy workers whose CPU clock a tick reads at most (one system call each), round robin among
+/// the workers busy in the interval beyond that. Up to this many busy workers the CPU time is
+/// exact; beyond it, the sample's CPU share of its busy time stands for all.
+const CPU_SAMPLE: usize = 16;
 
 /// Busy workers whose `schedstat` a tick reads for the first time; each is read again on the
 /// next tick, so a tick reads at most twice this many files, whatever the pool's size. These
 /// reads are the only per-worker system calls left: the tick's cost no longer grows with the
 /// pool (it cost two `/proc` reads per worker per tick before).
 const SCHED_SAMPLE: usize = 2;
+
+/// A `schedstat` pair spans at least this long: the file moves only at context switches and
+/// scheduler ticks, and a wait in progress is not in it yet, so over an early tick's 10 ms a
+/// CPU-bound worker queued for a CPU looked blocked.
+const SCHED_PAIR_MIN: Duration = Duration::from_millis(50);
+
+/// How long a run-queue share stands while the next pair matures.
+const SHARE_VALID: Duration = Duration::from_millis(250);
 
 /// Without `schedstat`, time a busy worker spent off the CPU cannot be split into blocked and
 /// waiting for a CPU. While the host's CPU use is below this, there is a CPU free to run a
@@ -36,20 +49,22 @@ const MEMORY_EVERY: u64 = 20;
 const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 
 /// The real signals of a pool: its counters and its workers' busy time (pool-core, no system
-/// call), the process's CPU time (one system call), a bounded sample of workers' run-queue
-/// waits (Linux), and system memory and CPU from `sysinfo` (the `sysinfo` feature, on by
-/// default; without it `memory` and `host_cpu` are always `None`).
+/// call), its busy workers' CPU clocks (one system call each, at most `CPU_SAMPLE` = 16 per
+/// tick), a bounded sample of workers' run-queue waits (Linux, only when the host's CPU may be
+/// full), and system memory and CPU from `sysinfo` (the `sysinfo` feature, on by default;
+/// without it `memory` and `host_cpu` are always `None`).
 ///
-/// - *Worker CPU*: the process's CPU time over the interval (`CLOCK_PROCESS_CPUTIME_ID`) minus
-///   the sampling thread's own, capped at the workers' busy time. Threads of the process outside
-///   the pool count as worker CPU: a CPU-heavy one makes the pool look CPU-bound, which only
-///   slows growth.
+/// - *Worker CPU*: the CPU share of the busy time of the workers busy in the interval, read
+///   from their thread CPU clocks (`pthread_getcpuclockid`, recorded by the start hook), times
+///   the workers' busy time. Exact up to 16 busy workers; beyond, a round-robin sample of 16
+///   stands for all. Threads outside the pool do not count.
 /// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
 ///   [`ThreadPool::worker_stats`], minus their CPU time is time a busy worker was off the CPU:
-///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. A round-robin
-///   sample of at most `2 × SCHED_SAMPLE` busy workers' `schedstat` per tick gives the share of
-///   that time spent in a run queue; the rest is blocked. `blocked` is that blocked share of the
-///   busy time times the busy workers now.
+///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
+///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
+///   round-robin sample of at most `2 × SCHED_SAMPLE` busy workers' `schedstat` per tick gives
+///   the share spent in a run queue, and the rest is blocked. `blocked` is the blocked share of
+///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
 ///   workers compete for the cores (with each other or with other processes).
 /// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
@@ -85,12 +100,16 @@ pub struct PoolSignals {
     /// Each live worker's `(index, alive, busy)` at the last sample, sorted by index (as
     /// `worker_stats` returns them).
     busy: Vec<(usize, Duration, Duration)>,
-    /// The process's and the sampling thread's CPU time at the last sample.
-    cpu: Option<(Duration, Duration)>,
+    /// Each worker's CPU clock reading and busy time when its clock was last read, by index.
+    cpu: std::collections::BTreeMap<usize, CpuMark>,
+    /// Where the next round-robin CPU clock sample starts among the busy workers.
+    cpu_cursor: usize,
     /// Workers whose `schedstat` was read for the first time last tick, to read again now.
     sched: Vec<SchedMark>,
     /// Where the next round-robin `schedstat` sample starts among the busy workers.
     cursor: usize,
+    /// The last run-queue share and when it was measured.
+    last_share: Option<(f64, std::time::Instant)>,
     #[cfg(feature = "sysinfo")]
     system: Option<System>,
     #[cfg(feature = "sysinfo")]
@@ -108,9 +127,18 @@ pub struct PoolSignals {
 /// One worker's `schedstat` reading and its busy time at that moment.
 #[derive(Clone, Copy, Debug)]
 struct SchedMark {
+    at: std::time::Instant,
     index: usize,
     tid: u32,
     times: ThreadTimes,
+    busy: Duration,
+}
+
+/// A worker's CPU clock reading and its busy time at that moment.
+#[derive(Clone, Copy, Debug)]
+struct CpuMark {
+    clock: CpuClock,
+    cpu: Duration,
     busy: Duration,
 }
 
@@ -119,10 +147,10 @@ struct SchedMark {
 struct WorkerTime {
     /// Not parked: running tasks or looking for them.
     busy: Duration,
-    /// On a CPU (the process's CPU time minus the sampler's, capped at `busy`).
+    /// On a CPU (from the workers' CPU clocks, capped at `busy`).
     cpu: Duration,
     /// Of `busy - cpu`, the share spent waiting in a run queue: 0 when the host has CPU to
-    /// spare, else from the `schedstat` sample; `None` if that sample has nothing to say.
+    /// spare, else from the `schedstat` sample; `None` if that sample has nothing to say yet.
     wait_share: Option<f64>,
 }
 
@@ -134,10 +162,11 @@ impl PoolSignals {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
             busy: Vec::new(),
-            // The baseline: the first sample measures from here.
-            cpu: process_cpu().zip(current_thread_cpu()),
+            cpu: std::collections::BTreeMap::new(),
+            cpu_cursor: 0,
             sched: Vec::new(),
             cursor: 0,
+            last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
             // report zeros: there the memory and host CPU signals are simply absent.
             #[cfg(feature = "sysinfo")]
@@ -177,24 +206,87 @@ impl PoolSignals {
         total
     }
 
-    /// The process's CPU time since the last call minus the calling thread's: the workers' (and
-    /// any other thread's of the process) CPU. `None` without CPU clocks.
-    fn others_cpu(&mut self) -> Option<Duration> {
-        let now = process_cpu().zip(current_thread_cpu())?;
-        let before = self.cpu.replace(now)?;
-        Some(
-            now.0
-                .saturating_sub(before.0)
-                .saturating_sub(now.1.saturating_sub(before.1)),
-        )
+    /// The CPU share of the busy time of the workers busy in the interval, from their CPU
+    /// clocks: every such worker's up to `CPU_SAMPLE`, a round-robin sample beyond. Each
+    /// worker's CPU and busy time are taken since its clock was last read (or since it started),
+    /// a window over which the ratio stays right even if the worker was parked or skipped in
+    /// between: parked, neither moves. `None` without clocks or busy time.
+    fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+        let threads = self.workers.snapshot();
+        let clock_of = |index: usize| {
+            threads
+                .binary_search_by_key(&index, |t| t.0)
+                .ok()
+                .and_then(|at| threads[at].1.clock)
+        };
+        // Busy in the interval: not parked now, or busy time moved since the last sample.
+        let moved: Vec<&WorkerStats> = workers
+            .iter()
+            .filter(|w| {
+                !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy)
+            })
+            .collect();
+        let take = CPU_SAMPLE.min(moved.len());
+        let start = if moved.is_empty() {
+            0
+        } else {
+            self.cpu_cursor % moved.len()
+        };
+        self.cpu_cursor = start + take;
+        let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
+        for k in 0..take {
+            let w = moved[(start + k) % moved.len()];
+            let Some(clock) = clock_of(w.index) else {
+                continue;
+            };
+            let Some(now) = clock.read() else {
+                continue;
+            };
+            // A first reading, or a new thread under a reused index, counts from its start.
+            let (cpu_before, busy_before) = match self.cpu.get(&w.index) {
+                Some(mark) if mark.clock == clock => (mark.cpu, mark.busy),
+                _ => (Duration::ZERO, Duration::ZERO),
+            };
+            cpu += now.saturating_sub(cpu_before);
+            busy += w.busy.saturating_sub(busy_before);
+            self.cpu.insert(
+                w.index,
+                CpuMark {
+                    clock,
+                    cpu: now,
+                    busy: w.busy,
+                },
+            );
+        }
+        // Retired workers drop out, so the map never grows past the live workers.
+        self.cpu
+            .retain(|index, _| workers.binary_search_by_key(index, |w| w.index).is_ok());
+        (!busy.is_zero()).then(|| (cpu.as_secs_f64() / busy.as_secs_f64()).min(1.0))
     }
 
     /// The run-queue share of the sampled workers' off-CPU busy time over the last interval.
     ///
-    /// Reads the `schedstat` of last tick's sample again (a delta over exactly one interval),
-    /// then of `SCHED_SAMPLE` busy workers round robin for the first time: at most
-    /// `2 × SCHED_SAMPLE` small file reads, whatever the pool's size.
+    /// Reads the `schedstat` of the last sample again once it is `SCHED_PAIR_MIN` old (a delta
+    /// over at least that long), then of `SCHED_SAMPLE` busy workers round robin for the first
+    /// time: at most `2 × SCHED_SAMPLE` small file reads, whatever the pool's size. Between
+    /// pairs, the last share stands for `SHARE_VALID`.
     fn wait_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+        let fresh = self.pair_share(workers);
+        let now = std::time::Instant::now();
+        match fresh {
+            Some(share) => {
+                self.last_share = Some((share, now));
+                Some(share)
+            }
+            None => self
+                .last_share
+                .filter(|&(_, at)| now.duration_since(at) <= SHARE_VALID)
+                .map(|(share, _)| share),
+        }
+    }
+
+    /// One `schedstat` pair's run-queue share, if one is due and has enough off-CPU time.
+    fn pair_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
         // `workers` is sorted by index.
         let busy_of = |index: usize| {
             workers
@@ -203,7 +295,12 @@ impl PoolSignals {
                 .map(|at| workers[at].busy)
         };
         let (mut off, mut wait) = (Duration::ZERO, Duration::ZERO);
+        let mut young = Vec::new();
         for mark in std::mem::take(&mut self.sched) {
+            if mark.at.elapsed() < SCHED_PAIR_MIN {
+                young.push(mark);
+                continue;
+            }
             // A retired worker, or its index taken by a new thread: no delta.
             if self.workers.tid_of(mark.index) != Some(mark.tid) {
                 continue;
@@ -217,6 +314,11 @@ impl PoolSignals {
             let d_off = d_busy.saturating_sub(d_cpu);
             off += d_off;
             wait += times.wait.saturating_sub(mark.times.wait).min(d_off);
+        }
+        if !young.is_empty() {
+            // Too young to pair: read them on a later tick, and no new ones meanwhile.
+            self.sched = young;
+            return None;
         }
         let busy: Vec<&WorkerStats> = workers.iter().filter(|w| !w.parked).collect();
         let take = SCHED_SAMPLE.min(busy.len());
@@ -232,6 +334,7 @@ impl PoolSignals {
             };
             if let Some(times) = thread_schedstat(tid) {
                 self.sched.push(SchedMark {
+                    at: std::time::Instant::now(),
                     index: w.index,
                     tid,
                     times,
@@ -240,23 +343,21 @@ impl PoolSignals {
             }
         }
         self.cursor = start + take;
-        // Under a millisecond off the CPU in all is too little to split.
-        (off >= Duration::from_millis(1)).then(|| wait.as_secs_f64() / off.as_secs_f64())
+        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
+        // the CPU in all is too little to split.
+        (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64())
     }
 
     /// The interval's worker time, or `None` without CPU clocks.
     fn worker_time(&mut self, pool: &ThreadPool, elapsed: Duration) -> Option<WorkerTime> {
         let workers = pool.worker_stats();
         let busy = self.busy_time(&workers, elapsed);
-        if busy.is_zero() && self.cpu.is_some() {
-            // Every worker parked all along: no CPU to split, and the process clock (which sums
-            // every thread of the process in the kernel) is the dearest part of a tick. The
-            // baseline stays; the next delta spans more than one interval, but it is capped at
-            // that interval's busy time.
+        if busy.is_zero() {
+            // Every worker parked all along: no CPU to split, no clock to read.
             self.sched.clear();
             return Some(WorkerTime::default());
         }
-        let cpu = self.others_cpu()?.min(busy);
+        let cpu = busy.mul_f64(self.cpu_share(&workers)?);
         // The run-queue share only matters when the CPUs may be full: with the host's CPU
         // below HOST_FREE_BELOW a runnable worker finds a free CPU, and off-CPU time is blocked
         // time. Only then are `schedstat` files read.
@@ -265,6 +366,7 @@ impl PoolSignals {
             self.wait_share(&workers)
         } else {
             self.sched.clear();
+            self.last_share = None;
             Some(0.0)
         };
         Some(WorkerTime {
@@ -332,11 +434,12 @@ impl Signals for PoolSignals {
             let off = time.busy.saturating_sub(time.cpu).as_secs_f64();
             // Without a sample (no schedstats, or none of the sampled workers was off the CPU
             // yet), the split of off-CPU time is unknown while the CPUs may be full.
+            // Then `blocked` and `worker_demand` stay unknown (`worker_cpu` alone known): the
+            // decision holds and the controller looks again once the sample has a pair.
             let host_free = self.host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
-            let wait_share = time.wait_share.or(host_free.then_some(0.0));
             worker_cpu = Some(time.cpu.as_secs_f64() / secs);
-            if let Some(share) = wait_share {
-                let wait = off * share;
+            if let Some(wait_share) = time.wait_share.or(host_free.then_some(0.0)) {
+                let wait = off * wait_share;
                 let busy = time.busy.as_secs_f64();
                 // The blocked share of the busy time, applied to the busy count now: `blocked`
                 // is compared with `running`, an instant, so it is scaled to it.
