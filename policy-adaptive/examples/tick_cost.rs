@@ -89,7 +89,13 @@ fn tick_cost(
             .zip(thread_cpu().zip(cpu_start))
             .map(|(sum, (end, start))| sum + end.saturating_sub(start));
         if std::env::var_os("TICK_COST_EACH").is_some() {
-            eprint!("{:?} ", thread_cpu().zip(cpu_start).map(|(e, s)| e - s).unwrap_or_default());
+            eprint!(
+                "{:?} ",
+                thread_cpu()
+                    .zip(cpu_start)
+                    .map(|(e, s)| e - s)
+                    .unwrap_or_default()
+            );
         }
     }
     let wall = wall / TICKS;

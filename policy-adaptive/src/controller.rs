@@ -22,8 +22,9 @@ use crate::snapshot::{Signals, Snapshot};
 const HISTORY_CAPACITY: usize = 4096;
 
 /// Early looks (asked for by a submission that found work queued) come at most this many
-/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads `/proc` once per
-/// worker, so an unbounded rate would turn a submission storm into a controller storm.
+/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads up to 16 CPU clocks
+/// and a few `/proc` files, so an unbounded rate would turn a submission storm into a
+/// controller storm.
 const EARLY_PER_INTERVAL: u32 = 10;
 /// With a long interval, the early looks still come this soon after each other.
 const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
@@ -722,7 +723,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         if occasion == Occasion::Early {
             last_look = Some(now);
             // The cheap look first: only a pool with work queued, every worker running a task
-            // and room to grow is worth a sample (which reads `/proc` per worker).
+            // and room to grow is worth a sample (which reads CPU clocks and `/proc` files).
             let stats = shared.pool.stats();
             if stats.queued == 0 || shared.pool.threads() >= shared.config.max {
                 shared.armed.store(true, Ordering::Relaxed);

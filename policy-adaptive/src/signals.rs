@@ -222,9 +222,7 @@ impl PoolSignals {
         // Busy in the interval: not parked now, or busy time moved since the last sample.
         let moved: Vec<&WorkerStats> = workers
             .iter()
-            .filter(|w| {
-                !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy)
-            })
+            .filter(|w| !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy))
             .collect();
         let take = CPU_SAMPLE.min(moved.len());
         let start = if moved.is_empty() {

@@ -168,7 +168,9 @@ impl Run {
                 .enumerate()
                 .filter(|(_, p)| !matches!(p.work, Work::Idle))
         };
-        let done: u64 = busy().map(|(i, _)| self.buckets[i].iter().sum::<u64>()).sum();
+        let done: u64 = busy()
+            .map(|(i, _)| self.buckets[i].iter().sum::<u64>())
+            .sum();
         done as f64 / busy().map(|(_, p)| p.length.as_secs_f64()).sum::<f64>()
     }
 
@@ -639,7 +641,11 @@ fn controller_rows(config: &Config) -> Vec<Row> {
             );
             for busy in [false, true] {
                 if let Some(cpu) = controller_cost(workers, busy, ticks) {
-                    let label = if busy { "workers busy" } else { "workers parked" };
+                    let label = if busy {
+                        "workers busy"
+                    } else {
+                        "workers parked"
+                    };
                     row.push(
                         format!("policy-adaptive, {label}"),
                         true,
