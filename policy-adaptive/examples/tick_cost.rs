@@ -1,7 +1,8 @@
 //! What one controller tick costs with the real signals (`PoolSignals`: the pool's counters and
 //! per-worker busy time, the process CPU clock, a bounded `schedstat` sample, memory and host
 //! CPU from sysinfo) plus the decision, at 1, 64 and 256 workers, parked (idle) and busy
-//! (every worker blocked in a task, the case where the `schedstat` sample is read), and that
+//! (every worker blocked in a task and as many tasks queued: with a busy host, the case where
+//! the `schedstat` sample is read), and that
 //! cost as a share of one core at the default 100 ms interval.
 //!
 //! Run with `cargo run --release -p policy-adaptive --example tick_cost`.
@@ -55,7 +56,9 @@ fn tick_cost(
     let blocked = std::sync::Arc::new(std::sync::Mutex::new(blocked));
     let (started_tx, started) = std::sync::mpsc::channel::<()>();
     if busy {
-        for _ in 0..workers {
+        // Every worker blocked, and as many tasks again queued behind them: a backlog, so
+        // the signals take their dearest path (the run-queue sample, when the host is busy).
+        for _ in 0..2 * workers {
             let (blocked, started_tx) = (blocked.clone(), started_tx.clone());
             pool.spawn(move || {
                 let _ = started_tx.send(());
@@ -113,7 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let cost = cpu.unwrap_or(wall);
             println!(
                 "{workers:>4} workers {}: {cost:>8.1?} CPU per tick ({wall:.1?} wall) = {:.3}% of a core at a {interval:?} interval",
-                if busy { "busy  " } else { "parked" },
+                if busy { "blocked+backlog" } else { "parked" },
                 cost.as_secs_f64() / interval.as_secs_f64() * 100.0
             );
         }

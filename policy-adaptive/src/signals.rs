@@ -19,8 +19,9 @@ use crate::snapshot::{Memory, Signals, Snapshot};
 /// exact; beyond it, the sample's CPU share of its busy time stands for all.
 const CPU_SAMPLE: usize = 16;
 
-/// Busy workers whose `schedstat` a tick reads for the first time; each is read again on the
-/// next tick, so a tick reads at most twice this many files, whatever the pool's size. These
+/// Busy workers whose `schedstat` a sample reads for the first time; each is read again at
+/// least `SCHED_PAIR_MIN` later, and new first readings wait for the tick after a pair, so a
+/// tick reads at most this many files, whatever the pool's size. These
 /// reads are the only per-worker system calls left: the tick's cost no longer grows with the
 /// pool (it cost two `/proc` reads per worker per tick before).
 const SCHED_SAMPLE: usize = 2;
@@ -62,7 +63,8 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   [`ThreadPool::worker_stats`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
 ///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
-///   round-robin sample of at most `2 × SCHED_SAMPLE` busy workers' `schedstat` per tick gives
+///   round-robin sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (read twice, 50 ms or
+///   more apart) gives
 ///   the share spent in a run queue, and the rest is blocked. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
@@ -266,8 +268,8 @@ impl PoolSignals {
     ///
     /// Reads the `schedstat` of the last sample again once it is `SCHED_PAIR_MIN` old (a delta
     /// over at least that long), then of `SCHED_SAMPLE` busy workers round robin for the first
-    /// time: at most `2 × SCHED_SAMPLE` small file reads, whatever the pool's size. Between
-    /// pairs, the last share stands for `SHARE_VALID`.
+    /// time on the next tick: at most `SCHED_SAMPLE` small file reads per tick, whatever the
+    /// pool's size. Between pairs, the last share stands for `SHARE_VALID`.
     fn wait_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
         let fresh = self.pair_share(workers);
         let now = std::time::Instant::now();
@@ -294,11 +296,13 @@ impl PoolSignals {
         };
         let (mut off, mut wait) = (Duration::ZERO, Duration::ZERO);
         let mut young = Vec::new();
+        let mut paired = false;
         for mark in std::mem::take(&mut self.sched) {
             if mark.at.elapsed() < SCHED_PAIR_MIN {
                 young.push(mark);
                 continue;
             }
+            paired = true;
             // A retired worker, or its index taken by a new thread: no delta.
             if self.workers.tid_of(mark.index) != Some(mark.tid) {
                 continue;
@@ -317,6 +321,15 @@ impl PoolSignals {
             // Too young to pair: read them on a later tick, and no new ones meanwhile.
             self.sched = young;
             return None;
+        }
+        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
+        // the CPU in all is too little to split.
+        let share =
+            (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64());
+        if paired {
+            // New first readings on the next tick: a pair every other tick at most, so a tick
+            // reads `SCHED_SAMPLE` files on average.
+            return share;
         }
         let busy: Vec<&WorkerStats> = workers.iter().filter(|w| !w.parked).collect();
         let take = SCHED_SAMPLE.min(busy.len());
@@ -341,13 +354,16 @@ impl PoolSignals {
             }
         }
         self.cursor = start + take;
-        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
-        // the CPU in all is too little to split.
-        (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64())
+        share
     }
 
     /// The interval's worker time, or `None` without CPU clocks.
-    fn worker_time(&mut self, pool: &ThreadPool, elapsed: Duration) -> Option<WorkerTime> {
+    fn worker_time(
+        &mut self,
+        pool: &ThreadPool,
+        queued: u64,
+        elapsed: Duration,
+    ) -> Option<WorkerTime> {
         let workers = pool.worker_stats();
         let busy = self.busy_time(&workers, elapsed);
         if busy.is_zero() {
@@ -359,9 +375,16 @@ impl PoolSignals {
         // The run-queue share only matters when the CPUs may be full: with the host's CPU
         // below HOST_FREE_BELOW a runnable worker finds a free CPU, and off-CPU time is blocked
         // time. Only then are `schedstat` files read.
+        // Nor does it matter to any rule without a backlog, unless the workers may be
+        // saturating the cores themselves (the trim rule): then the split stays unknown, and
+        // the files (the dearest part of a tick) are not read.
         let contended = self.host_cpu.is_none_or(|h| h >= HOST_FREE_BELOW);
-        let wait_share = if contended {
+        let saturating = cpu.as_secs_f64() >= 0.75 * self.cores as f64 * elapsed.as_secs_f64();
+        let wait_share = if contended && (queued > 0 || saturating) {
             self.wait_share(&workers)
+        } else if contended {
+            self.sched.clear();
+            None
         } else {
             self.sched.clear();
             self.last_share = None;
@@ -426,7 +449,7 @@ impl Signals for PoolSignals {
         let secs = elapsed.as_secs_f64();
         // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system();
-        let time = self.worker_time(pool, elapsed);
+        let time = self.worker_time(pool, stats.queued, elapsed);
         let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
         if let Some(time) = time.filter(|_| secs > 0.0) {
             let off = time.busy.saturating_sub(time.cpu).as_secs_f64();

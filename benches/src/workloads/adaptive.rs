@@ -597,7 +597,9 @@ fn controller_cost(workers: usize, busy: bool, ticks: u64) -> Option<Duration> {
     let blocked = Arc::new(std::sync::Mutex::new(blocked));
     let (started_tx, started) = mpsc::channel::<()>();
     if busy {
-        for _ in 0..workers {
+        // Every worker blocked, and as many tasks again queued behind them: a backlog, so
+        // the signals take their dearest path (the run-queue sample, when the host is busy).
+        for _ in 0..2 * workers {
             let (blocked, started_tx) = (blocked.clone(), started_tx.clone());
             let _ = pool.spawn(move || {
                 let _ = started_tx.send(());
