@@ -1,7 +1,9 @@
-//! What one controller tick costs with the real signals (`PoolSignals`: the pool's counters,
-//! each worker's `/proc` times, memory and host CPU from sysinfo) plus the decision, at 1 and
-//! at 64 workers (parked, so the figure is the controller's alone), and that cost as a share of
-//! one core at the default 100 ms interval.
+//! What one controller tick costs with the real signals (`PoolSignals`: the pool's counters and
+//! per-worker busy time, the process CPU clock, a bounded `schedstat` sample, memory and host
+//! CPU from sysinfo) plus the decision, at 1, 64 and 256 workers, parked (idle) and busy
+//! (every worker blocked in a task and as many tasks queued: with a busy host, the case where
+//! the `schedstat` sample is read), and that
+//! cost as a share of one core at the default 100 ms interval.
 //!
 //! Run with `cargo run --release -p policy-adaptive --example tick_cost`.
 
@@ -10,18 +12,33 @@ use std::time::{Duration, Instant};
 use policy_adaptive::{decide, Config, ControllerState, PoolSignals, Signals, WorkerThreads};
 use pool_core::ThreadPool;
 
-const TICKS: u32 = 200;
+/// 5 s of ticks at the default interval per configuration.
+const TICKS: u32 = 50;
 
-/// The calling thread's CPU time (Linux `schedstat`, nanoseconds): the machine may be shared,
-/// so wall time would count other processes' turns on the core.
+/// The calling thread's CPU time, to the nanosecond (`CLOCK_THREAD_CPUTIME_ID`): the machine
+/// may be shared, so wall time would count other processes' turns on the core. (`schedstat`
+/// only moves at context switches and scheduler ticks: too coarse for one tick.)
+#[cfg(unix)]
 fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable `timespec` for the duration of the call.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (status == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
 }
 
-/// Wall time and CPU time (where known) per tick.
-fn tick_cost(workers: usize) -> Result<(Duration, Option<Duration>), Box<dyn std::error::Error>> {
+#[cfg(not(unix))]
+fn thread_cpu() -> Option<Duration> {
+    None
+}
+
+/// Wall time and CPU time (where known) per tick; `busy`: every worker blocked in a task.
+fn tick_cost(
+    workers: usize,
+    busy: bool,
+) -> Result<(Duration, Option<Duration>), Box<dyn std::error::Error>> {
     let registry = WorkerThreads::new();
     let hook = registry.clone();
     let pool = ThreadPool::builder()
@@ -34,34 +51,75 @@ fn tick_cost(workers: usize) -> Result<(Duration, Option<Duration>), Box<dyn std
         pool.spawn(|| ())?;
     }
     pool.wait_idle(Duration::from_secs(30));
+    // Busy: each worker blocks on the channel until the measurement ends (dropping the sender).
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let blocked = std::sync::Arc::new(std::sync::Mutex::new(blocked));
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
+    if busy {
+        // Every worker blocked, and as many tasks again queued behind them: a backlog, so
+        // the signals take their dearest path (the run-queue sample, when the host is busy).
+        for _ in 0..2 * workers {
+            let (blocked, started_tx) = (blocked.clone(), started_tx.clone());
+            pool.spawn(move || {
+                let _ = started_tx.send(());
+                // One worker holds the lock in `recv`, the others wait for the lock: all blocked.
+                let _ = blocked.lock().map(|rx| rx.recv());
+            })?;
+        }
+        for _ in 0..workers {
+            started.recv_timeout(Duration::from_secs(30))?;
+        }
+    }
     let config = Config::default();
     let mut signals = PoolSignals::new(registry);
     let mut state = ControllerState::new();
     // One warm-up tick: the first sample opens the files sysinfo keeps.
     let _ = signals.sample(&pool, config.interval);
-    let start = Instant::now();
-    let cpu_start = thread_cpu();
+    let mut wall = Duration::ZERO;
+    let mut cpu = Some(Duration::ZERO);
     for _ in 0..TICKS {
+        // At the real pace: sysinfo refreshes memory and host CPU every few ticks, so
+        // back-to-back ticks would leave that cost out, and a tick after a sleep runs with cold
+        // caches, as the controller's do. The sleep's own cost (a timer and a wake-up, the same
+        // whatever the signals) is not counted.
+        std::thread::sleep(config.interval);
+        let cpu_start = thread_cpu();
+        let tick = Instant::now();
         let snapshot = signals.sample(&pool, config.interval);
         std::hint::black_box(decide(&snapshot, &mut state, &config));
+        wall += tick.elapsed();
+        cpu = cpu
+            .zip(thread_cpu().zip(cpu_start))
+            .map(|(sum, (end, start))| sum + end.saturating_sub(start));
+        if std::env::var_os("TICK_COST_EACH").is_some() {
+            eprint!(
+                "{:?} ",
+                thread_cpu()
+                    .zip(cpu_start)
+                    .map(|(e, s)| e - s)
+                    .unwrap_or_default()
+            );
+        }
     }
-    let wall = start.elapsed() / TICKS;
-    let cpu = thread_cpu()
-        .zip(cpu_start)
-        .map(|(end, start)| end.saturating_sub(start) / TICKS);
+    let wall = wall / TICKS;
+    let cpu = cpu.map(|sum| sum / TICKS);
+    drop(release);
     pool.shutdown();
     Ok((wall, cpu))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let interval = Config::default().interval;
-    for workers in [1, 64, 256] {
-        let (wall, cpu) = tick_cost(workers)?;
-        let cost = cpu.unwrap_or(wall);
-        println!(
-            "{workers:>4} workers: {cost:>8.1?} CPU per tick ({wall:.1?} wall) = {:.3}% of a core at a {interval:?} interval",
-            cost.as_secs_f64() / interval.as_secs_f64() * 100.0
-        );
+    for busy in [false, true] {
+        for workers in [1, 64, 256] {
+            let (wall, cpu) = tick_cost(workers, busy)?;
+            let cost = cpu.unwrap_or(wall);
+            println!(
+                "{workers:>4} workers {}: {cost:>8.1?} CPU per tick ({wall:.1?} wall) = {:.3}% of a core at a {interval:?} interval",
+                if busy { "blocked+backlog" } else { "parked" },
+                cost.as_secs_f64() / interval.as_secs_f64() * 100.0
+            );
+        }
     }
     Ok(())
 }

@@ -76,11 +76,15 @@ pub struct Config {
     /// Most workers. Default 256: enough for blocking I/O on a large machine, and a cap far below
     /// the ~500 threads tokio's blocking pool reaches, so a runaway backlog cannot exhaust memory.
     pub max: usize,
-    /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads two
-    /// `/proc` files per worker, so its cost grows with the pool: measured (`examples/tick_cost.rs`,
-    /// 2 cores, loaded) 38 µs of CPU at 1 worker (0.04% of a core at 100 ms), 1.8 ms at 64
-    /// workers (1.8%) and 7.3 ms at 256 (7%), far above the 0.1% target until pool-core counts
-    /// per-worker busy time itself. A longer interval divides the cost.
+    /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
+    /// pool-core's per-worker counters, at most 16 busy workers' CPU clocks and, with a backlog
+    /// on a busy host, at most 2 small `/proc` files, so its cost hardly grows with the pool:
+    /// measured (`examples/tick_cost.rs`, the tick's own CPU, 2 cores shared with other builds,
+    /// load average about 20) 28 µs at 1 worker, 37 µs at 64 and 67 µs at 256 parked workers
+    /// (0.03% / 0.04% / 0.07% of a core at 100 ms), and with every worker blocked and a backlog
+    /// on that busy host 85 µs, 138 µs and 180 µs (0.09% / 0.14% / 0.18%). The controller's
+    /// wait and wake-up add 20-60 µs per tick on that machine (`compare`'s controller rows
+    /// count them). A longer interval divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

@@ -22,8 +22,9 @@ use crate::snapshot::{Signals, Snapshot};
 const HISTORY_CAPACITY: usize = 4096;
 
 /// Early looks (asked for by a submission that found work queued) come at most this many
-/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads `/proc` once per
-/// worker, so an unbounded rate would turn a submission storm into a controller storm.
+/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads up to 16 CPU clocks
+/// and a few `/proc` files, so an unbounded rate would turn a submission storm into a
+/// controller storm.
 const EARLY_PER_INTERVAL: u32 = 10;
 /// With a long interval, the early looks still come this soon after each other.
 const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
@@ -669,8 +670,13 @@ enum Occasion {
 enum Flow {
     /// The pool was shut down.
     Stop,
-    /// Carry on; `grew` if the count went up, `arm` if growth on demand is allowed next.
-    Go { grew: bool, arm: Option<bool> },
+    /// Carry on; `grew` if the count went up, `arm` if growth on demand is allowed next,
+    /// `pending` if the signals could not yet tell blocked workers from waiting ones.
+    Go {
+        grew: bool,
+        arm: Option<bool>,
+        pending: bool,
+    },
 }
 
 /// The controller thread: wait for the interval (or an early request, at most
@@ -717,7 +723,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         if occasion == Occasion::Early {
             last_look = Some(now);
             // The cheap look first: only a pool with work queued, every worker running a task
-            // and room to grow is worth a sample (which reads `/proc` per worker).
+            // and room to grow is worth a sample (which reads CPU clocks and `/proc` files).
             let stats = shared.pool.stats();
             if stats.queued == 0 || shared.pool.threads() >= shared.config.max {
                 shared.armed.store(true, Ordering::Relaxed);
@@ -735,15 +741,16 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         last_sample = now;
         match tick(shared, signals.as_mut(), elapsed) {
             Flow::Stop => return,
-            Flow::Go { grew, arm } => {
+            Flow::Go { grew, arm, pending } => {
                 let arm = match (occasion, arm) {
                     // A regular tick sets the arming from its snapshot.
                     (Occasion::Tick, Some(arm)) => arm,
                     // An early tick that grew looks again; one that did not disarms until the
                     // next regular tick, so a backlog the rules will not grow for costs one
-                    // early sample per interval, not ten.
+                    // early sample per interval, not ten. One whose signals were pending (no
+                    // blocked count yet) looks again too: the next sample will have it.
                     (Occasion::Early, Some(arm)) => {
-                        follow_up = grew;
+                        follow_up = grew || pending;
                         arm && grew
                     }
                     // The sample or the decision panicked: no opinion, stay disarmed.
@@ -769,6 +776,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
     let no_opinion = Flow::Go {
         grew: false,
         arm: None,
+        pending: false,
     };
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
         Ok(snapshot) => snapshot,
@@ -805,15 +813,26 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         },
         &shared.config,
     ));
+    let pending = snapshot.blocked.is_none() && snapshot.worker_cpu.is_some();
     if to == from {
-        return Flow::Go { grew: false, arm };
+        return Flow::Go {
+            grew: false,
+            arm,
+            pending,
+        };
     }
     match pool.set_threads(to) {
         Ok(()) => {}
         Err(ResizeError::ShutDown) => return Flow::Stop,
         // The OS refused a thread (or the target was 0, which the clamp rules out): keep what
         // we have and try again next tick.
-        Err(_) => return Flow::Go { grew: false, arm },
+        Err(_) => {
+            return Flow::Go {
+                grew: false,
+                arm,
+                pending,
+            }
+        }
     }
     let event = ScalingEvent {
         at: shared.born.elapsed(),
@@ -837,5 +856,6 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
     Flow::Go {
         grew: to > from,
         arm,
+        pending,
     }
 }

@@ -332,7 +332,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             Some(b) if b >= 0.5 && spare_cpu => Some((b.round() as usize).max(1)),
             // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
             // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
-            None if busy >= current && current < cpu_cap => Some(1),
+            None if s.worker_cpu.is_none() && busy >= current && current < cpu_cap => Some(1),
+            // CPU known but its split into blocked and run-queue time still pending (the CPUs
+            // may be full and the sample has no pair yet): hold; the controller looks again.
             _ => None,
         };
         if let Some(wanted) = wants {

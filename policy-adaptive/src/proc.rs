@@ -1,7 +1,8 @@
-//! Per-thread CPU time from Linux's `/proc`, and the registry of worker thread ids.
+//! Thread CPU clocks (one system call each), one worker's `schedstat` from Linux's `/proc`, and
+//! the registry of worker threads (id and clock).
 //!
-//! Every function degrades to `None` where `/proc` is missing (other platforms, sandboxes), and
-//! the decision then works from the pool's counters alone.
+//! Every function degrades to `None` where the clock or `/proc` is missing (other platforms,
+//! sandboxes), and the decision then works from the pool's counters alone.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,20 +10,13 @@ use std::time::Duration;
 
 use pool_core::sync::{Arc, Mutex};
 
-/// Linux reports `utime`/`stime` in clock ticks of `USER_HZ`, which is 100 on every Linux ABI
-/// (the kernel converts; `sysconf(_SC_CLK_TCK)` returns this constant).
-const USER_HZ: u64 = 100;
-
-/// A thread's cumulative time on a CPU and waiting for one, and whether it sleeps right now.
+/// A thread's cumulative time on a CPU and waiting in a run queue for one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ThreadTimes {
     /// Time running on a CPU.
     pub(crate) cpu: Duration,
-    /// Time runnable but waiting in a run queue; `None` when only `stat` was readable.
-    pub(crate) wait: Option<Duration>,
-    /// The thread is asleep in the kernel now (state `S` or `D`: a futex, I/O, a timer), as
-    /// opposed to running or runnable (`R`).
-    pub(crate) sleeping: bool,
+    /// Time runnable but waiting in a run queue.
+    pub(crate) wait: Duration,
 }
 
 /// The OS thread id of the calling thread (Linux), read from the `/proc/thread-self` symlink
@@ -32,30 +26,77 @@ pub(crate) fn current_tid() -> Option<u32> {
     link.file_name()?.to_str()?.parse().ok()
 }
 
-/// The cumulative times and the current state of thread `tid` of this process.
-pub(crate) fn thread_times(tid: u32) -> Option<ThreadTimes> {
-    // `stat` gives the state (and CPU time in 10 ms ticks); `schedstat`, when the kernel keeps
-    // schedstats, gives nanoseconds and the run-queue wait that tells a thread starved of CPU
-    // from a blocked one.
-    let mut times =
-        parse_stat(&std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?)?;
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")) {
-        if let Some(precise) = parse_schedstat(&text) {
-            times.cpu = precise.cpu;
-            times.wait = precise.wait;
-        }
-    }
-    Some(times)
+/// Thread `tid`'s cumulative time on a CPU and waiting in a run queue
+/// (`/proc/self/task/<tid>/schedstat`, nanoseconds); `None` where the kernel keeps no schedstats
+/// or the thread is gone. One small file read: the controller reads it for a bounded sample of
+/// busy workers per tick, never for every worker.
+pub(crate) fn thread_schedstat(tid: u32) -> Option<ThreadTimes> {
+    parse_schedstat(&std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?)
 }
 
-/// The calling thread's CPU time so far.
-pub(crate) fn current_thread_cpu() -> Option<Duration> {
-    if let Ok(text) = std::fs::read_to_string("/proc/thread-self/schedstat") {
-        if let Some(times) = parse_schedstat(&text) {
-            return Some(times.cpu);
+/// Reads a POSIX CPU clock (`CLOCK_PROCESS_CPUTIME_ID`, `CLOCK_THREAD_CPUTIME_ID`).
+#[cfg(unix)]
+fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable `timespec` for the duration of the call, and
+    // `clock_gettime` writes nothing else; an unsupported clock returns -1 and writes nothing.
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
+    if status != 0 {
+        return None;
+    }
+    let secs = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u32::try_from(now.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+/// A thread's CPU clock (`pthread_getcpuclockid`), readable from any thread of the process:
+/// one system call gives that thread's CPU time, to the nanosecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CpuClock(#[cfg(unix)] libc::clockid_t);
+
+impl CpuClock {
+    /// The calling thread's clock; `None` where the platform has none.
+    pub(crate) fn current() -> Option<CpuClock> {
+        #[cfg(unix)]
+        {
+            let mut clock: libc::clockid_t = 0;
+            // SAFETY: `pthread_self()` is the calling thread, alive for the call, and `clock` is
+            // a valid, writable `clockid_t`; on failure nothing is written and we return `None`.
+            let status = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+            (status == 0).then_some(CpuClock(clock))
+        }
+        #[cfg(not(unix))]
+        {
+            None
         }
     }
-    parse_stat(&std::fs::read_to_string("/proc/thread-self/stat").ok()?).map(|t| t.cpu)
+
+    /// The thread's CPU time so far; `None` once the thread has exited (the clock is invalid).
+    pub(crate) fn read(self) -> Option<Duration> {
+        #[cfg(unix)]
+        {
+            cpu_clock(self.0)
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+}
+
+/// The calling thread's CPU time so far: one system call.
+pub(crate) fn current_thread_cpu() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
@@ -64,25 +105,7 @@ fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
     let wait = fields.next()??;
     Some(ThreadTimes {
         cpu: Duration::from_nanos(cpu),
-        wait: Some(Duration::from_nanos(wait)),
-        sleeping: false,
-    })
-}
-
-fn parse_stat(text: &str) -> Option<ThreadTimes> {
-    // The command name (field 2) may contain spaces and parentheses: fields are counted from the
-    // last ')'. utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let sleeping = matches!(fields.next()?, "S" | "D");
-    let mut fields = fields.skip(10);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let ticks = utime + stime;
-    Some(ThreadTimes {
-        cpu: Duration::from_millis(ticks * 1000 / USER_HZ),
-        wait: None,
-        sleeping,
+        wait: Duration::from_nanos(wait),
     })
 }
 
@@ -113,7 +136,16 @@ fn parse_stat(text: &str) -> Option<ThreadTimes> {
 /// ```
 #[derive(Clone, Default)]
 pub struct WorkerThreads {
-    tids: Arc<Mutex<BTreeMap<usize, u32>>>,
+    tids: Arc<Mutex<BTreeMap<usize, WorkerThread>>>,
+}
+
+/// What the start hook records about one worker thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WorkerThread {
+    /// The OS thread id (Linux), for its `schedstat`.
+    pub(crate) tid: Option<u32>,
+    /// Its CPU clock.
+    pub(crate) clock: Option<CpuClock>,
 }
 
 impl WorkerThreads {
@@ -122,11 +154,15 @@ impl WorkerThreads {
         Self::default()
     }
 
-    /// Records the calling thread as worker `index` (call from `on_thread_start`). Does nothing
-    /// where the thread id is unknown.
+    /// Records the calling thread as worker `index` (call from `on_thread_start`): its OS thread
+    /// id and CPU clock, where the platform has them.
     pub fn record_current(&self, index: usize) {
-        if let Some(tid) = current_tid() {
-            self.tids.lock().insert(index, tid);
+        let thread = WorkerThread {
+            tid: current_tid(),
+            clock: CpuClock::current(),
+        };
+        if thread.tid.is_some() || thread.clock.is_some() {
+            self.tids.lock().insert(index, thread);
         }
     }
 
@@ -135,9 +171,19 @@ impl WorkerThreads {
         self.tids.lock().remove(&index);
     }
 
+    /// The thread id recorded for worker `index`.
+    pub(crate) fn tid_of(&self, index: usize) -> Option<u32> {
+        self.tids.lock().get(&index).and_then(|t| t.tid)
+    }
+
+    /// Every recorded worker, by index (ascending).
+    pub(crate) fn snapshot(&self) -> Vec<(usize, WorkerThread)> {
+        self.tids.lock().iter().map(|(&i, &t)| (i, t)).collect()
+    }
+
     /// The recorded thread ids.
     pub fn tids(&self) -> Vec<u32> {
-        self.tids.lock().values().copied().collect()
+        self.tids.lock().values().filter_map(|t| t.tid).collect()
     }
 }
 
@@ -154,24 +200,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_fields_are_counted_from_the_last_parenthesis() {
-        let line = "42 (a (weird) name) S 1 1 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
-        let times = parse_stat(line).unwrap();
-        assert_eq!(times.cpu, Duration::from_millis(3000));
-        assert_eq!(times.wait, None);
-        assert!(times.sleeping);
-        assert!(
-            !parse_stat("7 (x) R 1 1 1 0 -1 0 0 0 0 0 1 1 0 0")
-                .unwrap()
-                .sleeping
-        );
-    }
-
-    #[test]
     fn schedstat_gives_cpu_and_wait() {
         let times = parse_schedstat("1500000 2500000 7\n").unwrap();
         assert_eq!(times.cpu, Duration::from_micros(1500));
-        assert_eq!(times.wait, Some(Duration::from_micros(2500)));
+        assert_eq!(times.wait, Duration::from_micros(2500));
         assert_eq!(parse_schedstat("garbage"), None);
     }
 
@@ -179,7 +211,14 @@ mod tests {
     #[test]
     fn the_calling_thread_is_found_in_proc() {
         let tid = current_tid().expect("Linux has /proc/thread-self");
-        assert!(thread_times(tid).is_some());
-        assert!(current_thread_cpu().is_some());
+        assert!(thread_schedstat(tid).is_some());
+        let before = current_thread_cpu().expect("a thread CPU clock");
+        let clock = CpuClock::current().expect("the thread's clock");
+        // Burn a little CPU: the clock read through the clock id moves with the thread's own.
+        let mut x = 1u64;
+        for i in 0..1_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(clock.read().expect("a readable clock") > before);
     }
 }

@@ -1,39 +1,80 @@
-//! [`PoolSignals`]: the production source of snapshots (pool counters, per-worker CPU time from
-//! `/proc`, memory and host CPU from `sysinfo` with the default `sysinfo` feature).
+//! [`PoolSignals`]: the production source of snapshots (pool counters and per-worker busy time
+//! from pool-core, the process CPU clock, a bounded `schedstat` sample, memory and host CPU from
+//! `sysinfo` with the default `sysinfo` feature).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 #[cfg(feature = "sysinfo")]
 use std::time::Instant;
 
-use pool_core::ThreadPool;
+use pool_core::{ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
-use crate::proc::{thread_times, ThreadTimes, WorkerThreads};
+use crate::proc::{thread_schedstat, CpuClock, ThreadTimes, WorkerThreads};
 use crate::snapshot::{Memory, Signals, Snapshot};
 
-/// Memory and cgroup limits change slowly and cost a few file reads: refresh every this many
-/// ticks.
-#[cfg(feature = "sysinfo")]
-const MEMORY_EVERY: u64 = 10;
+/// Busy workers whose CPU clock a tick reads at most (one system call each), round robin among
+/// the workers busy in the interval beyond that. Up to this many busy workers the CPU time is
+/// exact; beyond it, the sample's CPU share of its busy time stands for all.
+const CPU_SAMPLE: usize = 16;
 
-/// The real signals of a pool: its counters, its workers' CPU time (Linux), and system memory and
-/// CPU from `sysinfo` (the `sysinfo` feature, on by default; without it `memory` and `host_cpu`
-/// are always `None`).
+/// Busy workers whose `schedstat` a sample reads for the first time; each is read again at
+/// least `SCHED_PAIR_MIN` later, and new first readings wait for the tick after a pair, so a
+/// tick reads at most this many files, whatever the pool's size. These
+/// reads are the only per-worker system calls left: the tick's cost no longer grows with the
+/// pool (it cost two `/proc` reads per worker per tick before).
+const SCHED_SAMPLE: usize = 2;
+
+/// A `schedstat` pair spans at least this long: the file moves only at context switches and
+/// scheduler ticks, and a wait in progress is not in it yet, so over an early tick's 10 ms a
+/// CPU-bound worker queued for a CPU looked blocked.
+const SCHED_PAIR_MIN: Duration = Duration::from_millis(50);
+
+/// How long a run-queue share stands while the next pair matures.
+const SHARE_VALID: Duration = Duration::from_millis(250);
+
+/// Without `schedstat`, time a busy worker spent off the CPU cannot be split into blocked and
+/// waiting for a CPU. While the host's CPU use is below this, there is a CPU free to run a
+/// runnable worker, so the time is taken as blocked; at or above it the split is unknown.
+const HOST_FREE_BELOW: f64 = 0.9;
+
+/// Memory and cgroup limits change slowly and cost a few file reads (about as much as the rest
+/// of a tick): refresh every this many ticks (2 s at the default interval).
+#[cfg(feature = "sysinfo")]
+const MEMORY_EVERY: u64 = 20;
+
+/// Host CPU use is a guard only, and reading it (`/proc/stat`, parsed per CPU by sysinfo) cost
+/// more than the rest of a tick: refresh it no more often than this.
+#[cfg(feature = "sysinfo")]
+const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
+
+/// The real signals of a pool: its counters and its workers' busy time (pool-core, no system
+/// call), its busy workers' CPU clocks (one system call each, at most `CPU_SAMPLE` = 16 per
+/// tick), a bounded sample of workers' run-queue waits (Linux, only when the host's CPU may be
+/// full), and system memory and CPU from `sysinfo` (the `sysinfo` feature, on by default;
+/// without it `memory` and `host_cpu` are always `None`).
 ///
-/// - *Blocked workers*: each worker's state in `/proc/self/task/<tid>/stat`; the workers asleep
-///   in the kernel, minus the pool's parked idle workers, are the busy workers blocked (I/O, a
-///   sleep, a lock, a child task) rather than computing or waiting for a CPU.
-/// - *Worker CPU and demand*: each worker's time on a CPU and waiting in a run queue over the
-///   interval (`schedstat`, nanoseconds; `stat`'s 10 ms ticks where schedstats are off). A busy
-///   worker that used little CPU and did not wait for one was blocked; demand above the cores
-///   means the workers compete for CPU.
+/// - *Worker CPU*: the CPU share of the busy time of the workers busy in the interval, read
+///   from their thread CPU clocks (`pthread_getcpuclockid`, recorded by the start hook), times
+///   the workers' busy time. Exact up to 16 busy workers; beyond, a round-robin sample of 16
+///   stands for all. Threads outside the pool do not count.
+/// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
+///   [`ThreadPool::worker_stats`], minus their CPU time is time a busy worker was off the CPU:
+///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
+///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
+///   round-robin sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (read twice, 50 ms or
+///   more apart) gives
+///   the share spent in a run queue, and the rest is blocked. `blocked` is the blocked share of
+///   the busy time times the busy workers now.
+/// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
+///   workers compete for the cores (with each other or with other processes).
 /// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
 ///   the smaller of the host total and the cgroup limit.
-/// - *Host CPU*: `sysinfo`'s global CPU use, refreshed no more often than
-///   `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`; a guard only.
+/// - *Host CPU*: `sysinfo`'s global CPU use, refreshed once a second; a guard only.
+///
+/// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
+/// counters (see [`Config::interval`](crate::Config::interval) for the measured figure).
 ///
 /// # Examples
 ///
@@ -58,8 +99,19 @@ pub struct PoolSignals {
     workers: WorkerThreads,
     cores: usize,
     finished: Option<u64>,
-    times: HashMap<u32, ThreadTimes>,
-    last_blocked: Option<f64>,
+    /// Each live worker's `(index, alive, busy)` at the last sample, sorted by index (as
+    /// `worker_stats` returns them).
+    busy: Vec<(usize, Duration, Duration)>,
+    /// Each worker's CPU clock reading and busy time when its clock was last read, by index.
+    cpu: std::collections::BTreeMap<usize, CpuMark>,
+    /// Where the next round-robin CPU clock sample starts among the busy workers.
+    cpu_cursor: usize,
+    /// Workers whose `schedstat` was read for the first time last tick, to read again now.
+    sched: Vec<SchedMark>,
+    /// Where the next round-robin `schedstat` sample starts among the busy workers.
+    cursor: usize,
+    /// The last run-queue share and when it was measured.
+    last_share: Option<(f64, std::time::Instant)>,
     #[cfg(feature = "sysinfo")]
     system: Option<System>,
     #[cfg(feature = "sysinfo")]
@@ -74,6 +126,36 @@ pub struct PoolSignals {
     host_cpu: Option<f64>,
 }
 
+/// One worker's `schedstat` reading and its busy time at that moment.
+#[derive(Clone, Copy, Debug)]
+struct SchedMark {
+    at: std::time::Instant,
+    index: usize,
+    tid: u32,
+    times: ThreadTimes,
+    busy: Duration,
+}
+
+/// A worker's CPU clock reading and its busy time at that moment.
+#[derive(Clone, Copy, Debug)]
+struct CpuMark {
+    clock: CpuClock,
+    cpu: Duration,
+    busy: Duration,
+}
+
+/// What the interval's busy time was made of, in worker-time.
+#[derive(Clone, Copy, Debug, Default)]
+struct WorkerTime {
+    /// Not parked: running tasks or looking for them.
+    busy: Duration,
+    /// On a CPU (from the workers' CPU clocks, capped at `busy`).
+    cpu: Duration,
+    /// Of `busy - cpu`, the share spent waiting in a run queue: 0 when the host has CPU to
+    /// spare, else from the `schedstat` sample; `None` if that sample has nothing to say yet.
+    wait_share: Option<f64>,
+}
+
 impl PoolSignals {
     /// Signals for the pool whose workers `workers` records.
     pub fn new(workers: WorkerThreads) -> Self {
@@ -81,8 +163,12 @@ impl PoolSignals {
             workers,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
-            times: HashMap::new(),
-            last_blocked: None,
+            busy: Vec::new(),
+            cpu: std::collections::BTreeMap::new(),
+            cpu_cursor: 0,
+            sched: Vec::new(),
+            cursor: 0,
+            last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
             // report zeros: there the memory and host CPU signals are simply absent.
             #[cfg(feature = "sysinfo")]
@@ -100,41 +186,215 @@ impl PoolSignals {
         }
     }
 
-    /// The workers' CPU and runnable (CPU + run-queue wait) time since the last call, and how
-    /// many of them are asleep in the kernel now; `None` if no worker's times were readable.
-    ///
-    /// Each thread's deltas are capped at `elapsed`: a thread cannot run (or run and wait) for
-    /// longer than the interval. A thread first seen counts from zero, which is right for one
-    /// spawned within the interval but would charge a worker's start-up to a short first
-    /// interval (an early decision right after `build` saw 100 cores' worth of demand).
-    fn worker_deltas(&mut self, elapsed: Duration) -> Option<(Duration, Duration, usize)> {
-        let mut cpu = Duration::ZERO;
-        let mut runnable = Duration::ZERO;
-        let mut sleeping = 0;
-        let mut any = false;
-        let mut seen = HashMap::with_capacity(self.times.len());
-        for tid in self.workers.tids() {
-            let Some(now) = thread_times(tid) else {
+    /// The workers' busy time since the last call, from pool-core's per-worker counters (no
+    /// system call). Each worker's delta is capped at `elapsed`; a worker first seen (or whose
+    /// index was reused by a new thread: its `alive` went down) counts from its start.
+    fn busy_time(&mut self, workers: &[WorkerStats], elapsed: Duration) -> Duration {
+        let mut total = Duration::ZERO;
+        // Both lists are sorted by index: one merge walk, no map.
+        let mut before = self.busy.iter().peekable();
+        for w in workers {
+            while before.next_if(|b| b.0 < w.index).is_some() {}
+            let start = match before.peek() {
+                Some(&&(index, alive, busy)) if index == w.index && alive <= w.alive => busy,
+                _ => Duration::ZERO,
+            };
+            total += w.busy.saturating_sub(start).min(elapsed);
+        }
+        // Retired workers drop out here, so the list never grows past the live workers.
+        self.busy.clear();
+        self.busy
+            .extend(workers.iter().map(|w| (w.index, w.alive, w.busy)));
+        total
+    }
+
+    /// The CPU share of the busy time of the workers busy in the interval, from their CPU
+    /// clocks: every such worker's up to `CPU_SAMPLE`, a round-robin sample beyond. Each
+    /// worker's CPU and busy time are taken since its clock was last read (or since it started),
+    /// a window over which the ratio stays right even if the worker was parked or skipped in
+    /// between: parked, neither moves. `None` without clocks or busy time.
+    fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+        let threads = self.workers.snapshot();
+        let clock_of = |index: usize| {
+            threads
+                .binary_search_by_key(&index, |t| t.0)
+                .ok()
+                .and_then(|at| threads[at].1.clock)
+        };
+        // Busy in the interval: not parked now, or busy time moved since the last sample.
+        let moved: Vec<&WorkerStats> = workers
+            .iter()
+            .filter(|w| !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy))
+            .collect();
+        let take = CPU_SAMPLE.min(moved.len());
+        let start = if moved.is_empty() {
+            0
+        } else {
+            self.cpu_cursor % moved.len()
+        };
+        self.cpu_cursor = start + take;
+        let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
+        for k in 0..take {
+            let w = moved[(start + k) % moved.len()];
+            let Some(clock) = clock_of(w.index) else {
                 continue;
             };
-            any = true;
-            // A new worker's counters started at zero when it was spawned, within this interval.
-            let before = self.times.get(&tid).copied().unwrap_or_default();
-            let d_cpu = now.cpu.saturating_sub(before.cpu).min(elapsed);
-            let d_wait = match (now.wait, before.wait) {
-                (Some(n), Some(b)) => n.saturating_sub(b),
-                (Some(n), None) => n,
-                _ => Duration::ZERO,
-            }
-            .min(elapsed - d_cpu);
-            cpu += d_cpu;
-            runnable += d_cpu + d_wait;
-            sleeping += usize::from(now.sleeping);
-            seen.insert(tid, now);
+            let Some(now) = clock.read() else {
+                continue;
+            };
+            // A first reading, or a new thread under a reused index, counts from its start.
+            let (cpu_before, busy_before) = match self.cpu.get(&w.index) {
+                Some(mark) if mark.clock == clock => (mark.cpu, mark.busy),
+                _ => (Duration::ZERO, Duration::ZERO),
+            };
+            cpu += now.saturating_sub(cpu_before);
+            busy += w.busy.saturating_sub(busy_before);
+            self.cpu.insert(
+                w.index,
+                CpuMark {
+                    clock,
+                    cpu: now,
+                    busy: w.busy,
+                },
+            );
         }
-        // Retired workers drop out here, so the map never grows past the live workers.
-        self.times = seen;
-        any.then_some((cpu, runnable, sleeping))
+        // Retired workers drop out, so the map never grows past the live workers.
+        self.cpu
+            .retain(|index, _| workers.binary_search_by_key(index, |w| w.index).is_ok());
+        (!busy.is_zero()).then(|| (cpu.as_secs_f64() / busy.as_secs_f64()).min(1.0))
+    }
+
+    /// The run-queue share of the sampled workers' off-CPU busy time over the last interval.
+    ///
+    /// Reads the `schedstat` of the last sample again once it is `SCHED_PAIR_MIN` old (a delta
+    /// over at least that long), then of `SCHED_SAMPLE` busy workers round robin for the first
+    /// time on the next tick: at most `SCHED_SAMPLE` small file reads per tick, whatever the
+    /// pool's size. Between pairs, the last share stands for `SHARE_VALID`.
+    fn wait_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+        let fresh = self.pair_share(workers);
+        let now = std::time::Instant::now();
+        match fresh {
+            Some(share) => {
+                self.last_share = Some((share, now));
+                Some(share)
+            }
+            None => self
+                .last_share
+                .filter(|&(_, at)| now.duration_since(at) <= SHARE_VALID)
+                .map(|(share, _)| share),
+        }
+    }
+
+    /// One `schedstat` pair's run-queue share, if one is due and has enough off-CPU time.
+    fn pair_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+        // `workers` is sorted by index.
+        let busy_of = |index: usize| {
+            workers
+                .binary_search_by_key(&index, |w| w.index)
+                .ok()
+                .map(|at| workers[at].busy)
+        };
+        let (mut off, mut wait) = (Duration::ZERO, Duration::ZERO);
+        let mut young = Vec::new();
+        let mut paired = false;
+        for mark in std::mem::take(&mut self.sched) {
+            if mark.at.elapsed() < SCHED_PAIR_MIN {
+                young.push(mark);
+                continue;
+            }
+            paired = true;
+            // A retired worker, or its index taken by a new thread: no delta.
+            if self.workers.tid_of(mark.index) != Some(mark.tid) {
+                continue;
+            }
+            let (Some(busy), Some(times)) = (busy_of(mark.index), thread_schedstat(mark.tid))
+            else {
+                continue;
+            };
+            let d_busy = busy.saturating_sub(mark.busy);
+            let d_cpu = times.cpu.saturating_sub(mark.times.cpu);
+            let d_off = d_busy.saturating_sub(d_cpu);
+            off += d_off;
+            wait += times.wait.saturating_sub(mark.times.wait).min(d_off);
+        }
+        if !young.is_empty() {
+            // Too young to pair: read them on a later tick, and no new ones meanwhile.
+            self.sched = young;
+            return None;
+        }
+        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
+        // the CPU in all is too little to split.
+        let share =
+            (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64());
+        if paired {
+            // New first readings on the next tick: a pair every other tick at most, so a tick
+            // reads `SCHED_SAMPLE` files on average.
+            return share;
+        }
+        let busy: Vec<&WorkerStats> = workers.iter().filter(|w| !w.parked).collect();
+        let take = SCHED_SAMPLE.min(busy.len());
+        let start = if busy.is_empty() {
+            0
+        } else {
+            self.cursor % busy.len()
+        };
+        for k in 0..take {
+            let w = busy[(start + k) % busy.len()];
+            let Some(tid) = self.workers.tid_of(w.index) else {
+                continue;
+            };
+            if let Some(times) = thread_schedstat(tid) {
+                self.sched.push(SchedMark {
+                    at: std::time::Instant::now(),
+                    index: w.index,
+                    tid,
+                    times,
+                    busy: w.busy,
+                });
+            }
+        }
+        self.cursor = start + take;
+        share
+    }
+
+    /// The interval's worker time, or `None` without CPU clocks.
+    fn worker_time(
+        &mut self,
+        pool: &ThreadPool,
+        queued: u64,
+        elapsed: Duration,
+    ) -> Option<WorkerTime> {
+        let workers = pool.worker_stats();
+        let busy = self.busy_time(&workers, elapsed);
+        if busy.is_zero() {
+            // Every worker parked all along: no CPU to split, no clock to read.
+            self.sched.clear();
+            return Some(WorkerTime::default());
+        }
+        let cpu = busy.mul_f64(self.cpu_share(&workers)?);
+        // The run-queue share only matters when the CPUs may be full: with the host's CPU
+        // below HOST_FREE_BELOW a runnable worker finds a free CPU, and off-CPU time is blocked
+        // time. Only then are `schedstat` files read.
+        // Nor does it matter to any rule without a backlog, unless the workers may be
+        // saturating the cores themselves (the trim rule): then the split stays unknown, and
+        // the files (the dearest part of a tick) are not read.
+        let contended = self.host_cpu.is_none_or(|h| h >= HOST_FREE_BELOW);
+        let saturating = cpu.as_secs_f64() >= 0.75 * self.cores as f64 * elapsed.as_secs_f64();
+        let wait_share = if contended && (queued > 0 || saturating) {
+            self.wait_share(&workers)
+        } else if contended {
+            self.sched.clear();
+            None
+        } else {
+            self.sched.clear();
+            self.last_share = None;
+            Some(0.0)
+        };
+        Some(WorkerTime {
+            busy,
+            cpu,
+            wait_share,
+        })
     }
 
     /// Without the `sysinfo` feature, memory and host CPU stay unknown.
@@ -160,9 +420,15 @@ impl PoolSignals {
             }
             self.memory = (limit > 0).then_some(Memory { available, limit });
         }
-        // Host CPU use is the difference between two refreshes at least
-        // MINIMUM_CPU_UPDATE_INTERVAL apart; in between, the last value stands.
-        let due = !matches!(self.last_cpu_refresh, Some(at) if at.elapsed() < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        // Host CPU use is the difference between two refreshes at least HOST_CPU_EVERY (and
+        // sysinfo's MINIMUM_CPU_UPDATE_INTERVAL) apart; in between, the last value stands.
+        // The first value needs two refreshes: the second comes as soon as sysinfo allows.
+        let every = if self.cpu_refreshes < 2 {
+            sysinfo::MINIMUM_CPU_UPDATE_INTERVAL
+        } else {
+            HOST_CPU_EVERY.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL)
+        };
+        let due = !matches!(self.last_cpu_refresh, Some(at) if at.elapsed() < every);
         if due {
             system.refresh_cpu_usage();
             self.last_cpu_refresh = Some(Instant::now());
@@ -181,24 +447,28 @@ impl Signals for PoolSignals {
         let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
         self.finished = Some(finished);
         let secs = elapsed.as_secs_f64();
-        let (blocked, worker_cpu, worker_demand) = match self.worker_deltas(elapsed) {
-            Some((cpu, runnable, sleeping)) if secs > 0.0 => {
-                // Parked idle workers sleep too: the busy ones asleep are the rest. Both counts
-                // are taken now (not averaged over the interval), so they match; the average
-                // with the previous tick smooths the single-instant noise.
-                let now = sleeping.saturating_sub(stats.idle_threads) as f64;
-                let now = now.min(stats.running as f64);
-                let smoothed = self.last_blocked.map_or(now, |last| (last + now) / 2.0);
-                self.last_blocked = Some(now);
-                (
-                    Some(smoothed.min(stats.running as f64)),
-                    Some(cpu.as_secs_f64() / secs),
-                    Some(runnable.as_secs_f64() / secs),
-                )
-            }
-            _ => (None, None, None),
-        };
+        // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system();
+        let time = self.worker_time(pool, stats.queued, elapsed);
+        let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
+        if let Some(time) = time.filter(|_| secs > 0.0) {
+            let off = time.busy.saturating_sub(time.cpu).as_secs_f64();
+            // Without a sample (no schedstats, or none of the sampled workers was off the CPU
+            // yet), the split of off-CPU time is unknown while the CPUs may be full.
+            // Then `blocked` and `worker_demand` stay unknown (`worker_cpu` alone known): the
+            // decision holds and the controller looks again once the sample has a pair.
+            let host_free = self.host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
+            worker_cpu = Some(time.cpu.as_secs_f64() / secs);
+            if let Some(wait_share) = time.wait_share.or(host_free.then_some(0.0)) {
+                let wait = off * wait_share;
+                let busy = time.busy.as_secs_f64();
+                // The blocked share of the busy time, applied to the busy count now: `blocked`
+                // is compared with `running`, an instant, so it is scaled to it.
+                let blocked_share = if busy > 0.0 { (off - wait) / busy } else { 0.0 };
+                blocked = Some((blocked_share * stats.running as f64).min(stats.running as f64));
+                worker_demand = Some((time.cpu.as_secs_f64() + wait) / secs);
+            }
+        }
         Snapshot {
             elapsed,
             cores: self.cores,

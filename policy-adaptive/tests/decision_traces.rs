@@ -355,3 +355,35 @@ fn a_cpu_hog_never_drives_the_climber_below_the_cores() {
     assert_eq!(end, CORES, "{table}");
     insta::assert_snapshot!(table);
 }
+
+#[test]
+fn a_pending_blocked_split_holds_until_the_sample_tells() {
+    // Blocked I/O workers on a host whose CPU may be full: the workers' CPU is known (their CPU
+    // clocks) but the split of their off-CPU time into blocked and run-queue time waits for the
+    // `schedstat` sample's pair (ticks 1-2): hold, neither growing nor trimming. Once it tells
+    // (tick 3 on), the backlog rule grows as usual.
+    let mut io = io_world(64);
+    let (table, end) = trace(&Config::default(), 2, 6, |tick, threads| {
+        let known = io(tick, threads);
+        if tick <= 2 {
+            Snapshot {
+                blocked: None,
+                worker_demand: None,
+                ..known
+            }
+        } else {
+            known
+        }
+    });
+    assert!(end > 2, "grows once the split is known: {end}");
+    // Without any per-thread data (no CPU clocks either), all busy with a backlog still adds
+    // one worker per tick up to the CPU cap.
+    let (blind, blind_end) = trace(&Config::default(), 2, 4, |_, threads| Snapshot {
+        queued: 10,
+        running: threads as u64,
+        completed: 40,
+        ..base()
+    });
+    assert_eq!(blind_end, 2 * CORES);
+    insta::assert_snapshot!(format!("{table}\n{blind}"));
+}

@@ -8,6 +8,8 @@
 //! | W3 | ~1 ms of CPU, then sleeps 4 ms |
 //! | W4 | phases W1 -> W2 -> W3 -> W1 |
 //! | W6 | a parent submits a child (sleeps 2 ms) to the same pool and waits for it |
+//! | W7 | bursts: 16 tasks in flight sleeping 5 ms for 0.5 s, then 0.5 s with nothing submitted, three times |
+//! | W8 | W2 beside an outside CPU hog (a `sh` busy loop in a child process, one per two cores) |
 //!
 //! Closed loop: 64 tasks in flight (W6: 8 parents), each completion submits the next task,
 //! for a short window per run (full mode 1.5 s, W4 1 s per phase; quick mode 0.2 s, too short
@@ -22,6 +24,14 @@
 //! rusty_pool with core 1, max 128 and a 2 s keep-alive (the same bounds as ours). The fixed
 //! pools are marked as peers so that the ratio is adaptive / best of (best fixed, tokio,
 //! rusty_pool).
+//!
+//! W7's row is the throughput over its bursts (the gaps are shorter than the keep-alive, so the
+//! pool should keep its size); W8's fixed pools and peers run beside the same hog.
+//!
+//! Controller CPU: `AdaptivePool::controller_cpu` (the controller thread's CPU clock, its waits
+//! and wake-ups included) per tick over each adaptive run, and a row per pool size (1, 64, 256
+//! workers, `min = max`, so only the signals and the decision run) with the workers parked and
+//! with every worker blocked in a task.
 //!
 //! Thread-seconds: the process's extra threads (`/proc/self/task` minus those before the
 //! system was built), sampled every 20 ms and integrated over the window. Time to adapt: from
@@ -54,6 +64,8 @@ enum Work {
     Cpu,
     CpuThenSleep(Duration),
     Nested(Duration),
+    /// Nothing submitted: the tasks in flight finish and are not replaced.
+    Idle,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +160,20 @@ impl Run {
         self.buckets[phase].iter().sum::<u64>() as f64 / length.as_secs_f64()
     }
 
+    /// Completions per second over the phases that submit work (all but idle gaps).
+    fn busy_rate(&self, phases: &[Phase]) -> f64 {
+        let busy = || {
+            phases
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !matches!(p.work, Work::Idle))
+        };
+        let done: u64 = busy()
+            .map(|(i, _)| self.buckets[i].iter().sum::<u64>())
+            .sum();
+        done as f64 / busy().map(|(_, p)| p.length.as_secs_f64()).sum::<f64>()
+    }
+
     fn total_rate(&self, phases: &[Phase]) -> f64 {
         let done: u64 = self.buckets.iter().flatten().sum();
         done as f64 / phases.iter().map(|p| p.length.as_secs_f64()).sum::<f64>()
@@ -199,6 +225,35 @@ fn make_job(
                 let _ = done.send(());
             })
         }
+        Work::Idle => unreachable!("an idle phase submits nothing"),
+    }
+}
+
+/// Busy loops in child processes (`sh -c 'while :; do :; done'`), killed on drop: CPU use
+/// outside this process, which the controller must not mistake for its own workers'.
+struct CpuHog(Vec<std::process::Child>);
+
+impl CpuHog {
+    fn start(processes: usize) -> CpuHog {
+        CpuHog(
+            (0..processes)
+                .filter_map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .ok()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -225,17 +280,30 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
     let phase_at = |t: Duration| starts.iter().rposition(|&s| s <= t).unwrap_or(0);
 
     let start = Instant::now();
-    for _ in 0..in_flight {
-        spawner.spawn(make_job(phases[0].work, &spawner, &done_tx, &stuck));
-    }
+    // Tasks submitted and not yet seen to complete.
+    let mut outstanding = 0;
     let mut last_sample = start;
-    let drained_at_end = loop {
+    loop {
+        let t = start.elapsed();
+        if t >= total {
+            break;
+        }
+        let phase = phase_at(t);
+        // Top up to `in_flight` (at the start, and after an idle phase).
+        if !matches!(phases[phase].work, Work::Idle) {
+            while outstanding < in_flight {
+                spawner.spawn(make_job(phases[phase].work, &spawner, &done_tx, &stuck));
+                outstanding += 1;
+            }
+        }
         let received = done_rx.recv_timeout(Duration::from_millis(10)).is_ok();
         let now = Instant::now();
         let t = now - start;
+        if received {
+            outstanding -= 1;
+        }
         if t >= total {
-            // That completion is not replaced: one fewer task left in flight.
-            break usize::from(received);
+            break;
         }
         let phase = phase_at(t);
         if received {
@@ -243,7 +311,6 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
             let buckets = &mut run.buckets[phase];
             let last = buckets.len() - 1;
             buckets[bucket.min(last)] += 1;
-            spawner.spawn(make_job(phases[phase].work, &spawner, &done_tx, &stuck));
         }
         if now - last_sample >= Duration::from_millis(20) {
             let extra = live_threads().saturating_sub(baseline);
@@ -251,13 +318,12 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
             run.peak_threads = run.peak_threads.max(extra);
             last_sample = now;
         }
-    };
+    }
     // Let the tasks in flight finish (not counted) so the system shuts down clean.
     let drain_until = Instant::now() + Duration::from_secs(10);
-    let mut drained = drained_at_end;
-    while drained < in_flight && Instant::now() < drain_until {
+    while outstanding > 0 && Instant::now() < drain_until {
         if done_rx.recv_timeout(Duration::from_millis(50)).is_ok() {
-            drained += 1;
+            outstanding -= 1;
         }
     }
     run.stuck = stuck.load(Ordering::Relaxed);
@@ -270,12 +336,18 @@ fn run_fixed(threads: usize, phases: &[Phase], in_flight: usize) -> Run {
     drive(Arc::new(Fixed(pool)), phases, in_flight, baseline)
 }
 
-/// Ours; also returns how long the pool took to get back to `min` once the load stopped.
-fn run_adaptive(
-    phases: &[Phase],
-    in_flight: usize,
-    idle_wait: Duration,
-) -> (Run, Option<f64>, u64) {
+/// Our run and what only ours reports.
+struct Ours {
+    run: Run,
+    /// Seconds from the end of the load until the pool was back to `min`.
+    back_to_min: Option<f64>,
+    reversals: u64,
+    /// The controller's CPU per tick and as a share of one core over the run (load and idle).
+    controller: Option<(Duration, f64)>,
+}
+
+/// Ours; also measures how long the pool took to get back to `min` once the load stopped.
+fn run_adaptive(phases: &[Phase], in_flight: usize, idle_wait: Duration) -> Ours {
     let baseline = live_threads();
     let pool = Arc::new(
         AdaptivePool::builder()
@@ -284,6 +356,7 @@ fn run_adaptive(
             .build()
             .expect("adaptive pool"),
     );
+    let started = Instant::now();
     let run = drive(
         Arc::new(Adaptive(pool.clone())),
         phases,
@@ -304,7 +377,19 @@ fn run_adaptive(
         .windows(2)
         .filter(|w| (w[0].to > w[0].from) != (w[1].to > w[1].from))
         .count() as u64;
-    (run, back_to_min, reversals)
+    let controller = pool.controller_cpu().and_then(|cpu| {
+        let ticks = u32::try_from(pool.ticks()).ok().filter(|&t| t > 0)?;
+        Some((
+            cpu / ticks,
+            cpu.as_secs_f64() / started.elapsed().as_secs_f64(),
+        ))
+    });
+    Ours {
+        run,
+        back_to_min,
+        reversals,
+        controller,
+    }
 }
 
 fn run_tokio(phases: &[Phase], in_flight: usize) -> Run {
@@ -331,6 +416,8 @@ struct Scenario {
     name: &'static str,
     phases: Vec<Phase>,
     in_flight: usize,
+    /// Outside CPU-hog processes running beside every system's run.
+    hogs: usize,
 }
 
 /// Runs one scenario on every system and turns it into rows.
@@ -344,19 +431,57 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     } else {
         &FULL_SWEEP
     };
+    let _hog = CpuHog::start(scenario.hogs);
     let fixed: Vec<(usize, Run)> = sweep
         .iter()
         .map(|&n| (n, run_fixed(n, phases, scenario.in_flight)))
         .collect();
     // The keep-alive is 2 s: in quick mode the return to min is not waited for.
     let idle_wait = config.pick(Duration::from_secs(6), Duration::ZERO);
-    let (ours, back_to_min, reversals) = run_adaptive(phases, scenario.in_flight, idle_wait);
+    let Ours {
+        run: ours,
+        back_to_min,
+        reversals,
+        controller,
+    } = run_adaptive(phases, scenario.in_flight, idle_wait);
     let tokio = run_tokio(phases, scenario.in_flight);
     let rusty = run_rusty(phases, scenario.in_flight);
 
     let mut rows = Vec::new();
     let mut adapt_times = Vec::new();
+    let bursts = phases.iter().any(|p| matches!(p.work, Work::Idle));
+    if bursts {
+        // Bursts with gaps: one row over the bursts.
+        let (best_n, best_run) = fixed
+            .iter()
+            .max_by(|a, b| a.1.busy_rate(phases).total_cmp(&b.1.busy_rate(phases)))
+            .expect("a non-empty sweep");
+        let mut row = Row::new(
+            format!("adaptive {}: throughput", scenario.name),
+            "tasks/s",
+            true,
+        );
+        row.push("policy-adaptive", true, &[ours.busy_rate(phases)]);
+        row.push(
+            format!("best fixed ({best_n} threads)"),
+            false,
+            &[best_run.busy_rate(phases)],
+        );
+        row.push("tokio spawn_blocking", false, &[tokio.busy_rate(phases)]);
+        row.push("rusty_pool 1..128", false, &[rusty.busy_rate(phases)]);
+        rows.push(row.with_note(format!(
+            "over the bursts only; {} bursts; target >= 90% of best fixed",
+            phases
+                .iter()
+                .filter(|p| !matches!(p.work, Work::Idle))
+                .count()
+        )));
+    }
     for (index, phase) in phases.iter().enumerate() {
+        if bursts {
+            // Bursts with gaps have their one row above.
+            break;
+        }
         let label = if phases.len() > 1 {
             format!("{} phase {} ({:?})", scenario.name, index + 1, phase.work)
         } else {
@@ -431,12 +556,23 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     } else {
         String::new()
     };
+    let controller = controller.map_or("unknown".to_owned(), |(per_tick, share)| {
+        format!(
+            "{:.1} µs per tick, {:.3}% of a core",
+            per_tick.as_secs_f64() * 1e6,
+            share * 100.0
+        )
+    });
     rows.push(threads.with_note(format!(
-        "peak threads: ours {}, tokio {}, rusty_pool {}; ours back to min once idle: {}; \
-         {reversals} direction reversals{stuck}",
+        "peak threads: ours {} (target <= 2 x {} cores on CPU-bound work), best fixed {best_n}, \
+         tokio {}, rusty_pool {}; thread-seconds ours / best fixed {:.2} (target <= 1.5); \
+         ours back to min once idle: {} (target keep-alive 2 s + 1 s); controller CPU: \
+         {controller}; {reversals} direction reversals{stuck}",
         ours.peak_threads,
+        cores(),
         tokio.peak_threads,
         rusty.peak_threads,
+        ours.thread_seconds / best_run.thread_seconds.max(f64::MIN_POSITIVE),
         back_to_min.map_or(
             format!("not within {:.0} s", idle_wait.as_secs_f64()),
             |s| format!("after {s:.1} s")
@@ -445,28 +581,114 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     rows
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The controller's CPU per tick with `workers` workers (`min = max`, so only the signals and
+/// the decision run), parked or each blocked in a task: `ticks` ticks at the default 100 ms.
+fn controller_cost(workers: usize, busy: bool, ticks: u64) -> Option<Duration> {
+    let pool = AdaptivePool::builder()
+        .min(workers)
+        .max(workers)
+        .build()
+        .expect("adaptive pool");
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocked = Arc::new(std::sync::Mutex::new(blocked));
+    let (started_tx, started) = mpsc::channel::<()>();
+    if busy {
+        // Every worker blocked, and as many tasks again queued behind them: a backlog, so
+        // the signals take their dearest path (the run-queue sample, when the host is busy).
+        for _ in 0..2 * workers {
+            let (blocked, started_tx) = (blocked.clone(), started_tx.clone());
+            let _ = pool.spawn(move || {
+                let _ = started_tx.send(());
+                // One worker waits in `recv`, the others for the lock: all blocked, all busy.
+                let _ = blocked.lock().map(|rx| rx.recv());
+            });
+        }
+        for _ in 0..workers {
+            started.recv_timeout(Duration::from_secs(30)).ok()?;
+        }
+    } else {
+        pool.wait_idle(Duration::from_secs(30));
+    }
+    // Measure from the tick after this one: the first ticks see the workers start.
+    let wait_ticks = |n: u64| {
+        let until = Instant::now() + Duration::from_secs(60);
+        while pool.ticks() < n && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_ticks(pool.ticks() + 2);
+    let (cpu0, ticks0) = (pool.controller_cpu()?, pool.ticks());
+    wait_ticks(ticks0 + ticks);
+    let (cpu1, ticks1) = (pool.controller_cpu()?, pool.ticks());
+    drop(release);
+    pool.shutdown();
+    let ticks = u32::try_from(ticks1 - ticks0).ok().filter(|&t| t > 0)?;
+    Some(cpu1.saturating_sub(cpu0) / ticks)
+}
+
+/// One row per pool size: the controller's CPU per tick, parked and busy.
+fn controller_rows(config: &Config) -> Vec<Row> {
+    let ticks = config.pick(40, 5);
+    [1, 64, 256]
+        .into_iter()
+        .map(|workers| {
+            let mut row = Row::new(
+                format!("adaptive controller CPU per tick, {workers} workers"),
+                "µs",
+                false,
+            );
+            for busy in [false, true] {
+                if let Some(cpu) = controller_cost(workers, busy, ticks) {
+                    let label = if busy {
+                        "workers busy"
+                    } else {
+                        "workers parked"
+                    };
+                    row.push(
+                        format!("policy-adaptive, {label}"),
+                        true,
+                        &[cpu.as_secs_f64() * 1e6],
+                    );
+                }
+            }
+            row.with_note(format!(
+                "mean over {ticks} ticks of the controller thread's CPU clock (its wait and \
+                 wake-up included); target <= 100 µs = 0.1% of a core at the 100 ms interval"
+            ))
+        })
+        .collect()
+}
+
 /// The rows of this workload family.
 pub fn rows(config: &Config) -> Vec<Row> {
     let window = config.pick(Duration::from_millis(1500), Duration::from_millis(200));
     let phase = config.pick(Duration::from_millis(1000), Duration::from_millis(200));
     let five = Duration::from_millis(5);
     let four = Duration::from_millis(4);
+    let burst = config.pick(Duration::from_millis(500), Duration::from_millis(100));
     let one = |work, length| vec![Phase { work, length }];
     let scenarios = [
         Scenario {
             name: "W1 sleep 5 ms",
             phases: one(Work::Sleep(five), window),
             in_flight: 64,
+            hogs: 0,
         },
         Scenario {
             name: "W2 CPU 1 ms",
             phases: one(Work::Cpu, window),
             in_flight: 64,
+            hogs: 0,
         },
         Scenario {
             name: "W3 CPU 1 ms + sleep 4 ms",
             phases: one(Work::CpuThenSleep(four), window),
             in_flight: 64,
+            hogs: 0,
         },
         Scenario {
             name: "W4 phases W1-W2-W3-W1",
@@ -483,16 +705,47 @@ pub fn rows(config: &Config) -> Vec<Row> {
             })
             .collect(),
             in_flight: 64,
+            hogs: 0,
         },
         Scenario {
             name: "W6 nested blocking",
             phases: one(Work::Nested(Duration::from_millis(2)), window),
             in_flight: 8,
+            hogs: 0,
+        },
+        Scenario {
+            name: "W7 bursts of sleep 5 ms with idle gaps",
+            phases: (0..3)
+                .flat_map(|_| {
+                    [
+                        Phase {
+                            work: Work::Sleep(five),
+                            length: burst,
+                        },
+                        Phase {
+                            work: Work::Idle,
+                            length: burst,
+                        },
+                    ]
+                })
+                .collect(),
+            in_flight: 16,
+            hogs: 0,
+        },
+        Scenario {
+            name: "W8 CPU 1 ms beside a CPU hog",
+            phases: one(Work::Cpu, window),
+            in_flight: 64,
+            hogs: (cores() / 2).max(1),
         },
     ];
-    scenarios
+    let mut rows: Vec<Row> = scenarios
         .iter()
         .filter(|s| config.wants(&format!("adaptive {}", s.name)))
         .flat_map(|s| scenario_rows(config, s))
-        .collect()
+        .collect();
+    if config.wants("adaptive controller CPU per tick") {
+        rows.extend(controller_rows(config));
+    }
+    rows
 }
