@@ -170,7 +170,9 @@ impl Shared {
         self.wake.notify_one();
         let orphans: Vec<(ulid::Ulid, Outstanding)> = self.pending.lock().drain().collect();
         for (_, entry) in orphans {
-            entry.slot.fill(Err(RemoteError::Detached { task: entry.task }));
+            entry
+                .slot
+                .fill(Err(RemoteError::Detached { task: entry.task }));
         }
         if let Some(runtime) = self.runtime.lock().take() {
             // Never blocks, so closing from inside an async context is fine.

@@ -162,10 +162,11 @@ where
     /// The task's failure ([`RemoteError::is_task_failure`]), [`RemoteError::Cancelled`], or
     /// [`RemoteError::Detached`] if the executor shut down first.
     pub fn join(self) -> Result<T, RemoteError> {
-        let raw = self
-            .slot
-            .take_until(None)
-            .unwrap_or_else(|| Err(RemoteError::Detached { task: self.task.clone() }));
+        let raw = self.slot.take_until(None).unwrap_or_else(|| {
+            Err(RemoteError::Detached {
+                task: self.task.clone(),
+            })
+        });
         decode(&self.task, raw)
     }
 

@@ -105,11 +105,10 @@ impl Registry {
     {
         let task = Arc::new(task);
         let entry: Entry = Arc::new(move |args: serde_json::Value| {
-            let args: T::Args =
-                serde_json::from_value(args).map_err(|e| WireFailure::BadArgs {
-                    task: T::NAME.to_owned(),
-                    message: e.to_string(),
-                })?;
+            let args: T::Args = serde_json::from_value(args).map_err(|e| WireFailure::BadArgs {
+                task: T::NAME.to_owned(),
+                message: e.to_string(),
+            })?;
             let task = Arc::clone(&task);
             let job: PreparedJob = Box::new(move || {
                 let output = task.run(args).map_err(|e| WireFailure::Failed {

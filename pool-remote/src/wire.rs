@@ -39,7 +39,10 @@ impl WireFailure {
     /// The text stored in the engine's result column.
     pub(crate) fn encode(&self) -> String {
         // Serialising a plain enum of strings cannot fail.
-        format!("{MARKER}{}", serde_json::to_string(self).unwrap_or_default())
+        format!(
+            "{MARKER}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        )
     }
 
     /// Reads a record back from an error text; `None` when the text is not ours.

@@ -76,7 +76,10 @@ impl fmt::Debug for WorkerState {
 }
 
 /// The apalis handler: decode, run on the pool, report.
-async fn handle(envelope: Envelope, state: Data<Arc<WorkerState>>) -> Result<serde_json::Value, BoxDynError> {
+async fn handle(
+    envelope: Envelope,
+    state: Data<Arc<WorkerState>>,
+) -> Result<serde_json::Value, BoxDynError> {
     let state: Arc<WorkerState> = Arc::clone(&state);
     let job = match state.registry.prepare(&envelope.task, envelope.args) {
         Ok(job) => job,
@@ -89,7 +92,9 @@ async fn handle(envelope: Envelope, state: Data<Arc<WorkerState>>) -> Result<ser
     let outcome = match state.pool.submit(job) {
         Ok(handle) => handle.await,
         // Only after shutdown began; the engine re-offers the job (this attempt failed).
-        Err(_) => Err(TaskError::Panicked("the worker's pool is shutting down".into())),
+        Err(_) => Err(TaskError::Panicked(
+            "the worker's pool is shutting down".into(),
+        )),
     };
     let failure = match outcome {
         Ok(Ok(value)) => {
@@ -138,7 +143,6 @@ pub struct RemoteWorkerBuilder {
     batch: usize,
     poll_interval: Duration,
 }
-
 
 impl RemoteWorkerBuilder {
     /// The queue to consume (default `"pool-remote"`, as executors submit to).
@@ -198,7 +202,10 @@ impl RemoteWorkerBuilder {
             message: message.into(),
         };
         if self.heartbeat < Duration::from_secs(1) {
-            return Err(bad("heartbeat", "must be at least one second (the engine stores seconds)"));
+            return Err(bad(
+                "heartbeat",
+                "must be at least one second (the engine stores seconds)",
+            ));
         }
         if self.missed_heartbeats == 0 {
             return Err(bad("missed_heartbeats", "must be at least 1"));
@@ -209,9 +216,13 @@ impl RemoteWorkerBuilder {
         if self.poll_interval.is_zero() {
             return Err(bad("poll_interval", "must be positive"));
         }
-        let name = self
-            .name
-            .unwrap_or_else(|| format!("pool-remote-{}-{}", std::process::id(), ulid::Ulid::generate()));
+        let name = self.name.unwrap_or_else(|| {
+            format!(
+                "pool-remote-{}-{}",
+                std::process::id(),
+                ulid::Ulid::generate()
+            )
+        });
         let mut pool = ThreadPool::builder().thread_name(format!("{name}-task"));
         if let Some(threads) = self.threads {
             pool = pool.threads(threads);
