@@ -176,4 +176,20 @@ impl Store {
             .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
             .collect())
     }
+
+    /// Jobs of the queue that finished `Done` after more than one attempt: re-run after a
+    /// failed attempt or after their worker died.
+    pub(crate) async fn done_after_retry(&self) -> Result<u64, RemoteError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done' AND attempts > 1",
+        )
+        .bind(&self.queue)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| RemoteError::Backend {
+            during: "count jobs",
+            message: e.to_string(),
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -12,7 +12,8 @@
 //! whoever removes it fills its slot and counts it (completed, failed or cancelled); so the books
 //! `submitted = completed + failed + cancelled + outstanding` hold for every snapshot of stats.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -26,8 +27,10 @@ use crate::handle::{RawOutcome, RemoteHandle, Slot};
 use crate::wire::{engine_priority, Envelope, WireFailure};
 use crate::{RemoteError, RemoteTask};
 
-/// Ids checked per query: bounds the statement size when many thousand handles are outstanding.
-const IDS_PER_QUERY: usize = 500;
+/// Ids checked per tick: bounds the watcher's cost when many thousand handles are outstanding.
+/// The watcher walks the outstanding ids round-robin, `IDS_PER_TICK` at a time, so with `n`
+/// outstanding each is checked every `n / IDS_PER_TICK` ticks; with few, every tick.
+const IDS_PER_TICK: usize = 500;
 
 struct Outstanding {
     task: String,
@@ -39,7 +42,7 @@ pub(crate) struct Shared {
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
     store: Store,
-    pending: Mutex<HashMap<ulid::Ulid, Outstanding>>,
+    pending: Mutex<BTreeMap<ulid::Ulid, Outstanding>>,
     wake: Notify,
     closed: AtomicBool,
     submitted: AtomicU64,
@@ -146,19 +149,42 @@ impl Shared {
     }
 
     async fn watch(self: Arc<Self>, poll_interval: Duration) {
+        // The last id checked: the next tick starts after it (ids rise in submission order).
+        let mut cursor: Option<ulid::Ulid> = None;
         while !self.closed.load(Ordering::Acquire) {
-            let ids: Vec<ulid::Ulid> = self.pending.lock().keys().copied().collect();
+            let ids: Vec<ulid::Ulid> = {
+                let pending = self.pending.lock();
+                let after = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+                let mut ids: Vec<_> = pending
+                    .range((after, Bound::Unbounded))
+                    .map(|(id, _)| *id)
+                    .take(IDS_PER_TICK)
+                    .collect();
+                if ids.len() < IDS_PER_TICK {
+                    // Wrap around to the oldest.
+                    let room = IDS_PER_TICK - ids.len();
+                    let first = ids.first().copied();
+                    ids.extend(
+                        pending
+                            .keys()
+                            .copied()
+                            .take_while(|id| Some(*id) != first)
+                            .take(room),
+                    );
+                }
+                ids
+            };
             if ids.is_empty() {
+                cursor = None;
                 self.wake.notified().await;
                 continue;
             }
-            for chunk in ids.chunks(IDS_PER_QUERY) {
-                // A failed query (backend briefly unreachable) is retried at the next tick; the
-                // outcomes stay in the backend, so nothing is lost meanwhile.
-                if let Ok(done) = self.store.finished(chunk).await {
-                    for finished in done {
-                        self.deliver(finished);
-                    }
+            cursor = ids.last().copied();
+            // A failed query (backend briefly unreachable) is retried at the next tick; the
+            // outcomes stay in the backend, so nothing is lost meanwhile.
+            if let Ok(done) = self.store.finished(&ids).await {
+                for finished in done {
+                    self.deliver(finished);
                 }
             }
             tokio::time::sleep(poll_interval).await;
@@ -168,7 +194,7 @@ impl Shared {
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
-        let orphans: Vec<(ulid::Ulid, Outstanding)> = self.pending.lock().drain().collect();
+        let orphans = std::mem::take(&mut *self.pending.lock());
         for (_, entry) in orphans {
             entry
                 .slot
@@ -278,7 +304,7 @@ impl RemoteExecutorBuilder {
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
             store,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
@@ -510,6 +536,22 @@ impl RemoteExecutor {
         let store = self.shared.store.clone();
         self.shared
             .block_on(async move { store.status_counts().await })
+            .unwrap_or_else(|| Err(self.shared.detached("count jobs")))
+    }
+}
+
+impl RemoteExecutor {
+    /// How many of the queue's jobs (from every submitter) finished with a value after more
+    /// than one attempt: re-run after a failed attempt or because their worker died. Evidence
+    /// of at-least-once delivery at work.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteError::Backend`] when the query fails.
+    pub fn backend_done_after_retry(&self) -> Result<u64, RemoteError> {
+        let store = self.shared.store.clone();
+        self.shared
+            .block_on(async move { store.done_after_retry().await })
             .unwrap_or_else(|| Err(self.shared.detached("count jobs")))
     }
 }
