@@ -54,8 +54,9 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+// The embedded backend is always built: the postgres feature adds a server backend beside it.
 #[cfg(not(feature = "sqlite"))]
-compile_error!("pool-remote needs the `sqlite` feature (the postgres backend is not built yet)");
+compile_error!("pool-remote needs its `sqlite` feature (PostgreSQL comes in addition to it)");
 
 mod backend;
 mod error;

@@ -26,7 +26,7 @@ use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder};
 use pool_core::sync::{Arc, AtomicU64, Ordering};
 use pool_core::{TaskError, ThreadPool};
 
-use crate::backend::Store;
+use crate::backend::{Store, WorkerStorage};
 use crate::executor::DEFAULT_QUEUE;
 use crate::wire::{Envelope, WireFailure};
 use crate::{Registry, RemoteError};
@@ -366,18 +366,30 @@ impl Worker {
             state,
         } = self;
         let concurrency = state.pool.threads().max(1) * 2;
-        let storage = store
-            .storage(heartbeat, missed_heartbeats, batch)
-            .poll_with_interval(poll_interval);
-        let engine = WorkerBuilder::new(name)
-            .backend(storage)
-            .concurrency(concurrency)
-            .data(Arc::clone(&state))
-            .build(handle);
-        let ran = runtime.block_on(engine.run_until(async move {
+        let stop = async move {
             stop.await;
             Ok::<(), std::io::Error>(())
-        }));
+        };
+        // One engine loop per backend type (apalis workers are generic over the storage).
+        let ran = match store.storage(heartbeat, missed_heartbeats, batch) {
+            WorkerStorage::Sqlite(storage) => runtime.block_on(
+                WorkerBuilder::new(name)
+                    .backend(storage.poll_with_interval(poll_interval))
+                    .concurrency(concurrency)
+                    .data(Arc::clone(&state))
+                    .build(handle)
+                    .run_until(stop),
+            ),
+            #[cfg(feature = "postgres")]
+            WorkerStorage::Postgres(storage) => runtime.block_on(
+                WorkerBuilder::new(name)
+                    .backend(storage.poll_with_interval(poll_interval))
+                    .concurrency(concurrency)
+                    .data(Arc::clone(&state))
+                    .build(handle)
+                    .run_until(stop),
+            ),
+        };
         // Finish what the pool still holds (nothing, after a clean engine stop) and join it.
         state.pool.shutdown();
         ran.map_err(|e| RemoteError::Backend {

@@ -28,8 +28,10 @@ fn worker_process() {
     }
     let url = std::env::var("POOL_REMOTE_URL").unwrap();
     let name = std::env::var("POOL_REMOTE_NAME").unwrap();
+    let queue = std::env::var("POOL_REMOTE_QUEUE").unwrap();
     let worker = Worker::builder(&url, registry())
         .name(&name)
+        .queue(queue)
         .threads(2)
         .heartbeat(Duration::from_secs(1))
         .missed_heartbeats(8)
@@ -44,12 +46,13 @@ fn worker_process() {
     );
 }
 
-fn spawn_worker(url: &str, name: &str) -> Child {
+fn spawn_worker(url: &str, queue: &str, name: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "worker_process", "--nocapture", "--test-threads=1"])
         .env("POOL_REMOTE_ROLE", "worker")
         .env("POOL_REMOTE_URL", url)
         .env("POOL_REMOTE_NAME", name)
+        .env("POOL_REMOTE_QUEUE", queue)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -79,13 +82,16 @@ fn stop_gracefully(mut child: Child) -> String {
 fn books_balance_with_a_killed_worker(url: &str) {
     let start = Instant::now();
     let at = |what: &str| println!("[{:>6.2?}] {what}", start.elapsed());
+    // A queue of its own, so a shared server's earlier runs do not count.
+    let queue = format!("multiprocess-{}-{}", std::process::id(), start.elapsed().as_nanos());
     let remote = RemoteExecutor::builder(url)
+        .queue(&queue)
         .max_attempts(4)
         .poll_interval(Duration::from_millis(20))
         .build()
         .unwrap();
     let mut workers: Vec<Child> = (0..3)
-        .map(|i| spawn_worker(url, &format!("w{i}-{}", std::process::id())))
+        .map(|i| spawn_worker(url, &queue, &format!("w{i}-{}", std::process::id())))
         .collect();
 
     // 10k jobs in batches, every level; one in 50 naps long enough to be cut by the kill.
@@ -191,4 +197,15 @@ fn books_balance_with_a_killed_worker(url: &str) {
 fn three_worker_processes_on_sqlite_one_killed() {
     let (_dir, url) = sqlite_url("multiprocess");
     books_balance_with_a_killed_worker(&url);
+}
+
+/// The same against PostgreSQL (the multi-machine backend) when `POOL_REMOTE_PG_URL` is set;
+/// `pool-remote/ci/with-postgres.sh` starts a throwaway server and sets it.
+#[cfg(feature = "postgres")]
+#[test]
+fn three_worker_processes_on_postgres_one_killed() {
+    match std::env::var("POOL_REMOTE_PG_URL") {
+        Ok(url) => books_balance_with_a_killed_worker(&url),
+        Err(_) => println!("skipped: set POOL_REMOTE_PG_URL to run against PostgreSQL"),
+    }
 }
