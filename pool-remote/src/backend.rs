@@ -75,7 +75,9 @@ impl Store {
             message: e.to_string(),
         };
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::connect_postgres(url).await.map_err(|e| unreachable(&e))?
+            Self::connect_postgres(url)
+                .await
+                .map_err(|e| unreachable(&e))?
         } else {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| unreachable(&e))?
@@ -239,13 +241,12 @@ impl Store {
                 if !results.is_empty() {
                     let finished: Vec<String> =
                         results.iter().map(|r| r.task_id.to_string()).collect();
-                    let rows: Vec<(String, i32)> = sqlx::query_as(
-                        "SELECT id, attempts FROM apalis.jobs WHERE id = ANY($1)",
-                    )
-                    .bind(&finished)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| backend(&e))?;
+                    let rows: Vec<(String, i32)> =
+                        sqlx::query_as("SELECT id, attempts FROM apalis.jobs WHERE id = ANY($1)")
+                            .bind(&finished)
+                            .fetch_all(pool)
+                            .await
+                            .map_err(|e| backend(&e))?;
                     let attempts: std::collections::HashMap<String, i32> =
                         rows.into_iter().collect();
                     for r in &mut results {
@@ -261,9 +262,10 @@ impl Store {
             .into_iter()
             .filter_map(|r| {
                 Some(Finished {
-                    id: r.task_id.as_ulid().or_else(|| {
-                        ulid::Ulid::from_string(r.task_id.as_string()?).ok()
-                    })?,
+                    id: r
+                        .task_id
+                        .as_ulid()
+                        .or_else(|| ulid::Ulid::from_string(r.task_id.as_string()?).ok())?,
                     attempts: r.attempt,
                     result: r.result,
                 })

@@ -13,9 +13,9 @@
 //! `submitted = completed + failed + cancelled + outstanding` hold for every snapshot of stats.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::fmt;
 use std::future::Future;
+use std::ops::Bound;
 use std::time::Duration;
 
 use pool_core::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};

@@ -48,7 +48,12 @@ fn worker_process() {
 
 fn spawn_worker(url: &str, queue: &str, name: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "worker_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "worker_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("POOL_REMOTE_ROLE", "worker")
         .env("POOL_REMOTE_URL", url)
         .env("POOL_REMOTE_NAME", name)
@@ -70,7 +75,10 @@ fn stop_gracefully(mut child: Child) -> String {
             assert!(status.success(), "worker {pid} exited with {status}");
             break;
         }
-        assert!(Instant::now() < deadline, "worker {pid} did not stop within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "worker {pid} did not stop within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut out = String::new();
@@ -83,7 +91,11 @@ fn books_balance_with_a_killed_worker(url: &str) {
     let start = Instant::now();
     let at = |what: &str| println!("[{:>6.2?}] {what}", start.elapsed());
     // A queue of its own, so a shared server's earlier runs do not count.
-    let queue = format!("multiprocess-{}-{}", std::process::id(), start.elapsed().as_nanos());
+    let queue = format!(
+        "multiprocess-{}-{}",
+        std::process::id(),
+        start.elapsed().as_nanos()
+    );
     let remote = RemoteExecutor::builder(url)
         .queue(&queue)
         .max_attempts(4)
@@ -181,7 +193,10 @@ fn books_balance_with_a_killed_worker(url: &str) {
     assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), stats.submitted);
     // The killed worker had claimed jobs (it was busy); they ran again on a live worker.
     let rerun = remote.backend_done_after_retry().unwrap();
-    assert!(rerun > 0, "the killed worker's claimed jobs were re-run elsewhere");
+    assert!(
+        rerun > 0,
+        "the killed worker's claimed jobs were re-run elsewhere"
+    );
 
     at("books checked");
     let mut reports = String::new();
