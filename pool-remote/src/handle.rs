@@ -105,7 +105,7 @@ impl<T> Slot<T> {
 /// #     fn run(&self, x: u64) -> Result<u64, BoxError> { Ok(x * x) }
 /// # }
 /// let remote = RemoteExecutor::builder("sqlite://jobs.db").build()?;
-/// let handle = remote.submit::<Square>(&7)?;
+/// let handle = remote.submit::<Square>(7)?;
 /// assert_eq!(handle.join()?, 49);
 /// # Ok::<(), pool_remote::RemoteError>(())
 /// ```
