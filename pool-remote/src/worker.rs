@@ -91,10 +91,12 @@ async fn handle(
     let task = envelope.task;
     let outcome = match state.pool.submit(job) {
         Ok(handle) => handle.await,
-        // Only after shutdown began; the engine re-offers the job (this attempt failed).
-        Err(_) => Err(TaskError::Panicked(
-            "the worker's pool is shutting down".into(),
-        )),
+        // Only after shutdown began: this attempt failed (it did not run), and the engine
+        // offers the job again while attempts are left.
+        Err(_) => Ok(Err(WireFailure::Failed {
+            task: task.clone(),
+            message: "the worker's pool was shutting down; the task did not run".into(),
+        })),
     };
     let failure = match outcome {
         Ok(Ok(value)) => {
