@@ -1,0 +1,329 @@
+//! The engine's storage, as the submitter and the worker use it: connect and migrate, enqueue a
+//! batch in one transaction, cancel a job that no worker has claimed, read finished outcomes.
+//!
+//! Everything here is apalis's own storage and queries (`apalis_sqlite`, `apalis_postgres`), plus
+//! one conditional `UPDATE` for cancellation, which apalis 1.0 does not offer for a job that has
+//! not started, and two counting queries for the books.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use apalis::prelude::{Task, TaskBuilder, TaskId, TaskResult, WaitForCompletion};
+#[cfg(feature = "postgres")]
+use apalis_postgres::{PgPool, PostgresStorage};
+use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+
+use crate::wire::{Envelope, WireFailure};
+use crate::RemoteError;
+
+/// How long an SQLite connection waits for another process's write lock before it reports an
+/// error: several worker processes and a submitter share one file, and a write holds the lock
+/// for milliseconds, so a generous bound only matters when something is stuck.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One job to enqueue.
+pub(crate) struct Outgoing {
+    pub(crate) id: ulid::Ulid,
+    pub(crate) envelope: Envelope,
+    pub(crate) priority: usize,
+    pub(crate) max_attempts: usize,
+}
+
+/// A finished job as the engine records it.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) id: ulid::Ulid,
+    pub(crate) attempts: usize,
+    /// The value, or the error text the worker left.
+    pub(crate) result: Result<serde_json::Value, String>,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(PgPool),
+}
+
+/// A connected, migrated backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: Pool,
+    queue: String,
+}
+
+/// The storage a worker polls, for either backend.
+pub(crate) enum WorkerStorage {
+    Sqlite(SqliteStorage<Envelope>),
+    #[cfg(feature = "postgres")]
+    Postgres(PostgresStorage<Envelope>),
+}
+
+fn backend_error(during: &'static str) -> impl Fn(&dyn std::fmt::Display) -> RemoteError {
+    move |e| RemoteError::Backend {
+        during,
+        message: e.to_string(),
+    }
+}
+
+impl Store {
+    /// Connects to `url` and runs the engine's migrations: `sqlite://path/to/file.db` (created
+    /// if missing) or, with the `postgres` feature, `postgres://user@host:port/db`.
+    pub(crate) async fn connect(url: &str, queue: &str) -> Result<Store, RemoteError> {
+        let unreachable = |e: &dyn std::fmt::Display| RemoteError::Unreachable {
+            url: url.to_owned(),
+            message: e.to_string(),
+        };
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url)
+                .await
+                .map_err(|e| unreachable(&e))?
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| unreachable(&e))?
+                .create_if_missing(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            SqliteStorage::setup(&pool)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            Pool::Sqlite(pool)
+        };
+        Ok(Store {
+            pool,
+            queue: queue.to_owned(),
+        })
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn connect_postgres(url: &str) -> Result<Pool, String> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        PostgresStorage::setup(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Pool::Postgres(pool))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn connect_postgres(_url: &str) -> Result<Pool, String> {
+        Err("this build has no PostgreSQL support (enable the `postgres` feature)".into())
+    }
+
+    /// The apalis storage a worker polls.
+    pub(crate) fn storage(
+        &self,
+        heartbeat: Duration,
+        missed_heartbeats: usize,
+        batch: usize,
+    ) -> WorkerStorage {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let config = apalis_sqlite::Config::default()
+                    .queue(&self.queue)
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed_heartbeats)
+                    .batch_size(batch.max(1));
+                WorkerStorage::Sqlite(SqliteStorage::new(pool).with_config(config))
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                let config = apalis_postgres::Config::default()
+                    .queue(&self.queue)
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed_heartbeats)
+                    .batch_size(batch.max(1));
+                WorkerStorage::Postgres(PostgresStorage::new(pool).with_config(config))
+            }
+        }
+    }
+
+    /// Enqueues every job in one transaction: all of them or none.
+    pub(crate) async fn push(&self, jobs: &[Outgoing]) -> Result<(), RemoteError> {
+        let backend = backend_error("enqueue");
+        let mut tasks: Vec<Task<Vec<u8>>> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let bytes = serde_json::to_vec(&job.envelope).map_err(|e| RemoteError::BadArgs {
+                task: job.envelope.task.clone(),
+                message: e.to_string(),
+            })?;
+            tasks.push(
+                TaskBuilder::new(bytes)
+                    .task_id(TaskId::from_ulid(job.id))
+                    .priority(job.priority)
+                    .max_attempts(job.max_attempts)
+                    .build(),
+            );
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| backend(&e))?;
+                apalis_sqlite::queries::push_tasks(&mut *tx, &self.queue, &tasks)
+                    .await
+                    .map_err(|e| backend(&e))?;
+                tx.commit().await.map_err(|e| backend(&e))
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                // One multi-row INSERT: atomic on its own.
+                let mut conn = pool.acquire().await.map_err(|e| backend(&e))?;
+                apalis_postgres::queries::push_tasks(&mut *conn, &self.queue, tasks)
+                    .await
+                    .map_err(|e| backend(&e))
+            }
+        }
+    }
+
+    /// Marks a job cancelled if no worker has claimed it yet. Returns whether it did.
+    ///
+    /// Claiming is an `UPDATE ... WHERE status = 'Pending' AND lock_by IS NULL` in the engine, and
+    /// so is this: the database serialises the two, so exactly one of them wins.
+    pub(crate) async fn cancel(&self, id: ulid::Ulid) -> Result<bool, RemoteError> {
+        let backend = backend_error("cancel");
+        let result = serde_json::to_string(&Err::<(), String>(WireFailure::Cancelled.encode()))
+            .unwrap_or_default();
+        let done = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query(
+                "UPDATE Jobs SET status = 'Killed', done_at = strftime('%s', 'now'), \
+                 last_result = ?1 WHERE id = ?2 AND status = 'Pending' AND lock_by IS NULL",
+            )
+            .bind(result)
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map_err(|e| backend(&e))?
+            .rows_affected(),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Killed', done_at = NOW(), \
+                 last_result = $1::jsonb WHERE id = $2 AND status = 'Pending' AND lock_by IS NULL",
+            )
+            .bind(result)
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map_err(|e| backend(&e))?
+            .rows_affected(),
+        };
+        Ok(done == 1)
+    }
+
+    /// The outcomes of those of `ids` that are final: done, killed (cancelled or refused), or
+    /// failed with no attempts left. Uses the engine's own completion query.
+    pub(crate) async fn finished(&self, ids: &[ulid::Ulid]) -> Result<Vec<Finished>, RemoteError> {
+        let backend = backend_error("poll results");
+        let ids = ids.iter().map(|id| TaskId::from_ulid(*id));
+        let results: Vec<TaskResult<serde_json::Value>> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut storage: SqliteStorage<Envelope> = SqliteStorage::new(pool);
+                WaitForCompletion::<serde_json::Value>::check_status(&mut storage, ids)
+                    .await
+                    .map_err(|e| backend(&e))?
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                let mut storage: PostgresStorage<Envelope> = PostgresStorage::new(pool);
+                let mut results =
+                    WaitForCompletion::<serde_json::Value>::check_status(&mut storage, ids)
+                        .await
+                        .map_err(|e| backend(&e))?;
+                // apalis-postgres 1.0's `check_status` reports every attempt count as 0 (its
+                // `wait_for` reads the column); read the column for the finished ones.
+                if !results.is_empty() {
+                    let finished: Vec<String> =
+                        results.iter().map(|r| r.task_id.to_string()).collect();
+                    let rows: Vec<(String, i32)> =
+                        sqlx::query_as("SELECT id, attempts FROM apalis.jobs WHERE id = ANY($1)")
+                            .bind(&finished)
+                            .fetch_all(pool)
+                            .await
+                            .map_err(|e| backend(&e))?;
+                    let attempts: std::collections::HashMap<String, i32> =
+                        rows.into_iter().collect();
+                    for r in &mut results {
+                        if let Some(n) = attempts.get(&r.task_id.to_string()) {
+                            r.attempt = usize::try_from(*n).unwrap_or(0);
+                        }
+                    }
+                }
+                results
+            }
+        };
+        Ok(results
+            .into_iter()
+            .filter_map(|r| {
+                Some(Finished {
+                    id: r
+                        .task_id
+                        .as_ulid()
+                        .or_else(|| ulid::Ulid::from_string(r.task_id.as_string()?).ok())?,
+                    attempts: r.attempt,
+                    result: r.result,
+                })
+            })
+            .collect())
+    }
+
+    /// Counts the queue's jobs by engine status (for tests and books: `Done`, `Failed`,
+    /// `Killed`, `Pending`, `Queued`, `Running`).
+    pub(crate) async fn status_counts(&self) -> Result<Vec<(String, u64)>, RemoteError> {
+        let backend = backend_error("count jobs");
+        let rows: Vec<(String, i64)> = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_as(
+                "SELECT status, COUNT(*) FROM Jobs WHERE job_type = ?1 \
+                 GROUP BY status ORDER BY status",
+            )
+            .bind(&self.queue)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| backend(&e))?,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => sqlx::query_as(
+                "SELECT status, COUNT(*) FROM apalis.jobs WHERE job_type = $1 \
+                 GROUP BY status ORDER BY status",
+            )
+            .bind(&self.queue)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| backend(&e))?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Jobs of the queue that finished `Done` after more than one attempt: re-run after a
+    /// failed attempt or after their worker died.
+    pub(crate) async fn done_after_retry(&self) -> Result<u64, RemoteError> {
+        let backend = backend_error("count jobs");
+        let (n,): (i64,) = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_as(
+                "SELECT COUNT(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done' AND attempts > 1",
+            )
+            .bind(&self.queue)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| backend(&e))?,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => sqlx::query_as(
+                "SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done' \
+                 AND attempts > 1",
+            )
+            .bind(&self.queue)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| backend(&e))?,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

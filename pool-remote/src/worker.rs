@@ -1,0 +1,407 @@
+//! The worker entry point: take jobs from the engine and run them on a local `ThreadPool`.
+//!
+//! apalis drives the queue (claiming batches, heartbeats, acknowledging outcomes, handing the
+//! jobs of a dead worker to a live one); each job's code runs on a pool-core [`ThreadPool`], so
+//! the engine's async runtime never runs user code and a panic is caught by the pool.
+//!
+//! # Failure semantics
+//!
+//! - A task that panics or returns an error is a failed attempt; the engine runs it again until
+//!   the submitter's `max_attempts` is used up, then its outcome is that failure. No retry storm:
+//!   the bound is per job.
+//! - An unknown task name or arguments that do not decode are refused at once (the engine's
+//!   `AbortError`: no retry), with a typed error for the submitter.
+//! - A worker process that dies (SIGKILL) leaves its claimed jobs `Running`/`Queued`; another
+//!   worker's heartbeat re-enqueues them once the dead one has missed `missed_heartbeats`
+//!   heartbeats. The task runs again: at-least-once, so tasks must be idempotent.
+//! - Graceful shutdown stops claiming, hands unstarted claimed jobs back to the queue, lets the
+//!   running ones finish and acknowledges them, then joins the pool's threads.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder};
+use pool_core::sync::{Arc, AtomicU64, Ordering};
+use pool_core::{TaskError, ThreadPool};
+
+use crate::backend::{Store, WorkerStorage};
+use crate::executor::DEFAULT_QUEUE;
+use crate::wire::{Envelope, WireFailure};
+use crate::{Registry, RemoteError};
+
+/// The text of a failed attempt: the JSON record the submitter decodes.
+#[derive(Debug)]
+struct AttemptFailed(WireFailure);
+
+impl fmt::Display for AttemptFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.encode())
+    }
+}
+
+impl std::error::Error for AttemptFailed {}
+
+/// What one worker did, counted by the worker itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Attempts that produced a value.
+    pub succeeded: u64,
+    /// Attempts that panicked or returned an error (each may be retried by the engine).
+    pub failed: u64,
+    /// Jobs refused without running: unknown task name or undecodable arguments.
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    refused: AtomicU64,
+}
+
+struct WorkerState {
+    registry: Registry,
+    pool: ThreadPool,
+    counters: Counters,
+}
+
+impl fmt::Debug for WorkerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerState")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The apalis handler: decode, run on the pool, report.
+async fn handle(
+    envelope: Envelope,
+    state: Data<Arc<WorkerState>>,
+) -> Result<serde_json::Value, BoxDynError> {
+    let state: Arc<WorkerState> = Arc::clone(&state);
+    let job = match state.registry.prepare(&envelope.task, envelope.args) {
+        Ok(job) => job,
+        Err(refused) => {
+            state.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(AbortError::new(AttemptFailed(refused)).into());
+        }
+    };
+    let task = envelope.task;
+    let outcome = match state.pool.submit(job) {
+        Ok(handle) => handle.await,
+        // Only after shutdown began: this attempt failed (it did not run), and the engine
+        // offers the job again while attempts are left.
+        Err(_) => Ok(Err(WireFailure::Failed {
+            task: task.clone(),
+            message: "the worker's pool was shutting down; the task did not run".into(),
+        })),
+    };
+    let failure = match outcome {
+        Ok(Ok(value)) => {
+            state.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+            return Ok(value);
+        }
+        Ok(Err(failure)) => failure,
+        Err(TaskError::Panicked(message)) => WireFailure::Panicked { task, message },
+        Err(e) => WireFailure::Failed {
+            task,
+            message: e.to_string(),
+        },
+    };
+    state.counters.failed.fetch_add(1, Ordering::Relaxed);
+    if matches!(failure, WireFailure::BadOutput { .. }) {
+        // Running it again gives the same undecodable output.
+        return Err(AbortError::new(AttemptFailed(failure)).into());
+    }
+    Err(AttemptFailed(failure).into())
+}
+
+/// Builds a [`Worker`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use pool_remote::{Registry, Worker};
+///
+/// let worker = Worker::builder("sqlite://jobs.db", Registry::new())
+///     .threads(4)
+///     .name("worker-a")
+///     .heartbeat(Duration::from_secs(5))
+///     .build()?;
+/// # Ok::<(), pool_remote::RemoteError>(())
+/// ```
+#[derive(Debug)]
+pub struct RemoteWorkerBuilder {
+    url: String,
+    registry: Registry,
+    queue: String,
+    name: Option<String>,
+    threads: Option<usize>,
+    heartbeat: Duration,
+    missed_heartbeats: usize,
+    batch: usize,
+    poll_interval: Duration,
+}
+
+impl RemoteWorkerBuilder {
+    /// The queue to consume (default `"pool-remote"`, as executors submit to).
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
+        self
+    }
+
+    /// The worker's name in the engine (unique per live worker; default host-process-based).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Threads of the local pool (default: available parallelism).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// How often the worker tells the engine it is alive (default 5 s). A dead worker's jobs go
+    /// back to the queue after `heartbeat × missed_heartbeats` (whole seconds, as the engine
+    /// stores them).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// Heartbeats a worker may miss before its jobs are re-enqueued (default 2).
+    pub fn missed_heartbeats(mut self, missed: usize) -> Self {
+        self.missed_heartbeats = missed;
+        self
+    }
+
+    /// Jobs claimed per fetch (default 10). Claimed jobs cannot be cancelled by submitters;
+    /// smaller batches keep priorities and cancellation sharper, larger ones cost fewer queries.
+    pub fn batch(mut self, jobs: usize) -> Self {
+        self.batch = jobs;
+        self
+    }
+
+    /// How often an idle worker asks the queue for work (default 10 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Connects to the backend and starts the local pool.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteError::Build`] for a bad setting, [`RemoteError::Unreachable`] when the backend
+    /// cannot be reached.
+    pub fn build(self) -> Result<Worker, RemoteError> {
+        let bad = |setting, message: &str| RemoteError::Build {
+            setting,
+            message: message.into(),
+        };
+        if self.heartbeat < Duration::from_secs(1) {
+            return Err(bad(
+                "heartbeat",
+                "must be at least one second (the engine stores seconds)",
+            ));
+        }
+        if self.missed_heartbeats == 0 {
+            return Err(bad("missed_heartbeats", "must be at least 1"));
+        }
+        if self.batch == 0 {
+            return Err(bad("batch", "must be at least 1"));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(bad("poll_interval", "must be positive"));
+        }
+        let name = self.name.unwrap_or_else(|| {
+            format!(
+                "pool-remote-{}-{}",
+                std::process::id(),
+                ulid::Ulid::generate()
+            )
+        });
+        let mut pool = ThreadPool::builder().thread_name(format!("{name}-task"));
+        if let Some(threads) = self.threads {
+            pool = pool.threads(threads);
+        }
+        let pool = pool.build().map_err(|e| RemoteError::Build {
+            setting: "threads",
+            message: e.to_string(),
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("{name}-io"))
+            .enable_all()
+            .build()
+            .map_err(|e| bad("runtime", &e.to_string()))?;
+        let store = runtime.block_on(Store::connect(&self.url, &self.queue))?;
+        Ok(Worker {
+            name,
+            runtime,
+            store,
+            heartbeat: self.heartbeat,
+            missed_heartbeats: self.missed_heartbeats,
+            batch: self.batch,
+            poll_interval: self.poll_interval,
+            state: Arc::new(WorkerState {
+                registry: self.registry,
+                pool,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+/// A worker process's engine loop: claims jobs from the queue and runs them on a local pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// use pool_remote::{BoxError, Registry, RemoteTask, Worker};
+///
+/// struct Square;
+/// impl RemoteTask for Square {
+///     const NAME: &'static str = "square";
+///     type Args = u64;
+///     type Output = u64;
+///     fn run(&self, x: u64) -> Result<u64, BoxError> { Ok(x * x) }
+/// }
+///
+/// let registry = Registry::new().register(Square);
+/// let worker = Worker::builder("sqlite://jobs.db", registry).build()?;
+/// let report = worker.run_until_signal()?; // until Ctrl-C or SIGTERM, then a graceful stop
+/// println!("{report:?}");
+/// # Ok::<(), pool_remote::RemoteError>(())
+/// ```
+pub struct Worker {
+    name: String,
+    runtime: tokio::runtime::Runtime,
+    store: Store,
+    heartbeat: Duration,
+    missed_heartbeats: usize,
+    batch: usize,
+    poll_interval: Duration,
+    state: Arc<WorkerState>,
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("name", &self.name)
+            .field("registry", &self.state.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A builder for a worker of the backend at `url` that runs the tasks in `registry`.
+    pub fn builder(url: impl Into<String>, registry: Registry) -> RemoteWorkerBuilder {
+        RemoteWorkerBuilder {
+            url: url.into(),
+            registry,
+            queue: DEFAULT_QUEUE.to_owned(),
+            name: None,
+            threads: None,
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 2,
+            batch: 10,
+            poll_interval: Duration::from_millis(10),
+        }
+    }
+
+    /// The worker's name in the engine.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs until Ctrl-C (SIGINT) or SIGTERM, then stops gracefully.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteError::Backend`] if the engine's loop failed (the backend went away).
+    pub fn run_until_signal(self) -> Result<WorkerReport, RemoteError> {
+        self.run_until(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        let ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+                        let term = std::pin::pin!(term.recv());
+                        futures::future::select(ctrl_c, term).await;
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        })
+    }
+
+    /// Runs until `stop` completes, then stops gracefully: no new claims, claimed-but-unstarted
+    /// jobs go back to the queue, running ones finish and are acknowledged, the pool is joined.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteError::Backend`] if the engine's loop failed (the backend went away).
+    pub fn run_until<S>(self, stop: S) -> Result<WorkerReport, RemoteError>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let Worker {
+            name,
+            runtime,
+            store,
+            heartbeat,
+            missed_heartbeats,
+            batch,
+            poll_interval,
+            state,
+        } = self;
+        let concurrency = state.pool.threads().max(1) * 2;
+        let stop = async move {
+            stop.await;
+            Ok::<(), std::io::Error>(())
+        };
+        // One engine loop per backend type (apalis workers are generic over the storage).
+        let ran = match store.storage(heartbeat, missed_heartbeats, batch) {
+            WorkerStorage::Sqlite(storage) => runtime.block_on(
+                WorkerBuilder::new(name)
+                    .backend(storage.poll_with_interval(poll_interval))
+                    .concurrency(concurrency)
+                    .data(Arc::clone(&state))
+                    .build(handle)
+                    .run_until(stop),
+            ),
+            #[cfg(feature = "postgres")]
+            WorkerStorage::Postgres(storage) => runtime.block_on(
+                WorkerBuilder::new(name)
+                    .backend(storage.poll_with_interval(poll_interval))
+                    .concurrency(concurrency)
+                    .data(Arc::clone(&state))
+                    .build(handle)
+                    .run_until(stop),
+            ),
+        };
+        // Finish what the pool still holds (nothing, after a clean engine stop) and join it.
+        state.pool.shutdown();
+        ran.map_err(|e| RemoteError::Backend {
+            during: "run worker",
+            message: e.to_string(),
+        })?;
+        Ok(WorkerReport {
+            succeeded: state.counters.succeeded.load(Ordering::Relaxed),
+            failed: state.counters.failed.load(Ordering::Relaxed),
+            refused: state.counters.refused.load(Ordering::Relaxed),
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! One process: the executor and a worker on a thread, over a throwaway SQLite file.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{join, registry, sqlite_url, Explode, LocalWorker, Nap, Sequence, Square};
+use pool_core::Priority;
+use pool_remote::{RemoteError, RemoteExecutor, Worker};
+
+fn worker(url: &str) -> Worker {
+    Worker::builder(url, registry())
+        .threads(2)
+        .heartbeat(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(2))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn round_trip_returns_values_and_the_books_balance() {
+    let (_dir, url) = sqlite_url("round-trip");
+    let remote = RemoteExecutor::builder(&url).build().unwrap();
+    let handles = remote
+        .submit_batch::<Square>((0..200).map(|x| (Priority::Normal, x)))
+        .unwrap();
+    let worker = LocalWorker::start(worker(&url));
+    for (x, h) in handles.into_iter().enumerate() {
+        let x = x as u64;
+        assert_eq!(join(h).unwrap(), x * x);
+    }
+    let report = worker.stop();
+    assert_eq!(report.succeeded, 200);
+    let stats = remote.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.outstanding),
+        (200, 200, 0)
+    );
+    assert_eq!(
+        remote.backend_counts().unwrap(),
+        vec![("Done".to_owned(), 200)]
+    );
+}
+
+#[test]
+fn higher_priorities_start_first() {
+    let (_dir, url) = sqlite_url("priority");
+    let remote = RemoteExecutor::builder(&url).build().unwrap();
+    // Everything is queued before the worker exists, lowest level first.
+    let mut handles = Vec::new();
+    for level in [
+        Priority::Idle,
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Critical,
+    ] {
+        for i in 0..5 {
+            let h = remote
+                .submit_at::<Sequence>(level, format!("{level:?}-{i}"))
+                .unwrap();
+            handles.push((level, i, h));
+        }
+    }
+    // One thread and one job per claim: the start order is the engine's serving order.
+    let worker = LocalWorker::start(
+        Worker::builder(&url, registry())
+            .threads(1)
+            .batch(1)
+            .heartbeat(Duration::from_secs(1))
+            .poll_interval(Duration::from_millis(2))
+            .build()
+            .unwrap(),
+    );
+    let mut started: Vec<(u64, Priority, usize)> = handles
+        .into_iter()
+        .map(|(level, i, h)| (join(h).unwrap(), level, i))
+        .collect();
+    worker.stop();
+    started.sort();
+    let order: Vec<(Priority, usize)> = started.iter().map(|&(_, l, i)| (l, i)).collect();
+    let mut expected = Vec::new();
+    for level in Priority::ALL {
+        for i in 0..5 {
+            expected.push((level, i));
+        }
+    }
+    assert_eq!(order, expected, "most urgent first, FIFO within a level");
+}
+
+#[test]
+fn a_panicking_task_fails_after_its_bounded_attempts() {
+    let (_dir, url) = sqlite_url("panic");
+    let remote = RemoteExecutor::builder(&url)
+        .max_attempts(2)
+        .build()
+        .unwrap();
+    let boom = remote.submit::<Explode>("kaboom".into()).unwrap();
+    let fine = remote.submit::<Square>(3).unwrap();
+    let worker = LocalWorker::start(worker(&url));
+    match join(boom).unwrap_err() {
+        RemoteError::Panicked {
+            task,
+            message,
+            attempts,
+        } => {
+            assert_eq!(task, "explode");
+            assert!(message.contains("kaboom"), "{message}");
+            assert_eq!(attempts, 2);
+        }
+        other => panic!("expected a panic outcome, got {other:?}"),
+    }
+    assert_eq!(join(fine).unwrap(), 9);
+    let report = worker.stop();
+    assert_eq!(
+        (report.failed, report.succeeded),
+        (2, 1),
+        "two attempts, no more"
+    );
+    let stats = remote.stats();
+    assert_eq!((stats.completed, stats.failed), (1, 1));
+}
+
+#[test]
+fn unknown_names_and_bad_arguments_are_typed_errors_without_retries() {
+    let (_dir, url) = sqlite_url("bad-input");
+    let remote = RemoteExecutor::builder(&url)
+        .max_attempts(5)
+        .build()
+        .unwrap();
+    let unknown = remote
+        .submit_json("no-such-task", Priority::Normal, serde_json::json!(1))
+        .unwrap();
+    let bad_args = remote
+        .submit_json(
+            "square",
+            Priority::Normal,
+            serde_json::json!("not a number"),
+        )
+        .unwrap();
+    let worker = LocalWorker::start(worker(&url));
+    assert_eq!(
+        join(unknown).unwrap_err(),
+        RemoteError::UnknownTask {
+            name: "no-such-task".into()
+        }
+    );
+    match join(bad_args).unwrap_err() {
+        RemoteError::BadArgs { task, .. } => assert_eq!(task, "square"),
+        other => panic!("expected BadArgs, got {other:?}"),
+    }
+    let report = worker.stop();
+    assert_eq!(report.refused, 2, "refused once each: not retried");
+    // Nothing lost: both are in the backend with their final status.
+    assert_eq!(
+        remote.backend_counts().unwrap(),
+        vec![("Killed".to_owned(), 2)]
+    );
+}
+
+#[test]
+fn an_unreachable_backend_is_a_typed_error() {
+    let err = RemoteExecutor::builder("sqlite:///nonexistent-dir-for-pool-remote/x/jobs.db")
+        .build()
+        .unwrap_err();
+    match err {
+        RemoteError::Unreachable { url, .. } => assert!(url.contains("nonexistent")),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    let err = Worker::builder(
+        "sqlite:///nonexistent-dir-for-pool-remote/x/jobs.db",
+        registry(),
+    )
+    .build()
+    .unwrap_err();
+    assert!(matches!(err, RemoteError::Unreachable { .. }), "{err:?}");
+}
+
+#[test]
+fn cancel_before_start_wins_exactly_once() {
+    let (_dir, url) = sqlite_url("cancel");
+    let remote = RemoteExecutor::builder(&url).build().unwrap();
+    let kept = remote.submit::<Nap>((1, 0)).unwrap();
+    let dropped = remote.submit::<Nap>((2, 0)).unwrap();
+    assert!(dropped.cancel().unwrap(), "no worker yet: the cancel wins");
+    assert!(
+        !dropped.cancel().unwrap(),
+        "a second cancel changes nothing"
+    );
+    let worker = LocalWorker::start(worker(&url));
+    assert_eq!(join(kept).unwrap(), 1);
+    assert!(join(dropped).unwrap_err().is_cancelled());
+    let report = worker.stop();
+    assert_eq!(report.succeeded, 1, "the cancelled task never ran");
+    let stats = remote.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.cancelled),
+        (2, 1, 1)
+    );
+}
+
+#[test]
+fn handles_can_be_awaited() {
+    let (_dir, url) = sqlite_url("await");
+    let remote = RemoteExecutor::builder(&url).build().unwrap();
+    let h = remote.submit::<Square>(12).unwrap();
+    let worker = LocalWorker::start(worker(&url));
+    assert_eq!(pollster::block_on(h).unwrap(), 144);
+    worker.stop();
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    let err = RemoteExecutor::builder("sqlite::memory:")
+        .max_attempts(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        RemoteError::Build {
+            setting: "max_attempts",
+            ..
+        }
+    ));
+    let err = Worker::builder("sqlite::memory:", registry())
+        .heartbeat(Duration::from_millis(10))
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        RemoteError::Build {
+            setting: "heartbeat",
+            ..
+        }
+    ));
+}
