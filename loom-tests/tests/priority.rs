@@ -236,6 +236,32 @@ fn a_push_racing_a_retire_stays_visible() {
     });
 }
 
+/// The set-up both kept-bit models share: Critical is pushed and drained, then found empty once,
+/// so its bit is kept set (the lazy retire); then a second thread makes `pushes` while this one
+/// pops once. Returns that pop, everything left in pop order after the pusher is done, and
+/// whether the queue then says it is empty.
+fn race_pushes_against_a_kept_bit(
+    pushes: [(u32, Priority); 2],
+) -> (Option<(u32, Priority)>, Vec<(u32, Priority)>, bool) {
+    let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+    q.push(1, Priority::Critical);
+    assert_eq!(q.pop(), Some((1, Priority::Critical)));
+    // Critical drained; it was the only level, so its bit stays set.
+    assert_eq!(q.pop(), None);
+    let pusher = {
+        let q = q.clone();
+        thread::spawn(move || {
+            for (value, level) in pushes {
+                q.push(value, level);
+            }
+        })
+    };
+    let first = q.pop();
+    pusher.join().unwrap();
+    let rest = std::iter::from_fn(|| q.pop()).collect();
+    (first, rest, q.is_empty())
+}
+
 /// Invariant: a level whose bit is kept set after it drained (the lazy retire: it was the only
 /// level the bitmap showed) hides nothing. Pushes at it and below it that race a pop come out
 /// exactly once, and once the pushes are done the higher level comes out first: the pop that
@@ -244,21 +270,8 @@ fn a_push_racing_a_retire_stays_visible() {
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn a_drained_level_keeps_its_bit_and_hides_nothing() {
     model("a_drained_level_keeps_its_bit_and_hides_nothing", || {
-        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
-        q.push(1, Priority::Critical);
-        assert_eq!(q.pop(), Some((1, Priority::Critical)));
-        // Critical drained; it was the only level, so its bit stays set.
-        assert_eq!(q.pop(), None);
-        let pusher = {
-            let q = q.clone();
-            thread::spawn(move || {
-                q.push(5, Priority::Idle);
-                q.push(6, Priority::Critical);
-            })
-        };
-        let first = q.pop();
-        pusher.join().unwrap();
-        let rest: Vec<(u32, Priority)> = std::iter::from_fn(|| q.pop()).collect();
+        let (first, rest, emptied) =
+            race_pushes_against_a_kept_bit([(5, Priority::Idle), (6, Priority::Critical)]);
         let expected: &[(u32, Priority)] = match first {
             None => &[(6, Priority::Critical), (5, Priority::Idle)],
             Some((5, _)) => &[(6, Priority::Critical)],
@@ -269,7 +282,7 @@ fn a_drained_level_keeps_its_bit_and_hides_nothing() {
             rest, expected,
             "after the pushes: Critical first, each once"
         );
-        assert!(q.is_empty());
+        assert!(emptied);
     });
 }
 
@@ -281,23 +294,11 @@ fn a_drained_level_keeps_its_bit_and_hides_nothing() {
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn a_push_racing_a_quiet_retire_stays_visible() {
     model("a_push_racing_a_quiet_retire_stays_visible", || {
-        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
-        q.push(1, Priority::Critical);
-        assert_eq!(q.pop(), Some((1, Priority::Critical)));
-        // The first empty pop in a row: Critical's bit stays set.
-        assert_eq!(q.pop(), None);
-        let pusher = {
-            let q = q.clone();
-            thread::spawn(move || {
-                q.push(2, Priority::Critical);
-                q.push(20, Priority::Idle);
-            })
-        };
-        // Either takes an entry, or is the second empty pop in a row and retires Critical's bit
-        // while the pusher may be pushing there.
-        let first = q.pop();
-        pusher.join().unwrap();
-        let rest: Vec<u32> = std::iter::from_fn(|| q.pop().map(|(x, _)| x)).collect();
+        // The helper's one pop either takes an entry, or is the second empty pop in a row and
+        // retires Critical's bit while the pusher may be pushing there.
+        let (first, rest, _) =
+            race_pushes_against_a_kept_bit([(2, Priority::Critical), (20, Priority::Idle)]);
+        let rest: Vec<u32> = rest.into_iter().map(|(x, _)| x).collect();
         match first {
             None => assert_eq!(
                 rest,
