@@ -133,18 +133,34 @@ fn books_balance_with_a_killed_worker(url: &str) {
     }
     assert!(!cancelled_ids.is_empty(), "some idle jobs were unclaimed");
 
-    // SIGKILL one worker once 3000 jobs in submission order have their outcome.
+    // SIGKILL one worker once the backend counts 3000 jobs done, with 7000 to go: it is busy,
+    // so it holds claimed jobs when it dies. (Not after joining the 3000th handle: jobs run in
+    // priority order, so by the time the joins in submission order got there, nearly every job
+    // had run and the victim might hold nothing.)
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let counts = remote.backend_counts().unwrap();
+        let done = counts
+            .iter()
+            .find(|(status, _)| status == "Done")
+            .map_or(0, |(_, n)| *n);
+        if done >= 3000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "3000 jobs were not done within 600 s: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut victim = workers.remove(0);
+    victim.kill().unwrap(); // SIGKILL: no goodbye, its claimed jobs stay claimed
+    victim.wait().unwrap();
+    at("killed one worker");
     let mut completed = HashSet::new();
-    let mut victim = Some(workers.remove(0));
-    for (n, h) in handles.into_iter().enumerate() {
+    for h in handles {
         let id = join(h).expect("a Nap job completes");
         assert!(completed.insert(id), "job {id} delivered twice");
-        if n == 3000 {
-            let mut v = victim.take().unwrap();
-            v.kill().unwrap(); // SIGKILL: no goodbye, its claimed jobs stay claimed
-            v.wait().unwrap();
-            at("killed one worker");
-        }
     }
     at("every job joined");
     assert_eq!(completed.len() as u64, JOBS);
