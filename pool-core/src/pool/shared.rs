@@ -149,7 +149,9 @@ impl Shared {
 
     pub(crate) fn policy_finished(&self, popped_at: Option<Priority>) {
         if let (Global::Policy(policy), Some(priority)) = (&self.global, popped_at) {
-            policy.on_finished(priority);
+            // A policy is user code, and this runs on a worker after the task's books are
+            // closed: a panicking statistics hook must not take the worker down.
+            call_quietly(|| policy.on_finished(priority));
         }
     }
 
