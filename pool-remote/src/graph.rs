@@ -119,24 +119,20 @@ struct RemoteNodes {
 }
 
 impl RemoteNodes {
-    /// A remote node's body: submit, wait, record a failure for the report.
-    fn run<T>(
+    /// Records a remote node's failure for the report; dag-scheduler gets its message.
+    fn record<O>(
         &self,
         cx: &Context<'_>,
-        priority: Option<Priority>,
-        args: T::Args,
-    ) -> Result<T::Output, String>
-    where
-        T: RemoteTask,
-    {
-        self.submit_and_wait::<T>(cx, priority, args)
-            .map_err(|failure| {
-                let message = failure.to_string();
-                self.failures.lock().push((cx.name().to_owned(), failure));
-                message
-            })
+        outcome: Result<O, RemoteGraphError>,
+    ) -> Result<O, String> {
+        outcome.map_err(|failure| {
+            let message = failure.to_string();
+            self.failures.lock().push((cx.name().to_owned(), failure));
+            message
+        })
     }
 
+    /// A remote node's body: submit, then wait for the outcome or the run's cancel.
     fn submit_and_wait<T>(
         &self,
         cx: &Context<'_>,
@@ -220,6 +216,23 @@ impl RemoteGraphBuilder {
     /// Threads of the graph's own pool (default [`DEFAULT_WAITERS`], at least 1): how many
     /// remote nodes wait for their tasks at once, and so the most remote jobs the graph has in
     /// flight. Local nodes of the graph run on these threads too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("pool-remote-{}-{}", "waiters", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let url = format!("sqlite://{}", dir.join("jobs.db").display());
+    /// use pool_remote::{RemoteExecutor, RemoteGraph, RemoteGraphError};
+    /// use std::sync::Arc;
+    ///
+    /// let remote = Arc::new(RemoteExecutor::builder(&url).build()?);
+    /// let graph = RemoteGraph::builder(Arc::clone(&remote)).waiters(2).build()?;
+    /// assert!(format!("{graph:?}").contains("waiters: 2"));
+    /// let err = RemoteGraph::builder(remote).waiters(0).build().unwrap_err();
+    /// assert!(matches!(err, RemoteGraphError::Build { setting: "waiters", .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn waiters(mut self, threads: usize) -> Self {
         self.waiters = threads;
         self
@@ -294,8 +307,9 @@ impl RemoteGraphBuilder {
         T::Output: Sync,
     {
         let nodes = Arc::clone(&self.nodes);
-        self.graph
-            .try_node(name, move |cx| nodes.run::<T>(cx, priority, args(cx)))
+        self.graph.try_node(name, move |cx| {
+            nodes.record(cx, nodes.submit_and_wait::<T>(cx, priority, args(cx)))
+        })
     }
 
     /// Validates the graph and starts its pool.
@@ -304,6 +318,33 @@ impl RemoteGraphBuilder {
     ///
     /// [`RemoteGraphError::Graph`] for what dag-scheduler refuses (naming the nodes),
     /// [`RemoteGraphError::Build`] for `waiters(0)` or a pool that cannot start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("pool-remote-{}-{}", "build", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let url = format!("sqlite://{}", dir.join("jobs.db").display());
+    /// # struct Square;
+    /// # impl pool_remote::RemoteTask for Square {
+    /// #     const NAME: &'static str = "square";
+    /// #     type Args = u64;
+    /// #     type Output = u64;
+    /// #     fn run(&self, x: u64) -> Result<u64, pool_remote::BoxError> { Ok(x * x) }
+    /// # }
+    /// use pool_remote::{RemoteExecutor, RemoteGraph, RemoteGraphError};
+    /// use std::sync::Arc;
+    ///
+    /// let remote = Arc::new(RemoteExecutor::builder(&url).build()?);
+    /// let mut builder = RemoteGraph::builder(remote);
+    /// builder.remote::<Square>("a", |_| 1).after("b");
+    /// builder.remote::<Square>("b", |_| 2).after("a");
+    /// match builder.build().unwrap_err() {
+    ///     RemoteGraphError::Graph(e) => assert_eq!(e.to_string(), "cycle: a -> b -> a"),
+    ///     other => panic!("{other}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<RemoteGraph, RemoteGraphError> {
         if self.waiters == 0 {
             return Err(RemoteGraphError::Build {
@@ -412,6 +453,10 @@ impl fmt::Debug for RemoteGraph {
 
 impl RemoteGraph {
     /// A builder whose remote nodes submit through `remote`.
+    ///
+    /// # Examples
+    ///
+    /// See [`RemoteGraphBuilder`].
     pub fn builder(remote: Arc<RemoteExecutor>) -> RemoteGraphBuilder {
         RemoteGraphBuilder {
             graph: Graph::builder(),
@@ -425,12 +470,25 @@ impl RemoteGraph {
     }
 
     /// The validated graph: its names, dependencies, critical path and DOT text.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn show(graph: &pool_remote::RemoteGraph) {
+    /// println!("{}", graph.graph().to_dot());
+    /// println!("longest chain: {:?}", graph.graph().critical_path());
+    /// # }
+    /// ```
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
 
     /// Runs the graph on its pool and blocks until every node has an outcome (see the module
     /// docs for why each remote wait ends). A second call waits for the first to finish.
+    ///
+    /// # Examples
+    ///
+    /// See [`RemoteGraph`].
     pub fn run(&self) -> RemoteReport {
         self.run_until(None)
     }
@@ -438,6 +496,43 @@ impl RemoteGraph {
     /// Like [`run`](Self::run), but cancels the run once `timeout` has passed: unstarted nodes
     /// are cancelled, waiting remote nodes cancel their unclaimed jobs (or stop waiting for
     /// claimed ones) within [`CANCEL_CHECK`]. Bounds a run even when no worker is alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("pool-remote-{}-{}", "run-timeout", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let url = format!("sqlite://{}", dir.join("jobs.db").display());
+    /// # struct Square;
+    /// # impl pool_remote::RemoteTask for Square {
+    /// #     const NAME: &'static str = "square";
+    /// #     type Args = u64;
+    /// #     type Output = u64;
+    /// #     fn run(&self, x: u64) -> Result<u64, pool_remote::BoxError> { Ok(x * x) }
+    /// # }
+    /// use dag_scheduler::Outcome;
+    /// use pool_remote::{RemoteError, RemoteExecutor, RemoteGraph, RemoteGraphError};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let remote = Arc::new(RemoteExecutor::builder(&url).build()?);
+    /// let mut builder = RemoteGraph::builder(remote);
+    /// builder.remote::<Square>("first", |_| 1);
+    /// builder.node("then", |_| ()).after("first");
+    /// let graph = builder.build()?;
+    ///
+    /// // No worker is running: the deadline ends the run, and the unclaimed job is cancelled.
+    /// let report = graph.run_timeout(Duration::from_millis(100));
+    /// assert!(report.was_cancelled());
+    /// assert_eq!(
+    ///     report.failure("first"),
+    ///     Some(&RemoteGraphError::Remote(RemoteError::Cancelled { task: "square".into() }))
+    /// );
+    /// assert_eq!(report.outcome("then"), Some(Outcome::Cancelled));
+    /// assert_eq!(report.failures().count(), 1);
+    /// let report: dag_scheduler::Report = report.into_report();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_timeout(&self, timeout: Duration) -> RemoteReport {
         self.run_until(Some(timeout))
     }
@@ -466,7 +561,7 @@ impl RemoteGraph {
 ///
 /// # Examples
 ///
-/// See [`RemoteGraph`]; `report.failure("node")` gives a failed remote node's typed error.
+/// See [`RemoteGraph::run_timeout`].
 pub struct RemoteReport {
     report: Report,
     failures: BTreeMap<String, RemoteGraphError>,
@@ -490,16 +585,28 @@ impl fmt::Display for RemoteReport {
 impl RemoteReport {
     /// The typed failure of remote node `node`; `None` if it did not fail (or is local: its
     /// failure is the report's message alone).
+    ///
+    /// # Examples
+    ///
+    /// See [`RemoteGraph::run_timeout`].
     pub fn failure(&self, node: &str) -> Option<&RemoteGraphError> {
         self.failures.get(node)
     }
 
     /// Every failed remote node and its typed failure, by name.
+    ///
+    /// # Examples
+    ///
+    /// See [`RemoteGraph::run_timeout`].
     pub fn failures(&self) -> impl Iterator<Item = (&str, &RemoteGraphError)> + '_ {
         self.failures.iter().map(|(name, e)| (name.as_str(), e))
     }
 
     /// dag-scheduler's report.
+    ///
+    /// # Examples
+    ///
+    /// See [`RemoteGraph::run_timeout`].
     pub fn into_report(self) -> Report {
         self.report
     }
