@@ -17,6 +17,10 @@
 //! flight: more ready nodes than waiters queue on that pool, in dag-scheduler's order (the
 //! critical path first).
 //!
+//! An enqueue the backend refuses ([`RemoteError::Backend`]: nothing was enqueued; SQLite does
+//! so at once when writers of several processes conflict) is tried again a few times, under a
+//! second in all, before it fails the node.
+//!
 //! Each wait ends, because one of these happens:
 //! - the outcome arrives: a value, or a failure after the executor's `max_attempts` (the engine
 //!   bounds the attempts; a dead worker's job is re-run by a live one);
@@ -47,12 +51,15 @@ use pool_core::sync::{Arc, Mutex};
 use pool_core::{Priority, ThreadPool};
 use thiserror::Error;
 
-use crate::{RemoteError, RemoteExecutor, RemoteTask};
+use crate::{RemoteError, RemoteExecutor, RemoteHandle, RemoteTask};
 
 /// How often a waiting remote node looks at the run's cancel flag. dag-scheduler's cancel is a
 /// flag a running node reads (there is nothing to be woken by), so the wait for the outcome is
 /// cut into slices this long; the outcome itself wakes the node at once.
 pub const CANCEL_CHECK: Duration = Duration::from_millis(50);
+
+/// How many times a remote node offers its job to a backend that refuses the enqueue.
+const ENQUEUE_TRIES: u32 = 5;
 
 /// Threads of a graph's own pool when [`RemoteGraphBuilder::waiters`] is not set: its remote
 /// jobs in flight at most, at the cost of one mostly sleeping thread each.
@@ -132,12 +139,39 @@ impl RemoteNodes {
         })
     }
 
+    /// Enqueues the node's job. A refused enqueue ([`RemoteError::Backend`]: nothing was
+    /// enqueued) is tried again, [`ENQUEUE_TRIES`] times in all with a doubling pause: SQLite
+    /// refuses a write at once, whatever its busy timeout, when another process's write
+    /// conflicts with this one, and a node should not fail for that. The arguments are built
+    /// again for each try (they were moved into the refused one).
+    fn submit<T>(
+        &self,
+        cx: &Context<'_>,
+        priority: Priority,
+        args: &dyn Fn(&Context<'_>) -> T::Args,
+    ) -> Result<RemoteHandle<T::Output>, RemoteError>
+    where
+        T: RemoteTask,
+    {
+        let mut pause = Duration::from_millis(50);
+        for _ in 1..ENQUEUE_TRIES {
+            match self.remote.submit_at::<T>(priority, args(cx)) {
+                Err(RemoteError::Backend { .. }) if !cx.is_cancelled() => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                submitted => return submitted,
+            }
+        }
+        self.remote.submit_at::<T>(priority, args(cx))
+    }
+
     /// A remote node's body: submit, then wait for the outcome or the run's cancel.
     fn submit_and_wait<T>(
         &self,
         cx: &Context<'_>,
         priority: Option<Priority>,
-        args: T::Args,
+        args: &dyn Fn(&Context<'_>) -> T::Args,
     ) -> Result<T::Output, RemoteGraphError>
     where
         T: RemoteTask,
@@ -149,7 +183,7 @@ impl RemoteNodes {
                 Priority::Normal
             }
         });
-        let mut handle = self.remote.submit_at::<T>(priority, args)?;
+        let mut handle = self.submit::<T>(cx, priority, args)?;
         loop {
             match handle.join_timeout(CANCEL_CHECK) {
                 Ok(output) => return Ok(output),
@@ -308,7 +342,7 @@ impl RemoteGraphBuilder {
     {
         let nodes = Arc::clone(&self.nodes);
         self.graph.try_node(name, move |cx| {
-            nodes.record(cx, nodes.submit_and_wait::<T>(cx, priority, args(cx)))
+            nodes.record(cx, nodes.submit_and_wait::<T>(cx, priority, &args))
         })
     }
 
