@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run -p pool-remote --example cluster                     # SQLite file in a temp dir
 //! cargo run -p pool-remote --features postgres --example cluster -- postgres://user@host/db
+//! bash pool-remote/ci/with-postgres.sh cargo run -p pool-remote --features postgres --example cluster
 //! ```
 //!
 //! The binary is both roles: without arguments (or with a backend URL) it is the submitter,
@@ -61,12 +62,17 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [role, url, queue, name] if role == "worker" => work(url, queue, name),
-        [] => {
-            let dir =
-                std::env::temp_dir().join(format!("pool-remote-cluster-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            submit(&format!("sqlite://{}", dir.join("jobs.db").display()))
-        }
+        // No argument: the server `pool-remote/ci/with-postgres.sh` started, or else a fresh
+        // SQLite file.
+        [] => match std::env::var("POOL_REMOTE_PG_URL") {
+            Ok(url) => submit(&url),
+            Err(_) => {
+                let dir = std::env::temp_dir()
+                    .join(format!("pool-remote-cluster-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)?;
+                submit(&format!("sqlite://{}", dir.join("jobs.db").display()))
+            }
+        },
         [url] => submit(url),
         _ => Err("usage: cluster [backend-url] | cluster worker <url> <queue> <name>".into()),
     }
@@ -293,11 +299,20 @@ fn submit(url: &str) -> Result<ExitCode, Box<dyn Error>> {
     }
     say("workers stopped");
 
-    if balanced && graph_ok && wrong == 0 && stopped {
+    let problems: Vec<&str> = [
+        (!balanced, "the books do not balance"),
+        (!graph_ok, "the graph's outputs are wrong"),
+        (wrong > 0, "some jobs had an unexpected outcome"),
+        (!stopped, "a worker did not stop gracefully"),
+    ]
+    .into_iter()
+    .filter_map(|(bad, what)| bad.then_some(what))
+    .collect();
+    if problems.is_empty() {
         println!("the books balance");
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("the books do NOT balance (or the graph's outputs are wrong)");
+        eprintln!("FAILED: {}", problems.join("; "));
         Ok(ExitCode::FAILURE)
     }
 }
