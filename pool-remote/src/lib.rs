@@ -61,6 +61,7 @@ compile_error!("pool-remote needs its `sqlite` feature (PostgreSQL comes in addi
 mod backend;
 mod error;
 mod executor;
+mod graph;
 mod handle;
 mod task;
 mod wire;
@@ -68,6 +69,9 @@ mod worker;
 
 pub use error::RemoteError;
 pub use executor::{RemoteExecutor, RemoteExecutorBuilder, RemoteStats, DEFAULT_QUEUE};
+pub use graph::{
+    RemoteGraph, RemoteGraphBuilder, RemoteGraphError, RemoteReport, CANCEL_CHECK, DEFAULT_WAITERS,
+};
 pub use handle::RemoteHandle;
 pub use task::{BoxError, Registry, RemoteTask};
 pub use worker::{RemoteWorkerBuilder, Worker, WorkerReport};
