@@ -125,8 +125,11 @@ fn memory_pressure_caps_growth() {
 
 #[test]
 fn idle_workers_retire_to_min_after_keep_alive() {
-    // 16 threads; 6 stay busy for 10 ticks with nothing queued, then all go idle.
-    let (table, end) = trace(&Config::default(), 16, 45, |tick, _| {
+    // 16 threads; 6 stay busy for 10 ticks with nothing queued, then all go idle. The keep-alive
+    // window slides: 16 -> 6 at tick 20 (6 were busy in the last 2 s), and 6 -> 1 at tick 30,
+    // one keep-alive after the last busy tick (it took a second keep-alive, to tick 40, when
+    // the window restarted after each shrink).
+    let (table, end) = trace(&Config::default(), 16, 32, |tick, _| {
         let busy = if tick <= 10 { 6 } else { 0 };
         Snapshot {
             running: busy,
@@ -337,8 +340,8 @@ fn cpu_bound_work_is_not_armed_for_early_growth() {
 #[test]
 fn a_cpu_hog_never_drives_the_climber_below_the_cores() {
     // Mixed work (a third of the busy workers blocked) on 2 cores beside an outside CPU hog:
-    // our workers want 1.6 cores (no spare CPU, so no backlog growth) and are not CPU-bound
-    // enough to trim. Throughput is flat whatever the size (the hog takes what we leave), so
+    // our workers get 1.5 cores and want 1.9 (no spare CPU, so no backlog growth) and are not
+    // CPU-bound enough to trim. Throughput is flat whatever the size (the hog takes what we leave), so
     // every probe down "costs nothing". The climber stops at the core count instead of going
     // on to 1 and handing the hog our share.
     let (table, end) = trace(&Config::default(), 6, 60, |tick, threads| Snapshot {
@@ -346,8 +349,8 @@ fn a_cpu_hog_never_drives_the_climber_below_the_cores() {
         running: threads as u64,
         completed: 100 + u64::from(tick % 3),
         blocked: Some(threads as f64 / 3.0),
-        worker_cpu: Some(1.2),
-        worker_demand: Some(1.6),
+        worker_cpu: Some(1.5),
+        worker_demand: Some(1.9),
         memory: lots_of_memory(),
         host_cpu: Some(1.0),
         ..base()
@@ -386,4 +389,40 @@ fn a_pending_blocked_split_holds_until_the_sample_tells() {
     });
     assert_eq!(blind_end, 2 * CORES);
     insta::assert_snapshot!(format!("{table}\n{blind}"));
+}
+
+#[test]
+fn an_oversubscribed_host_grows_sleep_bound_work_by_the_cpu_it_gets() {
+    // Work that sleeps most of the time on a host at 100% (load far above the cores): each busy
+    // worker is blocked 60% of its busy time, on a CPU 12.5% and queued for one 27.5% (after
+    // every wake-up, not because of our own CPU use). Demand (CPU + wait) is 0.4 cores per
+    // worker, 1.6 at 4 workers: above `spare_cpu × cores` (1.5), which held the pool at 4.
+    // The CPU the workers get, 0.125 each, leaves room up to 12 (12 × 0.125 = 1.5): growth to
+    // there (doubling per tick under the host guard), no further.
+    let (table, end) = trace(&Config::default(), 4, 6, |_, threads| {
+        let busy = threads.min(64);
+        Snapshot {
+            queued: (64 - busy) as u64,
+            running: busy as u64,
+            completed: busy as u64 * 10,
+            blocked: Some(busy as f64 * 0.6),
+            worker_cpu: Some(busy as f64 * 0.125),
+            worker_demand: Some(busy as f64 * 0.4),
+            memory: lots_of_memory(),
+            host_cpu: Some(1.0),
+            ..base()
+        }
+    });
+    assert_eq!(end, 12, "{table}");
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn a_backlog_below_the_cores_goes_to_the_cores_at_once() {
+    // CPU-bound work from `min` = 1 on 2 free cores: nothing is blocked, so the backlog rule
+    // does not grow, and the climber (whose floor is the cores) took a 500 ms window per step.
+    // All busy with a backlog below the cores: the cores at once, then the climber from there.
+    let (table, end) = trace(&Config::default(), 1, 3, cpu_world(64, 2.0, 0.5));
+    assert_eq!(end, CORES, "{table}");
+    insta::assert_snapshot!(table);
 }
