@@ -34,10 +34,11 @@ const SCHED_SAMPLE: usize = 2;
 /// tick's 10 ms a CPU-bound worker queued for a CPU looked blocked.
 const SCHED_PAIR_MIN: Duration = Duration::from_millis(50);
 
-/// A worker stays in the sample this long at most (while busy): then the longest-sampled one
-/// makes room for the next busy worker, round robin, so one odd worker (say, one long-blocked
-/// task among CPU-bound ones) does not speak for the pool for ever. Opening a file costs 20-40
-/// µs on a busy host, a re-read about 1: one swap a second keeps the average near the re-read.
+/// Every this long, the longest-sampled worker makes room for the next busy worker, round
+/// robin, so one odd worker (say, one long-blocked task among CPU-bound ones) does not speak
+/// for the pool for ever. Opening a file costs 20-70 µs on a busy host, a re-read a few: one
+/// swap a second (for the whole sample, not per sampled worker) keeps the average near the
+/// re-read.
 const SCHED_ROTATE: Duration = Duration::from_secs(1);
 
 /// How long a run-queue share stands while the next pair matures.
@@ -121,6 +122,8 @@ pub struct PoolSignals {
     sched: Vec<SchedSample>,
     /// When the sample was last read.
     sched_at: Option<std::time::Instant>,
+    /// When a sampled worker last made room for another (`SCHED_ROTATE`).
+    rotated_at: Option<std::time::Instant>,
     /// Where the next round-robin `schedstat` sample starts among the busy workers.
     cursor: usize,
     /// The last run-queue share and when it was measured.
@@ -147,7 +150,7 @@ pub struct PoolSignals {
 struct SchedSample {
     index: usize,
     file: SchedStat,
-    /// When the worker joined the sample (for `SCHED_ROTATE`).
+    /// When the worker joined the sample (the oldest makes room at `SCHED_ROTATE`).
     since: std::time::Instant,
     /// The last reading and the worker's busy time then; `None` after a pause in sampling,
     /// so that no delta spans the pause.
@@ -186,6 +189,7 @@ impl PoolSignals {
             cpu_cursor: 0,
             sched: Vec::new(),
             sched_at: None,
+            rotated_at: None,
             cursor: 0,
             last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
@@ -310,7 +314,7 @@ impl PoolSignals {
 
     /// Reads the sample: the run-queue share of its off-CPU time since the last reading, if
     /// there is enough of it. Drops workers that retired, were replaced under their index, are
-    /// parked now, or (one per reading) have been sampled for `SCHED_ROTATE`; then fills the
+    /// parked now, or (one per `SCHED_ROTATE`) have been sampled longest; then fills the
     /// sample up with busy workers, round robin (their first reading is the baseline of the
     /// next delta).
     fn read_sample(&mut self, workers: &[WorkerStats], now: std::time::Instant) -> Option<f64> {
@@ -323,6 +327,13 @@ impl PoolSignals {
         };
         let registry = &self.workers;
         let (mut off, mut wait) = (Duration::ZERO, Duration::ZERO);
+        // The longest-sampled worker makes room, once per `SCHED_ROTATE`.
+        let rotate = self
+            .rotated_at
+            .is_none_or(|at| now.duration_since(at) >= SCHED_ROTATE)
+            .then(|| self.sched.iter().map(|s| s.since).min())
+            .flatten()
+            .filter(|&oldest| now.duration_since(oldest) >= SCHED_ROTATE);
         let mut rotated = false;
         self.sched.retain_mut(|sample| {
             let Some(w) = stats_of(sample.index) else {
@@ -345,12 +356,15 @@ impl PoolSignals {
             if w.parked {
                 return false;
             }
-            if !rotated && now.duration_since(sample.since) >= SCHED_ROTATE {
+            if !rotated && rotate == Some(sample.since) {
                 rotated = true;
                 return false;
             }
             true
         });
+        if rotated {
+            self.rotated_at = Some(now);
+        }
         let busy: Vec<&WorkerStats> = workers
             .iter()
             .filter(|w| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
