@@ -16,8 +16,10 @@
 //!    a fraction of an interval after the last, may grow by that fraction of ×4, at least +1).
 //!    Spare CPU: the workers want (use or wait for) less than `spare_cpu × cores`; or, when
 //!    they want more but get less (an oversubscribed host: a sleeping worker waits for a CPU
-//!    after each wake-up too), growth up to the count that, at the CPU each busy worker got,
-//!    would use `spare_cpu × cores`. Held under memory pressure; at most doubling per interval
+//!    after each wake-up too) and are blocked at least half their busy time, growth up to the
+//!    count that, at the CPU each busy worker got, would use `spare_cpu × cores`. An early
+//!    decision (a window of a few ms, where a worker waiting for a CPU can look blocked) grows
+//!    only when the busy workers are nearly all (3/4) blocked. Held under memory pressure; at most doubling per interval
 //!    when the host CPU is saturated (the guard).
 //! 5. *Up to the cores*: work queued, every worker busy, fewer workers than cores: grow to the
 //!    core count at once. The climber never goes below the cores (rule 7), so probing up to
@@ -347,14 +349,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // + run-queue wait) below `spare_cpu × cores` leaves room for any number. Demand above
         // it is not all ours to answer for: on an oversubscribed host every wake-up of a
         // sleeping worker waits for a CPU too, so sleep-bound workers "wanted" the cores and
-        // growth stopped (W3 at 0.06 of the best fixed size at load 32). Then the room is what
-        // the CPU the workers *got* allows: as many workers as, at the CPU each busy one got,
-        // stay under `spare_cpu × cores`. Workers that get the cores leave no room at all.
+        // growth stopped (W3 at 0.06 of the best fixed size at load 32). Then, for workers
+        // blocked at least half their busy time (the blocked estimate of CPU-bound workers on
+        // a busy host is noisy, a tenth of a worker or so: not enough to grow on), the room is
+        // what the CPU the workers *got* allows: as many workers as, at the CPU each busy one
+        // got, stay under `spare_cpu × cores`. Workers that get the cores leave no room at all.
         let budget = config.spare_cpu * cores;
         let got = s.worker_cpu.or(s.worker_demand);
+        let mostly_blocked = s.blocked.is_some_and(|b| b * 2.0 >= busy as f64);
         let room = match (s.worker_demand.or(s.worker_cpu), got) {
             (Some(demand), Some(got)) if demand >= budget => {
-                if got >= budget || busy == 0 {
+                if got >= budget || busy == 0 || !mostly_blocked {
                     0
                 } else if got <= 0.0 {
                     usize::MAX
@@ -367,12 +372,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         };
         let spare_cpu = room > 0;
         let cpu_cap = (config.cpu_threads_per_core * cores).ceil() as usize;
+        // An early decision, a fraction of an interval after the last: its blocked/run-queue
+        // split covers a few ms, and on a busy host a CPU-bound worker waiting for a CPU then
+        // shows as a third blocked (seen at load 40). It grows only workers nearly all blocked.
+        let pace = (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0);
+        let early = pace < 1.0;
         let wants = match s.blocked {
             // Half a worker's worth of blocked time is a worker that could be replaced.
             // When (nearly) every busy worker is blocked, each queued task is a thread's worth
             // of waiting: aim at the whole backlog (the step cap below bounds the overshoot).
             Some(b) if b >= 0.5 && spare_cpu && b * 4.0 >= busy as f64 * 3.0 => Some(usize::MAX),
-            Some(b) if b >= 0.5 && spare_cpu => Some((b.round() as usize).max(1)),
+            Some(b) if b >= 0.5 && spare_cpu && !early => Some((b.round() as usize).max(1)),
             // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
             // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
             None if s.worker_cpu.is_none() && busy >= current && current < cpu_cap => Some(1),
@@ -391,7 +401,6 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // decision a fraction of an interval after the last grows by that fraction of the
             // factor (compounded, so ten early decisions still make ×4), and by at least one.
             let factor: f64 = if host_busy { 2.0 } else { 4.0 };
-            let pace = (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0);
             let cap = ((factor.powf(pace) - 1.0) * current as f64).round() as usize;
             let step = wanted.min(queued).min(cap).min(room).max(1);
             state.climb = Climb::default();

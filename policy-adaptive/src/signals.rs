@@ -44,6 +44,12 @@ const SCHED_ROTATE: Duration = Duration::from_secs(1);
 /// How long a run-queue share stands while the next pair matures.
 const SHARE_VALID: Duration = Duration::from_millis(250);
 
+/// The run-queue share is taken over the readings of about this long. A wait in progress is in
+/// `schedstat` only once the thread gets its CPU, so on a host at load 40 (waits of tens of ms)
+/// one 50 ms delta could call a spinning worker's wait "blocked"; consecutive deltas make up
+/// for each other (what one misses the next counts), so a longer span averages that out.
+const SHARE_SPAN: Duration = Duration::from_millis(250);
+
 /// Without `schedstat`, time a busy worker spent off the CPU cannot be split into blocked and
 /// waiting for a CPU. While the host's CPU use is below this, there is a CPU free to run a
 /// runnable worker, so the time is taken as blocked; at or above it the split is unknown.
@@ -124,6 +130,8 @@ pub struct PoolSignals {
     sched_at: Option<std::time::Instant>,
     /// When a sampled worker last made room for another (`SCHED_ROTATE`).
     rotated_at: Option<std::time::Instant>,
+    /// Each recent reading's off-CPU and run-queue time (`SHARE_SPAN`), oldest first.
+    readings: std::collections::VecDeque<(std::time::Instant, Duration, Duration)>,
     /// Where the next round-robin `schedstat` sample starts among the busy workers.
     cursor: usize,
     /// The last run-queue share and when it was measured.
@@ -190,6 +198,7 @@ impl PoolSignals {
             sched: Vec::new(),
             sched_at: None,
             rotated_at: None,
+            readings: std::collections::VecDeque::new(),
             cursor: 0,
             last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
@@ -388,6 +397,21 @@ impl PoolSignals {
             }
         }
         self.cursor = start + take;
+        // The share over the readings of the last `SHARE_SPAN`.
+        self.readings.push_back((now, off, wait));
+        while self
+            .readings
+            .front()
+            .is_some_and(|&(at, _, _)| now.duration_since(at) > SHARE_SPAN)
+        {
+            self.readings.pop_front();
+        }
+        let (off, wait) = self
+            .readings
+            .iter()
+            .fold((Duration::ZERO, Duration::ZERO), |(o, w), &(_, off, wait)| {
+                (o + off, w + wait)
+            });
         // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
         // the CPU in all is too little to split.
         (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64())
@@ -400,6 +424,7 @@ impl PoolSignals {
             sample.mark = None;
         }
         self.sched_at = None;
+        self.readings.clear();
     }
 
     /// The interval's worker time, or `None` without CPU clocks.

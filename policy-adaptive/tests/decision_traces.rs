@@ -426,3 +426,38 @@ fn a_backlog_below_the_cores_goes_to_the_cores_at_once() {
     assert_eq!(end, CORES, "{table}");
     insta::assert_snapshot!(table);
 }
+
+#[test]
+fn an_early_decision_grows_only_workers_nearly_all_blocked() {
+    // CPU-bound spinners on a host at load 40, 2 workers, early decisions 10 ms apart: over so
+    // short a window a worker waiting for a CPU looks partly blocked (0.8 of the 2 here, seen
+    // in `cpu_bound_work_does_not_grow_on_demand`), and growing on that added a worker per
+    // early decision. Early decisions now grow only workers nearly all blocked (3/4 or more);
+    // the next full tick judges the rest.
+    let when = |tick| Duration::from_millis(if tick < 4 { 10 } else { 100 });
+    let (table, end) = timed_trace(&Config::default(), 2, 4, when, |_, threads| Snapshot {
+        queued: 14,
+        running: threads as u64,
+        completed: 1,
+        blocked: Some(0.8),
+        worker_cpu: Some(0.4),
+        worker_demand: Some(1.2),
+        memory: lots_of_memory(),
+        ..base()
+    });
+    assert!(!table.lines().skip(1).take(3).any(|l| l.contains("backlog")), "{table}");
+    assert_eq!(end, 3, "the full tick may still grow by the blocked worker: {table}");
+    // Nearly all blocked (a burst of sleepers): early decisions grow as before.
+    let (burst, burst_end) = timed_trace(&Config::default(), 2, 3, when, |_, threads| Snapshot {
+        queued: 14,
+        running: threads as u64,
+        completed: 1,
+        blocked: Some(threads as f64 * 0.95),
+        worker_cpu: Some(0.02),
+        worker_demand: Some(0.03),
+        memory: lots_of_memory(),
+        ..base()
+    });
+    assert!(burst_end > 2, "{burst}");
+    insta::assert_snapshot!(format!("{table}\n{burst}"));
+}

@@ -332,9 +332,10 @@ fn cpu_bound_work_does_not_grow_on_demand() {
     // rule 5), never past them: no backlog growth for CPU-bound work.
     assert!(pool.early_ticks() >= 1, "no early decision was asked for");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for event in pool.history() {
-        assert_eq!(event.reason, Reason::BelowCores, "{}", p_last(&pool));
-        assert!(event.to <= cores, "{}", p_last(&pool));
+    let history = pool.history();
+    for event in &history {
+        assert_eq!(event.reason, Reason::BelowCores, "{history:#?}\n{}", p_last(&pool));
+        assert!(event.to <= cores, "{history:#?}\n{}", p_last(&pool));
     }
     assert!(pool.threads() <= cores.max(1), "{}", p_last(&pool));
 }
