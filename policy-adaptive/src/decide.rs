@@ -17,7 +17,8 @@
 //!    Spare CPU: the workers want (use or wait for) less than `spare_cpu × cores`; or, when
 //!    they want more but get less (an oversubscribed host: a sleeping worker waits for a CPU
 //!    after each wake-up too) and are blocked at least half their busy time, growth up to the
-//!    count that, at the CPU each busy worker got, would use `spare_cpu × cores`. An early
+//!    size for the blocking ratio, `spare_cpu × cores × (cpu + blocked) / cpu`, the wait left
+//!    out. An early
 //!    decision (a window of a few ms, where a worker waiting for a CPU can look blocked) grows
 //!    only when the busy workers are nearly all (3/4) blocked. Held under memory pressure; at most doubling per interval
 //!    when the host CPU is saturated (the guard).
@@ -352,22 +353,24 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // growth stopped (W3 at 0.06 of the best fixed size at load 32). Then, for workers
         // blocked at least half their busy time (the blocked estimate of CPU-bound workers on
         // a busy host is noisy, a tenth of a worker or so: not enough to grow on), the room is
-        // what the CPU the workers *got* allows: as many workers as, at the CPU each busy one
-        // got, stay under `spare_cpu × cores`. Workers that get the cores leave no room at all.
+        // the classic size for the blocking ratio, leaving the wait out: `budget × (cpu +
+        // blocked) / cpu`, the count whose CPU phases would fill `spare_cpu × cores` (W3, 1 ms
+        // of CPU then 4 ms asleep, on 2 cores: 7). Sizing on the CPU each worker *got* instead
+        // grew W3 to 79 threads at load 35: on a crowded host the wait, and so the room, has
+        // no bound. Workers that get the cores leave no room at all.
         let budget = config.spare_cpu * cores;
         let got = s.worker_cpu.or(s.worker_demand);
-        let mostly_blocked = s.blocked.is_some_and(|b| b * 2.0 >= busy as f64);
-        let room = match (s.worker_demand.or(s.worker_cpu), got) {
-            (Some(demand), Some(got)) if demand >= budget => {
-                if got >= budget || busy == 0 || !mostly_blocked {
-                    0
-                } else if got <= 0.0 {
-                    usize::MAX
-                } else {
-                    let per_worker = got / busy as f64;
-                    ((budget / per_worker).floor() as usize).saturating_sub(current)
+        let room = match (s.worker_demand.or(s.worker_cpu), got, s.blocked) {
+            (Some(demand), Some(got), blocked) if demand >= budget => match blocked {
+                Some(b) if got < budget && b * 2.0 >= busy as f64 => {
+                    if got <= 0.0 {
+                        usize::MAX
+                    } else {
+                        ((budget * (got + b) / got).floor() as usize).saturating_sub(current)
+                    }
                 }
-            }
+                _ => 0,
+            },
             _ => usize::MAX,
         };
         let spare_cpu = room > 0;

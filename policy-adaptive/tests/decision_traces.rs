@@ -392,13 +392,13 @@ fn a_pending_blocked_split_holds_until_the_sample_tells() {
 }
 
 #[test]
-fn an_oversubscribed_host_grows_sleep_bound_work_by_the_cpu_it_gets() {
+fn an_oversubscribed_host_grows_sleep_bound_work_to_its_blocking_ratio() {
     // Work that sleeps most of the time on a host at 100% (load far above the cores): each busy
     // worker is blocked 60% of its busy time, on a CPU 12.5% and queued for one 27.5% (after
     // every wake-up, not because of our own CPU use). Demand (CPU + wait) is 0.4 cores per
     // worker, 1.6 at 4 workers: above `spare_cpu × cores` (1.5), which held the pool at 4.
-    // The CPU the workers get, 0.125 each, leaves room up to 12 (12 × 0.125 = 1.5): growth to
-    // there (doubling per tick under the host guard), no further.
+    // Sized for the blocking ratio with the wait left out: 1.5 × (0.125 + 0.6) / 0.125 = 8.7,
+    // so growth to 8 (under the host guard), no further, however long the wait.
     let (table, end) = trace(&Config::default(), 4, 6, |_, threads| {
         let busy = threads.min(64);
         Snapshot {
@@ -413,7 +413,7 @@ fn an_oversubscribed_host_grows_sleep_bound_work_by_the_cpu_it_gets() {
             ..base()
         }
     });
-    assert_eq!(end, 12, "{table}");
+    assert_eq!(end, 8, "{table}");
     insta::assert_snapshot!(table);
 }
 
