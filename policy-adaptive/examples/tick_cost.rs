@@ -95,10 +95,12 @@ fn tick_cost(workers: usize, busy: bool) -> Result<Cost, Box<dyn std::error::Err
         let snapshot = signals.sample(&pool, config.interval);
         std::hint::black_box(decide(&snapshot, &mut state, &config));
         wall += tick.elapsed();
-        cpu = cpu.zip(thread_cpu().zip(cpu_start)).map(|(mut each, (end, start))| {
-            each.push(end.saturating_sub(start));
-            each
-        });
+        cpu = cpu
+            .zip(thread_cpu().zip(cpu_start))
+            .map(|(mut each, (end, start))| {
+                each.push(end.saturating_sub(start));
+                each
+            });
         if std::env::var_os("TICK_COST_EACH").is_some() {
             eprint!(
                 "{:?} ",

@@ -46,8 +46,9 @@
 //! ## Policies
 //!
 //! [`decide`] combines threshold rules (grow on backlog with blocked workers and spare CPU,
-//! shrink after the keep-alive when idle, no growth under memory pressure, trim when the
-//! workers saturate the cores), starvation detection and a throughput-seeking hill climber.
+//! shrink after the keep-alive when idle, no growth under memory pressure, straight to the core
+//! count when every worker is busy below it, trim when the workers saturate the cores),
+//! starvation detection and a throughput-seeking hill climber.
 //! Every default of [`Config`] comes with its reason. The protocol (controller lifecycle, resize
 //! vs shutdown) is written down in `src/README.md`.
 

@@ -146,7 +146,10 @@ fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
     if fields.next()? != "cpu" {
         return None;
     }
-    let values: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let values: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
     let total: u64 = values.iter().sum();
     let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
     Some((total.saturating_sub(idle), total))
@@ -332,7 +335,10 @@ mod tests {
             if let Some(share) = host.busy_share() {
                 break share;
             }
-            assert!(std::time::Instant::now() < deadline, "/proc/stat never moved");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/proc/stat never moved"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!((0.0..=1.0).contains(&share));
@@ -363,7 +369,10 @@ mod tests {
         // switches and scheduler ticks, so wait for that rather than for a fixed spin).
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while stat.read().expect("the thread is alive").cpu == first.cpu {
-            assert!(std::time::Instant::now() < deadline, "schedstat never moved");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "schedstat never moved"
+            );
             std::thread::yield_now();
         }
         assert_eq!(stat.tid(), tid);

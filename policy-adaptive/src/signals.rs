@@ -80,9 +80,9 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   [`ThreadPool::worker_stats`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
 ///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
-///   round-robin sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (read twice, 50 ms or
-///   more apart) gives
-///   the share spent in a run queue, and the rest is blocked. `blocked` is the blocked share of
+///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
+///   apart, one worker swapped a second) gives the share spent in a run queue over the last
+///   250 ms, and the rest is blocked. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
 ///   workers compete for the cores (with each other or with other processes).
@@ -378,7 +378,9 @@ impl PoolSignals {
             .iter()
             .filter(|w| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
             .collect();
-        let take = SCHED_SAMPLE.saturating_sub(self.sched.len()).min(busy.len());
+        let take = SCHED_SAMPLE
+            .saturating_sub(self.sched.len())
+            .min(busy.len());
         let start = if busy.is_empty() {
             0
         } else {
@@ -406,12 +408,10 @@ impl PoolSignals {
         {
             self.readings.pop_front();
         }
-        let (off, wait) = self
-            .readings
-            .iter()
-            .fold((Duration::ZERO, Duration::ZERO), |(o, w), &(_, off, wait)| {
-                (o + off, w + wait)
-            });
+        let (off, wait) = self.readings.iter().fold(
+            (Duration::ZERO, Duration::ZERO),
+            |(o, w), &(_, off, wait)| (o + off, w + wait),
+        );
         // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
         // the CPU in all is too little to split.
         (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64())

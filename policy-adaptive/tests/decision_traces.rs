@@ -445,8 +445,14 @@ fn an_early_decision_grows_only_workers_nearly_all_blocked() {
         memory: lots_of_memory(),
         ..base()
     });
-    assert!(!table.lines().skip(1).take(3).any(|l| l.contains("backlog")), "{table}");
-    assert_eq!(end, 3, "the full tick may still grow by the blocked worker: {table}");
+    assert!(
+        !table.lines().skip(1).take(3).any(|l| l.contains("backlog")),
+        "{table}"
+    );
+    assert_eq!(
+        end, 3,
+        "the full tick may still grow by the blocked worker: {table}"
+    );
     // Nearly all blocked (a burst of sleepers): early decisions grow as before.
     let (burst, burst_end) = timed_trace(&Config::default(), 2, 3, when, |_, threads| Snapshot {
         queued: 14,

@@ -334,7 +334,12 @@ fn cpu_bound_work_does_not_grow_on_demand() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let history = pool.history();
     for event in &history {
-        assert_eq!(event.reason, Reason::BelowCores, "{history:#?}\n{}", p_last(&pool));
+        assert_eq!(
+            event.reason,
+            Reason::BelowCores,
+            "{history:#?}\n{}",
+            p_last(&pool)
+        );
         assert!(event.to <= cores, "{history:#?}\n{}", p_last(&pool));
     }
     assert!(pool.threads() <= cores.max(1), "{}", p_last(&pool));
