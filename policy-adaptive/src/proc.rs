@@ -66,12 +66,8 @@ impl SchedStat {
     pub(crate) fn read(&self) -> Option<ThreadTimes> {
         #[cfg(unix)]
         {
-            use std::os::unix::fs::FileExt;
-            // Three decimal u64s and their separators fit in 64 bytes; the kernel regenerates
-            // the text on a read from offset 0.
-            let mut buf = [0u8; 96];
-            let len = self.file.read_at(&mut buf, 0).ok()?;
-            parse_schedstat(std::str::from_utf8(&buf[..len]).ok()?)
+            // Three decimal u64s and their separators fit in 64 bytes.
+            reread::<96, _>(&self.file, parse_schedstat)
         }
         #[cfg(not(unix))]
         {
@@ -113,12 +109,9 @@ impl HostStat {
     fn jiffies(&mut self) -> Option<(u64, u64)> {
         #[cfg(unix)]
         {
-            use std::os::unix::fs::FileExt;
             // The first line ("cpu  user nice system idle iowait irq softirq steal guest
             // guest_nice") is well under 256 bytes.
-            let mut buf = [0u8; 256];
-            let len = self.file.read_at(&mut buf, 0).ok()?;
-            parse_proc_stat(std::str::from_utf8(&buf[..len]).ok()?)
+            reread::<256, _>(&self.file, parse_proc_stat)
         }
         #[cfg(not(unix))]
         {
@@ -153,6 +146,19 @@ fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
     let total: u64 = values.iter().sum();
     let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
     Some((total.saturating_sub(idle), total))
+}
+
+/// The first `N` bytes of an open `/proc` file, read in place (one `pread` from offset 0: the
+/// kernel regenerates the text) and parsed.
+#[cfg(unix)]
+fn reread<const N: usize, T>(
+    file: &std::fs::File,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; N];
+    let len = file.read_at(&mut buf, 0).ok()?;
+    parse(std::str::from_utf8(&buf[..len]).ok()?)
 }
 
 /// Reads a POSIX CPU clock (`CLOCK_PROCESS_CPUTIME_ID`, `CLOCK_THREAD_CPUTIME_ID`).

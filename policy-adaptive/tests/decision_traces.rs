@@ -399,18 +399,16 @@ fn an_oversubscribed_host_grows_sleep_bound_work_to_its_blocking_ratio() {
     // worker, 1.6 at 4 workers: above `spare_cpu × cores` (1.5), which held the pool at 4.
     // Sized for the blocking ratio with the wait left out: 1.5 × (0.125 + 0.6) / 0.125 = 8.7,
     // so growth to 8 (under the host guard), no further, however long the wait.
-    let (table, end) = trace(&Config::default(), 4, 6, |_, threads| {
-        let busy = threads.min(64);
+    let mut io = io_world(64);
+    let (table, end) = trace(&Config::default(), 4, 6, |tick, threads| {
+        let s = io(tick, threads);
+        let busy = s.running as f64;
         Snapshot {
-            queued: (64 - busy) as u64,
-            running: busy as u64,
-            completed: busy as u64 * 10,
-            blocked: Some(busy as f64 * 0.6),
-            worker_cpu: Some(busy as f64 * 0.125),
-            worker_demand: Some(busy as f64 * 0.4),
-            memory: lots_of_memory(),
+            blocked: Some(busy * 0.6),
+            worker_cpu: Some(busy * 0.125),
+            worker_demand: Some(busy * 0.4),
             host_cpu: Some(1.0),
-            ..base()
+            ..s
         }
     });
     assert_eq!(end, 8, "{table}");
