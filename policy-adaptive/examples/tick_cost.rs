@@ -34,11 +34,18 @@ fn thread_cpu() -> Option<Duration> {
     None
 }
 
-/// Wall time and CPU time (where known) per tick; `busy`: every worker blocked in a task.
-fn tick_cost(
-    workers: usize,
-    busy: bool,
-) -> Result<(Duration, Option<Duration>), Box<dyn std::error::Error>> {
+/// What a configuration's ticks cost.
+struct Cost {
+    /// Mean wall time per tick.
+    wall: Duration,
+    /// Mean and median CPU time per tick, where the thread CPU clock is known. The mean is the
+    /// share of a core; the median shows how much of it is a few ticks preempted or slowed by
+    /// the other processes of a shared machine.
+    cpu: Option<(Duration, Duration)>,
+}
+
+/// What ticks cost with `workers` workers; `busy`: every worker blocked in a task.
+fn tick_cost(workers: usize, busy: bool) -> Result<Cost, Box<dyn std::error::Error>> {
     let registry = WorkerThreads::new();
     let hook = registry.clone();
     let pool = ThreadPool::builder()
@@ -76,7 +83,7 @@ fn tick_cost(
     // One warm-up tick: the first sample opens the files sysinfo keeps.
     let _ = signals.sample(&pool, config.interval);
     let mut wall = Duration::ZERO;
-    let mut cpu = Some(Duration::ZERO);
+    let mut cpu = Some(Vec::new());
     for _ in 0..TICKS {
         // At the real pace: sysinfo refreshes memory and host CPU every few ticks, so
         // back-to-back ticks would leave that cost out, and a tick after a sleep runs with cold
@@ -90,7 +97,10 @@ fn tick_cost(
         wall += tick.elapsed();
         cpu = cpu
             .zip(thread_cpu().zip(cpu_start))
-            .map(|(sum, (end, start))| sum + end.saturating_sub(start));
+            .map(|(mut each, (end, start))| {
+                each.push(end.saturating_sub(start));
+                each
+            });
         if std::env::var_os("TICK_COST_EACH").is_some() {
             eprint!(
                 "{:?} ",
@@ -101,23 +111,28 @@ fn tick_cost(
             );
         }
     }
-    let wall = wall / TICKS;
-    let cpu = cpu.map(|sum| sum / TICKS);
+    let cpu = cpu.map(|mut each| {
+        each.sort();
+        (each.iter().sum::<Duration>() / TICKS, each[each.len() / 2])
+    });
     drop(release);
     pool.shutdown();
-    Ok((wall, cpu))
+    Ok(Cost {
+        wall: wall / TICKS,
+        cpu,
+    })
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let interval = Config::default().interval;
     for busy in [false, true] {
         for workers in [1, 64, 256] {
-            let (wall, cpu) = tick_cost(workers, busy)?;
-            let cost = cpu.unwrap_or(wall);
+            let Cost { wall, cpu } = tick_cost(workers, busy)?;
+            let (mean, median) = cpu.unwrap_or((wall, wall));
             println!(
-                "{workers:>4} workers {}: {cost:>8.1?} CPU per tick ({wall:.1?} wall) = {:.3}% of a core at a {interval:?} interval",
+                "{workers:>4} workers {:>15}: {mean:>8.1?} CPU per tick (median {median:.1?}, {wall:.1?} wall) = {:.3}% of a core at a {interval:?} interval",
                 if busy { "blocked+backlog" } else { "parked" },
-                cost.as_secs_f64() / interval.as_secs_f64() * 100.0
+                mean.as_secs_f64() / interval.as_secs_f64() * 100.0
             );
         }
     }

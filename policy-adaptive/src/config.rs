@@ -77,14 +77,17 @@ pub struct Config {
     /// the ~500 threads tokio's blocking pool reaches, so a runaway backlog cannot exhaust memory.
     pub max: usize,
     /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
-    /// pool-core's per-worker counters, at most 16 busy workers' CPU clocks and, with a backlog
-    /// on a busy host, at most 2 small `/proc` files, so its cost hardly grows with the pool:
-    /// measured (`examples/tick_cost.rs`, the tick's own CPU, 2 cores shared with other builds,
-    /// load average about 20) 28 µs at 1 worker, 37 µs at 64 and 67 µs at 256 parked workers
-    /// (0.03% / 0.04% / 0.07% of a core at 100 ms), and with every worker blocked and a backlog
-    /// on that busy host 85 µs, 138 µs and 180 µs (0.09% / 0.14% / 0.18%). The controller's
-    /// wait and wake-up add 20-60 µs per tick on that machine (`compare`'s controller rows
-    /// count them). A longer interval divides the cost.
+    /// pool-core's per-worker counters, at most 8 busy workers' CPU clocks and, with a backlog
+    /// on a busy host, 2 `schedstat` files kept open (a `pread` each), so its cost hardly grows
+    /// with the pool: measured (`examples/tick_cost.rs`, the tick's own CPU, mean of 50 ticks,
+    /// 2 cores shared with other builds, load average 32-63) 23 µs at 1 worker, 33-35 µs at 64
+    /// and 54-60 µs at 256 parked workers (0.02% / 0.03% / 0.06% of a core at 100 ms), and
+    /// with every worker blocked and a backlog on that busy host 45-52 µs, 72-77 µs and
+    /// 109-114 µs (median tick 96-99 µs) at 256: 0.05% / 0.08% / 0.11%. Of the 256-worker
+    /// tick, pool-core's `stats()` and `worker_stats()` take about 20 µs each (a walk over the
+    /// workers' counters, cold after the sleep). The controller's wait and wake-up add 20-60 µs
+    /// per tick on that machine (`compare`'s controller rows count them). A longer interval
+    /// divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

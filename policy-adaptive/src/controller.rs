@@ -22,8 +22,8 @@ use crate::snapshot::{Signals, Snapshot};
 const HISTORY_CAPACITY: usize = 4096;
 
 /// Early looks (asked for by a submission that found work queued) come at most this many
-/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads up to 16 CPU clocks
-/// and a few `/proc` files, so an unbounded rate would turn a submission storm into a
+/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads up to 8 CPU clocks
+/// and two `schedstat` files, so an unbounded rate would turn a submission storm into a
 /// controller storm.
 const EARLY_PER_INTERVAL: u32 = 10;
 /// With a long interval, the early looks still come this soon after each other.

@@ -35,7 +35,7 @@
 //!
 //! [`PoolSignals`] (the default) reads the pool's counters and each worker's busy time from
 //! pool-core (no system call), the CPU clocks of the busy workers (one `clock_gettime` each, at
-//! most 16 per tick: busy time the workers spent off the CPU was blocked, which tells blocking
+//! most 8 per tick: busy time the workers spent off the CPU was blocked, which tells blocking
 //! I/O from CPU work), a bounded `schedstat` sample when the host's CPU may be full (to tell
 //! blocked workers from ones queued for a CPU), and from `sysinfo` the available memory, the
 //! cgroup memory limit and the host CPU use. Host CPU includes other processes, so it only
@@ -46,8 +46,9 @@
 //! ## Policies
 //!
 //! [`decide`] combines threshold rules (grow on backlog with blocked workers and spare CPU,
-//! shrink after the keep-alive when idle, no growth under memory pressure, trim when the
-//! workers saturate the cores), starvation detection and a throughput-seeking hill climber.
+//! shrink after the keep-alive when idle, no growth under memory pressure, straight to the core
+//! count when every worker is busy below it, trim when the workers saturate the cores),
+//! starvation detection and a throughput-seeking hill climber.
 //! Every default of [`Config`] comes with its reason. The protocol (controller lifecycle, resize
 //! vs shutdown) is written down in `src/README.md`.
 

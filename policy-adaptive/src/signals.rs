@@ -11,28 +11,44 @@ use pool_core::{ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
-use crate::proc::{thread_schedstat, CpuClock, ThreadTimes, WorkerThreads};
+#[cfg(feature = "sysinfo")]
+use crate::proc::HostStat;
+use crate::proc::{CpuClock, SchedStat, ThreadTimes, WorkerThreads};
 use crate::snapshot::{Memory, Signals, Snapshot};
 
-/// Busy workers whose CPU clock a tick reads at most (one system call each), round robin among
-/// the workers busy in the interval beyond that. Up to this many busy workers the CPU time is
-/// exact; beyond it, the sample's CPU share of its busy time stands for all.
-const CPU_SAMPLE: usize = 16;
+/// Busy workers whose CPU clock a tick reads at most (one system call each, 1-3 µs on a busy
+/// host: the kernel finds the thread by its id), round robin among the workers busy in the
+/// interval beyond that. Up to this many busy workers the CPU time is exact; beyond it, the
+/// sample's CPU share of its busy time stands for all (a share, so 8 workers a tick, all of
+/// them in turn, tell it about as well as 16 did at half the reads).
+const CPU_SAMPLE: usize = 8;
 
-/// Busy workers whose `schedstat` a sample reads for the first time; each is read again at
-/// least `SCHED_PAIR_MIN` later, and new first readings wait for the tick after a pair, so a
-/// tick reads at most this many files, whatever the pool's size. These
-/// reads are the only per-worker system calls left: the tick's cost no longer grows with the
+/// Busy workers whose `schedstat` the sample keeps open and re-reads (one `pread` each), so a
+/// tick reads at most this many files, whatever the pool's size. These reads are the only
+/// per-worker system calls besides the CPU clocks: the tick's cost no longer grows with the
 /// pool (it cost two `/proc` reads per worker per tick before).
 const SCHED_SAMPLE: usize = 2;
 
-/// A `schedstat` pair spans at least this long: the file moves only at context switches and
-/// scheduler ticks, and a wait in progress is not in it yet, so over an early tick's 10 ms a
-/// CPU-bound worker queued for a CPU looked blocked.
+/// Consecutive readings of the sample span at least this long: the file moves only at context
+/// switches and scheduler ticks, and a wait in progress is not in it yet, so over an early
+/// tick's 10 ms a CPU-bound worker queued for a CPU looked blocked.
 const SCHED_PAIR_MIN: Duration = Duration::from_millis(50);
+
+/// Every this long, the longest-sampled worker makes room for the next busy worker, round
+/// robin, so one odd worker (say, one long-blocked task among CPU-bound ones) does not speak
+/// for the pool for ever. Opening a file costs 20-70 µs on a busy host, a re-read a few: one
+/// swap a second (for the whole sample, not per sampled worker) keeps the average near the
+/// re-read.
+const SCHED_ROTATE: Duration = Duration::from_secs(1);
 
 /// How long a run-queue share stands while the next pair matures.
 const SHARE_VALID: Duration = Duration::from_millis(250);
+
+/// The run-queue share is taken over the readings of about this long. A wait in progress is in
+/// `schedstat` only once the thread gets its CPU, so on a host at load 40 (waits of tens of ms)
+/// one 50 ms delta could call a spinning worker's wait "blocked"; consecutive deltas make up
+/// for each other (what one misses the next counts), so a longer span averages that out.
+const SHARE_SPAN: Duration = Duration::from_millis(250);
 
 /// Without `schedstat`, time a busy worker spent off the CPU cannot be split into blocked and
 /// waiting for a CPU. While the host's CPU use is below this, there is a CPU free to run a
@@ -44,34 +60,36 @@ const HOST_FREE_BELOW: f64 = 0.9;
 #[cfg(feature = "sysinfo")]
 const MEMORY_EVERY: u64 = 20;
 
-/// Host CPU use is a guard only, and reading it (`/proc/stat`, parsed per CPU by sysinfo) cost
-/// more than the rest of a tick: refresh it no more often than this.
+/// Host CPU use is a guard only, and reading it (`/proc/stat`: about 30 µs re-read in place on
+/// Linux, 65-220 µs through sysinfo) costs as much as the rest of a tick: refresh it no more
+/// often than this.
 #[cfg(feature = "sysinfo")]
 const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 
 /// The real signals of a pool: its counters and its workers' busy time (pool-core, no system
-/// call), its busy workers' CPU clocks (one system call each, at most `CPU_SAMPLE` = 16 per
+/// call), its busy workers' CPU clocks (one system call each, at most `CPU_SAMPLE` = 8 per
 /// tick), a bounded sample of workers' run-queue waits (Linux, only when the host's CPU may be
 /// full), and system memory and CPU from `sysinfo` (the `sysinfo` feature, on by default;
 /// without it `memory` and `host_cpu` are always `None`).
 ///
 /// - *Worker CPU*: the CPU share of the busy time of the workers busy in the interval, read
 ///   from their thread CPU clocks (`pthread_getcpuclockid`, recorded by the start hook), times
-///   the workers' busy time. Exact up to 16 busy workers; beyond, a round-robin sample of 16
+///   the workers' busy time. Exact up to 8 busy workers; beyond, a round-robin sample of 8
 ///   stands for all. Threads outside the pool do not count.
 /// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
 ///   [`ThreadPool::worker_stats`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
 ///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
-///   round-robin sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (read twice, 50 ms or
-///   more apart) gives
-///   the share spent in a run queue, and the rest is blocked. `blocked` is the blocked share of
+///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
+///   apart, one worker swapped a second) gives the share spent in a run queue over the last
+///   250 ms, and the rest is blocked. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
 ///   workers compete for the cores (with each other or with other processes).
 /// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
 ///   the smaller of the host total and the cgroup limit.
-/// - *Host CPU*: `sysinfo`'s global CPU use, refreshed once a second; a guard only.
+/// - *Host CPU*: the host's CPU use (`/proc/stat` on Linux, else `sysinfo`'s global CPU use),
+///   refreshed once a second; a guard only.
 ///
 /// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
 /// counters (see [`Config::interval`](crate::Config::interval) for the measured figure).
@@ -106,14 +124,23 @@ pub struct PoolSignals {
     cpu: std::collections::BTreeMap<usize, CpuMark>,
     /// Where the next round-robin CPU clock sample starts among the busy workers.
     cpu_cursor: usize,
-    /// Workers whose `schedstat` was read for the first time last tick, to read again now.
-    sched: Vec<SchedMark>,
+    /// The sampled workers' open `schedstat` files and their last readings.
+    sched: Vec<SchedSample>,
+    /// When the sample was last read.
+    sched_at: Option<std::time::Instant>,
+    /// When a sampled worker last made room for another (`SCHED_ROTATE`).
+    rotated_at: Option<std::time::Instant>,
+    /// Each recent reading's off-CPU and run-queue time (`SHARE_SPAN`), oldest first.
+    readings: std::collections::VecDeque<(std::time::Instant, Duration, Duration)>,
     /// Where the next round-robin `schedstat` sample starts among the busy workers.
     cursor: usize,
     /// The last run-queue share and when it was measured.
     last_share: Option<(f64, std::time::Instant)>,
     #[cfg(feature = "sysinfo")]
     system: Option<System>,
+    /// `/proc/stat`, kept open (Linux): host CPU at a seventh of sysinfo's cost.
+    #[cfg(feature = "sysinfo")]
+    host_stat: Option<HostStat>,
     #[cfg(feature = "sysinfo")]
     ticks: u64,
     #[cfg(feature = "sysinfo")]
@@ -126,14 +153,16 @@ pub struct PoolSignals {
     host_cpu: Option<f64>,
 }
 
-/// One worker's `schedstat` reading and its busy time at that moment.
-#[derive(Clone, Copy, Debug)]
-struct SchedMark {
-    at: std::time::Instant,
+/// One sampled worker: its open `schedstat` and the last reading of it.
+#[derive(Debug)]
+struct SchedSample {
     index: usize,
-    tid: u32,
-    times: ThreadTimes,
-    busy: Duration,
+    file: SchedStat,
+    /// When the worker joined the sample (the oldest makes room at `SCHED_ROTATE`).
+    since: std::time::Instant,
+    /// The last reading and the worker's busy time then; `None` after a pause in sampling,
+    /// so that no delta spans the pause.
+    mark: Option<(ThreadTimes, Duration)>,
 }
 
 /// A worker's CPU clock reading and its busy time at that moment.
@@ -167,12 +196,17 @@ impl PoolSignals {
             cpu: std::collections::BTreeMap::new(),
             cpu_cursor: 0,
             sched: Vec::new(),
+            sched_at: None,
+            rotated_at: None,
+            readings: std::collections::VecDeque::new(),
             cursor: 0,
             last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
             // report zeros: there the memory and host CPU signals are simply absent.
             #[cfg(feature = "sysinfo")]
             system: sysinfo::IS_SUPPORTED_SYSTEM.then(System::new),
+            #[cfg(feature = "sysinfo")]
+            host_stat: HostStat::open(),
             #[cfg(feature = "sysinfo")]
             ticks: 0,
             #[cfg(feature = "sysinfo")]
@@ -214,13 +248,6 @@ impl PoolSignals {
     /// a window over which the ratio stays right even if the worker was parked or skipped in
     /// between: parked, neither moves. `None` without clocks or busy time.
     fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
-        let threads = self.workers.snapshot();
-        let clock_of = |index: usize| {
-            threads
-                .binary_search_by_key(&index, |t| t.0)
-                .ok()
-                .and_then(|at| threads[at].1.clock)
-        };
         // Busy in the interval: not parked now, or busy time moved since the last sample.
         let moved: Vec<&WorkerStats> = workers
             .iter()
@@ -233,10 +260,16 @@ impl PoolSignals {
             self.cpu_cursor % moved.len()
         };
         self.cpu_cursor = start + take;
+        let chosen = (0..take).map(|k| moved[(start + k) % moved.len()]);
+        // The chosen workers' clocks, looked up under one lock (not a copy of the registry).
+        let clocks: Vec<(&WorkerStats, Option<CpuClock>)> = self.workers.with(|threads| {
+            chosen
+                .map(|w| (w, threads.get(&w.index).and_then(|t| t.clock)))
+                .collect()
+        });
         let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
-        for k in 0..take {
-            let w = moved[(start + k) % moved.len()];
-            let Some(clock) = clock_of(w.index) else {
+        for (w, clock) in clocks {
+            let Some(clock) = clock else {
                 continue;
             };
             let Some(now) = clock.read() else {
@@ -264,75 +297,90 @@ impl PoolSignals {
         (!busy.is_zero()).then(|| (cpu.as_secs_f64() / busy.as_secs_f64()).min(1.0))
     }
 
-    /// The run-queue share of the sampled workers' off-CPU busy time over the last interval.
+    /// The run-queue share of the sampled workers' off-CPU busy time since the sample was last
+    /// read.
     ///
-    /// Reads the `schedstat` of the last sample again once it is `SCHED_PAIR_MIN` old (a delta
-    /// over at least that long), then of `SCHED_SAMPLE` busy workers round robin for the first
-    /// time on the next tick: at most `SCHED_SAMPLE` small file reads per tick, whatever the
-    /// pool's size. Between pairs, the last share stands for `SHARE_VALID`.
+    /// Re-reads the sampled workers' open `schedstat` files once the last reading is
+    /// `SCHED_PAIR_MIN` old (a delta over at least that long): at most `SCHED_SAMPLE` `pread`s
+    /// per tick, whatever the pool's size. Between readings, the last share stands for
+    /// `SHARE_VALID`.
     fn wait_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
-        let fresh = self.pair_share(workers);
         let now = std::time::Instant::now();
-        match fresh {
-            Some(share) => {
+        let due = self
+            .sched_at
+            .is_none_or(|at| now.duration_since(at) >= SCHED_PAIR_MIN);
+        if due {
+            self.sched_at = Some(now);
+            if let Some(share) = self.read_sample(workers, now) {
                 self.last_share = Some((share, now));
-                Some(share)
+                return Some(share);
             }
-            None => self
-                .last_share
-                .filter(|&(_, at)| now.duration_since(at) <= SHARE_VALID)
-                .map(|(share, _)| share),
         }
+        self.last_share
+            .filter(|&(_, at)| now.duration_since(at) <= SHARE_VALID)
+            .map(|(share, _)| share)
     }
 
-    /// One `schedstat` pair's run-queue share, if one is due and has enough off-CPU time.
-    fn pair_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+    /// Reads the sample: the run-queue share of its off-CPU time since the last reading, if
+    /// there is enough of it. Drops workers that retired, were replaced under their index, are
+    /// parked now, or (one per `SCHED_ROTATE`) have been sampled longest; then fills the
+    /// sample up with busy workers, round robin (their first reading is the baseline of the
+    /// next delta).
+    fn read_sample(&mut self, workers: &[WorkerStats], now: std::time::Instant) -> Option<f64> {
         // `workers` is sorted by index.
-        let busy_of = |index: usize| {
+        let stats_of = |index: usize| {
             workers
                 .binary_search_by_key(&index, |w| w.index)
                 .ok()
-                .map(|at| workers[at].busy)
+                .map(|at| &workers[at])
         };
+        let registry = &self.workers;
         let (mut off, mut wait) = (Duration::ZERO, Duration::ZERO);
-        let mut young = Vec::new();
-        let mut paired = false;
-        for mark in std::mem::take(&mut self.sched) {
-            if mark.at.elapsed() < SCHED_PAIR_MIN {
-                young.push(mark);
-                continue;
-            }
-            paired = true;
-            // A retired worker, or its index taken by a new thread: no delta.
-            if self.workers.tid_of(mark.index) != Some(mark.tid) {
-                continue;
-            }
-            let (Some(busy), Some(times)) = (busy_of(mark.index), thread_schedstat(mark.tid))
-            else {
-                continue;
+        // The longest-sampled worker makes room, once per `SCHED_ROTATE`.
+        let rotate = self
+            .rotated_at
+            .is_none_or(|at| now.duration_since(at) >= SCHED_ROTATE)
+            .then(|| self.sched.iter().map(|s| s.since).min())
+            .flatten()
+            .filter(|&oldest| now.duration_since(oldest) >= SCHED_ROTATE);
+        let mut rotated = false;
+        self.sched.retain_mut(|sample| {
+            let Some(w) = stats_of(sample.index) else {
+                return false;
             };
-            let d_busy = busy.saturating_sub(mark.busy);
-            let d_cpu = times.cpu.saturating_sub(mark.times.cpu);
-            let d_off = d_busy.saturating_sub(d_cpu);
-            off += d_off;
-            wait += times.wait.saturating_sub(mark.times.wait).min(d_off);
+            let tid = registry.with(|threads| threads.get(&sample.index).and_then(|t| t.tid));
+            if tid != Some(sample.file.tid()) {
+                return false;
+            }
+            let Some(times) = sample.file.read() else {
+                return false;
+            };
+            if let Some((before, busy_before)) = sample.mark {
+                let d_busy = w.busy.saturating_sub(busy_before);
+                let d_off = d_busy.saturating_sub(times.cpu.saturating_sub(before.cpu));
+                off += d_off;
+                wait += times.wait.saturating_sub(before.wait).min(d_off);
+            }
+            sample.mark = Some((times, w.busy));
+            if w.parked {
+                return false;
+            }
+            if !rotated && rotate == Some(sample.since) {
+                rotated = true;
+                return false;
+            }
+            true
+        });
+        if rotated {
+            self.rotated_at = Some(now);
         }
-        if !young.is_empty() {
-            // Too young to pair: read them on a later tick, and no new ones meanwhile.
-            self.sched = young;
-            return None;
-        }
-        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
-        // the CPU in all is too little to split.
-        let share =
-            (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64());
-        if paired {
-            // New first readings on the next tick: a pair every other tick at most, so a tick
-            // reads `SCHED_SAMPLE` files on average.
-            return share;
-        }
-        let busy: Vec<&WorkerStats> = workers.iter().filter(|w| !w.parked).collect();
-        let take = SCHED_SAMPLE.min(busy.len());
+        let busy: Vec<&WorkerStats> = workers
+            .iter()
+            .filter(|w| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
+            .collect();
+        let take = SCHED_SAMPLE
+            .saturating_sub(self.sched.len())
+            .min(busy.len());
         let start = if busy.is_empty() {
             0
         } else {
@@ -340,21 +388,43 @@ impl PoolSignals {
         };
         for k in 0..take {
             let w = busy[(start + k) % busy.len()];
-            let Some(tid) = self.workers.tid_of(w.index) else {
-                continue;
-            };
-            if let Some(times) = thread_schedstat(tid) {
-                self.sched.push(SchedMark {
-                    at: std::time::Instant::now(),
+            let tid = registry.with(|threads| threads.get(&w.index).and_then(|t| t.tid));
+            if let Some((file, times)) = tid.and_then(SchedStat::open) {
+                self.sched.push(SchedSample {
                     index: w.index,
-                    tid,
-                    times,
-                    busy: w.busy,
+                    file,
+                    since: now,
+                    mark: Some((times, w.busy)),
                 });
             }
         }
         self.cursor = start + take;
-        share
+        // The share over the readings of the last `SHARE_SPAN`.
+        self.readings.push_back((now, off, wait));
+        while self
+            .readings
+            .front()
+            .is_some_and(|&(at, _, _)| now.duration_since(at) > SHARE_SPAN)
+        {
+            self.readings.pop_front();
+        }
+        let (off, wait) = self.readings.iter().fold(
+            (Duration::ZERO, Duration::ZERO),
+            |(o, w), &(_, off, wait)| (o + off, w + wait),
+        );
+        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
+        // the CPU in all is too little to split.
+        (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64())
+    }
+
+    /// Stops the run-queue sample for now: its files stay open (re-opening costs more than
+    /// keeping two descriptors), but the next reading starts a new delta.
+    fn pause_sample(&mut self) {
+        for sample in &mut self.sched {
+            sample.mark = None;
+        }
+        self.sched_at = None;
+        self.readings.clear();
     }
 
     /// The interval's worker time, or `None` without CPU clocks.
@@ -368,7 +438,7 @@ impl PoolSignals {
         let busy = self.busy_time(&workers, elapsed);
         if busy.is_zero() {
             // Every worker parked all along: no CPU to split, no clock to read.
-            self.sched.clear();
+            self.pause_sample();
             return Some(WorkerTime::default());
         }
         let cpu = busy.mul_f64(self.cpu_share(&workers)?);
@@ -383,10 +453,10 @@ impl PoolSignals {
         let wait_share = if contended && (queued > 0 || saturating) {
             self.wait_share(&workers)
         } else if contended {
-            self.sched.clear();
+            self.pause_sample();
             None
         } else {
-            self.sched.clear();
+            self.pause_sample();
             self.last_share = None;
             Some(0.0)
         };
@@ -430,11 +500,18 @@ impl PoolSignals {
         };
         let due = !matches!(self.last_cpu_refresh, Some(at) if at.elapsed() < every);
         if due {
-            system.refresh_cpu_usage();
             self.last_cpu_refresh = Some(Instant::now());
             self.cpu_refreshes = self.cpu_refreshes.saturating_add(1);
-            if self.cpu_refreshes >= 2 {
-                self.host_cpu = Some(f64::from(system.global_cpu_usage() / 100.0).clamp(0.0, 1.0));
+            if let Some(host) = self.host_stat.as_mut() {
+                if let Some(share) = host.busy_share() {
+                    self.host_cpu = Some(share);
+                }
+            } else {
+                system.refresh_cpu_usage();
+                if self.cpu_refreshes >= 2 {
+                    self.host_cpu =
+                        Some(f64::from(system.global_cpu_usage() / 100.0).clamp(0.0, 1.0));
+                }
             }
         }
     }

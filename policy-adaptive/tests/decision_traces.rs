@@ -125,8 +125,11 @@ fn memory_pressure_caps_growth() {
 
 #[test]
 fn idle_workers_retire_to_min_after_keep_alive() {
-    // 16 threads; 6 stay busy for 10 ticks with nothing queued, then all go idle.
-    let (table, end) = trace(&Config::default(), 16, 45, |tick, _| {
+    // 16 threads; 6 stay busy for 10 ticks with nothing queued, then all go idle. The keep-alive
+    // window slides: 16 -> 6 at tick 20 (6 were busy in the last 2 s), and 6 -> 1 at tick 30,
+    // one keep-alive after the last busy tick (it took a second keep-alive, to tick 40, when
+    // the window restarted after each shrink).
+    let (table, end) = trace(&Config::default(), 16, 32, |tick, _| {
         let busy = if tick <= 10 { 6 } else { 0 };
         Snapshot {
             running: busy,
@@ -337,8 +340,8 @@ fn cpu_bound_work_is_not_armed_for_early_growth() {
 #[test]
 fn a_cpu_hog_never_drives_the_climber_below_the_cores() {
     // Mixed work (a third of the busy workers blocked) on 2 cores beside an outside CPU hog:
-    // our workers want 1.6 cores (no spare CPU, so no backlog growth) and are not CPU-bound
-    // enough to trim. Throughput is flat whatever the size (the hog takes what we leave), so
+    // our workers get 1.5 cores and want 1.9 (no spare CPU, so no backlog growth) and are not
+    // CPU-bound enough to trim. Throughput is flat whatever the size (the hog takes what we leave), so
     // every probe down "costs nothing". The climber stops at the core count instead of going
     // on to 1 and handing the hog our share.
     let (table, end) = trace(&Config::default(), 6, 60, |tick, threads| Snapshot {
@@ -346,8 +349,8 @@ fn a_cpu_hog_never_drives_the_climber_below_the_cores() {
         running: threads as u64,
         completed: 100 + u64::from(tick % 3),
         blocked: Some(threads as f64 / 3.0),
-        worker_cpu: Some(1.2),
-        worker_demand: Some(1.6),
+        worker_cpu: Some(1.5),
+        worker_demand: Some(1.9),
         memory: lots_of_memory(),
         host_cpu: Some(1.0),
         ..base()
@@ -386,4 +389,79 @@ fn a_pending_blocked_split_holds_until_the_sample_tells() {
     });
     assert_eq!(blind_end, 2 * CORES);
     insta::assert_snapshot!(format!("{table}\n{blind}"));
+}
+
+#[test]
+fn an_oversubscribed_host_grows_sleep_bound_work_to_its_blocking_ratio() {
+    // Work that sleeps most of the time on a host at 100% (load far above the cores): each busy
+    // worker is blocked 60% of its busy time, on a CPU 12.5% and queued for one 27.5% (after
+    // every wake-up, not because of our own CPU use). Demand (CPU + wait) is 0.4 cores per
+    // worker, 1.6 at 4 workers: above `spare_cpu × cores` (1.5), which held the pool at 4.
+    // Sized for the blocking ratio with the wait left out: 1.5 × (0.125 + 0.6) / 0.125 = 8.7,
+    // so growth to 8 (under the host guard), no further, however long the wait.
+    let mut io = io_world(64);
+    let (table, end) = trace(&Config::default(), 4, 6, |tick, threads| {
+        let s = io(tick, threads);
+        let busy = s.running as f64;
+        Snapshot {
+            blocked: Some(busy * 0.6),
+            worker_cpu: Some(busy * 0.125),
+            worker_demand: Some(busy * 0.4),
+            host_cpu: Some(1.0),
+            ..s
+        }
+    });
+    assert_eq!(end, 8, "{table}");
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn a_backlog_below_the_cores_goes_to_the_cores_at_once() {
+    // CPU-bound work from `min` = 1 on 2 free cores: nothing is blocked, so the backlog rule
+    // does not grow, and the climber (whose floor is the cores) took a 500 ms window per step.
+    // All busy with a backlog below the cores: the cores at once, then the climber from there.
+    let (table, end) = trace(&Config::default(), 1, 3, cpu_world(64, 2.0, 0.5));
+    assert_eq!(end, CORES, "{table}");
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn an_early_decision_grows_only_workers_nearly_all_blocked() {
+    // CPU-bound spinners on a host at load 40, 2 workers, early decisions 10 ms apart: over so
+    // short a window a worker waiting for a CPU looks partly blocked (0.8 of the 2 here, seen
+    // in `cpu_bound_work_does_not_grow_on_demand`), and growing on that added a worker per
+    // early decision. Early decisions now grow only workers nearly all blocked (3/4 or more);
+    // the next full tick judges the rest.
+    let when = |tick| Duration::from_millis(if tick < 4 { 10 } else { 100 });
+    let (table, end) = timed_trace(&Config::default(), 2, 4, when, |_, threads| Snapshot {
+        queued: 14,
+        running: threads as u64,
+        completed: 1,
+        blocked: Some(0.8),
+        worker_cpu: Some(0.4),
+        worker_demand: Some(1.2),
+        memory: lots_of_memory(),
+        ..base()
+    });
+    assert!(
+        !table.lines().skip(1).take(3).any(|l| l.contains("backlog")),
+        "{table}"
+    );
+    assert_eq!(
+        end, 3,
+        "the full tick may still grow by the blocked worker: {table}"
+    );
+    // Nearly all blocked (a burst of sleepers): early decisions grow as before.
+    let (burst, burst_end) = timed_trace(&Config::default(), 2, 3, when, |_, threads| Snapshot {
+        queued: 14,
+        running: threads as u64,
+        completed: 1,
+        blocked: Some(threads as f64 * 0.95),
+        worker_cpu: Some(0.02),
+        worker_demand: Some(0.03),
+        memory: lots_of_memory(),
+        ..base()
+    });
+    assert!(burst_end > 2, "{burst}");
+    insta::assert_snapshot!(format!("{table}\n{burst}"));
 }
