@@ -10,7 +10,7 @@ use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
 use crate::context::Context;
-use crate::inner::{GraphInner, HotNode};
+use crate::inner::{Critical, GraphInner, HotNode};
 use crate::options::{ClockFn, RunOptions};
 use crate::state::{Decision, NodeState, PackedTiming, Slot, Timing, NONE};
 
@@ -55,7 +55,9 @@ pub(crate) struct Run {
     tokens: AtomicUsize,
     pub(crate) cancelled: AtomicBool,
     pub(crate) refused: AtomicBool,
-    priority: bool,
+    /// With critical-path priority on an executor that honours priorities: the nodes submitted
+    /// at High priority (and preferred for the in-place successor).
+    critical: Option<ErasedArc<Critical>>,
     clock: Clock,
     start_time: u64,
     premarked: Vec<(u32, Box<str>)>,
@@ -232,10 +234,14 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
                 #[cfg(not(loom_broken_dag_poison))]
                 let ready = graph.hot[s as usize].in_degree == 1 || state.release();
                 if ready {
-                    if next.is_none() {
-                        next = Some(s);
-                    } else {
-                        run.submit(s);
+                    match next {
+                        None => next = Some(s),
+                        // The most urgent ready node runs in place: a critical one, if any.
+                        Some(n) if !run.is_critical(n) && run.is_critical(s) => {
+                            run.submit(n);
+                            next = Some(s);
+                        }
+                        Some(_) => run.submit(s),
                     }
                 }
             }
@@ -269,6 +275,25 @@ unsafe fn release_token(run: *const Run) {
     // SAFETY: `Run::start` leaked one strong reference for the run side; the release that
     // took the tokens to zero owns it, and no job can touch the run any more.
     unsafe { ErasedArc::decrement_strong_count(run) };
+}
+
+impl ExecutorRef {
+    /// Whether the executor orders jobs by priority.
+    ///
+    /// # Safety
+    ///
+    /// A borrowed executor is still valid (see [`Run::new`]).
+    unsafe fn honors_priority(&self) -> bool {
+        match self {
+            ExecutorRef::Borrowed(ptr) => {
+                // SAFETY: the caller's contract.
+                let exec = unsafe { &**ptr };
+                call_quietly(|| exec.honors_priority()).unwrap_or(false)
+            }
+            ExecutorRef::Owned(exec) => call_quietly(|| exec.honors_priority()).unwrap_or(false),
+            ExecutorRef::Released => false,
+        }
+    }
 }
 
 impl Run {
@@ -306,6 +331,11 @@ impl Run {
         for &(i, _) in &premarked {
             nodes[i as usize].mark_failed(i);
         }
+        // Priorities only matter to an executor that orders by them; only then are the longest
+        // chains worked out (once per graph).
+        // SAFETY: a borrowed executor is valid until the run completes (our contract).
+        let honors = unsafe { exec.honors_priority() };
+        let critical = (options.priority && honors).then(|| inner.critical());
         let clock = match (&options.clock, options.timing) {
             (_, false) => Clock::Off,
             (Some(clock), true) => Clock::Custom(clock.clone()),
@@ -325,7 +355,7 @@ impl Run {
             tokens: AtomicUsize::new(1),
             cancelled: AtomicBool::new(false),
             refused: AtomicBool::new(false),
-            priority: options.priority,
+            critical,
             clock,
             start_time: 0,
             premarked,
@@ -355,6 +385,13 @@ impl Run {
                 run.submit(root);
             }
         });
+    }
+
+    /// Whether node `index` is submitted at High priority.
+    fn is_critical(&self, index: u32) -> bool {
+        self.critical
+            .as_ref()
+            .is_some_and(|critical| critical.contains(index as usize))
     }
 
     /// Hands `job` to the executor. The caller holds a token of this run.
@@ -389,7 +426,7 @@ impl Run {
             job.start();
             return;
         }
-        let priority = if self.priority && self.graph.hot[index as usize].critical {
+        let priority = if self.is_critical(index) {
             Priority::High
         } else {
             Priority::Normal
