@@ -13,6 +13,13 @@
 /// Set in `Names::ends[i]` when node `i` has no user-given name (its text is `#i`).
 const UNNAMED: usize = 1 << (usize::BITS - 1);
 
+/// `00` to `99`, for writing two decimal digits at a time.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Every name, back to back.
 #[derive(Default)]
 pub(crate) struct Names {
@@ -33,24 +40,26 @@ impl Names {
 
     /// Adds node `index`, which has no name: its text is `#index`.
     pub(crate) fn push_unnamed(&mut self, index: u32) {
-        // Digits from the end of a small buffer: `format!` would cost several times the rest
-        // of adding a node.
+        // Digits from the end of a small buffer, two at a time: `format!` would cost several
+        // times the rest of adding a node.
         let mut digits = [0u8; 11];
         let mut at = digits.len();
         let mut rest = index;
-        loop {
+        while rest >= 10 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 || at == digits.len() {
             at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
+            digits[at] = b'0' + rest as u8;
         }
         at -= 1;
         digits[at] = b'#';
-        // ASCII by construction: the check cannot fail.
-        self.bytes
-            .push_str(std::str::from_utf8(&digits[at..]).unwrap_or("#"));
+        // SAFETY: `digits[at..]` is ASCII (`#` and `0`-`9`), so `bytes` stays UTF-8. (Checking
+        // it with `from_utf8` cost as much as the rest of adding a node.)
+        unsafe { self.bytes.as_mut_vec() }.extend_from_slice(&digits[at..]);
         self.ends.push(self.bytes.len() | UNNAMED);
     }
 
@@ -119,14 +128,20 @@ impl NameIndex {
         let mut second_use: Option<usize> = None;
         let mut note = |later: usize| second_use = Some(second_use.map_or(later, |s| s.min(later)));
         let mut keys: Vec<u64> = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            if names.is_unnamed(i) {
+        let bytes = names.bytes.as_bytes();
+        let mut start = 0;
+        for (i, &end) in names.ends.iter().enumerate() {
+            let name = &bytes[start..end & !UNNAMED];
+            start = end & !UNNAMED;
+            if end & UNNAMED != 0 {
                 continue;
             }
-            if let Some(k) = names.unnamed_node(name) {
-                note(i.max(k as usize));
+            if name.first() == Some(&b'#') {
+                if let Some(k) = names.unnamed_node(names.get(i)) {
+                    note(i.max(k as usize));
+                }
             }
-            keys.push((hash(name.as_bytes()) << 32) | i as u64);
+            keys.push((hash(name) << 32) | i as u64);
         }
         sort_by_high_half(&mut keys);
         // Equal names have equal hashes: compare names only within a run of equal hashes (the
@@ -247,6 +262,11 @@ mod tests {
         names.push_unnamed(2);
         names.push("#10");
         assert_eq!(names.iter().collect::<Vec<_>>(), ["a", "#1", "#2", "#10"]);
+        let mut texts = Names::default();
+        for i in [0, 7, 10, 99, 100, 105, 1000, 123_456, u32::MAX] {
+            texts.push_unnamed(i);
+            assert_eq!(texts.get(texts.len() - 1), format!("#{i}"));
+        }
         let index = NameIndex::new(&names).unwrap();
         assert_eq!(index.find(&names, "#2"), Some(2));
         assert_eq!(index.find(&names, "#10"), Some(3), "a user's name, not a node index");
