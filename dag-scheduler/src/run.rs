@@ -220,6 +220,8 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
             kind = Kind::Run;
             let hot = &graph.hot[index as usize];
             let mut next = None;
+            // The other ready successors, handed to the executor together after the loop.
+            let mut batch = Batch::default();
             for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
                 let state = &run.nodes[s as usize];
                 #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
@@ -238,13 +240,14 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
                         None => next = Some(s),
                         // The most urgent ready node runs in place: a critical one, if any.
                         Some(n) if !run.is_critical(n) && run.is_critical(s) => {
-                            run.submit(n);
+                            batch.add(run, n);
                             next = Some(s);
                         }
-                        Some(_) => run.submit(s),
+                        Some(_) => batch.add(run, s),
                     }
                 }
             }
+            batch.flush(run);
             match next {
                 Some(s) => index = s,
                 None => break,
@@ -254,6 +257,41 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     // SAFETY: we hold the token we release.
     unsafe { release_token(run_ptr) };
     bookkeeping.defuse();
+}
+
+/// Ready nodes a driver hands over together (`Executor::execute_batch`: one wake-up check for
+/// all of them on a `ThreadPool`), in release order. A fixed array: no allocation per node.
+#[derive(Default)]
+struct Batch {
+    nodes: [u32; BATCH],
+    len: usize,
+}
+
+const BATCH: usize = 16;
+
+impl Batch {
+    /// Queues node `s` (ready, not yet submitted); critical nodes go at once, at High priority.
+    /// The caller holds a token and is this run's driver on this thread.
+    fn add(&mut self, run: &Run, s: u32) {
+        if run.is_critical(s) {
+            run.submit(s);
+            return;
+        }
+        if self.len == BATCH {
+            self.flush(run);
+        }
+        self.nodes[self.len] = s;
+        self.len += 1;
+    }
+
+    fn flush(&mut self, run: &Run) {
+        match &self.nodes[..self.len] {
+            [] => {}
+            &[s] => run.submit(s),
+            nodes => run.submit_batch(nodes),
+        }
+        self.len = 0;
+    }
 }
 
 /// Releases one token; the last one completes the run and drops the run side's reference.
@@ -278,21 +316,22 @@ unsafe fn release_token(run: *const Run) {
 }
 
 impl ExecutorRef {
-    /// Whether the executor orders jobs by priority.
+    /// Calls `f` with the executor, quietly: `None` if it panicked, or if the run has let go of
+    /// the executor.
     ///
     /// # Safety
     ///
-    /// A borrowed executor is still valid (see [`Run::new`]).
-    unsafe fn honors_priority(&self) -> bool {
-        match self {
-            ExecutorRef::Borrowed(ptr) => {
-                // SAFETY: the caller's contract.
-                let exec = unsafe { &**ptr };
-                call_quietly(|| exec.honors_priority()).unwrap_or(false)
-            }
-            ExecutorRef::Owned(exec) => call_quietly(|| exec.honors_priority()).unwrap_or(false),
-            ExecutorRef::Released => false,
-        }
+    /// A borrowed executor is still valid: the caller holds a token of the run (a blocking
+    /// `run` waits for the last token on every exit path before its borrow ends), or is
+    /// `Run::new` (whose caller guarantees it).
+    unsafe fn call<R>(&self, f: impl FnOnce(&dyn Executor) -> R) -> Option<R> {
+        let exec: &dyn Executor = match self {
+            // SAFETY: the caller's contract.
+            ExecutorRef::Borrowed(ptr) => unsafe { &**ptr },
+            ExecutorRef::Owned(exec) => &**exec,
+            ExecutorRef::Released => return None,
+        };
+        call_quietly(|| f(exec))
     }
 }
 
@@ -334,7 +373,7 @@ impl Run {
         // Priorities only matter to an executor that orders by them; only then are the longest
         // chains worked out (once per graph).
         // SAFETY: a borrowed executor is valid until the run completes (our contract).
-        let honors = unsafe { exec.honors_priority() };
+        let honors = unsafe { exec.call(|exec| exec.honors_priority()) }.unwrap_or(false);
         let critical = (options.priority && honors).then(|| inner.critical());
         let clock = match (&options.clock, options.timing) {
             (_, false) => Clock::Off,
@@ -396,16 +435,8 @@ impl Run {
 
     /// Hands `job` to the executor. The caller holds a token of this run.
     fn hand_over(&self, job: Job, priority: Priority) -> Option<Result<(), Rejected<Job>>> {
-        match &self.exec {
-            ExecutorRef::Borrowed(ptr) => {
-                // SAFETY: valid while a token is held (the caller holds one): a blocking `run`
-                // waits for the last token on every exit path before its borrow ends.
-                let exec = unsafe { &**ptr };
-                call_quietly(|| exec.execute_with_priority(job, priority))
-            }
-            ExecutorRef::Owned(exec) => call_quietly(|| exec.execute_with_priority(job, priority)),
-            ExecutorRef::Released => None,
-        }
+        // SAFETY: the caller holds a token.
+        unsafe { self.exec.call(|exec| exec.execute_with_priority(job, priority)) }
     }
 
     /// Hands node `index` to the executor with a new token. The caller holds a token and is
@@ -448,6 +479,47 @@ impl Run {
                 self.cancelled.store(true, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Hands nodes `indices` (none critical) to the executor together, each with a new token.
+    /// The caller holds a token and is this run's driver on this thread.
+    fn submit_batch(&self, indices: &[u32]) {
+        // Relaxed, as in `submit`.
+        self.tokens.fetch_add(indices.len(), Ordering::Relaxed);
+        let job = |index: u32| NodeJob {
+            run: self as *const Run,
+            index,
+            armed: true,
+        };
+        if self.cancelled.load(Ordering::Relaxed) {
+            // As in `submit`: decided here, deferred to our driver loop.
+            indices.iter().for_each(|&index| job(index).start());
+            return;
+        }
+        let mut jobs = indices.iter().map(|&index| {
+            let job = job(index);
+            Box::new(move || job.start()) as Job
+        });
+        // SAFETY: the caller holds a token.
+        let handed = unsafe {
+            self.exec
+                .call(|exec| exec.execute_batch(&mut jobs, Priority::Normal))
+        };
+        match handed {
+            Some(Ok(())) => {}
+            Some(Err(Rejected(refused))) => {
+                self.refused.store(true, Ordering::Relaxed);
+                drop_quietly(refused);
+            }
+            // Panicked: the jobs it took are handed out, kept or dropped, as in `submit`.
+            None => {
+                self.refused.store(true, Ordering::Relaxed);
+                self.cancelled.store(true, Ordering::Relaxed);
+            }
+        }
+        // Every job not taken (after a refusal or a panic, or left by an executor that stopped
+        // early) holds a token too: dropped, it cancels its node, and the run with it.
+        jobs.for_each(drop_quietly);
     }
 
     /// Decides and records node `index`'s outcome, running it if it should run. Returns the
