@@ -269,7 +269,11 @@ mod tests {
         }
         let index = NameIndex::new(&names).unwrap();
         assert_eq!(index.find(&names, "#2"), Some(2));
-        assert_eq!(index.find(&names, "#10"), Some(3), "a user's name, not a node index");
+        assert_eq!(
+            index.find(&names, "#10"),
+            Some(3),
+            "a user's name, not a node index"
+        );
         assert_eq!(index.find(&names, "#0"), None, "node 0 has a name");
         assert_eq!(index.find(&names, "#02"), None);
         assert_eq!(index.find(&names, "#+2"), None);

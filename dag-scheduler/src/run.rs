@@ -436,7 +436,10 @@ impl Run {
     /// Hands `job` to the executor. The caller holds a token of this run.
     fn hand_over(&self, job: Job, priority: Priority) -> Option<Result<(), Rejected<Job>>> {
         // SAFETY: the caller holds a token.
-        unsafe { self.exec.call(|exec| exec.execute_with_priority(job, priority)) }
+        unsafe {
+            self.exec
+                .call(|exec| exec.execute_with_priority(job, priority))
+        }
     }
 
     /// Hands node `index` to the executor with a new token. The caller holds a token and is

@@ -194,7 +194,9 @@ fn an_execute_batch_that_stops_early_or_panics_cancels_what_it_did_not_take() {
             fault,
         };
         let report = within_patience(move || {
-            let report = graph.run_with(&exec, RunOptions::new().timing(false)).unwrap();
+            let report = graph
+                .run_with(&exec, RunOptions::new().timing(false))
+                .unwrap();
             let s = report.summary();
             (s.succeeded, s.cancelled, report.executor_refused())
         });

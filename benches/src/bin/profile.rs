@@ -107,7 +107,10 @@ fn add_unnamed(shape: &benches::workloads::dag::Shape) -> dag_scheduler::GraphBu
     let mut keys: Vec<dag_scheduler::NodeKey<()>> = Vec::with_capacity(shape.len());
     for preds in &shape.preds {
         let node = builder.unnamed_node(|_| ());
-        keys.push(node.after_all(preds.iter().map(|&p| keys[p as usize])).key());
+        keys.push(
+            node.after_all(preds.iter().map(|&p| keys[p as usize]))
+                .key(),
+        );
     }
     builder
 }
