@@ -60,8 +60,9 @@ pub struct GraphBuilder {
     /// A key of this builder is its index at once; anything else is `UNRESOLVED`, with an entry
     /// in `unresolved`.
     deps: Vec<u32>,
-    /// `deps_end[i]`: where node `i`'s dependencies end in `deps` (past `u32::MAX` dependencies
-    /// in all, `build` refuses the graph before reading these).
+    /// `deps_end[i + 1]`: where node `i`'s dependencies end in `deps`, after a leading 0, so
+    /// `build` turns it in place into the offsets of the predecessor lists (past `u32::MAX`
+    /// dependencies in all, `build` refuses the graph before reading these).
     deps_end: Vec<u32>,
     /// Position in `deps`, and the dependency, in the order they were added.
     unresolved: Vec<(usize, Unresolved)>,
@@ -228,6 +229,28 @@ impl<T> NodeBuilder<'_, T> {
     }
 }
 
+/// A node closure, type-erased (its output boxed: no allocation for `()`).
+fn into_node_fn<F, T>(f: F) -> NodeFn
+where
+    F: Fn(&Context<'_>) -> T + Send + Sync + 'static,
+    T: Any + Send + Sync,
+{
+    Box::new(move |cx: &Context<'_>| Ok(Box::new(f(cx)) as Box<dyn Any + Send + Sync>))
+}
+
+/// A fallible node closure, type-erased: `Err(e)` becomes the failure message.
+fn into_try_node_fn<F, T, E>(f: F) -> NodeFn
+where
+    F: Fn(&Context<'_>) -> Result<T, E> + Send + Sync + 'static,
+    T: Any + Send + Sync,
+    E: fmt::Display,
+{
+    Box::new(move |cx: &Context<'_>| match f(cx) {
+        Ok(value) => Ok(Box::new(value) as Box<dyn Any + Send + Sync>),
+        Err(error) => Err(error.to_string()),
+    })
+}
+
 impl Graph {
     /// A new [`GraphBuilder`].
     ///
@@ -258,7 +281,7 @@ impl GraphBuilder {
             names: Names::default(),
             hot: Vec::new(),
             deps: Vec::new(),
-            deps_end: Vec::new(),
+            deps_end: vec![0],
             unresolved: Vec::new(),
             limit: MAX_NODES,
             refused: 0,
@@ -308,10 +331,35 @@ impl GraphBuilder {
         F: Fn(&Context<'_>) -> T + Send + Sync + 'static,
         T: Any + Send + Sync,
     {
-        self.push(
-            name.as_ref(),
-            Box::new(move |cx: &Context<'_>| Ok(Box::new(f(cx)) as Box<dyn Any + Send + Sync>)),
-        )
+        self.push(Some(name.as_ref()), into_node_fn(f))
+    }
+
+    /// Adds a node without a name: the cheapest way to add one (no name to store, hash or
+    /// compare), for generated graphs that refer to nodes by their [`NodeKey`]s.
+    ///
+    /// Errors, reports and DOT show it as `#` and its index (`#17`), and name lookups
+    /// ([`Report::outcome`](crate::Report::outcome), [`RunOptions::mark_failed`](crate::RunOptions::mark_failed),
+    /// dependencies by name) find it by that text. Giving another node that text as its name is
+    /// a duplicate name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = dag_scheduler::Graph::builder();
+    /// let two = builder.unnamed_node(|_| 2).key();
+    /// let four = builder.unnamed_node(move |cx| cx.get(two).map(|v| v * 2)).after(two).key();
+    /// let graph = builder.build().unwrap();
+    /// assert_eq!(graph.dependencies("#1").unwrap(), ["#0"]);
+    /// assert_eq!(graph.run(&InlineExecutor).output(four), Some(&Some(4)));
+    /// ```
+    pub fn unnamed_node<F, T>(&mut self, f: F) -> NodeBuilder<'_, T>
+    where
+        F: Fn(&Context<'_>) -> T + Send + Sync + 'static,
+        T: Any + Send + Sync,
+    {
+        self.push(None, into_node_fn(f))
     }
 
     /// Adds a node that may fail: `Err(e)` fails it with `e.to_string()` as the message, and its
@@ -334,16 +382,33 @@ impl GraphBuilder {
         T: Any + Send + Sync,
         E: fmt::Display,
     {
-        self.push(
-            name.as_ref(),
-            Box::new(move |cx: &Context<'_>| match f(cx) {
-                Ok(value) => Ok(Box::new(value) as Box<dyn Any + Send + Sync>),
-                Err(error) => Err(error.to_string()),
-            }),
-        )
+        self.push(Some(name.as_ref()), into_try_node_fn(f))
     }
 
-    fn push<T>(&mut self, name: &str, run: NodeFn) -> NodeBuilder<'_, T> {
+    /// [`try_node`](Self::try_node) without a name: see [`unnamed_node`](Self::unnamed_node).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dag_scheduler::{Graph, Outcome};
+    /// use pool_core::InlineExecutor;
+    ///
+    /// let mut builder = Graph::builder();
+    /// let parse = builder.try_unnamed_node(|_| "x1".parse::<u32>()).key();
+    /// builder.unnamed_node(|_| ()).after(parse);
+    /// let report = builder.build().unwrap().run(&InlineExecutor);
+    /// assert_eq!(report.outcome("#1"), Some(Outcome::Skipped { because: "#0".into() }));
+    /// ```
+    pub fn try_unnamed_node<F, T, E>(&mut self, f: F) -> NodeBuilder<'_, T>
+    where
+        F: Fn(&Context<'_>) -> Result<T, E> + Send + Sync + 'static,
+        T: Any + Send + Sync,
+        E: fmt::Display,
+    {
+        self.push(None, into_try_node_fn(f))
+    }
+
+    fn push<T>(&mut self, name: Option<&str>, run: NodeFn) -> NodeBuilder<'_, T> {
         // Indices past u32 are refused by `build`; saturate so adding itself never panics.
         let index = u32::try_from(self.len()).unwrap_or(u32::MAX);
         if self.hot.len() >= self.limit {
@@ -357,7 +422,10 @@ impl GraphBuilder {
                 _output: PhantomData,
             };
         }
-        self.names.push(name);
+        match name {
+            Some(name) => self.names.push(name),
+            None => self.names.push_unnamed(index),
+        }
         self.hot.push(HotNode::new(run));
         self.deps_end.push(self.deps.len() as u32);
         NodeBuilder {
@@ -423,16 +491,23 @@ impl GraphBuilder {
         names.shrink_to_fit();
         let index = NameIndex::new(&names)
             .map_err(|second| GraphBuildError::duplicate_name(names.get(second)))?;
-        // Resolve every dependency to an index, in node order and, within a node, in the order
-        // they were added: the first problem found is the one reported.
+        let mut hot = self.hot;
+        // One pass over the nodes: resolve every dependency to an index, in node order and,
+        // within a node, in the order they were added (so the first problem found is the one
+        // reported); sort and deduplicate each list in place (the same node named twice, by name
+        // and by key, say, is one edge), compacting them into predecessor lists (CSR, offsets
+        // rewritten in place); and note each node's in-degree and its number of successors.
         let mut deps = self.deps;
+        let mut offsets = self.deps_end;
         let mut unresolved = self.unresolved.into_iter();
         // Whether a dependency points forward (only a name can): then the insertion order is not
         // a topological order, and the graph may have a cycle.
         let mut forward = false;
-        let mut start = 0;
-        for (i, &end) in self.deps_end.iter().enumerate() {
-            let end = end as usize;
+        let (mut start, mut write) = (0, 0);
+        for i in 0..n {
+            let end = offsets[i + 1] as usize;
+            let mut ascending = true;
+            let mut previous = None;
             for slot in &mut deps[start..end] {
                 let mut p = *slot;
                 if p == UNRESOLVED {
@@ -456,20 +531,13 @@ impl GraphBuilder {
                     return Err(GraphBuildError::self_dependency(names.get(i)));
                 }
                 forward |= p as usize > i;
+                ascending &= previous < Some(p);
+                previous = Some(p);
             }
-            start = end;
-        }
-        // Each node's dependencies sorted, the same one named twice (by name and by key, say)
-        // as one edge: compacted in place into predecessor lists (CSR).
-        let mut pred_offsets = Vec::with_capacity(n + 1);
-        pred_offsets.push(0u32);
-        let (mut start, mut write) = (0, 0);
-        for &end in &self.deps_end {
-            let end = end as usize;
-            let list = &mut deps[start..end];
-            if !list.windows(2).all(|w| w[0] < w[1]) {
-                list.sort_unstable();
+            if !ascending {
+                deps[start..end].sort_unstable();
             }
+            let first = write;
             let mut last = UNRESOLVED;
             for read in start..end {
                 let p = deps[read];
@@ -477,15 +545,18 @@ impl GraphBuilder {
                     deps[write] = p;
                     write += 1;
                     last = p;
+                    // Counted in `succ_end` for now; `GraphInner::new` turns counts into ranges.
+                    hot[p as usize].succ_end += 1;
                 }
             }
             // Fits: fewer than u32::MAX dependencies in all (checked above).
-            pred_offsets.push(write as u32);
+            offsets[i + 1] = write as u32;
+            hot[i].in_degree = (write - first) as u32;
             start = end;
         }
         deps.truncate(write);
         deps.shrink_to_fit();
-        let inner = GraphInner::new(names, index, self.hot, pred_offsets, deps, forward, self.id)?;
+        let inner = GraphInner::new(names, index, hot, offsets, deps, forward, self.id)?;
         Ok(Graph::from_inner(inner))
     }
 }

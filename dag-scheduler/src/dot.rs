@@ -10,9 +10,10 @@ pub(crate) fn to_dot(
     fill: impl Fn(usize) -> Option<(&'static str, &'static str)>,
 ) -> String {
     let mut out = String::from("digraph dag {\n  rankdir=LR;\n  node [shape=box];\n");
+    let critical = inner.critical();
     for (i, name) in inner.names().enumerate() {
         let name = dot_escape(name);
-        let bold = inner.hot[i].critical;
+        let bold = critical.contains(i);
         let _ = match (fill(i), bold) {
             (None, false) => writeln!(out, "  \"{name}\";"),
             (None, true) => writeln!(out, "  \"{name}\" [style=bold];"),

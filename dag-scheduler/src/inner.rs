@@ -1,10 +1,11 @@
-//! A validated graph as data: flat arrays indexed by `u32` (successors in CSR form, heights,
-//! the critical flags) built once by `GraphInner::new` and shared by every run.
+//! A validated graph as data: flat arrays indexed by `u32` (successors in CSR form, the
+//! dependency lists in `Topology`) built once by `GraphInner::new` and shared by every run; the
+//! longest chains (heights, critical flags) are worked out the first time something asks.
 
 use std::collections::HashMap;
 
 use pool_core::drop_quietly;
-use pool_core::sync::Mutex;
+use pool_core::sync::{ErasedArc, Mutex};
 
 use crate::context::NodeFn;
 use crate::error::GraphBuildError;
@@ -15,19 +16,16 @@ use crate::topology::{Topology, WIDE};
 /// What a worker reads to run node `i` and release its successors: half a line of memory.
 pub(crate) struct HotNode {
     pub(crate) run: NodeFn,
-    /// `succs[succ_start..succ_end]`, sorted by remaining chain length, longest first, so the
-    /// first successor made ready (the one run in place) is the most critical one.
+    /// `succs[succ_start..succ_end]`, in index order.
     pub(crate) succ_start: u32,
     pub(crate) succ_end: u32,
     /// Number of dependencies.
     pub(crate) in_degree: u32,
     pub(crate) run_even_if_failed: bool,
-    /// On a longest chain of the graph: submitted at High priority.
-    pub(crate) critical: bool,
 }
 
 impl HotNode {
-    /// A node as added; `GraphInner::new` fills in the rest.
+    /// A node as added; `build` and `GraphInner::new` fill in the rest.
     pub(crate) fn new(run: NodeFn) -> Self {
         HotNode {
             run,
@@ -35,8 +33,22 @@ impl HotNode {
             succ_end: 0,
             in_degree: 0,
             run_even_if_failed: false,
-            critical: false,
         }
+    }
+}
+
+/// The longest chains of a graph: what critical-path priority, `critical_path()` and DOT's bold
+/// nodes need, and nothing else does, so it is made on first use instead of by every build.
+pub(crate) struct Critical {
+    /// Longest chain (in nodes) from each node to a sink, the node included.
+    height: Box<[u32]>,
+    /// On a longest chain of the graph: submitted at High priority.
+    on_path: Box<[bool]>,
+}
+
+impl Critical {
+    pub(crate) fn contains(&self, i: usize) -> bool {
+        self.on_path[i]
     }
 }
 
@@ -46,16 +58,21 @@ pub(crate) struct GraphInner {
     /// Names and dependencies: what a running node may look up.
     pub(crate) topology: Topology,
     pub(crate) roots: Vec<u32>,
-    /// Longest chain (in nodes) from each node to a sink, the node included.
-    pub(crate) height: Vec<u32>,
+    /// No dependency points forward: insertion order is a topological order.
+    insertion_ordered: bool,
+    /// Made by the first caller of [`critical`](Self::critical). Immutable data behind a
+    /// once-taken lock, not protocol state: std's `Arc`.
+    critical: Mutex<Option<ErasedArc<Critical>>>,
     /// The per-run state array of a finished run, kept for the next run.
     pub(crate) spare: Mutex<Option<Box<[NodeState]>>>,
 }
 
 impl GraphInner {
     /// The graph of validated parts: `preds` lists each node's dependencies (sorted, distinct,
-    /// none the node itself) in CSR form. `forward`: some dependency has a larger index than its
-    /// node, so insertion order is not known to be a topological order (there may be a cycle).
+    /// none the node itself) in CSR form; `hot[i].in_degree` is the length of node `i`'s list and
+    /// `hot[i].succ_end` the number of lists it appears in. `forward`: some dependency has a
+    /// larger index than its node, so insertion order is not known to be a topological order
+    /// (there may be a cycle).
     pub(crate) fn new(
         names: Names,
         name_index: NameIndex,
@@ -67,91 +84,43 @@ impl GraphInner {
     ) -> Result<GraphInner, GraphBuildError> {
         let n = hot.len();
         let preds_of = |v: usize| &preds[pred_offsets[v] as usize..pred_offsets[v + 1] as usize];
-        // Successors (CSR): count, prefix sums (each list's end), then fill each list from its
-        // end, nodes in reverse order, so each list ends sorted by index and each offset ends at
-        // its list's start.
-        let mut succ_offsets = vec![0u32; n + 1];
-        for &p in &preds {
-            succ_offsets[p as usize + 1] += 1;
-        }
-        for v in 0..n {
-            succ_offsets[v + 1] += succ_offsets[v];
-        }
-        for v in 0..n {
-            succ_offsets[v] = succ_offsets[v + 1];
-        }
-        let mut succs = vec![0u32; preds.len()];
-        for v in (0..n).rev() {
-            for &p in preds_of(v) {
-                succ_offsets[p as usize] -= 1;
-                succs[succ_offsets[p as usize] as usize] = v as u32;
-            }
-        }
-        // A topological order: insertion order when every dependency was added before its node
-        // (always, with keys); else Kahn's, which finds a cycle if there is one.
-        let order = if forward {
-            Some(
-                topological_order(&pred_offsets, &preds, &succ_offsets, &succs).map_err(
-                    |cycle| {
-                        GraphBuildError::new_cycle(
-                            cycle
-                                .iter()
-                                .map(|&i| names.get(i as usize).to_owned())
-                                .collect(),
-                        )
-                    },
-                )?,
-            )
-        } else {
-            None
-        };
-        let in_order = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
-        // Remaining chain length (height) and chain length from a root (depth): a node is on a
-        // longest chain when the two add up to the longest chain.
-        let mut height = vec![1u32; n];
-        for k in (0..n).rev() {
-            let u = in_order(k);
-            let mut h = 1;
-            for &s in &succs[succ_offsets[u] as usize..succ_offsets[u + 1] as usize] {
-                h = h.max(height[s as usize] + 1);
-            }
-            height[u] = h;
-        }
-        // On a longest chain: a root as high as the graph, or a node one below a critical
-        // dependency (in topological order, so every dependency is decided first).
-        let longest = height.iter().copied().max().unwrap_or(0);
-        for k in 0..n {
-            let u = in_order(k);
-            let mine = preds_of(u);
-            hot[u].critical = if mine.is_empty() {
-                height[u] == longest
-            } else {
-                mine.iter()
-                    .any(|&p| hot[p as usize].critical && height[p as usize] == height[u] + 1)
-            };
-        }
-        drop(order);
-        for v in 0..n {
-            let list = &mut succs[succ_offsets[v] as usize..succ_offsets[v + 1] as usize];
-            if list.len() > 1 {
-                // Stable: equal heights stay in index order.
-                list.sort_by_key(|&s| std::cmp::Reverse(height[s as usize]));
-            }
-        }
+        // Successor counts to ranges (prefix sums; `succ_end` becomes the fill cursor), and the
+        // roots and wide nodes on the way.
         let mut roots = Vec::new();
         let mut wide = HashMap::new();
+        let mut sum = 0;
         for (i, node) in hot.iter_mut().enumerate() {
-            let mine = preds_of(i);
-            if mine.is_empty() {
+            let count = node.succ_end;
+            node.succ_start = sum;
+            node.succ_end = sum;
+            sum += count;
+            if node.in_degree == 0 {
                 roots.push(i as u32);
-            } else if mine.len() > WIDE {
-                wide.insert(i as u32, mine.iter().copied().collect());
+            } else if node.in_degree as usize > WIDE {
+                wide.insert(i as u32, preds_of(i).iter().copied().collect());
             }
-            node.succ_start = succ_offsets[i];
-            node.succ_end = succ_offsets[i + 1];
-            node.in_degree = mine.len() as u32;
         }
-        drop(succ_offsets);
+        // Fill each list in node order: every list ends sorted by index, its cursor at its end.
+        let mut succs = vec![0u32; preds.len()];
+        for v in 0..n {
+            for &p in preds_of(v) {
+                let cursor = &mut hot[p as usize].succ_end;
+                succs[*cursor as usize] = v as u32;
+                *cursor += 1;
+            }
+        }
+        // Only a dependency that points forward can close a cycle: only then does Kahn's
+        // algorithm run, naming the cycle if it finds one.
+        if forward {
+            topological_order(&hot, &succs, &pred_offsets, &preds).map_err(|cycle| {
+                GraphBuildError::new_cycle(
+                    cycle
+                        .iter()
+                        .map(|&i| names.get(i as usize).to_owned())
+                        .collect(),
+                )
+            })?;
+        }
         // The builder's array grew by doubling; give the slack back.
         hot.shrink_to_fit();
         Ok(GraphInner {
@@ -159,9 +128,62 @@ impl GraphInner {
             succs,
             topology: Topology::new(names, name_index, pred_offsets, preds, wide, builder_id),
             roots,
-            height,
+            insertion_ordered: !forward,
+            critical: Mutex::new(None),
             spare: Mutex::new(None),
         })
+    }
+
+    /// The graph's longest chains, made on the first call.
+    pub(crate) fn critical(&self) -> ErasedArc<Critical> {
+        let mut slot = self.critical.lock();
+        ErasedArc::clone(slot.get_or_insert_with(|| ErasedArc::new(self.find_critical())))
+    }
+
+    fn find_critical(&self) -> Critical {
+        let n = self.len();
+        let topology = &self.topology;
+        // A topological order: insertion order when every dependency was added before its node
+        // (always, with keys); else Kahn's (the graph was validated: it has no cycle).
+        let order = if self.insertion_ordered {
+            None
+        } else {
+            topological_order(
+                &self.hot,
+                &self.succs,
+                topology.pred_offsets(),
+                topology.preds(),
+            )
+            .ok()
+        };
+        let in_order = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
+        // Remaining chain length (height): a node is on a longest chain when it is a root as
+        // high as the graph, or one below a node on a longest chain.
+        let mut height = vec![1u32; n];
+        for k in (0..n).rev() {
+            let u = in_order(k);
+            let mut h = 1;
+            for &s in self.succs_of(u) {
+                h = h.max(height[s as usize] + 1);
+            }
+            height[u] = h;
+        }
+        let longest = height.iter().copied().max().unwrap_or(0);
+        let mut on_path = vec![false; n];
+        for k in 0..n {
+            let u = in_order(k);
+            let mine = topology.preds_of(u);
+            on_path[u] = if mine.is_empty() {
+                height[u] == longest
+            } else {
+                mine.iter()
+                    .any(|&p| on_path[p as usize] && height[p as usize] == height[u] + 1)
+            };
+        }
+        Critical {
+            height: height.into_boxed_slice(),
+            on_path: on_path.into_boxed_slice(),
+        }
     }
 
     pub(crate) fn succs_of(&self, i: usize) -> &[u32] {
@@ -193,19 +215,22 @@ impl GraphInner {
         self.topology.builder_id
     }
 
-    /// One longest chain by node count, from a root to a sink.
+    /// One longest chain by node count, from a root to a sink (the earliest added where
+    /// chains tie).
     pub(crate) fn longest_chain(&self) -> Vec<u32> {
-        let Some(mut u) = self
-            .roots
-            .iter()
-            .copied()
-            .max_by_key(|&r| (self.height[r as usize], std::cmp::Reverse(r)))
-        else {
+        let critical = self.critical();
+        let height = |i: u32| critical.height[i as usize];
+        let highest = |nodes: &[u32]| {
+            nodes
+                .iter()
+                .copied()
+                .max_by_key(|&i| (height(i), std::cmp::Reverse(i)))
+        };
+        let Some(mut u) = highest(&self.roots) else {
             return Vec::new();
         };
         let mut chain = vec![u];
-        // Successors are sorted longest chain first.
-        while let Some(&s) = self.succs_of(u as usize).first() {
+        while let Some(s) = highest(self.succs_of(u as usize)) {
             chain.push(s);
             u = s;
         }
@@ -223,23 +248,21 @@ impl Drop for GraphInner {
     }
 }
 
-/// Kahn's order of the graph given by predecessor lists, or the nodes of one cycle in order.
+/// Kahn's order of the graph, or the nodes of one cycle in order.
 fn topological_order(
+    hot: &[HotNode],
+    succs: &[u32],
     pred_offsets: &[u32],
     preds: &[u32],
-    succ_offsets: &[u32],
-    succs: &[u32],
 ) -> Result<Vec<u32>, Vec<u32>> {
-    let n = pred_offsets.len() - 1;
-    let mut left: Vec<u32> = (0..n)
-        .map(|i| pred_offsets[i + 1] - pred_offsets[i])
-        .collect();
+    let n = hot.len();
+    let mut left: Vec<u32> = hot.iter().map(|node| node.in_degree).collect();
     let mut order: Vec<u32> = (0..n as u32).filter(|&i| left[i as usize] == 0).collect();
     let mut head = 0;
     while head < order.len() {
-        let u = order[head] as usize;
+        let node = &hot[order[head] as usize];
         head += 1;
-        for &s in &succs[succ_offsets[u] as usize..succ_offsets[u + 1] as usize] {
+        for &s in &succs[node.succ_start as usize..node.succ_end as usize] {
             left[s as usize] -= 1;
             if left[s as usize] == 0 {
                 order.push(s);

@@ -4,28 +4,81 @@
 //! cost two allocations and two SipHash inserts per node: most of the build time. Here they are
 //! one arena (bytes and end offsets) and one sorted array of hashes and node indices, built once
 //! by `build`, which serves both the duplicate check and lookups.
+//!
+//! A node added without a name (`GraphBuilder::unnamed_node`) is shown as `#` and its index
+//! (`#17`) in errors, reports and DOT. That text is written into the arena when the node is
+//! added (a few digit stores, no formatting machinery), flagged, and left out of the hash index:
+//! `find` answers `#17` by parsing it, so a graph of unnamed nodes hashes and sorts nothing.
+
+/// Set in `Names::ends[i]` when node `i` has no user-given name (its text is `#i`).
+const UNNAMED: usize = 1 << (usize::BITS - 1);
+
+/// `00` to `99`, for writing two decimal digits at a time.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 /// Every name, back to back.
 #[derive(Default)]
 pub(crate) struct Names {
     bytes: String,
-    /// `ends[i]`: where name `i` ends in `bytes` (it starts where name `i - 1` ends).
+    /// `ends[i]`: where name `i` ends in `bytes` (it starts where name `i - 1` ends), with the
+    /// `UNNAMED` bit set for a node that has no user-given name.
     ends: Vec<usize>,
+    /// Whether any node has a user-given name (if not, there is nothing to index).
+    any_named: bool,
 }
 
 impl Names {
     pub(crate) fn push(&mut self, name: &str) {
         self.bytes.push_str(name);
         self.ends.push(self.bytes.len());
+        self.any_named = true;
+    }
+
+    /// Adds node `index`, which has no name: its text is `#index`.
+    pub(crate) fn push_unnamed(&mut self, index: u32) {
+        // Digits from the end of a small buffer, two at a time: `format!` would cost several
+        // times the rest of adding a node.
+        let mut digits = [0u8; 11];
+        let mut at = digits.len();
+        let mut rest = index;
+        while rest >= 10 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 || at == digits.len() {
+            at -= 1;
+            digits[at] = b'0' + rest as u8;
+        }
+        at -= 1;
+        digits[at] = b'#';
+        // SAFETY: `digits[at..]` is ASCII (`#` and `0`-`9`), so `bytes` stays UTF-8. (Checking
+        // it with `from_utf8` cost as much as the rest of adding a node.)
+        unsafe { self.bytes.as_mut_vec() }.extend_from_slice(&digits[at..]);
+        self.ends.push(self.bytes.len() | UNNAMED);
     }
 
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
+    fn end(&self, i: usize) -> usize {
+        self.ends[i] & !UNNAMED
+    }
+
     pub(crate) fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        &self.bytes[start..self.end(i)]
+    }
+
+    /// Whether node `i` was added without a name.
+    pub(crate) fn is_unnamed(&self, i: usize) -> bool {
+        self.ends.get(i).is_some_and(|&end| end & UNNAMED != 0)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
@@ -36,9 +89,23 @@ impl Names {
         self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
+
+    /// The unnamed node that `name` (`#17`) shows, if there is one.
+    fn unnamed_node(&self, name: &str) -> Option<u32> {
+        let digits = name.strip_prefix('#')?;
+        // Exactly the text `push_unnamed` writes: digits only, no sign, no leading zero.
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || (digits.len() > 1 && digits.starts_with('0'))
+        {
+            return None;
+        }
+        let i: u32 = digits.parse().ok()?;
+        self.is_unnamed(i as usize).then_some(i)
+    }
 }
 
-/// Name -> node index, over a [`Names`] arena: every node's `hash << 32 | index`, sorted.
+/// Name -> node index, over a [`Names`] arena: every named node's `hash << 32 | index`, sorted.
 ///
 /// Built by hashing the names in order (a sequential pass) and a radix sort, not by inserting
 /// into a hash table: a million random inserts into a table far larger than the cache cost a
@@ -49,18 +116,36 @@ pub(crate) struct NameIndex {
 }
 
 impl NameIndex {
-    /// Indexes every name; on a name used more than once, gives the index of the earliest
-    /// second use (what inserting the names in order into a map would find first).
+    /// Indexes every user-given name; on a name used more than once, gives the index of the
+    /// earliest second use (what inserting the names in order into a map would find first). A
+    /// user-given name that is the text of an unnamed node (`#17`) counts as a second use.
     pub(crate) fn new(names: &Names) -> Result<NameIndex, usize> {
-        let mut keys: Vec<u64> = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (hash(name.as_bytes()) << 32) | i as u64)
-            .collect();
+        if !names.any_named {
+            return Ok(NameIndex {
+                sorted: Box::default(),
+            });
+        }
+        let mut second_use: Option<usize> = None;
+        let mut note = |later: usize| second_use = Some(second_use.map_or(later, |s| s.min(later)));
+        let mut keys: Vec<u64> = Vec::with_capacity(names.len());
+        let bytes = names.bytes.as_bytes();
+        let mut start = 0;
+        for (i, &end) in names.ends.iter().enumerate() {
+            let name = &bytes[start..end & !UNNAMED];
+            start = end & !UNNAMED;
+            if end & UNNAMED != 0 {
+                continue;
+            }
+            if name.first() == Some(&b'#') {
+                if let Some(k) = names.unnamed_node(names.get(i)) {
+                    note(i.max(k as usize));
+                }
+            }
+            keys.push((hash(name) << 32) | i as u64);
+        }
         sort_by_high_half(&mut keys);
         // Equal names have equal hashes: compare names only within a run of equal hashes (the
         // run is in index order: the sort is stable).
-        let mut second_use: Option<usize> = None;
         let mut run_start = 0;
         for k in 1..=keys.len() {
             if k < keys.len() && keys[k] >> 32 == keys[run_start] >> 32 {
@@ -73,7 +158,7 @@ impl NameIndex {
                     .iter()
                     .any(|&earlier| names.get(earlier as u32 as usize) == names.get(later))
                 {
-                    second_use = Some(second_use.map_or(later, |s| s.min(later)));
+                    note(later);
                     break;
                 }
             }
@@ -95,6 +180,7 @@ impl NameIndex {
             .take_while(|&&k| k >> 32 == h)
             .map(|&k| k as u32)
             .find(|&i| names.get(i as usize) == name)
+            .or_else(|| names.unnamed_node(name))
     }
 }
 
@@ -166,5 +252,33 @@ mod tests {
         assert_eq!(index.find(&names, "node-1000"), None);
         names.push("node-7");
         assert_eq!(NameIndex::new(&names).err(), Some(1001));
+    }
+
+    #[test]
+    fn unnamed_nodes_show_their_index_and_are_found_by_it() {
+        let mut names = Names::default();
+        names.push("a");
+        names.push_unnamed(1);
+        names.push_unnamed(2);
+        names.push("#10");
+        assert_eq!(names.iter().collect::<Vec<_>>(), ["a", "#1", "#2", "#10"]);
+        let mut texts = Names::default();
+        for i in [0, 7, 10, 99, 100, 105, 1000, 123_456, u32::MAX] {
+            texts.push_unnamed(i);
+            assert_eq!(texts.get(texts.len() - 1), format!("#{i}"));
+        }
+        let index = NameIndex::new(&names).unwrap();
+        assert_eq!(index.find(&names, "#2"), Some(2));
+        assert_eq!(
+            index.find(&names, "#10"),
+            Some(3),
+            "a user's name, not a node index"
+        );
+        assert_eq!(index.find(&names, "#0"), None, "node 0 has a name");
+        assert_eq!(index.find(&names, "#02"), None);
+        assert_eq!(index.find(&names, "#+2"), None);
+        // A user's name that is an unnamed node's text is a duplicate (its second use).
+        names.push("#1");
+        assert_eq!(NameIndex::new(&names).err(), Some(4));
     }
 }

@@ -113,7 +113,9 @@ impl RunOptions {
     }
 
     /// Submit nodes on a longest remaining chain at [`Priority::High`](pool_core::Priority)
-    /// and the others at `Normal` (on by default). Executors without priorities ignore it.
+    /// and the others at `Normal` (on by default), and run a critical node in place before
+    /// another ready one. Only on an executor that [honors priorities](pool_core::Executor::honors_priority)
+    /// (others ignore them): the graph's longest chains are worked out on its first such run.
     ///
     /// # Examples
     ///

@@ -10,7 +10,7 @@ use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
 use crate::context::Context;
-use crate::inner::{GraphInner, HotNode};
+use crate::inner::{Critical, GraphInner, HotNode};
 use crate::options::{ClockFn, RunOptions};
 use crate::state::{Decision, NodeState, PackedTiming, Slot, Timing, NONE};
 
@@ -55,7 +55,9 @@ pub(crate) struct Run {
     tokens: AtomicUsize,
     pub(crate) cancelled: AtomicBool,
     pub(crate) refused: AtomicBool,
-    priority: bool,
+    /// With critical-path priority on an executor that honours priorities: the nodes submitted
+    /// at High priority (and preferred for the in-place successor).
+    critical: Option<ErasedArc<Critical>>,
     clock: Clock,
     start_time: u64,
     premarked: Vec<(u32, Box<str>)>,
@@ -218,6 +220,8 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
             kind = Kind::Run;
             let hot = &graph.hot[index as usize];
             let mut next = None;
+            // The other ready successors, handed to the executor together after the loop.
+            let mut batch = Batch::default();
             for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
                 let state = &run.nodes[s as usize];
                 #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
@@ -232,13 +236,18 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
                 #[cfg(not(loom_broken_dag_poison))]
                 let ready = graph.hot[s as usize].in_degree == 1 || state.release();
                 if ready {
-                    if next.is_none() {
-                        next = Some(s);
-                    } else {
-                        run.submit(s);
+                    match next {
+                        None => next = Some(s),
+                        // The most urgent ready node runs in place: a critical one, if any.
+                        Some(n) if !run.is_critical(n) && run.is_critical(s) => {
+                            batch.add(run, n);
+                            next = Some(s);
+                        }
+                        Some(_) => batch.add(run, s),
                     }
                 }
             }
+            batch.flush(run);
             match next {
                 Some(s) => index = s,
                 None => break,
@@ -248,6 +257,41 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     // SAFETY: we hold the token we release.
     unsafe { release_token(run_ptr) };
     bookkeeping.defuse();
+}
+
+/// Ready nodes a driver hands over together (`Executor::execute_batch`: one wake-up check for
+/// all of them on a `ThreadPool`), in release order. A fixed array: no allocation per node.
+#[derive(Default)]
+struct Batch {
+    nodes: [u32; BATCH],
+    len: usize,
+}
+
+const BATCH: usize = 16;
+
+impl Batch {
+    /// Queues node `s` (ready, not yet submitted); critical nodes go at once, at High priority.
+    /// The caller holds a token and is this run's driver on this thread.
+    fn add(&mut self, run: &Run, s: u32) {
+        if run.is_critical(s) {
+            run.submit(s);
+            return;
+        }
+        if self.len == BATCH {
+            self.flush(run);
+        }
+        self.nodes[self.len] = s;
+        self.len += 1;
+    }
+
+    fn flush(&mut self, run: &Run) {
+        match &self.nodes[..self.len] {
+            [] => {}
+            &[s] => run.submit(s),
+            nodes => run.submit_batch(nodes),
+        }
+        self.len = 0;
+    }
 }
 
 /// Releases one token; the last one completes the run and drops the run side's reference.
@@ -269,6 +313,26 @@ unsafe fn release_token(run: *const Run) {
     // SAFETY: `Run::start` leaked one strong reference for the run side; the release that
     // took the tokens to zero owns it, and no job can touch the run any more.
     unsafe { ErasedArc::decrement_strong_count(run) };
+}
+
+impl ExecutorRef {
+    /// Calls `f` with the executor, quietly: `None` if it panicked, or if the run has let go of
+    /// the executor.
+    ///
+    /// # Safety
+    ///
+    /// A borrowed executor is still valid: the caller holds a token of the run (a blocking
+    /// `run` waits for the last token on every exit path before its borrow ends), or is
+    /// `Run::new` (whose caller guarantees it).
+    unsafe fn call<R>(&self, f: impl FnOnce(&dyn Executor) -> R) -> Option<R> {
+        let exec: &dyn Executor = match self {
+            // SAFETY: the caller's contract.
+            ExecutorRef::Borrowed(ptr) => unsafe { &**ptr },
+            ExecutorRef::Owned(exec) => &**exec,
+            ExecutorRef::Released => return None,
+        };
+        call_quietly(|| f(exec))
+    }
 }
 
 impl Run {
@@ -306,6 +370,11 @@ impl Run {
         for &(i, _) in &premarked {
             nodes[i as usize].mark_failed(i);
         }
+        // Priorities only matter to an executor that orders by them; only then are the longest
+        // chains worked out (once per graph).
+        // SAFETY: a borrowed executor is valid until the run completes (our contract).
+        let honors = unsafe { exec.call(|exec| exec.honors_priority()) }.unwrap_or(false);
+        let critical = (options.priority && honors).then(|| inner.critical());
         let clock = match (&options.clock, options.timing) {
             (_, false) => Clock::Off,
             (Some(clock), true) => Clock::Custom(clock.clone()),
@@ -325,7 +394,7 @@ impl Run {
             tokens: AtomicUsize::new(1),
             cancelled: AtomicBool::new(false),
             refused: AtomicBool::new(false),
-            priority: options.priority,
+            critical,
             clock,
             start_time: 0,
             premarked,
@@ -357,17 +426,19 @@ impl Run {
         });
     }
 
+    /// Whether node `index` is submitted at High priority.
+    fn is_critical(&self, index: u32) -> bool {
+        self.critical
+            .as_ref()
+            .is_some_and(|critical| critical.contains(index as usize))
+    }
+
     /// Hands `job` to the executor. The caller holds a token of this run.
     fn hand_over(&self, job: Job, priority: Priority) -> Option<Result<(), Rejected<Job>>> {
-        match &self.exec {
-            ExecutorRef::Borrowed(ptr) => {
-                // SAFETY: valid while a token is held (the caller holds one): a blocking `run`
-                // waits for the last token on every exit path before its borrow ends.
-                let exec = unsafe { &**ptr };
-                call_quietly(|| exec.execute_with_priority(job, priority))
-            }
-            ExecutorRef::Owned(exec) => call_quietly(|| exec.execute_with_priority(job, priority)),
-            ExecutorRef::Released => None,
+        // SAFETY: the caller holds a token.
+        unsafe {
+            self.exec
+                .call(|exec| exec.execute_with_priority(job, priority))
         }
     }
 
@@ -389,7 +460,7 @@ impl Run {
             job.start();
             return;
         }
-        let priority = if self.priority && self.graph.hot[index as usize].critical {
+        let priority = if self.is_critical(index) {
             Priority::High
         } else {
             Priority::Normal
@@ -411,6 +482,47 @@ impl Run {
                 self.cancelled.store(true, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Hands nodes `indices` (none critical) to the executor together, each with a new token.
+    /// The caller holds a token and is this run's driver on this thread.
+    fn submit_batch(&self, indices: &[u32]) {
+        // Relaxed, as in `submit`.
+        self.tokens.fetch_add(indices.len(), Ordering::Relaxed);
+        let job = |index: u32| NodeJob {
+            run: self as *const Run,
+            index,
+            armed: true,
+        };
+        if self.cancelled.load(Ordering::Relaxed) {
+            // As in `submit`: decided here, deferred to our driver loop.
+            indices.iter().for_each(|&index| job(index).start());
+            return;
+        }
+        let mut jobs = indices.iter().map(|&index| {
+            let job = job(index);
+            Box::new(move || job.start()) as Job
+        });
+        // SAFETY: the caller holds a token.
+        let handed = unsafe {
+            self.exec
+                .call(|exec| exec.execute_batch(&mut jobs, Priority::Normal))
+        };
+        match handed {
+            Some(Ok(())) => {}
+            Some(Err(Rejected(refused))) => {
+                self.refused.store(true, Ordering::Relaxed);
+                drop_quietly(refused);
+            }
+            // Panicked: the jobs it took are handed out, kept or dropped, as in `submit`.
+            None => {
+                self.refused.store(true, Ordering::Relaxed);
+                self.cancelled.store(true, Ordering::Relaxed);
+            }
+        }
+        // Every job not taken (after a refusal or a panic, or left by an executor that stopped
+        // early) holds a token too: dropped, it cancels its node, and the run with it.
+        jobs.for_each(drop_quietly);
     }
 
     /// Decides and records node `index`'s outcome, running it if it should run. Returns the

@@ -42,6 +42,15 @@ impl Topology {
         }
     }
 
+    /// Every node's dependency list, back to back (CSR: `pred_offsets`).
+    pub(crate) fn preds(&self) -> &[u32] {
+        &self.preds
+    }
+
+    pub(crate) fn pred_offsets(&self) -> &[u32] {
+        &self.pred_offsets
+    }
+
     pub(crate) fn preds_of(&self, i: usize) -> &[u32] {
         &self.preds[self.pred_offsets[i] as usize..self.pred_offsets[i + 1] as usize]
     }

@@ -139,6 +139,77 @@ fn a_borrowed_executor_that_panics_is_never_used_after_run_returns() {
     }
 }
 
+/// How a hostile `execute_batch` misbehaves after taking (and queueing) its first job.
+#[derive(Clone, Copy, Debug)]
+enum BatchFault {
+    /// Returns `Ok` with the other jobs never taken.
+    StopsEarly,
+    Panics,
+}
+
+struct HostileBatch {
+    pool: ThreadPool,
+    fault: BatchFault,
+}
+
+impl Executor for HostileBatch {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        self.pool.execute(job)
+    }
+
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        if let Some(job) = jobs.next() {
+            self.pool.execute_with_priority(job, priority)?;
+        }
+        match self.fault {
+            BatchFault::StopsEarly => Ok(()),
+            BatchFault::Panics => hostile_panic(),
+        }
+    }
+}
+
+/// A fan-out goes to `execute_batch`; an executor that leaves some of the batch untaken (by
+/// returning early or panicking) cancels those nodes and the rest of the run, which finishes:
+/// every node has exactly one outcome and none is lost.
+#[test]
+fn an_execute_batch_that_stops_early_or_panics_cancels_what_it_did_not_take() {
+    for fault in [BatchFault::StopsEarly, BatchFault::Panics] {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut b = Graph::builder();
+        let root = b.node("root", |_| ()).key();
+        for _ in 0..6 {
+            let r = Arc::clone(&ran);
+            b.unnamed_node(move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .after(root);
+        }
+        let graph = b.build().unwrap();
+        let exec = HostileBatch {
+            pool: ThreadPool::new(2).unwrap(),
+            fault,
+        };
+        let report = within_patience(move || {
+            let report = graph
+                .run_with(&exec, RunOptions::new().timing(false))
+                .unwrap();
+            let s = report.summary();
+            (s.succeeded, s.cancelled, report.executor_refused())
+        });
+        let (succeeded, cancelled, refused) = report.expect("the run finishes");
+        // The four batched nodes never taken are cancelled; the one taken and the one run in
+        // place may run or see the cancellation first, depending on timing.
+        assert!(refused, "{fault:?}");
+        assert_eq!(succeeded + cancelled, 7, "{fault:?}");
+        assert!(cancelled >= 4, "{fault:?}: {cancelled}");
+        assert_eq!(ran.load(Ordering::SeqCst), succeeded - 1, "{fault:?}");
+    }
+}
+
 /// An owned executor that panics on every call: every node is cancelled, the run finishes.
 #[test]
 fn an_owned_executor_that_always_panics_cancels_every_node() {

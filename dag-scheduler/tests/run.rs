@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use dag_scheduler::{Graph, GraphBuilder, Outcome, RunOptions};
-use pool_core::{InlineExecutor, ThreadPool};
+use pool_core::{Executor, InlineExecutor, Job, Priority, Rejected, ThreadPool};
 use test_kit::{Budget, Dropping, Recording, PATIENCE};
 
 /// Records, per node, how many times it ran and the global sequence numbers of its start/end.
@@ -466,8 +466,24 @@ fn nested_runs_on_the_inline_executor_do_not_deadlock() {
     assert_eq!(report.output(y), Some(&Some(20)));
 }
 
+/// An executor that orders by priority (as far as the run can tell): records what it is given.
+#[derive(Default)]
+struct Ranked(Recording);
+
+impl Executor for Ranked {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        self.0.execute(job)
+    }
+    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
+        self.0.execute_with_priority(job, priority)
+    }
+    fn honors_priority(&self) -> bool {
+        true
+    }
+}
+
 #[test]
-fn critical_path_priority_is_passed_to_the_executor() {
+fn critical_path_priority_is_passed_to_an_executor_that_honors_it() {
     // Roots: "long" heads a 3-chain (critical), "short" is alone.
     let mut g = Graph::builder();
     g.node("short", |_| ());
@@ -475,22 +491,36 @@ fn critical_path_priority_is_passed_to_the_executor() {
     g.node("l2", |_| ()).after("long");
     g.node("l3", |_| ()).after("l2");
     let graph = g.build().unwrap();
-    let rec = Recording::default();
+    let rec = Ranked::default();
     graph.run(&rec);
-    let seen = rec.priorities();
+    let seen = rec.0.priorities();
     // Roots are submitted in insertion order; the chain runs in place after "long".
-    assert_eq!(
-        seen,
-        [pool_core::Priority::Normal, pool_core::Priority::High]
-    );
-    let rec = Recording::default();
+    assert_eq!(seen, [Priority::Normal, Priority::High]);
+    let rec = Ranked::default();
     graph
         .run_with(&rec, RunOptions::new().critical_path_priority(false))
         .unwrap();
-    assert!(rec
-        .priorities()
-        .iter()
-        .all(|p| *p == pool_core::Priority::Normal));
+    assert_eq!(rec.0.priorities(), [Priority::Normal; 2]);
+    // An executor that ignores priorities is given none.
+    let rec = Recording::default();
+    graph.run(&rec);
+    assert_eq!(rec.priorities(), [Priority::Normal; 2]);
+}
+
+#[test]
+fn a_critical_successor_runs_in_place_before_an_earlier_ready_one() {
+    // "root" releases "side" (a sink) and "c1" (heads the longest chain) at once: on a ranked
+    // executor "c1" runs in place and "side" is submitted, whatever their insertion order.
+    let mut g = Graph::builder();
+    let root = g.node("root", |_| ()).key();
+    g.node("side", |_| ()).after(root);
+    g.node("c1", |_| ()).after(root);
+    g.node("c2", |_| ()).after("c1");
+    let graph = g.build().unwrap();
+    let rec = Ranked::default();
+    assert!(graph.run(&rec).is_success());
+    // The root (High: it heads the longest chain), then "side" (Normal); the chain ran in place.
+    assert_eq!(rec.0.priorities(), [Priority::High, Priority::Normal]);
 }
 
 #[test]

@@ -142,6 +142,44 @@ pub trait Executor: Send + Sync {
         self.execute(job)
     }
 
+    /// Hands over every job `jobs` yields, in order, at one `priority`: an executor may push
+    /// them together and wake its threads once for all of them (the [`crate::ThreadPool`] does,
+    /// from its own workers). The default hands them to
+    /// [`execute_with_priority`](Self::execute_with_priority) one by one.
+    ///
+    /// # Errors
+    ///
+    /// The first job refused, handed back; the jobs after it are not taken from `jobs` (the
+    /// caller still owns them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{Executor, Job, Priority, ThreadPool};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// let mut jobs = (0..3).map(|i| {
+    ///     let tx = tx.clone();
+    ///     Box::new(move || tx.send(i).unwrap()) as Job
+    /// });
+    /// pool.execute_batch(&mut jobs, Priority::Normal).unwrap();
+    /// let mut got: Vec<i32> = rx.iter().take(3).collect();
+    /// got.sort();
+    /// assert_eq!(got, [0, 1, 2]);
+    /// ```
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        for job in jobs {
+            self.execute_with_priority(job, priority)?;
+        }
+        Ok(())
+    }
+
     /// Whether the priority passed to [`execute_with_priority`](Self::execute_with_priority)
     /// changes the order in which jobs start. Callers that spend work on priorities (the
     /// coalescer's priority raises, the DAG scheduler's critical-path priorities) skip it when
@@ -167,6 +205,13 @@ impl<E: Executor + ?Sized> Executor for &E {
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         (**self).execute_with_priority(job, priority)
     }
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        (**self).execute_batch(jobs, priority)
+    }
     fn honors_priority(&self) -> bool {
         (**self).honors_priority()
     }
@@ -179,6 +224,13 @@ impl<E: Executor + ?Sized> Executor for StdArc<E> {
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         (**self).execute_with_priority(job, priority)
     }
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        (**self).execute_batch(jobs, priority)
+    }
     fn honors_priority(&self) -> bool {
         (**self).honors_priority()
     }
@@ -190,6 +242,13 @@ impl<E: Executor + ?Sized> Executor for Box<E> {
     }
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         (**self).execute_with_priority(job, priority)
+    }
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        (**self).execute_batch(jobs, priority)
     }
     fn honors_priority(&self) -> bool {
         (**self).honors_priority()
@@ -220,5 +279,81 @@ impl Executor for InlineExecutor {
     fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
         job();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ThreadPool;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    /// Accepts (and runs) `budget` jobs, then refuses.
+    struct Budget(std::sync::atomic::AtomicUsize);
+
+    impl Executor for Budget {
+        fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+            let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+            if left == 0 {
+                return Err(Rejected(job));
+            }
+            self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            job();
+            Ok(())
+        }
+    }
+
+    fn counting_jobs(n: usize, tx: &mpsc::Sender<usize>) -> impl Iterator<Item = Job> + '_ {
+        (0..n).map(move |i| {
+            let tx = tx.clone();
+            Box::new(move || tx.send(i).unwrap()) as Job
+        })
+    }
+
+    #[test]
+    fn the_default_batch_stops_at_the_first_refusal_and_leaves_the_rest() {
+        let (tx, rx) = mpsc::channel();
+        let mut jobs = counting_jobs(5, &tx);
+        let refused = Budget(2.into()).execute_batch(&mut jobs, Priority::Normal);
+        assert!(refused.is_err());
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1]);
+        // The refused job came back; the two after it were not taken.
+        assert_eq!(jobs.count(), 2);
+    }
+
+    #[test]
+    fn a_batch_from_a_worker_runs_every_job_once() {
+        let pool = std::sync::Arc::new(ThreadPool::new(2).unwrap());
+        let (tx, rx) = mpsc::channel();
+        let p = std::sync::Arc::clone(&pool);
+        pool.spawn(move || {
+            p.execute_batch(&mut counting_jobs(1000, &tx), Priority::Normal)
+                .unwrap();
+        })
+        .unwrap();
+        let mut seen: Vec<usize> = (0..1000)
+            .map(|_| rx.recv_timeout(PATIENCE).unwrap())
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+        // Each job counted as submitted once (the spawning task is the 1001st).
+        assert_eq!(pool.stats().submitted, 1001);
+    }
+
+    #[test]
+    fn a_batch_after_shutdown_hands_back_its_first_job() {
+        let pool = ThreadPool::new(1).unwrap();
+        pool.shutdown();
+        let (tx, rx) = mpsc::channel();
+        let mut jobs = counting_jobs(3, &tx);
+        let Err(Rejected(first)) = pool.execute_batch(&mut jobs, Priority::Normal) else {
+            panic!("accepted after shutdown");
+        };
+        first();
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0]);
+        assert_eq!(jobs.count(), 2);
     }
 }

@@ -12,7 +12,11 @@
 //! `dag-build SHAPE [NODES]` adds the nodes of one of the `compare` DAG shapes (`chain`,
 //! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
 //! (the shape's predecessor lists are made first: subtract `dag-build none` from its count).
-//! Instructions per node: callgrind's total divided by NODES.
+//! Instructions per node: callgrind's total divided by NODES. `dag-build-unnamed SHAPE [NODES]`
+//! is the same with `unnamed_node` (no `format!` of a name per node).
+//!
+//! `dag-run SHAPE [NODES] [THREADS]` builds the shape (unnamed nodes) and runs it once, untimed,
+//! on a `ThreadPool`: subtract `dag-build-unnamed SHAPE [NODES]` for the run alone.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -97,22 +101,34 @@ fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn dag_build(shape: &str, n: usize) -> Result<(), String> {
+/// The shape's nodes added without names, by key (what `dag::add_ours` does with names).
+fn add_unnamed(shape: &benches::workloads::dag::Shape) -> dag_scheduler::GraphBuilder {
+    let mut builder = dag_scheduler::Graph::builder();
+    let mut keys: Vec<dag_scheduler::NodeKey<()>> = Vec::with_capacity(shape.len());
+    for preds in &shape.preds {
+        let node = builder.unnamed_node(|_| ());
+        keys.push(
+            node.after_all(preds.iter().map(|&p| keys[p as usize]))
+                .key(),
+        );
+    }
+    builder
+}
+
+fn dag_build(shape: &str, n: usize, named: bool) -> Result<(), String> {
     use benches::workloads::dag;
-    let shape = match shape {
-        "chain" | "none" => dag::chain(n),
-        "wavefront" => dag::wavefront((n as f64).sqrt() as usize),
-        "tree" => dag::binary_tree((n + 1).ilog2()),
-        "random" => dag::random_dag(n, 0x5eed),
-        other => return Err(format!("unknown DAG shape {other:?}")),
-    };
+    let shape = dag_shape(shape, n)?;
     let nodes = shape.len().max(1) as f64;
     if std::env::args().nth(2).as_deref() == Some("none") {
         println!("dag-build: {} nodes, shape only", shape.len());
         return Ok(());
     }
     let started = Instant::now();
-    let builder = dag::add_ours(&shape);
+    let builder = if named {
+        dag::add_ours(&shape)
+    } else {
+        add_unnamed(&shape)
+    };
     let added = started.elapsed();
     let graph = builder.build().map_err(|e| e.to_string())?;
     let built = started.elapsed();
@@ -126,9 +142,40 @@ fn dag_build(shape: &str, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+fn dag_shape(shape: &str, n: usize) -> Result<benches::workloads::dag::Shape, String> {
+    use benches::workloads::dag;
+    Ok(match shape {
+        "chain" | "none" => dag::chain(n),
+        "wavefront" => dag::wavefront((n as f64).sqrt() as usize),
+        "tree" => dag::binary_tree((n + 1).ilog2()),
+        "random" => dag::random_dag(n, 0x5eed),
+        other => return Err(format!("unknown DAG shape {other:?}")),
+    })
+}
+
+fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
+    let shape = dag_shape(shape, n)?;
+    let graph = add_unnamed(&shape).build().map_err(|e| e.to_string())?;
+    let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let report = graph
+        .run_with(&pool, dag_scheduler::RunOptions::new().timing(false))
+        .map_err(|e| e.to_string())?;
+    let ran = started.elapsed();
+    if !report.is_success() {
+        return Err("the run failed".to_owned());
+    }
+    println!(
+        "dag-run: {} nodes on {threads} threads, {:.0} ns/node",
+        graph.len(),
+        ran.as_nanos() as f64 / graph.len().max(1) as f64
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS] | profile dag-build (chain|wavefront|tree|random|none) [NODES]";
+    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -139,7 +186,9 @@ fn main() -> ExitCode {
     let result = match workload.as_str() {
         "external" => external(system, threads, n),
         "tree" => tree(system, threads, n),
-        "dag-build" => dag_build(system, n),
+        "dag-build" => dag_build(system, n, true),
+        "dag-build-unnamed" => dag_build(system, n, false),
+        "dag-run" => dag_run(system, n, threads),
         other => Err(format!("unknown workload {other:?}")),
     };
     match result {

@@ -524,4 +524,43 @@ impl Executor for ThreadPool {
             None => Err(Rejected(job)),
         }
     }
+
+    /// From a worker of this pool (a task releasing several others, a DAG node several
+    /// dependents), the jobs go onto the worker's own deque with one wake-up check for the
+    /// batch, which wakes at most one parked worker per job and stops once none is parked;
+    /// from any other thread each job is submitted as by [`execute_with_priority`](Self::execute_with_priority).
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        let shared = &*self.shared;
+        let pushed = std::cell::Cell::new(0usize);
+        // On every exit, a panicking iterator's unwinding included: a job pushed without a
+        // wake-up could sit in this deque while every other worker sleeps. `notify_one` orders
+        // the pushes before its look at the sleepers (README, wake-up step 3); after it, a
+        // sleeper count of zero means nobody is left to wake.
+        let _wake = crate::OnExit::new(|| {
+            for _ in 0..pushed.get() {
+                shared.sleep.notify_one();
+                if shared.sleep.idle() == 0 {
+                    break;
+                }
+            }
+        });
+        for job in jobs {
+            let Some(route) = shared.admit() else {
+                return Err(Rejected(job));
+            };
+            let mut work = Some(Work::Job(job));
+            if matches!(route, Route::Internal) && shared.local_queues {
+                worker::with_current(shared, |ctx| work.take().map(|w| ctx.deque.push(w)));
+            }
+            match work {
+                None => pushed.set(pushed.get() + 1),
+                Some(work) => shared.dispatch(route, work, priority),
+            }
+        }
+        Ok(())
+    }
 }
