@@ -67,6 +67,26 @@ fn backend_error(during: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Rem
     }
 }
 
+/// Starts the small runtime (one thread named `thread_name`) that an executor or a worker drives
+/// the engine on, and connects to `url` on it.
+pub(crate) fn start(
+    url: &str,
+    queue: &str,
+    thread_name: String,
+) -> Result<(tokio::runtime::Runtime, Store), RemoteError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
+        .map_err(|e| RemoteError::Build {
+            setting: "runtime",
+            message: e.to_string(),
+        })?;
+    let store = runtime.block_on(Store::connect(url, queue))?;
+    Ok((runtime, store))
+}
+
 impl Store {
     /// Connects to `url` and runs the engine's migrations: `sqlite://path/to/file.db` (created
     /// if missing) or, with the `postgres` feature, `postgres://user@host:port/db`.
@@ -137,24 +157,24 @@ impl Store {
         missed_heartbeats: usize,
         batch: usize,
     ) -> WorkerStorage {
+        // The two engines' `Config`s are distinct types with the same setters.
+        macro_rules! config {
+            ($config:ty) => {
+                <$config>::default()
+                    .queue(&self.queue)
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed_heartbeats)
+                    .batch_size(batch.max(1))
+            };
+        }
         match &self.pool {
-            Pool::Sqlite(pool) => {
-                let config = apalis_sqlite::Config::default()
-                    .queue(&self.queue)
-                    .heartbeat_interval(heartbeat)
-                    .missed_heartbeats(missed_heartbeats)
-                    .batch_size(batch.max(1));
-                WorkerStorage::Sqlite(SqliteStorage::new(pool).with_config(config))
-            }
+            Pool::Sqlite(pool) => WorkerStorage::Sqlite(
+                SqliteStorage::new(pool).with_config(config!(apalis_sqlite::Config)),
+            ),
             #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
-                let config = apalis_postgres::Config::default()
-                    .queue(&self.queue)
-                    .heartbeat_interval(heartbeat)
-                    .missed_heartbeats(missed_heartbeats)
-                    .batch_size(batch.max(1));
-                WorkerStorage::Postgres(PostgresStorage::new(pool).with_config(config))
-            }
+            Pool::Postgres(pool) => WorkerStorage::Postgres(
+                PostgresStorage::new(pool).with_config(config!(apalis_postgres::Config)),
+            ),
         }
     }
 

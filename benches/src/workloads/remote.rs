@@ -170,14 +170,22 @@ fn postgres_url() -> Result<String, &'static str> {
 
 /// The rows of this workload family.
 pub fn rows(config: &Config) -> Vec<Row> {
-    let wanted = ["remote round trip p50", "remote round trip p99", "remote throughput"];
+    let wanted = [
+        "remote round trip p50",
+        "remote round trip p99",
+        "remote throughput",
+    ];
     if !wanted.iter().any(|w| config.wants(w)) {
         return Vec::new();
     }
     let tries = config.pick(200, 20);
     let batch: u64 = config.pick(2_000, 200);
     let rounds = config.rounds.min(3);
-    let dir = std::env::temp_dir().join(format!("benches-remote-{}-{}", std::process::id(), ulid_nanos()));
+    let dir = std::env::temp_dir().join(format!(
+        "benches-remote-{}-{}",
+        std::process::id(),
+        ulid_nanos()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir for the SQLite file");
     let sqlite = format!("sqlite://{}", dir.join("jobs.db").display());
     let postgres = postgres_url();
