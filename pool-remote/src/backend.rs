@@ -18,9 +18,13 @@ use crate::wire::{Envelope, WireFailure};
 use crate::RemoteError;
 
 /// How long an SQLite connection waits for another process's write lock before it reports an
-/// error: several worker processes and a submitter share one file, and a write holds the lock
-/// for milliseconds, so a generous bound only matters when something is stuck.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// error. Several worker processes and a submitter share one file; a write holds the lock for
+/// milliseconds, but on an overloaded machine (load 35 on 2 cores) the holder is descheduled
+/// while it holds it and SQLite's busy back-off (sleeps of up to 100 ms, first come not first
+/// served) starved one worker past the earlier 30 s bound: its engine loop failed with
+/// "database is locked" and the worker process ended. The bound only matters when something is
+/// stuck, so it is long.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One job to enqueue.
 pub(crate) struct Outgoing {
