@@ -219,7 +219,9 @@ pub fn rows(config: &Config) -> Vec<Row> {
         base.push_str(why);
     }
     let mut out = Vec::new();
-    let specs: [(String, &str, bool, fn(&Figures) -> f64, String); 3] = [
+    // (workload, unit, higher is better, the figure, what one round does)
+    type Spec = (String, &'static str, bool, fn(&Figures) -> f64, String);
+    let specs: [Spec; 3] = [
         (
             "remote round trip p50".into(),
             "µs",
