@@ -71,6 +71,11 @@ fn backend_error(during: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Rem
     }
 }
 
+/// Both builders' `poll_interval`: how often the engine's tables are read.
+pub(crate) fn check_poll_interval(interval: Duration) -> Result<(), RemoteError> {
+    RemoteError::check(!interval.is_zero(), "poll_interval", "must be positive")
+}
+
 /// Starts the small runtime (one thread named `thread_name`) that an executor or a worker drives
 /// the engine on, and connects to `url` on it.
 pub(crate) fn start(

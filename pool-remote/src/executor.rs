@@ -279,11 +279,7 @@ impl RemoteExecutorBuilder {
     /// cannot be reached.
     pub fn build(self) -> Result<RemoteExecutor, RemoteError> {
         RemoteError::check(self.max_attempts > 0, "max_attempts", "must be at least 1")?;
-        RemoteError::check(
-            !self.poll_interval.is_zero(),
-            "poll_interval",
-            "must be positive",
-        )?;
+        backend::check_poll_interval(self.poll_interval)?;
         let (runtime, store) = backend::start(&self.url, &self.queue, "pool-remote-io".into())?;
         let shared = Arc::new(Shared {
             handle: runtime.handle().clone(),

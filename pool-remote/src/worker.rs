@@ -210,11 +210,7 @@ impl RemoteWorkerBuilder {
             "must be at least 1",
         )?;
         RemoteError::check(self.batch > 0, "batch", "must be at least 1")?;
-        RemoteError::check(
-            !self.poll_interval.is_zero(),
-            "poll_interval",
-            "must be positive",
-        )?;
+        backend::check_poll_interval(self.poll_interval)?;
         let name = self.name.unwrap_or_else(|| {
             format!(
                 "pool-remote-{}-{}",
