@@ -12,14 +12,19 @@ use apalis::prelude::{Task, TaskBuilder, TaskId, TaskResult, WaitForCompletion};
 #[cfg(feature = "postgres")]
 use apalis_postgres::{PgPool, PostgresStorage};
 use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 
 use crate::wire::{Envelope, WireFailure};
 use crate::RemoteError;
 
 /// How long an SQLite connection waits for another process's write lock before it reports an
-/// error: several worker processes and a submitter share one file, and a write holds the lock
-/// for milliseconds, so a generous bound only matters when something is stuck.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// error. Several worker processes and a submitter share one file; a write holds the lock for
+/// milliseconds, but on an overloaded machine (load 35 on 2 cores) the holder is descheduled
+/// while it holds it and SQLite's busy back-off (sleeps of up to 100 ms, first come not first
+/// served) starved one worker past the earlier 30 s bound: its engine loop failed with
+/// "database is locked" and the worker process ended. The bound only matters when something is
+/// stuck, so it is long.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One job to enqueue.
 pub(crate) struct Outgoing {
@@ -66,6 +71,31 @@ fn backend_error(during: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Rem
     }
 }
 
+/// Both builders' `poll_interval`: how often the engine's tables are read.
+pub(crate) fn check_poll_interval(interval: Duration) -> Result<(), RemoteError> {
+    RemoteError::check(!interval.is_zero(), "poll_interval", "must be positive")
+}
+
+/// Starts the small runtime (one thread named `thread_name`) that an executor or a worker drives
+/// the engine on, and connects to `url` on it.
+pub(crate) fn start(
+    url: &str,
+    queue: &str,
+    thread_name: String,
+) -> Result<(tokio::runtime::Runtime, Store), RemoteError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
+        .map_err(|e| RemoteError::Build {
+            setting: "runtime",
+            message: e.to_string(),
+        })?;
+    let store = runtime.block_on(Store::connect(url, queue))?;
+    Ok((runtime, store))
+}
+
 impl Store {
     /// Connects to `url` and runs the engine's migrations: `sqlite://path/to/file.db` (created
     /// if missing) or, with the `postgres` feature, `postgres://user@host:port/db`.
@@ -79,9 +109,19 @@ impl Store {
                 .await
                 .map_err(|e| unreachable(&e))?
         } else {
+            // WAL with `synchronous = NORMAL` on every connection: a commit appends to the log
+            // without an fsync, so the one write lock of the file is held for microseconds, not
+            // for a disk flush. With the default FULL, each commit fsynced under that lock; on a
+            // loaded disk an fsync took 60-300 ms, every other writer (heartbeats among them)
+            // slept in SQLite's busy back-off, throughput fell twentyfold, and live workers
+            // missed enough heartbeats for their claimed jobs to be re-enqueued and run twice.
+            // The cost: a power loss or OS crash (not a process crash) can undo the last
+            // commits. (apalis's `setup` sets `synchronous = OFF`, on one connection only.)
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| unreachable(&e))?
                 .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
@@ -126,24 +166,24 @@ impl Store {
         missed_heartbeats: usize,
         batch: usize,
     ) -> WorkerStorage {
+        // The two engines' `Config`s are distinct types with the same setters.
+        macro_rules! config {
+            ($config:ty) => {
+                <$config>::default()
+                    .queue(&self.queue)
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed_heartbeats)
+                    .batch_size(batch.max(1))
+            };
+        }
         match &self.pool {
-            Pool::Sqlite(pool) => {
-                let config = apalis_sqlite::Config::default()
-                    .queue(&self.queue)
-                    .heartbeat_interval(heartbeat)
-                    .missed_heartbeats(missed_heartbeats)
-                    .batch_size(batch.max(1));
-                WorkerStorage::Sqlite(SqliteStorage::new(pool).with_config(config))
-            }
+            Pool::Sqlite(pool) => WorkerStorage::Sqlite(
+                SqliteStorage::new(pool).with_config(config!(apalis_sqlite::Config)),
+            ),
             #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
-                let config = apalis_postgres::Config::default()
-                    .queue(&self.queue)
-                    .heartbeat_interval(heartbeat)
-                    .missed_heartbeats(missed_heartbeats)
-                    .batch_size(batch.max(1));
-                WorkerStorage::Postgres(PostgresStorage::new(pool).with_config(config))
-            }
+            Pool::Postgres(pool) => WorkerStorage::Postgres(
+                PostgresStorage::new(pool).with_config(config!(apalis_postgres::Config)),
+            ),
         }
     }
 

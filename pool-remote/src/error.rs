@@ -1,5 +1,7 @@
 //! The one error type of the crate.
 
+use std::fmt;
+
 use thiserror::Error;
 
 /// What went wrong with a remote task, named so a caller can act on it.
@@ -106,6 +108,22 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
+    /// Refuses a builder setting unless `ok`: the one check both builders use.
+    pub(crate) fn check(
+        ok: bool,
+        setting: &'static str,
+        message: impl fmt::Display,
+    ) -> Result<(), RemoteError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(RemoteError::Build {
+                setting,
+                message: message.to_string(),
+            })
+        }
+    }
+
     /// Whether the task was cancelled before it started.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, RemoteError::Cancelled { .. })

@@ -22,7 +22,7 @@ use pool_core::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use pool_core::Priority;
 use tokio::sync::Notify;
 
-use crate::backend::{Finished, Outgoing, Store};
+use crate::backend::{self, Finished, Outgoing, Store};
 use crate::handle::{RawOutcome, RemoteHandle, Slot};
 use crate::wire::{engine_priority, Envelope, WireFailure};
 use crate::{RemoteError, RemoteTask};
@@ -278,28 +278,9 @@ impl RemoteExecutorBuilder {
     /// [`RemoteError::Build`] for a bad setting, [`RemoteError::Unreachable`] when the backend
     /// cannot be reached.
     pub fn build(self) -> Result<RemoteExecutor, RemoteError> {
-        if self.max_attempts == 0 {
-            return Err(RemoteError::Build {
-                setting: "max_attempts",
-                message: "must be at least 1".into(),
-            });
-        }
-        if self.poll_interval.is_zero() {
-            return Err(RemoteError::Build {
-                setting: "poll_interval",
-                message: "must be positive".into(),
-            });
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("pool-remote-io")
-            .enable_all()
-            .build()
-            .map_err(|e| RemoteError::Build {
-                setting: "runtime",
-                message: e.to_string(),
-            })?;
-        let store = runtime.block_on(Store::connect(&self.url, &self.queue))?;
+        RemoteError::check(self.max_attempts > 0, "max_attempts", "must be at least 1")?;
+        backend::check_poll_interval(self.poll_interval)?;
+        let (runtime, store) = backend::start(&self.url, &self.queue, "pool-remote-io".into())?;
         let shared = Arc::new(Shared {
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),

@@ -26,7 +26,7 @@ use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder};
 use pool_core::sync::{Arc, AtomicU64, Ordering};
 use pool_core::{TaskError, ThreadPool};
 
-use crate::backend::{Store, WorkerStorage};
+use crate::backend::{self, Store, WorkerStorage};
 use crate::executor::DEFAULT_QUEUE;
 use crate::wire::{Envelope, WireFailure};
 use crate::{Registry, RemoteError};
@@ -199,25 +199,18 @@ impl RemoteWorkerBuilder {
     /// [`RemoteError::Build`] for a bad setting, [`RemoteError::Unreachable`] when the backend
     /// cannot be reached.
     pub fn build(self) -> Result<Worker, RemoteError> {
-        let bad = |setting, message: &str| RemoteError::Build {
-            setting,
-            message: message.into(),
-        };
-        if self.heartbeat < Duration::from_secs(1) {
-            return Err(bad(
-                "heartbeat",
-                "must be at least one second (the engine stores seconds)",
-            ));
-        }
-        if self.missed_heartbeats == 0 {
-            return Err(bad("missed_heartbeats", "must be at least 1"));
-        }
-        if self.batch == 0 {
-            return Err(bad("batch", "must be at least 1"));
-        }
-        if self.poll_interval.is_zero() {
-            return Err(bad("poll_interval", "must be positive"));
-        }
+        RemoteError::check(
+            self.heartbeat >= Duration::from_secs(1),
+            "heartbeat",
+            "must be at least one second (the engine stores seconds)",
+        )?;
+        RemoteError::check(
+            self.missed_heartbeats > 0,
+            "missed_heartbeats",
+            "must be at least 1",
+        )?;
+        RemoteError::check(self.batch > 0, "batch", "must be at least 1")?;
+        backend::check_poll_interval(self.poll_interval)?;
         let name = self.name.unwrap_or_else(|| {
             format!(
                 "pool-remote-{}-{}",
@@ -233,13 +226,7 @@ impl RemoteWorkerBuilder {
             setting: "threads",
             message: e.to_string(),
         })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(format!("{name}-io"))
-            .enable_all()
-            .build()
-            .map_err(|e| bad("runtime", &e.to_string()))?;
-        let store = runtime.block_on(Store::connect(&self.url, &self.queue))?;
+        let (runtime, store) = backend::start(&self.url, &self.queue, format!("{name}-io"))?;
         Ok(Worker {
             name,
             runtime,

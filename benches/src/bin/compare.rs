@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `--only NAME` runs the families whose name contains NAME (`core`, `priority`, `coalesce`,
-//! `dag`, `adaptive`); when NAME names no family, it keeps the workloads whose name contains it.
+//! `dag`, `adaptive`, `remote`); when NAME names no family, it keeps the workloads whose name
+//! contains it. `remote` (about a minute) runs only when named.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,16 +16,20 @@ use benches::{render_json, render_table, workloads, Config, Row};
 
 type Family = (&'static str, fn(&Config) -> Vec<Row>);
 
-const FAMILIES: [Family; 5] = [
+const FAMILIES: [Family; 6] = [
     ("core", workloads::core::rows),
     ("priority", workloads::priority::rows),
     ("coalesce", workloads::coalesce::rows),
     ("dag", workloads::dag::rows),
     ("adaptive", workloads::adaptive::rows),
+    ("remote", workloads::remote::rows),
 ];
 
+/// Families left out of a run that does not name them with `--only` (too slow for the default).
+const ONLY_WHEN_NAMED: [&str; 1] = ["remote"];
+
 const USAGE: &str = "usage: compare [--quick] [--only NAME] [--rounds N] [--json FILE]\n\
-     families: core, priority, coalesce, dag, adaptive";
+     families: core, priority, coalesce, dag, adaptive, remote (only when named)";
 
 struct Args {
     quick: bool,
@@ -94,7 +99,8 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut rows = Vec::new();
     for (name, family) in FAMILIES {
-        if by_family && !only.as_ref().is_some_and(|o| name.contains(o.as_str())) {
+        let named = only.as_ref().is_some_and(|o| name.contains(o.as_str()));
+        if !named && (by_family || ONLY_WHEN_NAMED.contains(&name)) {
             continue;
         }
         let family_started = Instant::now();

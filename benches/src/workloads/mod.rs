@@ -6,3 +6,4 @@ pub mod coalesce;
 pub mod core;
 pub mod dag;
 pub mod priority;
+pub mod remote;

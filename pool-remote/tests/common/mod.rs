@@ -1,6 +1,8 @@
 //! One test kit for the crate's tests: tasks, a throwaway database, an in-process worker.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -32,6 +34,26 @@ impl RemoteTask for Nap {
     }
 }
 
+/// Waits until the file `marker` exists (at most two minutes), then returns `id`: a job that is
+/// certainly unfinished, whoever holds it, until the test creates the marker.
+pub struct Linger;
+impl RemoteTask for Linger {
+    const NAME: &'static str = "linger";
+    type Args = (u64, PathBuf);
+    type Output = u64;
+    fn run(&self, (id, marker): (u64, PathBuf)) -> Result<u64, BoxError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        // A file is what another process can see; the wait stands for a long piece of work.
+        while !marker.exists() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{} never appeared", marker.display()).into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(id)
+    }
+}
+
 /// Always panics.
 pub struct Explode;
 impl RemoteTask for Explode {
@@ -59,6 +81,7 @@ pub fn registry() -> Registry {
         .register(Square)
         .register(Nap)
         .register(Explode)
+        .register(Linger)
         .register(Sequence(AtomicU64::new(0)))
 }
 
