@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use policy_adaptive::{decide, grows_on_demand, Config, ControllerState, Memory, Reason, Snapshot};
+use policy_adaptive::{
+    decide, grows_on_demand, Config, ControllerState, Decision, Memory, Reason, Snapshot,
+};
 
 const TICK: Duration = Duration::from_millis(100);
 const CORES: usize = 2;
@@ -16,11 +18,37 @@ fn trace(
     config: &Config,
     start: usize,
     ticks: u32,
+    world: impl FnMut(u32, usize) -> Snapshot,
+) -> (String, usize) {
+    run_trace(
+        config,
+        start,
+        ticks,
+        "tick | signals | from -> to | reason",
+        world,
+        |tick, snapshot, from, decision| {
+            format!(
+                "{tick:>4} | {snapshot} | {from:>3} -> {:<3} | {}",
+                decision.target, decision.reason
+            )
+        },
+    )
+}
+
+/// The loop of every trace: each tick's snapshot is `world`'s with the last decision fed back
+/// (`threads` and `target`), and `line(tick, snapshot, from, decision)` is its table line under
+/// `header`. Returns the table and the final thread count.
+fn run_trace(
+    config: &Config,
+    start: usize,
+    ticks: u32,
+    header: &str,
     mut world: impl FnMut(u32, usize) -> Snapshot,
+    mut line: impl FnMut(u32, &Snapshot, usize, &Decision) -> String,
 ) -> (String, usize) {
     let mut state = ControllerState::new();
     let mut threads = start;
-    let mut table = String::from("tick | signals | from -> to | reason\n");
+    let mut table = format!("{header}\n");
     for tick in 1..=ticks {
         let snapshot = Snapshot {
             threads,
@@ -28,11 +56,12 @@ fn trace(
             ..world(tick, threads)
         };
         let decision = decide(&snapshot, &mut state, config);
-        let line = format!(
-            "{tick:>4} | {snapshot} | {threads:>3} -> {:<3} | {}",
-            decision.target, decision.reason
-        );
-        writeln!(table, "{}", line.trim_end()).unwrap();
+        writeln!(
+            table,
+            "{}",
+            line(tick, &snapshot, threads, &decision).trim_end()
+        )
+        .unwrap();
         threads = decision.target;
     }
     (table, threads)
@@ -275,32 +304,29 @@ fn timed_trace(
     when: impl Fn(u32) -> Duration,
     mut world: impl FnMut(u32, usize) -> Snapshot,
 ) -> (String, usize) {
-    let mut state = ControllerState::new();
-    let mut threads = start;
-    let mut table = String::from("tick | elapsed | signals | from -> to | armed | reason\n");
-    for tick in 1..=ticks {
-        let snapshot = Snapshot {
-            threads,
-            target: threads,
+    run_trace(
+        config,
+        start,
+        ticks,
+        "tick | elapsed | signals | from -> to | armed | reason",
+        |tick, threads| Snapshot {
             elapsed: when(tick),
             ..world(tick, threads)
-        };
-        let decision = decide(&snapshot, &mut state, config);
-        let armed = grows_on_demand(
-            &Snapshot {
-                target: decision.target,
-                ..snapshot
-            },
-            config,
-        );
-        let line = format!(
-            "{tick:>4} | {:>5.0?} | {snapshot} | {threads:>3} -> {:<3} | {:<5} | {}",
-            snapshot.elapsed, decision.target, armed, decision.reason
-        );
-        writeln!(table, "{}", line.trim_end()).unwrap();
-        threads = decision.target;
-    }
-    (table, threads)
+        },
+        |tick, snapshot, from, decision| {
+            let armed = grows_on_demand(
+                &Snapshot {
+                    target: decision.target,
+                    ..*snapshot
+                },
+                config,
+            );
+            format!(
+                "{tick:>4} | {:>5.0?} | {snapshot} | {from:>3} -> {:<3} | {:<5} | {}",
+                snapshot.elapsed, decision.target, armed, decision.reason
+            )
+        },
+    )
 }
 
 #[test]
