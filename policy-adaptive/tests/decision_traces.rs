@@ -102,18 +102,23 @@ fn io_world(clients: usize) -> impl FnMut(u32, usize) -> Snapshot {
 fn cpu_world(clients: usize, free_cores: f64, host: f64) -> impl FnMut(u32, usize) -> Snapshot {
     move |_, threads| {
         let busy = threads.min(clients);
-        let on_cpu = (busy as f64).min(free_cores);
-        Snapshot {
-            queued: (clients - busy) as u64,
-            running: busy as u64,
-            completed: (on_cpu * 100.0) as u64,
-            blocked: Some(0.0),
-            worker_cpu: Some(on_cpu),
-            worker_demand: Some(busy as f64),
-            memory: lots_of_memory(),
-            host_cpu: Some(host),
-            ..base()
-        }
+        cpu_bound(clients, busy, (busy as f64).min(free_cores), Some(host))
+    }
+}
+
+/// The signals of `clients` tasks of 1 ms CPU each, `busy` of them on workers that get `on_cpu`
+/// cores in all (never blocked: the rest of their time is spent waiting for a core).
+fn cpu_bound(clients: usize, busy: usize, on_cpu: f64, host_cpu: Option<f64>) -> Snapshot {
+    Snapshot {
+        queued: (clients - busy) as u64,
+        running: busy as u64,
+        completed: (on_cpu * 100.0) as u64,
+        blocked: Some(0.0),
+        worker_cpu: Some(on_cpu),
+        worker_demand: Some(busy as f64),
+        memory: lots_of_memory(),
+        host_cpu,
+        ..base()
     }
 }
 
@@ -180,17 +185,7 @@ fn a_noisy_neighbour_changes_nothing_but_the_growth_speed() {
         move |_, threads: usize| {
             let busy = threads.min(8);
             let on_cpu = CORES as f64 * busy as f64 / (busy as f64 + 2.0);
-            Snapshot {
-                queued: (8 - busy) as u64,
-                running: busy as u64,
-                completed: (on_cpu * 100.0) as u64,
-                blocked: Some(0.0),
-                worker_cpu: Some(on_cpu),
-                worker_demand: Some(busy as f64),
-                memory: lots_of_memory(),
-                host_cpu: host,
-                ..base()
-            }
+            cpu_bound(8, busy, on_cpu, host)
         }
     };
     let (busy_host, end) = trace(&Config::default(), 8, 30, neighbour(Some(1.0)));
