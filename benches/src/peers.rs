@@ -104,7 +104,7 @@ impl Elastic {
 
     /// Fixed bounds: `threads` threads (tokio: `threads` workers and up to `threads` blocking
     /// threads), with tokio's default keep-alive for its blocking threads.
-    fn fixed(threads: usize) -> Elastic {
+    pub fn fixed(threads: usize) -> Elastic {
         Elastic {
             core: threads,
             max: threads,
@@ -166,13 +166,7 @@ impl Pool {
     /// If the pool cannot be built (out of threads): the benchmark cannot go on.
     pub fn build(kind: Kind, threads: usize, name: &str) -> Pool {
         match kind {
-            Kind::Ours => Pool::Ours(
-                ThreadPool::builder()
-                    .threads(threads)
-                    .thread_name(name)
-                    .build()
-                    .expect("pool-core pool"),
-            ),
+            Kind::Ours => Pool::Ours(our_pool(threads, name)),
             Kind::Rayon => Pool::Rayon(rayon_pool(threads, name)),
             Kind::Threadpool => Pool::Threadpool(
                 threadpool::Builder::new()
@@ -280,8 +274,22 @@ impl Pool {
     }
 }
 
+/// Our FIFO pool with `threads` threads named `name…` (also what the internal-spawn rows hold
+/// in an `Arc`).
+///
+/// # Panics
+///
+/// If the pool cannot be built.
+pub fn our_pool(threads: usize, name: &str) -> ThreadPool {
+    ThreadPool::builder()
+        .threads(threads)
+        .thread_name(name)
+        .build()
+        .expect("pool-core pool")
+}
+
 /// rayon-core's pool with `threads` threads named `name…` (also what the hand-made rayon scope
-/// of the DAG rows runs on).
+/// of the DAG rows and the internal-spawn rows run on).
 ///
 /// # Panics
 ///
@@ -297,15 +305,23 @@ pub fn rayon_pool(threads: usize, name: &str) -> rayon_core::ThreadPool {
 
 /// A tokio runtime of `bounds.core` workers whose blocking pool is the peer.
 fn tokio_pool(bounds: Elastic, name: &str) -> Pool {
-    Pool::Tokio(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(bounds.core)
-            .max_blocking_threads(bounds.max)
-            .thread_keep_alive(bounds.keep_alive)
-            .thread_name(name)
-            .build()
-            .expect("tokio runtime"),
-    )
+    Pool::Tokio(tokio_runtime(bounds, name))
+}
+
+/// A tokio multi-thread runtime: `bounds.core` async workers (what the internal-spawn rows'
+/// `tokio::spawn` runs on), up to `bounds.max` blocking threads named `name`.
+///
+/// # Panics
+///
+/// If the runtime cannot be built.
+pub fn tokio_runtime(bounds: Elastic, name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(bounds.core)
+        .max_blocking_threads(bounds.max)
+        .thread_keep_alive(bounds.keep_alive)
+        .thread_name(name)
+        .build()
+        .expect("tokio runtime")
 }
 
 fn rusty_pool(bounds: Elastic, name: &str) -> Pool {
