@@ -404,6 +404,15 @@ struct Scenario {
     hogs: usize,
 }
 
+/// The fixed size of the sweep with the highest `rate`, and its run.
+fn best_fixed(fixed: &[(usize, Run)], rate: impl Fn(&Run) -> f64) -> (usize, &Run) {
+    let (n, run) = fixed
+        .iter()
+        .max_by(|a, b| rate(&a.1).total_cmp(&rate(&b.1)))
+        .expect("a non-empty sweep");
+    (*n, run)
+}
+
 /// Runs one scenario on every system and turns it into rows.
 fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     let phases = &scenario.phases;
@@ -436,10 +445,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     let bursts = phases.iter().any(|p| matches!(p.work, Work::Idle));
     if bursts {
         // Bursts with gaps: one row over the bursts.
-        let (best_n, best_run) = fixed
-            .iter()
-            .max_by(|a, b| a.1.busy_rate(phases).total_cmp(&b.1.busy_rate(phases)))
-            .expect("a non-empty sweep");
+        let (best_n, best_run) = best_fixed(&fixed, |run| run.busy_rate(phases));
         let mut row = Row::new(
             format!("adaptive {}: throughput", scenario.name),
             "tasks/s",
@@ -471,13 +477,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
         } else {
             scenario.name.to_owned()
         };
-        let (best_n, best_run) = fixed
-            .iter()
-            .max_by(|a, b| {
-                a.1.rate(index, phase.length)
-                    .total_cmp(&b.1.rate(index, phase.length))
-            })
-            .expect("a non-empty sweep");
+        let (best_n, best_run) = best_fixed(&fixed, |run| run.rate(index, phase.length));
         let best = best_run.rate(index, phase.length);
         let adapt = ours.time_to_reach(index, 0.9 * best);
         adapt_times.push(adapt);
@@ -509,10 +509,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
         )));
     }
 
-    let (best_n, best_run) = fixed
-        .iter()
-        .max_by(|a, b| a.1.total_rate(phases).total_cmp(&b.1.total_rate(phases)))
-        .expect("a non-empty sweep");
+    let (best_n, best_run) = best_fixed(&fixed, |run| run.total_rate(phases));
     let mut threads = Row::new(
         format!("adaptive {}: thread-seconds", scenario.name),
         "thread-s",
