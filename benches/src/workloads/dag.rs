@@ -311,7 +311,9 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
         assert!(report.is_success());
     }
     drop(pool);
-    // Our graph on each peer's threads, through the peer layer's `Executor` impl.
+    // Our graph on each peer's threads, through the peer layer's `Executor` impl. rayon's
+    // worker deques are LIFO (pool-core's are FIFO), which keeps fan-out graphs depth-first and
+    // cache-warm; the others take jobs from one shared queue.
     let on_peers: Vec<(Kind, Vec<f64>)> = Kind::ALL
         .into_iter()
         .filter(|kind| !kind.is_ours())
