@@ -79,7 +79,45 @@ impl Kind {
     }
 }
 
+/// The thread bounds of an elastic peer: `core` threads kept, up to `max` under load, an extra
+/// thread leaving after `keep_alive` idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elastic {
+    /// Threads kept when idle (tokio: runtime workers, which take no blocking job).
+    pub core: usize,
+    /// Threads at most (tokio: blocking threads at most).
+    pub max: usize,
+    /// How long an extra thread waits for work before it exits.
+    pub keep_alive: Duration,
+}
+
+impl Elastic {
+    /// tokio's default blocking pool beside `core` runtime workers: up to 512 threads, 10 s
+    /// keep-alive (tokio's defaults).
+    pub fn tokio_default(core: usize) -> Elastic {
+        Elastic {
+            core,
+            max: 512,
+            keep_alive: Duration::from_secs(10),
+        }
+    }
+
+    /// Fixed bounds: `threads` threads (tokio: `threads` workers and up to `threads` blocking
+    /// threads), with tokio's default keep-alive for its blocking threads.
+    pub fn fixed(threads: usize) -> Elastic {
+        Elastic {
+            core: threads,
+            max: threads,
+            keep_alive: Duration::from_secs(10),
+        }
+    }
+}
+
 /// A running pool of one of the [`Kind`]s.
+///
+/// Dropping it joins its threads where the crate allows (ours, tokio, rusty_pool): a row that
+/// counts the process's threads (the adaptive rows) needs the last system's threads gone.
+/// rayon's and threadpool's threads exit on their own after the drop.
 #[allow(missing_debug_implementations)] // the peers' pools are not all `Debug`
 pub enum Pool {
     /// Ours: the FIFO pool, or any pool built with a queue policy (the priority pool).
@@ -90,8 +128,34 @@ pub enum Pool {
     Threadpool(threadpool::ThreadPool),
     /// A tokio multi-thread runtime; jobs go to its blocking pool.
     Tokio(tokio::runtime::Runtime),
-    /// `rusty_pool::ThreadPool`.
-    Rusty(rusty_pool::ThreadPool),
+    /// `rusty_pool::ThreadPool`, joined on drop.
+    Rusty(RustyPool),
+}
+
+/// rusty_pool's pool, joined when dropped: its own drop lets the threads exit later, and only
+/// the consuming `shutdown_join` waits for them (hence the `Option`, taken by `Drop`).
+#[allow(missing_debug_implementations)] // rusty_pool's pool is not `Debug`
+pub struct RustyPool(Option<rusty_pool::ThreadPool>);
+
+impl RustyPool {
+    #[inline]
+    fn execute<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        // `None` only inside `drop`, which has `&mut self`: no job can arrive then.
+        if let Some(pool) = &self.0 {
+            pool.execute(f);
+        }
+    }
+}
+
+impl Drop for RustyPool {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            pool.shutdown_join();
+        }
+    }
 }
 
 impl Pool {
@@ -101,44 +165,54 @@ impl Pool {
     ///
     /// If the pool cannot be built (out of threads): the benchmark cannot go on.
     pub fn build(kind: Kind, threads: usize, name: &str) -> Pool {
-        let name = name.to_string();
         match kind {
-            Kind::Ours => Pool::Ours(
-                ThreadPool::builder()
-                    .threads(threads)
-                    .thread_name(name)
-                    .build()
-                    .expect("pool-core pool"),
-            ),
-            Kind::Rayon => Pool::Rayon(
-                rayon_core::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .thread_name(move |i| format!("{name}{i}"))
-                    .build()
-                    .expect("rayon pool"),
-            ),
+            Kind::Ours => Pool::Ours(our_pool(threads, name)),
+            Kind::Rayon => Pool::Rayon(rayon_pool(threads, name)),
             Kind::Threadpool => Pool::Threadpool(
                 threadpool::Builder::new()
                     .num_threads(threads)
-                    .thread_name(name)
+                    .thread_name(name.to_string())
                     .build(),
             ),
-            Kind::TokioBlocking => Pool::Tokio(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(threads)
-                    .max_blocking_threads(threads)
-                    .thread_name(name)
-                    .build()
-                    .expect("tokio runtime"),
-            ),
-            Kind::RustyPool => Pool::Rusty(
-                rusty_pool::Builder::new()
-                    .core_size(threads)
-                    .max_size(threads)
-                    .name(name)
-                    .build(),
-            ),
+            Kind::TokioBlocking => tokio_pool(Elastic::fixed(threads), name),
+            Kind::RustyPool => rusty_pool(Elastic::fixed(threads), name),
         }
+    }
+
+    /// tokio's blocking pool as an elastic peer: `bounds.core` runtime workers, blocking
+    /// threads started on demand up to `bounds.max`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use benches::peers::{Elastic, Pool};
+    /// use pool_core::ExecutorExt;
+    ///
+    /// let pool = Pool::tokio_elastic(Elastic::tokio_default(1), "doc-tokio-");
+    /// assert_eq!(ExecutorExt::submit(&pool, || 7).unwrap().join(), Ok(7));
+    /// drop(pool); // joins the blocking threads
+    /// ```
+    pub fn tokio_elastic(bounds: Elastic, name: &str) -> Pool {
+        tokio_pool(bounds, name)
+    }
+
+    /// rusty_pool as an elastic peer: `bounds.core` threads kept, up to `bounds.max`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use benches::peers::{Elastic, Pool};
+    /// use pool_core::ExecutorExt;
+    ///
+    /// let bounds = Elastic { core: 1, max: 4, keep_alive: Duration::from_secs(2) };
+    /// let pool = Pool::rusty_elastic(bounds, "doc-rusty-");
+    /// assert_eq!(ExecutorExt::submit(&pool, || 7).unwrap().join(), Ok(7));
+    /// drop(pool); // joins the threads
+    /// ```
+    pub fn rusty_elastic(bounds: Elastic, name: &str) -> Pool {
+        rusty_pool(bounds, name)
     }
 
     /// Hands `f` to the pool, fire-and-forget.
@@ -188,16 +262,77 @@ impl Pool {
     }
 
     /// Shuts the pool down and joins its threads where the crate offers it (rayon's threads
-    /// exit on their own after the drop).
+    /// exit on their own after the drop; threadpool's queue is waited for).
     pub fn close(self) {
         match self {
             Pool::Ours(pool) => pool.shutdown(),
             Pool::Rayon(pool) => drop(pool),
             Pool::Threadpool(pool) => pool.join(),
             Pool::Tokio(runtime) => runtime.shutdown_timeout(TIMEOUT),
-            Pool::Rusty(pool) => pool.shutdown_join(),
+            Pool::Rusty(pool) => drop(pool),
         }
     }
+}
+
+/// Our FIFO pool with `threads` threads named `name…` (also what the internal-spawn rows hold
+/// in an `Arc`).
+///
+/// # Panics
+///
+/// If the pool cannot be built.
+pub fn our_pool(threads: usize, name: &str) -> ThreadPool {
+    ThreadPool::builder()
+        .threads(threads)
+        .thread_name(name)
+        .build()
+        .expect("pool-core pool")
+}
+
+/// rayon-core's pool with `threads` threads named `name…` (also what the hand-made rayon scope
+/// of the DAG rows and the internal-spawn rows run on).
+///
+/// # Panics
+///
+/// If the pool cannot be built.
+pub fn rayon_pool(threads: usize, name: &str) -> rayon_core::ThreadPool {
+    let name = name.to_string();
+    rayon_core::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}{i}"))
+        .build()
+        .expect("rayon pool")
+}
+
+/// A tokio runtime of `bounds.core` workers whose blocking pool is the peer.
+fn tokio_pool(bounds: Elastic, name: &str) -> Pool {
+    Pool::Tokio(tokio_runtime(bounds, name))
+}
+
+/// A tokio multi-thread runtime: `bounds.core` async workers (what the internal-spawn rows'
+/// `tokio::spawn` runs on), up to `bounds.max` blocking threads named `name`.
+///
+/// # Panics
+///
+/// If the runtime cannot be built.
+pub fn tokio_runtime(bounds: Elastic, name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(bounds.core)
+        .max_blocking_threads(bounds.max)
+        .thread_keep_alive(bounds.keep_alive)
+        .thread_name(name)
+        .build()
+        .expect("tokio runtime")
+}
+
+fn rusty_pool(bounds: Elastic, name: &str) -> Pool {
+    Pool::Rusty(RustyPool(Some(
+        rusty_pool::Builder::new()
+            .core_size(bounds.core)
+            .max_size(bounds.max)
+            .keep_alive(bounds.keep_alive)
+            .name(name.to_string())
+            .build(),
+    )))
 }
 
 /// Every peer as a pool-core executor: a job handed to a peer is never refused (the peers have

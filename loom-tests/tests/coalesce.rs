@@ -44,7 +44,36 @@ impl Executor for Queue {
     }
 }
 
+/// A one-shard coalescer of `u8` keys and values on `executor` (one shard: every key shares
+/// the one lock, the smallest model of the protocol).
+fn one_shard<E: Executor + 'static>(executor: E) -> Coalescer<u8, u8, E> {
+    Coalescer::builder(executor).shards(1).build().unwrap()
+}
+
+/// The set-up of the queue models: a [`Queue`] and a one-shard coalescer on it.
+fn on_queue() -> (StdArc<Queue>, Coalescer<u8, u8, StdArc<Queue>>) {
+    let queue = StdArc::new(Queue::default());
+    (queue.clone(), one_shard(queue))
+}
+
+/// A loom thread that runs the queue's jobs until it finds it empty.
+fn drain_on_a_thread(queue: &StdArc<Queue>) -> thread::JoinHandle<()> {
+    let queue = queue.clone();
+    thread::spawn(move || queue.drain())
+}
+
+/// The books once every handle resolved: balanced, with no key left.
+fn assert_books_closed<E: Executor + 'static>(coalescer: &Coalescer<u8, u8, E>) {
+    let stats = coalescer.stats();
+    assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
+}
+
+/// The order in which the closures of a model ran (their tags).
 type Log = Arc<Mutex<Vec<u8>>>;
+
+fn new_log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
 
 fn logged(log: &Log, tag: u8) -> impl FnOnce() -> u8 + Send + 'static {
     let log = log.clone();
@@ -59,17 +88,10 @@ fn logged(log: &Log, tag: u8) -> impl FnOnce() -> u8 + Send + 'static {
 #[test]
 fn submit_races_start() {
     model("submit_races_start", || {
-        let queue = StdArc::new(Queue::default());
-        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
-            .shards(1)
-            .build()
-            .unwrap();
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let (queue, coalescer) = on_queue();
+        let log = new_log();
         let first = coalescer.submit(0, logged(&log, 1)).unwrap();
-        let worker = {
-            let queue = queue.clone();
-            thread::spawn(move || queue.drain())
-        };
+        let worker = drain_on_a_thread(&queue);
         let second = coalescer.submit(0, logged(&log, 2)).unwrap();
         worker.join().unwrap();
         queue.drain();
@@ -86,8 +108,7 @@ fn submit_races_start() {
         } else {
             assert_eq!((a, b, ran), (1, 2, vec![1, 2]));
         }
-        let stats = coalescer.stats();
-        assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
+        assert_books_closed(&coalescer);
     });
 }
 
@@ -96,18 +117,11 @@ fn submit_races_start() {
 #[test]
 fn cancel_by_one_sharer_races_start() {
     model("cancel_by_one_sharer_races_start", || {
-        let queue = StdArc::new(Queue::default());
-        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
-            .shards(1)
-            .build()
-            .unwrap();
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let (queue, coalescer) = on_queue();
+        let log = new_log();
         let first = coalescer.submit(0, logged(&log, 1)).unwrap();
         let second = coalescer.submit(0, logged(&log, 2)).unwrap();
-        let worker = {
-            let queue = queue.clone();
-            thread::spawn(move || queue.drain())
-        };
+        let worker = drain_on_a_thread(&queue);
         let detached = first.cancel();
         worker.join().unwrap();
         assert_eq!(*log.lock(), vec![2]);
@@ -125,18 +139,11 @@ fn cancel_by_one_sharer_races_start() {
 #[test]
 fn cancel_by_all_sharers_races_start() {
     model("cancel_by_all_sharers_races_start", || {
-        let queue = StdArc::new(Queue::default());
-        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
-            .shards(1)
-            .build()
-            .unwrap();
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let (queue, coalescer) = on_queue();
+        let log = new_log();
         let first = coalescer.submit(0, logged(&log, 1)).unwrap();
         let second = coalescer.submit(0, logged(&log, 2)).unwrap();
-        let worker = {
-            let queue = queue.clone();
-            thread::spawn(move || queue.drain())
-        };
+        let worker = drain_on_a_thread(&queue);
         let canceller = thread::spawn(move || {
             let detached = first.cancel();
             (detached, first.join())
@@ -163,12 +170,8 @@ fn cancel_by_all_sharers_races_start() {
 #[test]
 fn duplicate_jobs_of_a_raised_execution_start_it_once() {
     model("duplicate_jobs_of_a_raised_execution_start_it_once", || {
-        let queue = StdArc::new(Queue::default());
-        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
-            .shards(1)
-            .build()
-            .unwrap();
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let (queue, coalescer) = on_queue();
+        let log = new_log();
         let low = SubmitOptions::new().priority(Priority::Low);
         let high = SubmitOptions::new().priority(Priority::High);
         let first = coalescer.submit_with(0, low, logged(&log, 1)).unwrap();
@@ -196,12 +199,8 @@ fn duplicate_jobs_of_a_raised_execution_start_it_once() {
 #[test]
 fn dropped_job_races_cancel() {
     model("dropped_job_races_cancel", || {
-        let queue = StdArc::new(Queue::default());
-        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
-            .shards(1)
-            .build()
-            .unwrap();
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let (queue, coalescer) = on_queue();
+        let log = new_log();
         let first = coalescer.submit(0, logged(&log, 1)).unwrap();
         let second = coalescer.submit(0, logged(&log, 2)).unwrap();
         let dropper = {
@@ -220,8 +219,7 @@ fn dropped_job_races_cancel() {
             CoalesceError::Cancelled(CoalesceCancelReason::Dropped) => assert!(!detached),
             other => panic!("unexpected {other:?}"),
         }
-        let stats = coalescer.stats();
-        assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
+        assert_books_closed(&coalescer);
     });
 }
 
@@ -231,11 +229,8 @@ fn dropped_job_races_cancel() {
 fn submit_races_start_on_a_thread_pool() {
     model("submit_races_start_on_a_thread_pool", || {
         let pool = pool_core::ThreadPool::new(1).unwrap();
-        let coalescer = Coalescer::<u8, u8, _>::builder(pool)
-            .shards(1)
-            .build()
-            .unwrap();
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let coalescer = one_shard(pool);
+        let log = new_log();
         let first = coalescer.submit(0, logged(&log, 1)).unwrap();
         let second = coalescer.submit(0, logged(&log, 2)).unwrap();
         let shared = first.id() == second.id();
@@ -285,15 +280,11 @@ fn one_execution_per_key_at_a_time() {
     use pool_core::sync::{AtomicBool, AtomicUsize, Ordering};
 
     model("one_execution_per_key_at_a_time", || {
-        let queue = StdArc::new(Queue::default());
-        let coalescer = Coalescer::<u8, u8, _>::builder(queue.clone())
-            .shards(1)
-            .build()
-            .unwrap();
+        let (queue, coalescer) = on_queue();
         let running = Arc::new(AtomicUsize::new(0));
         let overlapped = Arc::new(AtomicBool::new(false));
         let stage = Arc::new(Stage::default());
-        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let log = new_log();
         let counted = |tag: u8| {
             let (running, overlapped) = (running.clone(), overlapped.clone());
             let (stage, log) = (stage.clone(), log.clone());
@@ -312,17 +303,11 @@ fn one_execution_per_key_at_a_time() {
             }
         };
         let first = coalescer.submit(0, counted(1)).unwrap();
-        let executor_a = {
-            let queue = queue.clone();
-            thread::spawn(move || queue.drain())
-        };
+        let executor_a = drain_on_a_thread(&queue);
         stage.wait_for(1);
         let second = coalescer.submit(0, counted(2)).unwrap();
         stage.set(2);
-        let executor_b = {
-            let queue = queue.clone();
-            thread::spawn(move || queue.drain())
-        };
+        let executor_b = drain_on_a_thread(&queue);
         executor_a.join().unwrap();
         executor_b.join().unwrap();
         queue.drain();
@@ -333,7 +318,6 @@ fn one_execution_per_key_at_a_time() {
         assert_ne!(first.id(), second.id());
         let outcomes = (*first.join().unwrap(), *second.join().unwrap());
         assert_eq!((outcomes, log.lock().clone()), ((1, 2), vec![1, 2]));
-        let stats = coalescer.stats();
-        assert!(stats.is_balanced() && stats.keys == 0, "{stats}");
+        assert_books_closed(&coalescer);
     });
 }

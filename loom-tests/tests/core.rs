@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use loom_tests::model;
 use pool_core::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
-use pool_core::{CancelReason, TaskError, ThreadPool};
+use pool_core::{CancelReason, PoolStats, TaskError, ThreadPool};
 
 /// Counts how often the closures of a model ran.
 fn run_counter() -> Arc<AtomicUsize> {
@@ -23,6 +23,15 @@ fn run_counter() -> Arc<AtomicUsize> {
 
 fn runs(counter: &AtomicUsize) -> usize {
     counter.load(Ordering::SeqCst)
+}
+
+/// A task that bumps `counter` when it runs and returns `value`.
+fn counted<T: Send + 'static>(counter: &Arc<AtomicUsize>, value: T) -> impl FnOnce() -> T + Send {
+    let counter = counter.clone();
+    move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        value
+    }
 }
 
 /// Model 1 (and, under `--cfg loom_broken`, the check that loom catches a broken `Sleep::park`).
@@ -70,13 +79,7 @@ fn cancel_vs_start_exactly_one_wins() {
     model("cancel_vs_start_exactly_one_wins", || {
         let pool = ThreadPool::new(1).unwrap();
         let counter = run_counter();
-        let c = counter.clone();
-        let handle = pool
-            .submit(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-                7
-            })
-            .unwrap();
+        let handle = pool.submit(counted(&counter, 7)).unwrap();
         let cancelled = handle.cancel();
         let outcome = handle.join();
         pool.shutdown();
@@ -105,37 +108,61 @@ fn cancel_vs_start_exactly_one_wins() {
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
 fn shutdown_vs_submit_runs_or_rejects() {
     model("shutdown_vs_submit_runs_or_rejects", || {
-        let pool = Arc::new(ThreadPool::new(1).unwrap());
-        let counter = run_counter();
-        let submitter = {
-            let pool = pool.clone();
-            let counter = counter.clone();
-            loom::thread::spawn(move || {
-                let c = counter.clone();
-                let mut rejected = usize::from(
-                    pool.spawn(move || {
-                        c.fetch_add(1, Ordering::SeqCst);
-                    })
-                    .is_err(),
-                );
-                let c = counter.clone();
-                match pool.submit(move || {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    3
-                }) {
+        let (rejected, (), ran) = race_with_shutdown(
+            |pool, counter| {
+                let mut rejected = usize::from(pool.spawn(counted(counter, ())).is_err());
+                match pool.submit(counted(counter, 3)) {
                     Ok(handle) => assert_eq!(handle.join().unwrap(), 3),
                     Err(_rejected) => rejected += 1,
                 }
                 rejected
-            })
-        };
-        pool.shutdown();
-        let rejected = submitter.join().unwrap();
-        assert_eq!(runs(&counter) + rejected, 2);
-        let stats = pool.stats();
+            },
+            ThreadPool::shutdown,
+        );
+        assert_eq!(ran.runs + rejected, 2);
+        ran.assert_rejected(rejected);
+    });
+}
+
+/// What a shutdown race leaves: the closures' runs and the pool's stats after both threads.
+struct AfterRace {
+    runs: usize,
+    stats: PoolStats,
+}
+
+impl AfterRace {
+    /// The stats count `rejected` refusals, and balance.
+    fn assert_rejected(&self, rejected: usize) {
+        let stats = &self.stats;
         assert_eq!(stats.rejected, rejected as u64, "{stats:?}");
         assert!(stats.is_balanced(), "{stats:?}");
-    });
+    }
+}
+
+/// The set-up of the shutdown models: on a 1-worker pool, `submit` runs on a second loom thread
+/// (with the pool and a run counter its closures bump) while this thread runs `shut`. Returns
+/// what each returned and what the race left.
+fn race_with_shutdown<R, S>(
+    submit: impl FnOnce(&ThreadPool, &Arc<AtomicUsize>) -> R + Send + 'static,
+    shut: impl FnOnce(&ThreadPool) -> S,
+) -> (R, S, AfterRace)
+where
+    R: Send + 'static,
+{
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let counter = run_counter();
+    let submitter = {
+        let pool = pool.clone();
+        let counter = counter.clone();
+        loom::thread::spawn(move || submit(&pool, &counter))
+    };
+    let shut = shut(&pool);
+    let submitted = submitter.join().unwrap();
+    let after = AfterRace {
+        runs: runs(&counter),
+        stats: pool.stats(),
+    };
+    (submitted, shut, after)
 }
 
 /// Model 3b. Invariant: a submission racing `shutdown_now()` is accounted exactly once: it comes
@@ -146,36 +173,23 @@ fn shutdown_vs_submit_runs_or_rejects() {
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
 fn shutdown_now_vs_submit_accounts_once() {
     model("shutdown_now_vs_submit_accounts_once", || {
-        let pool = Arc::new(ThreadPool::new(1).unwrap());
-        let counter = run_counter();
-        let submitter = {
-            let pool = pool.clone();
-            let counter = counter.clone();
-            loom::thread::spawn(move || {
-                let c = counter.clone();
-                match pool.submit(move || {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    4
-                }) {
-                    Ok(handle) => match handle.join() {
-                        Ok(value) => {
-                            assert_eq!(value, 4);
-                            (0, 0)
-                        }
-                        Err(TaskError::Cancelled(CancelReason::Shutdown)) => (1, 0),
-                        Err(other) => panic!("unexpected outcome {other:?}"),
-                    },
-                    Err(_rejected) => (0, 1),
-                }
-            })
-        };
-        let cancelled = pool.shutdown_now();
-        let (discarded, rejected) = submitter.join().unwrap();
-        assert_eq!(runs(&counter) + discarded + rejected, 1);
+        let ((discarded, rejected), cancelled, ran) = race_with_shutdown(
+            |pool, counter| match pool.submit(counted(counter, 4)) {
+                Ok(handle) => match handle.join() {
+                    Ok(value) => {
+                        assert_eq!(value, 4);
+                        (0, 0)
+                    }
+                    Err(TaskError::Cancelled(CancelReason::Shutdown)) => (1, 0),
+                    Err(other) => panic!("unexpected outcome {other:?}"),
+                },
+                Err(_rejected) => (0, 1),
+            },
+            ThreadPool::shutdown_now,
+        );
+        assert_eq!(ran.runs + discarded + rejected, 1);
         assert_eq!(cancelled, discarded);
-        let stats = pool.stats();
-        assert_eq!(stats.rejected, rejected as u64, "{stats:?}");
-        assert!(stats.is_balanced(), "{stats:?}");
+        ran.assert_rejected(rejected);
     });
 }
 
@@ -193,13 +207,7 @@ fn shrink_vs_submit_loses_nothing() {
         let pool = ThreadPool::new(2).unwrap();
         let counter = run_counter();
         pool.set_threads(1).unwrap();
-        let c = counter.clone();
-        let handle = pool
-            .submit(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-                5
-            })
-            .unwrap();
+        let handle = pool.submit(counted(&counter, 5)).unwrap();
         assert_eq!(handle.join().unwrap(), 5);
         pool.shutdown();
         assert_eq!(runs(&counter), 1);
@@ -214,13 +222,7 @@ fn submit_then_shrink_loses_nothing() {
     model("submit_then_shrink_loses_nothing", || {
         let pool = ThreadPool::new(2).unwrap();
         let counter = run_counter();
-        let c = counter.clone();
-        let handle = pool
-            .submit(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-                6
-            })
-            .unwrap();
+        let handle = pool.submit(counted(&counter, 6)).unwrap();
         pool.set_threads(1).unwrap();
         assert_eq!(handle.join().unwrap(), 6);
         pool.shutdown();
@@ -280,14 +282,7 @@ fn cancel_all_vs_pop_counts_once() {
         let pool = ThreadPool::new(1).unwrap();
         let counter = run_counter();
         let handles: Vec<_> = (0..2)
-            .map(|i| {
-                let c = counter.clone();
-                pool.submit(move || {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    i
-                })
-                .unwrap()
-            })
+            .map(|i| pool.submit(counted(&counter, i)).unwrap())
             .collect();
         let cancelled = pool.cancel_all();
         let mut reported = 0;

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use policy_adaptive::{decide, grows_on_demand, Config, ControllerState, Memory, Reason, Snapshot};
+use policy_adaptive::{
+    decide, grows_on_demand, Config, ControllerState, Decision, Memory, Reason, Snapshot,
+};
 
 const TICK: Duration = Duration::from_millis(100);
 const CORES: usize = 2;
@@ -16,11 +18,37 @@ fn trace(
     config: &Config,
     start: usize,
     ticks: u32,
+    world: impl FnMut(u32, usize) -> Snapshot,
+) -> (String, usize) {
+    run_trace(
+        config,
+        start,
+        ticks,
+        "tick | signals | from -> to | reason",
+        world,
+        |tick, snapshot, from, decision| {
+            format!(
+                "{tick:>4} | {snapshot} | {from:>3} -> {:<3} | {}",
+                decision.target, decision.reason
+            )
+        },
+    )
+}
+
+/// The loop of every trace: each tick's snapshot is `world`'s with the last decision fed back
+/// (`threads` and `target`), and `line(tick, snapshot, from, decision)` is its table line under
+/// `header`. Returns the table and the final thread count.
+fn run_trace(
+    config: &Config,
+    start: usize,
+    ticks: u32,
+    header: &str,
     mut world: impl FnMut(u32, usize) -> Snapshot,
+    mut line: impl FnMut(u32, &Snapshot, usize, &Decision) -> String,
 ) -> (String, usize) {
     let mut state = ControllerState::new();
     let mut threads = start;
-    let mut table = String::from("tick | signals | from -> to | reason\n");
+    let mut table = format!("{header}\n");
     for tick in 1..=ticks {
         let snapshot = Snapshot {
             threads,
@@ -28,11 +56,12 @@ fn trace(
             ..world(tick, threads)
         };
         let decision = decide(&snapshot, &mut state, config);
-        let line = format!(
-            "{tick:>4} | {snapshot} | {threads:>3} -> {:<3} | {}",
-            decision.target, decision.reason
-        );
-        writeln!(table, "{}", line.trim_end()).unwrap();
+        writeln!(
+            table,
+            "{}",
+            line(tick, &snapshot, threads, &decision).trim_end()
+        )
+        .unwrap();
         threads = decision.target;
     }
     (table, threads)
@@ -73,18 +102,23 @@ fn io_world(clients: usize) -> impl FnMut(u32, usize) -> Snapshot {
 fn cpu_world(clients: usize, free_cores: f64, host: f64) -> impl FnMut(u32, usize) -> Snapshot {
     move |_, threads| {
         let busy = threads.min(clients);
-        let on_cpu = (busy as f64).min(free_cores);
-        Snapshot {
-            queued: (clients - busy) as u64,
-            running: busy as u64,
-            completed: (on_cpu * 100.0) as u64,
-            blocked: Some(0.0),
-            worker_cpu: Some(on_cpu),
-            worker_demand: Some(busy as f64),
-            memory: lots_of_memory(),
-            host_cpu: Some(host),
-            ..base()
-        }
+        cpu_bound(clients, busy, (busy as f64).min(free_cores), Some(host))
+    }
+}
+
+/// The signals of `clients` tasks of 1 ms CPU each, `busy` of them on workers that get `on_cpu`
+/// cores in all (never blocked: the rest of their time is spent waiting for a core).
+fn cpu_bound(clients: usize, busy: usize, on_cpu: f64, host_cpu: Option<f64>) -> Snapshot {
+    Snapshot {
+        queued: (clients - busy) as u64,
+        running: busy as u64,
+        completed: (on_cpu * 100.0) as u64,
+        blocked: Some(0.0),
+        worker_cpu: Some(on_cpu),
+        worker_demand: Some(busy as f64),
+        memory: lots_of_memory(),
+        host_cpu,
+        ..base()
     }
 }
 
@@ -154,17 +188,7 @@ fn a_noisy_neighbour_changes_nothing_but_the_growth_speed() {
         move |_, threads: usize| {
             let busy = threads.min(8);
             let on_cpu = CORES as f64 * busy as f64 / (busy as f64 + 2.0);
-            Snapshot {
-                queued: (8 - busy) as u64,
-                running: busy as u64,
-                completed: (on_cpu * 100.0) as u64,
-                blocked: Some(0.0),
-                worker_cpu: Some(on_cpu),
-                worker_demand: Some(busy as f64),
-                memory: lots_of_memory(),
-                host_cpu: host,
-                ..base()
-            }
+            cpu_bound(8, busy, on_cpu, host)
         }
     };
     let (busy_host, end) = trace(&Config::default(), 8, 30, neighbour(Some(1.0)));
@@ -278,32 +302,29 @@ fn timed_trace(
     when: impl Fn(u32) -> Duration,
     mut world: impl FnMut(u32, usize) -> Snapshot,
 ) -> (String, usize) {
-    let mut state = ControllerState::new();
-    let mut threads = start;
-    let mut table = String::from("tick | elapsed | signals | from -> to | armed | reason\n");
-    for tick in 1..=ticks {
-        let snapshot = Snapshot {
-            threads,
-            target: threads,
+    run_trace(
+        config,
+        start,
+        ticks,
+        "tick | elapsed | signals | from -> to | armed | reason",
+        |tick, threads| Snapshot {
             elapsed: when(tick),
             ..world(tick, threads)
-        };
-        let decision = decide(&snapshot, &mut state, config);
-        let armed = grows_on_demand(
-            &Snapshot {
-                target: decision.target,
-                ..snapshot
-            },
-            config,
-        );
-        let line = format!(
-            "{tick:>4} | {:>5.0?} | {snapshot} | {threads:>3} -> {:<3} | {:<5} | {}",
-            snapshot.elapsed, decision.target, armed, decision.reason
-        );
-        writeln!(table, "{}", line.trim_end()).unwrap();
-        threads = decision.target;
-    }
-    (table, threads)
+        },
+        |tick, snapshot, from, decision| {
+            let armed = grows_on_demand(
+                &Snapshot {
+                    target: decision.target,
+                    ..*snapshot
+                },
+                config,
+            );
+            format!(
+                "{tick:>4} | {:>5.0?} | {snapshot} | {from:>3} -> {:<3} | {:<5} | {}",
+                snapshot.elapsed, decision.target, armed, decision.reason
+            )
+        },
+    )
 }
 
 #[test]

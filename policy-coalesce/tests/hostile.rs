@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::failed;
+use common::{assert_books, failed};
 use policy_coalesce::{
     CoalesceCancelReason, CoalesceError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
 };
@@ -40,6 +40,21 @@ where
 {
     let exec = Arc::new(Deferred::default());
     (exec.clone(), Coalescer::new(exec))
+}
+
+/// Asserts that `key` works again after a hostile event: a new submission under it is the one
+/// job on `exec`, runs quietly and resolves to `value`.
+#[track_caller]
+fn runs_again<K, V, E>(coalescer: &Coalescer<K, V, E>, exec: &Deferred, key: K, value: V)
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static,
+    E: pool_core::Executor + 'static,
+{
+    let expected = value.clone();
+    let later = coalescer.submit(key, move || value).unwrap();
+    assert_eq!(run_all_quietly(exec), 1);
+    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), expected);
 }
 
 /// A value whose destructor panics (unless the thread is already unwinding).
@@ -106,13 +121,7 @@ fn a_panicking_waker_neither_escapes_the_job_nor_kills_the_key() {
     assert!(matches!(poll_once(&mut first, &hostile), Poll::Ready(Ok(v)) if *v == 1));
     assert_eq!(*sharer.join_timeout(PATIENCE).unwrap(), 1);
     assert_eq!(*follow_up.join_timeout(PATIENCE).unwrap(), 2);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.executed, stats.completed, stats.keys),
-        (2, 2, 0),
-        "{stats}"
-    );
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.executed, s.completed, s.keys), (2, 2, 0));
 }
 
 #[test]
@@ -129,17 +138,12 @@ fn a_panic_payload_whose_drop_panics_resolves_every_sharer() {
             CoalesceError::Panicked("a panic with a non-string payload".into())
         );
     }
-    let later = coalescer.submit("k", || 7).unwrap();
-    assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 7);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.executed, stats.panicked, stats.completed),
-        (2, 1, 1),
-        "{stats}"
+    runs_again(&coalescer, &exec, "k", 7);
+    assert_books(
+        &coalescer,
+        |s| (s.executed, s.panicked, s.completed, s.keys),
+        (2, 1, 1, 0),
     );
-    assert_eq!(stats.keys, 0, "{stats}");
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 /// On a real pool (which catches a job's panic itself), the same payload used to leave the key
@@ -155,13 +159,7 @@ fn on_a_pool_the_key_of_a_hostile_panic_keeps_working() {
     let later = coalescer.submit("k", || 7).unwrap();
     assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 7);
     assert!(coalescer.executor().wait_idle(PATIENCE));
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.pending, stats.running, stats.keys),
-        (0, 0, 0),
-        "{stats}"
-    );
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.pending, s.running, s.keys), (0, 0, 0));
 }
 
 /// Which operations of a [`Key`] panic.
@@ -277,13 +275,7 @@ fn submitter_side_key_panic(trap: fn(&Traps) -> &AtomicBool, shards: usize) {
     traps.arm(false);
     assert_eq!(run_all_quietly(&exec), 1);
     assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 1);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.submitted, stats.executed, stats.keys),
-        (1, 1, 0),
-        "{stats}"
-    );
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.submitted, s.executed, s.keys), (1, 1, 0));
 }
 
 #[test]
@@ -310,13 +302,11 @@ fn a_key_whose_clone_panics_is_never_cloned() {
     .unwrap();
     assert_eq!(run_all_quietly(&exec), 1);
     assert_eq!(*handle.join_timeout(PATIENCE).unwrap(), 1);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.submitted, stats.completed, stats.keys),
+    assert_books(
+        &coalescer,
+        |s| (s.submitted, s.completed, s.keys),
         (1, 1, 0),
-        "{stats}"
     );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 /// A key that behaves at submit and panics in every operation afterwards: the worker never
@@ -345,17 +335,9 @@ fn a_key_that_panics_on_the_worker_still_resolves_and_frees_its_slot() {
     assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 1);
     assert_eq!(*sharer.join_timeout(PATIENCE).unwrap(), 1);
     assert_eq!(*follow_up.join_timeout(PATIENCE).unwrap(), 2);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.executed, stats.completed, stats.keys),
-        (2, 2, 0),
-        "{stats}"
-    );
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.executed, s.completed, s.keys), (2, 2, 0));
     traps.arm(false);
-    let later = coalescer.submit(Key::new(1, &traps), || 3).unwrap();
-    assert_eq!(run_all_quietly(&exec), 1);
-    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 3);
+    runs_again(&coalescer, &exec, Key::new(1, &traps), 3);
 }
 
 #[test]
@@ -373,13 +355,11 @@ fn a_key_whose_drop_panics_is_dropped_quietly() {
     assert_eq!(run_all_quietly(&exec), 1);
     assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 2);
     assert_eq!(*second.join_timeout(PATIENCE).unwrap(), 2);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.submitted, stats.completed, stats.keys),
+    assert_books(
+        &coalescer,
+        |s| (s.submitted, s.completed, s.keys),
         (2, 1, 0),
-        "{stats}"
     );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 /// A closure that holds a [`Loud`] capture: dropped unrun, its `Drop` panics; run, it does not.
@@ -433,18 +413,20 @@ fn closures_dropped_unrun_are_dropped_quietly() {
         failed(dropped),
         CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.submitted, stats.executed, stats.cancelled),
-        (6, 1, 3),
-        "{stats}"
+    assert_books(
+        &coalescer,
+        |s| {
+            (
+                s.submitted,
+                s.executed,
+                s.cancelled,
+                s.superseded,
+                s.kept,
+                s.keys,
+            )
+        },
+        (6, 1, 3, 1, 1, 0),
     );
-    assert_eq!(
-        (stats.superseded, stats.kept, stats.keys),
-        (1, 1, 0),
-        "{stats}"
-    );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 /// The superseded closure is dropped after the shard lock is released, so its `Drop` may use
@@ -495,21 +477,25 @@ fn an_output_whose_drop_panics_is_dropped_quietly() {
     let handle = coalescer.submit("j", || Loud).unwrap();
     drop(handle);
     assert_eq!(run_all_quietly(&exec), 2);
-    let stats = coalescer.stats();
-    assert_eq!((stats.completed, stats.keys), (2, 0), "{stats}");
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.completed, s.keys), (2, 0));
 }
 
-/// An executor that panics on the chosen calls (dropping the job), and otherwise defers jobs
-/// until the test runs them.
-fn panicky(calls: &[usize]) -> Arc<PanicsOn<Deferred>> {
-    Arc::new(PanicsOn::new(Deferred::default(), calls.iter().copied()))
+/// A coalescer over an executor that panics on the chosen calls (dropping the job), and
+/// otherwise defers jobs until the test runs them.
+#[allow(clippy::type_complexity)] // the pair `on_deferred` returns, over `PanicsOn`
+fn on_panicky(
+    calls: &[usize],
+) -> (
+    Arc<PanicsOn<Deferred>>,
+    Coalescer<&'static str, u8, Arc<PanicsOn<Deferred>>>,
+) {
+    let exec = Arc::new(PanicsOn::new(Deferred::default(), calls.iter().copied()));
+    (exec.clone(), Coalescer::new(exec))
 }
 
 #[test]
 fn an_executor_that_panics_at_submit_cancels_the_execution() {
-    let exec = panicky(&[1]);
-    let coalescer = Coalescer::<&str, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_panicky(&[1]);
     let handle = catch_unwind(AssertUnwindSafe(|| coalescer.submit("k", || 1)))
         .expect("the executor's panic is the executor's: the job was dropped, and said so")
         .unwrap();
@@ -517,22 +503,17 @@ fn an_executor_that_panics_at_submit_cancels_the_execution() {
         failed(handle),
         CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
-    let later = coalescer.submit("k", || 2).unwrap();
-    assert_eq!(run_all_quietly(exec.inner()), 1);
-    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 2);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.cancelled, stats.completed, stats.keys),
+    runs_again(&coalescer, exec.inner(), "k", 2);
+    assert_books(
+        &coalescer,
+        |s| (s.cancelled, s.completed, s.keys),
         (1, 1, 0),
-        "{stats}"
     );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 #[test]
 fn an_executor_that_panics_on_a_follow_up_cancels_the_follow_up() {
-    let exec = panicky(&[2]);
-    let coalescer = Coalescer::<&str, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_panicky(&[2]);
     let (follow_tx, follow_rx) = mpsc::channel();
     let again = coalescer.clone();
     let first = coalescer
@@ -548,22 +529,17 @@ fn an_executor_that_panics_on_a_follow_up_cancels_the_follow_up() {
         failed(follow_up),
         CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
     );
-    let later = coalescer.submit("k", || 3).unwrap();
-    assert_eq!(run_all_quietly(exec.inner()), 1);
-    assert_eq!(*later.join_timeout(PATIENCE).unwrap(), 3);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.cancelled, stats.completed, stats.keys),
+    runs_again(&coalescer, exec.inner(), "k", 3);
+    assert_books(
+        &coalescer,
+        |s| (s.cancelled, s.completed, s.keys),
         (1, 2, 0),
-        "{stats}"
     );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 #[test]
 fn an_executor_that_panics_on_a_priority_raise_still_runs_the_execution() {
-    let exec = panicky(&[2]);
-    let coalescer = Coalescer::<&str, u8, _>::new(exec.clone());
+    let (exec, coalescer) = on_panicky(&[2]);
     let low = SubmitOptions::new().priority(Priority::Low);
     let high = SubmitOptions::new().priority(Priority::High);
     let first = coalescer.submit_with("k", low, || 1).unwrap();
@@ -573,7 +549,5 @@ fn an_executor_that_panics_on_a_priority_raise_still_runs_the_execution() {
     assert_eq!(run_all_quietly(exec.inner()), 1);
     assert_eq!(*first.join_timeout(PATIENCE).unwrap(), 2);
     assert_eq!(*raised.join_timeout(PATIENCE).unwrap(), 2);
-    let stats = coalescer.stats();
-    assert_eq!((stats.executed, stats.keys), (1, 0), "{stats}");
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.executed, s.keys), (1, 0));
 }

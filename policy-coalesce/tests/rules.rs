@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{failed, gated_pool};
+use common::{assert_books, failed, gated_pool};
 use policy_coalesce::{CoalesceCancelReason, CoalesceError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,11 +46,11 @@ fn ten_submits_while_pending_run_once_with_the_tenth_closure() {
     assert!(flags.iter().all(|(_, v)| *v == 10));
     // `ran_my_closure` is read before join; only the tenth may report it.
     assert!(flags[..9].iter().all(|(ran, _)| !ran));
-    let stats = renders.stats();
-    assert_eq!((stats.submitted, stats.executed), (10, 1));
-    assert_eq!((stats.coalesced, stats.superseded), (9, 9));
-    assert_eq!(stats.keys, 0);
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(
+        &renders,
+        |s| (s.submitted, s.executed, s.coalesced, s.superseded, s.keys),
+        (10, 1, 9, 9, 0),
+    );
 }
 
 #[test]
@@ -114,12 +114,11 @@ fn submit_while_running_queues_exactly_one_follow_up() {
         assert_eq!(*h.join_timeout(PATIENCE).unwrap(), "latest");
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.executed, stats.coalesced, stats.superseded),
-        (2, 4, 4)
+    assert_books(
+        &coalescer,
+        |s| (s.executed, s.coalesced, s.superseded),
+        (2, 4, 4),
     );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 #[test]
@@ -163,9 +162,7 @@ fn keep_mode_shares_the_pending_execution_and_drops_the_newcomer() {
     assert_eq!(*second.join_timeout(PATIENCE).unwrap(), "first");
     assert!(first.ran_my_closure());
     assert_eq!(*first.join().unwrap(), "first");
-    let stats = saves.stats();
-    assert_eq!((stats.executed, stats.kept, stats.superseded), (1, 1, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&saves, |s| (s.executed, s.kept, s.superseded), (1, 1, 0));
 }
 
 #[test]
@@ -196,9 +193,7 @@ fn keep_mode_while_running_shares_the_running_outcome() {
     assert_eq!(*second.join_timeout(PATIENCE).unwrap(), 1);
     assert_eq!(*first.join().unwrap(), 1);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
-    let stats = saves.stats();
-    assert_eq!((stats.executed, stats.kept, stats.keys), (1, 1, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&saves, |s| (s.executed, s.kept, s.keys), (1, 1, 0));
 }
 
 #[test]
@@ -222,9 +217,7 @@ fn replace_mode_asks_the_running_one_to_stop_then_runs_the_new_one() {
     let second = search.submit("query", || "fresh").unwrap();
     assert_eq!(*first.join_timeout(PATIENCE).unwrap(), "interrupted");
     assert_eq!(*second.join_timeout(PATIENCE).unwrap(), "fresh");
-    let stats = search.stats();
-    assert_eq!((stats.executed, stats.replaced), (2, 1));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&search, |s| (s.executed, s.replaced), (2, 1));
 }
 
 #[test]
@@ -271,9 +264,11 @@ fn a_panic_reaches_every_sharer() {
             "the coalesced execution panicked: render failed at 2"
         );
     }
-    let stats = coalescer.stats();
-    assert_eq!((stats.executed, stats.panicked, stats.completed), (1, 1, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(
+        &coalescer,
+        |s| (s.executed, s.panicked, s.completed),
+        (1, 1, 0),
+    );
 }
 
 #[test]
@@ -320,12 +315,11 @@ fn cancel_by_every_sharer_cancels_the_execution() {
         assert!(h.join().unwrap_err().is_cancelled());
     }
     assert_eq!(runs.load(Ordering::SeqCst), 0);
-    let stats = coalescer.stats();
-    assert_eq!(
-        (stats.executed, stats.cancelled, stats.superseded),
-        (0, 1, 2)
+    assert_books(
+        &coalescer,
+        |s| (s.executed, s.cancelled, s.superseded),
+        (0, 1, 2),
     );
-    assert!(stats.is_balanced(), "{stats}");
 }
 
 #[test]
@@ -408,9 +402,7 @@ fn the_map_empties_when_work_is_done() {
     for h in handles {
         h.join_timeout(PATIENCE).unwrap();
     }
-    let stats = coalescer.stats();
-    assert_eq!((stats.keys, stats.pending, stats.running), (0, 0, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.keys, s.pending, s.running), (0, 0, 0));
 }
 
 #[test]
@@ -422,9 +414,7 @@ fn a_shut_down_executor_hands_the_closure_back() {
     assert_eq!((refused.into_inner())(), 41);
     let refused = coalescer.submit_cancellable("k", |_| 5).unwrap_err();
     let _closure_is_ours_again = refused.into_inner();
-    let stats = coalescer.stats();
-    assert_eq!((stats.submitted, stats.rejected, stats.keys), (2, 2, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.submitted, s.rejected, s.keys), (2, 2, 0));
 }
 
 #[test]
@@ -448,9 +438,7 @@ fn a_refused_follow_up_resolves_every_sharer() {
     for h in follow_up.lock().unwrap().drain(..) {
         assert_eq!(failed(h), CoalesceError::Rejected);
     }
-    let stats = coalescer.stats();
-    assert_eq!((stats.rejected, stats.keys), (1, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.rejected, s.keys), (1, 0));
 }
 
 #[test]
@@ -466,9 +454,7 @@ fn a_job_the_executor_drops_resolves_every_sharer() {
             CoalesceError::Cancelled(CoalesceCancelReason::Dropped)
         );
     }
-    let stats = coalescer.stats();
-    assert_eq!((stats.cancelled, stats.keys), (1, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| (s.cancelled, s.keys), (1, 0));
 }
 
 #[test]
@@ -490,9 +476,7 @@ fn shutdown_now_on_the_pool_resolves_queued_executions() {
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
-    let stats = coalescer.stats();
-    assert_eq!(stats.keys, 0);
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| s.keys, 0);
 }
 
 #[test]
@@ -516,9 +500,7 @@ fn priority_is_the_max_of_the_submitters_and_never_lowered() {
     for h in [a, b, c] {
         assert_eq!(*h.join().unwrap(), 3);
     }
-    let stats = coalescer.stats();
-    assert_eq!(stats.executed, 1);
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(&coalescer, |s| s.executed, 1);
 }
 
 #[test]
@@ -613,9 +595,11 @@ fn spawned_submissions_coalesce_and_keep_the_execution_alive() {
     // the handle's, which was installed before it detached).
     assert_eq!(coalescer.stats().executed, 1);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
-    let stats = coalescer.stats();
-    assert_eq!((stats.submitted, stats.superseded, stats.keys), (6, 5, 0));
-    assert!(stats.is_balanced(), "{stats}");
+    assert_books(
+        &coalescer,
+        |s| (s.submitted, s.superseded, s.keys),
+        (6, 5, 0),
+    );
 }
 
 #[test]

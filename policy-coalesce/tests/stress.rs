@@ -1,6 +1,9 @@
 //! Random submits, cancels and key cancels from several threads: every handle resolves and the
 //! books balance: user code may panic anywhere, and no handle or key may be stranded.
 
+mod common;
+
+use common::assert_books;
 use policy_coalesce::{CoalesceError, CoalesceJoinTimeoutError, Coalescer, Mode, SubmitOptions};
 use pool_core::{Priority, ThreadPool};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,13 +73,8 @@ fn random_operations_balance_the_books() {
     let resolved: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
     assert!(resolved > 0);
     assert!(coalescer.executor().wait_idle(PATIENCE));
+    assert_books(&coalescer, |s| (s.pending, s.running, s.keys), (0, 0, 0));
     let stats = coalescer.stats();
-    assert!(stats.is_balanced(), "{stats}");
-    assert_eq!(
-        (stats.pending, stats.running, stats.keys),
-        (0, 0, 0),
-        "{stats}"
-    );
     assert_eq!(stats.executed, ran.load(Ordering::Relaxed), "{stats}");
     assert!(
         stats.executed < stats.submitted,
@@ -89,6 +87,7 @@ fn random_operations_balance_the_books() {
 /// an executor that panics with or without the job. Every handle resolves, every key is freed,
 /// and the books balance.
 mod hostile {
+    use super::assert_books;
     use policy_coalesce::{
         CoalesceError, CoalesceJoinTimeoutError, CoalescedHandle, Coalescer, Mode, SubmitOptions,
     };
@@ -308,14 +307,9 @@ mod hostile {
                 .expect("no hostile panic reaches a submitter but its key's");
         }
         assert!(coalescer.executor().pool.wait_idle(PATIENCE));
+        assert_books(&coalescer, |s| (s.pending, s.running, s.keys), (0, 0, 0));
         let stats = coalescer.stats();
         let [ok, panicked, cancelled, key_panics] = *outcomes.lock().unwrap();
-        assert!(stats.is_balanced(), "{stats}");
-        assert_eq!(
-            (stats.pending, stats.running, stats.keys),
-            (0, 0, 0),
-            "{stats}"
-        );
         assert_eq!(stats.submitted, accepted.load(Ordering::Relaxed), "{stats}");
         assert_eq!(stats.executed, started.load(Ordering::Relaxed), "{stats}");
         assert!(

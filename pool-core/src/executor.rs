@@ -198,62 +198,37 @@ pub trait Executor: Send + Sync {
     }
 }
 
-impl<E: Executor + ?Sized> Executor for &E {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        (**self).execute(job)
-    }
-    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        (**self).execute_with_priority(job, priority)
-    }
-    fn execute_batch(
-        &self,
-        jobs: &mut dyn Iterator<Item = Job>,
-        priority: Priority,
-    ) -> Result<(), Rejected<Job>> {
-        (**self).execute_batch(jobs, priority)
-    }
-    fn honors_priority(&self) -> bool {
-        (**self).honors_priority()
-    }
+/// Implements [`Executor`] for pointers to executors (`&E`, `Arc<E>`, `Box<E>`) by forwarding
+/// every method to the pointee, so a method added to the trait is forwarded in one place and a
+/// pointer never falls back to a default the pointee overrides.
+macro_rules! forward_to_pointee {
+    ($($pointer:ty),+ $(,)?) => {$(
+        impl<E: Executor + ?Sized> Executor for $pointer {
+            fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+                (**self).execute(job)
+            }
+            fn execute_with_priority(
+                &self,
+                job: Job,
+                priority: Priority,
+            ) -> Result<(), Rejected<Job>> {
+                (**self).execute_with_priority(job, priority)
+            }
+            fn execute_batch(
+                &self,
+                jobs: &mut dyn Iterator<Item = Job>,
+                priority: Priority,
+            ) -> Result<(), Rejected<Job>> {
+                (**self).execute_batch(jobs, priority)
+            }
+            fn honors_priority(&self) -> bool {
+                (**self).honors_priority()
+            }
+        }
+    )+};
 }
 
-impl<E: Executor + ?Sized> Executor for StdArc<E> {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        (**self).execute(job)
-    }
-    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        (**self).execute_with_priority(job, priority)
-    }
-    fn execute_batch(
-        &self,
-        jobs: &mut dyn Iterator<Item = Job>,
-        priority: Priority,
-    ) -> Result<(), Rejected<Job>> {
-        (**self).execute_batch(jobs, priority)
-    }
-    fn honors_priority(&self) -> bool {
-        (**self).honors_priority()
-    }
-}
-
-impl<E: Executor + ?Sized> Executor for Box<E> {
-    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
-        (**self).execute(job)
-    }
-    fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        (**self).execute_with_priority(job, priority)
-    }
-    fn execute_batch(
-        &self,
-        jobs: &mut dyn Iterator<Item = Job>,
-        priority: Priority,
-    ) -> Result<(), Rejected<Job>> {
-        (**self).execute_batch(jobs, priority)
-    }
-    fn honors_priority(&self) -> bool {
-        (**self).honors_priority()
-    }
-}
+forward_to_pointee!(&E, StdArc<E>, Box<E>);
 
 /// Runs every job immediately on the calling thread.
 ///

@@ -41,15 +41,14 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use policy_adaptive::AdaptivePool;
-use pool_core::ThreadPool;
+use pool_core::{Executor, Job};
 
+use crate::peers::{Elastic, Kind, Pool};
 use crate::{Config, Row};
-
-type Job = Box<dyn FnOnce() + Send + 'static>;
 
 const BUCKET: Duration = Duration::from_millis(100);
 const FULL_SWEEP: [usize; 12] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128];
@@ -72,51 +71,6 @@ enum Work {
 struct Phase {
     work: Work,
     length: Duration,
-}
-
-/// Anything that runs boxed jobs.
-trait Spawner: Send + Sync {
-    fn spawn(&self, job: Job);
-}
-
-struct Adaptive(Arc<AdaptivePool>);
-struct Fixed(ThreadPool);
-struct TokioBlocking(tokio::runtime::Runtime);
-/// `Option` so that `Drop` can call rusty_pool's consuming `shutdown_join`.
-struct Rusty(Option<rusty_pool::ThreadPool>);
-
-impl Spawner for Adaptive {
-    fn spawn(&self, job: Job) {
-        let _ = self.0.spawn(job);
-    }
-}
-
-impl Spawner for Fixed {
-    fn spawn(&self, job: Job) {
-        let _ = self.0.spawn(job);
-    }
-}
-
-impl Spawner for TokioBlocking {
-    fn spawn(&self, job: Job) {
-        drop(self.0.spawn_blocking(job));
-    }
-}
-
-impl Spawner for Rusty {
-    fn spawn(&self, job: Job) {
-        if let Some(pool) = &self.0 {
-            pool.execute(job);
-        }
-    }
-}
-
-impl Drop for Rusty {
-    fn drop(&mut self) {
-        if let Some(pool) = self.0.take() {
-            pool.shutdown_join();
-        }
-    }
 }
 
 /// ~1 ms of arithmetic: a fixed number of xorshift rounds, calibrated once per process.
@@ -189,9 +143,15 @@ impl Run {
     }
 }
 
+/// Hands `job` to `executor`; a refused job is dropped (it then never reports done, and the
+/// drain at the end of the run gives up on it).
+fn spawn(executor: &dyn Executor, job: Job) {
+    let _ = executor.execute(job);
+}
+
 fn make_job(
     work: Work,
-    spawner: &Arc<dyn Spawner>,
+    executor: &Arc<dyn Executor>,
     done: &mpsc::Sender<()>,
     stuck: &Arc<AtomicU64>,
 ) -> Job {
@@ -211,14 +171,21 @@ fn make_job(
             let _ = done.send(());
         }),
         Work::Nested(d) => {
-            let spawner = spawner.clone();
+            // Weak: the driver holds the only strong reference once the run is drained, so
+            // the system is dropped (and its threads joined) by the driver, never on a worker.
+            let executor: Weak<dyn Executor> = Arc::downgrade(executor);
             let stuck = stuck.clone();
             Box::new(move || {
                 let (child_done, child_wait) = mpsc::channel::<()>();
-                spawner.spawn(Box::new(move || {
-                    std::thread::sleep(d);
-                    let _ = child_done.send(());
-                }));
+                if let Some(executor) = executor.upgrade() {
+                    spawn(
+                        &*executor,
+                        Box::new(move || {
+                            std::thread::sleep(d);
+                            let _ = child_done.send(());
+                        }),
+                    );
+                }
                 if child_wait.recv_timeout(NESTED_PATIENCE).is_err() {
                     stuck.fetch_add(1, Ordering::Relaxed);
                 }
@@ -257,8 +224,9 @@ impl Drop for CpuHog {
     }
 }
 
-/// Drives `spawner` through `phases` with `in_flight` tasks outstanding.
-fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline: usize) -> Run {
+/// Drives `executor` through `phases` with `in_flight` tasks outstanding; `baseline` is the
+/// process's thread count before the system was built.
+fn drive(executor: &Arc<dyn Executor>, phases: &[Phase], in_flight: usize, baseline: usize) -> Run {
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let stuck = Arc::new(AtomicU64::new(0));
     let mut run = Run {
@@ -292,7 +260,10 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
         // Top up to `in_flight` (at the start, and after an idle phase).
         if !matches!(phases[phase].work, Work::Idle) {
             while outstanding < in_flight {
-                spawner.spawn(make_job(phases[phase].work, &spawner, &done_tx, &stuck));
+                spawn(
+                    &**executor,
+                    make_job(phases[phase].work, executor, &done_tx, &stuck),
+                );
                 outstanding += 1;
             }
         }
@@ -330,10 +301,20 @@ fn drive(spawner: Arc<dyn Spawner>, phases: &[Phase], in_flight: usize, baseline
     run
 }
 
-fn run_fixed(threads: usize, phases: &[Phase], in_flight: usize) -> Run {
+/// Builds a peer with `build` and drives it; the peer is dropped (its threads joined) before
+/// the next system's baseline is counted.
+fn run_peer(build: impl FnOnce() -> Pool, phases: &[Phase], in_flight: usize) -> Run {
     let baseline = live_threads();
-    let pool = ThreadPool::new(threads).expect("fixed pool");
-    drive(Arc::new(Fixed(pool)), phases, in_flight, baseline)
+    let pool: Arc<dyn Executor> = Arc::new(build());
+    drive(&pool, phases, in_flight, baseline)
+}
+
+fn run_fixed(threads: usize, phases: &[Phase], in_flight: usize) -> Run {
+    run_peer(
+        || Pool::build(Kind::Ours, threads, "adapt-fixed-"),
+        phases,
+        in_flight,
+    )
 }
 
 /// Our run and what only ours reports.
@@ -358,7 +339,7 @@ fn run_adaptive(phases: &[Phase], in_flight: usize, idle_wait: Duration) -> Ours
     );
     let started = Instant::now();
     let run = drive(
-        Arc::new(Adaptive(pool.clone())),
+        &(pool.clone() as Arc<dyn Executor>),
         phases,
         in_flight,
         baseline,
@@ -392,24 +373,27 @@ fn run_adaptive(phases: &[Phase], in_flight: usize, idle_wait: Duration) -> Ours
     }
 }
 
+/// tokio's default blocking pool (up to 512 threads) beside a 1-worker runtime.
 fn run_tokio(phases: &[Phase], in_flight: usize) -> Run {
-    let baseline = live_threads();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .build()
-        .expect("tokio runtime");
-    drive(
-        Arc::new(TokioBlocking(runtime)),
+    run_peer(
+        || Pool::tokio_elastic(Elastic::tokio_default(1), "adapt-tokio-"),
         phases,
         in_flight,
-        baseline,
     )
 }
 
+/// rusty_pool with the same bounds as ours: 1 to 128 threads, 2 s keep-alive.
 fn run_rusty(phases: &[Phase], in_flight: usize) -> Run {
-    let baseline = live_threads();
-    let pool = rusty_pool::ThreadPool::new(1, 128, Duration::from_secs(2));
-    drive(Arc::new(Rusty(Some(pool))), phases, in_flight, baseline)
+    let bounds = Elastic {
+        core: 1,
+        max: 128,
+        keep_alive: Duration::from_secs(2),
+    };
+    run_peer(
+        || Pool::rusty_elastic(bounds, "adapt-rusty-"),
+        phases,
+        in_flight,
+    )
 }
 
 struct Scenario {
@@ -418,6 +402,15 @@ struct Scenario {
     in_flight: usize,
     /// Outside CPU-hog processes running beside every system's run.
     hogs: usize,
+}
+
+/// The fixed size of the sweep with the highest `rate`, and its run.
+fn best_fixed(fixed: &[(usize, Run)], rate: impl Fn(&Run) -> f64) -> (usize, &Run) {
+    let (n, run) = fixed
+        .iter()
+        .max_by(|a, b| rate(&a.1).total_cmp(&rate(&b.1)))
+        .expect("a non-empty sweep");
+    (*n, run)
 }
 
 /// Runs one scenario on every system and turns it into rows.
@@ -452,10 +445,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     let bursts = phases.iter().any(|p| matches!(p.work, Work::Idle));
     if bursts {
         // Bursts with gaps: one row over the bursts.
-        let (best_n, best_run) = fixed
-            .iter()
-            .max_by(|a, b| a.1.busy_rate(phases).total_cmp(&b.1.busy_rate(phases)))
-            .expect("a non-empty sweep");
+        let (best_n, best_run) = best_fixed(&fixed, |run| run.busy_rate(phases));
         let mut row = Row::new(
             format!("adaptive {}: throughput", scenario.name),
             "tasks/s",
@@ -487,13 +477,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
         } else {
             scenario.name.to_owned()
         };
-        let (best_n, best_run) = fixed
-            .iter()
-            .max_by(|a, b| {
-                a.1.rate(index, phase.length)
-                    .total_cmp(&b.1.rate(index, phase.length))
-            })
-            .expect("a non-empty sweep");
+        let (best_n, best_run) = best_fixed(&fixed, |run| run.rate(index, phase.length));
         let best = best_run.rate(index, phase.length);
         let adapt = ours.time_to_reach(index, 0.9 * best);
         adapt_times.push(adapt);
@@ -525,10 +509,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
         )));
     }
 
-    let (best_n, best_run) = fixed
-        .iter()
-        .max_by(|a, b| a.1.total_rate(phases).total_cmp(&b.1.total_rate(phases)))
-        .expect("a non-empty sweep");
+    let (best_n, best_run) = best_fixed(&fixed, |run| run.total_rate(phases));
     let mut threads = Row::new(
         format!("adaptive {}: thread-seconds", scenario.name),
         "thread-s",

@@ -1,8 +1,11 @@
 //! Workload rows for `dag`: empty-node graphs of four shapes run by dag-scheduler on the
 //! pool-core pool, by dagrs 0.9 on tokio, and by a hand-made rayon-core scope version.
 //!
-//! Figures are nanoseconds per node for the run alone (lower is better); graph build times are
-//! in each row's note. Every system uses `config.cores` threads.
+//! The same graph also runs on every peer pool of the peer layer ([`crate::peers::Pool`], an
+//! `Executor`): `graph.run(&executor)` takes any executor, and those figures show what the plug
+//! point costs on another runtime's threads. Figures are nanoseconds per node for the run alone
+//! (lower is better); graph build times are in each row's note. Every system uses
+//! `config.cores` threads.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 use dag_scheduler::{Graph, GraphBuilder, NodeKey, RunOptions};
 use pool_core::ThreadPool;
 
+use crate::peers::{self, Kind, Pool};
 use crate::{Config, Figure, Measurement, Row};
 
 /// A graph shape as predecessor lists (every predecessor has a smaller index).
@@ -171,18 +175,6 @@ pub fn run_rayon(
     start.elapsed()
 }
 
-/// dag-scheduler on rayon-core's threads: any `Executor` works, and rayon's worker deques are
-/// LIFO (pool-core's are FIFO), which keeps fan-out graphs depth-first and cache-warm.
-#[derive(Debug)]
-pub struct RayonExecutor(pub rayon_core::ThreadPool);
-
-impl pool_core::Executor for RayonExecutor {
-    fn execute(&self, job: pool_core::Job) -> Result<(), pool_core::Rejected<pool_core::Job>> {
-        self.0.spawn(job);
-        Ok(())
-    }
-}
-
 fn rayon_inputs(shape: &Shape) -> (Vec<Vec<u32>>, Vec<usize>) {
     let mut succs = vec![Vec::new(); shape.len()];
     for (i, preds) in shape.preds.iter().enumerate() {
@@ -251,15 +243,6 @@ fn measurement(system: &str, ours: bool, rounds: &[f64]) -> Option<Measurement> 
     })
 }
 
-/// rayon-core's pool with `cores` threads: the hand-made scope runs on it, and so does
-/// dag-scheduler through [`RayonExecutor`].
-fn rayon_pool(cores: usize) -> rayon_core::ThreadPool {
-    rayon_core::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .build()
-        .expect("rayon pool")
-}
-
 /// The tokio runtime dagrs runs on, with `cores` workers.
 fn tokio_runtime(cores: usize) -> dagrs::tokio::runtime::Runtime {
     dagrs::tokio::runtime::Builder::new_multi_thread()
@@ -272,7 +255,7 @@ fn tokio_runtime(cores: usize) -> dagrs::tokio::runtime::Runtime {
 /// The hand-made rayon scope, `rounds` times: ns/node of the run alone, and of making its
 /// successor lists plus the run (what it pays to "build" its graph).
 fn rayon_rounds(cores: usize, shape: &Shape, rounds: usize) -> (Vec<f64>, Vec<f64>) {
-    let pool = rayon_pool(cores);
+    let pool = peers::rayon_pool(cores, "dag-scope-");
     let (mut run, mut both) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
@@ -328,19 +311,29 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
         assert!(report.is_success());
     }
     drop(pool);
-    let on_rayon_pool = RayonExecutor(rayon_pool(config.cores));
-    let on_rayon: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            let report = graph
-                .run_with(&on_rayon_pool, RunOptions::new().timing(false))
-                .expect("no marks");
-            let elapsed = t.elapsed();
-            assert!(report.is_success());
-            ns_per_node(elapsed, shape.len())
+    // Our graph on each peer's threads, through the peer layer's `Executor` impl. rayon's
+    // worker deques are LIFO (pool-core's are FIFO), which keeps fan-out graphs depth-first and
+    // cache-warm; the others take jobs from one shared queue.
+    let on_peers: Vec<(Kind, Vec<f64>)> = Kind::ALL
+        .into_iter()
+        .filter(|kind| !kind.is_ours())
+        .map(|kind| {
+            let peer = Pool::build(kind, config.cores, &format!("dag-{}-", kind.tag()));
+            let figures = (0..rounds)
+                .map(|_| {
+                    let t = Instant::now();
+                    let report = graph
+                        .run_with(&peer, RunOptions::new().timing(false))
+                        .expect("no marks");
+                    let elapsed = t.elapsed();
+                    assert!(report.is_success(), "{}", kind.name());
+                    ns_per_node(elapsed, shape.len())
+                })
+                .collect();
+            peer.close();
+            (kind, figures)
         })
         .collect();
-    drop(on_rayon_pool);
     drop(graph);
 
     let (rayon, _) = rayon_rounds(config.cores, shape, rounds);
@@ -349,7 +342,7 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
     let mut note = format!(
         "{} nodes, {} edges; build {:.1} ms ({:.0} ns/node); {target}; ours run untimed on a \
          pool-core ThreadPool unless named (timing on: two clock reads per node, ~0.5 us each \
-         in this sandbox; on rayon-core threads: through a 5-line Executor adapter)",
+         in this sandbox; on a peer's threads: through the peer layer's Executor impl)",
         shape.len(),
         shape.edges(),
         build_time.as_secs_f64() * 1e3,
@@ -374,14 +367,33 @@ fn row(config: &Config, shape: &Shape, dagrs_shape: &Shape, target: &str) -> Row
         measurements: [
             measurement("dag-scheduler", true, &untimed),
             measurement("dag-scheduler (timing on)", true, &timed),
-            measurement("dag-scheduler on rayon-core threads", true, &on_rayon),
-            measurement("dagrs 0.9 (tokio)", false, &dagrs),
-            measurement("rayon-core scope (hand-made)", false, &rayon),
         ]
         .into_iter()
+        .chain(on_peers.iter().map(|(kind, figures)| {
+            measurement(
+                &format!("dag-scheduler on {} threads", peer_label(*kind)),
+                true,
+                figures,
+            )
+        }))
+        .chain([
+            measurement("dagrs 0.9 (tokio)", false, &dagrs),
+            measurement("rayon-core scope (hand-made)", false, &rayon),
+        ])
         .flatten()
         .collect(),
         note,
+    }
+}
+
+/// A peer's name in the "dag-scheduler on … threads" figures.
+fn peer_label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Ours => "pool-core",
+        Kind::Rayon => "rayon-core",
+        Kind::Threadpool => "threadpool",
+        Kind::TokioBlocking => "tokio blocking-pool",
+        Kind::RustyPool => "rusty_pool",
     }
 }
 

@@ -1,10 +1,16 @@
-//! Helpers of the coalescer tests: a one-worker pool whose worker is held, and the error a
-//! handle resolved to. The executors and gates come from `test_kit`.
+//! Helpers of the coalescer tests: a one-worker pool whose worker is held, the error a handle
+//! resolved to, and the check of the books every test ends with. The executors and gates come
+//! from `test_kit`.
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use policy_coalesce::{CoalesceError, CoalesceJoinTimeoutError, CoalescedHandle};
-use pool_core::ThreadPool;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use policy_coalesce::{
+    CoalesceError, CoalesceJoinTimeoutError, CoalesceStats, CoalescedHandle, Coalescer,
+};
+use pool_core::{Executor, ThreadPool};
 use test_kit::{WorkerGate, PATIENCE};
 
 /// A one-worker pool whose worker is held until the gate is opened (or dropped): submissions
@@ -22,4 +28,22 @@ pub fn failed<T>(handle: CoalescedHandle<T>) -> CoalesceError {
         Err(CoalesceJoinTimeoutError::TimedOut(_)) => panic!("handle did not resolve"),
         Ok(_) => panic!("expected an error, got a value"),
     }
+}
+
+/// Asserts the coalescer's books: the fields `pick` reads equal `expected`, and the books
+/// balance (every submission accounted for exactly once).
+#[track_caller]
+pub fn assert_books<K, T, E, F>(
+    coalescer: &Coalescer<K, T, E>,
+    pick: impl FnOnce(&CoalesceStats) -> F,
+    expected: F,
+) where
+    K: Hash + Eq + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    E: Executor + 'static,
+    F: PartialEq + Debug,
+{
+    let stats = coalescer.stats();
+    assert_eq!(pick(&stats), expected, "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
 }

@@ -31,6 +31,18 @@ struct Held {
     will_panic: bool,
 }
 
+impl Held {
+    /// A task just submitted: no cancel has won yet.
+    fn new(index: usize, handle: TaskHandle<usize>, will_panic: bool) -> Held {
+        Held {
+            index,
+            handle,
+            cancel_won: false,
+            will_panic,
+        }
+    }
+}
+
 #[derive(Default, Debug)]
 struct Tally {
     ok: u64,
@@ -193,12 +205,7 @@ fn drive(
                     index
                 };
                 match pool.submit(task) {
-                    Ok(handle) => held.push(Held {
-                        index,
-                        handle,
-                        cancel_won: false,
-                        will_panic,
-                    }),
+                    Ok(handle) => held.push(Held::new(index, handle, will_panic)),
                     Err(_) => {
                         ledger.rejected.fetch_add(1, Ordering::SeqCst);
                     }
@@ -225,12 +232,11 @@ fn drive(
                     }
                     index
                 });
-                held.push(Held {
+                held.push(Held::new(
                     index,
-                    handle: handle.expect("the pool is running"),
-                    cancel_won: false,
-                    will_panic: false,
-                });
+                    handle.expect("the pool is running"),
+                    false,
+                ));
             }
             75..=77 => {
                 ledger.attempts.fetch_add(1, Ordering::SeqCst);
@@ -241,12 +247,11 @@ fn drive(
                         l.runs[index].fetch_add(1, Ordering::SeqCst);
                         index
                     });
-                held.push(Held {
+                held.push(Held::new(
                     index,
-                    handle: handle.expect("the pool is running"),
-                    cancel_won: false,
-                    will_panic: false,
-                });
+                    handle.expect("the pool is running"),
+                    false,
+                ));
             }
             78..=79 => tally.cancel_all += pool.cancel_all() as u64,
             80..=82 => {

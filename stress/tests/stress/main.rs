@@ -21,6 +21,9 @@ mod watchdog;
 
 use std::time::{Duration, Instant};
 
+use policy_coalesce::CoalesceStats;
+use pool_core::PoolStats;
+
 /// The seed for this run: `STRESS_SEED`, or the clock.
 pub fn seed() -> u64 {
     std::env::var("STRESS_SEED")
@@ -51,6 +54,35 @@ pub fn rss_kib() -> u64 {
                 .and_then(|p| p.parse::<u64>().ok())
         })
         .map_or(0, |pages| pages * 4)
+}
+
+/// The books a run on every crate ends with, after the pool's shutdown: the pool's balance with
+/// no thread, task or queued job left, the coalescer's balance with no key left, and the
+/// priority queue (`priority_queued` jobs still in it) drained. `ctx` (the seed to replay)
+/// opens every message and `dump` (the state at the end, or nothing) closes it.
+pub fn assert_books_closed(
+    ctx: &str,
+    dump: &str,
+    pool: &PoolStats,
+    coalescer: &CoalesceStats,
+    priority_queued: usize,
+) {
+    assert!(pool.is_balanced(), "{ctx}: pool books\n{dump}");
+    assert_eq!(
+        (pool.live_threads, pool.running, pool.queued),
+        (0, 0, 0),
+        "{ctx}: threads, running, queued after shutdown\n{dump}"
+    );
+    assert!(coalescer.is_balanced(), "{ctx}: coalescer books\n{dump}");
+    assert_eq!(
+        (coalescer.pending, coalescer.running, coalescer.keys),
+        (0, 0, 0),
+        "{ctx}: coalescer keys left\n{dump}"
+    );
+    assert_eq!(
+        priority_queued, 0,
+        "{ctx}: priority queue not drained\n{dump}"
+    );
 }
 
 /// Deliberate panics (the harness's own, marked) are part of the load; keep them out of the

@@ -88,23 +88,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
     let stats = pool.stats();
     let cstats = coalescer.stats();
     let ctx = format!("seed {seed} (replay with STRESS_SEED={seed}); pool {stats}; {cstats:?}");
-    assert!(stats.is_balanced(), "{ctx}: pool books");
-    assert_eq!(
-        stats.queued + stats.running + stats.live_threads as u64,
-        0,
-        "{ctx}"
-    );
-    assert!(cstats.is_balanced(), "{ctx}: coalescer books");
-    assert_eq!(
-        (cstats.pending, cstats.running, cstats.keys),
-        (0, 0, 0),
-        "{ctx}: keys left"
-    );
-    assert_eq!(
-        queue.stats().queued(),
-        0,
-        "{ctx}: priority queue not drained"
-    );
+    crate::assert_books_closed(&ctx, "", &stats, &cstats, queue.stats().queued());
     ops.load(Ordering::SeqCst)
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use pool_core::ThreadPool;
 
 use crate::latch::Latch;
-use crate::peers::{Kind, Pool, TIMEOUT};
+use crate::peers::{self, Elastic, Kind, Pool, TIMEOUT};
 use crate::{Config, Row};
 
 static DONE: Latch = Latch::new();
@@ -247,13 +247,7 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
     let what = spawner.label();
     match spawner {
         Spawner::OursArc | Spawner::OursHere | Spawner::OursScope => {
-            let pool = Arc::new(
-                ThreadPool::builder()
-                    .threads(threads)
-                    .thread_name("int")
-                    .build()
-                    .expect("pool-core pool"),
-            );
+            let pool = Arc::new(peers::our_pool(threads, "int"));
             DONE.reset(n);
             let started = Instant::now();
             match spawner {
@@ -280,10 +274,7 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
             figure
         }
         Spawner::RayonSpawn | Spawner::RayonScope => {
-            let pool = rayon_core::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("rayon pool");
+            let pool = peers::rayon_pool(threads, "int-rayon-");
             DONE.reset(n);
             let started = Instant::now();
             if spawner == Spawner::RayonScope {
@@ -301,10 +292,7 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
             per_second(n, started)
         }
         Spawner::Tokio => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .build()
-                .expect("tokio runtime");
+            let runtime = peers::tokio_runtime(Elastic::fixed(threads), "int-tokio");
             DONE.reset(n);
             let started = Instant::now();
             for _ in 0..shape.roots() {

@@ -277,29 +277,17 @@ fn check_after_shutdown(round: Arc<Round>) -> u64 {
     };
     let ctx = round.ctx();
     let dump = round.dump();
-    let stats = round.pool.stats();
-    let cstats = round.coalescer.stats();
-    assert!(stats.is_balanced(), "{ctx}: pool books\n{dump}");
-    assert_eq!(
-        (stats.live_threads, stats.running, stats.queued),
-        (0, 0, 0),
-        "{ctx}: threads, running, queued after shutdown\n{dump}"
+    crate::assert_books_closed(
+        &ctx,
+        &dump,
+        &round.pool.stats(),
+        &round.coalescer.stats(),
+        round.queue.stats().queued(),
     );
     assert_eq!(
         round.hooks.started.load(Ordering::SeqCst),
         round.hooks.stopped.load(Ordering::SeqCst),
         "{ctx}: every started thread stopped\n{dump}"
-    );
-    assert_eq!(
-        round.queue.stats().queued(),
-        0,
-        "{ctx}: priority queue\n{dump}"
-    );
-    assert!(cstats.is_balanced(), "{ctx}: coalescer books\n{dump}");
-    assert_eq!(
-        (cstats.pending, cstats.running, cstats.keys),
-        (0, 0, 0),
-        "{ctx}: coalescer keys left\n{dump}"
     );
     let ops = round.ops.load(Ordering::SeqCst);
     let census = round.census.clone();

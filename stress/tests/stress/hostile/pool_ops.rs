@@ -22,44 +22,41 @@ pub fn build_pool(
 ) -> ThreadPool {
     let percent = if parts.core { 20 } else { 0 };
     let dice = Arc::new(Dice::new(seed ^ 0x400C));
-    let (h1, d1) = (hooks.clone(), dice.clone());
-    let (h2, d2) = (hooks.clone(), dice.clone());
-    let (h3, d3) = (hooks.clone(), dice.clone());
-    let (d4, d5) = (dice.clone(), dice);
+    let (started, stopped, handled) = (hooks.clone(), hooks.clone(), hooks.clone());
+    let start = trap(&dice, percent, "start hook");
+    let stop = trap(&dice, percent, "stop hook");
     ThreadPool::builder()
         .threads(2)
         .thread_name("hostile")
         .queue_policy(queue.clone())
         .on_thread_start(move |index| {
-            h1.started.fetch_add(1, Ordering::SeqCst);
-            if d1.roll(percent) {
-                panic!("{}: start hook of worker {index}", super::kit::MARK);
-            }
+            started.started.fetch_add(1, Ordering::SeqCst);
+            start(index);
         })
         .on_thread_stop(move |index| {
-            h2.stopped.fetch_add(1, Ordering::SeqCst);
-            if d2.roll(percent) {
-                panic!("{}: stop hook of worker {index}", super::kit::MARK);
-            }
+            stopped.stopped.fetch_add(1, Ordering::SeqCst);
+            stop(index);
         })
-        .on_thread_park(move |index| {
-            if d4.roll(percent) {
-                panic!("{}: park hook of worker {index}", super::kit::MARK);
-            }
-        })
-        .on_thread_unpark(move |index| {
-            if d5.roll(percent) {
-                panic!("{}: unpark hook of worker {index}", super::kit::MARK);
-            }
-        })
+        .on_thread_park(trap(&dice, percent, "park hook"))
+        .on_thread_unpark(trap(&dice, percent, "unpark hook"))
         .panic_handler(move |_message| {
-            h3.panic_handler.fetch_add(1, Ordering::SeqCst);
-            if d3.roll(percent) {
+            handled.panic_handler.fetch_add(1, Ordering::SeqCst);
+            if dice.roll(percent) {
                 panic!("{}: panic handler", super::kit::MARK);
             }
         })
         .build()
         .expect("valid pool")
+}
+
+/// A worker hook that panics on a roll of `dice` at `percent`, naming itself and the worker.
+fn trap(dice: &Arc<Dice>, percent: u32, hook: &'static str) -> impl Fn(usize) + Send + Sync {
+    let dice = dice.clone();
+    move |index| {
+        if dice.roll(percent) {
+            panic!("{}: {hook} of worker {index}", super::kit::MARK);
+        }
+    }
 }
 
 /// A held pool task and what it was planned to do.
