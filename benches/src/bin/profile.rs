@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
-//! tasks). Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`: `ours`, `rayon`).
+//! tasks), `scope` (the same binary tree spawned into one `scope`, joined when it ends).
+//! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`: `ours`, `rayon`).
 //!
 //! `dag-build SHAPE [NODES]` adds the nodes of one of the `compare` DAG shapes (`chain`,
 //! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
@@ -97,6 +98,52 @@ fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+fn ours_scope_tree<'scope>(s: &pool_core::Scope<'scope>, i: usize, n: usize) {
+    for child in [2 * i + 1, 2 * i + 2] {
+        if child < n {
+            s.spawn(move |s| ours_scope_tree(s, child, n));
+        }
+    }
+    DONE.count_down();
+}
+
+fn rayon_scope_tree<'scope>(s: &rayon_core::Scope<'scope>, i: usize, n: usize) {
+    for child in [2 * i + 1, 2 * i + 2] {
+        if child < n {
+            s.spawn(move |s| rayon_scope_tree(s, child, n));
+        }
+    }
+    DONE.count_down();
+}
+
+/// The binary tree of `tree`, spawned into one scope from this (outside) thread; done when
+/// `scope` returns. Instructions per task: callgrind's total divided by N.
+fn scope(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    DONE.reset(n);
+    let started = Instant::now();
+    match system {
+        "ours" => {
+            let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
+            pool.scope(|s| s.spawn(move |s| ours_scope_tree(s, 0, n)));
+        }
+        "rayon" => {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            pool.scope(|s| s.spawn(move |s| rayon_scope_tree(s, 0, n)));
+        }
+        other => return Err(format!("unknown system {other:?} for scope")),
+    }
+    // The scope has returned, so every task has counted itself down: this cannot wait.
+    DONE.wait_or_panic(TIMEOUT, system);
+    println!(
+        "scope {system}: {n} tasks, {:.2} Mtasks/s",
+        n as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
 fn dag_build(shape: &str, n: usize) -> Result<(), String> {
     use benches::workloads::dag;
     let shape = match shape {
@@ -128,7 +175,7 @@ fn dag_build(shape: &str, n: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS] | profile dag-build (chain|wavefront|tree|random|none) [NODES]";
+    let usage = "usage: profile (external|tree|scope) SYSTEM [TASKS] [THREADS] | profile dag-build (chain|wavefront|tree|random|none) [NODES]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -139,6 +186,7 @@ fn main() -> ExitCode {
     let result = match workload.as_str() {
         "external" => external(system, threads, n),
         "tree" => tree(system, threads, n),
+        "scope" => scope(system, threads, n),
         "dag-build" => dag_build(system, n),
         other => Err(format!("unknown workload {other:?}")),
     };

@@ -37,7 +37,10 @@ impl JoinJob {
 impl Drop for JoinJob {
     /// Dropped unrun (discarded or refused), the job leaves `b` in the slot: the caller runs it.
     fn drop(&mut self) {
-        self.0.state.complete();
+        // The job's own `Arc` keeps the state alive through the signal.
+        if self.0.state.release() {
+            self.0.state.set_done();
+        }
     }
 }
 
