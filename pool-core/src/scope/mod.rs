@@ -116,19 +116,11 @@ impl<'scope> Scope<'scope> {
         // dropped, and `self.pool` is borrowed for `'scope`), or handed back below and run or
         // dropped here, never kept.
         let job = unsafe { erase(job) };
-        // A worker of this pool (a spawned closure, or a body run on a worker) pushes straight
-        // onto its own deque; any other thread takes the outside route.
-        let refused = match self.pool.push_to_current_worker(job) {
-            Ok(()) => return,
-            Err(NotPushed::Refused(job)) => job,
-            Err(NotPushed::NotAWorker(job)) => match self.pool.execute(job) {
-                Ok(()) => return,
-                Err(Rejected(job)) => job,
-            },
-        };
-        match self.on_reject {
-            OnReject::RunInline => refused(),
-            OnReject::Drop => drop(refused),
+        if let Err(Rejected(refused)) = queue(self.pool, job) {
+            match self.on_reject {
+                OnReject::RunInline => refused(),
+                OnReject::Drop => drop(refused),
+            }
         }
     }
 
@@ -161,6 +153,17 @@ impl fmt::Debug for Scope<'_> {
             .field("pending", &self.state.pending())
             .field("discarded", &self.state.discarded())
             .finish_non_exhaustive()
+    }
+}
+
+/// Queues a scope's (or `join`'s) job: from a worker of `pool` (a spawned closure, or a body run
+/// on a worker) straight onto that worker's own deque, from any other thread by the outside
+/// route. A refused job comes back.
+fn queue(pool: &ThreadPool, job: Job) -> Result<(), Rejected<Job>> {
+    match pool.push_to_current_worker(job) {
+        Ok(()) => Ok(()),
+        Err(NotPushed::Refused(job)) => Err(Rejected(job)),
+        Err(NotPushed::NotAWorker(job)) => pool.execute(job),
     }
 }
 
