@@ -257,6 +257,39 @@ fn a_scope_on_a_shut_down_pool_runs_its_closures_on_the_caller() {
 }
 
 #[test]
+fn a_spawn_from_a_worker_refused_by_shutdown_now_runs_inline_on_that_worker() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let (started_tx, started) = mpsc::channel();
+    let inner = Arc::clone(&pool);
+    let task = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            // Spawns from a worker are refused once `shutdown_now` has begun.
+            assert!(
+                eventually(|| pool_core::spawn_here(|| ()).is_err()),
+                "shutdown_now did not begin"
+            );
+            let mut ran_on = Vec::new();
+            inner.scope(|s| {
+                // The body runs on the worker, so this takes the worker's own route, refused.
+                s.spawn(|_| ran_on.push(std::thread::current().id()));
+            });
+            ran_on == [std::thread::current().id()]
+        })
+        .unwrap();
+    started.recv_timeout(PATIENCE).unwrap();
+    pool.shutdown_now();
+    assert_eq!(
+        task.join_timeout(PATIENCE).ok(),
+        Some(true),
+        "the refused closure did not run inline on the worker"
+    );
+    let stats = pool.stats();
+    assert!(stats.rejected >= 2, "{stats:?}");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
+
+#[test]
 fn map_batch_takes_borrowed_inputs_and_a_borrowing_function() {
     let pool = ThreadPool::new(2).unwrap();
     let words: Vec<String> = ["scope", "join", "batch"].map(String::from).to_vec();

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
-//! tasks). Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`: `ours`, `rayon`).
+//! tasks), `scope` (the same binary tree spawned into one `scope`, joined when it ends),
+//! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row).
+//! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`: `ours`, `rayon`).
 //!
 //! `dag-build SHAPE [NODES]` adds the nodes of one of the `compare` DAG shapes (`chain`,
 //! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
@@ -101,6 +103,66 @@ fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The tasks task `i` spawns: `2i + 1` and `2i + 2` in a binary tree of `n`, `i + 1` in a chain
+/// `n` deep.
+fn children(chains: bool, i: usize, n: usize) -> std::ops::Range<usize> {
+    let (first, count) = if chains { (i + 1, 1) } else { (2 * i + 1, 2) };
+    first.min(n)..(first + count).min(n)
+}
+
+fn ours_scope_task<'scope>(s: &pool_core::Scope<'scope>, chains: bool, i: usize, n: usize) {
+    for child in children(chains, i, n) {
+        s.spawn(move |s| ours_scope_task(s, chains, child, n));
+    }
+    DONE.count_down();
+}
+
+fn rayon_scope_task<'scope>(s: &rayon_core::Scope<'scope>, chains: bool, i: usize, n: usize) {
+    for child in children(chains, i, n) {
+        s.spawn(move |s| rayon_scope_task(s, chains, child, n));
+    }
+    DONE.count_down();
+}
+
+/// The binary tree of `tree` (or `n / 1000` chains 1000 deep), spawned into one scope from this
+/// (outside) thread; done when `scope` returns. Instructions per task: callgrind's total divided
+/// by N.
+fn scope(system: &str, chains: bool, threads: usize, n: usize) -> Result<(), String> {
+    let (roots, size) = if chains { (n / 1000, 1000) } else { (1, n) };
+    DONE.reset(roots * size);
+    let started = Instant::now();
+    match system {
+        "ours" => {
+            let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
+            pool.scope(|s| {
+                for _ in 0..roots {
+                    s.spawn(move |s| ours_scope_task(s, chains, 0, size));
+                }
+            });
+        }
+        "rayon" => {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            pool.scope(|s| {
+                for _ in 0..roots {
+                    s.spawn(move |s| rayon_scope_task(s, chains, 0, size));
+                }
+            });
+        }
+        other => return Err(format!("unknown system {other:?} for scope")),
+    }
+    // The scope has returned, so every task has counted itself down: this cannot wait.
+    DONE.wait_or_panic(TIMEOUT, system);
+    println!(
+        "scope {system}: {} tasks, {:.2} Mtasks/s",
+        roots * size,
+        (roots * size) as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
 /// The shape's nodes added without names, by key (what `dag::add_ours` does with names).
 fn add_unnamed(shape: &benches::workloads::dag::Shape) -> dag_scheduler::GraphBuilder {
     let mut builder = dag_scheduler::Graph::builder();
@@ -175,7 +237,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -186,6 +248,8 @@ fn main() -> ExitCode {
     let result = match workload.as_str() {
         "external" => external(system, threads, n),
         "tree" => tree(system, threads, n),
+        "scope" => scope(system, false, threads, n),
+        "scope-chains" => scope(system, true, threads, n),
         "dag-build" => dag_build(system, n, true),
         "dag-build-unnamed" => dag_build(system, n, false),
         "dag-run" => dag_run(system, n, threads),

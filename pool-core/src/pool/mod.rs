@@ -11,6 +11,7 @@ mod worker;
 
 pub use builder::ThreadPoolBuilder;
 pub use stats::{PoolStats, WorkerStats};
+pub(crate) use worker::NotPushed;
 pub use worker::{spawn_here, yield_now, Yield};
 
 use std::fmt;

@@ -5,10 +5,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::shared::Ready;
-use super::shutdown::SubmitGates;
+use super::shutdown::{SubmitGates, DISCARD};
 use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
+use crate::executor::Job;
 use crate::policy::Work;
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
@@ -366,6 +367,50 @@ where
             Ok(())
         }
         None => Err(crate::Rejected(job)),
+    }
+}
+
+/// Why [`ThreadPool::push_to_current_worker`] handed a job back.
+pub(crate) enum NotPushed {
+    /// The calling thread is not a worker of this pool: take the outside route.
+    NotAWorker(Job),
+    /// The pool is shutting down with `shutdown_now`, which refuses work spawned by tasks.
+    Refused(Job),
+}
+
+impl crate::ThreadPool {
+    /// From a worker of this pool: pushes `job` onto the calling worker's own deque (the shared
+    /// queue if the pool has no local queues) and wakes a parked worker; counted as a submission,
+    /// and refused as `admit` refuses one from a worker. One thread-local lookup, for callers that
+    /// know their pool and push once per task (a scope's spawns), where `execute` would decide
+    /// the route in `admit` and look the worker up again in `dispatch`.
+    pub(crate) fn push_to_current_worker(&self, job: Job) -> Result<(), NotPushed> {
+        let shared = &*self.shared;
+        let overflow = CURRENT.with(|current| {
+            let current = current.borrow();
+            let Some(ctx) = current
+                .as_deref()
+                .filter(|ctx| std::ptr::eq(ctx.pool, shared))
+            else {
+                return Err(NotPushed::NotAWorker(job));
+            };
+            bump_owned(&ctx.counters.submitted);
+            if shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0 {
+                bump_owned(&ctx.counters.rejected);
+                return Err(NotPushed::Refused(job));
+            }
+            if shared.local_queues {
+                ctx.deque.push(Work::Job(job));
+                return Ok(None);
+            }
+            Ok(Some(job))
+        })?;
+        // Outside the borrow of `CURRENT`: a policy's `push` is user code.
+        if let Some(job) = overflow {
+            shared.push_global(Work::Job(job), crate::Priority::Normal);
+        }
+        shared.sleep.notify_one();
+        Ok(())
     }
 }
 

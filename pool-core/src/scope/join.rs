@@ -4,8 +4,8 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use super::state::ScopeState;
-use super::{abort_on_unwind, erase};
-use crate::executor::{Executor, Job, Rejected};
+use super::{abort_on_unwind, erase, queue};
+use crate::executor::{Job, Rejected};
 use crate::sync::{Arc, Mutex};
 use crate::unwind::drop_quietly;
 use crate::ThreadPool;
@@ -37,7 +37,10 @@ impl JoinJob {
 impl Drop for JoinJob {
     /// Dropped unrun (discarded or refused), the job leaves `b` in the slot: the caller runs it.
     fn drop(&mut self) {
-        self.0.state.complete();
+        // The job's own `Arc` keeps the state alive through the signal.
+        if self.0.state.release() {
+            self.0.state.set_done();
+        }
     }
 }
 
@@ -114,7 +117,7 @@ impl ThreadPool {
             state: ScopeState::new(1),
         });
         let job = JoinJob(Arc::clone(&shared));
-        if let Err(Rejected(job)) = self.execute(Box::new(move || job.run())) {
+        if let Err(Rejected(job)) = queue(self, Box::new(move || job.run())) {
             // Completes the count and leaves `b` in the slot for us.
             drop(job);
         }

@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use self::state::{Payload, ScopeState};
 use crate::executor::{Executor, Job, Rejected};
+use crate::pool::NotPushed;
 use crate::sync::Arc;
 use crate::unwind::{drop_quietly, OnExit};
 use crate::ThreadPool;
@@ -101,25 +102,47 @@ impl<'scope> Scope<'scope> {
         let job = ScopedJob {
             body: Some(f),
             scope: ScopePtr(self),
-            state: Arc::clone(&self.state),
             #[cfg(loom_broken_scope_count)]
             completed_early: false,
         };
         let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
-        // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It is
-        // counted in `pending` (incremented above, decremented only by `ScopedJob`'s `Drop`,
-        // after the closure and its captures are gone), and `ThreadPool::scope_with` does not
-        // return, normally or by unwinding, before `pending` is zero: the body runs inside
+        // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It holds
+        // a share of `pending` (taken above, released only by `ScopedJob`'s `Drop`, after the
+        // closure and its captures are gone), and `ThreadPool::scope_with` does not return,
+        // normally or by unwinding, before every share is released: the body runs inside
         // `catch_unwind`, and the wait after it aborts the process rather than unwind. The job
-        // is either queued (the pool runs it, or drops it when `shutdown_now`/`cancel_all`
-        // discard it; a queue of a live pool is never dropped, and `self.pool` is borrowed
-        // for `'scope`), or handed back below and run or dropped here, never kept.
+        // is either queued (on this worker's deque or the shared queue: the pool runs it, or
+        // drops it when `shutdown_now`/`cancel_all` discard it; a queue of a live pool is never
+        // dropped, and `self.pool` is borrowed for `'scope`), or handed back below and run or
+        // dropped here, never kept.
         let job = unsafe { erase(job) };
-        if let Err(Rejected(job)) = self.pool.execute(job) {
+        if let Err(Rejected(refused)) = queue(self.pool, job) {
             match self.on_reject {
-                OnReject::RunInline => job(),
-                OnReject::Drop => drop(job),
+                OnReject::RunInline => refused(),
+                OnReject::Drop => drop(refused),
             }
+        }
+    }
+
+    /// Releases a finished job's share of the count; the last one wakes the scope's waiter.
+    ///
+    /// # Safety
+    ///
+    /// `scope` points to a live `Scope` and the caller holds an unreleased share of its count
+    /// (the frame holding the `Scope` cannot have returned). A raw pointer, not `&self`: once
+    /// `done` is set the frame may be gone while this function still runs, and a reference
+    /// argument would claim it stays valid for the whole call.
+    unsafe fn release_job_share(scope: *const Scope<'scope>) {
+        // SAFETY: the share is unreleased, so the frame (and the `Arc` handle in it) is alive;
+        // `state` points into the `Arc`'s allocation, not into the frame.
+        let state: &ScopeState = unsafe { &(*scope).state };
+        if state.release() {
+            // The count is zero but `done` is unset, so the waiter has not returned and the frame
+            // is still alive: clone its `Arc` now, so the signal below touches only an allocation
+            // this job keeps alive, even after the waiter returns and the frame is gone.
+            // SAFETY: as above, the frame is alive until `set_done`.
+            let own = unsafe { Arc::clone(&(*scope).state) };
+            own.set_done();
         }
     }
 }
@@ -127,9 +150,20 @@ impl<'scope> Scope<'scope> {
 impl fmt::Debug for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("finished", &self.state.is_done())
+            .field("pending", &self.state.pending())
             .field("discarded", &self.state.discarded())
             .finish_non_exhaustive()
+    }
+}
+
+/// Queues a scope's (or `join`'s) job: from a worker of `pool` (a spawned closure, or a body run
+/// on a worker) straight onto that worker's own deque, from any other thread by the outside
+/// route. A refused job comes back.
+fn queue(pool: &ThreadPool, job: Job) -> Result<(), Rejected<Job>> {
+    match pool.push_to_current_worker(job) {
+        Ok(()) => Ok(()),
+        Err(NotPushed::Refused(job)) => Err(Rejected(job)),
+        Err(NotPushed::NotAWorker(job)) => pool.execute(job),
     }
 }
 
@@ -152,10 +186,11 @@ unsafe fn erase<'scope>(job: Box<dyn FnOnce() + Send + 'scope>) -> Job {
 /// The scope a spawned closure gets back, as a pointer that may cross threads.
 struct ScopePtr<'scope>(*const Scope<'scope>);
 
-// SAFETY: the pointer is only turned back into a `&Scope` (in `ScopedJob::run`), and `Scope` is
-// `Sync` (a shared pool reference, an `Arc` of `Sync` state, a phantom `fn`), so a `&Scope` may be
-// used from any thread. The pointee outlives every use: `ScopedJob::run` reads it before the job
-// completes, and the scope's frame waits for that completion.
+// SAFETY: the pointer is only dereferenced as a `&Scope` (in `ScopedJob::run` and
+// `Scope::release_job_share`), and `Scope` is `Sync` (a shared pool reference, an `Arc` of `Sync`
+// state, a phantom `fn`), so a `&Scope` may be used from any thread. The pointee outlives every
+// use: each is made while the job still holds its share of the count, and the scope's frame waits
+// until every share is released and the last releaser has signalled.
 unsafe impl Send for ScopePtr<'_> {}
 
 /// The premise of `ScopePtr`'s `Send`: a `Scope` may be shared between threads.
@@ -171,8 +206,9 @@ where
     F: FnOnce(&Scope<'scope>) + Send + 'scope,
 {
     body: Option<F>,
+    /// The scope's frame, reached through this pointer only while the job holds its share (no
+    /// `Arc` per job: the count keeps the frame alive).
     scope: ScopePtr<'scope>,
-    state: Arc<ScopeState>,
     /// The planted bug for the loom model: the count went down before the closure ran.
     #[cfg(loom_broken_scope_count)]
     completed_early: bool,
@@ -192,15 +228,16 @@ where
         #[cfg(loom_broken_scope_count)]
         {
             self.completed_early = true;
-            self.state.complete();
+            // SAFETY: the job holds its share (the planted bug releases it here, early).
+            unsafe { Scope::release_job_share(self.scope.0) };
         }
-        // SAFETY: the scope's frame holds the `Scope` until `pending` is zero, and this job is
-        // still pending (it completes in `Drop`, after this function).
+        // SAFETY: the scope's frame holds the `Scope` until every share is released, and this
+        // job still holds its own (released in `Drop`, after this function).
         let scope = unsafe { &*self.scope.0 };
         // The closure is consumed inside `catch_unwind`, so a panic of its captures' `Drop` is
         // caught too.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || body(scope))) {
-            self.state.record_panic(payload);
+            scope.state.record_panic(payload);
         }
     }
 }
@@ -212,14 +249,16 @@ where
     fn drop(&mut self) {
         if let Some(body) = self.body.take() {
             // Dropped without running: by the pool's discard, or after a refusal.
-            self.state.record_discard();
+            // SAFETY: the job still holds its share, so the frame is alive.
+            unsafe { (*self.scope.0).state.record_discard() };
             drop_quietly(body);
         }
         #[cfg(loom_broken_scope_count)]
         if self.completed_early {
             return;
         }
-        self.state.complete();
+        // SAFETY: the job's share is unreleased until this call (released exactly once, here).
+        unsafe { Scope::release_job_share(self.scope.0) };
     }
 }
 
@@ -347,7 +386,9 @@ impl ThreadPool {
     {
         let scope = Scope {
             pool: self,
-            state: Arc::new(ScopeState::new(0)),
+            // One share, the body's: released after the body, so the count cannot reach zero
+            // while the body may still spawn.
+            state: Arc::new(ScopeState::new(1)),
             on_reject,
             marker: PhantomData,
         };
@@ -362,7 +403,11 @@ impl ThreadPool {
         };
         // Every path from the body's end to here is straight-line code that cannot unwind, and
         // `wait` aborts rather than unwind: the frame (and every borrow) outlives every job.
-        scope.state.wait(self.is_worker_thread());
+        // Releasing the body's share last means every job finished already (Acquire: their
+        // writes are visible), and nobody else will set `done`.
+        if !scope.state.release() {
+            scope.state.wait(self.is_worker_thread());
+        }
         let discarded = scope.state.discarded();
         let result = match (scope.state.take_panic(), value) {
             (Some(payload), value) => {
