@@ -163,20 +163,6 @@ fn scope(system: &str, chains: bool, threads: usize, n: usize) -> Result<(), Str
     Ok(())
 }
 
-/// The shape's nodes added without names, by key (what `dag::add_ours` does with names).
-fn add_unnamed(shape: &benches::workloads::dag::Shape) -> dag_scheduler::GraphBuilder {
-    let mut builder = dag_scheduler::Graph::builder();
-    let mut keys: Vec<dag_scheduler::NodeKey<()>> = Vec::with_capacity(shape.len());
-    for preds in &shape.preds {
-        let node = builder.unnamed_node(|_| ());
-        keys.push(
-            node.after_all(preds.iter().map(|&p| keys[p as usize]))
-                .key(),
-        );
-    }
-    builder
-}
-
 fn dag_build(shape: &str, n: usize, named: bool) -> Result<(), String> {
     use benches::workloads::dag;
     let shape = dag_shape(shape, n)?;
@@ -189,7 +175,7 @@ fn dag_build(shape: &str, n: usize, named: bool) -> Result<(), String> {
     let builder = if named {
         dag::add_ours(&shape)
     } else {
-        add_unnamed(&shape)
+        dag::add_unnamed(&shape)
     };
     let added = started.elapsed();
     let graph = builder.build().map_err(|e| e.to_string())?;
@@ -217,7 +203,9 @@ fn dag_shape(shape: &str, n: usize) -> Result<benches::workloads::dag::Shape, St
 
 fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
     let shape = dag_shape(shape, n)?;
-    let graph = add_unnamed(&shape).build().map_err(|e| e.to_string())?;
+    let graph = benches::workloads::dag::add_unnamed(&shape)
+        .build()
+        .map_err(|e| e.to_string())?;
     let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let report = graph
