@@ -2,6 +2,7 @@
 //! (`deque.rs` is something else: the work-stealing deques and injector the FIFO default uses.)
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::time::Instant;
 
 use crate::deque::{steal_retrying, Injector};
@@ -22,6 +23,11 @@ use crate::task::{Discarded, TaskId, TaskRef};
 /// The entry carries no enqueue time: [`QueuePolicy::push`] runs at the moment of enqueueing, so a
 /// policy that orders by arrival (per-tenant fairness, aging) stamps its own there (a clock read,
 /// or a coarse tick as the priority policy uses), and policies that do not need one pay nothing.
+///
+/// Dropping an entry (a policy that throws it away, or a panic unwinding over it) cancels its
+/// task ([`CancelReason::Dropped`]: a handle resolves) or drops a fire-and-forget job quietly,
+/// and counts it on the dropping thread, so that the pool, which catches a policy's panic on that
+/// thread, enters it in the books as cancelled.
 ///
 /// # Examples
 ///
@@ -46,7 +52,39 @@ use crate::task::{Discarded, TaskId, TaskRef};
 /// ```
 pub struct QueuedTask {
     priority: Priority,
-    work: Work,
+    /// Taken out by the pool (`take`); dropped by [`Drop`] only when a policy threw it away.
+    work: ManuallyDrop<Work>,
+}
+
+impl Drop for QueuedTask {
+    fn drop(&mut self) {
+        // SAFETY: `work` is initialised until it is taken, and `take` wraps `self` in
+        // `ManuallyDrop` first, so this `drop` never runs after a take; here it is taken exactly
+        // once and `self.work` is never used again.
+        let work = unsafe { ManuallyDrop::take(&mut self.work) };
+        // A job's destructor may panic, and this may run while a policy's panic unwinds:
+        // `discard` drops it quietly, so that a second panic cannot abort the process.
+        if work.discard(CancelReason::Dropped).count {
+            DROPPED.with(|dropped| dropped.set(dropped.get().wrapping_add(1)));
+        }
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static DROPPED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+#[cfg(loom)]
+crate::sync::thread_local! {
+    static DROPPED: std::cell::Cell<u64> = std::cell::Cell::new(0);
+}
+
+/// Takes the count of entries dropped on this thread since the last take (see
+/// `impl Drop for QueuedTask`). The pool takes it after a call into a policy panicked, on the
+/// same thread: what that call (or an earlier one that dropped entries without panicking)
+/// destroyed is counted as cancelled.
+pub(crate) fn take_dropped_on_this_thread() -> u64 {
+    DROPPED.with(|dropped| dropped.replace(0))
 }
 
 /// What a queue entry holds, without its priority: 16 bytes (a boxed closure's fat pointer, or a
@@ -98,11 +136,20 @@ impl Work {
 
 impl QueuedTask {
     pub(crate) fn from_work(work: Work, priority: Priority) -> Self {
-        QueuedTask { priority, work }
+        QueuedTask {
+            priority,
+            work: ManuallyDrop::new(work),
+        }
     }
 
+    /// Moves the work out without running `Drop` (which would discard it).
     pub(crate) fn into_parts(self) -> (Work, Priority) {
-        (self.work, self.priority)
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped (`ManuallyDrop`), so `QueuedTask::drop` cannot take the
+        // work a second time; `this.work` is initialised (only `drop` and this take it) and is
+        // not used after this line.
+        let work = unsafe { ManuallyDrop::take(&mut this.work) };
+        (work, this.priority)
     }
 
     /// A fire-and-forget entry holding `job`, for testing a policy without a pool.
@@ -122,7 +169,7 @@ impl QueuedTask {
     /// The panic message of a fire-and-forget job that panicked (a task with a handle reports
     /// its panic through the handle instead).
     pub fn run(self) -> Result<(), String> {
-        match self.work {
+        match self.into_parts().0 {
             Work::Job(job) => crate::unwind::catch_panic(job),
             Work::Task(task) => {
                 task.run(&|| ());
@@ -171,6 +218,13 @@ impl fmt::Debug for QueuedTask {
 /// submission when [`local_queues`](Self::local_queues) is false), and [`pop`](Self::pop) from
 /// workers looking for work. It never loses an entry: every pushed entry is popped again (and run
 /// or discarded) before the pool shuts down.
+///
+/// Every method is user code to the pool: a panic in any of them is caught on the calling thread
+/// and never takes a worker or a submitter down. A panicking `push` or `pop` that drops an entry
+/// cancels that task ([`CancelReason::Dropped`](crate::CancelReason::Dropped), counted in the
+/// stats); a panicking `len` or `is_empty` reads as an empty queue, and a queue whose `pop` keeps
+/// panicking is given up as empty after a few attempts in a row, so neither can hang a shutdown
+/// (what it still holds stays counted as queued).
 ///
 /// # Contract
 ///

@@ -4,7 +4,7 @@
 use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
 use super::size::Size;
 use super::sleep::Sleep;
-use super::stats::{bump_owned, Totals};
+use super::stats::{add_shared, bump_owned, Totals};
 use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, Injector};
 use crate::executor::Priority;
@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) joining: Mutex<()>,
     /// Workers that left their loop by a panic (see `worker::run`); reported in the stats.
     pub(crate) lost_workers: AtomicU64,
+    /// Calls of the policy's `pop` that panicked in a row (`global_is_empty`).
+    pub(crate) pop_panics: AtomicUsize,
     /// Unit tests only: makes the next worker that reaches the top of its loop panic there.
     #[cfg(all(test, not(loom)))]
     pub(crate) inject_fault: std::sync::atomic::AtomicBool,
@@ -112,38 +114,88 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The priority reaches the policy only: the FIFO injector stores the bare work.
+    // The FIFO arm inline, the policy's out of line: the default pool's push stays as small as
+    // it was before calls into a policy were contained.
+    #[inline]
     pub(crate) fn push_global(&self, work: Work, priority: Priority) {
         match &self.global {
             Global::Fifo(injector) => injector.push(work),
-            Global::Policy(policy) => policy.push(QueuedTask::from_work(work, priority)),
+            Global::Policy(policy) => self.push_policy(&**policy, work, priority),
         }
+    }
+
+    /// A panicking push either kept the entry (it runs later) or dropped it while unwinding
+    /// (its task is cancelled and counted: see `call_policy`).
+    #[inline(never)]
+    fn push_policy(&self, policy: &dyn QueuePolicy, work: Work, priority: Priority) {
+        self.call_policy(|| policy.push(QueuedTask::from_work(work, priority)));
     }
 
     /// The next entry of the shared queue, with the priority a policy popped it at.
+    #[inline]
     pub(crate) fn pop_global(&self) -> Option<Ready> {
         match &self.global {
             Global::Fifo(injector) => steal_retrying(|| injector.steal()).map(Ready::unranked),
-            Global::Policy(policy) => policy.pop().map(|task| {
-                let (work, priority) = task.into_parts();
-                Ready {
-                    work,
-                    popped_at: Some(priority),
-                }
-            }),
+            Global::Policy(policy) => self.pop_policy(&**policy),
         }
     }
 
+    #[inline(never)]
+    fn pop_policy(&self, policy: &dyn QueuePolicy) -> Option<Ready> {
+        let popped = self.call_policy(|| policy.pop());
+        self.note_pop(popped.is_some());
+        popped.flatten().map(|task| {
+            let (work, priority) = task.into_parts();
+            Ready {
+                work,
+                popped_at: Some(priority),
+            }
+        })
+    }
+
+    /// Whether the shared queue is empty. A policy whose `is_empty` panics, or whose `pop` has
+    /// panicked [`POP_PANICS_BEFORE_GIVING_UP`] times in a row, reads as empty: otherwise a
+    /// worker would search it forever and shutdown would never find the pool quiescent (what
+    /// such a policy still holds stays counted as queued in the stats).
     pub(crate) fn global_is_empty(&self) -> bool {
         match &self.global {
             Global::Fifo(injector) => injector.is_empty(),
-            Global::Policy(policy) => policy.is_empty(),
+            Global::Policy(policy) => {
+                self.pop_panics.load(Ordering::Relaxed) >= POP_PANICS_BEFORE_GIVING_UP
+                    || self.call_policy(|| policy.is_empty()).unwrap_or(true)
+            }
         }
     }
 
+    /// Entries in the shared queue (0 when the policy's `len` panics).
     pub(crate) fn global_len(&self) -> usize {
         match &self.global {
             Global::Fifo(injector) => injector.len(),
-            Global::Policy(policy) => policy.len(),
+            Global::Policy(policy) => self.call_policy(|| policy.len()).unwrap_or(0),
+        }
+    }
+
+    /// Calls into the policy (user code) on this thread. A panic is caught (`None`); the entries
+    /// the policy dropped while it unwound (`QueuedTask`'s `Drop` cancelled their tasks and
+    /// counted them on this thread) enter the books as cancelled, so nothing is lost silently.
+    /// (Only a panic reads the count: nothing on the path of a call that returns.)
+    #[inline]
+    fn call_policy<R>(&self, call: impl FnOnce() -> R) -> Option<R> {
+        let result = call_quietly(call);
+        if result.is_none() {
+            let dropped = crate::policy::take_dropped_on_this_thread();
+            add_shared(&self.external.mine().counters.cancelled, dropped);
+        }
+        result
+    }
+
+    /// Counts pops that panicked in a row (see `global_is_empty`); written only on a change.
+    #[inline]
+    fn note_pop(&self, returned: bool) {
+        if !returned {
+            self.pop_panics.fetch_add(1, Ordering::Relaxed);
+        } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
+            self.pop_panics.store(0, Ordering::Relaxed);
         }
     }
 
@@ -250,6 +302,9 @@ impl Ready {
         }
     }
 }
+
+/// A policy whose `pop` panicked this many times in a row is given up as empty.
+pub(crate) const POP_PANICS_BEFORE_GIVING_UP: usize = 16;
 
 /// How a submission reaches the queue.
 pub(crate) enum Route<'a> {

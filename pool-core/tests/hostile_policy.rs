@@ -1,0 +1,315 @@
+//! A `QueuePolicy` is user code too (SPEC 10): its `push`, `pop`, `len` and `is_empty` may
+//! panic. None of that may kill a worker, lose a task or run one
+//! twice, leave a handle unresolved, hang a shutdown or unbalance the books.
+
+use pool_core::{CancelReason, QueuePolicy, QueuedTask, TaskError, TaskHandle, ThreadPool};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use test_kit::{within_patience, WorkerGate, PATIENCE};
+
+fn quiet_panics() {
+    test_kit::quiet_panics(|message| message.starts_with("hostile"));
+}
+
+/// Which calls panic: every `n`th call of a method (0: never).
+#[derive(Debug, Default, Clone, Copy)]
+struct Faults {
+    /// `push` stores the entry, then panics.
+    push_after_keeping: usize,
+    /// `push` panics before storing (the entry is dropped while the panic unwinds).
+    push_dropping: usize,
+    /// `pop` takes an entry, then panics (dropping it).
+    pop_dropping: usize,
+    /// `len` and `is_empty` (the default one, which asks `len`) panic.
+    len: usize,
+}
+
+/// A FIFO queue that panics as `faults` says.
+#[derive(Debug, Default)]
+struct Hostile {
+    queue: Mutex<VecDeque<QueuedTask>>,
+    faults: Faults,
+    calls: [AtomicUsize; 4],
+    /// Entries the policy dropped on purpose.
+    dropped: AtomicUsize,
+    /// Whether `push` follows `faults` (`new` arms it; a test that builds one by hand arms it once
+    /// its setup is done).
+    armed: AtomicBool,
+    /// What `local_queues` answers.
+    local: bool,
+}
+
+impl Hostile {
+    fn new(faults: Faults) -> Arc<Hostile> {
+        Arc::new(Hostile {
+            faults,
+            armed: AtomicBool::new(true),
+            ..Hostile::default()
+        })
+    }
+
+    /// Whether this call of method `m` (its `n`th) should panic.
+    fn strikes(&self, m: usize, every: usize) -> bool {
+        let n = self.calls[m].fetch_add(1, Ordering::Relaxed) + 1;
+        every != 0 && n.is_multiple_of(every)
+    }
+}
+
+/// The pool takes the policy by value; tests keep an `Arc` to read what it did.
+#[derive(Debug)]
+struct Shared(Arc<Hostile>);
+
+impl QueuePolicy for Shared {
+    fn push(&self, task: QueuedTask) {
+        let h = &self.0;
+        let armed = h.armed.load(Ordering::Relaxed);
+        if armed && h.strikes(0, h.faults.push_dropping) {
+            h.dropped.fetch_add(1, Ordering::Relaxed);
+            panic!("hostile push (dropping {task:?})");
+        }
+        h.queue.lock().unwrap().push_back(task);
+        if armed && h.strikes(1, h.faults.push_after_keeping) {
+            panic!("hostile push (kept)");
+        }
+    }
+
+    fn pop(&self) -> Option<QueuedTask> {
+        let h = &self.0;
+        let task = h.queue.lock().unwrap().pop_front();
+        if task.is_some() && h.strikes(2, h.faults.pop_dropping) {
+            h.dropped.fetch_add(1, Ordering::Relaxed);
+            panic!("hostile pop (dropping {task:?})");
+        }
+        task
+    }
+
+    fn len(&self) -> usize {
+        let h = &self.0;
+        if h.strikes(3, h.faults.len) {
+            panic!("hostile len");
+        }
+        h.queue.lock().unwrap().len()
+    }
+
+    fn local_queues(&self) -> bool {
+        self.0.local
+    }
+}
+
+fn pool_with(policy: &Arc<Hostile>, threads: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .threads(threads)
+        .queue_policy(Shared(policy.clone()))
+        .build()
+        .unwrap()
+}
+
+/// Submits `n` tasks that each count their own runs; returns the handles and the counts.
+fn counted_tasks(pool: &ThreadPool, n: usize) -> (Vec<TaskHandle<usize>>, Arc<Vec<AtomicU32>>) {
+    let runs: Arc<Vec<AtomicU32>> = Arc::new((0..n).map(|_| AtomicU32::new(0)).collect());
+    let handles = (0..n)
+        .map(|i| {
+            let runs = runs.clone();
+            pool.submit(move || {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+                i
+            })
+            .unwrap()
+        })
+        .collect();
+    (handles, runs)
+}
+
+/// Every handle resolves: `Ok(i)` for a task that ran (exactly once), `Cancelled(Dropped)` for
+/// one the policy dropped (never run). Returns how many were dropped.
+fn resolve_all(handles: Vec<TaskHandle<usize>>, runs: &[AtomicU32]) -> usize {
+    let mut dropped = 0;
+    for (i, handle) in handles.into_iter().enumerate() {
+        match handle.join_timeout(PATIENCE) {
+            Ok(value) => {
+                assert_eq!(value, i);
+                assert_eq!(runs[i].load(Ordering::Relaxed), 1, "task {i} ran twice");
+            }
+            Err(pool_core::JoinTimeoutError::Failed(TaskError::Cancelled(
+                CancelReason::Dropped,
+            ))) => {
+                assert_eq!(runs[i].load(Ordering::Relaxed), 0, "a dropped task ran");
+                dropped += 1;
+            }
+            Err(other) => panic!("task {i}: {other:?}"),
+        }
+    }
+    dropped
+}
+
+/// Shutdown returns, every worker has left, and the books balance with `cancelled` dropped.
+fn shut_down_balanced(pool: ThreadPool, threads: usize, cancelled: u64) {
+    let later = pool.submit(|| 5).unwrap();
+    assert_eq!(later.join_timeout(PATIENCE).ok(), Some(5), "a worker died");
+    assert_eq!(pool.stats().live_threads, threads);
+    let stats = within_patience(move || {
+        pool.shutdown();
+        pool.stats()
+    })
+    .expect("shutdown hung");
+    assert_eq!(
+        (stats.live_threads, stats.running, stats.queued),
+        (0, 0, 0),
+        "{stats}"
+    );
+    assert_eq!(stats.cancelled, cancelled, "{stats}");
+    assert_eq!(stats.lost_workers, 0, "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
+}
+
+#[test]
+fn a_push_that_panics_after_keeping_the_entry_loses_nothing() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        push_after_keeping: 2,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let (handles, runs) = counted_tasks(&pool, 200);
+    assert_eq!(resolve_all(handles, &runs), 0);
+    shut_down_balanced(pool, 2, 0);
+}
+
+#[test]
+fn a_push_that_panics_and_drops_the_entry_cancels_that_task_counted() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        push_dropping: 3,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let (handles, runs) = counted_tasks(&pool, 200);
+    // Fire-and-forget jobs the policy drops are counted too.
+    for _ in 0..29 {
+        pool.spawn(|| ()).unwrap();
+    }
+    let dropped = resolve_all(handles, &runs);
+    assert!(pool.wait_idle(PATIENCE));
+    let by_policy = policy.dropped.load(Ordering::Relaxed);
+    // Every third of 229 pushes (the task `shut_down_balanced` submits next is the 230th: it is
+    // kept).
+    assert_eq!(by_policy, 229 / 3);
+    assert_eq!(dropped, 200 / 3);
+    shut_down_balanced(pool, 2, by_policy as u64);
+}
+
+#[test]
+fn panicking_pops_and_lens_kill_no_worker() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        pop_dropping: 7,
+        len: 5,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let gate = WorkerGate::occupy(&pool, 2);
+    let (handles, runs) = counted_tasks(&pool, 300);
+    gate.open();
+    let dropped = resolve_all(handles, &runs);
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(dropped, policy.dropped.load(Ordering::Relaxed));
+    assert!(dropped > 0, "the test provoked no dropping pop");
+    shut_down_balanced(pool, 2, dropped as u64);
+}
+
+#[test]
+fn a_retiring_worker_hands_its_deque_back_through_a_panicking_push() {
+    quiet_panics();
+    // Four workers, each running a parent that fills its own deque (local queues) and blocks;
+    // shrunk to one, the three that retire push their deques back into a policy whose push
+    // panics on every third call, dropping that entry.
+    const PARENTS: usize = 4;
+    const CHILDREN: usize = 500;
+    let policy = Arc::new(Hostile {
+        faults: Faults {
+            push_dropping: 3,
+            ..Faults::default()
+        },
+        local: true,
+        ..Hostile::default()
+    });
+    let pool = pool_with(&policy, PARENTS);
+    let runs: Arc<Vec<AtomicU32>> =
+        Arc::new((0..PARENTS * CHILDREN).map(|_| AtomicU32::new(0)).collect());
+    let (spawned_tx, spawned) = std::sync::mpsc::channel();
+    let mut releases = Vec::new();
+    let mut parents = Vec::new();
+    for p in 0..PARENTS {
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        releases.push(release);
+        let (runs, spawned_tx) = (runs.clone(), spawned_tx.clone());
+        let parent = pool
+            .submit(move || {
+                for c in 0..CHILDREN {
+                    let runs = runs.clone();
+                    pool_core::spawn_here(move || {
+                        runs[p * CHILDREN + c].fetch_add(1, Ordering::Relaxed);
+                    })
+                    .unwrap();
+                }
+                spawned_tx.send(()).unwrap();
+                blocked.recv_timeout(PATIENCE).unwrap();
+            })
+            .unwrap();
+        parents.push(parent);
+    }
+    for _ in 0..PARENTS {
+        spawned
+            .recv_timeout(PATIENCE)
+            .expect("a parent did not start");
+    }
+    // Every worker runs a parent now, each with its children in its deque.
+    policy.armed.store(true, Ordering::Relaxed);
+    pool.set_threads(1).unwrap();
+    for release in releases {
+        release.send(()).unwrap();
+    }
+    for parent in parents {
+        parent.join_timeout(PATIENCE).unwrap();
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(pool.queue_len(), 0);
+    let dropped = policy.dropped.load(Ordering::Relaxed);
+    assert!(dropped > 0, "no retiring worker pushed through the policy");
+    let ran = runs
+        .iter()
+        .filter(|r| r.load(Ordering::Relaxed) == 1)
+        .count();
+    assert!(
+        runs.iter().all(|r| r.load(Ordering::Relaxed) <= 1),
+        "a task ran twice"
+    );
+    assert_eq!(ran + dropped, PARENTS * CHILDREN, "a task was lost");
+    shut_down_balanced(pool, 1, dropped as u64);
+}
+
+#[test]
+fn a_policy_whose_pop_always_panics_does_not_hang_shutdown() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        pop_dropping: 1,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let handles: Vec<_> = (0..10).map(|i| pool.submit(move || i).unwrap()).collect();
+    for handle in handles {
+        // Each entry the policy took was dropped by it: cancelled, never run.
+        assert!(matches!(
+            handle.join_timeout(PATIENCE),
+            Err(pool_core::JoinTimeoutError::Failed(TaskError::Cancelled(_)))
+        ));
+    }
+    let stats = within_patience(move || {
+        pool.shutdown();
+        pool.stats()
+    })
+    .expect("shutdown hung");
+    assert_eq!((stats.live_threads, stats.cancelled), (0, 10), "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
+}
