@@ -466,7 +466,12 @@ impl Run {
             Priority::Normal
         };
         let job: Job = Box::new(move || job.start());
-        match self.hand_over(job, priority) {
+        self.settle_hand_over(self.hand_over(job, priority));
+    }
+
+    /// What a hand-over to the executor (`None`: it panicked) leaves this run to do.
+    fn settle_hand_over(&self, handed: Option<Result<(), Rejected<Job>>>) {
+        match handed {
             Some(Ok(())) => {}
             Some(Err(Rejected(refused))) => {
                 self.refused.store(true, Ordering::Relaxed);
@@ -508,18 +513,8 @@ impl Run {
             self.exec
                 .call(|exec| exec.execute_batch(&mut jobs, Priority::Normal))
         };
-        match handed {
-            Some(Ok(())) => {}
-            Some(Err(Rejected(refused))) => {
-                self.refused.store(true, Ordering::Relaxed);
-                drop_quietly(refused);
-            }
-            // Panicked: the jobs it took are handed out, kept or dropped, as in `submit`.
-            None => {
-                self.refused.store(true, Ordering::Relaxed);
-                self.cancelled.store(true, Ordering::Relaxed);
-            }
-        }
+        // Panicked (`None`): the jobs it took are handed out, kept or dropped, as in `submit`.
+        self.settle_hand_over(handed);
         // Every job not taken (after a refusal or a panic, or left by an executor that stopped
         // early) holds a token too: dropped, it cancels its node, and the run with it.
         jobs.for_each(drop_quietly);
