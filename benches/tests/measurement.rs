@@ -15,14 +15,21 @@ fn thread_cpu_time_sees_a_busy_thread_and_not_a_parked_one() {
     let busy = std::thread::Builder::new()
         .name("meas-busy".into())
         .spawn(|| {
-            // 200 ms of spinning: more than a 100 Hz clock tick even without schedstat.
-            let start = Instant::now();
+            // Spin until the reader sees 50 ms of this thread's CPU time (more than a 100 Hz
+            // clock tick even without schedstat), or the patience runs out: on a loaded machine
+            // 200 ms of wall time can hold only a few ms of CPU, so wall time proves nothing.
+            let patience = Instant::now() + Duration::from_secs(120);
             let mut x = 0u64;
-            while start.elapsed() < Duration::from_millis(200) {
-                x = x.wrapping_mul(31).wrapping_add(1);
+            loop {
+                for _ in 0..1_000_000 {
+                    x = x.wrapping_mul(31).wrapping_add(1);
+                }
+                let seen = procfs::threads_cpu_ns("meas-busy");
+                let enough = seen.is_none_or(|(ns, _)| ns >= 50_000_000);
+                if enough || Instant::now() > patience {
+                    return (std::hint::black_box(x), seen);
+                }
             }
-            let seen = procfs::threads_cpu_ns("meas-busy");
-            (x, seen)
         })
         .unwrap();
     let (_, seen) = busy.join().unwrap();
@@ -37,7 +44,7 @@ fn thread_cpu_time_sees_a_busy_thread_and_not_a_parked_one() {
         );
         assert!(
             busy_ns >= 50_000_000,
-            "a thread that spun 200 ms used {busy_ns} ns"
+            "a thread that spun until 50 ms of CPU or 120 s went by used {busy_ns} ns"
         );
         assert!(
             parked_ns < busy_ns / 10,
