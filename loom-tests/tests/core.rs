@@ -389,6 +389,39 @@ fn spawned_task_is_stolen_once() {
     });
 }
 
+/// Model 13. Invariant: `wait_idle` never returns while a retiring worker holds a task on its way
+/// back to the shared queue. On a 2-worker pool, task A spawns B into its own worker's deque and
+/// shrinks the pool to 1; a worker that leaves hands its deque back (B goes from its deque to the
+/// shared queue). Whenever `wait_idle` returns true, B has run.
+///
+/// Catches `--cfg loom_broken_handback_idle` (the retiree does not count itself in
+/// `handing_back`): between its pop and its push, B is in no queue, the other worker is parked,
+/// and `wait_idle` returns with B not yet run.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn wait_idle_waits_for_a_retirees_hand_back() {
+    model("wait_idle_waits_for_a_retirees_hand_back", || {
+        let pool = Arc::new(ThreadPool::new(2).unwrap());
+        let counter = run_counter();
+        let inner = pool.clone();
+        let b = counted(&counter, ());
+        pool.spawn(move || {
+            if pool_core::spawn_here(b).is_err() {
+                unreachable!("a live pool takes a spawn from its own worker");
+            }
+            inner.set_threads(1).unwrap();
+        })
+        .unwrap();
+        assert!(pool.wait_idle(FOREVER));
+        assert_eq!(
+            runs(&counter),
+            1,
+            "wait_idle returned before the handed-back task ran"
+        );
+        pool.shutdown();
+    });
+}
+
 /// Model 9. Invariant: on one worker, outside submissions start in submission order (the worker
 /// takes them from the shared queue one at a time); each runs exactly once and the pool goes
 /// idle. (It failed when workers moved batches into their own LIFO deque unreversed.)

@@ -107,6 +107,10 @@ pub(crate) struct Shared {
     pub(crate) lost_workers: AtomicU64,
     /// Calls of the policy's `pop` that panicked in a row (`global_is_empty`).
     pub(crate) pop_panics: AtomicUsize,
+    /// Workers on their way out that are moving their deque back to the shared queue. An entry
+    /// between its pop from the deque and its push to the shared queue is in neither, so
+    /// `is_idle` reads this last and is false while it is not zero.
+    pub(crate) handing_back: AtomicUsize,
     /// Unit tests only: makes the next worker that reaches the top of its loop panic there.
     #[cfg(all(test, not(loom)))]
     pub(crate) inject_fault: std::sync::atomic::AtomicBool,
@@ -280,6 +284,9 @@ impl Shared {
         self.sleep.idle() == self.size.live()
             && self.global_is_empty()
             && !worker::any_stealable(self)
+            // Last: a retiree counts itself in before its first pop from its deque, so an entry
+            // the reads above missed in its hands is seen here (all of them `SeqCst`).
+            && self.handing_back.load(Ordering::SeqCst) == 0
     }
 
     pub(crate) fn totals(&self) -> Totals {

@@ -159,10 +159,19 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         shared.size.remove_live();
     }
 
-    // Leave nothing behind: a retiring worker hands its deque back to the shared queue.
+    // Leave nothing behind: a retiring worker hands its deque back to the shared queue, counted
+    // in `handing_back` meanwhile so that `wait_idle` never sees the pool idle while an entry is
+    // in this worker's hands (`--cfg loom_broken_handback_idle` skips the count: loom-tests).
+    let counted_in = !cfg!(loom_broken_handback_idle);
+    if counted_in {
+        shared.handing_back.fetch_add(1, Ordering::SeqCst);
+    }
     while let Some(work) = ctx.deque.pop() {
         shared.push_global(work, crate::Priority::Normal);
         shared.sleep.notify_one();
+    }
+    if counted_in {
+        shared.handing_back.fetch_sub(1, Ordering::SeqCst);
     }
     CURRENT.with(|current| *current.borrow_mut() = None);
     shared.registry.deregister(ctx.index);
