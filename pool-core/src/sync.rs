@@ -44,6 +44,26 @@ mod imp {
 }
 
 pub use imp::{fence, thread, thread_local, AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
+
+/// A thread-local with a constant initialiser. Outside loom it is std's `const` form, which reads
+/// the slot directly; the lazy form checks and may run an initialiser on every access, which is
+/// measurable on the path of every submission. loom's `thread_local!` has no `const` form, so
+/// under loom the same declaration is loom's lazy one (same behaviour, model-checked).
+#[cfg(not(loom))]
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        std::thread_local! { $(#[$attr])* static $name: $t = const { $init }; }
+    };
+}
+
+#[cfg(loom)]
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+
+pub(crate) use const_thread_local;
 pub use imp::{Arc, Ordering};
 
 use std::time::Duration;

@@ -23,6 +23,8 @@ struct Faults {
     pop_dropping: usize,
     /// `len` and `is_empty` (the default one, which asks `len`) panic.
     len: usize,
+    /// `push` throws the entry away and returns normally (a bounded queue shedding load).
+    push_shedding: usize,
 }
 
 /// A FIFO queue that panics as `faults` says.
@@ -30,7 +32,7 @@ struct Faults {
 struct Hostile {
     queue: Mutex<VecDeque<QueuedTask>>,
     faults: Faults,
-    calls: [AtomicUsize; 4],
+    calls: [AtomicUsize; 5],
     /// Entries the policy dropped on purpose.
     dropped: AtomicUsize,
     /// Whether `push` follows `faults` (`new` arms it; a test that builds one by hand arms it once
@@ -67,6 +69,11 @@ impl QueuePolicy for Shared {
         if armed && h.strikes(0, h.faults.push_dropping) {
             h.dropped.fetch_add(1, Ordering::Relaxed);
             panic!("hostile push (dropping {task:?})");
+        }
+        if armed && h.strikes(4, h.faults.push_shedding) {
+            h.dropped.fetch_add(1, Ordering::Relaxed);
+            drop(task);
+            return;
         }
         h.queue.lock().unwrap().push_back(task);
         if armed && h.strikes(1, h.faults.push_after_keeping) {
@@ -197,6 +204,40 @@ fn a_push_that_panics_and_drops_the_entry_cancels_that_task_counted() {
     assert_eq!(by_policy, 229 / 3);
     assert_eq!(dropped, 200 / 3);
     shut_down_balanced(pool, 2, by_policy as u64);
+}
+
+#[test]
+fn a_push_that_sheds_the_entry_without_panicking_cancels_that_task_counted() {
+    let policy = Hostile::new(Faults {
+        push_shedding: 4,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let (handles, runs) = counted_tasks(&pool, 200);
+    for _ in 0..28 {
+        pool.spawn(|| ()).unwrap();
+    }
+    let dropped = resolve_all(handles, &runs);
+    assert!(pool.wait_idle(PATIENCE));
+    let by_policy = policy.dropped.load(Ordering::Relaxed);
+    // Every fourth of 228 pushes (the task `shut_down_balanced` submits next is the 229th: it is
+    // kept).
+    assert_eq!(by_policy, 228 / 4);
+    assert_eq!(dropped, 200 / 4);
+    shut_down_balanced(pool, 2, by_policy as u64);
+}
+
+#[test]
+fn an_entry_made_for_a_policy_test_is_in_no_pools_books() {
+    // Dropped on this thread before it submits to a pool: the pool must not count it.
+    drop(QueuedTask::new(pool_core::Priority::Normal, || ()));
+    let policy = Hostile::new(Faults::default());
+    let pool = pool_with(&policy, 1);
+    assert_eq!(
+        pool.submit(|| 1).unwrap().join_timeout(PATIENCE).ok(),
+        Some(1)
+    );
+    shut_down_balanced(pool, 1, 0);
 }
 
 #[test]

@@ -11,14 +11,13 @@ mod worker;
 
 pub use builder::ThreadPoolBuilder;
 pub use stats::{PoolStats, WorkerStats};
-pub(crate) use worker::NotPushed;
 pub use worker::{spawn_here, yield_now, Yield};
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use self::shared::{reap_finished, start_worker, Global, Threads};
-pub(crate) use self::shared::{replace_lost_worker, Hooks, IndexHook, PanicHandler, Route, Shared};
+pub(crate) use self::shared::{replace_lost_worker, Hooks, IndexHook, PanicHandler, Shared};
 use self::shutdown::SubmitGates;
 use self::size::Size;
 use self::sleep::Sleep;
@@ -249,14 +248,9 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        match self.shared.admit() {
-            Some(route) => {
-                self.shared
-                    .dispatch(route, Work::Job(Box::new(job)), priority);
-                Ok(())
-            }
-            None => Err(Rejected(job)),
-        }
+        self.shared
+            .submit(job, priority, worker::boxed_job)
+            .map_err(Rejected)
     }
 
     /// Runs `f` on the pool and returns a handle to its result.
@@ -296,10 +290,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(route) = self.shared.admit() else {
-            return Err(Rejected(f));
-        };
-        Ok(self.enqueue(route, options, Plain(f)))
+        self.enqueue(options, f, Plain)
     }
 
     /// Runs `f` with a [`CancelToken`] it can check to stop early when its handle is cancelled
@@ -330,22 +321,26 @@ impl ThreadPool {
         F: for<'a> FnOnce(&CancelToken<'a>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(route) = self.shared.admit() else {
-            return Err(Rejected(f));
-        };
-        Ok(self.enqueue(route, options, WithToken(f)))
+        self.enqueue(options, f, WithToken)
     }
 
-    fn enqueue<F, T>(&self, route: Route, options: TaskOptions, f: F) -> TaskHandle<T>
+    /// Submits `f` as a task with a handle; the task is made only once the pool accepts it.
+    fn enqueue<F, W, T>(
+        &self,
+        options: TaskOptions,
+        f: F,
+        wrap: impl FnOnce(F) -> W,
+    ) -> Result<TaskHandle<T>, Rejected<F>>
     where
-        F: TaskFn<T> + 'static,
+        W: TaskFn<T> + 'static,
         T: Send + 'static,
     {
-        let (entry, ops, raw) = new_task(f, options.priority, options.deadline);
-        let handle = TaskHandle::new(ops, raw);
         self.shared
-            .dispatch(route, Work::Task(entry), options.priority);
-        handle
+            .submit(f, options.priority, |f| {
+                let (entry, ops, raw) = new_task(wrap(f), options.priority, options.deadline);
+                (Work::Task(entry), TaskHandle::new(ops, raw))
+            })
+            .map_err(Rejected)
     }
 
     /// Raises the priority of a task that is still queued; never lowers it.
@@ -519,13 +514,9 @@ impl Executor for ThreadPool {
     }
 
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
-        match self.shared.admit() {
-            Some(route) => {
-                self.shared.dispatch(route, Work::Job(job), priority);
-                Ok(())
-            }
-            None => Err(Rejected(job)),
-        }
+        self.shared
+            .submit(job, priority, |job| (Work::Job(job), ()))
+            .map_err(Rejected)
     }
 
     /// From a worker of this pool (a task releasing several others, a DAG node several
@@ -538,32 +529,39 @@ impl Executor for ThreadPool {
         priority: Priority,
     ) -> Result<(), Rejected<Job>> {
         let shared = &*self.shared;
-        let pushed = std::cell::Cell::new(0usize);
-        // On every exit, a panicking iterator's unwinding included: a job pushed without a
-        // wake-up could sit in this deque while every other worker sleeps. `notify_one` orders
-        // the pushes before its look at the sleepers (README, wake-up step 3); after it, a
-        // sleeper count of zero means nobody is left to wake.
-        let _wake = crate::OnExit::new(|| {
-            for _ in 0..pushed.get() {
-                shared.sleep.notify_one();
-                if shared.sleep.idle() == 0 {
-                    break;
+        worker::on_current(
+            shared,
+            jobs,
+            |ctx, jobs| {
+                let pushed = std::cell::Cell::new(0usize);
+                // On every exit, a panicking iterator's unwinding included: a job pushed without
+                // a wake-up could sit in this deque while every other worker sleeps.
+                // `notify_one` orders the pushes before its look at the sleepers (README, wake-up
+                // step 3); after it, a sleeper count of zero means nobody is left to wake.
+                let _wake = crate::OnExit::new(|| {
+                    for _ in 0..pushed.get() {
+                        shared.sleep.notify_one();
+                        if shared.sleep.idle() == 0 {
+                            break;
+                        }
+                    }
+                });
+                for job in jobs {
+                    shared
+                        .push_from_worker(ctx, job, priority, |job| (Work::Job(job), ()))
+                        .map_err(Rejected)?;
+                    pushed.set(pushed.get() + 1);
                 }
-            }
-        });
-        for job in jobs {
-            let Some(route) = shared.admit() else {
-                return Err(Rejected(job));
-            };
-            let mut work = Some(Work::Job(job));
-            if matches!(route, Route::Internal) && shared.local_queues {
-                worker::with_current(shared, |ctx| work.take().map(|w| ctx.deque.push(w)));
-            }
-            match work {
-                None => pushed.set(pushed.get() + 1),
-                Some(work) => shared.dispatch(route, work, priority),
-            }
-        }
-        Ok(())
+                Ok(())
+            },
+            |jobs| {
+                for job in jobs {
+                    shared
+                        .submit_from_outside(job, priority, |job| (Work::Job(job), ()))
+                        .map_err(Rejected)?;
+                }
+                Ok(())
+            },
+        )
     }
 }

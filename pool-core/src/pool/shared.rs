@@ -1,5 +1,5 @@
 //! The state the workers and the pool handle share: the shared queue, the hooks, the worker
-//! threads, and how a submission gets in (`admit`, then `dispatch`).
+//! threads, and how a submission gets in (`submit`).
 
 use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
 use super::size::Size;
@@ -9,7 +9,7 @@ use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, Injector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
-use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::unwind::call_quietly;
 
 /// Settings that outlive the builder.
@@ -179,18 +179,24 @@ impl Shared {
         }
     }
 
-    /// Calls into the policy (user code) on this thread. A panic is caught (`None`); the entries
-    /// the policy dropped while it unwound (`QueuedTask`'s `Drop` cancelled their tasks and
-    /// counted them on this thread) enter the books as cancelled, so nothing is lost silently.
-    /// (Only a panic reads the count: nothing on the path of a call that returns.)
+    /// Calls into the policy (user code) on this thread. A panic is caught (`None`). The entries
+    /// the call dropped, on purpose or while a panic unwound (`QueuedTask`'s `Drop` cancelled
+    /// their tasks and counted them on this thread), enter the books as cancelled, so nothing is
+    /// lost silently. (A policy calling back into a pool from inside a call is credited to the
+    /// innermost call that takes the count; it is the same pool in any sane use.)
     #[inline]
     fn call_policy<R>(&self, call: impl FnOnce() -> R) -> Option<R> {
         let result = call_quietly(call);
-        if result.is_none() {
-            let dropped = crate::policy::take_dropped_on_this_thread();
-            add_shared(&self.external.mine().counters.cancelled, dropped);
+        let dropped = crate::policy::take_dropped_on_this_thread();
+        if dropped != 0 {
+            self.count_dropped(dropped);
         }
         result
+    }
+
+    #[cold]
+    fn count_dropped(&self, dropped: u64) {
+        add_shared(&self.external.mine().counters.cancelled, dropped);
     }
 
     /// Counts pops that panicked in a row (see `global_is_empty`); written only on a change.
@@ -203,8 +209,18 @@ impl Shared {
         }
     }
 
+    /// After a task a policy popped: its `on_finished`. Inline and empty for work that no policy
+    /// popped (the FIFO default, a worker's own deque), which is most of it.
+    #[inline]
     pub(crate) fn policy_finished(&self, popped_at: Option<Priority>) {
-        if let (Global::Policy(policy), Some(priority)) = (&self.global, popped_at) {
+        if let Some(priority) = popped_at {
+            self.policy_finished_at(priority);
+        }
+    }
+
+    #[inline(never)]
+    fn policy_finished_at(&self, priority: Priority) {
+        if let Global::Policy(policy) = &self.global {
             // A policy is user code, and this runs on a worker after the task's books are
             // closed: a panicking statistics hook must not take the worker down.
             call_quietly(|| policy.on_finished(priority));
@@ -224,60 +240,77 @@ impl Shared {
             && self.global_is_empty()
     }
 
-    /// Decides how a submission from the calling thread gets in, or refuses it. Counts the
-    /// submission (and the refusal) either way.
-    pub(crate) fn admit(&self) -> Option<Route<'_>> {
-        let shared = self;
-        let internal = worker::with_current(shared, |ctx| {
-            bump_owned(&ctx.counters.submitted);
-            // Work spawned by running tasks is part of finishing the queue, so graceful shutdown
-            // accepts it; only `shutdown_now` refuses it.
-            let refused = shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0;
-            if refused {
-                bump_owned(&ctx.counters.rejected);
-            }
-            refused
-        });
-        match internal {
-            Some(false) => Some(Route::Internal),
-            Some(true) => None,
-            None => {
-                let stripe = shared.external.mine();
-                let gate = stripe.gate.lock();
-                // Plain increments: these two counters are only written under the gate.
-                bump_owned(&stripe.counters.submitted);
-                if shared.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
-                    bump_owned(&stripe.counters.rejected);
-                    return None;
-                }
-                Some(Route::External(gate))
-            }
-        }
+    /// Submits `job` from the calling thread: decides the route with one thread-local read,
+    /// counts the submission, pushes what `into_work` makes of the job, and wakes a parked worker
+    /// if there is one. A refused job comes back untouched (`into_work` is not called, so a
+    /// refusal allocates nothing).
+    #[inline]
+    pub(crate) fn submit<J, R>(
+        &self,
+        job: J,
+        priority: Priority,
+        into_work: impl FnOnce(J) -> (Work, R),
+    ) -> Result<R, J> {
+        worker::on_current(
+            self,
+            (job, into_work),
+            |ctx, (job, into_work)| {
+                let made = self.push_from_worker(ctx, job, priority, into_work)?;
+                self.sleep.notify_one();
+                Ok(made)
+            },
+            |(job, into_work)| self.submit_from_outside(job, priority, into_work),
+        )
     }
 
-    /// Pushes an admitted task and wakes a worker if one is parked.
-    pub(crate) fn dispatch(&self, route: Route<'_>, work: Work, priority: Priority) {
-        let shared = self;
-        match route {
-            Route::Internal => {
-                let pushed = worker::with_current(shared, |ctx| {
-                    if shared.local_queues {
-                        ctx.deque.push(work);
-                        None
-                    } else {
-                        Some(work)
-                    }
-                });
-                if let Some(Some(work)) = pushed {
-                    shared.push_global(work, priority);
-                }
-            }
-            Route::External(gate) => {
-                shared.push_global(work, priority);
-                drop(gate);
-            }
+    /// From a worker of this pool: onto its own deque (the shared queue if the pool has no local
+    /// queues), counted. There is no shutdown race to close: the worker drains what it pushes
+    /// before it exits. Work spawned by running tasks is part of finishing the queue, so graceful
+    /// shutdown accepts it; only `shutdown_now` refuses it. No wake-up: the caller wakes, once
+    /// per job or once for a batch.
+    #[inline]
+    pub(crate) fn push_from_worker<J, R>(
+        &self,
+        ctx: &worker::WorkerContext,
+        job: J,
+        priority: Priority,
+        into_work: impl FnOnce(J) -> (Work, R),
+    ) -> Result<R, J> {
+        bump_owned(&ctx.counters.submitted);
+        if self.lifecycle.load(Ordering::Acquire) & DISCARD != 0 {
+            bump_owned(&ctx.counters.rejected);
+            return Err(job);
         }
-        shared.sleep.notify_one();
+        let (work, made) = into_work(job);
+        if self.local_queues {
+            ctx.deque.push(work);
+        } else {
+            self.push_global(work, priority);
+        }
+        Ok(made)
+    }
+
+    /// From any other thread: checks shutdown and pushes while holding the thread's stripe gate
+    /// (see README, "shutdown"), then wakes a parked worker if there is one.
+    pub(crate) fn submit_from_outside<J, R>(
+        &self,
+        job: J,
+        priority: Priority,
+        into_work: impl FnOnce(J) -> (Work, R),
+    ) -> Result<R, J> {
+        let stripe = self.external.mine();
+        let gate = stripe.gate.lock();
+        // Plain increments: these two counters are only written under the gate.
+        bump_owned(&stripe.counters.submitted);
+        if self.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0 {
+            bump_owned(&stripe.counters.rejected);
+            return Err(job);
+        }
+        let (work, made) = into_work(job);
+        self.push_global(work, priority);
+        drop(gate);
+        self.sleep.notify_one();
+        Ok(made)
     }
 
     pub(crate) fn is_idle(&self) -> bool {
@@ -312,16 +345,6 @@ impl Ready {
 
 /// A policy whose `pop` panicked this many times in a row is given up as empty.
 pub(crate) const POP_PANICS_BEFORE_GIVING_UP: usize = 16;
-
-/// How a submission reaches the queue.
-pub(crate) enum Route<'a> {
-    /// From a worker of this pool: its own deque, no shutdown race to close (the worker drains
-    /// what it pushes before it exits).
-    Internal,
-    /// From any other thread: holding its stripe's gate until the push is done (see README,
-    /// "shutdown").
-    External(MutexGuard<'a, ()>),
-}
 
 /// Starts one worker thread, counted live before it starts; the caller holds the `threads` lock.
 pub(crate) fn start_worker(

@@ -48,11 +48,16 @@ impl Default for SubmitGates {
 impl SubmitGates {
     /// The calling thread's stripe.
     pub(crate) fn mine(&self) -> &Stripe {
-        crate::sync::thread_local! {
-            static STRIPE: usize = next_stripe();
+        crate::sync::const_thread_local! {
+            /// This thread's stripe; `usize::MAX` until its first submission.
+            static STRIPE: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
         }
-        let index = STRIPE.with(|s| *s);
-        &self.stripes[index % STRIPES]
+        let mut index = STRIPE.with(std::cell::Cell::get);
+        if index == usize::MAX {
+            index = next_stripe() % STRIPES;
+            STRIPE.with(|s| s.set(index));
+        }
+        &self.stripes[index]
     }
 
     /// Waits until no outside submitter is between its shutdown check and its push: takes and
@@ -187,11 +192,11 @@ impl ThreadPool {
 
     /// Whether the calling thread is one of this pool's workers (so a wait on it can help).
     pub(crate) fn is_worker_thread(&self) -> bool {
-        worker::with_current(&self.shared, |_| ()).is_some()
+        worker::is_worker_of(&self.shared)
     }
 
     fn join_workers(&self) {
-        if worker::with_current(&self.shared, |_| ()).is_some() {
+        if worker::is_worker_of(&self.shared) {
             return;
         }
         // Join without holding the `threads` lock: a worker lost to a panic takes that lock on its

@@ -2,14 +2,12 @@
 //! that routes submissions from inside a worker to its own deque.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 
 use super::shared::Ready;
-use super::shutdown::{SubmitGates, DISCARD};
+use super::shutdown::SubmitGates;
 use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
-use crate::executor::Job;
 use crate::policy::Work;
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
@@ -101,25 +99,57 @@ pub(crate) struct WorkerContext {
     pub(crate) counters: Arc<CachePadded<Counters>>,
     stealers: RefCell<(u64, Arc<Vec<Stealer<Work>>>)>,
     index: usize,
-    /// Searches so far, for the periodic look at the shared queue.
-    ticks: Cell<u32>,
+    /// Searches left before the periodic look at the shared queue.
+    searches_before_poll: Cell<u32>,
 }
 
-crate::sync::thread_local! {
-    #[allow(clippy::missing_const_for_thread_local)] // loom's thread_local! has no `const` form
-    static CURRENT: RefCell<Option<Rc<WorkerContext>>> = RefCell::new(None);
+crate::sync::const_thread_local! {
+    /// The calling thread's worker context while the thread is inside `run` (which owns the
+    /// context for that whole span), null on every other thread. A bare pointer in a constant
+    /// thread-local: every submission reads it, so it costs one load, with no lazy set-up check,
+    /// no borrow flag and no reference count.
+    static CURRENT: Cell<*const WorkerContext> = Cell::new(std::ptr::null());
 }
 
-/// Runs `f` with the calling thread's worker context if it is a worker of `pool`.
-pub(crate) fn with_current<R>(pool: &Shared, f: impl FnOnce(&WorkerContext) -> R) -> Option<R> {
-    CURRENT.with(|current| {
-        let current = current.borrow();
-        match current.as_deref() {
-            // Identity by address: `Shared` is pinned in its `Arc` for the pool's whole life.
-            Some(ctx) if std::ptr::eq(ctx.pool, pool) => Some(f(ctx)),
-            _ => None,
-        }
-    })
+/// Runs `on_worker` with the calling thread's worker context if the thread is a worker of any
+/// pool, `elsewhere` otherwise; `state` goes to whichever runs.
+fn with_any_worker<S, R>(
+    state: S,
+    on_worker: impl FnOnce(&WorkerContext, S) -> R,
+    elsewhere: impl FnOnce(S) -> R,
+) -> R {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: `CURRENT` is non-null only between `run`'s set and clear, and `run`'s frame owns
+    // the context for that whole span. We are on that same thread, below `run` in its stack, so
+    // the context outlives this call (and the closure cannot keep the reference past it).
+    match unsafe { current.as_ref() } {
+        Some(ctx) => on_worker(ctx, state),
+        None => elsewhere(state),
+    }
+}
+
+/// Runs `on_worker` with the calling thread's worker context if the thread is a worker of
+/// `pool`, `elsewhere` otherwise; `state` goes to whichever runs. The one thread-local read that
+/// decides how a submission gets in.
+#[inline]
+pub(crate) fn on_current<S, R>(
+    pool: &Shared,
+    state: S,
+    on_worker: impl FnOnce(&WorkerContext, S) -> R,
+    elsewhere: impl FnOnce(S) -> R,
+) -> R {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: as in `with_any_worker`.
+    match unsafe { current.as_ref() } {
+        // Identity by address: `Shared` is pinned in its `Arc` for the pool's whole life.
+        Some(ctx) if std::ptr::eq(ctx.pool, pool) => on_worker(ctx, state),
+        _ => elsewhere(state),
+    }
+}
+
+/// Whether the calling thread is a worker of `pool`.
+pub(crate) fn is_worker_of(pool: &Shared) -> bool {
+    on_current(pool, (), |_, ()| true, |()| false)
 }
 
 /// The body of every worker thread.
@@ -139,15 +169,16 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         stealer: deque.stealer(),
         counters: counters.clone(),
     });
-    let ctx = Rc::new(WorkerContext {
+    let ctx = WorkerContext {
         pool: Arc::as_ptr(&shared),
         deque,
         counters,
         stealers: RefCell::new((u64::MAX, Arc::new(Vec::new()))),
         index,
-        ticks: Cell::new(0),
-    });
-    CURRENT.with(|current| *current.borrow_mut() = Some(ctx.clone()));
+        searches_before_poll: Cell::new(SHARED_QUEUE_POLL_INTERVAL - 1),
+    };
+    // Cleared below before `ctx` is dropped (see `with_any_worker`).
+    CURRENT.with(|current| current.set(&ctx));
     shared.hooks.call_start(index);
 
     // User code never unwinds out of `work_loop` (every call of it is caught), so a panic here is
@@ -173,7 +204,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     if counted_in {
         shared.handing_back.fetch_sub(1, Ordering::SeqCst);
     }
-    CURRENT.with(|current| *current.borrow_mut() = None);
+    CURRENT.with(|current| current.set(std::ptr::null()));
     shared.registry.deregister(ctx.index);
     shared.hooks.call_stop(index);
     shared.sleep.idle_may_have_changed(|| shared.is_idle());
@@ -312,17 +343,21 @@ pub enum Yield {
 /// assert_eq!(outcome.join().unwrap(), "helped");
 /// ```
 pub fn yield_now() -> Option<Yield> {
-    let ctx = CURRENT.with(|current| current.borrow().clone())?;
-    // SAFETY: `CURRENT` holds a context only while the thread is inside `run`, whose `shared`
-    // (an `Arc<Shared>`) keeps the pool's shared state alive for that whole time; `ctx.pool`
-    // points into that `Arc`. The `Rc` clone keeps the context alive even if a helped task ends
-    // the worker's registration in between.
-    let shared = unsafe { &*ctx.pool };
-    Some(if help(shared, &ctx) {
-        Yield::Executed
-    } else {
-        Yield::Idle
-    })
+    with_any_worker(
+        (),
+        |ctx, ()| {
+            // SAFETY: a context exists only while its thread is inside `run`, whose `shared` (an
+            // `Arc<Shared>`) keeps the pool's shared state alive for that whole time; `ctx.pool`
+            // points into that `Arc`.
+            let shared = unsafe { &*ctx.pool };
+            Some(if help(shared, ctx) {
+                Yield::Executed
+            } else {
+                Yield::Idle
+            })
+        },
+        |()| None,
+    )
 }
 
 /// From a worker thread of any [`ThreadPool`](crate::ThreadPool): spawns `job` on that pool, into
@@ -364,63 +399,23 @@ pub fn spawn_here<F>(job: F) -> Result<(), crate::Rejected<F>>
 where
     F: FnOnce() + Send + 'static,
 {
-    let Some(pool) = CURRENT.with(|current| current.borrow().as_ref().map(|ctx| ctx.pool)) else {
-        return Err(crate::Rejected(job));
-    };
-    // SAFETY: `CURRENT` holds a context only while the thread is inside `run`, whose `Arc<Shared>`
-    // keeps the pool's shared state alive for that whole time (see `yield_now`).
-    let shared = unsafe { &*pool };
-    match shared.admit() {
-        Some(route) => {
-            shared.dispatch(route, Work::Job(Box::new(job)), crate::Priority::Normal);
+    with_any_worker(
+        job,
+        |ctx, job| {
+            // SAFETY: as in `yield_now`.
+            let shared = unsafe { &*ctx.pool };
+            shared.push_from_worker(ctx, job, crate::Priority::Normal, boxed_job)?;
+            shared.sleep.notify_one();
             Ok(())
-        }
-        None => Err(crate::Rejected(job)),
-    }
+        },
+        Err,
+    )
+    .map_err(crate::Rejected)
 }
 
-/// Why [`ThreadPool::push_to_current_worker`] handed a job back.
-pub(crate) enum NotPushed {
-    /// The calling thread is not a worker of this pool: take the outside route.
-    NotAWorker(Job),
-    /// The pool is shutting down with `shutdown_now`, which refuses work spawned by tasks.
-    Refused(Job),
-}
-
-impl crate::ThreadPool {
-    /// From a worker of this pool: pushes `job` onto the calling worker's own deque (the shared
-    /// queue if the pool has no local queues) and wakes a parked worker; counted as a submission,
-    /// and refused as `admit` refuses one from a worker. One thread-local lookup, for callers that
-    /// know their pool and push once per task (a scope's spawns), where `execute` would decide
-    /// the route in `admit` and look the worker up again in `dispatch`.
-    pub(crate) fn push_to_current_worker(&self, job: Job) -> Result<(), NotPushed> {
-        let shared = &*self.shared;
-        let overflow = CURRENT.with(|current| {
-            let current = current.borrow();
-            let Some(ctx) = current
-                .as_deref()
-                .filter(|ctx| std::ptr::eq(ctx.pool, shared))
-            else {
-                return Err(NotPushed::NotAWorker(job));
-            };
-            bump_owned(&ctx.counters.submitted);
-            if shared.lifecycle.load(Ordering::Acquire) & DISCARD != 0 {
-                bump_owned(&ctx.counters.rejected);
-                return Err(NotPushed::Refused(job));
-            }
-            if shared.local_queues {
-                ctx.deque.push(Work::Job(job));
-                return Ok(None);
-            }
-            Ok(Some(job))
-        })?;
-        // Outside the borrow of `CURRENT`: a policy's `push` is user code.
-        if let Some(job) = overflow {
-            shared.push_global(Work::Job(job), crate::Priority::Normal);
-        }
-        shared.sleep.notify_one();
-        Ok(())
-    }
+/// A closure as a queue entry, for `Shared::submit` and `push_from_worker`.
+pub(crate) fn boxed_job<F: FnOnce() + Send + 'static>(job: F) -> (Work, ()) {
+    (Work::Job(Box::new(job)), ())
 }
 
 /// Runs one task if any is to be found; returns whether it did.
@@ -444,12 +439,15 @@ pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
 const SHARED_QUEUE_POLL_INTERVAL: u32 = 61;
 
 fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
-    let tick = ctx.ticks.get().wrapping_add(1);
-    ctx.ticks.set(tick);
-    if tick.is_multiple_of(SHARED_QUEUE_POLL_INTERVAL) {
+    // A countdown, not a modulo: a compare and a decrement on the path of every task.
+    let searches_left = ctx.searches_before_poll.get();
+    if searches_left == 0 {
+        ctx.searches_before_poll.set(SHARED_QUEUE_POLL_INTERVAL - 1);
         if let Some(task) = shared.pop_global() {
             return Some(task);
         }
+    } else {
+        ctx.searches_before_poll.set(searches_left - 1);
     }
     if let Some(work) = ctx.deque.pop() {
         return Some(Ready::unranked(work));

@@ -12,7 +12,6 @@ use std::panic::{self, AssertUnwindSafe};
 
 use self::state::{Payload, ScopeState};
 use crate::executor::{Executor, Job, Rejected};
-use crate::pool::NotPushed;
 use crate::sync::Arc;
 use crate::unwind::{drop_quietly, OnExit};
 use crate::ThreadPool;
@@ -158,13 +157,9 @@ impl fmt::Debug for Scope<'_> {
 
 /// Queues a scope's (or `join`'s) job: from a worker of `pool` (a spawned closure, or a body run
 /// on a worker) straight onto that worker's own deque, from any other thread by the outside
-/// route. A refused job comes back.
+/// route; the pool decides which with one thread-local read. A refused job comes back.
 fn queue(pool: &ThreadPool, job: Job) -> Result<(), Rejected<Job>> {
-    match pool.push_to_current_worker(job) {
-        Ok(()) => Ok(()),
-        Err(NotPushed::Refused(job)) => Err(Rejected(job)),
-        Err(NotPushed::NotAWorker(job)) => pool.execute(job),
-    }
+    pool.execute(job)
 }
 
 /// Forgets the lifetime of a scoped job so that it can enter the pool's queues.
