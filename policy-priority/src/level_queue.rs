@@ -666,6 +666,28 @@ mod tests {
         assert_eq!(drain(&q), [4, 3]);
     }
 
+    /// `pop`'s inline path (no aging check) retires an emptied top level as `pop_slow` does.
+    #[test]
+    fn a_pop_that_skips_the_aging_check_still_retires_an_emptied_level() {
+        let q = LevelQueue::with_aging(Aging::after(Duration::from_secs(60)).unwrap());
+        q.push(1, High);
+        q.push(2, Low);
+        q.push(3, Low);
+        // The first pop checks aging (nothing overdue), so this thread's next pops skip it.
+        assert_eq!(q.pop(), Some((1, High)));
+        assert_eq!(
+            q.nonempty.load(Ordering::SeqCst),
+            (1 << High.index()) | (1 << Low.index())
+        );
+        // Skipping the check, the pop finds High empty with Low's bit set: it retires High and
+        // serves Low.
+        assert_eq!(q.pop(), Some((2, Low)));
+        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Low.index());
+        q.push(4, High);
+        assert_eq!(drain(&q), [4, 3]);
+        assert_eq!(q.counts().aged, 0);
+    }
+
     #[test]
     fn a_level_refilled_after_it_was_retired_is_seen() {
         let q = LevelQueue::with_aging(Aging::off());
