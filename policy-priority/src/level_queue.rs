@@ -222,13 +222,7 @@ impl<T> LevelQueue<T> {
             };
             if plain {
                 match self.levels[top].steal() {
-                    Steal::Success(entry) => {
-                        if let Some(guard) = &self.guard {
-                            guard.served(top, entry.stamp, false);
-                        }
-                        run.found();
-                        return Some((entry.item, level_priority(top)));
-                    }
+                    Steal::Success(entry) => return Some(self.served(entry, top, false, run)),
                     // Another level may hold work: clear this one's bit so that pops go there.
                     Steal::Empty if others != 0 => self.retire(top),
                     // The only level the bitmap shows is empty: keep its bit (lazy retire).
@@ -238,6 +232,16 @@ impl<T> LevelQueue<T> {
             }
         }
         self.pop_slow(run)
+    }
+
+    /// Bookkeeping for an entry a pop took from `level`; hands out its item and level.
+    #[inline]
+    fn served(&self, entry: Entry<T>, level: usize, by_aging: bool, run: PopRun) -> (T, Priority) {
+        if let Some(guard) = &self.guard {
+            guard.served(level, entry.stamp, by_aging);
+        }
+        run.found();
+        (entry.item, level_priority(level))
     }
 
     /// `pop` beyond its common case: the aging choice between several non-empty levels, a
@@ -256,13 +260,7 @@ impl<T> LevelQueue<T> {
                 None => (top, false),
             };
             match self.levels[level].steal() {
-                Steal::Success(entry) => {
-                    if let Some(guard) = &self.guard {
-                        guard.served(level, entry.stamp, by_aging);
-                    }
-                    run.found();
-                    return Some((entry.item, level_priority(level)));
-                }
+                Steal::Success(entry) => return Some(self.served(entry, level, by_aging, run)),
                 // Another level may hold work: clear this one's bit so that pops go there.
                 Steal::Empty if bits & !(1u8 << level) != 0 => self.retire(level),
                 // The only level the bitmap shows is empty: keep its bit (README.md, "Lazy
@@ -316,13 +314,7 @@ impl<T> LevelQueue<T> {
         for level in (0..LEVELS).rev() {
             while !self.levels[level].is_empty() {
                 match self.levels[level].steal() {
-                    Steal::Success(entry) => {
-                        if let Some(guard) = &self.guard {
-                            guard.served(level, entry.stamp, false);
-                        }
-                        run.found();
-                        return Some((entry.item, level_priority(level)));
-                    }
+                    Steal::Success(entry) => return Some(self.served(entry, level, false, run)),
                     Steal::Empty => break,
                     Steal::Retry => backoff.snooze(),
                 }
@@ -670,9 +662,9 @@ mod tests {
     #[test]
     fn a_pop_that_skips_the_aging_check_still_retires_an_emptied_level() {
         let q = LevelQueue::with_aging(Aging::after(Duration::from_secs(60)).unwrap());
-        q.push(1, High);
-        q.push(2, Low);
-        q.push(3, Low);
+        for (x, p) in [(1, High), (2, Low), (3, Low)] {
+            q.push(x, p);
+        }
         // The first pop checks aging (nothing overdue), so this thread's next pops skip it.
         assert_eq!(q.pop(), Some((1, High)));
         assert_eq!(
