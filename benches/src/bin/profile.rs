@@ -11,6 +11,11 @@
 //! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row).
 //! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`: `ours`, `rayon`).
 //!
+//! `priority SYSTEM [TASKS] [THREADS]`: the `external` submits of `compare`'s priority throughput
+//! row, ours against ours: `fifo` (the default pool), `normal` (the priority pool, every task at
+//! Normal) or `mixed` (the priority pool, tasks spread over the five levels). Instructions per
+//! task: callgrind's total divided by TASKS.
+//!
 //! `dag-build SHAPE [NODES]` adds the nodes of one of the `compare` DAG shapes (`chain`,
 //! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
 //! (the shape's predecessor lists are made first: subtract `dag-build none` from its count).
@@ -54,6 +59,41 @@ fn external(system: &str, threads: usize, n: usize) -> Result<(), String> {
         n as f64 / started.elapsed().as_secs_f64() / 1e6
     );
     pool.close();
+    Ok(())
+}
+
+fn priority(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    use pool_core::Priority;
+    let (pool, mixed) = match system {
+        "fifo" => (
+            pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?,
+            false,
+        ),
+        "normal" | "mixed" => {
+            let (pool, _queue) =
+                policy_priority::priority_pool(threads).map_err(|e| e.to_string())?;
+            (pool, system == "mixed")
+        }
+        other => return Err(format!("unknown system {other:?} for priority")),
+    };
+    DONE.reset(n);
+    let started = Instant::now();
+    for i in 0..n {
+        let level = if mixed {
+            Priority::ALL[i % Priority::ALL.len()]
+        } else {
+            Priority::Normal
+        };
+        if pool.spawn_with_priority(level, empty).is_err() {
+            return Err("the pool refused a job".to_owned());
+        }
+    }
+    DONE.wait_or_panic(TIMEOUT, "priority");
+    println!(
+        "priority {system}: {n} tasks, {:.2} Mtasks/s",
+        n as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+    pool.shutdown();
     Ok(())
 }
 
@@ -225,7 +265,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -236,6 +276,7 @@ fn main() -> ExitCode {
     let result = match workload.as_str() {
         "external" => external(system, threads, n),
         "tree" => tree(system, threads, n),
+        "priority" => priority(system, threads, n),
         "scope" => scope(system, false, threads, n),
         "scope-chains" => scope(system, true, threads, n),
         "dag-build" => dag_build(system, n, true),
