@@ -10,6 +10,12 @@
 //! added (a few digit stores, no formatting machinery), flagged, and left out of the hash index:
 //! `find` answers `#17` by parsing it, so a graph of unnamed nodes hashes and sorts nothing.
 
+use std::fmt;
+
+use pool_core::catch_panic;
+
+use crate::key::NodeName;
+
 /// Set in `Names::ends[i]` when node `i` has no user-given name (its text is `#i`).
 const UNNAMED: usize = 1 << (usize::BITS - 1);
 
@@ -32,10 +38,45 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    pub(crate) fn push(&mut self, name: &str) {
-        self.bytes.push_str(name);
-        self.ends.push(self.bytes.len());
-        self.any_named = true;
+    #[cfg(test)]
+    fn push(&mut self, name: &str) {
+        let index = self.len() as u32;
+        assert!(self.push_name(index, name).is_ok());
+    }
+
+    /// Adds a node named by `name`'s text, written straight into the arena. If writing it fails
+    /// or panics (a user's `Display`), the partial text is taken back, the node is added as an
+    /// unnamed node `#index`, and the problem is returned for `build` to report.
+    pub(crate) fn push_name<N: NodeName>(&mut self, index: u32, name: N) -> Result<(), String> {
+        let start = self.bytes.len();
+        let written = if N::RUNS_USER_CODE {
+            // The user's `Display` may panic: the node is still added (as `#index`), so the
+            // builder stays whole, and `build` names the problem.
+            catch_panic(|| name.append_to(&mut self.bytes))
+                .map_err(|panic| format!("panicked: {panic}"))
+                .and_then(|r| r.map_err(|fmt::Error| "a Display impl returned an error".into()))
+        } else {
+            name.append_to(&mut self.bytes)
+                .map_err(|fmt::Error| "a Display impl returned an error".into())
+        };
+        match written {
+            Ok(()) => {
+                self.ends.push(self.bytes.len());
+                self.any_named = true;
+                Ok(())
+            }
+            Err(problem) => {
+                // `String`'s `fmt::Write` appends whole `&str`s: `start` is a char boundary.
+                self.bytes.truncate(start);
+                self.push_unnamed(index);
+                Err(problem)
+            }
+        }
+    }
+
+    /// Room for `nodes` more names (their end offsets; the text grows as it comes).
+    pub(crate) fn reserve(&mut self, nodes: usize) {
+        self.ends.reserve(nodes);
     }
 
     /// Adds node `index`, which has no name: its text is `#index`.
@@ -184,32 +225,60 @@ impl NameIndex {
     }
 }
 
-/// Sorts by the high 32 bits, stably (least significant digit first radix sort, 8 bits a pass).
+/// Bits of the hash sorted per pass: three passes cover its 32 bits, and a pass's 2048 bucket
+/// cursors (16 KiB) stay in the L1 cache while the keys are scattered.
+const DIGIT_BITS: usize = 11;
+const DIGITS: usize = 32_usize.div_ceil(DIGIT_BITS);
+const BUCKETS: usize = 1 << DIGIT_BITS;
+
+/// Sorts by the high 32 bits, stably (least significant digit first radix sort, 11 bits a
+/// pass: each pass reads and scatters the whole array once, so fewer passes is less time).
 fn sort_by_high_half(keys: &mut Vec<u64>) {
-    let digit = |k: u64, d: usize| ((k >> (32 + 8 * d)) & 0xff) as usize;
-    let mut counts = [[0usize; 256]; 4];
+    let digit = |k: u64, d: usize| ((k >> (32 + DIGIT_BITS * d)) as usize) & (BUCKETS - 1);
+    let mut counts = vec![[0usize; BUCKETS]; DIGITS];
     for &k in keys.iter() {
         for (d, count) in counts.iter_mut().enumerate() {
             count[digit(k, d)] += 1;
         }
     }
     let mut out = vec![0u64; keys.len()];
-    for (d, count) in counts.iter().enumerate() {
+    for (d, count) in counts.iter_mut().enumerate() {
         if count.contains(&keys.len()) {
             continue; // every key has the same digit here
         }
-        let mut next = [0usize; 256];
+        // Counts to start positions, in place (the counts are not needed again).
         let mut sum = 0;
-        for (slot, &c) in next.iter_mut().zip(count) {
+        for slot in count.iter_mut() {
+            let c = *slot;
             *slot = sum;
             sum += c;
         }
         for &k in keys.iter() {
             let b = digit(k, d);
-            out[next[b]] = k;
-            next[b] += 1;
+            out[count[b]] = k;
+            count[b] += 1;
         }
         std::mem::swap(keys, &mut out);
+    }
+}
+
+/// The last `rest.len() < 8` bytes of a name as one word, without a variable-length copy (a
+/// `memcpy` call cost more than the hash): two overlapping 4-byte loads, or three bytes. Two
+/// tails of the same length give the same word only if they are equal (the length is hashed
+/// too).
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let u32_at = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            rest[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    if n >= 4 {
+        u32_at(0) | (u32_at(n - 4) << 32)
+    } else if n > 0 {
+        u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+    } else {
+        0
     }
 }
 
@@ -225,9 +294,7 @@ fn hash(bytes: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ tail_word(rest)).wrapping_mul(K);
     }
     // One more round so the last word's bits reach the top half, which is kept.
     (h.rotate_left(5) ^ (h >> 29)).wrapping_mul(K) >> 32
@@ -252,6 +319,34 @@ mod tests {
         assert_eq!(index.find(&names, "node-1000"), None);
         names.push("node-7");
         assert_eq!(NameIndex::new(&names).err(), Some(1001));
+    }
+
+    #[test]
+    fn names_of_every_tail_length_are_told_apart() {
+        // Short names differ only in the bytes `tail_word` reads, by overlapping loads.
+        let mut names = Names::default();
+        let mut texts = Vec::new();
+        for len in 0..=20 {
+            for fill in [b'a', b'b'] {
+                for at in 0..len {
+                    let mut text = vec![fill; len];
+                    text[at] = b'z';
+                    let text = String::from_utf8(text).unwrap();
+                    if !texts.contains(&text) {
+                        texts.push(text); // "z" is made twice
+                    }
+                }
+            }
+        }
+        texts.push(String::new());
+        for text in &texts {
+            names.push(text);
+        }
+        let index = NameIndex::new(&names).unwrap();
+        for (i, text) in texts.iter().enumerate() {
+            assert_eq!(index.find(&names, text), Some(i as u32), "{text:?}");
+        }
+        assert_eq!(index.find(&names, "zzz"), None);
     }
 
     #[test]
