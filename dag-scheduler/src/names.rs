@@ -200,9 +200,10 @@ impl NameIndex {
             }
             let run = &keys[run_start..k];
             for (j, &later) in run.iter().enumerate().skip(1) {
-                let later_name = names.get(later as u32 as usize);
+                // Names are read (a cache miss each, in a large arena) only for equal hashes.
                 if run[..j].iter().any(|&earlier| {
-                    earlier >> 32 == later >> 32 && names.get(earlier as u32 as usize) == later_name
+                    earlier >> 32 == later >> 32
+                        && names.get(earlier as u32 as usize) == names.get(later as u32 as usize)
                 }) {
                     note(later as u32 as usize);
                     break;
