@@ -39,6 +39,8 @@ enum BuildErrorKind {
     DuplicateName(String),
     #[error("node `{0}` depends on itself")]
     SelfDependency(String),
+    #[error("the name of node #{index} could not be formatted: {problem}")]
+    BadName { index: u32, problem: String },
     #[error("too many nodes: {count} (at most {limit})")]
     TooManyNodes { count: usize, limit: usize },
     #[error("too many dependencies: {0} (at most {max})", max = u32::MAX - 1)]
@@ -94,6 +96,11 @@ impl GraphBuildError {
     pub(crate) fn self_dependency(node: &str) -> Self {
         GraphBuildError {
             kind: BuildErrorKind::SelfDependency(node.to_owned()),
+        }
+    }
+    pub(crate) fn bad_name(index: u32, problem: String) -> Self {
+        GraphBuildError {
+            kind: BuildErrorKind::BadName { index, problem },
         }
     }
     pub(crate) fn too_many_nodes(count: usize, limit: usize) -> Self {

@@ -1,7 +1,85 @@
-//! Naming a node: its typed key, and a dependency (a key or a name). Plain data.
+//! Naming a node: its name, its typed key, and a dependency (a key or a name). Plain data.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A node's name, as [`GraphBuilder::node`](crate::GraphBuilder::node) takes it: any string
+/// (`&str`, `String`, a reference to anything that is `AsRef<str>`, `Box<str>`, `Cow<str>`,
+/// `Arc<str>`, `Rc<str>`), or [`format_args!`].
+///
+/// `format_args!("n{i}")` writes the text straight into the builder's name storage: no `String`
+/// is allocated, grown and freed per node as with `format!("n{i}")`, which costs more than the
+/// rest of adding a node. If the formatting fails (a `Display` impl returns an error or
+/// panics), the node is still added, and [`build`](crate::GraphBuilder::build) refuses the
+/// graph with an error that says so.
+///
+/// The trait is sealed: it is implemented for the types above only.
+///
+/// # Examples
+///
+/// ```
+/// let mut builder = dag_scheduler::Graph::builder();
+/// builder.node("fetch", |_| ());
+/// for i in 0..3 {
+///     builder.node(format_args!("step {i}"), |_| ()).after("fetch");
+/// }
+/// let graph = builder.build().unwrap();
+/// assert_eq!(graph.names().collect::<Vec<_>>(), ["fetch", "step 0", "step 1", "step 2"]);
+/// ```
+pub trait NodeName: sealed::Sealed {}
+
+pub(crate) mod sealed {
+    use std::fmt;
+
+    pub trait Sealed {
+        /// Whether writing the name runs user code (a `Display` impl), which may panic.
+        const RUNS_USER_CODE: bool = false;
+
+        /// Appends the name's text to `out`; on an error, `out` may hold part of it.
+        fn append_to(self, out: &mut String) -> fmt::Result;
+    }
+}
+
+impl<T: AsRef<str> + ?Sized> NodeName for &T {}
+impl<T: AsRef<str> + ?Sized> sealed::Sealed for &T {
+    fn append_to(self, out: &mut String) -> fmt::Result {
+        out.push_str(self.as_ref());
+        Ok(())
+    }
+}
+
+/// Owned string types: the text is copied into the builder, the value dropped.
+macro_rules! owned_names {
+    ($($ty:ty),*) => {$(
+        impl NodeName for $ty {}
+        impl sealed::Sealed for $ty {
+            fn append_to(self, out: &mut String) -> fmt::Result {
+                out.push_str(&self);
+                Ok(())
+            }
+        }
+    )*};
+}
+
+owned_names!(String, Box<str>, Cow<'_, str>, Arc<str>, Rc<str>);
+
+impl NodeName for fmt::Arguments<'_> {}
+impl sealed::Sealed for fmt::Arguments<'_> {
+    const RUNS_USER_CODE: bool = true;
+
+    fn append_to(self, out: &mut String) -> fmt::Result {
+        match self.as_str() {
+            Some(text) => {
+                out.push_str(text);
+                Ok(())
+            }
+            None => fmt::Write::write_fmt(out, self),
+        }
+    }
+}
 
 /// A typed reference to a node, returned when the node is added: dependents read the node's
 /// output through it with [`Context::get`](crate::Context::get), and the caller reads it from a

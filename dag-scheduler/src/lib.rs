@@ -122,6 +122,6 @@ pub use context::Context;
 pub use error::{GraphBuildError, RunError};
 pub use graph::Graph;
 pub use handle::RunHandle;
-pub use key::{Dependency, NodeKey};
+pub use key::{Dependency, NodeKey, NodeName};
 pub use options::RunOptions;
 pub use report::{NodeReport, Outcome, Report, Summary};

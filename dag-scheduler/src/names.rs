@@ -10,6 +10,12 @@
 //! added (a few digit stores, no formatting machinery), flagged, and left out of the hash index:
 //! `find` answers `#17` by parsing it, so a graph of unnamed nodes hashes and sorts nothing.
 
+use std::fmt;
+
+use pool_core::catch_panic;
+
+use crate::key::NodeName;
+
 /// Set in `Names::ends[i]` when node `i` has no user-given name (its text is `#i`).
 const UNNAMED: usize = 1 << (usize::BITS - 1);
 
@@ -32,10 +38,45 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    pub(crate) fn push(&mut self, name: &str) {
-        self.bytes.push_str(name);
-        self.ends.push(self.bytes.len());
-        self.any_named = true;
+    #[cfg(test)]
+    fn push(&mut self, name: &str) {
+        let index = self.len() as u32;
+        assert!(self.push_name(index, name).is_ok());
+    }
+
+    /// Adds a node named by `name`'s text, written straight into the arena. If writing it fails
+    /// or panics (a user's `Display`), the partial text is taken back, the node is added as an
+    /// unnamed node `#index`, and the problem is returned for `build` to report.
+    pub(crate) fn push_name<N: NodeName>(&mut self, index: u32, name: N) -> Result<(), String> {
+        let start = self.bytes.len();
+        let written = if N::RUNS_USER_CODE {
+            // The user's `Display` may panic: the node is still added (as `#index`), so the
+            // builder stays whole, and `build` names the problem.
+            catch_panic(|| name.append_to(&mut self.bytes))
+                .map_err(|panic| format!("panicked: {panic}"))
+                .and_then(|r| r.map_err(|fmt::Error| "a Display impl returned an error".into()))
+        } else {
+            name.append_to(&mut self.bytes)
+                .map_err(|fmt::Error| "a Display impl returned an error".into())
+        };
+        match written {
+            Ok(()) => {
+                self.ends.push(self.bytes.len());
+                self.any_named = true;
+                Ok(())
+            }
+            Err(problem) => {
+                // `String`'s `fmt::Write` appends whole `&str`s: `start` is a char boundary.
+                self.bytes.truncate(start);
+                self.push_unnamed(index);
+                Err(problem)
+            }
+        }
+    }
+
+    /// Room for `nodes` more names (their end offsets; the text grows as it comes).
+    pub(crate) fn reserve(&mut self, nodes: usize) {
+        self.ends.reserve(nodes);
     }
 
     /// Adds node `index`, which has no name: its text is `#index`.
@@ -105,14 +146,18 @@ impl Names {
     }
 }
 
-/// Name -> node index, over a [`Names`] arena: every named node's `hash << 32 | index`, sorted.
+/// Name -> node index, over a [`Names`] arena: every named node's `hash << 32 | index`, sorted
+/// by the hash's top `prefix_bits` bits.
 ///
 /// Built by hashing the names in order (a sequential pass) and a radix sort, not by inserting
 /// into a hash table: a million random inserts into a table far larger than the cache cost a
 /// cache miss or three each, which was most of the build. Lookups (by name: reports, marks,
-/// name dependencies) are a binary search.
+/// name dependencies) are a binary search on the prefix, then a short scan of keys with the same
+/// prefix comparing the whole hash, then the name.
 pub(crate) struct NameIndex {
     sorted: Box<[u64]>,
+    /// A key's prefix is `key >> prefix_shift`.
+    prefix_shift: u32,
 }
 
 impl NameIndex {
@@ -123,6 +168,7 @@ impl NameIndex {
         if !names.any_named {
             return Ok(NameIndex {
                 sorted: Box::default(),
+                prefix_shift: 32,
             });
         }
         let mut second_use: Option<usize> = None;
@@ -143,22 +189,23 @@ impl NameIndex {
             }
             keys.push((hash(name) << 32) | i as u64);
         }
-        sort_by_high_half(&mut keys);
-        // Equal names have equal hashes: compare names only within a run of equal hashes (the
-        // run is in index order: the sort is stable).
+        let prefix_shift = sort_by_hash_prefix(&mut keys);
+        // Equal names have equal hashes, so equal prefixes: compare hashes, then names, only
+        // within a run of equal prefixes (a run is in index order: the sort is stable, and
+        // has a quarter of a key on average: the prefix has two bits more than the key count).
         let mut run_start = 0;
         for k in 1..=keys.len() {
-            if k < keys.len() && keys[k] >> 32 == keys[run_start] >> 32 {
+            if k < keys.len() && keys[k] >> prefix_shift == keys[run_start] >> prefix_shift {
                 continue;
             }
             let run = &keys[run_start..k];
             for (j, &later) in run.iter().enumerate().skip(1) {
-                let later = later as u32 as usize;
-                if run[..j]
-                    .iter()
-                    .any(|&earlier| names.get(earlier as u32 as usize) == names.get(later))
-                {
-                    note(later);
+                // Names are read (a cache miss each, in a large arena) only for equal hashes.
+                if run[..j].iter().any(|&earlier| {
+                    earlier >> 32 == later >> 32
+                        && names.get(earlier as u32 as usize) == names.get(later as u32 as usize)
+                }) {
+                    note(later as u32 as usize);
                     break;
                 }
             }
@@ -168,48 +215,88 @@ impl NameIndex {
             Some(i) => Err(i),
             None => Ok(NameIndex {
                 sorted: keys.into_boxed_slice(),
+                prefix_shift,
             }),
         }
     }
 
     pub(crate) fn find(&self, names: &Names, name: &str) -> Option<u32> {
         let h = hash(name.as_bytes());
-        let first = self.sorted.partition_point(|&k| k >> 32 < h);
+        let prefix = (h << 32) >> self.prefix_shift;
+        let first = self
+            .sorted
+            .partition_point(|&k| k >> self.prefix_shift < prefix);
         self.sorted[first..]
             .iter()
-            .take_while(|&&k| k >> 32 == h)
+            .take_while(|&&k| k >> self.prefix_shift == prefix)
+            .filter(|&&k| k >> 32 == h)
             .map(|&k| k as u32)
             .find(|&i| names.get(i as usize) == name)
             .or_else(|| names.unnamed_node(name))
     }
 }
 
-/// Sorts by the high 32 bits, stably (least significant digit first radix sort, 8 bits a pass).
-fn sort_by_high_half(keys: &mut Vec<u64>) {
-    let digit = |k: u64, d: usize| ((k >> (32 + 8 * d)) & 0xff) as usize;
-    let mut counts = [[0usize; 256]; 4];
+/// Bits of the hash sorted per pass: a pass's 2048 bucket cursors (16 KiB) stay in the L1
+/// cache while the keys are scattered.
+const DIGIT_BITS: u32 = 11;
+const BUCKETS: usize = 1 << DIGIT_BITS;
+
+/// Sorts the keys stably by a prefix of their hash (the high 32 bits) long enough that keys
+/// with equal prefixes are rare: two bits more than the key count needs, in whole 11-bit
+/// passes of a least significant digit first radix sort (two passes up to a million keys,
+/// three, the whole hash, past that). Each pass reads and scatters the whole array once, so
+/// the pass it saves is a third of the sort. Returns the shift that gives a key's prefix.
+fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
+    let wanted = (keys.len().max(1).ilog2() + 3).min(32);
+    let passes = wanted.div_ceil(DIGIT_BITS);
+    let prefix_bits = (passes * DIGIT_BITS).min(32);
+    let low = 64 - prefix_bits; // the prefix's lowest bit in a key
+    let digit = |k: u64, d: u32| ((k >> (low + DIGIT_BITS * d)) as usize) & (BUCKETS - 1);
+    let mut counts = vec![[0usize; BUCKETS]; passes as usize];
     for &k in keys.iter() {
-        for (d, count) in counts.iter_mut().enumerate() {
+        for (d, count) in (0..).zip(counts.iter_mut()) {
             count[digit(k, d)] += 1;
         }
     }
     let mut out = vec![0u64; keys.len()];
-    for (d, count) in counts.iter().enumerate() {
+    for (d, count) in (0..).zip(counts.iter_mut()) {
         if count.contains(&keys.len()) {
             continue; // every key has the same digit here
         }
-        let mut next = [0usize; 256];
+        // Counts to start positions, in place (the counts are not needed again).
         let mut sum = 0;
-        for (slot, &c) in next.iter_mut().zip(count) {
+        for slot in count.iter_mut() {
+            let c = *slot;
             *slot = sum;
             sum += c;
         }
         for &k in keys.iter() {
             let b = digit(k, d);
-            out[next[b]] = k;
-            next[b] += 1;
+            out[count[b]] = k;
+            count[b] += 1;
         }
         std::mem::swap(keys, &mut out);
+    }
+    low
+}
+
+/// The last `rest.len() < 8` bytes of a name as one word, without a variable-length copy (a
+/// `memcpy` call cost more than the hash): two overlapping 4-byte loads, or three bytes. Two
+/// tails of the same length give the same word only if they are equal (the length is hashed
+/// too).
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let u32_at = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            rest[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    if n >= 4 {
+        u32_at(0) | (u32_at(n - 4) << 32)
+    } else if n > 0 {
+        u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+    } else {
+        0
     }
 }
 
@@ -225,9 +312,7 @@ fn hash(bytes: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ tail_word(rest)).wrapping_mul(K);
     }
     // One more round so the last word's bits reach the top half, which is kept.
     (h.rotate_left(5) ^ (h >> 29)).wrapping_mul(K) >> 32
@@ -252,6 +337,58 @@ mod tests {
         assert_eq!(index.find(&names, "node-1000"), None);
         names.push("node-7");
         assert_eq!(NameIndex::new(&names).err(), Some(1001));
+    }
+
+    #[test]
+    fn the_sort_orders_by_a_long_enough_prefix_stably() {
+        // One pass (few keys), two (up to a million), three (the whole hash, past 2^20 keys).
+        for (count, passes) in [(100usize, 1u32), (5000, 2), (1 << 20, 3)] {
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+            let mut keys: Vec<u64> = (0..count as u64)
+                .map(|i| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Few distinct hashes, so equal prefixes have runs to keep in order.
+                    (((state >> 40) % (count as u64 / 2)) << 44) | i
+                })
+                .collect();
+            let shift = sort_by_hash_prefix(&mut keys);
+            assert_eq!(64 - shift, (passes * DIGIT_BITS).min(32), "{count} keys");
+            assert_eq!(keys.len(), count);
+            for pair in keys.windows(2) {
+                let (a, b) = (pair[0] >> shift, pair[1] >> shift);
+                assert!(a < b || (a == b && (pair[0] as u32) < (pair[1] as u32)));
+            }
+        }
+    }
+
+    #[test]
+    fn names_of_every_tail_length_are_told_apart() {
+        // Short names differ only in the bytes `tail_word` reads, by overlapping loads.
+        let mut names = Names::default();
+        let mut texts = Vec::new();
+        for len in 0..=20 {
+            for fill in [b'a', b'b'] {
+                for at in 0..len {
+                    let mut text = vec![fill; len];
+                    text[at] = b'z';
+                    let text = String::from_utf8(text).unwrap();
+                    if !texts.contains(&text) {
+                        texts.push(text); // "z" is made twice
+                    }
+                }
+            }
+        }
+        texts.push(String::new());
+        for text in &texts {
+            names.push(text);
+        }
+        let index = NameIndex::new(&names).unwrap();
+        for (i, text) in texts.iter().enumerate() {
+            assert_eq!(index.find(&names, text), Some(i as u32), "{text:?}");
+        }
+        assert_eq!(index.find(&names, "zzz"), None);
     }
 
     #[test]

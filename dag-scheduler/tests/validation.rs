@@ -196,3 +196,97 @@ fn a_graph_at_the_node_limit_builds() {
     assert_eq!(builder.build().expect("at the limit").len(), 2);
     assert!(Graph::builder().node_limit(0).build().is_ok());
 }
+
+/// A `Display` that writes part of a name, then panics or returns an error.
+struct BrokenName {
+    panics: bool,
+}
+
+impl std::fmt::Display for BrokenName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("half a name")?;
+        if self.panics {
+            panic!("hostile name");
+        }
+        Err(std::fmt::Error)
+    }
+}
+
+#[test]
+fn names_from_format_args_are_written_in_place_and_found() {
+    let mut builder = GraphBuilder::with_capacity(3);
+    let greeting = "hello";
+    builder.node(format_args!("{greeting}, world"), |_| ());
+    builder.node(format_args!("static"), |_| ());
+    builder
+        .node(format_args!("n{}", 7), |_| ())
+        .after("hello, world")
+        .after("static");
+    let graph = builder.build().unwrap();
+    assert_eq!(
+        graph.names().collect::<Vec<_>>(),
+        ["hello, world", "static", "n7"]
+    );
+    assert_eq!(
+        graph.dependencies("n7").unwrap(),
+        ["hello, world", "static"]
+    );
+}
+
+#[test]
+fn a_name_whose_display_fails_or_panics_is_a_typed_error_naming_the_node() {
+    test_kit::quiet_panics(|message| message == "hostile name");
+    for (panics, problem) in [
+        (false, "a Display impl returned an error"),
+        (true, "panicked: hostile name"),
+    ] {
+        let mut builder = Graph::builder();
+        builder.node("a", |_| ());
+        let bad = builder
+            .node(format_args!("{}", BrokenName { panics }), |_| ())
+            .after("a")
+            .key();
+        assert_eq!(bad.index(), 1);
+        // The builder stays whole: the next node's name is not glued to the partial text.
+        builder.node("c", |_| ()).after(bad);
+        assert_eq!(builder.len(), 3);
+        let err = build_err(builder);
+        assert_eq!(
+            err.to_string(),
+            format!("the name of node #1 could not be formatted: {problem}")
+        );
+    }
+}
+
+#[test]
+fn every_string_type_names_a_node() {
+    use std::borrow::Cow;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    let owned = String::from("by ref");
+    let names: Vec<&str> = vec!["from a vec"];
+    let by_ref_ref: &&str = &names[0];
+    let mut builder = Graph::builder();
+    builder.node("literal", |_| ());
+    builder.node(&owned, |_| ());
+    builder.node(by_ref_ref, |_| ());
+    builder.node(String::from("owned"), |_| ());
+    builder.node(Box::<str>::from("boxed"), |_| ());
+    builder.node(Cow::Borrowed("cow"), |_| ());
+    builder.node(Arc::<str>::from("arc"), |_| ());
+    builder.node(Rc::<str>::from("rc"), |_| ());
+    let graph = builder.build().unwrap();
+    assert_eq!(
+        graph.names().collect::<Vec<_>>(),
+        [
+            "literal",
+            "by ref",
+            "from a vec",
+            "owned",
+            "boxed",
+            "cow",
+            "arc",
+            "rc"
+        ]
+    );
+}

@@ -20,7 +20,8 @@
 //! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
 //! (the shape's predecessor lists are made first: subtract `dag-build none` from its count).
 //! Instructions per node: callgrind's total divided by NODES. `dag-build-unnamed SHAPE [NODES]`
-//! is the same with `unnamed_node` (no `format!` of a name per node).
+//! is the same with `unnamed_node` (no `format!` of a name per node), `dag-build-fmt SHAPE
+//! [NODES]` names them with `format_args!` on `GraphBuilder::with_capacity` (the fast path).
 //!
 //! `dag-run SHAPE [NODES] [THREADS]` builds the shape (unnamed nodes) and runs it once, untimed,
 //! on a `ThreadPool`: subtract `dag-build-unnamed SHAPE [NODES]` for the run alone.
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use benches::latch::Latch;
 use benches::peers::{Kind, Pool};
+use benches::workloads::dag::Naming;
 
 static DONE: Latch = Latch::new();
 const TIMEOUT: Duration = Duration::from_secs(600);
@@ -203,7 +205,7 @@ fn scope(system: &str, chains: bool, threads: usize, n: usize) -> Result<(), Str
     Ok(())
 }
 
-fn dag_build(shape: &str, n: usize, named: bool) -> Result<(), String> {
+fn dag_build(shape: &str, n: usize, naming: Naming) -> Result<(), String> {
     use benches::workloads::dag;
     let shape = dag_shape(shape, n)?;
     let nodes = shape.len().max(1) as f64;
@@ -212,16 +214,12 @@ fn dag_build(shape: &str, n: usize, named: bool) -> Result<(), String> {
         return Ok(());
     }
     let started = Instant::now();
-    let builder = if named {
-        dag::add_ours(&shape)
-    } else {
-        dag::add_unnamed(&shape)
-    };
+    let builder = dag::add(&shape, naming);
     let added = started.elapsed();
     let graph = builder.build().map_err(|e| e.to_string())?;
     let built = started.elapsed();
     println!(
-        "dag-build: {} nodes, add {:.0} + build() {:.0} = {:.0} ns/node",
+        "dag-build ({naming:?}): {} nodes, add {:.0} + build() {:.0} = {:.0} ns/node",
         graph.len(),
         added.as_nanos() as f64 / nodes,
         (built - added).as_nanos() as f64 / nodes,
@@ -265,7 +263,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -279,8 +277,9 @@ fn main() -> ExitCode {
         "priority" => priority(system, threads, n),
         "scope" => scope(system, false, threads, n),
         "scope-chains" => scope(system, true, threads, n),
-        "dag-build" => dag_build(system, n, true),
-        "dag-build-unnamed" => dag_build(system, n, false),
+        "dag-build" => dag_build(system, n, Naming::Format),
+        "dag-build-unnamed" => dag_build(system, n, Naming::Unnamed),
+        "dag-build-fmt" => dag_build(system, n, Naming::FormatArgs),
         "dag-run" => dag_run(system, n, threads),
         other => Err(format!("unknown workload {other:?}")),
     };

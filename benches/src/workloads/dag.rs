@@ -118,33 +118,51 @@ pub fn random_dag(n: usize, seed: u64) -> Shape {
     }
 }
 
-/// Adds the shape's nodes as a user would: named empty nodes, `node(..).after(..)` with keys.
-pub fn add_ours(shape: &Shape) -> GraphBuilder {
-    let mut builder = Graph::builder();
-    let mut keys: Vec<NodeKey<()>> = Vec::with_capacity(shape.len());
-    for (i, preds) in shape.preds.iter().enumerate() {
-        let mut node = builder.node(format!("n{i}"), |_| ());
-        for &p in preds {
-            node = node.after(keys[p as usize]);
-        }
-        keys.push(node.key());
-    }
-    builder
+/// How [`add`] names the nodes (all are added with `node(..).after(key)`, as a user would).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// `node(format!("n{i}"), ..)` on `Graph::builder()`: what a user who writes the obvious
+    /// code pays (a `String` allocated, grown and freed per node).
+    Format,
+    /// `node(format_args!("n{i}"), ..)` on `GraphBuilder::with_capacity(n)`: the name is
+    /// written straight into the builder, no array regrows (the documented fast path).
+    FormatArgs,
+    /// `unnamed_node(..)` on `Graph::builder()`: no name at all; errors and reports show
+    /// `#index`.
+    Unnamed,
 }
 
-/// Adds the shape's nodes without names (`unnamed_node(..).after(..)` with keys): what a user
-/// who never looks a node up by name pays. Errors and reports show such a node as `#index`.
-pub fn add_unnamed(shape: &Shape) -> GraphBuilder {
-    let mut builder = Graph::builder();
+/// Adds the shape's empty nodes, named as `naming` says, with `after(key)` for every edge.
+pub fn add(shape: &Shape, naming: Naming) -> GraphBuilder {
+    let mut builder = match naming {
+        Naming::FormatArgs => GraphBuilder::with_capacity(shape.len()),
+        Naming::Format | Naming::Unnamed => Graph::builder(),
+    };
     let mut keys: Vec<NodeKey<()>> = Vec::with_capacity(shape.len());
-    for preds in &shape.preds {
-        let node = builder.unnamed_node(|_| ());
+    for (i, preds) in shape.preds.iter().enumerate() {
+        let node = match naming {
+            Naming::Format => builder.node(format!("n{i}"), |_| ()),
+            Naming::FormatArgs => builder.node(format_args!("n{i}"), |_| ()),
+            Naming::Unnamed => builder.unnamed_node(|_| ()),
+        };
         keys.push(
             node.after_all(preds.iter().map(|&p| keys[p as usize]))
                 .key(),
         );
     }
     builder
+}
+
+/// Adds the shape's nodes as a user would: named empty nodes, `node(format!(..)).after(..)`
+/// with keys.
+pub fn add_ours(shape: &Shape) -> GraphBuilder {
+    add(shape, Naming::Format)
+}
+
+/// Adds the shape's nodes without names (`unnamed_node(..).after(..)` with keys): what a user
+/// who never looks a node up by name pays. Errors and reports show such a node as `#index`.
+pub fn add_unnamed(shape: &Shape) -> GraphBuilder {
+    add(shape, Naming::Unnamed)
 }
 
 /// Builds the shape with dag-scheduler: [`add_ours`], then `build()`.
@@ -439,14 +457,20 @@ fn build_rows(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Vec<Row> {
     let pool = ThreadPool::new(config.cores).expect("pool");
     let untimed = || RunOptions::new().timing(false);
     let (mut build, mut run, mut both) = (Vec::new(), Vec::new(), Vec::new());
-    let mut build_unnamed = Vec::new();
-    for _ in 0..rounds {
+    let (mut build_unnamed, mut build_fmt) = (Vec::new(), Vec::new());
+    // Add + build() alone, ns/node (the graph is dropped after the clock stops).
+    let time_build = |naming| {
         let t = Instant::now();
-        let graph = add_unnamed(shape)
+        let graph = add(shape, naming)
             .build()
             .expect("benchmark shapes are acyclic");
-        build_unnamed.push(ns_per_node(t.elapsed(), nodes));
+        let ns = ns_per_node(t.elapsed(), nodes);
         drop(graph);
+        ns
+    };
+    for _ in 0..rounds {
+        build_unnamed.push(time_build(Naming::Unnamed));
+        build_fmt.push(time_build(Naming::FormatArgs));
         let t = Instant::now();
         let graph = build_ours(shape);
         let built = t.elapsed();
@@ -520,6 +544,11 @@ fn build_rows(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Vec<Row> {
         measurements: [
             measurement("dag-scheduler build (add nodes + build())", true, &build),
             measurement(
+                "dag-scheduler build, named with format_args! on with_capacity",
+                true,
+                &build_fmt,
+            ),
+            measurement(
                 "dag-scheduler build, unnamed nodes (add + build())",
                 true,
                 &build_unnamed,
@@ -534,8 +563,10 @@ fn build_rows(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Vec<Row> {
         .into_iter()
         .flatten()
         .collect(),
-        note: "ours alone (no ratio): the parts of the build + one run row above, and the \
-               reuse pattern (Graph docs: build once, run many times)"
+        note: "ours alone (no ratio): the parts of the build + one run row above (named with \
+               format!(\"n{i}\") on Graph::builder(), as before), the same build named with \
+               format_args! on GraphBuilder::with_capacity (no String per node) or unnamed, and \
+               the reuse pattern (Graph docs: build once, run many times)"
             .to_owned(),
     };
     vec![whole, parts]
