@@ -84,7 +84,10 @@ impl Registry {
                 .iter()
                 .map(|w| WorkerStats::read(w.index, &w.counters, now)),
         );
-        debug_assert!(out.is_sorted_by_key(|w| w.index), "`register` keeps index order");
+        debug_assert!(
+            out.is_sorted_by_key(|w| w.index),
+            "`register` keeps index order"
+        );
     }
 
     /// [`read_totals`](Self::read_totals) and [`worker_stats`](Self::worker_stats) in one
