@@ -273,7 +273,10 @@ fn worker_stats_tell_parked_from_busy_workers() {
 fn stats_with_workers_reads_both_in_index_order_through_resizes() {
     let pool = ThreadPool::new(4).unwrap();
     for i in 0..20u64 {
-        pool.spawn(move || drop(std::hint::black_box(i))).unwrap();
+        pool.spawn(move || {
+            std::hint::black_box(i);
+        })
+        .unwrap();
     }
     assert!(pool.wait_idle(PATIENCE));
     let mut workers = Vec::new();
