@@ -5,7 +5,10 @@
 //! the `schedstat` sample is read), and that
 //! cost as a share of one core at the default 100 ms interval.
 //!
-//! Run with `cargo run --release -p policy-adaptive --example tick_cost`.
+//! Run with `cargo run --release -p policy-adaptive --example tick_cost`; arguments narrow it to
+//! one configuration (`tick_cost 256 busy`, `tick_cost 64 parked`), for example to count the
+//! instructions of that tick alone with
+//! `valgrind --tool=callgrind --toggle-collect='*PoolSignals*sample*' ...`.
 
 use std::time::{Duration, Instant};
 
@@ -125,8 +128,20 @@ fn tick_cost(workers: usize, busy: bool) -> Result<Cost, Box<dyn std::error::Err
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let interval = Config::default().interval;
+    let mut args = std::env::args().skip(1);
+    let only_workers: Option<usize> = args.next().map(|n| n.parse()).transpose()?;
+    let only_busy = match args.next().as_deref() {
+        None => None,
+        Some("busy") => Some(true),
+        Some("parked") => Some(false),
+        Some(other) => return Err(format!("expected `busy` or `parked`, not {other:?}").into()),
+    };
+    let sizes = only_workers.map_or(vec![1, 64, 256], |n| vec![n]);
     for busy in [false, true] {
-        for workers in [1, 64, 256] {
+        if only_busy.is_some_and(|b| b != busy) {
+            continue;
+        }
+        for &workers in &sizes {
             let Cost { wall, cpu } = tick_cost(workers, busy)?;
             let (mean, median) = cpu.unwrap_or((wall, wall));
             println!(

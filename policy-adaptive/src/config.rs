@@ -77,17 +77,19 @@ pub struct Config {
     /// the ~500 threads tokio's blocking pool reaches, so a runaway backlog cannot exhaust memory.
     pub max: usize,
     /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
-    /// pool-core's per-worker counters, at most 8 busy workers' CPU clocks and, with a backlog
-    /// on a busy host, 2 `schedstat` files kept open (a `pread` each), so its cost hardly grows
-    /// with the pool: measured (`examples/tick_cost.rs`, the tick's own CPU, mean of 50 ticks,
-    /// 2 cores shared with other builds, load average 32-63) 23 µs at 1 worker, 33-35 µs at 64
-    /// and 54-60 µs at 256 parked workers (0.02% / 0.03% / 0.06% of a core at 100 ms), and
-    /// with every worker blocked and a backlog on that busy host 45-52 µs, 72-77 µs and
-    /// 109-114 µs (median tick 96-99 µs) at 256: 0.05% / 0.08% / 0.11%. Of the 256-worker
-    /// tick, pool-core's `stats()` and `worker_stats()` take about 20 µs each (a walk over the
-    /// workers' counters, cold after the sleep). The controller's wait and wake-up add 20-60 µs
-    /// per tick on that machine (`compare`'s controller rows count them). A longer interval
-    /// divides the cost.
+    /// pool-core's counters and per-worker busy time (`stats_with_workers`: one walk, no
+    /// allocation), at most 8 busy workers' CPU clocks and, with a backlog on a busy host, 2
+    /// `schedstat` files kept open (a `pread` each), so its cost hardly grows with the pool:
+    /// measured (`examples/tick_cost.rs`, the tick's own CPU, mean of 50 ticks, 3 runs, 2 cores
+    /// shared with other builds, load average 9-15) 21 µs at 1 worker, 28-29 µs at 64 and
+    /// 50-56 µs at 256 parked workers (0.02% / 0.03% / 0.05% of a core at 100 ms), and with
+    /// every worker blocked and a backlog on that busy host 40-44 µs, 63-74 µs and 77-98 µs
+    /// (median tick 72-84 µs) at 256: 0.04% / 0.07% / 0.08-0.10%. Most of the 256-worker tick
+    /// is the walk over the workers' counter blocks, cold after the sleep (one last-level
+    /// cache miss per worker). The controller's wait and wake-up come on top: `compare`'s
+    /// controller rows, which count them, gave 120-128 µs per tick at 256 busy workers and
+    /// 75-93 µs at 256 parked ones on that machine (0.12% / 0.09% of a core). A longer
+    /// interval divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

@@ -77,7 +77,7 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   the workers' busy time. Exact up to 8 busy workers; beyond, a round-robin sample of 8
 ///   stands for all. Threads outside the pool do not count.
 /// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
-///   [`ThreadPool::worker_stats`], minus their CPU time is time a busy worker was off the CPU:
+///   [`ThreadPool::stats_with_workers`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
 ///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
 ///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
@@ -118,10 +118,19 @@ pub struct PoolSignals {
     cores: usize,
     finished: Option<u64>,
     /// Each live worker's `(index, alive, busy)` at the last sample, sorted by index (as
-    /// `worker_stats` returns them).
+    /// `stats_with_workers` returns them).
     busy: Vec<(usize, Duration, Duration)>,
+    /// The workers' stats of this sample: kept between samples so that, once it has grown to
+    /// the pool's size, a tick allocates nothing for it.
+    worker_stats: Vec<WorkerStats>,
+    /// Positions in `worker_stats` of the workers a sample picks from (busy in the interval),
+    /// kept for the same reason.
+    picks: Vec<usize>,
     /// Each worker's CPU clock reading and busy time when its clock was last read, by index.
     cpu: std::collections::BTreeMap<usize, CpuMark>,
+    /// Whether a worker retired since `cpu` was last pruned: only then can it hold an entry to
+    /// drop.
+    workers_left: bool,
     /// Where the next round-robin CPU clock sample starts among the busy workers.
     cpu_cursor: usize,
     /// The sampled workers' open `schedstat` files and their last readings.
@@ -193,7 +202,10 @@ impl PoolSignals {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
             busy: Vec::new(),
+            worker_stats: Vec::new(),
+            picks: Vec::new(),
             cpu: std::collections::BTreeMap::new(),
+            workers_left: false,
             cpu_cursor: 0,
             sched: Vec::new(),
             sched_at: None,
@@ -227,14 +239,24 @@ impl PoolSignals {
         let mut total = Duration::ZERO;
         // Both lists are sorted by index: one merge walk, no map.
         let mut before = self.busy.iter().peekable();
+        let mut stayed = 0;
         for w in workers {
             while before.next_if(|b| b.0 < w.index).is_some() {}
             let start = match before.peek() {
-                Some(&&(index, alive, busy)) if index == w.index && alive <= w.alive => busy,
+                Some(&&(index, alive, busy)) if index == w.index => {
+                    stayed += 1;
+                    if alive <= w.alive {
+                        busy
+                    } else {
+                        Duration::ZERO
+                    }
+                }
                 _ => Duration::ZERO,
             };
             total += w.busy.saturating_sub(start).min(elapsed);
         }
+        // Sticky until `cpu_share` drops the entries (a tick with every worker parked skips it).
+        self.workers_left |= stayed < self.busy.len();
         // Retired workers drop out here, so the list never grows past the live workers.
         self.busy.clear();
         self.busy
@@ -249,10 +271,17 @@ impl PoolSignals {
     /// between: parked, neither moves. `None` without clocks or busy time.
     fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
         // Busy in the interval: not parked now, or busy time moved since the last sample.
-        let moved: Vec<&WorkerStats> = workers
-            .iter()
-            .filter(|w| !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy))
-            .collect();
+        let mut moved = std::mem::take(&mut self.picks);
+        moved.clear();
+        moved.extend(
+            workers
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| {
+                    !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy)
+                })
+                .map(|(at, _)| at),
+        );
         let take = CPU_SAMPLE.min(moved.len());
         let start = if moved.is_empty() {
             0
@@ -260,15 +289,17 @@ impl PoolSignals {
             self.cpu_cursor % moved.len()
         };
         self.cpu_cursor = start + take;
-        let chosen = (0..take).map(|k| moved[(start + k) % moved.len()]);
+        let chosen = (0..take).map(|k| &workers[moved[(start + k) % moved.len()]]);
         // The chosen workers' clocks, looked up under one lock (not a copy of the registry).
-        let clocks: Vec<(&WorkerStats, Option<CpuClock>)> = self.workers.with(|threads| {
-            chosen
-                .map(|w| (w, threads.get(&w.index).and_then(|t| t.clock)))
-                .collect()
+        let mut clocks = [None; CPU_SAMPLE];
+        self.workers.with(|threads| {
+            for (slot, w) in clocks.iter_mut().zip(chosen) {
+                *slot = Some((w, threads.get(&w.index).and_then(|t| t.clock)));
+            }
         });
+        self.picks = moved;
         let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
-        for (w, clock) in clocks {
+        for (w, clock) in clocks.into_iter().flatten() {
             let Some(clock) = clock else {
                 continue;
             };
@@ -291,9 +322,17 @@ impl PoolSignals {
                 },
             );
         }
-        // Retired workers drop out, so the map never grows past the live workers.
-        self.cpu
-            .retain(|index, _| workers.binary_search_by_key(index, |w| w.index).is_ok());
+        // Retired workers drop out, so the map never grows past the live workers. Its keys are
+        // indices of earlier samples' workers: only a retirement leaves one to drop. Both are
+        // in index order: one merge walk.
+        if self.workers_left {
+            let mut live = workers.iter().map(|w| w.index).peekable();
+            self.cpu.retain(|&index, _| {
+                while live.next_if(|&at| at < index).is_some() {}
+                live.peek() == Some(&index)
+            });
+            self.workers_left = false;
+        }
         (!busy.is_zero()).then(|| (cpu.as_secs_f64() / busy.as_secs_f64()).min(1.0))
     }
 
@@ -374,10 +413,15 @@ impl PoolSignals {
         if rotated {
             self.rotated_at = Some(now);
         }
-        let busy: Vec<&WorkerStats> = workers
-            .iter()
-            .filter(|w| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
-            .collect();
+        let mut busy = std::mem::take(&mut self.picks);
+        busy.clear();
+        busy.extend(
+            workers
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
+                .map(|(at, _)| at),
+        );
         let take = SCHED_SAMPLE
             .saturating_sub(self.sched.len())
             .min(busy.len());
@@ -387,7 +431,7 @@ impl PoolSignals {
             self.cursor % busy.len()
         };
         for k in 0..take {
-            let w = busy[(start + k) % busy.len()];
+            let w = &workers[busy[(start + k) % busy.len()]];
             let tid = registry.with(|threads| threads.get(&w.index).and_then(|t| t.tid));
             if let Some((file, times)) = tid.and_then(SchedStat::open) {
                 self.sched.push(SchedSample {
@@ -399,6 +443,7 @@ impl PoolSignals {
             }
         }
         self.cursor = start + take;
+        self.picks = busy;
         // The share over the readings of the last `SHARE_SPAN`.
         self.readings.push_back((now, off, wait));
         while self
@@ -430,18 +475,17 @@ impl PoolSignals {
     /// The interval's worker time, or `None` without CPU clocks.
     fn worker_time(
         &mut self,
-        pool: &ThreadPool,
+        workers: &[WorkerStats],
         queued: u64,
         elapsed: Duration,
     ) -> Option<WorkerTime> {
-        let workers = pool.worker_stats();
-        let busy = self.busy_time(&workers, elapsed);
+        let busy = self.busy_time(workers, elapsed);
         if busy.is_zero() {
             // Every worker parked all along: no CPU to split, no clock to read.
             self.pause_sample();
             return Some(WorkerTime::default());
         }
-        let cpu = busy.mul_f64(self.cpu_share(&workers)?);
+        let cpu = busy.mul_f64(self.cpu_share(workers)?);
         // The run-queue share only matters when the CPUs may be full: with the host's CPU
         // below HOST_FREE_BELOW a runnable worker finds a free CPU, and off-CPU time is blocked
         // time. Only then are `schedstat` files read.
@@ -451,7 +495,7 @@ impl PoolSignals {
         let contended = self.host_cpu.is_none_or(|h| h >= HOST_FREE_BELOW);
         let saturating = cpu.as_secs_f64() >= 0.75 * self.cores as f64 * elapsed.as_secs_f64();
         let wait_share = if contended && (queued > 0 || saturating) {
-            self.wait_share(&workers)
+            self.wait_share(workers)
         } else if contended {
             self.pause_sample();
             None
@@ -519,14 +563,18 @@ impl PoolSignals {
 
 impl Signals for PoolSignals {
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
-        let stats = pool.stats();
+        // The counters and every worker's busy time in one walk over the workers, into a
+        // buffer kept between ticks.
+        let mut workers = std::mem::take(&mut self.worker_stats);
+        let stats = pool.stats_with_workers(&mut workers);
         let finished = stats.completed + stats.panicked;
         let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
         self.finished = Some(finished);
         let secs = elapsed.as_secs_f64();
         // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system();
-        let time = self.worker_time(pool, stats.queued, elapsed);
+        let time = self.worker_time(&workers, stats.queued, elapsed);
+        self.worker_stats = workers;
         let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
         if let Some(time) = time.filter(|_| secs > 0.0) {
             let off = time.busy.saturating_sub(time.cpu).as_secs_f64();

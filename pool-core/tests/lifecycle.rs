@@ -268,3 +268,49 @@ fn worker_stats_tell_parked_from_busy_workers() {
     assert!(pool.wait_idle(PATIENCE));
     assert!(pool.worker_stats().iter().all(|w| w.parked));
 }
+
+#[test]
+fn stats_with_workers_reads_both_in_index_order_through_resizes() {
+    let pool = ThreadPool::new(4).unwrap();
+    for i in 0..20u64 {
+        pool.spawn(move || {
+            std::hint::black_box(i);
+        })
+        .unwrap();
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    let mut workers = Vec::new();
+    // Counts settle once every worker parks: then both reads agree with the separate calls.
+    assert!(test_kit::eventually(|| pool.stats().idle_threads == 4));
+    let stats = pool.stats_with_workers(&mut workers);
+    assert_eq!(stats, pool.stats());
+    assert_eq!((stats.submitted, stats.completed), (20, 20));
+    let indices = |workers: &[pool_core::WorkerStats]| -> Vec<usize> {
+        workers.iter().map(|w| w.index).collect()
+    };
+    assert_eq!(indices(&workers), [0, 1, 2, 3]);
+    assert_eq!(indices(&workers), indices(&pool.worker_stats()));
+
+    // Retire two workers and start three more: indices are reused, order is kept, and the
+    // buffer's allocation is reused.
+    pool.set_threads(2).unwrap();
+    assert!(test_kit::eventually(|| pool.stats().live_threads == 2));
+    pool.set_threads(5).unwrap();
+    // A new worker counts as live before it registers (its thread is still starting).
+    assert!(test_kit::eventually(|| pool.worker_stats().len() == 5));
+    pool.stats_with_workers(&mut workers);
+    assert_eq!(workers.len(), 5, "{workers:?}");
+    assert!(
+        workers.windows(2).all(|pair| pair[0].index < pair[1].index),
+        "{workers:?}"
+    );
+    assert_eq!(indices(&workers), indices(&pool.worker_stats()));
+    assert!(workers.iter().all(|w| w.busy <= w.alive));
+    let buffer = workers.as_ptr();
+    pool.stats_with_workers(&mut workers);
+    assert_eq!(workers.as_ptr(), buffer, "no new allocation");
+    pool.shutdown();
+    let stats = pool.stats_with_workers(&mut workers);
+    assert!(workers.is_empty(), "{workers:?}");
+    assert_eq!((stats.live_threads, stats.queued, stats.running), (0, 0, 0));
+}

@@ -46,7 +46,10 @@ impl Registry {
 
     fn register(&self, entry: WorkerEntry) {
         let mut inner = self.inner.lock();
-        inner.workers.push(entry);
+        // Kept in index order (workers start concurrently and indices are reused), so that
+        // `read_workers` needs no sort: the shift costs less than the thread start it is part of.
+        let at = inner.workers.partition_point(|w| w.index < entry.index);
+        inner.workers.insert(at, entry);
         inner.stealers = Arc::new(inner.workers.iter().map(|w| w.stealer.clone()).collect());
         self.generation.fetch_add(1, Ordering::Release);
     }
@@ -54,7 +57,7 @@ impl Registry {
     fn deregister(&self, index: usize) {
         let mut inner = self.inner.lock();
         if let Some(pos) = inner.workers.iter().position(|w| w.index == index) {
-            let entry = inner.workers.swap_remove(pos);
+            let entry = inner.workers.remove(pos);
             inner.retired.add(&entry.counters);
         }
         inner.stealers = Arc::new(inner.workers.iter().map(|w| w.stealer.clone()).collect());
@@ -63,22 +66,45 @@ impl Registry {
 
     /// How each live worker has spent its life (see [`WorkerStats`]).
     pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
-        let now = crate::clock::nanos_since_epoch(std::time::Instant::now());
+        let mut stats = Vec::new();
         let inner = self.inner.lock();
-        let mut stats: Vec<_> = inner
-            .workers
-            .iter()
-            .map(|w| WorkerStats::read(w.index, &w.counters, now))
-            .collect();
-        stats.sort_by_key(|w| w.index);
+        Self::read_workers(&inner, &mut stats);
         stats
+    }
+
+    /// Replaces `out` with each live worker's stats, in index order (the registry's).
+    fn read_workers(inner: &RegistryInner, out: &mut Vec<WorkerStats>) {
+        let now = crate::clock::nanos_since_epoch(std::time::Instant::now());
+        out.clear();
+        out.extend(
+            inner
+                .workers
+                .iter()
+                .map(|w| WorkerStats::read(w.index, &w.counters, now)),
+        );
+        debug_assert!(
+            out.is_sorted_by_key(|w| w.index),
+            "`register` keeps index order"
+        );
+    }
+
+    /// [`read_totals`](Self::read_totals) and [`worker_stats`](Self::worker_stats) in one
+    /// critical section: the workers' counter blocks are fetched into the cache once (the
+    /// worker pass first), and `out` is reused.
+    pub(crate) fn read_all(&self, external: &SubmitGates, out: &mut Vec<WorkerStats>) -> Totals {
+        let inner = self.inner.lock();
+        Self::read_workers(&inner, out);
+        Self::totals_of(&inner, external)
     }
 
     /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
     pub(crate) fn read_totals(&self, external: &SubmitGates) -> Totals {
-        // The lock keeps each worker either in `workers` or folded into `retired` for the whole
-        // read, so none is counted twice or missed between passes.
-        let inner = self.inner.lock();
+        Self::totals_of(&self.inner.lock(), external)
+    }
+
+    fn totals_of(inner: &RegistryInner, external: &SubmitGates) -> Totals {
+        // The caller's lock keeps each worker either in `workers` or folded into `retired` for
+        // the whole read, so none is counted twice or missed between passes.
         let blocks = inner
             .workers
             .iter()
