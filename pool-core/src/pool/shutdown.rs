@@ -141,9 +141,9 @@ impl ThreadPool {
     ///
     /// ```
     /// use pool_core::ThreadPool;
-    /// use std::sync::mpsc;
+    /// use std::sync::{mpsc, Arc};
     ///
-    /// let pool = ThreadPool::new(1).unwrap();
+    /// let pool = Arc::new(ThreadPool::new(1).unwrap());
     /// let (started_tx, started) = mpsc::channel();
     /// let (release, gate) = mpsc::channel::<()>();
     /// pool.spawn(move || {
@@ -153,7 +153,15 @@ impl ThreadPool {
     /// .unwrap();
     /// started.recv().unwrap(); // the worker is busy, so the next five stay queued
     /// let queued: Vec<_> = (0..5).map(|_| pool.submit(|| ()).unwrap()).collect();
-    /// let releaser = std::thread::spawn(move || release.send(()).unwrap());
+    /// // `shutdown_now` waits for the running task: release it once the queue is cancelled
+    /// // (released earlier, the worker could run the queued five first).
+    /// let watcher = Arc::clone(&pool);
+    /// let releaser = std::thread::spawn(move || {
+    ///     while watcher.stats().cancelled < 5 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     release.send(()).unwrap();
+    /// });
     /// assert_eq!(pool.shutdown_now(), 5);
     /// releaser.join().unwrap();
     /// assert!(queued.into_iter().all(|h| h.join().unwrap_err().is_cancelled()));

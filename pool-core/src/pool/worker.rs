@@ -139,6 +139,7 @@ crate::sync::const_thread_local! {
 
 /// Runs `on_worker` with the calling thread's worker context if the thread is a worker of any
 /// pool, `elsewhere` otherwise; `state` goes to whichever runs.
+#[inline]
 fn with_any_worker<S, R>(
     state: S,
     on_worker: impl FnOnce(&WorkerContext, S) -> R,
@@ -164,13 +165,18 @@ pub(crate) fn on_current<S, R>(
     on_worker: impl FnOnce(&WorkerContext, S) -> R,
     elsewhere: impl FnOnce(S) -> R,
 ) -> R {
-    let current = CURRENT.with(Cell::get);
-    // SAFETY: as in `with_any_worker`.
-    match unsafe { current.as_ref() } {
-        // Identity by address: `Shared` is pinned in its `Arc` for the pool's whole life.
-        Some(ctx) if std::ptr::eq(ctx.pool, pool) => on_worker(ctx, state),
-        _ => elsewhere(state),
-    }
+    with_any_worker(
+        (state, elsewhere),
+        |ctx, (state, elsewhere)| {
+            // Identity by address: `Shared` is pinned in its `Arc` for the pool's whole life.
+            if std::ptr::eq(ctx.pool, pool) {
+                on_worker(ctx, state)
+            } else {
+                elsewhere(state)
+            }
+        },
+        |(state, elsewhere)| elsewhere(state),
+    )
 }
 
 /// Whether the calling thread is a worker of `pool`.
