@@ -22,7 +22,7 @@ use self::shutdown::SubmitGates;
 use self::size::Size;
 use self::sleep::Sleep;
 use self::worker::Registry;
-use crate::deque::Injector;
+use crate::deque::WorkInjector;
 use crate::error::{PoolBuildError, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::policy::{QueuePolicy, Work};
@@ -152,7 +152,7 @@ impl ThreadPool {
         policy: Option<Box<dyn QueuePolicy>>,
     ) -> Result<ThreadPool, PoolBuildError> {
         let (global, local_queues, honors_priority) = match policy {
-            None => (Global::Fifo(Injector::new()), true, false),
+            None => (Global::Fifo(WorkInjector::new()), true, false),
             Some(policy) => {
                 let local = policy.local_queues();
                 let priority = policy.honors_priority();

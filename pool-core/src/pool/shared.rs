@@ -6,7 +6,7 @@ use super::size::Size;
 use super::sleep::Sleep;
 use super::stats::{add_shared, bump_owned, Totals};
 use super::worker::{self, Registry};
-use crate::deque::{steal_retrying, Injector};
+use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
 use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -77,7 +77,7 @@ impl Hooks {
 // a pointer chase to every push and pop.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Global {
-    Fifo(Injector<Work>),
+    Fifo(WorkInjector),
     Policy(Box<dyn QueuePolicy>),
 }
 
