@@ -405,7 +405,11 @@ fn a_refused_launcher_or_refused_roots_cancel_every_node() {
         let report = report.wait_timeout(PATIENCE).expect("the run finishes");
         assert!(report.executor_refused(), "budget {budget}");
         let s = report.summary();
-        assert_eq!((s.succeeded, s.cancelled), (0, 40), "budget {budget}\n{report}");
+        assert_eq!(
+            (s.succeeded, s.cancelled),
+            (0, 40),
+            "budget {budget}\n{report}"
+        );
     }
 }
 
