@@ -47,8 +47,10 @@ pub(crate) struct Critical {
 }
 
 impl Critical {
+    /// Whether node `i` is on a longest chain (`false` for an index past the nodes: the run's
+    /// launcher job).
     pub(crate) fn contains(&self, i: usize) -> bool {
-        self.on_path[i]
+        self.on_path.get(i).copied().unwrap_or(false)
     }
 }
 

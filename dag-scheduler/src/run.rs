@@ -5,7 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use pool_core::sync::{AtomicBool, AtomicUsize, Condvar, ErasedArc, Mutex, Ordering, UnsafeCell};
+use pool_core::sync::{
+    AtomicBool, AtomicUsize, CachePadded, Condvar, ErasedArc, Mutex, Ordering, UnsafeCell,
+};
 use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
@@ -51,8 +53,10 @@ pub(crate) struct Run {
     /// Empty unless timing is on.
     pub(crate) times: Box<[UnsafeCell<PackedTiming>]>,
     /// Jobs alive (submitted and not finished) plus the starter's own: the release that takes it
-    /// to zero completes the run.
-    tokens: AtomicUsize,
+    /// to zero completes the run. On a cache line of its own: every thread of the run changes it
+    /// twice per job, and the fields beside it (`graph`, `nodes`, `cancelled`, `clock`) are read
+    /// for every node, so sharing their line would bounce it between the cores once per job.
+    tokens: CachePadded<AtomicUsize>,
     pub(crate) cancelled: AtomicBool,
     pub(crate) refused: AtomicBool,
     /// With critical-path priority on an executor that honours priorities: the nodes submitted
@@ -135,47 +139,74 @@ pool_core::sync::thread_local! {
 /// Runs a job of `run` that holds a token, unless this thread is already driving `run` (an
 /// executor that runs jobs inline), in which case the driver picks it up after its node.
 fn dispatch(run: *const Run, index: u32, kind: Kind) {
-    let deferred = DRIVER
-        .try_with(|d| {
-            if d.current.get() == run {
-                d.deferred.borrow_mut().push(Deferred { run, index, kind });
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-    if !deferred {
+    // One thread-local access per job decides both: defer it, or make this thread its driver.
+    let level = DRIVER.try_with(|d| {
+        if d.current.get() == run {
+            d.deferred.borrow_mut().push(Deferred { run, index, kind });
+            None
+        } else {
+            Some(d.enter(run))
+        }
+    });
+    match level {
+        Ok(None) => {}
         // SAFETY: the job's token is handed to `drive`.
-        lead(run, || unsafe { drive(run, index, kind) });
+        Ok(Some(level)) => led(level, || unsafe { drive(run, index, kind) }),
+        // The thread is shutting down its thread-locals: no deferral, `drive` recurses.
+        // SAFETY: as above.
+        Err(_) => unsafe { drive(run, index, kind) },
     }
+}
+
+impl Driver {
+    /// Makes this thread the driver of `run`: the level to go back to afterwards.
+    fn enter(&self, run: *const Run) -> Level {
+        Level {
+            previous: self.current.replace(run),
+            base: self.deferred.borrow().len(),
+        }
+    }
+}
+
+/// A driver level: the run this thread drove before, and the deferred jobs that are not ours.
+#[derive(Clone, Copy)]
+struct Level {
+    previous: *const Run,
+    base: usize,
 }
 
 /// Makes this thread the driver of `run` for `body`, then runs what was deferred meanwhile.
 fn lead(run: *const Run, body: impl FnOnce()) {
-    let Ok((previous, base)) =
-        DRIVER.try_with(|d| (d.current.replace(run), d.deferred.borrow().len()))
-    else {
+    match DRIVER.try_with(|d| d.enter(run)) {
+        Ok(level) => led(level, body),
         // The thread is shutting down its thread-locals: no deferral, `drive` recurses.
-        return body();
-    };
+        Err(_) => body(),
+    }
+}
+
+/// Runs `body` as the driver of the level this thread has just entered, then drives what was
+/// deferred to the level and leaves it.
+fn led(level: Level, body: impl FnOnce()) {
+    let Level { previous, base } = level;
     // On every exit, unwinding included: the jobs deferred to this level hold tokens (dropping
     // them would hang the run), so they are driven; then the thread goes back to the previous
     // driver, so `current` never names a run this thread no longer drives (a freed run's
     // address is reused by the next run, whose jobs would then be deferred and never driven).
     let _restore = OnExit::new(move || {
-        while let Some(job) = DRIVER
-            .try_with(|d| {
-                let mut deferred = d.deferred.borrow_mut();
-                (deferred.len() > base).then(|| deferred.pop()).flatten()
-            })
-            .ok()
-            .flatten()
-        {
+        // One thread-local access per deferred job, and one to leave: the last look finds
+        // nothing left and restores `current` in the same access.
+        while let Ok(Some(job)) = DRIVER.try_with(|d| {
+            let mut deferred = d.deferred.borrow_mut();
+            if deferred.len() > base {
+                deferred.pop()
+            } else {
+                d.current.set(previous);
+                None
+            }
+        }) {
             // SAFETY: a deferred job holds its token.
             unsafe { drive(job.run, job.index, job.kind) };
         }
-        let _ = DRIVER.try_with(|d| d.current.set(previous));
     });
     body();
 }
@@ -215,42 +246,47 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
         // The end time of the node this thread just ran: the start of the next one run in
         // place (only our bookkeeping lies between), which saves one clock read per node.
         let mut last_end = None;
-        loop {
-            let poison = run.process(index, kind, &mut last_end);
-            kind = Kind::Run;
-            let hot = &graph.hot[index as usize];
-            let mut next = None;
-            // The other ready successors, handed to the executor together after the loop.
-            let mut batch = Batch::default();
-            for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
-                let state = &run.nodes[s as usize];
-                #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
-                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
-                if let Some(cause) = poison {
-                    // First failure wins; published by the release below (or the submission).
-                    state.poison(cause);
-                }
-                // A node with one dependency is released by that dependency alone: no
-                // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
-                // AcqRel makes every dependency's slot visible to the thread that sees it.
-                #[cfg(not(loom_broken_dag_poison))]
-                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
-                if ready {
-                    match next {
-                        None => next = Some(s),
-                        // The most urgent ready node runs in place: a critical one, if any.
-                        Some(n) if !run.is_critical(n) && run.is_critical(s) => {
-                            batch.add(run, n);
-                            next = Some(s);
+        // The other ready successors of a node, handed to the executor together after its walk
+        // (made once per job: `flush` empties it).
+        let mut batch = Batch::default();
+        if index == LAUNCH {
+            run.submit_roots(kind);
+        } else {
+            loop {
+                let poison = run.process(index, kind, &mut last_end);
+                kind = Kind::Run;
+                let hot = &graph.hot[index as usize];
+                let mut next = None;
+                for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
+                    let state = &run.nodes[s as usize];
+                    #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
+                    let ready = graph.hot[s as usize].in_degree == 1 || state.release();
+                    if let Some(cause) = poison {
+                        // First failure wins; published by the release below (or the submission).
+                        state.poison(cause);
+                    }
+                    // A node with one dependency is released by that dependency alone: no
+                    // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
+                    // AcqRel makes every dependency's slot visible to the thread that sees it.
+                    #[cfg(not(loom_broken_dag_poison))]
+                    let ready = graph.hot[s as usize].in_degree == 1 || state.release();
+                    if ready {
+                        match next {
+                            None => next = Some(s),
+                            // The most urgent ready node runs in place: a critical one, if any.
+                            Some(n) if !run.is_critical(n) && run.is_critical(s) => {
+                                batch.add(run, n);
+                                next = Some(s);
+                            }
+                            Some(_) => batch.add(run, s),
                         }
-                        Some(_) => batch.add(run, s),
                     }
                 }
-            }
-            batch.flush(run);
-            match next {
-                Some(s) => index = s,
-                None => break,
+                batch.flush(run);
+                match next {
+                    Some(s) => index = s,
+                    None => break,
+                }
             }
         }
     }
@@ -258,6 +294,11 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     unsafe { release_token(run_ptr) };
     bookkeeping.defuse();
 }
+
+/// The index of the launcher job: hands the roots of a run with more than one over from a
+/// thread of the executor (`Run::submit_roots`). Never a node's index: a graph has at most
+/// `u32::MAX - 1` nodes (indices below `u32::MAX - 1`).
+const LAUNCH: u32 = u32::MAX;
 
 /// Ready nodes a driver hands over together (`Executor::execute_batch`: one wake-up check for
 /// all of them on a `ThreadPool`), in release order. A fixed array: no allocation per node.
@@ -391,7 +432,7 @@ impl Run {
             graph: ErasedArc::clone(graph),
             nodes,
             times,
-            tokens: AtomicUsize::new(1),
+            tokens: CachePadded::new(AtomicUsize::new(1)),
             cancelled: AtomicBool::new(false),
             refused: AtomicBool::new(false),
             critical,
@@ -419,11 +460,31 @@ impl Run {
         // SAFETY: the starter's token, released once.
         let _starter = OnExit::new(|| unsafe { release_token(ptr) });
         // As the driver, the starter also runs what an inline executor hands back.
-        lead(ptr, || {
-            for &root in &run.graph.roots {
-                run.submit(root);
-            }
+        lead(ptr, || match run.graph.roots[..] {
+            // Many roots go to a worker in one job that hands them over from there: from a
+            // `ThreadPool`'s worker that is a push onto its own deque and one wake-up check per
+            // batch, where the starter (not a worker) would take the pool's submission lock and
+            // wake a worker for every root. Not with critical-path priority: a critical root
+            // goes straight in at High, not behind a launcher queued at Normal.
+            [_, _, ..] if run.critical.is_none() => run.submit(LAUNCH),
+            ref roots => roots.iter().for_each(|&root| run.submit(root)),
         });
+    }
+
+    /// The launcher's job (`LAUNCH`): hands every root over, in batches. If the executor
+    /// dropped the launcher unrun (`Kind::Dropped`), the run is cancelled, and `submit` decides
+    /// the roots on this thread instead (each `Cancelled`, and their dependents with them).
+    /// The caller holds a token and is this run's driver on this thread.
+    fn submit_roots(&self, kind: Kind) {
+        if kind == Kind::Dropped {
+            self.refused.store(true, Ordering::Relaxed);
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+        let mut batch = Batch::default();
+        for &root in &self.graph.roots {
+            batch.add(self, root);
+        }
+        batch.flush(self);
     }
 
     /// Whether node `index` is submitted at High priority.
@@ -584,8 +645,17 @@ impl Run {
             .unwrap_or_default()
     }
 
-    /// Nanoseconds on the run's clock, if timing is on.
+    /// Nanoseconds on the run's clock, if timing is on. Inlined: an untimed run (the default of
+    /// a benchmark, and the common case for repeated runs) pays one compare per node for it.
+    #[inline]
     fn now(&self) -> Option<u64> {
+        match &self.clock {
+            Clock::Off => None,
+            _ => self.read_clock(),
+        }
+    }
+
+    fn read_clock(&self) -> Option<u64> {
         match &self.clock {
             Clock::Off => None,
             Clock::Real(origin) => Some(origin.elapsed().as_nanos() as u64),

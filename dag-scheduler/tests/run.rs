@@ -388,6 +388,31 @@ fn a_shut_down_pool_cancels_the_run_instead_of_hanging() {
     assert_eq!(report.outcome("b"), Some(Outcome::Cancelled));
 }
 
+/// A graph with several roots hands them over through one launcher job: refused itself
+/// (budget 0) or refusing the roots it hands over (budget 1), the executor cancels every node,
+/// each exactly once, and the run finishes.
+#[test]
+fn a_refused_launcher_or_refused_roots_cancel_every_node() {
+    for budget in [0, 1] {
+        let mut g = Graph::builder();
+        for i in 0..20 {
+            let root = g.node(format!("root{i}"), |_| ()).key();
+            g.unnamed_node(|_| ()).after(root);
+        }
+        let graph = g.build().unwrap();
+        let exec = Budget::new(ThreadPool::new(2).unwrap(), budget);
+        let report = graph.start_with(exec, RunOptions::new()).unwrap();
+        let report = report.wait_timeout(PATIENCE).expect("the run finishes");
+        assert!(report.executor_refused(), "budget {budget}");
+        let s = report.summary();
+        assert_eq!(
+            (s.succeeded, s.cancelled),
+            (0, 40),
+            "budget {budget}\n{report}"
+        );
+    }
+}
+
 #[test]
 fn a_refusal_mid_run_cancels_the_rest() {
     let mut g = Graph::builder();
@@ -500,11 +525,12 @@ fn critical_path_priority_is_passed_to_an_executor_that_honors_it() {
     graph
         .run_with(&rec, RunOptions::new().critical_path_priority(false))
         .unwrap();
-    assert_eq!(rec.0.priorities(), [Priority::Normal; 2]);
+    // Without priorities, the two roots are handed over by a launcher job: three jobs.
+    assert_eq!(rec.0.priorities(), [Priority::Normal; 3]);
     // An executor that ignores priorities is given none.
     let rec = Recording::default();
     graph.run(&rec);
-    assert_eq!(rec.priorities(), [Priority::Normal; 2]);
+    assert_eq!(rec.priorities(), [Priority::Normal; 3]);
 }
 
 #[test]
