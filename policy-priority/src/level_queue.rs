@@ -152,7 +152,7 @@ impl<S: Slot> Levels<S> {
 
     /// See [`LevelQueue::pop`].
     #[inline]
-    pub(crate) fn pop(&self) -> Option<(S::Item, Priority)> {
+    pub(crate) fn pop(&self) -> Option<S::Popped> {
         let run = PopRun::start();
         if let (Some(guard), true) = (&self.guard, run.wants_refresh()) {
             guard.refresh_clock();
@@ -186,20 +186,20 @@ impl<S: Slot> Levels<S> {
         self.pop_slow(run)
     }
 
-    /// Bookkeeping for an entry a pop took from `level`; hands out its item and level.
+    /// Bookkeeping for an entry a pop took from `level`; hands it out (`Slot::popped`).
     #[inline]
-    fn served(&self, entry: S, level: usize, by_aging: bool, run: PopRun) -> (S::Item, Priority) {
+    fn served(&self, entry: S, level: usize, by_aging: bool, run: PopRun) -> S::Popped {
         if let Some(guard) = &self.guard {
             guard.served(level, guard.clock.widen(entry.stamp()), by_aging);
         }
         run.found();
-        (entry.into_item(), level_priority(level))
+        entry.popped(level_priority(level))
     }
 
     /// `pop` beyond its common case: the aging choice between several non-empty levels, a
     /// retire, a contended steal.
     #[inline(never)]
-    fn pop_slow(&self, run: PopRun) -> Option<(S::Item, Priority)> {
+    fn pop_slow(&self, run: PopRun) -> Option<S::Popped> {
         let backoff = Backoff::new();
         loop {
             let bits = self.nonempty.load(Ordering::SeqCst);
@@ -261,7 +261,7 @@ impl<S: Slot> Levels<S> {
     /// that a `None` means every level was seen empty after this pop started (whatever the
     /// bitmap's state while a retire is under way, and whichever bits stay set lazily).
     #[inline(never)]
-    fn pop_any(&self, run: PopRun) -> Option<(S::Item, Priority)> {
+    fn pop_any(&self, run: PopRun) -> Option<S::Popped> {
         let backoff = Backoff::new();
         for level in (0..LEVELS).rev() {
             while !self.levels[level].is_empty() {

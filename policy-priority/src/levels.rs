@@ -3,6 +3,8 @@
 //! with synthetic stamps. [`crate::LevelQueue`] applies them to five lock-free injectors; see
 //! `README.md` beside this file for the protocol.
 
+use pool_core::Priority;
+
 /// Number of levels; `Priority::index` is 0 (Idle) ..= 4 (Critical).
 pub(crate) const LEVELS: usize = 5;
 
@@ -12,12 +14,15 @@ pub(crate) const LEVELS: usize = 5;
 /// injector slot, where an item beside a stamp of its own would make 40 (README.md, "Measured
 /// figures").
 pub(crate) trait Slot: Sized {
-    /// What the queue's user pushes and pops.
+    /// What the queue's user pushes.
     type Item;
     /// The item, stamped (`stamp` is 0 with aging off).
     fn stamped(item: Self::Item, stamp: u32) -> Self;
     fn stamp(&self) -> u32;
-    fn into_item(self) -> Self::Item;
+    /// What a pop hands out: the item with its level, or an item that knows its level as it is
+    /// (no pair to build and move on the pop path).
+    type Popped;
+    fn popped(self, level: Priority) -> Self::Popped;
 }
 
 /// The slot of a [`crate::LevelQueue`] of any item: the item beside its stamp.
@@ -39,9 +44,11 @@ impl<T> Slot for Entry<T> {
         self.stamp
     }
 
+    type Popped = (T, Priority);
+
     #[inline]
-    fn into_item(self) -> T {
-        self.item
+    fn popped(self, level: Priority) -> (T, Priority) {
+        (self.item, level)
     }
 }
 
