@@ -33,6 +33,11 @@ use std::time::Instant;
 
 use pool_core::sync::{AtomicU64, CachePadded, Ordering};
 
+/// An entry's stamp counts units of `2^STAMP_SHIFT` nanoseconds (16.4 µs: finer than the
+/// granularity of any aging bound over a millisecond) in 32 bits, so it stays exact for 2^46 ns,
+/// about 19.5 hours of waiting.
+const STAMP_SHIFT: u32 = 14;
+
 /// Each thread refreshes the tick on every this-many pops (a power of two: a mask, not a
 /// division, on the pop path).
 pub(crate) const REFRESH_EVERY: u32 = 32;
@@ -57,11 +62,35 @@ impl Clock {
         }
     }
 
-    /// The stamp for a push: the time of the last refresh (relaxed: it is a hint about time,
-    /// not a synchronisation point; any value some refresh stored is a valid lower bound).
+    /// The time of the last refresh, in nanoseconds (relaxed: it is a hint about time, not a
+    /// synchronisation point; any value some refresh stored is a valid lower bound).
     #[inline]
     pub(crate) fn tick(&self) -> u64 {
         self.tick.load(Ordering::Relaxed)
+    }
+
+    /// A tick rounded down to a whole stamp unit ([`STAMP_SHIFT`]): still never later than the
+    /// push, and exactly what [`widen`](Self::widen) gives back for its stamp.
+    #[inline]
+    pub(crate) fn round(tick: u64) -> u64 {
+        tick & !((1 << STAMP_SHIFT) - 1)
+    }
+
+    /// `tick` as an entry's 32-bit stamp: in stamp units, the high bits dropped.
+    #[inline]
+    pub(crate) fn stamp_of(tick: u64) -> u32 {
+        (tick >> STAMP_SHIFT) as u32
+    }
+
+    /// The rounded nanosecond time of a stamp taken from the tick less than 2^32 stamp units
+    /// (19.5 hours) ago: the stamp was the tick then, and the tick only rises, so the stamp's
+    /// age is the wrapping difference of the low 32 bits. An entry that waited longer looks
+    /// younger by a multiple of that (README.md, "The aging stamp").
+    #[inline]
+    pub(crate) fn widen(&self, stamp: u32) -> u64 {
+        let now = self.tick() >> STAMP_SHIFT;
+        let age = u64::from((now as u32).wrapping_sub(stamp));
+        now.saturating_sub(age) << STAMP_SHIFT
     }
 
     /// Reads the clock, raises `tick` to it if that moves it by at least the granularity, and
@@ -79,5 +108,31 @@ impl Clock {
             self.tick.fetch_max(now, Ordering::Relaxed);
         }
         now
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_widens_back_to_its_rounded_tick_across_the_32_bit_wrap() {
+        let clock = Clock::new(1_000_000_000);
+        let wrap = 1u64 << (32 + STAMP_SHIFT);
+        for (pushed, popped) in [
+            (0, 0),
+            (123_456_789, 987_654_321),
+            // The low 32 bits of the units wrap between the push and the pop.
+            (wrap - 1, wrap + 99),
+            (5 * wrap + 12_345, 5 * wrap + wrap / 2),
+        ] {
+            clock.tick.store(pushed, Ordering::Relaxed);
+            let stamp = Clock::stamp_of(clock.tick());
+            clock.tick.store(popped, Ordering::Relaxed);
+            let widened = clock.widen(stamp);
+            assert_eq!(widened, Clock::round(pushed), "pushed at {pushed}");
+            // Never later than the push, and early by less than one unit.
+            assert!(widened <= pushed && pushed - widened < 1 << STAMP_SHIFT);
+        }
     }
 }

@@ -10,7 +10,7 @@ use pool_core::Priority;
 use crate::clock::Clock;
 use crate::config::Aging;
 use crate::injector::{Injector, Steal};
-use crate::levels::{overdue_level, top_level, Counts, Entry, LEVELS};
+use crate::levels::{overdue_level, top_level, Counts, Entry, Slot, LEVELS};
 use crate::stats::PerLevel;
 
 /// A thread-safe five-level priority queue with a starvation guard, generic over its entries.
@@ -51,8 +51,15 @@ use crate::stats::PerLevel;
 /// assert!(queue.is_empty());
 /// ```
 pub struct LevelQueue<T> {
+    levels: Levels<Entry<T>>,
+}
+
+/// [`LevelQueue`]'s state and protocol, generic over what a level's injector holds ([`Slot`]):
+/// `LevelQueue<T>` stores each item beside its stamp, [`PriorityQueue`](crate::PriorityQueue)
+/// stores pool-core's `QueuedTask` as it is, its stamp in the entry's `tag`.
+pub(crate) struct Levels<S> {
     /// One FIFO per level, indexed by `Priority::index` (crossbeam pads its head and tail).
-    levels: [Injector<Entry<T>>; LEVELS],
+    levels: [Injector<S>; LEVELS],
     /// Bit `i` is set while level `i` may be non-empty: set by a push after its entry is in the
     /// level, cleared by a pop that found the level empty, then re-checked (README.md).
     nonempty: CachePadded<AtomicU8>,
@@ -81,35 +88,10 @@ struct Guard {
     aged: AtomicU64,
 }
 
-impl<T> LevelQueue<T> {
-    /// An empty queue with the default starvation guard ([`Aging::default`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::{Aging, LevelQueue};
-    ///
-    /// let queue = LevelQueue::<u32>::new();
-    /// assert_eq!(queue.aging(), Aging::default());
-    /// ```
-    pub fn new() -> Self {
-        Self::with_aging(Aging::default())
-    }
-
-    /// An empty queue with the given starvation guard.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::{Aging, LevelQueue};
-    /// use std::time::Duration;
-    ///
-    /// let queue = LevelQueue::<u32>::with_aging(Aging::after(Duration::from_millis(100))?);
-    /// assert_eq!(queue.aging().bound(), Some(Duration::from_millis(100)));
-    /// # Ok::<(), policy_priority::ConfigError>(())
-    /// ```
-    pub fn with_aging(aging: Aging) -> Self {
-        LevelQueue {
+impl<S: Slot> Levels<S> {
+    /// See [`LevelQueue::with_aging`].
+    pub(crate) fn with_aging(aging: Aging) -> Self {
+        Levels {
             levels: std::array::from_fn(|_| Injector::new()),
             nonempty: CachePadded::new(AtomicU8::new(0)),
             pushed: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
@@ -125,33 +107,14 @@ impl<T> LevelQueue<T> {
         }
     }
 
-    /// The starvation guard this queue was built with.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::{Aging, LevelQueue};
-    ///
-    /// assert_eq!(LevelQueue::<()>::with_aging(Aging::off()).aging(), Aging::off());
-    /// ```
-    pub fn aging(&self) -> Aging {
+    /// See [`LevelQueue::aging`].
+    pub(crate) fn aging(&self) -> Aging {
         self.aging
     }
 
-    /// Appends `item` at the back of `priority`'s level.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::LevelQueue;
-    /// use pool_core::Priority;
-    ///
-    /// let queue = LevelQueue::new();
-    /// queue.push(1, Priority::Low);
-    /// assert_eq!(queue.queued_at(Priority::Low), 1);
-    /// ```
+    /// See [`LevelQueue::push`].
     #[inline]
-    pub fn push(&self, item: T, priority: Priority) {
+    pub(crate) fn push(&self, item: S::Item, priority: Priority) {
         let i = priority.index();
         let bit = 1u8 << i;
         let stamp = match &self.guard {
@@ -164,11 +127,12 @@ impl<T> LevelQueue<T> {
                     guard.refresh_clock();
                 }
                 // Always the tick (not the exact time a refresh read), so that stamps only
-                // ever come from one monotonic source.
-                guard.clock.tick()
+                // ever come from one monotonic source; rounded down to the entry's stamp unit
+                // here, so that the front estimates compare the same values a pop widens.
+                Clock::round(guard.clock.tick())
             }
         };
-        self.levels[i].push(Entry { stamp, item });
+        self.levels[i].push(S::stamped(item, Clock::stamp_of(stamp)));
         self.pushed[i].fetch_add(1, Ordering::Relaxed);
         if let Some(guard) = &self.guard {
             raise(&guard.newest[i], stamp);
@@ -186,21 +150,9 @@ impl<T> LevelQueue<T> {
         }
     }
 
-    /// Takes the next entry and the level it was queued at (see the type's docs for the order).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::LevelQueue;
-    /// use pool_core::Priority;
-    ///
-    /// let queue = LevelQueue::new();
-    /// assert_eq!(queue.pop(), None::<(u8, Priority)>);
-    /// queue.push(7, Priority::Critical);
-    /// assert_eq!(queue.pop(), Some((7, Priority::Critical)));
-    /// ```
+    /// See [`LevelQueue::pop`].
     #[inline]
-    pub fn pop(&self) -> Option<(T, Priority)> {
+    pub(crate) fn pop(&self) -> Option<S::Popped> {
         let run = PopRun::start();
         if let (Some(guard), true) = (&self.guard, run.wants_refresh()) {
             guard.refresh_clock();
@@ -234,20 +186,20 @@ impl<T> LevelQueue<T> {
         self.pop_slow(run)
     }
 
-    /// Bookkeeping for an entry a pop took from `level`; hands out its item and level.
+    /// Bookkeeping for an entry a pop took from `level`; hands it out (`Slot::popped`).
     #[inline]
-    fn served(&self, entry: Entry<T>, level: usize, by_aging: bool, run: PopRun) -> (T, Priority) {
+    fn served(&self, entry: S, level: usize, by_aging: bool, run: PopRun) -> S::Popped {
         if let Some(guard) = &self.guard {
-            guard.served(level, entry.stamp, by_aging);
+            guard.served(level, guard.clock.widen(entry.stamp()), by_aging);
         }
         run.found();
-        (entry.item, level_priority(level))
+        entry.popped(level_priority(level))
     }
 
     /// `pop` beyond its common case: the aging choice between several non-empty levels, a
     /// retire, a contended steal.
     #[inline(never)]
-    fn pop_slow(&self, run: PopRun) -> Option<(T, Priority)> {
+    fn pop_slow(&self, run: PopRun) -> Option<S::Popped> {
         let backoff = Backoff::new();
         loop {
             let bits = self.nonempty.load(Ordering::SeqCst);
@@ -309,7 +261,7 @@ impl<T> LevelQueue<T> {
     /// that a `None` means every level was seen empty after this pop started (whatever the
     /// bitmap's state while a retire is under way, and whichever bits stay set lazily).
     #[inline(never)]
-    fn pop_any(&self, run: PopRun) -> Option<(T, Priority)> {
+    fn pop_any(&self, run: PopRun) -> Option<S::Popped> {
         let backoff = Backoff::new();
         for level in (0..LEVELS).rev() {
             while !self.levels[level].is_empty() {
@@ -349,52 +301,18 @@ impl<T> LevelQueue<T> {
         }
     }
 
-    /// How many entries are queued: the sum of the levels' lengths, each read without a lock
-    /// (exact once pushes and pops have stopped).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::LevelQueue;
-    /// use pool_core::Priority;
-    ///
-    /// let queue = LevelQueue::new();
-    /// queue.push('a', Priority::Idle);
-    /// queue.push('b', Priority::High);
-    /// assert_eq!(queue.len(), 2);
-    /// ```
-    pub fn len(&self) -> usize {
+    /// See [`LevelQueue::len`].
+    pub(crate) fn len(&self) -> usize {
         self.levels.iter().map(Injector::len).sum()
     }
 
-    /// Whether nothing is queued: every level, read without a lock, is empty (not the bitmap,
-    /// which can lag behind a push for an instant while a pop retires a level).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::LevelQueue;
-    ///
-    /// assert!(LevelQueue::<u8>::new().is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
+    /// See [`LevelQueue::is_empty`].
+    pub(crate) fn is_empty(&self) -> bool {
         self.levels.iter().all(Injector::is_empty)
     }
 
-    /// How many entries are queued at `priority`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use policy_priority::LevelQueue;
-    /// use pool_core::Priority;
-    ///
-    /// let queue = LevelQueue::new();
-    /// queue.push((), Priority::Normal);
-    /// assert_eq!(queue.queued_at(Priority::Normal), 1);
-    /// assert_eq!(queue.queued_at(Priority::High), 0);
-    /// ```
-    pub fn queued_at(&self, priority: Priority) -> usize {
+    /// See [`LevelQueue::queued_at`].
+    pub(crate) fn queued_at(&self, priority: Priority) -> usize {
         self.levels[priority.index()].len()
     }
 
@@ -581,6 +499,142 @@ fn level_priority(index: usize) -> Priority {
     Priority::ALL[LEVELS - 1 - index]
 }
 
+impl<T> LevelQueue<T> {
+    /// An empty queue with the default starvation guard ([`Aging::default`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{Aging, LevelQueue};
+    ///
+    /// let queue = LevelQueue::<u32>::new();
+    /// assert_eq!(queue.aging(), Aging::default());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_aging(Aging::default())
+    }
+
+    /// An empty queue with the given starvation guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{Aging, LevelQueue};
+    /// use std::time::Duration;
+    ///
+    /// let queue = LevelQueue::<u32>::with_aging(Aging::after(Duration::from_millis(100))?);
+    /// assert_eq!(queue.aging().bound(), Some(Duration::from_millis(100)));
+    /// # Ok::<(), policy_priority::ConfigError>(())
+    /// ```
+    pub fn with_aging(aging: Aging) -> Self {
+        LevelQueue {
+            levels: Levels::with_aging(aging),
+        }
+    }
+
+    /// The starvation guard this queue was built with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{Aging, LevelQueue};
+    ///
+    /// assert_eq!(LevelQueue::<()>::with_aging(Aging::off()).aging(), Aging::off());
+    /// ```
+    pub fn aging(&self) -> Aging {
+        self.levels.aging()
+    }
+
+    /// Appends `item` at the back of `priority`'s level.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::LevelQueue;
+    /// use pool_core::Priority;
+    ///
+    /// let queue = LevelQueue::new();
+    /// queue.push(1, Priority::Low);
+    /// assert_eq!(queue.queued_at(Priority::Low), 1);
+    /// ```
+    #[inline]
+    pub fn push(&self, item: T, priority: Priority) {
+        self.levels.push(item, priority);
+    }
+
+    /// Takes the next entry and the level it was queued at (see the type's docs for the order).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::LevelQueue;
+    /// use pool_core::Priority;
+    ///
+    /// let queue = LevelQueue::new();
+    /// assert_eq!(queue.pop(), None::<(u8, Priority)>);
+    /// queue.push(7, Priority::Critical);
+    /// assert_eq!(queue.pop(), Some((7, Priority::Critical)));
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<(T, Priority)> {
+        self.levels.pop()
+    }
+
+    /// How many entries are queued: the sum of the levels' lengths, each read without a lock
+    /// (exact once pushes and pops have stopped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::LevelQueue;
+    /// use pool_core::Priority;
+    ///
+    /// let queue = LevelQueue::new();
+    /// queue.push('a', Priority::Idle);
+    /// queue.push('b', Priority::High);
+    /// assert_eq!(queue.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Whether nothing is queued: every level, read without a lock, is empty (not the bitmap,
+    /// which can lag behind a push for an instant while a pop retires a level).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::LevelQueue;
+    ///
+    /// assert!(LevelQueue::<u8>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// How many entries are queued at `priority`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::LevelQueue;
+    /// use pool_core::Priority;
+    ///
+    /// let queue = LevelQueue::new();
+    /// queue.push((), Priority::Normal);
+    /// assert_eq!(queue.queued_at(Priority::Normal), 1);
+    /// assert_eq!(queue.queued_at(Priority::High), 0);
+    /// ```
+    pub fn queued_at(&self, priority: Priority) -> usize {
+        self.levels.queued_at(priority)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> Counts {
+        self.levels.counts()
+    }
+}
+
 impl<T> Default for LevelQueue<T> {
     fn default() -> Self {
         Self::new()
@@ -589,10 +643,10 @@ impl<T> Default for LevelQueue<T> {
 
 impl<T> fmt::Debug for LevelQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let counts = self.counts();
+        let counts = self.levels.counts();
         f.debug_struct("LevelQueue")
             .field("queued", &PerLevel(&counts.queued))
-            .field("aging", &self.aging)
+            .field("aging", &self.levels.aging)
             .finish()
     }
 }
@@ -626,12 +680,16 @@ mod tests {
         // Each level was retired when a pop found it empty while a lower one had work; Idle,
         // the last, keeps its bit (lazy retire) until this thread has seen the queue empty
         // QUIET_AFTER times in a row (`drain` ended with the first).
-        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
         for _ in 1..QUIET_AFTER {
-            assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+            assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
             assert_eq!(q.pop(), None);
         }
-        assert_eq!(q.nonempty.load(Ordering::SeqCst), 0, "the quiet retire");
+        assert_eq!(
+            q.levels.nonempty.load(Ordering::SeqCst),
+            0,
+            "the quiet retire"
+        );
     }
 
     #[test]
@@ -648,11 +706,11 @@ mod tests {
         assert_eq!(q.pop(), Some((1, High)));
         assert_eq!(q.pop(), None);
         // High's bit is kept: the next High push finds it set (no clock read, no set).
-        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << High.index());
+        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << High.index());
         q.push(2, Low);
         // The pop tries High first, finds it empty with Low's bit set, and retires High.
         assert_eq!(q.pop(), Some((2, Low)));
-        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Low.index());
+        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Low.index());
         q.push(3, Normal);
         q.push(4, High);
         assert_eq!(drain(&q), [4, 3]);
@@ -668,13 +726,13 @@ mod tests {
         // The first pop checks aging (nothing overdue), so this thread's next pops skip it.
         assert_eq!(q.pop(), Some((1, High)));
         assert_eq!(
-            q.nonempty.load(Ordering::SeqCst),
+            q.levels.nonempty.load(Ordering::SeqCst),
             (1 << High.index()) | (1 << Low.index())
         );
         // Skipping the check, the pop finds High empty with Low's bit set: it retires High and
         // serves Low.
         assert_eq!(q.pop(), Some((2, Low)));
-        assert_eq!(q.nonempty.load(Ordering::SeqCst), 1 << Low.index());
+        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Low.index());
         q.push(4, High);
         assert_eq!(drain(&q), [4, 3]);
         assert_eq!(q.counts().aged, 0);

@@ -3,14 +3,53 @@
 //! with synthetic stamps. [`crate::LevelQueue`] applies them to five lock-free injectors; see
 //! `README.md` beside this file for the protocol.
 
+use pool_core::Priority;
+
 /// Number of levels; `Priority::index` is 0 (Idle) ..= 4 (Critical).
 pub(crate) const LEVELS: usize = 5;
 
-/// What a level's injector holds.
+/// What a level's injector holds: an item with the coarse time of its push (see `clock.rs`) in
+/// 32 bits. The queue is generic over it so that an item with room for the stamp inside it
+/// (pool-core's `QueuedTask`, in its `tag`) is stored as it is: a 24-byte entry makes a 32-byte
+/// injector slot, where an item beside a stamp of its own would make 40 (README.md, "Measured
+/// figures").
+pub(crate) trait Slot: Sized {
+    /// What the queue's user pushes.
+    type Item;
+    /// The item, stamped (`stamp` is 0 with aging off).
+    fn stamped(item: Self::Item, stamp: u32) -> Self;
+    fn stamp(&self) -> u32;
+    /// What a pop hands out: the item with its level, or an item that knows its level as it is
+    /// (no pair to build and move on the pop path).
+    type Popped;
+    fn popped(self, level: Priority) -> Self::Popped;
+}
+
+/// The slot of a [`crate::LevelQueue`] of any item: the item beside its stamp.
 pub(crate) struct Entry<T> {
-    /// The coarse time of the push (see `clock.rs`), 0 with aging off.
-    pub(crate) stamp: u64,
-    pub(crate) item: T,
+    stamp: u32,
+    item: T,
+}
+
+impl<T> Slot for Entry<T> {
+    type Item = T;
+
+    #[inline]
+    fn stamped(item: T, stamp: u32) -> Self {
+        Entry { stamp, item }
+    }
+
+    #[inline]
+    fn stamp(&self) -> u32 {
+        self.stamp
+    }
+
+    type Popped = (T, Priority);
+
+    #[inline]
+    fn popped(self, level: Priority) -> (T, Priority) {
+        (self.item, level)
+    }
 }
 
 /// What the queue counted so far.
