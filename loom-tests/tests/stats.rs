@@ -32,19 +32,22 @@ fn assert_consistent(stats: &PoolStats) {
 /// not started.
 #[test]
 fn a_concurrent_read_never_counts_a_later_stage_without_the_earlier() {
-    model("a_concurrent_read_never_counts_a_later_stage_without_the_earlier", || {
-        let pool = Arc::new(ThreadPool::new(1).unwrap());
-        let submitter = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.spawn(|| ()).unwrap())
-        };
-        assert_consistent(&pool.stats());
-        assert_consistent(&pool.stats());
-        submitter.join().unwrap();
-        assert!(pool.wait_idle(std::time::Duration::MAX));
-        let stats = pool.stats();
-        assert_eq!((stats.submitted, stats.completed), (1, 1), "{stats:?}");
-        assert_consistent(&stats);
-        pool.shutdown();
-    });
+    model(
+        "a_concurrent_read_never_counts_a_later_stage_without_the_earlier",
+        || {
+            let pool = Arc::new(ThreadPool::new(1).unwrap());
+            let submitter = {
+                let pool = pool.clone();
+                thread::spawn(move || pool.spawn(|| ()).unwrap())
+            };
+            assert_consistent(&pool.stats());
+            assert_consistent(&pool.stats());
+            submitter.join().unwrap();
+            assert!(pool.wait_idle(std::time::Duration::MAX));
+            let stats = pool.stats();
+            assert_eq!((stats.submitted, stats.completed), (1, 1), "{stats:?}");
+            assert_consistent(&stats);
+            pool.shutdown();
+        },
+    );
 }

@@ -342,8 +342,14 @@ fn early_decisions_grow_a_blocked_burst_to_its_backlog_at_once() {
         s.completed /= 10; // 10 ms of completions, not 100
         s
     });
-    assert_eq!(end, 200, "grew to the backlog on the first early decision: {table}");
-    assert!(table.lines().nth(1).unwrap().contains("  1 -> 200"), "{table}");
+    assert_eq!(
+        end, 200,
+        "grew to the backlog on the first early decision: {table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().contains("  1 -> 200"),
+        "{table}"
+    );
     // With the host CPU at the guard, the burst is paced as before: at most x2 per interval,
     // its share of it per early decision, at least +1.
     let mut io = io_world(200);
@@ -503,7 +509,14 @@ fn a_backlog_below_the_cores_goes_to_the_cpu_cap_at_once() {
     let peak = hog
         .lines()
         .skip(1)
-        .filter_map(|l| l.split(" -> ").nth(1)?.split_whitespace().next()?.parse::<usize>().ok())
+        .filter_map(|l| {
+            l.split(" -> ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .max();
     assert_eq!(peak, Some(2 * CORES), "{hog}");
     assert!(hog_end >= CORES, "{hog}");
