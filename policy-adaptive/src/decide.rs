@@ -21,7 +21,8 @@
 //!    workers nearly all blocked: over its few ms a worker waiting for a CPU can look
 //!    blocked). Workers that want the cores (`spare_cpu × cores`) without being blocked half
 //!    their busy time leave no room. Held under memory pressure; at most doubling per
-//!    interval when the host CPU is saturated (the guard).
+//!    interval when the host CPU is saturated (the guard), except the burst of workers nearly
+//!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -409,12 +410,15 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // none idle): each queued task would otherwise wait for a sleeper, and the room
             // above (the blocking ratio) and `max` bound it. Pacing this at x4 per interval
             // took 300 ms from 1 to 64 sleepers, a third of a W4 phase at half speed: 0.72 of
-            // the best fixed size. Otherwise at most x4 per interval; x2 when the host is busy
-            // (the guard slows growth, it never stops it: blocked threads cost little CPU),
-            // the host guard applying to the burst too. An early decision a fraction of an
-            // interval after the last grows by that fraction of the factor (compounded, so ten
-            // early decisions still make x4), and by at least one.
-            let cap = if all_blocked && !host_busy {
+            // the best fixed size. The host guard does not pace it either: the host's CPU is
+            // read once a second, so after a CPU-bound phase it still showed our own workers'
+            // saturation, and a sleep phase grew by one per early decision (W4's last phase took
+            // 450 ms to reach 64 at load 15-50); the blocking ratio already bounds what the
+            // burst may ask of the CPUs. Otherwise at most x4 per interval; x2 when the host is
+            // busy (the guard slows growth, it never stops it). An early decision a fraction of
+            // an interval after the last grows by that fraction of the factor (compounded, so
+            // ten early decisions still make x4), and by at least one.
+            let cap = if all_blocked {
                 usize::MAX
             } else {
                 let factor: f64 = if host_busy { 2.0 } else { 4.0 };
@@ -426,7 +430,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 target: current.saturating_add(step).min(max),
                 reason: Reason::Backlog {
                     blocked: s.blocked,
-                    host_busy,
+                    host_busy: host_busy && !all_blocked,
                 },
             };
         }

@@ -203,7 +203,9 @@ fn a_noisy_neighbour_changes_nothing_but_the_growth_speed() {
         (CORES + 1..=2 * CORES).contains(&end),
         "trimmed to 2 per core; the climber's probe down loses share and comes back: {end}"
     );
-    // I/O-bound workers with a backlog under a busy host: growth continues, doubling at most.
+    // I/O-bound workers with a backlog under a busy host: growth continues, to the backlog at
+    // once (every busy worker blocked: the guard paces only partly blocked workers, see
+    // `an_oversubscribed_host_grows_sleep_bound_work_to_its_blocking_ratio`).
     let mut io = io_world(64);
     let (io_table, io_end) = trace(&Config::default(), 4, 12, |tick, threads| Snapshot {
         host_cpu: Some(1.0),
@@ -350,16 +352,17 @@ fn early_decisions_grow_a_blocked_burst_to_its_backlog_at_once() {
         table.lines().nth(1).unwrap().contains("  1 -> 200"),
         "{table}"
     );
-    // With the host CPU at the guard, the burst is paced as before: at most x2 per interval,
-    // its share of it per early decision, at least +1.
+    // With the host CPU at the guard (read once a second: after a CPU-bound phase it still
+    // shows our own workers), the burst grows at once all the same; paced at x2 per interval,
+    // +1 per early decision, it took 450 ms to 64 in W4's last phase.
     let mut io = io_world(200);
-    let (busy_host, busy_end) = timed_trace(&Config::default(), 1, 12, when, |tick, threads| {
+    let (busy_host, busy_end) = timed_trace(&Config::default(), 1, 2, when, |tick, threads| {
         let mut s = io(tick, threads);
         s.completed /= 10;
         s.host_cpu = Some(1.0);
         s
     });
-    assert!((2..=16).contains(&busy_end), "{busy_host}");
+    assert_eq!(busy_end, 200, "{busy_host}");
     insta::assert_snapshot!(format!("{table}\n{busy_host}"));
 }
 
