@@ -274,7 +274,9 @@ impl ControllerState {
 ///     ..Snapshot::new(Duration::from_millis(100), 2)
 /// };
 /// let decision = decide(&snapshot, &mut ControllerState::new(), &Config::default());
-/// assert_eq!(decision.target, 16); // every busy worker blocked: up to ×4 per tick
+/// // Every busy worker blocked: a thread per queued task at once (4 + 50), within the size the
+/// // blocking ratio allows (2 per core × (0.2 + 3.8) / 0.2 = 80).
+/// assert_eq!(decision.target, 54);
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
