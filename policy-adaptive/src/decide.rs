@@ -11,20 +11,21 @@
 //!    slides: while the surplus lasts, every tick may shrink again, so a pool whose load drained
 //!    away over a while is back at `min` one keep-alive after the last busy worker, not after
 //!    one keep-alive per step down.
-//! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and the workers leave
-//!    CPU spare: grow by the blocked count (at most ×4 per interval: an early decision, taken
-//!    a fraction of an interval after the last, may grow by that fraction of ×4, at least +1).
-//!    Spare CPU: the workers want (use or wait for) less than `spare_cpu × cores`; or, when
-//!    they want more but get less (an oversubscribed host: a sleeping worker waits for a CPU
-//!    after each wake-up too) and are blocked at least half their busy time, growth up to the
-//!    size for the blocking ratio, `spare_cpu × cores × (cpu + blocked) / cpu`, the wait left
-//!    out. An early
-//!    decision (a window of a few ms, where a worker waiting for a CPU can look blocked) grows
-//!    only when the busy workers are nearly all (3/4) blocked. Held under memory pressure; at most doubling per interval
-//!    when the host CPU is saturated (the guard).
-//! 5. *Up to the cores*: work queued, every worker busy, fewer workers than cores: grow to the
-//!    core count at once. The climber never goes below the cores (rule 7), so probing up to
-//!    them one step per window only delays the same result.
+//! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and room for more:
+//!    the blocking ratio's size, `cpu_threads_per_core × cores × (cpu + blocked) / cpu` (the
+//!    CPU cap scaled by how long a worker is off the CPU for each unit on it, the run-queue
+//!    wait left out), not yet reached. Busy workers nearly all (3/4) blocked: grow to the
+//!    backlog at once (one thread per queued task, as tokio's blocking pool does), bounded by
+//!    that room and `max`, early decision or not. Otherwise by the blocked count, at most ×4 per
+//!    interval (an early decision, taken a fraction of an interval after the last, grows only
+//!    workers nearly all blocked: over its few ms a worker waiting for a CPU can look
+//!    blocked). Workers that want the cores (`spare_cpu × cores`) without being blocked half
+//!    their busy time leave no room. Held under memory pressure; at most doubling per
+//!    interval when the host CPU is saturated (the guard), except the burst of workers nearly
+//!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
+//! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
+//!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
+//!    climber, one window per step, may then settle lower, never below the cores).
 //! 6. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
 //!    is blocked: trim to `cpu_threads_per_core × cores`. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it.
@@ -74,8 +75,9 @@ pub enum Reason {
         /// Whether the host CPU guard limited the step to doubling.
         host_busy: bool,
     },
-    /// Work queued and every worker busy with fewer workers than cores: up to the cores.
-    BelowCores,
+    /// Work queued and every worker busy with fewer workers than cores: up to the CPU cap
+    /// (`cpu_threads_per_core × cores`).
+    BelowCpuCap,
     /// Growth was wanted but memory is low.
     MemoryPressure {
         /// The available share of memory.
@@ -127,7 +129,7 @@ impl fmt::Display for Reason {
             Reason::Backlog { blocked: None, .. } => {
                 f.write_str("backlog, all busy (no per-thread CPU)")
             }
-            Reason::BelowCores => f.write_str("backlog, all busy, below the cores"),
+            Reason::BelowCpuCap => f.write_str("backlog, all busy, below the cpu cap"),
             Reason::MemoryPressure { available } => {
                 write!(
                     f,
@@ -272,7 +274,9 @@ impl ControllerState {
 ///     ..Snapshot::new(Duration::from_millis(100), 2)
 /// };
 /// let decision = decide(&snapshot, &mut ControllerState::new(), &Config::default());
-/// assert_eq!(decision.target, 16); // every busy worker blocked: up to ×4 per tick
+/// // Every busy worker blocked: a thread per queued task at once (4 + 50), within the size the
+/// // blocking ratio allows (2 per core × (0.2 + 3.8) / 0.2 = 80).
+/// assert_eq!(decision.target, 54);
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
@@ -346,31 +350,34 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     };
 
     if s.queued > 0 && current < max {
-        // Spare CPU: room for more workers before the ones we have want the cores. Demand (CPU
-        // + run-queue wait) below `spare_cpu × cores` leaves room for any number. Demand above
-        // it is not all ours to answer for: on an oversubscribed host every wake-up of a
-        // sleeping worker waits for a CPU too, so sleep-bound workers "wanted" the cores and
-        // growth stopped (W3 at 0.06 of the best fixed size at load 32). Then, for workers
-        // blocked at least half their busy time (the blocked estimate of CPU-bound workers on
-        // a busy host is noisy, a tenth of a worker or so: not enough to grow on), the room is
-        // the classic size for the blocking ratio, leaving the wait out: `budget × (cpu +
-        // blocked) / cpu`, the count whose CPU phases would fill `spare_cpu × cores` (W3, 1 ms
-        // of CPU then 4 ms asleep, on 2 cores: 7). Sizing on the CPU each worker *got* instead
-        // grew W3 to 79 threads at load 35: on a crowded host the wait, and so the room, has
-        // no bound. Workers that get the cores leave no room at all.
+        // Room: how many more workers the blocking ratio justifies. Workers on a CPU a share
+        // `got / (got + blocked)` of their (non-queued) busy time keep `cpu_cap` CPU-bound
+        // workers' worth of cores busy at `cpu_cap × (got + blocked) / got` threads: the CPU
+        // cap (`cpu_threads_per_core × cores`, what CPU-bound work keeps) scaled by the
+        // blocking ratio, with the run-queue wait left out. W3 (1 ms of CPU, then 4 ms asleep)
+        // on 2 cores: 4 × 5 = 20 (the best fixed sizes were 16-32). Two earlier designs: room
+        // without bound while demand stayed below `spare_cpu × cores`, then the ratio with
+        // `spare_cpu × cores` (1.5 on 2 cores: 7 threads, stopping W3 at 0.8 of the best fixed
+        // size) once above; and sizing on the CPU each worker *got* (W3 grew to 79 threads at
+        // load 35: on a crowded host the wait, and so the room, has no bound).
+        // Workers that want the cores without being mostly blocked (the blocked estimate of
+        // CPU-bound workers on a busy host is noisy, a tenth of a worker or so: not enough to
+        // grow on) leave no room.
         let budget = config.spare_cpu * cores;
+        let cpu_cap_cores = config.cpu_threads_per_core * cores;
         let got = s.worker_cpu.or(s.worker_demand);
-        let room = match (s.worker_demand.or(s.worker_cpu), got, s.blocked) {
-            (Some(demand), Some(got), blocked) if demand >= budget => match blocked {
-                Some(b) if got < budget && b * 2.0 >= busy as f64 => {
-                    if got <= 0.0 {
-                        usize::MAX
-                    } else {
-                        ((budget * (got + b) / got).floor() as usize).saturating_sub(current)
-                    }
+        let demand = s.worker_demand.or(s.worker_cpu);
+        let room = match (got, s.blocked) {
+            (Some(_), Some(b)) if demand.is_some_and(|d| d >= budget) && b * 2.0 < busy as f64 => 0,
+            (Some(got), Some(b)) if got > 0.0 => {
+                let size = (cpu_cap_cores * (got + b) / got).floor();
+                if size >= max as f64 {
+                    usize::MAX
+                } else {
+                    (size as usize).saturating_sub(current)
                 }
-                _ => 0,
-            },
+            }
+            (Some(_), None) if demand.is_some_and(|d| d >= budget) => 0,
             _ => usize::MAX,
         };
         let spare_cpu = room > 0;
@@ -380,11 +387,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // shows as a third blocked (seen at load 40). It grows only workers nearly all blocked.
         let pace = (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0);
         let early = pace < 1.0;
+        // Nearly all blocked: each queued task is a thread's worth of waiting.
+        let all_blocked = matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0);
         let wants = match s.blocked {
+            // When (nearly) every busy worker is blocked, aim at the whole backlog.
+            Some(_) if all_blocked && spare_cpu => Some(usize::MAX),
             // Half a worker's worth of blocked time is a worker that could be replaced.
-            // When (nearly) every busy worker is blocked, each queued task is a thread's worth
-            // of waiting: aim at the whole backlog (the step cap below bounds the overshoot).
-            Some(b) if b >= 0.5 && spare_cpu && b * 4.0 >= busy as f64 * 3.0 => Some(usize::MAX),
             Some(b) if b >= 0.5 && spare_cpu && !early => Some((b.round() as usize).max(1)),
             // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
             // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
@@ -399,35 +407,55 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             let host_busy = s.host_cpu.is_some_and(|h| h >= config.host_cpu_guard);
             let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
-            // At most ×4 per interval (1 -> 64 in three ticks); ×2 when the host is busy (the
-            // guard slows growth, it never stops it: blocked threads cost little CPU). An early
-            // decision a fraction of an interval after the last grows by that fraction of the
-            // factor (compounded, so ten early decisions still make ×4), and by at least one.
-            let factor: f64 = if host_busy { 2.0 } else { 4.0 };
-            let cap = ((factor.powf(pace) - 1.0) * current as f64).round() as usize;
+            // Workers nearly all blocked with CPU to spare grow to the backlog at once, early
+            // decision or not (tokio's blocking pool starts a thread per submission that finds
+            // none idle): each queued task would otherwise wait for a sleeper, and the room
+            // above (the blocking ratio) and `max` bound it. Pacing this at x4 per interval
+            // took 300 ms from 1 to 64 sleepers, a third of a W4 phase at half speed: 0.72 of
+            // the best fixed size. The host guard does not pace it either: the host's CPU is
+            // read once a second, so after a CPU-bound phase it still showed our own workers'
+            // saturation, and a sleep phase grew by one per early decision (W4's last phase took
+            // 450 ms to reach 64 at load 15-50); the blocking ratio already bounds what the
+            // burst may ask of the CPUs. Otherwise at most x4 per interval; x2 when the host is
+            // busy (the guard slows growth, it never stops it). An early decision a fraction of
+            // an interval after the last grows by that fraction of the factor (compounded, so
+            // ten early decisions still make x4), and by at least one.
+            let cap = if all_blocked {
+                usize::MAX
+            } else {
+                let factor: f64 = if host_busy { 2.0 } else { 4.0 };
+                ((factor.powf(pace) - 1.0) * current as f64).round() as usize
+            };
             let step = wanted.min(queued).min(cap).min(room).max(1);
             state.climb = Climb::default();
             return Decision {
-                target: (current + step).min(max),
+                target: current.saturating_add(step).min(max),
                 reason: Reason::Backlog {
                     blocked: s.blocked,
-                    host_busy,
+                    host_busy: host_busy && !all_blocked,
                 },
             };
         }
     }
 
-    // Below the cores with a backlog and nobody idle: the climber never settles below the cores
-    // (its floor), so go there at once rather than one probe per window.
-    let cores_target = s.cores.max(1).min(max);
-    if s.queued > 0 && busy >= current && current < cores_target {
+    // Below the cores with a backlog and nobody idle, nobody blocked enough for the rule
+    // above: up to `cpu_threads_per_core × cores` at once, what the saturation rule below
+    // keeps for CPU-bound work anyway (it trims to that, never below). Going only to the
+    // cores left the climber to add the rest one 500 ms window per step: beside an outside CPU
+    // hog, where each of our threads gets a fair share of the cores (the scheduler shares by
+    // thread), 2 threads got 1.3 of the 2 cores and 4 get 1.6 (W8 at 0.73 of the best fixed
+    // size, most of its window at 2-3 threads). Only from below the cores, so the climber may
+    // still settle between the cores and the cap when fewer threads lose nothing.
+    let cpu_cap = ((config.cpu_threads_per_core * cores).ceil() as usize).clamp(min, max);
+    if s.queued > 0 && busy >= current && current < s.cores.max(1).min(cpu_cap) {
         if let Some(available) = memory_low {
             return hold(Reason::MemoryPressure { available });
         }
         state.climb = Climb::default();
+        let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
         return Decision {
-            target: cores_target,
-            reason: Reason::BelowCores,
+            target: cpu_cap.min(current.saturating_add(queued)),
+            reason: Reason::BelowCpuCap,
         };
     }
 

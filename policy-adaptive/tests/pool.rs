@@ -173,12 +173,13 @@ fn panics_in_signals_and_hooks_never_kill_the_controller() {
         })
         .build()
         .unwrap();
+    // A good tick may grow to 6 at once (every worker blocked: the backlog at once); the
+    // controller then keeps ticking through the source's panics.
     assert!(
-        eventually(&pool, |p| p.threads() == 6),
+        eventually(&pool, |p| p.threads() == 6 && p.callback_panics() >= 2),
         "{:?}",
         pool.history()
     );
-    assert!(pool.callback_panics() >= 2);
     assert!(hook_calls.load(Ordering::SeqCst) >= 1);
     assert_eq!(pool.submit(|| 3).unwrap().join().unwrap(), 3);
 }
@@ -302,7 +303,9 @@ fn growth_does_not_wait_for_the_tick_when_every_worker_is_blocked() {
         seen >= 3,
         "{seen} started; {early} early; history {history:?}; {last}"
     );
-    assert!(early >= 2, "{early}");
+    // Every busy worker blocked with CPU to spare: the first early decision may grow to the
+    // backlog (bounded by `max` = 8) at once.
+    assert!(early >= 1, "{early}");
     assert!(history.iter().all(|e| e.to > e.from && e.to <= 8));
     for handle in handles {
         handle.join_timeout(PATIENCE).unwrap();
@@ -328,19 +331,19 @@ fn cpu_bound_work_does_not_grow_on_demand() {
         handle.join_timeout(PATIENCE).unwrap();
     }
     // Every early look found the workers running (not blocked) with work queued: at least one
-    // early decision was taken. Below the cores it may go to the cores (the climber's floor,
-    // rule 5), never past them: no backlog growth for CPU-bound work.
+    // early decision was taken. Below the CPU cap it may go to the cap (2 per core, what the
+    // saturation rule keeps, rule 5), never past it: no backlog growth for CPU-bound work.
     assert!(pool.early_ticks() >= 1, "no early decision was asked for");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let history = pool.history();
     for event in &history {
         assert_eq!(
             event.reason,
-            Reason::BelowCores,
+            Reason::BelowCpuCap,
             "{history:#?}\n{}",
             p_last(&pool)
         );
-        assert!(event.to <= cores, "{history:#?}\n{}", p_last(&pool));
+        assert!(event.to <= 2 * cores, "{history:#?}\n{}", p_last(&pool));
     }
-    assert!(pool.threads() <= cores.max(1), "{}", p_last(&pool));
+    assert!(pool.threads() <= 2 * cores.max(1), "{}", p_last(&pool));
 }

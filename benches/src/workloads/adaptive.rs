@@ -322,6 +322,8 @@ struct Ours {
     run: Run,
     /// Seconds from the end of the load until the pool was back to `min`.
     back_to_min: Option<f64>,
+    /// The most workers the controller asked for (the thread peak also counts the controller).
+    peak_workers: usize,
     reversals: u64,
     /// The controller's CPU per tick and as a share of one core over the run (load and idle).
     controller: Option<(Duration, f64)>,
@@ -353,8 +355,24 @@ fn run_adaptive(phases: &[Phase], in_flight: usize, idle_wait: Duration) -> Ours
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let reversals = pool
-        .history()
+    let history = pool.history();
+    if std::env::var_os("ADAPTIVE_TRACE").is_some() {
+        // The scaling history, for reading a row's sizes over time (`compare` prints the table
+        // on stdout; this goes to stderr).
+        for e in &history {
+            eprintln!(
+                "adaptive trace: {:>7.3} s tick {:>3}: {:>3} -> {:<3} {}",
+                e.at.as_secs_f64(),
+                e.tick,
+                e.from,
+                e.to,
+                e.reason
+            );
+        }
+        eprintln!("adaptive trace: end");
+    }
+    let peak_workers = history.iter().map(|e| e.to).max().unwrap_or(1).max(1);
+    let reversals = history
         .windows(2)
         .filter(|w| (w[0].to > w[0].from) != (w[1].to > w[1].from))
         .count() as u64;
@@ -368,6 +386,7 @@ fn run_adaptive(phases: &[Phase], in_flight: usize, idle_wait: Duration) -> Ours
     Ours {
         run,
         back_to_min,
+        peak_workers,
         reversals,
         controller,
     }
@@ -434,6 +453,7 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
     let Ours {
         run: ours,
         back_to_min,
+        peak_workers,
         reversals,
         controller,
     } = run_adaptive(phases, scenario.in_flight, idle_wait);
@@ -503,9 +523,15 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
         } else {
             "from the previous phase's size".to_owned()
         };
+        let sweep_rates: Vec<String> = fixed
+            .iter()
+            .map(|(n, run)| format!("{n}: {:.0}", run.rate(index, phase.length)))
+            .collect();
         rows.push(row.with_note(format!(
-            "{adapt_note}; window {:.1} s {from}; target >= 90% of best fixed",
-            phase.length.as_secs_f64()
+            "{adapt_note}; window {:.1} s {from}; target >= 90% of best fixed; fixed sizes \
+             (threads: tasks/s) {}",
+            phase.length.as_secs_f64(),
+            sweep_rates.join(", ")
         )));
     }
 
@@ -545,7 +571,8 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
         )
     });
     rows.push(threads.with_note(format!(
-        "peak threads: ours {} (target <= 2 x {} cores on CPU-bound work), best fixed {best_n}, \
+        "peak threads: ours {} ({peak_workers} workers at most, the controller aside; target \
+         <= 2 x {} cores on CPU-bound work), best fixed {best_n}, \
          tokio {}, rusty_pool {}; thread-seconds ours / best fixed {:.2} (target <= 1.5); \
          ours back to min once idle: {} (target keep-alive 2 s + 1 s); controller CPU: \
          {controller}; {reversals} direction reversals{stuck}",

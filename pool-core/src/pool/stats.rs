@@ -72,42 +72,53 @@ impl std::ops::AddAssign for Totals {
 }
 
 impl Totals {
-    /// Sums `base` and `blocks`, reading the counters of a task's later stages first, so that the
-    /// snapshot balances even though the counters keep moving while it is read.
+    /// Sums `base` and `blocks` in two passes over the blocks, reading the counters of a task's
+    /// later stages first, so that the snapshot balances even though the counters keep moving
+    /// while it is read.
     ///
     /// A task's events happen in order, each after the one before in happens-before terms:
-    /// `submitted` (and `rejected`, by the same thread) before its push; the push before the pop
-    /// that precedes `started` or `cancelled` (the queues release and acquire); `started` before
-    /// `completed` or `panicked` (the same worker). Every increment is a `Release` store and every
-    /// read here an `Acquire` load, so a read that counts a later event sees, in the passes after
-    /// it, every earlier event of the same task. Reading the stages last-to-first therefore can
-    /// only under-count a later stage relative to an earlier one, never the reverse:
-    /// `completed + panicked <= started` and `started + cancelled + rejected <= submitted` in every
-    /// snapshot, so the derived `running` and `queued` are never negative and the identity holds.
+    /// `submitted` (and `rejected`, by the same thread, after it) before its push; the push
+    /// before the pop that precedes `started` or `cancelled` (the queues release and acquire);
+    /// `started` before `completed` or `panicked`, by the same worker, so in the same block.
+    /// Every increment is a `Release` store and every read here an `Acquire` load, so a read
+    /// that counts a later event sees, in the reads after it, every earlier event of the same
+    /// task. Hence the two passes:
+    ///
+    /// 1. per block, `completed` and `panicked`, then `started` (a task's start is in the block
+    ///    of its completion: reading the block's completions first is enough, no pass of its
+    ///    own), and `cancelled`;
+    /// 2. per block, `rejected`, then `submitted` (same thread, same block: same argument).
+    ///
+    /// A task started or cancelled in pass 1 was submitted before it, in whichever block, and
+    /// pass 2 reads every block after pass 1. So a later stage can only be under-counted
+    /// relative to an earlier one, never the reverse: `completed + panicked <= started` and
+    /// `started + cancelled + rejected <= submitted` in every snapshot, the derived `running`
+    /// and `queued` are never negative and the identity holds. (It was six passes, one per
+    /// counter: each pass a walk over every worker's cache line, a third of the controller's
+    /// tick at 256 workers.) Loom model: `loom-tests/tests/stats.rs`.
     pub(crate) fn read<'a>(
         base: Totals,
         blocks: impl Iterator<Item = &'a Counters> + Clone,
     ) -> Totals {
-        let sum = |field: fn(&Counters) -> &AtomicU64| -> u64 {
-            blocks
-                .clone()
-                .map(|c| field(c).load(Ordering::Acquire))
-                .sum()
-        };
-        let completed = base.completed + sum(|c| &c.completed);
-        let panicked = base.panicked + sum(|c| &c.panicked);
-        let cancelled = base.cancelled + sum(|c| &c.cancelled);
-        let started = base.started + sum(|c| &c.started);
-        let rejected = base.rejected + sum(|c| &c.rejected);
-        let submitted = base.submitted + sum(|c| &c.submitted);
-        Totals {
-            submitted,
-            rejected,
-            started,
-            completed,
-            panicked,
-            cancelled,
+        let mut totals = base;
+        for c in blocks.clone() {
+            // `--cfg loom_broken_stats_order` (loom-tests checks that a model catches it): reads a
+            // block's `started` before its completions, so a task that starts and completes
+            // between the two reads counts as completed but not started.
+            #[cfg(loom_broken_stats_order)]
+            let started = c.started.load(Ordering::Acquire);
+            totals.completed += c.completed.load(Ordering::Acquire);
+            totals.panicked += c.panicked.load(Ordering::Acquire);
+            #[cfg(not(loom_broken_stats_order))]
+            let started = c.started.load(Ordering::Acquire);
+            totals.started += started;
+            totals.cancelled += c.cancelled.load(Ordering::Acquire);
         }
+        for c in blocks {
+            totals.rejected += c.rejected.load(Ordering::Acquire);
+            totals.submitted += c.submitted.load(Ordering::Acquire);
+        }
+        totals
     }
 
     /// Folds a retiring worker's block in (read by that worker itself: no race).
