@@ -90,6 +90,20 @@ mod packed {
         unsafe { mem::transmute::<Words, Work>(words) }
     }
 
+    /// A steal's outcome with the stolen words turned back into their `Work`.
+    ///
+    /// # Safety
+    ///
+    /// As for `unpack`: the queue stolen from holds only words made by `pack`.
+    unsafe fn unpack_stolen(stolen: Steal<Words>) -> Steal<Work> {
+        match stolen {
+            // SAFETY: the caller's guarantee, for the one element this steal handed out.
+            Steal::Success(words) => Steal::Success(unsafe { unpack(words) }),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
     /// The owner pushes and pops at the back (LIFO); thieves steal from the front.
     pub(crate) struct Worker<T> {
         deque: cb::Worker<Words>,
@@ -157,12 +171,8 @@ mod packed {
         }
 
         pub(crate) fn steal(&self) -> Steal<Work> {
-            match self.queue.steal() {
-                // SAFETY: every element was packed by `push`, and the injector hands it out once.
-                Steal::Success(words) => Steal::Success(unsafe { unpack(words) }),
-                Steal::Empty => Steal::Empty,
-                Steal::Retry => Steal::Retry,
-            }
+            // SAFETY: every element was packed by `push`, and the injector hands it out once.
+            unsafe { unpack_stolen(self.queue.steal()) }
         }
 
         pub(crate) fn is_empty(&self) -> bool {
@@ -202,12 +212,8 @@ mod packed {
 
     impl Stealer<Work> {
         pub(crate) fn steal(&self) -> Steal<Work> {
-            match self.deque.steal() {
-                // SAFETY: as in `Worker::pop`.
-                Steal::Success(words) => Steal::Success(unsafe { unpack(words) }),
-                Steal::Empty => Steal::Empty,
-                Steal::Retry => Steal::Retry,
-            }
+            // SAFETY: as in `Worker::pop`.
+            unsafe { unpack_stolen(self.deque.steal()) }
         }
 
         pub(crate) fn is_empty(&self) -> bool {
