@@ -20,7 +20,8 @@
 //!    interval (an early decision, taken a fraction of an interval after the last, grows only
 //!    workers nearly all blocked: over its few ms a worker waiting for a CPU can look
 //!    blocked). Workers that want the cores (`spare_cpu × cores`) without being blocked half
-//!    their busy time leave no room. Held under memory pressure; at most doubling per
+//!    their busy time leave no room, and so do workers whose own CPU time already fills the
+//!    cores (9/10 of them): a thread more would only queue for one. Held under memory pressure; at most doubling per
 //!    interval when the host CPU is saturated (the guard), except the burst of workers nearly
 //!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
