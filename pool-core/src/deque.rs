@@ -416,16 +416,26 @@ mod tests {
 
     /// A job that counts, in `ran` or `dropped`, whether it ran or was dropped unrun.
     fn counted_job(ran: &Arc<AtomicUsize>, dropped: &Arc<AtomicUsize>) -> Work {
-        struct OnDrop(Arc<AtomicUsize>);
+        /// Counts a drop while armed; running the job disarms it (no `forget`: nothing leaks).
+        struct OnDrop {
+            dropped: Arc<AtomicUsize>,
+            armed: bool,
+        }
         impl Drop for OnDrop {
             fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::SeqCst);
+                if self.armed {
+                    self.dropped.fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
         let ran = Arc::clone(ran);
-        let guard = OnDrop(Arc::clone(dropped));
+        let guard = OnDrop {
+            dropped: Arc::clone(dropped),
+            armed: true,
+        };
         Work::Job(Box::new(move || {
-            std::mem::forget(guard);
+            let mut guard = guard;
+            guard.armed = false;
             ran.fetch_add(1, Ordering::SeqCst);
         }))
     }
