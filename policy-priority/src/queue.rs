@@ -198,6 +198,13 @@ impl QueuePolicy for PriorityQueue {
         let stripe = &self.inner.completed[my_stripe() & (STRIPES - 1)];
         stripe[priority.index()].fetch_add(1, Ordering::Relaxed);
     }
+
+    fn on_finished_many(&self, priority: Priority, count: u64) {
+        // The pool reports a worker's finished tasks in batches (see `QueuePolicy`): one add
+        // for the batch, not one per task.
+        let stripe = &self.inner.completed[my_stripe() & (STRIPES - 1)];
+        stripe[priority.index()].fetch_add(count, Ordering::Relaxed);
+    }
 }
 
 /// The entry keeps its aging stamp in the policy's word that pool-core reserves for this (in the

@@ -26,6 +26,9 @@ pub struct LevelStats {
     /// Entries ever pushed at this level.
     pub pushed: u64,
     /// Tasks that ran to the end (completed or panicked) after being taken from this level.
+    /// Workers report these in batches (pool-core's `QueuePolicy::on_finished_many`): while
+    /// tasks run the figure lags by at most 64 tasks per worker; once the pool is idle or shut
+    /// down it is exact.
     pub completed: u64,
 }
 

@@ -25,6 +25,8 @@ struct Faults {
     len: usize,
     /// `push` throws the entry away and returns normally (a bounded queue shedding load).
     push_shedding: usize,
+    /// `on_finished` (called once per task by the default `on_finished_many`) panics.
+    finished: usize,
 }
 
 /// A FIFO queue that panics as `faults` says.
@@ -32,7 +34,9 @@ struct Faults {
 struct Hostile {
     queue: Mutex<VecDeque<QueuedTask>>,
     faults: Faults,
-    calls: [AtomicUsize; 5],
+    calls: [AtomicUsize; 6],
+    /// `on_finished` calls that returned.
+    reported: AtomicUsize,
     /// Entries the policy dropped on purpose.
     dropped: AtomicUsize,
     /// Whether `push` follows `faults` (`new` arms it; a test that builds one by hand arms it once
@@ -101,6 +105,14 @@ impl QueuePolicy for Shared {
 
     fn local_queues(&self) -> bool {
         self.0.local
+    }
+
+    fn on_finished(&self, _: pool_core::Priority) {
+        let h = &self.0;
+        if h.strikes(5, h.faults.finished) {
+            panic!("hostile on_finished");
+        }
+        h.reported.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -238,6 +250,40 @@ fn an_entry_made_for_a_policy_test_is_in_no_pools_books() {
         Some(1)
     );
     shut_down_balanced(pool, 1, 0);
+}
+
+/// Workers report finished tasks in batches (`on_finished_many`, whose default calls
+/// `on_finished` per task), 64 at most per report and always before they park: once the pool is
+/// idle every task has been reported, exactly once.
+#[test]
+fn every_finished_task_is_reported_once_the_pool_is_idle() {
+    let policy = Hostile::new(Faults::default());
+    let pool = pool_with(&policy, 2);
+    for round in 1..=3 {
+        let (handles, runs) = counted_tasks(&pool, 300);
+        assert_eq!(resolve_all(handles, &runs), 0);
+        assert!(pool.wait_idle(PATIENCE));
+        assert_eq!(policy.reported.load(Ordering::Relaxed), 300 * round);
+    }
+    shut_down_balanced(pool, 2, 0);
+    // The task `shut_down_balanced` submits last is reported before its worker exits.
+    assert_eq!(policy.reported.load(Ordering::Relaxed), 901);
+}
+
+#[test]
+fn a_panicking_on_finished_kills_no_worker() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        finished: 3,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let (handles, runs) = counted_tasks(&pool, 300);
+    assert_eq!(resolve_all(handles, &runs), 0);
+    assert!(pool.wait_idle(PATIENCE));
+    let reported = policy.reported.load(Ordering::Relaxed);
+    assert!(reported > 0 && reported < 300, "{reported}");
+    shut_down_balanced(pool, 2, 0);
 }
 
 #[test]

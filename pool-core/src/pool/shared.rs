@@ -209,21 +209,14 @@ impl Shared {
         }
     }
 
-    /// After a task a policy popped: its `on_finished`. Inline and empty for work that no policy
-    /// popped (the FIFO default, a worker's own deque), which is most of it.
-    #[inline]
-    pub(crate) fn policy_finished(&self, popped_at: Option<Priority>) {
-        if let Some(priority) = popped_at {
-            self.policy_finished_at(priority);
-        }
-    }
-
+    /// Reports `count` tasks a worker finished at `priority` to the policy's
+    /// `on_finished_many` (the worker batches them: `WorkerContext::note_finished`).
     #[inline(never)]
-    fn policy_finished_at(&self, priority: Priority) {
+    pub(crate) fn policy_finished_many(&self, priority: Priority, count: u64) {
         if let Global::Policy(policy) = &self.global {
-            // A policy is user code, and this runs on a worker after the task's books are
+            // A policy is user code, and this runs on a worker after the tasks' books are
             // closed: a panicking statistics hook must not take the worker down.
-            call_quietly(|| policy.on_finished(priority));
+            call_quietly(|| policy.on_finished_many(priority, count));
         }
     }
 

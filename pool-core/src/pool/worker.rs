@@ -127,6 +127,47 @@ pub(crate) struct WorkerContext {
     index: usize,
     /// Searches left before the periodic look at the shared queue.
     searches_before_poll: Cell<u32>,
+    /// Tasks this worker finished per policy level (by `Priority::index`) and not yet reported
+    /// to the policy, and their sum (see `note_finished`).
+    finished: [Cell<u32>; 5],
+    unreported: Cell<u32>,
+}
+
+/// A worker reports the tasks it finished to the policy (`on_finished_many`) once this many
+/// are pending, besides before it parks or exits: one call into the policy per 64 tasks instead
+/// of one per task (each call is a virtual call in a containment frame).
+const REPORT_FINISHED_EVERY: u32 = 64;
+
+impl WorkerContext {
+    /// Counts a task a policy popped at `priority` that this worker ran to its end.
+    #[inline(always)]
+    fn note_finished(&self, shared: &Shared, priority: crate::Priority) {
+        let level = &self.finished[priority.index()];
+        level.set(level.get() + 1);
+        let unreported = self.unreported.get() + 1;
+        self.unreported.set(unreported);
+        if unreported >= REPORT_FINISHED_EVERY {
+            self.report_finished(shared);
+        }
+    }
+
+    /// Hands the pending counts to the policy. Called before the worker parks or exits, so that
+    /// once the pool is idle (every worker parked) or shut down the policy has seen every task.
+    /// (`--cfg loom_broken_finished_report` skips the report before parking: loom-tests.)
+    #[inline(never)]
+    pub(crate) fn report_finished(&self, shared: &Shared) {
+        if self.unreported.replace(0) == 0 {
+            return;
+        }
+        for priority in crate::Priority::ALL {
+            // Taken before the call: the policy is user code, and a count must be reported once
+            // even if the call panics or comes back here.
+            let count = self.finished[priority.index()].replace(0);
+            if count != 0 {
+                shared.policy_finished_many(priority, u64::from(count));
+            }
+        }
+    }
 }
 
 crate::sync::const_thread_local! {
@@ -208,6 +249,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         stealers: RefCell::new((u64::MAX, Arc::new(Vec::new()))),
         index,
         searches_before_poll: Cell::new(SHARED_QUEUE_POLL_INTERVAL - 1),
+        finished: Default::default(),
+        unreported: Cell::new(0),
     };
     // Cleared below before `ctx` is dropped (see `with_any_worker`).
     CURRENT.with(|current| current.set(&ctx));
@@ -218,6 +261,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // live count, hands its deque back, deregisters, is counted in `lost_workers`, and a
     // replacement starts.
     let lost = catch_panic(|| work_loop(&shared, &ctx)).is_err();
+    // Already done on every way out of the loop but a panic (a bug in pool code).
+    ctx.report_finished(&shared);
     if lost {
         shared.size.remove_live();
     }
@@ -276,11 +321,20 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
             // takes effect within one task length per surplus worker, not when the queue empties
             // (its own deque goes back to the shared queue on the way out). One load of the size
             // word per task, a line written only by resizes.
-            if shared.size.surplus() && !shared.is_shutting_down() && shared.size.try_retire() {
-                return;
+            if shared.size.surplus() && !shared.is_shutting_down() {
+                // Before leaving the live count: `wait_idle` may return as soon as it has.
+                ctx.report_finished(shared);
+                if shared.size.try_retire() {
+                    return;
+                }
             }
             continue;
         }
+        // Out of work: report what this worker finished before it parks, retires or exits, so
+        // that whoever sees the pool idle (`wait_idle`, which waits for every live worker to
+        // park) or shut down reads exact counts from the policy.
+        #[cfg(not(loom_broken_finished_report))]
+        ctx.report_finished(shared);
         if shared.is_shutting_down() {
             if shared.quiescent(ctx) {
                 // Keep `live` truthful for `wait_idle` and `stats` during shutdown.
@@ -572,7 +626,10 @@ fn execute(shared: &Shared, ctx: &WorkerContext, ready: Ready) {
         },
     };
     if ran {
-        shared.policy_finished(ready.popped_at);
+        // Work no policy popped (the FIFO default, a worker's own deque) reports nothing.
+        if let Some(priority) = ready.popped_at {
+            ctx.note_finished(shared, priority);
+        }
     }
 }
 
