@@ -364,8 +364,8 @@ pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
     /// since its last report (see [`on_finished`](Self::on_finished)). The default calls
     /// `on_finished` `count` times; a policy that only counts should override it with one add.
     ///
-    /// A worker reports what it finished before it looks for work a 64th time since its last
-    /// report, before it parks, and before it exits. So while tasks run, the reported counts
+    /// A worker reports once 64 finished tasks are pending, and always before it parks,
+    /// retires or exits. So while tasks run, the reported counts
     /// lag by at most 64 tasks per worker; once the pool is idle (every worker parked, what
     /// [`wait_idle`](crate::ThreadPool::wait_idle) waits for) or shut down they are exact.
     /// (One report per batch instead of one call per task: each call into a policy is a

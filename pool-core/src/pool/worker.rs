@@ -155,7 +155,7 @@ impl WorkerContext {
     /// once the pool is idle (every worker parked) or shut down the policy has seen every task.
     /// (`--cfg loom_broken_finished_report` skips the report before parking: loom-tests.)
     #[inline(never)]
-    pub(crate) fn report_finished(&self, shared: &Shared) {
+    fn report_finished(&self, shared: &Shared) {
         if self.unreported.replace(0) == 0 {
             return;
         }
