@@ -363,6 +363,9 @@ pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
     /// Called with `count` tasks (at least 1) that one worker finished running at `priority`
     /// since its last report (see [`on_finished`](Self::on_finished)). The default calls
     /// `on_finished` `count` times; a policy that only counts should override it with one add.
+    /// A panic in either is caught by the pool and kills no worker, but the tasks of that
+    /// report that were not yet counted stay uncounted by the policy (the pool's own books,
+    /// [`ThreadPool::stats`](crate::ThreadPool::stats), are not affected).
     ///
     /// A worker reports once 64 finished tasks are pending, and always before it parks,
     /// retires or exits. So while tasks run, the reported counts
