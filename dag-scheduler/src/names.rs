@@ -177,8 +177,9 @@ impl NameIndex {
         let bytes = names.bytes.as_bytes();
         let mut start = 0;
         for (i, &end) in names.ends.iter().enumerate() {
-            let name = &bytes[start..end & !UNNAMED];
-            start = end & !UNNAMED;
+            let stop = end & !UNNAMED;
+            let name = bytes.get(start..stop).unwrap_or_default();
+            start = stop;
             if end & UNNAMED != 0 {
                 continue;
             }
@@ -190,26 +191,27 @@ impl NameIndex {
             keys.push((hash(name) << 32) | i as u64);
         }
         let prefix_shift = sort_by_hash_prefix(&mut keys);
-        // Equal names have equal hashes, so equal prefixes: compare hashes, then names, only
-        // within a run of equal prefixes (a run is in index order: the sort is stable, and
-        // has a quarter of a key on average: the prefix has two bits more than the key count).
-        let mut run_start = 0;
-        for k in 1..=keys.len() {
-            if k < keys.len() && keys[k] >> prefix_shift == keys[run_start] >> prefix_shift {
+        // Equal names have equal hashes, so equal prefixes: a key whose prefix differs from its
+        // neighbour's (nearly all of them: the prefix has two bits more than the key count
+        // needs) has no duplicate, at one comparison. Otherwise it is compared with the earlier
+        // keys of its run of equal prefixes (in index order: the sort is stable), hashes first,
+        // names (a cache miss each, in a large arena) only for equal hashes.
+        for (k, pair) in keys.windows(2).enumerate() {
+            let later = pair[1];
+            if (pair[0] ^ later) >> prefix_shift != 0 {
                 continue;
             }
-            let run = &keys[run_start..k];
-            for (j, &later) in run.iter().enumerate().skip(1) {
-                // Names are read (a cache miss each, in a large arena) only for equal hashes.
-                if run[..j].iter().any(|&earlier| {
-                    earlier >> 32 == later >> 32
-                        && names.get(earlier as u32 as usize) == names.get(later as u32 as usize)
-                }) {
-                    note(later as u32 as usize);
-                    break;
-                }
+            let run = keys[..=k]
+                .iter()
+                .rev()
+                .take_while(|&&earlier| (earlier ^ later) >> prefix_shift == 0);
+            let later_name = names.get(later as u32 as usize);
+            if run
+                .filter(|&&earlier| earlier >> 32 == later >> 32)
+                .any(|&earlier| names.get(earlier as u32 as usize) == later_name)
+            {
+                note(later as u32 as usize);
             }
-            run_start = k;
         }
         match second_use {
             Some(i) => Err(i),
@@ -236,7 +238,7 @@ impl NameIndex {
     }
 }
 
-/// Bits of the hash sorted per pass: a pass's 2048 bucket cursors (16 KiB) stay in the L1
+/// Bits of the hash sorted per pass: a pass's 2048 bucket cursors (8 KiB) stay in the L1
 /// cache while the keys are scattered.
 const DIGIT_BITS: u32 = 11;
 const BUCKETS: usize = 1 << DIGIT_BITS;
@@ -251,19 +253,21 @@ fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
     let passes = wanted.div_ceil(DIGIT_BITS);
     let prefix_bits = (passes * DIGIT_BITS).min(32);
     let low = 64 - prefix_bits; // the prefix's lowest bit in a key
-    let digit = |k: u64, d: u32| ((k >> (low + DIGIT_BITS * d)) as usize) & (BUCKETS - 1);
-    let mut counts = vec![[0usize; BUCKETS]; passes as usize];
-    for &k in keys.iter() {
-        for (d, count) in (0..).zip(counts.iter_mut()) {
-            count[digit(k, d)] += 1;
-        }
-    }
     let mut out = vec![0u64; keys.len()];
-    for (d, count) in (0..).zip(counts.iter_mut()) {
-        if count.contains(&keys.len()) {
+    // One tight loop per pass to count and one to scatter: a count of u32 (fewer than
+    // `u32::MAX` nodes) keeps a pass's cursors at 8 KiB.
+    let mut count = [0u32; BUCKETS];
+    for pass in 0..passes {
+        let shift = low + DIGIT_BITS * pass;
+        let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
+        count.fill(0);
+        for &k in keys.iter() {
+            count[digit(k)] += 1;
+        }
+        if count.iter().any(|&c| c as usize == keys.len()) {
             continue; // every key has the same digit here
         }
-        // Counts to start positions, in place (the counts are not needed again).
+        // Counts to start positions, in place.
         let mut sum = 0;
         for slot in count.iter_mut() {
             let c = *slot;
@@ -271,9 +275,9 @@ fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
             sum += c;
         }
         for &k in keys.iter() {
-            let b = digit(k, d);
-            out[count[b]] = k;
-            count[b] += 1;
+            let cursor = &mut count[digit(k)];
+            out[*cursor as usize] = k;
+            *cursor += 1;
         }
         std::mem::swap(keys, &mut out);
     }
