@@ -35,6 +35,64 @@ pub(crate) struct Names {
     ends: Vec<usize>,
     /// Whether any node has a user-given name (if not, there is nothing to index).
     any_named: bool,
+    /// The text of the last unnamed node added: the next one is usually the next index.
+    odometer: Odometer,
+}
+
+/// `#` and the decimal digits of an index, left-aligned in a fixed buffer, counted up in place:
+/// the text of index `i + 1` from that of `i` is usually one byte changed, where writing the
+/// digits afresh (two at a time) cost as much as the rest of adding a node.
+#[derive(Default)]
+struct Odometer {
+    /// The index shown, if any.
+    index: Option<u32>,
+    /// `#` and at most 10 digits (`u32::MAX`); `text[..len]` is the text.
+    text: [u8; 12],
+    len: usize,
+}
+
+impl Odometer {
+    /// Shows `index`: counted up from the previous index when it is the next one and no digit
+    /// is added, written afresh otherwise.
+    fn show(&mut self, index: u32) {
+        if self.index.map(|last| last.wrapping_add(1)) != Some(index) || !self.count_up() {
+            self.write(index);
+        }
+        self.index = Some(index);
+    }
+
+    /// Adds one to the digits in place; false if that needs one more digit (`#99` to `#100`).
+    fn count_up(&mut self) -> bool {
+        for digit in self.text[1..self.len].iter_mut().rev() {
+            if *digit < b'9' {
+                *digit += 1;
+                return true;
+            }
+            *digit = b'0';
+        }
+        false
+    }
+
+    fn write(&mut self, index: u32) {
+        // Digits from the end of a small buffer, two at a time, then moved to the front.
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut rest = index;
+        while rest >= 10 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 || at == digits.len() {
+            at -= 1;
+            digits[at] = b'0' + rest as u8;
+        }
+        let count = digits.len() - at;
+        self.text[0] = b'#';
+        self.text[1..=count].copy_from_slice(&digits[at..]);
+        self.len = count + 1;
+    }
 }
 
 impl Names {
@@ -81,26 +139,15 @@ impl Names {
 
     /// Adds node `index`, which has no name: its text is `#index`.
     pub(crate) fn push_unnamed(&mut self, index: u32) {
-        // Digits from the end of a small buffer, two at a time: `format!` would cost several
-        // times the rest of adding a node.
-        let mut digits = [0u8; 11];
-        let mut at = digits.len();
-        let mut rest = index;
-        while rest >= 10 {
-            let pair = (rest % 100) as usize * 2;
-            rest /= 100;
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-        }
-        if rest > 0 || at == digits.len() {
-            at -= 1;
-            digits[at] = b'0' + rest as u8;
-        }
-        at -= 1;
-        digits[at] = b'#';
-        // SAFETY: `digits[at..]` is ASCII (`#` and `0`-`9`), so `bytes` stays UTF-8. (Checking
-        // it with `from_utf8` cost as much as the rest of adding a node.)
-        unsafe { self.bytes.as_mut_vec() }.extend_from_slice(&digits[at..]);
+        self.odometer.show(index);
+        let Odometer { text, len, .. } = &self.odometer;
+        // SAFETY: `text` is ASCII (`#`, `0`-`9`, and zeros past `len`), and only `text[..len]`
+        // is kept, so `bytes` stays UTF-8. (Checking it with `from_utf8` cost as much as the
+        // rest of adding a node.) The whole buffer is appended, then cut to length: a copy of
+        // a fixed size is a few moves, one of the text's length a `memcpy` call.
+        let bytes = unsafe { self.bytes.as_mut_vec() };
+        bytes.extend_from_slice(text);
+        bytes.truncate(bytes.len() - (text.len() - len));
         self.ends.push(self.bytes.len() | UNNAMED);
     }
 
@@ -421,5 +468,25 @@ mod tests {
         // A user's name that is an unnamed node's text is a duplicate (its second use).
         names.push("#1");
         assert_eq!(NameIndex::new(&names).err(), Some(4));
+    }
+
+    #[test]
+    fn unnamed_texts_counted_up_match_their_index() {
+        // In order (counted up, across every added digit), after a gap and after named nodes
+        // (written afresh), and down again.
+        let mut names = Names::default();
+        let mut expected = Vec::new();
+        let indices = (0..=10_050u32)
+            .chain([99_999, 100_000, 100_001, 5, 6, 4_294_967_294, u32::MAX])
+            .chain(1_009..=1_011);
+        for (n, i) in indices.enumerate() {
+            if n % 97 == 3 {
+                names.push("named");
+                expected.push("named".to_owned());
+            }
+            names.push_unnamed(i);
+            expected.push(format!("#{i}"));
+        }
+        assert!(names.iter().eq(expected.iter().map(String::as_str)));
     }
 }
