@@ -540,6 +540,31 @@ impl GraphBuilder {
         let (mut start, mut write) = (0, 0);
         for i in 0..n {
             let end = offsets[i + 1] as usize;
+            // The common case, checked in one read of the list: every entry an index below
+            // `i` (so resolved, known, not `i` itself, not forward), strictly ascending (so
+            // distinct). Nothing to resolve, sort or deduplicate: move the list into place if
+            // an earlier list shrank, and count the successors.
+            let mut floor = 0;
+            let simple = deps[start..end].iter().all(|&p| {
+                let fits = p >= floor && (p as usize) < i;
+                floor = p.wrapping_add(1);
+                fits
+            });
+            if simple {
+                let len = end - start;
+                if write != start {
+                    deps.copy_within(start..end, write);
+                }
+                for &p in &deps[write..write + len] {
+                    hot[p as usize].succ_end += 1;
+                }
+                write += len;
+                // Fits: fewer than u32::MAX dependencies in all (checked above).
+                offsets[i + 1] = write as u32;
+                hot[i].in_degree = len as u32;
+                start = end;
+                continue;
+            }
             let mut ascending = true;
             let mut previous = None;
             for slot in &mut deps[start..end] {

@@ -35,6 +35,64 @@ pub(crate) struct Names {
     ends: Vec<usize>,
     /// Whether any node has a user-given name (if not, there is nothing to index).
     any_named: bool,
+    /// The text of the last unnamed node added: the next one is usually the next index.
+    odometer: Odometer,
+}
+
+/// `#` and the decimal digits of an index, left-aligned in a fixed buffer, counted up in place:
+/// the text of index `i + 1` from that of `i` is usually one byte changed, where writing the
+/// digits afresh (two at a time) cost as much as the rest of adding a node.
+#[derive(Default)]
+struct Odometer {
+    /// The index shown, if any.
+    index: Option<u32>,
+    /// `#` and at most 10 digits (`u32::MAX`); `text[..len]` is the text.
+    text: [u8; 12],
+    len: usize,
+}
+
+impl Odometer {
+    /// Shows `index`: counted up from the previous index when it is the next one and no digit
+    /// is added, written afresh otherwise.
+    fn show(&mut self, index: u32) {
+        if self.index.map(|last| last.wrapping_add(1)) != Some(index) || !self.count_up() {
+            self.write(index);
+        }
+        self.index = Some(index);
+    }
+
+    /// Adds one to the digits in place; false if that needs one more digit (`#99` to `#100`).
+    fn count_up(&mut self) -> bool {
+        for digit in self.text[1..self.len].iter_mut().rev() {
+            if *digit < b'9' {
+                *digit += 1;
+                return true;
+            }
+            *digit = b'0';
+        }
+        false
+    }
+
+    fn write(&mut self, index: u32) {
+        // Digits from the end of a small buffer, two at a time, then moved to the front.
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut rest = index;
+        while rest >= 10 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 || at == digits.len() {
+            at -= 1;
+            digits[at] = b'0' + rest as u8;
+        }
+        let count = digits.len() - at;
+        self.text[0] = b'#';
+        self.text[1..=count].copy_from_slice(&digits[at..]);
+        self.len = count + 1;
+    }
 }
 
 impl Names {
@@ -81,26 +139,15 @@ impl Names {
 
     /// Adds node `index`, which has no name: its text is `#index`.
     pub(crate) fn push_unnamed(&mut self, index: u32) {
-        // Digits from the end of a small buffer, two at a time: `format!` would cost several
-        // times the rest of adding a node.
-        let mut digits = [0u8; 11];
-        let mut at = digits.len();
-        let mut rest = index;
-        while rest >= 10 {
-            let pair = (rest % 100) as usize * 2;
-            rest /= 100;
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-        }
-        if rest > 0 || at == digits.len() {
-            at -= 1;
-            digits[at] = b'0' + rest as u8;
-        }
-        at -= 1;
-        digits[at] = b'#';
-        // SAFETY: `digits[at..]` is ASCII (`#` and `0`-`9`), so `bytes` stays UTF-8. (Checking
-        // it with `from_utf8` cost as much as the rest of adding a node.)
-        unsafe { self.bytes.as_mut_vec() }.extend_from_slice(&digits[at..]);
+        self.odometer.show(index);
+        let Odometer { text, len, .. } = &self.odometer;
+        // SAFETY: `text` is ASCII (`#`, `0`-`9`, and zeros past `len`), and only `text[..len]`
+        // is kept, so `bytes` stays UTF-8. (Checking it with `from_utf8` cost as much as the
+        // rest of adding a node.) The whole buffer is appended, then cut to length: a copy of
+        // a fixed size is a few moves, one of the text's length a `memcpy` call.
+        let bytes = unsafe { self.bytes.as_mut_vec() };
+        bytes.extend_from_slice(text);
+        bytes.truncate(bytes.len() - (text.len() - len));
         self.ends.push(self.bytes.len() | UNNAMED);
     }
 
@@ -177,8 +224,9 @@ impl NameIndex {
         let bytes = names.bytes.as_bytes();
         let mut start = 0;
         for (i, &end) in names.ends.iter().enumerate() {
-            let name = &bytes[start..end & !UNNAMED];
-            start = end & !UNNAMED;
+            let stop = end & !UNNAMED;
+            let name = bytes.get(start..stop).unwrap_or_default();
+            start = stop;
             if end & UNNAMED != 0 {
                 continue;
             }
@@ -190,26 +238,27 @@ impl NameIndex {
             keys.push((hash(name) << 32) | i as u64);
         }
         let prefix_shift = sort_by_hash_prefix(&mut keys);
-        // Equal names have equal hashes, so equal prefixes: compare hashes, then names, only
-        // within a run of equal prefixes (a run is in index order: the sort is stable, and
-        // has a quarter of a key on average: the prefix has two bits more than the key count).
-        let mut run_start = 0;
-        for k in 1..=keys.len() {
-            if k < keys.len() && keys[k] >> prefix_shift == keys[run_start] >> prefix_shift {
+        // Equal names have equal hashes, so equal prefixes: a key whose prefix differs from its
+        // neighbour's (nearly all of them: the prefix has two bits more than the key count
+        // needs) has no duplicate, at one comparison. Otherwise it is compared with the earlier
+        // keys of its run of equal prefixes (in index order: the sort is stable), hashes first,
+        // names (a cache miss each, in a large arena) only for equal hashes.
+        for (k, pair) in keys.windows(2).enumerate() {
+            let later = pair[1];
+            if (pair[0] ^ later) >> prefix_shift != 0 {
                 continue;
             }
-            let run = &keys[run_start..k];
-            for (j, &later) in run.iter().enumerate().skip(1) {
-                // Names are read (a cache miss each, in a large arena) only for equal hashes.
-                if run[..j].iter().any(|&earlier| {
-                    earlier >> 32 == later >> 32
-                        && names.get(earlier as u32 as usize) == names.get(later as u32 as usize)
-                }) {
-                    note(later as u32 as usize);
-                    break;
-                }
+            let run = keys[..=k]
+                .iter()
+                .rev()
+                .take_while(|&&earlier| (earlier ^ later) >> prefix_shift == 0);
+            let later_name = names.get(later as u32 as usize);
+            if run
+                .filter(|&&earlier| earlier >> 32 == later >> 32)
+                .any(|&earlier| names.get(earlier as u32 as usize) == later_name)
+            {
+                note(later as u32 as usize);
             }
-            run_start = k;
         }
         match second_use {
             Some(i) => Err(i),
@@ -236,7 +285,7 @@ impl NameIndex {
     }
 }
 
-/// Bits of the hash sorted per pass: a pass's 2048 bucket cursors (16 KiB) stay in the L1
+/// Bits of the hash sorted per pass: a pass's 2048 bucket cursors (8 KiB) stay in the L1
 /// cache while the keys are scattered.
 const DIGIT_BITS: u32 = 11;
 const BUCKETS: usize = 1 << DIGIT_BITS;
@@ -251,19 +300,21 @@ fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
     let passes = wanted.div_ceil(DIGIT_BITS);
     let prefix_bits = (passes * DIGIT_BITS).min(32);
     let low = 64 - prefix_bits; // the prefix's lowest bit in a key
-    let digit = |k: u64, d: u32| ((k >> (low + DIGIT_BITS * d)) as usize) & (BUCKETS - 1);
-    let mut counts = vec![[0usize; BUCKETS]; passes as usize];
-    for &k in keys.iter() {
-        for (d, count) in (0..).zip(counts.iter_mut()) {
-            count[digit(k, d)] += 1;
-        }
-    }
     let mut out = vec![0u64; keys.len()];
-    for (d, count) in (0..).zip(counts.iter_mut()) {
-        if count.contains(&keys.len()) {
+    // One tight loop per pass to count and one to scatter: a count of u32 (fewer than
+    // `u32::MAX` nodes) keeps a pass's cursors at 8 KiB.
+    let mut count = [0u32; BUCKETS];
+    for pass in 0..passes {
+        let shift = low + DIGIT_BITS * pass;
+        let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
+        count.fill(0);
+        for &k in keys.iter() {
+            count[digit(k)] += 1;
+        }
+        if count.iter().any(|&c| c as usize == keys.len()) {
             continue; // every key has the same digit here
         }
-        // Counts to start positions, in place (the counts are not needed again).
+        // Counts to start positions, in place.
         let mut sum = 0;
         for slot in count.iter_mut() {
             let c = *slot;
@@ -271,9 +322,9 @@ fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
             sum += c;
         }
         for &k in keys.iter() {
-            let b = digit(k, d);
-            out[count[b]] = k;
-            count[b] += 1;
+            let cursor = &mut count[digit(k)];
+            out[*cursor as usize] = k;
+            *cursor += 1;
         }
         std::mem::swap(keys, &mut out);
     }
@@ -417,5 +468,25 @@ mod tests {
         // A user's name that is an unnamed node's text is a duplicate (its second use).
         names.push("#1");
         assert_eq!(NameIndex::new(&names).err(), Some(4));
+    }
+
+    #[test]
+    fn unnamed_texts_counted_up_match_their_index() {
+        // In order (counted up, across every added digit), after a gap and after named nodes
+        // (written afresh), and down again.
+        let mut names = Names::default();
+        let mut expected = Vec::new();
+        let indices = (0..=10_050u32)
+            .chain([99_999, 100_000, 100_001, 5, 6, 4_294_967_294, u32::MAX])
+            .chain(1_009..=1_011);
+        for (n, i) in indices.enumerate() {
+            if n % 97 == 3 {
+                names.push("named");
+                expected.push("named".to_owned());
+            }
+            names.push_unnamed(i);
+            expected.push(format!("#{i}"));
+        }
+        assert!(names.iter().eq(expected.iter().map(String::as_str)));
     }
 }

@@ -59,6 +59,10 @@ pub(crate) struct Run {
     tokens: CachePadded<AtomicUsize>,
     pub(crate) cancelled: AtomicBool,
     pub(crate) refused: AtomicBool,
+    /// Nodes decided as anything but an output (failed, skipped, cancelled): written only on
+    /// those paths, so a run where every node succeeds never touches it, and
+    /// `Report::is_success` is one load instead of a downcast per node.
+    pub(crate) unsuccessful: AtomicUsize,
     /// With critical-path priority on an executor that honours priorities: the nodes submitted
     /// at High priority (and preferred for the in-place successor).
     critical: Option<ErasedArc<Critical>>,
@@ -435,6 +439,7 @@ impl Run {
             tokens: CachePadded::new(AtomicUsize::new(1)),
             cancelled: AtomicBool::new(false),
             refused: AtomicBool::new(false),
+            unsuccessful: AtomicUsize::new(0),
             critical,
             clock,
             start_time: 0,
@@ -603,10 +608,16 @@ impl Run {
             self.execute(index, hot, last_end)
         };
         let poison = match &decision {
+            Decision::Output(_) => None,
             Decision::Failed(_) => Some(index),
             Decision::Skipped => Some(cause),
-            _ => None,
+            Decision::Cancelled => None,
         };
+        if !matches!(decision, Decision::Output(_)) {
+            // Relaxed: read only by a report, after the completion (the tokens' `AcqRel` and
+            // the `done` lock order this before it).
+            self.unsuccessful.fetch_add(1, Ordering::Relaxed);
+        }
         // SAFETY: only this thread writes this slot, once (it took the counter to zero), and
         // nobody reads it before the releases below.
         unsafe { state.decide(decision) };

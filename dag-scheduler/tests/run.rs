@@ -570,3 +570,46 @@ fn a_wide_node_reads_every_input_and_nothing_else() {
     let report = g.build().unwrap().run(&InlineExecutor);
     assert_eq!(report.output(sum), Some(&4950));
 }
+
+/// `Report::is_success` reads a count the run keeps of nodes decided as anything but an output:
+/// every kind of such decision counts (failed, panicked, marked, skipped, cancelled), a node that
+/// ran despite a failed dependency does not undo it, and the count is per run (a rerun of the
+/// same graph, on the recycled state array, starts from zero).
+#[test]
+fn is_success_counts_every_unsuccessful_decision_per_run() {
+    let mut b = Graph::builder();
+    let a = b.node("a", |_| 1).key();
+    b.node("independent", |_| ());
+    b.node("cleanup", |cx| cx.missing_inputs().count())
+        .after(a)
+        .run_even_if_failed();
+    let graph = b.build().unwrap();
+    assert!(graph.run(&InlineExecutor).is_success());
+    let marked = graph
+        .run_with(
+            &InlineExecutor,
+            RunOptions::new().mark_failed("a", "broken"),
+        )
+        .unwrap();
+    assert!(!marked.is_success(), "{marked}");
+    assert_eq!(marked.outcome("cleanup"), Some(Outcome::Succeeded));
+    drop(marked);
+    assert!(
+        graph.run(&InlineExecutor).is_success(),
+        "a rerun starts from zero"
+    );
+    let refused = graph.run(&test_kit::Refusing);
+    assert!(!refused.is_success(), "{refused}");
+
+    let mut b = Graph::builder();
+    let p = b.node("panics", |_| -> u8 { panic!("boom") }).key();
+    b.node("skipped", |_| ()).after(p);
+    let report = b.build().unwrap().run(&ThreadPool::new(2).unwrap());
+    assert!(!report.is_success());
+    assert_eq!(
+        report.outcome("skipped"),
+        Some(Outcome::Skipped {
+            because: "panics".into()
+        })
+    );
+}

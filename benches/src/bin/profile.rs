@@ -18,7 +18,8 @@
 //!
 //! `dag-build SHAPE [NODES]` adds the nodes of one of the `compare` DAG shapes (`chain`,
 //! `wavefront`, `tree`, `random`) with `node(..).after(..)` and builds the graph, nothing else
-//! (the shape's predecessor lists are made first: subtract `dag-build none` from its count).
+//! (the shape's predecessor lists are made first: subtract `dag-shape SHAPE`, which makes and
+//! drops the lists and nothing else, from its count; `dag-build none` is `dag-shape chain`).
 //! Instructions per node: callgrind's total divided by NODES. `dag-build-unnamed SHAPE [NODES]`
 //! is the same with `unnamed_node` (no `format!` of a name per node), `dag-build-fmt SHAPE
 //! [NODES]` names them with `format_args!` on `GraphBuilder::with_capacity` (the fast path).
@@ -263,7 +264,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -280,6 +281,9 @@ fn main() -> ExitCode {
         "dag-build" => dag_build(system, n, Naming::Format),
         "dag-build-unnamed" => dag_build(system, n, Naming::Unnamed),
         "dag-build-fmt" => dag_build(system, n, Naming::FormatArgs),
+        "dag-shape" => dag_shape(system, n).map(|shape| {
+            println!("dag-shape: {} nodes, shape only", shape.len());
+        }),
         "dag-run" => dag_run(system, n, threads),
         other => Err(format!("unknown workload {other:?}")),
     };
