@@ -416,13 +416,17 @@ impl PoolSignals {
         }
         let mut busy = std::mem::take(&mut self.picks);
         busy.clear();
-        busy.extend(
-            workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
-                .map(|(at, _)| at),
-        );
+        // The candidates only when the sample has room: most readings keep the same workers,
+        // and this walk over every worker was a tenth of a 256-worker tick's instructions.
+        if self.sched.len() < SCHED_SAMPLE {
+            busy.extend(
+                workers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
+                    .map(|(at, _)| at),
+            );
+        }
         let take = SCHED_SAMPLE
             .saturating_sub(self.sched.len())
             .min(busy.len());
@@ -443,7 +447,10 @@ impl PoolSignals {
                 });
             }
         }
-        self.cursor = start + take;
+        if take > 0 {
+            // The round robin moves on only when it picked (a full sample keeps its place).
+            self.cursor = start + take;
+        }
         self.picks = busy;
         // The share over the readings of the last `SHARE_SPAN`.
         self.readings.push_back((now, off, wait));
@@ -478,6 +485,7 @@ impl PoolSignals {
         &mut self,
         workers: &[WorkerStats],
         queued: u64,
+        running: u64,
         elapsed: Duration,
     ) -> Option<WorkerTime> {
         let busy = self.busy_time(workers, elapsed);
@@ -496,14 +504,17 @@ impl PoolSignals {
         // then, on a busy host, only to a rule that sees a backlog or workers that may be
         // saturating the cores themselves (the trim rule): otherwise the split stays unknown
         // and the files (the dearest part of a tick) are not read.
-        let saturating = cpu.as_secs_f64() >= 0.75 * self.cores as f64 * elapsed.as_secs_f64();
+        let cores_used = cpu.as_secs_f64() / elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+        let saturating = cores_used >= 0.75 * self.cores as f64;
         let wait_share = match off_cpu_split(
             self.host_cpu,
-            busy_now(workers),
+            usize::try_from(running).unwrap_or(usize::MAX),
             self.cores,
+            cores_used,
             queued > 0 || saturating,
         ) {
             Split::Measure => self.wait_share(workers),
+            Split::MeasureElseBlocked => self.wait_share(workers).or(Some(0.0)),
             Split::Unknown => {
                 self.pause_sample();
                 None
@@ -571,39 +582,52 @@ impl PoolSignals {
     }
 }
 
-/// Workers not parked now.
-fn busy_now(workers: &[WorkerStats]) -> usize {
-    workers.iter().filter(|w| !w.parked).count()
-}
-
 /// How a tick splits busy workers' off-CPU time into blocked and run-queue time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Split {
-    /// Read the `schedstat` sample.
+    /// Read the `schedstat` sample; unknown until it has a pair.
     Measure,
+    /// Read the `schedstat` sample; until it has a pair, all blocked.
+    MeasureElseBlocked,
     /// Leave it unknown (no rule needs it now): the files are not read.
     Unknown,
     /// A runnable worker finds a free CPU: all of it is blocked time.
     Blocked,
 }
 
+/// Our workers' CPU, in cores, under which a host reading of "free" is trusted until the
+/// `schedstat` sample has a pair, however many of them are busy: they leave most of the cores
+/// to a runnable worker.
+const LIGHT_CPU_PER_CORE: f64 = 0.25;
+
 /// The split for a tick: `host_cpu` the host's CPU use (refreshed once a second), `busy` our
-/// workers not parked now, `needed` whether a rule needs the split (a backlog, or workers that
-/// may be saturating the cores).
+/// workers running a task now (pool-core's `running`, no walk over the workers), `cores_used`
+/// the cores' worth of CPU our workers used over the interval, `needed` whether a rule needs
+/// the split (a backlog, or workers that may be saturating the cores).
 ///
-/// Off-CPU time is blocked time only when a CPU is surely free: the host below
-/// `HOST_FREE_BELOW` *and* no more of our workers busy than cores. The second half is what the
-/// host reading alone misses: refreshed once a second (`HOST_CPU_EVERY`), it still shows the
-/// host before our workers when they start to oversubscribe the cores (a CPU-bound phase after
-/// a sleep-bound one), so their run-queue wait read as blocked time and CPU-bound work grew
-/// (W4's third phase). Busy workers can queue behind each other only when they outnumber the
-/// cores, and that count comes from pool-core's counters every tick. Then the sample is read
-/// every tick, needed or not, so its pair is ready when a backlog comes (the sample is only
-/// `SCHED_SAMPLE` files, kept open).
-fn off_cpu_split(host_cpu: Option<f64>, busy: usize, cores: usize, needed: bool) -> Split {
+/// Off-CPU time is blocked time without a measurement only when a CPU is surely free: the
+/// host below `HOST_FREE_BELOW` *and* no more of our workers busy than cores. The second half
+/// is what the host reading alone misses: refreshed once a second (`HOST_CPU_EVERY`), it
+/// still shows the host before our workers when they start to oversubscribe the cores (a
+/// CPU-bound phase after a sleep-bound one), so their run-queue wait read as blocked time and
+/// CPU-bound work grew (W4). Busy workers can queue behind each other only when they
+/// outnumber the cores, and that count comes from pool-core's counters every tick. Then the
+/// sample is read every tick, needed or not, so its pair is ready when a backlog comes (the
+/// sample is only `SCHED_SAMPLE` files, kept open); until the first pair, workers using under
+/// `LIGHT_CPU_PER_CORE` of the cores count as blocked, so a sleep-bound burst on a quiet host
+/// still grows at once instead of waiting 50 ms for the pair.
+fn off_cpu_split(
+    host_cpu: Option<f64>,
+    busy: usize,
+    cores: usize,
+    cores_used: f64,
+    needed: bool,
+) -> Split {
     let host_free = host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
     if host_free && busy <= cores {
         Split::Blocked
+    } else if host_free && cores_used < LIGHT_CPU_PER_CORE * cores as f64 {
+        Split::MeasureElseBlocked
     } else if needed || host_free {
         Split::Measure
     } else {
@@ -623,7 +647,7 @@ impl Signals for PoolSignals {
         let secs = elapsed.as_secs_f64();
         // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system();
-        let time = self.worker_time(&workers, stats.queued, elapsed);
+        let time = self.worker_time(&workers, stats.queued, stats.running, elapsed);
         self.worker_stats = workers;
         let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
         if let Some(time) = time.filter(|_| secs > 0.0) {
@@ -755,18 +779,23 @@ mod tests {
         pool.shutdown();
     }
 
-    /// Off-CPU time is blocked only while a CPU is surely free: the host reading below 90%
-    /// and no more of our workers busy than cores. A free reading with our workers
-    /// outnumbering the cores is measured, needed or not (it may be stale).
+    /// Off-CPU time is blocked without a measurement only while a CPU is surely free: the
+    /// host reading below 90% and no more of our workers busy than cores. A free reading with
+    /// our workers outnumbering the cores is measured, needed or not (it may be stale); until
+    /// the first pair, light workers count as blocked.
     #[test]
     fn off_cpu_time_is_blocked_only_while_a_cpu_is_surely_free() {
-        assert_eq!(off_cpu_split(Some(0.3), 2, 2, true), Split::Blocked);
-        assert_eq!(off_cpu_split(Some(0.3), 2, 2, false), Split::Blocked);
-        assert_eq!(off_cpu_split(Some(0.3), 3, 2, true), Split::Measure);
-        assert_eq!(off_cpu_split(Some(0.3), 3, 2, false), Split::Measure);
-        assert_eq!(off_cpu_split(Some(0.95), 1, 2, true), Split::Measure);
-        assert_eq!(off_cpu_split(Some(0.95), 1, 2, false), Split::Unknown);
-        assert_eq!(off_cpu_split(None, 64, 2, false), Split::Unknown);
-        assert_eq!(off_cpu_split(None, 64, 2, true), Split::Measure);
+        assert_eq!(off_cpu_split(Some(0.3), 2, 2, 1.9, true), Split::Blocked);
+        assert_eq!(off_cpu_split(Some(0.3), 2, 2, 1.9, false), Split::Blocked);
+        assert_eq!(off_cpu_split(Some(0.3), 3, 2, 1.9, true), Split::Measure);
+        assert_eq!(off_cpu_split(Some(0.3), 3, 2, 1.9, false), Split::Measure);
+        assert_eq!(
+            off_cpu_split(Some(0.3), 64, 2, 0.1, true),
+            Split::MeasureElseBlocked
+        );
+        assert_eq!(off_cpu_split(Some(0.95), 64, 2, 0.1, true), Split::Measure);
+        assert_eq!(off_cpu_split(Some(0.95), 1, 2, 0.0, false), Split::Unknown);
+        assert_eq!(off_cpu_split(None, 64, 2, 0.1, false), Split::Unknown);
+        assert_eq!(off_cpu_split(None, 64, 2, 0.1, true), Split::Measure);
     }
 }
