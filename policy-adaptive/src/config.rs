@@ -86,9 +86,12 @@ pub struct Config {
     /// every worker blocked and a backlog on that busy host 40-44 µs, 63-74 µs and 77-98 µs
     /// (median tick 72-84 µs) at 256: 0.04% / 0.07% / 0.08-0.10%. Most of the 256-worker tick
     /// is the walk over the workers' counter blocks, cold after the sleep (one last-level
-    /// cache miss per worker). The controller's wait and wake-up come on top: `compare`'s
-    /// controller rows, which count them, gave 120-128 µs per tick at 256 busy workers and
-    /// 75-93 µs at 256 parked ones on that machine (0.12% / 0.09% of a core). A longer
+    /// cache miss per worker), and the system calls (8 thread CPU clocks, 2 `schedstat`
+    /// re-reads): in user space the 256-busy tick is about 58 k instructions (callgrind). The
+    /// controller's wait and wake-up come on top: `compare`'s controller rows, which count
+    /// them, gave 113-119 µs per tick at 256 busy workers, 83-94 µs at 256 parked ones and
+    /// 58-59 µs at 1 parked worker (load average 3-5 on 2 shared cores: 0.11-0.12% / 0.08-0.09%
+    /// / 0.06% of a core), so the wake-up alone is a third to a half of a tick. A longer
     /// interval divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out

@@ -255,6 +255,31 @@ impl ControllerState {
 /// core ran a worker throughout.
 const FULL_CORES: f64 = 0.9;
 
+/// The CPU cap, `cpu_threads_per_core × cores`: the size CPU-bound work keeps (rule 6 trims
+/// to it, rule 5 grows to it, rule 4 scales it by the blocking ratio). Bound once per decision
+/// so the rules cannot drift apart on how it is rounded or clamped.
+#[derive(Clone, Copy, Debug)]
+struct CpuCap {
+    /// Unrounded, in threads: the base the blocking ratio scales.
+    exact: f64,
+    /// Rounded up.
+    threads: usize,
+    /// Rounded up and kept within `min..=max`: the size rules 5 and 6 move to.
+    bounded: usize,
+}
+
+impl CpuCap {
+    fn new(config: &Config, cores: usize) -> Self {
+        let exact = config.cpu_threads_per_core * cores.max(1) as f64;
+        let threads = exact.ceil() as usize;
+        CpuCap {
+            exact,
+            threads,
+            bounded: threads.clamp(config.min, config.max),
+        }
+    }
+}
+
 /// Decides the worker count for one tick. Pure: the same snapshots give the same decisions.
 ///
 /// The rules and their order are described in the module docs of the crate's README; in short:
@@ -291,6 +316,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     let current = s.target;
     let busy = usize::try_from(s.running).unwrap_or(usize::MAX);
     let cores = s.cores.max(1) as f64;
+    let cap = CpuCap::new(config, s.cores);
 
     // Timers first: they must see every tick, whichever rule decides.
     if s.queued == 0 && busy < current {
@@ -370,7 +396,6 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // CPU-bound workers on a busy host is noisy, a tenth of a worker or so: not enough to
         // grow on) leave no room.
         let budget = config.spare_cpu * cores;
-        let cpu_cap_cores = config.cpu_threads_per_core * cores;
         let got = s.worker_cpu.or(s.worker_demand);
         let demand = s.worker_demand.or(s.worker_cpu);
         let room = match (got, s.blocked) {
@@ -383,7 +408,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // ratio never bounded the room.
             (Some(got), Some(_)) if got >= FULL_CORES * cores => 0,
             (Some(got), Some(b)) if got > 0.0 => {
-                let size = (cpu_cap_cores * (got + b) / got).floor();
+                let size = (cap.exact * (got + b) / got).floor();
                 if size >= max as f64 {
                     usize::MAX
                 } else {
@@ -394,7 +419,6 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             _ => usize::MAX,
         };
         let spare_cpu = room > 0;
-        let cpu_cap = (config.cpu_threads_per_core * cores).ceil() as usize;
         // An early decision, a fraction of an interval after the last: its blocked/run-queue
         // split covers a few ms, and on a busy host a CPU-bound worker waiting for a CPU then
         // shows as a third blocked (seen at load 40). It grows only workers nearly all blocked.
@@ -409,7 +433,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             Some(b) if b >= 0.5 && spare_cpu && !early => Some((b.round() as usize).max(1)),
             // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
             // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
-            None if s.worker_cpu.is_none() && busy >= current && current < cpu_cap => Some(1),
+            None if s.worker_cpu.is_none() && busy >= current && current < cap.threads => Some(1),
             // CPU known but its split into blocked and run-queue time still pending (the CPUs
             // may be full and the sample has no pair yet): hold; the controller looks again.
             _ => None,
@@ -433,13 +457,13 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // busy (the guard slows growth, it never stops it). An early decision a fraction of
             // an interval after the last grows by that fraction of the factor (compounded, so
             // ten early decisions still make x4), and by at least one.
-            let cap = if all_blocked {
+            let pace_cap = if all_blocked {
                 usize::MAX
             } else {
                 let factor: f64 = if host_busy { 2.0 } else { 4.0 };
                 ((factor.powf(pace) - 1.0) * current as f64).round() as usize
             };
-            let step = wanted.min(queued).min(cap).min(room).max(1);
+            let step = wanted.min(queued).min(pace_cap).min(room).max(1);
             state.climb = Climb::default();
             return Decision {
                 target: current.saturating_add(step).min(max),
@@ -459,15 +483,14 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // thread), 2 threads got 1.3 of the 2 cores and 4 get 1.6 (W8 at 0.73 of the best fixed
     // size, most of its window at 2-3 threads). Only from below the cores, so the climber may
     // still settle between the cores and the cap when fewer threads lose nothing.
-    let cpu_cap = ((config.cpu_threads_per_core * cores).ceil() as usize).clamp(min, max);
-    if s.queued > 0 && busy >= current && current < s.cores.max(1).min(cpu_cap) {
+    if s.queued > 0 && busy >= current && current < s.cores.max(1).min(cap.bounded) {
         if let Some(available) = memory_low {
             return hold(Reason::MemoryPressure { available });
         }
         state.climb = Climb::default();
         let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
         return Decision {
-            target: cpu_cap.min(current.saturating_add(queued)),
+            target: cap.bounded.min(current.saturating_add(queued)),
             reason: Reason::BelowCpuCap,
         };
     }
@@ -481,7 +504,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         }
         _ => false,
     };
-    let floor = ((config.cpu_threads_per_core * cores).ceil() as usize).clamp(min, max);
+    let floor = cap.bounded;
     if cpu_bound && busy >= floor && current > floor {
         state.climb = Climb::default();
         return Decision {
@@ -641,6 +664,6 @@ pub fn grows_on_demand(s: &Snapshot, config: &Config) -> bool {
             !(blocked * 4.0 <= busy && demand >= config.spare_cpu * cores)
         }
         (Some(_), _) => true,
-        (None, _) => current < (config.cpu_threads_per_core * cores).ceil() as usize,
+        (None, _) => current < CpuCap::new(config, s.cores).threads,
     }
 }

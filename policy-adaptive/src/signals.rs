@@ -79,7 +79,8 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 /// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
 ///   [`ThreadPool::stats_with_workers`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
-///   CPU is below 90% a runnable worker finds a CPU, so that time is blocked time; above it, a
+///   CPU is below 90% and no more of our workers are busy than cores, a runnable worker finds a
+///   CPU, so that time is blocked time; otherwise a
 ///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
 ///   apart, one worker swapped a second) gives the share spent in a run queue over the last
 ///   250 ms, and the rest is blocked. `blocked` is the blocked share of
@@ -415,13 +416,17 @@ impl PoolSignals {
         }
         let mut busy = std::mem::take(&mut self.picks);
         busy.clear();
-        busy.extend(
-            workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
-                .map(|(at, _)| at),
-        );
+        // The candidates only when the sample has room: most readings keep the same workers,
+        // and this walk over every worker was a tenth of a 256-worker tick's instructions.
+        if self.sched.len() < SCHED_SAMPLE {
+            busy.extend(
+                workers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| !w.parked && !self.sched.iter().any(|s| s.index == w.index))
+                    .map(|(at, _)| at),
+            );
+        }
         let take = SCHED_SAMPLE
             .saturating_sub(self.sched.len())
             .min(busy.len());
@@ -442,7 +447,10 @@ impl PoolSignals {
                 });
             }
         }
-        self.cursor = start + take;
+        if take > 0 {
+            // The round robin moves on only when it picked (a full sample keeps its place).
+            self.cursor = start + take;
+        }
         self.picks = busy;
         // The share over the readings of the last `SHARE_SPAN`.
         self.readings.push_back((now, off, wait));
@@ -477,32 +485,45 @@ impl PoolSignals {
         &mut self,
         workers: &[WorkerStats],
         queued: u64,
+        running: u64,
         elapsed: Duration,
     ) -> Option<WorkerTime> {
         let busy = self.busy_time(workers, elapsed);
         if busy.is_zero() {
-            // Every worker parked all along: no CPU to split, no clock to read.
+            // Every worker parked all along: no CPU to split, no clock to read. The split
+            // stays what the host says (blocked while it has a CPU free, else unknown).
             self.pause_sample();
-            return Some(WorkerTime::default());
+            let host_free = self.host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
+            return Some(WorkerTime {
+                wait_share: host_free.then_some(0.0),
+                ..WorkerTime::default()
+            });
         }
         let cpu = busy.mul_f64(self.cpu_share(workers)?);
-        // The run-queue share only matters when the CPUs may be full: with the host's CPU
-        // below HOST_FREE_BELOW a runnable worker finds a free CPU, and off-CPU time is blocked
-        // time. Only then are `schedstat` files read.
-        // Nor does it matter to any rule without a backlog, unless the workers may be
-        // saturating the cores themselves (the trim rule): then the split stays unknown, and
-        // the files (the dearest part of a tick) are not read.
-        let contended = self.host_cpu.is_none_or(|h| h >= HOST_FREE_BELOW);
-        let saturating = cpu.as_secs_f64() >= 0.75 * self.cores as f64 * elapsed.as_secs_f64();
-        let wait_share = if contended && (queued > 0 || saturating) {
-            self.wait_share(workers)
-        } else if contended {
-            self.pause_sample();
-            None
-        } else {
-            self.pause_sample();
-            self.last_share = None;
-            Some(0.0)
+        // The run-queue share only matters when the CPUs may be full (`off_cpu_split`), and
+        // then, on a busy host, only to a rule that sees a backlog or workers that may be
+        // saturating the cores themselves (the trim rule): otherwise the split stays unknown
+        // and the files (the dearest part of a tick) are not read.
+        let cores_used = cpu.as_secs_f64() / elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+        let saturating = cores_used >= 0.75 * self.cores as f64;
+        let wait_share = match off_cpu_split(
+            self.host_cpu,
+            usize::try_from(running).unwrap_or(usize::MAX),
+            self.cores,
+            cores_used,
+            queued > 0 || saturating,
+        ) {
+            Split::Measure => self.wait_share(workers),
+            Split::MeasureElseBlocked => self.wait_share(workers).or(Some(0.0)),
+            Split::Unknown => {
+                self.pause_sample();
+                None
+            }
+            Split::Blocked => {
+                self.pause_sample();
+                self.last_share = None;
+                Some(0.0)
+            }
         };
         Some(WorkerTime {
             busy,
@@ -561,6 +582,59 @@ impl PoolSignals {
     }
 }
 
+/// How a tick splits busy workers' off-CPU time into blocked and run-queue time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Split {
+    /// Read the `schedstat` sample; unknown until it has a pair.
+    Measure,
+    /// Read the `schedstat` sample; until it has a pair, all blocked.
+    MeasureElseBlocked,
+    /// Leave it unknown (no rule needs it now): the files are not read.
+    Unknown,
+    /// A runnable worker finds a free CPU: all of it is blocked time.
+    Blocked,
+}
+
+/// Our workers' CPU, in cores, under which a host reading of "free" is trusted until the
+/// `schedstat` sample has a pair, however many of them are busy: they leave most of the cores
+/// to a runnable worker.
+const LIGHT_CPU_PER_CORE: f64 = 0.25;
+
+/// The split for a tick: `host_cpu` the host's CPU use (refreshed once a second), `busy` our
+/// workers running a task now (pool-core's `running`, no walk over the workers), `cores_used`
+/// the cores' worth of CPU our workers used over the interval, `needed` whether a rule needs
+/// the split (a backlog, or workers that may be saturating the cores).
+///
+/// Off-CPU time is blocked time without a measurement only when a CPU is surely free: the
+/// host below `HOST_FREE_BELOW` *and* no more of our workers busy than cores. The second half
+/// is what the host reading alone misses: refreshed once a second (`HOST_CPU_EVERY`), it
+/// still shows the host before our workers when they start to oversubscribe the cores (a
+/// CPU-bound phase after a sleep-bound one), so their run-queue wait read as blocked time and
+/// CPU-bound work grew (W4). Busy workers can queue behind each other only when they
+/// outnumber the cores, and that count comes from pool-core's counters every tick. Then the
+/// sample is read every tick, needed or not, so its pair is ready when a backlog comes (the
+/// sample is only `SCHED_SAMPLE` files, kept open); until the first pair, workers using under
+/// `LIGHT_CPU_PER_CORE` of the cores count as blocked, so a sleep-bound burst on a quiet host
+/// still grows at once instead of waiting 50 ms for the pair.
+fn off_cpu_split(
+    host_cpu: Option<f64>,
+    busy: usize,
+    cores: usize,
+    cores_used: f64,
+    needed: bool,
+) -> Split {
+    let host_free = host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
+    if host_free && busy <= cores {
+        Split::Blocked
+    } else if host_free && cores_used < LIGHT_CPU_PER_CORE * cores as f64 {
+        Split::MeasureElseBlocked
+    } else if needed || host_free {
+        Split::Measure
+    } else {
+        Split::Unknown
+    }
+}
+
 impl Signals for PoolSignals {
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
         // The counters and every worker's busy time in one walk over the workers, into a
@@ -573,7 +647,7 @@ impl Signals for PoolSignals {
         let secs = elapsed.as_secs_f64();
         // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system();
-        let time = self.worker_time(&workers, stats.queued, elapsed);
+        let time = self.worker_time(&workers, stats.queued, stats.running, elapsed);
         self.worker_stats = workers;
         let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
         if let Some(time) = time.filter(|_| secs > 0.0) {
@@ -582,9 +656,8 @@ impl Signals for PoolSignals {
             // yet), the split of off-CPU time is unknown while the CPUs may be full.
             // Then `blocked` and `worker_demand` stay unknown (`worker_cpu` alone known): the
             // decision holds and the controller looks again once the sample has a pair.
-            let host_free = self.host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
             worker_cpu = Some(time.cpu.as_secs_f64() / secs);
-            if let Some(wait_share) = time.wait_share.or(host_free.then_some(0.0)) {
+            if let Some(wait_share) = time.wait_share {
                 let wait = off * wait_share;
                 let busy = time.busy.as_secs_f64();
                 // The blocked share of the busy time, applied to the busy count now: `blocked`
@@ -619,5 +692,110 @@ impl fmt::Debug for PoolSignals {
             .field("memory", &self.memory)
             .field("host_cpu", &self.host_cpu)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// CPU-bound workers that outnumber the cores, with a host CPU reading that says "free"
+    /// (it is refreshed once a second, so right after our own workers start spinning it still
+    /// shows the quiet host before them): their run-queue wait must not be called blocked, or
+    /// the controller grows CPU-bound work (W4's third phase). Every sample either says nothing
+    /// of the split yet or calls at most a quarter of the busy workers blocked (the decision's
+    /// CPU-bound line), and the split is eventually measured.
+    #[cfg(all(target_os = "linux", feature = "sysinfo"))]
+    #[test]
+    fn a_stale_free_host_reading_does_not_make_run_queue_wait_blocked() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let spinners = 4 * cores;
+        let workers = WorkerThreads::new();
+        let hook = workers.clone();
+        let pool = ThreadPool::builder()
+            .threads(spinners)
+            .on_thread_start(move |index| hook.record_current(index))
+            .build()
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Declared after the pool, so dropped before it: a failed assertion stops the spinners
+        // before the pool's drop waits for them.
+        struct Stop(Arc<AtomicBool>);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(stop.clone());
+        // As many again queued behind the spinners: a backlog, as in the controller's case.
+        for _ in 0..2 * spinners {
+            let stop = stop.clone();
+            pool.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        }
+        let mut signals = PoolSignals::new(workers);
+        // A host reading of 5%, not due for a refresh during the test: stale and "free".
+        signals.host_cpu = Some(0.05);
+        signals.cpu_refreshes = 2;
+        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = Instant::now();
+        let (mut measured, mut blocked, mut running) = (0, 0.0, 0.0);
+        let mut seen = Vec::new();
+        while measured < 5 {
+            assert!(
+                Instant::now() < deadline,
+                "the split was never measured: {seen:?}"
+            );
+            // The sampling interval (the controller's tick), not a wait for an event.
+            std::thread::sleep(Duration::from_millis(100));
+            let now = Instant::now();
+            let s = signals.sample(&pool, now - last);
+            last = now;
+            seen.push((s.running, s.blocked, s.worker_cpu));
+            if let Some(b) = s.blocked.filter(|_| s.running > 0) {
+                measured += 1;
+                blocked += b;
+                running += s.running as f64;
+            }
+        }
+        // Spinners are never blocked. Read as blocked, their run-queue wait is most of their
+        // busy time (7 of 8 spinners at 0.9 cores on 2 cores, on the old rule); the split
+        // measured from `schedstat` misses a wait still in progress at a reading, so on a
+        // crowded host a part of it still reads blocked: less than half, summed over the
+        // samples (the decision's room rule treats workers less than half blocked as wanting
+        // the cores).
+        assert!(
+            blocked * 2.0 < running,
+            "spinning workers called blocked: {seen:?}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        pool.shutdown();
+    }
+
+    /// Off-CPU time is blocked without a measurement only while a CPU is surely free: the
+    /// host reading below 90% and no more of our workers busy than cores. A free reading with
+    /// our workers outnumbering the cores is measured, needed or not (it may be stale); until
+    /// the first pair, light workers count as blocked.
+    #[test]
+    fn off_cpu_time_is_blocked_only_while_a_cpu_is_surely_free() {
+        assert_eq!(off_cpu_split(Some(0.3), 2, 2, 1.9, true), Split::Blocked);
+        assert_eq!(off_cpu_split(Some(0.3), 2, 2, 1.9, false), Split::Blocked);
+        assert_eq!(off_cpu_split(Some(0.3), 3, 2, 1.9, true), Split::Measure);
+        assert_eq!(off_cpu_split(Some(0.3), 3, 2, 1.9, false), Split::Measure);
+        assert_eq!(
+            off_cpu_split(Some(0.3), 64, 2, 0.1, true),
+            Split::MeasureElseBlocked
+        );
+        assert_eq!(off_cpu_split(Some(0.95), 64, 2, 0.1, true), Split::Measure);
+        assert_eq!(off_cpu_split(Some(0.95), 1, 2, 0.0, false), Split::Unknown);
+        assert_eq!(off_cpu_split(None, 64, 2, 0.1, false), Split::Unknown);
+        assert_eq!(off_cpu_split(None, 64, 2, 0.1, true), Split::Measure);
     }
 }

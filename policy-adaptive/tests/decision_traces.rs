@@ -597,3 +597,43 @@ fn an_early_decision_grows_only_workers_nearly_all_blocked() {
     assert!(burst_end > 2, "{burst}");
     insta::assert_snapshot!(format!("{table}\n{burst}"));
 }
+
+#[test]
+fn a_stale_free_host_reading_does_not_grow_cpu_bound_work() {
+    // W4's CPU-bound phase after its sleep phase, on a host crowded by others: 8 workers spin
+    // on 2 cores and get 0.9 of them, while the host reading (refreshed once a second) still
+    // shows the sleep phase's 30%. Old signals took that reading's word and called all off-CPU
+    // time blocked: 7 of 8 workers "blocked", a blocking ratio of 9, and the pool grew to the
+    // backlog. The signals now measure the split whenever our busy workers outnumber the
+    // cores: pending for the first sample (no `schedstat` pair yet), then mostly run-queue
+    // wait: the saturation rule trims to the CPU cap.
+    let world = |stale: bool| {
+        move |tick: u32, threads: usize| {
+            let busy = threads.min(64);
+            let got = 0.9_f64.min(busy as f64);
+            let off = busy as f64 - got;
+            let (blocked, demand) = match (stale, tick) {
+                (true, _) => (Some(off), Some(got)),
+                (false, 1) => (None, None),
+                // A tenth of the off-CPU time still reads blocked (waits in progress).
+                (false, _) => (Some(off * 0.1), Some(got + off * 0.9)),
+            };
+            Snapshot {
+                queued: (64 - busy) as u64,
+                running: busy as u64,
+                completed: (got * 100.0) as u64,
+                blocked,
+                worker_cpu: Some(got),
+                worker_demand: demand,
+                memory: lots_of_memory(),
+                host_cpu: Some(0.3),
+                ..base()
+            }
+        }
+    };
+    let (old, old_end) = trace(&Config::default(), 8, 4, world(true));
+    let (table, end) = trace(&Config::default(), 8, 4, world(false));
+    assert!(old_end > 8, "the old reading grew: {old}");
+    assert!(end <= 8, "CPU-bound work grew: {table}");
+    insta::assert_snapshot!(format!("{table}\nold signals:\n{old}"));
+}
