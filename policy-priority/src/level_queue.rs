@@ -164,7 +164,9 @@ impl<S: Slot> Levels<S> {
         // values (callgrind: the whole loop inline spent about 20 instructions a pop on register
         // saves and stack moves). Same steps as `pop_slow`'s first round; it starts over with a
         // fresh load of the bitmap.
-        let bits = self.nonempty.load(Ordering::SeqCst);
+        // The mask changes no value (only bits below `LEVELS` are ever set); it tells the
+        // compiler that `top` indexes `levels` in bounds, so the lookup below needs no check.
+        let bits = self.nonempty.load(Ordering::SeqCst) & ALL_LEVELS;
         if bits != 0 {
             let top = top_level(bits);
             let others = bits & !(1u8 << top);
@@ -202,7 +204,7 @@ impl<S: Slot> Levels<S> {
     fn pop_slow(&self, run: PopRun) -> Option<S::Popped> {
         let backoff = Backoff::new();
         loop {
-            let bits = self.nonempty.load(Ordering::SeqCst);
+            let bits = self.nonempty.load(Ordering::SeqCst) & ALL_LEVELS;
             if bits == 0 {
                 return self.pop_any(run);
             }
@@ -403,6 +405,9 @@ fn raise(stamp_of: &AtomicU64, stamp: u64) {
         stamp_of.fetch_max(stamp, Ordering::Relaxed);
     }
 }
+
+/// Every level's bit in `nonempty`.
+const ALL_LEVELS: u8 = (1 << LEVELS) - 1;
 
 /// Consecutive empty pops of one thread after which the queue counts as idle and its bits are
 /// retired (README.md, "Lazy retire"). Well under the pool's 64 search rounds before a worker
