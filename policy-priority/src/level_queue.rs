@@ -172,10 +172,12 @@ impl<S: Slot> Levels<S> {
         if bits != 0 {
             let top = top_level(bits);
             let others = bits & !(1u8 << top);
-            let plain = match &self.guard {
-                None => true,
-                Some(guard) => others == 0 || guard.skips_check(run),
-            };
+            // `others` first: with one level busy, the common case, that is the only test.
+            let plain = others == 0
+                || match &self.guard {
+                    None => true,
+                    Some(guard) => guard.skips_check(run),
+                };
             if plain {
                 match self.levels[top].steal() {
                     Steal::Success(entry) => return Some(self.served(entry, top, false, run)),
