@@ -180,7 +180,7 @@ impl<S: Slot> Levels<S> {
                 };
             if plain {
                 match self.levels[top].steal() {
-                    Steal::Success(entry) => return Some(self.served(entry, top, false, run)),
+                    Steal::Success(entry) => return Some(self.served(entry, top, false)),
                     // Another level may hold work: clear this one's bit so that pops go there.
                     Steal::Empty if others != 0 => self.retire(top),
                     // The only level the bitmap shows is empty: keep its bit (lazy retire).
@@ -204,11 +204,12 @@ impl<S: Slot> Levels<S> {
 
     /// Bookkeeping for an entry a pop took from `level`; hands it out (`Slot::popped`).
     #[inline]
-    fn served(&self, entry: S, level: usize, by_aging: bool, run: PopRun) -> S::Popped {
+    fn served(&self, entry: S, level: usize, by_aging: bool) -> S::Popped {
         if let Some(guard) = &self.guard {
             guard.served(level, entry.stamp(), by_aging);
         }
-        run.found();
+        // No write to the run of empty pops: the next empty pop sees that its predecessor was
+        // not one (`PopRun::went_quiet`).
         entry.popped(level_priority(level))
     }
 
@@ -228,7 +229,7 @@ impl<S: Slot> Levels<S> {
                 None => (top, false),
             };
             match self.levels[level].steal() {
-                Steal::Success(entry) => return Some(self.served(entry, level, by_aging, run)),
+                Steal::Success(entry) => return Some(self.served(entry, level, by_aging)),
                 // Another level may hold work: clear this one's bit so that pops go there.
                 Steal::Empty if bits & !(1u8 << level) != 0 => self.retire(level),
                 // The only level the bitmap shows is empty: keep its bit (README.md, "Lazy
@@ -282,7 +283,7 @@ impl<S: Slot> Levels<S> {
         for level in (0..LEVELS).rev() {
             while !self.levels[level].is_empty() {
                 match self.levels[level].steal() {
-                    Steal::Success(entry) => return Some(self.served(entry, level, false, run)),
+                    Steal::Success(entry) => return Some(self.served(entry, level, false)),
                     Steal::Empty => break,
                     Steal::Retry => backoff.snooze(),
                 }
@@ -442,8 +443,11 @@ struct PopCounts {
     /// Pops so far (wrapping): every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th refreshes
     /// the clock.
     pops: Cell<u32>,
-    /// Empty pops in a row.
+    /// Empty pops in a row, as of the latest empty pop.
     empty: Cell<u32>,
+    /// The value of `pops` at the latest empty pop: the run in `empty` goes on only if that was
+    /// the pop just before. So a pop that takes an entry writes nothing to end the run.
+    last_empty: Cell<u32>,
     /// The value of `pops` from which the aging check runs again.
     aging_from: Cell<u32>,
 }
@@ -453,13 +457,22 @@ struct PopCounts {
 #[cfg(not(loom))]
 std::thread_local! {
     static POPS: PopCounts = const {
-        PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) }
+        PopCounts {
+            pops: Cell::new(0),
+            empty: Cell::new(0),
+            last_empty: Cell::new(0),
+            aging_from: Cell::new(0),
+        }
     };
 }
 #[cfg(loom)]
 pool_core::sync::thread_local! {
-    static POPS: PopCounts =
-        PopCounts { pops: Cell::new(0), empty: Cell::new(0), aging_from: Cell::new(0) };
+    static POPS: PopCounts = PopCounts {
+        pops: Cell::new(0),
+        empty: Cell::new(0),
+        last_empty: Cell::new(0),
+        aging_from: Cell::new(0),
+    };
 }
 
 /// One pop's number in its thread's count (read once at its start), and the calls that move
@@ -492,12 +505,6 @@ impl PopRun {
         POPS.with(|counts| self.n.wrapping_sub(counts.aging_from.get()) as i32 >= 0)
     }
 
-    /// The pop took an entry: the run of empty pops ends.
-    #[inline]
-    fn found(self) {
-        POPS.with(|counts| counts.empty.set(0));
-    }
-
     /// An aging check found nothing overdue: skip it on this thread's next pops.
     #[cold]
     fn nothing_overdue(self) {
@@ -510,10 +517,18 @@ impl PopRun {
 
     /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
     /// [`QUIET_AFTER`]th more, so that a worker searching for long retires bits set again by
-    /// pushes it did not see).
+    /// pushes it did not see). Every pop takes the next number (`start`), so the run goes on
+    /// only if this thread's previous pop was the latest empty one; otherwise a pop in between
+    /// took an entry and the run starts again at this one (which saves that pop a write).
     fn went_quiet(self) -> bool {
         POPS.with(|counts| {
-            let empty = counts.empty.get().wrapping_add(1);
+            let previous = counts.last_empty.replace(self.n);
+            let run = if previous == self.n.wrapping_sub(1) {
+                counts.empty.get()
+            } else {
+                0
+            };
+            let empty = run.wrapping_add(1);
             counts.empty.set(empty);
             empty % QUIET_AFTER == 0
         })
@@ -714,6 +729,37 @@ mod tests {
             assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
             assert_eq!(q.pop(), None);
         }
+        assert_eq!(
+            q.levels.nonempty.load(Ordering::SeqCst),
+            0,
+            "the quiet retire"
+        );
+    }
+
+    /// A pop that takes an entry ends the run of empty pops without writing to it
+    /// (`PopRun::went_quiet`): the run starts again at the next empty pop.
+    #[test]
+    fn a_found_entry_restarts_the_run_of_empty_pops() {
+        let q = LevelQueue::with_aging(Aging::off());
+        let high = 1 << High.index();
+        q.push(1, High);
+        assert_eq!(q.pop(), Some((1, High)));
+        for _ in 1..QUIET_AFTER {
+            assert_eq!(q.pop(), None);
+        }
+        // One empty pop short of the quiet retire: High keeps its bit.
+        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), high);
+        q.push(2, High);
+        assert_eq!(q.pop(), Some((2, High)));
+        for _ in 1..QUIET_AFTER {
+            assert_eq!(q.pop(), None);
+            assert_eq!(
+                q.levels.nonempty.load(Ordering::SeqCst),
+                high,
+                "the run restarted"
+            );
+        }
+        assert_eq!(q.pop(), None);
         assert_eq!(
             q.levels.nonempty.load(Ordering::SeqCst),
             0,
