@@ -25,6 +25,15 @@ use loom_tests::model;
 use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
 use pool_core::{Priority, ThreadPool};
 
+/// A pool of one worker on `queue`, for the models that run tasks through the real policy.
+fn one_worker_pool(queue: &PriorityQueue) -> ThreadPool {
+    ThreadPool::builder()
+        .threads(1)
+        .queue_policy(queue.clone())
+        .build()
+        .unwrap()
+}
+
 /// Invariant: concurrent pushes at different levels racing a pop lose nothing, duplicate
 /// nothing, and each level comes out in its pusher's order.
 #[test]
@@ -142,11 +151,7 @@ fn a_completed_push_is_visible_to_later_pops() {
 fn raise_racing_the_pop_runs_the_task_once() {
     model("raise_racing_the_pop_runs_the_task_once", || {
         let queue = PriorityQueue::with_aging(Aging::off());
-        let pool = ThreadPool::builder()
-            .threads(1)
-            .queue_policy(queue.clone())
-            .build()
-            .unwrap();
+        let pool = one_worker_pool(&queue);
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         let handle = pool
@@ -172,13 +177,7 @@ fn raise_racing_the_pop_runs_the_task_once() {
 fn submissions_at_two_levels_all_run() {
     model("submissions_at_two_levels_all_run", || {
         let queue = PriorityQueue::with_aging(Aging::off());
-        let pool = Arc::new(
-            ThreadPool::builder()
-                .threads(1)
-                .queue_policy(queue.clone())
-                .build()
-                .unwrap(),
-        );
+        let pool = Arc::new(one_worker_pool(&queue));
         let runs = Arc::new(AtomicUsize::new(0));
         let submitter = {
             let (pool, runs) = (pool.clone(), runs.clone());
@@ -214,13 +213,7 @@ fn finished_tasks_are_reported_before_the_pool_is_idle() {
         "finished_tasks_are_reported_before_the_pool_is_idle",
         || {
             let queue = PriorityQueue::with_aging(Aging::off());
-            let pool = Arc::new(
-                ThreadPool::builder()
-                    .threads(1)
-                    .queue_policy(queue.clone())
-                    .build()
-                    .unwrap(),
-            );
+            let pool = Arc::new(one_worker_pool(&queue));
             let submitter = {
                 let pool = pool.clone();
                 thread::spawn(move || assert!(pool.spawn_at(Priority::Low, || ()).is_ok()))
