@@ -483,11 +483,24 @@ fn build_rows(config: &Config, shape: &Shape, dagrs_shape: &Shape) -> Vec<Row> {
         both.push(ns_per_node(built + ran, nodes));
     }
     // Per run state: the first report is kept while the second run is measured, so neither
-    // reuses the state array a finished run gives back to its graph.
+    // reuses the state array a finished run gives back to its graph. The heap count is
+    // process-wide, and a run's last job (holding the run) is freed on a worker after the
+    // waiting caller has its report: each measurement starts once the workers are parked, or
+    // an earlier run's state freed meanwhile is subtracted from it (the random DAG read
+    // "net negative").
+    let settle = || assert!(pool.wait_idle(Duration::from_secs(60)), "pool never idle");
+    settle();
     let (graph_bytes, graph) = crate::heap::measure(|| build_ours(shape));
-    let (untimed_bytes, first) =
-        crate::heap::measure(|| graph.run_with(&pool, untimed()).expect("no marks"));
-    let (timed_bytes, second) = crate::heap::measure(|| graph.run(&pool));
+    let (untimed_bytes, first) = crate::heap::measure(|| {
+        let report = graph.run_with(&pool, untimed()).expect("no marks");
+        settle();
+        report
+    });
+    let (timed_bytes, second) = crate::heap::measure(|| {
+        let report = graph.run(&pool);
+        settle();
+        report
+    });
     drop((first, second));
     drop(graph);
     // The reuse pattern: build once, run many times.
