@@ -542,6 +542,19 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
+impl ThreadPool {
+    /// Submits a job that becomes a queue entry only once the pool has accepted it: a scope's
+    /// spawn, which boxes (and erases) its closure in `into_work` after the shutdown check, so a
+    /// refusal hands back the unboxed job and allocates nothing. The same single route as every
+    /// submission (`Shared::submit`), inlined into the caller instead of the out-of-line
+    /// `Executor::execute` call with its `Rejected` wrapping.
+    #[inline]
+    pub(crate) fn submit_work<J>(&self, job: J, into_work: impl FnOnce(J) -> Work) -> Result<(), J> {
+        self.shared
+            .submit(job, Priority::Normal, |job| (into_work(job), ()))
+    }
+}
+
 impl Executor for ThreadPool {
     fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
         self.execute_with_priority(job, Priority::Normal)

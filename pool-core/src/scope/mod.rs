@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use self::state::{Payload, ScopeState};
 use crate::executor::{Executor, Job, Rejected};
+use crate::policy::Work;
 use crate::sync::Arc;
 use crate::unwind::{drop_quietly, OnExit};
 use crate::ThreadPool;
@@ -104,22 +105,23 @@ impl<'scope> Scope<'scope> {
             #[cfg(loom_broken_scope_count)]
             completed_early: false,
         };
-        let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
-        // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It holds
-        // a share of `pending` (taken above, released only by `ScopedJob`'s `Drop`, after the
-        // closure and its captures are gone), and `ThreadPool::scope_with` does not return,
-        // normally or by unwinding, before every share is released: the body runs inside
-        // `catch_unwind`, and the wait after it aborts the process rather than unwind. The job
-        // is either queued (on this worker's deque or the shared queue: the pool runs it, or
-        // drops it when `shutdown_now`/`cancel_all` discard it; a queue of a live pool is never
-        // dropped, and `self.pool` is borrowed for `'scope`), or handed back below and run or
-        // dropped here, never kept.
-        let job = unsafe { erase(job) };
-        if let Err(Rejected(refused)) = queue(self.pool, job) {
-            match self.on_reject {
-                OnReject::RunInline => refused(),
-                OnReject::Drop => drop(refused),
-            }
+        // Boxed (and erased) only once the pool has accepted the job: a refused one comes back
+        // as it is and is run or dropped below, with no allocation.
+        let refused = self.pool.submit_work(job, |job| {
+            let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
+            // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It
+            // holds a share of `pending` (taken above, released only by `ScopedJob`'s `Drop`,
+            // after the closure and its captures are gone), and `ThreadPool::scope_with` does
+            // not return, normally or by unwinding, before every share is released: the body
+            // runs inside `catch_unwind`, and the wait after it aborts the process rather than
+            // unwind. This closure runs only once the pool has accepted the job, which it then
+            // queues (on this worker's deque or the shared queue): the pool runs it, or drops it
+            // when `shutdown_now`/`cancel_all` discard it or a policy's push drops it; a queue of
+            // a live pool is never dropped, and `self.pool` is borrowed for `'scope`.
+            Work::Job(unsafe { erase(job) })
+        });
+        if let Err(job) = refused {
+            job.refused(self.on_reject);
         }
     }
 
@@ -131,6 +133,9 @@ impl<'scope> Scope<'scope> {
     /// (the frame holding the `Scope` cannot have returned). A raw pointer, not `&self`: once
     /// `done` is set the frame may be gone while this function still runs, and a reference
     /// argument would claim it stays valid for the whole call.
+    // Inline: called once per job from `ScopedJob`'s `Drop`, which is instantiated in the user's
+    // crate, where a plain function of this crate would stay a call.
+    #[inline]
     unsafe fn release_job_share(scope: *const Scope<'scope>) {
         // SAFETY: the share is unreleased, so the frame (and the `Arc` handle in it) is alive;
         // `state` points into the `Arc`'s allocation, not into the frame.
@@ -155,9 +160,10 @@ impl fmt::Debug for Scope<'_> {
     }
 }
 
-/// Queues a scope's (or `join`'s) job: from a worker of `pool` (a spawned closure, or a body run
-/// on a worker) straight onto that worker's own deque, from any other thread by the outside
-/// route; the pool decides which with one thread-local read. A refused job comes back.
+/// Queues `join`'s job: from a worker of `pool` straight onto that worker's own deque, from any
+/// other thread by the outside route; the pool decides which with one thread-local read. A
+/// refused job comes back. (A scope's spawn takes `ThreadPool::submit_work` instead, which boxes
+/// the job only once it is accepted.)
 fn queue(pool: &ThreadPool, job: Job) -> Result<(), Rejected<Job>> {
     pool.execute(job)
 }
@@ -213,6 +219,19 @@ impl<'scope, F> ScopedJob<'scope, F>
 where
     F: FnOnce(&Scope<'scope>) + Send + 'scope,
 {
+    /// The pool refused the job (it is shut down): run it here, or drop it (counted as
+    /// discarded), as the scope asked. Out of line, so that the hot path inlines `run` and the
+    /// `Drop` into the job's one call site, the queued closure.
+    #[cold]
+    #[inline(never)]
+    fn refused(self, on_reject: OnReject) {
+        match on_reject {
+            OnReject::RunInline => self.run(),
+            OnReject::Drop => drop(self),
+        }
+    }
+
+    #[inline(always)]
     fn run(mut self) {
         let Some(body) = self.body.take() else {
             return;
