@@ -94,6 +94,7 @@ impl<'scope> Scope<'scope> {
     /// pool.scope(|s| sum(s, &data, &total));
     /// assert_eq!(total.into_inner(), 5050);
     /// ```
+    #[inline]
     pub fn spawn<F>(&self, f: F)
     where
         F: FnOnce(&Scope<'scope>) + Send + 'scope,
