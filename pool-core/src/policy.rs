@@ -336,7 +336,28 @@ pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
 
     /// Takes up to `max` tasks in the order [`pop`](Self::pop) would, appending them to `out`;
     /// returns how many it took. The default pops one at a time; a policy whose queue can hand
-    /// over several entries for one synchronisation should override it.
+    /// over several entries for one synchronisation may override it.
+    ///
+    /// **The pool never calls it:** its workers pop one entry at a time, so that an entry a
+    /// worker takes starts at once (a batch held by one worker would leave earlier submissions
+    /// waiting behind its first task while other workers start later ones; see the order
+    /// guarantee on [`ThreadPool`](crate::ThreadPool)). It is for code that empties a policy
+    /// itself: draining a queue taken out of service, tests of a policy, user code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{FifoQueue, Priority, QueuePolicy, QueuedTask};
+    ///
+    /// let queue = FifoQueue::new();
+    /// for _ in 0..3 {
+    ///     queue.push(QueuedTask::new(Priority::Normal, || ()));
+    /// }
+    /// let mut drained = Vec::new();
+    /// assert_eq!(queue.pop_batch(2, &mut drained), 2);
+    /// assert_eq!(queue.pop_batch(2, &mut drained), 1);
+    /// assert_eq!(drained.len(), 3);
+    /// ```
     fn pop_batch(&self, max: usize, out: &mut Vec<QueuedTask>) -> usize {
         let mut taken = 0;
         while taken < max {

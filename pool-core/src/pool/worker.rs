@@ -129,7 +129,7 @@ pub(crate) struct WorkerContext {
     searches_before_poll: Cell<u32>,
     /// Tasks this worker finished per policy level (by `Priority::index`) and not yet reported
     /// to the policy, and their sum (see `note_finished`).
-    finished: [Cell<u32>; 5],
+    finished: [Cell<u32>; crate::Priority::ALL.len()],
     unreported: Cell<u32>,
 }
 

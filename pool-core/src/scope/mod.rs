@@ -8,6 +8,7 @@ mod state;
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 
 use self::state::{Payload, ScopeState};
@@ -101,10 +102,8 @@ impl<'scope> Scope<'scope> {
     {
         self.state.add_pending();
         let job = ScopedJob {
-            body: Some(f),
+            body: ManuallyDrop::new(f),
             scope: ScopePtr(self),
-            #[cfg(loom_broken_scope_count)]
-            completed_early: false,
         };
         // Boxed (and erased) only once the pool has accepted the job: a refused one comes back
         // as it is and is run or dropped below, with no allocation.
@@ -207,13 +206,13 @@ struct ScopedJob<'scope, F>
 where
     F: FnOnce(&Scope<'scope>) + Send + 'scope,
 {
-    body: Option<F>,
+    /// Taken exactly once: by `run` (which then never drops the job) or by `Drop` (which runs
+    /// only for a job that was never run). No `Option`: its take and check cost instructions on
+    /// every job.
+    body: ManuallyDrop<F>,
     /// The scope's frame, reached through this pointer only while the job holds its share (no
     /// `Arc` per job: the count keeps the frame alive).
     scope: ScopePtr<'scope>,
-    /// The planted bug for the loom model: the count went down before the closure ran.
-    #[cfg(loom_broken_scope_count)]
-    completed_early: bool,
 }
 
 impl<'scope, F> ScopedJob<'scope, F>
@@ -232,27 +231,38 @@ where
         }
     }
 
+    /// Runs the closure (its panic goes to the scope), then releases the job's share.
     #[inline(always)]
-    fn run(mut self) {
-        let Some(body) = self.body.take() else {
-            return;
-        };
+    fn run(self) {
+        // The job is not dropped from here on: its `Drop` is for a job that never ran.
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `body` is taken once: `this` is never dropped, so `Drop`, the only other place
+        // that takes it, does not run for this job.
+        let body = unsafe { ManuallyDrop::take(&mut this.body) };
+        let share = this.scope.0;
         // Planted bug (loom models only): complete before the closure has run, so the scope may
         // return while the closure still uses its borrows. `loom-tests/tests/scope.rs` must
         // catch it.
         #[cfg(loom_broken_scope_count)]
         {
-            self.completed_early = true;
             // SAFETY: the job holds its share (the planted bug releases it here, early).
-            unsafe { Scope::release_job_share(self.scope.0) };
+            unsafe { Scope::release_job_share(share) };
         }
         // SAFETY: the scope's frame holds the `Scope` until every share is released, and this
-        // job still holds its own (released in `Drop`, after this function).
-        let scope = unsafe { &*self.scope.0 };
+        // job holds its own until the release below.
+        let scope = unsafe { &*share };
         // The closure is consumed inside `catch_unwind`, so a panic of its captures' `Drop` is
-        // caught too.
+        // caught too. Nothing from here to the release can unwind (`record_panic` drops a later
+        // payload quietly), so the share is released on every path.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || body(scope))) {
             scope.state.record_panic(payload);
+        }
+        #[cfg(not(loom_broken_scope_count))]
+        {
+            // SAFETY: the job's share is unreleased until this call (released exactly once,
+            // here; `Drop`, the other release, does not run for this job), and the closure is
+            // gone.
+            unsafe { Scope::release_job_share(share) };
         }
     }
 }
@@ -261,18 +271,16 @@ impl<'scope, F> Drop for ScopedJob<'scope, F>
 where
     F: FnOnce(&Scope<'scope>) + Send + 'scope,
 {
+    /// Dropped without running: by the pool's discard, or after a refusal (`run` never drops
+    /// the job).
     fn drop(&mut self) {
-        if let Some(body) = self.body.take() {
-            // Dropped without running: by the pool's discard, or after a refusal.
-            // SAFETY: the job still holds its share, so the frame is alive.
-            unsafe { (*self.scope.0).state.record_discard() };
-            drop_quietly(body);
-        }
-        #[cfg(loom_broken_scope_count)]
-        if self.completed_early {
-            return;
-        }
-        // SAFETY: the job's share is unreleased until this call (released exactly once, here).
+        // SAFETY: the job still holds its share, so the frame is alive.
+        unsafe { (*self.scope.0).state.record_discard() };
+        // SAFETY: `body` is taken once: `run` did not take it (a job that ran is never dropped)
+        // and `drop` runs once.
+        drop_quietly(unsafe { ManuallyDrop::take(&mut self.body) });
+        // SAFETY: the job's share is unreleased until this call (released exactly once, here),
+        // and the closure is gone.
         unsafe { Scope::release_job_share(self.scope.0) };
     }
 }
