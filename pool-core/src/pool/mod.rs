@@ -549,7 +549,11 @@ impl ThreadPool {
     /// submission (`Shared::submit`), inlined into the caller instead of the out-of-line
     /// `Executor::execute` call with its `Rejected` wrapping.
     #[inline]
-    pub(crate) fn submit_work<J>(&self, job: J, into_work: impl FnOnce(J) -> Work) -> Result<(), J> {
+    pub(crate) fn submit_work<J>(
+        &self,
+        job: J,
+        into_work: impl FnOnce(J) -> Work,
+    ) -> Result<(), J> {
         self.shared
             .submit(job, Priority::Normal, |job| (into_work(job), ()))
     }

@@ -110,11 +110,11 @@ impl<'scope> Scope<'scope> {
         let refused = self.pool.submit_work(job, |job| {
             let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
             // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It
-            // holds a share of `pending` (taken above, released only by `ScopedJob`'s `Drop`,
-            // after the closure and its captures are gone), and `ThreadPool::scope_with` does
-            // not return, normally or by unwinding, before every share is released: the body
-            // runs inside `catch_unwind`, and the wait after it aborts the process rather than
-            // unwind. This closure runs only once the pool has accepted the job, which it then
+            // holds a share of `pending` (taken above, released only by `ScopedJob::run` or by
+            // its `Drop`, after the closure and its captures are gone), and
+            // `ThreadPool::scope_with` does not return, normally or by unwinding, before every
+            // share is released: the body runs inside `catch_unwind`, and the wait after it
+            // aborts the process rather than unwind. This closure runs only once the pool has accepted the job, which it then
             // queues (on this worker's deque or the shared queue): the pool runs it, or drops it
             // when `shutdown_now`/`cancel_all` discard it or a policy's push drops it; a queue of
             // a live pool is never dropped, and `self.pool` is borrowed for `'scope`.
@@ -133,7 +133,7 @@ impl<'scope> Scope<'scope> {
     /// (the frame holding the `Scope` cannot have returned). A raw pointer, not `&self`: once
     /// `done` is set the frame may be gone while this function still runs, and a reference
     /// argument would claim it stays valid for the whole call.
-    // Inline: called once per job from `ScopedJob`'s `Drop`, which is instantiated in the user's
+    // Inline: called once per job from `ScopedJob::run`, which is instantiated in the user's
     // crate, where a plain function of this crate would stay a call.
     #[inline]
     unsafe fn release_job_share(scope: *const Scope<'scope>) {
