@@ -180,6 +180,51 @@ fn only_the_first_panic_reaches_the_caller_and_hostile_payloads_are_dropped_quie
 }
 
 #[test]
+fn hostile_captures_of_scoped_closures_are_contained_on_every_path() {
+    quiet_panics();
+    let pool = ThreadPool::new(2).unwrap();
+    let is_bomb = |payload: &Box<dyn std::any::Any + Send>| payload.is::<Bomb>();
+    // Run by a worker: each capture's `Drop` panics (with a payload whose `Drop` panics too)
+    // once its closure has run; the first of those panics is the scope's.
+    let ran = AtomicUsize::new(0);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            for _ in 0..4 {
+                let (bomb, ran) = (Bomb(2), &ran);
+                s.spawn(move |_| {
+                    let _captured = &bomb;
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        })
+    }));
+    assert_eq!(ran.load(Ordering::SeqCst), 4);
+    let payload = result.expect_err("a capture's panicking Drop was not re-raised");
+    assert!(is_bomb(&payload));
+    pool_core::drop_quietly(payload);
+    // Refused by the shut-down pool and run on the caller instead: the same.
+    pool.shutdown();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            let bomb = Bomb(2);
+            s.spawn(move |_| drop(bomb));
+        })
+    }));
+    let payload = result.expect_err("a capture's panicking Drop was not re-raised");
+    assert!(is_bomb(&payload));
+    pool_core::drop_quietly(payload);
+    // Refused and dropped unrun (`map_batch`): the hostile inputs are dropped quietly and every
+    // input is reported.
+    let results = pool.map_batch((0..3).map(|_| Bomb(2)), |bomb| bomb.0, |_| {});
+    assert!(results
+        .iter()
+        .all(|r| *r == Err(TaskError::Cancelled(CancelReason::Shutdown))));
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.panicked, stats.rejected), (4, 0, 4));
+    assert!(stats.is_balanced(), "{stats:?}");
+}
+
+#[test]
 fn shutdown_now_while_scoped_closures_are_queued_returns_and_reports_them() {
     quiet_panics();
     let pool = Arc::new(ThreadPool::new(1).unwrap());
