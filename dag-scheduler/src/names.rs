@@ -293,24 +293,19 @@ const BUCKETS: usize = 1 << DIGIT_BITS;
 /// Sorts the keys stably by a prefix of their hash (the high 32 bits) long enough that keys
 /// with equal prefixes are rare: two bits more than the key count needs, in whole 11-bit
 /// passes of a least significant digit first radix sort (two passes up to a million keys,
-/// three, the whole hash, past that). Each pass reads and scatters the whole array once, so
-/// the pass it saves is a third of the sort. Returns the shift that gives a key's prefix.
+/// three, the whole hash, past that). Each pass scatters the whole array once, so the pass it
+/// saves is a third of the sort; every pass's digits are counted in one read of the keys
+/// before the first. Returns the shift that gives a key's prefix.
 fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
     let wanted = (keys.len().max(1).ilog2() + 3).min(32);
     let passes = wanted.div_ceil(DIGIT_BITS);
     let prefix_bits = (passes * DIGIT_BITS).min(32);
     let low = 64 - prefix_bits; // the prefix's lowest bit in a key
     let mut out = vec![0u64; keys.len()];
-    // One tight loop per pass to count and one to scatter: a count of u32 (fewer than
-    // `u32::MAX` nodes) keeps a pass's cursors at 8 KiB.
-    let mut count = [0u32; BUCKETS];
-    for pass in 0..passes {
+    // A count of u32 (fewer than `u32::MAX` nodes) keeps a pass's cursors at 8 KiB.
+    let mut counts = count_digits(keys, low, passes);
+    for (pass, count) in (0..).zip(counts.iter_mut()) {
         let shift = low + DIGIT_BITS * pass;
-        let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
-        count.fill(0);
-        for &k in keys.iter() {
-            count[digit(k)] += 1;
-        }
         if count.iter().any(|&c| c as usize == keys.len()) {
             continue; // every key has the same digit here
         }
@@ -322,13 +317,42 @@ fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
             sum += c;
         }
         for &k in keys.iter() {
-            let cursor = &mut count[digit(k)];
+            let cursor = &mut count[digit(k, shift)];
             out[*cursor as usize] = k;
             *cursor += 1;
         }
         std::mem::swap(keys, &mut out);
     }
     low
+}
+
+/// Key `k`'s radix sort digit at bit `shift`.
+fn digit(k: u64, shift: u32) -> usize {
+    ((k >> shift) as usize) & (BUCKETS - 1)
+}
+
+/// The digit counts of every one of `passes` (at most 3) radix sort passes, from the one at
+/// bit `low` up, in one read of the keys: a pass's counts do not depend on the order the
+/// passes before it leave the keys in, and a separate counting read per pass cost a read of
+/// the whole array and a loop each.
+fn count_digits(keys: &[u64], low: u32, passes: u32) -> Vec<[u32; BUCKETS]> {
+    // A fixed number of passes per instance: the inner loop unrolls, its indices unchecked.
+    fn count<const P: usize>(keys: &[u64], low: u32) -> Vec<[u32; BUCKETS]> {
+        let mut counts = vec![[0u32; BUCKETS]; P];
+        if let Ok(fixed) = <&mut [[u32; BUCKETS]; P]>::try_from(&mut counts[..]) {
+            for &k in keys {
+                for (pass, count) in (0..).zip(fixed.iter_mut()) {
+                    count[digit(k, low + DIGIT_BITS * pass)] += 1;
+                }
+            }
+        }
+        counts
+    }
+    match passes {
+        0 | 1 => count::<1>(keys, low),
+        2 => count::<2>(keys, low),
+        _ => count::<3>(keys, low),
+    }
 }
 
 /// The last `rest.len() < 8` bytes of a name as one word, without a variable-length copy (a
@@ -356,12 +380,13 @@ fn tail_word(rest: &[u8]) -> u64 {
 fn hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    // Word by word with `split_first_chunk`: `chunks_exact`'s set-up (a division and its
+    // remainder) cost as much as hashing a short name.
+    let mut rest = bytes;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(*word)).wrapping_mul(K);
+        rest = tail;
     }
-    let rest = chunks.remainder();
     if !rest.is_empty() {
         h = (h.rotate_left(5) ^ tail_word(rest)).wrapping_mul(K);
     }
