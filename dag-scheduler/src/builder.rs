@@ -547,7 +547,8 @@ impl GraphBuilder {
         let n = self.hot.len();
         let mut names = self.names;
         names.shrink_to_fit();
-        let index = NameIndex::new(&names)
+        let keys = names.take_keys();
+        let index = NameIndex::new(&names, keys)
             .map_err(|second| GraphBuildError::duplicate_name(names.get(second)))?;
         let mut hot = self.hot;
         if self.ordered {

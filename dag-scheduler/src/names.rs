@@ -35,6 +35,12 @@ pub(crate) struct Names {
     ends: Vec<usize>,
     /// Whether any node has a user-given name (if not, there is nothing to index).
     any_named: bool,
+    /// Every named node's `hash << 32 | index`, in node order: the [`NameIndex`] keys, hashed
+    /// as each name is added, while its text is in the cache (`build` reads neither the text
+    /// nor `ends` again to index the names). Taken by [`take_keys`](Names::take_keys).
+    keys: Vec<u64>,
+    /// The named nodes whose name starts with `#`, which may be an unnamed node's text.
+    hash_prefixed: Vec<u32>,
     /// The text of the last unnamed node added: the next one is usually the next index.
     odometer: Odometer,
 }
@@ -119,6 +125,11 @@ impl Names {
         };
         match written {
             Ok(()) => {
+                let text = &self.bytes.as_bytes()[start..];
+                if text.first() == Some(&b'#') {
+                    self.hash_prefixed.push(index);
+                }
+                self.keys.push((hash(text) << 32) | u64::from(index));
                 self.ends.push(self.bytes.len());
                 self.any_named = true;
                 Ok(())
@@ -135,6 +146,16 @@ impl Names {
     /// Room for `nodes` more names (their end offsets; the text grows as it comes).
     pub(crate) fn reserve(&mut self, nodes: usize) {
         self.ends.reserve(nodes);
+        self.keys.reserve(nodes);
+    }
+
+    /// The index keys of the names added so far, and the nodes whose name starts with `#`
+    /// (see [`NameIndex::new`]); the names themselves stay.
+    pub(crate) fn take_keys(&mut self) -> NameKeys {
+        NameKeys {
+            keys: std::mem::take(&mut self.keys),
+            hash_prefixed: std::mem::take(&mut self.hash_prefixed),
+        }
     }
 
     /// Adds node `index`, which has no name: its text is `#index`.
@@ -193,10 +214,16 @@ impl Names {
     }
 }
 
+/// What [`Names`] noted of the named nodes as they were added, for [`NameIndex::new`].
+pub(crate) struct NameKeys {
+    keys: Vec<u64>,
+    hash_prefixed: Vec<u32>,
+}
+
 /// Name -> node index, over a [`Names`] arena: every named node's `hash << 32 | index`, sorted
 /// by the hash's top `prefix_bits` bits.
 ///
-/// Built by hashing the names in order (a sequential pass) and a radix sort, not by inserting
+/// Built from the hashes taken as the names were added and a radix sort, not by inserting
 /// into a hash table: a million random inserts into a table far larger than the cache cost a
 /// cache miss or three each, which was most of the build. Lookups (by name: reports, marks,
 /// name dependencies) are a binary search on the prefix, then a short scan of keys with the same
@@ -211,7 +238,8 @@ impl NameIndex {
     /// Indexes every user-given name; on a name used more than once, gives the index of the
     /// earliest second use (what inserting the names in order into a map would find first). A
     /// user-given name that is the text of an unnamed node (`#17`) counts as a second use.
-    pub(crate) fn new(names: &Names) -> Result<NameIndex, usize> {
+    /// `keys`: what `names.take_keys()` gave after the last name was added.
+    pub(crate) fn new(names: &Names, keys: NameKeys) -> Result<NameIndex, usize> {
         if !names.any_named {
             return Ok(NameIndex {
                 sorted: Box::default(),
@@ -220,22 +248,14 @@ impl NameIndex {
         }
         let mut second_use: Option<usize> = None;
         let mut note = |later: usize| second_use = Some(second_use.map_or(later, |s| s.min(later)));
-        let mut keys: Vec<u64> = Vec::with_capacity(names.len());
-        let bytes = names.bytes.as_bytes();
-        let mut start = 0;
-        for (i, &end) in names.ends.iter().enumerate() {
-            let stop = end & !UNNAMED;
-            let name = bytes.get(start..stop).unwrap_or_default();
-            start = stop;
-            if end & UNNAMED != 0 {
-                continue;
+        let NameKeys {
+            mut keys,
+            hash_prefixed,
+        } = keys;
+        for i in hash_prefixed {
+            if let Some(k) = names.unnamed_node(names.get(i as usize)) {
+                note(i.max(k) as usize);
             }
-            if name.first() == Some(&b'#') {
-                if let Some(k) = names.unnamed_node(names.get(i)) {
-                    note(i.max(k as usize));
-                }
-            }
-            keys.push((hash(name) << 32) | i as u64);
         }
         let prefix_shift = sort_by_hash_prefix(&mut keys);
         // Equal names have equal hashes, so equal prefixes: a key whose prefix differs from its
@@ -398,6 +418,14 @@ fn hash(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// Indexes the names added so far (and keeps their keys, for a later index of more).
+    fn index_of(names: &mut Names) -> Result<NameIndex, usize> {
+        let keys = names.take_keys();
+        names.keys.clone_from(&keys.keys);
+        names.hash_prefixed.clone_from(&keys.hash_prefixed);
+        NameIndex::new(names, keys)
+    }
+
     #[test]
     fn finds_every_name_and_the_second_use_of_a_duplicate() {
         let mut names = Names::default();
@@ -405,14 +433,14 @@ mod tests {
             names.push(&format!("node-{i}"));
         }
         names.push("");
-        let index = NameIndex::new(&names).unwrap();
+        let index = index_of(&mut names).unwrap();
         for i in 0..1000 {
             assert_eq!(index.find(&names, &format!("node-{i}")), Some(i));
         }
         assert_eq!(index.find(&names, ""), Some(1000));
         assert_eq!(index.find(&names, "node-1000"), None);
         names.push("node-7");
-        assert_eq!(NameIndex::new(&names).err(), Some(1001));
+        assert_eq!(index_of(&mut names).err(), Some(1001));
     }
 
     #[test]
@@ -460,7 +488,7 @@ mod tests {
         for text in &texts {
             names.push(text);
         }
-        let index = NameIndex::new(&names).unwrap();
+        let index = index_of(&mut names).unwrap();
         for (i, text) in texts.iter().enumerate() {
             assert_eq!(index.find(&names, text), Some(i as u32), "{text:?}");
         }
@@ -480,7 +508,7 @@ mod tests {
             texts.push_unnamed(i);
             assert_eq!(texts.get(texts.len() - 1), format!("#{i}"));
         }
-        let index = NameIndex::new(&names).unwrap();
+        let index = index_of(&mut names).unwrap();
         assert_eq!(index.find(&names, "#2"), Some(2));
         assert_eq!(
             index.find(&names, "#10"),
@@ -492,7 +520,7 @@ mod tests {
         assert_eq!(index.find(&names, "#+2"), None);
         // A user's name that is an unnamed node's text is a duplicate (its second use).
         names.push("#1");
-        assert_eq!(NameIndex::new(&names).err(), Some(4));
+        assert_eq!(index_of(&mut names).err(), Some(4));
     }
 
     #[test]
