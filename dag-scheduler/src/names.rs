@@ -400,8 +400,8 @@ fn tail_word(rest: &[u8]) -> u64 {
 fn hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = bytes.len() as u64;
-    // Word by word with `split_first_chunk`: `chunks_exact`'s set-up (a division and its
-    // remainder) cost as much as hashing a short name.
+    // Word by word with `split_first_chunk`, which needs none of `chunks_exact`'s set-up (a
+    // division and its remainder) for a name that is mostly shorter than a word.
     let mut rest = bytes;
     while let Some((word, tail)) = rest.split_first_chunk::<8>() {
         h = (h.rotate_left(5) ^ u64::from_le_bytes(*word)).wrapping_mul(K);
