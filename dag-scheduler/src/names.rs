@@ -35,6 +35,12 @@ pub(crate) struct Names {
     ends: Vec<usize>,
     /// Whether any node has a user-given name (if not, there is nothing to index).
     any_named: bool,
+    /// Every named node's `hash << 32 | index`, in node order: the [`NameIndex`] keys, hashed
+    /// as each name is added, while its text is in the cache (`build` reads neither the text
+    /// nor `ends` again to index the names). Taken by [`take_keys`](Names::take_keys).
+    keys: Vec<u64>,
+    /// The named nodes whose name starts with `#`, which may be an unnamed node's text.
+    hash_prefixed: Vec<u32>,
     /// The text of the last unnamed node added: the next one is usually the next index.
     odometer: Odometer,
 }
@@ -119,6 +125,11 @@ impl Names {
         };
         match written {
             Ok(()) => {
+                let text = &self.bytes.as_bytes()[start..];
+                if text.first() == Some(&b'#') {
+                    self.hash_prefixed.push(index);
+                }
+                self.keys.push((hash(text) << 32) | u64::from(index));
                 self.ends.push(self.bytes.len());
                 self.any_named = true;
                 Ok(())
@@ -135,6 +146,16 @@ impl Names {
     /// Room for `nodes` more names (their end offsets; the text grows as it comes).
     pub(crate) fn reserve(&mut self, nodes: usize) {
         self.ends.reserve(nodes);
+        self.keys.reserve(nodes);
+    }
+
+    /// The index keys of the names added so far, and the nodes whose name starts with `#`
+    /// (see [`NameIndex::new`]); the names themselves stay.
+    pub(crate) fn take_keys(&mut self) -> NameKeys {
+        NameKeys {
+            keys: std::mem::take(&mut self.keys),
+            hash_prefixed: std::mem::take(&mut self.hash_prefixed),
+        }
     }
 
     /// Adds node `index`, which has no name: its text is `#index`.
@@ -193,10 +214,16 @@ impl Names {
     }
 }
 
+/// What [`Names`] noted of the named nodes as they were added, for [`NameIndex::new`].
+pub(crate) struct NameKeys {
+    keys: Vec<u64>,
+    hash_prefixed: Vec<u32>,
+}
+
 /// Name -> node index, over a [`Names`] arena: every named node's `hash << 32 | index`, sorted
 /// by the hash's top `prefix_bits` bits.
 ///
-/// Built by hashing the names in order (a sequential pass) and a radix sort, not by inserting
+/// Built from the hashes taken as the names were added and a radix sort, not by inserting
 /// into a hash table: a million random inserts into a table far larger than the cache cost a
 /// cache miss or three each, which was most of the build. Lookups (by name: reports, marks,
 /// name dependencies) are a binary search on the prefix, then a short scan of keys with the same
@@ -211,7 +238,8 @@ impl NameIndex {
     /// Indexes every user-given name; on a name used more than once, gives the index of the
     /// earliest second use (what inserting the names in order into a map would find first). A
     /// user-given name that is the text of an unnamed node (`#17`) counts as a second use.
-    pub(crate) fn new(names: &Names) -> Result<NameIndex, usize> {
+    /// `keys`: what `names.take_keys()` gave after the last name was added.
+    pub(crate) fn new(names: &Names, keys: NameKeys) -> Result<NameIndex, usize> {
         if !names.any_named {
             return Ok(NameIndex {
                 sorted: Box::default(),
@@ -220,22 +248,14 @@ impl NameIndex {
         }
         let mut second_use: Option<usize> = None;
         let mut note = |later: usize| second_use = Some(second_use.map_or(later, |s| s.min(later)));
-        let mut keys: Vec<u64> = Vec::with_capacity(names.len());
-        let bytes = names.bytes.as_bytes();
-        let mut start = 0;
-        for (i, &end) in names.ends.iter().enumerate() {
-            let stop = end & !UNNAMED;
-            let name = bytes.get(start..stop).unwrap_or_default();
-            start = stop;
-            if end & UNNAMED != 0 {
-                continue;
+        let NameKeys {
+            mut keys,
+            hash_prefixed,
+        } = keys;
+        for i in hash_prefixed {
+            if let Some(k) = names.unnamed_node(names.get(i as usize)) {
+                note(i.max(k) as usize);
             }
-            if name.first() == Some(&b'#') {
-                if let Some(k) = names.unnamed_node(names.get(i)) {
-                    note(i.max(k as usize));
-                }
-            }
-            keys.push((hash(name) << 32) | i as u64);
         }
         let prefix_shift = sort_by_hash_prefix(&mut keys);
         // Equal names have equal hashes, so equal prefixes: a key whose prefix differs from its
@@ -293,24 +313,19 @@ const BUCKETS: usize = 1 << DIGIT_BITS;
 /// Sorts the keys stably by a prefix of their hash (the high 32 bits) long enough that keys
 /// with equal prefixes are rare: two bits more than the key count needs, in whole 11-bit
 /// passes of a least significant digit first radix sort (two passes up to a million keys,
-/// three, the whole hash, past that). Each pass reads and scatters the whole array once, so
-/// the pass it saves is a third of the sort. Returns the shift that gives a key's prefix.
+/// three, the whole hash, past that). Each pass scatters the whole array once, so the pass it
+/// saves is a third of the sort; every pass's digits are counted in one read of the keys
+/// before the first. Returns the shift that gives a key's prefix.
 fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
     let wanted = (keys.len().max(1).ilog2() + 3).min(32);
     let passes = wanted.div_ceil(DIGIT_BITS);
     let prefix_bits = (passes * DIGIT_BITS).min(32);
     let low = 64 - prefix_bits; // the prefix's lowest bit in a key
     let mut out = vec![0u64; keys.len()];
-    // One tight loop per pass to count and one to scatter: a count of u32 (fewer than
-    // `u32::MAX` nodes) keeps a pass's cursors at 8 KiB.
-    let mut count = [0u32; BUCKETS];
-    for pass in 0..passes {
+    // A count of u32 (fewer than `u32::MAX` nodes) keeps a pass's cursors at 8 KiB.
+    let mut counts = count_digits(keys, low, passes);
+    for (pass, count) in (0..).zip(counts.iter_mut()) {
         let shift = low + DIGIT_BITS * pass;
-        let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
-        count.fill(0);
-        for &k in keys.iter() {
-            count[digit(k)] += 1;
-        }
         if count.iter().any(|&c| c as usize == keys.len()) {
             continue; // every key has the same digit here
         }
@@ -322,13 +337,42 @@ fn sort_by_hash_prefix(keys: &mut Vec<u64>) -> u32 {
             sum += c;
         }
         for &k in keys.iter() {
-            let cursor = &mut count[digit(k)];
+            let cursor = &mut count[digit(k, shift)];
             out[*cursor as usize] = k;
             *cursor += 1;
         }
         std::mem::swap(keys, &mut out);
     }
     low
+}
+
+/// Key `k`'s radix sort digit at bit `shift`.
+fn digit(k: u64, shift: u32) -> usize {
+    ((k >> shift) as usize) & (BUCKETS - 1)
+}
+
+/// The digit counts of every one of `passes` (at most 3) radix sort passes, from the one at
+/// bit `low` up, in one read of the keys: a pass's counts do not depend on the order the
+/// passes before it leave the keys in, and a separate counting read per pass cost a read of
+/// the whole array and a loop each.
+fn count_digits(keys: &[u64], low: u32, passes: u32) -> Vec<[u32; BUCKETS]> {
+    // A fixed number of passes per instance: the inner loop unrolls, its indices unchecked.
+    fn count<const P: usize>(keys: &[u64], low: u32) -> Vec<[u32; BUCKETS]> {
+        let mut counts = vec![[0u32; BUCKETS]; P];
+        if let Ok(fixed) = <&mut [[u32; BUCKETS]; P]>::try_from(&mut counts[..]) {
+            for &k in keys {
+                for (pass, count) in (0..).zip(fixed.iter_mut()) {
+                    count[digit(k, low + DIGIT_BITS * pass)] += 1;
+                }
+            }
+        }
+        counts
+    }
+    match passes {
+        0 | 1 => count::<1>(keys, low),
+        2 => count::<2>(keys, low),
+        _ => count::<3>(keys, low),
+    }
 }
 
 /// The last `rest.len() < 8` bytes of a name as one word, without a variable-length copy (a
@@ -356,12 +400,13 @@ fn tail_word(rest: &[u8]) -> u64 {
 fn hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    // Word by word with `split_first_chunk`, which needs none of `chunks_exact`'s set-up (a
+    // division and its remainder) for a name that is mostly shorter than a word.
+    let mut rest = bytes;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(*word)).wrapping_mul(K);
+        rest = tail;
     }
-    let rest = chunks.remainder();
     if !rest.is_empty() {
         h = (h.rotate_left(5) ^ tail_word(rest)).wrapping_mul(K);
     }
@@ -373,6 +418,14 @@ fn hash(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// Indexes the names added so far (and keeps their keys, for a later index of more).
+    fn index_of(names: &mut Names) -> Result<NameIndex, usize> {
+        let keys = names.take_keys();
+        names.keys.clone_from(&keys.keys);
+        names.hash_prefixed.clone_from(&keys.hash_prefixed);
+        NameIndex::new(names, keys)
+    }
+
     #[test]
     fn finds_every_name_and_the_second_use_of_a_duplicate() {
         let mut names = Names::default();
@@ -380,14 +433,14 @@ mod tests {
             names.push(&format!("node-{i}"));
         }
         names.push("");
-        let index = NameIndex::new(&names).unwrap();
+        let index = index_of(&mut names).unwrap();
         for i in 0..1000 {
             assert_eq!(index.find(&names, &format!("node-{i}")), Some(i));
         }
         assert_eq!(index.find(&names, ""), Some(1000));
         assert_eq!(index.find(&names, "node-1000"), None);
         names.push("node-7");
-        assert_eq!(NameIndex::new(&names).err(), Some(1001));
+        assert_eq!(index_of(&mut names).err(), Some(1001));
     }
 
     #[test]
@@ -435,7 +488,7 @@ mod tests {
         for text in &texts {
             names.push(text);
         }
-        let index = NameIndex::new(&names).unwrap();
+        let index = index_of(&mut names).unwrap();
         for (i, text) in texts.iter().enumerate() {
             assert_eq!(index.find(&names, text), Some(i as u32), "{text:?}");
         }
@@ -455,7 +508,7 @@ mod tests {
             texts.push_unnamed(i);
             assert_eq!(texts.get(texts.len() - 1), format!("#{i}"));
         }
-        let index = NameIndex::new(&names).unwrap();
+        let index = index_of(&mut names).unwrap();
         assert_eq!(index.find(&names, "#2"), Some(2));
         assert_eq!(
             index.find(&names, "#10"),
@@ -467,7 +520,7 @@ mod tests {
         assert_eq!(index.find(&names, "#+2"), None);
         // A user's name that is an unnamed node's text is a duplicate (its second use).
         names.push("#1");
-        assert_eq!(NameIndex::new(&names).err(), Some(4));
+        assert_eq!(index_of(&mut names).err(), Some(4));
     }
 
     #[test]

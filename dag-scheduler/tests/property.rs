@@ -293,3 +293,68 @@ fn random_graphs_with_hidden_cycles_name_a_real_cycle() {
         }
     }
 }
+
+/// The graph a build makes from keys (its flat path when every node's keys come in ascending
+/// order; the general path when some node's do not, or repeat one) is the one it makes from
+/// names: the same dependency lists, the same DOT (successors and roots included), and a run
+/// in edge order.
+#[test]
+fn key_built_graphs_match_name_built_ones() {
+    let pool = ThreadPool::new(2).unwrap();
+    for seed in 1..=200u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let preds = random_dag(&mut rng);
+        let n = preds.len();
+        // Every fourth seed: one node lists its keys out of order, repeated (general path).
+        let scrambled = (seed % 4 == 0).then(|| rng.usize(..n));
+        let ran = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+        let seq = Arc::new(AtomicUsize::new(0));
+        let mut by_key = Graph::builder();
+        let mut keys = Vec::new();
+        for (i, list) in preds.iter().enumerate() {
+            let mut deps: Vec<_> = list.iter().map(|&p| keys[p]).collect();
+            if scrambled == Some(i) && !deps.is_empty() {
+                deps.reverse();
+                deps.push(deps[0]);
+            }
+            let (ran, seq) = (Arc::clone(&ran), Arc::clone(&seq));
+            let node = by_key.node(format!("n{i}"), move |_| {
+                ran[i].store(seq.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            });
+            keys.push(node.after_all(deps).key());
+        }
+        let by_key = by_key.build().expect("acyclic");
+        let mut by_name = Graph::builder();
+        for (i, list) in preds.iter().enumerate() {
+            by_name
+                .node(format!("n{i}"), |_| ())
+                .after_all(list.iter().map(|p| format!("n{p}")));
+        }
+        let by_name = by_name.build().expect("acyclic");
+        for i in 0..n {
+            let name = format!("n{i}");
+            assert_eq!(
+                by_key.dependencies(&name),
+                by_name.dependencies(&name),
+                "seed {seed}: {name}"
+            );
+        }
+        assert_eq!(by_key.to_dot(), by_name.to_dot(), "seed {seed}");
+        assert_eq!(
+            by_key.critical_path(),
+            by_name.critical_path(),
+            "seed {seed}"
+        );
+        assert!(by_key.run(&pool).is_success(), "seed {seed}");
+        for (i, list) in preds.iter().enumerate() {
+            let at = ran[i].load(Ordering::SeqCst);
+            assert!(at > 0, "seed {seed}: n{i} did not run");
+            for &p in list {
+                assert!(
+                    ran[p].load(Ordering::SeqCst) < at,
+                    "seed {seed}: n{i} before n{p}"
+                );
+            }
+        }
+    }
+}
