@@ -95,6 +95,67 @@ impl<T> Mutex<T> {
     }
 }
 
+/// A lock that guards no data, with no poisoning and no parking: taking it is one
+/// compare-and-swap, releasing it one plain `Release` store.
+///
+/// For critical sections that are short and rarely contended, such as a pool's submitter gates
+/// (`pool/README.md`, "shutdown"): [`Mutex`] pays for poisoning (a look at the panic count on
+/// lock and on unlock) and releases with a locked swap, because it must know whether a waiter
+/// sleeps. A waiter here does not sleep: it spins, then yields its time slice ([`Backoff`]), so
+/// a holder preempted or blocked for long costs the waiters yields, never a lost wake-up or a
+/// hang. The guard releases the lock on every way out, unwinding included.
+#[derive(Debug, Default)]
+pub(crate) struct SpinLock {
+    locked: AtomicBool,
+}
+
+/// Holds a [`SpinLock`] until dropped.
+#[must_use = "the lock is released when the guard is dropped"]
+pub(crate) struct SpinGuard<'a>(&'a SpinLock);
+
+impl SpinLock {
+    /// Takes the lock, waiting (spinning, then yielding) while another thread holds it.
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_> {
+        // `Acquire` on success: everything the previous holder did before its `Release` store is
+        // visible inside this section (the mutual exclusion the shutdown barrier relies on).
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        SpinGuard(self)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
+        let backoff = Backoff::new();
+        loop {
+            // Spin on a load, not on the swap: the line stays shared until the holder releases.
+            while self.locked.load(Ordering::Relaxed) {
+                backoff.snooze();
+            }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for SpinGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.locked.store(false, Ordering::Release);
+    }
+}
+
 /// A condition variable paired with [`Mutex`]; waits ignore poisoning like `Mutex::lock`.
 #[derive(Debug, Default)]
 pub struct Condvar(imp::StdCondvar);
