@@ -138,6 +138,10 @@ impl ThreadPool {
                 shared.state.take_panic()
             }
         };
+        // Our share of the slot's allocation ends here, before `rb` is read: its type mentions
+        // the `slot` borrow (loom's `Arc`, unlike std's, is not known to leave it unused in
+        // `Drop`). The slot is empty and any panic payload taken, so this drop runs no user code.
+        drop(shared);
         no_unwind.defuse();
 
         match (ra, b_panic) {
