@@ -8,8 +8,11 @@
 //!
 //! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
 //! tasks), `scope` (the same binary tree spawned into one `scope`, joined when it ends),
-//! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row).
-//! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`: `ours`, `rayon`).
+//! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row),
+//! `join` (the same binary tree as recursive `join`s, started on a worker: node `i` joins its
+//! two children, a node with one child calls it directly; TASKS nodes, TASKS / 2 joins).
+//! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`, `join`: `ours`,
+//! `rayon`).
 //!
 //! `priority SYSTEM [TASKS] [THREADS]`: the `external` submits of `compare`'s priority throughput
 //! row, ours against ours: `fifo` (the default pool), `normal` (the priority pool, every task at
@@ -146,6 +149,56 @@ fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Node `i` of `join`'s binary tree of `n`: counts itself, then joins its children.
+fn ours_join(pool: &pool_core::ThreadPool, i: usize, n: usize) {
+    DONE.count_down();
+    let (left, right) = (2 * i + 1, 2 * i + 2);
+    if right < n {
+        pool.join(|| ours_join(pool, left, n), || ours_join(pool, right, n));
+    } else if left < n {
+        ours_join(pool, left, n);
+    }
+}
+
+fn rayon_join(i: usize, n: usize) {
+    DONE.count_down();
+    let (left, right) = (2 * i + 1, 2 * i + 2);
+    if right < n {
+        rayon_core::join(|| rayon_join(left, n), || rayon_join(right, n));
+    } else if left < n {
+        rayon_join(left, n);
+    }
+}
+
+/// The binary tree of `tree` as recursive joins, the root spawned onto the pool (so every
+/// `join` is called on a worker). Instructions per join: callgrind's total divided by N / 2.
+fn join(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    DONE.reset(n);
+    let started = Instant::now();
+    match system {
+        "ours" => {
+            let pool = Arc::new(pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?);
+            let p = Arc::clone(&pool);
+            pool.spawn(move || ours_join(&p, 0, n)).expect("running");
+            DONE.wait_or_panic(TIMEOUT, "ours");
+        }
+        "rayon" => {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            pool.spawn(move || rayon_join(0, n));
+            DONE.wait_or_panic(TIMEOUT, "rayon");
+        }
+        other => return Err(format!("unknown system {other:?} for join")),
+    }
+    println!(
+        "join {system}: {n} nodes, {:.2} Mnodes/s",
+        n as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
 /// The tasks task `i` spawns: `2i + 1` and `2i + 2` in a binary tree of `n`, `i + 1` in a chain
 /// `n` deep.
 fn children(chains: bool, i: usize, n: usize) -> std::ops::Range<usize> {
@@ -264,7 +317,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -278,6 +331,7 @@ fn main() -> ExitCode {
         "priority" => priority(system, threads, n),
         "scope" => scope(system, false, threads, n),
         "scope-chains" => scope(system, true, threads, n),
+        "join" => join(system, threads, n),
         "dag-build" => dag_build(system, n, Naming::Format),
         "dag-build-unnamed" => dag_build(system, n, Naming::Unnamed),
         "dag-build-fmt" => dag_build(system, n, Naming::FormatArgs),

@@ -300,6 +300,10 @@ impl Shared {
             return Err(job);
         }
         let (work, made) = into_work(job);
+        // Planted bug (loom-tests, `.ci/loom-planted`): leave the gate before the push, so the
+        // shutdown barrier can pass between this submitter's check and its push.
+        #[cfg(loom_broken_submit_gate)]
+        let gate = drop(gate);
         self.push_global(work, priority);
         drop(gate);
         self.sleep.notify_one();

@@ -8,7 +8,7 @@ use super::ThreadPool;
 use crate::deque::steal_retrying;
 use crate::error::CancelReason;
 use crate::policy::Work;
-use crate::sync::{CachePadded, Mutex, Ordering};
+use crate::sync::{CachePadded, Ordering, SpinLock};
 
 /// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
 /// every outside submitter that got in has pushed (workers may exit once the queues are empty).
@@ -24,8 +24,12 @@ const STRIPES: usize = 8;
 #[derive(Debug, Default)]
 pub(crate) struct Stripe {
     /// Held by an outside submitter across check-and-push; shutdown passes through every gate
-    /// once after raising its flag. Uncontended unless two submitting threads share the stripe.
-    pub(crate) gate: Mutex<()>,
+    /// once after raising its flag. Uncontended unless two submitting threads share the stripe,
+    /// so a spin lock: one compare-and-swap to take it, one plain store to release it (a
+    /// `Mutex` also checks poisoning twice and releases with a locked swap). What runs under it
+    /// cannot unwind past the guard (a policy's `push` is contained), and the guard releases it
+    /// on any way out regardless.
+    pub(crate) gate: SpinLock,
     /// `submitted` and `rejected` are written only under `gate` (plain increments); `cancelled`
     /// by any thread with `add_shared`.
     pub(crate) counters: Counters,
@@ -45,18 +49,30 @@ impl Default for SubmitGates {
     }
 }
 
+crate::sync::const_thread_local! {
+    /// This thread's stripe (the same index in every pool); `usize::MAX` until its first
+    /// submission.
+    static STRIPE: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
+}
+
 impl SubmitGates {
     /// The calling thread's stripe.
+    #[inline]
     pub(crate) fn mine(&self) -> &Stripe {
-        crate::sync::const_thread_local! {
-            /// This thread's stripe; `usize::MAX` until its first submission.
-            static STRIPE: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
+        // One comparison on the path of every outside submission: the index's bounds check is
+        // also the test for "not assigned yet" (`usize::MAX` is out of bounds).
+        match self.stripes.get(STRIPE.with(std::cell::Cell::get)) {
+            Some(stripe) => stripe,
+            None => self.assign_mine(),
         }
-        let mut index = STRIPE.with(std::cell::Cell::get);
-        if index == usize::MAX {
-            index = next_stripe() % STRIPES;
-            STRIPE.with(|s| s.set(index));
-        }
+    }
+
+    /// The calling thread's first submission to any pool: picks its stripe.
+    #[cold]
+    #[inline(never)]
+    fn assign_mine(&self) -> &Stripe {
+        let index = next_stripe() % STRIPES;
+        STRIPE.with(|s| s.set(index));
         &self.stripes[index]
     }
 

@@ -35,16 +35,19 @@ pub(crate) struct Counters {
 ///
 /// The store is `Release` so that a reader that sees it also sees everything this thread did
 /// before (see [`Totals::read`]); on x86 and ARMv8 that is still a plain store.
+#[inline]
 pub(crate) fn bump_owned(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
 }
 
 /// Adds `n` to a counter that only the calling thread ever writes (see [`bump_owned`]).
+#[inline]
 pub(crate) fn bump_owned_by(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
 }
 
 /// Adds to a counter other threads may write too (`Release`, as [`bump_owned`]).
+#[inline]
 pub(crate) fn add_shared(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Release);
 }

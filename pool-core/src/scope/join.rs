@@ -4,26 +4,29 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use super::state::ScopeState;
-use super::{abort_on_unwind, erase, queue};
-use crate::executor::{Job, Rejected};
+use super::{abort_on_unwind, erase};
+use crate::policy::Work;
 use crate::sync::{Arc, Mutex};
 use crate::unwind::drop_quietly;
 use crate::ThreadPool;
 
-/// What the caller of `join` and the queued job share.
-struct JoinShared {
-    /// `b`, lifetime erased. Taken exactly once, by the queued job or by the caller, under the
-    /// lock; whoever takes it runs it. Invariant: empty when `join` returns.
-    body: Mutex<Option<Job>>,
+/// What the caller of `join` and the queued job share. `F` is `b` wrapped to store its result
+/// in the caller's frame, held inline: one allocation for the slot, the count and `b` (a
+/// separately boxed `b` was a third allocation per `join`, and allocation was most of its cost).
+struct JoinShared<F> {
+    /// `b`. Taken exactly once, by the queued job or by the caller, under the lock; whoever
+    /// takes it runs it. Invariant: empty when `join` returns.
+    body: Mutex<Option<F>>,
     /// Pending count 1: the queued job, completed when it has run or been dropped.
     state: ScopeState,
 }
 
-/// The queued half of a `join`. Holds only `'static` data: once the caller has taken `b`, this
-/// job may be run or dropped at any later time without touching the caller's frame.
-struct JoinJob(Arc<JoinShared>);
+/// The queued half of a `join`. Once the caller has taken `b`, the only value left behind
+/// borrowed data could hide in is the empty slot: this job may then be run or dropped at any
+/// later time without touching the caller's frame (see the `SAFETY` argument in `join`).
+struct JoinJob<F: FnOnce()>(Arc<JoinShared<F>>);
 
-impl JoinJob {
+impl<F: FnOnce()> JoinJob<F> {
     fn run(self) {
         let body = self.0.body.lock().take();
         if let Some(body) = body {
@@ -34,7 +37,7 @@ impl JoinJob {
     }
 }
 
-impl Drop for JoinJob {
+impl<F: FnOnce()> Drop for JoinJob<F> {
     /// Dropped unrun (discarded or refused), the job leaves `b` in the slot: the caller runs it.
     fn drop(&mut self) {
         // The job's own `Arc` keeps the state alive through the signal.
@@ -100,27 +103,30 @@ impl ThreadPool {
     {
         let mut rb: Option<RB> = None;
         let slot = &mut rb;
-        let b: Box<dyn FnOnce() + Send + '_> = Box::new(move || *slot = Some(b()));
+        let shared = Arc::new(JoinShared {
+            body: Mutex::new(Some(move || *slot = Some(b()))),
+            state: ScopeState::new(1),
+        });
         // From here until `b` is known to be gone nothing may unwind past this frame; the
         // straight-line code below cannot, and this guard turns a bug that would into an abort.
         let no_unwind = abort_on_unwind();
-        // SAFETY: `erase` requires that the erased `b` is run or dropped before this frame ends.
-        // It lives only in `shared.body`, a slot taken exactly once under its lock; below, after
-        // `a`, the caller takes it unless the queued job already has. If the caller takes it, it
-        // runs it here. If the job took it, the caller waits for `state`'s count, which the job
-        // decrements in `Drop`, after `b` ran and was consumed. So on every path `b` is gone
-        // before `rb` is read and before the frame ends, and the `JoinJob` that may outlive the
-        // frame holds nothing borrowed (the `Arc` keeps its slot and count alive).
-        let b = unsafe { erase(b) };
-        let shared = Arc::new(JoinShared {
-            body: Mutex::new(Some(b)),
-            state: ScopeState::new(1),
-        });
         let job = JoinJob(Arc::clone(&shared));
-        if let Err(Rejected(job)) = queue(self, Box::new(move || job.run())) {
-            // Completes the count and leaves `b` in the slot for us.
-            drop(job);
-        }
+        // Boxed (and erased) only once the pool has accepted the job; a refused one comes back
+        // as it is and is dropped, which completes the count and leaves `b` in the slot for us.
+        let refused = self.submit_work(job, |job| {
+            let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || job.run());
+            // SAFETY: `erase` requires that nothing borrowed is used after this frame ends. The
+            // job's only borrowed data is `b` (and `slot`, which it captures), inline in
+            // `shared.body`, a slot taken exactly once under its lock; below, after `a`, the
+            // caller takes it unless the queued job already has. If the caller takes it, it runs
+            // it here, and the slot the job may still reach later is empty (an empty `Option`'s
+            // drop reads only its tag, in the `Arc`'s allocation, which the job keeps alive). If
+            // the job took it, the caller waits for `state`'s count, which the job decrements in
+            // `Drop`, after `b` ran and was consumed. So on every path `b` is gone before `rb` is
+            // read and before the frame ends.
+            Work::Job(unsafe { erase(job) })
+        });
+        drop(refused);
 
         let ra = panic::catch_unwind(AssertUnwindSafe(a));
 
@@ -132,6 +138,10 @@ impl ThreadPool {
                 shared.state.take_panic()
             }
         };
+        // Our share of the slot's allocation ends here, before `rb` is read: its type mentions
+        // the `slot` borrow (loom's `Arc`, unlike std's, is not known to leave it unused in
+        // `Drop`). The slot is empty and any panic payload taken, so this drop runs no user code.
+        drop(shared);
         no_unwind.defuse();
 
         match (ra, b_panic) {

@@ -12,7 +12,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 
 use self::state::{Payload, ScopeState};
-use crate::executor::{Executor, Job, Rejected};
+use crate::executor::Job;
 use crate::policy::Work;
 use crate::sync::Arc;
 use crate::unwind::{drop_quietly, OnExit};
@@ -158,14 +158,6 @@ impl fmt::Debug for Scope<'_> {
             .field("discarded", &self.state.discarded())
             .finish_non_exhaustive()
     }
-}
-
-/// Queues `join`'s job: from a worker of `pool` straight onto that worker's own deque, from any
-/// other thread by the outside route; the pool decides which with one thread-local read. A
-/// refused job comes back. (A scope's spawn takes `ThreadPool::submit_work` instead, which boxes
-/// the job only once it is accepted.)
-fn queue(pool: &ThreadPool, job: Job) -> Result<(), Rejected<Job>> {
-    pool.execute(job)
 }
 
 /// Forgets the lifetime of a scoped job so that it can enter the pool's queues.
