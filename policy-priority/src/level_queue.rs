@@ -137,11 +137,14 @@ impl<S: Slot> Levels<S> {
         if let Some(guard) = &self.guard {
             raise(&guard.newest[i], stamp);
         }
-        // Publish the level in the bitmap *after* the entry is in it. The fence pairs with the
-        // one in `retire`: either that pop's re-check sees this entry, or this load sees its
-        // cleared bit and sets it again (README.md, "push vs retire").
-        fence(Ordering::SeqCst);
-        if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+        // Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
+        // re-check sees this entry, or this load sees its cleared bit and sets it again
+        // (README.md, "push vs retire"). No fence: the injector's push ends its part with a
+        // `SeqCst` update of the level's tail (crossbeam's tail CAS), and a `SeqCst` load after
+        // it is ordered after it in the single total order of `SeqCst` operations, which is
+        // what the retiring pop's `SeqCst` clear, fence and `SeqCst` emptiness check pair with.
+        // (A fence here cost every push a full barrier on top of the CAS's.)
+        if self.nonempty.load(Ordering::SeqCst) & bit == 0 {
             let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
             if let (Some(guard), true) = (&self.guard, before & bit == 0) {
                 // This entry is (about) the level's front now.
