@@ -139,11 +139,13 @@ impl<S: Slot> Levels<S> {
         }
         // Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
         // re-check sees this entry, or this load sees its cleared bit and sets it again
-        // (README.md, "push vs retire"). No fence: the injector's push ends its part with a
-        // `SeqCst` update of the level's tail (crossbeam's tail CAS), and a `SeqCst` load after
-        // it is ordered after it in the single total order of `SeqCst` operations, which is
-        // what the retiring pop's `SeqCst` clear, fence and `SeqCst` emptiness check pair with.
-        // (A fence here cost every push a full barrier on top of the CAS's.)
+        // (README.md, "push vs retire"). No fence: the injector's push took its slot with a
+        // `SeqCst` CAS of the level's tail (crossbeam-deque 0.8), and this `SeqCst` load comes
+        // after that CAS in the single total order of `SeqCst` operations, which the retiring
+        // pop's `SeqCst` clear, fence and `SeqCst` emptiness check pair with. The load must stay
+        // `SeqCst`: relaxed, it may read the bitmap from before that clear while the re-check
+        // misses the entry (the loom retire models fail). (The fence cost every push a second
+        // full barrier after the CAS's.)
         if self.nonempty.load(Ordering::SeqCst) & bit == 0 {
             let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
             if let (Some(guard), true) = (&self.guard, before & bit == 0) {
