@@ -6,7 +6,8 @@
 //! cannot control (the aging rule itself is unit-tested with synthetic stamps). The raise model
 //! runs a one-worker `ThreadPool` with the real `PriorityQueue`. Under loom each level's
 //! crossbeam `Injector` is a locked stand-in whose emptiness check stays lock-free
-//! (policy-priority/src/injector.rs), so the models see the bitmap protocol's own fences.
+//! (policy-priority/src/injector.rs), so the models see the bitmap protocol's own fences and
+//! `SeqCst` accesses (its `SeqCst` length store plays crossbeam's `SeqCst` tail CAS).
 //!
 //! Run: `RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2
 //! CARGO_TARGET_DIR=target/loom cargo test --release -p loom-tests --test priority`.
@@ -238,8 +239,9 @@ fn finished_tasks_are_reported_before_the_pool_is_idle() {
 
 /// Invariant: a push at a higher level that returned is served before any lower level, even
 /// when it raced a pop that found that level empty and was retiring its bit (the pusher's bitmap
-/// check and the retiring pop's re-check, each behind a `SeqCst` fence, cannot both miss:
-/// policy-priority/src/README.md, "push vs retire").
+/// check, a `SeqCst` load after the push's `SeqCst` update of the level, and the retiring pop's
+/// re-check behind a `SeqCst` fence cannot both miss: policy-priority/src/README.md, "push vs
+/// retire"). With the pusher's check relaxed this model fails (checked by hand).
 #[test]
 #[cfg_attr(loom_broken_priority_len, ignore = "run by broken_retire_is_caught")]
 fn a_push_racing_a_retire_stays_visible() {

@@ -13,6 +13,13 @@
 //! steal was in its critical section sees the value from before it, as with crossbeam. (The
 //! stand-in never returns `Steal::Retry`; the protocol treats `Retry` as "try again", so a
 //! stand-in without spurious retries hides nothing the protocol relies on.)
+//!
+//! `LevelQueue::push` also relies on crossbeam's push taking its place with a `SeqCst` CAS of the
+//! tail index: its bitmap check after the push is a `SeqCst` load with no fence in between
+//! (README.md, "push vs retire"). The stand-in's `SeqCst` store of the length plays that CAS.
+//! Loom lets a `SeqCst` load read no `SeqCst` store older than the newest one to that location,
+//! so the models see the pair ordered; with the check relaxed they fail (README.md, "Under
+//! loom").
 
 #[cfg(not(loom))]
 pub(crate) use crossbeam_deque::{Injector, Steal};

@@ -137,11 +137,16 @@ impl<S: Slot> Levels<S> {
         if let Some(guard) = &self.guard {
             raise(&guard.newest[i], stamp);
         }
-        // Publish the level in the bitmap *after* the entry is in it. The fence pairs with the
-        // one in `retire`: either that pop's re-check sees this entry, or this load sees its
-        // cleared bit and sets it again (README.md, "push vs retire").
-        fence(Ordering::SeqCst);
-        if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+        // Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
+        // re-check sees this entry, or this load sees its cleared bit and sets it again
+        // (README.md, "push vs retire"). No fence: the injector's push took its slot with a
+        // `SeqCst` CAS of the level's tail (crossbeam-deque 0.8), and this `SeqCst` load comes
+        // after that CAS in the single total order of `SeqCst` operations, which the retiring
+        // pop's `SeqCst` clear, fence and `SeqCst` emptiness check pair with. The load must stay
+        // `SeqCst`: relaxed, it may read the bitmap from before that clear while the re-check
+        // misses the entry (the loom retire models fail). (The fence cost every push a second
+        // full barrier after the CAS's.)
+        if self.nonempty.load(Ordering::SeqCst) & bit == 0 {
             let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
             if let (Some(guard), true) = (&self.guard, before & bit == 0) {
                 // This entry is (about) the level's front now.
