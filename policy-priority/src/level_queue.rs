@@ -88,6 +88,14 @@ struct Guard {
     aged: AtomicU64,
 }
 
+/// The order of the push's bitmap check (see `Levels::push`). `--cfg
+/// loom_broken_priority_push_order` plants it relaxed: loom-tests'
+/// `a_push_racing_a_retire_stays_visible` must then fail (`.ci/loom-planted`).
+#[cfg(not(loom_broken_priority_push_order))]
+const PUSH_CHECK_ORDER: Ordering = Ordering::SeqCst;
+#[cfg(loom_broken_priority_push_order)]
+const PUSH_CHECK_ORDER: Ordering = Ordering::Relaxed;
+
 impl<S: Slot> Levels<S> {
     /// See [`LevelQueue::with_aging`].
     pub(crate) fn with_aging(aging: Aging) -> Self {
@@ -146,7 +154,7 @@ impl<S: Slot> Levels<S> {
         // `SeqCst`: relaxed, it may read the bitmap from before that clear while the re-check
         // misses the entry (the loom retire models fail). (The fence cost every push a second
         // full barrier after the CAS's.)
-        if self.nonempty.load(Ordering::SeqCst) & bit == 0 {
+        if self.nonempty.load(PUSH_CHECK_ORDER) & bit == 0 {
             let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
             if let (Some(guard), true) = (&self.guard, before & bit == 0) {
                 // This entry is (about) the level's front now.
