@@ -28,7 +28,8 @@
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
 //! 6. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
-//!    is blocked: trim to `cpu_threads_per_core × cores`. Judged on our own workers' demand,
+//!    is blocked: trim to `cpu_threads_per_core × cores`, scaled by the blocking ratio
+//!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it.
 //! 7. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
@@ -505,10 +506,26 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         _ => false,
     };
     let floor = cap.bounded;
-    if cpu_bound && busy >= floor && current > floor {
+    // Trim to the blocking ratio's size, not below the CPU cap: work that is blocked a quarter
+    // of its busy time or less looks CPU-bound once its threads queue for the cores, yet still
+    // needs `cap × (cpu + blocked) / cpu` threads to keep them busy. W3 (1 ms of CPU, 4 ms
+    // asleep) at 64 threads on 2 cores reads 9.5 of 52 busy workers blocked (each waits ~38 ms
+    // for a core per task) and was trimmed to 4, a fifth of its size, then grew back.
+    let trim_to = match (s.worker_cpu, s.blocked) {
+        (Some(got), Some(b)) if got > 0.0 => {
+            let size = (cap.exact * (got + b) / got).floor();
+            if size >= max as f64 {
+                max
+            } else {
+                (size as usize).clamp(floor, max)
+            }
+        }
+        _ => floor,
+    };
+    if cpu_bound && busy >= floor && current > trim_to {
         state.climb = Climb::default();
         return Decision {
-            target: floor,
+            target: trim_to,
             reason: Reason::CpuSaturated {
                 demand: s.worker_demand.or(s.worker_cpu).unwrap_or_default(),
             },

@@ -30,11 +30,28 @@ pub(crate) fn current_tid() -> Option<u32> {
 /// place: a read is one `pread` from offset 0 (about 1 µs), where opening, reading and closing
 /// the file by its path cost 9 µs warm and 20-40 µs after a tick's sleep on a busy host (path
 /// lookup, open and close dominate). The controller keeps at most a couple of these open.
+///
+/// Beside it, the thread's `stat` (also kept open, one more `pread`) gives its state now:
+/// `schedstat`'s run-queue wait counts a wait only once it ends (when the thread gets its CPU),
+/// so with many workers queued for few cores the waits in progress at a reading read as
+/// off-CPU time that is not waiting, that is as blocked. The state says which it is.
 #[derive(Debug)]
 pub(crate) struct SchedStat {
     tid: u32,
     #[cfg(unix)]
     file: std::fs::File,
+    /// `/proc/self/task/<tid>/stat`, for the state; `None` if it would not open.
+    #[cfg(unix)]
+    state: Option<std::fs::File>,
+}
+
+/// What a thread is doing at a reading, from the state letter of its `stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    /// On a CPU or in a run queue (`R`).
+    Runnable,
+    /// Asleep, in an uninterruptible wait, or stopped: off the CPU by its own doing.
+    Blocked,
 }
 
 impl SchedStat {
@@ -44,7 +61,8 @@ impl SchedStat {
         #[cfg(unix)]
         {
             let file = std::fs::File::open(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-            let stat = SchedStat { tid, file };
+            let state = std::fs::File::open(format!("/proc/self/task/{tid}/stat")).ok();
+            let stat = SchedStat { tid, file, state };
             // A file that opens but does not parse (no schedstats) is as good as none.
             let times = stat.read()?;
             Some((stat, times))
@@ -59,6 +77,19 @@ impl SchedStat {
     /// The thread this file describes.
     pub(crate) fn tid(&self) -> u32 {
         self.tid
+    }
+
+    /// The thread's state now; `None` without its `stat` file or once the thread has exited.
+    pub(crate) fn state(&self) -> Option<ThreadState> {
+        #[cfg(unix)]
+        {
+            // `pid (comm) S ...`: the name is at most 16 bytes, so the letter is in the first 64.
+            reread::<64, _>(self.state.as_ref()?, parse_state)
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 
     /// The thread's cumulative time on a CPU and waiting in a run queue, now (nanoseconds in
@@ -226,6 +257,17 @@ pub(crate) fn current_thread_cpu() -> Option<Duration> {
     }
 }
 
+/// The state letter of a `/proc/.../stat` line (after the name in parentheses, which may itself
+/// hold a `)`: the last one closes it).
+fn parse_state(text: &str) -> Option<ThreadState> {
+    let (_, rest) = text.rsplit_once(')')?;
+    match rest.trim_start().chars().next()? {
+        'R' => Some(ThreadState::Runnable),
+        'S' | 'D' | 'T' | 't' | 'I' | 'W' | 'P' => Some(ThreadState::Blocked),
+        _ => None,
+    }
+}
+
 fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
     let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
     let cpu = fields.next()??;
@@ -358,6 +400,18 @@ mod tests {
         assert_eq!(parse_schedstat("garbage"), None);
     }
 
+    #[test]
+    fn stat_gives_the_state_after_the_name() {
+        assert_eq!(
+            parse_state("42 (pool) worker) R 1 2"),
+            Some(ThreadState::Runnable)
+        );
+        assert_eq!(parse_state("42 (w) S 1"), Some(ThreadState::Blocked));
+        assert_eq!(parse_state("42 (w) D 1"), Some(ThreadState::Blocked));
+        assert_eq!(parse_state("42 (w) Z 1"), None);
+        assert_eq!(parse_state("42 (truncated"), None);
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn the_calling_thread_is_found_in_proc() {
@@ -382,6 +436,8 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(stat.tid(), tid);
+        // Reading its own state, the thread is on a CPU.
+        assert_eq!(stat.state(), Some(ThreadState::Runnable));
     }
 
     #[cfg(target_os = "linux")]
