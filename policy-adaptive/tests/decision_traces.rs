@@ -679,6 +679,9 @@ fn a_trim_of_partly_blocked_work_keeps_its_blocking_ratio() {
         (16..=24).contains(&end),
         "trimmed past the blocking ratio: {end}\n{table}"
     );
-    assert!(!table.contains("->   4"), "trimmed to the CPU cap:\n{table}");
+    assert!(
+        !table.contains("->   4"),
+        "trimmed to the CPU cap:\n{table}"
+    );
     insta::assert_snapshot!(table);
 }
