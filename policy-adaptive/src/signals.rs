@@ -199,6 +199,10 @@ struct Reading {
 /// with fewer, one worker's moment would decide it.
 const MIN_STATES: u32 = 4;
 
+/// How many state observations `schedstat`'s own blocked share counts as, when the states
+/// correct it (a prior: the states pull it their way as they add up).
+const STATE_PRIOR: f64 = 2.0;
+
 /// The run-queue share of the sampled workers' off-CPU time over the readings, or `None` with
 /// too little off-CPU time to split.
 ///
@@ -207,7 +211,8 @@ const MIN_STATES: u32 = 4;
 /// blocked (W3's 19 workers on 2 cores read 16.5 blocked; a CPU-bound phase's 65 read 12.6).
 /// The workers' states at the readings are a sample of that time: a busy worker found blocked
 /// a share `p` of the observations was blocked about `p` of its busy time, so at least
-/// `off - p × busy` of its off-CPU time was run-queue wait, ended or not. The larger of the two
+/// `off - p × busy` of its off-CPU time was run-queue wait, ended or not (`p` drawn toward
+/// `schedstat`'s own blocked share by `STATE_PRIOR` observations' worth). The larger of the two
 /// estimates stands: each can only miss wait (the state sample is noisy both ways, but a
 /// spinning worker is never found blocked, and a sleeping one rarely runnable).
 fn run_queue_share(readings: &std::collections::VecDeque<Reading>) -> Option<f64> {
@@ -231,8 +236,13 @@ fn run_queue_share(readings: &std::collections::VecDeque<Reading>) -> Option<f64
     if states < MIN_STATES {
         return Some(ended);
     }
-    let blocked_time = busy.as_secs_f64() * f64::from(blocked) / f64::from(states);
-    let seen = (1.0 - blocked_time / off_s).clamp(0.0, 1.0);
+    // The blocked share of the busy time `schedstat` implies, as a prior worth `STATE_PRIOR`
+    // observations: a handful of states says "never blocked" by chance (W3 at 14 workers,
+    // blocked about a third of its busy time, read 0 of 5 and was trimmed to 4).
+    let busy_s = busy.as_secs_f64().max(off_s);
+    let prior = (off_s - wait.as_secs_f64().min(off_s)) / busy_s;
+    let share = (f64::from(blocked) + STATE_PRIOR * prior) / (f64::from(states) + STATE_PRIOR);
+    let seen = (1.0 - busy_s * share / off_s).clamp(0.0, 1.0);
     Some(ended.max(seen))
 }
 
@@ -914,9 +924,19 @@ mod tests {
     /// time is run-queue wait.
     #[test]
     fn waits_in_progress_count_as_run_queue_time_by_the_workers_states() {
+        // `schedstat` alone: 60 of 285 ms off the CPU waiting, the rest "blocked" (three
+        // quarters of the busy time). Six states, none blocked, draw that toward none.
         let spinning: std::collections::VecDeque<_> =
             (0..3).map(|_| reading(100, 95, 20, 2, 0)).collect();
-        assert_eq!(run_queue_share(&spinning), Some(1.0));
+        let share = run_queue_share(&spinning).unwrap();
+        let prior = (285.0 - 60.0) / 300.0;
+        let expected = 1.0 - 300.0 * (2.0 * prior / 8.0) / 285.0;
+        assert!((share - expected).abs() < 1e-9, "{share}");
+        assert!(share > 0.8, "{share}");
+        // The more states, the nearer all of it.
+        let longer: std::collections::VecDeque<_> =
+            (0..10).map(|_| reading(100, 95, 20, 2, 0)).collect();
+        assert!(run_queue_share(&longer).unwrap() > 0.9);
         // Sleepers found blocked: `schedstat`'s own (small) share stands.
         let sleeping: std::collections::VecDeque<_> =
             (0..3).map(|_| reading(100, 99, 3, 0, 2)).collect();
@@ -932,7 +952,8 @@ mod tests {
         .into_iter()
         .collect();
         let share = run_queue_share(&mixed).unwrap();
-        assert!((share - (1.0 - 200.0 / 320.0)).abs() < 1e-9, "{share}");
+        let expected = 1.0 - 400.0 * ((4.0 + 2.0 * 0.7) / 10.0) / 320.0;
+        assert!((share - expected).abs() < 1e-9, "{share}");
         // Too few states to say: `schedstat` alone.
         let few: std::collections::VecDeque<_> = [reading(100, 95, 20, 1, 0)].into_iter().collect();
         assert_eq!(run_queue_share(&few), Some(20.0 / 95.0));
