@@ -24,6 +24,9 @@
 //!    cores (9/10 of them): a thread more would only queue for one. Held under memory pressure; at most doubling per
 //!    interval when the host CPU is saturated (the guard), except the burst of workers nearly
 //!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
+//!    A growth by the blocked count that did not raise throughput holds the next one (for
+//!    `DAMP_FOR` = 3 intervals, or until throughput rises): the blocked reading spans 250 ms
+//!    and may still be the last load's.
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -102,6 +105,12 @@ pub enum Reason {
         /// Throughput change of the last step, relative.
         gain: f64,
     },
+    /// The last growth by the blocked count did not raise throughput: hold instead of growing
+    /// again on the same reading.
+    GrowthDamped {
+        /// Throughput change since that growth, relative.
+        gain: f64,
+    },
     /// The last step hurt (or, upward, did not help): back to where it was.
     ClimbRevert {
         /// Throughput change of the last step, relative.
@@ -152,6 +161,11 @@ impl fmt::Display for Reason {
                 gain * 100.0
             ),
             Reason::ClimbRevert { gain } => write!(f, "climb: revert ({:+.0}%)", gain * 100.0),
+            Reason::GrowthDamped { gain } => write!(
+                f,
+                "backlog, last growth did not help ({:+.0}%): hold",
+                gain * 100.0
+            ),
         }
     }
 }
@@ -232,7 +246,15 @@ pub struct ControllerState {
     stalled_for: Duration,
     climb: Climb,
     total_reversals: u64,
+    /// After a growth by the blocked count: the throughput before it, and how long growth on
+    /// that evidence stays damped unless throughput rises (`DAMP_FOR`).
+    damp: Option<(f64, Duration)>,
 }
+
+/// How long, in intervals, a growth by the blocked count that did not raise throughput holds
+/// the next one. Long enough to let the blocked reading (a 250 ms span) catch up with a change
+/// of load; short enough that a load whose throughput really fell (a slower phase) grows again.
+const DAMP_FOR: u32 = 3;
 
 impl ControllerState {
     /// A fresh state.
@@ -318,6 +340,20 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     let busy = usize::try_from(s.running).unwrap_or(usize::MAX);
     let cores = s.cores.max(1) as f64;
     let cap = CpuCap::new(config, s.cores);
+
+    let rate = if s.elapsed.is_zero() {
+        0.0
+    } else {
+        s.completed as f64 / s.elapsed.as_secs_f64()
+    };
+    let full_tick = s.elapsed >= config.interval;
+    // The damping after a growth: lifted once throughput rises past the rate before it (on a
+    // full tick: an early one's rate is a few ms of noise), or once it has run its time.
+    if let Some((before, left)) = state.damp {
+        let left = left.saturating_sub(s.elapsed);
+        let helped = full_tick && rate > before * (1.0 + config.climb_tolerance);
+        state.damp = (!helped && !left.is_zero()).then_some((before, left));
+    }
 
     // Timers first: they must see every tick, whichever rule decides.
     if s.queued == 0 && busy < current {
@@ -464,7 +500,26 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 let factor: f64 = if host_busy { 2.0 } else { 4.0 };
                 ((factor.powf(pace) - 1.0) * current as f64).round() as usize
             };
+            // A growth by the blocked count that did not raise throughput: the blocked reading
+            // (a 250 ms span) may still be the last load's. W4's switch from sleeping tasks to
+            // CPU-bound ones read 48 of 65 workers blocked on the sleepers' readings, and grew
+            // 67 -> 102 -> 128 on two ticks, the second with throughput down 93%.
+            // Only growth on a measured blocked count (the blind +1 is not a reading to doubt).
+            let by_count = !all_blocked && s.blocked.is_some();
+            if let (Some((before, _)), true) = (state.damp, by_count) {
+                if full_tick {
+                    let gain = if before > 0.0 {
+                        rate / before - 1.0
+                    } else {
+                        0.0
+                    };
+                    return hold(Reason::GrowthDamped { gain });
+                }
+            }
             let step = wanted.min(queued).min(pace_cap).min(room).max(1);
+            if by_count && full_tick {
+                state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
+            }
             state.climb = Climb::default();
             return Decision {
                 target: current.saturating_add(step).min(max),

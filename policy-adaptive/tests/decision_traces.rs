@@ -685,3 +685,44 @@ fn a_trim_of_partly_blocked_work_keeps_its_blocking_ratio() {
     );
     insta::assert_snapshot!(table);
 }
+
+#[test]
+fn a_growth_that_did_not_raise_throughput_is_not_repeated_on_the_same_reading() {
+    // W4's switch from tasks that sleep 5 ms to CPU-bound ones, as measured: the blocked
+    // reading spans 250 ms, so the first ticks of the CPU phase still read most workers
+    // blocked (48 of 65). The first tick grows by that count (it cannot know the load
+    // changed); the next sees throughput down 93% since that growth and holds instead of
+    // growing again (the old rules went on to 128, the maximum here); once the reading has
+    // caught up, the saturation rule trims.
+    let mut config = Config::default();
+    config.max = 128;
+    let script = |tick: u32, threads: usize| {
+        let (running, completed, blocked, cpu, demand) = match tick {
+            1 => (65, 991, 48.2, 0.46, 17.0),
+            2 => (72, 71, 48.4, 0.73, 28.3),
+            3 => (62, 97, 30.0, 0.83, 32.0),
+            _ => (threads.min(64), 95, 1.0, 1.8, threads.min(64) as f64 - 1.0),
+        };
+        Snapshot {
+            queued: 64u64.saturating_sub(running as u64).max(20),
+            running: running as u64,
+            completed,
+            blocked: Some(blocked),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(demand),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.7),
+            ..base()
+        }
+    };
+    let peak = std::cell::Cell::new(0);
+    let (table, end) = trace(&config, 67, 5, |tick, threads| {
+        peak.set(peak.get().max(threads));
+        script(tick, threads)
+    });
+    // One growth (to 87, the backlog), not a second on the same reading.
+    assert_eq!(peak.get(), 87, "grew again on the same reading:\n{table}");
+    assert!(table.contains("did not help"), "{table}");
+    assert!(end <= 8, "CPU-bound work kept its threads: {end}\n{table}");
+    insta::assert_snapshot!(table);
+}
