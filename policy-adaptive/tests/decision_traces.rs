@@ -726,3 +726,29 @@ fn a_growth_that_did_not_raise_throughput_is_not_repeated_on_the_same_reading() 
     assert!(end <= 8, "CPU-bound work kept its threads: {end}\n{table}");
     insta::assert_snapshot!(table);
 }
+
+#[test]
+fn light_half_blocked_workers_grow_to_the_backlog_at_once() {
+    // W4's sleep phase right after its CPU-and-sleep one, as measured on a busy host: 23
+    // workers use 0.07 cores, and 16 of them read blocked (the rest is run-queue wait: a
+    // wake-up's on a busy host, and the last phase's still in the 250 ms reading). Nearly-all-
+    // blocked (3/4) is not reached, so they grew by the count (23 -> 39, then 64): a third of
+    // the phase at part speed. Light workers half blocked grow to the backlog at once.
+    let (table, end) = trace(&Config::default(), 23, 2, |_, threads| {
+        let busy = threads.min(64);
+        Snapshot {
+            queued: (64 - busy) as u64,
+            running: busy as u64,
+            completed: busy as u64 * 20,
+            blocked: Some(busy as f64 * 0.7),
+            worker_cpu: Some(busy as f64 * 0.003),
+            worker_demand: Some(busy as f64 * 0.3),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.965),
+            ..base()
+        }
+    });
+    assert_eq!(end, 64, "grew by the count:\n{table}");
+    assert!(table.contains("23 -> 64"), "{table}");
+    insta::assert_snapshot!(table);
+}
