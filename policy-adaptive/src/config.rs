@@ -79,20 +79,21 @@ pub struct Config {
     /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
     /// pool-core's counters and per-worker busy time (`stats_with_workers`: one walk, no
     /// allocation), at most 8 busy workers' CPU clocks and, with a backlog on a busy host, 2
-    /// `schedstat` files kept open (a `pread` each), so its cost hardly grows with the pool:
-    /// measured (`examples/tick_cost.rs`, the tick's own CPU, mean of 50 ticks, 3 runs, 2 cores
-    /// shared with other builds, load average 9-15) 21 µs at 1 worker, 28-29 µs at 64 and
-    /// 50-56 µs at 256 parked workers (0.02% / 0.03% / 0.05% of a core at 100 ms), and with
-    /// every worker blocked and a backlog on that busy host 40-44 µs, 63-74 µs and 77-98 µs
-    /// (median tick 72-84 µs) at 256: 0.04% / 0.07% / 0.08-0.10%. Most of the 256-worker tick
-    /// is the walk over the workers' counter blocks, cold after the sleep (one last-level
-    /// cache miss per worker), and the system calls (8 thread CPU clocks, 2 `schedstat`
-    /// re-reads): in user space the 256-busy tick is about 58 k instructions (callgrind). The
-    /// controller's wait and wake-up come on top: `compare`'s controller rows, which count
-    /// them, gave 113-119 µs per tick at 256 busy workers, 83-94 µs at 256 parked ones and
-    /// 58-59 µs at 1 parked worker (load average 3-5 on 2 shared cores: 0.11-0.12% / 0.08-0.09%
-    /// / 0.06% of a core), so the wake-up alone is a third to a half of a tick. A longer
-    /// interval divides the cost.
+    /// `schedstat` files kept open (a `pread` each; with more busy workers than cores, their
+    /// `stat` too), memory from `/proc/meminfo` kept open every 20 ticks and `/proc/stat` once a
+    /// second, so its cost hardly grows with the pool. Measured (`examples/tick_cost.rs`, the
+    /// tick's own CPU, mean of 50 ticks, 2 cores shared with other builds, load average 6-26):
+    /// 14-16 µs at 1 parked worker, 24 µs at 64 and 43 µs at 256 (0.02-0.04% of a core at
+    /// 100 ms); with every worker blocked and a backlog on that busy host 33 µs, 82 µs and
+    /// 98-109 µs (median 88-105 µs) at 256. In user space the 256-busy tick is about 59 k
+    /// instructions (callgrind); the rest is system calls (8 thread CPU clocks, the `/proc`
+    /// re-reads). The controller's wait and wake-up come on top, 31-44 µs of thread CPU per
+    /// wake-up on this VM whatever the mechanism (a standalone loop measured a
+    /// `Condvar::wait_timeout` at 38-41 µs, `thread::park_timeout` 36-41 µs and
+    /// `thread::sleep` 31-33 µs): `compare`'s controller rows, which count it, gave 49-56 µs
+    /// per tick at 1 parked worker, 69-72 µs at 256 parked and 133-137 µs at 256 busy
+    /// workers (0.05% / 0.07% / 0.13-0.14% of a core), so the 0.1% target is met parked and
+    /// missed by a third with 256 busy workers on this host. A longer interval divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

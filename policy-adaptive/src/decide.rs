@@ -24,11 +24,15 @@
 //!    cores (9/10 of them): a thread more would only queue for one. Held under memory pressure; at most doubling per
 //!    interval when the host CPU is saturated (the guard), except the burst of workers nearly
 //!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
+//!    A growth by the blocked count that did not raise throughput holds the next one (for
+//!    `DAMP_FOR` = 3 intervals, or until throughput rises): the blocked reading spans 250 ms
+//!    and may still be the last load's.
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
 //! 6. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
-//!    is blocked: trim to `cpu_threads_per_core × cores`. Judged on our own workers' demand,
+//!    is blocked: trim to `cpu_threads_per_core × cores`, scaled by the blocking ratio
+//!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it.
 //! 7. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
@@ -101,6 +105,12 @@ pub enum Reason {
         /// Throughput change of the last step, relative.
         gain: f64,
     },
+    /// The last growth by the blocked count did not raise throughput: hold instead of growing
+    /// again on the same reading.
+    GrowthDamped {
+        /// Throughput change since that growth, relative.
+        gain: f64,
+    },
     /// The last step hurt (or, upward, did not help): back to where it was.
     ClimbRevert {
         /// Throughput change of the last step, relative.
@@ -151,6 +161,11 @@ impl fmt::Display for Reason {
                 gain * 100.0
             ),
             Reason::ClimbRevert { gain } => write!(f, "climb: revert ({:+.0}%)", gain * 100.0),
+            Reason::GrowthDamped { gain } => write!(
+                f,
+                "backlog, last growth did not help ({:+.0}%): hold",
+                gain * 100.0
+            ),
         }
     }
 }
@@ -231,7 +246,15 @@ pub struct ControllerState {
     stalled_for: Duration,
     climb: Climb,
     total_reversals: u64,
+    /// After a growth by the blocked count: the throughput before it, and how long growth on
+    /// that evidence stays damped unless throughput rises (`DAMP_FOR`).
+    damp: Option<(f64, Duration)>,
 }
+
+/// How long, in intervals, a growth by the blocked count that did not raise throughput holds
+/// the next one. Long enough to let the blocked reading (a 250 ms span) catch up with a change
+/// of load; short enough that a load whose throughput really fell (a slower phase) grows again.
+const DAMP_FOR: u32 = 3;
 
 impl ControllerState {
     /// A fresh state.
@@ -254,6 +277,12 @@ impl ControllerState {
 /// (room rule in `decide`): a sample's CPU time reads a little under the cores even when every
 /// core ran a worker throughout.
 const FULL_CORES: f64 = 0.9;
+
+/// The share of the cores under which our workers' CPU use is light enough for a backlog of
+/// half-blocked workers to grow at once (rule 4): sleep-bound work uses a few thousandths of a
+/// core per worker; CPU-bound work starved by an outside hog to under a tenth of the cores is
+/// rare, and its workers are not half blocked (the states say runnable).
+const LIGHT_CORES: f64 = 0.1;
 
 /// The CPU cap, `cpu_threads_per_core × cores`: the size CPU-bound work keeps (rule 6 trims
 /// to it, rule 5 grows to it, rule 4 scales it by the blocking ratio). Bound once per decision
@@ -317,6 +346,20 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     let busy = usize::try_from(s.running).unwrap_or(usize::MAX);
     let cores = s.cores.max(1) as f64;
     let cap = CpuCap::new(config, s.cores);
+
+    let rate = if s.elapsed.is_zero() {
+        0.0
+    } else {
+        s.completed as f64 / s.elapsed.as_secs_f64()
+    };
+    let full_tick = s.elapsed >= config.interval;
+    // The damping after a growth: lifted once throughput rises past the rate before it (on a
+    // full tick: an early one's rate is a few ms of noise), or once it has run its time.
+    if let Some((before, left)) = state.damp {
+        let left = left.saturating_sub(s.elapsed);
+        let helped = full_tick && rate > before * (1.0 + config.climb_tolerance);
+        state.damp = (!helped && !left.is_zero()).then_some((before, left));
+    }
 
     // Timers first: they must see every tick, whichever rule decides.
     if s.queued == 0 && busy < current {
@@ -424,8 +467,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // shows as a third blocked (seen at load 40). It grows only workers nearly all blocked.
         let pace = (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0);
         let early = pace < 1.0;
-        // Nearly all blocked: each queued task is a thread's worth of waiting.
-        let all_blocked = matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0);
+        // Nearly all blocked: each queued task is a thread's worth of waiting. Or at least half
+        // blocked while our workers hardly use the CPU (a tenth of the cores): the rest of
+        // their off-CPU time is a wake-up's wait on a busy host, or a reading that still
+        // holds the last load's run-queue wait (the split spans 250 ms). Either way a thread
+        // more costs the cores next to nothing, and each queued task holds one for its sleep.
+        // W4's sleep phase after its CPU-and-sleep one read 16 of 23 workers blocked at 0.07
+        // cores and grew by the count (23 -> 39 -> 64: 0.79 of the best fixed size).
+        let light = matches!((s.worker_cpu, s.blocked),
+            (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64);
+        let all_blocked =
+            light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0);
         let wants = match s.blocked {
             // When (nearly) every busy worker is blocked, aim at the whole backlog.
             Some(_) if all_blocked && spare_cpu => Some(usize::MAX),
@@ -463,7 +515,26 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 let factor: f64 = if host_busy { 2.0 } else { 4.0 };
                 ((factor.powf(pace) - 1.0) * current as f64).round() as usize
             };
+            // A growth by the blocked count that did not raise throughput: the blocked reading
+            // (a 250 ms span) may still be the last load's. W4's switch from sleeping tasks to
+            // CPU-bound ones read 48 of 65 workers blocked on the sleepers' readings, and grew
+            // 67 -> 102 -> 128 on two ticks, the second with throughput down 93%.
+            // Only growth on a measured blocked count (the blind +1 is not a reading to doubt).
+            let by_count = !all_blocked && s.blocked.is_some();
+            if let (Some((before, _)), true) = (state.damp, by_count) {
+                if full_tick {
+                    let gain = if before > 0.0 {
+                        rate / before - 1.0
+                    } else {
+                        0.0
+                    };
+                    return hold(Reason::GrowthDamped { gain });
+                }
+            }
             let step = wanted.min(queued).min(pace_cap).min(room).max(1);
+            if by_count && full_tick {
+                state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
+            }
             state.climb = Climb::default();
             return Decision {
                 target: current.saturating_add(step).min(max),
@@ -505,10 +576,26 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         _ => false,
     };
     let floor = cap.bounded;
-    if cpu_bound && busy >= floor && current > floor {
+    // Trim to the blocking ratio's size, not below the CPU cap: work that is blocked a quarter
+    // of its busy time or less looks CPU-bound once its threads queue for the cores, yet still
+    // needs `cap × (cpu + blocked) / cpu` threads to keep them busy. W3 (1 ms of CPU, 4 ms
+    // asleep) at 64 threads on 2 cores reads 9.5 of 52 busy workers blocked (each waits ~38 ms
+    // for a core per task) and was trimmed to 4, a fifth of its size, then grew back.
+    let trim_to = match (s.worker_cpu, s.blocked) {
+        (Some(got), Some(b)) if got > 0.0 => {
+            let size = (cap.exact * (got + b) / got).floor();
+            if size >= max as f64 {
+                max
+            } else {
+                (size as usize).clamp(floor, max)
+            }
+        }
+        _ => floor,
+    };
+    if cpu_bound && busy >= floor && current > trim_to {
         state.climb = Climb::default();
         return Decision {
-            target: floor,
+            target: trim_to,
             reason: Reason::CpuSaturated {
                 demand: s.worker_demand.or(s.worker_cpu).unwrap_or_default(),
             },

@@ -30,11 +30,28 @@ pub(crate) fn current_tid() -> Option<u32> {
 /// place: a read is one `pread` from offset 0 (about 1 µs), where opening, reading and closing
 /// the file by its path cost 9 µs warm and 20-40 µs after a tick's sleep on a busy host (path
 /// lookup, open and close dominate). The controller keeps at most a couple of these open.
+///
+/// Beside it, the thread's `stat` (also kept open, one more `pread`) gives its state now:
+/// `schedstat`'s run-queue wait counts a wait only once it ends (when the thread gets its CPU),
+/// so with many workers queued for few cores the waits in progress at a reading read as
+/// off-CPU time that is not waiting, that is as blocked. The state says which it is.
 #[derive(Debug)]
 pub(crate) struct SchedStat {
     tid: u32,
     #[cfg(unix)]
     file: std::fs::File,
+    /// `/proc/self/task/<tid>/stat`, for the state; `None` if it would not open.
+    #[cfg(unix)]
+    state: Option<std::fs::File>,
+}
+
+/// What a thread is doing at a reading, from the state letter of its `stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    /// On a CPU or in a run queue (`R`).
+    Runnable,
+    /// Asleep, in an uninterruptible wait, or stopped: off the CPU by its own doing.
+    Blocked,
 }
 
 impl SchedStat {
@@ -44,7 +61,8 @@ impl SchedStat {
         #[cfg(unix)]
         {
             let file = std::fs::File::open(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-            let stat = SchedStat { tid, file };
+            let state = std::fs::File::open(format!("/proc/self/task/{tid}/stat")).ok();
+            let stat = SchedStat { tid, file, state };
             // A file that opens but does not parse (no schedstats) is as good as none.
             let times = stat.read()?;
             Some((stat, times))
@@ -61,6 +79,19 @@ impl SchedStat {
         self.tid
     }
 
+    /// The thread's state now; `None` without its `stat` file or once the thread has exited.
+    pub(crate) fn state(&self) -> Option<ThreadState> {
+        #[cfg(unix)]
+        {
+            // `pid (comm) S ...`: the name is at most 16 bytes, so the letter is in the first 64.
+            reread::<64, _>(self.state.as_ref()?, parse_state)
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
     /// The thread's cumulative time on a CPU and waiting in a run queue, now (nanoseconds in
     /// the file); `None` once the thread has exited (the kernel then refuses the read).
     pub(crate) fn read(&self) -> Option<ThreadTimes> {
@@ -74,6 +105,95 @@ impl SchedStat {
             None
         }
     }
+}
+
+/// The host's memory (`/proc/meminfo`'s first lines) and the cgroup's limit and use (v2
+/// `memory.max` and `memory.current`, else v1 `memory.limit_in_bytes` and
+/// `memory.usage_in_bytes`), each file opened once and re-read with one `pread`. sysinfo's
+/// refresh plus `cgroup_limits` opened, read and closed seven files each time (and, on a host
+/// without cgroup memory files, tried six that do not exist): a tick that refreshed memory cost
+/// several times an ordinary one. The figures are sysinfo's: available is `MemAvailable`, and
+/// with a cgroup limit the smaller of that and the limit less the cgroup's use; the limit is
+/// the smaller of `MemTotal` and the cgroup's. Linux only; elsewhere sysinfo stays.
+#[cfg(feature = "sysinfo")]
+#[derive(Debug)]
+pub(crate) struct HostMemory {
+    #[cfg(unix)]
+    meminfo: std::fs::File,
+    /// The cgroup's (limit, use) files, if it has them.
+    #[cfg(unix)]
+    cgroup: Option<(std::fs::File, std::fs::File)>,
+}
+
+#[cfg(feature = "sysinfo")]
+impl HostMemory {
+    /// Opens the files; `None` without a readable `/proc/meminfo`.
+    pub(crate) fn open() -> Option<HostMemory> {
+        #[cfg(unix)]
+        {
+            let meminfo = std::fs::File::open("/proc/meminfo").ok()?;
+            let pair = |limit: &str, used: &str| {
+                Some((
+                    std::fs::File::open(limit).ok()?,
+                    std::fs::File::open(used).ok()?,
+                ))
+            };
+            let cgroup = pair("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")
+                .or_else(|| {
+                    pair(
+                        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                        "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+                    )
+                });
+            let memory = HostMemory { meminfo, cgroup };
+            memory.read()?;
+            Some(memory)
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// `(available, limit)` in bytes now.
+    pub(crate) fn read(&self) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            // `MemTotal`, `MemFree` and `MemAvailable` are the first three lines.
+            let (mut available, total) = reread::<256, _>(&self.meminfo, parse_meminfo)?;
+            let mut limit = total;
+            if let Some((max, used)) = &self.cgroup {
+                // `memory.max` reads `max` without a limit: no number, no limit.
+                let max = reread::<32, _>(max, |t| t.trim().parse::<u64>().ok());
+                let used = reread::<32, _>(used, |t| t.trim().parse::<u64>().ok());
+                if let (Some(max), Some(used)) = (max, used) {
+                    limit = limit.min(max);
+                    available = available.min(limit.saturating_sub(used));
+                }
+            }
+            Some((available, limit))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+}
+
+/// `(MemAvailable, MemTotal)` in bytes from the start of `/proc/meminfo`.
+#[cfg(feature = "sysinfo")]
+fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
+    let (mut total, mut available) = (None, None);
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let slot = match fields.next() {
+            Some("MemTotal:") => &mut total,
+            Some("MemAvailable:") => &mut available,
+            _ => continue,
+        };
+        *slot = fields.next()?.parse::<u64>().ok()?.checked_mul(1024);
+    }
+    Some((available?, total?))
 }
 
 /// The host's CPU use from `/proc/stat`'s first line (all CPUs), opened once and re-read with
@@ -226,6 +346,17 @@ pub(crate) fn current_thread_cpu() -> Option<Duration> {
     }
 }
 
+/// The state letter of a `/proc/.../stat` line (after the name in parentheses, which may itself
+/// hold a `)`: the last one closes it).
+fn parse_state(text: &str) -> Option<ThreadState> {
+    let (_, rest) = text.rsplit_once(')')?;
+    match rest.trim_start().chars().next()? {
+        'R' => Some(ThreadState::Runnable),
+        'S' | 'D' | 'T' | 't' | 'I' | 'W' | 'P' => Some(ThreadState::Blocked),
+        _ => None,
+    }
+}
+
 fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
     let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
     let cpu = fields.next()??;
@@ -358,6 +489,44 @@ mod tests {
         assert_eq!(parse_schedstat("garbage"), None);
     }
 
+    #[cfg(feature = "sysinfo")]
+    #[test]
+    fn meminfo_gives_available_and_total() {
+        let text = "MemTotal:        8000000 kB\nMemFree:          100000 kB\nMemAvailable:    6000000 kB\nBuff";
+        assert_eq!(
+            parse_meminfo(text),
+            Some((6_000_000 * 1024, 8_000_000 * 1024))
+        );
+        assert_eq!(parse_meminfo("MemTotal: 8 kB\n"), None);
+    }
+
+    #[cfg(all(target_os = "linux", feature = "sysinfo"))]
+    #[test]
+    fn host_memory_matches_sysinfo() {
+        let memory = HostMemory::open().expect("Linux has /proc/meminfo");
+        let (available, limit) = memory.read().expect("a reading");
+        let mut system = sysinfo::System::new();
+        system.refresh_memory();
+        let mut their_limit = system.total_memory();
+        if let Some(cgroup) = system.cgroup_limits() {
+            their_limit = their_limit.min(cgroup.total_memory);
+        }
+        assert_eq!(limit, their_limit);
+        assert!(available <= limit);
+    }
+
+    #[test]
+    fn stat_gives_the_state_after_the_name() {
+        assert_eq!(
+            parse_state("42 (pool) worker) R 1 2"),
+            Some(ThreadState::Runnable)
+        );
+        assert_eq!(parse_state("42 (w) S 1"), Some(ThreadState::Blocked));
+        assert_eq!(parse_state("42 (w) D 1"), Some(ThreadState::Blocked));
+        assert_eq!(parse_state("42 (w) Z 1"), None);
+        assert_eq!(parse_state("42 (truncated"), None);
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn the_calling_thread_is_found_in_proc() {
@@ -382,6 +551,8 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(stat.tid(), tid);
+        // Reading its own state, the thread is on a CPU.
+        assert_eq!(stat.state(), Some(ThreadState::Runnable));
     }
 
     #[cfg(target_os = "linux")]

@@ -11,9 +11,9 @@ use pool_core::{ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
+use crate::proc::{CpuClock, SchedStat, ThreadState, ThreadTimes, WorkerThreads};
 #[cfg(feature = "sysinfo")]
-use crate::proc::HostStat;
-use crate::proc::{CpuClock, SchedStat, ThreadTimes, WorkerThreads};
+use crate::proc::{HostMemory, HostStat};
 use crate::snapshot::{Memory, Signals, Snapshot};
 
 /// Busy workers whose CPU clock a tick reads at most (one system call each, 1-3 µs on a busy
@@ -55,8 +55,9 @@ const SHARE_SPAN: Duration = Duration::from_millis(250);
 /// runnable worker, so the time is taken as blocked; at or above it the split is unknown.
 const HOST_FREE_BELOW: f64 = 0.9;
 
-/// Memory and cgroup limits change slowly and cost a few file reads (about as much as the rest
-/// of a tick): refresh every this many ticks (2 s at the default interval).
+/// Memory and cgroup limits change slowly: refresh every this many ticks (2 s at the default
+/// interval). On Linux the files stay open (`HostMemory`: one `pread` each, where sysinfo's
+/// refresh opened seven files and cost several ordinary ticks).
 #[cfg(feature = "sysinfo")]
 const MEMORY_EVERY: u64 = 20;
 
@@ -140,17 +141,20 @@ pub struct PoolSignals {
     sched_at: Option<std::time::Instant>,
     /// When a sampled worker last made room for another (`SCHED_ROTATE`).
     rotated_at: Option<std::time::Instant>,
-    /// Each recent reading's off-CPU and run-queue time (`SHARE_SPAN`), oldest first.
-    readings: std::collections::VecDeque<(std::time::Instant, Duration, Duration)>,
+    /// Each recent reading (`SHARE_SPAN`), oldest first.
+    readings: std::collections::VecDeque<Reading>,
     /// Where the next round-robin `schedstat` sample starts among the busy workers.
     cursor: usize,
-    /// The last run-queue share and when it was measured.
-    last_share: Option<(f64, std::time::Instant)>,
+    /// The last run-queue share, when it was measured, and how many workers were busy then.
+    last_share: Option<(f64, std::time::Instant, u64)>,
     #[cfg(feature = "sysinfo")]
     system: Option<System>,
     /// `/proc/stat`, kept open (Linux): host CPU at a seventh of sysinfo's cost.
     #[cfg(feature = "sysinfo")]
     host_stat: Option<HostStat>,
+    /// `/proc/meminfo` and the cgroup's memory files, kept open (Linux).
+    #[cfg(feature = "sysinfo")]
+    host_memory: Option<HostMemory>,
     #[cfg(feature = "sysinfo")]
     ticks: u64,
     #[cfg(feature = "sysinfo")]
@@ -173,6 +177,83 @@ struct SchedSample {
     /// The last reading and the worker's busy time then; `None` after a pause in sampling,
     /// so that no delta spans the pause.
     mark: Option<(ThreadTimes, Duration)>,
+}
+
+/// What one reading of the `schedstat` sample saw, summed over the sampled workers.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    at: std::time::Instant,
+    /// Busy time since the sampled workers' previous readings.
+    busy: Duration,
+    /// Of it, time off the CPU.
+    off: Duration,
+    /// Of that, run-queue wait that has ended (what `schedstat` counts).
+    wait: Duration,
+    /// Sampled busy workers found runnable (on a CPU or queued for one) at the reading.
+    runnable: u32,
+    /// Sampled busy workers found blocked at the reading.
+    blocked: u32,
+}
+
+/// The fewest state observations (over `SHARE_SPAN`) that may correct the run-queue share:
+/// with fewer, one worker's moment would decide it.
+const MIN_STATES: u32 = 4;
+
+/// How many state observations `schedstat`'s own blocked share counts as, when the states
+/// correct it (a prior: the states pull it their way as they add up).
+const STATE_PRIOR: f64 = 2.0;
+
+/// The run-queue share of the sampled workers' off-CPU time over the readings, or `None` with
+/// too little off-CPU time to split.
+///
+/// `schedstat` counts a run-queue wait only when it ends, so with many workers queued for few
+/// cores the waits in progress at a reading are missing from it and their time reads as
+/// blocked (W3's 19 workers on 2 cores read 16.5 blocked; a CPU-bound phase's 65 read 12.6).
+/// The workers' states at the readings are a sample of that time: a busy worker found blocked
+/// a share `p` of the observations was blocked about `p` of its busy time, so at least
+/// `off - p × busy` of its off-CPU time was run-queue wait, ended or not (`p` drawn toward
+/// `schedstat`'s own blocked share by `STATE_PRIOR` observations' worth). The larger of the two
+/// estimates stands: each can only miss wait (the state sample is noisy both ways, but a
+/// spinning worker is never found blocked, and a sleeping one rarely runnable).
+fn run_queue_share(readings: &std::collections::VecDeque<Reading>) -> Option<f64> {
+    let (mut busy, mut off, mut wait, mut runnable, mut blocked) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u32, 0u32);
+    for r in readings {
+        busy += r.busy;
+        off += r.off;
+        wait += r.wait;
+        runnable += r.runnable;
+        blocked += r.blocked;
+    }
+    // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
+    // the CPU in all is too little to split.
+    if off < Duration::from_millis(5) {
+        return None;
+    }
+    let off_s = off.as_secs_f64();
+    let ended = wait.as_secs_f64() / off_s;
+    let states = runnable + blocked;
+    if states < MIN_STATES {
+        return Some(ended);
+    }
+    // The blocked share of the busy time `schedstat` implies, as a prior worth `STATE_PRIOR`
+    // observations: a handful of states says "never blocked" by chance (W3 at 14 workers,
+    // blocked about a third of its busy time, read 0 of 5 and was trimmed to 4).
+    let busy_s = busy.as_secs_f64().max(off_s);
+    let prior = (off_s - wait.as_secs_f64().min(off_s)) / busy_s;
+    let share = (f64::from(blocked) + STATE_PRIOR * prior) / (f64::from(states) + STATE_PRIOR);
+    let seen = (1.0 - busy_s * share / off_s).clamp(0.0, 1.0);
+    Some(ended.max(seen))
+}
+
+/// Whether a run-queue share measured `age` ago with `then` workers busy still stands with
+/// `running` busy now on `cores` cores, using `cores_used` of them: younger than
+/// `SHARE_VALID`, and not measured with (a quarter) fewer busy workers than now once they
+/// outnumber the cores, unless they are light (under `LIGHT_CPU_PER_CORE` of the cores: then
+/// they hardly queue behind each other, and a sleep-bound burst keeps growing at once).
+fn share_stands(age: Duration, then: u64, running: u64, cores: usize, cores_used: f64) -> bool {
+    let light = cores_used < LIGHT_CPU_PER_CORE * cores as f64;
+    age <= SHARE_VALID && (light || running <= cores as u64 || running <= then + then / 4)
 }
 
 /// A worker's CPU clock reading and its busy time at that moment.
@@ -220,6 +301,8 @@ impl PoolSignals {
             system: sysinfo::IS_SUPPORTED_SYSTEM.then(System::new),
             #[cfg(feature = "sysinfo")]
             host_stat: HostStat::open(),
+            #[cfg(feature = "sysinfo")]
+            host_memory: HostMemory::open(),
             #[cfg(feature = "sysinfo")]
             ticks: 0,
             #[cfg(feature = "sysinfo")]
@@ -344,21 +427,34 @@ impl PoolSignals {
     /// `SCHED_PAIR_MIN` old (a delta over at least that long): at most `SCHED_SAMPLE` `pread`s
     /// per tick, whatever the pool's size. Between readings, the last share stands for
     /// `SHARE_VALID`.
-    fn wait_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+    ///
+    /// A share measured with fewer workers busy than now, once they outnumber the cores, does
+    /// not stand: more workers queue longer for the same cores, and a share from before a
+    /// growth (a few ms old at an early decision) called W3's workers, grown from 4 to 19 on 2
+    /// cores, nearly all blocked, and the burst rule grew them to 64.
+    fn wait_share(
+        &mut self,
+        workers: &[WorkerStats],
+        running: u64,
+        cores_used: f64,
+    ) -> Option<f64> {
         let now = std::time::Instant::now();
         let due = self
             .sched_at
             .is_none_or(|at| now.duration_since(at) >= SCHED_PAIR_MIN);
         if due {
             self.sched_at = Some(now);
-            if let Some(share) = self.read_sample(workers, now) {
-                self.last_share = Some((share, now));
+            if let Some(share) = self.read_sample(workers, running, now) {
+                self.last_share = Some((share, now, running));
                 return Some(share);
             }
         }
+        let cores = self.cores;
         self.last_share
-            .filter(|&(_, at)| now.duration_since(at) <= SHARE_VALID)
-            .map(|(share, _)| share)
+            .filter(|&(_, at, then)| {
+                share_stands(now.duration_since(at), then, running, cores, cores_used)
+            })
+            .map(|(share, _, _)| share)
     }
 
     /// Reads the sample: the run-queue share of its off-CPU time since the last reading, if
@@ -366,7 +462,12 @@ impl PoolSignals {
     /// parked now, or (one per `SCHED_ROTATE`) have been sampled longest; then fills the
     /// sample up with busy workers, round robin (their first reading is the baseline of the
     /// next delta).
-    fn read_sample(&mut self, workers: &[WorkerStats], now: std::time::Instant) -> Option<f64> {
+    fn read_sample(
+        &mut self,
+        workers: &[WorkerStats],
+        running: u64,
+        now: std::time::Instant,
+    ) -> Option<f64> {
         // `workers` is sorted by index.
         let stats_of = |index: usize| {
             workers
@@ -375,11 +476,17 @@ impl PoolSignals {
                 .map(|at| &workers[at])
         };
         let registry = &self.workers;
-        let (mut off, mut wait) = (Duration::ZERO, Duration::ZERO);
+        let (mut busy_time, mut off, mut wait) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let (mut runnable, mut blocked) = (0u32, 0u32);
         // The longest-sampled worker makes room, once per `SCHED_ROTATE`.
-        let rotate = self
+        // Only when a busy worker is left out: with no other to take its place, the worker
+        // would be dropped and its two files opened again (twice a re-read's cost, each).
+        let others = running > self.sched.len() as u64;
+        let oversubscribed = running > self.cores as u64;
+        let due = self
             .rotated_at
-            .is_none_or(|at| now.duration_since(at) >= SCHED_ROTATE)
+            .is_none_or(|at| now.duration_since(at) >= SCHED_ROTATE);
+        let rotate = (due && others)
             .then(|| self.sched.iter().map(|s| s.since).min())
             .flatten()
             .filter(|&oldest| now.duration_since(oldest) >= SCHED_ROTATE);
@@ -398,8 +505,20 @@ impl PoolSignals {
             if let Some((before, busy_before)) = sample.mark {
                 let d_busy = w.busy.saturating_sub(busy_before);
                 let d_off = d_busy.saturating_sub(times.cpu.saturating_sub(before.cpu));
+                busy_time += d_busy;
                 off += d_off;
                 wait += times.wait.saturating_sub(before.wait).min(d_off);
+                // The state of a worker busy now (a parked one is neither: it has no task), only
+                // while the busy workers outnumber the cores: then waits in progress pile up
+                // (fewer, and they queue only behind other processes, whose waits end sooner).
+                // `stat` costs about 3 times `schedstat` to re-read (3.8 against 1.3 µs warm).
+                if !w.parked && oversubscribed {
+                    match sample.file.state() {
+                        Some(ThreadState::Runnable) => runnable += 1,
+                        Some(ThreadState::Blocked) => blocked += 1,
+                        None => {}
+                    }
+                }
             }
             sample.mark = Some((times, w.busy));
             if w.parked {
@@ -453,21 +572,22 @@ impl PoolSignals {
         }
         self.picks = busy;
         // The share over the readings of the last `SHARE_SPAN`.
-        self.readings.push_back((now, off, wait));
+        self.readings.push_back(Reading {
+            at: now,
+            busy: busy_time,
+            off,
+            wait,
+            runnable,
+            blocked,
+        });
         while self
             .readings
             .front()
-            .is_some_and(|&(at, _, _)| now.duration_since(at) > SHARE_SPAN)
+            .is_some_and(|r| now.duration_since(r.at) > SHARE_SPAN)
         {
             self.readings.pop_front();
         }
-        let (off, wait) = self.readings.iter().fold(
-            (Duration::ZERO, Duration::ZERO),
-            |(o, w), &(_, off, wait)| (o + off, w + wait),
-        );
-        // `schedstat` moves at context switches and scheduler ticks (a few ms): under 5 ms off
-        // the CPU in all is too little to split.
-        (off >= Duration::from_millis(5)).then(|| wait.as_secs_f64() / off.as_secs_f64())
+        run_queue_share(&self.readings)
     }
 
     /// Stops the run-queue sample for now: its files stay open (re-opening costs more than
@@ -513,8 +633,10 @@ impl PoolSignals {
             cores_used,
             queued > 0 || saturating,
         ) {
-            Split::Measure => self.wait_share(workers),
-            Split::MeasureElseBlocked => self.wait_share(workers).or(Some(0.0)),
+            Split::Measure => self.wait_share(workers, running, cores_used),
+            Split::MeasureElseBlocked => {
+                self.wait_share(workers, running, cores_used).or(Some(0.0))
+            }
             Split::Unknown => {
                 self.pause_sample();
                 None
@@ -544,16 +666,22 @@ impl PoolSignals {
         };
         if self.ticks >= self.next_memory_tick {
             self.next_memory_tick = self.ticks + MEMORY_EVERY;
-            system.refresh_memory();
-            let mut available = system.available_memory();
-            let mut limit = system.total_memory();
-            if let Some(cgroup) = system.cgroup_limits() {
-                if cgroup.total_memory > 0 {
-                    limit = limit.min(cgroup.total_memory);
-                    available = available.min(cgroup.free_memory);
+            if let Some(memory) = self.host_memory.as_ref() {
+                if let Some((available, limit)) = memory.read() {
+                    self.memory = (limit > 0).then_some(Memory { available, limit });
                 }
+            } else {
+                system.refresh_memory();
+                let mut available = system.available_memory();
+                let mut limit = system.total_memory();
+                if let Some(cgroup) = system.cgroup_limits() {
+                    if cgroup.total_memory > 0 {
+                        limit = limit.min(cgroup.total_memory);
+                        available = available.min(cgroup.free_memory);
+                    }
+                }
+                self.memory = (limit > 0).then_some(Memory { available, limit });
             }
-            self.memory = (limit > 0).then_some(Memory { available, limit });
         }
         // Host CPU use is the difference between two refreshes at least HOST_CPU_EVERY (and
         // sysinfo's MINIMUM_CPU_UPDATE_INTERVAL) apart; in between, the last value stands.
@@ -777,6 +905,77 @@ mod tests {
         );
         stop.store(true, Ordering::Relaxed);
         pool.shutdown();
+    }
+
+    fn reading(busy_ms: u64, off_ms: u64, wait_ms: u64, runnable: u32, blocked: u32) -> Reading {
+        Reading {
+            at: Instant::now(),
+            busy: Duration::from_millis(busy_ms),
+            off: Duration::from_millis(off_ms),
+            wait: Duration::from_millis(wait_ms),
+            runnable,
+            blocked,
+        }
+    }
+
+    /// Spinning workers queued for the cores whose waits are still in progress at the
+    /// readings: `schedstat` shows little wait (what it shows read as blocked, W4's CPU phase
+    /// read 12.6 of 57 spinners blocked), but they are never found blocked, so their off-CPU
+    /// time is run-queue wait.
+    #[test]
+    fn waits_in_progress_count_as_run_queue_time_by_the_workers_states() {
+        // `schedstat` alone: 60 of 285 ms off the CPU waiting, the rest "blocked" (three
+        // quarters of the busy time). Six states, none blocked, draw that toward none.
+        let spinning: std::collections::VecDeque<_> =
+            (0..3).map(|_| reading(100, 95, 20, 2, 0)).collect();
+        let share = run_queue_share(&spinning).unwrap();
+        let prior = (285.0 - 60.0) / 300.0;
+        let expected = 1.0 - 300.0 * (2.0 * prior / 8.0) / 285.0;
+        assert!((share - expected).abs() < 1e-9, "{share}");
+        assert!(share > 0.8, "{share}");
+        // The more states, the nearer all of it.
+        let longer: std::collections::VecDeque<_> =
+            (0..10).map(|_| reading(100, 95, 20, 2, 0)).collect();
+        assert!(run_queue_share(&longer).unwrap() > 0.9);
+        // Sleepers found blocked: `schedstat`'s own (small) share stands.
+        let sleeping: std::collections::VecDeque<_> =
+            (0..3).map(|_| reading(100, 99, 3, 0, 2)).collect();
+        let share = run_queue_share(&sleeping).unwrap();
+        assert!((share - 3.0 / 99.0).abs() < 1e-9, "{share}");
+        // W3-like: on a CPU a fifth of the time, found blocked half of it, waits partly seen.
+        let mixed: std::collections::VecDeque<_> = [
+            reading(100, 80, 10, 1, 1),
+            reading(100, 80, 10, 1, 1),
+            reading(100, 80, 10, 2, 0),
+            reading(100, 80, 10, 0, 2),
+        ]
+        .into_iter()
+        .collect();
+        let share = run_queue_share(&mixed).unwrap();
+        let expected = 1.0 - 400.0 * ((4.0 + 2.0 * 0.7) / 10.0) / 320.0;
+        assert!((share - expected).abs() < 1e-9, "{share}");
+        // Too few states to say: `schedstat` alone.
+        let few: std::collections::VecDeque<_> = [reading(100, 95, 20, 1, 0)].into_iter().collect();
+        assert_eq!(run_queue_share(&few), Some(20.0 / 95.0));
+        // Too little off-CPU time to split.
+        let none: std::collections::VecDeque<_> = [reading(100, 4, 0, 2, 2)].into_iter().collect();
+        assert_eq!(run_queue_share(&none), None);
+    }
+
+    /// A share from before a growth does not speak for the grown pool once its busy workers
+    /// outnumber the cores (W3, grown from 4 to 19 workers on 2 cores, read nearly all blocked
+    /// on the 4-worker share and burst to 64).
+    #[test]
+    fn a_share_from_fewer_busy_workers_does_not_stand_once_they_outnumber_the_cores() {
+        let young = Duration::from_millis(20);
+        assert!(!share_stands(young, 4, 19, 2, 0.9));
+        assert!(share_stands(young, 4, 5, 2, 0.9));
+        assert!(share_stands(young, 4, 2, 2, 0.9));
+        assert!(share_stands(young, 64, 64, 2, 0.9));
+        assert!(share_stands(young, 64, 60, 2, 0.9));
+        assert!(!share_stands(SHARE_VALID + young, 64, 64, 2, 0.9));
+        // Sleepers using next to no CPU: they do not queue behind each other.
+        assert!(share_stands(young, 8, 14, 2, 0.05));
     }
 
     /// Off-CPU time is blocked without a measurement only while a CPU is surely free: the
