@@ -123,13 +123,35 @@ fn rayon_tree(i: usize, n: usize) {
 }
 
 fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    let rate = run_on_pool(
+        system,
+        threads,
+        n,
+        |pool| {
+            let p = Arc::clone(pool);
+            pool.spawn(move || ours_tree(p, 0, n)).expect("running");
+        },
+        move || rayon_tree(0, n),
+    )?;
+    println!("tree {system}: {n} tasks, {rate:.2} Mtasks/s");
+    Ok(())
+}
+
+/// Starts one root job on a fresh pool of `system` (`ours` or `rayon`) with `threads` workers
+/// and waits until `n` count-downs of `DONE`; returns millions of count-downs per second.
+fn run_on_pool(
+    system: &str,
+    threads: usize,
+    n: usize,
+    ours: impl FnOnce(&Arc<pool_core::ThreadPool>),
+    rayon: impl FnOnce() + Send + 'static,
+) -> Result<f64, String> {
     DONE.reset(n);
     let started = Instant::now();
     match system {
         "ours" => {
             let pool = Arc::new(pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?);
-            let p = Arc::clone(&pool);
-            pool.spawn(move || ours_tree(p, 0, n)).expect("running");
+            ours(&pool);
             DONE.wait_or_panic(TIMEOUT, "ours");
         }
         "rayon" => {
@@ -137,16 +159,12 @@ fn tree(system: &str, threads: usize, n: usize) -> Result<(), String> {
                 .num_threads(threads)
                 .build()
                 .map_err(|e| e.to_string())?;
-            pool.spawn(move || rayon_tree(0, n));
+            pool.spawn(rayon);
             DONE.wait_or_panic(TIMEOUT, "rayon");
         }
-        other => return Err(format!("unknown system {other:?} for tree")),
+        other => return Err(format!("unknown system {other:?}")),
     }
-    println!(
-        "tree {system}: {n} tasks, {:.2} Mtasks/s",
-        n as f64 / started.elapsed().as_secs_f64() / 1e6
-    );
-    Ok(())
+    Ok(n as f64 / started.elapsed().as_secs_f64() / 1e6)
 }
 
 /// Node `i` of `join`'s binary tree of `n`: counts itself, then joins its children.
@@ -173,29 +191,17 @@ fn rayon_join(i: usize, n: usize) {
 /// The binary tree of `tree` as recursive joins, the root spawned onto the pool (so every
 /// `join` is called on a worker). Instructions per join: callgrind's total divided by N / 2.
 fn join(system: &str, threads: usize, n: usize) -> Result<(), String> {
-    DONE.reset(n);
-    let started = Instant::now();
-    match system {
-        "ours" => {
-            let pool = Arc::new(pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?);
-            let p = Arc::clone(&pool);
+    let rate = run_on_pool(
+        system,
+        threads,
+        n,
+        |pool| {
+            let p = Arc::clone(pool);
             pool.spawn(move || ours_join(&p, 0, n)).expect("running");
-            DONE.wait_or_panic(TIMEOUT, "ours");
-        }
-        "rayon" => {
-            let pool = rayon_core::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| e.to_string())?;
-            pool.spawn(move || rayon_join(0, n));
-            DONE.wait_or_panic(TIMEOUT, "rayon");
-        }
-        other => return Err(format!("unknown system {other:?} for join")),
-    }
-    println!(
-        "join {system}: {n} nodes, {:.2} Mnodes/s",
-        n as f64 / started.elapsed().as_secs_f64() / 1e6
-    );
+        },
+        move || rayon_join(0, n),
+    )?;
+    println!("join {system}: {n} nodes, {rate:.2} Mnodes/s");
     Ok(())
 }
 
