@@ -252,3 +252,34 @@ fn join_runs_b_exactly_once() {
         pool.shutdown();
     });
 }
+
+/// Invariant: a `join` called on a worker runs `b` exactly once and returns both results, whether
+/// the caller takes its queued half back from its own deque (`worker::run_newest_if`) or the
+/// other worker steals it first (then the caller finds the slot empty and waits for the thief).
+/// The race is the caller's pop against the thief's steal of the same entry; the deque decides
+/// it, the slot's take-once lock decides who runs `b`.
+#[test]
+fn a_join_on_a_worker_runs_b_once_taken_back_or_stolen() {
+    model(
+        "a_join_on_a_worker_runs_b_once_taken_back_or_stolen",
+        || {
+            let pool = Arc::new(ThreadPool::new(2).unwrap());
+            let inner = Arc::clone(&pool);
+            let handle = pool
+                .submit(move || {
+                    let runs = AtomicUsize::new(0);
+                    let (a, b) = inner.join(
+                        || 1,
+                        || {
+                            runs.fetch_add(1, Ordering::Relaxed);
+                            2
+                        },
+                    );
+                    (a, b, runs.load(Ordering::Relaxed))
+                })
+                .unwrap();
+            assert_eq!(handle.join().unwrap(), (1, 2, 1));
+            pool.shutdown();
+        },
+    );
+}

@@ -389,6 +389,56 @@ fn join_runs_both_sides_and_returns_both_results() {
     assert_eq!(left, [1, 3, 5]);
 }
 
+/// Joins `depth` deep below `i`, counting the calls.
+fn join_tree(pool: &ThreadPool, depth: u32, calls: &AtomicUsize) {
+    if depth == 0 {
+        return;
+    }
+    calls.fetch_add(1, Ordering::Relaxed);
+    pool.join(
+        || join_tree(pool, depth - 1, calls),
+        || join_tree(pool, depth - 1, calls),
+    );
+}
+
+#[test]
+fn a_join_on_a_worker_takes_its_untouched_half_back_and_leaves_nothing_queued() {
+    // One worker, so no thief: every join's queued half is still the newest entry of the
+    // worker's deque when `a` returns, and is run there and then. Left queued, each call would
+    // leave an empty shell behind (511 here), counted as queued until some worker popped it.
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (sent, received) = mpsc::channel();
+    {
+        let (pool2, calls) = (Arc::clone(&pool), Arc::clone(&calls));
+        pool.spawn(move || {
+            join_tree(&pool2, 10, &calls);
+            sent.send(pool2.stats()).unwrap();
+        })
+        .unwrap();
+    }
+    let inside = received
+        .recv_timeout(PATIENCE)
+        .expect("the join tree finished");
+    assert_eq!(calls.load(Ordering::Relaxed), 1023);
+    assert_eq!(inside.queued, 0, "shells left queued: {inside:?}");
+    // The outer task is still running; each join's half ran on the worker as a task of its own.
+    assert_eq!(inside.running, 1, "{inside:?}");
+    assert_eq!(inside.started, 1 + 1023, "{inside:?}");
+    assert!(pool.wait_idle(PATIENCE), "the pool never went idle");
+    let after = pool.stats();
+    assert_eq!(
+        (
+            after.submitted,
+            after.started,
+            after.completed,
+            after.queued
+        ),
+        (1 + 1023, 1 + 1023, 1 + 1023, 0),
+        "{after:?}"
+    );
+}
+
 #[test]
 fn join_runs_b_in_parallel_with_a() {
     // `a` cannot finish until `b` has run: `b` must be on a worker, not waiting for `a`.

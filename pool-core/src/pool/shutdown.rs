@@ -214,6 +214,12 @@ impl ThreadPool {
         self.shared.sleep.wake_all();
     }
 
+    /// On a worker of this pool: runs the newest entry of its own deque here if it is the job
+    /// whose closure lives at `job_at` (`worker::run_newest_if`); whether it did.
+    pub(crate) fn run_newest_if(&self, job_at: *const ()) -> bool {
+        worker::run_newest_if(&self.shared, job_at)
+    }
+
     /// Whether the calling thread is one of this pool's workers (so a wait on it can help).
     pub(crate) fn is_worker_thread(&self) -> bool {
         worker::is_worker_of(&self.shared)

@@ -220,6 +220,35 @@ pub(crate) fn on_current<S, R>(
     )
 }
 
+/// From a worker of `pool`: if the newest entry of its own deque is the fire-and-forget job whose
+/// closure lives at `job_at`, takes it back and runs it here, counted like any task this worker
+/// runs (`join` takes back its queued half this way when no thief took it first, so a deep
+/// recursion of joins does not leave a queued shell per call behind it); returns whether it did.
+/// Anything else on top is put back where it was. A false match (the job was stolen, ran, and a
+/// new job's closure got the same address) only runs that other job of this pool here, early.
+pub(crate) fn run_newest_if(pool: &Shared, job_at: *const ()) -> bool {
+    on_current(
+        pool,
+        job_at,
+        |ctx, job_at| {
+            let Some(work) = ctx.deque.pop() else {
+                return false;
+            };
+            let ours = match &work {
+                Work::Job(job) => std::ptr::addr_eq(&**job as *const (dyn FnOnce() + Send), job_at),
+                Work::Task(_) => false,
+            };
+            if ours {
+                execute(pool, ctx, Ready::unranked(work));
+            } else {
+                ctx.deque.push(work);
+            }
+            ours
+        },
+        |_| false,
+    )
+}
+
 /// Whether the calling thread is a worker of `pool`.
 pub(crate) fn is_worker_of(pool: &Shared) -> bool {
     on_current(pool, (), |_, ()| true, |()| false)

@@ -113,8 +113,11 @@ impl ThreadPool {
         let job = JoinJob(Arc::clone(&shared));
         // Boxed (and erased) only once the pool has accepted the job; a refused one comes back
         // as it is and is dropped, which completes the count and leaves `b` in the slot for us.
+        // Where the queued closure lives, to take it back below if no thief took it.
+        let mut queued_at: *const () = std::ptr::null();
         let refused = self.submit_work(job, |job| {
             let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || job.run());
+            queued_at = &*job as *const (dyn FnOnce() + Send + '_) as *const ();
             // SAFETY: `erase` requires that nothing borrowed is used after this frame ends. The
             // job's only borrowed data is `b` (and `slot`, which it captures), inline in
             // `shared.body`, a slot taken exactly once under its lock; below, after `a`, the
@@ -129,6 +132,14 @@ impl ThreadPool {
         drop(refused);
 
         let ra = panic::catch_unwind(AssertUnwindSafe(a));
+        // On a worker, the queued job is usually still the newest entry of its own deque: run it
+        // here, now (it takes `b` from the slot, so the take below finds it gone and the wait
+        // returns at once). Left queued, it would be an empty shell that some worker pops later,
+        // and a deep recursion of joins would hold one per call (memory growing with the number
+        // of calls, not the depth).
+        if !queued_at.is_null() {
+            self.run_newest_if(queued_at);
+        }
 
         let unclaimed = shared.body.lock().take();
         let b_panic = match unclaimed {

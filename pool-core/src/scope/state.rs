@@ -30,8 +30,10 @@ pub(crate) struct ScopeState {
     discarded: AtomicUsize,
     /// The first panic; later ones are dropped quietly.
     panic: Mutex<Option<Payload>>,
-    /// Guards the sleep of a waiter against a lost wake-up (see `set_done`).
-    lock: Mutex<()>,
+    /// Guards the sleep of a waiter against a lost wake-up (see `set_done`); holds whether a
+    /// waiter is asleep on `signal` (or about to be: it sets this under the lock and releases the
+    /// lock only by waiting).
+    lock: Mutex<bool>,
     signal: Condvar,
 }
 
@@ -43,7 +45,7 @@ impl ScopeState {
             done: AtomicBool::new(false),
             discarded: AtomicUsize::new(0),
             panic: Mutex::new(None),
-            lock: Mutex::new(()),
+            lock: Mutex::new(false),
             signal: Condvar::new(),
         }
     }
@@ -72,10 +74,20 @@ impl ScopeState {
     /// count to zero, holding its own `Arc` (or equivalent) so this allocation outlives the call.
     pub(crate) fn set_done(&self) {
         // Under the lock, so a waiter that saw `done` unset under the lock is already waiting
-        // (which released the lock) when we notify: no lost wake-up.
-        let _guard = self.lock.lock();
+        // (which released the lock) when we look: no lost wake-up. Notified only when a waiter
+        // said it sleeps: std's condvar makes a `futex` system call on every `notify_all`, waiter
+        // or not, and most scopes and joins end with their caller still running or helping
+        // (a `join` whose caller ran `b` itself never waits at all).
+        let sleeping = self.lock.lock();
         self.done.store(true, Ordering::Release);
-        self.signal.notify_all();
+        let notify = *sleeping;
+        // Planted bug (loom models only): never notify, as if no waiter slept. A model whose
+        // waiter blocks must deadlock (`.ci/loom-planted`).
+        #[cfg(loom_broken_scope_wakeup)]
+        let notify = false;
+        if notify {
+            self.signal.notify_all();
+        }
     }
 
     /// Keeps the first panic; drops any later payload quietly (its `Drop` may panic too).
@@ -130,11 +142,12 @@ impl ScopeState {
             if helps && crate::yield_now() == Some(crate::Yield::Executed) {
                 continue;
             }
-            let guard = self.lock.lock();
+            let mut sleeping = self.lock.lock();
             if self.is_done() {
                 break;
             }
-            drop(self.signal.wait(guard));
+            *sleeping = true;
+            drop(self.signal.wait(sleeping));
         }
         abort.defuse();
     }
