@@ -347,11 +347,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     let cores = s.cores.max(1) as f64;
     let cap = CpuCap::new(config, s.cores);
 
-    let rate = if s.elapsed.is_zero() {
-        0.0
-    } else {
-        s.completed as f64 / s.elapsed.as_secs_f64()
-    };
+    let rate = per_second(s.completed, s.elapsed);
     let full_tick = s.elapsed >= config.interval;
     // The damping after a growth: lifted once throughput rises past the rate before it (on a
     // full tick: an early one's rate is a few ms of noise), or once it has run its time.
@@ -616,6 +612,15 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     hold(Reason::Hold)
 }
 
+/// Tasks completed per second over `time`; 0 over no time.
+fn per_second(completed: u64, time: std::time::Duration) -> f64 {
+    if time.is_zero() {
+        0.0
+    } else {
+        completed as f64 / time.as_secs_f64()
+    }
+}
+
 /// The hill climber's step; `None` to hold.
 fn climb(
     s: &Snapshot,
@@ -642,12 +647,7 @@ fn climb(
     if climb.time < config.interval.saturating_mul(config.climb_window) {
         return None;
     }
-    let secs = climb.time.as_secs_f64();
-    let rate = if secs > 0.0 {
-        climb.done as f64 / secs
-    } else {
-        0.0
-    };
+    let rate = per_second(climb.done, climb.time);
     climb.restart(current);
     if climb.hold > 0 {
         climb.hold -= 1;
