@@ -51,3 +51,32 @@ fn a_concurrent_read_never_counts_a_later_stage_without_the_earlier() {
         },
     );
 }
+
+/// Model 2. Invariant: as model 1, for `stats_with_workers`, whose read fuses the worker stats
+/// into pass 1 and walks the worker and external blocks without chaining them: every block's
+/// pass 1 still precedes any block's pass 2. The worker's stats come back for the one worker.
+///
+/// Catches `--cfg loom_broken_stats_order` too (the same per-block pass 1, `read_events`).
+#[test]
+fn a_concurrent_read_with_workers_never_counts_a_later_stage_without_the_earlier() {
+    model(
+        "a_concurrent_read_with_workers_never_counts_a_later_stage_without_the_earlier",
+        || {
+            let pool = Arc::new(ThreadPool::new(1).unwrap());
+            let submitter = {
+                let pool = pool.clone();
+                thread::spawn(move || pool.spawn(|| ()).unwrap())
+            };
+            let mut workers = Vec::new();
+            assert_consistent(&pool.stats_with_workers(&mut workers));
+            assert_consistent(&pool.stats_with_workers(&mut workers));
+            submitter.join().unwrap();
+            assert!(pool.wait_idle(std::time::Duration::MAX));
+            let stats = pool.stats_with_workers(&mut workers);
+            assert_eq!((stats.submitted, stats.completed), (1, 1), "{stats:?}");
+            assert_eq!(workers.len(), 1, "{workers:?}");
+            assert_consistent(&stats);
+            pool.shutdown();
+        },
+    );
+}

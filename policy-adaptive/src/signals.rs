@@ -119,9 +119,12 @@ pub struct PoolSignals {
     workers: WorkerThreads,
     cores: usize,
     finished: Option<u64>,
-    /// Each live worker's `(index, alive, busy)` at the last sample, sorted by index (as
-    /// `stats_with_workers` returns them).
-    busy: Vec<(usize, Duration, Duration)>,
+    /// Each live worker's `(index, alive, busy)` at the last sample, in nanoseconds, sorted by
+    /// index (as `stats_with_workers` returns them).
+    busy: Vec<(usize, u64, u64)>,
+    /// The list `busy_time` builds while it reads `busy`; swapped with it, so that neither
+    /// allocates once both have grown to the pool's size.
+    busy_next: Vec<(usize, u64, u64)>,
     /// The workers' stats of this sample: kept between samples so that, once it has grown to
     /// the pool's size, a tick allocates nothing for it.
     worker_stats: Vec<WorkerStats>,
@@ -256,6 +259,15 @@ fn share_stands(age: Duration, then: u64, running: u64, cores: usize, cores_used
     age <= SHARE_VALID && (light || running <= cores as u64 || running <= then + then / 4)
 }
 
+/// `d` in nanoseconds: cheaper to add and compare than `Duration`. Exact for every duration
+/// below 584 years, which covers pool-core's (it counts in `u64` nanoseconds); wrapping, not
+/// saturating, because this runs twice per worker per tick.
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(u64::from(d.subsec_nanos()))
+}
+
 /// A worker's CPU clock reading and its busy time at that moment.
 #[derive(Clone, Copy, Debug)]
 struct CpuMark {
@@ -284,6 +296,7 @@ impl PoolSignals {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
             busy: Vec::new(),
+            busy_next: Vec::new(),
             worker_stats: Vec::new(),
             picks: Vec::new(),
             cpu: std::collections::BTreeMap::new(),
@@ -320,32 +333,42 @@ impl PoolSignals {
     /// system call). Each worker's delta is capped at `elapsed`; a worker first seen (or whose
     /// index was reused by a new thread: its `alive` went down) counts from its start.
     fn busy_time(&mut self, workers: &[WorkerStats], elapsed: Duration) -> Duration {
-        let mut total = Duration::ZERO;
+        // In nanoseconds: this walk runs once per worker per tick, and `Duration` arithmetic
+        // (normalising seconds and nanoseconds at each step) was most of a 256-worker tick's
+        // user-space instructions.
+        let elapsed = nanos(elapsed);
+        let mut total = 0u64;
         // Both lists are sorted by index: one merge walk, no map.
-        let mut before = self.busy.iter().peekable();
-        let mut stayed = 0;
+        let before = &self.busy;
+        let mut next = std::mem::take(&mut self.busy_next);
+        next.clear();
+        let (mut at, mut stayed) = (0, 0);
         for w in workers {
-            while before.next_if(|b| b.0 < w.index).is_some() {}
-            let start = match before.peek() {
-                Some(&&(index, alive, busy)) if index == w.index => {
+            let (alive, busy) = (nanos(w.alive), nanos(w.busy));
+            while before.get(at).is_some_and(|b| b.0 < w.index) {
+                at += 1;
+            }
+            let start = match before.get(at) {
+                Some(&(index, alive_before, busy_before)) if index == w.index => {
                     stayed += 1;
-                    if alive <= w.alive {
-                        busy
+                    // A new thread under a reused index (its `alive` went down) counts from
+                    // its start.
+                    if alive_before <= alive {
+                        busy_before
                     } else {
-                        Duration::ZERO
+                        0
                     }
                 }
-                _ => Duration::ZERO,
+                _ => 0,
             };
-            total += w.busy.saturating_sub(start).min(elapsed);
+            total = total.saturating_add(busy.saturating_sub(start).min(elapsed));
+            next.push((w.index, alive, busy));
         }
         // Sticky until `cpu_share` drops the entries (a tick with every worker parked skips it).
-        self.workers_left |= stayed < self.busy.len();
+        self.workers_left |= stayed < before.len();
         // Retired workers drop out here, so the list never grows past the live workers.
-        self.busy.clear();
-        self.busy
-            .extend(workers.iter().map(|w| (w.index, w.alive, w.busy)));
-        total
+        self.busy_next = std::mem::replace(&mut self.busy, next);
+        Duration::from_nanos(total)
     }
 
     /// The CPU share of the busy time of the workers busy in the interval, from their CPU
