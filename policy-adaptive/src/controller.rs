@@ -17,6 +17,7 @@ use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 use crate::proc::{current_thread_cpu, WorkerThreads};
 use crate::signals::PoolSignals;
 use crate::snapshot::{Signals, Snapshot};
+use crate::stretch::{self, Stretch};
 
 /// The history keeps the most recent events only, so a long-running pool's memory stays bounded.
 const HISTORY_CAPACITY: usize = 4096;
@@ -676,6 +677,8 @@ enum Flow {
         grew: bool,
         arm: Option<bool>,
         pending: bool,
+        /// The pool is idle at `min` and armed (`stretch::is_quiet`).
+        quiet: bool,
     },
 }
 
@@ -691,6 +694,8 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     // asks only once): the last early tick grew, or work was queued while a worker was still
     // on its way to it.
     let mut follow_up = false;
+    // The wait for the next regular tick: the interval, longer while the pool is quiet.
+    let mut stretch = Stretch::new();
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see README.md).
@@ -701,7 +706,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     return;
                 }
                 let now = Instant::now();
-                let tick_at = last_sample + interval;
+                let tick_at = last_sample + stretch.wait(interval);
                 if now >= tick_at {
                     control.early = false;
                     break Occasion::Tick;
@@ -739,9 +744,19 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         }
         let elapsed = now - last_sample;
         last_sample = now;
-        match tick(shared, signals.as_mut(), elapsed) {
+        let stretched = stretch.is_stretched();
+        match tick(shared, signals.as_mut(), elapsed, stretched) {
             Flow::Stop => return,
-            Flow::Go { grew, arm, pending } => {
+            Flow::Go {
+                grew,
+                arm,
+                pending,
+                quiet,
+            } => {
+                match occasion {
+                    Occasion::Tick => stretch.after_tick(quiet),
+                    Occasion::Early => stretch.reset(),
+                }
                 let arm = match (occasion, arm) {
                     // A regular tick sets the arming from its snapshot.
                     (Occasion::Tick, Some(arm)) => arm,
@@ -767,7 +782,10 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
 }
 
 /// One decision: sample, decide, resize.
-fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
+///
+/// `stretched`: the wait before it was longer than the interval (`stretch`); the decision
+/// then sees at most one interval of `elapsed`.
+fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched: bool) -> Flow {
     let tick = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
     let pool = &shared.pool;
     if pool.is_shutdown() {
@@ -777,9 +795,14 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         grew: false,
         arm: None,
         pending: false,
+        quiet: false,
     };
+    let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
-        Ok(snapshot) => snapshot,
+        Ok(snapshot) => Snapshot {
+            elapsed: stretch::decision_elapsed(snapshot.elapsed, interval, stretched),
+            ..snapshot
+        },
         Err(_) => {
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
             return no_opinion;
@@ -814,11 +837,13 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         &shared.config,
     ));
     let pending = snapshot.blocked.is_none() && snapshot.worker_cpu.is_some();
+    let quiet = stretch::is_quiet(&snapshot, to, &shared.config, arm == Some(true));
     if to == from {
         return Flow::Go {
             grew: false,
             arm,
             pending,
+            quiet,
         };
     }
     match pool.set_threads(to) {
@@ -831,6 +856,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
                 grew: false,
                 arm,
                 pending,
+                quiet: false,
             }
         }
     }
@@ -857,5 +883,6 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         grew: to > from,
         arm,
         pending,
+        quiet: false,
     }
 }
