@@ -14,7 +14,7 @@ use pool_core::{
 
 use crate::config::{Config, ConfigError};
 use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
-use crate::proc::{current_thread_cpu, WorkerThreads};
+use crate::proc::{current_thread_cpu, CpuClock, WorkerThreads};
 use crate::signals::PoolSignals;
 use crate::snapshot::{Signals, Snapshot};
 use crate::stretch::{self, Stretch};
@@ -262,6 +262,7 @@ impl AdaptivePoolBuilder {
                 history: VecDeque::new(),
                 state: ControllerState::new(),
                 last_decision: None,
+                clock: None,
             }),
             wake: Condvar::new(),
             armed: AtomicBool::new(armed),
@@ -310,6 +311,11 @@ struct Control {
     history: VecDeque<ScalingEvent>,
     state: ControllerState,
     last_decision: Option<(Snapshot, Decision)>,
+    /// The controller thread's CPU clock while it runs: `controller_cpu` reads it from the
+    /// caller's thread, so the controller spends no system call per tick on its own statistics.
+    /// Cleared under this lock by the controller before it exits, so a clock read under the
+    /// lock is always a live thread's (a dead thread's id could be reused).
+    clock: Option<CpuClock>,
 }
 
 struct Shared {
@@ -584,7 +590,13 @@ impl AdaptivePool {
     /// }
     /// ```
     pub fn controller_cpu(&self) -> Option<std::time::Duration> {
-        let ns = self.shared.controller_cpu_ns.load(Ordering::Relaxed);
+        // The live controller's clock, read under the lock it clears before exiting; else the
+        // figure it left on its way out.
+        let live = self.shared.control.lock().clock.and_then(CpuClock::read);
+        let ns = live.map_or_else(
+            || self.shared.controller_cpu_ns.load(Ordering::Relaxed),
+            |cpu| u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX),
+        );
         (cfg!(target_os = "linux") && ns > 0).then(|| Duration::from_nanos(ns))
     }
 
@@ -685,6 +697,10 @@ enum Flow {
 /// The controller thread: wait for the interval (or an early request, at most
 /// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
 fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
+    shared.control.lock().clock = CpuClock::current();
+    // On every way out (a stop, a shut-down pool, a panic): the last CPU figure, then the clock
+    // cleared, under the lock `controller_cpu` reads it under.
+    let _clock = ClearClock(shared);
     let interval = shared.config.interval;
     let early_gap = (interval / EARLY_PER_INTERVAL).min(EARLY_GAP_MAX);
     let mut last_sample = Instant::now();
@@ -774,10 +790,20 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 shared.armed.store(arm, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Leaves the controller's last CPU figure and clears its clock (see `Control::clock`).
+struct ClearClock<'a>(&'a Shared);
+
+impl Drop for ClearClock<'_> {
+    fn drop(&mut self) {
+        let mut control = self.0.control.lock();
         if let Some(cpu) = current_thread_cpu() {
             let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-            shared.controller_cpu_ns.store(ns, Ordering::Relaxed);
+            self.0.controller_cpu_ns.store(ns, Ordering::Relaxed);
         }
+        control.clock = None;
     }
 }
 
