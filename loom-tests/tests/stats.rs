@@ -52,11 +52,10 @@ fn a_concurrent_read_never_counts_a_later_stage_without_the_earlier() {
     );
 }
 
-/// Model 2. Invariant: as model 1, for `stats_with_workers`, whose read fuses the worker stats
-/// into pass 1 and walks the worker and external blocks without chaining them: every block's
-/// pass 1 still precedes any block's pass 2. The worker's stats come back for the one worker.
+/// Model 2. Invariant: as model 1, for `stats_with_workers` (`Registry::read_all`: the worker
+/// stats and the totals under one lock); the worker's stats come back for the one worker.
 ///
-/// Catches `--cfg loom_broken_stats_order` too (the same per-block pass 1, `read_events`).
+/// Catches `--cfg loom_broken_stats_order` too (the same `Totals::read`).
 #[test]
 fn a_concurrent_read_with_workers_never_counts_a_later_stage_without_the_earlier() {
     model(

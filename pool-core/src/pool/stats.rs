@@ -105,36 +105,23 @@ impl Totals {
     ) -> Totals {
         let mut totals = base;
         for c in blocks.clone() {
-            totals.read_events(c);
+            // `--cfg loom_broken_stats_order` (loom-tests checks that a model catches it): reads a
+            // block's `started` before its completions, so a task that starts and completes
+            // between the two reads counts as completed but not started.
+            #[cfg(loom_broken_stats_order)]
+            let started = c.started.load(Ordering::Acquire);
+            totals.completed += c.completed.load(Ordering::Acquire);
+            totals.panicked += c.panicked.load(Ordering::Acquire);
+            #[cfg(not(loom_broken_stats_order))]
+            let started = c.started.load(Ordering::Acquire);
+            totals.started += started;
+            totals.cancelled += c.cancelled.load(Ordering::Acquire);
         }
         for c in blocks {
-            totals.read_submissions(c);
+            totals.rejected += c.rejected.load(Ordering::Acquire);
+            totals.submitted += c.submitted.load(Ordering::Acquire);
         }
         totals
-    }
-
-    /// Pass 1 of [`read`](Self::read) for one block: its completions, then its starts and
-    /// cancellations. Every block's pass 1 must come before any block's pass 2.
-    #[inline(always)]
-    pub(crate) fn read_events(&mut self, c: &Counters) {
-        // `--cfg loom_broken_stats_order` (loom-tests checks that a model catches it): reads a
-        // block's `started` before its completions, so a task that starts and completes
-        // between the two reads counts as completed but not started.
-        #[cfg(loom_broken_stats_order)]
-        let started = c.started.load(Ordering::Acquire);
-        self.completed += c.completed.load(Ordering::Acquire);
-        self.panicked += c.panicked.load(Ordering::Acquire);
-        #[cfg(not(loom_broken_stats_order))]
-        let started = c.started.load(Ordering::Acquire);
-        self.started += started;
-        self.cancelled += c.cancelled.load(Ordering::Acquire);
-    }
-
-    /// Pass 2 of [`read`](Self::read) for one block: its rejections, then its submissions.
-    #[inline(always)]
-    pub(crate) fn read_submissions(&mut self, c: &Counters) {
-        self.rejected += c.rejected.load(Ordering::Acquire);
-        self.submitted += c.submitted.load(Ordering::Acquire);
     }
 
     /// Folds a retiring worker's block in (read by that worker itself: no race).

@@ -91,34 +91,10 @@ impl Registry {
     /// [`read_totals`](Self::read_totals) and [`worker_stats`](Self::worker_stats) in one
     /// critical section: the workers' counter blocks are fetched into the cache once (the
     /// worker pass first), and `out` is reused.
-    ///
-    /// The worker stats are read in pass 1 of [`Totals::read`]'s two (each worker's block is
-    /// fetched once for both), and neither pass chains the external blocks behind the workers'
-    /// (the chain's per-item check was a tenth of a 256-worker read).
     pub(crate) fn read_all(&self, external: &SubmitGates, out: &mut Vec<WorkerStats>) -> Totals {
         let inner = self.inner.lock();
-        let now = crate::clock::nanos_since_epoch(std::time::Instant::now());
-        let mut totals = inner.retired;
-        out.clear();
-        out.extend(inner.workers.iter().map(|w| {
-            totals.read_events(&w.counters);
-            WorkerStats::read(w.index, &w.counters, now)
-        }));
-        debug_assert!(
-            out.is_sorted_by_key(|w| w.index),
-            "`register` keeps index order"
-        );
-        // Pass 1 over every block before pass 2 over any (see `Totals::read`).
-        for c in external.blocks() {
-            totals.read_events(c);
-        }
-        for w in &inner.workers {
-            totals.read_submissions(&w.counters);
-        }
-        for c in external.blocks() {
-            totals.read_submissions(c);
-        }
-        totals
+        Self::read_workers(&inner, out);
+        Self::totals_of(&inner, external)
     }
 
     /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
