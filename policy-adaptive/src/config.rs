@@ -90,8 +90,10 @@ pub struct Config {
     /// thread CPU, mean and median of 50 ticks; 2 cores shared with three other builds, load
     /// average 2-8 by `uptime`, alternating with the previous version): 256 workers all
     /// blocked with a backlog 64-86 µs (median 37-56 µs) where the previous version took
-    /// 119-135 µs (median 85-114 µs); 256 parked 42-65 µs (the previous version 37-50 µs: 28%
-    /// fewer instructions did not show, the tick runs with cold caches after its sleep); 1
+    /// 107-135 µs (median 85-114 µs); 64 blocked 41 µs (74 before); 256 parked 37-42 µs, the
+    /// same as before within the noise (28% fewer instructions hardly show: the tick runs with
+    /// cold caches after its sleep, and a fused stats read that saved instructions cost time,
+    /// so it was dropped); 1
     /// parked 14-18 µs. System calls per 256-busy tick: 4.4 thread CPU clocks and 1.5 `pread`s
     /// on average (8 and 4.3 before; a measured tick still makes 8 and 4), plus the wait's
     /// `futex`; the controller no longer reads its own clock each tick. User space

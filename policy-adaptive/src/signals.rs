@@ -429,6 +429,15 @@ impl PoolSignals {
             }
             return Duration::from_nanos(total);
         }
+        self.busy_time_changed(workers, elapsed)
+    }
+
+    /// `busy_time` when a worker started or retired since the last sample: a merge walk into
+    /// a second list. Out of line, so the every-tick path stays short (a tick runs with cold
+    /// caches, instructions included).
+    #[cold]
+    #[inline(never)]
+    fn busy_time_changed(&mut self, workers: &[WorkerStats], elapsed: u64) -> Duration {
         let mut total = 0u64;
         // Both lists are sorted by index: one merge walk, no map.
         let before = &self.busy;
