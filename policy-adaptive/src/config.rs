@@ -100,12 +100,16 @@ pub struct Config {
     /// (callgrind): 32 k instructions per 256-busy sample (55 k before), 29 k parked (43 k).
     /// The wait and wake-up come on top, 31-44 µs of thread CPU per wake-up on this VM whatever
     /// the mechanism, and only the quiet stretch reduces their number. `compare`'s controller
-    /// rows count them; under load average 6 (with `strace` attached to the controller, so the
-    /// busy figure is high) they gave 47 µs per tick at 1 parked worker, 91 µs at 256 parked
-    /// and 166 µs at 256 busy, and per second of wall time 462, 913 and 1653 µs/s (0.05%,
-    /// 0.09%, 0.17% of a core); idle at `min` with room to grow (the stretch) 148 µs/s at 1
-    /// worker (462 every interval). The 0.1% target is met parked and idle; with 256 busy
-    /// workers it is met by the tick itself but not with the wake-up on this host. A longer
+    /// rows count them (`compare --only "adaptive controller" --rounds 1`, load average 2-3):
+    /// per tick 49 µs at 1 parked worker, 55 µs at 64, 101 µs at 256 parked and 101 µs at 256
+    /// busy (the previous round: 119-307 and 154-185 µs at 256), that is 486, 549, 1007 and
+    /// 1004 µs per second of wall time (0.05-0.1% of a core). Idle at `min` with room to grow,
+    /// the stretch gave 127 µs/s at 1 worker and 281 µs/s at 64; at 256 it did not apply on
+    /// that busy host (645 µs/s at 65 µs per tick): with the host's CPU at 90% or more the
+    /// parked workers' split is unknown, so a pool at or above the CPU cap is not armed, and
+    /// an unarmed pool never stretches its wait. So at 256 workers, parked or busy, the
+    /// controller sits at the 0.1% target on this host (101 µs per tick, 1.0 ms per second:
+    /// just over it), and an idle pool whose wait stretches is well under it. A longer
     /// interval divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
