@@ -531,3 +531,71 @@ fn join_runs_b_on_the_caller_when_the_pool_cannot() {
     assert_eq!((a, b), (1, "b ran"));
     gate.open();
 }
+
+/// A worker keeps a finished scoped job's share as credit only for the scoped job it pushed
+/// last (scope/README.md, "Credit"): a plain job that lands on top of its deque, and waits for
+/// the scope to end, must find the credit released, or the one-worker pool deadlocks.
+#[test]
+fn a_job_waiting_for_the_scope_end_does_not_hold_the_scopes_credit() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let (ended_tx, ended_rx) = mpsc::channel::<()>();
+    let (waited_tx, waited_rx) = mpsc::channel();
+    let ended_rx = std::sync::Mutex::new(Some(ended_rx));
+    pool.scope(|s| {
+        s.spawn(|s| {
+            let ended_rx = ended_rx.lock().unwrap().take().unwrap();
+            let waited_tx = waited_tx.clone();
+            // Under the scoped job below on this worker's deque: it runs once that job has
+            // ended, with the two finished jobs' shares left on this worker as credit.
+            pool_core::spawn_here(move || {
+                let got = ended_rx.recv_timeout(PATIENCE).is_ok();
+                waited_tx.send(got).unwrap();
+            })
+            .unwrap();
+            s.spawn(|_| {});
+        });
+    });
+    ended_tx.send(()).unwrap();
+    assert_eq!(waited_rx.recv_timeout(PATIENCE), Ok(true));
+}
+
+/// Chains and a tree spawned from inside jobs, on pools of 1 to 4 workers: every closure runs
+/// once before the scope returns, whichever worker keeps or hands back the credit, and the pool
+/// is idle (no worker parked on a share) afterwards.
+#[test]
+fn chains_spawned_from_jobs_all_run_before_the_scope_returns() {
+    fn chain<'scope>(s: &Scope<'scope>, left: usize, ran: &'scope AtomicUsize) {
+        ran.fetch_add(1, Ordering::Relaxed);
+        if left > 1 {
+            s.spawn(move |s| chain(s, left - 1, ran));
+        }
+    }
+    for threads in 1..=4 {
+        let pool = Arc::new(ThreadPool::new(threads).unwrap());
+        for _ in 0..20 {
+            let ran = AtomicUsize::new(0);
+            let nodes = AtomicUsize::new(0);
+            pool.scope(|s| {
+                for _ in 0..16 {
+                    s.spawn(|s| chain(s, 100, &ran));
+                }
+                s.spawn(|s| count_tree(s, 8, &nodes));
+            });
+            assert_eq!(ran.load(Ordering::Relaxed), 1600);
+            assert_eq!(nodes.load(Ordering::Relaxed), (1 << 9) - 1);
+            // A scope inside a task: its waiter helps, and must not keep a share either.
+            let inner = Arc::clone(&pool);
+            let in_task = pool
+                .submit(move || {
+                    let ran = AtomicUsize::new(0);
+                    inner.scope(|s| s.spawn(|s| chain(s, 50, &ran)));
+                    ran.into_inner()
+                })
+                .unwrap();
+            assert_eq!(in_task.join_timeout(PATIENCE).ok(), Some(50));
+        }
+        assert!(pool.wait_idle(PATIENCE));
+        let stats = pool.stats();
+        assert!(stats.is_balanced(), "{stats}");
+    }
+}
