@@ -9,10 +9,6 @@
 //! run yet. `broken_scope_count_is_caught` then runs `scope_returns_after_its_closures` in a child
 //! process and passes only if loom reports the failure (the other models are ignored in that
 //! build).
-//!
-//! Planted bug: `--cfg loom_broken_scope_credit` lets a worker park holding a finished job's
-//! share of the count (its scope credit); `a_chain_hands_back_the_workers_credit` deadlocks
-//! (`.ci/loom-planted`).
 #![cfg(loom)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -90,70 +86,6 @@ fn scope_returns_after_its_closures() {
             ran.load(Ordering::Relaxed),
             1,
             "scope returned before its closure ran"
-        );
-        pool.shutdown();
-    });
-}
-
-/// Invariant: a worker's scope credit (the shares of finished jobs it keeps for its next spawn
-/// into the scope, pool-core `scope/README.md`, "Credit") is released before the worker parks,
-/// so a chain spawned from inside jobs ends, and the scope returns only after every link ran.
-///
-/// One worker, the caller outside the pool: the first link gets its share from the count, the
-/// second from the worker's credit (the first link's), the third from the second's; the last
-/// link's end leaves one share with the worker, which finds nothing more to run and must hand it
-/// back before it parks. Planted bug `--cfg loom_broken_scope_credit` keeps it: the caller waits
-/// forever (loom reports the deadlock).
-#[test]
-#[cfg_attr(loom_broken_scope_count, ignore = "checks another invariant")]
-fn a_chain_hands_back_the_workers_credit() {
-    model("a_chain_hands_back_the_workers_credit", || {
-        let pool = ThreadPool::new(1).unwrap();
-        let ran = AtomicUsize::new(0);
-        pool.scope(|s| {
-            let ran = &ran;
-            s.spawn(move |s| {
-                ran.fetch_add(1, Ordering::Relaxed);
-                s.spawn(move |s| {
-                    ran.fetch_add(1, Ordering::Relaxed);
-                    s.spawn(move |_| {
-                        ran.fetch_add(1, Ordering::Relaxed);
-                    });
-                });
-            });
-        });
-        // Relaxed on purpose: the credit's release (AcqRel) and `done` must order the writes.
-        assert_eq!(
-            ran.load(Ordering::Relaxed),
-            3,
-            "scope returned before its chain ran"
-        );
-        pool.shutdown();
-    });
-}
-
-/// Invariant: with two workers, a link of a chain that a thief takes runs once, and the shares
-/// (the first link's left as credit on one worker, the second's on either) all come back: the
-/// scope returns after both links ran, whichever worker ran the second.
-#[test]
-#[cfg_attr(loom_broken_scope_count, ignore = "checks another invariant")]
-fn a_stolen_link_and_the_credit_both_come_back() {
-    model("a_stolen_link_and_the_credit_both_come_back", || {
-        let pool = ThreadPool::new(2).unwrap();
-        let ran = AtomicUsize::new(0);
-        pool.scope(|s| {
-            let ran = &ran;
-            s.spawn(move |s| {
-                ran.fetch_add(1, Ordering::Relaxed);
-                s.spawn(move |_| {
-                    ran.fetch_add(1, Ordering::Relaxed);
-                });
-            });
-        });
-        assert_eq!(
-            ran.load(Ordering::Relaxed),
-            2,
-            "scope returned before its chain ran"
         );
         pool.shutdown();
     });

@@ -559,28 +559,6 @@ impl ThreadPool {
     }
 }
 
-impl ThreadPool {
-    /// A scope's spawn: `Shared::submit_scoped` (the job's share from the worker's scope credit
-    /// when it holds one for `scope`, else `add_share`).
-    #[inline]
-    pub(crate) fn submit_scoped<J>(
-        &self,
-        job: J,
-        scope: crate::scope::ScopeKey,
-        add_share: impl FnOnce(),
-        into_work: impl FnOnce(J) -> Work,
-    ) -> Result<(), J> {
-        self.shared.submit_scoped(job, scope, add_share, into_work)
-    }
-
-    /// A scoped job of `scope` finished here: true if this is a worker of this pool, which keeps
-    /// the job's share as credit.
-    #[inline]
-    pub(crate) fn keep_scope_share(&self, scope: crate::scope::ScopeKey) -> bool {
-        self.shared.keep_scope_share(scope)
-    }
-}
-
 impl Executor for ThreadPool {
     fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
         self.execute_with_priority(job, Priority::Normal)

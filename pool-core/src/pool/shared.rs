@@ -9,7 +9,6 @@ use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
-use crate::scope::ScopeKey;
 use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::unwind::call_quietly;
 
@@ -257,60 +256,6 @@ impl Shared {
         )
     }
 
-    /// A scope's spawn (`Scope::spawn`): as [`submit`](Self::submit), with the job's share of
-    /// the scope's count taken just before the job exists: from a worker of this pool, from the
-    /// worker's scope credit when it holds one for this scope (no write to the shared count),
-    /// else by `add_share`. The pushed job is remembered as the deque's newest scoped entry, so
-    /// the credit survives until it runs (scope/README.md, "Credit").
-    #[inline]
-    pub(crate) fn submit_scoped<J>(
-        &self,
-        job: J,
-        scope: ScopeKey,
-        add_share: impl FnOnce(),
-        into_work: impl FnOnce(J) -> Work,
-    ) -> Result<(), J> {
-        worker::on_current(
-            self,
-            (job, add_share, into_work),
-            |ctx, (job, add_share, into_work)| {
-                if !ctx.scope_credit.take(scope) {
-                    add_share();
-                }
-                let at = self.push_from_worker(ctx, job, Priority::Normal, |job| {
-                    let work = into_work(job);
-                    let at = match &work {
-                        Work::Job(job) => &**job as *const (dyn FnOnce() + Send) as *const (),
-                        Work::Task(_) => std::ptr::null(),
-                    };
-                    (work, at)
-                })?;
-                ctx.scope_credit.pushed(scope, at);
-                self.sleep.notify_one();
-                Ok(())
-            },
-            |(job, add_share, into_work)| {
-                add_share();
-                self.submit_from_outside(job, Priority::Normal, |job| (into_work(job), ()))
-            },
-        )
-    }
-
-    /// A scoped job of `scope` finished on a worker of this pool: the worker keeps its share as
-    /// credit (true); on any other thread the caller releases it (false).
-    #[inline]
-    pub(crate) fn keep_scope_share(&self, scope: ScopeKey) -> bool {
-        worker::on_current(
-            self,
-            (),
-            |ctx, ()| {
-                ctx.scope_credit.deposit(scope);
-                true
-            },
-            |()| false,
-        )
-    }
-
     /// From a worker of this pool: onto its own deque (the shared queue if the pool has no local
     /// queues), counted. There is no shutdown race to close: the worker drains what it pushes
     /// before it exits. Work spawned by running tasks is part of finishing the queue, so graceful
@@ -331,8 +276,6 @@ impl Shared {
         }
         let (work, made) = into_work(job);
         if self.local_queues {
-            // Whatever it is, the newest entry is not the scoped job the credit may wait for.
-            ctx.scope_credit.forget_newest();
             ctx.deque.push(work);
         } else {
             self.push_global(work, priority);

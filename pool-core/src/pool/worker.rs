@@ -9,7 +9,6 @@ use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
 use crate::policy::Work;
-use crate::scope::ScopeCredit;
 use crate::sync::{Arc, AtomicU64, Backoff, CachePadded, Mutex, Ordering};
 use crate::task::RunOutcome;
 use crate::unwind::catch_panic;
@@ -132,10 +131,6 @@ pub(crate) struct WorkerContext {
     /// to the policy, and their sum (see `note_finished`).
     finished: [Cell<u32>; crate::Priority::ALL.len()],
     unreported: Cell<u32>,
-    /// Shares of a scope's count left here by finished scoped jobs, for the next spawn into that
-    /// scope (scope/README.md, "Credit"): released before this worker runs anything but the
-    /// scoped job it pushed last, searches beyond its own deque, parks, or leaves.
-    pub(crate) scope_credit: ScopeCredit,
 }
 
 /// A worker reports the tasks it finished to the policy (`on_finished_many`) once this many
@@ -244,11 +239,7 @@ pub(crate) fn run_newest_if(pool: &Shared, job_at: *const ()) -> bool {
                 Work::Task(_) => false,
             };
             if ours {
-                // Not a scoped job (or a false match): no credit while it runs, and none left
-                // behind for the `join` caller's code that follows.
-                ctx.scope_credit.flush();
                 execute(pool, ctx, Ready::unranked(work));
-                ctx.scope_credit.flush();
             } else {
                 ctx.deque.push(work);
             }
@@ -289,7 +280,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         searches_before_poll: Cell::new(SHARED_QUEUE_POLL_INTERVAL - 1),
         finished: Default::default(),
         unreported: Cell::new(0),
-        scope_credit: ScopeCredit::new(),
     };
     // Cleared below before `ctx` is dropped (see `with_any_worker`).
     CURRENT.with(|current| current.set(&ctx));
@@ -300,8 +290,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // live count, hands its deque back, deregisters, is counted in `lost_workers`, and a
     // replacement starts.
     let lost = catch_panic(|| work_loop(&shared, &ctx)).is_err();
-    // A retiring worker leaves between two tasks, possibly holding a finished job's share.
-    ctx.scope_credit.flush();
     // Already done on every way out of the loop but a panic (a bug in pool code).
     ctx.report_finished(&shared);
     if lost {
@@ -556,9 +544,6 @@ pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
     match find_task(shared, ctx) {
         Some(task) => {
             execute(shared, ctx, task);
-            // The helping caller's own code runs next, and may block: release any credit the
-            // task left (scope/README.md, "Credit").
-            ctx.scope_credit.flush();
             true
         }
         None => false,
@@ -583,7 +568,6 @@ fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
     let searches_left = ctx.searches_before_poll.get();
     if searches_left == 0 {
         ctx.searches_before_poll.set(SHARED_QUEUE_POLL_INTERVAL - 1);
-        ctx.scope_credit.flush();
         if let Some(task) = shared.pop_global() {
             return Some(task);
         }
@@ -591,15 +575,8 @@ fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
         ctx.searches_before_poll.set(searches_left - 1);
     }
     if let Some(work) = ctx.deque.pop() {
-        // Keeps the scope credit only for the scoped job this worker pushed last.
-        ctx.scope_credit.before_running(&work);
         return Some(Ready::unranked(work));
     }
-    // Nothing of its own left: the credit goes back before anything else runs here, and before
-    // this worker parks. (Planted bug, loom models only: keep it, so a worker may park holding a
-    // finished job's share and the scope never ends; `.ci/loom-planted`.)
-    #[cfg(not(loom_broken_scope_credit))]
-    ctx.scope_credit.flush();
     // One entry at a time, never a batch into the own deque: an outside submission taken by a
     // worker starts now, so the pool never starts a later outside submission while an earlier one
     // waits behind a blocked task in some worker's deque (jobs that must run together, such as

@@ -3,11 +3,8 @@
 //! The protocol (the completion count, the panic slot, the wait) and why no borrowed closure can
 //! outlive the scope are written down in `README.md` beside this file.
 
-mod credit;
 mod join;
 mod state;
-
-pub(crate) use self::credit::{ScopeCredit, ScopeKey};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -103,58 +100,28 @@ impl<'scope> Scope<'scope> {
     where
         F: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
+        self.state.add_pending();
         let job = ScopedJob {
             body: ManuallyDrop::new(f),
             scope: ScopePtr(self),
         };
-        // The job's share is taken before it is pushed (from this worker's credit if it holds
-        // one for this scope, else added to the count). Boxed (and erased) only once the pool
-        // has accepted the job: a refused one comes back as it is and is run or dropped below,
-        // with no allocation.
-        let refused = self.pool.submit_scoped(
-            job,
-            self.key(),
-            || self.state.add_pending(),
-            |job| {
-                let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run(true));
-                // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It
-                // holds a share of `pending` (taken before the push, released only by
-                // `ScopedJob::run` (or kept as a worker's credit, released later) or by its `Drop`,
-                // after the closure and its captures are gone), and
-                // `ThreadPool::scope_with` does not return, normally or by unwinding, before every
-                // share is released: the body runs inside `catch_unwind`, and the wait after it
-                // aborts the process rather than unwind. This closure runs only once the pool has accepted the job, which it then
-                // queues (on this worker's deque or the shared queue): the pool runs it, or drops it
-                // when `shutdown_now`/`cancel_all` discard it or a policy's push drops it; a queue of
-                // a live pool is never dropped, and `self.pool` is borrowed for `'scope`.
-                Work::Job(unsafe { erase(job) })
-            },
-        );
+        // Boxed (and erased) only once the pool has accepted the job: a refused one comes back
+        // as it is and is run or dropped below, with no allocation.
+        let refused = self.pool.submit_work(job, |job| {
+            let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
+            // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It
+            // holds a share of `pending` (taken above, released only by `ScopedJob::run` or by
+            // its `Drop`, after the closure and its captures are gone), and
+            // `ThreadPool::scope_with` does not return, normally or by unwinding, before every
+            // share is released: the body runs inside `catch_unwind`, and the wait after it
+            // aborts the process rather than unwind. This closure runs only once the pool has accepted the job, which it then
+            // queues (on this worker's deque or the shared queue): the pool runs it, or drops it
+            // when `shutdown_now`/`cancel_all` discard it or a policy's push drops it; a queue of
+            // a live pool is never dropped, and `self.pool` is borrowed for `'scope`.
+            Work::Job(unsafe { erase(job) })
+        });
         if let Err(job) = refused {
             job.refused(self.on_reject);
-        }
-    }
-
-    /// This scope's key for a worker's credit: the address of its `Arc` handle on the frame.
-    #[inline(always)]
-    fn key(&self) -> ScopeKey {
-        &self.state
-    }
-
-    /// A job that ran from a worker's queue finished: on a worker of this pool its share stays
-    /// with the worker as credit (released by the worker before it runs anything else, searches
-    /// elsewhere or parks); elsewhere it is released now.
-    ///
-    /// # Safety
-    ///
-    /// As for [`release_job_share`](Self::release_job_share).
-    #[inline(always)]
-    unsafe fn finish_job(scope: *const Scope<'scope>) {
-        // SAFETY: the share is unreleased, so the frame is alive.
-        let this = unsafe { &*scope };
-        if !this.pool.keep_scope_share(this.key()) {
-            // SAFETY: as the caller guarantees.
-            unsafe { Scope::release_job_share(scope) };
         }
     }
 
@@ -251,17 +218,14 @@ where
     #[inline(never)]
     fn refused(self, on_reject: OnReject) {
         match on_reject {
-            // Run on the spawning thread, inside its caller's code: release, keep no credit.
-            OnReject::RunInline => self.run(false),
+            OnReject::RunInline => self.run(),
             OnReject::Drop => drop(self),
         }
     }
 
-    /// Runs the closure (its panic goes to the scope), then releases the job's share, or, when
-    /// it ran from a queue (`from_queue`) on a worker of the scope's pool, leaves it with that
-    /// worker as credit.
+    /// Runs the closure (its panic goes to the scope), then releases the job's share.
     #[inline(always)]
-    fn run(self, from_queue: bool) {
+    fn run(self) {
         // The job is not dropped from here on: its `Drop` is for a job that never ran.
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `body` is taken once: `this` is never dropped, so `Drop`, the only other place
@@ -288,15 +252,9 @@ where
         #[cfg(not(loom_broken_scope_count))]
         {
             // SAFETY: the job's share is unreleased until this call (released exactly once,
-            // here or from the worker's credit; `Drop`, the other release, does not run for this
-            // job), and the closure is gone.
-            unsafe {
-                if from_queue {
-                    Scope::finish_job(share);
-                } else {
-                    Scope::release_job_share(share);
-                }
-            }
+            // here; `Drop`, the other release, does not run for this job), and the closure is
+            // gone.
+            unsafe { Scope::release_job_share(share) };
         }
     }
 }

@@ -70,13 +70,6 @@ impl ScopeState {
         self.pending.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// Releases `shares` shares at once (a worker's scope credit, `credit.rs`); as
-    /// [`release`](Self::release) otherwise.
-    #[must_use = "the releaser that takes the count to zero must signal"]
-    pub(crate) fn release_many(&self, shares: usize) -> bool {
-        self.pending.fetch_sub(shares, Ordering::AcqRel) == shares
-    }
-
     /// Every share is released: wakes the waiter. Called once, by the releaser that took the
     /// count to zero, holding its own `Arc` (or equivalent) so this allocation outlives the call.
     pub(crate) fn set_done(&self) {
