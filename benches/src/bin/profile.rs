@@ -9,6 +9,8 @@
 //! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
 //! tasks), `scope` (the same binary tree spawned into one `scope`, joined when it ends),
 //! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row),
+//! `scope-chains-counts` (the same on ours, printing tasks, parks and chain hand-overs per
+//! worker; SYSTEM is ignored; not for callgrind),
 //! `join` (the same binary tree as recursive `join`s, started on a worker: node `i` joins its
 //! two children, a node with one child calls it directly; TASKS nodes, TASKS / 2 joins).
 //! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`, `join`: `ours`,
@@ -385,7 +387,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|scope-chains-counts|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
