@@ -278,32 +278,37 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
         } else {
             // A node, or a chunk's roots one after another, each with what it makes ready in
             // place (a dropped chunk cancels every one of them: the first sets `cancelled`).
-            // One call site: with two (a node, a chunk) the compiler kept `drive_from` out of
-            // line, which cost a tree's run 33 instructions per node.
-            let single = [work.index];
-            let starts: &[u32] = if work.roots == 0 {
-                &single
+            // One call site, and no slice made for a single node: with two call sites (a node,
+            // a chunk) the compiler kept `drive_from` out of line, which cost a tree's run 33
+            // instructions per node; a one-element slice for a node still cost it 11.
+            let first = if work.roots == 0 {
+                Some((work.index, &[][..]))
             } else {
-                let first = work.index as usize;
-                let chunk = run.graph.roots.get(first..first + usize::from(work.roots));
+                let at = work.index as usize;
+                let chunk = run.graph.roots.get(at..at + usize::from(work.roots));
                 debug_assert!(chunk.is_some(), "a chunk within the roots");
-                chunk.unwrap_or_default()
+                chunk
+                    .and_then(<[u32]>::split_first)
+                    .map(|(&root, rest)| (root, rest))
             };
-            #[cfg(loom_broken_dag_chunk_release)]
-            let mut starts = starts.iter();
-            #[cfg(loom_broken_dag_chunk_release)]
-            if let (Some(&last), true) = (starts.next_back(), work.roots > 1) {
-                // Planted bug (loom-tests, `.ci/loom-planted`): a chunk releases its token
-                // before its last root.
-                starts.for_each(|&start| run.drive_from(start, kind, &mut last_end, &mut batch));
-                // SAFETY: none: the bug planted.
-                unsafe { release_token(run_ptr) };
-                run.drive_from(last, kind, &mut last_end, &mut batch);
-                bookkeeping.defuse();
-                return;
-            }
-            for &start in starts {
-                run.drive_from(start, kind, &mut last_end, &mut batch);
+            if let Some((mut start, mut rest)) = first {
+                loop {
+                    // Planted bug (loom-tests, `.ci/loom-planted`): a chunk releases its token
+                    // before its last root.
+                    #[cfg(loom_broken_dag_chunk_release)]
+                    if rest.is_empty() && work.roots > 1 {
+                        // SAFETY: none: the bug planted.
+                        unsafe { release_token(run_ptr) };
+                        run.drive_from(start, kind, &mut last_end, &mut batch);
+                        bookkeeping.defuse();
+                        return;
+                    }
+                    run.drive_from(start, kind, &mut last_end, &mut batch);
+                    match rest.split_first() {
+                        Some((&root, tail)) => (start, rest) = (root, tail),
+                        None => break,
+                    }
+                }
             }
         }
     }
