@@ -112,6 +112,10 @@ impl Names {
     /// or panics (a user's `Display`), the partial text is taken back, the node is added as an
     /// unnamed node `#index`, and the problem is returned for `build` to report.
     pub(crate) fn push_name<N: NodeName>(&mut self, index: u32, name: N) -> Result<(), String> {
+        if let Some(text) = name.text() {
+            self.push_text(index, text);
+            return Ok(());
+        }
         let start = self.bytes.len();
         let written = if N::RUNS_USER_CODE {
             // The user's `Display` may panic: the node is still added (as `#index`), so the
@@ -141,6 +145,28 @@ impl Names {
                 Err(problem)
             }
         }
+    }
+
+    /// Adds a node named `text`. A name of at most 16 bytes (most are) is read as two words
+    /// once, which both its copy into the arena and its hash use: a `push_str` called `memcpy`
+    /// for it, which cost more than the rest of storing and hashing the name. (Inlined into
+    /// `GraphBuilder::node` it cost 6 instructions per node more, not less.)
+    fn push_text(&mut self, index: u32, text: &str) {
+        let bytes = text.as_bytes();
+        let h = if let Some(words) = ShortName::of(bytes) {
+            // SAFETY: `append_to` writes `text`'s bytes exactly, so `self.bytes` stays UTF-8.
+            words.append_to(unsafe { self.bytes.as_mut_vec() });
+            words.hash()
+        } else {
+            self.bytes.push_str(text);
+            hash(bytes)
+        };
+        if bytes.first() == Some(&b'#') {
+            self.hash_prefixed.push(index);
+        }
+        self.keys.push((h << 32) | u64::from(index));
+        self.ends.push(self.bytes.len());
+        self.any_named = true;
     }
 
     /// Room for `nodes` more names (their end offsets; the text grows as it comes).
@@ -375,43 +401,96 @@ fn count_digits(keys: &[u64], low: u32, passes: u32) -> Vec<[u32; BUCKETS]> {
     }
 }
 
-/// The last `rest.len() < 8` bytes of a name as one word, without a variable-length copy (a
-/// `memcpy` call cost more than the hash): two overlapping 4-byte loads, or three bytes. Two
-/// tails of the same length give the same word only if they are equal (the length is hashed
-/// too).
-fn tail_word(rest: &[u8]) -> u64 {
-    let n = rest.len();
-    let u32_at = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            rest[at..at + 4].try_into().unwrap_or([0; 4]),
-        ))
-    };
-    if n >= 4 {
-        u32_at(0) | (u32_at(n - 4) << 32)
-    } else if n > 0 {
-        u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
-    } else {
-        0
+/// A name of at most 16 bytes as two words, read with a few fixed-size loads (no loop, no
+/// `memcpy` call) and shifted into place: the words hold the name's bytes in order (little
+/// endian), and past its length bytes that depend on the name alone (so the words, like the
+/// name, are equal for equal names of the same length).
+#[derive(Clone, Copy)]
+struct ShortName {
+    len: usize,
+    words: [u64; 2],
+}
+
+impl ShortName {
+    const MAX: usize = 16;
+
+    fn of(bytes: &[u8]) -> Option<ShortName> {
+        let n = bytes.len();
+        // Fixed-size loads; the lengths below keep them in bounds (the fallbacks are unreached).
+        let u32_at = |i: usize| {
+            u64::from(u32::from_le_bytes(
+                bytes[i..i + 4].try_into().unwrap_or([0; 4]),
+            ))
+        };
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8]));
+        let words = match n {
+            0 => [0, 0],
+            // Bytes 0, n/2 and n-1: the name's bytes in order for 1, 2 or 3 of them.
+            1..=3 => [
+                u64::from(bytes[0])
+                    | (u64::from(bytes[n / 2]) << 8)
+                    | (u64::from(bytes[n - 1]) << 16),
+                0,
+            ],
+            // Bytes 0-3, and the last four moved down over what they repeat of them.
+            4..=7 => [u32_at(0) | ((u32_at(n - 4) >> (8 * (8 - n))) << 32), 0],
+            // Bytes 0-7, and the last eight moved down over what they repeat of them (by 64
+            // bits, which `wrapping_shr` makes 0, for 8 bytes: then the second word repeats
+            // the first, past the name's length).
+            8..=Self::MAX => [u64_at(0), u64_at(n - 8).wrapping_shr(8 * (16 - n) as u32)],
+            _ => return None,
+        };
+        Some(ShortName { len: n, words })
     }
+
+    /// Appends the name's bytes to `out`: both words whole, then cut back to the name's length
+    /// (a copy of a fixed size is two moves; one of the name's length is a `memcpy` call).
+    fn append_to(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; Self::MAX];
+        buf[..8].copy_from_slice(&self.words[0].to_le_bytes());
+        buf[8..].copy_from_slice(&self.words[1].to_le_bytes());
+        out.extend_from_slice(&buf);
+        out.truncate(out.len() - (Self::MAX - self.len));
+    }
+
+    /// The name's hash: [`hash`] of its bytes.
+    fn hash(self) -> u64 {
+        let [w0, w1] = self.words;
+        // Both words always (the second is zero below 8 bytes): no branch on the length.
+        let h = ((self.len as u64).rotate_left(5) ^ w0).wrapping_mul(HASH_K);
+        finish((h.rotate_left(5) ^ w1).wrapping_mul(HASH_K))
+    }
+}
+
+/// The Fx hash's multiplier (rustc's `FxHasher`).
+const HASH_K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// One more round, so the last word's bits reach the top half, which is kept.
+fn finish(h: u64) -> u64 {
+    (h.rotate_left(5) ^ (h >> 29)).wrapping_mul(HASH_K) >> 32
 }
 
 /// A fast 32-bit hash (the Fx hash of rustc, eight bytes at a time, top half kept). Names come
 /// from the program that builds the graph, not from an attacker, so a keyed hash buys nothing.
+/// A name of at most 16 bytes is hashed from its [`ShortName`] words, which the builder reads
+/// once for both its copy and its hash.
 fn hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
+    if let Some(short) = ShortName::of(bytes) {
+        return short.hash();
+    }
     let mut h = bytes.len() as u64;
     // Word by word with `split_first_chunk`, which needs none of `chunks_exact`'s set-up (a
-    // division and its remainder) for a name that is mostly shorter than a word.
+    // division and its remainder).
     let mut rest = bytes;
     while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(*word)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(*word)).wrapping_mul(HASH_K);
         rest = tail;
     }
-    if !rest.is_empty() {
-        h = (h.rotate_left(5) ^ tail_word(rest)).wrapping_mul(K);
+    if let Some(tail) = ShortName::of(rest) {
+        // Fewer than 8 bytes: one word (the length is hashed too).
+        h = (h.rotate_left(5) ^ tail.words[0]).wrapping_mul(HASH_K);
     }
-    // One more round so the last word's bits reach the top half, which is kept.
-    (h.rotate_left(5) ^ (h >> 29)).wrapping_mul(K) >> 32
+    finish(h)
 }
 
 #[cfg(test)]
@@ -469,7 +548,7 @@ mod tests {
 
     #[test]
     fn names_of_every_tail_length_are_told_apart() {
-        // Short names differ only in the bytes `tail_word` reads, by overlapping loads.
+        // Short names differ only in the bytes `ShortName` reads, by overlapping loads.
         let mut names = Names::default();
         let mut texts = Vec::new();
         for len in 0..=20 {
@@ -488,6 +567,8 @@ mod tests {
         for text in &texts {
             names.push(text);
         }
+        // Copied byte for byte, whichever loads `ShortName` used (or `push_str` past 16 bytes).
+        assert!(names.iter().eq(texts.iter().map(String::as_str)));
         let index = index_of(&mut names).unwrap();
         for (i, text) in texts.iter().enumerate() {
             assert_eq!(index.find(&names, text), Some(i as u32), "{text:?}");

@@ -86,10 +86,25 @@ unsafe impl Sync for Run {}
 // SAFETY: as above; every field is either `Send` or one of the cells/pointers argued there.
 unsafe impl Send for Run {}
 
-/// A job handed to the executor: one token of the run, for one node.
+/// What a job (or a deferred job) processes: node `index` and what it makes ready, or with
+/// `roots > 0` the roots `graph.roots[index..index + roots]` one after another (a chunk, see
+/// `Run::submit_roots`), or the launcher (`index == LAUNCH`).
+#[derive(Clone, Copy)]
+struct Work {
+    index: u32,
+    roots: u8,
+}
+
+impl Work {
+    fn node(index: u32) -> Work {
+        Work { index, roots: 0 }
+    }
+}
+
+/// A job handed to the executor: one token of the run, for its work.
 struct NodeJob {
     run: *const Run,
-    index: u32,
+    work: Work,
     armed: bool,
 }
 
@@ -98,9 +113,11 @@ struct NodeJob {
 unsafe impl Send for NodeJob {}
 
 impl NodeJob {
-    fn start(mut self) {
-        self.armed = false;
-        dispatch(self.run, self.index, Kind::Run);
+    fn start(self) {
+        // Started: its `Drop` (which cancels an unrun job) must not run. `ManuallyDrop` skips
+        // it outright (the fields are plain data), where clearing `armed` left a call to it.
+        let job = std::mem::ManuallyDrop::new(self);
+        dispatch(job.run, job.work, Kind::Run);
     }
 }
 
@@ -110,14 +127,14 @@ impl Drop for NodeJob {
         // the node is cancelled and the token still released, so the run cannot hang.
         if self.armed {
             self.armed = false;
-            dispatch(self.run, self.index, Kind::Dropped);
+            dispatch(self.run, self.work, Kind::Dropped);
         }
     }
 }
 
 struct Deferred {
     run: *const Run,
-    index: u32,
+    work: Work,
     kind: Kind,
 }
 
@@ -142,11 +159,14 @@ pool_core::sync::thread_local! {
 
 /// Runs a job of `run` that holds a token, unless this thread is already driving `run` (an
 /// executor that runs jobs inline), in which case the driver picks it up after its node.
-fn dispatch(run: *const Run, index: u32, kind: Kind) {
+// Inlined into `NodeJob::start`: out of line (as the compiler chose once `Work` was added) it
+// cost 14 instructions per job.
+#[inline(always)]
+fn dispatch(run: *const Run, work: Work, kind: Kind) {
     // One thread-local access per job decides both: defer it, or make this thread its driver.
     let level = DRIVER.try_with(|d| {
         if d.current.get() == run {
-            d.deferred.borrow_mut().push(Deferred { run, index, kind });
+            d.deferred.borrow_mut().push(Deferred { run, work, kind });
             None
         } else {
             Some(d.enter(run))
@@ -155,10 +175,10 @@ fn dispatch(run: *const Run, index: u32, kind: Kind) {
     match level {
         Ok(None) => {}
         // SAFETY: the job's token is handed to `drive`.
-        Ok(Some(level)) => led(level, || unsafe { drive(run, index, kind) }),
+        Ok(Some(level)) => led(level, || unsafe { drive(run, work, kind) }),
         // The thread is shutting down its thread-locals: no deferral, `drive` recurses.
         // SAFETY: as above.
-        Err(_) => unsafe { drive(run, index, kind) },
+        Err(_) => unsafe { drive(run, work, kind) },
     }
 }
 
@@ -209,7 +229,7 @@ fn led(level: Level, body: impl FnOnce()) {
             }
         }) {
             // SAFETY: a deferred job holds its token.
-            unsafe { drive(job.run, job.index, job.kind) };
+            unsafe { drive(job.run, job.work, job.kind) };
         }
     });
     body();
@@ -235,61 +255,59 @@ fn abort_broken_run() {
     std::process::abort();
 }
 
-/// Processes node `index` and every node it makes ready first, in place; submits the others;
-/// then releases the token it was given.
+/// Processes the job's work (a node, a chunk of roots, or the launcher's hand-over) and every
+/// node it makes ready first, in place; submits the others; then releases the token it was
+/// given.
 ///
 /// # Safety
 ///
 /// The caller hands over one token of `run` (which keeps `run` alive).
-unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
+unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
     let bookkeeping = OnExit::new(abort_broken_run);
     {
         // SAFETY: we hold a token, so the run side's reference is alive.
         let run = unsafe { &*run_ptr };
-        let graph: &GraphInner = &run.graph;
         // The end time of the node this thread just ran: the start of the next one run in
         // place (only our bookkeeping lies between), which saves one clock read per node.
         let mut last_end = None;
         // The other ready successors of a node, handed to the executor together after its walk
         // (made once per job: `flush` empties it).
         let mut batch = Batch::default();
-        if index == LAUNCH {
+        if work.index == LAUNCH {
             run.submit_roots(kind);
         } else {
-            loop {
-                let poison = run.process(index, kind, &mut last_end);
-                kind = Kind::Run;
-                let hot = &graph.hot[index as usize];
-                let mut next = None;
-                for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
-                    let state = &run.nodes[s as usize];
-                    #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
-                    let ready = graph.hot[s as usize].in_degree == 1 || state.release();
-                    if let Some(cause) = poison {
-                        // First failure wins; published by the release below (or the submission).
-                        state.poison(cause);
+            // A node, or a chunk's roots one after another, each with what it makes ready in
+            // place (a dropped chunk cancels every one of them: the first sets `cancelled`).
+            // One call site, and no slice made for a single node: with two call sites (a node,
+            // a chunk) the compiler kept `drive_from` out of line, which cost a tree's run 33
+            // instructions per node; a one-element slice for a node still cost it 11.
+            let first = if work.roots == 0 {
+                Some((work.index, &[][..]))
+            } else {
+                let at = work.index as usize;
+                let chunk = run.graph.roots.get(at..at + usize::from(work.roots));
+                debug_assert!(chunk.is_some(), "a chunk within the roots");
+                chunk
+                    .and_then(<[u32]>::split_first)
+                    .map(|(&root, rest)| (root, rest))
+            };
+            if let Some((mut start, mut rest)) = first {
+                loop {
+                    // Planted bug (loom-tests, `.ci/loom-planted`): a chunk releases its token
+                    // before its last root.
+                    #[cfg(loom_broken_dag_chunk_release)]
+                    if rest.is_empty() && work.roots > 1 {
+                        // SAFETY: none: the bug planted.
+                        unsafe { release_token(run_ptr) };
+                        run.drive_from(start, kind, &mut last_end, &mut batch);
+                        bookkeeping.defuse();
+                        return;
                     }
-                    // A node with one dependency is released by that dependency alone: no
-                    // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
-                    // AcqRel makes every dependency's slot visible to the thread that sees it.
-                    #[cfg(not(loom_broken_dag_poison))]
-                    let ready = graph.hot[s as usize].in_degree == 1 || state.release();
-                    if ready {
-                        match next {
-                            None => next = Some(s),
-                            // The most urgent ready node runs in place: a critical one, if any.
-                            Some(n) if !run.is_critical(n) && run.is_critical(s) => {
-                                batch.add(run, n);
-                                next = Some(s);
-                            }
-                            Some(_) => batch.add(run, s),
-                        }
+                    run.drive_from(start, kind, &mut last_end, &mut batch);
+                    match rest.split_first() {
+                        Some((&root, tail)) => (start, rest) = (root, tail),
+                        None => break,
                     }
-                }
-                batch.flush(run);
-                match next {
-                    Some(s) => index = s,
-                    None => break,
                 }
             }
         }
@@ -297,6 +315,58 @@ unsafe fn drive(run_ptr: *const Run, mut index: u32, mut kind: Kind) {
     // SAFETY: we hold the token we release.
     unsafe { release_token(run_ptr) };
     bookkeeping.defuse();
+}
+
+impl Run {
+    /// Processes node `index` and every node it makes ready first, in place; hands the others
+    /// over. The caller holds a token and is this run's driver on this thread.
+    #[inline]
+    fn drive_from(
+        &self,
+        mut index: u32,
+        mut kind: Kind,
+        last_end: &mut Option<u64>,
+        batch: &mut Batch,
+    ) {
+        let run = self;
+        let graph: &GraphInner = &run.graph;
+        loop {
+            let poison = run.process(index, kind, last_end);
+            kind = Kind::Run;
+            let hot = &graph.hot[index as usize];
+            let mut next = None;
+            for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
+                let state = &run.nodes[s as usize];
+                #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
+                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
+                if let Some(cause) = poison {
+                    // First failure wins; published by the release below (or the submission).
+                    state.poison(cause);
+                }
+                // A node with one dependency is released by that dependency alone: no
+                // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
+                // AcqRel makes every dependency's slot visible to the thread that sees it.
+                #[cfg(not(loom_broken_dag_poison))]
+                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
+                if ready {
+                    match next {
+                        None => next = Some(s),
+                        // The most urgent ready node runs in place: a critical one, if any.
+                        Some(n) if !run.is_critical(n) && run.is_critical(s) => {
+                            batch.add(run, n);
+                            next = Some(s);
+                        }
+                        Some(_) => batch.add(run, s),
+                    }
+                }
+            }
+            batch.flush(run);
+            match next {
+                Some(s) => index = s,
+                None => break,
+            }
+        }
+    }
 }
 
 /// The index of the launcher job: hands the roots of a run with more than one over from a
@@ -313,6 +383,20 @@ struct Batch {
 }
 
 const BATCH: usize = 16;
+
+/// Roots per job: one each unless a run starts with so many roots that chunks of them still
+/// make at least `ROOT_JOBS` jobs; then up to `MAX_ROOT_GRAIN` per job (a quarter of the random
+/// DAG's million nodes are roots: a job each cost a box, a hand-over, a steal or pop and a
+/// driver's set-up per root, about a third of that shape's run). A chunk runs its roots one
+/// after another on one thread, so it is made only where the jobs left outnumber any pool's
+/// threads many times over.
+fn root_grain(roots: usize) -> usize {
+    (roots / ROOT_JOBS).clamp(1, MAX_ROOT_GRAIN)
+}
+
+/// See [`root_grain`]. Under loom, 2: a model with four roots runs them as two chunks.
+const ROOT_JOBS: usize = if cfg!(loom) { 2 } else { 1024 };
+const MAX_ROOT_GRAIN: usize = 16;
 
 impl Batch {
     /// Queues node `s` (ready, not yet submitted); critical nodes go at once, at High priority.
@@ -485,11 +569,28 @@ impl Run {
             self.refused.store(true, Ordering::Relaxed);
             self.cancelled.store(true, Ordering::Relaxed);
         }
-        let mut batch = Batch::default();
-        for &root in &self.graph.roots {
-            batch.add(self, root);
+        let roots = &self.graph.roots;
+        let grain = root_grain(roots.len());
+        if grain == 1 {
+            let mut batch = Batch::default();
+            for &root in roots {
+                batch.add(self, root);
+            }
+            batch.flush(self);
+            return;
         }
-        batch.flush(self);
+        // Chunks of `grain` roots, `BATCH` chunks per hand-over: the same number of hand-overs
+        // (and wake-up checks) per job as single roots, `grain` times fewer jobs.
+        let per_batch = BATCH * grain;
+        for start in (0..roots.len()).step_by(per_batch) {
+            let end = (start + per_batch).min(roots.len());
+            let chunks = (start..end).step_by(grain).map(|first| Work {
+                // Fit: `first < roots.len() < u32::MAX`, and `grain <= MAX_ROOT_GRAIN`.
+                index: first as u32,
+                roots: (end - first).min(grain) as u8,
+            });
+            self.submit_works((end - start).div_ceil(grain), chunks);
+        }
     }
 
     /// Whether node `index` is submitted at High priority.
@@ -517,7 +618,7 @@ impl Run {
         self.tokens.fetch_add(1, Ordering::Relaxed);
         let job = NodeJob {
             run: self as *const Run,
-            index,
+            work: Work::node(index),
             armed: true,
         };
         if self.cancelled.load(Ordering::Relaxed) {
@@ -536,6 +637,7 @@ impl Run {
     }
 
     /// What a hand-over to the executor (`None`: it panicked) leaves this run to do.
+    #[inline(always)]
     fn settle_hand_over(&self, handed: Option<Result<(), Rejected<Job>>>) {
         match handed {
             Some(Ok(())) => {}
@@ -558,20 +660,29 @@ impl Run {
     /// Hands nodes `indices` (none critical) to the executor together, each with a new token.
     /// The caller holds a token and is this run's driver on this thread.
     fn submit_batch(&self, indices: &[u32]) {
+        self.submit_works(
+            indices.len(),
+            indices.iter().map(|&index| Work::node(index)),
+        );
+    }
+
+    /// Hands `count` jobs (`works`, none critical) to the executor together, each with a new
+    /// token. The caller holds a token and is this run's driver on this thread.
+    fn submit_works(&self, count: usize, works: impl Iterator<Item = Work>) {
         // Relaxed, as in `submit`.
-        self.tokens.fetch_add(indices.len(), Ordering::Relaxed);
-        let job = |index: u32| NodeJob {
+        self.tokens.fetch_add(count, Ordering::Relaxed);
+        let job = |work: Work| NodeJob {
             run: self as *const Run,
-            index,
+            work,
             armed: true,
         };
         if self.cancelled.load(Ordering::Relaxed) {
             // As in `submit`: decided here, deferred to our driver loop.
-            indices.iter().for_each(|&index| job(index).start());
+            works.for_each(|work| job(work).start());
             return;
         }
-        let mut jobs = indices.iter().map(|&index| {
-            let job = job(index);
+        let mut jobs = works.map(|work| {
+            let job = job(work);
             Box::new(move || job.start()) as Job
         });
         // SAFETY: the caller holds a token.

@@ -413,6 +413,60 @@ fn a_refused_launcher_or_refused_roots_cancel_every_node() {
     }
 }
 
+/// A graph with many roots (more than 1024 per 2, so the launcher hands them over in chunks of
+/// several roots per job, the last chunk shorter): every root and every dependent runs exactly
+/// once on a pool and on the inline executor; a chunk the executor refuses or drops cancels
+/// every one of its roots, and the run still finishes with every node decided once.
+#[test]
+fn many_roots_in_chunks_run_once_or_are_cancelled_once() {
+    // 20_001 roots: chunks of 16 and one of 1; 3_000: chunks of 2 and one of 1 (odd).
+    for roots in [20_001usize, 3_001] {
+        let runs: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..2 * roots).map(|_| AtomicUsize::new(0)).collect());
+        let mut g = Graph::builder();
+        for i in 0..roots {
+            let r = Arc::clone(&runs);
+            let root = g
+                .unnamed_node(move |_| r[2 * i].fetch_add(1, Ordering::Relaxed))
+                .key();
+            let r = Arc::clone(&runs);
+            g.unnamed_node(move |_| r[2 * i + 1].fetch_add(1, Ordering::Relaxed))
+                .after(root);
+        }
+        let graph = g.build().unwrap();
+        let pool = ThreadPool::new(2).unwrap();
+        for round in 1..=2 {
+            let report = if round == 1 {
+                graph.run(&pool)
+            } else {
+                graph.run(&InlineExecutor)
+            };
+            assert_eq!(report.summary().succeeded, 2 * roots, "{roots} roots");
+            assert!(
+                runs.iter().all(|n| n.load(Ordering::Relaxed) == round),
+                "{roots} roots: every node ran once per run"
+            );
+        }
+        // Refused after a few jobs: the launcher's hand-over stops part-way, and the chunks
+        // not taken are dropped (each cancels all its roots).
+        for budget in [0, 1, 3, 40] {
+            let exec = Budget::new(ThreadPool::new(2).unwrap(), budget);
+            let report = graph.start_with(exec, RunOptions::new()).unwrap();
+            let report = report.wait_timeout(PATIENCE).expect("the run finishes");
+            assert!(report.executor_refused(), "budget {budget}");
+            let s = report.summary();
+            assert_eq!(
+                (s.succeeded + s.cancelled, s.failed, s.skipped),
+                (2 * roots, 0, 0),
+                "{roots} roots, budget {budget}"
+            );
+            assert!(s.cancelled > 0, "{roots} roots, budget {budget}");
+        }
+        let report = graph.start(Dropping).wait_timeout(PATIENCE).unwrap();
+        assert_eq!(report.summary().cancelled, 2 * roots);
+    }
+}
+
 #[test]
 fn a_refusal_mid_run_cancels_the_rest() {
     let mut g = Graph::builder();

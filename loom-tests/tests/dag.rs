@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
 use std::task::{Context, Wake, Waker};
 
-use dag_scheduler::{Graph, Outcome, Report, RunOptions};
+use dag_scheduler::{Graph, NodeKey, Outcome, Report, RunOptions};
 use loom_tests::model;
 use pool_core::{Executor, Job, Rejected};
 
@@ -165,4 +165,43 @@ fn failure_skips_a_dependent_released_concurrently() {
         assert_eq!((s.succeeded, s.failed, s.skipped), (1, 1, 1));
         assert_eq!(wakes, usize::from(pending));
     });
+}
+
+/// Invariant: a run whose roots go out in chunks (a job runs several roots one after another;
+/// under loom, four roots make two chunks of two) runs the dependent of all four exactly once,
+/// after all of them (it reads every input), and completes once, after the last node: the
+/// waiter never returns with a node undecided.
+///
+/// Catches `--cfg loom_broken_dag_chunk_release` (a chunk releases its token before it runs
+/// its last root: when the other jobs are done by then, the run completes with that root and
+/// the dependent undecided, or with their slots written after the waiter read them).
+#[test]
+fn chunked_roots_run_the_dependent_once_and_complete_after_it() {
+    model(
+        "chunked_roots_run_the_dependent_once_and_complete_after_it",
+        || {
+            let runs = StdArc::new(AtomicUsize::new(0));
+            let r = StdArc::clone(&runs);
+            let mut b = Graph::builder();
+            let roots: Vec<NodeKey<usize>> = (0..4)
+                .map(|i| b.node(format_args!("r{i}"), move |_| i).key())
+                .collect();
+            let inputs = roots.clone();
+            let sum = b
+                .node("sum", move |cx| {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    inputs
+                        .iter()
+                        .map(|&k| cx.get(k).copied().unwrap_or(100))
+                        .sum::<usize>()
+                })
+                .after_all(roots)
+                .key();
+            let graph = b.build().unwrap();
+            let report = graph.start_with(ThreadPerJob, untimed()).unwrap().wait();
+            assert_eq!(report.summary().succeeded, 5);
+            assert_eq!(runs.load(Ordering::Relaxed), 1);
+            assert_eq!(report.output(sum), Some(&6));
+        },
+    );
 }

@@ -531,3 +531,43 @@ fn join_runs_b_on_the_caller_when_the_pool_cannot() {
     assert_eq!((a, b), (1, "b ran"));
     gate.open();
 }
+
+/// Chains and a tree spawned from inside jobs, on pools of 1 to 4 workers, and a chain in a
+/// scope inside a task (its waiter helps): every closure runs once before its scope returns, and
+/// the books balance afterwards.
+#[test]
+fn chains_spawned_from_jobs_all_run_before_the_scope_returns() {
+    fn chain<'scope>(s: &Scope<'scope>, left: usize, ran: &'scope AtomicUsize) {
+        ran.fetch_add(1, Ordering::Relaxed);
+        if left > 1 {
+            s.spawn(move |s| chain(s, left - 1, ran));
+        }
+    }
+    for threads in 1..=4 {
+        let pool = Arc::new(ThreadPool::new(threads).unwrap());
+        for _ in 0..20 {
+            let ran = AtomicUsize::new(0);
+            let nodes = AtomicUsize::new(0);
+            pool.scope(|s| {
+                for _ in 0..16 {
+                    s.spawn(|s| chain(s, 100, &ran));
+                }
+                s.spawn(|s| count_tree(s, 8, &nodes));
+            });
+            assert_eq!(ran.load(Ordering::Relaxed), 1600);
+            assert_eq!(nodes.load(Ordering::Relaxed), (1 << 9) - 1);
+            let inner = Arc::clone(&pool);
+            let in_task = pool
+                .submit(move || {
+                    let ran = AtomicUsize::new(0);
+                    inner.scope(|s| s.spawn(|s| chain(s, 50, &ran)));
+                    ran.into_inner()
+                })
+                .unwrap();
+            assert_eq!(in_task.join_timeout(PATIENCE).ok(), Some(50));
+        }
+        assert!(pool.wait_idle(PATIENCE));
+        let stats = pool.stats();
+        assert!(stats.is_balanced(), "{stats}");
+    }
+}

@@ -9,6 +9,8 @@
 //! Workloads: `external` (fire-and-forget submits from this thread), `tree` (tasks spawning
 //! tasks), `scope` (the same binary tree spawned into one `scope`, joined when it ends),
 //! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row),
+//! `scope-chains-counts` (the same on ours, printing tasks, parks and chain hand-overs per
+//! worker; SYSTEM is ignored; not for callgrind),
 //! `join` (the same binary tree as recursive `join`s, started on a worker: node `i` joins its
 //! two children, a node with one child calls it directly; TASKS nodes, TASKS / 2 joins).
 //! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`, `join`: `ours`,
@@ -265,6 +267,68 @@ fn scope(system: &str, chains: bool, threads: usize, n: usize) -> Result<(), Str
     Ok(())
 }
 
+/// Where `scope-chains` runs on our pool: tasks per worker, parks per worker, and the chain
+/// hand-overs (a task running on another worker than its parent: a steal, or a head taken from
+/// the shared queue). Not for callgrind (one relaxed add per task on a per-worker line).
+fn scope_chains_counts(threads: usize, n: usize) -> Result<(), String> {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    thread_local!(static WORKER: Cell<usize> = const { Cell::new(usize::MAX) });
+    #[repr(align(128))]
+    #[derive(Default)]
+    struct PerWorker {
+        tasks: AtomicU64,
+        parks: AtomicU64,
+        moved: AtomicU64,
+    }
+    fn chain<'scope>(
+        s: &pool_core::Scope<'scope>,
+        per: &'scope [PerWorker],
+        from: usize,
+        i: usize,
+    ) {
+        let me = WORKER.with(Cell::get);
+        per[me].tasks.fetch_add(1, Relaxed);
+        if me != from {
+            per[me].moved.fetch_add(1, Relaxed);
+        }
+        if i + 1 < 1000 {
+            s.spawn(move |s| chain(s, per, me, i + 1));
+        }
+    }
+    let per: Arc<Vec<PerWorker>> = Arc::new((0..threads).map(|_| PerWorker::default()).collect());
+    let parks = Arc::clone(&per);
+    let pool = pool_core::ThreadPool::builder()
+        .threads(threads)
+        .on_thread_start(|i| WORKER.with(|w| w.set(i)))
+        .on_thread_park(move |i| {
+            parks[i].parks.fetch_add(1, Relaxed);
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    pool.scope(|s| {
+        for _ in 0..n / 1000 {
+            let per = &per[..];
+            s.spawn(move |s| chain(s, per, usize::MAX, 0));
+        }
+    });
+    let elapsed = started.elapsed();
+    for (i, w) in per.iter().enumerate() {
+        println!(
+            "worker {i}: {} tasks, {} parks, {} hand-overs",
+            w.tasks.load(Relaxed),
+            w.parks.load(Relaxed),
+            w.moved.load(Relaxed)
+        );
+    }
+    println!(
+        "scope-chains-counts: {n} tasks, {:.2} Mtasks/s",
+        n as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
 fn dag_build(shape: &str, n: usize, naming: Naming) -> Result<(), String> {
     use benches::workloads::dag;
     let shape = dag_shape(shape, n)?;
@@ -323,7 +387,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|scope-chains-counts|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -337,6 +401,7 @@ fn main() -> ExitCode {
         "priority" => priority(system, threads, n),
         "scope" => scope(system, false, threads, n),
         "scope-chains" => scope(system, true, threads, n),
+        "scope-chains-counts" => scope_chains_counts(threads, n),
         "join" => join(system, threads, n),
         "dag-build" => dag_build(system, n, Naming::Format),
         "dag-build-unnamed" => dag_build(system, n, Naming::Unnamed),
