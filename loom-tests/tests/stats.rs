@@ -51,3 +51,31 @@ fn a_concurrent_read_never_counts_a_later_stage_without_the_earlier() {
         },
     );
 }
+
+/// Model 2. Invariant: as model 1, for `stats_with_workers` (`Registry::read_all`: the worker
+/// stats and the totals under one lock); the worker's stats come back for the one worker.
+///
+/// Catches `--cfg loom_broken_stats_order` too (the same `Totals::read`).
+#[test]
+fn a_concurrent_read_with_workers_never_counts_a_later_stage_without_the_earlier() {
+    model(
+        "a_concurrent_read_with_workers_never_counts_a_later_stage_without_the_earlier",
+        || {
+            let pool = Arc::new(ThreadPool::new(1).unwrap());
+            let submitter = {
+                let pool = pool.clone();
+                thread::spawn(move || pool.spawn(|| ()).unwrap())
+            };
+            let mut workers = Vec::new();
+            assert_consistent(&pool.stats_with_workers(&mut workers));
+            assert_consistent(&pool.stats_with_workers(&mut workers));
+            submitter.join().unwrap();
+            assert!(pool.wait_idle(std::time::Duration::MAX));
+            let stats = pool.stats_with_workers(&mut workers);
+            assert_eq!((stats.submitted, stats.completed), (1, 1), "{stats:?}");
+            assert_eq!(workers.len(), 1, "{workers:?}");
+            assert_consistent(&stats);
+            pool.shutdown();
+        },
+    );
+}

@@ -81,19 +81,36 @@ pub struct Config {
     /// allocation), at most 8 busy workers' CPU clocks and, with a backlog on a busy host, 2
     /// `schedstat` files kept open (a `pread` each; with more busy workers than cores, their
     /// `stat` too), memory from `/proc/meminfo` kept open every 20 ticks and `/proc/stat` once a
-    /// second, so its cost hardly grows with the pool. Measured (`examples/tick_cost.rs`, the
-    /// tick's own CPU, mean of 50 ticks, 2 cores shared with other builds, load average 6-26):
-    /// 14-16 µs at 1 parked worker, 24 µs at 64 and 43 µs at 256 (0.02-0.04% of a core at
-    /// 100 ms); with every worker blocked and a backlog on that busy host 33 µs, 82 µs and
-    /// 98-109 µs (median 88-105 µs) at 256. In user space the 256-busy tick is about 59 k
-    /// instructions (callgrind); the rest is system calls (8 thread CPU clocks, the `/proc`
-    /// re-reads). The controller's wait and wake-up come on top, 31-44 µs of thread CPU per
-    /// wake-up on this VM whatever the mechanism (a standalone loop measured a
-    /// `Condvar::wait_timeout` at 38-41 µs, `thread::park_timeout` 36-41 µs and
-    /// `thread::sleep` 31-33 µs): `compare`'s controller rows, which count it, gave 49-56 µs
-    /// per tick at 1 parked worker, 69-72 µs at 256 parked and 133-137 µs at 256 busy
-    /// workers (0.05% / 0.07% / 0.13-0.14% of a core), so the 0.1% target is met parked and
-    /// missed by a third with 256 busy workers on this host. A longer interval divides the cost.
+    /// second, so its cost hardly grows with the pool. A still pool (nothing finished, the
+    /// counts unchanged for 2 ticks) reuses its last measured split for up to 3 ticks in a row
+    /// without a clock or a file; an idle pool at `min` (armed) waits up to 4 intervals between
+    /// ticks (the quiet stretch, `src/README.md`).
+    ///
+    /// Measured (`examples/tick_cost.rs`: `PoolSignals::sample` + `decide`, the tick's own
+    /// thread CPU, mean and median of 50 ticks; 2 cores shared with three other builds, load
+    /// average 2-8 by `uptime`, alternating with the previous version): 256 workers all
+    /// blocked with a backlog 64-86 µs (median 37-56 µs) where the previous version took
+    /// 107-135 µs (median 85-114 µs); 64 blocked 41 µs (74 before); 256 parked 37-42 µs, the
+    /// same as before within the noise (28% fewer instructions hardly show: the tick runs with
+    /// cold caches after its sleep, and a fused stats read that saved instructions cost time,
+    /// so it was dropped); 1
+    /// parked 14-18 µs. System calls per 256-busy tick: 4.4 thread CPU clocks and 1.5 `pread`s
+    /// on average (8 and 4.3 before; a measured tick still makes 8 and 4), plus the wait's
+    /// `futex`; the controller no longer reads its own clock each tick. User space
+    /// (callgrind): 32 k instructions per 256-busy sample (55 k before), 29 k parked (43 k).
+    /// The wait and wake-up come on top, 31-44 µs of thread CPU per wake-up on this VM whatever
+    /// the mechanism, and only the quiet stretch reduces their number. `compare`'s controller
+    /// rows count them (`compare --only "adaptive controller" --rounds 1`, load average 2-3):
+    /// per tick 49 µs at 1 parked worker, 55 µs at 64, 101 µs at 256 parked and 101 µs at 256
+    /// busy (the previous round: 119-307 and 154-185 µs at 256), that is 486, 549, 1007 and
+    /// 1004 µs per second of wall time (0.05-0.1% of a core). Idle at `min` with room to grow,
+    /// the stretch gave 127 µs/s at 1 worker and 281 µs/s at 64; at 256 it did not apply on
+    /// that busy host (645 µs/s at 65 µs per tick): with the host's CPU at 90% or more the
+    /// parked workers' split is unknown, so a pool at or above the CPU cap is not armed, and
+    /// an unarmed pool never stretches its wait. So at 256 workers, parked or busy, the
+    /// controller sits at the 0.1% target on this host (101 µs per tick, 1.0 ms per second:
+    /// just over it), and an idle pool whose wait stretches is well under it. A longer
+    /// interval divides the cost.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

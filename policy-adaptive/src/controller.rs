@@ -14,9 +14,10 @@ use pool_core::{
 
 use crate::config::{Config, ConfigError};
 use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
-use crate::proc::{current_thread_cpu, WorkerThreads};
+use crate::proc::{current_thread_cpu, CpuClock, WorkerThreads};
 use crate::signals::PoolSignals;
 use crate::snapshot::{Signals, Snapshot};
+use crate::stretch::{self, Stretch};
 
 /// The history keeps the most recent events only, so a long-running pool's memory stays bounded.
 const HISTORY_CAPACITY: usize = 4096;
@@ -261,6 +262,7 @@ impl AdaptivePoolBuilder {
                 history: VecDeque::new(),
                 state: ControllerState::new(),
                 last_decision: None,
+                clock: None,
             }),
             wake: Condvar::new(),
             armed: AtomicBool::new(armed),
@@ -309,6 +311,11 @@ struct Control {
     history: VecDeque<ScalingEvent>,
     state: ControllerState,
     last_decision: Option<(Snapshot, Decision)>,
+    /// The controller thread's CPU clock while it runs: `controller_cpu` reads it from the
+    /// caller's thread, so the controller spends no system call per tick on its own statistics.
+    /// Cleared under this lock by the controller before it exits, so a clock read under the
+    /// lock is always a live thread's (a dead thread's id could be reused).
+    clock: Option<CpuClock>,
 }
 
 struct Shared {
@@ -583,7 +590,13 @@ impl AdaptivePool {
     /// }
     /// ```
     pub fn controller_cpu(&self) -> Option<std::time::Duration> {
-        let ns = self.shared.controller_cpu_ns.load(Ordering::Relaxed);
+        // The live controller's clock, read under the lock it clears before exiting; else the
+        // figure it left on its way out.
+        let live = self.shared.control.lock().clock.and_then(CpuClock::read);
+        let ns = live.map_or_else(
+            || self.shared.controller_cpu_ns.load(Ordering::Relaxed),
+            |cpu| u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX),
+        );
         (cfg!(target_os = "linux") && ns > 0).then(|| Duration::from_nanos(ns))
     }
 
@@ -676,12 +689,18 @@ enum Flow {
         grew: bool,
         arm: Option<bool>,
         pending: bool,
+        /// The pool is idle at `min` and armed (`stretch::is_quiet`).
+        quiet: bool,
     },
 }
 
 /// The controller thread: wait for the interval (or an early request, at most
 /// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
 fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
+    shared.control.lock().clock = CpuClock::current();
+    // On every way out (a stop, a shut-down pool, a panic): the last CPU figure, then the clock
+    // cleared, under the lock `controller_cpu` reads it under.
+    let _clock = ClearClock(shared);
     let interval = shared.config.interval;
     let early_gap = (interval / EARLY_PER_INTERVAL).min(EARLY_GAP_MAX);
     let mut last_sample = Instant::now();
@@ -691,6 +710,8 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     // asks only once): the last early tick grew, or work was queued while a worker was still
     // on its way to it.
     let mut follow_up = false;
+    // The wait for the next regular tick: the interval, longer while the pool is quiet.
+    let mut stretch = Stretch::new();
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see README.md).
@@ -701,7 +722,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     return;
                 }
                 let now = Instant::now();
-                let tick_at = last_sample + interval;
+                let tick_at = last_sample + stretch.wait(interval);
                 if now >= tick_at {
                     control.early = false;
                     break Occasion::Tick;
@@ -739,9 +760,19 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         }
         let elapsed = now - last_sample;
         last_sample = now;
-        match tick(shared, signals.as_mut(), elapsed) {
+        let stretched = stretch.is_stretched();
+        match tick(shared, signals.as_mut(), elapsed, stretched) {
             Flow::Stop => return,
-            Flow::Go { grew, arm, pending } => {
+            Flow::Go {
+                grew,
+                arm,
+                pending,
+                quiet,
+            } => {
+                match occasion {
+                    Occasion::Tick => stretch.after_tick(quiet),
+                    Occasion::Early => stretch.reset(),
+                }
                 let arm = match (occasion, arm) {
                     // A regular tick sets the arming from its snapshot.
                     (Occasion::Tick, Some(arm)) => arm,
@@ -759,15 +790,28 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 shared.armed.store(arm, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Leaves the controller's last CPU figure and clears its clock (see `Control::clock`).
+struct ClearClock<'a>(&'a Shared);
+
+impl Drop for ClearClock<'_> {
+    fn drop(&mut self) {
+        let mut control = self.0.control.lock();
         if let Some(cpu) = current_thread_cpu() {
             let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-            shared.controller_cpu_ns.store(ns, Ordering::Relaxed);
+            self.0.controller_cpu_ns.store(ns, Ordering::Relaxed);
         }
+        control.clock = None;
     }
 }
 
 /// One decision: sample, decide, resize.
-fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
+///
+/// `stretched`: the wait before it was longer than the interval (`stretch`); the decision
+/// then sees at most one interval of `elapsed`.
+fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched: bool) -> Flow {
     let tick = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
     let pool = &shared.pool;
     if pool.is_shutdown() {
@@ -777,9 +821,14 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         grew: false,
         arm: None,
         pending: false,
+        quiet: false,
     };
+    let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
-        Ok(snapshot) => snapshot,
+        Ok(snapshot) => Snapshot {
+            elapsed: stretch::decision_elapsed(snapshot.elapsed, interval, stretched),
+            ..snapshot
+        },
         Err(_) => {
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
             return no_opinion;
@@ -814,11 +863,13 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         &shared.config,
     ));
     let pending = snapshot.blocked.is_none() && snapshot.worker_cpu.is_some();
+    let quiet = stretch::is_quiet(&snapshot, to, &shared.config, arm == Some(true));
     if to == from {
         return Flow::Go {
             grew: false,
             arm,
             pending,
+            quiet,
         };
     }
     match pool.set_threads(to) {
@@ -831,6 +882,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
                 grew: false,
                 arm,
                 pending,
+                quiet: false,
             }
         }
     }
@@ -857,5 +909,6 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration) -> Flow {
         grew: to > from,
         arm,
         pending,
+        quiet: false,
     }
 }

@@ -61,6 +61,7 @@ mod decide;
 mod proc;
 mod signals;
 mod snapshot;
+mod stretch;
 
 pub use config::{Config, ConfigError};
 pub use controller::{AdaptiveBuildError, AdaptivePool, AdaptivePoolBuilder, ScalingEvent};

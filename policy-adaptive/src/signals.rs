@@ -50,6 +50,66 @@ const SHARE_VALID: Duration = Duration::from_millis(250);
 /// for each other (what one misses the next counts), so a longer span averages that out.
 const SHARE_SPAN: Duration = Duration::from_millis(250);
 
+/// Samples in a row that must find the pool still (nothing finished, the same queued, running,
+/// live and target counts, the host CPU on the same side of `HOST_FREE_BELOW`) before the next still one reuses the last
+/// measured split instead of reading the CPU clocks and the `schedstat` sample.
+const STILL_SAMPLES: u32 = 2;
+
+/// Still samples in a row that may reuse the split: every `REUSE_MAX + 1`-th still sample
+/// measures again, so a task that turns from blocked to computing without finishing (the one
+/// change the counters cannot show) is seen at most `REUSE_MAX` ticks late.
+const REUSE_MAX: u32 = 3;
+
+/// Whether a sample may reuse the last split (the steady-state rule for the dearest reads).
+///
+/// A pool whose counters do not move (every busy worker stuck in the same task, the backlog
+/// unchanged, the last decisions all kept the count: the target did not change) has nothing new
+/// to say about how its busy time splits, and the reads that measure the split are most of a
+/// busy tick: at 256 blocked workers with a backlog, the two `stat` and two `schedstat`
+/// re-reads were 42% of the sample's CPU, the CPU clocks 6% and re-opening the sample's files
+/// 5% (`perf record` of `tick_cost 256 busy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Stillness {
+    /// Samples in a row that found the pool still.
+    still: u32,
+    /// Of those, the reuses since the last measurement.
+    reused: u32,
+}
+
+impl Stillness {
+    /// `moved`: a counter moved since the last sample; `known`: the last measured sample split
+    /// the busy time (there is something to reuse). Returns whether this sample reuses it.
+    fn reuse(&mut self, moved: bool, known: bool) -> bool {
+        if moved {
+            *self = Stillness::default();
+            return false;
+        }
+        self.still = self.still.saturating_add(1);
+        if self.still > STILL_SAMPLES && known && self.reused < REUSE_MAX {
+            self.reused += 1;
+            true
+        } else {
+            self.reused = 0;
+            false
+        }
+    }
+}
+
+/// What a still sample compares with the last one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Counters {
+    queued: u64,
+    running: u64,
+    threads: usize,
+    target: usize,
+    /// Whether the host reading is below `HOST_FREE_BELOW`: what the split's method depends
+    /// on (the reading itself is in every snapshot, fresh, for the host CPU guard).
+    host_free: Option<bool>,
+}
+
+/// The last measured split: `blocked`, `worker_cpu`, `worker_demand`.
+type Split3 = (Option<f64>, Option<f64>, Option<f64>);
+
 /// Without `schedstat`, time a busy worker spent off the CPU cannot be split into blocked and
 /// waiting for a CPU. While the host's CPU use is below this, there is a CPU free to run a
 /// runnable worker, so the time is taken as blocked; at or above it the split is unknown.
@@ -92,6 +152,9 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   the smaller of the host total and the cgroup limit.
 /// - *Host CPU*: the host's CPU use (`/proc/stat` on Linux, else `sysinfo`'s global CPU use),
 ///   refreshed once a second; a guard only.
+/// - *A still pool*: when nothing finished and the queued, running, live and target counts
+///   stayed put for 2 samples, the next samples (at most 3 in a row) reuse the last measured
+///   split (`blocked`, `worker_cpu`, `worker_demand`) without reading a clock or a file.
 ///
 /// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
 /// counters (see [`Config::interval`](crate::Config::interval) for the measured figure).
@@ -119,9 +182,12 @@ pub struct PoolSignals {
     workers: WorkerThreads,
     cores: usize,
     finished: Option<u64>,
-    /// Each live worker's `(index, alive, busy)` at the last sample, sorted by index (as
-    /// `stats_with_workers` returns them).
-    busy: Vec<(usize, Duration, Duration)>,
+    /// Each live worker's `(index, alive, busy)` at the last sample, in nanoseconds, sorted by
+    /// index (as `stats_with_workers` returns them).
+    busy: Vec<(usize, u64, u64)>,
+    /// The list `busy_time` builds while it reads `busy` when the workers changed; swapped with
+    /// it, so that neither allocates once both have grown to the pool's size.
+    busy_next: Vec<(usize, u64, u64)>,
     /// The workers' stats of this sample: kept between samples so that, once it has grown to
     /// the pool's size, a tick allocates nothing for it.
     worker_stats: Vec<WorkerStats>,
@@ -165,6 +231,14 @@ pub struct PoolSignals {
     #[cfg(feature = "sysinfo")]
     cpu_refreshes: u32,
     host_cpu: Option<f64>,
+    /// The pool's counters at the last sample, to tell a still pool.
+    counters: Option<Counters>,
+    /// How long the pool has been still, and the reuses since the last measurement.
+    stillness: Stillness,
+    /// The last measured split, while it had `blocked` known.
+    last_split: Option<Split3>,
+    /// Samples that reused the split (statistics and tests).
+    reused_samples: u64,
 }
 
 /// One sampled worker: its open `schedstat` and the last reading of it.
@@ -256,6 +330,15 @@ fn share_stands(age: Duration, then: u64, running: u64, cores: usize, cores_used
     age <= SHARE_VALID && (light || running <= cores as u64 || running <= then + then / 4)
 }
 
+/// `d` in nanoseconds: cheaper to add and compare than `Duration`. Exact for every duration
+/// below 584 years, which covers pool-core's (it counts in `u64` nanoseconds); wrapping, not
+/// saturating, because this runs twice per worker per tick.
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(u64::from(d.subsec_nanos()))
+}
+
 /// A worker's CPU clock reading and its busy time at that moment.
 #[derive(Clone, Copy, Debug)]
 struct CpuMark {
@@ -284,6 +367,7 @@ impl PoolSignals {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
             busy: Vec::new(),
+            busy_next: Vec::new(),
             worker_stats: Vec::new(),
             picks: Vec::new(),
             cpu: std::collections::BTreeMap::new(),
@@ -313,6 +397,10 @@ impl PoolSignals {
             #[cfg(feature = "sysinfo")]
             cpu_refreshes: 0,
             host_cpu: None,
+            counters: None,
+            stillness: Stillness::default(),
+            last_split: None,
+            reused_samples: 0,
         }
     }
 
@@ -320,32 +408,66 @@ impl PoolSignals {
     /// system call). Each worker's delta is capped at `elapsed`; a worker first seen (or whose
     /// index was reused by a new thread: its `alive` went down) counts from its start.
     fn busy_time(&mut self, workers: &[WorkerStats], elapsed: Duration) -> Duration {
-        let mut total = Duration::ZERO;
+        // In nanoseconds: this walk runs once per worker per tick, and `Duration` arithmetic
+        // (normalising seconds and nanoseconds at each step) was most of a 256-worker tick's
+        // user-space instructions.
+        let elapsed = nanos(elapsed);
+        // The same workers as last time (no start, no retirement: nearly every tick): update
+        // the list in place. A tick runs with cold caches, and a second list to write cost
+        // more in cache misses (6 KB at 256 workers) than its instructions saved.
+        let same = self.busy.len() == workers.len()
+            && self.busy.iter().zip(workers).all(|(b, w)| b.0 == w.index);
+        if same {
+            let mut total = 0u64;
+            for (b, w) in self.busy.iter_mut().zip(workers) {
+                let (alive, busy) = (nanos(w.alive), nanos(w.busy));
+                // A new thread under a reused index (its `alive` went down) counts from its
+                // start.
+                let start = if b.1 <= alive { b.2 } else { 0 };
+                total = total.saturating_add(busy.saturating_sub(start).min(elapsed));
+                *b = (w.index, alive, busy);
+            }
+            return Duration::from_nanos(total);
+        }
+        self.busy_time_changed(workers, elapsed)
+    }
+
+    /// `busy_time` when a worker started or retired since the last sample: a merge walk into
+    /// a second list. Out of line, so the every-tick path stays short (a tick runs with cold
+    /// caches, instructions included).
+    #[cold]
+    #[inline(never)]
+    fn busy_time_changed(&mut self, workers: &[WorkerStats], elapsed: u64) -> Duration {
+        let mut total = 0u64;
         // Both lists are sorted by index: one merge walk, no map.
-        let mut before = self.busy.iter().peekable();
-        let mut stayed = 0;
+        let before = &self.busy;
+        let mut next = std::mem::take(&mut self.busy_next);
+        next.clear();
+        let (mut at, mut stayed) = (0, 0);
         for w in workers {
-            while before.next_if(|b| b.0 < w.index).is_some() {}
-            let start = match before.peek() {
-                Some(&&(index, alive, busy)) if index == w.index => {
+            let (alive, busy) = (nanos(w.alive), nanos(w.busy));
+            while before.get(at).is_some_and(|b| b.0 < w.index) {
+                at += 1;
+            }
+            let start = match before.get(at) {
+                Some(&(index, alive_before, busy_before)) if index == w.index => {
                     stayed += 1;
-                    if alive <= w.alive {
-                        busy
+                    if alive_before <= alive {
+                        busy_before
                     } else {
-                        Duration::ZERO
+                        0
                     }
                 }
-                _ => Duration::ZERO,
+                _ => 0,
             };
-            total += w.busy.saturating_sub(start).min(elapsed);
+            total = total.saturating_add(busy.saturating_sub(start).min(elapsed));
+            next.push((w.index, alive, busy));
         }
         // Sticky until `cpu_share` drops the entries (a tick with every worker parked skips it).
-        self.workers_left |= stayed < self.busy.len();
+        self.workers_left |= stayed < before.len();
         // Retired workers drop out here, so the list never grows past the live workers.
-        self.busy.clear();
-        self.busy
-            .extend(workers.iter().map(|w| (w.index, w.alive, w.busy)));
-        total
+        self.busy_next = std::mem::replace(&mut self.busy, next);
+        Duration::from_nanos(total)
     }
 
     /// The CPU share of the busy time of the workers busy in the interval, from their CPU
@@ -775,6 +897,39 @@ impl Signals for PoolSignals {
         let secs = elapsed.as_secs_f64();
         // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system();
+        let target = pool.threads();
+        let counters = Counters {
+            queued: stats.queued,
+            running: stats.running,
+            threads: stats.live_threads,
+            target,
+            host_free: self.host_cpu.map(|h| h < HOST_FREE_BELOW),
+        };
+        let moved = completed > 0 || self.counters != Some(counters);
+        self.counters = Some(counters);
+        if self.stillness.reuse(moved, self.last_split.is_some()) {
+            // A still pool: the busy-time baseline moves on (no system call), the CPU clocks
+            // and the `schedstat` sample keep their marks, so the next measurement covers the
+            // reused ticks too.
+            self.busy_time(&workers, elapsed);
+            self.worker_stats = workers;
+            self.reused_samples += 1;
+            let (blocked, worker_cpu, worker_demand) = self.last_split.unwrap_or_default();
+            return Snapshot {
+                elapsed,
+                cores: self.cores,
+                threads: stats.live_threads,
+                target,
+                queued: stats.queued,
+                running: stats.running,
+                completed,
+                blocked,
+                worker_cpu,
+                worker_demand,
+                memory: self.memory,
+                host_cpu: self.host_cpu,
+            };
+        }
         let time = self.worker_time(&workers, stats.queued, stats.running, elapsed);
         self.worker_stats = workers;
         let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
@@ -795,11 +950,14 @@ impl Signals for PoolSignals {
                 worker_demand = Some((time.cpu.as_secs_f64() + wait) / secs);
             }
         }
+        self.last_split = blocked
+            .is_some()
+            .then_some((blocked, worker_cpu, worker_demand));
         Snapshot {
             elapsed,
             cores: self.cores,
             threads: stats.live_threads,
-            target: pool.threads(),
+            target,
             queued: stats.queued,
             running: stats.running,
             completed,
@@ -904,6 +1062,111 @@ mod tests {
             "spinning workers called blocked: {seen:?}"
         );
         stop.store(true, Ordering::Relaxed);
+        pool.shutdown();
+    }
+
+    /// The steady-state rule for the split: measured until the pool has been still for
+    /// `STILL_SAMPLES`, then reused at most `REUSE_MAX` samples in a row, measured at once when a
+    /// counter moves, and never reused without a measured split.
+    #[test]
+    fn a_still_pool_reuses_its_split_at_most_three_samples_in_a_row() {
+        let mut stillness = Stillness::default();
+        let mut table = String::from("sample | moved | split known | split\n");
+        let script = [
+            (true, true),
+            (false, true),
+            (false, true),
+            (false, true),
+            (false, true),
+            (false, true),
+            (false, true),
+            (false, true),
+            (false, true),
+            (true, true),
+            (false, true),
+            (false, true),
+            (false, false),
+            (false, true),
+        ];
+        let mut in_a_row = 0;
+        for (at, &(moved, known)) in script.iter().enumerate() {
+            let reuse = stillness.reuse(moved, known);
+            in_a_row = if reuse { in_a_row + 1 } else { 0 };
+            assert!(in_a_row <= REUSE_MAX);
+            assert!(!reuse || (known && !moved));
+            table.push_str(&format!(
+                "{at:>6} | {moved:<5} | {known:<11} | {}\n",
+                if reuse { "reused" } else { "measured" }
+            ));
+        }
+        insta::assert_snapshot!(table);
+    }
+
+    /// Invariant: on a real pool whose workers are all stuck in a task with a backlog, the
+    /// sample reuses its split, and the reused figures are the last measured ones; a finished
+    /// task makes the next sample measure.
+    #[test]
+    fn a_stuck_pool_reuses_its_split_until_a_task_finishes() {
+        let workers = WorkerThreads::new();
+        let hook = workers.clone();
+        let pool = ThreadPool::builder()
+            .threads(2)
+            .on_thread_start(move |index| hook.record_current(index))
+            .build()
+            .unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        for _ in 0..4 {
+            let (gate, started_tx) = (gate.clone(), started_tx.clone());
+            pool.spawn(move || {
+                let _ = started_tx.send(());
+                let _ = gate.lock().map(|rx| rx.recv());
+            })
+            .unwrap();
+        }
+        for _ in 0..2 {
+            started.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
+        let mut signals = PoolSignals::new(workers);
+        // A host reading that stays put, so only the pool's counters can move.
+        signals.host_cpu = Some(0.05);
+        signals.cpu_refreshes = 2;
+        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        let tick = Duration::from_millis(100);
+        let mut snapshots = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while signals.reused_samples == 0 {
+            assert!(Instant::now() < deadline, "never reused: {snapshots:?}");
+            // The controller's tick, not a wait for an event.
+            std::thread::sleep(tick);
+            let before = signals.last_split;
+            let snapshot = signals.sample(&pool, tick);
+            if signals.reused_samples > 0 {
+                assert_eq!(
+                    Some((
+                        snapshot.blocked,
+                        snapshot.worker_cpu,
+                        snapshot.worker_demand
+                    )),
+                    before,
+                    "{snapshots:?}"
+                );
+            }
+            snapshots.push(snapshot);
+        }
+        assert!(snapshots.len() > STILL_SAMPLES as usize, "{snapshots:?}");
+        // One task finishes (the lock holder's `recv` returns): the next sample measures.
+        release.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pool.stats().completed == 0 {
+            assert!(Instant::now() < deadline, "no task finished");
+            std::thread::yield_now();
+        }
+        let reused = signals.reused_samples;
+        signals.sample(&pool, tick);
+        assert_eq!(signals.reused_samples, reused);
+        drop(release);
         pool.shutdown();
     }
 

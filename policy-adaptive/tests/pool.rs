@@ -347,3 +347,74 @@ fn cpu_bound_work_does_not_grow_on_demand() {
     }
     assert!(pool.threads() <= 2 * cores.max(1), "{}", p_last(&pool));
 }
+
+/// A signal source that reports an idle pool and records the `elapsed` of every sample.
+struct Quiet {
+    elapsed: Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+impl Signals for Quiet {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        self.elapsed.lock().unwrap().push(elapsed);
+        let stats = pool.stats();
+        Snapshot {
+            threads: stats.live_threads,
+            target: pool.threads(),
+            queued: stats.queued,
+            running: stats.running,
+            blocked: Some(0.0),
+            worker_cpu: Some(0.0),
+            worker_demand: Some(0.0),
+            ..Snapshot::new(elapsed, 2)
+        }
+    }
+}
+
+/// Invariant (the quiet stretch, `src/stretch.rs`): an idle pool at `min` is sampled less
+/// often than every interval (the controller never ticks before its wait is over, so a
+/// stretched wait shows as a sample over two intervals or more), the decision still sees at most
+/// one interval, and a backlog of blocked work after the stretch still grows the pool.
+#[test]
+fn an_idle_pool_at_min_stretches_its_wait_and_still_grows_on_a_burst() {
+    let interval = Duration::from_millis(10);
+    let elapsed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let pool = AdaptivePool::builder()
+        .min(1)
+        .max(8)
+        .interval(interval)
+        .signals(Quiet {
+            elapsed: elapsed.clone(),
+        })
+        .build()
+        .unwrap();
+    let stretched = |p: &AdaptivePool| {
+        p.ticks() > 6 && elapsed.lock().unwrap().iter().any(|&e| e >= 2 * interval)
+    };
+    assert!(
+        eventually(&pool, stretched),
+        "{:?}",
+        elapsed.lock().unwrap()
+    );
+    let (snapshot, decision) = pool.last_decision().expect("a decision");
+    assert!(snapshot.elapsed <= interval, "{snapshot:?}");
+    assert_eq!(decision.reason, Reason::Hold);
+    // A burst of blocked work: the submissions that queue ask for an early decision, and the
+    // quiet source reports them blocked, so the pool grows (to the backlog) as without a stretch.
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    for _ in 0..8 {
+        let gate = gate.clone();
+        pool.spawn(move || {
+            let _ = gate.lock().map(|rx| rx.recv());
+        })
+        .unwrap();
+    }
+    assert!(
+        eventually(&pool, |p| p.threads() > 1),
+        "{:?}",
+        pool.history()
+    );
+    drop(release);
+    pool.shutdown();
+    assert!(pool.stats().is_balanced());
+}

@@ -29,9 +29,10 @@
 //! pool should keep its size); W8's fixed pools and peers run beside the same hog.
 //!
 //! Controller CPU: `AdaptivePool::controller_cpu` (the controller thread's CPU clock, its waits
-//! and wake-ups included) per tick over each adaptive run, and a row per pool size (1, 64, 256
-//! workers, `min = max`, so only the signals and the decision run) with the workers parked and
-//! with every worker blocked in a task.
+//! and wake-ups included) per tick over each adaptive run, and two rows per pool size (1, 64,
+//! 256 workers), per tick and per second of wall time: `min = max` (so only the signals and the
+//! decision run, every interval) with the workers parked and with every worker blocked in a
+//! task; and parked at `min` with room to grow, where the quiet stretch lengthens the wait.
 //!
 //! Thread-seconds: the process's extra threads (`/proc/self/task` minus those before the
 //! system was built), sampled every 20 ms and integrated over the window. Time to adapt: from
@@ -593,18 +594,35 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The controller's CPU per tick with `workers` workers (`min = max`, so only the signals and
-/// the decision run), parked or each blocked in a task: `ticks` ticks at the default 100 ms.
-fn controller_cost(workers: usize, busy: bool, ticks: u64) -> Option<Duration> {
+/// How the controller-cost pool is held while the controller runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// `min = max`, every worker parked: only the signals and the decision run, every interval.
+    Parked,
+    /// `min = max`, every worker blocked in a task with as many queued behind them.
+    Busy,
+    /// Every worker parked at `min`, with room to grow (`max = 2 × min`): the quiet stretch
+    /// (`policy-adaptive/src/stretch.rs`) lengthens the wait up to 4 intervals.
+    Idle,
+}
+
+/// The controller's CPU per tick and per second of wall time with `workers` workers held as
+/// `hold` over `ticks` ticks at the default 100 ms interval.
+fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, Duration)> {
+    let max = if hold == Hold::Idle {
+        2 * workers
+    } else {
+        workers
+    };
     let pool = AdaptivePool::builder()
         .min(workers)
-        .max(workers)
+        .max(max)
         .build()
         .expect("adaptive pool");
     let (release, blocked) = mpsc::channel::<()>();
     let blocked = Arc::new(std::sync::Mutex::new(blocked));
     let (started_tx, started) = mpsc::channel::<()>();
-    if busy {
+    if hold == Hold::Busy {
         // Every worker blocked, and as many tasks again queued behind them: a backlog, so
         // the signals take their dearest path (the run-queue sample, when the host is busy).
         for _ in 0..2 * workers {
@@ -621,54 +639,65 @@ fn controller_cost(workers: usize, busy: bool, ticks: u64) -> Option<Duration> {
     } else {
         pool.wait_idle(Duration::from_secs(30));
     }
-    // Measure from the tick after this one: the first ticks see the workers start.
+    // Measure from the tick after this one: the first ticks see the workers start (and an idle
+    // pool's wait stretches only after a few quiet ticks).
     let wait_ticks = |n: u64| {
         let until = Instant::now() + Duration::from_secs(60);
         while pool.ticks() < n && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    wait_ticks(pool.ticks() + 2);
-    let (cpu0, ticks0) = (pool.controller_cpu()?, pool.ticks());
+    wait_ticks(pool.ticks() + if hold == Hold::Idle { 6 } else { 2 });
+    let (cpu0, ticks0, wall0) = (pool.controller_cpu()?, pool.ticks(), Instant::now());
     wait_ticks(ticks0 + ticks);
-    let (cpu1, ticks1) = (pool.controller_cpu()?, pool.ticks());
+    let (cpu1, ticks1, wall) = (pool.controller_cpu()?, pool.ticks(), wall0.elapsed());
     drop(release);
     pool.shutdown();
     let ticks = u32::try_from(ticks1 - ticks0).ok().filter(|&t| t > 0)?;
-    Some(cpu1.saturating_sub(cpu0) / ticks)
+    let cpu = cpu1.saturating_sub(cpu0);
+    Some((cpu / ticks, cpu.div_f64(wall.as_secs_f64().max(1e-9))))
 }
 
-/// One row per pool size: the controller's CPU per tick, parked and busy.
+/// Two rows per pool size: the controller's CPU per tick, and per second of wall time, parked,
+/// busy, and idle with room to grow (the quiet stretch).
 fn controller_rows(config: &Config) -> Vec<Row> {
     let ticks = config.pick(40, 5);
-    [1, 64, 256]
-        .into_iter()
-        .map(|workers| {
-            let mut row = Row::new(
-                format!("adaptive controller CPU per tick, {workers} workers"),
-                "µs",
-                false,
-            );
-            for busy in [false, true] {
-                if let Some(cpu) = controller_cost(workers, busy, ticks) {
-                    let label = if busy {
-                        "workers busy"
-                    } else {
-                        "workers parked"
-                    };
-                    row.push(
-                        format!("policy-adaptive, {label}"),
-                        true,
-                        &[cpu.as_secs_f64() * 1e6],
-                    );
-                }
+    let mut rows = Vec::new();
+    for workers in [1, 64, 256] {
+        let mut per_tick = Row::new(
+            format!("adaptive controller CPU per tick, {workers} workers"),
+            "µs",
+            false,
+        );
+        let mut per_second = Row::new(
+            format!("adaptive controller CPU per second, {workers} workers"),
+            "µs/s",
+            false,
+        );
+        for (hold, label) in [
+            (Hold::Parked, "workers parked"),
+            (Hold::Busy, "workers busy"),
+            (Hold::Idle, "idle at min, room to grow"),
+        ] {
+            // The stretched ticks are up to 4 intervals apart: half as many keep the row short.
+            let ticks = if hold == Hold::Idle { ticks / 2 } else { ticks }.max(1);
+            if let Some((tick, second)) = controller_cost(workers, hold, ticks) {
+                let label = format!("policy-adaptive, {label}");
+                per_tick.push(label.clone(), true, &[tick.as_secs_f64() * 1e6]);
+                per_second.push(label, true, &[second.as_secs_f64() * 1e6]);
             }
-            row.with_note(format!(
-                "mean over {ticks} ticks of the controller thread's CPU clock (its wait and \
-                 wake-up included); target <= 100 µs = 0.1% of a core at the 100 ms interval"
-            ))
-        })
-        .collect()
+        }
+        rows.push(per_tick.with_note(format!(
+            "mean over {ticks} ticks of the controller thread's CPU clock (its wait and \
+             wake-up included); target <= 100 µs = 0.1% of a core at the 100 ms interval"
+        )));
+        rows.push(per_second.with_note(
+            "the same CPU over the wall time: <= 1000 µs/s is 0.1% of a core; parked and busy \
+             use min = max (every interval); idle at min with room to grow stretches its wait \
+             to up to 4 intervals (policy-adaptive/src/stretch.rs)",
+        ));
+    }
+    rows
 }
 
 /// The rows of this workload family.
