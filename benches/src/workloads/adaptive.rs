@@ -31,8 +31,10 @@
 //! Controller CPU: `AdaptivePool::controller_cpu` (the controller thread's CPU clock, its waits
 //! and wake-ups included) per tick over each adaptive run, and two rows per pool size (1, 64,
 //! 256 workers), per tick and per second of wall time: `min = max` (so only the signals and the
-//! decision run, every interval) with the workers parked and with every worker blocked in a
-//! task; and parked at `min` with room to grow, where the quiet stretch lengthens the wait.
+//! decision run, every interval) with the workers parked, with every worker blocked in a task
+//! (a still pool: the signals may reuse their last split), and with every worker busy on tasks
+//! that finish (every tick measures); and parked at `min` with room to grow, where the quiet
+//! stretch lengthens the wait.
 //!
 //! Thread-seconds: the process's extra threads (`/proc/self/task` minus those before the
 //! system was built), sampled every 20 ms and integrated over the window. Time to adapt: from
@@ -40,7 +42,7 @@
 //! size's throughput in that phase.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -601,6 +603,10 @@ enum Hold {
     Parked,
     /// `min = max`, every worker blocked in a task with as many queued behind them.
     Busy,
+    /// `min = max`, every worker busy and as many tasks queued, but the tasks finish (each
+    /// blocks 20 ms and queues itself again): the counters move every tick, so the still-pool
+    /// rule (`policy-adaptive/src/signals.rs`) never reuses a split and every tick measures.
+    Churning,
     /// Every worker parked at `min`, with room to grow (`max = 2 × min`): the quiet stretch
     /// (`policy-adaptive/src/stretch.rs`) lengthens the wait up to 4 intervals.
     Idle,
@@ -614,11 +620,14 @@ fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, 
     } else {
         workers
     };
-    let pool = AdaptivePool::builder()
-        .min(workers)
-        .max(max)
-        .build()
-        .expect("adaptive pool");
+    let pool = Arc::new(
+        AdaptivePool::builder()
+            .min(workers)
+            .max(max)
+            .build()
+            .expect("adaptive pool"),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
     let (release, blocked) = mpsc::channel::<()>();
     let blocked = Arc::new(std::sync::Mutex::new(blocked));
     let (started_tx, started) = mpsc::channel::<()>();
@@ -636,6 +645,10 @@ fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, 
         for _ in 0..workers {
             started.recv_timeout(Duration::from_secs(30)).ok()?;
         }
+    } else if hold == Hold::Churning {
+        for _ in 0..2 * workers {
+            churn(Arc::clone(&pool), Arc::clone(&stop));
+        }
     } else {
         pool.wait_idle(Duration::from_secs(30));
     }
@@ -652,10 +665,22 @@ fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, 
     wait_ticks(ticks0 + ticks);
     let (cpu1, ticks1, wall) = (pool.controller_cpu()?, pool.ticks(), wall0.elapsed());
     drop(release);
+    stop.store(true, Ordering::Relaxed);
     pool.shutdown();
     let ticks = u32::try_from(ticks1 - ticks0).ok().filter(|&t| t > 0)?;
     let cpu = cpu1.saturating_sub(cpu0);
     Some((cpu / ticks, cpu.div_f64(wall.as_secs_f64().max(1e-9))))
+}
+
+/// A task of the churning hold: blocks 20 ms, then queues itself again until `stop`.
+fn churn(pool: Arc<AdaptivePool>, stop: Arc<AtomicBool>) {
+    let again = Arc::clone(&pool);
+    let _ = pool.spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        if !stop.load(Ordering::Relaxed) {
+            churn(again, stop);
+        }
+    });
 }
 
 /// Two rows per pool size: the controller's CPU per tick, and per second of wall time, parked,
@@ -677,6 +702,7 @@ fn controller_rows(config: &Config) -> Vec<Row> {
         for (hold, label) in [
             (Hold::Parked, "workers parked"),
             (Hold::Busy, "workers busy"),
+            (Hold::Churning, "workers busy, tasks finishing"),
             (Hold::Idle, "idle at min, room to grow"),
         ] {
             // The stretched ticks are up to 4 intervals apart: half as many keep the row short.
@@ -692,7 +718,7 @@ fn controller_rows(config: &Config) -> Vec<Row> {
              wake-up included); target <= 100 µs = 0.1% of a core at the 100 ms interval"
         )));
         rows.push(per_second.with_note(
-            "the same CPU over the wall time: <= 1000 µs/s is 0.1% of a core; parked and busy \
+            "the same CPU over the wall time: <= 1000 µs/s is 0.1% of a core; parked and busy (both kinds) \
              use min = max (every interval); idle at min with room to grow stretches its wait \
              to up to 4 intervals (policy-adaptive/src/stretch.rs)",
         ));
