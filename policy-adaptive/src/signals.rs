@@ -200,7 +200,7 @@ pub struct PoolSignals {
     /// The workers' stats of this sample: kept between samples so that, once it has grown to
     /// the pool's size, a tick allocates nothing for it.
     worker_stats: Vec<WorkerStats>,
-    /// Positions in `worker_stats` of the workers a sample picks from (busy in the interval),
+    /// Positions in `worker_stats` of the busy workers the `schedstat` sample may add,
     /// kept for the same reason.
     picks: Vec<usize>,
     /// Each worker's CPU clock reading and busy time when its clock was last read, by index.
@@ -502,28 +502,32 @@ impl PoolSignals {
     /// a window over which the ratio stays right even if the worker was parked or skipped in
     /// between: parked, neither moves. `None` without clocks or busy time.
     fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
-        // Busy in the interval: not parked now, or busy time moved since the last sample.
-        let mut moved = std::mem::take(&mut self.picks);
-        moved.clear();
-        moved.extend(
-            workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| {
-                    !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy)
-                })
-                .map(|(at, _)| at),
-        );
-        // Up to `CPU_SAMPLE` busy workers, all of them (exact); beyond, `CPU_ROTATE` in turn.
-        let rotating = moved.len() > CPU_SAMPLE;
-        let take = if rotating { CPU_ROTATE } else { moved.len() };
-        let start = if moved.is_empty() {
-            0
-        } else {
-            self.cpu_cursor % moved.len()
-        };
-        self.cpu_cursor = start + take;
-        let chosen = (0..take).map(|k| &workers[moved[(start + k) % moved.len()]]);
+        // Busy in the interval: not parked now, or busy time moved since the last sample. The
+        // walk starts at the round robin's cursor and stops at the first `CPU_SAMPLE + 1` such
+        // workers: with more, the tick reads `CPU_ROTATE` of them in turn, so a pool of busy
+        // workers is not walked (or listed) whole for 4 picks.
+        let len = workers.len();
+        let start = if len == 0 { 0 } else { self.cpu_cursor % len };
+        let mut found = [0usize; CPU_SAMPLE + 1];
+        let mut count = 0;
+        for at in (start..len).chain(0..start) {
+            let w = &workers[at];
+            if !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy) {
+                found[count] = at;
+                count += 1;
+                if count == found.len() {
+                    break;
+                }
+            }
+        }
+        // Up to `CPU_SAMPLE` busy workers, all of them (exact); beyond, `CPU_ROTATE` in turn,
+        // the next tick starting after the last one read.
+        let rotating = count > CPU_SAMPLE;
+        let take = if rotating { CPU_ROTATE } else { count };
+        if rotating {
+            self.cpu_cursor = found[take - 1] + 1;
+        }
+        let chosen = found[..take].iter().map(|&at| &workers[at]);
         // The chosen workers' clocks, looked up under one lock (not a copy of the registry).
         let mut clocks = [None; CPU_SAMPLE];
         self.workers.with(|threads| {
@@ -531,7 +535,6 @@ impl PoolSignals {
                 *slot = Some((w, threads.get(&w.index).and_then(|t| t.clock)));
             }
         });
-        self.picks = moved;
         let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
         for (w, clock) in clocks.into_iter().flatten() {
             let Some(clock) = clock else {
@@ -796,9 +799,7 @@ impl PoolSignals {
             cores_used,
             queued > 0 || saturating,
         ) {
-            split @ Split::Measure => {
-                self.wait_share(workers, running, cores_used, split.states())
-            }
+            split @ Split::Measure => self.wait_share(workers, running, cores_used, split.states()),
             split @ Split::MeasureElseBlocked => self
                 .wait_share(workers, running, cores_used, split.states())
                 .or(Some(0.0)),
@@ -1307,9 +1308,15 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(pooled_share(ms(10), ms(40), None), Some(0.25));
         // 10 of 40 ms now and 30 of 40 before: half, over the 8 workers' windows.
-        assert_eq!(pooled_share(ms(10), ms(40), Some((ms(30), ms(40)))), Some(0.5));
+        assert_eq!(
+            pooled_share(ms(10), ms(40), Some((ms(30), ms(40)))),
+            Some(0.5)
+        );
         // A tick whose clocks saw no busy time still speaks through the previous one's.
-        assert_eq!(pooled_share(ms(0), ms(0), Some((ms(30), ms(40)))), Some(0.75));
+        assert_eq!(
+            pooled_share(ms(0), ms(0), Some((ms(30), ms(40)))),
+            Some(0.75)
+        );
         assert_eq!(pooled_share(ms(0), ms(0), None), None);
         // Capped at 1 (a clock read a moment after the busy time).
         assert_eq!(pooled_share(ms(50), ms(40), None), Some(1.0));
