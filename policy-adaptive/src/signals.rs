@@ -43,6 +43,14 @@ const SCHED_SAMPLE: usize = 2;
 /// tick's 10 ms a CPU-bound worker queued for a CPU looked blocked.
 const SCHED_PAIR_MIN: Duration = Duration::from_millis(50);
 
+/// `SCHED_PAIR_MIN` for light workers on a host with a CPU free (`Split::MeasureElseBlocked`):
+/// every other tick at the default interval. Their run queues are short (their demand is under
+/// a quarter of the cores), so their share moves little from one reading to the next; it
+/// stands between readings (`SHARE_VALID` is longer), and until the first pair their off-CPU
+/// time counts as blocked anyway. In `compare`'s "tasks finishing" hold on a quiet host, this
+/// halves the `schedstat` re-reads of a tick.
+const SCHED_PAIR_LIGHT: Duration = Duration::from_millis(150);
+
 /// Every this long, the longest-sampled worker makes room for the next busy worker, round
 /// robin, so one odd worker (say, one long-blocked task among CPU-bound ones) does not speak
 /// for the pool for ever. Opening a file costs 20-70 µs on a busy host, a re-read a few: one
@@ -597,15 +605,15 @@ impl PoolSignals {
         workers: &[WorkerStats],
         running: u64,
         cores_used: f64,
-        states: bool,
+        split: Split,
     ) -> Option<f64> {
         let now = std::time::Instant::now();
         let due = self
             .sched_at
-            .is_none_or(|at| now.duration_since(at) >= SCHED_PAIR_MIN);
+            .is_none_or(|at| now.duration_since(at) >= split.pair_min());
         if due {
             self.sched_at = Some(now);
-            if let Some(share) = self.read_sample(workers, running, now, states) {
+            if let Some(share) = self.read_sample(workers, running, now, split.states()) {
                 self.last_share = Some((share, now, running));
                 return Some(share);
             }
@@ -799,9 +807,9 @@ impl PoolSignals {
             cores_used,
             queued > 0 || saturating,
         ) {
-            split @ Split::Measure => self.wait_share(workers, running, cores_used, split.states()),
+            split @ Split::Measure => self.wait_share(workers, running, cores_used, split),
             split @ Split::MeasureElseBlocked => self
-                .wait_share(workers, running, cores_used, split.states())
+                .wait_share(workers, running, cores_used, split)
                 .or(Some(0.0)),
             Split::Unknown => {
                 self.pause_sample();
@@ -902,6 +910,16 @@ impl Split {
     /// on the next tick, which turns the split to `Measure` and the states back on.
     fn states(self) -> bool {
         self == Split::Measure
+    }
+
+    /// How old the sample's last reading must be before the next: `SCHED_PAIR_LIGHT` for
+    /// light workers on a free host, else `SCHED_PAIR_MIN`.
+    fn pair_min(self) -> Duration {
+        if self == Split::MeasureElseBlocked {
+            SCHED_PAIR_LIGHT
+        } else {
+            SCHED_PAIR_MIN
+        }
     }
 }
 
@@ -1371,7 +1389,7 @@ mod tests {
     /// The sampled workers' states (a `stat` re-read each) are taken only where they may
     /// correct the run-queue share: not for light workers on a host with a CPU free.
     #[test]
-    fn light_workers_on_a_free_host_are_sampled_without_their_states() {
+    fn light_workers_on_a_free_host_are_sampled_without_their_states_every_other_tick() {
         assert!(Split::Measure.states());
         assert!(!Split::MeasureElseBlocked.states());
         assert!(!Split::Unknown.states());
@@ -1380,6 +1398,22 @@ mod tests {
         // measured with their states (W4's guard).
         assert!(off_cpu_split(Some(0.3), 64, 2, 1.9, true).states());
         assert!(!off_cpu_split(Some(0.3), 64, 2, 0.1, true).states());
+        // Their `schedstat` pair spans at least 150 ms (every other tick at 100 ms), others'
+        // 50 ms (every tick); the share stands between readings.
+        assert_eq!(
+            off_cpu_split(Some(0.3), 64, 2, 0.1, true).pair_min(),
+            SCHED_PAIR_LIGHT
+        );
+        assert_eq!(
+            off_cpu_split(Some(0.3), 64, 2, 1.9, true).pair_min(),
+            SCHED_PAIR_MIN
+        );
+        assert_eq!(
+            off_cpu_split(Some(0.95), 64, 2, 0.1, true).pair_min(),
+            SCHED_PAIR_MIN
+        );
+        assert!(SCHED_PAIR_LIGHT < SHARE_VALID);
+        assert!(SCHED_PAIR_LIGHT + SCHED_PAIR_LIGHT / 2 <= SHARE_SPAN);
     }
 
     /// Off-CPU time is blocked without a measurement only while a CPU is surely free: the
