@@ -17,8 +17,8 @@ use crate::proc::{HostMemory, HostStat};
 use crate::snapshot::{Memory, Signals, Snapshot};
 
 /// Busy workers whose CPU clock a tick reads at most (one system call each, 1-3 µs on a busy
-/// host: the kernel finds the thread by its id), round robin among the workers busy in the
-/// interval beyond that. Up to this many busy workers the CPU time is exact; beyond it, the
+/// host: the kernel finds the thread by its id); beyond that many busy workers, `CPU_ROTATE` a
+/// tick in turn. Up to this many busy workers the CPU time is exact; beyond it, the
 /// sample's CPU share of its busy time stands for all (a share, so 8 workers a tick, all of
 /// them in turn, tell it about as well as 16 did at half the reads).
 const CPU_SAMPLE: usize = 8;
@@ -152,8 +152,8 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///
 /// - *Worker CPU*: the CPU share of the busy time of the workers busy in the interval, read
 ///   from their thread CPU clocks (`pthread_getcpuclockid`, recorded by the start hook), times
-///   the workers' busy time. Exact up to 8 busy workers; beyond, a round-robin sample of 8
-///   stands for all. Threads outside the pool do not count.
+///   the workers' busy time. Exact up to 8 busy workers; beyond, a round-robin sample of 4 a
+///   tick, pooled with the previous tick's 4, stands for all. Threads outside the pool do not count.
 /// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
 ///   [`ThreadPool::stats_with_workers`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
@@ -505,7 +505,8 @@ impl PoolSignals {
     }
 
     /// The CPU share of the busy time of the workers busy in the interval, from their CPU
-    /// clocks: every such worker's up to `CPU_SAMPLE`, a round-robin sample beyond. Each
+    /// clocks: every such worker's up to `CPU_SAMPLE`, beyond that `CPU_ROTATE` in turn pooled
+    /// with the previous tick's (`pooled_share`). Each
     /// worker's CPU and busy time are taken since its clock was last read (or since it started),
     /// a window over which the ratio stays right even if the worker was parked or skipped in
     /// between: parked, neither moves. `None` without clocks or busy time.
