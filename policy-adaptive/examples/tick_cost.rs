@@ -2,14 +2,19 @@
 //! per-worker busy time, the process CPU clock, a bounded `schedstat` sample, memory and host
 //! CPU from sysinfo) plus the decision, at 1, 64 and 256 workers, parked (idle) and busy
 //! (every worker blocked in a task and as many tasks queued: with a busy host, the case where
-//! the `schedstat` sample is read), and that
-//! cost as a share of one core at the default 100 ms interval.
+//! the `schedstat` sample is read) and churning (`compare`'s "workers busy, tasks finishing"
+//! hold: 2N tasks each blocking 20 ms and queueing itself again, so the counters move every
+//! tick and every tick measures), and that cost as a share of one core at the default 100 ms
+//! interval.
 //!
 //! Run with `cargo run --release -p policy-adaptive --example tick_cost`; arguments narrow it to
-//! one configuration (`tick_cost 256 busy`, `tick_cost 64 parked`), for example to count the
+//! one configuration (`tick_cost 256 busy`, `tick_cost 64 parked`, `tick_cost 256 churn`), for
+//! example to count the
 //! instructions of that tick alone with
 //! `valgrind --tool=callgrind --toggle-collect='*PoolSignals*sample*' ...`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use policy_adaptive::{decide, Config, ControllerState, PoolSignals, Signals, WorkerThreads};
@@ -47,14 +52,40 @@ struct Cost {
     cpu: Option<(Duration, Duration)>,
 }
 
-/// What ticks cost with `workers` workers; `busy`: every worker blocked in a task.
-fn tick_cost(workers: usize, busy: bool) -> Result<Cost, Box<dyn std::error::Error>> {
+/// How the workers are held while the ticks are measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Every worker parked.
+    Parked,
+    /// Every worker blocked in a task, as many queued behind them.
+    Busy,
+    /// 2N tasks each blocking 20 ms and queueing itself again: busy workers, tasks finishing.
+    Churn,
+}
+
+/// A task of the churning hold: blocks 20 ms, then queues itself again until `stop`.
+fn churn(pool: Arc<ThreadPool>, stop: Arc<AtomicBool>) {
+    let again = Arc::clone(&pool);
+    let _ = pool.spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        if !stop.load(Ordering::Relaxed) {
+            churn(again, stop);
+        }
+    });
+}
+
+/// What ticks cost with `workers` workers held as `hold`.
+fn tick_cost(workers: usize, hold: Hold) -> Result<Cost, Box<dyn std::error::Error>> {
+    let busy = hold == Hold::Busy;
     let registry = WorkerThreads::new();
     let hook = registry.clone();
-    let pool = ThreadPool::builder()
-        .threads(workers)
-        .on_thread_start(move |index| hook.record_current(index))
-        .build()?;
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .threads(workers)
+            .on_thread_start(move |index| hook.record_current(index))
+            .build()?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
     // Every worker has recorded its thread id once the pool has run as many tasks as workers
     // and gone idle: wait for that event, with a generous timeout.
     for _ in 0..workers {
@@ -78,6 +109,11 @@ fn tick_cost(workers: usize, busy: bool) -> Result<Cost, Box<dyn std::error::Err
         }
         for _ in 0..workers {
             started.recv_timeout(Duration::from_secs(30))?;
+        }
+    }
+    if hold == Hold::Churn {
+        for _ in 0..2 * workers {
+            churn(Arc::clone(&pool), Arc::clone(&stop));
         }
     }
     let config = Config::default();
@@ -119,6 +155,7 @@ fn tick_cost(workers: usize, busy: bool) -> Result<Cost, Box<dyn std::error::Err
         (each.iter().sum::<Duration>() / TICKS, each[each.len() / 2])
     });
     drop(release);
+    stop.store(true, Ordering::Relaxed);
     pool.shutdown();
     Ok(Cost {
         wall: wall / TICKS,
@@ -130,23 +167,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let interval = Config::default().interval;
     let mut args = std::env::args().skip(1);
     let only_workers: Option<usize> = args.next().map(|n| n.parse()).transpose()?;
-    let only_busy = match args.next().as_deref() {
+    let only_hold = match args.next().as_deref() {
         None => None,
-        Some("busy") => Some(true),
-        Some("parked") => Some(false),
-        Some(other) => return Err(format!("expected `busy` or `parked`, not {other:?}").into()),
+        Some("busy") => Some(Hold::Busy),
+        Some("parked") => Some(Hold::Parked),
+        Some("churn") => Some(Hold::Churn),
+        Some(other) => {
+            return Err(format!("expected `busy`, `parked` or `churn`, not {other:?}").into())
+        }
     };
     let sizes = only_workers.map_or(vec![1, 64, 256], |n| vec![n]);
-    for busy in [false, true] {
-        if only_busy.is_some_and(|b| b != busy) {
+    for hold in [Hold::Parked, Hold::Busy, Hold::Churn] {
+        if only_hold.is_some_and(|h| h != hold) {
             continue;
         }
         for &workers in &sizes {
-            let Cost { wall, cpu } = tick_cost(workers, busy)?;
+            let Cost { wall, cpu } = tick_cost(workers, hold)?;
             let (mean, median) = cpu.unwrap_or((wall, wall));
             println!(
                 "{workers:>4} workers {:>15}: {mean:>8.1?} CPU per tick (median {median:.1?}, {wall:.1?} wall) = {:.3}% of a core at a {interval:?} interval",
-                if busy { "blocked+backlog" } else { "parked" },
+                match hold {
+                    Hold::Parked => "parked",
+                    Hold::Busy => "blocked+backlog",
+                    Hold::Churn => "churning",
+                },
                 mean.as_secs_f64() / interval.as_secs_f64() * 100.0
             );
         }

@@ -31,7 +31,9 @@ pub(crate) fn current_tid() -> Option<u32> {
 /// the file by its path cost 9 µs warm and 20-40 µs after a tick's sleep on a busy host (path
 /// lookup, open and close dominate). The controller keeps at most a couple of these open.
 ///
-/// Beside it, the thread's `stat` (also kept open, one more `pread`) gives its state now:
+/// Beside it, the thread's `stat` (opened at the first [`SchedStat::state`], then kept open:
+/// one more `pread`; a sample that never asks for states never opens it, half of each
+/// rotation's opening cost) gives its state now:
 /// `schedstat`'s run-queue wait counts a wait only once it ends (when the thread gets its CPU),
 /// so with many workers queued for few cores the waits in progress at a reading read as
 /// off-CPU time that is not waiting, that is as blocked. The state says which it is.
@@ -40,9 +42,10 @@ pub(crate) struct SchedStat {
     tid: u32,
     #[cfg(unix)]
     file: std::fs::File,
-    /// `/proc/self/task/<tid>/stat`, for the state; `None` if it would not open.
+    /// `/proc/self/task/<tid>/stat`, for the state: `None` until the first `state`, then
+    /// `Some(None)` if it would not open.
     #[cfg(unix)]
-    state: Option<std::fs::File>,
+    state: Option<Option<std::fs::File>>,
 }
 
 /// What a thread is doing at a reading, from the state letter of its `stat`.
@@ -61,8 +64,11 @@ impl SchedStat {
         #[cfg(unix)]
         {
             let file = std::fs::File::open(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-            let state = std::fs::File::open(format!("/proc/self/task/{tid}/stat")).ok();
-            let stat = SchedStat { tid, file, state };
+            let stat = SchedStat {
+                tid,
+                file,
+                state: None,
+            };
             // A file that opens but does not parse (no schedstats) is as good as none.
             let times = stat.read()?;
             Some((stat, times))
@@ -80,11 +86,16 @@ impl SchedStat {
     }
 
     /// The thread's state now; `None` without its `stat` file or once the thread has exited.
-    pub(crate) fn state(&self) -> Option<ThreadState> {
+    /// Opens the file on the first call.
+    pub(crate) fn state(&mut self) -> Option<ThreadState> {
         #[cfg(unix)]
         {
+            let tid = self.tid;
+            let file = self.state.get_or_insert_with(|| {
+                std::fs::File::open(format!("/proc/self/task/{tid}/stat")).ok()
+            });
             // `pid (comm) S ...`: the name is at most 16 bytes, so the letter is in the first 64.
-            reread::<64, _>(self.state.as_ref()?, parse_state)
+            reread::<64, _>(file.as_ref()?, parse_state)
         }
         #[cfg(not(unix))]
         {
@@ -531,7 +542,9 @@ mod tests {
     #[test]
     fn the_calling_thread_is_found_in_proc() {
         let tid = current_tid().expect("Linux has /proc/thread-self");
-        let (stat, first) = SchedStat::open(tid).expect("the calling thread's schedstat");
+        let (mut stat, first) = SchedStat::open(tid).expect("the calling thread's schedstat");
+        // The `stat` file is opened only when a state is first asked for.
+        assert!(stat.state.is_none());
         let before = current_thread_cpu().expect("a thread CPU clock");
         let clock = CpuClock::current().expect("the thread's clock");
         // Burn a little CPU: the clock read through the clock id moves with the thread's own.
@@ -553,12 +566,13 @@ mod tests {
         assert_eq!(stat.tid(), tid);
         // Reading its own state, the thread is on a CPU.
         assert_eq!(stat.state(), Some(ThreadState::Runnable));
+        assert!(matches!(stat.state, Some(Some(_))));
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn an_exited_thread_reads_as_none() {
-        let (stat, _) = std::thread::spawn(|| SchedStat::open(current_tid().expect("a tid")))
+        let (mut stat, _) = std::thread::spawn(|| SchedStat::open(current_tid().expect("a tid")))
             .join()
             .expect("the thread ran")
             .expect("its schedstat");
@@ -573,5 +587,7 @@ mod tests {
             );
             std::thread::yield_now();
         }
+        // Its `stat`, never opened while it ran, does not open now.
+        assert_eq!(stat.state(), None);
     }
 }

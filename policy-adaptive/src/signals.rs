@@ -17,11 +17,20 @@ use crate::proc::{HostMemory, HostStat};
 use crate::snapshot::{Memory, Signals, Snapshot};
 
 /// Busy workers whose CPU clock a tick reads at most (one system call each, 1-3 µs on a busy
-/// host: the kernel finds the thread by its id), round robin among the workers busy in the
-/// interval beyond that. Up to this many busy workers the CPU time is exact; beyond it, the
+/// host: the kernel finds the thread by its id); beyond that many busy workers, `CPU_ROTATE` a
+/// tick in turn. Up to this many busy workers the CPU time is exact; beyond it, the
 /// sample's CPU share of its busy time stands for all (a share, so 8 workers a tick, all of
 /// them in turn, tell it about as well as 16 did at half the reads).
 const CPU_SAMPLE: usize = 8;
+
+/// Beyond `CPU_SAMPLE` busy workers, a measured tick reads this many clocks (round robin) and
+/// pools them with the previous measured tick's, so each share still stands on 8 workers'
+/// windows at half the reads. A worker's window runs from its last reading, every
+/// `busy / CPU_ROTATE` ticks (1.6 s at 64 busy workers, 6.4 s at 256): the pooled half is one
+/// tick older, a small part of windows that long. In `compare`'s "tasks finishing" hold
+/// (every tick measures: the counters move) the 8 clock reads were 8 of the 12 system calls of
+/// a 256-worker tick.
+const CPU_ROTATE: usize = 4;
 
 /// Busy workers whose `schedstat` the sample keeps open and re-reads (one `pread` each), so a
 /// tick reads at most this many files, whatever the pool's size. These reads are the only
@@ -33,6 +42,14 @@ const SCHED_SAMPLE: usize = 2;
 /// switches and scheduler ticks, and a wait in progress is not in it yet, so over an early
 /// tick's 10 ms a CPU-bound worker queued for a CPU looked blocked.
 const SCHED_PAIR_MIN: Duration = Duration::from_millis(50);
+
+/// `SCHED_PAIR_MIN` for light workers on a host with a CPU free (`Split::MeasureElseBlocked`):
+/// every other tick at the default interval. Their run queues are short (their demand is under
+/// a quarter of the cores), so their share moves little from one reading to the next; it
+/// stands between readings (`SHARE_VALID` is longer), and until the first pair their off-CPU
+/// time counts as blocked anyway. In `compare`'s "tasks finishing" hold on a quiet host, this
+/// halves the `schedstat` re-reads of a tick.
+const SCHED_PAIR_LIGHT: Duration = Duration::from_millis(150);
 
 /// Every this long, the longest-sampled worker makes room for the next busy worker, round
 /// robin, so one odd worker (say, one long-blocked task among CPU-bound ones) does not speak
@@ -135,8 +152,8 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///
 /// - *Worker CPU*: the CPU share of the busy time of the workers busy in the interval, read
 ///   from their thread CPU clocks (`pthread_getcpuclockid`, recorded by the start hook), times
-///   the workers' busy time. Exact up to 8 busy workers; beyond, a round-robin sample of 8
-///   stands for all. Threads outside the pool do not count.
+///   the workers' busy time. Exact up to 8 busy workers; beyond, a round-robin sample of 4 a
+///   tick, pooled with the previous tick's 4, stands for all. Threads outside the pool do not count.
 /// - *Blocked workers*: the workers' busy (not parked) time over the interval, from
 ///   [`ThreadPool::stats_with_workers`], minus their CPU time is time a busy worker was off the CPU:
 ///   blocked (I/O, a sleep, a lock, a child task) or runnable in a run queue. While the host's
@@ -191,7 +208,7 @@ pub struct PoolSignals {
     /// The workers' stats of this sample: kept between samples so that, once it has grown to
     /// the pool's size, a tick allocates nothing for it.
     worker_stats: Vec<WorkerStats>,
-    /// Positions in `worker_stats` of the workers a sample picks from (busy in the interval),
+    /// Positions in `worker_stats` of the busy workers the `schedstat` sample may add,
     /// kept for the same reason.
     picks: Vec<usize>,
     /// Each worker's CPU clock reading and busy time when its clock was last read, by index.
@@ -201,6 +218,12 @@ pub struct PoolSignals {
     workers_left: bool,
     /// Where the next round-robin CPU clock sample starts among the busy workers.
     cpu_cursor: usize,
+    /// The CPU and busy time of the last measured tick's round-robin clocks (`CPU_ROTATE`),
+    /// pooled with the next tick's; `None` after a tick that read every busy worker or found
+    /// none busy.
+    cpu_carry: Option<(Duration, Duration)>,
+    /// Thread CPU clocks read (statistics and tests).
+    clock_reads: u64,
     /// The sampled workers' open `schedstat` files and their last readings.
     sched: Vec<SchedSample>,
     /// When the sample was last read.
@@ -339,6 +362,15 @@ fn nanos(d: Duration) -> u64 {
         .wrapping_add(u64::from(d.subsec_nanos()))
 }
 
+/// The CPU share of the busy time of this tick's clock readings (`cpu` over `busy`), pooled
+/// with the previous tick's (`carry`) when the clocks are read in turn (`CPU_ROTATE`), capped
+/// at 1. `None` without busy time.
+fn pooled_share(cpu: Duration, busy: Duration, carry: Option<(Duration, Duration)>) -> Option<f64> {
+    let (cpu_before, busy_before) = carry.unwrap_or_default();
+    let (cpu, busy) = (cpu + cpu_before, busy + busy_before);
+    (!busy.is_zero()).then(|| (cpu.as_secs_f64() / busy.as_secs_f64()).min(1.0))
+}
+
 /// A worker's CPU clock reading and its busy time at that moment.
 #[derive(Clone, Copy, Debug)]
 struct CpuMark {
@@ -373,6 +405,8 @@ impl PoolSignals {
             cpu: std::collections::BTreeMap::new(),
             workers_left: false,
             cpu_cursor: 0,
+            cpu_carry: None,
+            clock_reads: 0,
             sched: Vec::new(),
             sched_at: None,
             rotated_at: None,
@@ -471,31 +505,38 @@ impl PoolSignals {
     }
 
     /// The CPU share of the busy time of the workers busy in the interval, from their CPU
-    /// clocks: every such worker's up to `CPU_SAMPLE`, a round-robin sample beyond. Each
+    /// clocks: every such worker's up to `CPU_SAMPLE`, beyond that `CPU_ROTATE` in turn pooled
+    /// with the previous tick's (`pooled_share`). Each
     /// worker's CPU and busy time are taken since its clock was last read (or since it started),
     /// a window over which the ratio stays right even if the worker was parked or skipped in
     /// between: parked, neither moves. `None` without clocks or busy time.
     fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
-        // Busy in the interval: not parked now, or busy time moved since the last sample.
-        let mut moved = std::mem::take(&mut self.picks);
-        moved.clear();
-        moved.extend(
-            workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| {
-                    !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy)
-                })
-                .map(|(at, _)| at),
-        );
-        let take = CPU_SAMPLE.min(moved.len());
-        let start = if moved.is_empty() {
-            0
-        } else {
-            self.cpu_cursor % moved.len()
-        };
-        self.cpu_cursor = start + take;
-        let chosen = (0..take).map(|k| &workers[moved[(start + k) % moved.len()]]);
+        // Busy in the interval: not parked now, or busy time moved since the last sample. The
+        // walk starts at the round robin's cursor and stops at the first `CPU_SAMPLE + 1` such
+        // workers: with more, the tick reads `CPU_ROTATE` of them in turn, so a pool of busy
+        // workers is not walked (or listed) whole for 4 picks.
+        let len = workers.len();
+        let start = if len == 0 { 0 } else { self.cpu_cursor % len };
+        let mut found = [0usize; CPU_SAMPLE + 1];
+        let mut count = 0;
+        for at in (start..len).chain(0..start) {
+            let w = &workers[at];
+            if !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy) {
+                found[count] = at;
+                count += 1;
+                if count == found.len() {
+                    break;
+                }
+            }
+        }
+        // Up to `CPU_SAMPLE` busy workers, all of them (exact); beyond, `CPU_ROTATE` in turn,
+        // the next tick starting after the last one read.
+        let rotating = count > CPU_SAMPLE;
+        let take = if rotating { CPU_ROTATE } else { count };
+        if rotating {
+            self.cpu_cursor = found[take - 1] + 1;
+        }
+        let chosen = found[..take].iter().map(|&at| &workers[at]);
         // The chosen workers' clocks, looked up under one lock (not a copy of the registry).
         let mut clocks = [None; CPU_SAMPLE];
         self.workers.with(|threads| {
@@ -503,12 +544,12 @@ impl PoolSignals {
                 *slot = Some((w, threads.get(&w.index).and_then(|t| t.clock)));
             }
         });
-        self.picks = moved;
         let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
         for (w, clock) in clocks.into_iter().flatten() {
             let Some(clock) = clock else {
                 continue;
             };
+            self.clock_reads += 1;
             let Some(now) = clock.read() else {
                 continue;
             };
@@ -539,7 +580,13 @@ impl PoolSignals {
             });
             self.workers_left = false;
         }
-        (!busy.is_zero()).then(|| (cpu.as_secs_f64() / busy.as_secs_f64()).min(1.0))
+        let carry = if rotating {
+            self.cpu_carry.replace((cpu, busy))
+        } else {
+            self.cpu_carry = None;
+            None
+        };
+        pooled_share(cpu, busy, carry)
     }
 
     /// The run-queue share of the sampled workers' off-CPU busy time since the sample was last
@@ -559,14 +606,15 @@ impl PoolSignals {
         workers: &[WorkerStats],
         running: u64,
         cores_used: f64,
+        split: Split,
     ) -> Option<f64> {
         let now = std::time::Instant::now();
         let due = self
             .sched_at
-            .is_none_or(|at| now.duration_since(at) >= SCHED_PAIR_MIN);
+            .is_none_or(|at| now.duration_since(at) >= split.pair_min());
         if due {
             self.sched_at = Some(now);
-            if let Some(share) = self.read_sample(workers, running, now) {
+            if let Some(share) = self.read_sample(workers, running, now, split.states()) {
                 self.last_share = Some((share, now, running));
                 return Some(share);
             }
@@ -589,6 +637,7 @@ impl PoolSignals {
         workers: &[WorkerStats],
         running: u64,
         now: std::time::Instant,
+        states: bool,
     ) -> Option<f64> {
         // `workers` is sorted by index.
         let stats_of = |index: usize| {
@@ -604,7 +653,9 @@ impl PoolSignals {
         // Only when a busy worker is left out: with no other to take its place, the worker
         // would be dropped and its two files opened again (twice a re-read's cost, each).
         let others = running > self.sched.len() as u64;
-        let oversubscribed = running > self.cores as u64;
+        // The states only while the busy workers outnumber the cores and the split says they
+        // may correct it (`Split::states`).
+        let oversubscribed = states && running > self.cores as u64;
         let due = self
             .rotated_at
             .is_none_or(|at| now.duration_since(at) >= SCHED_ROTATE);
@@ -733,8 +784,10 @@ impl PoolSignals {
         let busy = self.busy_time(workers, elapsed);
         if busy.is_zero() {
             // Every worker parked all along: no CPU to split, no clock to read. The split
-            // stays what the host says (blocked while it has a CPU free, else unknown).
+            // stays what the host says (blocked while it has a CPU free, else unknown). The
+            // next busy tick's clocks do not pool with readings from before the pause.
             self.pause_sample();
+            self.cpu_carry = None;
             let host_free = self.host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
             return Some(WorkerTime {
                 wait_share: host_free.then_some(0.0),
@@ -755,10 +808,10 @@ impl PoolSignals {
             cores_used,
             queued > 0 || saturating,
         ) {
-            Split::Measure => self.wait_share(workers, running, cores_used),
-            Split::MeasureElseBlocked => {
-                self.wait_share(workers, running, cores_used).or(Some(0.0))
-            }
+            split @ Split::Measure => self.wait_share(workers, running, cores_used, split),
+            split @ Split::MeasureElseBlocked => self
+                .wait_share(workers, running, cores_used, split)
+                .or(Some(0.0)),
             Split::Unknown => {
                 self.pause_sample();
                 None
@@ -843,6 +896,32 @@ enum Split {
     Unknown,
     /// A runnable worker finds a free CPU: all of it is blocked time.
     Blocked,
+}
+
+impl Split {
+    /// Whether the sample's readings take the sampled workers' states (one `stat` re-read each,
+    /// about 3 times a `schedstat` re-read) besides their `schedstat`.
+    ///
+    /// The states catch run-queue waits still in progress at a reading, which pile up when
+    /// busy workers queue behind each other for the cores (spinners outnumbering them). Under
+    /// `MeasureElseBlocked` the host has a CPU free and our workers use under a quarter of the
+    /// cores (`LIGHT_CPU_PER_CORE`): their demand leaves the run queues short, so their waits
+    /// end soon and `schedstat` counts them, and until the first pair that split already
+    /// calls all their off-CPU time blocked. A worker that starts spinning raises `cores_used`
+    /// on the next tick, which turns the split to `Measure` and the states back on.
+    fn states(self) -> bool {
+        self == Split::Measure
+    }
+
+    /// How old the sample's last reading must be before the next: `SCHED_PAIR_LIGHT` for
+    /// light workers on a free host, else `SCHED_PAIR_MIN`.
+    fn pair_min(self) -> Duration {
+        if self == Split::MeasureElseBlocked {
+            SCHED_PAIR_LIGHT
+        } else {
+            SCHED_PAIR_MIN
+        }
+    }
 }
 
 /// Our workers' CPU, in cores, under which a host reading of "free" is trusted until the
@@ -1239,6 +1318,103 @@ mod tests {
         assert!(!share_stands(SHARE_VALID + young, 64, 64, 2, 0.9));
         // Sleepers using next to no CPU: they do not queue behind each other.
         assert!(share_stands(young, 8, 14, 2, 0.05));
+    }
+
+    /// Beyond `CPU_SAMPLE` busy workers, a tick's share pools its `CPU_ROTATE` clocks with
+    /// the previous tick's: the share of the summed times, not of either tick alone.
+    #[test]
+    fn a_rotating_tick_pools_its_clocks_with_the_previous_ticks() {
+        let ms = Duration::from_millis;
+        assert_eq!(pooled_share(ms(10), ms(40), None), Some(0.25));
+        // 10 of 40 ms now and 30 of 40 before: half, over the 8 workers' windows.
+        assert_eq!(
+            pooled_share(ms(10), ms(40), Some((ms(30), ms(40)))),
+            Some(0.5)
+        );
+        // A tick whose clocks saw no busy time still speaks through the previous one's.
+        assert_eq!(
+            pooled_share(ms(0), ms(0), Some((ms(30), ms(40)))),
+            Some(0.75)
+        );
+        assert_eq!(pooled_share(ms(0), ms(0), None), None);
+        // Capped at 1 (a clock read a moment after the busy time).
+        assert_eq!(pooled_share(ms(50), ms(40), None), Some(1.0));
+    }
+
+    /// Invariant: a measured tick reads every busy worker's CPU clock up to `CPU_SAMPLE` busy
+    /// workers, and `CPU_ROTATE` of them beyond (half the system calls), each worker in turn.
+    #[test]
+    fn beyond_eight_busy_workers_a_tick_reads_four_clocks() {
+        for (busy, reads) in [(3, 3), (CPU_SAMPLE, CPU_SAMPLE), (12, CPU_ROTATE)] {
+            let workers = WorkerThreads::new();
+            let hook = workers.clone();
+            let pool = ThreadPool::builder()
+                .threads(busy)
+                .on_thread_start(move |index| hook.record_current(index))
+                .build()
+                .unwrap();
+            let (release, gate) = std::sync::mpsc::channel::<()>();
+            let gate = Arc::new(std::sync::Mutex::new(gate));
+            let (started_tx, started) = std::sync::mpsc::channel::<()>();
+            for _ in 0..busy {
+                let (gate, started_tx) = (gate.clone(), started_tx.clone());
+                pool.spawn(move || {
+                    let _ = started_tx.send(());
+                    let _ = gate.lock().map(|rx| rx.recv());
+                })
+                .unwrap();
+            }
+            for _ in 0..busy {
+                started.recv_timeout(Duration::from_secs(30)).unwrap();
+            }
+            let mut signals = PoolSignals::new(workers);
+            let tick = Duration::from_millis(100);
+            // The first samples measure (the pool is not still yet): every busy worker is
+            // read once the clocks have gone round.
+            let mut read = std::collections::BTreeSet::new();
+            for sample in 0..3 {
+                let before = signals.clock_reads;
+                signals.sample(&pool, tick);
+                assert_eq!(signals.clock_reads - before, reads as u64, "{busy} busy");
+                read.extend(signals.cpu.keys().copied());
+                if sample == 0 && busy > CPU_SAMPLE {
+                    assert!(signals.cpu_carry.is_some());
+                }
+            }
+            assert_eq!(read.len(), busy.min(3 * reads), "{busy} busy");
+            drop(release);
+            pool.shutdown();
+        }
+    }
+
+    /// The sampled workers' states (a `stat` re-read each) are taken only where they may
+    /// correct the run-queue share: not for light workers on a host with a CPU free.
+    #[test]
+    fn light_workers_on_a_free_host_are_sampled_without_their_states_every_other_tick() {
+        assert!(Split::Measure.states());
+        assert!(!Split::MeasureElseBlocked.states());
+        assert!(!Split::Unknown.states());
+        assert!(!Split::Blocked.states());
+        // Spinners (over a quarter of the cores) on a host whose stale reading says "free":
+        // measured with their states (W4's guard).
+        assert!(off_cpu_split(Some(0.3), 64, 2, 1.9, true).states());
+        assert!(!off_cpu_split(Some(0.3), 64, 2, 0.1, true).states());
+        // Their `schedstat` pair spans at least 150 ms (every other tick at 100 ms), others'
+        // 50 ms (every tick); the share stands between readings.
+        assert_eq!(
+            off_cpu_split(Some(0.3), 64, 2, 0.1, true).pair_min(),
+            SCHED_PAIR_LIGHT
+        );
+        assert_eq!(
+            off_cpu_split(Some(0.3), 64, 2, 1.9, true).pair_min(),
+            SCHED_PAIR_MIN
+        );
+        assert_eq!(
+            off_cpu_split(Some(0.95), 64, 2, 0.1, true).pair_min(),
+            SCHED_PAIR_MIN
+        );
+        assert!(SCHED_PAIR_LIGHT < SHARE_VALID);
+        assert!(SCHED_PAIR_LIGHT + SCHED_PAIR_LIGHT / 2 <= SHARE_SPAN);
     }
 
     /// Off-CPU time is blocked without a measurement only while a CPU is surely free: the
