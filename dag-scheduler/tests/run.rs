@@ -467,6 +467,78 @@ fn many_roots_in_chunks_run_once_or_are_cancelled_once() {
     }
 }
 
+/// Roots that panic inside a chunk (thousands of roots, so several run one after another in one
+/// job): each panic fails its own root and skips only that root's dependent; the roots after it
+/// in the same chunk still run, once, on a pool and on the inline executor.
+#[test]
+fn a_panicking_root_in_a_chunk_fails_only_its_own_dependent() {
+    let roots = 5_000;
+    let panics = |i: usize| i % 7 == 3;
+    let runs: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..2 * roots).map(|_| AtomicUsize::new(0)).collect());
+    let mut g = Graph::builder();
+    for i in 0..roots {
+        let r = Arc::clone(&runs);
+        g.node(format!("root{i}"), move |_| {
+            r[2 * i].fetch_add(1, Ordering::Relaxed);
+            if panics(i) {
+                panic!("root {i} fails");
+            }
+        });
+        let r = Arc::clone(&runs);
+        g.node(format!("leaf{i}"), move |_| {
+            r[2 * i + 1].fetch_add(1, Ordering::Relaxed);
+        })
+        .after(format!("root{i}"));
+    }
+    let graph = g.build().unwrap();
+    let failing = (0..roots).filter(|&i| panics(i)).count();
+    let pool = ThreadPool::new(2).unwrap();
+    for round in 1..=2 {
+        let report = if round == 1 {
+            graph.run(&pool)
+        } else {
+            graph.run(&InlineExecutor)
+        };
+        let s = report.summary();
+        assert_eq!(
+            (s.succeeded, s.failed, s.skipped, s.cancelled),
+            (2 * roots - 2 * failing, failing, failing, 0)
+        );
+        for i in [3, 4, 10, 11, roots - 1] {
+            let (root, leaf) = (format!("root{i}"), format!("leaf{i}"));
+            if panics(i) {
+                assert_eq!(
+                    report.outcome(&root),
+                    Some(Outcome::Failed(format!("panicked: root {i} fails")))
+                );
+                assert_eq!(
+                    report.outcome(&leaf),
+                    Some(Outcome::Skipped { because: root })
+                );
+            } else {
+                assert_eq!(report.outcome(&root), Some(Outcome::Succeeded), "{root}");
+                assert_eq!(report.outcome(&leaf), Some(Outcome::Succeeded), "{leaf}");
+            }
+        }
+        for i in 0..roots {
+            assert_eq!(runs[2 * i].load(Ordering::Relaxed), round, "root {i}");
+            let leaf_runs = if panics(i) { 0 } else { round };
+            assert_eq!(
+                runs[2 * i + 1].load(Ordering::Relaxed),
+                leaf_runs,
+                "leaf {i}"
+            );
+        }
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    let stats = pool.stats();
+    assert_eq!(
+        stats.panicked, 0,
+        "a node's panic is the run's, not the pool's"
+    );
+}
+
 #[test]
 fn a_refusal_mid_run_cancels_the_rest() {
     let mut g = Graph::builder();
