@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use dag_scheduler::{Graph, GraphBuilder, Outcome, RunOptions};
+use dag_scheduler::{Graph, GraphBuilder, Outcome, Report, RunOptions};
 use pool_core::{Executor, InlineExecutor, Job, Priority, Rejected, ThreadPool};
 use test_kit::{Budget, Dropping, Recording, PATIENCE};
 
@@ -413,6 +413,16 @@ fn a_refused_launcher_or_refused_roots_cancel_every_node() {
     }
 }
 
+/// Round 1 of a two-round test runs `graph` on `pool`, round 2 on the inline executor (each node
+/// has then run `round` times).
+fn run_round(graph: &Graph, pool: &ThreadPool, round: usize) -> Report {
+    if round == 1 {
+        graph.run(pool)
+    } else {
+        graph.run(&InlineExecutor)
+    }
+}
+
 /// A graph with many roots (more than 1024 per 2, so the launcher hands them over in chunks of
 /// several roots per job, the last chunk shorter): every root and every dependent runs exactly
 /// once on a pool and on the inline executor; a chunk the executor refuses or drops cancels
@@ -436,11 +446,7 @@ fn many_roots_in_chunks_run_once_or_are_cancelled_once() {
         let graph = g.build().unwrap();
         let pool = ThreadPool::new(2).unwrap();
         for round in 1..=2 {
-            let report = if round == 1 {
-                graph.run(&pool)
-            } else {
-                graph.run(&InlineExecutor)
-            };
+            let report = run_round(&graph, &pool, round);
             assert_eq!(report.summary().succeeded, 2 * roots, "{roots} roots");
             assert!(
                 runs.iter().all(|n| n.load(Ordering::Relaxed) == round),
@@ -495,11 +501,7 @@ fn a_panicking_root_in_a_chunk_fails_only_its_own_dependent() {
     let failing = (0..roots).filter(|&i| panics(i)).count();
     let pool = ThreadPool::new(2).unwrap();
     for round in 1..=2 {
-        let report = if round == 1 {
-            graph.run(&pool)
-        } else {
-            graph.run(&InlineExecutor)
-        };
+        let report = run_round(&graph, &pool, round);
         let s = report.summary();
         assert_eq!(
             (s.succeeded, s.failed, s.skipped, s.cancelled),

@@ -986,52 +986,22 @@ impl Signals for PoolSignals {
         };
         let moved = completed > 0 || self.counters != Some(counters);
         self.counters = Some(counters);
-        if self.stillness.reuse(moved, self.last_split.is_some()) {
-            // A still pool: the busy-time baseline moves on (no system call), the CPU clocks
-            // and the `schedstat` sample keep their marks, so the next measurement covers the
-            // reused ticks too.
-            self.busy_time(&workers, elapsed);
-            self.worker_stats = workers;
-            self.reused_samples += 1;
-            let (blocked, worker_cpu, worker_demand) = self.last_split.unwrap_or_default();
-            return Snapshot {
-                elapsed,
-                cores: self.cores,
-                threads: stats.live_threads,
-                target,
-                queued: stats.queued,
-                running: stats.running,
-                completed,
-                blocked,
-                worker_cpu,
-                worker_demand,
-                memory: self.memory,
-                host_cpu: self.host_cpu,
+        let (blocked, worker_cpu, worker_demand) =
+            if self.stillness.reuse(moved, self.last_split.is_some()) {
+                // A still pool: the busy-time baseline moves on (no system call), the CPU
+                // clocks and the `schedstat` sample keep their marks, so the next measurement
+                // covers the reused ticks too.
+                self.busy_time(&workers, elapsed);
+                self.worker_stats = workers;
+                self.reused_samples += 1;
+                self.last_split.unwrap_or_default()
+            } else {
+                let time = self.worker_time(&workers, stats.queued, stats.running, elapsed);
+                self.worker_stats = workers;
+                let split = measured_split(time, secs, stats.running);
+                self.last_split = split.0.is_some().then_some(split);
+                split
             };
-        }
-        let time = self.worker_time(&workers, stats.queued, stats.running, elapsed);
-        self.worker_stats = workers;
-        let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
-        if let Some(time) = time.filter(|_| secs > 0.0) {
-            let off = time.busy.saturating_sub(time.cpu).as_secs_f64();
-            // Without a sample (no schedstats, or none of the sampled workers was off the CPU
-            // yet), the split of off-CPU time is unknown while the CPUs may be full.
-            // Then `blocked` and `worker_demand` stay unknown (`worker_cpu` alone known): the
-            // decision holds and the controller looks again once the sample has a pair.
-            worker_cpu = Some(time.cpu.as_secs_f64() / secs);
-            if let Some(wait_share) = time.wait_share {
-                let wait = off * wait_share;
-                let busy = time.busy.as_secs_f64();
-                // The blocked share of the busy time, applied to the busy count now: `blocked`
-                // is compared with `running`, an instant, so it is scaled to it.
-                let blocked_share = if busy > 0.0 { (off - wait) / busy } else { 0.0 };
-                blocked = Some((blocked_share * stats.running as f64).min(stats.running as f64));
-                worker_demand = Some((time.cpu.as_secs_f64() + wait) / secs);
-            }
-        }
-        self.last_split = blocked
-            .is_some()
-            .then_some((blocked, worker_cpu, worker_demand));
         Snapshot {
             elapsed,
             cores: self.cores,
@@ -1047,6 +1017,30 @@ impl Signals for PoolSignals {
             host_cpu: self.host_cpu,
         }
     }
+}
+
+/// The blocked count, the workers' CPU share and their demand (CPU plus run-queue wait, in
+/// cores) from one measured sample of the busy workers' time over `secs` seconds.
+fn measured_split(time: Option<WorkerTime>, secs: f64, running: u64) -> Split3 {
+    let (mut blocked, mut worker_cpu, mut worker_demand) = (None, None, None);
+    if let Some(time) = time.filter(|_| secs > 0.0) {
+        let off = time.busy.saturating_sub(time.cpu).as_secs_f64();
+        // Without a sample (no schedstats, or none of the sampled workers was off the CPU
+        // yet), the split of off-CPU time is unknown while the CPUs may be full.
+        // Then `blocked` and `worker_demand` stay unknown (`worker_cpu` alone known): the
+        // decision holds and the controller looks again once the sample has a pair.
+        worker_cpu = Some(time.cpu.as_secs_f64() / secs);
+        if let Some(wait_share) = time.wait_share {
+            let wait = off * wait_share;
+            let busy = time.busy.as_secs_f64();
+            // The blocked share of the busy time, applied to the busy count now: `blocked`
+            // is compared with `running`, an instant, so it is scaled to it.
+            let blocked_share = if busy > 0.0 { (off - wait) / busy } else { 0.0 };
+            blocked = Some((blocked_share * running as f64).min(running as f64));
+            worker_demand = Some((time.cpu.as_secs_f64() + wait) / secs);
+        }
+    }
+    (blocked, worker_cpu, worker_demand)
 }
 
 impl fmt::Debug for PoolSignals {
