@@ -268,3 +268,39 @@ fn every_waiter_present_at_an_idle_moment_returns_true() {
         );
     }
 }
+
+/// A task that spawns onto its own worker's deque and then waits for what it spawned must get the
+/// parked worker: the push wakes it (pool/README.md, "Why the submitter pays a fence"). Rayon,
+/// whose jobs must not block, may leave that worker asleep; here the rendezvous would time out.
+#[test]
+fn a_task_waiting_for_its_own_spawn_wakes_the_parked_worker() {
+    let pool = ThreadPool::new(2).unwrap();
+    for round in 0..200 {
+        // Both workers parked: the only way the child starts is the spawn's own wake-up.
+        assert!(
+            pool.wait_idle(PATIENCE),
+            "round {round}: the pool never went idle"
+        );
+        let meet = Rendezvous::new(2);
+        let parent = pool
+            .submit(move || {
+                let child_side = Arc::clone(&meet);
+                pool_core::spawn_here(move || {
+                    child_side.arrive();
+                })
+                .expect("spawned from a worker");
+                meet.arrive()
+            })
+            .unwrap();
+        assert_eq!(
+            parent.join(),
+            Ok(true),
+            "round {round}: the spawned child never ran beside its waiting parent"
+        );
+    }
+    // The last child may still be returning from its rendezvous.
+    assert!(pool.wait_idle(PATIENCE));
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 400, "{stats:?}");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
