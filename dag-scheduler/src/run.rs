@@ -399,7 +399,9 @@ struct Batch {
 impl Default for Batch {
     fn default() -> Self {
         Batch {
-            nodes: [MaybeUninit::uninit(); BATCH],
+            // SAFETY: an array of `MaybeUninit` needs no initialisation. (The repeat expression
+            // `[MaybeUninit::uninit(); BATCH]` compiled to zeroing stores.)
+            nodes: unsafe { MaybeUninit::<[MaybeUninit<u32>; BATCH]>::uninit().assume_init() },
             len: 0,
         }
     }
@@ -451,21 +453,33 @@ impl Batch {
 }
 
 /// Releases one token; the last one completes the run and drops the run side's reference.
+/// Inlined (every job ends with it); the completion is out of line.
 ///
 /// # Safety
 ///
 /// The caller holds a token of `run` and does not use `run` afterwards.
+#[inline(always)]
 unsafe fn release_token(run: *const Run) {
-    {
-        // SAFETY: the token keeps the run alive until the decrement below.
-        let r = unsafe { &*run };
-        // AcqRel: the last releaser sees every node's slot and timing (each was written before
-        // its thread's release), and publishes them through the completion lock.
-        if r.tokens.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        r.signal_done();
+    // SAFETY: the token keeps the run alive until the decrement below.
+    let r = unsafe { &*run };
+    // AcqRel: the last releaser sees every node's slot and timing (each was written before
+    // its thread's release), and publishes them through the completion lock.
+    if r.tokens.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: this release took the tokens to zero.
+        unsafe { complete(run) };
     }
+}
+
+/// Fires the run's completion and drops the run side's reference.
+///
+/// # Safety
+///
+/// The caller's release took the tokens to zero, and it does not use `run` afterwards.
+#[cold]
+#[inline(never)]
+unsafe fn complete(run: *const Run) {
+    // SAFETY: the run side's reference (below) keeps the run alive until it is dropped.
+    unsafe { &*run }.signal_done();
     // SAFETY: `Run::start` leaked one strong reference for the run side; the release that
     // took the tokens to zero owns it, and no job can touch the run any more.
     unsafe { ErasedArc::decrement_strong_count(run) };
