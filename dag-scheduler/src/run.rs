@@ -2,6 +2,7 @@
 //! completion once, and cancellation. The protocol is described in `README.md` beside this file.
 
 use std::cell::{Cell, RefCell};
+use std::mem::MaybeUninit;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,9 @@ use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
 
 use crate::context::Context;
-use crate::inner::{Critical, GraphInner, HotNode};
+use crate::inner::{Critical, GraphInner};
 use crate::options::{ClockFn, RunOptions};
-use crate::state::{Decision, NodeState, PackedTiming, Slot, Timing, NONE};
+use crate::state::{Decision, NodeState, Output, PackedTiming, Slot, Timing, NONE};
 
 /// The executor a run submits to.
 pub(crate) enum ExecutorRef {
@@ -299,11 +300,14 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
                     if rest.is_empty() && work.roots > 1 {
                         // SAFETY: none: the bug planted.
                         unsafe { release_token(run_ptr) };
-                        run.drive_from(start, kind, &mut last_end, &mut batch);
+                        // SAFETY: none: the bug planted (the run may be gone).
+                        unsafe { run.drive_from(start, kind, &mut last_end, &mut batch) };
                         bookkeeping.defuse();
                         return;
                     }
-                    run.drive_from(start, kind, &mut last_end, &mut batch);
+                    // SAFETY: `start` is a root, or the node of this job (not the launcher,
+                    // handled above: `Work::node` is otherwise made for a root or a successor).
+                    unsafe { run.drive_from(start, kind, &mut last_end, &mut batch) };
                     match rest.split_first() {
                         Some((&root, tail)) => (start, rest) = (root, tail),
                         None => break,
@@ -320,8 +324,13 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
 impl Run {
     /// Processes node `index` and every node it makes ready first, in place; hands the others
     /// over. The caller holds a token and is this run's driver on this thread.
+    ///
+    /// # Safety
+    ///
+    /// `index` is a node of the run's graph (a root, or the node of a job, which `submit`
+    /// made for a root or a successor).
     #[inline]
-    fn drive_from(
+    unsafe fn drive_from(
         &self,
         mut index: u32,
         mut kind: Kind,
@@ -331,14 +340,17 @@ impl Run {
         let run = self;
         let graph: &GraphInner = &run.graph;
         loop {
-            let poison = run.process(index, kind, last_end);
+            // SAFETY: `index` is a node: the caller's contract on the first pass, an entry of
+            // `succs` on the next ones (every one is a node: `GraphInner::successors`).
+            let poison = unsafe { run.process(index, kind, last_end) };
             kind = Kind::Run;
-            let hot = &graph.hot[index as usize];
             let mut next = None;
-            for &s in &graph.succs[hot.succ_start as usize..hot.succ_end as usize] {
-                let state = &run.nodes[s as usize];
+            // SAFETY: as above.
+            for &s in unsafe { graph.successors(index) } {
+                // SAFETY: `s` is an entry of `succs`, so a node.
+                let (state, in_degree) = unsafe { (run.state(s), graph.in_degree(s)) };
                 #[cfg(loom_broken_dag_poison)] // planted bug (loom-tests, `.ci/loom-planted`)
-                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
+                let ready = in_degree == 1 || state.release();
                 if let Some(cause) = poison {
                     // First failure wins; published by the release below (or the submission).
                     state.poison(cause);
@@ -347,7 +359,7 @@ impl Run {
                 // read-modify-write needed. Otherwise exactly one decrement sees 1 -> 0, and
                 // AcqRel makes every dependency's slot visible to the thread that sees it.
                 #[cfg(not(loom_broken_dag_poison))]
-                let ready = graph.hot[s as usize].in_degree == 1 || state.release();
+                let ready = in_degree == 1 || state.release();
                 if ready {
                     match next {
                         None => next = Some(s),
@@ -375,11 +387,24 @@ impl Run {
 const LAUNCH: u32 = u32::MAX;
 
 /// Ready nodes a driver hands over together (`Executor::execute_batch`: one wake-up check for
-/// all of them on a `ThreadPool`), in release order. A fixed array: no allocation per node.
-#[derive(Default)]
+/// all of them on a `ThreadPool`), in release order. A fixed array: no allocation per node,
+/// and left uninitialised when made (zeroing it cost every job 7 instructions; most jobs add
+/// one node or none).
 struct Batch {
-    nodes: [u32; BATCH],
+    /// `nodes[..len]` are initialised.
+    nodes: [MaybeUninit<u32>; BATCH],
     len: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            // SAFETY: an array of `MaybeUninit` needs no initialisation. (The repeat expression
+            // `[MaybeUninit::uninit(); BATCH]` compiled to zeroing stores.)
+            nodes: unsafe { MaybeUninit::<[MaybeUninit<u32>; BATCH]>::uninit().assume_init() },
+            len: 0,
+        }
+    }
 }
 
 const BATCH: usize = 16;
@@ -409,12 +434,16 @@ impl Batch {
         if self.len == BATCH {
             self.flush(run);
         }
-        self.nodes[self.len] = s;
+        self.nodes[self.len] = MaybeUninit::new(s);
         self.len += 1;
     }
 
     fn flush(&mut self, run: &Run) {
-        match &self.nodes[..self.len] {
+        let added = &self.nodes[..self.len];
+        // SAFETY: the first `len` entries were written by `add` (`MaybeUninit<u32>` and `u32`
+        // have one layout).
+        let added = unsafe { &*(added as *const [MaybeUninit<u32>] as *const [u32]) };
+        match added {
             [] => {}
             &[s] => run.submit(s),
             nodes => run.submit_batch(nodes),
@@ -424,21 +453,33 @@ impl Batch {
 }
 
 /// Releases one token; the last one completes the run and drops the run side's reference.
+/// Inlined (every job ends with it); the completion is out of line.
 ///
 /// # Safety
 ///
 /// The caller holds a token of `run` and does not use `run` afterwards.
+#[inline(always)]
 unsafe fn release_token(run: *const Run) {
-    {
-        // SAFETY: the token keeps the run alive until the decrement below.
-        let r = unsafe { &*run };
-        // AcqRel: the last releaser sees every node's slot and timing (each was written before
-        // its thread's release), and publishes them through the completion lock.
-        if r.tokens.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        r.signal_done();
+    // SAFETY: the token keeps the run alive until the decrement below.
+    let r = unsafe { &*run };
+    // AcqRel: the last releaser sees every node's slot and timing (each was written before
+    // its thread's release), and publishes them through the completion lock.
+    if r.tokens.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: this release took the tokens to zero.
+        unsafe { complete(run) };
     }
+}
+
+/// Fires the run's completion and drops the run side's reference.
+///
+/// # Safety
+///
+/// The caller's release took the tokens to zero, and it does not use `run` afterwards.
+#[cold]
+#[inline(never)]
+unsafe fn complete(run: *const Run) {
+    // SAFETY: the run side's reference (below) keeps the run alive until it is dropped.
+    unsafe { &*run }.signal_done();
     // SAFETY: `Run::start` leaked one strong reference for the run side; the release that
     // took the tokens to zero owns it, and no job can touch the run any more.
     unsafe { ErasedArc::decrement_strong_count(run) };
@@ -699,11 +740,41 @@ impl Run {
 
     /// Decides and records node `index`'s outcome, running it if it should run. Returns the
     /// failed node that poisons its dependents, if any.
-    fn process(&self, index: u32, kind: Kind, last_end: &mut Option<u64>) -> Option<u32> {
-        let i = index as usize;
-        let state = &self.nodes[i];
-        let hot = &self.graph.hot[i];
+    ///
+    /// # Safety
+    ///
+    /// `index` is a node of the run's graph.
+    #[inline(always)]
+    unsafe fn process(&self, index: u32, kind: Kind, last_end: &mut Option<u64>) -> Option<u32> {
+        // SAFETY: the caller's contract.
+        let state = unsafe { self.state(index) };
         let cause = state.blocked_by();
+        // The common case first, in one test: a job the executor started (or a node run in
+        // place), no poison, no cancel. It runs, and its output goes straight to the slot.
+        if kind == Kind::Run && cause == NONE && !self.cancelled.load(Ordering::Relaxed) {
+            match self.execute(index, last_end) {
+                // SAFETY: only this thread writes this slot, once (it took the counter to
+                // zero, or the node is a root it was handed), and nobody reads it before the
+                // releases that follow.
+                Ok(output) => unsafe { state.put_output(output) },
+                Err(message) => return self.settle(index, Decision::Failed(message)),
+            }
+            return None;
+        }
+        self.process_unusual(index, kind, cause, last_end)
+    }
+
+    /// [`process`](Self::process) for a dropped job, a cancelled run, a poisoned or
+    /// premarked node: out of line, so the common path stays short.
+    #[inline(never)]
+    fn process_unusual(
+        &self,
+        index: u32,
+        kind: Kind,
+        cause: u32,
+        last_end: &mut Option<u64>,
+    ) -> Option<u32> {
+        let hot = &self.graph.hot[index as usize];
         let decision = if kind == Kind::Dropped {
             // The executor will not run our jobs: cancel the rest of the run.
             self.refused.store(true, Ordering::Relaxed);
@@ -716,7 +787,10 @@ impl Run {
         } else if cause != NONE && !hot.run_even_if_failed {
             Decision::Skipped
         } else {
-            self.execute(index, hot, last_end)
+            match self.execute(index, last_end) {
+                Ok(output) => Decision::Output(output),
+                Err(message) => Decision::Failed(message),
+            }
         };
         let poison = match &decision {
             Decision::Output(_) => None,
@@ -724,39 +798,76 @@ impl Run {
             Decision::Skipped => Some(cause),
             Decision::Cancelled => None,
         };
-        if !matches!(decision, Decision::Output(_)) {
-            // Relaxed: read only by a report, after the completion (the tokens' `AcqRel` and
-            // the `done` lock order this before it).
-            self.unsuccessful.fetch_add(1, Ordering::Relaxed);
+        if matches!(decision, Decision::Output(_)) {
+            // SAFETY: as in `process`: this thread alone writes this slot, once, before its
+            // releases.
+            unsafe { self.nodes[index as usize].decide(decision) };
+            return poison;
         }
-        // SAFETY: only this thread writes this slot, once (it took the counter to zero), and
-        // nobody reads it before the releases below.
-        unsafe { state.decide(decision) };
+        self.settle(index, decision);
         poison
     }
 
-    fn execute(&self, index: u32, hot: &HotNode, last_end: &mut Option<u64>) -> Decision {
-        let cx = Context::new(&self.graph.topology, &self.nodes, &self.cancelled, index);
+    /// Records an outcome that is not an output (failed, skipped, cancelled); returns the
+    /// poison of a failure (the node itself).
+    #[cold]
+    fn settle(&self, index: u32, decision: Decision) -> Option<u32> {
+        let poison = matches!(decision, Decision::Failed(_)).then_some(index);
+        // Relaxed: read only by a report, after the completion (the tokens' `AcqRel` and the
+        // `done` lock order this before it).
+        self.unsuccessful.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as in `process`: this thread alone writes this slot, once, before its
+        // releases.
+        unsafe { self.nodes[index as usize].decide(decision) };
+        poison
+    }
+
+    /// Node `index`'s state in this run, unchecked (the hot loop).
+    ///
+    /// # Safety
+    ///
+    /// `index` is a node of the run's graph (`nodes` has one state per node: `Run::new`).
+    #[inline(always)]
+    unsafe fn state(&self, index: u32) -> &NodeState {
+        debug_assert!((index as usize) < self.nodes.len());
+        // SAFETY: the caller's contract.
+        unsafe { self.nodes.get_unchecked(index as usize) }
+    }
+
+    /// Runs node `index`'s closure (timed if the run is): its output, or the failure message.
+    #[inline(always)]
+    fn execute(&self, index: u32, last_end: &mut Option<u64>) -> Result<Output, Box<str>> {
+        let graph: &GraphInner = &self.graph;
+        let hot = &graph.hot[index as usize];
+        let cx = Context::new(&graph.topology, &self.nodes, &self.cancelled, index);
         #[cfg(feature = "tracing")]
-        let _node = tracing::info_span!(parent: &self.span, "dag.node", node = %self.graph.name(index as usize))
-            .entered();
+        let _node =
+            tracing::info_span!(parent: &self.span, "dag.node", node = %graph.name(index as usize))
+                .entered();
         let start = last_end.take().or_else(|| self.now());
         // The payload of a panic is dropped quietly: its own `Drop` may panic too.
         let result = catch_panic(|| (hot.run)(&cx));
         if let Some(start) = start {
-            let end = self.now().unwrap_or(start);
-            *last_end = Some(end);
-            let thread = THREAD_ID.try_with(|id| *id).unwrap_or(0);
-            // SAFETY: as for the slot: this thread alone writes this node's timing, once.
-            self.times[index as usize].with_mut(|p| unsafe {
-                *p = PackedTiming::new(start, end, thread);
-            });
+            self.record_time(index, start, last_end);
         }
         match result {
-            Ok(Ok(output)) => Decision::Output(output),
-            Ok(Err(message)) => Decision::Failed(message.into()),
-            Err(message) => Decision::Failed(format!("panicked: {message}").into()),
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(message)) => Err(message.into()),
+            Err(message) => Err(format!("panicked: {message}").into()),
         }
+    }
+
+    /// Notes node `index`'s start and end (now) on this thread; the end is the next in-place
+    /// node's start.
+    #[inline(never)]
+    fn record_time(&self, index: u32, start: u64, last_end: &mut Option<u64>) {
+        let end = self.now().unwrap_or(start);
+        *last_end = Some(end);
+        let thread = THREAD_ID.try_with(|id| *id).unwrap_or(0);
+        // SAFETY: as for the slot: this thread alone writes this node's timing, once.
+        self.times[index as usize].with_mut(|p| unsafe {
+            *p = PackedTiming::new(start, end, thread);
+        });
     }
 
     fn premark_message(&self, index: u32) -> Box<str> {

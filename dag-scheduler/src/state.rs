@@ -125,6 +125,23 @@ impl NodeState {
         self.slot.with_mut(|p| unsafe { *p = Some(stored) });
     }
 
+    /// Records the node's output: the common case of [`decide`](Self::decide), one store
+    /// (the slot is empty, so there is nothing to drop first).
+    ///
+    /// # Safety
+    ///
+    /// As for [`decide`](Self::decide). The slot is empty: a run decides each node once, and a
+    /// state array is reused only after its slots were taken (had it held a value, that
+    /// value would leak, never be read twice).
+    #[inline(always)]
+    pub(crate) unsafe fn put_output(&self, output: Output) {
+        // SAFETY: the caller's contract: this thread is the only writer, and no reader yet.
+        self.slot.with_mut(|p| unsafe {
+            debug_assert!((*p).is_none(), "a slot is written once per run");
+            p.write(Some(output));
+        });
+    }
+
     /// The node's outcome.
     ///
     /// # Safety
