@@ -374,12 +374,17 @@ fn a_long_chain_on_the_inline_executor_uses_constant_stack() {
     assert_eq!(ran.load(Ordering::Relaxed), 100_000);
 }
 
-#[test]
-fn a_shut_down_pool_cancels_the_run_instead_of_hanging() {
+/// Two empty nodes, `b` after `a`: the smallest graph with a hand-off between jobs.
+fn a_then_b() -> Graph {
     let mut g = Graph::builder();
     g.node("a", |_| ());
     g.node("b", |_| ()).after("a");
-    let graph = g.build().unwrap();
+    g.build().unwrap()
+}
+
+#[test]
+fn a_shut_down_pool_cancels_the_run_instead_of_hanging() {
+    let graph = a_then_b();
     let pool = ThreadPool::new(1).unwrap();
     pool.shutdown();
     let report = graph.run(&pool);
@@ -561,10 +566,7 @@ fn a_refusal_mid_run_cancels_the_rest() {
 
 #[test]
 fn dropped_jobs_cancel_their_nodes() {
-    let mut g = Graph::builder();
-    g.node("a", |_| ());
-    g.node("b", |_| ()).after("a");
-    let graph = g.build().unwrap();
+    let graph = a_then_b();
     let report = graph.start(Dropping).wait_timeout(PATIENCE).unwrap();
     assert_eq!(report.summary().cancelled, 2);
     assert!(report.executor_refused());
