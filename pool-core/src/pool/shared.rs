@@ -4,12 +4,12 @@
 use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
 use super::size::Size;
 use super::sleep::Sleep;
-use super::stats::{add_shared, bump_owned, Totals};
+use super::stats::{add_shared, bump_owned, Counters, Totals};
 use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
-use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering};
 use crate::unwind::call_quietly;
 
 /// Settings that outlive the builder.
@@ -352,11 +352,17 @@ pub(crate) fn start_worker(
     threads.next_index += 1;
     shared.size.add_live();
     let for_worker = Arc::clone(shared);
+    // The worker's counter block is allocated here, on the thread that starts workers, not by
+    // the worker itself: the blocks then come from one allocator arena, close together, so a
+    // reader of every worker's counters (`stats_with_workers`, policy-adaptive's controller on
+    // every tick) touches a few pages rather than one per worker's arena. At 256 workers that
+    // read is most of the controller's tick (policy-adaptive/src/config.rs).
+    let counters = Arc::new(CachePadded::new(Counters::default()));
     let mut builder = thread::Builder::new().name(format!("{}-{}", shared.hooks.name, index));
     if let Some(bytes) = shared.hooks.stack_size {
         builder = builder.stack_size(bytes);
     }
-    match builder.spawn(move || worker::run(for_worker, index)) {
+    match builder.spawn(move || worker::run(for_worker, index, counters)) {
         Ok(handle) => {
             threads.handles.push((index, handle));
             Ok(())

@@ -255,13 +255,12 @@ pub(crate) fn is_worker_of(pool: &Shared) -> bool {
 }
 
 /// The body of every worker thread.
-pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+pub(crate) fn run(shared: Arc<Shared>, index: usize, counters: Arc<CachePadded<Counters>>) {
     // LIFO for the owner: a task's newest spawn runs next on the same core while its data is
     // hot, and a fan-out runs depth-first instead of growing the deque to the tree's width.
     // Thieves take the oldest entries. Outside submissions never enter this deque (workers take
     // them from the shared queue one at a time), so they start in submission order.
     let deque = Worker::new_lifo();
-    let counters = Arc::new(CachePadded::new(Counters::default()));
     counters.started_at.store(
         crate::clock::nanos_since_epoch(std::time::Instant::now()),
         Ordering::Relaxed,
