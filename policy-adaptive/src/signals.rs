@@ -1460,6 +1460,29 @@ mod tests {
         pool.shutdown();
     }
 
+    /// Invariant: the host CPU refresh is timed by the clock reading the sample hands it (the
+    /// sample's one reading), not by a reading of its own: due exactly `HOST_CPU_EVERY` after
+    /// the last refresh by that clock.
+    #[cfg(feature = "sysinfo")]
+    #[test]
+    fn the_host_refresh_is_timed_by_the_samples_one_clock_reading() {
+        let mut signals = PoolSignals::new(WorkerThreads::new());
+        let every = HOST_CPU_EVERY.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let t0 = Instant::now();
+        signals.cpu_refreshes = 2;
+        signals.last_cpu_refresh = Some(t0);
+        signals.refresh_system(t0 + every - Duration::from_nanos(1));
+        assert_eq!(signals.cpu_refreshes, 2);
+        assert_eq!(signals.last_cpu_refresh, Some(t0));
+        signals.refresh_system(t0 + every);
+        assert_eq!(signals.cpu_refreshes, 3);
+        assert_eq!(signals.last_cpu_refresh, Some(t0 + every));
+        // A reading from before the last refresh (none is, but the clock is the caller's) is
+        // not due: the age saturates at zero.
+        signals.refresh_system(t0);
+        assert_eq!(signals.cpu_refreshes, 3);
+    }
+
     /// The sampled workers' states (a `stat` re-read each) are taken only where they may
     /// correct the run-queue share: not for light workers on a host with a CPU free.
     #[test]
