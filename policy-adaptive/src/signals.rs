@@ -1074,7 +1074,6 @@ impl fmt::Debug for PoolSignals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
     /// CPU-bound workers that outnumber the cores, with a host CPU reading that says "free"
@@ -1086,6 +1085,7 @@ mod tests {
     #[cfg(all(target_os = "linux", feature = "sysinfo"))]
     #[test]
     fn a_stale_free_host_reading_does_not_make_run_queue_wait_blocked() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let spinners = 4 * cores;
         let workers = WorkerThreads::new();
@@ -1221,8 +1221,11 @@ mod tests {
         let mut signals = PoolSignals::new(workers);
         // A host reading that stays put, so only the pool's counters can move.
         signals.host_cpu = Some(0.05);
-        signals.cpu_refreshes = 2;
-        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        #[cfg(feature = "sysinfo")]
+        {
+            signals.cpu_refreshes = 2;
+            signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        }
         let tick = Duration::from_millis(100);
         let mut snapshots = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
