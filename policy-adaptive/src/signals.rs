@@ -1442,13 +1442,17 @@ mod tests {
         // One task finishes (the lock holder's `recv` returns) and its worker retires.
         pool.set_threads(2).unwrap();
         release.send(()).unwrap();
+        // The live count drops before the retiree leaves pool-core's worker list: wait for
+        // the list.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while pool.stats().live_threads > 2 {
+        let mut stats = Vec::new();
+        while {
+            pool.stats_with_workers(&mut stats);
+            stats.len() > 2
+        } {
             assert!(Instant::now() < deadline, "no worker retired");
             std::thread::yield_now();
         }
-        let mut stats = Vec::new();
-        pool.stats_with_workers(&mut stats);
         signals.busy_time(&stats, tick);
         assert_eq!(signals.marks.len(), 2);
         assert_eq!(signals.busy.len(), 2);
