@@ -105,17 +105,19 @@ pub struct Config {
     ///   sample's rotation, once a second, 50-66 µs to open a worker's `schedstat`;
     ///   `/proc/stat` (once a second) 29-33 µs; `/proc/meminfo` (every 20 ticks) 24 µs.
     ///
-    /// `tick_cost` (`PoolSignals::sample` + `decide`, no wait; mean of 50 ticks, alternating
-    /// with the previous version, load average 1.3-5 by `uptime`): 1 parked worker 14-15 µs
-    /// (17 before); 256 parked 41 µs (45; one outlier round of 115 against 157); 256 blocked
-    /// with a backlog 50-60 µs (57-73); 256 churning 53-90 µs (74-91); 4 of 256 blocked, the
-    /// rest parked, 46-53 µs (69-72: the CPU clock sample's walk over parked workers no longer
-    /// looks each up in a tree map). User space (callgrind, `--toggle-collect=
+    /// `tick_cost` (`PoolSignals::sample` + `decide`, no wait; mean of 50 ticks, 3 rounds
+    /// alternating with the previous version, load average 1.3-5 by `uptime`): 1 parked worker
+    /// 14-18 µs (17-17.5 before: no difference); 256 parked 41-46 µs (43-45; one outlier round
+    /// each, 115 and 157); 256 blocked with a backlog 50-60 µs (56-73); 256 churning 53-90 µs
+    /// (74-91); 4 of 256 blocked, the rest parked, 46-53 µs (63-72; medians 41-43 both: the
+    /// measured ticks got cheaper, the CPU clock sample's walk over parked workers no longer
+    /// looking each one up in a tree map). User space (callgrind, `--toggle-collect=
     /// '*PoolSignals*sample*'`, per sample): 26.8 k instructions blocked (27.1 k), 31.6 k
     /// churning (33.4 k), 26.9 k 4-busy (27.6 k). `compare --only "adaptive controller" --rounds
-    /// 1` (wake-up included; load 1.2-4.4, its own holds raise it): 1 worker 37-65 µs per tick,
-    /// 64 workers 43-139, 256 workers 64-132, from one run to the next of the same binary: at
-    /// that spread the runs do not tell this version from the last. By the items above, a tick
+    /// 1` (wake-up included; 4 runs of each, load 1.2-5.3 at their start, other builds
+    /// running): 1 worker 37-81 µs per tick, 64 workers 43-139, 256 workers 63-132, over the
+    /// holds and from one run to the next of the same binary: at that spread the runs do not
+    /// tell this version from the last. By the items above, a tick
     /// at 256 workers is a wake-up (27-49) plus pool-core's walk (25-41) plus 5-15 µs before
     /// any file is read, and a measured tick's reads on top: near the 0.1% target (100 µs),
     /// and a margin below 85 µs in every hold needs a cheaper walk in pool-core or a cheaper
