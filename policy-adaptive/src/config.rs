@@ -114,7 +114,7 @@ pub struct Config {
     /// looking each one up in a tree map). User space (callgrind, `--toggle-collect=
     /// '*PoolSignals*sample*'`, per sample): 26.8 k instructions blocked (27.1 k), 31.6 k
     /// churning (33.4 k), 26.9 k 4-busy (27.6 k). `compare --only "adaptive controller" --rounds
-    /// 1` (wake-up included; 4 runs of each, load 1.2-5.3 at their start, other builds
+    /// 1` (wake-up included; 3-4 runs of each, load 1.2-5.3 at their start, other builds
     /// running): 1 worker 37-81 µs per tick, 64 workers 43-139, 256 workers 63-132, over the
     /// holds and from one run to the next of the same binary: at that spread the runs do not
     /// tell this version from the last. By the items above, a tick
