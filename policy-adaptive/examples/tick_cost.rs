@@ -4,11 +4,14 @@
 //! (every worker blocked in a task and as many tasks queued: with a busy host, the case where
 //! the `schedstat` sample is read) and churning (`compare`'s "workers busy, tasks finishing"
 //! hold: 2N tasks each blocking 20 ms and queueing itself again, so the counters move every
-//! tick and every tick measures), and that cost as a share of one core at the default 100 ms
-//! interval.
+//! tick and every tick measures) and few busy (4 workers blocked in a task, the rest parked,
+//! nothing queued: a pool grown for a burst and not yet shrunk, where the CPU clock sample
+//! walks the parked workers for its candidates), and that cost as a share of one core at the
+//! default 100 ms interval.
 //!
 //! Run with `cargo run --release -p policy-adaptive --example tick_cost`; arguments narrow it to
-//! one configuration (`tick_cost 256 busy`, `tick_cost 64 parked`, `tick_cost 256 churn`), for
+//! one configuration (`tick_cost 256 busy`, `tick_cost 64 parked`, `tick_cost 256 churn`,
+//! `tick_cost 256 few`), for
 //! example to count the
 //! instructions of that tick alone with
 //! `valgrind --tool=callgrind --toggle-collect='*PoolSignals*sample*' ...`.
@@ -61,7 +64,12 @@ enum Hold {
     Busy,
     /// 2N tasks each blocking 20 ms and queueing itself again: busy workers, tasks finishing.
     Churn,
+    /// `FEW` workers blocked in a task, the others parked, nothing queued.
+    Few,
 }
+
+/// Workers blocked in a task in the `Few` hold.
+const FEW: usize = 4;
 
 /// A task of the churning hold: blocks 20 ms, then queues itself again until `stop`.
 fn churn(pool: Arc<ThreadPool>, stop: Arc<AtomicBool>) {
@@ -77,6 +85,7 @@ fn churn(pool: Arc<ThreadPool>, stop: Arc<AtomicBool>) {
 /// What ticks cost with `workers` workers held as `hold`.
 fn tick_cost(workers: usize, hold: Hold) -> Result<Cost, Box<dyn std::error::Error>> {
     let busy = hold == Hold::Busy;
+    let few = hold == Hold::Few;
     let registry = WorkerThreads::new();
     let hook = registry.clone();
     let pool = Arc::new(
@@ -96,10 +105,12 @@ fn tick_cost(workers: usize, hold: Hold) -> Result<Cost, Box<dyn std::error::Err
     let (release, blocked) = std::sync::mpsc::channel::<()>();
     let blocked = std::sync::Arc::new(std::sync::Mutex::new(blocked));
     let (started_tx, started) = std::sync::mpsc::channel::<()>();
-    if busy {
+    if busy || few {
         // Every worker blocked, and as many tasks again queued behind them: a backlog, so
         // the signals take their dearest path (the run-queue sample, when the host is busy).
-        for _ in 0..2 * workers {
+        // Or only `FEW` blocked, nothing queued.
+        let tasks = if few { FEW.min(workers) } else { 2 * workers };
+        for _ in 0..tasks {
             let (blocked, started_tx) = (blocked.clone(), started_tx.clone());
             pool.spawn(move || {
                 let _ = started_tx.send(());
@@ -107,7 +118,7 @@ fn tick_cost(workers: usize, hold: Hold) -> Result<Cost, Box<dyn std::error::Err
                 let _ = blocked.lock().map(|rx| rx.recv());
             })?;
         }
-        for _ in 0..workers {
+        for _ in 0..if few { FEW.min(workers) } else { workers } {
             started.recv_timeout(Duration::from_secs(30))?;
         }
     }
@@ -172,12 +183,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("busy") => Some(Hold::Busy),
         Some("parked") => Some(Hold::Parked),
         Some("churn") => Some(Hold::Churn),
+        Some("few") => Some(Hold::Few),
         Some(other) => {
-            return Err(format!("expected `busy`, `parked` or `churn`, not {other:?}").into())
+            return Err(
+                format!("expected `busy`, `parked`, `churn` or `few`, not {other:?}").into(),
+            )
         }
     };
     let sizes = only_workers.map_or(vec![1, 64, 256], |n| vec![n]);
-    for hold in [Hold::Parked, Hold::Busy, Hold::Churn] {
+    for hold in [Hold::Parked, Hold::Busy, Hold::Churn, Hold::Few] {
         if only_hold.is_some_and(|h| h != hold) {
             continue;
         }
@@ -190,6 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Hold::Parked => "parked",
                     Hold::Busy => "blocked+backlog",
                     Hold::Churn => "churning",
+                    Hold::Few => "4 busy, rest parked",
                 },
                 mean.as_secs_f64() / interval.as_secs_f64() * 100.0
             );

@@ -88,49 +88,40 @@ pub struct Config {
     /// without a clock or a file; an idle pool at `min` (armed) waits up to 4 intervals between
     /// ticks (the quiet stretch, `src/README.md`).
     ///
-    /// Measured (`examples/tick_cost.rs`: `PoolSignals::sample` + `decide`, the tick's own
-    /// thread CPU, mean and median of 50 ticks; 2 cores shared with three other builds, load
-    /// average 2-8 by `uptime`, alternating with the previous version): 256 workers all
-    /// blocked with a backlog 64-86 µs (median 37-56 µs) where the previous version took
-    /// 107-135 µs (median 85-114 µs); 64 blocked 41 µs (74 before); 256 parked 37-42 µs, the
-    /// same as before within the noise (28% fewer instructions hardly show: the tick runs with
-    /// cold caches after its sleep, and a fused stats read that saved instructions cost time,
-    /// so it was dropped); 1
-    /// parked 14-18 µs. System calls per 256-busy tick: 4.4 thread CPU clocks and 1.5 `pread`s
-    /// on average (8 and 4.3 before; a measured tick still makes 8 and 4), plus the wait's
-    /// `futex`; the controller no longer reads its own clock each tick. User space
-    /// (callgrind): 32 k instructions per 256-busy sample (55 k before), 29 k parked (43 k).
-    /// The wait and wake-up come on top, 31-44 µs of thread CPU per wake-up on this VM whatever
-    /// the mechanism, and only the quiet stretch reduces their number. `compare`'s controller
-    /// rows count them (`compare --only "adaptive controller" --rounds 1`, load average 2-3):
-    /// per tick 49 µs at 1 parked worker, 55 µs at 64, 101 µs at 256 parked and 101 µs at 256
-    /// busy (the previous round: 119-307 and 154-185 µs at 256), that is 486, 549, 1007 and
-    /// 1004 µs per second of wall time (0.05-0.1% of a core). Idle at `min` with room to grow,
-    /// the stretch gave 127 µs/s at 1 worker and 281 µs/s at 64; at 256 it did not apply on
-    /// that busy host (645 µs/s at 65 µs per tick): with the host's CPU at 90% or more the
-    /// parked workers' split is unknown, so a pool at or above the CPU cap is not armed, and
-    /// an unarmed pool never stretches its wait. So at 256 workers, parked or busy, the
-    /// controller sits at the 0.1% target on this host (101 µs per tick, 1.0 ms per second:
-    /// just over it), and an idle pool whose wait stretches is well under it. A longer
-    /// interval divides the cost.
+    /// What a tick costs, item by item (2-core VM, 2026-12-01; thread CPU, cold, as after the
+    /// controller's 100 ms wait; from `tick_cost`, `strace` and callgrind):
+    /// - the wait and wake-up: one timed `futex` wait per tick (`Condvar::wait_timeout`), no
+    ///   other system call of its own, two clock readings (vDSO, no system call). 27-49 µs of
+    ///   thread CPU per timed wake-up on this VM (arming the timer alone, a timeout of 0: 19 µs;
+    ///   a wait woken by a notification instead of a timer: 14 µs). Only the quiet stretch
+    ///   lowers their number. The largest item at 1 worker.
+    /// - pool-core's walk over the workers' counters (`stats_with_workers`, 17.6 k
+    ///   instructions at 256 workers): under 1 µs at 1 worker, 25-41 µs at 256 (cache and TLB
+    ///   misses: each worker's counter block is its own allocation). The largest item at 256.
+    /// - the sample's own work without a system call (busy list, CPU clock marks by position,
+    ///   one clock reading): 2-5 µs; `decide`: about 400 instructions.
+    /// - a measured tick's reads: 4 CPU clocks about 4 µs; the first `schedstat` `pread` 14 µs
+    ///   and the first `stat` 27 µs (under 3 µs each once the kernel's path is warm); the
+    ///   sample's rotation, once a second, 50-66 µs to open a worker's `schedstat`;
+    ///   `/proc/stat` (once a second) 29-33 µs; `/proc/meminfo` (every 20 ticks) 24 µs.
     ///
-    /// Busy workers whose tasks finish (`tick_cost N churn`, `compare`'s "tasks finishing"
-    /// hold: 2N tasks each blocking 20 ms and queueing itself again, so every tick measures),
-    /// alternating runs of main's and this version at load average 2.5-3.5: 256 workers
-    /// 64-81 µs per tick (median 56-69) against 99-118 µs (median 91-103); 64 workers
-    /// 52-54 µs (median 42-51) against 80-89 µs (median 71-75). Per 256-worker tick (`strace
-    /// -p` of the ticking thread only, 29 ticks): 4 CPU clocks, 1.45 `pread`s and 0.1 `open`s
-    /// against 8, 4.4 and 0.2 (light sleepers on a host with a CPU free: no `stat` re-reads,
-    /// the `schedstat` pair every other tick; on a host at 90% CPU or more the 2 `stat` and 2
-    /// `schedstat` re-reads stay, every tick). User space (callgrind, `--toggle-collect=
-    /// '*PoolSignals*sample*'`): 33.4 k instructions per sample against 40.2 k, of which
-    /// pool-core's walk over the workers' counters is 17.6 k (their cache lines move with
-    /// every finished task: why this hold costs more than the still busy one). `compare --only
-    /// "adaptive controller" --rounds 1` (wake-ups included), main's binary then this
-    /// version's, load average 0.4-1.1 (4.2 at the very end): tasks finishing 150 -> 84 µs
-    /// per tick at 256 workers and 123 -> 85 µs at 64; parked 90 -> 78 and busy-still 100 ->
-    /// 84 µs at 256 (those paths are unchanged: noise). An earlier single run of this version
-    /// at load 1.1: 97 µs at 256 finishing, 75 µs at 64.
+    /// `tick_cost` (`PoolSignals::sample` + `decide`, no wait; mean of 50 ticks, 3 rounds
+    /// alternating with the previous version, load average 1.3-5 by `uptime`): 1 parked worker
+    /// 14-18 µs (17-17.5 before: no difference); 256 parked 41-46 µs (43-45; one outlier round
+    /// each, 115 and 157); 256 blocked with a backlog 50-60 µs (56-73); 256 churning 53-90 µs
+    /// (74-91); 4 of 256 blocked, the rest parked, 46-53 µs (63-72; medians 41-43 both: the
+    /// measured ticks got cheaper, the CPU clock sample's walk over parked workers no longer
+    /// looking each one up in a tree map). User space (callgrind, `--toggle-collect=
+    /// '*PoolSignals*sample*'`, per sample): 26.8 k instructions blocked (27.1 k), 31.6 k
+    /// churning (33.4 k), 26.9 k 4-busy (27.6 k). `compare --only "adaptive controller" --rounds
+    /// 1` (wake-up included; 3-4 runs of each, load 1.2-5.3 at their start, other builds
+    /// running): 1 worker 37-81 µs per tick, 64 workers 43-139, 256 workers 63-132, over the
+    /// holds and from one run to the next of the same binary: at that spread the runs do not
+    /// tell this version from the last. By the items above, a tick
+    /// at 256 workers is a wake-up (27-49) plus pool-core's walk (25-41) plus 5-15 µs before
+    /// any file is read, and a measured tick's reads on top: near the 0.1% target (100 µs),
+    /// and a margin below 85 µs in every hold needs a cheaper walk in pool-core or a cheaper
+    /// wake-up; nothing on this crate's side of the tick is that large.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

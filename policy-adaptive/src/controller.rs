@@ -715,7 +715,8 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see README.md).
-        let occasion = {
+        // `now` is the wait's last clock reading: the tick's time, with no second reading.
+        let (occasion, now) = {
             let mut control = shared.control.lock();
             loop {
                 if control.stop {
@@ -725,14 +726,14 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 let tick_at = last_sample + stretch.wait(interval);
                 if now >= tick_at {
                     control.early = false;
-                    break Occasion::Tick;
+                    break (Occasion::Tick, now);
                 }
                 let mut until = tick_at;
                 if control.early || follow_up {
                     let early_at = last_look.map_or(now, |at| at + early_gap);
                     if now >= early_at {
                         control.early = false;
-                        break Occasion::Early;
+                        break (Occasion::Early, now);
                     }
                     until = until.min(early_at);
                 }
@@ -740,7 +741,6 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             }
         };
         follow_up = false;
-        let now = Instant::now();
         if occasion == Occasion::Early {
             last_look = Some(now);
             // The cheap look first: only a pool with work queued, every worker running a task

@@ -3,9 +3,7 @@
 //! `sysinfo` with the default `sysinfo` feature).
 
 use std::fmt;
-use std::time::Duration;
-#[cfg(feature = "sysinfo")]
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pool_core::{ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
@@ -211,11 +209,15 @@ pub struct PoolSignals {
     /// Positions in `worker_stats` of the busy workers the `schedstat` sample may add,
     /// kept for the same reason.
     picks: Vec<usize>,
-    /// Each worker's CPU clock reading and busy time when its clock was last read, by index.
-    cpu: std::collections::BTreeMap<usize, CpuMark>,
-    /// Whether a worker retired since `cpu` was last pruned: only then can it hold an entry to
-    /// drop.
-    workers_left: bool,
+    /// Each live worker's CPU clock reading and busy time when its clock was last read, at the
+    /// same position as the worker's entry in `busy` (so in `worker_stats` once `busy_time`
+    /// has run): a look-up is an index into one contiguous list, not a walk down a tree map's
+    /// nodes, which at 256 workers with a few busy cost one look-up per parked worker per
+    /// measured tick. Rebuilt with `busy` when the workers change, so a retired worker's mark
+    /// goes with its entry.
+    marks: Vec<Option<CpuMark>>,
+    /// The list `busy_time_changed` builds beside `busy_next`; swapped with `marks`.
+    marks_next: Vec<Option<CpuMark>>,
     /// Where the next round-robin CPU clock sample starts among the busy workers.
     cpu_cursor: usize,
     /// The CPU and busy time of the last measured tick's round-robin clocks (`CPU_ROTATE`),
@@ -372,7 +374,7 @@ fn pooled_share(cpu: Duration, busy: Duration, carry: Option<(Duration, Duration
 }
 
 /// A worker's CPU clock reading and its busy time at that moment.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct CpuMark {
     clock: CpuClock,
     cpu: Duration,
@@ -402,8 +404,8 @@ impl PoolSignals {
             busy_next: Vec::new(),
             worker_stats: Vec::new(),
             picks: Vec::new(),
-            cpu: std::collections::BTreeMap::new(),
-            workers_left: false,
+            marks: Vec::new(),
+            marks_next: Vec::new(),
             cpu_cursor: 0,
             cpu_carry: None,
             clock_reads: 0,
@@ -477,30 +479,35 @@ impl PoolSignals {
         let before = &self.busy;
         let mut next = std::mem::take(&mut self.busy_next);
         next.clear();
-        let (mut at, mut stayed) = (0, 0);
+        let mut marks = std::mem::take(&mut self.marks_next);
+        marks.clear();
+        let mut at = 0;
         for w in workers {
             let (alive, busy) = (nanos(w.alive), nanos(w.busy));
             while before.get(at).is_some_and(|b| b.0 < w.index) {
                 at += 1;
             }
-            let start = match before.get(at) {
+            let (start, mark) = match before.get(at) {
                 Some(&(index, alive_before, busy_before)) if index == w.index => {
-                    stayed += 1;
+                    // The mark stays with its index even for a new thread under it: the mark
+                    // keeps its clock, and `cpu_share` counts a different clock from zero.
+                    let mark = self.marks.get(at).copied().flatten();
                     if alive_before <= alive {
-                        busy_before
+                        (busy_before, mark)
                     } else {
-                        0
+                        (0, mark)
                     }
                 }
-                _ => 0,
+                _ => (0, None),
             };
             total = total.saturating_add(busy.saturating_sub(start).min(elapsed));
             next.push((w.index, alive, busy));
+            marks.push(mark);
         }
-        // Sticky until `cpu_share` drops the entries (a tick with every worker parked skips it).
-        self.workers_left |= stayed < before.len();
-        // Retired workers drop out here, so the list never grows past the live workers.
+        // Retired workers drop out here (their marks with them), so neither list grows past
+        // the live workers.
         self.busy_next = std::mem::replace(&mut self.busy, next);
+        self.marks_next = std::mem::replace(&mut self.marks, marks);
         Duration::from_nanos(total)
     }
 
@@ -510,7 +517,11 @@ impl PoolSignals {
     /// worker's CPU and busy time are taken since its clock was last read (or since it started),
     /// a window over which the ratio stays right even if the worker was parked or skipped in
     /// between: parked, neither moves. `None` without clocks or busy time.
+    ///
+    /// `workers` must be the list `busy_time` was last called with (the marks sit at the
+    /// workers' positions in it).
     fn cpu_share(&mut self, workers: &[WorkerStats]) -> Option<f64> {
+        debug_assert_eq!(self.marks.len(), workers.len(), "`busy_time` ran first");
         // Busy in the interval: not parked now, or busy time moved since the last sample. The
         // walk starts at the round robin's cursor and stops at the first `CPU_SAMPLE + 1` such
         // workers: with more, the tick reads `CPU_ROTATE` of them in turn, so a pool of busy
@@ -521,7 +532,8 @@ impl PoolSignals {
         let mut count = 0;
         for at in (start..len).chain(0..start) {
             let w = &workers[at];
-            if !w.parked || self.cpu.get(&w.index).is_none_or(|mark| w.busy > mark.busy) {
+            let mark = self.marks.get(at).copied().flatten();
+            if !w.parked || mark.is_none_or(|mark| w.busy > mark.busy) {
                 found[count] = at;
                 count += 1;
                 if count == found.len() {
@@ -536,16 +548,16 @@ impl PoolSignals {
         if rotating {
             self.cpu_cursor = found[take - 1] + 1;
         }
-        let chosen = found[..take].iter().map(|&at| &workers[at]);
+        let chosen = found[..take].iter().map(|&at| (at, &workers[at]));
         // The chosen workers' clocks, looked up under one lock (not a copy of the registry).
         let mut clocks = [None; CPU_SAMPLE];
         self.workers.with(|threads| {
-            for (slot, w) in clocks.iter_mut().zip(chosen) {
-                *slot = Some((w, threads.get(&w.index).and_then(|t| t.clock)));
+            for (slot, (at, w)) in clocks.iter_mut().zip(chosen) {
+                *slot = Some((at, w, threads.get(&w.index).and_then(|t| t.clock)));
             }
         });
         let (mut cpu, mut busy) = (Duration::ZERO, Duration::ZERO);
-        for (w, clock) in clocks.into_iter().flatten() {
+        for (at, w, clock) in clocks.into_iter().flatten() {
             let Some(clock) = clock else {
                 continue;
             };
@@ -553,32 +565,21 @@ impl PoolSignals {
             let Some(now) = clock.read() else {
                 continue;
             };
+            let Some(slot) = self.marks.get_mut(at) else {
+                continue;
+            };
             // A first reading, or a new thread under a reused index, counts from its start.
-            let (cpu_before, busy_before) = match self.cpu.get(&w.index) {
+            let (cpu_before, busy_before) = match *slot {
                 Some(mark) if mark.clock == clock => (mark.cpu, mark.busy),
                 _ => (Duration::ZERO, Duration::ZERO),
             };
             cpu += now.saturating_sub(cpu_before);
             busy += w.busy.saturating_sub(busy_before);
-            self.cpu.insert(
-                w.index,
-                CpuMark {
-                    clock,
-                    cpu: now,
-                    busy: w.busy,
-                },
-            );
-        }
-        // Retired workers drop out, so the map never grows past the live workers. Its keys are
-        // indices of earlier samples' workers: only a retirement leaves one to drop. Both are
-        // in index order: one merge walk.
-        if self.workers_left {
-            let mut live = workers.iter().map(|w| w.index).peekable();
-            self.cpu.retain(|&index, _| {
-                while live.next_if(|&at| at < index).is_some() {}
-                live.peek() == Some(&index)
+            *slot = Some(CpuMark {
+                clock,
+                cpu: now,
+                busy: w.busy,
             });
-            self.workers_left = false;
         }
         let carry = if rotating {
             self.cpu_carry.replace((cpu, busy))
@@ -607,8 +608,8 @@ impl PoolSignals {
         running: u64,
         cores_used: f64,
         split: Split,
+        now: std::time::Instant,
     ) -> Option<f64> {
-        let now = std::time::Instant::now();
         let due = self
             .sched_at
             .is_none_or(|at| now.duration_since(at) >= split.pair_min());
@@ -763,6 +764,17 @@ impl PoolSignals {
         run_queue_share(&self.readings)
     }
 
+    /// The indices of the workers whose CPU clock has a mark (tests).
+    #[cfg(test)]
+    fn marked(&self) -> Vec<usize> {
+        self.busy
+            .iter()
+            .zip(&self.marks)
+            .filter(|(_, mark)| mark.is_some())
+            .map(|(b, _)| b.0)
+            .collect()
+    }
+
     /// Stops the run-queue sample for now: its files stay open (re-opening costs more than
     /// keeping two descriptors), but the next reading starts a new delta.
     fn pause_sample(&mut self) {
@@ -780,6 +792,7 @@ impl PoolSignals {
         queued: u64,
         running: u64,
         elapsed: Duration,
+        now: Instant,
     ) -> Option<WorkerTime> {
         let busy = self.busy_time(workers, elapsed);
         if busy.is_zero() {
@@ -808,9 +821,9 @@ impl PoolSignals {
             cores_used,
             queued > 0 || saturating,
         ) {
-            split @ Split::Measure => self.wait_share(workers, running, cores_used, split),
+            split @ Split::Measure => self.wait_share(workers, running, cores_used, split, now),
             split @ Split::MeasureElseBlocked => self
-                .wait_share(workers, running, cores_used, split)
+                .wait_share(workers, running, cores_used, split, now)
                 .or(Some(0.0)),
             Split::Unknown => {
                 self.pause_sample();
@@ -831,10 +844,10 @@ impl PoolSignals {
 
     /// Without the `sysinfo` feature, memory and host CPU stay unknown.
     #[cfg(not(feature = "sysinfo"))]
-    fn refresh_system(&mut self) {}
+    fn refresh_system(&mut self, _now: std::time::Instant) {}
 
     #[cfg(feature = "sysinfo")]
-    fn refresh_system(&mut self) {
+    fn refresh_system(&mut self, now: Instant) {
         self.ticks += 1;
         let Some(system) = self.system.as_mut() else {
             return;
@@ -866,9 +879,10 @@ impl PoolSignals {
         } else {
             HOST_CPU_EVERY.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL)
         };
-        let due = !matches!(self.last_cpu_refresh, Some(at) if at.elapsed() < every);
+        let due =
+            !matches!(self.last_cpu_refresh, Some(at) if now.saturating_duration_since(at) < every);
         if due {
-            self.last_cpu_refresh = Some(Instant::now());
+            self.last_cpu_refresh = Some(now);
             self.cpu_refreshes = self.cpu_refreshes.saturating_add(1);
             if let Some(host) = self.host_stat.as_mut() {
                 if let Some(share) = host.busy_share() {
@@ -974,8 +988,11 @@ impl Signals for PoolSignals {
         let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
         self.finished = Some(finished);
         let secs = elapsed.as_secs_f64();
+        // The sample's one clock reading: the host CPU's refresh and the `schedstat` sample's
+        // ages are all taken from it (three readings a tick before, the controller's aside).
+        let now = Instant::now();
         // System first: the host CPU says whether the worker sample needs `schedstat`.
-        self.refresh_system();
+        self.refresh_system(now);
         let target = pool.threads();
         let counters = Counters {
             queued: stats.queued,
@@ -996,7 +1013,7 @@ impl Signals for PoolSignals {
                 self.reused_samples += 1;
                 self.last_split.unwrap_or_default()
             } else {
-                let time = self.worker_time(&workers, stats.queued, stats.running, elapsed);
+                let time = self.worker_time(&workers, stats.queued, stats.running, elapsed, now);
                 self.worker_stats = workers;
                 let split = measured_split(time, secs, stats.running);
                 self.last_split = split.0.is_some().then_some(split);
@@ -1057,7 +1074,6 @@ impl fmt::Debug for PoolSignals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
     /// CPU-bound workers that outnumber the cores, with a host CPU reading that says "free"
@@ -1069,6 +1085,7 @@ mod tests {
     #[cfg(all(target_os = "linux", feature = "sysinfo"))]
     #[test]
     fn a_stale_free_host_reading_does_not_make_run_queue_wait_blocked() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let spinners = 4 * cores;
         let workers = WorkerThreads::new();
@@ -1204,8 +1221,11 @@ mod tests {
         let mut signals = PoolSignals::new(workers);
         // A host reading that stays put, so only the pool's counters can move.
         signals.host_cpu = Some(0.05);
-        signals.cpu_refreshes = 2;
-        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        #[cfg(feature = "sysinfo")]
+        {
+            signals.cpu_refreshes = 2;
+            signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        }
         let tick = Duration::from_millis(100);
         let mut snapshots = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -1370,7 +1390,7 @@ mod tests {
                 let before = signals.clock_reads;
                 signals.sample(&pool, tick);
                 assert_eq!(signals.clock_reads - before, reads as u64, "{busy} busy");
-                read.extend(signals.cpu.keys().copied());
+                read.extend(signals.marked());
                 if sample == 0 && busy > CPU_SAMPLE {
                     assert!(signals.cpu_carry.is_some());
                 }
@@ -1379,6 +1399,95 @@ mod tests {
             drop(release);
             pool.shutdown();
         }
+    }
+
+    /// Invariant: the CPU clock marks sit at their workers' positions in the busy list; when a
+    /// worker retires, its mark goes with it and every other worker keeps its own (the next
+    /// clock reading of a surviving worker counts from its mark, not from zero).
+    #[test]
+    fn a_retired_workers_clock_mark_goes_and_the_others_stay_with_their_workers() {
+        let workers = WorkerThreads::new();
+        let (on_start, on_stop) = (workers.clone(), workers.clone());
+        let pool = ThreadPool::builder()
+            .threads(3)
+            .on_thread_start(move |index| on_start.record_current(index))
+            .on_thread_stop(move |index| on_stop.forget(index))
+            .build()
+            .unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        for _ in 0..3 {
+            let (gate, started_tx) = (gate.clone(), started_tx.clone());
+            pool.spawn(move || {
+                let _ = started_tx.send(());
+                let _ = gate.lock().map(|rx| rx.recv());
+            })
+            .unwrap();
+        }
+        for _ in 0..3 {
+            started.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
+        let mut signals = PoolSignals::new(workers);
+        let tick = Duration::from_millis(100);
+        signals.sample(&pool, tick);
+        // Three busy workers (at most `CPU_SAMPLE`): every clock read, every worker marked.
+        let before: Vec<(usize, Option<CpuMark>)> = signals
+            .busy
+            .iter()
+            .map(|b| b.0)
+            .zip(signals.marks.iter().copied())
+            .collect();
+        assert_eq!(signals.marked().len(), 3, "{before:?}");
+        // One task finishes (the lock holder's `recv` returns) and its worker retires.
+        pool.set_threads(2).unwrap();
+        release.send(()).unwrap();
+        // The live count drops before the retiree leaves pool-core's worker list: wait for
+        // the list.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut stats = Vec::new();
+        while {
+            pool.stats_with_workers(&mut stats);
+            stats.len() > 2
+        } {
+            assert!(Instant::now() < deadline, "no worker retired");
+            std::thread::yield_now();
+        }
+        signals.busy_time(&stats, tick);
+        assert_eq!(signals.marks.len(), 2);
+        assert_eq!(signals.busy.len(), 2);
+        for (b, mark) in signals.busy.iter().zip(&signals.marks) {
+            let kept = before.iter().find(|(index, _)| *index == b.0).unwrap().1;
+            assert_eq!(*mark, kept, "worker {}", b.0);
+            assert!(mark.is_some());
+        }
+        let live: Vec<usize> = stats.iter().map(|w| w.index).collect();
+        assert_eq!(signals.marked(), live);
+        drop(release);
+        pool.shutdown();
+    }
+
+    /// Invariant: the host CPU refresh is timed by the clock reading the sample hands it (the
+    /// sample's one reading), not by a reading of its own: due exactly `HOST_CPU_EVERY` after
+    /// the last refresh by that clock.
+    #[cfg(feature = "sysinfo")]
+    #[test]
+    fn the_host_refresh_is_timed_by_the_samples_one_clock_reading() {
+        let mut signals = PoolSignals::new(WorkerThreads::new());
+        let every = HOST_CPU_EVERY.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let t0 = Instant::now();
+        signals.cpu_refreshes = 2;
+        signals.last_cpu_refresh = Some(t0);
+        signals.refresh_system(t0 + every - Duration::from_nanos(1));
+        assert_eq!(signals.cpu_refreshes, 2);
+        assert_eq!(signals.last_cpu_refresh, Some(t0));
+        signals.refresh_system(t0 + every);
+        assert_eq!(signals.cpu_refreshes, 3);
+        assert_eq!(signals.last_cpu_refresh, Some(t0 + every));
+        // A reading from before the last refresh (none is, but the clock is the caller's) is
+        // not due: the age saturates at zero.
+        signals.refresh_system(t0);
+        assert_eq!(signals.cpu_refreshes, 3);
     }
 
     /// The sampled workers' states (a `stat` re-read each) are taken only where they may
