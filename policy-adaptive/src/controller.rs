@@ -622,6 +622,9 @@ impl AdaptivePool {
             let mut control = self.shared.control.lock();
             control.stop = true;
         }
+        // Planted bug (loom models only, `.ci/loom-planted`): set the flag without waking the
+        // controller, which then sleeps through its stop; the shutdown model must deadlock.
+        #[cfg(not(loom_broken_adaptive_stop))]
         self.shared.wake.notify_all();
         let mut slot = self.controller.lock();
         let is_controller = slot
