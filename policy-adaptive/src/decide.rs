@@ -16,7 +16,9 @@
 //!    CPU cap scaled by how long a worker is off the CPU for each unit on it, the run-queue
 //!    wait left out), not yet reached. Busy workers nearly all (3/4) blocked: grow to the
 //!    backlog at once (one thread per queued task, as tokio's blocking pool does), bounded by
-//!    that room and `max`, early decision or not. Otherwise by the blocked count, at most ×4 per
+//!    that room and `max`, early decision or not. At least half blocked: by the backlog's
+//!    blocked share (each queued task is that share of a thread) or the blocked count, the
+//!    larger; under half, by the count; either at most ×4 per
 //!    interval (an early decision, taken a fraction of an interval after the last, grows only
 //!    workers nearly all blocked: over its few ms a worker waiting for a CPU can look
 //!    blocked). Workers that want the cores (`spare_cpu × cores`) without being blocked half
@@ -26,7 +28,12 @@
 //!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
 //!    A growth by the blocked count that did not raise throughput holds the next one (for
 //!    `DAMP_FOR` = 3 intervals, or until throughput rises): the blocked reading spans 250 ms
-//!    and may still be the last load's.
+//!    and may still be the last load's. The same lag the other way: when our workers' CPU
+//!    falls by half or more, to under half the cores, on a full tick with every worker busy
+//!    and no fewer busy than on the last full tick, while the split still reads mostly
+//!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
+//!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
+//!    the CPU phase), damped like a growth by the count (`Reason::CpuFell`).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -581,7 +588,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             let pace_cap = if all_blocked {
                 usize::MAX
             } else {
-                let factor: f64 = if host_busy { 2.0 } else { 4.0 };
+                // Not the guard's x2 after our CPU fell: the host reading (once a second) then
+                // still shows our own CPU-bound phase (the mixed phase of the `phases` example
+                // went 2 -> 4 on it), and an outside hog arriving is not in it yet either.
+                let factor: f64 = if host_busy && !cpu_fell { 2.0 } else { 4.0 };
                 ((factor.powf(pace) - 1.0) * current as f64).round() as usize
             };
             // A growth by the blocked count that did not raise throughput: the blocked reading
@@ -869,6 +879,17 @@ mod tests {
         // The same low reading again (a hog that stayed, say) is no new drop.
         let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
         assert!(!matches!(again.reason, Reason::CpuFell { .. }), "{again:?}");
+        // The host reading still showing the CPU phase (busy) does not halve the step.
+        let mut state = ControllerState::new();
+        let hot = |s: Snapshot| Snapshot {
+            host_cpu: Some(1.0),
+            ..s
+        };
+        decide(&hot(busy(4, 0.1, 1.9, 3.9)), &mut state, &config);
+        assert_eq!(
+            decide(&hot(busy(4, 0.4, 0.4, 3.6)), &mut state, &config).target,
+            16
+        );
     }
 
     #[test]
