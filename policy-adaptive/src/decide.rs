@@ -29,8 +29,8 @@
 //!    A growth by the blocked count that did not raise throughput holds the next one (for
 //!    `DAMP_FOR` = 3 intervals, or until throughput rises): the blocked reading spans 250 ms
 //!    and may still be the last load's. The same lag the other way: when our workers' CPU
-//!    falls by half or more, to under half the cores, on a full tick with every worker busy
-//!    and no fewer busy than on the last full tick, while the split still reads mostly
+//!    falls by half or more (from the higher of the last two full ticks), to under half the
+//!    cores, on a full tick with the workers busy, while the split still reads mostly
 //!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
 //!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
 //!    the CPU phase), damped like a growth by the count (`Reason::CpuFell`).
@@ -269,9 +269,10 @@ pub struct ControllerState {
     /// After a growth by the blocked count: the throughput before it, and how long growth on
     /// that evidence stays damped unless throughput rises (`DAMP_FOR`).
     damp: Option<(f64, Duration)>,
-    /// The last full tick's workers' CPU (cores) and busy count, for the off-CPU presumption
-    /// of rule 4 (a CPU use that fell by half at no fewer busy workers).
-    last_cpu: Option<(f64, u64)>,
+    /// The last two full ticks' workers' CPU (cores) and busy count, newest first, for the
+    /// off-CPU presumption of rule 4 (a CPU use that fell by half at no fewer busy workers).
+    /// Two: a load that changes mid-tick splits its drop over two ticks.
+    last_cpu: [Option<(f64, u64)>; 2],
 }
 
 /// How long, in intervals, a growth by the blocked count that did not raise throughput holds
@@ -387,11 +388,14 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         state.damp = (!helped && !left.is_zero()).then_some((before, left));
     }
 
-    // The last full tick's CPU, then this one's in its place (early ticks span a few ms: their
-    // CPU figure is not a tick's).
-    let cpu_before = state.last_cpu;
+    // The higher CPU of the last two full ticks, then this one's in front (early ticks span a
+    // few ms: their CPU figure is not a tick's).
+    let cpu_before = match state.last_cpu {
+        [Some(a), Some(b)] => Some(if b.0 > a.0 { b } else { a }),
+        [a, b] => a.or(b),
+    };
     if full_tick {
-        state.last_cpu = s.worker_cpu.map(|cpu| (cpu, s.running));
+        state.last_cpu = [s.worker_cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
 
     // Timers first: they must see every tick, whichever rule decides.
@@ -474,8 +478,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let budget = config.spare_cpu * cores;
         let got = s.worker_cpu.or(s.worker_demand);
         let demand = s.worker_demand.or(s.worker_cpu);
-        // Our workers' CPU fell by half or more, to under half the cores, with every worker
-        // busy and no fewer of them than on the last full tick, while the split says their
+        // Our workers' CPU fell by half or more (from the higher of the last two full ticks:
+        // a load that changes mid-tick splits its drop over two), to under half the cores,
+        // with the workers busy (at most a quarter idle at the instant, between tasks) and
+        // at most a quarter fewer of them than then, while the split says their
         // off-CPU time is mostly run-queue wait: with the cores that free, a runnable worker
         // gets one, so the split (it spans 250 ms) is the last load's. W4's CPU-and-sleep
         // phase after its CPU-bound one: 3 workers at 0.42 cores (1.29 the tick before) read
@@ -487,8 +493,8 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let cpu_fell = match (s.worker_cpu, s.blocked, cpu_before) {
             (Some(cpu), Some(b), Some((cpu_was, busy_was))) => {
                 full_tick
-                    && busy >= current
-                    && s.running >= busy_was
+                    && busy * 4 >= current * 3
+                    && s.running * 4 >= busy_was * 3
                     && cpu_was >= CPU_FELL_BELOW * cores
                     && cpu < CPU_FELL_BELOW * cores
                     && cpu * 2.0 <= cpu_was
@@ -496,6 +502,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             _ => false,
         };
+        if cpu_fell {
+            // One step per drop: the next tick compares with this one's CPU, not the peak.
+            state.last_cpu[1] = None;
+        }
         let blocked = match (cpu_fell, s.worker_cpu) {
             (true, Some(cpu)) => s.blocked.map(|b| b.max(busy as f64 - cpu)),
             _ => s.blocked,
@@ -895,12 +905,12 @@ mod tests {
     #[test]
     fn cpu_that_fell_needs_a_full_tick_and_as_many_busy_workers() {
         let config = Config::default();
-        // With fewer workers busy than on the last full tick the drop is theirs, not a stale split.
+        // With half the workers busy the drop is theirs (a load that drained), not a stale split.
         let mut state = ControllerState::new();
         decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
         let fewer = Snapshot {
-            running: 3,
-            ..busy(4, 0.4, 0.4, 2.6)
+            running: 2,
+            ..busy(4, 0.4, 0.4, 1.6)
         };
         assert!(!matches!(
             decide(&fewer, &mut state, &config).reason,
@@ -917,11 +927,26 @@ mod tests {
             decide(&early, &mut state, &config).reason,
             Reason::CpuFell { .. }
         ));
-        assert_eq!(state.last_cpu, Some((1.9, 4)));
+        assert_eq!(state.last_cpu, [Some((1.9, 4)), None]);
         // Without a last full tick there is nothing to have fallen from.
         let mut state = ControllerState::new();
         let first = decide(&busy(4, 0.4, 0.4, 3.6), &mut state, &config);
         assert_eq!(first.target, 4, "{first:?}");
+    }
+
+    #[test]
+    fn a_drop_split_over_two_ticks_counts_from_the_higher() {
+        // The load changed mid-tick: 1.9 -> 1.1 -> 0.8 cores, neither tick halving the last.
+        let config = Config::default();
+        let mut state = ControllerState::new();
+        decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+        let mid = decide(&busy(4, 0.3, 1.1, 3.7), &mut state, &config);
+        assert!(!matches!(mid.reason, Reason::CpuFell { .. }), "{mid:?}");
+        let fell = decide(&busy(4, 0.4, 0.8, 3.6), &mut state, &config);
+        assert!(matches!(fell.reason, Reason::CpuFell { .. }), "{fell:?}");
+        // ... once: the peak is forgotten after the step.
+        let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
+        assert!(!matches!(again.reason, Reason::CpuFell { .. }), "{again:?}");
     }
 
     #[test]
