@@ -33,7 +33,8 @@
 //!    cores, on a full tick with the workers busy, while the split still reads mostly
 //!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
 //!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
-//!    the CPU phase), damped like a growth by the count (`Reason::CpuFell`).
+//!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
+//!    growth by the count (`Reason::CpuFell`).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -493,6 +494,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let cpu_fell = match (s.worker_cpu, s.blocked, cpu_before) {
             (Some(cpu), Some(b), Some((cpu_was, busy_was))) => {
                 full_tick
+                    && current <= 2 * cap.bounded
                     && busy * 4 >= current * 3
                     && s.running * 4 >= busy_was * 3
                     && cpu_was >= CPU_FELL_BELOW * cores
@@ -506,6 +508,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // One step per drop: the next tick compares with this one's CPU, not the peak.
             state.last_cpu[1] = None;
         }
+        // Only from about the size CPU-bound work keeps (twice the CPU cap, where rule 6
+        // trims to it and the climber probes above it), and to at most 4 × the cap: what the
+        // presumption is for (a CPU-bound phase's pool whose tasks started blocking), with
+        // the caught-up split to grow on from there. An outside load that arrived on W4's
+        // CPU phase at 26 threads read 1.34 -> 0.52 cores and grew it to 64.
+        let fell_cap = 4 * cap.bounded;
         let blocked = match (cpu_fell, s.worker_cpu) {
             (true, Some(cpu)) => s.blocked.map(|b| b.max(busy as f64 - cpu)),
             _ => s.blocked,
@@ -621,6 +629,11 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 }
             }
             let step = wanted.min(queued).min(pace_cap).min(room).max(1);
+            let step = if cpu_fell {
+                step.min(fell_cap.saturating_sub(current)).max(1)
+            } else {
+                step
+            };
             if by_count && full_tick {
                 state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
             }
@@ -932,6 +945,24 @@ mod tests {
         let mut state = ControllerState::new();
         let first = decide(&busy(4, 0.4, 0.4, 3.6), &mut state, &config);
         assert_eq!(first.target, 4, "{first:?}");
+    }
+
+    #[test]
+    fn cpu_that_fell_grows_only_a_pool_near_the_cpu_cap() {
+        let config = Config::default();
+        // 26 threads (an outside load arrived on a pool above the CPU-bound size): no step.
+        let mut state = ControllerState::new();
+        decide(&busy(26, 0.5, 1.34, 25.0), &mut state, &config);
+        let far = decide(&busy(26, 0.5, 0.52, 25.0), &mut state, &config);
+        assert!(!matches!(far.reason, Reason::CpuFell { .. }), "{far:?}");
+        // 8 (twice the cap of 4): x4 would be 32; at most 4 × the cap, 16.
+        let mut state = ControllerState::new();
+        decide(&busy(8, 0.2, 1.9, 7.8), &mut state, &config);
+        let near = decide(&busy(8, 0.4, 0.5, 7.0), &mut state, &config);
+        assert_eq!(
+            (near.target, matches!(near.reason, Reason::CpuFell { .. })),
+            (16, true)
+        );
     }
 
     #[test]
