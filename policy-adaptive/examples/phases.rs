@@ -1,6 +1,7 @@
-//! An I/O-like phase (tasks that sleep 5 ms) then a CPU-bound phase (about 1 ms of arithmetic
-//! per task), each with 64 tasks kept in flight, then an idle phase. Prints the worker count over
-//! time and the scaling events with their reasons.
+//! An I/O-like phase (tasks that sleep 5 ms), a CPU-bound phase (about 1 ms of arithmetic per
+//! task), then a mixed one (1 ms of arithmetic, then a 4 ms sleep: it starts from the CPU
+//! phase's few threads and needs about twenty), each with 64 tasks kept in flight, then an idle
+//! phase. Prints the worker count over time and the scaling events with their reasons.
 //!
 //! Run with `cargo run --release -p policy-adaptive --example phases`.
 
@@ -90,6 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         spin(iterations);
     });
     println!("cpu phase: {:.0} tasks/s", cpu as f64 / PHASE.as_secs_f64());
+    let mix = phase(&pool, "mix", move || {
+        spin(iterations);
+        std::thread::sleep(Duration::from_millis(4));
+    });
+    println!("mix phase: {:.0} tasks/s", mix as f64 / PHASE.as_secs_f64());
 
     // Idle: the workers above `min` retire after the keep-alive.
     let idle_start = Instant::now();

@@ -16,7 +16,9 @@
 //!    CPU cap scaled by how long a worker is off the CPU for each unit on it, the run-queue
 //!    wait left out), not yet reached. Busy workers nearly all (3/4) blocked: grow to the
 //!    backlog at once (one thread per queued task, as tokio's blocking pool does), bounded by
-//!    that room and `max`, early decision or not. Otherwise by the blocked count, at most ×4 per
+//!    that room and `max`, early decision or not. At least half blocked: by the backlog's
+//!    blocked share (each queued task is that share of a thread) or the blocked count, the
+//!    larger; under half, by the count; either at most ×4 per
 //!    interval (an early decision, taken a fraction of an interval after the last, grows only
 //!    workers nearly all blocked: over its few ms a worker waiting for a CPU can look
 //!    blocked). Workers that want the cores (`spare_cpu × cores`) without being blocked half
@@ -26,7 +28,13 @@
 //!    all blocked (the host's CPU, read once a second, may still be our own last phase's).
 //!    A growth by the blocked count that did not raise throughput holds the next one (for
 //!    `DAMP_FOR` = 3 intervals, or until throughput rises): the blocked reading spans 250 ms
-//!    and may still be the last load's.
+//!    and may still be the last load's. The same lag the other way: when our workers' CPU
+//!    falls by half or more (from the higher of the last two full ticks), to under half the
+//!    cores, on a full tick with the workers busy, while the split still reads mostly
+//!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
+//!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
+//!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
+//!    growth by the count (`Reason::CpuFell`).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -79,6 +87,15 @@ pub enum Reason {
         blocked: Option<f64>,
         /// Whether the host CPU guard limited the step to doubling.
         host_busy: bool,
+    },
+    /// Queued work while our workers' CPU use fell by half or more, to under half the cores:
+    /// their off-CPU time was taken as blocked (the measured split still spoke for the last
+    /// load), growth paced at x4 per interval.
+    CpuFell {
+        /// Cores' worth of CPU the workers used on the last full tick.
+        from: f64,
+        /// Cores' worth of CPU they used on this one.
+        to: f64,
     },
     /// Work queued and every worker busy with fewer workers than cores: up to the CPU cap
     /// (`cpu_threads_per_core × cores`).
@@ -140,6 +157,10 @@ impl fmt::Display for Reason {
             Reason::Backlog { blocked: None, .. } => {
                 f.write_str("backlog, all busy (no per-thread CPU)")
             }
+            Reason::CpuFell { from, to } => write!(
+                f,
+                "backlog, workers' cpu fell {from:.2} -> {to:.2} cores: off-cpu taken as blocked"
+            ),
             Reason::BelowCpuCap => f.write_str("backlog, all busy, below the cpu cap"),
             Reason::MemoryPressure { available } => {
                 write!(
@@ -249,6 +270,10 @@ pub struct ControllerState {
     /// After a growth by the blocked count: the throughput before it, and how long growth on
     /// that evidence stays damped unless throughput rises (`DAMP_FOR`).
     damp: Option<(f64, Duration)>,
+    /// The last two full ticks' workers' CPU (cores) and busy count, newest first, for the
+    /// off-CPU presumption of rule 4 (a CPU use that fell by half at no fewer busy workers).
+    /// Two: a load that changes mid-tick splits its drop over two ticks.
+    last_cpu: [Option<(f64, u64)>; 2],
 }
 
 /// How long, in intervals, a growth by the blocked count that did not raise throughput holds
@@ -283,6 +308,13 @@ const FULL_CORES: f64 = 0.9;
 /// core per worker; CPU-bound work starved by an outside hog to under a tenth of the cores is
 /// rare, and its workers are not half blocked (the states say runnable).
 const LIGHT_CORES: f64 = 0.1;
+
+/// The share of the cores our workers' CPU use must fall under, from at least this share on
+/// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
+/// to be presumed blocked while the measured split still says run-queue wait (rule 4): the
+/// split spans 250 ms, so on the first tick of a blocking phase after a CPU-bound one it is
+/// still the CPU phase's.
+const CPU_FELL_BELOW: f64 = 0.5;
 
 /// The CPU cap, `cpu_threads_per_core × cores`: the size CPU-bound work keeps (rule 6 trims
 /// to it, rule 5 grows to it, rule 4 scales it by the blocking ratio). Bound once per decision
@@ -355,6 +387,16 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let left = left.saturating_sub(s.elapsed);
         let helped = full_tick && rate > before * (1.0 + config.climb_tolerance);
         state.damp = (!helped && !left.is_zero()).then_some((before, left));
+    }
+
+    // The higher CPU of the last two full ticks, then this one's in front (early ticks span a
+    // few ms: their CPU figure is not a tick's).
+    let cpu_before = match state.last_cpu {
+        [Some(a), Some(b)] => Some(if b.0 > a.0 { b } else { a }),
+        [a, b] => a.or(b),
+    };
+    if full_tick {
+        state.last_cpu = [s.worker_cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
 
     // Timers first: they must see every tick, whichever rule decides.
@@ -437,7 +479,46 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let budget = config.spare_cpu * cores;
         let got = s.worker_cpu.or(s.worker_demand);
         let demand = s.worker_demand.or(s.worker_cpu);
-        let room = match (got, s.blocked) {
+        // Our workers' CPU fell by half or more (from the higher of the last two full ticks:
+        // a load that changes mid-tick splits its drop over two), to under half the cores,
+        // with the workers busy (at most a quarter idle at the instant, between tasks) and
+        // at most a quarter fewer of them than then, while the split says their
+        // off-CPU time is mostly run-queue wait: with the cores that free, a runnable worker
+        // gets one, so the split (it spans 250 ms) is the last load's. W4's CPU-and-sleep
+        // phase after its CPU-bound one: 3 workers at 0.42 cores (1.29 the tick before) read
+        // 0.4 blocked and 2.6 cores wanted, held a tick at 3 threads, then grew 3 -> 26 on the
+        // caught-up split: a fifth of the phase at a fifth of the speed (0.79-0.80 of the best
+        // fixed size). The fresh figures stand instead (off-CPU time blocked), paced at x4: an
+        // outside hog arriving at that moment looks the same for one tick, and the next tick's
+        // split (runnable states) trims back (rule 6) without a second step on this evidence.
+        let cpu_fell = match (s.worker_cpu, s.blocked, cpu_before) {
+            (Some(cpu), Some(b), Some((cpu_was, busy_was))) => {
+                full_tick
+                    && current <= 2 * cap.bounded
+                    && busy * 4 >= current * 3
+                    && s.running * 4 >= busy_was * 3
+                    && cpu_was >= CPU_FELL_BELOW * cores
+                    && cpu < CPU_FELL_BELOW * cores
+                    && cpu * 2.0 <= cpu_was
+                    && b * 2.0 < busy as f64
+            }
+            _ => false,
+        };
+        if cpu_fell {
+            // One step per drop: the next tick compares with this one's CPU, not the peak.
+            state.last_cpu[1] = None;
+        }
+        // Only from about the size CPU-bound work keeps (twice the CPU cap, where rule 6
+        // trims to it and the climber probes above it), and to at most 4 × the cap: what the
+        // presumption is for (a CPU-bound phase's pool whose tasks started blocking), with
+        // the caught-up split to grow on from there. An outside load that arrived on W4's
+        // CPU phase at 26 threads read 1.34 -> 0.52 cores and grew it to 64.
+        let fell_cap = 4 * cap.bounded;
+        let blocked = match (cpu_fell, s.worker_cpu) {
+            (true, Some(cpu)) => s.blocked.map(|b| b.max(busy as f64 - cpu)),
+            _ => s.blocked,
+        };
+        let room = match (got, blocked) {
             (Some(_), Some(b)) if demand.is_some_and(|d| d >= budget) && b * 2.0 < busy as f64 => 0,
             // Our own workers already keep (nearly) every core busy: a thread more only queues
             // for a core, however blocked the rest of their time reads. Without this, W3 (1 ms
@@ -472,13 +553,31 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // cores and grew by the count (23 -> 39 -> 64: 0.79 of the best fixed size).
         let light = matches!((s.worker_cpu, s.blocked),
             (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64);
-        let all_blocked =
-            light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0);
-        let wants = match s.blocked {
-            // When (nearly) every busy worker is blocked, aim at the whole backlog.
-            Some(_) if all_blocked && spare_cpu => Some(usize::MAX),
-            // Half a worker's worth of blocked time is a worker that could be replaced.
-            Some(b) if b >= 0.5 && spare_cpu && !early => Some((b.round() as usize).max(1)),
+        // A presumed split is not a burst: it is paced (below), whatever share it gives.
+        let all_blocked = !cpu_fell
+            && (light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0));
+        let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
+        let wants = match blocked {
+            // When (nearly) every busy worker is blocked, aim at the whole backlog; on the
+            // presumed split too, at x4 per interval.
+            Some(_) if (all_blocked || cpu_fell) && spare_cpu => Some(usize::MAX),
+            // Half a worker's worth of blocked time is a worker that could be replaced; and,
+            // once at least half the busy time is blocked, each queued task is the blocked
+            // share of a thread: a share that jumped is trusted at once (within the pace, the
+            // room and the damping below). By the count alone, W4's CPU-and-sleep phase read
+            // 3.6 of 6 workers blocked with 58 queued and grew 6 -> 10, held (the cores looked
+            // full), then 10 -> 16 two ticks later; by the backlog's share it goes to the
+            // room at once (16). Under half, the count only: CPU-bound workers on a crowded
+            // host read a third or so blocked, and the backlog would multiply that noise.
+            Some(b) if b >= 0.5 && spare_cpu && !early => {
+                let share = (b / busy.max(1) as f64).min(1.0);
+                let by_backlog = if share >= 0.5 {
+                    (queued as f64 * share).round() as usize
+                } else {
+                    0
+                };
+                Some((b.round() as usize).max(by_backlog).max(1))
+            }
             // Without per-thread CPU, "all busy with a backlog" is the only hint; grow slowly
             // and only up to the CPU cap, leaving the rest to the starvation rule and the climber.
             None if s.worker_cpu.is_none() && busy >= current && current < cap.threads => Some(1),
@@ -491,7 +590,6 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 return hold(Reason::MemoryPressure { available });
             }
             let host_busy = s.host_cpu.is_some_and(|h| h >= config.host_cpu_guard);
-            let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
             // Workers nearly all blocked with CPU to spare grow to the backlog at once, early
             // decision or not (tokio's blocking pool starts a thread per submission that finds
             // none idle): each queued task would otherwise wait for a sleeper, and the room
@@ -508,7 +606,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             let pace_cap = if all_blocked {
                 usize::MAX
             } else {
-                let factor: f64 = if host_busy { 2.0 } else { 4.0 };
+                // Not the guard's x2 after our CPU fell: the host reading (once a second) then
+                // still shows our own CPU-bound phase (the mixed phase of the `phases` example
+                // went 2 -> 4 on it), and an outside hog arriving is not in it yet either.
+                let factor: f64 = if host_busy && !cpu_fell { 2.0 } else { 4.0 };
                 ((factor.powf(pace) - 1.0) * current as f64).round() as usize
             };
             // A growth by the blocked count that did not raise throughput: the blocked reading
@@ -516,7 +617,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // CPU-bound ones read 48 of 65 workers blocked on the sleepers' readings, and grew
             // 67 -> 102 -> 128 on two ticks, the second with throughput down 93%.
             // Only growth on a measured blocked count (the blind +1 is not a reading to doubt).
-            let by_count = !all_blocked && s.blocked.is_some();
+            let by_count = !all_blocked && blocked.is_some();
             if let (Some((before, _)), true) = (state.damp, by_count) {
                 if full_tick {
                     let gain = if before > 0.0 {
@@ -528,16 +629,28 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 }
             }
             let step = wanted.min(queued).min(pace_cap).min(room).max(1);
+            let step = if cpu_fell {
+                step.min(fell_cap.saturating_sub(current)).max(1)
+            } else {
+                step
+            };
             if by_count && full_tick {
                 state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
             }
             state.climb = Climb::default();
-            return Decision {
-                target: current.saturating_add(step).min(max),
-                reason: Reason::Backlog {
-                    blocked: s.blocked,
+            let reason = match (cpu_fell, s.worker_cpu, cpu_before) {
+                (true, Some(cpu), Some((cpu_was, _))) => Reason::CpuFell {
+                    from: cpu_was,
+                    to: cpu,
+                },
+                _ => Reason::Backlog {
+                    blocked,
                     host_busy: host_busy && !all_blocked,
                 },
+            };
+            return Decision {
+                target: current.saturating_add(step).min(max),
+                reason,
             };
         }
     }
@@ -752,5 +865,141 @@ pub fn grows_on_demand(s: &Snapshot, config: &Config) -> bool {
         }
         (Some(_), _) => true,
         (None, _) => current < CpuCap::new(config, s.cores).threads,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(100);
+
+    fn busy(threads: usize, blocked: f64, cpu: f64, demand: f64) -> Snapshot {
+        Snapshot {
+            threads,
+            target: threads,
+            queued: 60,
+            running: threads as u64,
+            completed: 100,
+            blocked: Some(blocked),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(demand),
+            ..Snapshot::new(TICK, 2)
+        }
+    }
+
+    #[test]
+    fn cpu_that_fell_by_half_counts_off_cpu_time_as_blocked_once() {
+        let config = Config::default();
+        let mut state = ControllerState::new();
+        // A CPU-bound tick at the cap holds (and is remembered).
+        let before = decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+        assert_eq!(before.target, 4);
+        // The CPU falls to a fifth with the split unchanged: x4 at once.
+        let fell = decide(&busy(4, 0.4, 0.4, 3.6), &mut state, &config);
+        assert_eq!(fell.target, 16);
+        assert!(matches!(fell.reason, Reason::CpuFell { .. }), "{fell:?}");
+        // The same low reading again (a hog that stayed, say) is no new drop.
+        let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
+        assert!(!matches!(again.reason, Reason::CpuFell { .. }), "{again:?}");
+        // The host reading still showing the CPU phase (busy) does not halve the step.
+        let mut state = ControllerState::new();
+        let hot = |s: Snapshot| Snapshot {
+            host_cpu: Some(1.0),
+            ..s
+        };
+        decide(&hot(busy(4, 0.1, 1.9, 3.9)), &mut state, &config);
+        assert_eq!(
+            decide(&hot(busy(4, 0.4, 0.4, 3.6)), &mut state, &config).target,
+            16
+        );
+    }
+
+    #[test]
+    fn cpu_that_fell_needs_a_full_tick_and_as_many_busy_workers() {
+        let config = Config::default();
+        // With half the workers busy the drop is theirs (a load that drained), not a stale split.
+        let mut state = ControllerState::new();
+        decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+        let fewer = Snapshot {
+            running: 2,
+            ..busy(4, 0.4, 0.4, 1.6)
+        };
+        assert!(!matches!(
+            decide(&fewer, &mut state, &config).reason,
+            Reason::CpuFell { .. }
+        ));
+        // An early tick (a few ms) neither shows a drop nor records its CPU.
+        let mut state = ControllerState::new();
+        decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+        let early = Snapshot {
+            elapsed: Duration::from_millis(10),
+            ..busy(4, 0.4, 0.4, 3.6)
+        };
+        assert!(!matches!(
+            decide(&early, &mut state, &config).reason,
+            Reason::CpuFell { .. }
+        ));
+        assert_eq!(state.last_cpu, [Some((1.9, 4)), None]);
+        // Without a last full tick there is nothing to have fallen from.
+        let mut state = ControllerState::new();
+        let first = decide(&busy(4, 0.4, 0.4, 3.6), &mut state, &config);
+        assert_eq!(first.target, 4, "{first:?}");
+    }
+
+    #[test]
+    fn cpu_that_fell_grows_only_a_pool_near_the_cpu_cap() {
+        let config = Config::default();
+        // 26 threads (an outside load arrived on a pool above the CPU-bound size): no step.
+        let mut state = ControllerState::new();
+        decide(&busy(26, 0.5, 1.34, 25.0), &mut state, &config);
+        let far = decide(&busy(26, 0.5, 0.52, 25.0), &mut state, &config);
+        assert!(!matches!(far.reason, Reason::CpuFell { .. }), "{far:?}");
+        // 8 (twice the cap of 4): x4 would be 32; at most 4 × the cap, 16.
+        let mut state = ControllerState::new();
+        decide(&busy(8, 0.2, 1.9, 7.8), &mut state, &config);
+        let near = decide(&busy(8, 0.4, 0.5, 7.0), &mut state, &config);
+        assert_eq!(
+            (near.target, matches!(near.reason, Reason::CpuFell { .. })),
+            (16, true)
+        );
+    }
+
+    #[test]
+    fn a_drop_split_over_two_ticks_counts_from_the_higher() {
+        // The load changed mid-tick: 1.9 -> 1.1 -> 0.8 cores, neither tick halving the last.
+        let config = Config::default();
+        let mut state = ControllerState::new();
+        decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+        let mid = decide(&busy(4, 0.3, 1.1, 3.7), &mut state, &config);
+        assert!(!matches!(mid.reason, Reason::CpuFell { .. }), "{mid:?}");
+        let fell = decide(&busy(4, 0.4, 0.8, 3.6), &mut state, &config);
+        assert!(matches!(fell.reason, Reason::CpuFell { .. }), "{fell:?}");
+        // ... once: the peak is forgotten after the step.
+        let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
+        assert!(!matches!(again.reason, Reason::CpuFell { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn a_majority_blocked_grows_by_the_backlog_share_a_minority_by_the_count() {
+        let config = Config::default();
+        // 3.6 of 6 blocked, 58 queued: 58 × 0.6 = 35, bounded by the room 4 × 4.8 / 1.2 = 16.
+        let jump = Snapshot {
+            queued: 58,
+            ..busy(6, 3.6, 1.2, 2.4)
+        };
+        assert_eq!(
+            decide(&jump, &mut ControllerState::new(), &config).target,
+            16
+        );
+        // 0.8 of 2 blocked (a crowded host's CPU-bound workers can read so): by the count, +1.
+        let minority = Snapshot {
+            queued: 14,
+            ..busy(2, 0.8, 0.4, 1.2)
+        };
+        assert_eq!(
+            decide(&minority, &mut ControllerState::new(), &config).target,
+            3
+        );
     }
 }

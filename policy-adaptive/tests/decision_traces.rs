@@ -403,8 +403,10 @@ fn cpu_and_sleep_work_stops_growing_once_our_workers_fill_the_cores() {
     // each sleeper's wake-up is served, so the blocked share rose with the thread count (50 of
     // 100 workers "blocked" at 100 threads) and the blocking ratio never bounded the room: the
     // pool grew to 98-129 threads. Here half of every busy worker's time reads as blocked, each
-    // uses a fifth of a core until the 2 cores are full. Once our workers fill the cores, a
-    // thread more only queues for a core: growth stops.
+    // uses a fifth of a core until the 2 cores are full. Half blocked with a backlog: to the
+    // blocking ratio's room at once (4 × (0.8 + 2) / 0.8 = 14, 13 after rounding), not by the
+    // count (4 -> 6 -> 9). Once our workers fill the cores, a thread more only queues for a
+    // core: growth stops.
     let (table, end) = trace(&Config::default(), 4, 6, |_, threads| {
         let busy = threads.min(256);
         let got = (busy as f64 * 0.2).min(CORES as f64);
@@ -506,8 +508,9 @@ fn an_oversubscribed_host_grows_sleep_bound_work_to_its_blocking_ratio() {
     // workers ours take 16 × 0.125 = 2 cores, all there are, and a thread more only queues for
     // one: growth stops at 16, however long the wait. (Before the room was the CPU cap's, it was
     // `spare_cpu × cores` = 1.5 × 5.8 = 8.7: 8 threads; before the full-cores rule, 23.)
+    // Six ticks: the climber's first window ends on the seventh and probes up from 16.
     let mut io = io_world(64);
-    let (table, end) = trace(&Config::default(), 4, 7, |tick, threads| {
+    let (table, end) = trace(&Config::default(), 4, 6, |tick, threads| {
         let s = io(tick, threads);
         let busy = s.running as f64;
         Snapshot {
@@ -750,5 +753,99 @@ fn light_half_blocked_workers_grow_to_the_backlog_at_once() {
     });
     assert_eq!(end, 64, "grew by the count:\n{table}");
     assert!(table.contains("23 -> 64"), "{table}");
+    insta::assert_snapshot!(table);
+}
+
+/// W4's CPU-and-sleep phase right after its CPU-bound one, as measured (`compare --only W4`,
+/// load 3-6): ticks 1-2 are the CPU phase at 4 then 3 workers; from tick 3 each task computes
+/// 1 ms and sleeps 4 ms, but the blocked/run-queue split (a 250 ms span) still reads the CPU
+/// phase's run-queue wait for a tick. `hog` instead: the same CPU drop from an outside CPU hog
+/// arriving (the split then stays "run-queue wait", rightly).
+fn cpu_then_blocking(tick: u32, threads: usize, hog: bool) -> Snapshot {
+    let busy = threads.min(64);
+    let n = busy as f64;
+    let (completed, blocked, cpu, demand) = match tick {
+        1 => (310, 0.1, 1.95, 3.9),
+        2 => (203, 0.3, 1.29, 2.7),
+        // The first tick of the new load: fresh CPU, stale split.
+        3 => (63, 0.4, 0.42, 2.6),
+        // The split caught up: blocked 4/5 of the busy time, a fifth on a CPU, up to the cores.
+        _ if !hog => {
+            let cpu = (n * 0.2).min(1.95);
+            ((cpu * 150.0) as u64, n - cpu, cpu, cpu)
+        }
+        // The hog stays: our CPU-bound workers share the cores with it, none blocked.
+        _ => (60, 0.1, 0.42, n - 0.1),
+    };
+    Snapshot {
+        queued: 64u64.saturating_sub(busy as u64),
+        running: busy as u64,
+        completed,
+        blocked: Some(blocked),
+        worker_cpu: Some(cpu),
+        worker_demand: Some(demand),
+        memory: lots_of_memory(),
+        host_cpu: Some(0.5),
+        ..base()
+    }
+}
+
+#[test]
+fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
+    // The stale split held the pool at 3 threads for the first tick of the phase (then 3 -> 26
+    // on the next): a fifth of the phase at a fifth of the speed, 0.79-0.80 of the best fixed
+    // size. Our CPU fell from 1.29 to 0.42 cores with the same 3 workers busy: off-CPU time is
+    // taken as blocked, x4 at once (4 -> 16 here), where the caught-up split finds the cores
+    // full (1 ms of CPU per 5 ms: 16 workers want 3.2 cores).
+    let (table, end) = trace(&Config::default(), 4, 6, |tick, threads| {
+        cpu_then_blocking(tick, threads, false)
+    });
+    let third = table.lines().nth(3).unwrap();
+    assert!(
+        third.contains("  4 -> 16") && third.contains("cpu fell"),
+        "{table}"
+    );
+    assert!((12..=32).contains(&end), "{end}\n{table}");
+    // An outside hog arriving looks the same for one tick: one x4 step, then the split
+    // (runnable, not blocked) trims back to the CPU cap, with no second step on the drop.
+    let (hog, hog_end) = trace(&Config::default(), 4, 6, |tick, threads| {
+        cpu_then_blocking(tick, threads, true)
+    });
+    assert_eq!(hog.matches("cpu fell").count(), 1, "{hog}");
+    assert_eq!(hog_end, 2 * CORES, "{hog}");
+    insta::assert_snapshot!(format!("{table}\nhog arriving:\n{hog}"));
+}
+
+#[test]
+fn a_blocked_share_that_jumps_grows_by_the_backlog_share() {
+    // W4's CPU-and-sleep phase as measured at load 12: 6 workers, 3.6 blocked (1.3 the tick
+    // before), 58 queued, 1.2 cores used. By the count: 6 -> 10, then a hold (the cores
+    // looked full at 1.8), then 10 -> 16 two ticks later. By the backlog's blocked share (58
+    // × 0.6 = 35), bounded by the room (4 × (1.2 + 3.6) / 1.2 = 16): 6 -> 16 at once.
+    let (table, end) = trace(&Config::default(), 6, 3, |tick, threads| {
+        let busy = threads.min(64);
+        let n = busy as f64;
+        let (blocked, cpu) = if tick == 1 {
+            (3.6, 1.2)
+        } else {
+            (n * 0.7, (n * 0.2).min(1.9))
+        };
+        Snapshot {
+            queued: 64u64.saturating_sub(busy as u64),
+            running: busy as u64,
+            completed: (cpu * 100.0) as u64,
+            blocked: Some(blocked),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(n - blocked),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.5),
+            ..base()
+        }
+    });
+    assert!(
+        table.lines().nth(1).unwrap().contains("  6 -> 16"),
+        "{table}"
+    );
+    assert_eq!(end, 16, "{table}");
     insta::assert_snapshot!(table);
 }
