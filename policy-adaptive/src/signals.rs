@@ -1076,6 +1076,40 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// A pool of `threads` workers whose thread ids `WorkerThreads` records (and forgets when a
+    /// worker stops), running `tasks` tasks that block at one gate, once `started` of them have
+    /// started. Each `send` on the returned sender lets one task finish (the one holding the
+    /// gate's lock); dropping it lets every task finish.
+    fn pool_blocked_at_a_gate(
+        threads: usize,
+        tasks: usize,
+        started: usize,
+    ) -> (ThreadPool, WorkerThreads, std::sync::mpsc::Sender<()>) {
+        let workers = WorkerThreads::new();
+        let (on_start, on_stop) = (workers.clone(), workers.clone());
+        let pool = ThreadPool::builder()
+            .threads(threads)
+            .on_thread_start(move |index| on_start.record_current(index))
+            .on_thread_stop(move |index| on_stop.forget(index))
+            .build()
+            .unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        for _ in 0..tasks {
+            let (gate, started_tx) = (gate.clone(), started_tx.clone());
+            pool.spawn(move || {
+                let _ = started_tx.send(());
+                let _ = gate.lock().map(|rx| rx.recv());
+            })
+            .unwrap();
+        }
+        for _ in 0..started {
+            started_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
+        (pool, workers, release)
+    }
+
     /// CPU-bound workers that outnumber the cores, with a host CPU reading that says "free"
     /// (it is refreshed once a second, so right after our own workers start spinning it still
     /// shows the quiet host before them): their run-queue wait must not be called blocked, or
@@ -1197,27 +1231,8 @@ mod tests {
     /// task makes the next sample measure.
     #[test]
     fn a_stuck_pool_reuses_its_split_until_a_task_finishes() {
-        let workers = WorkerThreads::new();
-        let hook = workers.clone();
-        let pool = ThreadPool::builder()
-            .threads(2)
-            .on_thread_start(move |index| hook.record_current(index))
-            .build()
-            .unwrap();
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let gate = Arc::new(std::sync::Mutex::new(gate));
-        let (started_tx, started) = std::sync::mpsc::channel::<()>();
-        for _ in 0..4 {
-            let (gate, started_tx) = (gate.clone(), started_tx.clone());
-            pool.spawn(move || {
-                let _ = started_tx.send(());
-                let _ = gate.lock().map(|rx| rx.recv());
-            })
-            .unwrap();
-        }
-        for _ in 0..2 {
-            started.recv_timeout(Duration::from_secs(30)).unwrap();
-        }
+        // Two workers blocked, two tasks queued behind them.
+        let (pool, workers, release) = pool_blocked_at_a_gate(2, 4, 2);
         let mut signals = PoolSignals::new(workers);
         // A host reading that stays put, so only the pool's counters can move.
         signals.host_cpu = Some(0.05);
@@ -1360,27 +1375,7 @@ mod tests {
     #[test]
     fn beyond_eight_busy_workers_a_tick_reads_four_clocks() {
         for (busy, reads) in [(3, 3), (CPU_SAMPLE, CPU_SAMPLE), (12, CPU_ROTATE)] {
-            let workers = WorkerThreads::new();
-            let hook = workers.clone();
-            let pool = ThreadPool::builder()
-                .threads(busy)
-                .on_thread_start(move |index| hook.record_current(index))
-                .build()
-                .unwrap();
-            let (release, gate) = std::sync::mpsc::channel::<()>();
-            let gate = Arc::new(std::sync::Mutex::new(gate));
-            let (started_tx, started) = std::sync::mpsc::channel::<()>();
-            for _ in 0..busy {
-                let (gate, started_tx) = (gate.clone(), started_tx.clone());
-                pool.spawn(move || {
-                    let _ = started_tx.send(());
-                    let _ = gate.lock().map(|rx| rx.recv());
-                })
-                .unwrap();
-            }
-            for _ in 0..busy {
-                started.recv_timeout(Duration::from_secs(30)).unwrap();
-            }
+            let (pool, workers, release) = pool_blocked_at_a_gate(busy, busy, busy);
             let mut signals = PoolSignals::new(workers);
             let tick = Duration::from_millis(100);
             // The first samples measure (the pool is not still yet): every busy worker is
@@ -1406,28 +1401,7 @@ mod tests {
     /// clock reading of a surviving worker counts from its mark, not from zero).
     #[test]
     fn a_retired_workers_clock_mark_goes_and_the_others_stay_with_their_workers() {
-        let workers = WorkerThreads::new();
-        let (on_start, on_stop) = (workers.clone(), workers.clone());
-        let pool = ThreadPool::builder()
-            .threads(3)
-            .on_thread_start(move |index| on_start.record_current(index))
-            .on_thread_stop(move |index| on_stop.forget(index))
-            .build()
-            .unwrap();
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let gate = Arc::new(std::sync::Mutex::new(gate));
-        let (started_tx, started) = std::sync::mpsc::channel::<()>();
-        for _ in 0..3 {
-            let (gate, started_tx) = (gate.clone(), started_tx.clone());
-            pool.spawn(move || {
-                let _ = started_tx.send(());
-                let _ = gate.lock().map(|rx| rx.recv());
-            })
-            .unwrap();
-        }
-        for _ in 0..3 {
-            started.recv_timeout(Duration::from_secs(30)).unwrap();
-        }
+        let (pool, workers, release) = pool_blocked_at_a_gate(3, 3, 3);
         let mut signals = PoolSignals::new(workers);
         let tick = Duration::from_millis(100);
         signals.sample(&pool, tick);
