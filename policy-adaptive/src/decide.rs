@@ -491,19 +491,23 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // fixed size). The fresh figures stand instead (off-CPU time blocked), paced at x4: an
         // outside hog arriving at that moment looks the same for one tick, and the next tick's
         // split (runnable states) trims back (rule 6) without a second step on this evidence.
-        let cpu_fell = match (s.worker_cpu, s.blocked, cpu_before) {
-            (Some(cpu), Some(b), Some((cpu_was, busy_was))) => {
-                full_tick
+        // The drop, as (cores before, cores now), when the presumption applies.
+        let fell = match (s.worker_cpu, s.blocked, cpu_before) {
+            (Some(cpu), Some(b), Some((cpu_was, busy_was)))
+                if full_tick
                     && current <= 2 * cap.bounded
                     && busy * 4 >= current * 3
                     && s.running * 4 >= busy_was * 3
                     && cpu_was >= CPU_FELL_BELOW * cores
                     && cpu < CPU_FELL_BELOW * cores
                     && cpu * 2.0 <= cpu_was
-                    && b * 2.0 < busy as f64
+                    && b * 2.0 < busy as f64 =>
+            {
+                Some((cpu_was, cpu))
             }
-            _ => false,
+            _ => None,
         };
+        let cpu_fell = fell.is_some();
         if cpu_fell {
             // One step per drop: the next tick compares with this one's CPU, not the peak.
             state.last_cpu[1] = None;
@@ -514,9 +518,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // the caught-up split to grow on from there. An outside load that arrived on W4's
         // CPU phase at 26 threads read 1.34 -> 0.52 cores and grew it to 64.
         let fell_cap = 4 * cap.bounded;
-        let blocked = match (cpu_fell, s.worker_cpu) {
-            (true, Some(cpu)) => s.blocked.map(|b| b.max(busy as f64 - cpu)),
-            _ => s.blocked,
+        let blocked = match fell {
+            Some((_, cpu)) => s.blocked.map(|b| b.max(busy as f64 - cpu)),
+            None => s.blocked,
         };
         let room = match (got, blocked) {
             (Some(_), Some(b)) if demand.is_some_and(|d| d >= budget) && b * 2.0 < busy as f64 => 0,
@@ -638,12 +642,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                 state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
             }
             state.climb = Climb::default();
-            let reason = match (cpu_fell, s.worker_cpu, cpu_before) {
-                (true, Some(cpu), Some((cpu_was, _))) => Reason::CpuFell {
-                    from: cpu_was,
-                    to: cpu,
-                },
-                _ => Reason::Backlog {
+            let reason = match fell {
+                Some((from, to)) => Reason::CpuFell { from, to },
+                None => Reason::Backlog {
                     blocked,
                     host_busy: host_busy && !all_blocked,
                 },
@@ -874,6 +875,11 @@ mod tests {
 
     const TICK: Duration = Duration::from_millis(100);
 
+    /// Whether `decision` grew on the presumption that our workers' fallen CPU is blocked time.
+    fn cpu_fell(decision: &Decision) -> bool {
+        matches!(decision.reason, Reason::CpuFell { .. })
+    }
+
     fn busy(threads: usize, blocked: f64, cpu: f64, demand: f64) -> Snapshot {
         Snapshot {
             threads,
@@ -898,10 +904,10 @@ mod tests {
         // The CPU falls to a fifth with the split unchanged: x4 at once.
         let fell = decide(&busy(4, 0.4, 0.4, 3.6), &mut state, &config);
         assert_eq!(fell.target, 16);
-        assert!(matches!(fell.reason, Reason::CpuFell { .. }), "{fell:?}");
+        assert!(cpu_fell(&fell), "{fell:?}");
         // The same low reading again (a hog that stayed, say) is no new drop.
         let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
-        assert!(!matches!(again.reason, Reason::CpuFell { .. }), "{again:?}");
+        assert!(!cpu_fell(&again), "{again:?}");
         // The host reading still showing the CPU phase (busy) does not halve the step.
         let mut state = ControllerState::new();
         let hot = |s: Snapshot| Snapshot {
@@ -925,10 +931,7 @@ mod tests {
             running: 2,
             ..busy(4, 0.4, 0.4, 1.6)
         };
-        assert!(!matches!(
-            decide(&fewer, &mut state, &config).reason,
-            Reason::CpuFell { .. }
-        ));
+        assert!(!cpu_fell(&decide(&fewer, &mut state, &config)));
         // An early tick (a few ms) neither shows a drop nor records its CPU.
         let mut state = ControllerState::new();
         decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
@@ -936,10 +939,7 @@ mod tests {
             elapsed: Duration::from_millis(10),
             ..busy(4, 0.4, 0.4, 3.6)
         };
-        assert!(!matches!(
-            decide(&early, &mut state, &config).reason,
-            Reason::CpuFell { .. }
-        ));
+        assert!(!cpu_fell(&decide(&early, &mut state, &config)));
         assert_eq!(state.last_cpu, [Some((1.9, 4)), None]);
         // Without a last full tick there is nothing to have fallen from.
         let mut state = ControllerState::new();
@@ -954,15 +954,12 @@ mod tests {
         let mut state = ControllerState::new();
         decide(&busy(26, 0.5, 1.34, 25.0), &mut state, &config);
         let far = decide(&busy(26, 0.5, 0.52, 25.0), &mut state, &config);
-        assert!(!matches!(far.reason, Reason::CpuFell { .. }), "{far:?}");
+        assert!(!cpu_fell(&far), "{far:?}");
         // 8 (twice the cap of 4): x4 would be 32; at most 4 × the cap, 16.
         let mut state = ControllerState::new();
         decide(&busy(8, 0.2, 1.9, 7.8), &mut state, &config);
         let near = decide(&busy(8, 0.4, 0.5, 7.0), &mut state, &config);
-        assert_eq!(
-            (near.target, matches!(near.reason, Reason::CpuFell { .. })),
-            (16, true)
-        );
+        assert_eq!((near.target, cpu_fell(&near)), (16, true));
     }
 
     #[test]
@@ -972,12 +969,12 @@ mod tests {
         let mut state = ControllerState::new();
         decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
         let mid = decide(&busy(4, 0.3, 1.1, 3.7), &mut state, &config);
-        assert!(!matches!(mid.reason, Reason::CpuFell { .. }), "{mid:?}");
+        assert!(!cpu_fell(&mid), "{mid:?}");
         let fell = decide(&busy(4, 0.4, 0.8, 3.6), &mut state, &config);
-        assert!(matches!(fell.reason, Reason::CpuFell { .. }), "{fell:?}");
+        assert!(cpu_fell(&fell), "{fell:?}");
         // ... once: the peak is forgotten after the step.
         let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
-        assert!(!matches!(again.reason, Reason::CpuFell { .. }), "{again:?}");
+        assert!(!cpu_fell(&again), "{again:?}");
     }
 
     #[test]
