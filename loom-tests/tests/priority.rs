@@ -18,6 +18,9 @@
 //! `--cfg loom_broken_priority_quiet` makes the quiet retire (a thread found the queue empty
 //! `QUIET_AFTER` times in a row, two under loom) clear every bit without looking at the levels
 //! again; `a_push_racing_a_quiet_retire_stays_visible` must then fail (`.ci/loom-planted`).
+//! `--cfg loom_broken_priority_skip` makes a pop that skips a retire (it keeps the bit of a level
+//! it found empty while another bit is set) return nothing instead of serving the levels below;
+//! `a_skipped_retire_serves_the_levels_below` must then fail.
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -348,6 +351,46 @@ fn a_push_racing_a_quiet_retire_stays_visible() {
             Some((20, _)) => assert_eq!(rest, [2]),
             Some(other) => panic!("popped {other:?}, never pushed"),
         }
+    });
+}
+
+/// Invariant: a pop that finds the level it chose empty while a lower bit is set, and skips the
+/// retire (this thread's second such find: `RETIRE_EVERY` is two under loom), still serves the
+/// most urgent entry there is, and the kept bit hides nothing from later pops. A Critical push
+/// races that pop: the pop takes it or an Idle entry queued before it started (never `None`),
+/// and once the push is done the next pop takes it if that one did not. With the skipped retire
+/// passing over the levels below (`--cfg loom_broken_priority_skip`) this model fails.
+#[test]
+#[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
+fn a_skipped_retire_serves_the_levels_below() {
+    model("a_skipped_retire_serves_the_levels_below", || {
+        let q = Arc::new(LevelQueue::with_aging(Aging::off()));
+        q.push(1, Priority::Critical);
+        for idle in [100, 101, 102] {
+            q.push(idle, Priority::Idle);
+        }
+        assert_eq!(q.pop(), Some((1, Priority::Critical)));
+        // This thread's first find of an empty level with another bit set: it retires
+        // Critical's bit (the re-check finds nothing) and serves Idle.
+        assert_eq!(q.pop(), Some((100, Priority::Idle)));
+        q.push(2, Priority::Critical);
+        assert_eq!(q.pop(), Some((2, Priority::Critical)));
+        let pusher = {
+            let q = q.clone();
+            thread::spawn(move || q.push(3, Priority::Critical))
+        };
+        // The second find (unless Critical 3 is already there): the bit is kept.
+        let first = q.pop();
+        pusher.join().unwrap();
+        let first = first.expect("a skipped retire served nothing while Idle work was queued");
+        let rest: Vec<(u32, Priority)> = std::iter::from_fn(|| q.pop()).collect();
+        let expected: &[(u32, Priority)] = match first {
+            (3, _) => &[(101, Priority::Idle), (102, Priority::Idle)],
+            (101, _) => &[(3, Priority::Critical), (102, Priority::Idle)],
+            other => panic!("popped {other:?} first"),
+        };
+        assert_eq!(rest, expected, "after the push: Critical first, each once");
+        assert!(q.is_empty());
     });
 }
 

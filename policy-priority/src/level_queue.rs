@@ -194,9 +194,16 @@ impl<S: Slot> Levels<S> {
             if plain {
                 match self.levels[top].steal() {
                     Steal::Success(entry) => return Some(self.served(entry, top, false)),
-                    // Another level may hold work: clear this one's bit so that pops go there.
-                    Steal::Empty if others != 0 => self.retire(top),
-                    // The only level the bitmap shows is empty: keep its bit (lazy retire).
+                    // Another level may hold work: clear this one's bit so that pops go there,
+                    // on this thread's first and then every `RETIRE_EVERY`th such find; else
+                    // keep it and take the most urgent entry (README.md, "Lazy retire").
+                    Steal::Empty if others != 0 && run.retires() => self.retire(top),
+                    // `--cfg loom_broken_priority_skip` only (loom-tests checks that a model
+                    // catches it): a skipped retire that passes over the levels below.
+                    #[cfg(loom_broken_priority_skip)]
+                    Steal::Empty if others != 0 => return None,
+                    // The only level the bitmap shows is empty, or a skipped retire: keep the
+                    // bit (lazy retire).
                     Steal::Empty => return self.pop_any(run),
                     Steal::Retry => {}
                 }
@@ -243,12 +250,18 @@ impl<S: Slot> Levels<S> {
             };
             match self.levels[level].steal() {
                 Steal::Success(entry) => return Some(self.served(entry, level, by_aging)),
-                // Another level may hold work: clear this one's bit so that pops go there.
-                Steal::Empty if bits & !(1u8 << level) != 0 => self.retire(level),
-                // The only level the bitmap shows is empty: keep its bit (README.md, "Lazy
-                // retire"). The queue has likely just drained, and the next push probably goes
-                // to the same level; retiring now would cost this pop a clear, a fence and a
-                // re-check, and that push a set and a clock read, on every drain.
+                // Another level may hold work: clear this one's bit so that pops go there. Always
+                // when aging chose it (its front estimate is stale: the push that refills it
+                // must set it again), else on this thread's first and then every
+                // `RETIRE_EVERY`th find (README.md, "Lazy retire").
+                Steal::Empty if bits & !(1u8 << level) != 0 && (by_aging || run.retires()) => {
+                    self.retire(level)
+                }
+                // The only level the bitmap shows is empty, or a skipped retire: keep its bit
+                // (README.md, "Lazy retire"). The queue has likely just drained, and the next
+                // push probably goes to the same level; retiring now would cost this pop a
+                // clear, a fence and a re-check, and that push a set and a clock read, on every
+                // drain.
                 Steal::Empty => return self.pop_any(run),
                 Steal::Retry => backoff.snooze(),
             }
@@ -443,6 +456,15 @@ const ALL_LEVELS: u8 = (1 << LEVELS) - 1;
 /// keeps up with a submitter. Two under loom, so that a model reaches both sides in a few pops.
 const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
 
+/// A thread that finds the level it took from empty while another bit is set retires that bit on
+/// its first such find and then on every this-many-th (README.md, "Lazy retire"). With several
+/// levels busy and the workers keeping up (the levels drain after every task), retiring on every
+/// find cost a clear, a fence and a re-check in the pop, and a set and a clock read in the push
+/// that refilled the level, on most tasks, with the bitmap's line bouncing between the
+/// submitter and the workers. A kept bit costs a pop one empty steal and the scan (`pop_any`).
+/// Two under loom, so that a model reaches both a retire and a skipped one in a few pops.
+const RETIRE_EVERY: u32 = if cfg!(loom) { 2 } else { 16 };
+
 /// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
 /// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
 /// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this
@@ -463,6 +485,9 @@ struct PopCounts {
     last_empty: Cell<u32>,
     /// The value of `pops` from which the aging check runs again.
     aging_from: Cell<u32>,
+    /// Finds of an empty level with another bit set (wrapping): the first and every
+    /// [`RETIRE_EVERY`]th retire the bit.
+    empty_finds: Cell<u32>,
 }
 
 // A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
@@ -475,6 +500,7 @@ std::thread_local! {
             empty: Cell::new(0),
             last_empty: Cell::new(0),
             aging_from: Cell::new(0),
+            empty_finds: Cell::new(0),
         }
     };
 }
@@ -485,6 +511,7 @@ pool_core::sync::thread_local! {
         empty: Cell::new(0),
         last_empty: Cell::new(0),
         aging_from: Cell::new(0),
+        empty_finds: Cell::new(0),
     };
 }
 
@@ -516,6 +543,20 @@ impl PopRun {
     #[inline]
     fn may_check_aging(self) -> bool {
         POPS.with(|counts| self.n.wrapping_sub(counts.aging_from.get()) as i32 >= 0)
+    }
+
+    /// This pop found the level it chose empty while another bit is set: whether it retires
+    /// that bit (this thread's first such find, then every [`RETIRE_EVERY`]th) or keeps it.
+    /// `--cfg loom_broken_priority_skip` plants a skipped retire that passes over the other
+    /// levels (`Levels::pop` then returns `None`): loom-tests'
+    /// `a_skipped_retire_serves_the_levels_below` must then fail (`.ci/loom-planted`).
+    #[inline]
+    fn retires(self) -> bool {
+        POPS.with(|counts| {
+            let finds = counts.empty_finds.get();
+            counts.empty_finds.set(finds.wrapping_add(1));
+            finds % RETIRE_EVERY == 0
+        })
     }
 
     /// An aging check found nothing overdue: skip it on this thread's next pops.
@@ -734,12 +775,16 @@ mod tests {
         assert_eq!(q.len(), 6);
         assert_eq!(drain(&q), [3, 6, 2, 4, 5, 1]);
         assert!(q.is_empty());
-        // Each level was retired when a pop found it empty while a lower one had work; Idle,
-        // the last, keeps its bit (lazy retire) until this thread has seen the queue empty
-        // QUIET_AFTER times in a row (`drain` ended with the first).
-        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+        // Critical was retired at this thread's first find of an empty level with another bit
+        // set; the later finds (fewer than RETIRE_EVERY) kept their bits, and so does Idle, the
+        // last (lazy retire), until this thread has seen the queue empty QUIET_AFTER times in a
+        // row (`drain` ended with the first).
+        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 0b01111);
         for _ in 1..QUIET_AFTER {
-            assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Idle.index());
+            assert_ne!(
+                q.levels.nonempty.load(Ordering::SeqCst) & 1 << Idle.index(),
+                0
+            );
             assert_eq!(q.pop(), None);
         }
         assert_eq!(
