@@ -270,6 +270,44 @@ fn every_finished_task_is_reported_once_the_pool_is_idle() {
     assert_eq!(policy.reported.load(Ordering::Relaxed), 901);
 }
 
+/// Only what the policy popped is reported to it: tasks spawned from inside a worker go to that
+/// worker's own deque when the policy allows local queues, and run from there (or are stolen
+/// from there) without the policy ever seeing them, so `on_finished` must not hear of them.
+#[test]
+fn tasks_run_from_a_workers_own_deque_are_not_reported_to_the_policy() {
+    let policy = Arc::new(Hostile {
+        local: true,
+        armed: AtomicBool::new(true),
+        ..Hostile::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..10 {
+        let runs = runs.clone();
+        pool.spawn(move || {
+            for _ in 0..5 {
+                let runs = runs.clone();
+                pool_core::spawn_here(move || {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                })
+                .unwrap();
+            }
+            runs.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(runs.load(Ordering::Relaxed), 60);
+    assert_eq!(policy.reported.load(Ordering::Relaxed), 10);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.completed, stats.running, stats.queued),
+        (60, 0, 0),
+        "{stats}"
+    );
+    pool.shutdown();
+}
+
 #[test]
 fn a_panicking_on_finished_kills_no_worker() {
     quiet_panics();

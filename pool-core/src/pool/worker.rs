@@ -333,18 +333,10 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         {
             panic!("injected fault: a worker panics out of its loop");
         }
-        // Each found task goes straight into `execute`: merging the two searches' results into
-        // one `Option` first copied the 24-byte task through the stack on every task.
-        let ran = if let Some(task) = find_task(shared, ctx) {
-            execute(shared, ctx, task);
-            true
-        } else if let Some(task) = search_a_while(shared, ctx) {
-            execute(shared, ctx, task);
-            true
-        } else {
-            false
-        };
-        if ran {
+        // Each found task goes straight into `execute`, inside `run_next`: merging the two
+        // searches' results into one `Option` first copied the 24-byte task through the stack on
+        // every task.
+        if run_next(shared, ctx) || run_a_while(shared, ctx) {
             // Between two tasks a surplus worker retires even when work is queued, so a shrink
             // takes effect within one task length per surplus worker, not when the queue empties
             // (its own deque goes back to the shared queue on the way out). One load of the size
@@ -401,24 +393,25 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
     }
 }
 
-/// Looks for work for a bounded number of backoff rounds; `None` means it is time to park.
-fn search_a_while(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
+/// Looks for work for a bounded number of backoff rounds and runs the first task it finds;
+/// false means it is time to park.
+fn run_a_while(shared: &Shared, ctx: &WorkerContext) -> bool {
     // Under loom every round is a scheduling point for the model checker to explore, and the
     // protocol does not depend on it: go straight to parking.
     if cfg!(loom) {
-        return None;
+        return false;
     }
     let backoff = Backoff::new();
     for _ in 0..SEARCH_ROUNDS_BEFORE_PARK {
         if shared.is_shutting_down() || shared.size.surplus() {
-            return None;
+            return false;
         }
         backoff.snooze();
-        if let Some(task) = find_task(shared, ctx) {
-            return Some(task);
+        if run_next(shared, ctx) {
+            return true;
         }
     }
-    None
+    false
 }
 
 /// What [`yield_now`] did.
@@ -540,51 +533,70 @@ pub(crate) fn boxed_job<F: FnOnce() + Send + 'static>(job: F) -> (Work, ()) {
 
 /// Runs one task if any is to be found; returns whether it did.
 pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
-    match find_task(shared, ctx) {
-        Some(task) => {
-            execute(shared, ctx, task);
-            true
-        }
-        None => false,
+    run_next(shared, ctx)
+}
+
+/// Finds a task and runs it; returns whether it did. Own deque first (newest work stays hot in
+/// this core's cache), then the shared queue, then the other workers' deques, and every
+/// [`SHARED_QUEUE_POLL_INTERVAL`]th search the shared queue before all of them.
+///
+/// Inlined into the loop, and each found task run where it was found: a found task is 24 bytes,
+/// and handing it back through memory from a call, then again into `execute`, stalled on store
+/// forwarding (16-byte loads of 8-byte stores) at each hop: the largest single cost per task in
+/// a `perf` profile of the scope tree.
+///
+/// A task from the worker's own deque, the common case of tasks spawning tasks, runs through
+/// its own copy of `execute`, in which `Ready::popped_at` is known to be `None`: no policy popped
+/// it, so the check for a report to the policy, and the spill of the found task to the stack
+/// that came with the merged path, are gone from that path (61 to 56 instructions per task in
+/// the worker loop, callgrind, `profile scope ours 1048575`).
+#[inline(always)]
+fn run_next(shared: &Shared, ctx: &WorkerContext) -> bool {
+    let task = match poll_shared_queue_now(shared, ctx) {
+        Some(task) => task,
+        None => match ctx.deque.pop() {
+            Some(work) => {
+                execute(shared, ctx, Ready::unranked(work));
+                return true;
+            }
+            // One entry at a time, never a batch into the own deque: an outside submission taken
+            // by a worker starts now, so the pool never starts a later outside submission while
+            // an earlier one waits behind a blocked task in some worker's deque (jobs that must
+            // run together, such as the parties of a barrier, would deadlock a pool that has room
+            // for them).
+            None => match shared.pop_global() {
+                Some(task) => task,
+                None => match steal(shared, ctx) {
+                    Some(task) => task,
+                    None => return false,
+                },
+            },
+        },
+    };
+    execute(shared, ctx, task);
+    true
+}
+
+/// Every [`SHARED_QUEUE_POLL_INTERVAL`]th search: the shared queue's oldest entry, looked at
+/// before the worker's own deque.
+#[inline(always)]
+fn poll_shared_queue_now(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
+    // A countdown, not a modulo: a compare and a decrement on the path of every task.
+    let searches_left = ctx.searches_before_poll.get();
+    if searches_left == 0 {
+        ctx.searches_before_poll.set(SHARED_QUEUE_POLL_INTERVAL - 1);
+        shared.pop_global()
+    } else {
+        ctx.searches_before_poll.set(searches_left - 1);
+        None
     }
 }
 
-/// Own deque first (newest work stays hot in this core's cache), then the shared queue, then
-/// the other workers' deques.
-///
 /// A worker whose own deque never empties (a task that keeps spawning) would never look at the
 /// shared queue; every this many searches it looks there first, so outside submissions are not
 /// starved. (61, like tokio's scheduler: prime, so it does not fall into step with a workload's
 /// own period.)
 const SHARED_QUEUE_POLL_INTERVAL: u32 = 61;
-
-// Inlined into the loop: a found task is 24 bytes, and handing it back through memory from a
-// call, then again into `execute`, stalled on store forwarding (16-byte loads of 8-byte
-// stores) at each hop: the largest single cost per task in a `perf` profile of the scope tree.
-#[inline(always)]
-fn find_task(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
-    // A countdown, not a modulo: a compare and a decrement on the path of every task.
-    let searches_left = ctx.searches_before_poll.get();
-    if searches_left == 0 {
-        ctx.searches_before_poll.set(SHARED_QUEUE_POLL_INTERVAL - 1);
-        if let Some(task) = shared.pop_global() {
-            return Some(task);
-        }
-    } else {
-        ctx.searches_before_poll.set(searches_left - 1);
-    }
-    if let Some(work) = ctx.deque.pop() {
-        return Some(Ready::unranked(work));
-    }
-    // One entry at a time, never a batch into the own deque: an outside submission taken by a
-    // worker starts now, so the pool never starts a later outside submission while an earlier one
-    // waits behind a blocked task in some worker's deque (jobs that must run together, such as
-    // the parties of a barrier, would deadlock a pool that has room for them).
-    if let Some(task) = shared.pop_global() {
-        return Some(task);
-    }
-    steal(shared, ctx)
-}
 
 #[inline(never)]
 fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
@@ -618,7 +630,7 @@ pub(crate) fn any_stealable(shared: &Shared) -> bool {
     shared.registry.stealers().iter().any(|s| !s.is_empty())
 }
 
-#[inline(always)] // see `find_task`
+#[inline(always)] // see `run_next`
 fn execute(shared: &Shared, ctx: &WorkerContext, ready: Ready) {
     let counters = &ctx.counters;
     let ran = match ready.work {
