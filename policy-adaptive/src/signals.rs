@@ -262,6 +262,8 @@ pub struct PoolSignals {
     stillness: Stillness,
     /// The last measured split, while it had `blocked` known.
     last_split: Option<Split3>,
+    /// The process's CPU clock at the last sample, for `Snapshot::process_cpu`.
+    process_clock: Option<Duration>,
     /// Samples that reused the split (statistics and tests).
     reused_samples: u64,
 }
@@ -436,6 +438,7 @@ impl PoolSignals {
             counters: None,
             stillness: Stillness::default(),
             last_split: None,
+            process_clock: None,
             reused_samples: 0,
         }
     }
@@ -1019,6 +1022,16 @@ impl Signals for PoolSignals {
                 self.last_split = split.0.is_some().then_some(split);
                 split
             };
+        // The process's CPU over this interval: fresh every tick, where the workers' CPU above
+        // (a few clocks in turn, each since its last reading) spans up to seconds in a large pool.
+        let clock = crate::proc::process_cpu();
+        let process_cpu = match (clock, self.process_clock) {
+            (Some(now), Some(before)) if secs > 0.0 => {
+                Some(now.saturating_sub(before).as_secs_f64() / secs)
+            }
+            _ => None,
+        };
+        self.process_clock = clock;
         Snapshot {
             elapsed,
             cores: self.cores,
@@ -1032,6 +1045,7 @@ impl Signals for PoolSignals {
             worker_demand,
             memory: self.memory,
             host_cpu: self.host_cpu,
+            process_cpu,
         }
     }
 }
