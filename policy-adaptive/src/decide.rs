@@ -38,8 +38,9 @@
 //!    (fresh every tick) rises to the cores (9/10) from half or less of the lower of the last
 //!    two full ticks, the split is the last load's for its span (250 ms): no growth on it
 //!    (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
-//!    takes a queued task once it gets a CPU). Everywhere, the workers' CPU is taken as at
-//!    most the process's over the same interval (their clocks, read in turn, may span seconds).
+//!    takes a queued task once it gets a CPU). Whether the workers' CPU fills the cores (no
+//!    room) is judged on at most the process's over the same interval (their clocks, read in
+//!    turn, may span seconds).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -402,19 +403,8 @@ impl CpuCap {
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
-    // The workers' CPU cannot exceed the whole process's over the same interval: where the
-    // workers' figure (a few clocks read in turn, each since its last reading: 1.6 s at 64
-    // busy workers) is higher, the load changed and the process's (fresh every tick) stands.
-    // W4's sleep phase after its CPU-and-sleep one read 1.9 cores at 22 workers from the last
-    // phase's clocks: the cores looked full and the first tick held.
-    let fresh = Snapshot {
-        worker_cpu: match (s.worker_cpu, s.process_cpu) {
-            (Some(w), Some(p)) => Some(w.min(p)),
-            (w, _) => w,
-        },
-        ..*s
-    };
-    let s = &fresh;
+    // A process figure that is not a number of cores (a custom `Signals`) is no figure.
+    let process_cpu = s.process_cpu.filter(|p| p.is_finite() && *p >= 0.0);
     state.ticks += 1;
     let (min, max) = (config.min, config.max);
     let current = s.target;
@@ -455,12 +445,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             [Some(a), Some(b)] => Some(a.min(b)),
             [a, b] => a.or(b),
         };
-        if let (Some(now), Some(before)) = (s.process_cpu, process_before) {
+        if let (Some(now), Some(before)) = (process_cpu, process_before) {
             if now >= FULL_CORES * cores && before * 2.0 <= now {
                 state.stale_split = Some((before, now, SPLIT_SPAN));
             }
         }
-        state.last_process = [s.process_cpu, state.last_process[0]];
+        state.last_process = [process_cpu, state.last_process[0]];
     }
 
     // Timers first: they must see every tick, whichever rule decides.
@@ -594,7 +584,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // 3.7x its thread-seconds): the measured blocked share kept rising with the thread
             // count (36.5 of 41 workers "blocked" where the cores allow 8), so the blocking
             // ratio never bounded the room.
-            (Some(got), Some(_)) if got >= FULL_CORES * cores => 0,
+            // Their CPU as at most the whole process's over the same interval: their clocks,
+            // read a few in turn, each since its last reading (1.6 s at 64 busy workers), may
+            // still be a last load's. W4's sleep phase after its CPU-and-sleep one read 1.9
+            // cores at 22 workers from the last phase's clocks, the process 0.3: the cores
+            // looked full and the first tick held. Only here: a process starved by a crowded
+            // host reads as little, and elsewhere that would pass for light, blocked work.
+            (Some(got), Some(_))
+                if got.min(process_cpu.unwrap_or(f64::INFINITY)) >= FULL_CORES * cores =>
+            {
+                0
+            }
             (Some(got), Some(b)) if got > 0.0 => {
                 let size = (cap.exact * (got + b) / got).floor();
                 if size >= max as f64 {
@@ -775,7 +775,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // (the last phase's clocks) while the process used the cores: 4 × (0.8 + 6.8) / 0.8 = 38,
     // then 26, 24, 18 over 800 ms instead of the cap. Only here, where the workers want the
     // cores themselves, so a busy thread elsewhere in the process does not stand for them.
-    let got = match (s.worker_cpu, s.process_cpu) {
+    let got = match (s.worker_cpu, process_cpu) {
         (Some(w), Some(p)) => Some(w.max(p.min(cores))),
         (w, _) => w,
     };
@@ -1119,6 +1119,21 @@ mod tests {
             decide(&busier, &mut ControllerState::new(), &config).target,
             22
         );
+        // Not a number of cores: ignored.
+        for bad in [f64::NAN, f64::INFINITY, -1.0] {
+            let s = with_process(old, bad);
+            assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 22);
+        }
+        // Only the full-cores check takes it: a process starved to 0.15 cores by a crowded
+        // host does not make half-blocked workers "light" (a burst to the backlog: W3 went
+        // 6 -> 65 on it); they grow by the paced share, bounded by the ratio of their clocks.
+        let starved = with_process(busy(6, 3.1, 0.8, 2.9), 0.15);
+        let starved = Snapshot {
+            host_cpu: Some(1.0),
+            ..starved
+        };
+        let d = decide(&starved, &mut ControllerState::new(), &config);
+        assert_eq!(d.target, 12, "{d:?}");
     }
 
     #[test]
