@@ -340,6 +340,11 @@ const FULL_CORES: f64 = 0.9;
 /// rare, and its workers are not half blocked (the states say runnable).
 const LIGHT_CORES: f64 = 0.1;
 
+/// The CPU per completed task (seconds) under which the workers' tasks are light (rule 4's
+/// burst of half-blocked workers): a task that sleeps 5 ms costs 10-20 µs of CPU, W3's (1 ms
+/// of CPU, then a 4 ms sleep) 1 ms however little of the cores a crowded host leaves it.
+const LIGHT_TASK_CPU: f64 = 100e-6;
+
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
 /// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
 /// to be presumed blocked while the measured split still says run-queue wait (rule 4): the
@@ -619,8 +624,19 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // more costs the cores next to nothing, and each queued task holds one for its sleep.
         // W4's sleep phase after its CPU-and-sleep one read 16 of 23 workers blocked at 0.07
         // cores and grew by the count (23 -> 39 -> 64: 0.79 of the best fixed size).
+        // Light by the CPU per completed task too, where a task completed: a crowded host
+        // starves W3's workers (1 ms of CPU per task) to under a tenth of the cores, half
+        // blocked, and they burst 6 -> 64 and 7 -> 64 (W3's thread-seconds 1.67 of the best
+        // fixed size; W4's third phase), then were trimmed back.
+        let task_cpu = (s.completed > 0)
+            .then(|| {
+                s.worker_cpu
+                    .map(|cpu| cpu * s.elapsed.as_secs_f64() / s.completed as f64)
+            })
+            .flatten();
         let light = matches!((s.worker_cpu, s.blocked),
-            (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64);
+            (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64)
+            && task_cpu.is_none_or(|t| t < LIGHT_TASK_CPU);
         // A presumed split is not a burst: it is paced (below), whatever share it gives.
         let all_blocked = !cpu_fell
             && (light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0));
@@ -1134,6 +1150,27 @@ mod tests {
         };
         let d = decide(&starved, &mut ControllerState::new(), &config);
         assert_eq!(d.target, 12, "{d:?}");
+    }
+
+    #[test]
+    fn starved_tasks_of_a_millisecond_of_cpu_are_not_light() {
+        let config = Config::default();
+        // W3 on a crowded host, as measured: 7 workers, 3.6 blocked, 0.15 cores, 15 tasks
+        // done (1 ms of CPU each): not light, so no burst to the backlog (57 queued).
+        let starved = Snapshot {
+            completed: 15,
+            host_cpu: Some(1.0),
+            ..busy(7, 3.6, 0.15, 3.4)
+        };
+        let d = decide(&starved, &mut ControllerState::new(), &config);
+        assert!(d.target <= 14, "{d:?}");
+        // Sleepers at the same CPU finish hundreds of tasks (75 µs of CPU each): light.
+        let sleepers = Snapshot {
+            completed: 200,
+            ..starved
+        };
+        let d = decide(&sleepers, &mut ControllerState::new(), &config);
+        assert_eq!(d.target, 67, "{d:?}");
     }
 
     #[test]

@@ -975,3 +975,31 @@ fn queued_work_beside_workers_between_tasks_is_no_shortage() {
     assert_eq!(more_end, 72, "{more}");
     insta::assert_snapshot!(format!("{table}\n20 queued:\n{more}"));
 }
+
+#[test]
+fn starved_cpu_and_sleep_work_does_not_burst_as_light() {
+    // W3 (1 ms of CPU, then 4 ms asleep) on a host crowded by other processes, as measured:
+    // 7 workers get 0.15 cores, 3.6 of them read blocked, 15 tasks done a tick. Under a tenth
+    // of the cores and half blocked, they passed for light sleepers and burst 7 -> 64 (then
+    // were trimmed 64 -> 18 -> 11). A millisecond of CPU per task is not light: they grow by
+    // the paced share (x2 on a busy host) toward their blocking ratio.
+    let (table, end) = trace(&Config::default(), 7, 3, |_, threads| {
+        let busy = threads.min(64);
+        let n = busy as f64;
+        Snapshot {
+            queued: (64 - busy) as u64,
+            running: busy as u64,
+            completed: 15,
+            blocked: Some(n * 0.52),
+            worker_cpu: Some(0.15),
+            worker_demand: Some(n * 0.46),
+            memory: lots_of_memory(),
+            host_cpu: Some(1.0),
+            process_cpu: Some(0.2),
+            ..base()
+        }
+    });
+    assert!(!table.contains("-> 64"), "{table}");
+    assert!(end < 64, "{end}\n{table}");
+    insta::assert_snapshot!(table);
+}
