@@ -34,13 +34,20 @@
 //!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
 //!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
 //!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
-//!    growth by the count (`Reason::CpuFell`).
+//!    growth by the count (`Reason::CpuFell`). And the lag the first way: when the process's CPU
+//!    (fresh every tick) rises to the cores (9/10) from half or less of the lower of the last
+//!    two full ticks, the split is the last load's for its span (250 ms): no growth on it
+//!    (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
+//!    takes a queued task once it gets a CPU). Whether the workers' CPU fills the cores (no
+//!    room) is judged on at most the process's over the same interval (their clocks, read in
+//!    turn, may span seconds).
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
 //! 6. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
 //!    is blocked: trim to `cpu_threads_per_core × cores`, scaled by the blocking ratio
-//!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked. Judged on our own workers' demand,
+//!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked, the CPU there the
+//!    process's (up to the cores) when higher than the workers' clocks say. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it.
 //! 7. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
@@ -95,6 +102,15 @@ pub enum Reason {
         /// Cores' worth of CPU the workers used on the last full tick.
         from: f64,
         /// Cores' worth of CPU they used on this one.
+        to: f64,
+    },
+    /// Queued work on busy workers read as blocked, but the process's CPU rose to the cores
+    /// (from half or less of its last two full ticks) within the blocked split's span: the
+    /// split is the last load's, so no growth on it.
+    CpuRose {
+        /// Cores' worth of CPU the process used before (the lower of the last two full ticks).
+        from: f64,
+        /// Cores' worth it used on the tick of the rise.
         to: f64,
     },
     /// Work queued and every worker busy with fewer workers than cores: up to the CPU cap
@@ -160,6 +176,10 @@ impl fmt::Display for Reason {
             Reason::CpuFell { from, to } => write!(
                 f,
                 "backlog, workers' cpu fell {from:.2} -> {to:.2} cores: off-cpu taken as blocked"
+            ),
+            Reason::CpuRose { from, to } => write!(
+                f,
+                "backlog, process cpu rose {from:.2} -> {to:.2} cores: blocked split stale, hold"
             ),
             Reason::BelowCpuCap => f.write_str("backlog, all busy, below the cpu cap"),
             Reason::MemoryPressure { available } => {
@@ -274,12 +294,23 @@ pub struct ControllerState {
     /// off-CPU presumption of rule 4 (a CPU use that fell by half at no fewer busy workers).
     /// Two: a load that changes mid-tick splits its drop over two ticks.
     last_cpu: [Option<(f64, u64)>; 2],
+    /// The last two full ticks' process CPU (cores), newest first, for the rise of rule 4.
+    last_process: [Option<f64>; 2],
+    /// After the process's CPU rose to the cores: the rise (from, to) and how long the blocked
+    /// split still speaks for the load before it (`SPLIT_SPAN`).
+    stale_split: Option<(f64, f64, Duration)>,
 }
 
 /// How long, in intervals, a growth by the blocked count that did not raise throughput holds
 /// the next one. Long enough to let the blocked reading (a 250 ms span) catch up with a change
 /// of load; short enough that a load whose throughput really fell (a slower phase) grows again.
 const DAMP_FOR: u32 = 3;
+
+/// How long the blocked/run-queue split speaks for the load before a change: the signals'
+/// `schedstat` share spans this much (`SHARE_SPAN` in signals.rs). Counted from the tick that
+/// saw the rise, whose own interval holds part of the change: that tick and the next two full
+/// ones hold.
+const SPLIT_SPAN: Duration = Duration::from_millis(250);
 
 impl ControllerState {
     /// A fresh state.
@@ -308,6 +339,11 @@ const FULL_CORES: f64 = 0.9;
 /// core per worker; CPU-bound work starved by an outside hog to under a tenth of the cores is
 /// rare, and its workers are not half blocked (the states say runnable).
 const LIGHT_CORES: f64 = 0.1;
+
+/// The CPU per completed task (seconds) under which the workers' tasks are light (rule 4's
+/// burst of half-blocked workers): a task that sleeps 5 ms costs 10-20 µs of CPU, W3's (1 ms
+/// of CPU, then a 4 ms sleep) 1 ms however little of the cores a crowded host leaves it.
+const LIGHT_TASK_CPU: f64 = 100e-6;
 
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
 /// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
@@ -372,6 +408,8 @@ impl CpuCap {
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
+    // A process figure that is not a number of cores (a custom `Signals`) is no figure.
+    let process_cpu = s.process_cpu.filter(|p| p.is_finite() && *p >= 0.0);
     state.ticks += 1;
     let (min, max) = (config.min, config.max);
     let current = s.target;
@@ -397,6 +435,27 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     };
     if full_tick {
         state.last_cpu = [s.worker_cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
+    }
+    // The process's CPU rose to the cores (9/10) from half of it or less (the lower of the
+    // last two full ticks: a rise mid-tick splits over two): a load that computes replaced one
+    // that did not, and for the split's span its blocked share is the old load's (rule 4 does
+    // not grow on it). W4's switch from tasks that sleep 5 ms to CPU-bound ones read 48-52 of
+    // 65-74 workers blocked and grew 67 -> 87 or 88 -> 113 on it.
+    if let Some((from, to, left)) = state.stale_split {
+        let left = left.saturating_sub(s.elapsed);
+        state.stale_split = (!left.is_zero()).then_some((from, to, left));
+    }
+    if full_tick {
+        let process_before = match state.last_process {
+            [Some(a), Some(b)] => Some(a.min(b)),
+            [a, b] => a.or(b),
+        };
+        if let (Some(now), Some(before)) = (process_cpu, process_before) {
+            if now >= FULL_CORES * cores && before * 2.0 <= now {
+                state.stale_split = Some((before, now, SPLIT_SPAN));
+            }
+        }
+        state.last_process = [process_cpu, state.last_process[0]];
     }
 
     // Timers first: they must see every tick, whichever rule decides.
@@ -530,7 +589,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // 3.7x its thread-seconds): the measured blocked share kept rising with the thread
             // count (36.5 of 41 workers "blocked" where the cores allow 8), so the blocking
             // ratio never bounded the room.
-            (Some(got), Some(_)) if got >= FULL_CORES * cores => 0,
+            // Their CPU as at most the whole process's over the same interval: their clocks,
+            // read a few in turn, each since its last reading (1.6 s at 64 busy workers), may
+            // still be a last load's. W4's sleep phase after its CPU-and-sleep one read 1.9
+            // cores at 22 workers from the last phase's clocks, the process 0.3: the cores
+            // looked full and the first tick held. Only here: a process starved by a crowded
+            // host reads as little, and elsewhere that would pass for light, blocked work.
+            (Some(got), Some(_))
+                if got.min(process_cpu.unwrap_or(f64::INFINITY)) >= FULL_CORES * cores =>
+            {
+                0
+            }
             (Some(got), Some(b)) if got > 0.0 => {
                 let size = (cap.exact * (got + b) / got).floor();
                 if size >= max as f64 {
@@ -555,13 +624,32 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // more costs the cores next to nothing, and each queued task holds one for its sleep.
         // W4's sleep phase after its CPU-and-sleep one read 16 of 23 workers blocked at 0.07
         // cores and grew by the count (23 -> 39 -> 64: 0.79 of the best fixed size).
+        // Light by the CPU per completed task too, where a task completed: a crowded host
+        // starves W3's workers (1 ms of CPU per task) to under a tenth of the cores, half
+        // blocked, and they burst 6 -> 64 and 7 -> 64 (W3's thread-seconds 1.67 of the best
+        // fixed size; W4's third phase), then were trimmed back.
+        let task_cpu = (s.completed > 0)
+            .then(|| {
+                s.worker_cpu
+                    .map(|cpu| cpu * s.elapsed.as_secs_f64() / s.completed as f64)
+            })
+            .flatten();
         let light = matches!((s.worker_cpu, s.blocked),
-            (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64);
+            (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64)
+            && task_cpu.is_none_or(|t| t < LIGHT_TASK_CPU);
         // A presumed split is not a burst: it is paced (below), whatever share it gives.
         let all_blocked = !cpu_fell
             && (light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0));
-        let queued = usize::try_from(s.queued).unwrap_or(usize::MAX);
+        // The backlog net of the workers not running a task: each of those takes a queued task
+        // as soon as it gets a CPU (a wake-up, or a finished task's next), so only the rest is
+        // short of a thread. On a busy host a closed loop of 64 sleepers at 64 threads reads a
+        // dozen tasks queued beside a dozen workers between tasks, and grew 64 -> 76 -> 88.
+        let idle = current.saturating_sub(busy);
+        let queued = usize::try_from(s.queued)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(idle);
         let wants = match blocked {
+            _ if queued == 0 => None,
             // When (nearly) every busy worker is blocked, aim at the whole backlog; on the
             // presumed split too, at x4 per interval.
             Some(_) if (all_blocked || cpu_fell) && spare_cpu => Some(usize::MAX),
@@ -590,6 +678,13 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             _ => None,
         };
         if let Some(wanted) = wants {
+            // The process's CPU just rose to the cores: the blocked reading is the last load's
+            // (a growth on it took W4's CPU phase to 113 threads); hold until the split's span
+            // has passed, then rule 6 trims on the caught-up split. The blind +1 (no split) is
+            // not a reading to doubt.
+            if let (Some((from, to, _)), Some(_), false) = (state.stale_split, blocked, cpu_fell) {
+                return hold(Reason::CpuRose { from, to });
+            }
             if let Some(available) = memory_low {
                 return hold(Reason::MemoryPressure { available });
             }
@@ -691,7 +786,16 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // needs `cap × (cpu + blocked) / cpu` threads to keep them busy. W3 (1 ms of CPU, 4 ms
     // asleep) at 64 threads on 2 cores reads 9.5 of 52 busy workers blocked (each waits ~38 ms
     // for a core per task) and was trimmed to 4, a fifth of its size, then grew back.
-    let trim_to = match (s.worker_cpu, s.blocked) {
+    // The CPU the workers got: the process's when higher (up to the cores), fresh where theirs
+    // spans a second or more in a large pool. W4's CPU phase at 113 threads read 0.8 cores
+    // (the last phase's clocks) while the process used the cores: 4 × (0.8 + 6.8) / 0.8 = 38,
+    // then 26, 24, 18 over 800 ms instead of the cap. Only here, where the workers want the
+    // cores themselves, so a busy thread elsewhere in the process does not stand for them.
+    let got = match (s.worker_cpu, process_cpu) {
+        (Some(w), Some(p)) => Some(w.max(p.min(cores))),
+        (w, _) => w,
+    };
+    let trim_to = match (got, s.blocked) {
         (Some(got), Some(b)) if got > 0.0 => {
             let size = (cap.exact * (got + b) / got).floor();
             if size >= max as f64 {
@@ -975,6 +1079,128 @@ mod tests {
         // ... once: the peak is forgotten after the step.
         let again = decide(&busy(16, 0.1, 0.4, 15.9), &mut state, &config);
         assert!(!cpu_fell(&again), "{again:?}");
+    }
+
+    fn with_process(s: Snapshot, process: f64) -> Snapshot {
+        Snapshot {
+            process_cpu: Some(process),
+            ..s
+        }
+    }
+
+    #[test]
+    fn a_process_cpu_rise_holds_growth_on_the_blocked_split_for_its_span() {
+        let config = Config::default();
+        let mut state = ControllerState::new();
+        // Sleepers (0.3 cores), then the process at the cores with the split still "blocked".
+        let sleepers = with_process(busy(16, 15.0, 0.3, 1.0), 0.3);
+        assert!(decide(&sleepers, &mut state, &config).target > 16);
+        let stale = with_process(busy(16, 15.0, 0.3, 1.0), 1.9);
+        let rose = decide(&stale, &mut state, &config);
+        assert_eq!(rose.target, 16, "{rose:?}");
+        assert!(matches!(rose.reason, Reason::CpuRose { .. }), "{rose:?}");
+        // The next ticks within the span (250 ms) hold too; an early tick does not start
+        // another.
+        let early = Snapshot {
+            elapsed: Duration::from_millis(10),
+            ..stale
+        };
+        assert_eq!(decide(&early, &mut state, &config).target, 16);
+        for _ in 0..3 {
+            assert_eq!(decide(&stale, &mut state, &config).target, 16);
+        }
+        // Past the span, a blocked reading is the new load's: growth again.
+        assert!(decide(&stale, &mut state, &config).target > 16);
+        // A process already at the cores (no rise) grows on the split at once.
+        let mut state = ControllerState::new();
+        decide(&stale, &mut state, &config);
+        assert!(decide(&stale, &mut state, &config).target > 16);
+    }
+
+    #[test]
+    fn the_workers_cpu_is_at_most_the_processs() {
+        let config = Config::default();
+        // Half blocked, the workers' clocks at the cores (a last load's): no room.
+        let old = busy(22, 11.4, 1.9, 10.6);
+        assert_eq!(
+            decide(&old, &mut ControllerState::new(), &config).target,
+            22
+        );
+        // The process used 0.3 cores: so did they at most, and there is room.
+        let fresh = with_process(old, 0.3);
+        assert!(decide(&fresh, &mut ControllerState::new(), &config).target > 22);
+        // A process above the workers' figure leaves it as it is (other threads count there).
+        let busier = with_process(old, 2.0);
+        assert_eq!(
+            decide(&busier, &mut ControllerState::new(), &config).target,
+            22
+        );
+        // Not a number of cores: ignored.
+        for bad in [f64::NAN, f64::INFINITY, -1.0] {
+            let s = with_process(old, bad);
+            assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 22);
+        }
+        // Only the full-cores check takes it: a process starved to 0.15 cores by a crowded
+        // host does not make half-blocked workers "light" (a burst to the backlog: W3 went
+        // 6 -> 65 on it); they grow by the paced share, bounded by the ratio of their clocks.
+        let starved = with_process(busy(6, 3.1, 0.8, 2.9), 0.15);
+        let starved = Snapshot {
+            host_cpu: Some(1.0),
+            ..starved
+        };
+        let d = decide(&starved, &mut ControllerState::new(), &config);
+        assert_eq!(d.target, 12, "{d:?}");
+    }
+
+    #[test]
+    fn starved_tasks_of_a_millisecond_of_cpu_are_not_light() {
+        let config = Config::default();
+        // W3 on a crowded host, as measured: 7 workers, 3.6 blocked, 0.15 cores, 15 tasks
+        // done (1 ms of CPU each): not light, so no burst to the backlog (57 queued).
+        let starved = Snapshot {
+            completed: 15,
+            host_cpu: Some(1.0),
+            ..busy(7, 3.6, 0.15, 3.4)
+        };
+        let d = decide(&starved, &mut ControllerState::new(), &config);
+        assert!(d.target <= 14, "{d:?}");
+        // Sleepers at the same CPU finish hundreds of tasks (75 µs of CPU each): light.
+        let sleepers = Snapshot {
+            completed: 200,
+            ..starved
+        };
+        let d = decide(&sleepers, &mut ControllerState::new(), &config);
+        assert_eq!(d.target, 67, "{d:?}");
+    }
+
+    #[test]
+    fn workers_between_tasks_take_the_queued_work_first() {
+        let config = Config::default();
+        // 12 queued beside 12 of 64 workers not running: no shortage.
+        let s = Snapshot {
+            queued: 12,
+            running: 52,
+            ..busy(64, 51.0, 0.2, 0.2)
+        };
+        assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 64);
+        // 20 queued: 8 short.
+        let s = Snapshot { queued: 20, ..s };
+        assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 72);
+    }
+
+    #[test]
+    fn the_trim_takes_the_processs_cpu_when_higher() {
+        let config = Config::default();
+        // CPU-bound (6 of 40 blocked) with the workers' clocks at 0.8 cores: 4 × 6.8 / 0.8 = 34.
+        let s = Snapshot {
+            queued: 0,
+            ..busy(64, 6.0, 0.8, 40.0)
+        };
+        let s = Snapshot { running: 40, ..s };
+        assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 34);
+        // The process used the cores (2.0, counted up to the cores): 4 × 8 / 2 = 16.
+        let p = with_process(s, 2.5);
+        assert_eq!(decide(&p, &mut ControllerState::new(), &config).target, 16);
     }
 
     #[test]

@@ -357,6 +357,19 @@ pub(crate) fn current_thread_cpu() -> Option<Duration> {
     }
 }
 
+/// The whole process's CPU time so far (every thread's, the workers' and the rest): one system
+/// call, whose kernel side sums the process's threads.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// The state letter of a `/proc/.../stat` line (after the name in parentheses, which may itself
 /// hold a `)`: the last one closes it).
 fn parse_state(text: &str) -> Option<ThreadState> {

@@ -262,6 +262,8 @@ pub struct PoolSignals {
     stillness: Stillness,
     /// The last measured split, while it had `blocked` known.
     last_split: Option<Split3>,
+    /// The process's CPU clock at the last sample, for `Snapshot::process_cpu`.
+    process_clock: Option<Duration>,
     /// Samples that reused the split (statistics and tests).
     reused_samples: u64,
 }
@@ -436,6 +438,7 @@ impl PoolSignals {
             counters: None,
             stillness: Stillness::default(),
             last_split: None,
+            process_clock: None,
             reused_samples: 0,
         }
     }
@@ -785,12 +788,13 @@ impl PoolSignals {
         self.readings.clear();
     }
 
-    /// The interval's worker time, or `None` without CPU clocks.
+    /// The interval's worker time, or `None` without CPU clocks. `process_cpu`: the whole
+    /// process's CPU over the interval, in cores (see `sample`).
     fn worker_time(
         &mut self,
         workers: &[WorkerStats],
-        queued: u64,
-        running: u64,
+        (queued, running): (u64, u64),
+        process_cpu: Option<f64>,
         elapsed: Duration,
         now: Instant,
     ) -> Option<WorkerTime> {
@@ -813,7 +817,13 @@ impl PoolSignals {
         // saturating the cores themselves (the trim rule): otherwise the split stays unknown
         // and the files (the dearest part of a tick) are not read.
         let cores_used = cpu.as_secs_f64() / elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-        let saturating = cores_used >= 0.75 * self.cores as f64;
+        // Saturating by the process's CPU too: in a large pool the workers' clocks (read a few
+        // in turn) span up to seconds, and W4's CPU-bound phase at 64 threads after its sleep
+        // phase read 0.3-0.5 cores from them for a second with nothing queued at the samples:
+        // the split stayed unknown and the trim (rule 6) waited for it, 0.68 of the best fixed
+        // size. The process's CPU is fresh; when its other threads fill the cores, the only
+        // cost is the split's reading.
+        let saturating = saturating(cores_used, process_cpu, self.cores);
         let wait_share = match off_cpu_split(
             self.host_cpu,
             usize::try_from(running).unwrap_or(usize::MAX),
@@ -897,6 +907,12 @@ impl PoolSignals {
             }
         }
     }
+}
+
+/// Whether our workers may be saturating the cores (3/4 of them), so the trim rule needs the
+/// split: by their own CPU (`cores_used`) or the whole process's (fresher in a large pool).
+fn saturating(cores_used: f64, process_cpu: Option<f64>, cores: usize) -> bool {
+    cores_used.max(process_cpu.unwrap_or(0.0)) >= 0.75 * cores as f64
 }
 
 /// How a tick splits busy workers' off-CPU time into blocked and run-queue time.
@@ -1003,6 +1019,16 @@ impl Signals for PoolSignals {
         };
         let moved = completed > 0 || self.counters != Some(counters);
         self.counters = Some(counters);
+        // The process's CPU over this interval: fresh every tick, where the workers' CPU below
+        // (a few clocks in turn, each since its last reading) spans up to seconds in a large pool.
+        let clock = crate::proc::process_cpu();
+        let process_cpu = match (clock, self.process_clock) {
+            (Some(now), Some(before)) if secs > 0.0 => {
+                Some(now.saturating_sub(before).as_secs_f64() / secs)
+            }
+            _ => None,
+        };
+        self.process_clock = clock;
         let (blocked, worker_cpu, worker_demand) =
             if self.stillness.reuse(moved, self.last_split.is_some()) {
                 // A still pool: the busy-time baseline moves on (no system call), the CPU
@@ -1013,7 +1039,13 @@ impl Signals for PoolSignals {
                 self.reused_samples += 1;
                 self.last_split.unwrap_or_default()
             } else {
-                let time = self.worker_time(&workers, stats.queued, stats.running, elapsed, now);
+                let time = self.worker_time(
+                    &workers,
+                    (stats.queued, stats.running),
+                    process_cpu,
+                    elapsed,
+                    now,
+                );
                 self.worker_stats = workers;
                 let split = measured_split(time, secs, stats.running);
                 self.last_split = split.0.is_some().then_some(split);
@@ -1032,6 +1064,7 @@ impl Signals for PoolSignals {
             worker_demand,
             memory: self.memory,
             host_cpu: self.host_cpu,
+            process_cpu,
         }
     }
 }
@@ -1462,6 +1495,16 @@ mod tests {
         // not due: the age saturates at zero.
         signals.refresh_system(t0);
         assert_eq!(signals.cpu_refreshes, 3);
+    }
+
+    /// The process's CPU at the cores asks for the split when the workers' old clocks do not
+    /// (W4's CPU phase at 64 threads: 0.3 cores from them, 1.9 from the process).
+    #[test]
+    fn the_processs_cpu_at_the_cores_asks_for_the_split() {
+        assert!(!saturating(0.3, None, 2));
+        assert!(!saturating(0.3, Some(0.6), 2));
+        assert!(saturating(0.3, Some(1.9), 2));
+        assert!(saturating(1.6, None, 2));
     }
 
     /// The sampled workers' states (a `stat` re-read each) are taken only where they may

@@ -87,6 +87,10 @@ pub struct Snapshot {
     /// The host's CPU use, 0.0 to 1.0, other processes included. A guard only, never a reason to
     /// shrink.
     pub host_cpu: Option<f64>,
+    /// Cores' worth of CPU this whole process used during the interval (the workers and every
+    /// other thread). Fresh every tick, where `worker_cpu` and the blocked split may span
+    /// longer (up to seconds in a large pool); `None` where unknown.
+    pub process_cpu: Option<f64>,
 }
 
 impl Snapshot {
@@ -105,6 +109,7 @@ impl Snapshot {
             worker_demand: None,
             memory: None,
             host_cpu: None,
+            process_cpu: None,
         }
     }
 
@@ -144,8 +149,13 @@ impl fmt::Display for Snapshot {
             None => write!(f, " mem    -")?,
         }
         match self.host_cpu {
-            Some(h) => write!(f, " host {:>3.0}%", h * 100.0),
-            None => write!(f, " host    -"),
+            Some(h) => write!(f, " host {:>3.0}%", h * 100.0)?,
+            None => write!(f, " host    -")?,
+        }
+        // Only when known, so that the traces written before the field kept their lines.
+        match self.process_cpu {
+            Some(p) => write!(f, " proc {p:>3.1}"),
+            None => Ok(()),
         }
     }
 }

@@ -115,6 +115,7 @@ mod tests {
             worker_demand: Some(0.0),
             memory: None,
             host_cpu: Some(0.1),
+            process_cpu: None,
         }
     }
 
