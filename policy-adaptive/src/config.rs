@@ -78,8 +78,8 @@ pub struct Config {
     pub max: usize,
     /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
     /// pool-core's counters and per-worker busy time (`stats_with_workers`: one walk, no
-    /// allocation), the process's CPU clock, every busy worker's CPU clock up to 8 busy workers and beyond that 4 in
-    /// turn (pooled with the previous tick's 4), and, with a backlog on a busy host, 2
+    /// allocation), the process's CPU clock when the pool moved, every busy worker's CPU clock
+    /// up to 8 busy workers and beyond that 4 in turn (pooled with the previous tick's 4), and, with a backlog on a busy host, 2
     /// `schedstat` files kept open (a `pread` each, every other tick for light workers on a
     /// free host; with more busy workers than cores and the split's rule needing them, their
     /// `stat` too), memory from `/proc/meminfo` kept open every 20 ticks and `/proc/stat` once a
@@ -104,10 +104,12 @@ pub struct Config {
     ///   alternating, load average about 3).
     /// - the sample's own work without a system call (busy list, CPU clock marks by position,
     ///   one clock reading): 2-5 µs; `decide`: about 400 instructions.
-    /// - the process's CPU clock (`CLOCK_PROCESS_CPUTIME_ID`, every sampled tick: the kernel
-    ///   sums the process's threads): 0.7 / 1.1 / 2.5 µs of thread CPU per read at 1 / 64 /
-    ///   256 threads, warm, a Python loop's overhead of about 0.6 µs included (a thread clock
-    ///   read the same way: 0.65 µs at any count).
+    /// - the process's CPU clock (`CLOCK_PROCESS_CPUTIME_ID`; the kernel sums the process's
+    ///   threads): 0.7 / 1.3 / 2.7 µs per read at 1 / 64 / 256 threads in a loop of reads, warm,
+    ///   but about 40 µs at 256 threads once per tick, cold (`tick_cost 256 parked` with a read
+    ///   on every tick: median 82 µs against 37 µs without). So only a tick whose pool moved
+    ///   reads it; a still pool (parked, or every busy worker still in its task) does not, and
+    ///   `tick_cost 256 churning` pays it: a median of 84 µs against 58 µs without.
     /// - a measured tick's reads: 4 CPU clocks about 4 µs; the first `schedstat` `pread` 14 µs
     ///   and the first `stat` 27 µs (under 3 µs each once the kernel's path is warm); the
     ///   sample's rotation, once a second, 50-66 µs to open a worker's `schedstat`;
