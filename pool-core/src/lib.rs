@@ -110,6 +110,7 @@ mod executor;
 mod policy;
 mod pool;
 mod scope;
+mod share_count;
 #[doc(hidden)]
 pub mod sync;
 mod task;

@@ -274,6 +274,60 @@ pub use std::sync::Arc as ErasedArc;
 /// Pads and aligns a value to a cache line, so that per-worker counters do not share lines.
 pub use crossbeam_utils::CachePadded;
 
+/// How many slots [`thread_slot`] hands out.
+pub const THREAD_SLOTS: usize = 8;
+
+const_thread_local! {
+    /// This thread's slot; `usize::MAX` until its first use.
+    static THREAD_SLOT: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
+}
+
+/// The calling thread's slot, in `0..THREAD_SLOTS`: the same index in every structure striped by
+/// thread (a pool's submitter gates, a [`ShareCount`]). Threads take slots round-robin in the
+/// order of their first call, so up to [`THREAD_SLOTS`] threads started one after another (a
+/// pool's workers) get distinct slots. Not part of any protocol: any assignment is correct, two
+/// threads on one slot only share its cache line.
+#[inline]
+pub fn thread_slot() -> usize {
+    let slot = thread_slot_if_assigned();
+    if slot < THREAD_SLOTS {
+        slot
+    } else {
+        assign_thread_slot()
+    }
+}
+
+/// The calling thread's slot, or `usize::MAX` before its first [`thread_slot`] call: one load,
+/// for a caller whose bounds check already tells the two apart.
+#[inline]
+pub(crate) fn thread_slot_if_assigned() -> usize {
+    THREAD_SLOT.with(std::cell::Cell::get)
+}
+
+#[cold]
+#[inline(never)]
+fn assign_thread_slot() -> usize {
+    let slot = next_thread_number() % THREAD_SLOTS;
+    THREAD_SLOT.with(|s| s.set(slot));
+    slot
+}
+
+#[cfg(not(loom))]
+fn next_thread_number() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// loom replays every iteration and needs the same accesses each time; a process-wide counter
+/// would hand each iteration's threads different slots. One slot is correct, only slower (models
+/// that need distinct slots pick them: [`ShareCount::add_in`]).
+#[cfg(loom)]
+fn next_thread_number() -> usize {
+    0
+}
+
+pub use crate::share_count::{Share, ShareCount};
+
 /// Process-wide unique numbers (task ids).
 ///
 /// This is not part of any protocol: it only hands out distinct values, so it uses a plain std

@@ -17,7 +17,8 @@ pub(crate) const SHUTDOWN: usize = 0b001;
 pub(crate) const DISCARD: usize = 0b010;
 pub(crate) const DRAINABLE: usize = 0b100;
 
-const STRIPES: usize = 8;
+/// One stripe per thread slot (`sync::thread_slot`).
+const STRIPES: usize = crate::sync::THREAD_SLOTS;
 
 /// One stripe of the outside submitters: their counters, and the gate each holds from its
 /// shutdown check to its push (see the pool README, "shutdown").
@@ -49,31 +50,23 @@ impl Default for SubmitGates {
     }
 }
 
-crate::sync::const_thread_local! {
-    /// This thread's stripe (the same index in every pool); `usize::MAX` until its first
-    /// submission.
-    static STRIPE: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
-}
-
 impl SubmitGates {
     /// The calling thread's stripe.
     #[inline]
     pub(crate) fn mine(&self) -> &Stripe {
         // One comparison on the path of every outside submission: the index's bounds check is
         // also the test for "not assigned yet" (`usize::MAX` is out of bounds).
-        match self.stripes.get(STRIPE.with(std::cell::Cell::get)) {
+        match self.stripes.get(crate::sync::thread_slot_if_assigned()) {
             Some(stripe) => stripe,
             None => self.assign_mine(),
         }
     }
 
-    /// The calling thread's first submission to any pool: picks its stripe.
+    /// The calling thread's first use of a slot: picks it.
     #[cold]
     #[inline(never)]
     fn assign_mine(&self) -> &Stripe {
-        let index = next_stripe() % STRIPES;
-        STRIPE.with(|s| s.set(index));
-        &self.stripes[index]
+        &self.stripes[crate::sync::thread_slot()]
     }
 
     /// Waits until no outside submitter is between its shutdown check and its push: takes and
@@ -88,20 +81,6 @@ impl SubmitGates {
     pub(crate) fn blocks(&self) -> impl Iterator<Item = &Counters> + Clone {
         self.stripes.iter().map(|stripe| &stripe.counters)
     }
-}
-
-#[cfg(not(loom))]
-fn next_stripe() -> usize {
-    // Distinct threads get distinct stripes round-robin; not part of any protocol.
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// loom replays every iteration and needs the same accesses each time; a process-wide counter
-/// would hand each iteration's threads different stripes. One stripe is correct, only slower.
-#[cfg(loom)]
-fn next_stripe() -> usize {
-    0
 }
 
 impl ThreadPool {
