@@ -117,8 +117,8 @@ impl<'scope> Scope<'scope> {
         let refused = self.pool.submit_work(job, |job| {
             let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
             // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It
-            // holds a share of the scope's count (taken above, released only by `ScopedJob::run` or by
-            // its `Drop`, after the closure and its captures are gone), and
+            // holds a share of the scope's count (taken above, released only by `ScopedJob::run`
+            // or by its `Drop`, after the closure and its captures are gone), and
             // `ThreadPool::scope_with` does not return, normally or by unwinding, before every
             // share is released: the body runs inside `catch_unwind`, and the wait after it
             // aborts the process rather than unwind. This closure runs only once the pool has accepted the job, which it then

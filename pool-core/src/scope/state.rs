@@ -1,5 +1,6 @@
 //! The part of a scope (or a `join`) that its jobs share: `done`, the panic slot and the wait
-//! (a scope's completion count is a `ShareCount` in its frame). Protocol and invariants: `README.md` beside this file.
+//! (a scope's completion count is a `ShareCount` in its frame). Protocol and invariants:
+//! `README.md` beside this file.
 
 use std::any::Any;
 
