@@ -571,3 +571,85 @@ fn chains_spawned_from_jobs_all_run_before_the_scope_returns() {
         assert!(stats.is_balanced(), "{stats}");
     }
 }
+
+/// Invariant: a scope whose jobs spawn from two workers at once (so their shares go to two
+/// slots of the scope's count, and chains hand shares from one slot to another when a job is
+/// stolen) returns only after every one of those jobs ran, and its `Debug` counts the body's
+/// share before anything is spawned and after everything finished.
+///
+/// Two first jobs meet (each waits until both run, so they run on the two workers at once);
+/// each then spawns 8 chains 200 deep from its own worker. The scope returns with every link
+/// counted, and links ran on both workers.
+#[test]
+fn jobs_spawning_from_both_workers_all_finish_before_the_scope_returns() {
+    fn chain<'scope>(
+        s: &Scope<'scope>,
+        left: usize,
+        ran: &'scope AtomicUsize,
+        threads: &'scope std::sync::Mutex<std::collections::HashSet<std::thread::ThreadId>>,
+    ) {
+        ran.fetch_add(1, Ordering::Relaxed);
+        threads.lock().unwrap().insert(std::thread::current().id());
+        if left > 1 {
+            s.spawn(move |s| chain(s, left - 1, ran, threads));
+        }
+    }
+    const CHAINS: usize = 8;
+    const DEPTH: usize = 200;
+    let pool = ThreadPool::new(2).unwrap();
+    for _ in 0..20 {
+        let arrived = AtomicUsize::new(0);
+        let ran = AtomicUsize::new(0);
+        let meeters = std::sync::Mutex::new(std::collections::HashSet::new());
+        let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+        let (arrived, ran, meeters, threads) = (&arrived, &ran, &meeters, &threads);
+        pool.scope(|s| {
+            assert!(format!("{s:?}").contains("pending: 1"), "{s:?}");
+            for _ in 0..2 {
+                s.spawn(move |s| {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    meeters.lock().unwrap().insert(std::thread::current().id());
+                    // Holds this worker until the other first job runs on the other one.
+                    assert!(
+                        eventually(|| arrived.load(Ordering::SeqCst) == 2),
+                        "the two first jobs never ran at once"
+                    );
+                    for _ in 0..CHAINS {
+                        s.spawn(move |s| chain(s, DEPTH, ran, threads));
+                    }
+                });
+            }
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 2 * CHAINS * DEPTH);
+        assert_eq!(
+            meeters.lock().unwrap().len(),
+            2,
+            "the first jobs ran on both workers"
+        );
+        assert!(!threads.lock().unwrap().is_empty());
+    }
+    assert!(pool.wait_idle(PATIENCE));
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.completed, 20 * (2 + 2 * CHAINS * DEPTH) as u64);
+}
+
+/// `Scope`'s `Debug` shows the outstanding shares (the body's and one per unfinished job) and
+/// the discards; after the jobs finished only the body's is left.
+#[test]
+fn a_scopes_debug_counts_the_body_and_its_unfinished_jobs() {
+    let pool = ThreadPool::new(1).unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    pool.scope(|s| {
+        assert!(format!("{s:?}").contains("pending: 1"), "{s:?}");
+        let gate = &gate;
+        s.spawn(move |_| gate.lock().unwrap().recv_timeout(PATIENCE).unwrap());
+        assert!(format!("{s:?}").contains("pending: 2"), "{s:?}");
+        release.send(()).unwrap();
+        assert!(
+            eventually(|| format!("{s:?}").contains("pending: 1")),
+            "{s:?}"
+        );
+    });
+}

@@ -11,6 +11,10 @@
 //! `scope-chains` (TASKS / 1000 chains 1000 deep in one `scope`, as `compare`'s chains row),
 //! `scope-chains-counts` (the same on ours, printing tasks, parks and chain hand-overs per
 //! worker; SYSTEM is ignored; not for callgrind),
+//! `small-scopes` (TASKS scopes of one empty spawned closure each, run one after another from
+//! inside a task on the pool, so the scope's own set-up and wait are what is counted; run it
+//! with THREADS 1 for a count that does not depend on steals: instructions per scope are
+//! callgrind's total, minus `small-scopes SYSTEM 0 1`'s, divided by TASKS),
 //! `join` (the same binary tree as recursive `join`s, started on a worker: node `i` joins its
 //! two children, a node with one child calls it directly; TASKS nodes, TASKS / 2 joins).
 //! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`, `join`: `ours`,
@@ -267,6 +271,50 @@ fn scope(system: &str, chains: bool, threads: usize, n: usize) -> Result<(), Str
     Ok(())
 }
 
+/// `small-scopes`: `n` scopes of one spawned closure each, one after another, on a worker.
+fn small_scopes(system: &str, threads: usize, n: usize) -> Result<(), String> {
+    let started = Instant::now();
+    match system {
+        "ours" => {
+            let pool = std::sync::Arc::new(
+                pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?,
+            );
+            let inner = Arc::clone(&pool);
+            let handle = pool
+                .submit(move || {
+                    let mut ran = 0usize;
+                    for _ in 0..n {
+                        inner.scope(|s| s.spawn(|_| ran += 1));
+                    }
+                    ran
+                })
+                .map_err(|e| e.to_string())?;
+            let ran = handle.join().map_err(|e| e.to_string())?;
+            assert_eq!(ran, n);
+        }
+        "rayon" => {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let ran = pool.install(|| {
+                let mut ran = 0usize;
+                for _ in 0..n {
+                    rayon_core::scope(|s| s.spawn(|_| ran += 1));
+                }
+                ran
+            });
+            assert_eq!(ran, n);
+        }
+        other => return Err(format!("unknown system {other:?} for small-scopes")),
+    }
+    println!(
+        "small-scopes {system}: {n} scopes, {:.0} ns/scope",
+        started.elapsed().as_nanos() as f64 / n.max(1) as f64
+    );
+    Ok(())
+}
+
 /// Where `scope-chains` runs on our pool: tasks per worker, parks per worker, and the chain
 /// hand-overs (a task running on another worker than its parent: a steal, or a head taken from
 /// the shared queue). Not for callgrind (one relaxed add per task on a per-worker line).
@@ -387,7 +435,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|scope-chains-counts|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|scope-chains-counts|small-scopes|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -402,6 +450,7 @@ fn main() -> ExitCode {
         "scope" => scope(system, false, threads, n),
         "scope-chains" => scope(system, true, threads, n),
         "scope-chains-counts" => scope_chains_counts(threads, n),
+        "small-scopes" => small_scopes(system, threads, n),
         "join" => join(system, threads, n),
         "dag-build" => dag_build(system, n, Naming::Format),
         "dag-build-unnamed" => dag_build(system, n, Naming::Unnamed),

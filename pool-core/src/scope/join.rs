@@ -11,13 +11,15 @@ use crate::unwind::drop_quietly;
 use crate::ThreadPool;
 
 /// What the caller of `join` and the queued job share. `F` is `b` wrapped to store its result
-/// in the caller's frame, held inline: one allocation for the slot, the count and `b` (a
+/// in the caller's frame, held inline: one allocation for the slot, `done` and `b` (a
 /// separately boxed `b` was a third allocation per `join`, and allocation was most of its cost).
 struct JoinShared<F> {
     /// `b`. Taken exactly once, by the queued job or by the caller, under the lock; whoever
     /// takes it runs it. Invariant: empty when `join` returns.
     body: Mutex<Option<F>>,
-    /// Pending count 1: the queued job, completed when it has run or been dropped.
+    /// `done`, set by the queued job when it ends (run or dropped): a `join` waits for one job
+    /// only, so that job's end is the completion and no count is needed (a one-share count's
+    /// only release would always take it to zero).
     state: ScopeState,
 }
 
@@ -40,10 +42,9 @@ impl<F: FnOnce()> JoinJob<F> {
 impl<F: FnOnce()> Drop for JoinJob<F> {
     /// Dropped unrun (discarded or refused), the job leaves `b` in the slot: the caller runs it.
     fn drop(&mut self) {
-        // The job's own `Arc` keeps the state alive through the signal.
-        if self.0.state.release() {
-            self.0.state.set_done();
-        }
+        // The job's own `Arc` keeps the state alive through the signal, and `b` (if it ran) and
+        // its panic were written before it (Release in `set_done`).
+        self.0.state.set_done();
     }
 }
 
@@ -105,14 +106,14 @@ impl ThreadPool {
         let slot = &mut rb;
         let shared = Arc::new(JoinShared {
             body: Mutex::new(Some(move || *slot = Some(b()))),
-            state: ScopeState::new(1),
+            state: ScopeState::new(),
         });
         // From here until `b` is known to be gone nothing may unwind past this frame; the
         // straight-line code below cannot, and this guard turns a bug that would into an abort.
         let no_unwind = abort_on_unwind();
         let job = JoinJob(Arc::clone(&shared));
         // Boxed (and erased) only once the pool has accepted the job; a refused one comes back
-        // as it is and is dropped, which completes the count and leaves `b` in the slot for us.
+        // as it is and is dropped, which sets `done` and leaves `b` in the slot for us.
         // Where the queued closure lives, to take it back below if no thief took it.
         let mut queued_at: *const () = std::ptr::null();
         let refused = self.submit_work(job, |job| {
@@ -124,8 +125,8 @@ impl ThreadPool {
             // caller takes it unless the queued job already has. If the caller takes it, it runs
             // it here, and the slot the job may still reach later is empty (an empty `Option`'s
             // drop reads only its tag, in the `Arc`'s allocation, which the job keeps alive). If
-            // the job took it, the caller waits for `state`'s count, which the job decrements in
-            // `Drop`, after `b` ran and was consumed. So on every path `b` is gone before `rb` is
+            // the job took it, the caller waits for `state`'s `done`, which the job sets in `Drop`,
+            // after `b` ran and was consumed. So on every path `b` is gone before `rb` is
             // read and before the frame ends.
             Work::Job(unsafe { erase(job) })
         });

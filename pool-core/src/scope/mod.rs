@@ -14,7 +14,7 @@ use std::panic::{self, AssertUnwindSafe};
 use self::state::{Payload, ScopeState};
 use crate::executor::Job;
 use crate::policy::Work;
-use crate::sync::Arc;
+use crate::sync::{Arc, Share, ShareCount};
 use crate::unwind::{drop_quietly, OnExit};
 use crate::ThreadPool;
 
@@ -52,6 +52,10 @@ pub(crate) enum OnReject {
 /// ```
 pub struct Scope<'scope> {
     pool: &'scope ThreadPool,
+    /// The completion count: the body's share and one per job until it finishes. In the frame,
+    /// not behind the `Arc`: jobs reach it only while they hold a share, so the frame is alive
+    /// (`README.md`), and a scope then pays no allocation for its 9 padded lines.
+    count: ShareCount,
     state: Arc<ScopeState>,
     on_reject: OnReject,
     /// Invariant in `'scope` (as `std::thread::Scope`): a `Scope<'long>` must not pass for a
@@ -100,18 +104,21 @@ impl<'scope> Scope<'scope> {
     where
         F: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
-        self.state.add_pending();
+        // Taken in this thread's slot of the count: a chain of jobs that each spawn the next on
+        // one worker adds and releases on that worker's own line, never on a shared one.
+        let share = self.count.add();
         let job = ScopedJob {
             body: ManuallyDrop::new(f),
             scope: ScopePtr(self),
+            share: ManuallyDrop::new(share),
         };
         // Boxed (and erased) only once the pool has accepted the job: a refused one comes back
         // as it is and is run or dropped below, with no allocation.
         let refused = self.pool.submit_work(job, |job| {
             let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
             // SAFETY: `erase` requires that the job is run or dropped before `'scope` ends. It
-            // holds a share of `pending` (taken above, released only by `ScopedJob::run` or by
-            // its `Drop`, after the closure and its captures are gone), and
+            // holds a share of the scope's count (taken above, released only by `ScopedJob::run`
+            // or by its `Drop`, after the closure and its captures are gone), and
             // `ThreadPool::scope_with` does not return, normally or by unwinding, before every
             // share is released: the body runs inside `catch_unwind`, and the wait after it
             // aborts the process rather than unwind. This closure runs only once the pool has accepted the job, which it then
@@ -129,18 +136,19 @@ impl<'scope> Scope<'scope> {
     ///
     /// # Safety
     ///
-    /// `scope` points to a live `Scope` and the caller holds an unreleased share of its count
-    /// (the frame holding the `Scope` cannot have returned). A raw pointer, not `&self`: once
-    /// `done` is set the frame may be gone while this function still runs, and a reference
+    /// `scope` points to a live `Scope` and `share` is an unreleased share of its count (so the
+    /// frame holding the `Scope` cannot have returned). A raw pointer, not `&self`: once the
+    /// share is released the frame may be gone while this function still runs, and a reference
     /// argument would claim it stays valid for the whole call.
     // Inline: called once per job from `ScopedJob::run`, which is instantiated in the user's
     // crate, where a plain function of this crate would stay a call.
     #[inline]
-    unsafe fn release_job_share(scope: *const Scope<'scope>) {
-        // SAFETY: the share is unreleased, so the frame (and the `Arc` handle in it) is alive;
-        // `state` points into the `Arc`'s allocation, not into the frame.
-        let state: &ScopeState = unsafe { &(*scope).state };
-        if state.release() {
+    unsafe fn release_job_share(scope: *const Scope<'scope>, share: Share) {
+        // SAFETY: the share is unreleased, so the frame (and the count in it) is alive until the
+        // release's last access; a release that returns `false` touches nothing after it, and
+        // neither do we.
+        let count: &ShareCount = unsafe { &(*scope).count };
+        if count.release(share) {
             // The count is zero but `done` is unset, so the waiter has not returned and the frame
             // is still alive: clone its `Arc` now, so the signal below touches only an allocation
             // this job keeps alive, even after the waiter returns and the frame is gone.
@@ -154,7 +162,7 @@ impl<'scope> Scope<'scope> {
 impl fmt::Debug for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("pending", &self.state.pending())
+            .field("pending", &self.count.outstanding())
             .field("discarded", &self.state.discarded())
             .finish_non_exhaustive()
     }
@@ -205,6 +213,9 @@ where
     /// The scope's frame, reached through this pointer only while the job holds its share (no
     /// `Arc` per job: the count keeps the frame alive).
     scope: ScopePtr<'scope>,
+    /// The job's share of the scope's count, in the slot of the thread that spawned it. Taken
+    /// exactly once, with `body` (by `run` or by `Drop`), and released after the closure is gone.
+    share: ManuallyDrop<Share>,
 }
 
 impl<'scope, F> ScopedJob<'scope, F>
@@ -231,18 +242,20 @@ where
         // SAFETY: `body` is taken once: `this` is never dropped, so `Drop`, the only other place
         // that takes it, does not run for this job.
         let body = unsafe { ManuallyDrop::take(&mut this.body) };
-        let share = this.scope.0;
+        // SAFETY: as `body`: taken once, here, since `Drop` does not run for this job.
+        let share = unsafe { ManuallyDrop::take(&mut this.share) };
+        let scope_ptr = this.scope.0;
         // Planted bug (loom models only): complete before the closure has run, so the scope may
         // return while the closure still uses its borrows. `loom-tests/tests/scope.rs` must
         // catch it.
         #[cfg(loom_broken_scope_count)]
         {
             // SAFETY: the job holds its share (the planted bug releases it here, early).
-            unsafe { Scope::release_job_share(share) };
+            unsafe { Scope::release_job_share(scope_ptr, share) };
         }
         // SAFETY: the scope's frame holds the `Scope` until every share is released, and this
         // job holds its own until the release below.
-        let scope = unsafe { &*share };
+        let scope = unsafe { &*scope_ptr };
         // The closure is consumed inside `catch_unwind`, so a panic of its captures' `Drop` is
         // caught too. Nothing from here to the release can unwind (`record_panic` drops a later
         // payload quietly), so the share is released on every path.
@@ -254,7 +267,7 @@ where
             // SAFETY: the job's share is unreleased until this call (released exactly once,
             // here; `Drop`, the other release, does not run for this job), and the closure is
             // gone.
-            unsafe { Scope::release_job_share(share) };
+            unsafe { Scope::release_job_share(scope_ptr, share) };
         }
     }
 }
@@ -271,9 +284,11 @@ where
         // SAFETY: `body` is taken once: `run` did not take it (a job that ran is never dropped)
         // and `drop` runs once.
         drop_quietly(unsafe { ManuallyDrop::take(&mut self.body) });
+        // SAFETY: as `body`: `run` did not take the share, and `drop` runs once.
+        let share = unsafe { ManuallyDrop::take(&mut self.share) };
         // SAFETY: the job's share is unreleased until this call (released exactly once, here),
         // and the closure is gone.
-        unsafe { Scope::release_job_share(self.scope.0) };
+        unsafe { Scope::release_job_share(self.scope.0, share) };
     }
 }
 
@@ -399,11 +414,13 @@ impl ThreadPool {
     where
         F: FnOnce(&Scope<'scope>) -> R,
     {
+        // One share, the body's: released after the body, so the count cannot reach zero while
+        // the body may still spawn.
+        let (count, body_share) = ShareCount::new();
         let scope = Scope {
             pool: self,
-            // One share, the body's: released after the body, so the count cannot reach zero
-            // while the body may still spawn.
-            state: Arc::new(ScopeState::new(1)),
+            count,
+            state: Arc::new(ScopeState::new()),
             on_reject,
             marker: PhantomData,
         };
@@ -420,7 +437,7 @@ impl ThreadPool {
         // `wait` aborts rather than unwind: the frame (and every borrow) outlives every job.
         // Releasing the body's share last means every job finished already (Acquire: their
         // writes are visible), and nobody else will set `done`.
-        if !scope.state.release() {
+        if !scope.count.release(body_share) {
             scope.state.wait(self.is_worker_thread());
         }
         let discarded = scope.state.discarded();
