@@ -116,8 +116,12 @@ struct NodeJob {
 }
 
 // The share (a `u8`) fits in the padding after `armed`: the job, and the boxed closure that
-// holds it, stay 24 bytes, the same allocation size class as before it carried one.
-const _: () = assert!(std::mem::size_of::<NodeJob>() == 24);
+// holds it, are as large as before it carried one (24 bytes on 64-bit targets), so the box
+// stays in the same allocation size class.
+const _: () = assert!(
+    std::mem::size_of::<NodeJob>() == std::mem::size_of::<(*const Run, Work, bool)>()
+        && std::mem::size_of::<NodeJob>() <= 24
+);
 
 // SAFETY: `Run` is `Sync`, and the pointer stays valid while this job's token is unreleased:
 // the run's own reference is dropped only by the release that takes the tokens to zero.
