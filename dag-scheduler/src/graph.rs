@@ -237,7 +237,7 @@ impl Graph {
         // can reach `executor` after its borrow ends.
         let erased: *const (dyn Executor + 'static) = unsafe { std::mem::transmute(erased) };
         // SAFETY: see above: the pointer stays valid until the run completes.
-        let run = unsafe {
+        let (run, starter) = unsafe {
             Run::new(
                 &self.inner,
                 ExecutorRef::Borrowed(erased),
@@ -249,7 +249,7 @@ impl Graph {
             run.cancel();
             run.wait_finished(None);
         });
-        Run::launch(&run);
+        Run::launch(&run, starter);
         run.wait_finished(None);
         finish.defuse();
         Report::new(run)
@@ -316,7 +316,7 @@ impl Graph {
         E: Executor + 'static,
     {
         // SAFETY: an owned executor lives inside the run for as long as any job can use it.
-        let run = unsafe {
+        let (run, starter) = unsafe {
             Run::new(
                 &self.inner,
                 ExecutorRef::Owned(Box::new(executor)),
@@ -324,7 +324,7 @@ impl Graph {
                 premarked,
             )
         };
-        Run::launch(&run);
+        Run::launch(&run, starter);
         RunHandle::new(run)
     }
 

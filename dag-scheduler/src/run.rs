@@ -2,12 +2,12 @@
 //! completion once, and cancellation. The protocol is described in `README.md` beside this file.
 
 use std::cell::{Cell, RefCell};
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{
-    AtomicBool, AtomicUsize, CachePadded, Condvar, ErasedArc, Mutex, Ordering, UnsafeCell,
+    AtomicBool, AtomicUsize, Condvar, ErasedArc, Mutex, Ordering, Share, ShareCount, UnsafeCell,
 };
 use pool_core::{call_quietly, catch_panic, drop_quietly, wake_quietly, OnExit};
 use pool_core::{Executor, Job, Priority, Rejected, Yield};
@@ -53,11 +53,13 @@ pub(crate) struct Run {
     pub(crate) nodes: Box<[NodeState]>,
     /// Empty unless timing is on.
     pub(crate) times: Box<[UnsafeCell<PackedTiming>]>,
-    /// Jobs alive (submitted and not finished) plus the starter's own: the release that takes it
-    /// to zero completes the run. On a cache line of its own: every thread of the run changes it
-    /// twice per job, and the fields beside it (`graph`, `nodes`, `cancelled`, `clock`) are read
-    /// for every node, so sharing their line would bounce it between the cores once per job.
-    tokens: CachePadded<AtomicUsize>,
+    /// One share per job alive (submitted and not finished) plus the starter's own: the release
+    /// that takes it to zero completes the run. A job's share is added in the submitting thread's
+    /// slot, so a thread that runs the jobs it submitted (a tree's descent on one worker) adds
+    /// and releases on its own cache line; the shared total changes only when a slot empties or
+    /// refills (README, "Completion once: tokens"). Its lines are padded: the fields beside it
+    /// (`graph`, `nodes`, `cancelled`, `clock`) are read for every node.
+    tokens: ShareCount,
     pub(crate) cancelled: AtomicBool,
     pub(crate) refused: AtomicBool,
     /// Nodes decided as anything but an output (failed, skipped, cancelled): written only on
@@ -102,12 +104,24 @@ impl Work {
     }
 }
 
-/// A job handed to the executor: one token of the run, for its work.
+/// A job handed to the executor: one token (a [`Share`] of the run's count), for its work.
 struct NodeJob {
     run: *const Run,
     work: Work,
+    /// Whether `share` is still in the job (not yet moved out by `start` or `drop`).
     armed: bool,
+    /// Moved out exactly once (`start`, or `drop` while `armed`); `ManuallyDrop` so that moving
+    /// it out of `&mut self` in `drop` stays sound whatever `Share` may grow in pool-core.
+    share: ManuallyDrop<Share>,
 }
+
+// The share (a `u8`) fits in the padding after `armed`: the job, and the boxed closure that
+// holds it, are as large as before it carried one (24 bytes on 64-bit targets), so the box
+// stays in the same allocation size class.
+const _: () = assert!(
+    std::mem::size_of::<NodeJob>() == std::mem::size_of::<(*const Run, Work, bool)>()
+        && std::mem::size_of::<NodeJob>() <= 24
+);
 
 // SAFETY: `Run` is `Sync`, and the pointer stays valid while this job's token is unreleased:
 // the run's own reference is dropped only by the release that takes the tokens to zero.
@@ -117,8 +131,10 @@ impl NodeJob {
     fn start(self) {
         // Started: its `Drop` (which cancels an unrun job) must not run. `ManuallyDrop` skips
         // it outright (the fields are plain data), where clearing `armed` left a call to it.
-        let job = std::mem::ManuallyDrop::new(self);
-        dispatch(job.run, job.work, Kind::Run);
+        let mut job = ManuallyDrop::new(self);
+        // SAFETY: `job` is never dropped nor used again, so its share is moved out once.
+        let share = unsafe { ManuallyDrop::take(&mut job.share) };
+        dispatch(job.run, job.work, Kind::Run, share);
     }
 }
 
@@ -128,7 +144,10 @@ impl Drop for NodeJob {
         // the node is cancelled and the token still released, so the run cannot hang.
         if self.armed {
             self.armed = false;
-            dispatch(self.run, self.work, Kind::Dropped);
+            // SAFETY: `armed` was set, so the share is still here; clearing it first makes
+            // this the only move out.
+            let share = unsafe { ManuallyDrop::take(&mut self.share) };
+            dispatch(self.run, self.work, Kind::Dropped, share);
         }
     }
 }
@@ -137,6 +156,7 @@ struct Deferred {
     run: *const Run,
     work: Work,
     kind: Kind,
+    share: Share,
 }
 
 struct Driver {
@@ -158,28 +178,45 @@ pool_core::sync::thread_local! {
     static THREAD_ID: u64 = pool_core::sync::next_unique_id();
 }
 
-/// Runs a job of `run` that holds a token, unless this thread is already driving `run` (an
+/// Runs a job of `run` that holds a token (`share`), unless this thread is already driving `run` (an
 /// executor that runs jobs inline), in which case the driver picks it up after its node.
 // Inlined into `NodeJob::start`: out of line (as the compiler chose once `Work` was added) it
 // cost 14 instructions per job.
 #[inline(always)]
-fn dispatch(run: *const Run, work: Work, kind: Kind) {
+fn dispatch(run: *const Run, work: Work, kind: Kind, share: Share) {
     // One thread-local access per job decides both: defer it, or make this thread its driver.
+    // The share is not moved into the access: if the thread-locals are gone, the closure is
+    // dropped uncalled, and a share inside it would be lost (the run would never end). The
+    // closure moves it out only when it defers the job, and says so by returning `None`.
+    // (An `Option<Share>` taken in the closure did the same, but cost the access its inlining:
+    // 36 more instructions per job.)
+    let share = ManuallyDrop::new(share);
     let level = DRIVER.try_with(|d| {
         if d.current.get() == run {
-            d.deferred.borrow_mut().push(Deferred { run, work, kind });
+            // SAFETY: moved out once: the closure runs at most once, and after it returns
+            // `None` nothing reads `share` again.
+            let share = unsafe { std::ptr::read(&*share) };
+            d.deferred.borrow_mut().push(Deferred {
+                run,
+                work,
+                kind,
+                share,
+            });
             None
         } else {
             Some(d.enter(run))
         }
     });
     match level {
+        // Deferred: the share went with the job.
         Ok(None) => {}
-        // SAFETY: the job's token is handed to `drive`.
-        Ok(Some(level)) => led(level, || unsafe { drive(run, work, kind) }),
+        // SAFETY: the job's token is handed to `drive` (the closure did not move it out).
+        Ok(Some(level)) => led(level, || unsafe {
+            drive(run, work, kind, ManuallyDrop::into_inner(share))
+        }),
         // The thread is shutting down its thread-locals: no deferral, `drive` recurses.
-        // SAFETY: as above.
-        Err(_) => unsafe { drive(run, work, kind) },
+        // SAFETY: as above (the closure never ran).
+        Err(_) => unsafe { drive(run, work, kind, ManuallyDrop::into_inner(share)) },
     }
 }
 
@@ -230,7 +267,7 @@ fn led(level: Level, body: impl FnOnce()) {
             }
         }) {
             // SAFETY: a deferred job holds its token.
-            unsafe { drive(job.run, job.work, job.kind) };
+            unsafe { drive(job.run, job.work, job.kind, job.share) };
         }
     });
     body();
@@ -258,12 +295,12 @@ fn abort_broken_run() {
 
 /// Processes the job's work (a node, a chunk of roots, or the launcher's hand-over) and every
 /// node it makes ready first, in place; submits the others; then releases the token it was
-/// given.
+/// given (`share`).
 ///
 /// # Safety
 ///
-/// The caller hands over one token of `run` (which keeps `run` alive).
-unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
+/// `share` is a token of `run` (which keeps `run` alive), handed over by the caller.
+unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind, share: Share) {
     let bookkeeping = OnExit::new(abort_broken_run);
     {
         // SAFETY: we hold a token, so the run side's reference is alive.
@@ -299,7 +336,7 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
                     #[cfg(loom_broken_dag_chunk_release)]
                     if rest.is_empty() && work.roots > 1 {
                         // SAFETY: none: the bug planted.
-                        unsafe { release_token(run_ptr) };
+                        unsafe { release_token(run_ptr, share) };
                         // SAFETY: none: the bug planted (the run may be gone).
                         unsafe { run.drive_from(start, kind, &mut last_end, &mut batch) };
                         bookkeeping.defuse();
@@ -316,8 +353,8 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind) {
             }
         }
     }
-    // SAFETY: we hold the token we release.
-    unsafe { release_token(run_ptr) };
+    // SAFETY: we hold the token we release, and touch the run no more.
+    unsafe { release_token(run_ptr, share) };
     bookkeeping.defuse();
 }
 
@@ -452,19 +489,20 @@ impl Batch {
     }
 }
 
-/// Releases one token; the last one completes the run and drops the run side's reference.
-/// Inlined (every job ends with it); the completion is out of line.
+/// Releases one token (`share`); the last one completes the run and drops the run side's
+/// reference. Inlined (every job ends with it); the completion is out of line.
 ///
 /// # Safety
 ///
-/// The caller holds a token of `run` and does not use `run` afterwards.
+/// `share` is a token of `run`, and the caller does not use `run` afterwards.
 #[inline(always)]
-unsafe fn release_token(run: *const Run) {
-    // SAFETY: the token keeps the run alive until the decrement below.
+unsafe fn release_token(run: *const Run, share: Share) {
+    // SAFETY: the token keeps the run alive until its release below.
     let r = unsafe { &*run };
-    // AcqRel: the last releaser sees every node's slot and timing (each was written before
-    // its thread's release), and publishes them through the completion lock.
-    if r.tokens.fetch_sub(1, Ordering::AcqRel) == 1 {
+    // Every release is AcqRel: the last releaser sees every node's slot and timing (each was
+    // written before its thread's release), and publishes them through the completion lock.
+    // After a release that is not the last, the run may be freed at once: nothing follows.
+    if r.tokens.release(share) {
         // SAFETY: this release took the tokens to zero.
         unsafe { complete(run) };
     }
@@ -474,7 +512,8 @@ unsafe fn release_token(run: *const Run) {
 ///
 /// # Safety
 ///
-/// The caller's release took the tokens to zero, and it does not use `run` afterwards.
+/// The caller's release took the tokens to zero (`ShareCount::release` returned true), and it
+/// does not use `run` afterwards.
 #[cold]
 #[inline(never)]
 unsafe fn complete(run: *const Run) {
@@ -506,7 +545,8 @@ impl ExecutorRef {
 }
 
 impl Run {
-    /// Creates the run's state; [`launch`](Self::launch) starts it.
+    /// Creates the run's state, and the starter's token (the count's creator share), which
+    /// must go to [`launch`](Self::launch): it starts the run.
     ///
     /// # Safety
     ///
@@ -517,7 +557,7 @@ impl Run {
         exec: ExecutorRef,
         options: &RunOptions,
         premarked: Vec<(u32, Box<str>)>,
-    ) -> ErasedArc<Run> {
+    ) -> (ErasedArc<Run>, Share) {
         let inner: &GraphInner = graph;
         let n = inner.hot.len();
         // Reuse the state array a finished run gave back (its slots already emptied): resetting
@@ -557,11 +597,12 @@ impl Run {
                 .map(|_| UnsafeCell::new(PackedTiming::default()))
                 .collect()
         };
+        let (tokens, starter) = ShareCount::new();
         let mut run = Run {
             graph: ErasedArc::clone(graph),
             nodes,
             times,
-            tokens: CachePadded::new(AtomicUsize::new(1)),
+            tokens,
             cancelled: AtomicBool::new(false),
             refused: AtomicBool::new(false),
             unsuccessful: AtomicUsize::new(0),
@@ -576,11 +617,12 @@ impl Run {
             span: tracing::info_span!("dag.run", nodes = n),
         };
         run.start_time = run.now().unwrap_or(0);
-        ErasedArc::new(run)
+        (ErasedArc::new(run), starter)
     }
 
-    /// Submits the roots. Called once, on a run made by [`new`](Self::new).
-    pub(crate) fn launch(run: &ErasedArc<Run>) {
+    /// Submits the roots. Called once, on a run made by [`new`](Self::new), with the starter's
+    /// token it returned.
+    pub(crate) fn launch(run: &ErasedArc<Run>, starter: Share) {
         // The run side's reference: dropped by the release that takes the tokens to zero.
         std::mem::forget(ErasedArc::clone(run));
         let ptr = ErasedArc::as_ptr(run);
@@ -588,7 +630,7 @@ impl Run {
         // under it. It releases it on every exit, unwinding included, so that a blocking
         // `run` that unwinds can still wait for the completion.
         // SAFETY: the starter's token, released once.
-        let _starter = OnExit::new(|| unsafe { release_token(ptr) });
+        let _starter = OnExit::new(move || unsafe { release_token(ptr, starter) });
         // As the driver, the starter also runs what an inline executor hands back.
         lead(ptr, || match run.graph.roots[..] {
             // Many roots go to a worker in one job that hands them over from there: from a
@@ -630,7 +672,7 @@ impl Run {
                 index: first as u32,
                 roots: (end - first).min(grain) as u8,
             });
-            self.submit_works((end - start).div_ceil(grain), chunks);
+            self.submit_works(chunks);
         }
     }
 
@@ -653,15 +695,7 @@ impl Run {
     /// Hands node `index` to the executor with a new token. The caller holds a token and is
     /// this run's driver on this thread.
     fn submit(&self, index: u32) {
-        // Relaxed: the job that releases this token is started after this point, through the
-        // executor's own synchronisation (or on this thread), and the caller's token keeps the
-        // count above zero.
-        self.tokens.fetch_add(1, Ordering::Relaxed);
-        let job = NodeJob {
-            run: self as *const Run,
-            work: Work::node(index),
-            armed: true,
-        };
+        let job = self.job(Work::node(index));
         if self.cancelled.load(Ordering::Relaxed) {
             // Nothing is left to run: the node is decided on this thread (deferred to our driver
             // loop) without a round trip through an executor that may be why the run stopped.
@@ -701,29 +735,37 @@ impl Run {
     /// Hands nodes `indices` (none critical) to the executor together, each with a new token.
     /// The caller holds a token and is this run's driver on this thread.
     fn submit_batch(&self, indices: &[u32]) {
-        self.submit_works(
-            indices.len(),
-            indices.iter().map(|&index| Work::node(index)),
-        );
+        self.submit_works(indices.iter().map(|&index| Work::node(index)));
     }
 
-    /// Hands `count` jobs (`works`, none critical) to the executor together, each with a new
-    /// token. The caller holds a token and is this run's driver on this thread.
-    fn submit_works(&self, count: usize, works: impl Iterator<Item = Work>) {
-        // Relaxed, as in `submit`.
-        self.tokens.fetch_add(count, Ordering::Relaxed);
-        let job = |work: Work| NodeJob {
+    /// A job for `work`, holding a new token. The caller holds a token.
+    #[inline(always)]
+    fn job(&self, work: Work) -> NodeJob {
+        NodeJob {
             run: self as *const Run,
             work,
             armed: true,
-        };
+            // The caller's token keeps the count above zero. The share is in this thread's
+            // slot: a job this thread runs itself releases it on this thread's line. The job
+            // that releases it starts after this point, through the executor's own
+            // synchronisation (or on this thread).
+            share: ManuallyDrop::new(self.tokens.add()),
+        }
+    }
+
+    /// Hands jobs for `works` (none critical) to the executor together, each with a new token.
+    /// The caller holds a token and is this run's driver on this thread.
+    fn submit_works(&self, works: impl Iterator<Item = Work>) {
         if self.cancelled.load(Ordering::Relaxed) {
             // As in `submit`: decided here, deferred to our driver loop.
-            works.for_each(|work| job(work).start());
+            works.for_each(|work| self.job(work).start());
             return;
         }
+        // Each job takes its token as the executor pulls it from the iterator: one add in this
+        // thread's slot (an uncontended read-modify-write on its own line) per job, where one
+        // `fetch_add(count)` on the shared line did for the whole batch.
         let mut jobs = works.map(|work| {
-            let job = job(work);
+            let job = self.job(work);
             Box::new(move || job.start()) as Job
         });
         // SAFETY: the caller holds a token.

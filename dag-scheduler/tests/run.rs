@@ -743,3 +743,48 @@ fn is_success_counts_every_unsuccessful_decision_per_run() {
         })
     );
 }
+
+/// A binary tree of `nodes` nodes (node `i`'s dependency is `(i - 1) / 2`), each counting its
+/// runs in `runs[i]`.
+fn counted_tree(nodes: usize, runs: &Arc<Vec<AtomicUsize>>) -> Graph {
+    let mut g = Graph::builder();
+    let mut keys = Vec::with_capacity(nodes);
+    for i in 0..nodes {
+        let r = Arc::clone(runs);
+        let node = g.unnamed_node(move |_| r[i].fetch_add(1, Ordering::Relaxed));
+        let node = if i == 0 {
+            node
+        } else {
+            node.after(keys[(i - 1) / 2])
+        };
+        keys.push(node.key());
+    }
+    g.build().unwrap()
+}
+
+/// Invariant: the run's token count reaches zero once, after the last node, however the jobs'
+/// tokens spread over the count's per-thread slots: on a pool with more workers than
+/// `pool_core::sync::THREAD_SLOTS` (threads share slots), with jobs stolen across workers (a
+/// token released on another thread's slot), and with two runs of one graph at once (each
+/// with its own count), every run's report counts every node as succeeded, and once both
+/// waiters of a round have returned, every node has run exactly once per run.
+#[test]
+fn tokens_spread_over_shared_slots_complete_each_run_once() {
+    let threads = pool_core::sync::THREAD_SLOTS + 4;
+    let pool = Arc::new(ThreadPool::new(threads).unwrap());
+    let nodes = 4095;
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..nodes).map(|_| AtomicUsize::new(0)).collect());
+    let graph = counted_tree(nodes, &runs);
+    for round in 1..=10 {
+        let first = graph.start(Arc::clone(&pool));
+        let second = graph.start(Arc::clone(&pool));
+        for handle in [first, second] {
+            let report = handle.wait_timeout(PATIENCE).expect("the run finishes");
+            assert_eq!(report.summary().succeeded, nodes, "round {round}");
+        }
+        assert!(
+            runs.iter().all(|n| n.load(Ordering::Relaxed) == 2 * round),
+            "round {round}: every node ran once per run"
+        );
+    }
+}

@@ -66,7 +66,15 @@ impl Wake for CountingWaker {
 /// Starts `graph`, polls its handle once with a counting waker (registering it unless the run
 /// already finished), and waits: the report, whether the poll was pending, and the wake count.
 fn start_poll_once_and_wait(graph: &Graph) -> (Report, bool, usize) {
-    let mut handle = graph.start_with(ThreadPerJob, untimed()).unwrap();
+    start_on_poll_once_and_wait(graph, ThreadPerJob)
+}
+
+/// [`start_poll_once_and_wait`] on `executor`.
+fn start_on_poll_once_and_wait(
+    graph: &Graph,
+    executor: impl Executor + 'static,
+) -> (Report, bool, usize) {
+    let mut handle = graph.start_with(executor, untimed()).unwrap();
     let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
     let waker = Waker::from(StdArc::clone(&counter));
     let pending = std::pin::Pin::new(&mut handle)
@@ -204,4 +212,70 @@ fn chunked_roots_run_the_dependent_once_and_complete_after_it() {
             assert_eq!(report.output(sum), Some(&6));
         },
     );
+}
+
+/// Runs each job on a new loom thread, except the job of its `drop_call`-th `execute` call
+/// (counted from 0), which a new loom thread drops unrun: an executor that discards a job it
+/// accepted (a queue dropped at shutdown, say), concurrently with the run's other jobs.
+struct DropsOne {
+    calls: loom::sync::atomic::AtomicUsize,
+    drop_call: usize,
+}
+
+impl Executor for DropsOne {
+    fn execute(&self, job: Job) -> Result<(), Rejected<Job>> {
+        if self.calls.fetch_add(1, Ordering::Relaxed) == self.drop_call {
+            loom::thread::spawn(move || drop(job));
+        } else {
+            loom::thread::spawn(job);
+        }
+        Ok(())
+    }
+}
+
+/// Invariant: a job the executor drops on another thread, while the run's other jobs run,
+/// releases its token (its `Share` of the run's count) exactly once and only after its node is
+/// decided: the run completes exactly once (a waker registered before the end is woken once,
+/// the blocking waiter returns), the dropped root is `Cancelled`, the dependent is `Cancelled`
+/// (the run was cancelled by the drop) and never runs, and the report reads every slot after
+/// its write (loom checks the cells). Two roots go out through the launcher (call 0), whose
+/// batch hands over `a` (call 1, dropped) and `b` (call 2, run).
+///
+/// Checked by hand against a dropped job that releases its share before its node is decided
+/// (the report then reads `a`'s slot concurrently with its write); no planted `cfg` yet.
+#[test]
+fn a_dropped_job_releases_its_token_after_its_node() {
+    model("a_dropped_job_releases_its_token_after_its_node", || {
+        let runs = StdArc::new(AtomicUsize::new(0));
+        let r = StdArc::clone(&runs);
+        let mut b = Graph::builder();
+        b.node("a", |_| 1u8);
+        b.node("b", |_| 2u8);
+        b.node("c", move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .after("a")
+        .after("b");
+        let graph = b.build().unwrap();
+        let executor = DropsOne {
+            calls: loom::sync::atomic::AtomicUsize::new(0),
+            drop_call: 1,
+        };
+        let (report, pending, wakes) = start_on_poll_once_and_wait(&graph, executor);
+        assert_eq!(
+            runs.load(Ordering::Relaxed),
+            0,
+            "a node after a dropped one ran"
+        );
+        assert!(report.was_cancelled());
+        assert_eq!(report.outcome("a"), Some(Outcome::Cancelled));
+        assert_eq!(report.outcome("c"), Some(Outcome::Cancelled));
+        assert!(matches!(
+            report.outcome("b"),
+            Some(Outcome::Succeeded | Outcome::Cancelled)
+        ));
+        let s = report.summary();
+        assert_eq!(s.succeeded + s.cancelled, 3);
+        assert_eq!(wakes, usize::from(pending));
+    });
 }
