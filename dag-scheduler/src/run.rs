@@ -314,6 +314,17 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind, share: Share) {
         if work.index == LAUNCH {
             run.submit_roots(kind);
         } else {
+            // Planted bug (loom-tests, `.ci/loom-planted`): a dropped job releases its token
+            // before its node is decided.
+            #[cfg(loom_broken_dag_drop_release)]
+            if matches!(kind, Kind::Dropped) && work.roots == 0 {
+                // SAFETY: none: the bug planted.
+                unsafe { release_token(run_ptr, share) };
+                // SAFETY: none: the bug planted (the run may be gone).
+                unsafe { run.drive_from(work.index, kind, &mut last_end, &mut batch) };
+                bookkeeping.defuse();
+                return;
+            }
             // A node, or a chunk's roots one after another, each with what it makes ready in
             // place (a dropped chunk cancels every one of them: the first sets `cancelled`).
             // One call site, and no slice made for a single node: with two call sites (a node,

@@ -241,8 +241,9 @@ impl Executor for DropsOne {
 /// its write (loom checks the cells). Two roots go out through the launcher (call 0), whose
 /// batch hands over `a` (call 1, dropped) and `b` (call 2, run).
 ///
-/// Checked by hand against a dropped job that releases its share before its node is decided
-/// (the report then reads `a`'s slot concurrently with its write); no planted `cfg` yet.
+/// Planted bug: `--cfg loom_broken_dag_drop_release` makes a dropped job release its share
+/// before its node is decided (the report then reads `a`'s slot concurrently with its write);
+/// `.ci/loom-planted` expects this model to fail with it.
 #[test]
 fn a_dropped_job_releases_its_token_after_its_node() {
     model("a_dropped_job_releases_its_token_after_its_node", || {

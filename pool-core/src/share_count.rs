@@ -112,6 +112,11 @@ impl ShareCount {
     /// holder wrote before its release is then visible to the caller, and nobody else will see
     /// `true`. After a release that returns `false`, the count (and whatever holds it) may be
     /// gone at any moment: the caller must not touch it again.
+    ///
+    /// The holder of the count may free it right after the last access of a release that returns
+    /// `false` (a slot's or `total`'s read-modify-write), while this call has yet to return. That
+    /// is the same as `Arc`'s drop calling `AtomicUsize::fetch_sub(&self)`: nothing is read or
+    /// written through `self` after that access, and the count holds only atomics.
     #[inline]
     #[must_use = "the release that takes the count to zero must act on it"]
     pub fn release(&self, share: Share) -> bool {

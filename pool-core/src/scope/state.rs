@@ -100,10 +100,9 @@ impl ScopeState {
 
     /// Blocks until `done` is set. A scope's caller calls it only after releasing its own share,
     /// and only if that release did not take the count to zero (else nobody sets `done`). A
-    /// caller that is a
-    /// worker of the scope's pool (`helps`) runs queued tasks while it waits and blocks only when
-    /// there is none to run: the tasks it waits for are then running on other threads, and the
-    /// last one to finish wakes it.
+    /// caller that is a worker of the scope's pool (`helps`) runs queued tasks while it waits and
+    /// blocks only when there is none to run: the tasks it waits for are then running on other
+    /// threads, and the last one to finish wakes it.
     ///
     /// If the wait itself unwound (it runs other tasks, which the pool isolates, so this would be
     /// a bug in pool-core), returning would free borrowed data that jobs still use; the process
