@@ -26,6 +26,51 @@ use crate::RemoteError;
 /// stuck, so it is long.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long [`setup_sqlite`] retries the engine's set-up while another process holds the file's
+/// write lock.
+const SQLITE_SETUP_RETRY: Duration = Duration::from_secs(60);
+
+/// Runs the engine's set-up (pragmas and migrations), retrying while SQLite reports the database
+/// busy. Part of the set-up reads and then writes in one transaction; when another process
+/// committed in between (a submitter enqueueing, another worker starting), SQLite returns
+/// "database is locked" at once instead of waiting in its busy handler, since waiting could not
+/// help that transaction (its snapshot is stale). Seen at load 20 on 2 cores: a worker process
+/// started beside a submitter failed its `build` within a second. The set-up is idempotent (an
+/// applied migration is recorded, a failed one rolled back), so a retry from the start is safe.
+async fn setup_sqlite(pool: &SqlitePool) -> Result<(), apalis_sqlite::Error> {
+    setup_sqlite_noting_busy(pool, || {}).await
+}
+
+/// [`setup_sqlite`], calling `on_busy` each time the database was busy (for tests).
+async fn setup_sqlite_noting_busy(
+    pool: &SqlitePool,
+    mut on_busy: impl FnMut(),
+) -> Result<(), apalis_sqlite::Error> {
+    let deadline = std::time::Instant::now() + SQLITE_SETUP_RETRY;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match SqliteStorage::setup(pool).await {
+            Err(e) if is_sqlite_busy(&e) && std::time::Instant::now() < deadline => {
+                on_busy();
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY` or one of its extended codes,
+/// which all have 5 in their low byte).
+fn is_sqlite_busy(e: &apalis_sqlite::Error) -> bool {
+    let code = match e {
+        apalis_sqlite::Error::Database(sqlx::Error::Database(db)) => db.code(),
+        _ => None,
+    };
+    code.and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
+}
+
 /// One job to enqueue.
 pub(crate) struct Outgoing {
     pub(crate) id: ulid::Ulid,
@@ -129,9 +174,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(|e| unreachable(&e))?;
-            SqliteStorage::setup(&pool)
-                .await
-                .map_err(|e| unreachable(&e))?;
+            setup_sqlite(&pool).await.map_err(|e| unreachable(&e))?;
             Pool::Sqlite(pool)
         };
         Ok(Store {
@@ -365,5 +408,103 @@ impl Store {
             .map_err(|e| backend(&e))?,
         };
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database file of its own and its URL.
+    fn scratch_db(test: &str) -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "pool-remote-backend-{test}-{}-{}",
+            std::process::id(),
+            ulid::Ulid::generate()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("jobs.db").display());
+        (dir, url)
+    }
+
+    /// A pool whose connections never wait in SQLite's busy handler: every lock conflict comes
+    /// back at once as "database is locked", as a stale snapshot's write does.
+    async fn impatient_pool(url: &str) -> SqlitePool {
+        let options = SqliteConnectOptions::from_str(url)
+            .unwrap()
+            .create_if_missing(true)
+            .busy_timeout(Duration::ZERO);
+        SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .unwrap()
+    }
+
+    /// Invariant: `is_sqlite_busy` tells "database is locked" from every other database error.
+    /// A write while another connection holds an exclusive lock fails busy; a syntax error does
+    /// not.
+    #[test]
+    fn busy_is_told_from_other_errors() {
+        let (dir, url) = scratch_db("busy");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let pool = impatient_pool(&url).await;
+            let mut holder = pool.acquire().await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut *holder)
+                .await
+                .unwrap();
+            let locked = sqlx::query("CREATE TABLE t (x)")
+                .execute(&pool)
+                .await
+                .unwrap_err();
+            assert!(is_sqlite_busy(&apalis_sqlite::Error::Database(locked)));
+            sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+            let syntax = sqlx::query("NOT SQL").execute(&pool).await.unwrap_err();
+            assert!(!is_sqlite_busy(&apalis_sqlite::Error::Database(syntax)));
+        });
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Invariant: the engine's set-up outlasts another process's write lock instead of failing
+    /// with "database is locked". Another connection holds the file exclusively until the set-up
+    /// has been refused at least once (it says so through `on_busy`), then lets go; the set-up
+    /// then completes and the engine's tables exist.
+    #[test]
+    fn setup_retries_while_the_database_is_locked() {
+        let (dir, url) = scratch_db("setup");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let pool = impatient_pool(&url).await;
+            let mut holder = pool.acquire().await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut *holder)
+                .await
+                .unwrap();
+            let (refused, mut was_refused) = tokio::sync::mpsc::unbounded_channel();
+            let setup_pool = pool.clone();
+            let setup = tokio::spawn(async move {
+                setup_sqlite_noting_busy(&setup_pool, || {
+                    // The receiver may have stopped listening after the first: nothing to tell.
+                    let _ = refused.send(());
+                })
+                .await
+            });
+            tokio::time::timeout(Duration::from_secs(60), was_refused.recv())
+                .await
+                .expect("the set-up was refused while the lock was held")
+                .expect("the set-up task is alive");
+            sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+            drop(holder);
+            setup.await.unwrap().unwrap();
+            let tables: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'Jobs'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            assert_eq!(tables, 1, "the engine's table exists after the set-up");
+        });
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
