@@ -347,12 +347,12 @@ const LIGHT_CORES: f64 = 0.1;
 /// The CPU per completed task (seconds) under which the workers' tasks are light (rule 4's
 /// burst of half-blocked workers): a task that sleeps 5 ms costs 10-20 µs of CPU, W3's (1 ms
 /// of CPU, then a 4 ms sleep) 1 ms however little of the cores a crowded host leaves it.
-const LIGHT_TASK_CPU: f64 = 100e-6;
+pub(crate) const LIGHT_TASK_CPU: f64 = 100e-6;
 
 /// The completions a tick needs for the process's CPU per completed task to tell light tasks
 /// (rule 4's burst on the process's figure): over a few, a task whose CPU was spent in the
 /// window before (it computes, then sleeps) looks free.
-const LIGHT_TASKS: u64 = 8;
+pub(crate) const LIGHT_TASKS: u64 = 8;
 
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
 /// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
