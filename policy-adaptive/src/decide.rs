@@ -40,7 +40,11 @@
 //!    (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
 //!    takes a queued task once it gets a CPU). Whether the workers' CPU fills the cores (no
 //!    room) is judged on at most the process's over the same interval (their clocks, read in
-//!    turn, may span seconds).
+//!    turn, may span seconds). Half-blocked workers are light (the burst) by the process's CPU
+//!    too, where it is under half the cores and under `LIGHT_TASK_CPU` per completed task
+//!    (over `LIGHT_TASKS` completions, a tenth of an interval or more): the clocks of a sleep
+//!    phase's workers still read the CPU phase before it; the blocking ratio is then taken on
+//!    the process's figure.
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -343,7 +347,12 @@ const LIGHT_CORES: f64 = 0.1;
 /// The CPU per completed task (seconds) under which the workers' tasks are light (rule 4's
 /// burst of half-blocked workers): a task that sleeps 5 ms costs 10-20 µs of CPU, W3's (1 ms
 /// of CPU, then a 4 ms sleep) 1 ms however little of the cores a crowded host leaves it.
-const LIGHT_TASK_CPU: f64 = 100e-6;
+pub(crate) const LIGHT_TASK_CPU: f64 = 100e-6;
+
+/// The completions a tick needs for the process's CPU per completed task to tell light tasks
+/// (rule 4's burst on the process's figure): over a few, a task whose CPU was spent in the
+/// window before (it computes, then sleeps) looks free.
+pub(crate) const LIGHT_TASKS: u64 = 8;
 
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
 /// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
@@ -581,6 +590,40 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             Some((_, cpu)) => s.blocked.map(|b| b.max(busy as f64 - cpu)),
             None => s.blocked,
         };
+        // Light by the process's CPU (fresh every full tick) where the workers' clocks, read a
+        // few a tick in turn, still read a last load's CPU: the whole process under half the
+        // cores, at most `LIGHT_TASK_CPU` of it per completed task, and the busy workers at
+        // least half blocked. W4's sleep phase after its CPU-and-sleep one at 16 workers read
+        // 10.9 blocked, the clocks 1.16 cores (the last phase's), the process 0.07 over 313
+        // completions (22 µs each): by the clocks it grew 16 -> 32 (host guard x2), then
+        // 32 -> 64 an early tick later, 177 ms into the 1 s phase (0.87 of the best fixed
+        // size). The CPU per task is what tells it from a process starved by a crowded host
+        // (W3's tasks cost 1 ms of CPU each however little of the cores they get), and from a
+        // tick that still ran the last phase's tasks (660 µs per task): on the process figure
+        // alone, half-blocked W3 burst 6 -> 65. An early tick too, over a tenth of an interval
+        // or more (the controller's early looks come 10 ms apart): at 25 workers the phase
+        // read 0.12 cores over 45 completions (27 µs each) 132 ms in, and held for the next
+        // full tick, 232 ms in. Not over less (an early tick right after a resize spans a
+        // fraction of a ms), and on `LIGHT_TASKS` completions or more: a task's CPU precedes
+        // its sleep, so a few completions may be of CPU spent in the window before.
+        let process_light = match (process_cpu, s.blocked) {
+            (Some(p), Some(b))
+                if s.elapsed.saturating_mul(10) >= config.interval
+                    && s.completed >= LIGHT_TASKS
+                    && p < CPU_FELL_BELOW * cores
+                    && b * 2.0 >= busy as f64
+                    && p * s.elapsed.as_secs_f64() / (s.completed as f64) < LIGHT_TASK_CPU =>
+            {
+                Some(p)
+            }
+            _ => None,
+        };
+        // Those workers' blocking ratio is taken on the process's figure when lower than
+        // their clocks (stale-high: at 0.07 cores the room is past any `max`).
+        let got = match (process_light, got) {
+            (Some(p), Some(g)) if p < g => Some(p),
+            (_, g) => g,
+        };
         let room = match (got, blocked) {
             (Some(_), Some(b)) if demand.is_some_and(|d| d >= budget) && b * 2.0 < busy as f64 => 0,
             // Our own workers already keep (nearly) every core busy: a thread more only queues
@@ -593,8 +636,8 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // read a few in turn, each since its last reading (1.6 s at 64 busy workers), may
             // still be a last load's. W4's sleep phase after its CPU-and-sleep one read 1.9
             // cores at 22 workers from the last phase's clocks, the process 0.3: the cores
-            // looked full and the first tick held. Only here: a process starved by a crowded
-            // host reads as little, and elsewhere that would pass for light, blocked work.
+            // looked full and the first tick held. Not for "light" without the CPU per task
+            // (`process_light` above): a process starved by a crowded host reads as little.
             (Some(got), Some(_))
                 if got.min(process_cpu.unwrap_or(f64::INFINITY)) >= FULL_CORES * cores =>
             {
@@ -634,9 +677,10 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
                     .map(|cpu| cpu * s.elapsed.as_secs_f64() / s.completed as f64)
             })
             .flatten();
-        let light = matches!((s.worker_cpu, s.blocked),
+        let light = (matches!((s.worker_cpu, s.blocked),
             (Some(cpu), Some(b)) if cpu < LIGHT_CORES * cores && b * 2.0 >= busy as f64)
-            && task_cpu.is_none_or(|t| t < LIGHT_TASK_CPU);
+            && task_cpu.is_none_or(|t| t < LIGHT_TASK_CPU))
+            || process_light.is_some();
         // A presumed split is not a burst: it is paced (below), whatever share it gives.
         let all_blocked = !cpu_fell
             && (light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0));
@@ -1150,6 +1194,63 @@ mod tests {
         };
         let d = decide(&starved, &mut ControllerState::new(), &config);
         assert_eq!(d.target, 12, "{d:?}");
+    }
+
+    #[test]
+    fn a_fresh_process_figure_makes_half_blocked_workers_light() {
+        let config = Config::default();
+        // 16 workers, 10.9 blocked, their clocks at 1.16 cores (a last load's), 48 queued.
+        let stale = Snapshot {
+            queued: 48,
+            completed: 313,
+            ..busy(16, 10.9, 1.16, 5.1)
+        };
+        let grow = |s: Snapshot| decide(&s, &mut ControllerState::new(), &config).target;
+        let paced = grow(stale);
+        assert!(paced < 64, "{paced}");
+        // The process used 0.07 cores over 313 completions (22 µs a task): to the backlog.
+        assert_eq!(grow(with_process(stale, 0.07)), 64);
+        // Not a number of cores: ignored, as without the figure.
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.5] {
+            assert_eq!(grow(with_process(stale, bad)), paced, "{bad}");
+        }
+        // Not light: over 7 completions (fewer than `LIGHT_TASKS`); at 150 µs a task; at half
+        // the cores; with under half the busy workers blocked; over under a tenth of an
+        // interval (an early look right after a resize).
+        let cases = [
+            Snapshot {
+                completed: LIGHT_TASKS - 1,
+                ..with_process(stale, 0.001)
+            },
+            Snapshot {
+                completed: 10,
+                elapsed: Duration::from_millis(10),
+                ..with_process(stale, 0.15)
+            },
+            with_process(
+                Snapshot {
+                    completed: 10_000,
+                    ..stale
+                },
+                1.0,
+            ),
+            with_process(busy(16, 7.9, 1.16, 8.1), 0.07),
+            Snapshot {
+                elapsed: Duration::from_millis(9),
+                ..with_process(stale, 0.07)
+            },
+        ];
+        for s in cases {
+            let d = decide(&s, &mut ControllerState::new(), &config);
+            assert!(d.target < 64, "{s:?}: {d:?}");
+        }
+        // An early look over 10 ms with enough completions: light.
+        let early = Snapshot {
+            elapsed: Duration::from_millis(10),
+            completed: 45,
+            ..with_process(stale, 0.12)
+        };
+        assert_eq!(grow(early), 64);
     }
 
     #[test]

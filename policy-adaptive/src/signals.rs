@@ -9,6 +9,7 @@ use pool_core::{ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
+use crate::decide::{LIGHT_TASKS, LIGHT_TASK_CPU};
 use crate::proc::{CpuClock, SchedStat, ThreadState, ThreadTimes, WorkerThreads};
 #[cfg(feature = "sysinfo")]
 use crate::proc::{HostMemory, HostStat};
@@ -810,7 +811,7 @@ impl PoolSignals {
     fn worker_time(
         &mut self,
         workers: &[WorkerStats],
-        (queued, running): (u64, u64),
+        (queued, running, completed): (u64, u64, u64),
         process_cpu: Option<f64>,
         elapsed: Duration,
         now: Instant,
@@ -841,6 +842,9 @@ impl PoolSignals {
         // size. The process's CPU is fresh; when its other threads fill the cores, the only
         // cost is the split's reading.
         let saturating = saturating(cores_used, process_cpu, self.cores);
+        // Whether a share from before a growth still stands, on the process's CPU where its
+        // tasks are light (see `share_cpu`).
+        let stands_cpu = share_cpu(cores_used, process_cpu, completed, elapsed);
         let wait_share = match off_cpu_split(
             self.host_cpu,
             usize::try_from(running).unwrap_or(usize::MAX),
@@ -848,9 +852,9 @@ impl PoolSignals {
             cores_used,
             queued > 0 || saturating,
         ) {
-            split @ Split::Measure => self.wait_share(workers, running, cores_used, split, now),
+            split @ Split::Measure => self.wait_share(workers, running, stands_cpu, split, now),
             split @ Split::MeasureElseBlocked => self
-                .wait_share(workers, running, cores_used, split, now)
+                .wait_share(workers, running, stands_cpu, split, now)
                 .or(Some(0.0)),
             Split::Unknown => {
                 self.pause_sample();
@@ -923,6 +927,28 @@ impl PoolSignals {
                 }
             }
         }
+    }
+}
+
+/// The workers' CPU (cores) that decides whether a share from before a growth still stands
+/// (`share_stands`): their clocks' figure, or the process's when lower and its CPU per
+/// completed task is light (under `LIGHT_TASK_CPU` over `LIGHT_TASKS` completions or more).
+/// The clocks, read a few a tick in turn, still read the last load's CPU: W4's sleep phase
+/// after its CPU-and-sleep one, grown from 20 to 31 workers, read 1.4-1.9 cores by them and
+/// 0.1 by the process (60 tasks per 10 ms, 20 µs each); the split stayed unknown for 40 ms
+/// of early looks before its burst to 64. Not on the process's figure alone: a process starved
+/// by a crowded host reads as little, and W3's 4-worker share (nearly all blocked) standing
+/// for 19 workers burst them to 64; its tasks cost 1 ms of CPU each however starved.
+fn share_cpu(cores_used: f64, process_cpu: Option<f64>, completed: u64, elapsed: Duration) -> f64 {
+    match process_cpu.filter(|p| p.is_finite() && *p >= 0.0) {
+        Some(p)
+            if p < cores_used
+                && completed >= LIGHT_TASKS
+                && p * elapsed.as_secs_f64() / (completed as f64) < LIGHT_TASK_CPU =>
+        {
+            p
+        }
+        _ => cores_used,
     }
 }
 
@@ -1053,7 +1079,7 @@ impl Signals for PoolSignals {
         } else {
             let time = self.worker_time(
                 &workers,
-                (stats.queued, stats.running),
+                (stats.queued, stats.running, completed),
                 process_cpu,
                 elapsed,
                 now,
@@ -1403,6 +1429,32 @@ mod tests {
         assert!(!share_stands(SHARE_VALID + young, 64, 64, 2, 0.9));
         // Sleepers using next to no CPU: they do not queue behind each other.
         assert!(share_stands(young, 8, 14, 2, 0.05));
+    }
+
+    /// The CPU `share_stands` judges on: the process's where lower than the clocks' and light
+    /// per completed task, else the clocks'. Not-a-number figures are ignored.
+    #[test]
+    fn a_share_stands_on_the_processs_cpu_where_its_tasks_are_light() {
+        let tick = Duration::from_millis(10);
+        // W4's sleepers at 31 workers: clocks 1.85 cores, process 0.1 over 61 tasks (16 µs).
+        assert_eq!(share_cpu(1.85, Some(0.1), 61, tick), 0.1);
+        assert!(share_stands(
+            tick,
+            20,
+            31,
+            2,
+            share_cpu(1.85, Some(0.1), 61, tick)
+        ));
+        assert!(!share_stands(tick, 20, 31, 2, 1.85));
+        // Starved W3: 0.15 cores over 10 tasks (150 µs), or over 7 (too few): the clocks'.
+        assert_eq!(share_cpu(0.9, Some(0.15), 10, tick), 0.9);
+        assert_eq!(share_cpu(0.9, Some(0.001), LIGHT_TASKS - 1, tick), 0.9);
+        // The process above the clocks (other threads), or not a number: the clocks'.
+        assert_eq!(share_cpu(0.05, Some(0.1), 61, tick), 0.05);
+        for bad in [f64::NAN, f64::INFINITY, -0.1] {
+            assert_eq!(share_cpu(1.85, Some(bad), 61, tick), 1.85);
+        }
+        assert_eq!(share_cpu(1.85, None, 61, tick), 1.85);
     }
 
     /// Beyond `CPU_SAMPLE` busy workers, a tick's share pools its `CPU_ROTATE` clocks with

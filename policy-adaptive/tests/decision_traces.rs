@@ -914,15 +914,17 @@ fn the_workers_cpu_is_never_above_the_processs() {
     // W4's sleep phase after its CPU-and-sleep one, as measured: 22 workers, 11.4 blocked, the
     // workers' clocks (read in turn, each since its last reading) still at 1.9 cores: the
     // cores looked full and the tick held. The process used 0.3 cores over the tick: the
-    // workers used no more, so the cores are not full, and they grow to their blocking ratio
-    // (4 × (1.9 + 11.4) / 1.9 = 28, with their own clocks: the process's 0.3 is not taken
-    // for theirs there, see decide's unit tests).
-    let snapshot = |process_cpu| Snapshot {
+    // workers used no more, so the cores are not full. Over 326 completions that is 92 µs of
+    // CPU per task (light: sleepers) and they grow to the backlog at once (22 -> 64); over 30
+    // (1 ms per task, W3's) they are not light and grow to their blocking ratio on their own
+    // clocks (4 × (1.9 + 11.4) / 1.9 = 28: a process starved by a crowded host is not taken
+    // for light workers, see decide's unit tests).
+    let snapshot = |(process_cpu, completed)| Snapshot {
         threads: 22,
         target: 22,
         queued: 42,
         running: 22,
-        completed: 326,
+        completed,
         blocked: Some(11.4),
         worker_cpu: Some(1.9),
         worker_demand: Some(10.6),
@@ -932,19 +934,15 @@ fn the_workers_cpu_is_never_above_the_processs() {
         ..base()
     };
     let mut table = String::from("signals | decision\n");
-    for process_cpu in [None, Some(0.3)] {
-        let s = snapshot(process_cpu);
+    for case in [(None, 326), (Some(0.3), 326), (Some(0.3), 30)] {
+        let s = snapshot(case);
         let d = decide(&s, &mut ControllerState::new(), &Config::default());
         writeln!(table, "{s} | {} -> {} {}", s.target, d.target, d.reason).unwrap();
     }
-    assert!(
-        table.lines().nth(1).unwrap().contains("22 -> 22"),
-        "{table}"
-    );
-    assert!(
-        table.lines().nth(2).unwrap().contains("22 -> 28"),
-        "{table}"
-    );
+    let line = |n: usize| table.lines().nth(n).unwrap();
+    assert!(line(1).contains("22 -> 22"), "{table}");
+    assert!(line(2).contains("22 -> 64"), "{table}");
+    assert!(line(3).contains("22 -> 28"), "{table}");
     insta::assert_snapshot!(table);
 }
 
@@ -1002,4 +1000,63 @@ fn starved_cpu_and_sleep_work_does_not_burst_as_light() {
     assert!(!table.contains("-> 64"), "{table}");
     assert!(end < 64, "{end}\n{table}");
     insta::assert_snapshot!(table);
+}
+
+#[test]
+fn a_fresh_process_cpu_makes_stale_clocked_sleepers_light() {
+    // W4's switch from CPU-and-sleep tasks (1 ms of CPU, 4 ms asleep) to sleepers (5 ms), as
+    // measured. The workers' clocks, read a few a tick in turn, still read the last phase's
+    // CPU (0.3-1.5 cores); the process's CPU, fresh every tick, has fallen. Tick 1 (full) still
+    // ran the last phase's queued tasks: 0.39 cores over 280 completions is 139 µs a task, not
+    // light, and the pool grows by the blocked share (15 -> 25). Tick 2, an early look 1 ms
+    // later, spans too little to judge. Tick 3, an early look over 10 ms: 0.12 cores over 45
+    // completions (27 µs a task), 14.7 of 25 blocked: light, to the backlog at once (25 -> 64).
+    // Before, it held for the next full tick (100 ms later); at 16 workers the full tick grew
+    // by the count at the host guard's x2 (16 -> 32), the next early tick to 64, 177 ms into
+    // the phase (0.87 of the best fixed size).
+    let world = |tick: u32, threads: usize| {
+        let busy = threads.min(64);
+        let queued = (64 - busy) as u64;
+        let (completed, blocked, cpu, process) = match tick {
+            1 => (280, 8.04, 1.48, 0.39),
+            2 => (2, 14.6, 1.12, 1.25),
+            _ => (45, 14.69, 0.31, 0.12),
+        };
+        Snapshot {
+            queued,
+            running: busy as u64,
+            completed,
+            blocked: Some(blocked),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(busy as f64 - blocked),
+            memory: lots_of_memory(),
+            host_cpu: Some(1.0),
+            process_cpu: Some(process),
+            ..Snapshot { threads, ..base() }
+        }
+    };
+    let config = Config::default();
+    let when = |tick| match tick {
+        1 => TICK,
+        2 => Duration::from_millis(1),
+        _ => Duration::from_millis(10),
+    };
+    let (table, end) = timed_trace(&config, 15, 3, when, world);
+    assert_eq!(end, 64, "{table}");
+    assert!(table.contains(" 15 -> 25 "), "{table}");
+    assert!(table.contains(" 25 -> 25 "), "{table}");
+    // Starved CPU-and-sleep work beside it: 0.15 cores over 10 completions (150 µs a task: 1 ms
+    // each, some spent in the window before) on the same 10 ms look is not light, and an early
+    // look grows only workers nearly all blocked: it holds.
+    let starved = Snapshot {
+        elapsed: Duration::from_millis(10),
+        completed: 10,
+        process_cpu: Some(0.15),
+        target: 25,
+        ..world(3, 25)
+    };
+    let d = decide(&starved, &mut ControllerState::new(), &config);
+    let starved = format!("{starved} | 25 -> {} {}", d.target, d.reason);
+    assert!(starved.contains("25 -> 25"), "{starved}");
+    insta::assert_snapshot!(format!("{table}\nstarved:\n{starved}"));
 }
