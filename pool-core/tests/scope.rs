@@ -532,17 +532,19 @@ fn join_runs_b_on_the_caller_when_the_pool_cannot() {
     gate.open();
 }
 
+/// A chain of `left` closures, each spawning the next, each counted in `ran`.
+fn chain<'scope>(s: &Scope<'scope>, left: usize, ran: &'scope AtomicUsize) {
+    ran.fetch_add(1, Ordering::Relaxed);
+    if left > 1 {
+        s.spawn(move |s| chain(s, left - 1, ran));
+    }
+}
+
 /// Chains and a tree spawned from inside jobs, on pools of 1 to 4 workers, and a chain in a
 /// scope inside a task (its waiter helps): every closure runs once before its scope returns, and
 /// the books balance afterwards.
 #[test]
 fn chains_spawned_from_jobs_all_run_before_the_scope_returns() {
-    fn chain<'scope>(s: &Scope<'scope>, left: usize, ran: &'scope AtomicUsize) {
-        ran.fetch_add(1, Ordering::Relaxed);
-        if left > 1 {
-            s.spawn(move |s| chain(s, left - 1, ran));
-        }
-    }
     for threads in 1..=4 {
         let pool = Arc::new(ThreadPool::new(threads).unwrap());
         for _ in 0..20 {
@@ -582,12 +584,6 @@ fn chains_spawned_from_jobs_all_run_before_the_scope_returns() {
 /// The scope returns with every link counted.
 #[test]
 fn jobs_spawning_from_both_workers_all_finish_before_the_scope_returns() {
-    fn chain<'scope>(s: &Scope<'scope>, left: usize, ran: &'scope AtomicUsize) {
-        ran.fetch_add(1, Ordering::Relaxed);
-        if left > 1 {
-            s.spawn(move |s| chain(s, left - 1, ran));
-        }
-    }
     const CHAINS: usize = 8;
     const DEPTH: usize = 200;
     let pool = ThreadPool::new(2).unwrap();

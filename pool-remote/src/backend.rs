@@ -441,6 +441,20 @@ mod tests {
             .unwrap()
     }
 
+    /// An impatient pool on `url`, and one of its connections holding the file exclusively
+    /// (until it runs `ROLLBACK`).
+    async fn impatient_pool_held(
+        url: &str,
+    ) -> (SqlitePool, sqlx::pool::PoolConnection<sqlx::Sqlite>) {
+        let pool = impatient_pool(url).await;
+        let mut holder = pool.acquire().await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        (pool, holder)
+    }
+
     /// Invariant: `is_sqlite_busy` tells "database is locked" from every other database error.
     /// A write while another connection holds an exclusive lock fails busy; a syntax error does
     /// not.
@@ -449,12 +463,7 @@ mod tests {
         let (dir, url) = scratch_db("busy");
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let pool = impatient_pool(&url).await;
-            let mut holder = pool.acquire().await.unwrap();
-            sqlx::query("BEGIN EXCLUSIVE")
-                .execute(&mut *holder)
-                .await
-                .unwrap();
+            let (pool, mut holder) = impatient_pool_held(&url).await;
             let locked = sqlx::query("CREATE TABLE t (x)")
                 .execute(&pool)
                 .await
@@ -476,12 +485,7 @@ mod tests {
         let (dir, url) = scratch_db("setup");
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let pool = impatient_pool(&url).await;
-            let mut holder = pool.acquire().await.unwrap();
-            sqlx::query("BEGIN EXCLUSIVE")
-                .execute(&mut *holder)
-                .await
-                .unwrap();
+            let (pool, mut holder) = impatient_pool_held(&url).await;
             let (refused, mut was_refused) = tokio::sync::mpsc::unbounded_channel();
             let setup_pool = pool.clone();
             let setup = tokio::spawn(async move {
