@@ -550,7 +550,9 @@ impl GraphBuilder {
         let keys = names.take_keys();
         let index = NameIndex::new(&names, keys)
             .map_err(|second| GraphBuildError::duplicate_name(names.get(second)))?;
-        let mut hot = self.hot;
+        let hot = self.hot;
+        // Each node's number of successors (see `Edges::succ_counts`).
+        let mut succ_counts = vec![0u32; n];
         if self.ordered {
             // Nothing to resolve, check, sort or deduplicate (see `ordered`): the dependency
             // lists are the predecessor CSR as they stand. Count each node's successors in one
@@ -558,12 +560,13 @@ impl GraphBuilder {
             let mut deps = self.deps;
             deps.shrink_to_fit();
             for &p in &deps {
-                hot[p as usize].succ_end += 1;
+                succ_counts[p as usize] += 1;
             }
             let edges = Edges {
                 preds: deps,
                 offsets: self.deps_end,
                 owners: Some(self.owners),
+                succ_counts,
             };
             let inner = GraphInner::new(names, index, hot, edges, false, self.id)?;
             return Ok(Graph::from_inner(inner));
@@ -599,7 +602,7 @@ impl GraphBuilder {
                     deps.copy_within(start..end, write);
                 }
                 for &p in &deps[write..write + len] {
-                    hot[p as usize].succ_end += 1;
+                    succ_counts[p as usize] += 1;
                 }
                 write += len;
                 // Fits: fewer than u32::MAX dependencies in all (checked above).
@@ -645,8 +648,8 @@ impl GraphBuilder {
                     deps[write] = p;
                     write += 1;
                     last = p;
-                    // Counted in `succ_end` for now; `GraphInner::new` turns counts into ranges.
-                    hot[p as usize].succ_end += 1;
+                    // `GraphInner::new` turns the counts into ranges.
+                    succ_counts[p as usize] += 1;
                 }
             }
             // Fits: fewer than u32::MAX dependencies in all (checked above).
@@ -659,6 +662,7 @@ impl GraphBuilder {
             preds: deps,
             offsets,
             owners: None,
+            succ_counts,
         };
         let inner = GraphInner::new(names, index, hot, edges, forward, self.id)?;
         Ok(Graph::from_inner(inner))
