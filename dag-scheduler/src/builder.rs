@@ -546,7 +546,7 @@ impl GraphBuilder {
         let mut names = self.names;
         names.shrink_to_fit();
         let keys = names.take_keys();
-        let index = NameIndex::new(&names, keys)
+        NameIndex::check(&names, keys)
             .map_err(|second| GraphBuildError::duplicate_name(names.get(second)))?;
         let hot = self.hot;
         let mut offsets = self.deps_start;
@@ -569,7 +569,7 @@ impl GraphBuilder {
                 owners: Some(self.owners),
                 succ_counts,
             };
-            let inner = GraphInner::new(names, index, hot, edges, false, self.id)?;
+            let inner = GraphInner::new(names, None, hot, edges, false, self.id)?;
             return Ok(Graph::from_inner(inner));
         }
         drop(self.owners);
@@ -580,6 +580,8 @@ impl GraphBuilder {
         // rewritten in place); and note each node's in-degree and its number of successors.
         let mut deps = self.deps;
         let mut unresolved = self.unresolved.into_iter();
+        // Made at the first dependency given by name, and handed to the graph.
+        let mut index: Option<NameIndex> = None;
         // Whether a dependency points forward (only a name can): then the insertion order is not
         // a topological order, and the graph may have a cycle.
         let mut forward = false;
@@ -617,6 +619,7 @@ impl GraphBuilder {
                 if p == UNRESOLVED {
                     p = match unresolved.next() {
                         Some((_, Unresolved::Name(name))) => {
+                            let index = index.get_or_insert_with(|| NameIndex::index(&names));
                             index.find(&names, &name).ok_or_else(|| {
                                 GraphBuildError::unknown_dependency(names.get(i), &name)
                             })?

@@ -90,7 +90,7 @@ impl GraphInner {
     /// insertion order is not known to be a topological order (there may be a cycle).
     pub(crate) fn new(
         names: Names,
-        name_index: NameIndex,
+        name_index: Option<NameIndex>,
         mut hot: Vec<HotNode>,
         edges: Edges,
         forward: bool,
