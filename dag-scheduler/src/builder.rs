@@ -60,10 +60,11 @@ pub struct GraphBuilder {
     /// A key of this builder is its index at once; anything else is `UNRESOLVED`, with an entry
     /// in `unresolved`.
     deps: Vec<u32>,
-    /// `deps_end[i + 1]`: where node `i`'s dependencies end in `deps`, after a leading 0, so
-    /// `build` turns it in place into the offsets of the predecessor lists (past `u32::MAX`
-    /// dependencies in all, `build` refuses the graph before reading these).
-    deps_end: Vec<u32>,
+    /// `deps_start[i]`: where node `i`'s dependencies start in `deps`, noted when the node is
+    /// added; `build` appends the end of the last list, which makes it the offsets of the
+    /// predecessor lists (CSR) as they stand. Nothing is written per edge. (Past `u32::MAX`
+    /// dependencies in all, `build` refuses the graph before reading these.)
+    deps_start: Vec<u32>,
     /// `owners[j]`: the node whose dependency `deps[j]` is. With `ordered`, `build` fills the
     /// successor lists in one flat pass over the pairs: a loop per node over its few
     /// dependencies mispredicts its exit whenever the count varies (the random DAG: 0-3 per
@@ -170,9 +171,6 @@ impl<T> NodeBuilder<'_, T> {
             }
         }
         b.owners.push(self.index);
-        if let Some(end) = b.deps_end.last_mut() {
-            *end = b.deps.len() as u32;
-        }
     }
 
     /// This node runs after `dependency` (a node name or a [`NodeKey`]) has finished.
@@ -305,7 +303,7 @@ impl GraphBuilder {
             names: Names::default(),
             hot: Vec::new(),
             deps: Vec::new(),
-            deps_end: vec![0],
+            deps_start: Vec::new(),
             owners: Vec::new(),
             ordered: true,
             floor: 0,
@@ -335,7 +333,7 @@ impl GraphBuilder {
         builder.hot.reserve(nodes);
         builder.deps.reserve(nodes);
         builder.owners.reserve(nodes);
-        builder.deps_end.reserve(nodes);
+        builder.deps_start.reserve(nodes + 1);
         builder
     }
 
@@ -481,7 +479,7 @@ impl GraphBuilder {
             None => self.names.push_unnamed(index),
         }
         self.hot.push(HotNode::new(run));
-        self.deps_end.push(self.deps.len() as u32);
+        self.deps_start.push(self.deps.len() as u32);
         self.floor = 0;
         NodeBuilder {
             builder: self,
@@ -548,9 +546,14 @@ impl GraphBuilder {
         let mut names = self.names;
         names.shrink_to_fit();
         let keys = names.take_keys();
-        let index = NameIndex::new(&names, keys)
+        NameIndex::check(&names, keys)
             .map_err(|second| GraphBuildError::duplicate_name(names.get(second)))?;
-        let mut hot = self.hot;
+        let hot = self.hot;
+        let mut offsets = self.deps_start;
+        // Fits: fewer than u32::MAX dependencies in all (checked above).
+        offsets.push(self.deps.len() as u32);
+        // Each node's number of successors (see `Edges::succ_counts`).
+        let mut succ_counts = vec![0u32; n];
         if self.ordered {
             // Nothing to resolve, check, sort or deduplicate (see `ordered`): the dependency
             // lists are the predecessor CSR as they stand. Count each node's successors in one
@@ -558,14 +561,15 @@ impl GraphBuilder {
             let mut deps = self.deps;
             deps.shrink_to_fit();
             for &p in &deps {
-                hot[p as usize].succ_end += 1;
+                succ_counts[p as usize] += 1;
             }
             let edges = Edges {
                 preds: deps,
-                offsets: self.deps_end,
+                offsets,
                 owners: Some(self.owners),
+                succ_counts,
             };
-            let inner = GraphInner::new(names, index, hot, edges, false, self.id)?;
+            let inner = GraphInner::new(names, None, hot, edges, false, self.id)?;
             return Ok(Graph::from_inner(inner));
         }
         drop(self.owners);
@@ -575,8 +579,9 @@ impl GraphBuilder {
         // and by key, say, is one edge), compacting them into predecessor lists (CSR, offsets
         // rewritten in place); and note each node's in-degree and its number of successors.
         let mut deps = self.deps;
-        let mut offsets = self.deps_end;
         let mut unresolved = self.unresolved.into_iter();
+        // Made at the first dependency given by name, and handed to the graph.
+        let mut index: Option<NameIndex> = None;
         // Whether a dependency points forward (only a name can): then the insertion order is not
         // a topological order, and the graph may have a cycle.
         let mut forward = false;
@@ -599,7 +604,7 @@ impl GraphBuilder {
                     deps.copy_within(start..end, write);
                 }
                 for &p in &deps[write..write + len] {
-                    hot[p as usize].succ_end += 1;
+                    succ_counts[p as usize] += 1;
                 }
                 write += len;
                 // Fits: fewer than u32::MAX dependencies in all (checked above).
@@ -614,6 +619,7 @@ impl GraphBuilder {
                 if p == UNRESOLVED {
                     p = match unresolved.next() {
                         Some((_, Unresolved::Name(name))) => {
+                            let index = index.get_or_insert_with(|| NameIndex::index(&names));
                             index.find(&names, &name).ok_or_else(|| {
                                 GraphBuildError::unknown_dependency(names.get(i), &name)
                             })?
@@ -645,8 +651,8 @@ impl GraphBuilder {
                     deps[write] = p;
                     write += 1;
                     last = p;
-                    // Counted in `succ_end` for now; `GraphInner::new` turns counts into ranges.
-                    hot[p as usize].succ_end += 1;
+                    // `GraphInner::new` turns the counts into ranges.
+                    succ_counts[p as usize] += 1;
                 }
             }
             // Fits: fewer than u32::MAX dependencies in all (checked above).
@@ -659,6 +665,7 @@ impl GraphBuilder {
             preds: deps,
             offsets,
             owners: None,
+            succ_counts,
         };
         let inner = GraphInner::new(names, index, hot, edges, forward, self.id)?;
         Ok(Graph::from_inner(inner))

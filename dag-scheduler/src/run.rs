@@ -168,6 +168,28 @@ struct Driver {
     deferred: RefCell<Vec<Deferred>>,
 }
 
+impl Drop for Driver {
+    /// The thread is tearing down its thread-locals while jobs are still deferred here: a driver
+    /// level is still on the stack and will find this state gone when it exits (its drain loop
+    /// gets an access error), so nobody else would ever drive them. Std runs thread-local
+    /// destructors one after another, so a level entered in one of them has exited before this
+    /// one runs; what leaves a level on the stack is a thread that never returns to it:
+    /// `std::process::exit` called from a node runs this thread's destructors from inside the
+    /// node's closure. The jobs hold tokens (a run waited for elsewhere, or from another
+    /// thread-local's destructor, would hang), so they are driven here, at once. No access to
+    /// `DRIVER` succeeds any more (std marks it destroyed before dropping it, loom takes it out
+    /// first), so what they hand over is driven in place (`dispatch`'s recursion), never
+    /// deferred to this dead state.
+    fn drop(&mut self) {
+        let deferred = std::mem::take(self.deferred.get_mut());
+        // Last deferred first, as the level's own drain does.
+        for job in deferred.into_iter().rev() {
+            // SAFETY: a deferred job holds its token.
+            unsafe { drive(job.run, job.work, job.kind, job.share) };
+        }
+    }
+}
+
 pool_core::sync::thread_local! {
     // loom's `thread_local!` has no `const` form, and both back ends share this declaration.
     #[allow(clippy::missing_const_for_thread_local)]
@@ -256,7 +278,9 @@ fn led(level: Level, body: impl FnOnce()) {
     // address is reused by the next run, whose jobs would then be deferred and never driven).
     let _restore = OnExit::new(move || {
         // One thread-local access per deferred job, and one to leave: the last look finds
-        // nothing left and restores `current` in the same access.
+        // nothing left and restores `current` in the same access. An access error ends the
+        // loop: the state was destroyed under this level, and its destructor drove what was
+        // deferred here (`Driver`'s `Drop`).
         while let Ok(Some(job)) = DRIVER.try_with(|d| {
             let mut deferred = d.deferred.borrow_mut();
             if deferred.len() > base {

@@ -1,7 +1,10 @@
 //! What a running node may look up about the graph: node names and each node's dependencies.
-//! Plain data, built once by `GraphInner::new`.
+//! Plain data, built once by `GraphInner::new`, but for the name index, made on the first
+//! lookup by name.
 
 use std::collections::{HashMap, HashSet};
+
+use pool_core::sync::{ErasedArc, Mutex};
 
 use crate::names::{NameIndex, Names};
 
@@ -11,7 +14,10 @@ pub(crate) const WIDE: usize = 16;
 
 pub(crate) struct Topology {
     names: Names,
-    name_index: NameIndex,
+    /// Made by the first lookup by name (reports, marks, `dependencies`), or by `build` if a
+    /// dependency was given by name: a graph nobody asks a name of never sorts its names.
+    /// Immutable data behind a once-taken lock, as `GraphInner::critical`.
+    name_index: Mutex<Option<ErasedArc<NameIndex>>>,
     pred_offsets: Vec<u32>,
     /// Each node's dependencies, sorted by index (CSR: `pred_offsets`).
     preds: Vec<u32>,
@@ -26,7 +32,7 @@ impl Topology {
     /// them in a pass over the nodes it makes anyway).
     pub(crate) fn new(
         names: Names,
-        name_index: NameIndex,
+        name_index: Option<NameIndex>,
         pred_offsets: Vec<u32>,
         preds: Vec<u32>,
         wide: HashMap<u32, HashSet<u32>>,
@@ -34,7 +40,7 @@ impl Topology {
     ) -> Topology {
         Topology {
             names,
-            name_index,
+            name_index: Mutex::new(name_index.map(ErasedArc::new)),
             pred_offsets,
             preds,
             wide,
@@ -76,6 +82,12 @@ impl Topology {
     }
 
     pub(crate) fn index_of(&self, name: &str) -> Option<u32> {
-        self.name_index.find(&self.names, name)
+        let index = {
+            let mut slot = self.name_index.lock();
+            ErasedArc::clone(
+                slot.get_or_insert_with(|| ErasedArc::new(NameIndex::index(&self.names))),
+            )
+        };
+        index.find(&self.names, name)
     }
 }

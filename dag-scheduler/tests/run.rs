@@ -788,3 +788,43 @@ fn tokens_spread_over_shared_slots_complete_each_run_once() {
         );
     }
 }
+
+/// The name index is made by the first lookup by name: threads that all look names up at
+/// once, on a graph and on its report, each find every node, and an unknown name is none.
+#[test]
+fn names_are_found_by_threads_that_look_them_up_first_at_once() {
+    let mut b = Graph::builder();
+    let mut previous = None;
+    for i in 0..2000 {
+        let node = b.node(format!("step-{i}"), |_| ());
+        previous = Some(match previous {
+            Some(key) => node.after(key).key(),
+            None => node.key(),
+        });
+    }
+    b.unnamed_node(|_| ()).after("step-1999");
+    let graph = Arc::new(b.build().unwrap());
+    let report = Arc::new(graph.run(&InlineExecutor));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (graph, report) = (Arc::clone(&graph), Arc::clone(&report));
+            std::thread::spawn(move || {
+                for i in (0..2000).map(|i| (i * 7 + t * 500) % 2000) {
+                    let name = format!("step-{i}");
+                    assert_eq!(report.outcome(&name), Some(Outcome::Succeeded), "{name}");
+                    let deps = graph.dependencies(&name).unwrap();
+                    let expected: Vec<String> = (i > 0)
+                        .then(|| format!("step-{}", i - 1))
+                        .into_iter()
+                        .collect();
+                    assert_eq!(deps, expected, "{name}");
+                }
+                assert_eq!(graph.dependencies("#2000").unwrap(), ["step-1999"]);
+                assert_eq!(report.outcome("step-2000"), None);
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
