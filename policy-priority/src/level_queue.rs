@@ -126,45 +126,51 @@ impl<S: Slot> Levels<S> {
     }
 
     /// See [`LevelQueue::push`].
+    // One test of the guard, up front, and a path per setting: tested before and again after
+    // the injector's push (a call), the guard cost the submitter a second test and a value kept
+    // across the call on every push.
     #[inline]
     pub(crate) fn push(&self, item: S::Item, priority: Priority) {
         let i = priority.index();
         let bit = 1u8 << i;
-        let stamp = match &self.guard {
-            None => 0,
-            // A push into an empty level reads the clock: after an idle spell (no pops) the
-            // tick can be arbitrarily old (clock.rs), and this entry becomes the level's front,
-            // whose stamp the aging rule compares. Pushes behind it take the tick as it is.
-            Some(guard) => {
-                if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
-                    guard.refresh_clock();
-                }
-                // Always the tick (not the exact time a refresh read), so that stamps only
-                // ever come from one monotonic source; rounded down to the entry's stamp unit
-                // here, so that the front estimates compare the same values a pop widens.
-                Clock::round(guard.clock.tick())
-            }
+        let Some(guard) = &self.guard else {
+            self.levels[i].push(S::stamped(item, 0));
+            self.publish(bit);
+            return;
         };
+        // A push into an empty level reads the clock: after an idle spell (no pops) the tick can
+        // be arbitrarily old (clock.rs), and this entry becomes the level's front, whose stamp
+        // the aging rule compares. Pushes behind it take the tick as it is.
+        if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+            guard.refresh_clock();
+        }
+        // Always the tick (not the exact time a refresh read), so that stamps only ever come
+        // from one monotonic source; rounded down to the entry's stamp unit here, so that the
+        // front estimates compare the same values a pop widens.
+        let stamp = Clock::round(guard.clock.tick());
         self.levels[i].push(S::stamped(item, Clock::stamp_of(stamp)));
-        if let Some(guard) = &self.guard {
-            raise(&guard.newest[i], stamp);
+        raise(&guard.newest[i], stamp);
+        if self.publish(bit) {
+            // This entry is (about) the level's front now.
+            guard.raise_front(i, stamp);
         }
-        // Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
-        // re-check sees this entry, or this load sees its cleared bit and sets it again
-        // (README.md, "push vs retire"). No fence: the injector's push took its slot with a
-        // `SeqCst` CAS of the level's tail (crossbeam-deque 0.8), and this `SeqCst` load comes
-        // after that CAS in the single total order of `SeqCst` operations, which the retiring
-        // pop's `SeqCst` clear, fence and `SeqCst` emptiness check pair with. The load must stay
-        // `SeqCst`: relaxed, it may read the bitmap from before that clear while the re-check
-        // misses the entry (the loom retire models fail). (The fence cost every push a second
-        // full barrier after the CAS's.)
-        if self.nonempty.load(PUSH_CHECK_ORDER) & bit == 0 {
-            let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
-            if let (Some(guard), true) = (&self.guard, before & bit == 0) {
-                // This entry is (about) the level's front now.
-                guard.raise_front(i, stamp);
-            }
-        }
+    }
+
+    /// A push's step (P), after its entry is in its level: sets the level's bit if it reads it
+    /// clear; whether this call set it.
+    ///
+    /// Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
+    /// re-check sees this entry, or this load sees its cleared bit and sets it again (README.md,
+    /// "push vs retire"). No fence: the injector's push took its slot with a `SeqCst` CAS of the
+    /// level's tail (crossbeam-deque 0.8), and this `SeqCst` load comes after that CAS in the
+    /// single total order of `SeqCst` operations, which the retiring pop's `SeqCst` clear, fence
+    /// and `SeqCst` emptiness check pair with. The load must stay `SeqCst`: relaxed, it may read
+    /// the bitmap from before that clear while the re-check misses the entry (the loom retire
+    /// models fail). (The fence cost every push a second full barrier after the CAS's.)
+    #[inline]
+    fn publish(&self, bit: u8) -> bool {
+        self.nonempty.load(PUSH_CHECK_ORDER) & bit == 0
+            && self.nonempty.fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
 
     /// See [`LevelQueue::pop`].
