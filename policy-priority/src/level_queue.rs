@@ -10,7 +10,7 @@ use pool_core::Priority;
 use crate::clock::Clock;
 use crate::config::Aging;
 use crate::injector::{Injector, Steal};
-use crate::levels::{my_stripe, overdue_level, top_level, Counts, Entry, Slot, LEVELS, STRIPES};
+use crate::levels::{overdue_level, top_level, Counts, Entry, Slot, LEVELS, STRIPES};
 use crate::stats::PerLevel;
 
 /// A thread-safe five-level priority queue with a starvation guard, generic over its entries.
@@ -227,6 +227,7 @@ impl<S: Slot> Levels<S> {
     #[cold]
     #[inline(never)]
     fn refresh_clock(&self) {
+        PopRun::take_stripe();
         if let Some(guard) = &self.guard {
             guard.clock.refresh();
         }
@@ -235,10 +236,10 @@ impl<S: Slot> Levels<S> {
     /// Bookkeeping for an entry a pop took from `level`; hands it out (`Slot::popped`).
     #[inline]
     fn served(&self, entry: S, level: usize, by_aging: bool) -> S::Popped {
-        // The mask only tells the compiler the stripe is in bounds (it always is). `Release`
+        // `PopRun::stripe` is masked, so the index needs no check. `Release`
         // (free on x86-64: the add is a locked instruction anyway), so that a `counts` that
         // reads this count also sees the level without the entry (README.md, "Statistics").
-        self.popped[my_stripe() & (STRIPES - 1)][level].fetch_add(1, Ordering::Release);
+        self.popped[PopRun::stripe()][level].fetch_add(1, Ordering::Release);
         if let Some(guard) = &self.guard {
             guard.served(level, entry.stamp(), by_aging);
         }
@@ -528,6 +529,11 @@ struct PopCounts {
     /// Finds of an empty level with another bit set (wrapping): the first and every
     /// [`RETIRE_EVERY`]th retire the bit.
     empty_finds: Cell<u32>,
+    /// The stripe of `Levels::popped` this thread counts in, masked on use: [`STRIPES`] (masked:
+    /// stripe 0) until the thread's first every-32nd pop takes one (`PopRun::take_stripe`), out
+    /// of the pop's common path. Any stripe is correct (the adds are atomic); its own stripe
+    /// keeps a worker off the others' lines.
+    stripe: Cell<usize>,
 }
 
 // A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
@@ -541,6 +547,7 @@ std::thread_local! {
             last_empty: Cell::new(0),
             aging_from: Cell::new(0),
             empty_finds: Cell::new(0),
+            stripe: Cell::new(STRIPES),
         }
     };
 }
@@ -552,6 +559,7 @@ pool_core::sync::thread_local! {
         last_empty: Cell::new(0),
         aging_from: Cell::new(0),
         empty_finds: Cell::new(0),
+        stripe: Cell::new(STRIPES),
     };
 }
 
@@ -571,6 +579,24 @@ impl PopRun {
             counts.pops.set(n);
             PopRun { n }
         })
+    }
+
+    /// This thread's stripe of `Levels::popped` (see `PopCounts::stripe`).
+    #[inline]
+    fn stripe() -> usize {
+        POPS.with(|counts| counts.stripe.get() & (STRIPES - 1))
+    }
+
+    /// Takes this thread's stripe if it has none yet (on the every-32nd pop's cold path). Under
+    /// loom every thread keeps stripe 0 (see `levels::my_stripe`).
+    #[cold]
+    fn take_stripe() {
+        #[cfg(not(loom))]
+        POPS.with(|counts| {
+            if counts.stripe.get() == STRIPES {
+                counts.stripe.set(crate::levels::my_stripe());
+            }
+        });
     }
 
     #[inline]
