@@ -20,14 +20,16 @@
 //! again; `a_push_racing_a_quiet_retire_stays_visible` must then fail (`.ci/loom-planted`).
 //! `--cfg loom_broken_priority_skip` makes a pop that skips a retire (it keeps the bit of a level
 //! it found empty while another bit is set) return nothing instead of serving the levels below;
-//! `a_skipped_retire_serves_the_levels_below` must then fail.
+//! `a_skipped_retire_serves_the_levels_below` must then fail. `--cfg loom_broken_priority_pushed`
+//! makes the stats read the levels' lengths before the popped counts (`pushed` is their sum);
+//! `a_racing_pop_is_never_counted_twice_in_pushed` must then fail.
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use loom_tests::model;
 use policy_priority::{Aging, LevelQueue, PriorityQueue, PrioritySubmit};
-use pool_core::{Priority, ThreadPool};
+use pool_core::{Priority, QueuePolicy, QueuedTask, ThreadPool};
 
 /// A pool of one worker on `queue`, for the models that run tasks through the real policy.
 fn one_worker_pool(queue: &PriorityQueue) -> ThreadPool {
@@ -391,6 +393,34 @@ fn a_skipped_retire_serves_the_levels_below() {
         };
         assert_eq!(rest, expected, "after the push: Critical first, each once");
         assert!(q.is_empty());
+    });
+}
+
+/// Invariant: the stats' `pushed` (entries popped, counted by the popping thread, plus entries
+/// queued) never counts an entry twice while a pop races the read: one entry pushed, a pop on
+/// another thread, and a stats read between shows `pushed` 0 or 1 (0: the pop fell between the
+/// two reads, a lag the docs allow), and exactly 1 once the pop is done. With the lengths read
+/// before the popped counts (`--cfg loom_broken_priority_pushed`) this model fails.
+#[test]
+#[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
+fn a_racing_pop_is_never_counted_twice_in_pushed() {
+    model("a_racing_pop_is_never_counted_twice_in_pushed", || {
+        let queue = PriorityQueue::with_aging(Aging::off());
+        queue.push(QueuedTask::new(Priority::Normal, || ()));
+        let popper = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.pop().is_some())
+        };
+        let during = queue.stats().level(Priority::Normal);
+        assert!(
+            during.pushed <= 1,
+            "one push counted {} times (queued {})",
+            during.pushed,
+            during.queued
+        );
+        assert!(popper.join().unwrap(), "the one entry was there");
+        let after = queue.stats().level(Priority::Normal);
+        assert_eq!((after.pushed, after.queued), (1, 0));
     });
 }
 

@@ -10,7 +10,7 @@ use pool_core::Priority;
 use crate::clock::Clock;
 use crate::config::Aging;
 use crate::injector::{Injector, Steal};
-use crate::levels::{overdue_level, top_level, Counts, Entry, Slot, LEVELS};
+use crate::levels::{overdue_level, top_level, Counts, Entry, Slot, LEVELS, STRIPES};
 use crate::stats::PerLevel;
 
 /// A thread-safe five-level priority queue with a starvation guard, generic over its entries.
@@ -63,8 +63,11 @@ pub(crate) struct Levels<S> {
     /// Bit `i` is set while level `i` may be non-empty: set by a push after its entry is in the
     /// level, cleared by a pop that found the level empty, then re-checked (README.md).
     nonempty: CachePadded<AtomicU8>,
-    /// Entries ever pushed per level, for the stats; only pushers write them.
-    pushed: [CachePadded<AtomicU64>; LEVELS],
+    /// Entries taken per level, for the stats (`pushed` is these plus the ones still queued),
+    /// counted by the popping thread in its own stripe: a count on the push side was a locked
+    /// add per push on the submitting thread, which is the bottleneck of an external submitter
+    /// (README.md, "Statistics").
+    popped: [CachePadded<[AtomicU64; LEVELS]>; STRIPES],
     /// The setting, as given; `guard` is its state (`None` with aging off).
     aging: Aging,
     guard: Option<Guard>,
@@ -102,7 +105,9 @@ impl<S: Slot> Levels<S> {
         Levels {
             levels: std::array::from_fn(|_| Injector::new()),
             nonempty: CachePadded::new(AtomicU8::new(0)),
-            pushed: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+            popped: std::array::from_fn(|_| {
+                CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
+            }),
             aging,
             guard: aging.bound_nanos().map(|bound| Guard {
                 bound,
@@ -121,46 +126,51 @@ impl<S: Slot> Levels<S> {
     }
 
     /// See [`LevelQueue::push`].
+    // One test of the guard, up front, and a path per setting: tested before and again after
+    // the injector's push (a call), the guard cost the submitter a second test and a value kept
+    // across the call on every push.
     #[inline]
     pub(crate) fn push(&self, item: S::Item, priority: Priority) {
         let i = priority.index();
         let bit = 1u8 << i;
-        let stamp = match &self.guard {
-            None => 0,
-            // A push into an empty level reads the clock: after an idle spell (no pops) the
-            // tick can be arbitrarily old (clock.rs), and this entry becomes the level's front,
-            // whose stamp the aging rule compares. Pushes behind it take the tick as it is.
-            Some(guard) => {
-                if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
-                    guard.refresh_clock();
-                }
-                // Always the tick (not the exact time a refresh read), so that stamps only
-                // ever come from one monotonic source; rounded down to the entry's stamp unit
-                // here, so that the front estimates compare the same values a pop widens.
-                Clock::round(guard.clock.tick())
-            }
+        let Some(guard) = &self.guard else {
+            self.levels[i].push(S::stamped(item, 0));
+            self.publish(bit);
+            return;
         };
+        // A push into an empty level reads the clock: after an idle spell (no pops) the tick can
+        // be arbitrarily old (clock.rs), and this entry becomes the level's front, whose stamp
+        // the aging rule compares. Pushes behind it take the tick as it is.
+        if self.nonempty.load(Ordering::Relaxed) & bit == 0 {
+            guard.refresh_clock();
+        }
+        // Always the tick (not the exact time a refresh read), so that stamps only ever come
+        // from one monotonic source; rounded down to the entry's stamp unit here, so that the
+        // front estimates compare the same values a pop widens.
+        let stamp = Clock::round(guard.clock.tick());
         self.levels[i].push(S::stamped(item, Clock::stamp_of(stamp)));
-        self.pushed[i].fetch_add(1, Ordering::Relaxed);
-        if let Some(guard) = &self.guard {
-            raise(&guard.newest[i], stamp);
+        raise(&guard.newest[i], stamp);
+        if self.publish(bit) {
+            // This entry is (about) the level's front now.
+            guard.raise_front(i, stamp);
         }
-        // Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
-        // re-check sees this entry, or this load sees its cleared bit and sets it again
-        // (README.md, "push vs retire"). No fence: the injector's push took its slot with a
-        // `SeqCst` CAS of the level's tail (crossbeam-deque 0.8), and this `SeqCst` load comes
-        // after that CAS in the single total order of `SeqCst` operations, which the retiring
-        // pop's `SeqCst` clear, fence and `SeqCst` emptiness check pair with. The load must stay
-        // `SeqCst`: relaxed, it may read the bitmap from before that clear while the re-check
-        // misses the entry (the loom retire models fail). (The fence cost every push a second
-        // full barrier after the CAS's.)
-        if self.nonempty.load(PUSH_CHECK_ORDER) & bit == 0 {
-            let before = self.nonempty.fetch_or(bit, Ordering::SeqCst);
-            if let (Some(guard), true) = (&self.guard, before & bit == 0) {
-                // This entry is (about) the level's front now.
-                guard.raise_front(i, stamp);
-            }
-        }
+    }
+
+    /// A push's step (P), after its entry is in its level: sets the level's bit if it reads it
+    /// clear; whether this call set it.
+    ///
+    /// Publish the level in the bitmap *after* the entry is in it: either a retiring pop's
+    /// re-check sees this entry, or this load sees its cleared bit and sets it again (README.md,
+    /// "push vs retire"). No fence: the injector's push took its slot with a `SeqCst` CAS of the
+    /// level's tail (crossbeam-deque 0.8), and this `SeqCst` load comes after that CAS in the
+    /// single total order of `SeqCst` operations, which the retiring pop's `SeqCst` clear, fence
+    /// and `SeqCst` emptiness check pair with. The load must stay `SeqCst`: relaxed, it may read
+    /// the bitmap from before that clear while the re-check misses the entry (the loom retire
+    /// models fail). (The fence cost every push a second full barrier after the CAS's.)
+    #[inline]
+    fn publish(&self, bit: u8) -> bool {
+        self.nonempty.load(PUSH_CHECK_ORDER) & bit == 0
+            && self.nonempty.fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
 
     /// See [`LevelQueue::pop`].
@@ -217,6 +227,7 @@ impl<S: Slot> Levels<S> {
     #[cold]
     #[inline(never)]
     fn refresh_clock(&self) {
+        PopRun::take_stripe();
         if let Some(guard) = &self.guard {
             guard.clock.refresh();
         }
@@ -225,6 +236,10 @@ impl<S: Slot> Levels<S> {
     /// Bookkeeping for an entry a pop took from `level`; hands it out (`Slot::popped`).
     #[inline]
     fn served(&self, entry: S, level: usize, by_aging: bool) -> S::Popped {
+        // `PopRun::stripe` is masked, so the index needs no check. `Release`
+        // (free on x86-64: the add is a locked instruction anyway), so that a `counts` that
+        // reads this count also sees the level without the entry (README.md, "Statistics").
+        self.popped[PopRun::stripe()][level].fetch_add(1, Ordering::Release);
         if let Some(guard) = &self.guard {
             guard.served(level, entry.stamp(), by_aging);
         }
@@ -359,10 +374,36 @@ impl<S: Slot> Levels<S> {
         self.levels[priority.index()].len()
     }
 
+    /// `pushed` is derived: the entries taken from a level plus those still in it, read in that
+    /// order, so that a pop between the two reads makes the figure lag by that entry rather
+    /// than count it twice (exact once pushes and pops have stopped). A popped count read here
+    /// (`Acquire`, paired with the pop's `Release` add) comes after that pop's steal, so the
+    /// length read next no longer holds its entry (README.md, "Statistics").
     pub(crate) fn counts(&self) -> Counts {
+        let popped = || -> [u64; LEVELS] {
+            std::array::from_fn(|i| {
+                self.popped
+                    .iter()
+                    .map(|stripe| stripe[i].load(Ordering::Acquire))
+                    .sum()
+            })
+        };
+        let queued = || -> [usize; LEVELS] { std::array::from_fn(|i| self.levels[i].len()) };
+        // `--cfg loom_broken_priority_pushed` only (loom-tests checks that a model catches it):
+        // the lengths first, so a pop between the reads is counted as queued and as popped.
+        #[cfg(not(loom_broken_priority_pushed))]
+        let (popped, queued) = {
+            let popped = popped();
+            (popped, queued())
+        };
+        #[cfg(loom_broken_priority_pushed)]
+        let (popped, queued) = {
+            let queued = queued();
+            (popped(), queued)
+        };
         Counts {
-            queued: std::array::from_fn(|i| self.levels[i].len()),
-            pushed: std::array::from_fn(|i| self.pushed[i].load(Ordering::Relaxed)),
+            queued,
+            pushed: std::array::from_fn(|i| popped[i] + queued[i] as u64),
             aged: self
                 .guard
                 .as_ref()
@@ -488,6 +529,11 @@ struct PopCounts {
     /// Finds of an empty level with another bit set (wrapping): the first and every
     /// [`RETIRE_EVERY`]th retire the bit.
     empty_finds: Cell<u32>,
+    /// The stripe of `Levels::popped` this thread counts in, masked on use: [`STRIPES`] (masked:
+    /// stripe 0) until the thread's first every-32nd pop takes one (`PopRun::take_stripe`), out
+    /// of the pop's common path. Any stripe is correct (the adds are atomic); its own stripe
+    /// keeps a worker off the others' lines.
+    stripe: Cell<usize>,
 }
 
 // A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
@@ -501,6 +547,7 @@ std::thread_local! {
             last_empty: Cell::new(0),
             aging_from: Cell::new(0),
             empty_finds: Cell::new(0),
+            stripe: Cell::new(STRIPES),
         }
     };
 }
@@ -512,6 +559,7 @@ pool_core::sync::thread_local! {
         last_empty: Cell::new(0),
         aging_from: Cell::new(0),
         empty_finds: Cell::new(0),
+        stripe: Cell::new(STRIPES),
     };
 }
 
@@ -531,6 +579,24 @@ impl PopRun {
             counts.pops.set(n);
             PopRun { n }
         })
+    }
+
+    /// This thread's stripe of `Levels::popped` (see `PopCounts::stripe`).
+    #[inline]
+    fn stripe() -> usize {
+        POPS.with(|counts| counts.stripe.get() & (STRIPES - 1))
+    }
+
+    /// Takes this thread's stripe if it has none yet (on the every-32nd pop's cold path). Under
+    /// loom every thread keeps stripe 0 (see `levels::my_stripe`).
+    #[cold]
+    fn take_stripe() {
+        #[cfg(not(loom))]
+        POPS.with(|counts| {
+            if counts.stripe.get() == STRIPES {
+                counts.stripe.set(crate::levels::my_stripe());
+            }
+        });
     }
 
     #[inline]
@@ -918,5 +984,48 @@ mod tests {
         let c = q.counts();
         assert_eq!(c.queued, [2, 0, 0, 0, 0]);
         assert_eq!(c.pushed, [2, 0, 0, 1, 0]);
+    }
+
+    /// `pushed` is counted on the pop side (each popping thread in its own stripe) plus what is
+    /// still queued: with pushers and poppers on several threads, once they have stopped it is
+    /// exactly the number of pushes per level, whichever threads popped and whatever is left.
+    #[test]
+    fn pushed_counts_every_push_across_popping_threads() {
+        let q = std::sync::Arc::new(LevelQueue::with_aging(Aging::default()));
+        const PER_THREAD: u32 = 5_000;
+        let pushers: Vec<_> = [Idle, Normal, Critical]
+            .into_iter()
+            .map(|level| {
+                let q = q.clone();
+                std::thread::spawn(move || (0..PER_THREAD).for_each(|x| q.push(x, level)))
+            })
+            .collect();
+        // Four poppers take a part of the entries while the pushes run, each in its own stripe.
+        let poppers: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut taken = 0;
+                    while taken < PER_THREAD / 2 {
+                        taken += u32::from(q.pop().is_some());
+                    }
+                })
+            })
+            .collect();
+        pushers
+            .into_iter()
+            .chain(poppers)
+            .for_each(|t| t.join().unwrap());
+        let c = q.counts();
+        let n = u64::from(PER_THREAD);
+        assert_eq!(c.pushed, [n, 0, n, 0, n]);
+        assert_eq!(
+            c.queued.iter().sum::<usize>(),
+            3 * PER_THREAD as usize - 2 * PER_THREAD as usize
+        );
+        // Draining moves entries from `queued` to the popped count: `pushed` stays.
+        drain(&q);
+        assert_eq!(q.counts().pushed, [n, 0, n, 0, n]);
+        assert_eq!(q.counts().queued, [0; LEVELS]);
     }
 }

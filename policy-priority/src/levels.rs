@@ -25,6 +25,43 @@ pub(crate) trait Slot: Sized {
     fn popped(self, level: Priority) -> Self::Popped;
 }
 
+/// Stripes of the per-thread statistics (`PriorityQueue`'s `completed`, `Levels`' `popped`): a
+/// power of two, at least the usual worker count.
+pub(crate) const STRIPES: usize = 8;
+
+/// The calling thread's stripe: threads take stripes round-robin on first use. Under loom every
+/// thread uses stripe 0, because a process-wide counter would give each model iteration
+/// different stripes, and loom requires every iteration to make the same accesses (pool-core's
+/// `ExternalCounters::mine` does the same for the same reason).
+#[inline]
+pub(crate) fn my_stripe() -> usize {
+    #[cfg(loom)]
+    {
+        0
+    }
+    #[cfg(not(loom))]
+    {
+        // `const`-initialised (no lazy-init check on every finished task); `STRIPES` means
+        // "not taken yet".
+        std::thread_local! {
+            static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(STRIPES) };
+        }
+        // The first use out of line: every pop takes this path, and the id's locked add inline
+        // made the pop keep more values across it (callgrind: a spilled copy of the entry).
+        #[cold]
+        #[inline(never)]
+        fn take(stripe: &std::cell::Cell<usize>) -> usize {
+            let mine = pool_core::sync::next_unique_id() as usize % STRIPES;
+            stripe.set(mine);
+            mine
+        }
+        STRIPE.with(|stripe| match stripe.get() {
+            STRIPES => take(stripe),
+            mine => mine,
+        })
+    }
+}
+
 /// The slot of a [`crate::LevelQueue`] of any item: the item beside its stamp.
 pub(crate) struct Entry<T> {
     stamp: u32,

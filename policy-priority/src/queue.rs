@@ -7,7 +7,7 @@ use pool_core::{Priority, QueuePolicy, QueuedTask};
 
 use crate::config::Aging;
 use crate::level_queue::Levels;
-use crate::levels::{Slot, LEVELS};
+use crate::levels::{my_stripe, Slot, LEVELS, STRIPES};
 use crate::stats::{LevelStats, PerLevel, PriorityStats};
 
 /// A priority order for a [`ThreadPool`](pool_core::ThreadPool): five levels, FIFO within a
@@ -229,37 +229,6 @@ impl Slot for QueuedTask {
     fn popped(self, level: Priority) -> QueuedTask {
         debug_assert_eq!(self.priority(), level, "pushed at its own priority");
         self
-    }
-}
-
-/// Stripes of the `completed` counters; a power of two, at least the usual worker count.
-const STRIPES: usize = 8;
-
-/// The calling thread's stripe: threads take stripes round-robin on first use. Under loom every
-/// thread uses stripe 0, because a process-wide counter would give each model iteration
-/// different stripes, and loom requires every iteration to make the same accesses (pool-core's
-/// `ExternalCounters::mine` does the same for the same reason).
-#[inline]
-fn my_stripe() -> usize {
-    #[cfg(loom)]
-    {
-        0
-    }
-    #[cfg(not(loom))]
-    {
-        // `const`-initialised (no lazy-init check on every finished task); `STRIPES` means
-        // "not taken yet".
-        std::thread_local! {
-            static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(STRIPES) };
-        }
-        STRIPE.with(|stripe| match stripe.get() {
-            STRIPES => {
-                let mine = pool_core::sync::next_unique_id() as usize % STRIPES;
-                stripe.set(mine);
-                mine
-            }
-            mine => mine,
-        })
     }
 }
 

@@ -23,7 +23,11 @@ pub struct LevelStats {
     /// Entries waiting at this level now (a task whose priority was raised has an entry at each
     /// level it was queued at until a worker reaches the stale one).
     pub queued: usize,
-    /// Entries ever pushed at this level.
+    /// Entries ever pushed at this level: counted as the entries taken from it (each popping
+    /// thread counts its own, so that a push does no locked add for a statistic) plus those
+    /// still [`queued`](Self::queued), read in that order. While pops run the figure can lag
+    /// by the pops between the two reads (never count one twice); once the pool is idle or shut
+    /// down it is exact.
     pub pushed: u64,
     /// Tasks that ran to the end (completed or panicked) after being taken from this level.
     /// Workers report these in batches (pool-core's `QueuePolicy::on_finished_many`): while

@@ -132,7 +132,19 @@ impl Shared {
     /// (its task is cancelled and counted: see `call_policy`).
     #[inline(never)]
     fn push_policy(&self, policy: &dyn QueuePolicy, work: Work, priority: Priority) {
-        self.call_policy(|| policy.push(QueuedTask::from_work(work, priority)));
+        self.push_policy_inline(policy, work, priority);
+    }
+
+    /// `push_policy` in the caller's frame (the outside submitter's path): `call_policy`'s
+    /// steps, each forced inline (`call_policy` itself, as a call, was a frame of its own again).
+    /// `catch_panic` handles a panic's payload out of line; its message is not wanted here.
+    #[inline(always)]
+    fn push_policy_inline(&self, policy: &dyn QueuePolicy, work: Work, priority: Priority) {
+        let _ = crate::unwind::catch_panic(|| policy.push(QueuedTask::from_work(work, priority)));
+        let dropped = crate::policy::take_dropped_on_this_thread();
+        if dropped != 0 {
+            self.count_dropped(dropped);
+        }
     }
 
     /// The next entry of the shared queue, with the priority a policy popped it at.
@@ -285,11 +297,36 @@ impl Shared {
 
     /// From any other thread: checks shutdown and pushes while holding the thread's stripe gate
     /// (see README, "shutdown"), then wakes a parked worker if there is one.
+    ///
+    /// One copy of the steps per kind of shared queue, chosen before the gate: the FIFO arm
+    /// pushes to the injector, the policy arm calls the policy with its containment inline
+    /// (`push_policy_inline`), in this frame. Through `push_global`, the policy arm paid a
+    /// second call frame (`push_policy`, kept out of line there so that the FIFO arm stays
+    /// small) on the path every outside submission to a policy pool takes: about 15
+    /// instructions a task on the submitting thread (pool-core/src/pool/README.md).
     pub(crate) fn submit_from_outside<J, R>(
         &self,
         job: J,
         priority: Priority,
         into_work: impl FnOnce(J) -> (Work, R),
+    ) -> Result<R, J> {
+        match &self.global {
+            Global::Fifo(injector) => {
+                self.submit_outside_with(job, into_work, |work| injector.push(work))
+            }
+            Global::Policy(policy) => self.submit_outside_with(job, into_work, |work| {
+                self.push_policy_inline(&**policy, work, priority)
+            }),
+        }
+    }
+
+    /// `submit_from_outside`'s steps with the given push (one copy per arm).
+    #[inline(always)]
+    fn submit_outside_with<J, R>(
+        &self,
+        job: J,
+        into_work: impl FnOnce(J) -> (Work, R),
+        push: impl FnOnce(Work),
     ) -> Result<R, J> {
         let stripe = self.external.mine();
         let gate = stripe.gate.lock();
@@ -304,7 +341,7 @@ impl Shared {
         // shutdown barrier can pass between this submitter's check and its push.
         #[cfg(loom_broken_submit_gate)]
         let gate = drop(gate);
-        self.push_global(work, priority);
+        push(work);
         drop(gate);
         self.sleep.notify_one();
         Ok(made)
