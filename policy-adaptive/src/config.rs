@@ -140,12 +140,13 @@ pub struct Config {
     /// average. An idle pool (nothing running or queued) now reuses its split for as long as it
     /// stays still, so a parked pool reads that clock only when a counter moves (`strace` of
     /// `tick_cost 256 parked`, 51 samples: 16 reads before, 5 after). `compare --only "adaptive
-    /// controller CPU per tick" --rounds 1`, 256 workers, 3 runs alternating with the previous
-    /// version (load 1.3-4.2): parked 69-97 µs (72-115 before), idle at min 70-96 (85-121),
-    /// busy 96-120 (92-99), busy with tasks finishing 130-182 (114-171); at 1 worker 46-66 µs
+    /// controller CPU per tick" --rounds 1`, 256 workers, 6 runs alternating with the previous
+    /// version (load 1.3-4.2, one pair at 14): parked 69-97 µs (72-125 before), idle at min
+    /// 65-96 (85-142), busy 94-120 (92-114), busy with tasks finishing 130-187 (114-188): the
+    /// last two unchanged (the idle rule does not apply) within the noise; at 1 worker 46-78 µs
     /// in every hold, most of it the timed wake-up (30-37 µs alone on this VM, whatever the
     /// timer slack). At 256 workers, parked and idle are under 100 µs in these runs (one of
-    /// three without a margin); busy and churning are not: there the process clock's walk over
+    /// six without a margin); busy and churning are not: there the process clock's walk over
     /// 256 threads, pool-core's walk and the wake-up alone are about 100 µs on a measured tick.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
