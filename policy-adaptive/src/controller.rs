@@ -733,7 +733,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 }
                 let mut until = tick_at;
                 if control.early || follow_up {
-                    let early_at = last_look.map_or(now, |at| at + early_gap);
+                    let early_at = early_at(last_look, last_sample, early_gap);
                     if now >= early_at {
                         control.early = false;
                         break (Occasion::Early, now);
@@ -794,6 +794,20 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             }
         }
     }
+}
+
+/// When an early look may come: `gap` after the last early look (the rate bound) and `gap`
+/// after the last sample of either kind.
+///
+/// The second bound is for the look a submission asks for right after a regular tick: it
+/// sampled a fraction of a millisecond (W4's switch to sleepers, 31 ms into the phase: the tick
+/// read the last phase's CPU, 1.9 cores, held, and armed; the look came 0.6 ms later, read one
+/// completion, held, and disarmed until the next tick, 100 ms later, which grew 15 -> 64).
+/// Over `gap` (10 ms at the default interval) its figures are the new load's, and an early
+/// decision that does not grow disarms, so this adds no look.
+fn early_at(last_look: Option<Instant>, last_sample: Instant, gap: Duration) -> Instant {
+    let after_sample = last_sample + gap;
+    last_look.map_or(after_sample, |at| (at + gap).max(after_sample))
 }
 
 /// Leaves the controller's last CPU figure and clears its clock (see `Control::clock`).
@@ -913,5 +927,26 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         arm,
         pending,
         quiet: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Invariant: an early look comes no sooner than the gap after the last early look and
+    /// after the last sample (a regular tick's included), and as soon as both have passed.
+    #[test]
+    fn an_early_look_waits_the_gap_after_any_sample() {
+        let gap = Duration::from_millis(10);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Right after a regular tick: the gap after it, whatever the last look.
+        assert_eq!(early_at(None, t0, gap), t0 + gap);
+        assert_eq!(early_at(Some(t0 - ms(500)), t0, gap), t0 + gap);
+        // A recent look bounds it further.
+        assert_eq!(early_at(Some(t0 + ms(5)), t0, gap), t0 + ms(15));
+        // Long after both: at once (the bound is in the past).
+        assert!(early_at(Some(t0), t0, gap) <= t0 + gap);
     }
 }

@@ -94,15 +94,25 @@ struct Stillness {
 
 impl Stillness {
     /// `moved`: a counter moved since the last sample; `known`: the last measured sample split
-    /// the busy time (there is something to reuse). Returns whether this sample reuses it.
-    fn reuse(&mut self, moved: bool, known: bool) -> bool {
+    /// the busy time (there is something to reuse); `idle`: nothing is running or queued now.
+    /// Returns whether this sample reuses it.
+    ///
+    /// An idle still pool reuses its split for as long as it stays still, past `REUSE_MAX`:
+    /// the measurement every `REUSE_MAX + 1` samples is there for a running task that turns
+    /// from blocked to computing without finishing, and with nothing running there is none.
+    /// Its split was measured still and idle (at least one still sample measures first, with
+    /// the same counters: nothing running), so a measurement would only read it again: no
+    /// blocked worker and next to no CPU, or, on a busy host, unknown (`sample` keeps an idle
+    /// pool's split even then). A submission, a finished task, a resize or the host
+    /// reading crossing `HOST_FREE_BELOW` moves a counter, and the next sample measures.
+    fn reuse(&mut self, moved: bool, known: bool, idle: bool) -> bool {
         if moved {
             *self = Stillness::default();
             return false;
         }
         self.still = self.still.saturating_add(1);
-        if self.still > STILL_SAMPLES && known && self.reused < REUSE_MAX {
-            self.reused += 1;
+        if self.still > STILL_SAMPLES && known && (idle || self.reused < REUSE_MAX) {
+            self.reused = self.reused.saturating_add(1);
             true
         } else {
             self.reused = 0;
@@ -169,7 +179,7 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 /// - *Host CPU*: the host's CPU use (`/proc/stat` on Linux, else `sysinfo`'s global CPU use),
 ///   refreshed once a second; a guard only.
 /// - *A still pool*: when nothing finished and the queued, running, live and target counts
-///   stayed put for 2 samples, the next samples (at most 3 in a row) reuse the last measured
+///   stayed put for 2 samples, the next samples (at most 3 in a row; while nothing runs or is queued, as long as it stays still) reuse the last measured
 ///   split (`blocked`, `worker_cpu`, `worker_demand`) without reading a clock or a file.
 ///
 /// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
@@ -1062,7 +1072,8 @@ impl Signals for PoolSignals {
         };
         let moved = completed > 0 || self.counters != Some(counters);
         self.counters = Some(counters);
-        let still = self.stillness.reuse(moved, self.last_split.is_some());
+        let idle = stats.running == 0 && stats.queued == 0;
+        let still = self.stillness.reuse(moved, self.last_split.is_some(), idle);
         // The process's CPU, read only when the pool moved: a still pool's decision needs no
         // fresh figure, and the read is not cheap in a large process (the kernel walks every
         // thread's task struct, cold by the next tick: 256 parked workers' tick went from a
@@ -1086,7 +1097,10 @@ impl Signals for PoolSignals {
             );
             self.worker_stats = workers;
             let split = measured_split(time, secs, stats.running);
-            self.last_split = split.0.is_some().then_some(split);
+            // An idle pool's split is kept even when unknown (a busy host leaves the off-CPU
+            // time of its few busy moments unsplit): reused only while the pool stays still and
+            // idle, it is what a measurement would say again, with no task to split.
+            self.last_split = (split.0.is_some() || idle).then_some(split);
             split
         };
         Snapshot {
@@ -1285,7 +1299,7 @@ mod tests {
         ];
         let mut in_a_row = 0;
         for (at, &(moved, known)) in script.iter().enumerate() {
-            let reuse = stillness.reuse(moved, known);
+            let reuse = stillness.reuse(moved, known, false);
             in_a_row = if reuse { in_a_row + 1 } else { 0 };
             assert!(in_a_row <= REUSE_MAX);
             assert!(!reuse || (known && !moved));
@@ -1295,6 +1309,95 @@ mod tests {
             ));
         }
         insta::assert_snapshot!(table);
+    }
+
+    /// The idle case of the steady-state rule: with nothing running or queued, a still pool
+    /// reuses its split for as long as it stays still (no task can turn from blocked to
+    /// computing unseen), and a moved counter, or no measured split, still measures.
+    #[test]
+    fn an_idle_still_pool_reuses_its_split_until_a_counter_moves() {
+        let mut stillness = Stillness::default();
+        let mut table = String::from("sample | moved | split known | idle  | split\n");
+        let mut script = vec![(true, true, true)];
+        script.extend([(false, true, true); 9]);
+        script.extend([
+            (false, true, false),
+            (false, true, false),
+            (false, true, false),
+            (false, true, false),
+            (true, true, true),
+            (false, true, true),
+            (false, true, true),
+            (false, false, true),
+            (false, true, true),
+        ]);
+        let mut in_a_row = 0;
+        for (at, &(moved, known, idle)) in script.iter().enumerate() {
+            let reuse = stillness.reuse(moved, known, idle);
+            in_a_row = if reuse { in_a_row + 1 } else { 0 };
+            assert!(idle || in_a_row <= REUSE_MAX);
+            assert!(!reuse || (known && !moved));
+            table.push_str(&format!(
+                "{at:>6} | {moved:<5} | {known:<11} | {idle:<5} | {}\n",
+                if reuse { "reused" } else { "measured" }
+            ));
+        }
+        insta::assert_snapshot!(table);
+    }
+
+    /// Invariant: on a real pool whose workers are all parked, once the split is measured
+    /// still, every later still sample reuses it (past `REUSE_MAX`) without reading the
+    /// process's CPU clock, whether the host has a CPU free (the split says no worker is
+    /// blocked) or not (the split is unknown, as a measurement would leave it); a task run in
+    /// between makes the next sample measure.
+    #[test]
+    fn an_idle_pool_reuses_its_split_until_a_task_runs() {
+        an_idle_pool_reuses_its_split_on_a_host_at(0.05, Some(0.0));
+        an_idle_pool_reuses_its_split_on_a_host_at(0.95, None);
+    }
+
+    fn an_idle_pool_reuses_its_split_on_a_host_at(host_cpu: f64, blocked: Option<f64>) {
+        let workers = WorkerThreads::new();
+        let hook = workers.clone();
+        let pool = ThreadPool::builder()
+            .threads(4)
+            .on_thread_start(move |index| hook.record_current(index))
+            .build()
+            .unwrap();
+        assert!(pool.wait_idle(Duration::from_secs(30)));
+        let mut signals = PoolSignals::new(workers);
+        // A host reading that stays put, so only the pool's counters can move.
+        signals.host_cpu = Some(host_cpu);
+        #[cfg(feature = "sysinfo")]
+        {
+            signals.cpu_refreshes = 2;
+            signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+        }
+        let tick = Duration::from_millis(100);
+        let samples = STILL_SAMPLES + 3 * (REUSE_MAX + 1);
+        for _ in 0..samples {
+            let snapshot = signals.sample(&pool, tick);
+            assert_eq!(snapshot.blocked, blocked, "{snapshot:?}");
+        }
+        // The first sample measures (it has no counters to compare) and so do the next
+        // `STILL_SAMPLES`; every later one reuses.
+        assert_eq!(
+            signals.reused_samples,
+            u64::from(samples - STILL_SAMPLES - 1)
+        );
+        assert!(signals.reused_samples > u64::from(REUSE_MAX));
+        let reused = signals.reused_samples;
+        let snapshot = signals.sample(&pool, tick);
+        assert_eq!(signals.reused_samples, reused + 1);
+        assert_eq!(snapshot.process_cpu, None, "{snapshot:?}");
+        // A task runs and finishes: the counters moved, the next sample measures.
+        pool.submit(|| ()).unwrap().join().unwrap();
+        assert!(pool.wait_idle(Duration::from_secs(30)));
+        let snapshot = signals.sample(&pool, tick);
+        assert_eq!(signals.reused_samples, reused + 1, "{snapshot:?}");
+        assert_eq!(snapshot.completed, 1);
+        assert!(signals.last_split.is_some());
+        pool.shutdown();
     }
 
     /// Invariant: on a real pool whose workers are all stuck in a task with a backlog, the
