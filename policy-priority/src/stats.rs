@@ -26,8 +26,8 @@ pub struct LevelStats {
     /// Entries ever pushed at this level: counted as the entries taken from it (each popping
     /// thread counts its own, so that a push does no locked add for a statistic) plus those
     /// still [`queued`](Self::queued), read in that order. While pops run the figure can lag
-    /// by the pops between the two reads (never count one twice); once the pool is idle or shut
-    /// down it is exact.
+    /// by the pops between the two reads (never count one twice), so a figure read while pops
+    /// run can even be below an earlier one; once the pool is idle or shut down it is exact.
     pub pushed: u64,
     /// Tasks that ran to the end (completed or panicked) after being taken from this level.
     /// Workers report these in batches (pool-core's `QueuePolicy::on_finished_many`): while
