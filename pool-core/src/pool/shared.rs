@@ -156,17 +156,43 @@ impl Shared {
         }
     }
 
+    /// `call_policy`'s steps for the policy's `pop`, each inline as in `push_policy_inline`.
+    /// The call stores what it popped, unpacked (`into_parts` cannot panic), straight into the
+    /// value this returns, and hands back only whether it panicked: with the entry wrapped in
+    /// `call_quietly`'s `Option` and then unwrapped, the 24 bytes were copied through three
+    /// stack slots on the path of every task, and `call_quietly`'s inlined loop of payload drops
+    /// made this frame save every callee-saved register (`catch_panic` drops a payload out of
+    /// line).
     #[inline(never)]
     fn pop_policy(&self, policy: &dyn QueuePolicy) -> Option<Ready> {
-        // The entry is unpacked inside the call's frame: one move of the popped value less on
-        // the path of every task (`into_parts` cannot panic).
-        let popped = self.call_policy(|| policy.pop().map(QueuedTask::into_parts));
-        self.note_pop(popped.is_some());
-        let (work, priority) = popped.flatten()?;
-        Some(Ready {
-            work,
-            popped_at: Some(priority),
+        let mut ready = None;
+        let returned = crate::unwind::catch_panic(|| {
+            ready = policy.pop().map(|task| {
+                let (work, priority) = task.into_parts();
+                Ready {
+                    work,
+                    popped_at: Some(priority),
+                }
+            });
         })
+        .is_ok();
+        let dropped = crate::policy::take_dropped_on_this_thread();
+        if dropped != 0 {
+            self.count_dropped(dropped);
+        }
+        if !returned {
+            self.pop_panicked();
+        } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
+            // Written only on a change (see `global_is_empty`).
+            self.pop_panics.store(0, Ordering::Relaxed);
+        }
+        ready
+    }
+
+    /// Counts a pop that panicked (see `global_is_empty`).
+    #[cold]
+    fn pop_panicked(&self) {
+        self.pop_panics.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the shared queue is empty. A policy whose `is_empty` panics, or whose `pop` has
@@ -209,16 +235,6 @@ impl Shared {
     #[cold]
     fn count_dropped(&self, dropped: u64) {
         add_shared(&self.external.mine().counters.cancelled, dropped);
-    }
-
-    /// Counts pops that panicked in a row (see `global_is_empty`); written only on a change.
-    #[inline]
-    fn note_pop(&self, returned: bool) {
-        if !returned {
-            self.pop_panics.fetch_add(1, Ordering::Relaxed);
-        } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
-            self.pop_panics.store(0, Ordering::Relaxed);
-        }
     }
 
     /// Reports `count` tasks a worker finished at `priority` to the policy's
