@@ -152,33 +152,38 @@ impl Shared {
     pub(crate) fn pop_global(&self) -> Option<Ready> {
         match &self.global {
             Global::Fifo(injector) => steal_retrying(|| injector.steal()).map(Ready::unranked),
-            Global::Policy(policy) => self.pop_policy(&**policy),
+            Global::Policy(policy) => {
+                let mut ready = None;
+                self.pop_policy(&**policy, &mut ready);
+                ready
+            }
         }
     }
 
     /// `call_policy`'s steps for the policy's `pop`, each inline as in `push_policy_inline`.
-    /// The call stores what it popped, unpacked (`into_parts` cannot panic), straight into the
-    /// value this returns, and hands back only whether it panicked: with the entry wrapped in
-    /// `call_quietly`'s `Option` and then unwrapped, the 24 bytes were copied through three
-    /// stack slots on the path of every task, and `call_quietly`'s inlined loop of payload drops
-    /// made this frame save every callee-saved register (`catch_panic` drops a payload out of
-    /// line).
+    /// The call stores what it popped, unpacked (`into_parts` cannot panic), straight into
+    /// `ready` (the caller's `None`), and hands back only whether it panicked: with the entry
+    /// wrapped in `call_quietly`'s `Option`, unwrapped and returned, the 24 bytes were copied
+    /// through four stack slots on the path of every task, and `call_quietly`'s inlined loop of
+    /// payload drops made this frame save every callee-saved register (`catch_panic` drops a
+    /// payload out of line). The dropped count's rare add is out of line too.
     #[inline(never)]
-    fn pop_policy(&self, policy: &dyn QueuePolicy) -> Option<Ready> {
-        let mut ready = None;
+    fn pop_policy(&self, policy: &dyn QueuePolicy, ready: &mut Option<Ready>) {
         let returned = crate::unwind::catch_panic(|| {
-            ready = policy.pop().map(|task| {
+            let popped = policy.pop().map(|task| {
                 let (work, priority) = task.into_parts();
                 Ready {
                     work,
                     popped_at: Some(priority),
                 }
             });
+            // `ready` is the caller's `None`: nothing to drop (an assignment would compile
+            // the drop of an old value into this path).
+            std::mem::forget(std::mem::replace(ready, popped));
         })
         .is_ok();
-        let dropped = crate::policy::take_dropped_on_this_thread();
-        if dropped != 0 {
-            self.count_dropped(dropped);
+        if crate::policy::dropped_on_this_thread() {
+            self.count_dropped_on_this_thread();
         }
         if !returned {
             self.pop_panicked();
@@ -186,7 +191,17 @@ impl Shared {
             // Written only on a change (see `global_is_empty`).
             self.pop_panics.store(0, Ordering::Relaxed);
         }
-        ready
+    }
+
+    /// Takes the count of entries dropped on this thread and enters it as cancelled (see
+    /// `call_policy`); out of line.
+    #[cold]
+    #[inline(never)]
+    fn count_dropped_on_this_thread(&self) {
+        let dropped = crate::policy::take_dropped_on_this_thread();
+        if dropped != 0 {
+            self.count_dropped(dropped);
+        }
     }
 
     /// Counts a pop that panicked (see `global_is_empty`).
