@@ -161,14 +161,16 @@ impl Shared {
     }
 
     /// `call_policy`'s steps for the policy's `pop`, each inline as in `push_policy_inline`.
-    /// The call stores what it popped, unpacked (`into_parts` cannot panic), straight into
-    /// `ready` (the caller's `None`), and hands back only whether it panicked: with the entry
+    /// The contained call stores what it popped, unpacked (`into_parts` cannot panic),
+    /// straight into `ready` (the caller's `None`: it must be), and `catch_panic` hands back
+    /// only whether it panicked: with the entry
     /// wrapped in `call_quietly`'s `Option`, unwrapped and returned, the 24 bytes were copied
     /// through four stack slots on the path of every task, and `call_quietly`'s inlined loop of
     /// payload drops made this frame save every callee-saved register (`catch_panic` drops a
     /// payload out of line). The dropped count's rare add is out of line too.
     #[inline(never)]
     fn pop_policy(&self, policy: &dyn QueuePolicy, ready: &mut Option<Ready>) {
+        debug_assert!(ready.is_none(), "a found task would be forgotten");
         let returned = crate::unwind::catch_panic(|| {
             let popped = policy.pop().map(|task| {
                 let (work, priority) = task.into_parts();
