@@ -40,6 +40,16 @@ mod locked {
         Retry,
     }
 
+    impl<T> Steal<T> {
+        /// crossbeam's `Steal::success`: the entry, if the steal took one.
+        pub(crate) fn success(self) -> Option<T> {
+            match self {
+                Steal::Success(item) => Some(item),
+                _ => None,
+            }
+        }
+    }
+
     pub(crate) struct Injector<T> {
         queue: Mutex<VecDeque<T>>,
         /// `queue.len()`, stored under the lock, read without it (see the module docs).

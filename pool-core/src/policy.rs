@@ -102,6 +102,13 @@ pub(crate) fn take_dropped_on_this_thread() -> u64 {
     })
 }
 
+/// Whether entries were dropped on this thread since the last take (one thread-local load):
+/// the test before a take that is kept out of the caller's path.
+#[inline]
+pub(crate) fn dropped_on_this_thread() -> bool {
+    DROPPED.with(|dropped| dropped.get() != 0)
+}
+
 /// What a queue entry holds, without its priority: 16 bytes (a boxed closure's fat pointer, or a
 /// task's thin [`TaskRef`]: the enum packs its tag into the closure pointer's null niche), the unit
 /// of the default FIFO path (the injector and the workers' deques).

@@ -152,21 +152,64 @@ impl Shared {
     pub(crate) fn pop_global(&self) -> Option<Ready> {
         match &self.global {
             Global::Fifo(injector) => steal_retrying(|| injector.steal()).map(Ready::unranked),
-            Global::Policy(policy) => self.pop_policy(&**policy),
+            Global::Policy(policy) => {
+                let mut ready = None;
+                self.pop_policy(&**policy, &mut ready);
+                ready
+            }
         }
     }
 
+    /// `call_policy`'s steps for the policy's `pop`, each inline as in `push_policy_inline`.
+    /// The contained call stores what it popped, unpacked (`into_parts` cannot panic),
+    /// straight into `ready` (the caller's `None`: it must be), and `catch_panic` hands back
+    /// only whether it panicked: with the entry
+    /// wrapped in `call_quietly`'s `Option`, unwrapped and returned, the 24 bytes were copied
+    /// through four stack slots on the path of every task, and `call_quietly`'s inlined loop of
+    /// payload drops made this frame save every callee-saved register (`catch_panic` drops a
+    /// payload out of line). The dropped count's rare add is out of line too.
     #[inline(never)]
-    fn pop_policy(&self, policy: &dyn QueuePolicy) -> Option<Ready> {
-        // The entry is unpacked inside the call's frame: one move of the popped value less on
-        // the path of every task (`into_parts` cannot panic).
-        let popped = self.call_policy(|| policy.pop().map(QueuedTask::into_parts));
-        self.note_pop(popped.is_some());
-        let (work, priority) = popped.flatten()?;
-        Some(Ready {
-            work,
-            popped_at: Some(priority),
+    fn pop_policy(&self, policy: &dyn QueuePolicy, ready: &mut Option<Ready>) {
+        debug_assert!(ready.is_none(), "a found task would be forgotten");
+        let returned = crate::unwind::catch_panic(|| {
+            let popped = policy.pop().map(|task| {
+                let (work, priority) = task.into_parts();
+                Ready {
+                    work,
+                    popped_at: Some(priority),
+                }
+            });
+            // `ready` is the caller's `None`: nothing to drop (an assignment would compile
+            // the drop of an old value into this path).
+            std::mem::forget(std::mem::replace(ready, popped));
         })
+        .is_ok();
+        if crate::policy::dropped_on_this_thread() {
+            self.count_dropped_on_this_thread();
+        }
+        if !returned {
+            self.pop_panicked();
+        } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
+            // Written only on a change (see `global_is_empty`).
+            self.pop_panics.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the count of entries dropped on this thread and enters it as cancelled (see
+    /// `call_policy`); out of line.
+    #[cold]
+    #[inline(never)]
+    fn count_dropped_on_this_thread(&self) {
+        let dropped = crate::policy::take_dropped_on_this_thread();
+        if dropped != 0 {
+            self.count_dropped(dropped);
+        }
+    }
+
+    /// Counts a pop that panicked (see `global_is_empty`).
+    #[cold]
+    fn pop_panicked(&self) {
+        self.pop_panics.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the shared queue is empty. A policy whose `is_empty` panics, or whose `pop` has
@@ -209,16 +252,6 @@ impl Shared {
     #[cold]
     fn count_dropped(&self, dropped: u64) {
         add_shared(&self.external.mine().counters.cancelled, dropped);
-    }
-
-    /// Counts pops that panicked in a row (see `global_is_empty`); written only on a change.
-    #[inline]
-    fn note_pop(&self, returned: bool) {
-        if !returned {
-            self.pop_panics.fetch_add(1, Ordering::Relaxed);
-        } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
-            self.pop_panics.store(0, Ordering::Relaxed);
-        }
     }
 
     /// Reports `count` tasks a worker finished at `priority` to the policy's
