@@ -88,9 +88,9 @@ crate::sync::thread_local! {
 }
 
 /// Takes the count of entries dropped on this thread since the last take (see
-/// `impl Drop for QueuedTask`). The pool takes it after every call into a policy, on the same
-/// thread: what that call destroyed (by a panic or on purpose) is counted as cancelled. One
-/// thread-local load when nothing was dropped.
+/// `impl Drop for QueuedTask`). After every call into a policy the pool tests
+/// [`dropped_on_this_thread`] on the same thread and, when it is set, takes the count: what that
+/// call destroyed (by a panic or on purpose) is counted as cancelled.
 #[inline]
 pub(crate) fn take_dropped_on_this_thread() -> u64 {
     DROPPED.with(|dropped| {

@@ -141,10 +141,7 @@ impl Shared {
     #[inline(always)]
     fn push_policy_inline(&self, policy: &dyn QueuePolicy, work: Work, priority: Priority) {
         let _ = crate::unwind::catch_panic(|| policy.push(QueuedTask::from_work(work, priority)));
-        let dropped = crate::policy::take_dropped_on_this_thread();
-        if dropped != 0 {
-            self.count_dropped(dropped);
-        }
+        self.count_dropped_after_call();
     }
 
     /// The next entry of the shared queue, with the priority a policy popped it at.
@@ -184,14 +181,22 @@ impl Shared {
             std::mem::forget(std::mem::replace(ready, popped));
         })
         .is_ok();
-        if crate::policy::dropped_on_this_thread() {
-            self.count_dropped_on_this_thread();
-        }
+        self.count_dropped_after_call();
         if !returned {
             self.pop_panicked();
         } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
             // Written only on a change (see `global_is_empty`).
             self.pop_panics.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// After any call into the policy, on the calling thread: enters the entries that call
+    /// dropped as cancelled (see `call_policy`). One thread-local test inline; the take and the
+    /// count out of line, as they are rare.
+    #[inline(always)]
+    fn count_dropped_after_call(&self) {
+        if crate::policy::dropped_on_this_thread() {
+            self.count_dropped_on_this_thread();
         }
     }
 
@@ -242,10 +247,7 @@ impl Shared {
     #[inline]
     fn call_policy<R>(&self, call: impl FnOnce() -> R) -> Option<R> {
         let result = call_quietly(call);
-        let dropped = crate::policy::take_dropped_on_this_thread();
-        if dropped != 0 {
-            self.count_dropped(dropped);
-        }
+        self.count_dropped_after_call();
         result
     }
 
