@@ -427,6 +427,17 @@ mod tests {
         (dir, url)
     }
 
+    /// Runs `test` on a runtime of its own with a scratch database's URL, then removes the
+    /// database's directory.
+    fn on_scratch_db<F: std::future::Future<Output = ()>>(
+        name: &str,
+        test: impl FnOnce(String) -> F,
+    ) {
+        let (dir, url) = scratch_db(name);
+        tokio::runtime::Runtime::new().unwrap().block_on(test(url));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     /// A pool whose connections never wait in SQLite's busy handler: every lock conflict comes
     /// back at once as "database is locked", as a stale snapshot's write does.
     async fn impatient_pool(url: &str) -> SqlitePool {
@@ -460,9 +471,7 @@ mod tests {
     /// not.
     #[test]
     fn busy_is_told_from_other_errors() {
-        let (dir, url) = scratch_db("busy");
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async {
+        on_scratch_db("busy", |url| async move {
             let (pool, mut holder) = impatient_pool_held(&url).await;
             let locked = sqlx::query("CREATE TABLE t (x)")
                 .execute(&pool)
@@ -473,7 +482,6 @@ mod tests {
             let syntax = sqlx::query("NOT SQL").execute(&pool).await.unwrap_err();
             assert!(!is_sqlite_busy(&apalis_sqlite::Error::Database(syntax)));
         });
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// Invariant: the engine's set-up outlasts another process's write lock instead of failing
@@ -482,9 +490,7 @@ mod tests {
     /// then completes and the engine's tables exist.
     #[test]
     fn setup_retries_while_the_database_is_locked() {
-        let (dir, url) = scratch_db("setup");
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async {
+        on_scratch_db("setup", |url| async move {
             let (pool, mut holder) = impatient_pool_held(&url).await;
             let (refused, mut was_refused) = tokio::sync::mpsc::unbounded_channel();
             let setup_pool = pool.clone();
@@ -509,6 +515,5 @@ mod tests {
                     .unwrap();
             assert_eq!(tables, 1, "the engine's table exists after the set-up");
         });
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
