@@ -1279,8 +1279,6 @@ mod tests {
     /// counter moves, and never reused without a measured split.
     #[test]
     fn a_still_pool_reuses_its_split_at_most_three_samples_in_a_row() {
-        let mut stillness = Stillness::default();
-        let mut table = String::from("sample | moved | split known | split\n");
         let script = [
             (true, true),
             (false, true),
@@ -1297,18 +1295,38 @@ mod tests {
             (false, false),
             (false, true),
         ];
+        let script: Vec<_> = script.map(|(moved, known)| (moved, known, false)).into();
+        insta::assert_snapshot!(stillness_table(&script, false));
+    }
+
+    /// Feeds `script` (moved, split known, idle) to a fresh `Stillness` and tabulates what each
+    /// sample did, checking on the way that a reuse needs a known split and a still pool, and
+    /// that only an idle pool reuses more than `REUSE_MAX` samples in a row. The idle column is
+    /// printed when `show_idle` is set.
+    fn stillness_table(script: &[(bool, bool, bool)], show_idle: bool) -> String {
+        let mut stillness = Stillness::default();
+        let mut table = String::from(if show_idle {
+            "sample | moved | split known | idle  | split\n"
+        } else {
+            "sample | moved | split known | split\n"
+        });
         let mut in_a_row = 0;
-        for (at, &(moved, known)) in script.iter().enumerate() {
-            let reuse = stillness.reuse(moved, known, false);
+        for (at, &(moved, known, idle)) in script.iter().enumerate() {
+            let reuse = stillness.reuse(moved, known, idle);
             in_a_row = if reuse { in_a_row + 1 } else { 0 };
-            assert!(in_a_row <= REUSE_MAX);
+            assert!(idle || in_a_row <= REUSE_MAX);
             assert!(!reuse || (known && !moved));
+            let idle_cell = if show_idle {
+                format!("{idle:<5} | ")
+            } else {
+                String::new()
+            };
             table.push_str(&format!(
-                "{at:>6} | {moved:<5} | {known:<11} | {}\n",
+                "{at:>6} | {moved:<5} | {known:<11} | {idle_cell}{}\n",
                 if reuse { "reused" } else { "measured" }
             ));
         }
-        insta::assert_snapshot!(table);
+        table
     }
 
     /// The idle case of the steady-state rule: with nothing running or queued, a still pool
@@ -1316,8 +1334,6 @@ mod tests {
     /// computing unseen), and a moved counter, or no measured split, still measures.
     #[test]
     fn an_idle_still_pool_reuses_its_split_until_a_counter_moves() {
-        let mut stillness = Stillness::default();
-        let mut table = String::from("sample | moved | split known | idle  | split\n");
         let mut script = vec![(true, true, true)];
         script.extend([(false, true, true); 9]);
         script.extend([
@@ -1331,18 +1347,7 @@ mod tests {
             (false, false, true),
             (false, true, true),
         ]);
-        let mut in_a_row = 0;
-        for (at, &(moved, known, idle)) in script.iter().enumerate() {
-            let reuse = stillness.reuse(moved, known, idle);
-            in_a_row = if reuse { in_a_row + 1 } else { 0 };
-            assert!(idle || in_a_row <= REUSE_MAX);
-            assert!(!reuse || (known && !moved));
-            table.push_str(&format!(
-                "{at:>6} | {moved:<5} | {known:<11} | {idle:<5} | {}\n",
-                if reuse { "reused" } else { "measured" }
-            ));
-        }
-        insta::assert_snapshot!(table);
+        insta::assert_snapshot!(stillness_table(&script, true));
     }
 
     /// Invariant: on a real pool whose workers are all parked, once the split is measured
