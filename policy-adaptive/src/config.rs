@@ -101,7 +101,8 @@ pub struct Config {
     ///   largest item at 256. Since pool-core allocates the blocks on the thread that starts
     ///   the workers, close together, `tick_cost 256 parked` reads a median of 26-32 µs per
     ///   tick against 36-50 µs, and `tick_cost 256 busy` 29-36 µs against 39-51 (three rounds
-    ///   alternating, load average about 3).
+    ///   alternating, load average about 3). Since a worker's block is one cache line (its
+    ///   start time moved to the registry), the walk touches one line per worker, not two.
     /// - the sample's own work without a system call (busy list, CPU clock marks by position,
     ///   one clock reading): 2-5 µs; `decide`: about 400 instructions.
     /// - the process's CPU clock (`CLOCK_PROCESS_CPUTIME_ID`; the kernel sums the process's
@@ -148,6 +149,18 @@ pub struct Config {
     /// timer slack). At 256 workers, parked and idle are under 100 µs in these runs (one of
     /// six without a margin); busy and churning are not: there the process clock's walk over
     /// 256 threads, pool-core's walk and the wake-up alone are about 100 µs on a measured tick.
+    ///
+    /// Measured again (2026-12-02, the counter block one cache line; load 6-13 by `uptime`,
+    /// other builds running, so not quiet): `tick_cost 256` (sample + decide, no wait), two
+    /// rounds alternating with the previous version: parked 42-43 µs mean, median 30 (46-47,
+    /// median 33-34 before); blocked with a backlog 77 µs, median 32-33 (72-74, median 31-32:
+    /// no difference); churning 119-122 µs, median 106-116 (127-145, median 120-128).
+    /// `compare --only "adaptive controller" --rounds 1`, 256 workers, 3 runs alternating:
+    /// parked 77-92 µs per tick (89-95 before), idle at min 67-97 (93-111), busy 114-140
+    /// (112-177), busy with tasks finishing 156-183 (153-188). So the walk's share is a few
+    /// µs smaller; the busy holds stay above the 100 µs target (0.1% of a core) on this VM:
+    /// the wake-up (about 35 µs) and, on a measured tick, the process's CPU clock (about
+    /// 45 µs, read by the decision's rules every full tick) are most of them.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.
