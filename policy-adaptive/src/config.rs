@@ -150,17 +150,21 @@ pub struct Config {
     /// six without a margin); busy and churning are not: there the process clock's walk over
     /// 256 threads, pool-core's walk and the wake-up alone are about 100 µs on a measured tick.
     ///
-    /// Measured again (2026-12-02, the counter block one cache line; load 6-13 by `uptime`,
-    /// other builds running, so not quiet): `tick_cost 256` (sample + decide, no wait), two
-    /// rounds alternating with the previous version: parked 42-43 µs mean, median 30 (46-47,
-    /// median 33-34 before); blocked with a backlog 77 µs, median 32-33 (72-74, median 31-32:
-    /// no difference); churning 119-122 µs, median 106-116 (127-145, median 120-128).
-    /// `compare --only "adaptive controller" --rounds 1`, 256 workers, 3 runs alternating:
-    /// parked 77-92 µs per tick (89-95 before), idle at min 67-97 (93-111), busy 114-140
-    /// (112-177), busy with tasks finishing 156-183 (153-188). So the walk's share is a few
-    /// µs smaller; the busy holds stay above the 100 µs target (0.1% of a core) on this VM:
+    /// Measured again (2026-12-02, the counter block one cache line and the `schedstat`
+    /// sample rotating after 8 readings; load 6-29 by `uptime`, other builds running, so not
+    /// quiet). `tick_cost 256` (sample + decide, no wait), 2 rounds each, alternating with the
+    /// version before both changes (4 rounds): parked 39-41 µs mean, median 27-28 (46-62,
+    /// median 32-35); blocked with a backlog 64-72, median 27 (72-80, median 30-36); churning
+    /// 122-135, median 92-115 (119-145, median 111-128). `compare --only "adaptive
+    /// controller" --rounds 1`, 256 workers, µs per tick, 3 runs against 6 of the version
+    /// before: parked 60-82 (69-95), idle at min 57-90 (69-111), busy 102-118 (111-177), busy
+    /// with tasks finishing 151-171 (147-188). So a tick is a few µs cheaper (the walk touches
+    /// one line per worker; a still pool opens a sampled worker's files every 8 readings, not
+    /// every 2-3); the busy holds stay above the 100 µs target (0.1% of a core) on this VM:
     /// the wake-up (about 35 µs) and, on a measured tick, the process's CPU clock (about
-    /// 45 µs, read by the decision's rules every full tick) are most of them.
+    /// 45 µs cold at 256 threads) are most of them, and the decision's rules read that clock
+    /// on every full tick (`decide`: the stale-split history, the light-process and room
+    /// checks of growth, the trim's CPU), so it is read on every tick whose pool moved.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.
