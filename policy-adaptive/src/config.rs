@@ -101,7 +101,8 @@ pub struct Config {
     ///   largest item at 256. Since pool-core allocates the blocks on the thread that starts
     ///   the workers, close together, `tick_cost 256 parked` reads a median of 26-32 µs per
     ///   tick against 36-50 µs, and `tick_cost 256 busy` 29-36 µs against 39-51 (three rounds
-    ///   alternating, load average about 3).
+    ///   alternating, load average about 3). Since a worker's block is one cache line (its
+    ///   start time moved to the registry), the walk touches one line per worker, not two.
     /// - the sample's own work without a system call (busy list, CPU clock marks by position,
     ///   one clock reading): 2-5 µs; `decide`: about 400 instructions.
     /// - the process's CPU clock (`CLOCK_PROCESS_CPUTIME_ID`; the kernel sums the process's
@@ -112,7 +113,7 @@ pub struct Config {
     ///   `tick_cost 256 churning` pays it: a median of 84 µs against 58 µs without.
     /// - a measured tick's reads: 4 CPU clocks about 4 µs; the first `schedstat` `pread` 14 µs
     ///   and the first `stat` 27 µs (under 3 µs each once the kernel's path is warm); the
-    ///   sample's rotation, once a second, 50-66 µs to open a worker's `schedstat`;
+    ///   sample's rotation, once a second at most (8 readings of the oldest worker first), 50-66 µs to open a worker's `schedstat`;
     ///   `/proc/stat` (once a second) 29-33 µs; `/proc/meminfo` (every 20 ticks) 24 µs.
     ///
     /// `tick_cost` (`PoolSignals::sample` + `decide`, no wait; mean of 50 ticks, 3 rounds
@@ -148,6 +149,22 @@ pub struct Config {
     /// timer slack). At 256 workers, parked and idle are under 100 µs in these runs (one of
     /// six without a margin); busy and churning are not: there the process clock's walk over
     /// 256 threads, pool-core's walk and the wake-up alone are about 100 µs on a measured tick.
+    ///
+    /// Measured again (2026-12-02, the counter block one cache line and the `schedstat`
+    /// sample rotating after 8 readings; load 6-29 by `uptime`, other builds running, so not
+    /// quiet). `tick_cost 256` (sample + decide, no wait), 2 rounds each, alternating with the
+    /// version before both changes (4 rounds): parked 39-41 µs mean, median 27-28 (46-62,
+    /// median 32-35); blocked with a backlog 64-72, median 27 (72-80, median 30-36); churning
+    /// 122-135, median 92-115 (119-145, median 111-128). `compare --only "adaptive
+    /// controller" --rounds 1`, 256 workers, µs per tick, 3 runs against 6 of the version
+    /// before: parked 60-82 (69-95), idle at min 57-90 (69-111), busy 102-118 (111-177), busy
+    /// with tasks finishing 151-171 (147-188). So a tick is a few µs cheaper (the walk touches
+    /// one line per worker; a still pool opens a sampled worker's files every 8 readings, not
+    /// every 2-3); the busy holds stay above the 100 µs target (0.1% of a core) on this VM:
+    /// the wake-up (about 35 µs) and, on a measured tick, the process's CPU clock (about
+    /// 45 µs cold at 256 threads) are most of them, and the decision's rules read that clock
+    /// on every full tick (`decide`: the stale-split history, the light-process and room
+    /// checks of growth, the trim's CPU), so it is read on every tick whose pool moved.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

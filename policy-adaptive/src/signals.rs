@@ -57,6 +57,23 @@ const SCHED_PAIR_LIGHT: Duration = Duration::from_millis(150);
 /// re-read.
 const SCHED_ROTATE: Duration = Duration::from_secs(1);
 
+/// ... and only once the longest-sampled worker's file has been read this many times (its
+/// opening reading included): the sample is read when a tick measures, not every tick, so a
+/// wall-time rotation alone paid an opening (of `schedstat`, and of `stat` where states are
+/// taken: 100-140 µs together on a loaded 2-core VM) for every 2-3 readings of a still pool,
+/// which measures every fourth tick (`strace` of `tick_cost 256 busy`: 6 `schedstat` and 8
+/// `stat` opens in 5 s). A pool measured every tick reads 8 times in 0.8 s, so there the
+/// rotation stays once a second; a still pool rotates every 3.2 s, light workers read every
+/// other tick every 1.6 s: each sampled worker speaks for 8 readings, whatever the tick's
+/// rhythm.
+const SCHED_ROTATE_READINGS: u32 = 8;
+
+/// Whether the longest-sampled worker, in the sample for `age` and read `reads` times (its
+/// opening reading included), makes room for the next busy worker.
+fn makes_room(age: Duration, reads: u32) -> bool {
+    age >= SCHED_ROTATE && reads >= SCHED_ROTATE_READINGS
+}
+
 /// How long a run-queue share stands while the next pair matures.
 const SHARE_VALID: Duration = Duration::from_millis(250);
 
@@ -169,7 +186,7 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   CPU is below 90% and no more of our workers are busy than cores, a runnable worker finds a
 ///   CPU, so that time is blocked time; otherwise a
 ///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
-///   apart, one worker swapped a second) gives the share spent in a run queue over the last
+///   apart, one worker swapped a second at most, once the oldest was read 8 times) gives the share spent in a run queue over the last
 ///   250 ms, and the rest is blocked. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
@@ -284,8 +301,10 @@ pub struct PoolSignals {
 struct SchedSample {
     index: usize,
     file: SchedStat,
-    /// When the worker joined the sample (the oldest makes room at `SCHED_ROTATE`).
+    /// When the worker joined the sample (the oldest makes room: `makes_room`).
     since: std::time::Instant,
+    /// Readings of its file so far, the opening one included (`makes_room`).
+    reads: u32,
     /// The last reading and the worker's busy time then; `None` after a pause in sampling,
     /// so that no delta spans the pause.
     mark: Option<(ThreadTimes, Duration)>,
@@ -675,9 +694,10 @@ impl PoolSignals {
             .rotated_at
             .is_none_or(|at| now.duration_since(at) >= SCHED_ROTATE);
         let rotate = (due && others)
-            .then(|| self.sched.iter().map(|s| s.since).min())
+            .then(|| self.sched.iter().min_by_key(|s| s.since))
             .flatten()
-            .filter(|&oldest| now.duration_since(oldest) >= SCHED_ROTATE);
+            .filter(|oldest| makes_room(now.duration_since(oldest.since), oldest.reads))
+            .map(|oldest| oldest.since);
         let mut rotated = false;
         self.sched.retain_mut(|sample| {
             let Some(w) = stats_of(sample.index) else {
@@ -690,6 +710,7 @@ impl PoolSignals {
             let Some(times) = sample.file.read() else {
                 return false;
             };
+            sample.reads = sample.reads.saturating_add(1);
             if let Some((before, busy_before)) = sample.mark {
                 let d_busy = w.busy.saturating_sub(busy_before);
                 let d_off = d_busy.saturating_sub(times.cpu.saturating_sub(before.cpu));
@@ -750,6 +771,7 @@ impl PoolSignals {
                     index: w.index,
                     file,
                     since: now,
+                    reads: 1,
                     mark: Some((times, w.busy)),
                 });
             }
@@ -1563,6 +1585,21 @@ mod tests {
             assert_eq!(share_cpu(1.85, Some(bad), 61, tick), 1.85);
         }
         assert_eq!(share_cpu(1.85, None, 61, tick), 1.85);
+    }
+
+    /// Invariant: the longest-sampled worker makes room only after `SCHED_ROTATE` *and*
+    /// `SCHED_ROTATE_READINGS` readings: a pool measured every tick (100 ms) still rotates once
+    /// a second, a still pool (measured every fourth tick) after 8 readings, not after 2-3.
+    #[test]
+    fn a_sampled_worker_makes_room_after_a_second_and_eight_readings() {
+        let ms = Duration::from_millis;
+        // Every tick at 100 ms: 8 readings by 0.7 s, so the second decides.
+        assert!(!makes_room(ms(900), 10));
+        assert!(makes_room(ms(1000), 11));
+        // Every fourth tick: at 1.2 s only 4 readings; the 8th at 2.8 s, room at 3.2 s.
+        assert!(!makes_room(ms(1200), 4));
+        assert!(!makes_room(ms(2800), SCHED_ROTATE_READINGS - 1));
+        assert!(makes_room(ms(3200), SCHED_ROTATE_READINGS));
     }
 
     /// Beyond `CPU_SAMPLE` busy workers, a tick's share pools its `CPU_ROTATE` clocks with

@@ -16,6 +16,10 @@ use crate::unwind::catch_panic;
 /// A worker's registration, visible to the other workers (to steal) and to `stats()`.
 pub(crate) struct WorkerEntry {
     index: usize,
+    /// When the worker started, in nanoseconds after the process epoch: written once, before
+    /// the entry is registered, so read under the registry's lock like the rest of the entry
+    /// (kept out of `Counters` so that a block is one cache line: see there).
+    started_at: u64,
     stealer: Stealer<Work>,
     counters: Arc<CachePadded<Counters>>,
 }
@@ -80,7 +84,7 @@ impl Registry {
             inner
                 .workers
                 .iter()
-                .map(|w| WorkerStats::read(w.index, &w.counters, now)),
+                .map(|w| WorkerStats::read(w.index, w.started_at, &w.counters, now)),
         );
         debug_assert!(
             out.is_sorted_by_key(|w| w.index),
@@ -261,12 +265,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, counters: Arc<CachePadded<C
     // Thieves take the oldest entries. Outside submissions never enter this deque (workers take
     // them from the shared queue one at a time), so they start in submission order.
     let deque = Worker::new_lifo();
-    counters.started_at.store(
-        crate::clock::nanos_since_epoch(std::time::Instant::now()),
-        Ordering::Relaxed,
-    );
+    let started_at = crate::clock::nanos_since_epoch(std::time::Instant::now());
     shared.registry.register(WorkerEntry {
         index,
+        started_at,
         stealer: deque.stealer(),
         counters: counters.clone(),
     });
