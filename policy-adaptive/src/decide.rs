@@ -500,8 +500,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         [Some(a), Some(b)] => Some(if b.0 > a.0 { b } else { a }),
         [a, b] => a.or(b),
     };
+    // Recorded as the higher of the workers' clocks and the process's CPU (up to the cores):
+    // the clocks, read 4 a tick in turn beyond 8 busy workers, still read a trim's larger pool
+    // (W4's CPU phase trimmed 9 -> 8 -> 4 read 0.41 and 1.43 cores by the clocks, 1.96 and
+    // 1.99 by the process); measured from 1.43, W3's 0.84 cores was no fall by half, and the
+    // pool held at 4 threads for two ticks until the split caught up. The drop itself is read
+    // on the clocks (at most the process's, as everywhere in rule 4).
     if full_tick {
-        state.last_cpu = [s.worker_cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
+        let cpu = s
+            .worker_cpu
+            .map(|w| process_cpu.map_or(w, |p| w.max(p.min(cores))));
+        state.last_cpu = [cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
     // The process's CPU rose to the cores (9/10) from half of it or less (the lower of the
     // last two full ticks: a rise mid-tick splits over two): a load that computes replaced one
@@ -620,12 +629,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // The drop, as (cores before, cores now), when the presumption applies.
         // The same drop on the second look a full tick asked for (below): its window is the
         // new load's alone.
-        let near_cap = match (s.worker_cpu, s.blocked, cpu_before) {
+        let near_cap = match (
+            s.worker_cpu.map(|w| process_cpu.map_or(w, |p| w.min(p))),
+            s.blocked,
+            cpu_before,
+        ) {
             (Some(cpu), Some(b), Some((cpu_was, busy_was)))
                 if judged_as_tick
                     && current <= 2 * cap.bounded
                     && busy * 4 >= current * 3
-                    && s.running * 4 >= busy_was * 3
+                    // Fewer busy than then only by our own trim is no drained load.
+                    && s.running * 4 >= busy_was.min(current as u64) * 3
                     && cpu_was >= CPU_FELL_BELOW * cores
                     && b * 2.0 < busy as f64 =>
             {
@@ -1228,6 +1242,40 @@ mod tests {
         decide(&busy(20, 0.1, 1.95, 19.0), &mut state, &config);
         decide(&busy(20, 0.2, 1.3, 19.0), &mut state, &config);
         assert!(!state.looks_again());
+    }
+
+    /// Invariant: the CPU a fall is measured from is the higher of the workers' clocks and the
+    /// process's (fresh where the clocks of a trimmed pool are stale), so W4's switch right
+    /// after a trim (clocks 1.43, process 1.99 cores) still dips and falls.
+    #[test]
+    fn a_fall_after_a_trim_is_measured_from_the_processs_cpu() {
+        let config = Config::default();
+        let with = |s: Snapshot, p: f64| Snapshot {
+            process_cpu: Some(p),
+            ..s
+        };
+        let mut state = ControllerState::new();
+        decide(&with(busy(8, 0.4, 1.43, 7.6), 1.99), &mut state, &config);
+        // The straddling tick at 4 threads: 1.38 by the clocks, 1.42 by the process.
+        decide(&with(busy(4, 0.7, 1.38, 3.3), 1.42), &mut state, &config);
+        assert!(state.looks_again());
+        let look = Snapshot {
+            elapsed: TICK / LOOK_AGAIN_AFTER,
+            ..with(busy(4, 1.6, 0.84, 2.4), 0.86)
+        };
+        let fell = decide(&look, &mut state, &config);
+        assert!(cpu_fell(&fell), "{fell:?}");
+        assert_eq!(fell.target, 16, "{fell:?}");
+        // Without the process's figure the clocks' 1.43 stands: 0.84 is no fall by half.
+        let mut state = ControllerState::new();
+        decide(&busy(8, 0.4, 1.43, 7.6), &mut state, &config);
+        decide(&busy(4, 0.7, 1.38, 3.3), &mut state, &config);
+        assert!(!state.looks_again());
+        assert!(!cpu_fell(&decide(
+            &busy(4, 1.6, 0.84, 2.4),
+            &mut state,
+            &config
+        )));
     }
 
     #[test]
