@@ -13,7 +13,7 @@ use pool_core::{
 };
 
 use crate::config::{Config, ConfigError};
-use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
+use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason, LOOK_AGAIN_AFTER};
 use crate::proc::{current_thread_cpu, CpuClock, WorkerThreads};
 use crate::signals::PoolSignals;
 use crate::snapshot::{Signals, Snapshot};
@@ -680,6 +680,8 @@ enum Occasion {
     /// A submission found work queued while the controller was armed, or the last early tick
     /// grew and the controller looks again.
     Early,
+    /// The second look a regular tick asked for (`ControllerState::looks_again`).
+    Look,
 }
 
 /// What a tick leaves for the loop.
@@ -694,6 +696,8 @@ enum Flow {
         pending: bool,
         /// The pool is idle at `min` and armed (`stretch::is_quiet`).
         quiet: bool,
+        /// The decision asks for a second look (`ControllerState::looks_again`).
+        look_again: bool,
     },
 }
 
@@ -715,6 +719,9 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     let mut follow_up = false;
     // The wait for the next regular tick: the interval, longer while the pool is quiet.
     let mut stretch = Stretch::new();
+    // The second look a regular tick asked for (a CPU dip mid-tick: `looks_again`), due then.
+    let mut look_at: Option<Instant> = None;
+    let look_after = interval / LOOK_AGAIN_AFTER;
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see README.md).
@@ -732,6 +739,12 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     break (Occasion::Tick, now);
                 }
                 let mut until = tick_at;
+                if let Some(at) = look_at {
+                    if now >= at {
+                        break (Occasion::Look, now);
+                    }
+                    until = until.min(at);
+                }
                 if control.early || follow_up {
                     let early_at = early_at(last_look, last_sample, early_gap);
                     if now >= early_at {
@@ -744,6 +757,20 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             }
         };
         follow_up = false;
+        // An early look in between (an armed pool) leaves the second look due.
+        if occasion != Occasion::Early {
+            look_at = None;
+        }
+        if occasion == Occasion::Look {
+            // Not armed (CPU-bound work): no submission asked. A cheap look first, as for
+            // an early one, but one that finds nothing to grow for leaves the arming as the
+            // tick set it (the decision judges the busy count itself).
+            last_look = Some(now);
+            if shared.pool.queue_len() == 0 || shared.pool.threads() >= shared.config.max {
+                continue;
+            }
+            shared.early_ticks.fetch_add(1, Ordering::Relaxed);
+        }
         if occasion == Occasion::Early {
             last_look = Some(now);
             // The cheap look first: only a pool with work queued, every worker running a task
@@ -771,10 +798,14 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 arm,
                 pending,
                 quiet,
+                look_again,
             } => {
                 match occasion {
                     Occasion::Tick => stretch.after_tick(quiet),
-                    Occasion::Early => stretch.reset(),
+                    Occasion::Early | Occasion::Look => stretch.reset(),
+                }
+                if occasion == Occasion::Tick && look_again {
+                    look_at = Some(now + look_after);
                 }
                 let arm = match (occasion, arm) {
                     // A regular tick sets the arming from its snapshot.
@@ -783,7 +814,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     // next regular tick, so a backlog the rules will not grow for costs one
                     // early sample per interval, not ten. One whose signals were pending (no
                     // blocked count yet) looks again too: the next sample will have it.
-                    (Occasion::Early, Some(arm)) => {
+                    (Occasion::Early | Occasion::Look, Some(arm)) => {
                         follow_up = grew || pending;
                         arm && grew
                     }
@@ -839,6 +870,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         arm: None,
         pending: false,
         quiet: false,
+        look_again: false,
     };
     let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
@@ -851,7 +883,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
             return no_opinion;
         }
     };
-    let decision = {
+    let (decision, look_again) = {
         let mut control = shared.control.lock();
         let state = &mut control.state;
         let decided = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -860,7 +892,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         match decided {
             Ok(decision) => {
                 control.last_decision = Some((snapshot, decision));
-                decision
+                (decision, control.state.looks_again())
             }
             Err(_) => {
                 // The state may be half-updated: start afresh rather than trust it.
@@ -887,6 +919,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
             arm,
             pending,
             quiet,
+            look_again,
         };
     }
     match pool.set_threads(to) {
@@ -900,6 +933,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
                 arm,
                 pending,
                 quiet: false,
+                look_again,
             }
         }
     }
@@ -927,6 +961,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         arm,
         pending,
         quiet: false,
+        look_again,
     }
 }
 

@@ -34,7 +34,9 @@
 //!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
 //!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
 //!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
-//!    growth by the count (`Reason::CpuFell`). And the lag the first way: when the process's CPU
+//!    growth by the count (`Reason::CpuFell`); a full tick whose CPU fell by a quarter only
+//!    (a load that changed mid-tick) asks for a second look a quarter interval on
+//!    (`ControllerState::looks_again`), which judges the fall as that tick's. And the lag the first way: when the process's CPU
 //!    (fresh every tick) rises to the cores (9/10) from half or less of the lower of the last
 //!    two full ticks, the split is the last load's for its span (250 ms): no growth on it
 //!    (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
@@ -303,6 +305,11 @@ pub struct ControllerState {
     /// After the process's CPU rose to the cores: the rise (from, to) and how long the blocked
     /// split still speaks for the load before it (`SPLIT_SPAN`).
     stale_split: Option<(f64, f64, Duration)>,
+    /// The last full tick read the workers' CPU dipped by a quarter or more with a backlog and
+    /// the pool near the CPU cap, but not by half (a load that changed mid-tick): a decision
+    /// `LOOK_AGAIN_AFTER` into the next interval judges the drop on its own window
+    /// ([`ControllerState::looks_again`]).
+    look_again: bool,
 }
 
 /// How long, in intervals, a growth by the blocked count that did not raise throughput holds
@@ -331,7 +338,49 @@ impl ControllerState {
     pub fn reversals(&self) -> u64 {
         self.total_reversals
     }
+
+    /// Whether the last full tick asks for a second look: a decision
+    /// `interval / LOOK_AGAIN_AFTER` after it (the controller takes one then, early tick or not).
+    ///
+    /// Set when a CPU-bound pool with a backlog read its workers' CPU fallen by a quarter or
+    /// more but not by half: the tick straddles a change of load (a computing phase's queued
+    /// tasks ran its first half), and the look, over the new load alone, tells a fall by half
+    /// (rule 4's "CPU fell") a tick sooner. Cleared by the next full tick, or by the look that
+    /// grows on the fall.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_adaptive::{decide, Config, ControllerState, Snapshot};
+    /// use std::time::Duration;
+    ///
+    /// let mut state = ControllerState::new();
+    /// assert!(!state.looks_again());
+    /// let quiet = Snapshot { threads: 1, target: 1, ..Snapshot::new(Duration::from_millis(100), 2) };
+    /// decide(&quiet, &mut state, &Config::default());
+    /// assert!(!state.looks_again());
+    /// ```
+    pub fn looks_again(&self) -> bool {
+        self.look_again
+    }
 }
+
+/// The second look (`ControllerState::looks_again`) comes `interval / LOOK_AGAIN_AFTER` after
+/// the tick that asked for it: 25 ms at the default interval. W4's switch from CPU-bound tasks
+/// to W3's (1 ms of CPU, then 4 ms asleep) reaches the workers about 50 ms into a tick (the
+/// queued CPU-bound tasks run first), so that tick reads 1.2-1.4 cores, and a look 25 ms on
+/// reads the new load alone (3 workers complete about 15 tasks in it): its growth comes 75 ms
+/// before the next tick's.
+pub(crate) const LOOK_AGAIN_AFTER: u32 = 4;
+
+/// A decision counts as the second look when its window spans at least this share of the
+/// interval (`interval / LOOK_AGAIN_AT_LEAST`): an early look 10 ms after a tick is not it.
+const LOOK_AGAIN_AT_LEAST: u32 = 8;
+
+/// The share of its earlier CPU (the higher of the last two full ticks) a full tick's must
+/// fall to, at most, for the second look: a quarter less. W2's CPU-bound tasks at 3-4 workers
+/// read 1.8-1.95 cores on a quiet host; a tick straddling the switch to W3's read 1.2-1.4.
+const DIPPED_TO: f64 = 0.75;
 
 /// The share of the cores our workers' CPU time must fill for the cores to count as full
 /// (room rule in `decide`): a sample's CPU time reads a little under the cores even when every
@@ -428,6 +477,15 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
 
     let rate = per_second(s.completed, s.elapsed);
     let full_tick = s.elapsed >= config.interval;
+    // The second look a full tick asked for (its own window, after the tick that dipped): it
+    // judges the fall as that tick's second half, so a full tick's rules and pace apply.
+    let second_look = !full_tick
+        && state.look_again
+        && s.elapsed.saturating_mul(LOOK_AGAIN_AT_LEAST) >= config.interval;
+    if full_tick {
+        state.look_again = false;
+    }
+    let judged_as_tick = full_tick || second_look;
     // The damping after a growth: lifted once throughput rises past the rate before it (on a
     // full tick: an early one's rate is a few ms of noise), or once it has run its time.
     if let Some((before, left)) = state.damp {
@@ -442,8 +500,17 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         [Some(a), Some(b)] => Some(if b.0 > a.0 { b } else { a }),
         [a, b] => a.or(b),
     };
+    // Recorded as the higher of the workers' clocks and the process's CPU (up to the cores):
+    // the clocks, read 4 a tick in turn beyond 8 busy workers, still read a trim's larger pool
+    // (W4's CPU phase trimmed 9 -> 8 -> 4 read 0.41 and 1.43 cores by the clocks, 1.96 and
+    // 1.99 by the process); measured from 1.43, W3's 0.84 cores was no fall by half, and the
+    // pool held at 4 threads for two ticks until the split caught up. The drop itself is read
+    // on the clocks (at most the process's, as everywhere in rule 4).
     if full_tick {
-        state.last_cpu = [s.worker_cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
+        let cpu = s
+            .worker_cpu
+            .map(|w| process_cpu.map_or(w, |p| w.max(p.min(cores))));
+        state.last_cpu = [cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
     // The process's CPU rose to the cores (9/10) from half of it or less (the lower of the
     // last two full ticks: a rise mid-tick splits over two): a load that computes replaced one
@@ -560,25 +627,43 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // outside hog arriving at that moment looks the same for one tick, and the next tick's
         // split (runnable states) trims back (rule 6) without a second step on this evidence.
         // The drop, as (cores before, cores now), when the presumption applies.
-        let fell = match (s.worker_cpu, s.blocked, cpu_before) {
+        // The same drop on the second look a full tick asked for (below): its window is the
+        // new load's alone.
+        let near_cap = match (
+            s.worker_cpu.map(|w| process_cpu.map_or(w, |p| w.min(p))),
+            s.blocked,
+            cpu_before,
+        ) {
             (Some(cpu), Some(b), Some((cpu_was, busy_was)))
-                if full_tick
+                if judged_as_tick
                     && current <= 2 * cap.bounded
                     && busy * 4 >= current * 3
-                    && s.running * 4 >= busy_was * 3
+                    // Fewer busy than then only by our own trim is no drained load.
+                    && s.running * 4 >= busy_was.min(current as u64) * 3
                     && cpu_was >= CPU_FELL_BELOW * cores
-                    && cpu < CPU_FELL_BELOW * cores
-                    && cpu * 2.0 <= cpu_was
                     && b * 2.0 < busy as f64 =>
             {
                 Some((cpu_was, cpu))
             }
             _ => None,
         };
+        let fell =
+            near_cap.filter(|&(cpu_was, cpu)| cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was);
         let cpu_fell = fell.is_some();
+        // A decision with a tick's weight: a full tick, or the second look that took the fall
+        // (that tick's second half: a tick's pace, damping and holds).
+        let as_tick = full_tick || cpu_fell;
         if cpu_fell {
             // One step per drop: the next tick compares with this one's CPU, not the peak.
             state.last_cpu[1] = None;
+            state.look_again = false;
+        } else if full_tick {
+            // Fell by a quarter, not by half: a load that changed mid-tick (W4's switch from
+            // CPU-bound tasks to W3's reaches the workers about 50 ms into a tick, once the
+            // queued CPU-bound tasks ran: 1.95 -> 1.2-1.4 cores). The next full tick would
+            // see the fall; a look a quarter interval on sees it 75 ms sooner. A dip that was
+            // noise costs that look's sample and changes nothing.
+            state.look_again = near_cap.is_some_and(|(cpu_was, cpu)| cpu <= DIPPED_TO * cpu_was);
         }
         // Only from about the size CPU-bound work keeps (twice the CPU cap, where rule 6
         // trims to it and the climber probes above it), and to at most 4 × the cap: what the
@@ -658,7 +743,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // An early decision, a fraction of an interval after the last: its blocked/run-queue
         // split covers a few ms, and on a busy host a CPU-bound worker waiting for a CPU then
         // shows as a third blocked (seen at load 40). It grows only workers nearly all blocked.
-        let pace = (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0);
+        // The second look that took the fall is that tick's second half: a tick's pace.
+        let pace = if as_tick {
+            1.0
+        } else {
+            (s.elapsed.as_secs_f64() / config.interval.as_secs_f64()).min(1.0)
+        };
         let early = pace < 1.0;
         // Nearly all blocked: each queued task is a thread's worth of waiting. Or at least half
         // blocked while our workers hardly use the CPU (a tenth of the cores): the rest of
@@ -762,7 +852,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // Only growth on a measured blocked count (the blind +1 is not a reading to doubt).
             let by_count = !all_blocked && blocked.is_some();
             if let (Some((before, _)), true) = (state.damp, by_count) {
-                if full_tick {
+                if as_tick {
                     let gain = if before > 0.0 {
                         rate / before - 1.0
                     } else {
@@ -777,7 +867,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             } else {
                 step
             };
-            if by_count && full_tick {
+            if by_count && as_tick {
                 state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
             }
             state.climb = Climb::default();
@@ -1093,6 +1183,99 @@ mod tests {
         let mut state = ControllerState::new();
         let first = decide(&busy(4, 0.4, 0.4, 3.6), &mut state, &config);
         assert_eq!(first.target, 4, "{first:?}");
+    }
+
+    /// Invariant: a full tick whose CPU dipped by a quarter (not by half) asks for one second
+    /// look; that look, a quarter interval on, grows on a fall by half at a full tick's pace
+    /// (x4, not 4^(1/4)) and asks for no more; an early look (10 ms) or a look without the
+    /// fall changes nothing; a dip of less than a quarter asks for nothing.
+    #[test]
+    fn a_dip_mid_tick_looks_again_and_grows_on_the_fall_at_a_ticks_pace() {
+        let config = Config::default();
+        let look = |s: Snapshot| Snapshot {
+            elapsed: TICK / LOOK_AGAIN_AFTER,
+            ..s
+        };
+        let mut state = ControllerState::new();
+        decide(&busy(3, 0.1, 1.95, 2.9), &mut state, &config);
+        assert!(!state.looks_again());
+        // The switch reached the workers mid-tick: 1.95 -> 1.3 cores, no fall by half yet.
+        let dipped = decide(&busy(3, 0.2, 1.3, 2.8), &mut state, &config);
+        assert_eq!(dipped.target, 3, "{dipped:?}");
+        assert!(state.looks_again());
+        // An early look 10 ms on is not the second look (too short a window to judge).
+        let early = Snapshot {
+            elapsed: Duration::from_millis(10),
+            ..busy(3, 0.3, 0.5, 2.7)
+        };
+        assert!(!cpu_fell(&decide(&early, &mut state, &config)));
+        assert!(state.looks_again());
+        // The look reads the new load alone: fell by half from 1.95, x4 at once (3 -> 12).
+        let fell = decide(&look(busy(3, 0.3, 0.5, 2.7)), &mut state, &config);
+        assert!(cpu_fell(&fell), "{fell:?}");
+        assert_eq!(fell.target, 12, "{fell:?}");
+        assert!(!state.looks_again());
+        // A look that does not read the fall holds and grows nothing.
+        let mut state = ControllerState::new();
+        decide(&busy(3, 0.1, 1.95, 2.9), &mut state, &config);
+        decide(&busy(3, 0.2, 1.3, 2.8), &mut state, &config);
+        let steady = decide(&look(busy(3, 0.1, 1.4, 2.9)), &mut state, &config);
+        assert_eq!(steady.target, 3, "{steady:?}");
+        // The next full tick decides afresh: no dip, no look.
+        decide(&busy(3, 0.1, 1.9, 2.9), &mut state, &config);
+        assert!(!state.looks_again());
+        // Noise under a quarter (1.95 -> 1.6) asks for nothing.
+        let mut state = ControllerState::new();
+        decide(&busy(3, 0.1, 1.95, 2.9), &mut state, &config);
+        decide(&busy(3, 0.1, 1.6, 2.9), &mut state, &config);
+        assert!(!state.looks_again());
+        // Nor does a dip without a backlog, or far above the CPU cap.
+        let mut state = ControllerState::new();
+        decide(&busy(3, 0.1, 1.95, 2.9), &mut state, &config);
+        let drained = Snapshot {
+            queued: 0,
+            ..busy(3, 0.2, 1.3, 2.8)
+        };
+        decide(&drained, &mut state, &config);
+        assert!(!state.looks_again());
+        let mut state = ControllerState::new();
+        decide(&busy(20, 0.1, 1.95, 19.0), &mut state, &config);
+        decide(&busy(20, 0.2, 1.3, 19.0), &mut state, &config);
+        assert!(!state.looks_again());
+    }
+
+    /// Invariant: the CPU a fall is measured from is the higher of the workers' clocks and the
+    /// process's (fresh where the clocks of a trimmed pool are stale), so W4's switch right
+    /// after a trim (clocks 1.43, process 1.99 cores) still dips and falls.
+    #[test]
+    fn a_fall_after_a_trim_is_measured_from_the_processs_cpu() {
+        let config = Config::default();
+        let with = |s: Snapshot, p: f64| Snapshot {
+            process_cpu: Some(p),
+            ..s
+        };
+        let mut state = ControllerState::new();
+        decide(&with(busy(8, 0.4, 1.43, 7.6), 1.99), &mut state, &config);
+        // The straddling tick at 4 threads: 1.38 by the clocks, 1.42 by the process.
+        decide(&with(busy(4, 0.7, 1.38, 3.3), 1.42), &mut state, &config);
+        assert!(state.looks_again());
+        let look = Snapshot {
+            elapsed: TICK / LOOK_AGAIN_AFTER,
+            ..with(busy(4, 1.6, 0.84, 2.4), 0.86)
+        };
+        let fell = decide(&look, &mut state, &config);
+        assert!(cpu_fell(&fell), "{fell:?}");
+        assert_eq!(fell.target, 16, "{fell:?}");
+        // Without the process's figure the clocks' 1.43 stands: 0.84 is no fall by half.
+        let mut state = ControllerState::new();
+        decide(&busy(8, 0.4, 1.43, 7.6), &mut state, &config);
+        decide(&busy(4, 0.7, 1.38, 3.3), &mut state, &config);
+        assert!(!state.looks_again());
+        assert!(!cpu_fell(&decide(
+            &busy(4, 1.6, 0.84, 2.4),
+            &mut state,
+            &config
+        )));
     }
 
     #[test]

@@ -817,6 +817,81 @@ fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
     insta::assert_snapshot!(format!("{table}\nhog arriving:\n{hog}"));
 }
 
+/// W4's switch from CPU-bound tasks to W3's (1 ms of CPU, then 4 ms asleep) as traced
+/// (`compare --only W4`): the queued CPU-bound tasks run the first ~50 ms of the tick, so the
+/// tick that straddles the switch reads 1.95 -> 1.3 cores at 3 workers (tick 2, a full tick);
+/// the controller looks again a quarter interval later (tick 3, 25 ms) and reads the new load
+/// alone (0.5 cores); the split (a 250 ms span) still says run-queue wait for both.
+fn cpu_then_blocking_mid_tick(tick: u32, threads: usize) -> Snapshot {
+    let n = threads.min(64) as f64;
+    let (completed, blocked, cpu, demand) = match tick {
+        1 => (320, 0.1, 1.95, 2.9),
+        2 => (190, 0.2, 1.3, 2.8),
+        3 => (15, 0.3, 0.5, 2.7),
+        _ => {
+            let cpu = (n * 0.2).min(1.95);
+            ((cpu * 150.0) as u64, n - cpu, cpu, cpu)
+        }
+    };
+    Snapshot {
+        queued: 64u64.saturating_sub(threads as u64),
+        running: threads as u64,
+        completed,
+        blocked: Some(blocked),
+        worker_cpu: Some(cpu),
+        worker_demand: Some(demand),
+        memory: lots_of_memory(),
+        host_cpu: Some(0.5),
+        ..base()
+    }
+}
+
+#[test]
+fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
+    // Before: the straddling tick held at 3 threads and the fall by half showed only on the next
+    // full tick (3 -> 12 there): about 1.8 ticks at a third of the best rate, 0.86-0.91 of the
+    // best fixed size. Now tick 2 (a dip by a quarter: 1.95 -> 1.3) asks for a second look; the
+    // look (25 ms) reads the fall and grows x4 at a full tick's pace, 75 ms sooner; the full
+    // ticks after it grow on the caught-up split.
+    let config = Config::default();
+    let mut state = ControllerState::new();
+    let mut threads = 3;
+    let mut table = String::from("tick | elapsed | signals | from -> to | looks again | reason\n");
+    let mut grew_at = None;
+    for tick in 1..=6 {
+        let elapsed = if tick == 3 { TICK / 4 } else { TICK };
+        let snapshot = Snapshot {
+            threads,
+            target: threads,
+            elapsed,
+            ..cpu_then_blocking_mid_tick(tick, threads)
+        };
+        let decision = decide(&snapshot, &mut state, &config);
+        writeln!(
+            table,
+            "{tick:>4} | {:>5.0?} | {snapshot} | {threads:>3} -> {:<3} | {:<11} | {}",
+            elapsed,
+            decision.target,
+            state.looks_again(),
+            decision.reason
+        )
+        .unwrap();
+        if decision.target > threads && grew_at.is_none() {
+            grew_at = Some(tick);
+        }
+        threads = decision.target;
+    }
+    assert_eq!(grew_at, Some(3), "{table}");
+    assert!(table.lines().nth(2).unwrap().contains("| true "), "{table}");
+    assert!(
+        table.lines().nth(3).unwrap().contains("  3 -> 12"),
+        "{table}"
+    );
+    assert_eq!(table.matches("| true ").count(), 1, "{table}");
+    assert!((12..=32).contains(&threads), "{threads}\n{table}");
+    insta::assert_snapshot!(table);
+}
+
 #[test]
 fn a_blocked_share_that_jumps_grows_by_the_backlog_share() {
     // W4's CPU-and-sleep phase as measured at load 12: 6 workers, 3.6 blocked (1.3 the tick

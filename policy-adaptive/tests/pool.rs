@@ -418,3 +418,101 @@ fn an_idle_pool_at_min_stretches_its_wait_and_still_grows_on_a_burst() {
     pool.shutdown();
     assert!(pool.stats().is_balanced());
 }
+
+/// A CPU-bound pool whose tasks start blocking mid-tick, as W4's switch from CPU-bound tasks to
+/// W3's: full ticks read 1.95 cores, then a tick that straddles the switch 1.3 (a dip by a
+/// quarter), then every sample 0.5 (the new load). The split says run-queue wait throughout.
+/// Records every sample's `elapsed` (tick `n` of the history is sample `n`).
+struct Switching {
+    interval: Duration,
+    full_samples: usize,
+    elapsed: Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+impl Signals for Switching {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        self.elapsed.lock().unwrap().push(elapsed);
+        if elapsed >= self.interval {
+            self.full_samples += 1;
+        }
+        let cpu = match self.full_samples {
+            0 | 1 => 1.95,
+            2 if elapsed >= self.interval => 1.3,
+            _ => 0.5,
+        };
+        let stats = pool.stats();
+        Snapshot {
+            threads: stats.live_threads,
+            target: pool.threads(),
+            queued: stats.queued,
+            running: stats.running,
+            completed: 100,
+            blocked: Some(0.1),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(stats.running as f64 - 0.1),
+            ..Snapshot::new(elapsed, 2)
+        }
+    }
+}
+
+/// Invariant (rule 4's second look, `src/README.md`): a regular tick whose workers' CPU dipped
+/// by a quarter makes the controller decide again a quarter interval later, before the next
+/// regular tick, and that decision grows on the fall (x4: 3 -> 12) once.
+#[test]
+fn a_cpu_dip_mid_tick_is_looked_at_again_before_the_next_tick() {
+    // A long interval, so the look (at a quarter of it) cannot be mistaken for a late tick.
+    let interval = Duration::from_millis(400);
+    let elapsed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut config = Config::default();
+    config.min = 3;
+    config.max = 64;
+    config.interval = interval;
+    config.climb = false;
+    let pool = AdaptivePool::builder()
+        .config(config)
+        .signals(Switching {
+            interval,
+            full_samples: 0,
+            elapsed: elapsed.clone(),
+        })
+        .build()
+        .unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    for _ in 0..20 {
+        let gate = gate.clone();
+        pool.spawn(move || {
+            let _ = gate.lock().map(|rx| rx.recv());
+        })
+        .unwrap();
+    }
+    let grew = |p: &AdaptivePool| {
+        p.history()
+            .iter()
+            .any(|e| matches!(e.reason, Reason::CpuFell { .. }))
+    };
+    assert!(
+        eventually(&pool, grew),
+        "{:?}\n{}",
+        pool.history(),
+        p_last(&pool)
+    );
+    let history = pool.history();
+    let fell: Vec<_> = history
+        .iter()
+        .filter(|e| matches!(e.reason, Reason::CpuFell { .. }))
+        .collect();
+    assert_eq!(fell.len(), 1, "{history:?}");
+    assert_eq!((fell[0].from, fell[0].to), (3, 12), "{history:?}");
+    let samples = elapsed.lock().unwrap().clone();
+    let on = usize::try_from(fell[0].tick).unwrap() - 1;
+    // Grown on a sample shorter than the interval: the look, not the next regular tick.
+    assert!(samples[on] < interval, "{samples:?}\n{history:?}");
+    assert!(
+        on >= 2 && samples[on - 1] >= interval,
+        "{samples:?}\n{history:?}"
+    );
+    drop(release);
+    pool.shutdown();
+    assert!(pool.stats().is_balanced());
+}
