@@ -757,6 +757,22 @@ fn light_half_blocked_workers_grow_to_the_backlog_at_once() {
     insta::assert_snapshot!(table);
 }
 
+/// A tick of a phase change (W4's traces): `busy` workers running with the rest of 64 tasks
+/// queued, and the tick's completions, blocked share, CPU and demand.
+fn phase_change(busy: usize, completed: u64, blocked: f64, cpu: f64, demand: f64) -> Snapshot {
+    Snapshot {
+        queued: 64u64.saturating_sub(busy as u64),
+        running: busy as u64,
+        completed,
+        blocked: Some(blocked),
+        worker_cpu: Some(cpu),
+        worker_demand: Some(demand),
+        memory: lots_of_memory(),
+        host_cpu: Some(0.5),
+        ..base()
+    }
+}
+
 /// W4's CPU-and-sleep phase right after its CPU-bound one, as measured (`compare --only W4`,
 /// load 3-6): ticks 1-2 are the CPU phase at 4 then 3 workers; from tick 3 each task computes
 /// 1 ms and sleeps 4 ms, but the blocked/run-queue split (a 250 ms span) still reads the CPU
@@ -778,17 +794,7 @@ fn cpu_then_blocking(tick: u32, threads: usize, hog: bool) -> Snapshot {
         // The hog stays: our CPU-bound workers share the cores with it, none blocked.
         _ => (60, 0.1, 0.42, n - 0.1),
     };
-    Snapshot {
-        queued: 64u64.saturating_sub(busy as u64),
-        running: busy as u64,
-        completed,
-        blocked: Some(blocked),
-        worker_cpu: Some(cpu),
-        worker_demand: Some(demand),
-        memory: lots_of_memory(),
-        host_cpu: Some(0.5),
-        ..base()
-    }
+    phase_change(busy, completed, blocked, cpu, demand)
 }
 
 #[test]
@@ -833,17 +839,7 @@ fn cpu_then_blocking_mid_tick(tick: u32, threads: usize) -> Snapshot {
             ((cpu * 150.0) as u64, n - cpu, cpu, cpu)
         }
     };
-    Snapshot {
-        queued: 64u64.saturating_sub(threads as u64),
-        running: threads as u64,
-        completed,
-        blocked: Some(blocked),
-        worker_cpu: Some(cpu),
-        worker_demand: Some(demand),
-        memory: lots_of_memory(),
-        host_cpu: Some(0.5),
-        ..base()
-    }
+    phase_change(threads, completed, blocked, cpu, demand)
 }
 
 #[test]

@@ -24,6 +24,20 @@ fn eventually(pool: &AdaptivePool, mut condition: impl FnMut(&AdaptivePool) -> b
     condition(pool)
 }
 
+/// Spawns `tasks` tasks that each block until the returned sender is dropped (or sends).
+fn spawn_gated(pool: &AdaptivePool, tasks: usize) -> mpsc::Sender<()> {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    for _ in 0..tasks {
+        let gate = gate.clone();
+        pool.spawn(move || {
+            let _ = gate.lock().map(|rx| rx.recv());
+        })
+        .unwrap();
+    }
+    release
+}
+
 fn fast_pool(min: usize, max: usize, keep_alive: Duration) -> AdaptivePool {
     AdaptivePool::builder()
         .min(min)
@@ -400,15 +414,7 @@ fn an_idle_pool_at_min_stretches_its_wait_and_still_grows_on_a_burst() {
     assert_eq!(decision.reason, Reason::Hold);
     // A burst of blocked work: the submissions that queue ask for an early decision, and the
     // quiet source reports them blocked, so the pool grows (to the backlog) as without a stretch.
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Arc::new(std::sync::Mutex::new(gate));
-    for _ in 0..8 {
-        let gate = gate.clone();
-        pool.spawn(move || {
-            let _ = gate.lock().map(|rx| rx.recv());
-        })
-        .unwrap();
-    }
+    let release = spawn_gated(&pool, 8);
     assert!(
         eventually(&pool, |p| p.threads() > 1),
         "{:?}",
@@ -477,15 +483,7 @@ fn a_cpu_dip_mid_tick_is_looked_at_again_before_the_next_tick() {
         })
         .build()
         .unwrap();
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Arc::new(std::sync::Mutex::new(gate));
-    for _ in 0..20 {
-        let gate = gate.clone();
-        pool.spawn(move || {
-            let _ = gate.lock().map(|rx| rx.recv());
-        })
-        .unwrap();
-    }
+    let release = spawn_gated(&pool, 20);
     let grew = |p: &AdaptivePool| {
         p.history()
             .iter()
