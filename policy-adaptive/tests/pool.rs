@@ -362,6 +362,19 @@ fn cpu_bound_work_does_not_grow_on_demand() {
     assert!(pool.threads() <= 2 * cores.max(1), "{}", p_last(&pool));
 }
 
+/// A scripted sample's counts taken from the real pool (threads, target, queued, running) on
+/// 2 cores; the signals are the script's.
+fn counts_of(pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+    let stats = pool.stats();
+    Snapshot {
+        threads: stats.live_threads,
+        target: pool.threads(),
+        queued: stats.queued,
+        running: stats.running,
+        ..Snapshot::new(elapsed, 2)
+    }
+}
+
 /// A signal source that reports an idle pool and records the `elapsed` of every sample.
 struct Quiet {
     elapsed: Arc<std::sync::Mutex<Vec<Duration>>>,
@@ -370,16 +383,11 @@ struct Quiet {
 impl Signals for Quiet {
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
         self.elapsed.lock().unwrap().push(elapsed);
-        let stats = pool.stats();
         Snapshot {
-            threads: stats.live_threads,
-            target: pool.threads(),
-            queued: stats.queued,
-            running: stats.running,
             blocked: Some(0.0),
             worker_cpu: Some(0.0),
             worker_demand: Some(0.0),
-            ..Snapshot::new(elapsed, 2)
+            ..counts_of(pool, elapsed)
         }
     }
 }
@@ -446,17 +454,13 @@ impl Signals for Switching {
             2 if elapsed >= self.interval => 1.3,
             _ => 0.5,
         };
-        let stats = pool.stats();
+        let counts = counts_of(pool, elapsed);
         Snapshot {
-            threads: stats.live_threads,
-            target: pool.threads(),
-            queued: stats.queued,
-            running: stats.running,
             completed: 100,
             blocked: Some(0.1),
             worker_cpu: Some(cpu),
-            worker_demand: Some(stats.running as f64 - 0.1),
-            ..Snapshot::new(elapsed, 2)
+            worker_demand: Some(counts.running as f64 - 0.1),
+            ..counts
         }
     }
 }
