@@ -113,7 +113,8 @@ pub struct Config {
     ///   `tick_cost 256 churning` pays it: a median of 84 µs against 58 µs without.
     /// - a measured tick's reads: 4 CPU clocks about 4 µs; the first `schedstat` `pread` 14 µs
     ///   and the first `stat` 27 µs (under 3 µs each once the kernel's path is warm); the
-    ///   sample's rotation, once a second at most (8 readings of the oldest worker first), 50-66 µs to open a worker's `schedstat`;
+    ///   sample's rotation, once a second at most (8 readings of the oldest worker first),
+    ///   50-66 µs to open a worker's `schedstat`;
     ///   `/proc/stat` (once a second) 29-33 µs; `/proc/meminfo` (every 20 ticks) 24 µs.
     ///
     /// `tick_cost` (`PoolSignals::sample` + `decide`, no wait; mean of 50 ticks, 3 rounds

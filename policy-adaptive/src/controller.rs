@@ -569,7 +569,8 @@ impl AdaptivePool {
 
     /// Of [`ticks`](Self::ticks), how many were early decisions: asked for by a submission that
     /// found every worker busy and work queued, or the second look a tick asked for after the
-    /// workers' CPU dipped mid-tick ([`ControllerState::looks_again`](crate::ControllerState::looks_again)).
+    /// workers' CPU dipped mid-tick
+    /// ([`ControllerState::looks_again`](crate::ControllerState::looks_again)).
     pub fn early_ticks(&self) -> u64 {
         self.shared.early_ticks.load(Ordering::Relaxed)
     }

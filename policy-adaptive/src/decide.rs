@@ -36,9 +36,10 @@
 //!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
 //!    growth by the count (`Reason::CpuFell`); a full tick whose CPU fell by a quarter only
 //!    (a load that changed mid-tick) asks for a second look a quarter interval on
-//!    (`ControllerState::looks_again`), which judges the fall as that tick's. And the lag the first way: when the process's CPU
-//!    (fresh every tick) rises to the cores (9/10) from half or less of the lower of the last
-//!    two full ticks, the split is the last load's for its span (250 ms): no growth on it
+//!    (`ControllerState::looks_again`), which judges the fall as that tick's. And the lag the
+//!    first way: when the process's CPU (fresh every tick) rises to the cores (9/10) from half
+//!    or less of the lower of the last two full ticks, the split is the last load's for its
+//!    span (250 ms): no growth on it
 //!    (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
 //!    takes a queued task once it gets a CPU). Whether the workers' CPU fills the cores (no
 //!    room) is judged on at most the process's over the same interval (their clocks, read in

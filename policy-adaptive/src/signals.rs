@@ -186,7 +186,8 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   CPU is below 90% and no more of our workers are busy than cores, a runnable worker finds a
 ///   CPU, so that time is blocked time; otherwise a
 ///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
-///   apart, one worker swapped a second at most, once the oldest was read 8 times) gives the share spent in a run queue over the last
+///   apart, one worker swapped a second at most, once the oldest was read 8 times) gives the
+///   share spent in a run queue over the last
 ///   250 ms, and the rest is blocked. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
