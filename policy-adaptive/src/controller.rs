@@ -703,6 +703,14 @@ enum Flow {
     },
 }
 
+/// The first half of every look between ticks (the early look and the second look): with
+/// nothing queued, or the pool already at `max`, no growth rule can act, so the look skips its
+/// sample. `work_queued` comes from whatever count the look already read (a full `stats()` or
+/// `queue_len`).
+fn nothing_to_grow_for(shared: &Shared, work_queued: bool) -> bool {
+    !work_queued || shared.pool.threads() >= shared.config.max
+}
+
 /// The controller thread: wait for the interval (or an early request, at most
 /// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
 fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
@@ -768,7 +776,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             // an early one, but one that finds nothing to grow for leaves the arming as the
             // tick set it (the decision judges the busy count itself).
             last_look = Some(now);
-            if shared.pool.queue_len() == 0 || shared.pool.threads() >= shared.config.max {
+            if nothing_to_grow_for(shared, shared.pool.queue_len() > 0) {
                 continue;
             }
             shared.early_ticks.fetch_add(1, Ordering::Relaxed);
@@ -778,7 +786,7 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             // The cheap look first: only a pool with work queued, every worker running a task
             // and room to grow is worth a sample (which reads CPU clocks and `/proc` files).
             let stats = shared.pool.stats();
-            if stats.queued == 0 || shared.pool.threads() >= shared.config.max {
+            if nothing_to_grow_for(shared, stats.queued > 0) {
                 shared.armed.store(true, Ordering::Relaxed);
                 continue;
             }
