@@ -47,7 +47,8 @@
 //!    too, where it is under half the cores and under `LIGHT_TASK_CPU` per completed task
 //!    (over `LIGHT_TASKS` completions, a tenth of an interval or more): the clocks of a sleep
 //!    phase's workers still read the CPU phase before it; the blocking ratio is then taken on
-//!    the process's figure.
+//!    the process's figure. "Half blocked" there is the split's, or, while the split may still
+//!    be the last phase's, the process's CPU fallen by half from at least half the cores.
 //! 5. *Up to the CPU cap*: work queued, every worker busy, fewer workers than cores: grow to
 //!    `cpu_threads_per_core × cores` at once (the size rule 6 keeps for CPU-bound work; the
 //!    climber, one window per step, may then settle lower, never below the cores).
@@ -55,7 +56,8 @@
 //!    is blocked: trim to `cpu_threads_per_core × cores`, scaled by the blocking ratio
 //!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked, the CPU there the
 //!    process's (up to the cores) when higher than the workers' clocks say. Judged on our own workers' demand,
-//!    never on host CPU, so a busy neighbour never triggers it.
+//!    never on host CPU, so a busy neighbour never triggers it. Not while the process's CPU
+//!    has fallen by half from at least half the cores (the split is the last load's).
 //! 7. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
 //!    (up) or costs nothing (down), else go back and wait, longer after each reversal. It never
@@ -522,6 +524,16 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let left = left.saturating_sub(s.elapsed);
         state.stale_split = (!left.is_zero()).then_some((from, to, left));
     }
+    // The whole process's CPU fell by half or more, from at least half the cores on the higher
+    // of the last two full ticks (before this tick's) to this sample: the load changed, and
+    // the blocked split (250 ms) is still the last one's. Rule 4 takes it for half-blocked
+    // (`process_light`); rule 6 does not trim on that split.
+    let process_was = match state.last_process {
+        [Some(a), Some(b)] => Some(a.max(b)),
+        [a, b] => a.or(b),
+    };
+    let process_fell = matches!((process_cpu, process_was),
+        (Some(p), Some(was)) if was >= CPU_FELL_BELOW * cores && p * 2.0 <= was);
     if full_tick {
         let process_before = match state.last_process {
             [Some(a), Some(b)] => Some(a.min(b)),
@@ -692,12 +704,22 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // full tick, 232 ms in. Not over less (an early tick right after a resize spans a
         // fraction of a ms), and on `LIGHT_TASKS` completions or more: a task's CPU precedes
         // its sleep, so a few completions may be of CPU spent in the window before.
+        // The busy workers at least half blocked by the split, or the whole process's CPU
+        // fell by half or more from at least half the cores since the last full ticks: the
+        // split spans 250 ms, so right after a phase change it is still the last phase's. W4's
+        // sleep phase after its CPU-and-sleep one, an early look 10 ms into it at 20 workers:
+        // the process 0.12 cores over 40 completions (2.0 the full tick before), the split 8.6
+        // of 20 blocked: not half, and the pool held 100 ms at 20 threads for the next full
+        // tick (12.2 blocked) to grow it to 64 (phase 4 at 0.82-0.91 of the best fixed size in
+        // five runs). A process starved by an outside load that arrives at that moment looks
+        // the same for one tick: the next full tick's split (runnable time) trims it back
+        // (rule 6), as rule 4's presumed split does.
         let process_light = match (process_cpu, s.blocked) {
             (Some(p), Some(b))
                 if s.elapsed.saturating_mul(10) >= config.interval
                     && s.completed >= LIGHT_TASKS
                     && p < CPU_FELL_BELOW * cores
-                    && b * 2.0 >= busy as f64
+                    && (b * 2.0 >= busy as f64 || process_fell)
                     && p * s.elapsed.as_secs_f64() / (s.completed as f64) < LIGHT_TASK_CPU =>
             {
                 Some(p)
@@ -711,7 +733,14 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             (_, g) => g,
         };
         let room = match (got, blocked) {
-            (Some(_), Some(b)) if demand.is_some_and(|d| d >= budget) && b * 2.0 < busy as f64 => 0,
+            // (Not when the process's fall stands for the split: the demand is the split's too.)
+            (Some(_), Some(b))
+                if demand.is_some_and(|d| d >= budget)
+                    && b * 2.0 < busy as f64
+                    && process_light.is_none() =>
+            {
+                0
+            }
             // Our own workers already keep (nearly) every core busy: a thread more only queues
             // for a core, however blocked the rest of their time reads. Without this, W3 (1 ms
             // of CPU, 4 ms asleep) grew to 98-129 threads on 2 cores (best fixed size 24, 3.2-
@@ -941,7 +970,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         }
         _ => floor,
     };
-    if cpu_bound && busy >= floor && current > trim_to {
+    // Not on a split the process's fall says is the last load's: W4's switch from CPU-and-sleep
+    // tasks to sleepers read the process at 0.28 cores (2.01 the tick before), the split 1.4
+    // of 12 blocked and 10.6 cores wanted, and trimmed 12 -> 9 a tick before growing to 64.
+    // An outside load that starves a CPU-bound pool looks the same: its trim waits until the
+    // fall is in the last two full ticks (at most two ticks).
+    if cpu_bound && busy >= floor && current > trim_to && !process_fell {
         state.climb = Climb::default();
         return Decision {
             target: trim_to,

@@ -1131,3 +1131,100 @@ fn a_fresh_process_cpu_makes_stale_clocked_sleepers_light() {
     assert!(starved.contains("25 -> 25"), "{starved}");
     insta::assert_snapshot!(format!("{table}\nstarved:\n{starved}"));
 }
+
+#[test]
+fn a_process_cpu_fall_stands_for_a_stale_split_on_an_early_look() {
+    // W4's switch from CPU-and-sleep tasks to sleepers at 20 workers, as measured (2026-12-02,
+    // the controller's snapshots printed around the switch). Ticks 1 and 2 (full) still run
+    // the CPU-and-sleep phase: the process at 2.0 and 1.73 cores, 7.3 and 8.5 of 20 blocked,
+    // and the pool holds. Tick 3, an early look 10 ms into the sleep phase: the process at 0.12
+    // cores over 40 completions (30 µs a task), but the split, spanning 250 ms, still reads 8.6
+    // of 20 blocked, under half. The process's fall by half from the cores stands for it: light,
+    // to the backlog at once (20 -> 64). Before, it held for the next full tick, 100 ms later.
+    let world = |tick: u32, threads: usize| {
+        let busy = threads.min(64);
+        let queued = (64 - busy) as u64;
+        let (completed, blocked, cpu, demand, process) = match tick {
+            1 => (184, 7.3, 2.08, 12.7, 2.0),
+            2 => (213, 8.5, 1.97, 11.49, 1.73),
+            _ => (40, 8.6, 1.82, 11.41, 0.12),
+        };
+        Snapshot {
+            queued,
+            running: busy as u64,
+            completed,
+            blocked: Some(blocked),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(demand),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.94),
+            process_cpu: Some(process),
+            ..Snapshot { threads, ..base() }
+        }
+    };
+    let config = Config::default();
+    let when = |tick| match tick {
+        1 | 2 => TICK,
+        _ => Duration::from_millis(10),
+    };
+    let (table, end) = timed_trace(&config, 20, 3, when, world);
+    assert_eq!(end, 64, "{table}");
+    assert_eq!(table.matches(" 20 -> 20 ").count(), 2, "{table}");
+    // The same look in a process that was never busy (a quarter of a core on the full ticks
+    // before, say a host crowded all along): no fall, the split under half, and it holds.
+    let mut state = ControllerState::new();
+    for tick in 1..=2 {
+        let quiet_before = Snapshot {
+            process_cpu: Some(0.25),
+            target: 20,
+            ..world(tick, 20)
+        };
+        decide(&quiet_before, &mut state, &config);
+    }
+    let look = Snapshot {
+        elapsed: Duration::from_millis(10),
+        target: 20,
+        ..world(3, 20)
+    };
+    let d = decide(&look, &mut state, &config);
+    let never_busy = format!("{look} | 20 -> {} {}", d.target, d.reason);
+    assert!(never_busy.contains("20 -> 20"), "{never_busy}");
+    insta::assert_snapshot!(format!("{table}\nnever busy before:\n{never_busy}"));
+}
+
+#[test]
+fn a_process_cpu_fall_holds_the_cpu_bound_trim_for_its_span() {
+    // The same switch at 12 workers, as measured in another run: ticks 1 and 2 run the
+    // CPU-and-sleep phase (the process at the cores, 4.3 of 12 blocked: rule 6's size is 12, no
+    // trim). Tick 3, the first full tick of the sleep phase: the process at 0.28 cores, but at
+    // 120 µs a completed task (the last phase's queued tasks ran in it) not light, and the
+    // split, still the last phase's, reads 1.4 blocked and 10.6 cores wanted: rule 6 trimmed
+    // 12 -> 9 on it. The process's fall holds that trim. Tick 4: the process at 0.08 cores over
+    // 176 completions, light, to the backlog (12 -> 64).
+    let world = |tick: u32, threads: usize| {
+        let busy = threads.min(64);
+        let queued = (64 - busy) as u64;
+        let (completed, blocked, cpu, demand, process) = match tick {
+            1 | 2 => (232, 4.3, 1.99, 11.0, 2.0),
+            3 => (232, 1.4, 1.03, 10.6, 0.28),
+            _ => (176, 3.4, 0.43, 5.6, 0.08),
+        };
+        Snapshot {
+            queued,
+            running: busy as u64,
+            completed,
+            blocked: Some(blocked),
+            worker_cpu: Some(cpu),
+            worker_demand: Some(demand),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.96),
+            process_cpu: Some(process),
+            ..Snapshot { threads, ..base() }
+        }
+    };
+    let (table, end) = trace(&Config::default(), 12, 4, world);
+    assert_eq!(end, 64, "{table}");
+    assert!(!table.contains("-> 9 "), "{table}");
+    assert_eq!(table.matches(" 12 -> 12 ").count(), 3, "{table}");
+    insta::assert_snapshot!(table);
+}
