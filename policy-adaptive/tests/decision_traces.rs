@@ -1132,6 +1132,26 @@ fn a_fresh_process_cpu_makes_stale_clocked_sleepers_light() {
     insta::assert_snapshot!(format!("{table}\nstarved:\n{starved}"));
 }
 
+/// W4's closed loop of 64 tasks at `threads` workers (every worker busy, the rest queued) with
+/// one measured sample's `(completed, blocked, workers' CPU, their demand, the process's CPU)`
+/// beside a host at `host` of its CPUs.
+fn closed_loop_of_64(threads: usize, host: f64, figures: (u64, f64, f64, f64, f64)) -> Snapshot {
+    let (completed, blocked, cpu, demand, process) = figures;
+    let busy = threads.min(64);
+    Snapshot {
+        queued: (64 - busy) as u64,
+        running: busy as u64,
+        completed,
+        blocked: Some(blocked),
+        worker_cpu: Some(cpu),
+        worker_demand: Some(demand),
+        memory: lots_of_memory(),
+        host_cpu: Some(host),
+        process_cpu: Some(process),
+        ..Snapshot { threads, ..base() }
+    }
+}
+
 #[test]
 fn a_process_cpu_fall_stands_for_a_stale_split_on_an_early_look() {
     // W4's switch from CPU-and-sleep tasks to sleepers at 20 workers, as measured (2026-12-02,
@@ -1142,25 +1162,12 @@ fn a_process_cpu_fall_stands_for_a_stale_split_on_an_early_look() {
     // of 20 blocked, under half. The process's fall by half from the cores stands for it: light,
     // to the backlog at once (20 -> 64). Before, it held for the next full tick, 100 ms later.
     let world = |tick: u32, threads: usize| {
-        let busy = threads.min(64);
-        let queued = (64 - busy) as u64;
-        let (completed, blocked, cpu, demand, process) = match tick {
+        let figures = match tick {
             1 => (184, 7.3, 2.08, 12.7, 2.0),
             2 => (213, 8.5, 1.97, 11.49, 1.73),
             _ => (40, 8.6, 1.82, 11.41, 0.12),
         };
-        Snapshot {
-            queued,
-            running: busy as u64,
-            completed,
-            blocked: Some(blocked),
-            worker_cpu: Some(cpu),
-            worker_demand: Some(demand),
-            memory: lots_of_memory(),
-            host_cpu: Some(0.94),
-            process_cpu: Some(process),
-            ..Snapshot { threads, ..base() }
-        }
+        closed_loop_of_64(threads, 0.94, figures)
     };
     let config = Config::default();
     let when = |tick| match tick {
@@ -1202,25 +1209,12 @@ fn a_process_cpu_fall_holds_the_cpu_bound_trim_for_its_span() {
     // 12 -> 9 on it. The process's fall holds that trim. Tick 4: the process at 0.08 cores over
     // 176 completions, light, to the backlog (12 -> 64).
     let world = |tick: u32, threads: usize| {
-        let busy = threads.min(64);
-        let queued = (64 - busy) as u64;
-        let (completed, blocked, cpu, demand, process) = match tick {
+        let figures = match tick {
             1 | 2 => (232, 4.3, 1.99, 11.0, 2.0),
             3 => (232, 1.4, 1.03, 10.6, 0.28),
             _ => (176, 3.4, 0.43, 5.6, 0.08),
         };
-        Snapshot {
-            queued,
-            running: busy as u64,
-            completed,
-            blocked: Some(blocked),
-            worker_cpu: Some(cpu),
-            worker_demand: Some(demand),
-            memory: lots_of_memory(),
-            host_cpu: Some(0.96),
-            process_cpu: Some(process),
-            ..Snapshot { threads, ..base() }
-        }
+        closed_loop_of_64(threads, 0.96, figures)
     };
     let (table, end) = trace(&Config::default(), 12, 4, world);
     assert_eq!(end, 64, "{table}");
