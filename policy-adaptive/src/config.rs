@@ -170,7 +170,7 @@ pub struct Config {
     /// The floor under all of it (2026-12-02, a fresh VM of the same kind, quiet): `compare`
     /// now measures, beside the holds, one thread's CPU per bare timed wait of the interval (a
     /// condvar wait that times out, nothing done between waits). On this host it read
-    /// 94-130 µs per wait; a stand-alone loop of the same waits read 68-85 µs (medians), 31 µs
+    /// 94-134 µs per wait; a stand-alone loop of the same waits read 68-85 µs (medians), 31 µs
     /// at a 1 ms wait: the longer the sleep, the colder the wake-up. So on such a host no
     /// controller that wakes every 100 ms can stay under 0.1% of a core, and what this crate
     /// adds to a tick is the hold's figure minus that floor: at 256 workers, parked about 30 µs,
