@@ -712,8 +712,8 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // of 20 blocked: not half, and the pool held 100 ms at 20 threads for the next full
         // tick (12.2 blocked) to grow it to 64 (phase 4 at 0.82-0.91 of the best fixed size in
         // five runs). A process starved by an outside load that arrives at that moment looks
-        // the same for one tick: the next full tick's split (runnable time) trims it back
-        // (rule 6), as rule 4's presumed split does.
+        // the same: it grows on it, and rule 6 trims back on the caught-up split once the fall
+        // has left the last two full ticks (at most two ticks later).
         let process_light = match (process_cpu, s.blocked) {
             (Some(p), Some(b))
                 if s.elapsed.saturating_mul(10) >= config.interval
