@@ -974,7 +974,8 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // tasks to sleepers read the process at 0.28 cores (2.01 the tick before), the split 1.4
     // of 12 blocked and 10.6 cores wanted, and trimmed 12 -> 9 a tick before growing to 64.
     // An outside load that starves a CPU-bound pool looks the same: its trim waits until the
-    // fall is in the last two full ticks (at most two ticks).
+    // fall has left the last two full ticks (trace
+    // `a_starved_pool_grown_on_a_fall_is_trimmed_back_a_tick_later`: one tick later).
     if cpu_bound && busy >= floor && current > trim_to && !process_fell {
         state.climb = Climb::default();
         return Decision {

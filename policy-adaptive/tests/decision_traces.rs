@@ -1222,3 +1222,37 @@ fn a_process_cpu_fall_holds_the_cpu_bound_trim_for_its_span() {
     assert_eq!(table.matches(" 12 -> 12 ").count(), 3, "{table}");
     insta::assert_snapshot!(table);
 }
+
+#[test]
+fn a_starved_pool_grown_on_a_fall_is_trimmed_back_a_tick_later() {
+    // What a fall of the process's CPU cannot tell from a phase change: tiny CPU-bound tasks
+    // (20 µs each) at the CPU cap, then an outside load that takes the cores from tick 3 on.
+    // Tick 3: rule 4's presumed split grows on the fall (4 -> 16, at most 4 x the cap), as
+    // before. Tick 4: the fall is still in the last two full ticks, so rule 6 does not trim on
+    // the split (before this hold, it trimmed here). Tick 5: rule 6 trims to the blocking
+    // ratio on the process's figure (6), and the pool holds there: the hold costs a starved
+    // pool one tick at 16 threads.
+    let world = |tick: u32, threads: usize| {
+        let busy = threads.min(64);
+        let process = if tick >= 3 { 0.2 } else { 2.0 };
+        Snapshot {
+            queued: (64 - busy) as u64,
+            running: busy as u64,
+            // 20 µs of CPU a task, whatever share of the cores the process gets.
+            completed: (process * 0.1 / 20e-6) as u64,
+            blocked: Some(0.1),
+            worker_cpu: Some(process),
+            worker_demand: Some(busy as f64),
+            memory: lots_of_memory(),
+            host_cpu: Some(1.0),
+            process_cpu: Some(process),
+            ..Snapshot { threads, ..base() }
+        }
+    };
+    let (table, end) = trace(&Config::default(), 4, 8, world);
+    assert!(table.contains("   4 -> 16 "), "{table}");
+    assert!(table.contains("  16 -> 16 "), "{table}");
+    assert!(table.contains("  16 -> 6 "), "{table}");
+    assert_eq!(end, 6, "{table}");
+    insta::assert_snapshot!(table);
+}
