@@ -1132,23 +1132,16 @@ fn a_fresh_process_cpu_makes_stale_clocked_sleepers_light() {
     insta::assert_snapshot!(format!("{table}\nstarved:\n{starved}"));
 }
 
-/// W4's closed loop of 64 tasks at `threads` workers (every worker busy, the rest queued) with
-/// one measured sample's `(completed, blocked, workers' CPU, their demand, the process's CPU)`
-/// beside a host at `host` of its CPUs.
+/// `phase_change`'s tick at `threads` workers, all busy, with one measured sample's
+/// `(completed, blocked, workers' CPU, their demand, the process's CPU)` beside a host at
+/// `host` of its CPUs.
 fn closed_loop_of_64(threads: usize, host: f64, figures: (u64, f64, f64, f64, f64)) -> Snapshot {
     let (completed, blocked, cpu, demand, process) = figures;
-    let busy = threads.min(64);
     Snapshot {
-        queued: (64 - busy) as u64,
-        running: busy as u64,
-        completed,
-        blocked: Some(blocked),
-        worker_cpu: Some(cpu),
-        worker_demand: Some(demand),
-        memory: lots_of_memory(),
+        threads,
         host_cpu: Some(host),
         process_cpu: Some(process),
-        ..Snapshot { threads, ..base() }
+        ..phase_change(threads.min(64), completed, blocked, cpu, demand)
     }
 }
 
