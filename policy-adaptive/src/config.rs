@@ -170,12 +170,13 @@ pub struct Config {
     /// The floor under all of it (2026-12-02, a fresh VM of the same kind, quiet): `compare`
     /// now measures, beside the holds, one thread's CPU per bare timed wait of the interval (a
     /// condvar wait that times out, nothing done between waits). On this host it read
-    /// 94-134 µs per wait; a stand-alone loop of the same waits read 68-85 µs (medians), 31 µs
-    /// at a 1 ms wait: the longer the sleep, the colder the wake-up. So on such a host no
-    /// controller that wakes every 100 ms can stay under 0.1% of a core, and what this crate
-    /// adds to a tick is the hold's figure minus that floor: at 256 workers, parked about 30 µs,
-    /// busy about 50, busy with tasks finishing about 140 (the process clock, the walk and the
-    /// `schedstat` sample, above).
+    /// 81-148 µs per wait (15 readings, five runs at 1, 64 and 256 workers; 10 above 100 µs);
+    /// a stand-alone loop of the same waits read 68-85 µs (medians), 31 µs at a 1 ms wait: the
+    /// longer the sleep, the colder the wake-up. So on such a host no controller that wakes
+    /// every 100 ms can stay under 0.1% of a core, and what this crate adds to a tick is the
+    /// hold's figure minus that floor: at 256 workers, parked 17-47 µs, busy 49-88, busy with
+    /// tasks finishing 108-153 (the process clock, the walk and the `schedstat` sample, above;
+    /// four of the five runs, the fifth reading every hold 2-3 times higher).
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.
