@@ -36,7 +36,7 @@
 //! that finish (every tick measures); and parked at `min` with room to grow, where the quiet
 //! stretch lengthens the wait. Beside them, the host's floor: one thread's CPU per bare timed
 //! wait of the interval (a condvar wait that times out, nothing else), which every tick pays
-//! and which varies from host to host (30-37 µs on one 2-core VM, 68-85 µs on another).
+//! and which varies from host to host (30-37 µs on one 2-core VM, 81-148 µs on another).
 //!
 //! Thread-seconds: the process's extra threads (`/proc/self/task` minus those before the
 //! system was built), sampled every 20 ms and integrated over the window. Time to adapt: from
@@ -688,7 +688,7 @@ fn churn(pool: Arc<AdaptivePool>, stop: Arc<AtomicBool>) {
 /// The host's floor under every per-tick figure: the CPU one thread spends per bare timed wait
 /// of `interval` (a condvar wait that times out, as the controller's, then its wake-up), over
 /// `waits` waits with nothing done between them. Any controller that wakes once an interval
-/// pays at least this: on the 2-core test VM, 30-37 µs on one host and 68-85 µs on another
+/// pays at least this: on the 2-core test VM, 30-37 µs on one host and 81-148 µs on another
 /// (2026-12-02), whatever the timer slack, so it is measured in the same run as the holds.
 fn wake_floor(interval: Duration, waits: u32) -> Option<Duration> {
     const NAME: &str = "wake-floor";
