@@ -499,10 +499,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
 
     // The higher CPU of the last two full ticks, then this one's in front (early ticks span a
     // few ms: their CPU figure is not a tick's).
-    let cpu_before = match state.last_cpu {
-        [Some(a), Some(b)] => Some(if b.0 > a.0 { b } else { a }),
-        [a, b] => a.or(b),
-    };
+    let cpu_before = of_last_two(state.last_cpu, |a, b| if b.0 > a.0 { b } else { a });
     // Recorded as the higher of the workers' clocks and the process's CPU (up to the cores):
     // the clocks, read 4 a tick in turn beyond 8 busy workers, still read a trim's larger pool
     // (W4's CPU phase trimmed 9 -> 8 -> 4 read 0.41 and 1.43 cores by the clocks, 1.96 and
@@ -515,6 +512,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             .map(|w| process_cpu.map_or(w, |p| w.max(p.min(cores))));
         state.last_cpu = [cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
+    // The whole process's CPU fell by half or more, from at least half the cores on the higher
+    // of the last two full ticks (before this tick's) to this sample: the load changed, and
+    // the blocked split (250 ms) is still the last one's. Rule 4 takes it for half-blocked
+    // (`process_light`); rule 6 does not trim on that split.
+    let process_fell = matches!((process_cpu, of_last_two(state.last_process, f64::max)),
+        (Some(p), Some(was)) if was >= CPU_FELL_BELOW * cores && p * 2.0 <= was);
     // The process's CPU rose to the cores (9/10) from half of it or less (the lower of the
     // last two full ticks: a rise mid-tick splits over two): a load that computes replaced one
     // that did not, and for the split's span its blocked share is the old load's (rule 4 does
@@ -524,22 +527,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let left = left.saturating_sub(s.elapsed);
         state.stale_split = (!left.is_zero()).then_some((from, to, left));
     }
-    // The whole process's CPU fell by half or more, from at least half the cores on the higher
-    // of the last two full ticks (before this tick's) to this sample: the load changed, and
-    // the blocked split (250 ms) is still the last one's. Rule 4 takes it for half-blocked
-    // (`process_light`); rule 6 does not trim on that split.
-    let process_was = match state.last_process {
-        [Some(a), Some(b)] => Some(a.max(b)),
-        [a, b] => a.or(b),
-    };
-    let process_fell = matches!((process_cpu, process_was),
-        (Some(p), Some(was)) if was >= CPU_FELL_BELOW * cores && p * 2.0 <= was);
     if full_tick {
-        let process_before = match state.last_process {
-            [Some(a), Some(b)] => Some(a.min(b)),
-            [a, b] => a.or(b),
-        };
-        if let (Some(now), Some(before)) = (process_cpu, process_before) {
+        if let (Some(now), Some(before)) = (process_cpu, of_last_two(state.last_process, f64::min))
+        {
             if now >= FULL_CORES * cores && before * 2.0 <= now {
                 state.stale_split = Some((before, now, SPLIT_SPAN));
             }
@@ -998,6 +988,14 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         }
     }
     hold(Reason::Hold)
+}
+
+/// One figure from the last two full ticks' (`pick` of both, or the one known).
+fn of_last_two<T: Copy>(last: [Option<T>; 2], pick: impl Fn(T, T) -> T) -> Option<T> {
+    match last {
+        [Some(a), Some(b)] => Some(pick(a, b)),
+        [a, b] => a.or(b),
+    }
 }
 
 /// Tasks completed per second over `time`; 0 over no time.

@@ -1226,21 +1226,12 @@ fn a_starved_pool_grown_on_a_fall_is_trimmed_back_a_tick_later() {
     // ratio on the process's figure (6), and the pool holds there: the hold costs a starved
     // pool one tick at 16 threads.
     let world = |tick: u32, threads: usize| {
-        let busy = threads.min(64);
         let process = if tick >= 3 { 0.2 } else { 2.0 };
-        Snapshot {
-            queued: (64 - busy) as u64,
-            running: busy as u64,
-            // 20 µs of CPU a task, whatever share of the cores the process gets.
-            completed: (process * 0.1 / 20e-6) as u64,
-            blocked: Some(0.1),
-            worker_cpu: Some(process),
-            worker_demand: Some(busy as f64),
-            memory: lots_of_memory(),
-            host_cpu: Some(1.0),
-            process_cpu: Some(process),
-            ..Snapshot { threads, ..base() }
-        }
+        // 20 µs of CPU a task, whatever share of the cores the process gets; every busy
+        // worker wants a core.
+        let completed = (process * 0.1 / 20e-6) as u64;
+        let demand = threads.min(64) as f64;
+        closed_loop_of_64(threads, 1.0, (completed, 0.1, process, demand, process))
     };
     let (table, end) = trace(&Config::default(), 4, 8, world);
     assert!(table.contains("   4 -> 16 "), "{table}");
