@@ -262,6 +262,27 @@ impl Backoff {
     }
 }
 
+/// Spins for `pauses` CPU pause instructions, touching no shared memory, then yields the time
+/// slice: the wait between two looks at a queue that was empty. `yield_now` under loom.
+///
+/// Unlike [`Backoff`], whose first rounds are a handful of pauses, the wait is the same every
+/// round: a thread that looks again within a few hundred nanoseconds keeps pulling the cache lines
+/// that a producer writes on every push (see `pool/README.md`, "Searching").
+pub fn pause_then_yield(pauses: u32) {
+    #[cfg(not(loom))]
+    {
+        for _ in 0..pauses {
+            std::hint::spin_loop();
+        }
+        std::thread::yield_now();
+    }
+    #[cfg(loom)]
+    {
+        let _ = pauses;
+        loom::thread::yield_now();
+    }
+}
+
 /// Reference counting for type-erased shared objects (`Arc<dyn Trait>`), such as task cells.
 ///
 /// loom's `Arc` cannot be coerced to a trait object on stable Rust (and its `from_std` needs a
