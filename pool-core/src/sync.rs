@@ -11,7 +11,8 @@
 //!   it protects (counters, queues, slots) stays consistent at every step anyway.
 //! - [`UnsafeCell`] exposes loom's closure API (`with`, `with_mut`) so loom can check every access.
 //! - [`Backoff`] spins with crossbeam's exponential backoff, and becomes `yield_now` under loom (a
-//!   spin loop would otherwise be an unbounded number of model steps).
+//!   spin loop would otherwise be an unbounded number of model steps); [`pause_then_yield`] is
+//!   the fixed wait of a searching worker, also `yield_now` under loom.
 //!
 //! This module is public so that the policy crates and `loom-tests` share it; it is not meant as
 //! a general-purpose API.
