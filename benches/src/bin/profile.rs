@@ -20,6 +20,12 @@
 //! Systems: `ours`, `rayon`, `threadpool`, `rusty`, `tokio` (`tree`, `scope`, `join`: `ours`,
 //! `rayon`).
 //!
+//! `paced GAP_NS [TASKS] [THREADS]`: ours only, one outside thread submits an empty task every
+//! `GAP_NS` nanoseconds (a busy wait, so the submitter's CPU is the wall time) and prints the
+//! start latency (submit to start; p50, p90, p99) and the process's CPU: the worker CPU a pool
+//! spends searching after each task of a sparse stream is that CPU less the wall time, per task.
+//! Not for callgrind (the latencies go through a lock).
+//!
 //! `priority SYSTEM [TASKS] [THREADS]`: the `external` submits of `compare`'s priority throughput
 //! row, ours against ours: `fifo` (the default pool), `normal` (the priority pool, every task at
 //! Normal) or `mixed` (the priority pool, tasks spread over the five levels). Instructions per
@@ -71,6 +77,54 @@ fn external(system: &str, threads: usize, n: usize) -> Result<(), String> {
         n as f64 / started.elapsed().as_secs_f64() / 1e6
     );
     pool.close();
+    Ok(())
+}
+
+fn paced(gap_ns: u64, threads: usize, n: usize) -> Result<(), String> {
+    static STARTS: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+    if n == 0 {
+        return Err("paced needs at least one task".to_owned());
+    }
+    let pool = pool_core::ThreadPool::new(threads).map_err(|e| e.to_string())?;
+    let gap = Duration::from_nanos(gap_ns);
+    STARTS.lock().map_err(|e| e.to_string())?.clear();
+    DONE.reset(n);
+    let cpu_before = benches::procfs::process_cpu_ns();
+    let started = Instant::now();
+    for _ in 0..n {
+        let paced = Instant::now();
+        while paced.elapsed() < gap {
+            std::hint::spin_loop();
+        }
+        let submitted = Instant::now();
+        let job = move || {
+            let waited = u64::try_from(submitted.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            if let Ok(mut starts) = STARTS.lock() {
+                starts.push(waited);
+            }
+            DONE.count_down();
+        };
+        if pool.spawn(job).is_err() {
+            return Err("the pool refused a job".to_owned());
+        }
+    }
+    DONE.wait_or_panic(TIMEOUT, "paced");
+    let wall = started.elapsed();
+    let cpu = benches::procfs::process_cpu_ns()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let mut starts = std::mem::take(&mut *STARTS.lock().map_err(|e| e.to_string())?);
+    starts.sort_unstable();
+    let at = |q: f64| starts[((starts.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+    println!(
+        "paced {gap_ns} ns: {n} tasks in {wall:.3?}; start p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs; \
+         process CPU {}",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        cpu.map_or("unknown".to_owned(), |ns| format!("{:.3} s", ns as f64 / 1e9)),
+    );
+    pool.shutdown();
     Ok(())
 }
 
@@ -435,7 +489,7 @@ fn dag_run(shape: &str, n: usize, threads: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile (external|tree|scope|scope-chains|scope-chains-counts|small-scopes|join|priority) SYSTEM [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
+    let usage = "usage: profile (external|tree|scope|scope-chains|scope-chains-counts|small-scopes|join|priority) SYSTEM [TASKS] [THREADS] | profile paced GAP_NS [TASKS] [THREADS] | profile (dag-build|dag-build-unnamed|dag-build-fmt|dag-shape|dag-run) (chain|wavefront|tree|random|none) [NODES] [THREADS]";
     let (Some(workload), Some(system)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -447,6 +501,12 @@ fn main() -> ExitCode {
         "external" => external(system, threads, n),
         "tree" => tree(system, threads, n),
         "priority" => priority(system, threads, n),
+        "paced" => match system.parse() {
+            Ok(gap_ns) => paced(gap_ns, threads, n),
+            Err(_) => Err(format!(
+                "GAP_NS {system:?} is not a whole number of nanoseconds"
+            )),
+        },
         "scope" => scope(system, false, threads, n),
         "scope-chains" => scope(system, true, threads, n),
         "scope-chains-counts" => scope_chains_counts(threads, n),
