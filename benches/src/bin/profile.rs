@@ -22,8 +22,9 @@
 //!
 //! `paced GAP_NS [TASKS] [THREADS]`: ours only, one outside thread submits an empty task every
 //! `GAP_NS` nanoseconds (a busy wait, so the submitter's CPU is the wall time) and prints the
-//! start latency (submit to start; p50, p90, p99) and the process's CPU: the worker CPU a pool
-//! spends searching after each task of a sparse stream is that CPU less the wall time, per task.
+//! start latency (submit to start; p50, p90, p99) and the process's CPU. That CPU less the wall
+//! time, per task, is what the workers spent on each task of the stream: with empty tasks, mostly
+//! the search after it, the park and the wake-up.
 //! Not for callgrind (the latencies go through a lock).
 //!
 //! `priority SYSTEM [TASKS] [THREADS]`: the `external` submits of `compare`'s priority throughput
