@@ -34,6 +34,7 @@ pub mod latch;
 pub mod peers;
 pub mod procfs;
 mod report;
+pub mod samples;
 pub mod workloads;
 
 pub use report::{render_json, render_table};

@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use benches::latch::Latch;
 use benches::peers::{Kind, Pool};
+use benches::samples::quantile;
 use benches::workloads::dag::Naming;
 
 static DONE: Latch = Latch::new();
@@ -114,9 +115,12 @@ fn paced(gap_ns: u64, threads: usize, n: usize) -> Result<(), String> {
     let cpu = benches::procfs::process_cpu_ns()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
-    let mut starts = std::mem::take(&mut *STARTS.lock().map_err(|e| e.to_string())?);
-    starts.sort_unstable();
-    let at = |q: f64| starts[((starts.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+    let mut starts: Vec<f64> = std::mem::take(&mut *STARTS.lock().map_err(|e| e.to_string())?)
+        .into_iter()
+        .map(|ns| ns as f64 / 1e3)
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    let at = |q: f64| quantile(&starts, q);
     println!(
         "paced {gap_ns} ns: {n} tasks in {wall:.3?}; start p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs; \
          process CPU {}",

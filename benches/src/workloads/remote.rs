@@ -23,6 +23,7 @@ use pool_core::{Priority, ThreadPool};
 use pool_remote::{BoxError, Registry, RemoteExecutor, RemoteTask, Worker};
 
 use crate::peers::TIMEOUT;
+use crate::samples::p50_p99;
 use crate::{Config, Row};
 
 /// The remote task: as cheap as a task gets, so the rows show the engine's cost alone.
@@ -40,24 +41,12 @@ impl RemoteTask for Square {
 /// Threads of the worker's pool and of the local reference pool.
 const THREADS: usize = 2;
 
-/// The `q`-quantile (0..=1) of sorted samples.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
-}
-
 /// One round's figures: round-trip p50 and p99 in µs, throughput in tasks/s.
 #[derive(Clone, Copy, Debug)]
 struct Figures {
     p50: f64,
     p99: f64,
     throughput: f64,
-}
-
-/// Latency samples in µs, sorted, as (p50, p99).
-fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    (quantile(&samples, 0.5), quantile(&samples, 0.99))
 }
 
 /// The local reference: the same work submitted to a pool-core pool, joined through its handle.
@@ -78,7 +67,7 @@ fn local_round(tries: usize, batch: u64) -> Figures {
             start.elapsed().as_secs_f64() * 1e6
         })
         .collect();
-    let (p50, p99) = percentiles(samples);
+    let (p50, p99) = p50_p99(samples);
     let start = Instant::now();
     let handles: Vec<_> = (0..batch)
         .map(|x| pool.submit(move || square(x)).expect("submit"))
@@ -128,7 +117,7 @@ fn remote_round(url: &str, tries: usize, batch: u64) -> Figures {
             start.elapsed().as_secs_f64() * 1e6
         })
         .collect();
-    let (p50, p99) = percentiles(samples);
+    let (p50, p99) = p50_p99(samples);
     let start = Instant::now();
     let handles = remote
         .submit_batch::<Square>((0..batch).map(|x| (Priority::Normal, x)))
@@ -276,13 +265,6 @@ pub fn rows(config: &Config) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantiles_pick_the_nearest_rank() {
-        assert_eq!(percentiles(vec![3.0, 1.0, 2.0]), (2.0, 3.0));
-        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentiles(hundred), (51.0, 99.0));
-    }
 
     #[test]
     fn a_remote_round_on_sqlite_returns_every_output() {

@@ -6,13 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::peers::{Kind, Pool, TIMEOUT};
+use crate::samples::p50_p99;
 use crate::{Config, Row};
-
-/// The `q`-quantile (0..=1) of sorted samples.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
-}
 
 /// `tries` wake-ups after `idle` of quiet each; (p50, p99) in µs.
 fn round(pool: &Pool, tries: usize, idle: Duration) -> (f64, f64) {
@@ -28,8 +23,7 @@ fn round(pool: &Pool, tries: usize, idle: Duration) -> (f64, f64) {
         let started = rx.recv_timeout(TIMEOUT).expect("the task never started");
         samples.push(started.duration_since(submitted).as_secs_f64() * 1e6);
     }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    (quantile(&samples, 0.5), quantile(&samples, 0.99))
+    p50_p99(samples)
 }
 
 /// The p50 and p99 rows.
