@@ -1,5 +1,5 @@
 //! Criterion benches of pool-core's hot paths, for regression tracking (the side-by-side
-//! comparison with peer crates is the `compare` program).
+//! comparison with peer crates is the `compare` program, and `external` for outside submission).
 //!
 //! ```text
 //! cargo bench -p benches --bench pool
