@@ -11,7 +11,7 @@ use pool_core::ThreadPool;
 
 use crate::latch::Latch;
 use crate::peers::{self, Elastic, Kind, Pool, TIMEOUT};
-use crate::{Config, Row};
+use crate::{Config, Figure, Row};
 
 static DONE: Latch = Latch::new();
 
@@ -306,13 +306,6 @@ fn internal_round(spawner: Spawner, threads: usize, shape: Shape) -> f64 {
     }
 }
 
-/// The median of `values` (rounds of one system).
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
 /// Tasks spawning tasks: a binary fan-out tree and 1k-deep chains, each with every way of
 /// spawning from inside a task that pool-core and rayon offer (plain spawn, and a scope), so the
 /// note can put our scope beside rayon's.
@@ -351,7 +344,8 @@ pub(crate) fn internal_rows(config: &Config) -> Vec<Row> {
                 .iter()
                 .position(|&s| s == spawner)
                 .expect("listed");
-            median(&values[i])
+            // The row's own median (no rounds: NaN, printed as such in the note).
+            Figure::from_rounds(&values[i]).map_or(f64::NAN, |figure| figure.median)
         };
         let note = format!(
             "every task but the roots is spawned from inside a worker; target: ahead of rayon; \
