@@ -2,6 +2,7 @@
 //! that routes submissions from inside a worker to its own deque.
 
 use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 use super::shared::Ready;
 use super::shutdown::SubmitGates;
@@ -329,12 +330,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, counters: Arc<CachePadded<C
 /// the search, the park and the wake-up (README, "Searching").
 const SEARCH_ROUNDS_BEFORE_PARK: u32 = 12;
 
-/// CPU pauses between two looks of a searching worker (about 2.5 µs at 10 ns a pause). A worker
-/// that looked again at once stayed one task behind a single outside submitter, and every push and
-/// every pop then moved the queue's lines between the cores: `compare`'s external submit ran at
-/// 35-48% of the speed of a pool whose worker looks every few microseconds and takes what has
-/// queued meanwhile (README, "Searching").
-const PAUSES_BETWEEN_LOOKS: u32 = 256;
+/// How long a searching worker waits between two looks, spinning on CPU pauses and then
+/// yielding (`sync::pause_then_yield`). A worker that looked again at once stayed one task behind a
+/// single outside submitter, and every push and every pop then moved the queue's lines between
+/// the cores: `compare`'s external submit ran at 35-48% of the speed of a pool whose worker looks
+/// every few microseconds and takes what has queued meanwhile (README, "Searching"). Timed, not a
+/// count of pauses, because a pause's length differs fourfold between CPUs.
+const WAIT_BETWEEN_LOOKS: Duration = Duration::from_nanos(2_500);
 
 fn work_loop(shared: &Shared, ctx: &WorkerContext) {
     loop {
@@ -417,7 +419,7 @@ fn run_a_while(shared: &Shared, ctx: &WorkerContext) -> bool {
         if shared.is_shutting_down() || shared.size.surplus() {
             return false;
         }
-        pause_then_yield(PAUSES_BETWEEN_LOOKS);
+        pause_then_yield(WAIT_BETWEEN_LOOKS);
         if run_next(shared, ctx) {
             return true;
         }
