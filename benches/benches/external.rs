@@ -22,8 +22,10 @@
 use std::time::{Duration, Instant};
 
 use benches::latch::Latch;
+use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    Throughput,
 };
 use policy_priority::{priority_pool, PrioritySubmit};
 use pool_core::{Priority, ThreadPool};
@@ -74,13 +76,19 @@ fn our_fifo_pool(threads: usize) -> ThreadPool {
         .expect("pool-core pool")
 }
 
-/// Our pool, rusty_pool and threadpool, each fed from this thread.
-fn external_submit(c: &mut Criterion) {
-    let threads = threads();
-    let mut group = c.benchmark_group(format!("external submit ({threads} threads)"));
+/// A group of rounds of [`TASKS`] tasks, throughput in tasks, sampled flat (each round takes
+/// tens of milliseconds, so criterion's growing sample sizes would take minutes).
+fn tasks_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(format!("{name} ({} threads)", threads()));
     group.throughput(Throughput::Elements(TASKS as u64));
     group.sampling_mode(SamplingMode::Flat);
-    group.bench_function(BenchmarkId::from_parameter("pool-core spawn"), |b| {
+    group
+}
+
+/// Our FIFO pool fed from this thread: ours in the first group, the reference in the second.
+fn our_fifo(group: &mut BenchmarkGroup<'_, WallTime>, label: &str) {
+    let threads = threads();
+    group.bench_function(BenchmarkId::from_parameter(label), |b| {
         b.iter_custom(|rounds| {
             timed_rounds(
                 rounds,
@@ -90,6 +98,13 @@ fn external_submit(c: &mut Criterion) {
             )
         })
     });
+}
+
+/// Our pool, rusty_pool and threadpool, each fed from this thread.
+fn external_submit(c: &mut Criterion) {
+    let threads = threads();
+    let mut group = tasks_group(c, "external submit");
+    our_fifo(&mut group, "pool-core spawn");
     group.bench_function(BenchmarkId::from_parameter("rusty_pool execute"), |b| {
         b.iter_custom(|rounds| {
             timed_rounds(
@@ -123,19 +138,8 @@ fn external_submit(c: &mut Criterion) {
 /// The priority pool at its default level, beside our FIFO pool with as many threads.
 fn priority_against_fifo(c: &mut Criterion) {
     let threads = threads();
-    let mut group = c.benchmark_group(format!("priority ({threads} threads)"));
-    group.throughput(Throughput::Elements(TASKS as u64));
-    group.sampling_mode(SamplingMode::Flat);
-    group.bench_function(BenchmarkId::from_parameter("pool-core FIFO"), |b| {
-        b.iter_custom(|rounds| {
-            timed_rounds(
-                rounds,
-                || our_fifo_pool(threads),
-                |pool| pool.spawn(empty).expect("running"),
-                |pool| pool.shutdown(),
-            )
-        })
-    });
+    let mut group = tasks_group(c, "priority");
+    our_fifo(&mut group, "pool-core FIFO");
     group.bench_function(BenchmarkId::from_parameter("policy-priority Normal"), |b| {
         b.iter_custom(|rounds| {
             timed_rounds(
