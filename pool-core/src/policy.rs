@@ -251,7 +251,7 @@ impl QueuedTask {
     /// The latest start the task's submitter allows (see
     /// [`TaskOptions::start_deadline`](crate::TaskOptions::start_deadline)): a task still queued then is
     /// cancelled instead of started. `None` for tasks without one and for fire-and-forget jobs.
-    /// An earliest-deadline-first policy orders by it (`tests/deadline_policy.rs` in this crate's
+    /// An earliest-deadline-first policy orders by it (`tests/user_policies.rs` in this crate's
     /// repository writes one in about forty lines, its arrival order kept in [`tag`](Self::tag)).
     pub fn deadline(&self) -> Option<Instant> {
         self.work.deadline()

@@ -1,9 +1,14 @@
-//! A policy a user writes with what `QueuedTask` shows: earliest start deadline first
-//! ([`QueuedTask::deadline`]), ties and tasks without a deadline in arrival order, the arrival
-//! number kept in the entry's own word ([`QueuedTask::tag`]) rather than beside it.
+//! Policies a user writes with what `QueuedTask` shows and where `QueuePolicy::push` runs:
+//! - earliest start deadline first ([`QueuedTask::deadline`]), ties and tasks without a deadline
+//!   in arrival order, the arrival number kept in the entry's own word ([`QueuedTask::tag`])
+//!   rather than beside it;
+//! - fair between tenants: `push` runs on the submitting thread, at the moment of enqueueing, so
+//!   the policy reads the submitter's tenant from a thread-local and keeps it in the tag; `pop`
+//!   takes the tenants in turn.
 
+use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -74,11 +79,62 @@ impl QueuePolicy for EarliestDeadlineFirst {
     }
 }
 
-/// A one-worker pool whose worker is held until the returned sender is dropped or sent to.
-fn held_pool() -> (ThreadPool, mpsc::Sender<()>) {
+thread_local! {
+    /// The tenant this thread submits for (set by the application, read by `push`).
+    static TENANT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Tenants in turn: one FIFO per tenant, and the order in which tenants with work are served.
+/// A tenant that floods the queue waits its turn behind one task of every other tenant.
+#[derive(Debug, Default)]
+struct FairBetweenTenants {
+    state: Mutex<Tenants>,
+}
+
+#[derive(Debug, Default)]
+struct Tenants {
+    queues: HashMap<u32, VecDeque<QueuedTask>>,
+    /// Tenants with queued work, next to serve first; each appears once.
+    turn: VecDeque<u32>,
+    len: usize,
+}
+
+impl QueuePolicy for FairBetweenTenants {
+    fn push(&self, mut task: QueuedTask) {
+        let tenant = TENANT.with(Cell::get);
+        task.set_tag(tenant);
+        let mut state = self.state.lock().unwrap();
+        let queue = state.queues.entry(tenant).or_default();
+        queue.push_back(task);
+        if queue.len() == 1 {
+            state.turn.push_back(tenant);
+        }
+        state.len += 1;
+    }
+
+    fn pop(&self) -> Option<QueuedTask> {
+        let mut state = self.state.lock().unwrap();
+        let tenant = state.turn.pop_front()?;
+        let queue = state.queues.get_mut(&tenant)?;
+        let task = queue.pop_front();
+        if !queue.is_empty() {
+            state.turn.push_back(tenant);
+        }
+        state.len -= usize::from(task.is_some());
+        task
+    }
+
+    fn len(&self) -> usize {
+        self.state.lock().unwrap().len
+    }
+}
+
+/// A one-worker pool on `policy` whose worker is held until the returned sender is dropped or
+/// sent to.
+fn held_pool(policy: impl QueuePolicy) -> (ThreadPool, mpsc::Sender<()>) {
     let pool = ThreadPool::builder()
         .threads(1)
-        .queue_policy(EarliestDeadlineFirst::default())
+        .queue_policy(policy)
         .build()
         .expect("a pool");
     let (release, held) = mpsc::channel::<()>();
@@ -94,7 +150,7 @@ fn held_pool() -> (ThreadPool, mpsc::Sender<()>) {
 
 #[test]
 fn tasks_start_in_deadline_order_then_the_rest_in_arrival_order() {
-    let (pool, release) = held_pool();
+    let (pool, release) = held_pool(EarliestDeadlineFirst::default());
     let base = Instant::now() + Duration::from_secs(3600);
     let order = Arc::new(Mutex::new(Vec::new()));
     // (label, deadline in seconds after `base`), submitted in this order while the worker is held.
@@ -147,7 +203,7 @@ fn tasks_start_in_deadline_order_then_the_rest_in_arrival_order() {
 
 #[test]
 fn a_deadline_that_passes_in_the_queue_cancels_the_task_and_the_rest_still_run() {
-    let (pool, release) = held_pool();
+    let (pool, release) = held_pool(EarliestDeadlineFirst::default());
     let deadline = Instant::now() + Duration::from_millis(1);
     let soon = pool
         .submit_with(
@@ -174,4 +230,54 @@ fn a_deadline_that_passes_in_the_queue_cancels_the_task_and_the_rest_still_run()
     pool.shutdown();
     let stats = pool.stats();
     assert_eq!((stats.completed, stats.cancelled), (2, 1), "{stats:?}");
+}
+
+#[test]
+fn tenants_take_turns_however_many_tasks_each_queued() {
+    let (pool, release) = held_pool(FairBetweenTenants::default());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    // Tenant 1 floods the queue first, then tenants 2 and 3 queue two tasks each, each tenant
+    // from its own thread.
+    let mut handles = Vec::new();
+    for (tenant, tasks) in [(1u32, 5usize), (2, 2), (3, 2)] {
+        let (pool, order) = (&pool, &order);
+        handles.extend(std::thread::scope(|s| {
+            s.spawn(move || {
+                TENANT.with(|t| t.set(tenant));
+                (0..tasks)
+                    .map(|i| {
+                        let order = order.clone();
+                        pool.submit(move || order.lock().unwrap().push((tenant, i)))
+                            .expect("running")
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .join()
+            .expect("a submitter")
+        }));
+    }
+    release.send(()).unwrap();
+    for handle in handles {
+        handle.join().expect("each task ran");
+    }
+    assert_eq!(
+        *order.lock().unwrap(),
+        [
+            (1, 0),
+            (2, 0),
+            (3, 0),
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (1, 2),
+            (1, 3),
+            (1, 4)
+        ]
+    );
+    pool.shutdown();
+    assert_eq!(
+        pool.stats().completed,
+        10,
+        "nine tasks and the one that held the worker"
+    );
 }
