@@ -315,7 +315,12 @@ impl fmt::Debug for QueuedTask {
 /// assert_eq!(pool.submit(|| 1).unwrap().join().unwrap(), 1);
 /// ```
 pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
-    /// Adds a task.
+    /// Adds a task. Called at the moment of enqueueing, on the thread that submits the task (a
+    /// worker, for a task spawned from a task), so a policy may read that thread's context (a
+    /// tenant, a request's class) and keep it in the entry's [`tag`](QueuedTask::tag). Two
+    /// other callers: the thread that [raises](crate::ThreadPool::raise_priority) a task's
+    /// priority pushes its second entry, and with [`local_queues`](Self::local_queues) a
+    /// retiring worker hands its own deque back here.
     fn push(&self, task: QueuedTask);
 
     /// Takes the task that should start next, if any.
