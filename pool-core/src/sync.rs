@@ -274,8 +274,8 @@ const PAUSES_PER_CLOCK_READING: u32 = 64;
 ///
 /// The wait is timed, not counted in pauses: a pause takes about 10 ns on some CPUs and over
 /// 40 ns on others (140 cycles on Skylake-SP), so a fixed count of pauses would make the search
-/// four times longer there. It reads the monotonic clock every [`PAUSES_PER_CLOCK_READING`]
-/// pauses (a vDSO call, no system call, where the clock source allows).
+/// four times longer there. It reads the monotonic clock every 64 pauses (a vDSO call, no
+/// system call, where the clock source allows).
 ///
 /// Unlike [`Backoff`], whose first rounds are a handful of pauses, the wait is the same every
 /// round: a thread that looks again within a few hundred nanoseconds keeps pulling the cache lines
