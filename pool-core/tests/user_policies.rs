@@ -10,15 +10,13 @@ use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pool_core::{
     CancelReason, Priority, QueuePolicy, QueuedTask, TaskError, TaskOptions, ThreadPool,
 };
-
-const TIMEOUT: Duration = Duration::from_secs(60);
+use test_kit::WorkerGate;
 
 /// An entry in the heap, ordered by its deadline (none: after every deadline), then by the
 /// arrival number the policy wrote into its tag.
@@ -129,28 +127,21 @@ impl QueuePolicy for FairBetweenTenants {
     }
 }
 
-/// A one-worker pool on `policy` whose worker is held until the returned sender is dropped or
-/// sent to.
-fn held_pool(policy: impl QueuePolicy) -> (ThreadPool, mpsc::Sender<()>) {
+/// A one-worker pool on `policy`, its worker held by a gate so that what is submitted next waits
+/// in the policy.
+fn held_pool(policy: impl QueuePolicy) -> (ThreadPool, WorkerGate) {
     let pool = ThreadPool::builder()
         .threads(1)
         .queue_policy(policy)
         .build()
         .expect("a pool");
-    let (release, held) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel();
-    pool.spawn(move || {
-        started_tx.send(()).unwrap();
-        let _ = held.recv_timeout(TIMEOUT);
-    })
-    .expect("running");
-    started.recv_timeout(TIMEOUT).expect("the worker is held");
-    (pool, release)
+    let gate = WorkerGate::occupy(&pool, 1);
+    (pool, gate)
 }
 
 #[test]
 fn tasks_start_in_deadline_order_then_the_rest_in_arrival_order() {
-    let (pool, release) = held_pool(EarliestDeadlineFirst::default());
+    let (pool, gate) = held_pool(EarliestDeadlineFirst::default());
     let base = Instant::now() + Duration::from_secs(3600);
     let order = Arc::new(Mutex::new(Vec::new()));
     // (label, deadline in seconds after `base`), submitted in this order while the worker is held.
@@ -181,7 +172,7 @@ fn tasks_start_in_deadline_order_then_the_rest_in_arrival_order() {
         plan.len() as u64,
         "all wait behind the held worker"
     );
-    release.send(()).unwrap();
+    gate.open();
     for handle in handles {
         handle.join().expect("each task ran");
     }
@@ -203,7 +194,7 @@ fn tasks_start_in_deadline_order_then_the_rest_in_arrival_order() {
 
 #[test]
 fn a_deadline_that_passes_in_the_queue_cancels_the_task_and_the_rest_still_run() {
-    let (pool, release) = held_pool(EarliestDeadlineFirst::default());
+    let (pool, gate) = held_pool(EarliestDeadlineFirst::default());
     let deadline = Instant::now() + Duration::from_millis(1);
     let soon = pool
         .submit_with(
@@ -214,14 +205,17 @@ fn a_deadline_that_passes_in_the_queue_cancels_the_task_and_the_rest_still_run()
         )
         .expect("running");
     let later = pool
-        .submit_with(TaskOptions::new().start_within(TIMEOUT * 10), || "on time")
+        .submit_with(
+            TaskOptions::new().start_within(Duration::from_secs(3600)),
+            || "on time",
+        )
         .expect("running");
     // The earliest deadline comes out first, and by then it has passed: the worker is held
     // until the clock is past it (the event this waits for is the clock itself).
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         std::thread::sleep(left + Duration::from_millis(1));
     }
-    release.send(()).unwrap();
+    gate.open();
     assert_eq!(
         soon.join(),
         Err(TaskError::Cancelled(CancelReason::DeadlineExpired))
@@ -234,7 +228,7 @@ fn a_deadline_that_passes_in_the_queue_cancels_the_task_and_the_rest_still_run()
 
 #[test]
 fn tenants_take_turns_however_many_tasks_each_queued() {
-    let (pool, release) = held_pool(FairBetweenTenants::default());
+    let (pool, gate) = held_pool(FairBetweenTenants::default());
     let order = Arc::new(Mutex::new(Vec::new()));
     // Tenant 1 floods the queue first, then tenants 2 and 3 queue two tasks each, each tenant
     // from its own thread.
@@ -256,7 +250,7 @@ fn tenants_take_turns_however_many_tasks_each_queued() {
             .expect("a submitter")
         }));
     }
-    release.send(()).unwrap();
+    gate.open();
     for handle in handles {
         handle.join().expect("each task ran");
     }
