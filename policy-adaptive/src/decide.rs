@@ -31,7 +31,9 @@
 //!    and may still be the last load's. The same lag the other way: when our workers' CPU
 //!    falls by half or more (from the higher of the last two full ticks), to under half the
 //!    cores, on a full tick with the workers busy, while the split still reads mostly
-//!    run-queue wait (a CPU-bound phase's), their off-CPU time counts as blocked for that
+//!    run-queue wait (a CPU-bound phase's), and the process's CPU, where known, dipped by a
+//!    quarter with it (the clocks, read in turn, may still span a trim's larger pool), their
+//!    off-CPU time counts as blocked for that
 //!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
 //!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
 //!    growth by the count (`Reason::CpuFell`); a full tick whose CPU fell by a quarter only
@@ -54,7 +56,8 @@
 //!    climber, one window per step, may then settle lower, never below the cores).
 //! 6. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
 //!    is blocked: trim to `cpu_threads_per_core × cores`, scaled by the blocking ratio
-//!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked, the CPU there the
+//!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked (the larger blocked
+//!    count of this tick and the last full one at the same worker count), the CPU there the
 //!    process's (up to the cores) when higher than the workers' clocks say. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it. Not while the process's CPU
 //!    has fallen by half from at least half the cores (the split is the last load's).
@@ -305,6 +308,9 @@ pub struct ControllerState {
     last_cpu: [Option<(f64, u64)>; 2],
     /// The last two full ticks' process CPU (cores), newest first, for the rise of rule 4.
     last_process: [Option<f64>; 2],
+    /// The last full tick's blocked count and worker count, for rule 6's trim (the larger of
+    /// it and this tick's, at the same worker count).
+    last_blocked: Option<(f64, usize)>,
     /// After the process's CPU rose to the cores: the rise (from, to) and how long the blocked
     /// split still speaks for the load before it (`SPLIT_SPAN`).
     stale_split: Option<(f64, f64, Duration)>,
@@ -512,12 +518,27 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             .map(|w| process_cpu.map_or(w, |p| w.max(p.min(cores))));
         state.last_cpu = [cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
+    let blocked_before = state.last_blocked;
+    if full_tick {
+        state.last_blocked = s.blocked.map(|b| (b, current));
+    }
     // The whole process's CPU fell by half or more, from at least half the cores on the higher
     // of the last two full ticks (before this tick's) to this sample: the load changed, and
     // the blocked split (250 ms) is still the last one's. Rule 4 takes it for half-blocked
     // (`process_light`); rule 6 does not trim on that split.
-    let process_fell = matches!((process_cpu, of_last_two(state.last_process, f64::max)),
+    let process_before = of_last_two(state.last_process, f64::max);
+    let process_fell = matches!((process_cpu, process_before),
         (Some(p), Some(was)) if was >= CPU_FELL_BELOW * cores && p * 2.0 <= was);
+    // The process's CPU dipped with the workers' (to `DIPPED_TO` of the higher of the last two
+    // full ticks, or lower), or it is not known: rule 4's fall is a fall of the load, and the
+    // process's figure is fresh every tick where the workers' clocks, read a few a tick in
+    // turn, may still span a trim. W4's CPU phase trimmed 12 -> 4 read the survivors' clocks
+    // at 0.45 cores (their marks from when 12 shared the cores) while the process used 1.96:
+    // taken as a fall, it grew 4 -> 16, and the next tick trimmed back to 4.
+    let process_dipped = match (process_cpu, process_before) {
+        (Some(p), Some(was)) => p <= DIPPED_TO * was,
+        _ => true,
+    };
     // The process's CPU rose to the cores (9/10) from half of it or less (the lower of the
     // last two full ticks: a rise mid-tick splits over two): a load that computes replaced one
     // that did not, and for the split's span its blocked share is the old load's (rule 4 does
@@ -650,8 +671,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             _ => None,
         };
-        let fell =
-            near_cap.filter(|&(cpu_was, cpu)| cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was);
+        let fell = near_cap.filter(|&(cpu_was, cpu)| {
+            cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was && process_dipped
+        });
         let cpu_fell = fell.is_some();
         // A decision with a tick's weight: a full tick, or the second look that took the fall
         // (that tick's second half: a tick's pace, damping and holds).
@@ -949,7 +971,18 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         (Some(w), Some(p)) => Some(w.max(p.min(cores))),
         (w, _) => w,
     };
-    let trim_to = match (got, s.blocked) {
+    // The blocked count, the larger of this tick's and the last full tick's at the same worker
+    // count: the split reads a sample of two workers' `schedstat` and states, and W3 at 16
+    // threads on 2 cores (its best fixed size) read 8.0, 6.1, then 4.0 blocked over three
+    // ticks of the same load and was trimmed 16 -> 11 on the 4.0 (0.83 of the best fixed size
+    // over the phase). A trim on a low reading waits a tick for a second one; CPU-bound work
+    // (next to none blocked either tick) trims as before, and so does a pool just resized
+    // (the last count was of other workers).
+    let blocked_for_trim = match (s.blocked, blocked_before) {
+        (Some(now), Some((before, at))) if at == current => Some(now.max(before)),
+        (now, _) => now,
+    };
+    let trim_to = match (got, blocked_for_trim) {
         (Some(got), Some(b)) if got > 0.0 => {
             let size = (cap.exact * (got + b) / got).floor();
             if size >= max as f64 {

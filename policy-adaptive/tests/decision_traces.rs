@@ -696,7 +696,8 @@ fn a_growth_that_did_not_raise_throughput_is_not_repeated_on_the_same_reading() 
     // blocked (48 of 65). The first tick grows by that count (it cannot know the load
     // changed); the next sees throughput down 93% since that growth and holds instead of
     // growing again (the old rules went on to 128, the maximum here); once the reading has
-    // caught up, the saturation rule trims.
+    // caught up, the saturation rule trims, to the blocking ratio of the larger of that tick's
+    // count and the last's at the same size first (30.0 then 1.0: 85 -> 70), then to the cap.
     let mut config = Config::default();
     config.max = 128;
     let script = |tick: u32, threads: usize| {
@@ -959,8 +960,10 @@ fn a_process_cpu_rise_holds_growth_on_the_stale_split_and_trims_to_the_cap() {
     // Before: 88 -> 113 on the sleep phase's blocked share, then trims to the blocking ratio
     // of the stale workers' CPU. Now: the process's CPU rose from 0.35 to 1.95 cores, so the
     // split is the old load's for its span (250 ms): no growth on it; once it nearly caught
-    // up, the trim takes the process's CPU (1.95) for the workers' (0.8 from old clocks):
-    // 4 × (1.95 + 6.8) / 1.95 = 17 threads, not 4 × (0.8 + 6.8) / 0.8 = 37 (38, rounded down).
+    // up, the trim takes the process's CPU (1.95) for the workers' (0.8 from old clocks), and
+    // the larger blocked count of this tick and the last at the same size (26.3, then 6.8):
+    // 4 × (1.95 + 26.3) / 1.95 = 57 threads, not 4 × (0.8 + 26.3) / 0.8 = 135 (past `max`),
+    // then to the cap a tick later.
     let mut config = Config::default();
     config.max = 128;
     let (old, _) = trace(&config, 88, 8, |tick, threads| {
@@ -973,8 +976,9 @@ fn a_process_cpu_rise_holds_growth_on_the_stale_split_and_trims_to_the_cap() {
         sleep_then_cpu(tick, threads, true)
     });
     assert_eq!(peak.get(), 88, "grew on the stale split:\n{table}");
-    assert!(table.contains(" 88 -> 17 "), "{table}");
-    assert!(old.contains(" 99 -> 37 "), "{old}");
+    assert!(table.contains(" 88 -> 57 "), "{table}");
+    assert!(table.contains(" 57 -> 4 "), "{table}");
+    assert!(old.contains(" 99 -> 23 "), "{old}");
     assert!(table.contains("rose 0.35 -> 1.95"), "{table}");
     assert_eq!(end, 2 * CORES, "{table}");
     insta::assert_snapshot!(format!("{table}\nwithout the process's CPU:\n{old}"));
@@ -1239,4 +1243,112 @@ fn a_starved_pool_grown_on_a_fall_is_trimmed_back_a_tick_later() {
     assert!(table.contains("  16 -> 6 "), "{table}");
     assert_eq!(end, 6, "{table}");
     insta::assert_snapshot!(table);
+}
+
+/// W3 (1 ms of CPU, then 4 ms asleep) at 16 workers on 2 cores, its best fixed size, as
+/// measured (`compare --only "adaptive W4"`, phase 3): the blocked count read 8.0, 6.1, then
+/// 4.0 over three ticks of the same load, the workers' CPU 1.9-2.0 cores all along.
+/// `then_cpu_bound`: from tick 3 the load is CPU-bound instead (next to none blocked).
+fn w3_at_its_best_size(tick: u32, threads: usize, then_cpu_bound: bool) -> Snapshot {
+    let busy = threads.min(64);
+    let n = busy as f64;
+    let blocked: f64 = match tick {
+        1 => 8.0,
+        2 => 6.1,
+        _ if then_cpu_bound => 0.3,
+        3 => 4.0,
+        _ => 7.9,
+    };
+    let cpu = 2.0_f64.min(n);
+    Snapshot {
+        queued: 64 - busy as u64,
+        running: busy as u64,
+        completed: 195,
+        blocked: Some(blocked.min(n)),
+        worker_cpu: Some(cpu),
+        worker_demand: Some((n - blocked).max(cpu)),
+        memory: lots_of_memory(),
+        host_cpu: Some(0.94),
+        process_cpu: Some(1.99),
+        ..base()
+    }
+}
+
+#[test]
+fn one_low_blocked_reading_does_not_trim_work_that_blocks() {
+    // Tick 3's 4.0 of 16 blocked makes the work look CPU-bound (a quarter blocked), and its
+    // blocking ratio alone trimmed 16 -> 11 (4 × (2.0 + 4.0) / 2.0 = 12, rounded down after
+    // the process's CPU): 0.83 of the best fixed size over the phase. The trim takes the larger
+    // count of this tick and the last at the same size (6.1): 4 × (2.0 + 6.1) / 2.0 = 16, no
+    // trim, and the next reading (7.9) is the load's again.
+    let (table, end) = trace(&Config::default(), 16, 5, |tick, threads| {
+        w3_at_its_best_size(tick, threads, false)
+    });
+    assert!(end >= 16, "{table}");
+    assert!(!table.contains("cpu-bound"), "{table}");
+    // A load that turned CPU-bound (0.3 blocked from tick 3 on) still trims to the CPU cap,
+    // a tick later: first to the ratio of the larger count (no trim at 6.1), then to 4.
+    let (cpu_bound, cpu_end) = trace(&Config::default(), 16, 5, |tick, threads| {
+        w3_at_its_best_size(tick, threads, true)
+    });
+    assert_eq!(cpu_end, 2 * CORES, "{cpu_bound}");
+    let trimmed_at = cpu_bound
+        .lines()
+        .position(|line| line.contains("cpu-bound"))
+        .expect("trimmed");
+    assert_eq!(trimmed_at, 4, "the first trim is tick 4's:\n{cpu_bound}");
+    insta::assert_snapshot!(format!("{table}\nturned cpu-bound:\n{cpu_bound}"));
+}
+
+/// W4's CPU phase (1 ms CPU-bound tasks, 64 in flight) as measured: tick 1 at 12 workers
+/// whose clocks, read a few a tick in turn, still span the 18 that shared the cores (0.42
+/// cores) while the process used 1.98; the trim to 4 leaves the survivors' clocks with marks
+/// from then, so tick 2 reads 0.45 cores at 4 workers. The process's CPU, fresh every tick:
+/// unchanged at 1.96. `fell`: the load really changed at tick 2 (W3's tasks: the process read
+/// 0.86 cores too).
+fn trimmed_cpu_phase(tick: u32, threads: usize, fell: bool) -> Snapshot {
+    let busy = threads.min(64);
+    let (cpu, blocked, proc_cpu) = match tick {
+        1 => (0.42, 0.0, 1.98),
+        2 if fell => (0.81, 1.0, 0.86),
+        2 => (0.45, 0.0, 1.96),
+        // W3 caught up by the split: half the busy workers blocked, the cores full.
+        _ if fell => (1.96, busy as f64 * 0.5, 1.98),
+        _ => (1.96, 0.0, 1.96),
+    };
+    Snapshot {
+        queued: 64 - busy as u64,
+        running: busy as u64,
+        completed: 200,
+        blocked: Some(blocked),
+        worker_cpu: Some(cpu),
+        worker_demand: Some(busy as f64 - blocked),
+        memory: lots_of_memory(),
+        host_cpu: Some(0.34),
+        process_cpu: Some(proc_cpu),
+        ..base()
+    }
+}
+
+#[test]
+fn stale_clocks_after_a_trim_are_no_fall_while_the_process_keeps_the_cores() {
+    // Taken as a fall (the workers' 0.45 cores against the 1.98 recorded), it grew 4 -> 16,
+    // and the next tick trimmed back to 4. The process's CPU, fresh every tick, held at 1.96:
+    // the load did not change, so there is no fall to presume blocked time from.
+    let (table, end) = trace(&Config::default(), 12, 4, |tick, threads| {
+        trimmed_cpu_phase(tick, threads, false)
+    });
+    assert!(!table.contains("cpu fell"), "{table}");
+    assert_eq!(end, 2 * CORES, "{table}");
+    // A real fall (W3's tasks: the process fell to 0.86 cores with the clocks) still grows
+    // at once.
+    let (fell, _) = trace(&Config::default(), 12, 4, |tick, threads| {
+        trimmed_cpu_phase(tick, threads, true)
+    });
+    let second = fell.lines().nth(2).unwrap();
+    assert!(
+        second.contains("cpu fell") && second.contains("4 -> 16"),
+        "{fell}"
+    );
+    insta::assert_snapshot!(format!("{table}\nthe load fell:\n{fell}"));
 }
