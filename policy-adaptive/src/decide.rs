@@ -57,7 +57,7 @@
 //! 6. *CPU saturation*: the workers want (use or wait for) at least the cores and almost none
 //!    is blocked: trim to `cpu_threads_per_core × cores`, scaled by the blocking ratio
 //!    (`(cpu + blocked) / cpu`, as in rule 4) when some of them are blocked (the larger blocked
-//!    count of this tick and the last full one at the same worker count), the CPU there the
+//!    share of the busy workers, this tick's or the last full one's), the CPU there the
 //!    process's (up to the cores) when higher than the workers' clocks say. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it. Not while the process's CPU
 //!    has fallen by half from at least half the cores (the split is the last load's).
@@ -308,8 +308,8 @@ pub struct ControllerState {
     last_cpu: [Option<(f64, u64)>; 2],
     /// The last two full ticks' process CPU (cores), newest first, for the rise of rule 4.
     last_process: [Option<f64>; 2],
-    /// The last full tick's blocked count and worker count, for rule 6's trim (the larger of
-    /// it and this tick's, at the same worker count).
+    /// The last full tick's blocked count and busy count, for rule 6's trim (the larger of its
+    /// blocked share and this tick's).
     last_blocked: Option<(f64, usize)>,
     /// After the process's CPU rose to the cores: the rise (from, to) and how long the blocked
     /// split still speaks for the load before it (`SPLIT_SPAN`).
@@ -520,7 +520,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     }
     let blocked_before = state.last_blocked;
     if full_tick {
-        state.last_blocked = s.blocked.map(|b| (b, current));
+        state.last_blocked = s.blocked.map(|b| (b, busy));
     }
     // The whole process's CPU fell by half or more, from at least half the cores on the higher
     // of the last two full ticks (before this tick's) to this sample: the load changed, and
@@ -648,8 +648,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // 0.4 blocked and 2.6 cores wanted, held a tick at 3 threads, then grew 3 -> 26 on the
         // caught-up split: a fifth of the phase at a fifth of the speed (0.79-0.80 of the best
         // fixed size). The fresh figures stand instead (off-CPU time blocked), paced at x4: an
-        // outside hog arriving at that moment looks the same for one tick, and the next tick's
-        // split (runnable states) trims back (rule 6) without a second step on this evidence.
+        // outside hog arriving at that moment looks the same for one tick, and the split's
+        // second reading of runnable states trims back (rule 6) without a second step on this
+        // evidence.
         // The drop, as (cores before, cores now), when the presumption applies.
         // The same drop on the second look a full tick asked for (below): its window is the
         // new load's alone.
@@ -971,15 +972,18 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         (Some(w), Some(p)) => Some(w.max(p.min(cores))),
         (w, _) => w,
     };
-    // The blocked count, the larger of this tick's and the last full tick's at the same worker
-    // count: the split reads a sample of two workers' `schedstat` and states, and W3 at 16
+    // The blocked share of the busy workers, the larger of this tick's and the last full
+    // tick's: the split reads a sample of two workers' `schedstat` and states, and W3 at 16
     // threads on 2 cores (its best fixed size) read 8.0, 6.1, then 4.0 blocked over three
     // ticks of the same load and was trimmed 16 -> 11 on the 4.0 (0.83 of the best fixed size
-    // over the phase). A trim on a low reading waits a tick for a second one; CPU-bound work
-    // (next to none blocked either tick) trims as before, and so does a pool just resized
-    // (the last count was of other workers).
+    // over the phase); another run read 20 workers (a climber's step up from 16) low once and
+    // trimmed 20 -> 8 (0.89). A trim on a low reading waits a tick for a second one; CPU-bound
+    // work (next to none blocked either tick) trims as before. A share, not a count: the last
+    // tick may have had another busy count.
     let blocked_for_trim = match (s.blocked, blocked_before) {
-        (Some(now), Some((before, at))) if at == current => Some(now.max(before)),
+        (Some(now), Some((before, busy_then))) if busy_then > 0 => {
+            Some(now.max(before / busy_then as f64 * busy as f64))
+        }
         (now, _) => now,
     };
     let trim_to = match (got, blocked_for_trim) {

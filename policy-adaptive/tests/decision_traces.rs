@@ -696,8 +696,9 @@ fn a_growth_that_did_not_raise_throughput_is_not_repeated_on_the_same_reading() 
     // blocked (48 of 65). The first tick grows by that count (it cannot know the load
     // changed); the next sees throughput down 93% since that growth and holds instead of
     // growing again (the old rules went on to 128, the maximum here); once the reading has
-    // caught up, the saturation rule trims, to the blocking ratio of the larger of that tick's
-    // count and the last's at the same size first (30.0 then 1.0: 85 -> 70), then to the cap.
+    // caught up, the saturation rule trims, to the blocking ratio of the larger blocked share
+    // of that tick and the last first (30.0 of 62 busy, then 1.0 of 64: 85 -> 72), then to
+    // the cap.
     let mut config = Config::default();
     config.max = 128;
     let script = |tick: u32, threads: usize| {
@@ -815,7 +816,8 @@ fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
     );
     assert!((12..=32).contains(&end), "{end}\n{table}");
     // An outside hog arriving looks the same for one tick: one x4 step, then the split
-    // (runnable, not blocked) trims back to the CPU cap, with no second step on the drop.
+    // (runnable, not blocked) trims back to the CPU cap on its second reading (the trim takes
+    // the larger blocked share of two ticks), with no second step on the drop.
     let (hog, hog_end) = trace(&Config::default(), 4, 6, |tick, threads| {
         cpu_then_blocking(tick, threads, true)
     });
@@ -961,9 +963,9 @@ fn a_process_cpu_rise_holds_growth_on_the_stale_split_and_trims_to_the_cap() {
     // of the stale workers' CPU. Now: the process's CPU rose from 0.35 to 1.95 cores, so the
     // split is the old load's for its span (250 ms): no growth on it; once it nearly caught
     // up, the trim takes the process's CPU (1.95) for the workers' (0.8 from old clocks), and
-    // the larger blocked count of this tick and the last at the same size (26.3, then 6.8):
-    // 4 × (1.95 + 26.3) / 1.95 = 57 threads, not 4 × (0.8 + 26.3) / 0.8 = 135 (past `max`),
-    // then to the cap a tick later.
+    // the larger blocked share of this tick and the last (26.3 of 46 busy, so 22.3 of this
+    // tick's 39): 4 × (1.95 + 22.3) / 1.95 = 49 threads, not 4 × (0.8 + 22.3) / 0.8 = 115 (past
+    // `max`), then 21 on the next share (6.8 of 39), then the cap.
     let mut config = Config::default();
     config.max = 128;
     let (old, _) = trace(&config, 88, 8, |tick, threads| {
@@ -976,9 +978,9 @@ fn a_process_cpu_rise_holds_growth_on_the_stale_split_and_trims_to_the_cap() {
         sleep_then_cpu(tick, threads, true)
     });
     assert_eq!(peak.get(), 88, "grew on the stale split:\n{table}");
-    assert!(table.contains(" 88 -> 57 "), "{table}");
-    assert!(table.contains(" 57 -> 4 "), "{table}");
-    assert!(old.contains(" 99 -> 23 "), "{old}");
+    assert!(table.contains(" 88 -> 49 "), "{table}");
+    assert!(table.contains(" 49 -> 21 "), "{table}");
+    assert!(old.contains(" 99 -> 35 "), "{old}");
     assert!(table.contains("rose 0.35 -> 1.95"), "{table}");
     assert_eq!(end, 2 * CORES, "{table}");
     insta::assert_snapshot!(format!("{table}\nwithout the process's CPU:\n{old}"));
@@ -1247,8 +1249,10 @@ fn a_starved_pool_grown_on_a_fall_is_trimmed_back_a_tick_later() {
 
 /// W3 (1 ms of CPU, then 4 ms asleep) at 16 workers on 2 cores, its best fixed size, as
 /// measured (`compare --only "adaptive W4"`, phase 3): the blocked count read 8.0, 6.1, then
-/// 4.0 over three ticks of the same load, the workers' CPU 1.9-2.0 cores all along.
-/// `then_cpu_bound`: from tick 3 the load is CPU-bound instead (next to none blocked).
+/// 4.0 over three ticks of the same load, the workers' CPU 1.9-2.0 cores all along; after the
+/// climber's step up to 20, one more low reading (5.0 of 20, tick 6: another run trimmed
+/// 20 -> 8 on such a reading). `then_cpu_bound`: from tick 3 the load is CPU-bound instead
+/// (next to none blocked).
 fn w3_at_its_best_size(tick: u32, threads: usize, then_cpu_bound: bool) -> Snapshot {
     let busy = threads.min(64);
     let n = busy as f64;
@@ -1257,6 +1261,7 @@ fn w3_at_its_best_size(tick: u32, threads: usize, then_cpu_bound: bool) -> Snaps
         2 => 6.1,
         _ if then_cpu_bound => 0.3,
         3 => 4.0,
+        6 => 5.0,
         _ => 7.9,
     };
     let cpu = 2.0_f64.min(n);
@@ -1279,9 +1284,10 @@ fn one_low_blocked_reading_does_not_trim_work_that_blocks() {
     // Tick 3's 4.0 of 16 blocked makes the work look CPU-bound (a quarter blocked), and its
     // blocking ratio alone trimmed 16 -> 11 (4 × (2.0 + 4.0) / 2.0 = 12, rounded down after
     // the process's CPU): 0.83 of the best fixed size over the phase. The trim takes the larger
-    // count of this tick and the last at the same size (6.1): 4 × (2.0 + 6.1) / 2.0 = 16, no
-    // trim, and the next reading (7.9) is the load's again.
-    let (table, end) = trace(&Config::default(), 16, 5, |tick, threads| {
+    // blocked share of this tick and the last (6.1 of 16): 4 × (2.0 + 6.1) / 2.0 = 16, no
+    // trim, and the next reading (7.9) is the load's again. Tick 6's 5.0 of 20, after the
+    // climber's step from 16, is weighed against 7.9 of 16 as a share (9.9 of 20): no trim.
+    let (table, end) = trace(&Config::default(), 16, 7, |tick, threads| {
         w3_at_its_best_size(tick, threads, false)
     });
     assert!(end >= 16, "{table}");
