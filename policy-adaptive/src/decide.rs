@@ -975,9 +975,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // The blocked share of the busy workers, the larger of this tick's and the last full
     // tick's: the split reads a sample of two workers' `schedstat` and states, and W3 at 16
     // threads on 2 cores (its best fixed size) read 8.0, 6.1, then 4.0 blocked over three
-    // ticks of the same load and was trimmed 16 -> 11 on the 4.0 (0.83 of the best fixed size
-    // over the phase); another run read 20 workers (a climber's step up from 16) low once and
-    // trimmed 20 -> 8 (0.89). A trim on a low reading waits a tick for a second one; CPU-bound
+    // ticks of the same load and was trimmed 16 -> 11 on the 4.0; another run trimmed 16 -> 8 on
+    // about 2 blocked (the size says so; phase 3 at 0.83 of the best fixed size), and a third
+    // read 20 workers (a climber's step up from 16) low once and trimmed 20 -> 8 (0.89). A trim on a low reading waits a tick for a second one; CPU-bound
     // work (next to none blocked either tick) trims as before. A share, not a count: the last
     // tick may have had another busy count.
     let blocked_for_trim = match (s.blocked, blocked_before) {

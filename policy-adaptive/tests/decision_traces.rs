@@ -1282,11 +1282,12 @@ fn w3_at_its_best_size(tick: u32, threads: usize, then_cpu_bound: bool) -> Snaps
 #[test]
 fn one_low_blocked_reading_does_not_trim_work_that_blocks() {
     // Tick 3's 4.0 of 16 blocked makes the work look CPU-bound (a quarter blocked), and its
-    // blocking ratio alone trimmed 16 -> 11 (4 × (2.0 + 4.0) / 2.0 = 12, rounded down after
-    // the process's CPU): 0.83 of the best fixed size over the phase. The trim takes the larger
-    // blocked share of this tick and the last (6.1 of 16): 4 × (2.0 + 6.1) / 2.0 = 16, no
-    // trim, and the next reading (7.9) is the load's again. Tick 6's 5.0 of 20, after the
-    // climber's step from 16, is weighed against 7.9 of 16 as a share (9.9 of 20): no trim.
+    // blocking ratio alone trimmed 16 -> 11 (4 × (2.03 + 4.0) / 2.03, rounded down; another
+    // run trimmed 16 -> 8 so and read 0.83 of the best fixed size over the phase). The trim
+    // takes the larger blocked share of this tick and the last (6.1 of 16):
+    // 4 × (2.0 + 6.1) / 2.0 = 16, no trim, and the next reading (7.9) is the load's again.
+    // Tick 6's 5.0 of 20, after the climber's step from 16, is weighed against 7.9 of 16 as a
+    // share (9.9 of 20): no trim.
     let (table, end) = trace(&Config::default(), 16, 7, |tick, threads| {
         w3_at_its_best_size(tick, threads, false)
     });
