@@ -308,9 +308,9 @@ pub struct ControllerState {
     last_cpu: [Option<(f64, u64)>; 2],
     /// The last two full ticks' process CPU (cores), newest first, for the rise of rule 4.
     last_process: [Option<f64>; 2],
-    /// The last full tick's blocked count and busy count, for rule 6's trim (the larger of its
-    /// blocked share and this tick's).
-    last_blocked: Option<(f64, usize)>,
+    /// The last full tick's blocked share of its busy workers, for rule 6's trim (the larger
+    /// of it and this tick's).
+    last_blocked_share: Option<f64>,
     /// After the process's CPU rose to the cores: the rise (from, to) and how long the blocked
     /// split still speaks for the load before it (`SPLIT_SPAN`).
     stale_split: Option<(f64, f64, Duration)>,
@@ -518,9 +518,9 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             .map(|w| process_cpu.map_or(w, |p| w.max(p.min(cores))));
         state.last_cpu = [cpu.map(|cpu| (cpu, s.running)), state.last_cpu[0]];
     }
-    let blocked_before = state.last_blocked;
+    let blocked_share_before = state.last_blocked_share;
     if full_tick {
-        state.last_blocked = s.blocked.map(|b| (b, busy));
+        state.last_blocked_share = s.blocked.filter(|_| busy > 0).map(|b| b / busy as f64);
     }
     // The whole process's CPU fell by half or more, from at least half the cores on the higher
     // of the last two full ticks (before this tick's) to this sample: the load changed, and
@@ -977,13 +977,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // threads on 2 cores (its best fixed size) read 8.0, 6.1, then 4.0 blocked over three
     // ticks of the same load and was trimmed 16 -> 11 on the 4.0; another run trimmed 16 -> 8 on
     // about 2 blocked (the size says so; phase 3 at 0.83 of the best fixed size), and a third
-    // read 20 workers (a climber's step up from 16) low once and trimmed 20 -> 8 (0.89). A trim on a low reading waits a tick for a second one; CPU-bound
-    // work (next to none blocked either tick) trims as before. A share, not a count: the last
-    // tick may have had another busy count.
-    let blocked_for_trim = match (s.blocked, blocked_before) {
-        (Some(now), Some((before, busy_then))) if busy_then > 0 => {
-            Some(now.max(before / busy_then as f64 * busy as f64))
-        }
+    // read 20 workers (a climber's step up from 16) low once and trimmed 20 -> 8 (0.89). A
+    // trim on a low reading waits a tick for a second one; CPU-bound work (next to none
+    // blocked either tick) trims as before. A share, not a count: the last tick may have had
+    // another busy count.
+    let blocked_for_trim = match (s.blocked, blocked_share_before) {
+        (Some(now), Some(share)) => Some(now.max(share * busy as f64)),
         (now, _) => now,
     };
     let trim_to = match (got, blocked_for_trim) {
