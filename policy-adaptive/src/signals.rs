@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use pool_core::{ThreadPool, WorkerStats};
+use pool_core::{OldestWait, ThreadPool, WorkerStats};
 #[cfg(feature = "sysinfo")]
 use sysinfo::System;
 
@@ -226,6 +226,8 @@ pub struct PoolSignals {
     workers: WorkerThreads,
     cores: usize,
     finished: Option<u64>,
+    /// Dates the queue by the counters of each sample (`Snapshot::oldest_wait`).
+    oldest: OldestWait,
     /// Each live worker's `(index, alive, busy)` at the last sample, in nanoseconds, sorted by
     /// index (as `stats_with_workers` returns them).
     busy: Vec<(usize, u64, u64)>,
@@ -433,6 +435,7 @@ impl PoolSignals {
             workers,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             finished: None,
+            oldest: OldestWait::new(),
             busy: Vec::new(),
             busy_next: Vec::new(),
             worker_stats: Vec::new(),
@@ -1083,6 +1086,7 @@ impl Signals for PoolSignals {
         // The sample's one clock reading: the host CPU's refresh and the `schedstat` sample's
         // ages are all taken from it (three readings a tick before, the controller's aside).
         let now = Instant::now();
+        let oldest_wait = self.oldest.observe(&stats, now);
         // System first: the host CPU says whether the worker sample needs `schedstat`.
         self.refresh_system(now);
         let target = pool.threads();
@@ -1140,6 +1144,7 @@ impl Signals for PoolSignals {
             memory: self.memory,
             host_cpu: self.host_cpu,
             process_cpu,
+            oldest_wait,
         }
     }
 }
@@ -1692,6 +1697,40 @@ mod tests {
         let live: Vec<usize> = stats.iter().map(|w| w.index).collect();
         assert_eq!(signals.marked(), live);
         drop(release);
+        pool.shutdown();
+    }
+
+    /// Invariant: the snapshot dates the queue by the samples themselves (pool-core's
+    /// `OldestWait`): the first sample has nothing to date the queued tasks by, a later one
+    /// reads at least the time since the first (the tasks queued then are still queued), and
+    /// the figure shows in the snapshot's line; with nothing queued it is zero again.
+    #[test]
+    fn the_snapshot_carries_how_long_the_oldest_queued_task_has_waited() {
+        // One worker blocked at the gate, two tasks queued behind it.
+        let (pool, workers, release) = pool_blocked_at_a_gate(1, 3, 1);
+        let mut signals = PoolSignals::new(workers);
+        let first = signals.sample(&pool, Duration::from_millis(100));
+        assert_eq!((first.queued, first.oldest_wait), (2, Duration::ZERO));
+        let after_first = Instant::now();
+        // The event asserted is time passing: spin on the clock until 2 ms have.
+        while after_first.elapsed() < Duration::from_millis(2) {
+            std::hint::spin_loop();
+        }
+        let second = signals.sample(&pool, Duration::from_millis(100));
+        let since_first = after_first.elapsed();
+        assert_eq!(second.queued, 2);
+        assert!(
+            second.oldest_wait >= Duration::from_millis(2),
+            "{:?}",
+            second.oldest_wait
+        );
+        assert!(second.oldest_wait <= since_first + Duration::from_secs(1));
+        assert!(second.to_string().contains(" wait "), "{second}");
+        drop(release);
+        assert!(pool.wait_idle(Duration::from_secs(30)));
+        let drained = signals.sample(&pool, Duration::from_millis(100));
+        assert_eq!(drained.oldest_wait, Duration::ZERO);
+        assert!(!drained.to_string().contains(" wait "), "{drained}");
         pool.shutdown();
     }
 

@@ -91,6 +91,12 @@ pub struct Snapshot {
     /// other thread). Fresh every tick, where `worker_cpu` and the blocked split may span
     /// longer (up to seconds in a large pool); `None` where unknown.
     pub process_cpu: Option<f64>,
+    /// How long the oldest queued task has waited, at least (zero with nothing queued): pool-core's
+    /// [`OldestWait`](pool_core::OldestWait), which dates the queue by the counters at each
+    /// tick, so it is exact to within a tick on the FIFO path and a lower bound under any other
+    /// order. Reported for observers ([`AdaptivePool::last_decision`](crate::AdaptivePool::last_decision),
+    /// the scaling history); no rule reads it.
+    pub oldest_wait: Duration,
 }
 
 impl Snapshot {
@@ -110,6 +116,7 @@ impl Snapshot {
             memory: None,
             host_cpu: None,
             process_cpu: None,
+            oldest_wait: Duration::ZERO,
         }
     }
 
@@ -153,10 +160,14 @@ impl fmt::Display for Snapshot {
             None => write!(f, " host    -")?,
         }
         // Only when known, so that the traces written before the field kept their lines.
-        match self.process_cpu {
-            Some(p) => write!(f, " proc {p:>3.1}"),
-            None => Ok(()),
+        if let Some(p) = self.process_cpu {
+            write!(f, " proc {p:>3.1}")?;
         }
+        // Likewise only when some task has waited.
+        if !self.oldest_wait.is_zero() {
+            write!(f, " wait {:.0?}", self.oldest_wait)?;
+        }
+        Ok(())
     }
 }
 

@@ -116,6 +116,7 @@ mod tests {
             memory: None,
             host_cpu: Some(0.1),
             process_cpu: None,
+            oldest_wait: Duration::ZERO,
         }
     }
 

@@ -121,8 +121,8 @@ pub use error::{CancelReason, JoinTimeoutError, PoolBuildError, ResizeError, Tas
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use policy::{FifoQueue, QueuePolicy, QueuedTask};
 pub use pool::{
-    spawn_here, yield_now, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder, WorkerStats,
-    Yield,
+    spawn_here, yield_now, OldestWait, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder,
+    WorkerStats, Yield,
 };
 pub use scope::Scope;
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};

@@ -2,6 +2,7 @@
 //! `README.md` beside this file.
 
 mod builder;
+mod oldest_wait;
 mod shared;
 mod shutdown;
 mod size;
@@ -10,6 +11,7 @@ mod stats;
 mod worker;
 
 pub use builder::ThreadPoolBuilder;
+pub use oldest_wait::OldestWait;
 pub use stats::{PoolStats, WorkerStats};
 pub use worker::{spawn_here, yield_now, Yield};
 

@@ -211,6 +211,9 @@ impl WorkerStats {
 /// A task cancelled through its handle stays in `queued` until the pool discards its entry
 /// (when a worker reaches it, or at `cancel_all` / shutdown); it then counts in `cancelled`.
 ///
+/// How long the oldest queued task has waited is not a field: [`OldestWait`](crate::OldestWait)
+/// derives it from successive snapshots, so that no task carries a stamp.
+///
 /// # Examples
 ///
 /// ```
