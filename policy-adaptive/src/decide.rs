@@ -60,12 +60,15 @@
 //!    share of the busy workers, this tick's or the last full one's), the CPU there the
 //!    process's (up to the cores) when higher than the workers' clocks say. Judged on our own workers' demand,
 //!    never on host CPU, so a busy neighbour never triggers it. Not while the process's CPU
-//!    has fallen by half from at least half the cores (the split is the last load's).
+//!    has fallen by half from at least half the cores (the split is the last load's), and
+//!    only on a tick's window (a full tick or the second look), not on an early decision.
 //! 7. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
 //!    (up) or costs nothing (down), else go back and wait, longer after each reversal. It never
 //!    goes below the core count: under a CPU hog its comparisons are noise, and fewer threads
 //!    than cores only hand the hog our share. Below the cores only the idle rule shrinks.
+//!    Not on a tick that asked for a second look (rule 4): it may straddle a change of load,
+//!    whose rate the window would take for its step's; the window starts again after it.
 //!
 //! Between ticks, [`grows_on_demand`] says whether a submission that finds every worker busy
 //! and work queued should ask for an early decision (the controller's on-demand growth).
@@ -1002,7 +1005,12 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // An outside load that starves a CPU-bound pool looks the same: its trim waits until the
     // fall has left the last two full ticks (trace
     // `a_starved_pool_grown_on_a_fall_is_trimmed_back_a_tick_later`: one tick later).
-    if cpu_bound && busy >= floor && current > trim_to && !process_fell {
+    // And only on a tick's window (a full tick or the second look): an early decision spans a
+    // few ms, and right after a growth its new workers all run at once. W4's switch to W3's
+    // tasks grew 5 -> 16 on the fall; an early tick 30 ms later read the process at the cores
+    // (the 16 workers' first milliseconds of CPU) and the split still the CPU phase's (12.4
+    // cores wanted), and trimmed 16 -> 10 (2 of about 40 traced runs).
+    if cpu_bound && judged_as_tick && busy >= floor && current > trim_to && !process_fell {
         state.climb = Climb::default();
         return Decision {
             target: trim_to,
@@ -1012,6 +1020,16 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         };
     }
 
+    // A tick that asked for a second look may straddle a change of load, so the climber's
+    // window compares two loads: its step waits, and its window starts again after the look.
+    // W4's CPU-bound phase took its first probe (4 -> 3) on the tick that straddled the switch
+    // to W3's tasks; the fall the second look found then grew 3 -> 12, not 4 -> 16, and the
+    // phase read 0.88-0.89 of the best fixed size at 12 threads (2 of 4 traced runs).
+    if state.look_again {
+        state.climb.restart(current);
+        state.climb.last = None;
+        return hold(Reason::Hold);
+    }
     if config.climb {
         // Probing up is pointless when memory is low or the cores are already full (the
         // saturation rule would take the thread back); the climber then probes down only.

@@ -845,25 +845,27 @@ fn cpu_then_blocking_mid_tick(tick: u32, threads: usize) -> Snapshot {
     phase_change(threads, completed, blocked, cpu, demand)
 }
 
-#[test]
-fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
-    // Before: the straddling tick held at 3 threads and the fall by half showed only on the next
-    // full tick (3 -> 12 there): about 1.8 ticks at a third of the best rate, 0.86-0.91 of the
-    // best fixed size. Now tick 2 (a dip by a quarter: 1.95 -> 1.3) asks for a second look; the
-    // look (25 ms) reads the fall and grows x4 at a full tick's pace, 75 ms sooner; the full
-    // ticks after it grow on the caught-up split.
+/// A trace whose tick `look_at` is the second look a quarter interval after the full tick
+/// before it (the other ticks full), with a column saying whether the controller will look
+/// again after each tick. Returns the table, the first tick that grew and the final count.
+fn trace_with_a_second_look(
+    start: usize,
+    ticks: u32,
+    look_at: u32,
+    world: impl Fn(u32, usize) -> Snapshot,
+) -> (String, Option<u32>, usize) {
     let config = Config::default();
     let mut state = ControllerState::new();
-    let mut threads = 3;
+    let mut threads = start;
     let mut table = String::from("tick | elapsed | signals | from -> to | looks again | reason\n");
     let mut grew_at = None;
-    for tick in 1..=6 {
-        let elapsed = if tick == 3 { TICK / 4 } else { TICK };
+    for tick in 1..=ticks {
+        let elapsed = if tick == look_at { TICK / 4 } else { TICK };
         let snapshot = Snapshot {
             threads,
             target: threads,
             elapsed,
-            ..cpu_then_blocking_mid_tick(tick, threads)
+            ..world(tick, threads)
         };
         let decision = decide(&snapshot, &mut state, &config);
         writeln!(
@@ -880,6 +882,17 @@ fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
         }
         threads = decision.target;
     }
+    (table, grew_at, threads)
+}
+
+#[test]
+fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
+    // Before: the straddling tick held at 3 threads and the fall by half showed only on the next
+    // full tick (3 -> 12 there): about 1.8 ticks at a third of the best rate, 0.86-0.91 of the
+    // best fixed size. Now tick 2 (a dip by a quarter: 1.95 -> 1.3) asks for a second look; the
+    // look (25 ms) reads the fall and grows x4 at a full tick's pace, 75 ms sooner; the full
+    // ticks after it grow on the caught-up split.
+    let (table, grew_at, threads) = trace_with_a_second_look(3, 6, 3, cpu_then_blocking_mid_tick);
     assert_eq!(grew_at, Some(3), "{table}");
     assert!(table.lines().nth(2).unwrap().contains("| true "), "{table}");
     assert!(
@@ -888,6 +901,100 @@ fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
     );
     assert_eq!(table.matches("| true ").count(), 1, "{table}");
     assert!((12..=32).contains(&threads), "{threads}\n{table}");
+    insta::assert_snapshot!(table);
+}
+
+/// W4's CPU-bound phase at the CPU cap (4 workers on 2 cores) for the climber's whole first
+/// window, then the switch to W3's tasks reaching the workers mid-tick: tick 5 straddles it
+/// (1.4 cores by the clocks, 1.45 by the process), the second look at tick 6 (25 ms) reads
+/// the new load alone, and from tick 7 the split has caught up (a fifth of the busy time on
+/// a CPU, the rest blocked).
+fn switch_as_the_climbers_window_ends(tick: u32, threads: usize) -> Snapshot {
+    let busy = threads.min(64);
+    let n = busy as f64;
+    let (completed, blocked, cpu, demand, process) = match tick {
+        1..=4 => (199, 0.05, 1.99, 3.9, 1.99),
+        5 => (150, 0.1, 1.4, 3.5, 1.45),
+        6 => (20, 0.2, 0.6, 2.5, 0.62),
+        _ => {
+            let cpu = (n * 0.2).min(1.95);
+            ((cpu * 150.0) as u64, n - cpu, cpu, cpu, cpu)
+        }
+    };
+    Snapshot {
+        process_cpu: Some(process),
+        ..phase_change(busy, completed, blocked, cpu, demand)
+    }
+}
+
+#[test]
+fn a_tick_that_looks_again_holds_the_climbers_step() {
+    // Measured (`compare --only "adaptive W4"`, 2 of 4 runs): the climber's first window at the
+    // CPU phase's 4 workers ended on the tick that straddled the switch and probed 4 -> 3; the
+    // second look found the fall and grew 3 -> 12, and the phase ran at 12 threads until the
+    // climber's next step (0.88-0.89 of the best fixed size; 0.92-0.93 in the runs that grew
+    // 4 -> 16). Now the straddling tick holds and starts the window again: the fall grows
+    // from the 4 workers the CPU phase kept.
+    let (table, grew_at, _) = trace_with_a_second_look(4, 8, 6, switch_as_the_climbers_window_ends);
+    let straddling = table.lines().nth(5).unwrap();
+    assert!(
+        straddling.contains("  4 -> 4 ") && straddling.contains("| true "),
+        "{table}"
+    );
+    assert_eq!(grew_at, Some(6), "{table}");
+    let look = table.lines().nth(6).unwrap();
+    assert!(
+        look.contains("  4 -> 16") && look.contains("cpu fell"),
+        "{table}"
+    );
+    assert!(!table.contains("climb"), "{table}");
+    insta::assert_snapshot!(table);
+}
+
+/// W4's switch to W3's tasks as traced (there at 5 workers, here at the CPU cap's 4): three
+/// full ticks of the CPU phase, the fall (tick 4) grows to 16, then early decisions 10 ms apart (ticks 5-7: the submissions
+/// find every worker busy) read the process at the cores (the 16 workers' first milliseconds
+/// of CPU) and the split still the CPU phase's (12.4 cores wanted, 3.6 of 16 blocked); the
+/// full tick after them (tick 8) reads the split caught up (half the busy time blocked).
+fn grown_on_a_fall_then_early_ticks(tick: u32, threads: usize) -> Snapshot {
+    let busy = threads.min(64);
+    let (completed, blocked, cpu, demand, process) = match tick {
+        1..=3 => (199, 0.05, 2.0, 4.9, 2.0),
+        4 => (90, 0.2, 0.92, 3.0, 0.9),
+        5..=7 => (6, 3.6, 1.9, 12.4, 2.0),
+        _ => (300, busy as f64 * 0.5, 1.95, busy as f64 * 0.5, 1.97),
+    };
+    Snapshot {
+        process_cpu: Some(process),
+        ..phase_change(busy, completed, blocked, cpu, demand)
+    }
+}
+
+#[test]
+fn an_early_tick_right_after_a_growth_does_not_trim() {
+    // Measured (`compare --only "adaptive W4"`, 2 of about 40 traced runs): the early tick 30 ms
+    // after the growth trimmed 16 -> 10 on the stale split and W3's phase ran at 10-12 threads.
+    // A trim now waits for a tick's window; the full tick finds the split caught up.
+    let when = |tick: u32| {
+        if (5..=7).contains(&tick) {
+            Duration::from_millis(10)
+        } else {
+            TICK
+        }
+    };
+    let (table, end) = timed_trace(
+        &Config::default(),
+        4,
+        8,
+        when,
+        grown_on_a_fall_then_early_ticks,
+    );
+    assert!(
+        table.lines().nth(4).unwrap().contains("  4 -> 16"),
+        "{table}"
+    );
+    assert!(!table.contains("cpu-bound"), "{table}");
+    assert_eq!(end, 16, "{table}");
     insta::assert_snapshot!(table);
 }
 
