@@ -1023,8 +1023,8 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     // A tick that asked for a second look may straddle a change of load, so the climber's
     // window compares two loads: its step waits, and its window starts again after the look.
     // W4's CPU-bound phase took its first probe (4 -> 3) on the tick that straddled the switch
-    // to W3's tasks; the fall the second look found then grew 3 -> 12, not 4 -> 16, and the
-    // phase read 0.88-0.89 of the best fixed size at 12 threads (2 of 4 traced runs).
+    // to W3's tasks in 7 of 19 traced runs; the fall the second look found then grew 3 -> 12,
+    // not 4 -> 16.
     if state.look_again {
         state.climb.restart(current);
         state.climb.last = None;
