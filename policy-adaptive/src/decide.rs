@@ -1020,16 +1020,6 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         };
     }
 
-    // A tick that asked for a second look may straddle a change of load, so the climber's
-    // window compares two loads: its step waits, and its window starts again after the look.
-    // W4's CPU-bound phase took its first probe (4 -> 3) on the tick that straddled the switch
-    // to W3's tasks in 7 of 19 traced runs; the fall the second look found then grew 3 -> 12,
-    // not 4 -> 16.
-    if state.look_again {
-        state.climb.restart(current);
-        state.climb.last = None;
-        return hold(Reason::Hold);
-    }
     if config.climb {
         // Probing up is pointless when memory is low or the cores are already full (the
         // saturation rule would take the thread back); the climber then probes down only.
@@ -1070,9 +1060,15 @@ fn climb(
     up_allowed: bool,
     lowest: usize,
 ) -> Option<Decision> {
+    let straddling = state.look_again;
     let climb = &mut state.climb;
     // Throughput only measures capacity while work waits; without a backlog it measures demand.
-    if s.queued == 0 {
+    // Nor across a tick that asked for a second look (rule 4): it may straddle a change of
+    // load, so the window would compare two loads. W4's CPU-bound phase took its first probe
+    // (4 -> 3) on the tick that straddled the switch to W3's tasks in 7 of 19 traced runs; the
+    // fall the second look found then grew 3 -> 12, not 4 -> 16. Either way the window and its
+    // baseline start again.
+    if s.queued == 0 || straddling {
         climb.last = None;
         climb.restart(current);
         return None;
