@@ -775,6 +775,13 @@ fn phase_change(busy: usize, completed: u64, blocked: f64, cpu: f64, demand: f64
     }
 }
 
+/// W3's load on `n` busy workers once the split has caught up: a fifth of the busy time on a
+/// CPU (up to the cores), the rest blocked, as (completed, blocked, cpu, demand).
+fn w3_caught_up(n: f64) -> (u64, f64, f64, f64) {
+    let cpu = (n * 0.2).min(1.95);
+    ((cpu * 150.0) as u64, n - cpu, cpu, cpu)
+}
+
 /// W4's CPU-and-sleep phase right after its CPU-bound one, as measured (`compare --only W4`,
 /// load 3-6): ticks 1-2 are the CPU phase at 4 then 3 workers; from tick 3 each task computes
 /// 1 ms and sleeps 4 ms, but the blocked/run-queue split (a 250 ms span) still reads the CPU
@@ -789,10 +796,7 @@ fn cpu_then_blocking(tick: u32, threads: usize, hog: bool) -> Snapshot {
         // The first tick of the new load: fresh CPU, stale split.
         3 => (63, 0.4, 0.42, 2.6),
         // The split caught up: blocked 4/5 of the busy time, a fifth on a CPU, up to the cores.
-        _ if !hog => {
-            let cpu = (n * 0.2).min(1.95);
-            ((cpu * 150.0) as u64, n - cpu, cpu, cpu)
-        }
+        _ if !hog => w3_caught_up(n),
         // The hog stays: our CPU-bound workers share the cores with it, none blocked.
         _ => (60, 0.1, 0.42, n - 0.1),
     };
@@ -837,10 +841,7 @@ fn cpu_then_blocking_mid_tick(tick: u32, threads: usize) -> Snapshot {
         1 => (320, 0.1, 1.95, 2.9),
         2 => (190, 0.2, 1.3, 2.8),
         3 => (15, 0.3, 0.5, 2.7),
-        _ => {
-            let cpu = (n * 0.2).min(1.95);
-            ((cpu * 150.0) as u64, n - cpu, cpu, cpu)
-        }
+        _ => w3_caught_up(n),
     };
     phase_change(threads, completed, blocked, cpu, demand)
 }
@@ -917,8 +918,8 @@ fn switch_as_the_climbers_window_ends(tick: u32, threads: usize) -> Snapshot {
         5 => (150, 0.1, 1.4, 3.5, 1.45),
         6 => (20, 0.2, 0.6, 2.5, 0.62),
         _ => {
-            let cpu = (n * 0.2).min(1.95);
-            ((cpu * 150.0) as u64, n - cpu, cpu, cpu, cpu)
+            let (completed, blocked, cpu, demand) = w3_caught_up(n);
+            (completed, blocked, cpu, demand, cpu)
         }
     };
     Snapshot {
@@ -952,10 +953,11 @@ fn a_tick_that_looks_again_holds_the_climbers_step() {
 }
 
 /// W4's switch to W3's tasks as traced (there at 5 workers, here at the CPU cap's 4): three
-/// full ticks of the CPU phase, the fall (tick 4) grows to 16, then early decisions 10 ms apart (ticks 5-7: the submissions
-/// find every worker busy) read the process at the cores (the 16 workers' first milliseconds
-/// of CPU) and the split still the CPU phase's (12.4 cores wanted, 3.6 of 16 blocked); the
-/// full tick after them (tick 8) reads the split caught up (half the busy time blocked).
+/// full ticks of the CPU phase, the fall (tick 4) grows to 16, then early decisions 10 ms
+/// apart (ticks 5-7: the submissions find every worker busy) read the process at the cores
+/// (the 16 workers' first milliseconds of CPU) and the split still the CPU phase's (12.4 cores
+/// wanted, 3.6 of 16 blocked); the full tick after them (tick 8) reads the split caught up
+/// (half the busy time blocked).
 fn grown_on_a_fall_then_early_ticks(tick: u32, threads: usize) -> Snapshot {
     let busy = threads.min(64);
     let (completed, blocked, cpu, demand, process) = match tick {
