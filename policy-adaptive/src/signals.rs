@@ -10,7 +10,7 @@ use pool_core::{OldestWait, ThreadPool, WorkerStats};
 use sysinfo::System;
 
 use crate::decide::{LIGHT_TASKS, LIGHT_TASK_CPU};
-use crate::proc::{CpuClock, SchedStat, ThreadState, ThreadTimes, WorkerThreads};
+use crate::proc::{CpuClock, SchedStat, ThreadStat, ThreadState, ThreadTimes, WorkerThreads};
 #[cfg(feature = "sysinfo")]
 use crate::proc::{HostMemory, HostStat};
 use crate::snapshot::{Memory, Signals, Snapshot};
@@ -36,6 +36,14 @@ const CPU_ROTATE: usize = 4;
 /// per-worker system calls besides the CPU clocks: the tick's cost no longer grows with the
 /// pool (it cost two `/proc` reads per worker per tick before).
 const SCHED_SAMPLE: usize = 2;
+
+/// Busy workers, besides the `schedstat` sample's, whose state (`stat`, kept open) a reading
+/// that takes states reads too: 8 states a reading rather than 2, 16-24 over `SHARE_SPAN`
+/// rather than 4-6. With 4-6, W3 at 18-25 workers on 2 cores (blocked about a third of their
+/// busy time) read none blocked now and then, and rule 6 trimmed it: 15 trims over 8 runs,
+/// 4 with 8 states a reading. Only the states, only while they are taken (busy workers
+/// outnumbering the cores, not light on a free host): 6 re-reads of about 3.8 µs each.
+const STATE_SAMPLE: usize = 6;
 
 /// Consecutive readings of the sample span at least this long: the file moves only at context
 /// switches and scheduler ticks, and a wait in progress is not in it yet, so over an early
@@ -188,7 +196,9 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   sample of `SCHED_SAMPLE` = 2 busy workers' `schedstat` (kept open, re-read 50 ms or more
 ///   apart, one worker swapped a second at most, once the oldest was read 8 times) gives the
 ///   share spent in a run queue over the last
-///   250 ms, and the rest is blocked. `blocked` is the blocked share of
+///   250 ms, and the rest is blocked. `schedstat` misses the waits still in progress, which
+///   pile up when the busy workers outnumber the cores: then 8 busy workers' states at each
+///   reading (the 2 and `STATE_SAMPLE` = 6 more) correct it. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
 ///   workers compete for the cores (with each other or with other processes).
@@ -267,6 +277,11 @@ pub struct PoolSignals {
     readings: std::collections::VecDeque<Reading>,
     /// Where the next round-robin `schedstat` sample starts among the busy workers.
     cursor: usize,
+    /// The state sample: more busy workers' open `stat` files (`STATE_SAMPLE`), oldest first.
+    states: Vec<StateSample>,
+    /// Where its round robin starts among the busy workers, and when it last rotated.
+    states_cursor: usize,
+    states_rotated_at: Option<Instant>,
     /// The last run-queue share, when it was measured, and how many workers were busy then.
     last_share: Option<(f64, std::time::Instant, u64)>,
     #[cfg(feature = "sysinfo")]
@@ -311,6 +326,13 @@ struct SchedSample {
     /// The last reading and the worker's busy time then; `None` after a pause in sampling,
     /// so that no delta spans the pause.
     mark: Option<(ThreadTimes, Duration)>,
+}
+
+/// One worker of the state sample: its open `stat`.
+#[derive(Debug)]
+struct StateSample {
+    index: usize,
+    file: ThreadStat,
 }
 
 /// What one reading of the `schedstat` sample saw, summed over the sampled workers.
@@ -450,6 +472,9 @@ impl PoolSignals {
             rotated_at: None,
             readings: std::collections::VecDeque::new(),
             cursor: 0,
+            states: Vec::new(),
+            states_cursor: 0,
+            states_rotated_at: None,
             last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
             // report zeros: there the memory and host CPU signals are simply absent.
@@ -785,6 +810,11 @@ impl PoolSignals {
             self.cursor = start + take;
         }
         self.picks = busy;
+        if oversubscribed {
+            let (more_runnable, more_blocked) = self.read_states(workers, running, now);
+            runnable += more_runnable;
+            blocked += more_blocked;
+        }
         // The share over the readings of the last `SHARE_SPAN`.
         self.readings.push_back(Reading {
             at: now,
@@ -802,6 +832,66 @@ impl PoolSignals {
             self.readings.pop_front();
         }
         run_queue_share(&self.readings)
+    }
+
+    /// The states of the state sample's busy workers now: (runnable, blocked). Drops workers
+    /// that retired, were replaced under their index, or are parked, and (once per
+    /// `SCHED_ROTATE`, while a busy worker is left out) the longest-sampled one; then fills
+    /// the sample up with busy workers outside both samples, round robin. A state is an
+    /// instant's: a worker counts from the reading that opens its file.
+    fn read_states(&mut self, workers: &[WorkerStats], running: u64, now: Instant) -> (u32, u32) {
+        let busy_now = |index: usize| {
+            workers
+                .binary_search_by_key(&index, |w| w.index)
+                .is_ok_and(|at| !workers[at].parked)
+        };
+        let registry = &self.workers;
+        let tid_of =
+            |index: usize| registry.with(|threads| threads.get(&index).and_then(|t| t.tid));
+        let sampled = (self.sched.len() + self.states.len()) as u64;
+        let due = self
+            .states_rotated_at
+            .is_some_and(|at| now.duration_since(at) >= SCHED_ROTATE);
+        if due && running > sampled && !self.states.is_empty() {
+            self.states.remove(0);
+            self.states_rotated_at = Some(now);
+        }
+        let states = &mut self.states;
+        registry.with(|threads| {
+            states.retain(|s| {
+                busy_now(s.index) && threads.get(&s.index).and_then(|t| t.tid) == Some(s.file.tid())
+            });
+        });
+        if self.states.len() < STATE_SAMPLE {
+            let sched = &self.sched;
+            let states = &self.states;
+            let candidates: Vec<usize> = workers
+                .iter()
+                .filter(|w| !w.parked)
+                .map(|w| w.index)
+                .filter(|&i| !sched.iter().any(|s| s.index == i))
+                .filter(|&i| !states.iter().any(|s| s.index == i))
+                .collect();
+            let take = (STATE_SAMPLE - self.states.len()).min(candidates.len());
+            let start = self.states_cursor % candidates.len().max(1);
+            for k in 0..take {
+                let index = candidates[(start + k) % candidates.len()];
+                if let Some(file) = tid_of(index).and_then(ThreadStat::open) {
+                    self.states.push(StateSample { index, file });
+                    self.states_rotated_at.get_or_insert(now);
+                }
+            }
+            self.states_cursor = start + take;
+        }
+        let (mut runnable, mut blocked) = (0u32, 0u32);
+        for sample in &self.states {
+            match sample.file.state() {
+                Some(ThreadState::Runnable) => runnable += 1,
+                Some(ThreadState::Blocked) => blocked += 1,
+                None => {}
+            }
+        }
+        (runnable, blocked)
     }
 
     /// The indices of the workers whose CPU clock has a mark (tests).
@@ -1299,6 +1389,68 @@ mod tests {
             "spinning workers called blocked: {seen:?}"
         );
         stop.store(true, Ordering::Relaxed);
+        pool.shutdown();
+    }
+
+    /// The state sample reads busy workers outside the `schedstat` sample (8 states a reading
+    /// in all), finds sleeping ones blocked, rotates its oldest worker out once per
+    /// `SCHED_ROTATE`, and lets workers go once they park.
+    #[test]
+    fn the_state_sample_reads_more_busy_workers_and_lets_parked_ones_go() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let busy = 2 * cores + 8;
+        let (pool, workers, release) = pool_blocked_at_a_gate(busy, busy, busy);
+        let mut signals = PoolSignals::new(workers);
+        let mut stats = Vec::new();
+        pool.stats_with_workers(&mut stats);
+        let running = busy as u64;
+        // A reading without states (light workers on a free host) opens no `stat`.
+        signals.read_sample(&stats, running, Instant::now(), false);
+        assert!(signals.states.is_empty());
+        // Every worker is asleep at the gate, or about to be: wait for the states to say so.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let states = loop {
+            let now = Instant::now();
+            signals.read_sample(&stats, running, now, true);
+            let states = signals.read_states(&stats, running, now);
+            if states == (0, STATE_SAMPLE as u32) {
+                break states;
+            }
+            assert!(now < deadline, "sleepers still read {states:?}");
+            std::thread::yield_now();
+        };
+        assert_eq!(states, (0, STATE_SAMPLE as u32));
+        let sampled: Vec<usize> = signals.states.iter().map(|s| s.index).collect();
+        assert_eq!(sampled.len(), STATE_SAMPLE);
+        assert_eq!(signals.sched.len(), SCHED_SAMPLE);
+        for index in &sampled {
+            assert!(
+                !signals.sched.iter().any(|s| s.index == *index),
+                "worker {index} in both samples"
+            );
+            assert_eq!(sampled.iter().filter(|i| *i == index).count(), 1);
+        }
+        // Once a `SCHED_ROTATE` has passed, the oldest makes room for a worker left out.
+        signals.states_rotated_at = Some(Instant::now() - SCHED_ROTATE);
+        signals.read_states(&stats, running, Instant::now());
+        let rotated: Vec<usize> = signals.states.iter().map(|s| s.index).collect();
+        assert_eq!(rotated.len(), STATE_SAMPLE);
+        assert!(!rotated.contains(&sampled[0]), "{sampled:?} -> {rotated:?}");
+        assert_eq!(rotated[..STATE_SAMPLE - 1], sampled[1..]);
+        // Released, the workers finish and park: the sample lets them all go.
+        drop(release);
+        assert!(pool.wait_idle(Duration::from_secs(30)));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            pool.stats_with_workers(&mut stats);
+            if stats.len() == busy && stats.iter().all(|w| w.parked) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "workers never parked: {stats:?}");
+            std::thread::yield_now();
+        }
+        assert_eq!(signals.read_states(&stats, 0, Instant::now()), (0, 0));
+        assert!(signals.states.is_empty());
         pool.shutdown();
     }
 
