@@ -675,8 +675,14 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             }
             _ => None,
         };
+        // Not when this sample's states find the busy workers mostly runnable: then the fall
+        // is an outside load taking the cores (a CPU hog arriving), not our workers blocking,
+        // and taken as blocked it grew CPU-bound work x4 for a tick. The states are fresh where
+        // the split spans 250 ms, so they tell the two apart at once; without them (no
+        // per-thread states, or a free host) the presumption stands.
+        let runnable_now = s.states.is_some_and(|states| states.mostly_runnable());
         let fell = near_cap.filter(|&(cpu_was, cpu)| {
-            cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was && process_dipped
+            cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was && process_dipped && !runnable_now
         });
         let cpu_fell = fell.is_some();
         // A decision with a tick's weight: a full tick, or the second look that took the fall

@@ -68,4 +68,4 @@ pub use controller::{AdaptiveBuildError, AdaptivePool, AdaptivePoolBuilder, Scal
 pub use decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 pub use proc::WorkerThreads;
 pub use signals::PoolSignals;
-pub use snapshot::{Memory, Signals, Snapshot};
+pub use snapshot::{Memory, Signals, Snapshot, WorkerStates};

@@ -13,7 +13,7 @@ use crate::decide::{LIGHT_TASKS, LIGHT_TASK_CPU};
 use crate::proc::{CpuClock, SchedStat, ThreadStat, ThreadState, ThreadTimes, WorkerThreads};
 #[cfg(feature = "sysinfo")]
 use crate::proc::{HostMemory, HostStat};
-use crate::snapshot::{Memory, Signals, Snapshot};
+use crate::snapshot::{Memory, Signals, Snapshot, WorkerStates};
 
 /// Busy workers whose CPU clock a tick reads at most (one system call each, 1-3 µs on a busy
 /// host: the kernel finds the thread by its id); beyond that many busy workers, `CPU_ROTATE` a
@@ -200,6 +200,9 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   pile up when the busy workers outnumber the cores: then 8 busy workers' states at each
 ///   reading (the 2 and `STATE_SAMPLE` = 6 more) correct it. `blocked` is the blocked share of
 ///   the busy time times the busy workers now.
+/// - *States now* (`Snapshot::states`): those 8 busy workers' states at each sample that
+///   measures the split (between the `schedstat` readings too, with no `schedstat` read),
+///   whatever the busy count.
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
 ///   workers compete for the cores (with each other or with other processes).
 /// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
@@ -282,6 +285,8 @@ pub struct PoolSignals {
     /// Where its round robin starts among the busy workers, and when it last rotated.
     states_cursor: usize,
     states_rotated_at: Option<Instant>,
+    /// The busy workers' states read at this sample (both samples'), for the snapshot.
+    states_now: Option<WorkerStates>,
     /// The last run-queue share, when it was measured, and how many workers were busy then.
     last_share: Option<(f64, std::time::Instant, u64)>,
     #[cfg(feature = "sysinfo")]
@@ -475,6 +480,7 @@ impl PoolSignals {
             states: Vec::new(),
             states_cursor: 0,
             states_rotated_at: None,
+            states_now: None,
             last_share: None,
             // `System::new` loads nothing. On platforms sysinfo does not support it would only
             // report zeros: there the memory and host CPU signals are simply absent.
@@ -681,6 +687,12 @@ impl PoolSignals {
                 self.last_share = Some((share, now, running));
                 return Some(share);
             }
+        } else if split.states() {
+            // Between readings (an early tick, a second look 25 ms after a full tick), the
+            // states alone: they are what tells a fall of our workers' CPU that is blocking
+            // from one that is an outside load (rule 4), and the look is where that fall is
+            // judged. 8 `stat` re-reads, no `schedstat`.
+            self.states_now = self.states_between_readings(workers, running, now);
         }
         let cores = self.cores;
         self.last_share
@@ -716,8 +728,9 @@ impl PoolSignals {
         // Only when a busy worker is left out: with no other to take its place, the worker
         // would be dropped and its two files opened again (twice a re-read's cost, each).
         let others = running > self.sched.len() as u64;
-        // The states only while the busy workers outnumber the cores and the split says they
-        // may correct it (`Split::states`).
+        // The states correct the split only while the busy workers outnumber the cores (and
+        // the split says they may: `Split::states`); they are read wherever the split says so,
+        // for the snapshot (`Snapshot::states`, rule 4's fall), whatever the busy count.
         let oversubscribed = states && running > self.cores as u64;
         let due = self
             .rotated_at
@@ -746,11 +759,12 @@ impl PoolSignals {
                 busy_time += d_busy;
                 off += d_off;
                 wait += times.wait.saturating_sub(before.wait).min(d_off);
-                // The state of a worker busy now (a parked one is neither: it has no task), only
-                // while the busy workers outnumber the cores: then waits in progress pile up
-                // (fewer, and they queue only behind other processes, whose waits end sooner).
-                // `stat` costs about 3 times `schedstat` to re-read (3.8 against 1.3 µs warm).
-                if !w.parked && oversubscribed {
+                // The state of a worker busy now (a parked one is neither: it has no task). In
+                // the split only while the busy workers outnumber the cores: then waits in
+                // progress pile up (fewer, and they queue only behind other processes, whose
+                // waits end sooner). `stat` costs about 3 times `schedstat` to re-read (3.8
+                // against 1.3 µs warm).
+                if !w.parked && states {
                     match sample.file.state() {
                         Some(ThreadState::Runnable) => runnable += 1,
                         Some(ThreadState::Blocked) => blocked += 1,
@@ -810,10 +824,15 @@ impl PoolSignals {
             self.cursor = start + take;
         }
         self.picks = busy;
-        if oversubscribed {
+        if states {
             let (more_runnable, more_blocked) = self.read_states(workers, running, now);
             runnable += more_runnable;
             blocked += more_blocked;
+            let now = WorkerStates { runnable, blocked };
+            self.states_now = (now.read() > 0).then_some(now);
+        }
+        if !oversubscribed {
+            (runnable, blocked) = (0, 0);
         }
         // The share over the readings of the last `SHARE_SPAN`.
         self.readings.push_back(Reading {
@@ -832,6 +851,32 @@ impl PoolSignals {
             self.readings.pop_front();
         }
         run_queue_share(&self.readings)
+    }
+
+    /// Both samples' busy workers' states now, between the sample's readings: the `schedstat`
+    /// sample's workers keep their marks (their next reading spans from the last), the state
+    /// sample rotates and fills up as at a reading.
+    fn states_between_readings(
+        &mut self,
+        workers: &[WorkerStats],
+        running: u64,
+        now: Instant,
+    ) -> Option<WorkerStates> {
+        let (mut runnable, mut blocked) = self.read_states(workers, running, now);
+        for sample in &mut self.sched {
+            let busy = workers
+                .binary_search_by_key(&sample.index, |w| w.index)
+                .is_ok_and(|at| !workers[at].parked);
+            if busy {
+                match sample.file.state() {
+                    Some(ThreadState::Runnable) => runnable += 1,
+                    Some(ThreadState::Blocked) => blocked += 1,
+                    None => {}
+                }
+            }
+        }
+        let states = WorkerStates { runnable, blocked };
+        (states.read() > 0).then_some(states)
     }
 
     /// The states of the state sample's busy workers now: (runnable, blocked). Drops workers
@@ -1169,6 +1214,8 @@ impl Signals for PoolSignals {
         // buffer kept between ticks.
         let mut workers = std::mem::take(&mut self.worker_stats);
         let stats = pool.stats_with_workers(&mut workers);
+        // Set by this sample's reading, if it takes states.
+        self.states_now = None;
         let finished = stats.completed + stats.panicked;
         let completed = finished.saturating_sub(self.finished.unwrap_or(finished));
         self.finished = Some(finished);
@@ -1235,6 +1282,7 @@ impl Signals for PoolSignals {
             host_cpu: self.host_cpu,
             process_cpu,
             oldest_wait,
+            states: self.states_now,
         }
     }
 }
@@ -1407,6 +1455,7 @@ mod tests {
         // A reading without states (light workers on a free host) opens no `stat`.
         signals.read_sample(&stats, running, Instant::now(), false);
         assert!(signals.states.is_empty());
+        assert_eq!(signals.states_now, None);
         // Every worker is asleep at the gate, or about to be: wait for the states to say so.
         let deadline = Instant::now() + Duration::from_secs(30);
         let states = loop {
@@ -1420,6 +1469,31 @@ mod tests {
             std::thread::yield_now();
         };
         assert_eq!(states, (0, STATE_SAMPLE as u32));
+        // A reading with states hands them to the snapshot: both samples' workers, asleep.
+        let all_asleep = WorkerStates {
+            runnable: 0,
+            blocked: (SCHED_SAMPLE + STATE_SAMPLE) as u32,
+        };
+        while signals.states_now != Some(all_asleep) {
+            assert!(Instant::now() < deadline, "{:?}", signals.states_now);
+            std::thread::yield_now();
+            signals.read_sample(&stats, running, Instant::now(), true);
+        }
+        // Between readings, the same states with no `schedstat` read (a second look's).
+        let sched_reads: Vec<u32> = signals.sched.iter().map(|s| s.reads).collect();
+        assert_eq!(
+            signals.states_between_readings(&stats, running, Instant::now()),
+            Some(all_asleep)
+        );
+        assert_eq!(
+            signals.sched.iter().map(|s| s.reads).collect::<Vec<_>>(),
+            sched_reads
+        );
+        // And through `wait_share`, 10 ms after a reading (not due for the next), as a sample.
+        signals.states_now = None;
+        signals.sched_at = Some(Instant::now());
+        signals.wait_share(&stats, running, 0.0, Split::Measure, Instant::now());
+        assert_eq!(signals.states_now, Some(all_asleep));
         let sampled: Vec<usize> = signals.states.iter().map(|s| s.index).collect();
         assert_eq!(sampled.len(), STATE_SAMPLE);
         assert_eq!(signals.sched.len(), SCHED_SAMPLE);

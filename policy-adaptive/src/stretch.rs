@@ -117,6 +117,7 @@ mod tests {
             host_cpu: Some(0.1),
             process_cpu: None,
             oldest_wait: Duration::ZERO,
+            states: None,
         }
     }
 

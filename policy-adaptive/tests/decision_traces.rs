@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use policy_adaptive::{
     decide, grows_on_demand, Config, ControllerState, Decision, Memory, Reason, Snapshot,
+    WorkerStates,
 };
 
 const TICK: Duration = Duration::from_millis(100);
@@ -543,19 +544,7 @@ fn a_backlog_below_the_cores_goes_to_the_cpu_cap_at_once() {
         cpu_bound(64, busy, on_cpu, Some(1.0))
     });
     assert!(hog.lines().nth(1).unwrap().contains("  1 -> 4"), "{hog}");
-    let peak = hog
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            l.split(" -> ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
-        .max();
-    assert_eq!(peak, Some(2 * CORES), "{hog}");
+    assert_eq!(peak(&hog), Some(2 * CORES), "{hog}");
     assert!(hog_end >= CORES, "{hog}");
     insta::assert_snapshot!(format!("{table}\n{hog}"));
 }
@@ -759,6 +748,31 @@ fn light_half_blocked_workers_grow_to_the_backlog_at_once() {
     insta::assert_snapshot!(table);
 }
 
+/// The largest "to" of a trace table: the most workers it asked for.
+fn peak(table: &str) -> Option<usize> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(" -> ").nth(1))
+        .filter_map(|to| to.split_whitespace().next()?.parse::<usize>().ok())
+        .max()
+}
+
+/// `snapshot` with the busy workers' states read at `tick` (up to 8, as `PoolSignals` reads
+/// them): all runnable before tick 3 and beside a hog; from tick 3 without the hog, four in
+/// five asleep (W3's tasks sleep 4 ms of every 5).
+fn with_states(snapshot: Snapshot, tick: u32, hog: bool) -> Snapshot {
+    let read = snapshot.running.min(8) as u32;
+    let blocked = if hog || tick < 3 { 0 } else { read * 4 / 5 };
+    Snapshot {
+        states: Some(WorkerStates {
+            runnable: read - blocked,
+            blocked,
+        }),
+        ..snapshot
+    }
+}
+
 /// A tick of a phase change (W4's traces): `busy` workers running with the rest of 64 tasks
 /// queued, and the tick's completions, blocked share, CPU and demand.
 fn phase_change(busy: usize, completed: u64, blocked: f64, cpu: f64, demand: f64) -> Snapshot {
@@ -803,15 +817,16 @@ fn cpu_then_blocking(tick: u32, threads: usize, hog: bool) -> Snapshot {
     phase_change(busy, completed, blocked, cpu, demand)
 }
 
-#[test]
-fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
-    // The stale split held the pool at 3 threads for the first tick of the phase (then 3 -> 26
-    // on the next): a fifth of the phase at a fifth of the speed, 0.79-0.80 of the best fixed
-    // size. Our CPU fell from 1.29 to 0.42 cores with the same 3 workers busy: off-CPU time is
-    // taken as blocked, x4 at once (4 -> 16 here), where the caught-up split finds the cores
-    // full (1 ms of CPU per 5 ms: 16 workers want 3.2 cores).
+/// W4's switch from 4 workers, with the states or without: the fall is taken on tick 3
+/// (4 -> 16) and the caught-up split keeps 12-32 workers. Returns the table.
+fn w4_switch_takes_the_fall(states: bool) -> String {
     let (table, end) = trace(&Config::default(), 4, 6, |tick, threads| {
-        cpu_then_blocking(tick, threads, false)
+        let snapshot = cpu_then_blocking(tick, threads, false);
+        if states {
+            with_states(snapshot, tick, false)
+        } else {
+            snapshot
+        }
     });
     let third = table.lines().nth(3).unwrap();
     assert!(
@@ -819,6 +834,17 @@ fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
         "{table}"
     );
     assert!((12..=32).contains(&end), "{end}\n{table}");
+    table
+}
+
+#[test]
+fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
+    // The stale split held the pool at 3 threads for the first tick of the phase (then 3 -> 26
+    // on the next): a fifth of the phase at a fifth of the speed, 0.79-0.80 of the best fixed
+    // size. Our CPU fell from 1.29 to 0.42 cores with the same 3 workers busy: off-CPU time is
+    // taken as blocked, x4 at once (4 -> 16 here), where the caught-up split finds the cores
+    // full (1 ms of CPU per 5 ms: 16 workers want 3.2 cores).
+    let table = w4_switch_takes_the_fall(false);
     // An outside hog arriving looks the same for one tick: one x4 step, then the split
     // (runnable, not blocked) trims back to the CPU cap on its second reading (the trim takes
     // the larger blocked share of two ticks), with no second step on the drop.
@@ -827,6 +853,23 @@ fn workers_cpu_that_fell_by_half_is_taken_as_blocked_at_once() {
     });
     assert_eq!(hog.matches("cpu fell").count(), 1, "{hog}");
     assert_eq!(hog_end, 2 * CORES, "{hog}");
+    insta::assert_snapshot!(format!("{table}\nhog arriving:\n{hog}"));
+}
+
+#[test]
+fn fresh_states_tell_an_outside_hog_from_workers_that_block() {
+    // The same two worlds as above, with the states: the fall of W4's switch reads 3 of 4
+    // workers asleep and is taken as before (4 -> 16); the hog's reads all 4 runnable, so it
+    // is contention, not blocking: no step at all, where without the states it grew x4 for a
+    // tick (and rule 6 trimmed back two ticks later).
+    let table = w4_switch_takes_the_fall(true);
+    let (hog, hog_end) = trace(&Config::default(), 4, 6, |tick, threads| {
+        with_states(cpu_then_blocking(tick, threads, true), tick, true)
+    });
+    assert!(!hog.contains("cpu fell"), "{hog}");
+    assert_eq!(peak(&hog), Some(2 * CORES), "{hog}");
+    // The climber may probe below the cap, never below the cores.
+    assert!(hog_end >= CORES, "{hog}");
     insta::assert_snapshot!(format!("{table}\nhog arriving:\n{hog}"));
 }
 
@@ -903,6 +946,52 @@ fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
     assert_eq!(table.matches("| true ").count(), 1, "{table}");
     assert!((12..=32).contains(&threads), "{threads}\n{table}");
     insta::assert_snapshot!(table);
+}
+
+/// `cpu_then_blocking_mid_tick` (`hog` false) or an outside CPU hog arriving mid-tick beside
+/// the same 3 CPU-bound workers with the same CPU figures (`hog` true), with the states read at
+/// every tick, the second look (tick 3) included. The straddling tick (2) finds every worker
+/// runnable either way (the queued CPU-bound tasks still run); from the look on, W3's tasks
+/// read four in five asleep, the hog's neighbours all runnable.
+fn mid_tick_with_states(tick: u32, threads: usize, hog: bool) -> Snapshot {
+    let snapshot = if hog {
+        let busy = threads.min(64);
+        let (completed, cpu) = match tick {
+            1 => (320, 1.95),
+            2 => (190, 1.3),
+            3 => (15, 0.5),
+            _ => (60, 0.5),
+        };
+        phase_change(busy, completed, 0.1, cpu, busy as f64 - 0.1)
+    } else {
+        cpu_then_blocking_mid_tick(tick, threads)
+    };
+    with_states(snapshot, tick, hog)
+}
+
+#[test]
+fn a_second_look_whose_states_find_the_workers_runnable_takes_no_fall() {
+    // The straddling tick's states still read the CPU-bound tasks (all runnable), so they do
+    // not stop the look; the look's own states decide. W3's tasks: 2 of 3 asleep, the fall
+    // is taken there as before (3 -> 12). The hog: 3 of 3 runnable, no fall, and no step past
+    // the CPU cap (without states the look grew 3 -> 12 beside the hog).
+    let (table, grew_at, _) = trace_with_a_second_look(3, 6, 3, |tick, threads| {
+        mid_tick_with_states(tick, threads, false)
+    });
+    assert_eq!(grew_at, Some(3), "{table}");
+    assert!(table.lines().nth(2).unwrap().contains("| true "), "{table}");
+    assert!(
+        table.lines().nth(3).unwrap().contains("  3 -> 12"),
+        "{table}"
+    );
+    let (hog, _, threads) = trace_with_a_second_look(3, 6, 3, |tick, threads| {
+        mid_tick_with_states(tick, threads, true)
+    });
+    assert!(hog.lines().nth(2).unwrap().contains("| true "), "{hog}");
+    assert!(!hog.contains("cpu fell"), "{hog}");
+    assert!(peak(&hog) <= Some(2 * CORES), "{hog}");
+    assert!((CORES..=2 * CORES).contains(&threads), "{threads}\n{hog}");
+    insta::assert_snapshot!(format!("{table}\nhog arriving:\n{hog}"));
 }
 
 /// W4's CPU-bound phase at the CPU cap (4 workers on 2 cores) for the climber's whole first
