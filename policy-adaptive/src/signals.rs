@@ -681,13 +681,14 @@ impl PoolSignals {
         let due = self
             .sched_at
             .is_none_or(|at| now.duration_since(at) >= split.pair_min());
+        let states = split.states() && states_count(running, self.cores);
         if due {
             self.sched_at = Some(now);
-            if let Some(share) = self.read_sample(workers, running, now, split.states()) {
+            if let Some(share) = self.read_sample(workers, running, now, states) {
                 self.last_share = Some((share, now, running));
                 return Some(share);
             }
-        } else if split.states() {
+        } else if states {
             // Between readings (an early tick, a second look 25 ms after a full tick), the
             // states alone: they are what tells a fall of our workers' CPU that is blocking
             // from one that is an outside load (rule 4), and the look is where that fall is
@@ -1168,6 +1169,15 @@ impl Split {
     }
 }
 
+/// Whether the busy workers' states can count at a sample: in the split while the busy
+/// workers outnumber the cores, in rule 4's verdict (`WorkerStates::mostly_runnable`) from
+/// `MOSTLY_RUNNABLE_READ` (3) states up. With fewer busy workers than both, a `stat` re-read
+/// would count nowhere: one busy worker's tick paid about 10 µs more for it in `compare`'s
+/// controller rows.
+fn states_count(running: u64, cores: usize) -> bool {
+    running > cores as u64 || running >= u64::from(crate::snapshot::MOSTLY_RUNNABLE_READ)
+}
+
 /// Our workers' CPU, in cores, under which a host reading of "free" is trusted until the
 /// `schedstat` sample has a pair, however many of them are busy: they leave most of the cores
 /// to a runnable worker.
@@ -1525,6 +1535,37 @@ mod tests {
         }
         assert_eq!(signals.read_states(&stats, 0, Instant::now()), (0, 0));
         assert!(signals.states.is_empty());
+        pool.shutdown();
+    }
+
+    /// With no more busy workers than the cores and fewer than 3, the states would count
+    /// nowhere (not in the split, not in rule 4's verdict): a sample that measures the split
+    /// reads none, at a reading or between readings. From 3 busy workers, or more than the
+    /// cores, they count.
+    #[test]
+    fn too_few_busy_workers_for_their_states_to_count_read_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let few = cores.min(2);
+        let (pool, workers, release) = pool_blocked_at_a_gate(few, few, few);
+        let mut signals = PoolSignals::new(workers);
+        let mut stats = Vec::new();
+        pool.stats_with_workers(&mut stats);
+        let running = few as u64;
+        // Two readings (the second has the first's marks, where states would be read), then
+        // one between readings.
+        for _ in 0..2 {
+            signals.sched_at = None;
+            signals.wait_share(&stats, running, 0.0, Split::Measure, Instant::now());
+            assert_eq!(signals.states_now, None);
+        }
+        assert_eq!(signals.sched.len(), few, "the schedstat sample still reads");
+        signals.sched_at = Some(Instant::now());
+        signals.wait_share(&stats, running, 0.0, Split::Measure, Instant::now());
+        assert_eq!(signals.states_now, None);
+        assert!(signals.states.is_empty());
+        assert!(!states_count(1, 1) && !states_count(2, 2) && !states_count(2, 4));
+        assert!(states_count(2, 1) && states_count(3, 4) && states_count(3, 2));
+        drop(release);
         pool.shutdown();
     }
 

@@ -72,7 +72,7 @@ impl WorkerStates {
 }
 
 /// The fewest states [`WorkerStates::mostly_runnable`] decides on.
-const MOSTLY_RUNNABLE_READ: u32 = 3;
+pub(crate) const MOSTLY_RUNNABLE_READ: u32 = 3;
 
 /// The signals of one tick. The decision is a pure function of this and the controller's state,
 /// so tests script sequences of snapshots.
@@ -140,7 +140,8 @@ pub struct Snapshot {
     /// Busy workers' states read at this sample (up to 8), fresh where `blocked` spans the
     /// split's 250 ms. `None` when none were read: the platform has no per-thread states, or
     /// the sample needed no split (no backlog and the cores not full; a still pool; light
-    /// workers, or no more busy workers than cores, on a host with a CPU free).
+    /// workers, or no more busy workers than cores, on a host with a CPU free), or too few
+    /// workers were busy for the states to count (under 3, and no more than the cores).
     pub states: Option<WorkerStates>,
 }
 
