@@ -81,8 +81,10 @@ pub struct Config {
     /// allocation), the process's CPU clock when the pool moved, every busy worker's CPU clock
     /// up to 8 busy workers and beyond that 4 in turn (pooled with the previous tick's 4), and, with a backlog on a busy host, 2
     /// `schedstat` files kept open (a `pread` each, every other tick for light workers on a
-    /// free host; with more busy workers than cores and the split's rule needing them, their
-    /// `stat` too), memory from `/proc/meminfo` kept open every 20 ticks and `/proc/stat` once a
+    /// free host; where the split is measured and 3 or more workers, or more than the cores,
+    /// are busy, their `stat` too and 6 more busy workers' `stat`, kept open: the states,
+    /// `Snapshot::states`, read between the `schedstat` readings too), memory from
+    /// `/proc/meminfo` kept open every 20 ticks and `/proc/stat` once a
     /// second, so its cost hardly grows with the pool. A still pool (nothing finished, the
     /// counts unchanged for 2 ticks) reuses its last measured split for up to 3 ticks in a row
     /// without a clock or a file; an idle pool at `min` (armed) waits up to 4 intervals between
@@ -177,6 +179,13 @@ pub struct Config {
     /// hold's figure minus that floor: at 256 workers, parked 17-47 µs, busy 49-88, busy with
     /// tasks finishing 108-153 (the process clock, the walk and the `schedstat` sample, above;
     /// four of the five runs, the fifth reading every hold 2-3 times higher).
+    ///
+    /// Measured again (2026-12-04, quiet, `compare --only "adaptive
+    /// controller"`, nine runs): floor 54-74 µs; 256 workers parked 90-112, busy 100-131,
+    /// busy with tasks finishing 134-175, idle at min 91-118; 64 workers 71-143; 1 worker
+    /// 67-97. The process's CPU clock alone, one read after a 100 ms sleep (a C loop):
+    /// 49-56 µs with 256 threads, 17 with 64, 4 with 1. Every wait primitive pays the floor
+    /// here (`nanosleep`, a futex with a timeout, `epoll_wait`, `timerfd`, `poll`: 50-63 µs).
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.
