@@ -10,7 +10,7 @@ use pool_core::{OldestWait, ThreadPool, WorkerStats};
 use sysinfo::System;
 
 use crate::decide::{LIGHT_TASKS, LIGHT_TASK_CPU};
-use crate::proc::{CpuClock, SchedStat, ThreadStat, ThreadState, ThreadTimes, WorkerThreads};
+use crate::proc::{CpuClock, SchedStat, ThreadStat, ThreadTimes, WorkerThreads};
 #[cfg(feature = "sysinfo")]
 use crate::proc::{HostMemory, HostStat};
 use crate::snapshot::{Memory, Signals, Snapshot, WorkerStates};
@@ -202,7 +202,7 @@ const HOST_CPU_EVERY: Duration = Duration::from_secs(1);
 ///   the busy time times the busy workers now.
 /// - *States now* (`Snapshot::states`): those 8 busy workers' states at each sample that
 ///   measures the split (between the `schedstat` readings too, with no `schedstat` read),
-///   whatever the busy count.
+///   from 3 busy workers, or more than the cores (`states_count`).
 /// - *Worker demand*: CPU time plus the estimated run-queue time: above the core count, the
 ///   workers compete for the cores (with each other or with other processes).
 /// - *Memory*: the smaller of the host's available memory and the cgroup's free memory, against
@@ -724,14 +724,14 @@ impl PoolSignals {
         };
         let registry = &self.workers;
         let (mut busy_time, mut off, mut wait) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        let (mut runnable, mut blocked) = (0u32, 0u32);
+        let mut read = WorkerStates::default();
         // The longest-sampled worker makes room, once per `SCHED_ROTATE`.
         // Only when a busy worker is left out: with no other to take its place, the worker
         // would be dropped and its two files opened again (twice a re-read's cost, each).
         let others = running > self.sched.len() as u64;
         // The states correct the split only while the busy workers outnumber the cores (and
         // the split says they may: `Split::states`); they are read wherever the split says so,
-        // for the snapshot (`Snapshot::states`, rule 4's fall), whatever the busy count.
+        // for the snapshot (`Snapshot::states`, rule 4's fall), wherever they can count there.
         let oversubscribed = states && running > self.cores as u64;
         let due = self
             .rotated_at
@@ -766,11 +766,7 @@ impl PoolSignals {
                 // waits end sooner). `stat` costs about 3 times `schedstat` to re-read (3.8
                 // against 1.3 µs warm).
                 if !w.parked && states {
-                    match sample.file.state() {
-                        Some(ThreadState::Runnable) => runnable += 1,
-                        Some(ThreadState::Blocked) => blocked += 1,
-                        None => {}
-                    }
+                    read.count(sample.file.state());
                 }
             }
             sample.mark = Some((times, w.busy));
@@ -826,15 +822,16 @@ impl PoolSignals {
         }
         self.picks = busy;
         if states {
-            let (more_runnable, more_blocked) = self.read_states(workers, running, now);
-            runnable += more_runnable;
-            blocked += more_blocked;
-            let now = WorkerStates { runnable, blocked };
-            self.states_now = (now.read() > 0).then_some(now);
+            let more = self.read_states(workers, running, now);
+            read.runnable += more.runnable;
+            read.blocked += more.blocked;
+            self.states_now = read.if_any();
         }
-        if !oversubscribed {
-            (runnable, blocked) = (0, 0);
-        }
+        let WorkerStates { runnable, blocked } = if oversubscribed {
+            read
+        } else {
+            WorkerStates::default()
+        };
         // The share over the readings of the last `SHARE_SPAN`.
         self.readings.push_back(Reading {
             at: now,
@@ -863,21 +860,13 @@ impl PoolSignals {
         running: u64,
         now: Instant,
     ) -> Option<WorkerStates> {
-        let (mut runnable, mut blocked) = self.read_states(workers, running, now);
+        let mut read = self.read_states(workers, running, now);
         for sample in &mut self.sched {
-            let busy = workers
-                .binary_search_by_key(&sample.index, |w| w.index)
-                .is_ok_and(|at| !workers[at].parked);
-            if busy {
-                match sample.file.state() {
-                    Some(ThreadState::Runnable) => runnable += 1,
-                    Some(ThreadState::Blocked) => blocked += 1,
-                    None => {}
-                }
+            if busy_now(workers, sample.index) {
+                read.count(sample.file.state());
             }
         }
-        let states = WorkerStates { runnable, blocked };
-        (states.read() > 0).then_some(states)
+        read.if_any()
     }
 
     /// The states of the state sample's busy workers now: (runnable, blocked). Drops workers
@@ -885,12 +874,7 @@ impl PoolSignals {
     /// `SCHED_ROTATE`, while a busy worker is left out) the longest-sampled one; then fills
     /// the sample up with busy workers outside both samples, round robin. A state is an
     /// instant's: a worker counts from the reading that opens its file.
-    fn read_states(&mut self, workers: &[WorkerStats], running: u64, now: Instant) -> (u32, u32) {
-        let busy_now = |index: usize| {
-            workers
-                .binary_search_by_key(&index, |w| w.index)
-                .is_ok_and(|at| !workers[at].parked)
-        };
+    fn read_states(&mut self, workers: &[WorkerStats], running: u64, now: Instant) -> WorkerStates {
         let registry = &self.workers;
         let tid_of =
             |index: usize| registry.with(|threads| threads.get(&index).and_then(|t| t.tid));
@@ -905,7 +889,8 @@ impl PoolSignals {
         let states = &mut self.states;
         registry.with(|threads| {
             states.retain(|s| {
-                busy_now(s.index) && threads.get(&s.index).and_then(|t| t.tid) == Some(s.file.tid())
+                busy_now(workers, s.index)
+                    && threads.get(&s.index).and_then(|t| t.tid) == Some(s.file.tid())
             });
         });
         if self.states.len() < STATE_SAMPLE {
@@ -929,15 +914,11 @@ impl PoolSignals {
             }
             self.states_cursor = start + take;
         }
-        let (mut runnable, mut blocked) = (0u32, 0u32);
+        let mut read = WorkerStates::default();
         for sample in &self.states {
-            match sample.file.state() {
-                Some(ThreadState::Runnable) => runnable += 1,
-                Some(ThreadState::Blocked) => blocked += 1,
-                None => {}
-            }
+            read.count(sample.file.state());
         }
-        (runnable, blocked)
+        read
     }
 
     /// The indices of the workers whose CPU clock has a mark (tests).
@@ -1169,11 +1150,19 @@ impl Split {
     }
 }
 
+/// Whether the worker at `index` in `workers` (sorted by index) is busy now: listed and not
+/// parked.
+fn busy_now(workers: &[WorkerStats], index: usize) -> bool {
+    workers
+        .binary_search_by_key(&index, |w| w.index)
+        .is_ok_and(|at| !workers[at].parked)
+}
+
 /// Whether the busy workers' states can count at a sample: in the split while the busy
 /// workers outnumber the cores, in rule 4's verdict (`WorkerStates::mostly_runnable`) from
 /// `MOSTLY_RUNNABLE_READ` (3) states up. With fewer busy workers than both, a `stat` re-read
-/// would count nowhere: one busy worker's tick paid about 10 µs more for it in `compare`'s
-/// controller rows.
+/// would count nowhere: one busy worker with a backlog on a busy host paid 32-34 µs a tick
+/// with them against 23-25 without (`tick_cost 1 busy` beside two busy loops).
 fn states_count(running: u64, cores: usize) -> bool {
     running > cores as u64 || running >= u64::from(crate::snapshot::MOSTLY_RUNNABLE_READ)
 }
@@ -1467,18 +1456,22 @@ mod tests {
         assert!(signals.states.is_empty());
         assert_eq!(signals.states_now, None);
         // Every worker is asleep at the gate, or about to be: wait for the states to say so.
+        let all_asleep_in_the_state_sample = WorkerStates {
+            runnable: 0,
+            blocked: STATE_SAMPLE as u32,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         let states = loop {
             let now = Instant::now();
             signals.read_sample(&stats, running, now, true);
             let states = signals.read_states(&stats, running, now);
-            if states == (0, STATE_SAMPLE as u32) {
+            if states == all_asleep_in_the_state_sample {
                 break states;
             }
             assert!(now < deadline, "sleepers still read {states:?}");
             std::thread::yield_now();
         };
-        assert_eq!(states, (0, STATE_SAMPLE as u32));
+        assert_eq!(states, all_asleep_in_the_state_sample);
         // A reading with states hands them to the snapshot: both samples' workers, asleep.
         let all_asleep = WorkerStates {
             runnable: 0,
@@ -1533,7 +1526,10 @@ mod tests {
             assert!(Instant::now() < deadline, "workers never parked: {stats:?}");
             std::thread::yield_now();
         }
-        assert_eq!(signals.read_states(&stats, 0, Instant::now()), (0, 0));
+        assert_eq!(
+            signals.read_states(&stats, 0, Instant::now()),
+            WorkerStates::default()
+        );
         assert!(signals.states.is_empty());
         pool.shutdown();
     }

@@ -47,7 +47,7 @@ impl Memory {
 /// assert_eq!(states.read(), 8);
 /// assert!(states.mostly_runnable());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerStates {
     /// Busy workers on a CPU or in a run queue.
     pub runnable: u32,
@@ -68,6 +68,20 @@ impl WorkerStates {
     /// in 12,000; CPU-bound workers, never blocked, read this way every time.
     pub fn mostly_runnable(&self) -> bool {
         self.read() >= MOSTLY_RUNNABLE_READ && u64::from(self.blocked) * 4 < u64::from(self.read())
+    }
+
+    /// Counts one worker's state; one that could not be read counts in neither.
+    pub(crate) fn count(&mut self, state: Option<crate::proc::ThreadState>) {
+        match state {
+            Some(crate::proc::ThreadState::Runnable) => self.runnable += 1,
+            Some(crate::proc::ThreadState::Blocked) => self.blocked += 1,
+            None => {}
+        }
+    }
+
+    /// `Some` when any state was read.
+    pub(crate) fn if_any(self) -> Option<Self> {
+        (self.read() > 0).then_some(self)
     }
 }
 
