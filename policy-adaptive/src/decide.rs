@@ -38,7 +38,12 @@
 //!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
 //!    growth by the count (`Reason::CpuFell`); a full tick whose CPU fell by a quarter only
 //!    (a load that changed mid-tick) asks for a second look a quarter interval on
-//!    (`ControllerState::looks_again`), which judges the fall as that tick's. And the lag the
+//!    (`ControllerState::looks_again`), which judges the fall as that tick's. The busy
+//!    workers' states, where read (`Snapshot::states`), are fresh where those figures average
+//!    the window: found mostly runnable they veto the fall (an outside hog taking the cores);
+//!    found mostly asleep (3/4) they make a fall by a quarter enough, to any share of the
+//!    cores; found half asleep on a full tick they ask for the second look however little the
+//!    CPU fell yet (CPU-bound workers never read asleep). And the lag the
 //!    first way: when the process's CPU (fresh every tick) rises to the cores (9/10) from half
 //!    or less of the lower of the last two full ticks, the split is the last load's for its
 //!    span (250 ms): no growth on it
@@ -78,7 +83,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, MOSTLY_RUNNABLE_READ};
 
 /// Why the controller chose its target.
 ///
@@ -681,8 +686,21 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // the split spans 250 ms, so they tell the two apart at once; without them (no
         // per-thread states, or a free host) the presumption stands.
         let runnable_now = s.states.is_some_and(|states| states.mostly_runnable());
+        // And the other way: states that find the busy workers mostly asleep (3/4) are the
+        // blocking itself, seen at the instant, where the CPU figures average the window. A
+        // fall by a quarter is then enough, and to any share of the cores: W4's switch at 5
+        // workers read 1.96 -> 1.03 cores on the second look (W3's tasks on 5 workers use 1.0)
+        // with 6 of 6 asleep, missed the fall by half, and held 100 ms at 5 threads for the
+        // split to catch up. CPU-bound workers never read asleep, an outside hog's neighbours
+        // read runnable.
+        let blocked_now = s.states.is_some_and(|states| states.mostly_blocked());
         let fell = near_cap.filter(|&(cpu_was, cpu)| {
-            cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was && process_dipped && !runnable_now
+            let fell_enough = if blocked_now {
+                cpu <= DIPPED_TO * cpu_was
+            } else {
+                cpu < CPU_FELL_BELOW * cores && cpu * 2.0 <= cpu_was
+            };
+            fell_enough && process_dipped && !runnable_now
         });
         let cpu_fell = fell.is_some();
         // A decision with a tick's weight: a full tick, or the second look that took the fall
@@ -698,7 +716,18 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // queued CPU-bound tasks ran: 1.95 -> 1.2-1.4 cores). The next full tick would
             // see the fall; a look a quarter interval on sees it 75 ms sooner. A dip that was
             // noise costs that look's sample and changes nothing.
-            state.look_again = near_cap.is_some_and(|(cpu_was, cpu)| cpu <= DIPPED_TO * cpu_was);
+            // Or not at all yet, with the states finding half the workers or more asleep: the
+            // tick ran the queued CPU-bound tasks nearly to its end. W4's switch read 1.86-1.91
+            // cores at 4 workers with 0 of 4 runnable, or 1.88 with 3 of 5 asleep, and the next
+            // full tick took the fall 100 ms later (the climber probing 4 -> 3 meanwhile, in
+            // one); CPU-bound workers never read asleep, so half is already the new load, and a
+            // look is only a sample.
+            let half_asleep = s.states.is_some_and(|states| {
+                states.read() >= MOSTLY_RUNNABLE_READ
+                    && u64::from(states.blocked) * 2 >= u64::from(states.read())
+            });
+            state.look_again =
+                near_cap.is_some_and(|(cpu_was, cpu)| cpu <= DIPPED_TO * cpu_was || half_asleep);
         }
         // Only from about the size CPU-bound work keeps (twice the CPU cap, where rule 6
         // trims to it and the climber probes above it), and to at most 4 × the cap: what the
@@ -1200,6 +1229,7 @@ pub fn grows_on_demand(s: &Snapshot, config: &Config) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::WorkerStates;
 
     const TICK: Duration = Duration::from_millis(100);
 
@@ -1247,6 +1277,26 @@ mod tests {
             decide(&hot(busy(4, 0.4, 0.4, 3.6)), &mut state, &config).target,
             16
         );
+    }
+
+    #[test]
+    fn states_at_their_limits_are_counted_without_overflow() {
+        // `WorkerStates` is public: a custom `Signals` may fill it with anything. The checks
+        // count in u64, so no count overflows, and the decision stays within the bounds.
+        let config = Config::default();
+        for (runnable, blocked) in [(u32::MAX, u32::MAX), (0, u32::MAX), (u32::MAX, 0), (0, 0)] {
+            let states = Some(WorkerStates { runnable, blocked });
+            let mut state = ControllerState::new();
+            decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+            for cpu in [1.9, 1.3, 0.4] {
+                let s = Snapshot {
+                    states,
+                    ..busy(4, 0.1, cpu, 3.9)
+                };
+                let d = decide(&s, &mut state, &config);
+                assert!((config.min..=config.max).contains(&d.target), "{d:?}");
+            }
+        }
     }
 
     #[test]

@@ -1003,6 +1003,7 @@ impl PoolSignals {
             usize::try_from(running).unwrap_or(usize::MAX),
             self.cores,
             cores_used,
+            process_cpu,
             queued > 0 || saturating,
         ) {
             split @ Split::Measure => self.wait_share(workers, running, stands_cpu, split, now),
@@ -1188,17 +1189,30 @@ const LIGHT_CPU_PER_CORE: f64 = 0.25;
 /// sample is only `SCHED_SAMPLE` files, kept open); until the first pair, workers using under
 /// `LIGHT_CPU_PER_CORE` of the cores count as blocked, so a sleep-bound burst on a quiet host
 /// still grows at once instead of waiting 50 ms for the pair.
+///
+/// Not light while the process's CPU (`process_cpu`, fresh every tick) fills the cores (9/10,
+/// as the host reading's "free"), whatever the workers' clocks (read a few a tick in turn) and
+/// the host reading (once a second) say: both can be stale-low after a trim. W4's CPU-bound
+/// phase, trimmed 28 -> 12 on a tick the controller was starved to 324 ms, read 0.48 cores by
+/// the clocks and a free host (the sleep phase's reading) while the process used 1.96; taken
+/// as light, its off-CPU time counted as blocked until the pair, 11.5 of 12 workers, and it
+/// grew 12 -> 65, trimmed back over the next 400 ms. Not on a lower process figure: it counts
+/// the process's other threads too, and a sleep phase's read 0.14-1.04 cores (the submitting
+/// thread among them) where the workers' clocks read 0.2-0.6; taken as not light, those
+/// ticks read states and pairs they do not need.
 fn off_cpu_split(
     host_cpu: Option<f64>,
     busy: usize,
     cores: usize,
     cores_used: f64,
+    process_cpu: Option<f64>,
     needed: bool,
 ) -> Split {
     let host_free = host_cpu.is_some_and(|h| h < HOST_FREE_BELOW);
+    let process_full = process_cpu.is_some_and(|p| p >= HOST_FREE_BELOW * cores as f64);
     if host_free && busy <= cores {
         Split::Blocked
-    } else if host_free && cores_used < LIGHT_CPU_PER_CORE * cores as f64 {
+    } else if host_free && !process_full && cores_used < LIGHT_CPU_PER_CORE * cores as f64 {
         Split::MeasureElseBlocked
     } else if needed || host_free {
         Split::Measure
@@ -2040,20 +2054,20 @@ mod tests {
         assert!(!Split::Blocked.states());
         // Spinners (over a quarter of the cores) on a host whose stale reading says "free":
         // measured with their states (W4's guard).
-        assert!(off_cpu_split(Some(0.3), 64, 2, 1.9, true).states());
-        assert!(!off_cpu_split(Some(0.3), 64, 2, 0.1, true).states());
+        assert!(off_cpu_split(Some(0.3), 64, 2, 1.9, None, true).states());
+        assert!(!off_cpu_split(Some(0.3), 64, 2, 0.1, None, true).states());
         // Their `schedstat` pair spans at least 150 ms (every other tick at 100 ms), others'
         // 50 ms (every tick); the share stands between readings.
         assert_eq!(
-            off_cpu_split(Some(0.3), 64, 2, 0.1, true).pair_min(),
+            off_cpu_split(Some(0.3), 64, 2, 0.1, None, true).pair_min(),
             SCHED_PAIR_LIGHT
         );
         assert_eq!(
-            off_cpu_split(Some(0.3), 64, 2, 1.9, true).pair_min(),
+            off_cpu_split(Some(0.3), 64, 2, 1.9, None, true).pair_min(),
             SCHED_PAIR_MIN
         );
         assert_eq!(
-            off_cpu_split(Some(0.95), 64, 2, 0.1, true).pair_min(),
+            off_cpu_split(Some(0.95), 64, 2, 0.1, None, true).pair_min(),
             SCHED_PAIR_MIN
         );
         assert!(SCHED_PAIR_LIGHT < SHARE_VALID);
@@ -2066,17 +2080,37 @@ mod tests {
     /// the first pair, light workers count as blocked.
     #[test]
     fn off_cpu_time_is_blocked_only_while_a_cpu_is_surely_free() {
-        assert_eq!(off_cpu_split(Some(0.3), 2, 2, 1.9, true), Split::Blocked);
-        assert_eq!(off_cpu_split(Some(0.3), 2, 2, 1.9, false), Split::Blocked);
-        assert_eq!(off_cpu_split(Some(0.3), 3, 2, 1.9, true), Split::Measure);
-        assert_eq!(off_cpu_split(Some(0.3), 3, 2, 1.9, false), Split::Measure);
-        assert_eq!(
-            off_cpu_split(Some(0.3), 64, 2, 0.1, true),
-            Split::MeasureElseBlocked
-        );
-        assert_eq!(off_cpu_split(Some(0.95), 64, 2, 0.1, true), Split::Measure);
-        assert_eq!(off_cpu_split(Some(0.95), 1, 2, 0.0, false), Split::Unknown);
-        assert_eq!(off_cpu_split(None, 64, 2, 0.1, false), Split::Unknown);
-        assert_eq!(off_cpu_split(None, 64, 2, 0.1, true), Split::Measure);
+        // (host, busy, cores used by the clocks, the process's CPU, needed) on 2 cores.
+        let cases = [
+            ((Some(0.3), 2, 1.9, None, true), Split::Blocked),
+            ((Some(0.3), 2, 1.9, None, false), Split::Blocked),
+            ((Some(0.3), 3, 1.9, None, true), Split::Measure),
+            ((Some(0.3), 3, 1.9, None, false), Split::Measure),
+            ((Some(0.3), 64, 0.1, None, true), Split::MeasureElseBlocked),
+            ((Some(0.95), 64, 0.1, None, true), Split::Measure),
+            // Light by the clocks while the process fills the cores (the clocks stale after
+            // a trim, the host reading a second old): measured, not presumed blocked.
+            ((Some(0.36), 12, 0.48, Some(1.96), true), Split::Measure),
+            // A sleep phase's process (its submitting thread among it) below the cores, or
+            // a figure that is no number: light.
+            (
+                (Some(0.36), 12, 0.1, Some(1.04), true),
+                Split::MeasureElseBlocked,
+            ),
+            (
+                (Some(0.36), 12, 0.1, Some(f64::NAN), true),
+                Split::MeasureElseBlocked,
+            ),
+            ((Some(0.95), 1, 0.0, None, false), Split::Unknown),
+            ((None, 64, 0.1, None, false), Split::Unknown),
+            ((None, 64, 0.1, None, true), Split::Measure),
+        ];
+        for ((host, busy, used, process, needed), split) in cases {
+            assert_eq!(
+                off_cpu_split(host, busy, 2, used, process, needed),
+                split,
+                "host {host:?}, {busy} busy, {used} cores used, process {process:?}, needed {needed}"
+            );
+        }
     }
 }

@@ -994,6 +994,104 @@ fn a_second_look_whose_states_find_the_workers_runnable_takes_no_fall() {
     insta::assert_snapshot!(format!("{table}\nhog arriving:\n{hog}"));
 }
 
+/// How W4's switch to W3's tasks met the ticks, as traced at 4 and 5 workers
+/// (`ADAPTIVE_DEBUG`-style per-tick dumps of `compare --only "adaptive W4"`, 2026-12-04).
+#[derive(Clone, Copy)]
+enum Switch {
+    /// The queued CPU-bound tasks ran nearly to the straddling tick's end: it reads 1.88 cores
+    /// at 4 workers with `asleep` of them already asleep; the look 25 ms on reads 0.8 cores.
+    Late { asleep: usize },
+    /// At 5 workers the straddling tick reads 1.34 cores with 4 of 5 asleep, and the new load
+    /// alone 1.03 (W3's tasks on 5 workers use a core).
+    Mid,
+}
+
+/// The switch's ticks with the states read at each: the CPU phase (tick 1, all runnable),
+/// the straddling tick (2), then W3's tasks (four in five asleep). `hog`: the same CPU figures
+/// from an outside hog arriving, every worker runnable.
+fn switch_seen_by_the_states(tick: u32, threads: usize, switch: Switch, hog: bool) -> Snapshot {
+    let busy = threads.min(64);
+    let n = busy as f64;
+    let (completed, blocked, cpu, asleep) = match (tick, switch) {
+        (1, Switch::Late { .. }) => (185, 0.03, 1.95, 0),
+        // Held at 5 by rule 6: a tenth of the busy time blocked, the CPU cap scaled by it.
+        (1, Switch::Mid) => (202, 0.52, 1.96, 0),
+        (2, Switch::Late { asleep }) => (182, 0.09, 1.88, asleep),
+        (2, Switch::Mid) => (129, 1.37, 1.34, busy - 1),
+        (_, Switch::Late { .. }) if hog => (100, 0.1, 0.8, 0),
+        (_, Switch::Mid) if hog => (100, 0.1, 1.03, 0),
+        (3, Switch::Late { .. }) => (20, 0.1, 0.8, busy - 1),
+        (3, Switch::Mid) => (14, 1.48, 1.03, busy),
+        _ => {
+            let (completed, blocked, cpu, _) = w3_caught_up(n);
+            (completed, blocked, cpu, busy.min(8) * 4 / 5)
+        }
+    };
+    let read = busy.min(8) as u32;
+    let asleep = if hog { 0 } else { (asleep as u32).min(read) };
+    Snapshot {
+        process_cpu: Some(cpu),
+        states: Some(WorkerStates {
+            runnable: read - asleep,
+            blocked: asleep,
+        }),
+        ..phase_change(busy, completed, blocked, cpu, n - blocked)
+    }
+}
+
+#[test]
+fn states_that_find_the_workers_asleep_see_the_fall_sooner() {
+    // Late switch, 4 workers: the straddling tick's CPU has hardly fallen (1.88), but its
+    // states read 4 of 4 asleep, or 2 of 4: it asks for the look (half asleep is enough for a
+    // look: CPU-bound workers never read asleep), and the look takes the fall (4 -> 16) 75 ms
+    // before the next full tick would have. Before, no look: the pool ran the first 100-140 ms
+    // of W3's tasks at 4 threads (or 3, the climber probing down meanwhile).
+    let mut tables = String::new();
+    for asleep in [4, 2] {
+        let (late, grew_at, threads) = trace_with_a_second_look(4, 6, 3, |tick, threads| {
+            switch_seen_by_the_states(tick, threads, Switch::Late { asleep }, false)
+        });
+        assert!(late.lines().nth(2).unwrap().contains("| true "), "{late}");
+        assert_eq!(grew_at, Some(3), "{late}");
+        let look = late.lines().nth(3).unwrap();
+        assert!(
+            look.contains("  4 -> 16") && look.contains("cpu fell"),
+            "{late}"
+        );
+        assert!((12..=32).contains(&threads), "{threads}\n{late}");
+        writeln!(tables, "late switch, 4 workers, {asleep} asleep:\n{late}").unwrap();
+    }
+    // 5 workers: the straddling tick's CPU fell by a third (1.96 -> 1.34), not by half, with 4
+    // of 5 asleep: the fall is taken there (5 -> 14, the room the blocking ratio gives: the
+    // CPU cap × 5 busy / 1.34 cores). Before, the look read 1.03 cores (not under half the
+    // cores) and held; the split caught up a full tick later.
+    let (five, grew_at, _) = trace_with_a_second_look(5, 6, 3, |tick, threads| {
+        switch_seen_by_the_states(tick, threads, Switch::Mid, false)
+    });
+    assert_eq!(grew_at, Some(2), "{five}");
+    let fall = five.lines().nth(2).unwrap();
+    assert!(
+        fall.contains("  5 -> 14") && fall.contains("cpu fell"),
+        "{five}"
+    );
+    writeln!(tables, "switch, 5 workers:\n{five}").unwrap();
+    // The same CPU figures from an outside hog, every worker runnable: no look on the states,
+    // no fall by a quarter, never past the size the CPU phase kept.
+    for (switch, start) in [(Switch::Late { asleep: 4 }, 4), (Switch::Mid, 5)] {
+        let (hog, _, threads) = trace_with_a_second_look(start, 6, 3, |tick, threads| {
+            switch_seen_by_the_states(tick, threads, switch, true)
+        });
+        assert!(!hog.contains("cpu fell"), "{hog}");
+        // (The mid switch's dip by a third asks for the look on the CPU alone, as before.)
+        if matches!(switch, Switch::Late { .. }) {
+            assert!(!hog.lines().nth(2).unwrap().contains("| true "), "{hog}");
+        }
+        assert!(peak(&hog) <= Some(start), "{hog}");
+        assert!((CORES..=start).contains(&threads), "{threads}\n{hog}");
+    }
+    insta::assert_snapshot!(tables);
+}
+
 /// W4's CPU-bound phase at the CPU cap (4 workers on 2 cores) for the climber's whole first
 /// window, then the switch to W3's tasks reaching the workers mid-tick: tick 5 straddles it
 /// (1.4 cores by the clocks, 1.45 by the process), the second look at tick 6 (25 ms) reads
