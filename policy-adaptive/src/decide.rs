@@ -362,8 +362,10 @@ impl ControllerState {
     /// Set when a CPU-bound pool with a backlog read its workers' CPU fallen by a quarter or
     /// more but not by half: the tick straddles a change of load (a computing phase's queued
     /// tasks ran its first half), and the look, over the new load alone, tells a fall by half
-    /// (rule 4's "CPU fell") a tick sooner. Cleared by the next full tick, or by the look that
-    /// grows on the fall.
+    /// (rule 4's "CPU fell") a tick sooner. Set too, on the same terms, when the CPU has not
+    /// fallen yet but the busy workers' states (`Snapshot::states`) read half or more of them
+    /// asleep: the change reached them at the tick's very end. Cleared by the next full tick,
+    /// or by the look that grows on the fall.
     ///
     /// # Examples
     ///
