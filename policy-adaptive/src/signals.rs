@@ -1192,7 +1192,9 @@ const LIGHT_CPU_PER_CORE: f64 = 0.25;
 ///
 /// Not light while the process's CPU (`process_cpu`, fresh every tick) fills the cores (9/10,
 /// as the host reading's "free"), whatever the workers' clocks (read a few a tick in turn) and
-/// the host reading (once a second) say: both can be stale-low after a trim. W4's CPU-bound
+/// the host reading (once a second) say: both can be stale-low after a trim or a phase change
+/// (the CPU phase's start read 64 workers at 0.43 cores, the process at 1.96, and grew them to
+/// 105 on 53.7 "blocked"). W4's CPU-bound
 /// phase, trimmed 28 -> 12 on a tick the controller was starved to 324 ms, read 0.48 cores by
 /// the clocks and a free host (the sleep phase's reading) while the process used 1.96; taken
 /// as light, its off-CPU time counted as blocked until the pair, 11.5 of 12 workers, and it
