@@ -83,7 +83,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::snapshot::{Snapshot, MOSTLY_RUNNABLE_READ};
+use crate::snapshot::Snapshot;
 
 /// Why the controller chose its target.
 ///
@@ -724,10 +724,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // full tick took the fall 100 ms later (the climber probing 4 -> 3 meanwhile, in
             // one); CPU-bound workers never read asleep, so half is already the new load, and a
             // look is only a sample.
-            let half_asleep = s.states.is_some_and(|states| {
-                states.read() >= MOSTLY_RUNNABLE_READ
-                    && u64::from(states.blocked) * 2 >= u64::from(states.read())
-            });
+            let half_asleep = s.states.is_some_and(|states| states.half_blocked());
             state.look_again =
                 near_cap.is_some_and(|(cpu_was, cpu)| cpu <= DIPPED_TO * cpu_was || half_asleep);
         }

@@ -403,8 +403,14 @@ fn run_queue_share(readings: &std::collections::VecDeque<Reading>) -> Option<f64
     let busy_s = busy.as_secs_f64().max(off_s);
     let prior = (off_s - wait.as_secs_f64().min(off_s)) / busy_s;
     let share = (f64::from(blocked) + STATE_PRIOR * prior) / (f64::from(states) + STATE_PRIOR);
-    let seen = (1.0 - busy_s * share / off_s).clamp(0.0, 1.0);
+    let seen = queued_share(busy_s, off_s, share);
     Some(ended.max(seen))
+}
+
+/// The run-queue share of `off` seconds off the CPU, of `busy` seconds busy, when a share
+/// `blocked` of the busy time was blocked: `off - blocked × busy` was queued.
+fn queued_share(busy: f64, off: f64, blocked: f64) -> f64 {
+    (1.0 - busy * blocked / off).clamp(0.0, 1.0)
 }
 
 /// Whether a run-queue share measured `age` ago with `then` workers busy still stands with
@@ -1100,16 +1106,17 @@ impl PoolSignals {
 /// this sample's states alone, before the `schedstat` sample's first share (its first pair
 /// comes 50 ms after its first reading) while our workers leave the cores free: only when the
 /// states find the workers mostly asleep (`WorkerStates::mostly_blocked`), whose blocked share
-/// `p` of the busy time leaves `off - p × busy` to the run queue. W3's ramp (1 ms of CPU, then 4 ms asleep) read
-/// 4 of 4 asleep from its second tick (20 ms) and grew 4 -> 19 only at the pair (61 ms); CPU-
-/// bound workers never read mostly asleep, so they wait for the pair as before.
+/// `p` of the busy time leaves `off - p × busy` to the run queue. W3's ramp (1 ms of CPU,
+/// then 4 ms asleep) read 4 of 4 asleep from its second tick (20 ms) and grew 4 -> 19 only at
+/// the pair (61 ms); CPU-bound workers never read mostly asleep, so they wait for the pair as
+/// before.
 fn states_wait_share(states: WorkerStates, busy: Duration, cpu: Duration) -> Option<f64> {
     let off = busy.saturating_sub(cpu).as_secs_f64();
     if !states.mostly_blocked() || off <= 0.0 {
         return None;
     }
     let p = f64::from(states.blocked) / f64::from(states.read());
-    Some((1.0 - busy.as_secs_f64() * p / off).clamp(0.0, 1.0))
+    Some(queued_share(busy.as_secs_f64(), off, p))
 }
 
 /// The workers' CPU (cores) that decides whether a share from before a growth still stands
@@ -1222,11 +1229,10 @@ const LIGHT_CPU_PER_CORE: f64 = 0.25;
 /// as the host reading's "free"), whatever the workers' clocks (read a few a tick in turn) and
 /// the host reading (once a second) say: both can be stale-low after a trim or a phase change
 /// (the CPU phase's start read 64 workers at 0.43 cores, the process at 1.96, and grew them to
-/// 105 on 53.7 "blocked"). W4's CPU-bound
-/// phase, trimmed 28 -> 12 on a tick the controller was starved to 324 ms, read 0.48 cores by
-/// the clocks and a free host (the sleep phase's reading) while the process used 1.96; taken
-/// as light, its off-CPU time counted as blocked until the pair, 11.5 of 12 workers, and it
-/// grew 12 -> 65, trimmed back over the next 400 ms. Not on a lower process figure: it counts
+/// 105 on 53.7 "blocked"). W4's CPU-bound phase, trimmed 28 -> 12 on a tick the controller
+/// was starved to 324 ms, read 0.48 cores by the clocks and a free host (the sleep phase's
+/// reading) while the process used 1.96; taken as light, its off-CPU time counted as blocked
+/// until the pair, 11.5 of 12 workers, and it grew 12 -> 65, trimmed back over the next 400 ms. Not on a lower process figure: it counts
 /// the process's other threads too, and a sleep phase's read 0.14-1.04 cores (the submitting
 /// thread among them) where the workers' clocks read 0.2-0.6; taken as not light, those
 /// ticks read states and pairs they do not need.

@@ -82,6 +82,12 @@ impl WorkerStates {
             && u64::from(self.blocked) * 4 >= u64::from(self.read()) * 3
     }
 
+    /// Enough states to say (`MOSTLY_RUNNABLE_READ` = 3 or more), at least half of them
+    /// blocked: enough for rule 4's second look, which is one sample and judges again.
+    pub(crate) fn half_blocked(&self) -> bool {
+        self.read() >= MOSTLY_RUNNABLE_READ && u64::from(self.blocked) * 2 >= u64::from(self.read())
+    }
+
     /// Counts one worker's state; one that could not be read counts in neither.
     pub(crate) fn count(&mut self, state: Option<crate::proc::ThreadState>) {
         match state {
