@@ -45,9 +45,10 @@
 //!    cores; found half asleep on a full tick they ask for the second look however little the
 //!    CPU fell yet (CPU-bound workers never read asleep). And the lag the
 //!    first way: when the process's CPU (fresh every tick) rises to the cores (9/10) from half
-//!    or less of the lower of the last two full ticks, the split is the last load's for its
-//!    span (250 ms): no growth on it
-//!    (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
+//!    or less of the lower of the last two full ticks, or rises by a quarter of the cores with
+//!    its CPU per completed task tripled (heavier tasks: a tick that straddles the switch, or
+//!    an early one after it), the split is the last load's for its span (250 ms): no growth
+//!    on it (`Reason::CpuRose`). The backlog counted is net of the workers not running a task (each
 //!    takes a queued task once it gets a CPU). Whether the workers' CPU fills the cores (no
 //!    room) is judged on at most the process's over the same interval (their clocks, read in
 //!    turn, may span seconds). Half-blocked workers are light (the burst) by the process's CPU
@@ -124,8 +125,9 @@ pub enum Reason {
         /// Cores' worth of CPU they used on this one.
         to: f64,
     },
-    /// Queued work on busy workers read as blocked, but the process's CPU rose to the cores
-    /// (from half or less of its last two full ticks) within the blocked split's span: the
+    /// Queued work on busy workers read as blocked, but within the blocked split's span the
+    /// process's CPU rose to the cores (from half or less of its last two full ticks), or rose
+    /// by a quarter of the cores with its CPU per completed task tripled (heavier tasks): the
     /// split is the last load's, so no growth on it.
     CpuRose {
         /// Cores' worth of CPU the process used before (the lower of the last two full ticks).
@@ -316,11 +318,14 @@ pub struct ControllerState {
     last_cpu: [Option<(f64, u64)>; 2],
     /// The last two full ticks' process CPU (cores), newest first, for the rise of rule 4.
     last_process: [Option<f64>; 2],
+    /// The last two full ticks' process CPU per completed task (seconds), newest first, for
+    /// the heavier tasks that make the split stale (`HEAVIER_TASKS`).
+    last_task_cpu: [Option<f64>; 2],
     /// The last full tick's blocked share of its busy workers, for rule 6's trim (the larger
     /// of it and this tick's).
     last_blocked_share: Option<f64>,
-    /// After the process's CPU rose to the cores: the rise (from, to) and how long the blocked
-    /// split still speaks for the load before it (`SPLIT_SPAN`).
+    /// After the process's CPU rose to the cores, or with heavier tasks: the rise (from, to)
+    /// and how long the blocked split still speaks for the load before it (`SPLIT_SPAN`).
     stale_split: Option<(f64, f64, Duration)>,
     /// The last full tick read the workers' CPU dipped by a quarter or more with a backlog and
     /// the pool near the CPU cap, but not by half (a load that changed mid-tick): a decision
@@ -421,6 +426,17 @@ pub(crate) const LIGHT_TASK_CPU: f64 = 100e-6;
 /// (rule 4's burst on the process's figure): over a few, a task whose CPU was spent in the
 /// window before (it computes, then sleeps) looks free.
 pub(crate) const LIGHT_TASKS: u64 = 8;
+
+/// How many times the process's CPU per completed task must grow for the tasks to count as
+/// heavier ones (rule 4: the blocked split is then the last load's). A steady load's figure
+/// moves by a few tens of percent from tick to tick; W4's sleepers turning into spinners read
+/// x4.1, x5.6 and x11 on the tick that straddled the switch (three runs), x14-x25 on the next.
+const HEAVIER_TASKS: f64 = 3.0;
+
+/// The share of the cores the process's CPU must rise by, with heavier tasks, for the blocked
+/// split to be the last load's: tasks that got heavier but leave the cores as they were (a
+/// light task turned into one that blocks longer) do not make it wrong where it matters.
+const ROSE_BY: f64 = 0.25;
 
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
 /// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
@@ -558,14 +574,41 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let left = left.saturating_sub(s.elapsed);
         state.stale_split = (!left.is_zero()).then_some((from, to, left));
     }
+    let process_low = of_last_two(state.last_process, f64::min);
     if full_tick {
-        if let (Some(now), Some(before)) = (process_cpu, of_last_two(state.last_process, f64::min))
-        {
+        if let (Some(now), Some(before)) = (process_cpu, process_low) {
             if now >= FULL_CORES * cores && before * 2.0 <= now {
                 state.stale_split = Some((before, now, SPLIT_SPAN));
             }
         }
+    }
+    // Or the tasks got heavier: the process's CPU per completed task tripled (from the lower
+    // of the last two full ticks) while the process rose by a quarter of the cores, not yet to
+    // them. A tick that straddles the switch reads a mix: W4's sleepers (67 µs of the
+    // process's CPU per task at 87 workers, 0.79 cores) turning into spinners read 375 µs a
+    // task at 1.67 cores, the split still 53 of 77 blocked with 34 queued, and grew 87 -> 111
+    // (69 -> 89 and 67 -> 125 in other runs), trimmed back 300 ms later. On an early tick
+    // too, over a tenth of an interval and `LIGHT_TASKS` completions (as `process_light`):
+    // the on-demand growth may come a few ms into the new load. A pool growing on a steady
+    // load (W3's ramp: 1 ms a task at any size) keeps its CPU per task, and a span already
+    // running is not lengthened.
+    let task_cpu = process_cpu
+        .filter(|_| s.completed >= LIGHT_TASKS && s.elapsed.saturating_mul(10) >= config.interval)
+        .map(|p| p * s.elapsed.as_secs_f64() / s.completed as f64);
+    if let (Some(now), Some(before), Some(task), Some(task_before), None) = (
+        process_cpu,
+        process_low,
+        task_cpu,
+        of_last_two(state.last_task_cpu, f64::min),
+        state.stale_split,
+    ) {
+        if task >= HEAVIER_TASKS * task_before && now - before >= ROSE_BY * cores {
+            state.stale_split = Some((before, now, SPLIT_SPAN));
+        }
+    }
+    if full_tick {
         state.last_process = [process_cpu, state.last_process[0]];
+        state.last_task_cpu = [task_cpu, state.last_task_cpu[0]];
     }
 
     // Timers first: they must see every tick, whichever rule decides.
@@ -1451,6 +1494,54 @@ mod tests {
         Snapshot {
             process_cpu: Some(process),
             ..s
+        }
+    }
+
+    #[test]
+    fn heavier_tasks_hold_growth_on_the_blocked_split_from_an_early_tick_too() {
+        let config = Config::default();
+        // Two full ticks of sleepers: 60 of 64 blocked, 1000 completions at 0.5 cores (50 µs
+        // of the process's CPU a task).
+        let sleepers = Snapshot {
+            completed: 1000,
+            ..with_process(busy(64, 60.0, 0.3, 2.0), 0.5)
+        };
+        let after_sleepers = || {
+            let mut state = ControllerState::new();
+            for _ in 0..2 {
+                decide(&sleepers, &mut state, &config);
+            }
+            state
+        };
+        // `ms` into the next interval, `completed` tasks at `process` cores, the split still
+        // the sleepers' (nearly all blocked: an early tick's growth).
+        let early = |ms, completed, process| Snapshot {
+            elapsed: Duration::from_millis(ms),
+            completed,
+            ..with_process(busy(64, 60.0, 0.3, 2.0), process)
+        };
+        let cases = [
+            // Spinners 20 ms in: 30 tasks at 1.9 cores, 1.3 ms each: the split is stale.
+            ((20, 30, 1.9), true),
+            // Over 5 ms (under a tenth of an interval): too short a window to judge.
+            ((5, 30, 1.9), false),
+            // Fewer than `LIGHT_TASKS` completions: a task's CPU may precede the window.
+            ((20, LIGHT_TASKS - 1, 1.9), false),
+            // Heavier tasks, but the process up only 0.1 cores: the cores are as they were.
+            ((20, 8, 0.6), false),
+            // The process up to 1.9 cores with the tasks as they were (the sleepers' pool
+            // grown): its split, growth on it.
+            ((20, 760, 1.9), false),
+        ];
+        for ((ms, completed, process), holds) in cases {
+            let mut state = after_sleepers();
+            let d = decide(&early(ms, completed, process), &mut state, &config);
+            let rose = matches!(d.reason, Reason::CpuRose { .. });
+            assert_eq!(
+                rose, holds,
+                "{ms} ms, {completed} done, {process} cores: {d:?}"
+            );
+            assert_eq!(d.target > 64, !holds, "{ms} ms, {completed} done: {d:?}");
         }
     }
 

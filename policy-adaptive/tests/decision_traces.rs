@@ -1282,6 +1282,71 @@ fn a_process_cpu_rise_holds_growth_on_the_stale_split_and_trims_to_the_cap() {
     insta::assert_snapshot!(format!("{table}\nwithout the process's CPU:\n{old}"));
 }
 
+/// W4's switch from sleepers to spinners at 87 threads, as measured (per-tick dump of
+/// `compare --only "adaptive W4"`, 2 cores): two sleep-phase ticks (67-74 µs of the process's
+/// CPU per task), the tick that straddles the switch (459 completions at 1.67 cores, the split
+/// still 53.1 of 77 blocked, 34 queued), two with the split catching up, then spinners. With
+/// `heavier: false`, the straddling tick's completions keep the sleepers' CPU per task: the
+/// same rise of the process's CPU from a pool of sleepers growing on them.
+fn sleepers_turn_into_spinners(tick: u32, threads: usize, heavier: bool) -> Snapshot {
+    let busy = threads.min(64);
+    let (running, queued, completed, blocked, cpu, demand, process) = match tick {
+        1 => (64, 0, 1216, 55.9, 0.50, 9.2, 0.90),
+        2 => (62, 0, 1168, 52.4, 0.53, 11.1, 0.79),
+        3 if heavier => (77, 34, 459, 53.1, 0.51, 21.8, 1.67),
+        3 => (77, 34, 2490, 53.1, 0.51, 21.8, 1.67),
+        4 => (56, 53, 213, 28.3, 0.63, 39.0, 1.95),
+        5 => (busy.min(104), 3, 190, 28.8, 1.08, 77.4, 2.0),
+        _ => (busy, 64 - busy, 200, 0.3, 1.4, busy as f64 - 0.3, 1.95),
+    };
+    Snapshot {
+        queued: queued as u64,
+        running: running.min(threads) as u64,
+        completed,
+        blocked: Some(blocked),
+        worker_cpu: Some(cpu),
+        worker_demand: Some(demand),
+        memory: lots_of_memory(),
+        host_cpu: Some(if tick < 5 { 0.17 } else { 0.54 }),
+        process_cpu: Some(process),
+        ..base()
+    }
+}
+
+#[test]
+fn heavier_tasks_hold_growth_on_the_stale_split() {
+    // Before: the straddling tick grew 87 -> 111 on the sleep phase's split (the process's
+    // 1.67 cores is not the cores, so the rise to them did not hold it), and rule 6 trimmed
+    // back 300 ms later. Now the process's CPU per task rose x5 (74 -> 375 µs) with the
+    // process up 0.88 cores: the tasks got heavier, the split is the last load's for its span
+    // (this tick and the next two), then the trim on the caught-up split.
+    let mut config = Config::default();
+    config.max = 128;
+    let peak_threads = std::cell::Cell::new(0);
+    let (heavier, end) = trace(&config, 87, 8, |tick, threads| {
+        peak_threads.set(peak_threads.get().max(threads));
+        sleepers_turn_into_spinners(tick, threads, true)
+    });
+    let line = |table: &str, n: usize| table.lines().nth(n).unwrap().to_owned();
+    assert!(line(&heavier, 3).contains(" 87 -> 87 "), "{heavier}");
+    assert!(line(&heavier, 3).contains("rose 0.79 -> 1.67"), "{heavier}");
+    assert_eq!(
+        peak_threads.get(),
+        87,
+        "grew on the stale split:\n{heavier}"
+    );
+    assert_eq!(end, 2 * CORES, "{heavier}");
+    // The same rise from sleepers growing on the same tasks (their CPU per task held): the
+    // split is theirs, and the backlog grows the pool at once, as before.
+    let (steady, _) = trace(&config, 87, 3, |tick, threads| {
+        sleepers_turn_into_spinners(tick, threads, false)
+    });
+    assert!(line(&steady, 3).contains(" 87 -> 111 "), "{steady}");
+    insta::assert_snapshot!(format!(
+        "{heavier}\nthe same rise, the CPU per task held:\n{steady}"
+    ));
+}
+
 #[test]
 fn the_workers_cpu_is_never_above_the_processs() {
     // W4's sleep phase after its CPU-and-sleep one, as measured: 22 workers, 11.4 blocked, the
