@@ -503,6 +503,13 @@ impl CpuCap {
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
     // A process figure that is not a number of cores (a custom `Signals`) is no figure.
     let process_cpu = s.process_cpu.filter(|p| p.is_finite() && *p >= 0.0);
+    // The process's CPU per completed task (seconds), over a tenth of an interval and
+    // `LIGHT_TASKS` completions or more: a shorter window, or fewer tasks, cannot date a task's
+    // CPU (it computes, then sleeps). Tells light tasks (rule 4's burst) and heavier ones (the
+    // stale split).
+    let process_task_cpu = process_cpu
+        .filter(|_| s.completed >= LIGHT_TASKS && s.elapsed.saturating_mul(10) >= config.interval)
+        .map(|p| p * s.elapsed.as_secs_f64() / s.completed as f64);
     state.ticks += 1;
     let (min, max) = (config.min, config.max);
     let current = s.target;
@@ -574,41 +581,29 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         let left = left.saturating_sub(s.elapsed);
         state.stale_split = (!left.is_zero()).then_some((from, to, left));
     }
-    let process_low = of_last_two(state.last_process, f64::min);
-    if full_tick {
-        if let (Some(now), Some(before)) = (process_cpu, process_low) {
-            if now >= FULL_CORES * cores && before * 2.0 <= now {
-                state.stale_split = Some((before, now, SPLIT_SPAN));
-            }
-        }
-    }
     // Or the tasks got heavier: the process's CPU per completed task tripled (from the lower
     // of the last two full ticks) while the process rose by a quarter of the cores, not yet to
     // them. A tick that straddles the switch reads a mix: W4's sleepers (67 µs of the
     // process's CPU per task at 87 workers, 0.79 cores) turning into spinners read 375 µs a
     // task at 1.67 cores, the split still 53 of 77 blocked with 34 queued, and grew 87 -> 111
     // (69 -> 89 and 67 -> 125 in other runs), trimmed back 300 ms later. On an early tick
-    // too, over a tenth of an interval and `LIGHT_TASKS` completions (as `process_light`):
-    // the on-demand growth may come a few ms into the new load. A pool growing on a steady
-    // load (W3's ramp: 1 ms a task at any size) keeps its CPU per task, and a span already
-    // running is not lengthened.
-    let task_cpu = process_cpu
-        .filter(|_| s.completed >= LIGHT_TASKS && s.elapsed.saturating_mul(10) >= config.interval)
-        .map(|p| p * s.elapsed.as_secs_f64() / s.completed as f64);
-    if let (Some(now), Some(before), Some(task), Some(task_before), None) = (
-        process_cpu,
-        process_low,
-        task_cpu,
-        of_last_two(state.last_task_cpu, f64::min),
-        state.stale_split,
-    ) {
-        if task >= HEAVIER_TASKS * task_before && now - before >= ROSE_BY * cores {
+    // too (`process_task_cpu` spans a tenth of an interval and `LIGHT_TASKS` completions): the
+    // on-demand growth may come a few ms into the new load. A pool growing on a steady load
+    // (W3's ramp: 1 ms a task at any size) keeps its CPU per task, and a span already running
+    // is not lengthened by it.
+    if let (Some(now), Some(before)) = (process_cpu, of_last_two(state.last_process, f64::min)) {
+        let to_the_cores = full_tick && now >= FULL_CORES * cores && before * 2.0 <= now;
+        let heavier = state.stale_split.is_none()
+            && now - before >= ROSE_BY * cores
+            && matches!((process_task_cpu, of_last_two(state.last_task_cpu, f64::min)),
+                (Some(task), Some(was)) if task >= HEAVIER_TASKS * was);
+        if to_the_cores || heavier {
             state.stale_split = Some((before, now, SPLIT_SPAN));
         }
     }
     if full_tick {
         state.last_process = [process_cpu, state.last_process[0]];
-        state.last_task_cpu = [task_cpu, state.last_task_cpu[0]];
+        state.last_task_cpu = [process_task_cpu, state.last_task_cpu[0]];
     }
 
     // Timers first: they must see every tick, whichever rule decides.
@@ -807,13 +802,11 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // five runs). A process starved by an outside load that arrives at that moment looks
         // the same: it grows on it, and rule 6 trims back on the caught-up split once the fall
         // has left the last two full ticks (at most two ticks later).
-        let process_light = match (process_cpu, s.blocked) {
-            (Some(p), Some(b))
-                if s.elapsed.saturating_mul(10) >= config.interval
-                    && s.completed >= LIGHT_TASKS
-                    && p < CPU_FELL_BELOW * cores
+        let process_light = match (process_cpu, process_task_cpu, s.blocked) {
+            (Some(p), Some(task), Some(b))
+                if p < CPU_FELL_BELOW * cores
                     && (b * 2.0 >= busy as f64 || process_fell)
-                    && p * s.elapsed.as_secs_f64() / (s.completed as f64) < LIGHT_TASK_CPU =>
+                    && task < LIGHT_TASK_CPU =>
             {
                 Some(p)
             }
