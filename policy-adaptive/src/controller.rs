@@ -14,6 +14,7 @@ use pool_core::{
 
 use crate::config::{Config, ConfigError};
 use crate::decide::{decide, grows_on_demand, ControllerState, Decision, Reason, LOOK_AGAIN_AFTER};
+use crate::midway::MidwayLook;
 use crate::proc::{current_thread_cpu, CpuClock, WorkerThreads};
 use crate::signals::PoolSignals;
 use crate::snapshot::{Signals, Snapshot};
@@ -570,7 +571,9 @@ impl AdaptivePool {
     /// Of [`ticks`](Self::ticks), how many were early decisions: asked for by a submission that
     /// found every worker busy and work queued, or the second look a tick asked for after the
     /// workers' CPU dipped mid-tick
-    /// ([`ControllerState::looks_again`](crate::ControllerState::looks_again)).
+    /// ([`ControllerState::looks_again`](crate::ControllerState::looks_again)), or the midway
+    /// look after an early one that held, when the process's CPU fell
+    /// ([`Signals::process_cpu_since_sample`]).
     pub fn early_ticks(&self) -> u64 {
         self.shared.early_ticks.load(Ordering::Relaxed)
     }
@@ -684,6 +687,9 @@ enum Occasion {
     Early,
     /// The second look a regular tick asked for (`ControllerState::looks_again`).
     Look,
+    /// Midway between an early look that held a backlog and the next tick: a sample only if
+    /// the process's CPU fell since (`MidwayLook`).
+    Midway,
 }
 
 /// What a tick leaves for the loop.
@@ -700,6 +706,8 @@ enum Flow {
         quiet: bool,
         /// The decision asks for a second look (`ControllerState::looks_again`).
         look_again: bool,
+        /// The sample's `Snapshot::process_cpu`: a regular tick's is the midway look's mark.
+        process_cpu: Option<f64>,
     },
 }
 
@@ -732,6 +740,8 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     // The second look a regular tick asked for (a CPU dip mid-tick: `looks_again`), due then.
     let mut look_at: Option<Instant> = None;
     let look_after = interval / LOOK_AGAIN_AFTER;
+    // The look halfway to the next tick after an early look that held a backlog.
+    let mut midway = MidwayLook::new();
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see README.md).
@@ -755,6 +765,12 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     }
                     until = until.min(at);
                 }
+                if let Some(at) = midway.due() {
+                    if now >= at {
+                        break (Occasion::Midway, now);
+                    }
+                    until = until.min(at);
+                }
                 if control.early || follow_up {
                     let early_at = early_at(last_look, last_sample, early_gap);
                     if now >= early_at {
@@ -767,9 +783,23 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             }
         };
         follow_up = false;
+        // Due or not, any wake-up ends the wait for the midway look (a sample moves the
+        // baseline its read compares with).
+        midway.cancel();
         // An early look in between (an armed pool) leaves the second look due.
-        if occasion != Occasion::Early {
+        if !matches!(occasion, Occasion::Early | Occasion::Midway) {
             look_at = None;
+        }
+        if occasion == Occasion::Midway {
+            // The cheap look, then the process's CPU clock (no baseline moves): a sample only
+            // on a fall.
+            if nothing_to_grow_for(shared, shared.pool.queue_len() > 0)
+                || !midway.samples(process_cpu_since_sample(shared, &mut *signals))
+            {
+                continue;
+            }
+            last_look = Some(now);
+            shared.early_ticks.fetch_add(1, Ordering::Relaxed);
         }
         if occasion == Occasion::Look {
             // Not armed (CPU-bound work): no submission asked. A cheap look first, as for
@@ -809,10 +839,14 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 pending,
                 quiet,
                 look_again,
+                process_cpu,
             } => {
                 match occasion {
-                    Occasion::Tick => stretch.after_tick(quiet),
-                    Occasion::Early | Occasion::Look => stretch.reset(),
+                    Occasion::Tick => {
+                        stretch.after_tick(quiet);
+                        midway.after_tick(process_cpu);
+                    }
+                    Occasion::Early | Occasion::Look | Occasion::Midway => stretch.reset(),
                 }
                 if occasion == Occasion::Tick && look_again {
                     look_at = Some(now + look_after);
@@ -824,8 +858,16 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     // next regular tick, so a backlog the rules will not grow for costs one
                     // early sample per interval, not ten. One whose signals were pending (no
                     // blocked count yet) looks again too: the next sample will have it.
-                    (Occasion::Early | Occasion::Look, Some(arm)) => {
-                        follow_up = grew || pending;
+                    // A midway sample that held looks again after the gap too: its window
+                    // still held the old load's last tasks (W4's read 106 us of CPU a task
+                    // over 50 ms, to sleepers' 20-30). An early look that held on a pool the
+                    // rules would still grow leaves a midway look before the next tick (due
+                    // `interval` after this sample), one per regular tick.
+                    (Occasion::Early | Occasion::Look | Occasion::Midway, Some(arm)) => {
+                        follow_up = grew || pending || occasion == Occasion::Midway;
+                        if occasion == Occasion::Early && arm && !follow_up {
+                            midway.after_held_early_look(now, interval);
+                        }
                         arm && grew
                     }
                     // The sample or the decision panicked: no opinion, stay disarmed.
@@ -835,6 +877,17 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             }
         }
     }
+}
+
+/// The process's CPU since the last sample, from the signals (a custom source may panic: no
+/// figure, counted as a callback panic).
+fn process_cpu_since_sample(shared: &Shared, signals: &mut dyn Signals) -> Option<f64> {
+    panic::catch_unwind(AssertUnwindSafe(|| signals.process_cpu_since_sample())).unwrap_or_else(
+        |_| {
+            shared.callback_panics.fetch_add(1, Ordering::Relaxed);
+            None
+        },
+    )
 }
 
 /// When an early look may come: `gap` after the last early look (the rate bound) and `gap`
@@ -881,6 +934,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         pending: false,
         quiet: false,
         look_again: false,
+        process_cpu: None,
     };
     let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
@@ -930,6 +984,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
             pending,
             quiet,
             look_again,
+            process_cpu: snapshot.process_cpu,
         };
     }
     match pool.set_threads(to) {
@@ -944,6 +999,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
                 pending,
                 quiet: false,
                 look_again,
+                process_cpu: snapshot.process_cpu,
             }
         }
     }
@@ -972,6 +1028,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         pending,
         quiet: false,
         look_again,
+        process_cpu: snapshot.process_cpu,
     }
 }
 

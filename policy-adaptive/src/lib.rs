@@ -58,6 +58,7 @@
 mod config;
 mod controller;
 mod decide;
+mod midway;
 mod proc;
 mod signals;
 mod snapshot;

@@ -954,15 +954,16 @@ impl PoolSignals {
     /// lower than the last tick's, which at worst leaves a rise unseen (as without the figure).
     fn process_cpu(&mut self, now: Instant) -> Option<f64> {
         let clock = crate::proc::process_cpu();
-        let cpu = match (clock, self.process_clock) {
-            (Some(clock), Some((before, at))) => {
-                let secs = now.saturating_duration_since(at).as_secs_f64();
-                (secs > 0.0).then(|| clock.saturating_sub(before).as_secs_f64() / secs)
-            }
-            _ => None,
-        };
+        let cpu = self.process_cpu_to(clock, now);
         self.process_clock = clock.map(|clock| (clock, now));
         cpu
+    }
+
+    /// The process's CPU from its last reading to `clock` read at `now`, in cores.
+    fn process_cpu_to(&self, clock: Option<Duration>, now: Instant) -> Option<f64> {
+        let ((before, at), clock) = (self.process_clock?, clock?);
+        let secs = now.saturating_duration_since(at).as_secs_f64();
+        (secs > 0.0).then(|| clock.saturating_sub(before).as_secs_f64() / secs)
     }
 
     /// The interval's worker time, or `None` without CPU clocks. `process_cpu`: the whole
@@ -1333,6 +1334,14 @@ impl Signals for PoolSignals {
             oldest_wait,
             states: self.states_now,
         }
+    }
+
+    /// One read of the process's CPU clock against the last sample's (the kernel sums the
+    /// process's threads: 40-50 µs cold at 256 workers). After a still sample,
+    /// which skips the clock, the figure averages over the still ticks too: lower, so at
+    /// worst it costs the controller a sample.
+    fn process_cpu_since_sample(&mut self) -> Option<f64> {
+        self.process_cpu_to(crate::proc::process_cpu(), Instant::now())
     }
 }
 

@@ -300,10 +300,25 @@ impl fmt::Display for Snapshot {
 pub trait Signals: Send {
     /// The signals now; `elapsed` is the time since the previous call.
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot;
+
+    /// The process's CPU since the last [`sample`](Self::sample), in cores, without moving
+    /// the next sample's baseline; `None` (the default) when the source has no such figure.
+    ///
+    /// The controller reads it midway between an early look that held a backlog and the next
+    /// regular tick, and samples there only if the process's CPU fell by a quarter from the
+    /// last tick's (`Snapshot::process_cpu`): a load that turned to blocking is then grown for
+    /// half an interval sooner. Without the figure there is no midway look.
+    fn process_cpu_since_sample(&mut self) -> Option<f64> {
+        None
+    }
 }
 
 impl<S: Signals + ?Sized> Signals for Box<S> {
     fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
         (**self).sample(pool, elapsed)
+    }
+
+    fn process_cpu_since_sample(&mut self) -> Option<f64> {
+        (**self).process_cpu_since_sample()
     }
 }

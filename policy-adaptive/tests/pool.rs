@@ -518,3 +518,190 @@ fn a_cpu_dip_mid_tick_is_looked_at_again_before_the_next_tick() {
     pool.shutdown();
     assert!(pool.stats().is_balanced());
 }
+
+/// What `HeldThenBlocking` has seen: every sample's `elapsed`, and the midway looks' reads of
+/// the process's CPU.
+#[derive(Default)]
+struct Seen {
+    samples: Vec<Duration>,
+    glances: usize,
+}
+
+/// W4's CPU-and-sleep phase held at 20 workers (figures from a traced run on 2 cores: 7.9 of
+/// 20 busy workers blocked, the cores full, a backlog the rules hold and would grow on
+/// demand), until the `switch_at`-th early sample: from there on the tasks sleep (nearly every
+/// busy worker blocked, the process at 0.1 cores). The switch happens inside the script, right
+/// after an early look, whatever the test thread's pace. The first midway read panics. With
+/// `mixed_first`, the first sample after the switch reads the old load's last tasks beside the
+/// new (the process at 0.4 cores, 140 µs of CPU a task, the split still the old load's): a
+/// window the rules hold on.
+struct HeldThenBlocking {
+    interval: Duration,
+    switch_at: usize,
+    mixed_first: bool,
+    early_samples: usize,
+    samples_after_switch: usize,
+    seen: Arc<std::sync::Mutex<Seen>>,
+}
+
+impl HeldThenBlocking {
+    fn switched(&self) -> bool {
+        self.early_samples >= self.switch_at
+    }
+}
+
+impl Signals for HeldThenBlocking {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        let counts = counts_of(pool, elapsed);
+        let busy = counts.running as f64;
+        let share = elapsed.as_secs_f64() / self.interval.as_secs_f64();
+        let mixed = self.switched() && self.mixed_first && self.samples_after_switch == 0;
+        if self.switched() {
+            self.samples_after_switch += 1;
+        }
+        let snapshot = if mixed {
+            Snapshot {
+                completed: (2800.0 * share) as u64,
+                blocked: Some(busy * 0.45),
+                worker_cpu: Some(1.7),
+                worker_demand: Some(busy * 0.55),
+                process_cpu: Some(0.4),
+                ..counts
+            }
+        } else if self.switched() {
+            Snapshot {
+                completed: (3800.0 * share) as u64,
+                blocked: Some(busy - 1.0),
+                worker_cpu: Some(0.3),
+                worker_demand: Some(1.0),
+                process_cpu: Some(0.1),
+                ..counts
+            }
+        } else {
+            Snapshot {
+                completed: (1900.0 * share) as u64,
+                blocked: Some(busy * 0.4),
+                worker_cpu: Some(1.99),
+                worker_demand: Some(busy * 0.6),
+                process_cpu: Some(1.99),
+                ..counts
+            }
+        };
+        if elapsed < self.interval / 4 {
+            self.early_samples += 1;
+        }
+        self.seen.lock().unwrap().samples.push(elapsed);
+        snapshot
+    }
+
+    fn process_cpu_since_sample(&mut self) -> Option<f64> {
+        let glances = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.glances += 1;
+            seen.glances
+        };
+        if glances == 1 {
+            panic!("the first midway read panics");
+        }
+        Some(if self.switched() { 0.1 } else { 1.99 })
+    }
+}
+
+/// Invariant (the midway look, `src/README.md`): after an early look that held a backlog on a
+/// pool the rules would still grow, the controller reads the process's CPU halfway to the next
+/// tick and samples there only if it fell by a quarter: a steady load costs no sample (and a
+/// panicking read none either), a switch to blocking tasks just after the early look grows the
+/// pool halfway, not a tick later.
+#[test]
+fn a_held_backlog_that_turns_to_blocking_grows_midway_to_the_tick() {
+    let (history, samples, glances, pool) = run_held_then_blocking(false);
+    let interval = pool.config().interval;
+    let midway = |e: &Duration| *e >= interval / 4 && *e < interval;
+    assert_eq!(history.len(), 1, "{history:?}\n{samples:?}");
+    let on = usize::try_from(history[0].tick).unwrap() - 1;
+    assert!(history[0].to > 20, "{history:?}");
+    // Grown on the midway sample right after the early look that saw the switch.
+    assert!(midway(&samples[on]), "{samples:?}\n{history:?}");
+    assert!(samples[on - 1] < interval / 4, "{samples:?}\n{history:?}");
+    // Before it, two midway reads (one panicked, one steady) and no midway sample.
+    assert_eq!(glances, 3, "{samples:?}");
+    assert!(!samples[..on].iter().any(midway), "{samples:?}");
+    assert_eq!(pool.callback_panics(), 1);
+    pool.shutdown();
+    assert!(pool.stats().is_balanced());
+}
+
+/// Invariant (the midway look's follow-up): a midway sample that holds (its window still held
+/// the old load's tasks) looks again after the early gap, not a tick later.
+#[test]
+fn a_midway_sample_that_holds_looks_again_after_the_gap() {
+    let (history, samples, _, pool) = run_held_then_blocking(true);
+    let interval = pool.config().interval;
+    assert_eq!(history.len(), 1, "{history:?}\n{samples:?}");
+    let on = usize::try_from(history[0].tick).unwrap() - 1;
+    assert!(history[0].to > 20, "{history:?}");
+    // Grown on an early sample right after the midway one that held.
+    assert!(samples[on] < interval / 4, "{samples:?}\n{history:?}");
+    assert!(
+        samples[on - 1] >= interval / 4 && samples[on - 1] < interval,
+        "{samples:?}\n{history:?}"
+    );
+    pool.shutdown();
+    assert!(pool.stats().is_balanced());
+}
+
+/// Runs `HeldThenBlocking` on a 20-worker pool, submitting until it grows; returns the
+/// history, every sample's `elapsed`, the midway reads and the pool.
+fn run_held_then_blocking(
+    mixed_first: bool,
+) -> (
+    Vec<policy_adaptive::ScalingEvent>,
+    Vec<Duration>,
+    usize,
+    AdaptivePool,
+) {
+    // A long interval, so the midway sample (half of it) cannot be mistaken for an early look
+    // (10 ms) or a tick, and the tick comes half an interval after it.
+    let interval = Duration::from_secs(1);
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let mut config = Config::default();
+    config.min = 20;
+    config.max = 64;
+    config.interval = interval;
+    config.climb = false;
+    config.starvation_after = Duration::from_secs(60);
+    let pool = AdaptivePool::builder()
+        .config(config)
+        .signals(HeldThenBlocking {
+            interval,
+            // Early looks 1 and 2 are followed by a panicking and a steady midway read.
+            switch_at: 3,
+            mixed_first,
+            early_samples: 0,
+            samples_after_switch: 0,
+            seen: seen.clone(),
+        })
+        .build()
+        .unwrap();
+    let release = spawn_gated(&pool, 60);
+    // A submission that finds work queued asks for the early look; keep submitting (gated
+    // tasks, queued behind the 20 running) until the pool grows.
+    let (more, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    let deadline = Instant::now() + PATIENCE;
+    while pool.history().is_empty() && Instant::now() < deadline {
+        let gate = gate.clone();
+        pool.spawn(move || {
+            let _ = gate.lock().map(|rx| rx.recv());
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let history = pool.history();
+    let (samples, glances) = {
+        let seen = seen.lock().unwrap();
+        (seen.samples.clone(), seen.glances)
+    };
+    drop((release, more));
+    (history, samples, glances, pool)
+}
