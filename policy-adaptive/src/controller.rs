@@ -706,8 +706,10 @@ enum Flow {
         quiet: bool,
         /// The decision asks for a second look (`ControllerState::looks_again`).
         look_again: bool,
-        /// The sample's `Snapshot::process_cpu`: a regular tick's is the midway look's mark.
+        /// The sample's `Snapshot::process_cpu` and `cores`: a regular tick's are the midway
+        /// look's mark.
         process_cpu: Option<f64>,
+        cores: usize,
     },
 }
 
@@ -840,11 +842,12 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 quiet,
                 look_again,
                 process_cpu,
+                cores,
             } => {
                 match occasion {
                     Occasion::Tick => {
                         stretch.after_tick(quiet);
-                        midway.after_tick(process_cpu);
+                        midway.after_tick(process_cpu, cores);
                     }
                     Occasion::Early | Occasion::Look | Occasion::Midway => stretch.reset(),
                 }
@@ -935,6 +938,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         quiet: false,
         look_again: false,
         process_cpu: None,
+        cores: 1,
     };
     let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
@@ -985,6 +989,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
             quiet,
             look_again,
             process_cpu: snapshot.process_cpu,
+            cores: snapshot.cores,
         };
     }
     match pool.set_threads(to) {
@@ -1000,6 +1005,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
                 quiet: false,
                 look_again,
                 process_cpu: snapshot.process_cpu,
+                cores: snapshot.cores,
             }
         }
     }
@@ -1029,6 +1035,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         quiet: false,
         look_again,
         process_cpu: snapshot.process_cpu,
+        cores: snapshot.cores,
     }
 }
 

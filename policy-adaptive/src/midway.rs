@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 /// a tick, a change of load waits at most 50 ms for a look, not 100.
 const MIDWAY: u32 = 2;
 
+/// The share of the cores the last regular tick's process CPU must fill for a midway look: the
+/// held backlog it is for fills them (W3's tasks: 1.95-2.0 of 2 cores), where a fall of the CPU
+/// is a change of load. Below it, a held backlog is held by a rule the process's CPU does not
+/// lift (the damping after a growth that did not pay, the host guard, memory), and a low figure
+/// swings by a quarter from window to window (W4's sleep phases read 0.14-1.04 cores): a look
+/// there would be a wake-up for a sample on noise. The same 3/4 as the signals' "saturating".
+const CORES_FULL: f64 = 0.75;
+
 /// The share of the last regular tick's process CPU the process's CPU since the last sample
 /// must fall below for the midway look to sample: a fall by a quarter, as the second look's
 /// (`DIPPED_TO` in decide.rs). W3's held backlog reads 1.95-2.0 cores on 2 cores, tick after
@@ -30,7 +38,8 @@ pub(crate) struct MidwayLook {
     due: Option<Instant>,
     /// Scheduled since the last regular tick: at most one per tick.
     taken: bool,
-    /// The last regular tick's `Snapshot::process_cpu`, the figure a fall is measured from.
+    /// The last regular tick's `Snapshot::process_cpu`, the figure a fall is measured from,
+    /// kept only when it filled `CORES_FULL` of the cores.
     tick_cpu: Option<f64>,
 }
 
@@ -50,16 +59,18 @@ impl MidwayLook {
         self.due = None;
     }
 
-    /// After a regular tick, with its sample's process CPU: a new tick's look may come.
-    pub(crate) fn after_tick(&mut self, process_cpu: Option<f64>) {
-        self.tick_cpu = process_cpu;
+    /// After a regular tick, with its sample's process CPU and cores: a new tick's look may
+    /// come if that CPU filled the cores.
+    pub(crate) fn after_tick(&mut self, process_cpu: Option<f64>, cores: usize) {
+        self.tick_cpu = process_cpu.filter(|&cpu| cpu >= CORES_FULL * cores.max(1) as f64);
         self.taken = false;
     }
 
     /// After an early look (at `now`) that held on a pool the rules would still grow: due
-    /// halfway to the next tick, unless this tick already had one.
+    /// halfway to the next tick, unless this tick already had one or its CPU did not fill the
+    /// cores (no wake-up then).
     pub(crate) fn after_held_early_look(&mut self, now: Instant, interval: Duration) {
-        if !self.taken {
+        if !self.taken && self.tick_cpu.is_some() {
             self.due = Some(now + interval / MIDWAY);
             self.taken = true;
         }
@@ -81,13 +92,13 @@ mod tests {
 
     const INTERVAL: Duration = Duration::from_millis(100);
 
-    /// Invariant: one midway look per regular tick, due halfway to the next tick; a new tick
-    /// allows the next.
+    /// Invariant: one midway look per regular tick, due halfway to the next tick, and only after
+    /// a tick whose process CPU filled the cores; a new tick allows the next.
     #[test]
     fn one_look_per_tick_halfway_to_the_next() {
         let mut look = MidwayLook::new();
         let t0 = Instant::now();
-        look.after_tick(Some(1.99));
+        look.after_tick(Some(1.99), 2);
         assert_eq!(look.due(), None);
         look.after_held_early_look(t0, INTERVAL);
         assert_eq!(look.due(), Some(t0 + INTERVAL / 2));
@@ -95,18 +106,26 @@ mod tests {
         // Another held early look before the next tick: no second look.
         look.after_held_early_look(t0 + INTERVAL / 2, INTERVAL);
         assert_eq!(look.due(), None);
-        look.after_tick(Some(1.99));
+        look.after_tick(Some(1.99), 2);
         look.after_held_early_look(t0 + INTERVAL, INTERVAL);
         assert_eq!(look.due(), Some(t0 + INTERVAL * 3 / 2));
+        look.cancel();
+        // A tick whose CPU did not fill the cores (W1's sleepers: 0.3 of 2): no look at all.
+        look.after_tick(Some(0.3), 2);
+        look.after_held_early_look(t0 + INTERVAL * 2, INTERVAL);
+        assert_eq!(look.due(), None);
+        look.after_tick(None, 2);
+        look.after_held_early_look(t0 + INTERVAL * 3, INTERVAL);
+        assert_eq!(look.due(), None);
     }
 
-    /// Invariant: a sample only on a fall by more than a quarter from the last tick's CPU, on
-    /// figures that are numbers of cores; no figure, no sample.
+    /// Invariant: a sample only on a fall by more than a quarter from the last tick's CPU, which
+    /// filled the cores, on figures that are numbers of cores; no figure, no sample.
     #[test]
     fn samples_only_on_a_fall_by_a_quarter() {
         let mut look = MidwayLook::new();
         assert!(!look.samples(Some(0.1)), "no tick yet");
-        look.after_tick(Some(1.99));
+        look.after_tick(Some(1.99), 2);
         // W4's windows: a switch to sleepers early, mid-window, at its very end.
         assert!(look.samples(Some(0.15)));
         assert!(look.samples(Some(1.26)));
@@ -118,10 +137,13 @@ mod tests {
         assert!(!look.samples(Some(-1.0)));
         assert!(!look.samples(Some(f64::NAN)));
         // A tick that read nothing (a still pool): no mark, no sample.
-        look.after_tick(None);
+        look.after_tick(None, 2);
         assert!(!look.samples(Some(0.0)));
-        // A tick at no CPU: nothing can fall below it.
-        look.after_tick(Some(0.0));
-        assert!(!look.samples(Some(0.0)));
+        // A tick under the cores (W1's sleepers): a fall there is noise.
+        look.after_tick(Some(0.4), 2);
+        assert!(!look.samples(Some(0.1)));
+        // Zero cores from a custom source counts as one.
+        look.after_tick(Some(0.9), 0);
+        assert!(look.samples(Some(0.1)));
     }
 }

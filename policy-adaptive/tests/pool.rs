@@ -559,33 +559,22 @@ impl Signals for HeldThenBlocking {
         if self.switched() {
             self.samples_after_switch += 1;
         }
-        let snapshot = if mixed {
-            Snapshot {
-                completed: (2800.0 * share) as u64,
-                blocked: Some(busy * 0.45),
-                worker_cpu: Some(1.7),
-                worker_demand: Some(busy * 0.55),
-                process_cpu: Some(0.4),
-                ..counts
-            }
+        // Completions per second, blocked share of the busy workers, the workers' CPU, the
+        // process's CPU.
+        let (per_second, blocked_share, worker_cpu, process_cpu) = if mixed {
+            (2800.0, 0.45, 1.7, 0.4)
         } else if self.switched() {
-            Snapshot {
-                completed: (3800.0 * share) as u64,
-                blocked: Some(busy - 1.0),
-                worker_cpu: Some(0.3),
-                worker_demand: Some(1.0),
-                process_cpu: Some(0.1),
-                ..counts
-            }
+            (3800.0, 1.0 - 1.0 / busy.max(1.0), 0.3, 0.1)
         } else {
-            Snapshot {
-                completed: (1900.0 * share) as u64,
-                blocked: Some(busy * 0.4),
-                worker_cpu: Some(1.99),
-                worker_demand: Some(busy * 0.6),
-                process_cpu: Some(1.99),
-                ..counts
-            }
+            (1900.0, 0.4, 1.99, 1.99)
+        };
+        let snapshot = Snapshot {
+            completed: (per_second * share) as u64,
+            blocked: Some(busy * blocked_share),
+            worker_cpu: Some(worker_cpu),
+            worker_demand: Some(busy * (1.0 - blocked_share)),
+            process_cpu: Some(process_cpu),
+            ..counts
         };
         if elapsed < self.interval / 4 {
             self.early_samples += 1;
@@ -674,8 +663,9 @@ fn run_held_then_blocking(
         .config(config)
         .signals(HeldThenBlocking {
             interval,
-            // Early looks 1 and 2 are followed by a panicking and a steady midway read.
-            switch_at: 3,
+            // Early look 1 comes before any tick (no midway look: no tick's CPU to fall
+            // from); looks 2 and 3 are followed by a panicking and a steady midway read.
+            switch_at: 4,
             mixed_first,
             early_samples: 0,
             samples_after_switch: 0,
