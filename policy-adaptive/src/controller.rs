@@ -864,8 +864,8 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     // A midway sample that held looks again after the gap too: its window
                     // still held the old load's last tasks (W4's read 106 us of CPU a task
                     // over 50 ms, to sleepers' 20-30). An early look that held on a pool the
-                    // rules would still grow leaves a midway look before the next tick (due
-                    // `interval` after this sample), one per regular tick.
+                    // rules would still grow leaves a midway look, halfway to the next tick
+                    // (which comes `interval` after this sample), one per regular tick.
                     (Occasion::Early | Occasion::Look | Occasion::Midway, Some(arm)) => {
                         follow_up = grew || pending || occasion == Occasion::Midway;
                         if occasion == Occasion::Early && arm && !follow_up {

@@ -305,9 +305,10 @@ pub trait Signals: Send {
     /// the next sample's baseline; `None` (the default) when the source has no such figure.
     ///
     /// The controller reads it midway between an early look that held a backlog and the next
-    /// regular tick, and samples there only if the process's CPU fell by a quarter from the
-    /// last tick's (`Snapshot::process_cpu`): a load that turned to blocking is then grown for
-    /// half an interval sooner. Without the figure there is no midway look.
+    /// regular tick, when that tick's `Snapshot::process_cpu` filled 3/4 of the cores, and
+    /// samples there only if the process's CPU fell by a quarter from it: a load that turned
+    /// to blocking is then grown for up to half an interval sooner. Without the figure there
+    /// is no midway look.
     fn process_cpu_since_sample(&mut self) -> Option<f64> {
         None
     }
