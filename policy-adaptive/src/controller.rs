@@ -706,10 +706,9 @@ enum Flow {
         quiet: bool,
         /// The decision asks for a second look (`ControllerState::looks_again`).
         look_again: bool,
-        /// The sample's `Snapshot::process_cpu` and `cores`: a regular tick's are the midway
-        /// look's mark.
-        process_cpu: Option<f64>,
-        cores: usize,
+        /// The sample's `Snapshot::process_cpu` with its `cores`: a regular tick's is the
+        /// midway look's mark.
+        process_cpu: Option<(f64, usize)>,
     },
 }
 
@@ -842,12 +841,11 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 quiet,
                 look_again,
                 process_cpu,
-                cores,
             } => {
                 match occasion {
                     Occasion::Tick => {
                         stretch.after_tick(quiet);
-                        midway.after_tick(process_cpu, cores);
+                        midway.after_tick(process_cpu);
                     }
                     Occasion::Early | Occasion::Look | Occasion::Midway => stretch.reset(),
                 }
@@ -938,7 +936,6 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         quiet: false,
         look_again: false,
         process_cpu: None,
-        cores: 1,
     };
     let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
@@ -980,6 +977,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         &shared.config,
     ));
     let pending = snapshot.blocked.is_none() && snapshot.worker_cpu.is_some();
+    let process_cpu = snapshot.process_cpu.map(|cpu| (cpu, snapshot.cores));
     let quiet = stretch::is_quiet(&snapshot, to, &shared.config, arm == Some(true));
     if to == from {
         return Flow::Go {
@@ -988,8 +986,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
             pending,
             quiet,
             look_again,
-            process_cpu: snapshot.process_cpu,
-            cores: snapshot.cores,
+            process_cpu,
         };
     }
     match pool.set_threads(to) {
@@ -1004,8 +1001,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
                 pending,
                 quiet: false,
                 look_again,
-                process_cpu: snapshot.process_cpu,
-                cores: snapshot.cores,
+                process_cpu,
             }
         }
     }
@@ -1034,8 +1030,7 @@ fn tick(shared: &Shared, signals: &mut dyn Signals, elapsed: Duration, stretched
         pending,
         quiet: false,
         look_again,
-        process_cpu: snapshot.process_cpu,
-        cores: snapshot.cores,
+        process_cpu,
     }
 }
 

@@ -61,8 +61,10 @@ impl MidwayLook {
 
     /// After a regular tick, with its sample's process CPU and cores: a new tick's look may
     /// come if that CPU filled the cores.
-    pub(crate) fn after_tick(&mut self, process_cpu: Option<f64>, cores: usize) {
-        self.tick_cpu = process_cpu.filter(|&cpu| cpu >= CORES_FULL * cores.max(1) as f64);
+    pub(crate) fn after_tick(&mut self, process_cpu: Option<(f64, usize)>) {
+        self.tick_cpu = process_cpu
+            .filter(|&(cpu, cores)| cpu >= CORES_FULL * cores.max(1) as f64)
+            .map(|(cpu, _)| cpu);
         self.taken = false;
     }
 
@@ -98,7 +100,7 @@ mod tests {
     fn one_look_per_tick_halfway_to_the_next() {
         let mut look = MidwayLook::new();
         let t0 = Instant::now();
-        look.after_tick(Some(1.99), 2);
+        look.after_tick(Some((1.99, 2)));
         assert_eq!(look.due(), None);
         look.after_held_early_look(t0, INTERVAL);
         assert_eq!(look.due(), Some(t0 + INTERVAL / 2));
@@ -106,15 +108,15 @@ mod tests {
         // Another held early look before the next tick: no second look.
         look.after_held_early_look(t0 + INTERVAL / 2, INTERVAL);
         assert_eq!(look.due(), None);
-        look.after_tick(Some(1.99), 2);
+        look.after_tick(Some((1.99, 2)));
         look.after_held_early_look(t0 + INTERVAL, INTERVAL);
         assert_eq!(look.due(), Some(t0 + INTERVAL * 3 / 2));
         look.cancel();
         // A tick whose CPU did not fill the cores (W1's sleepers: 0.3 of 2): no look at all.
-        look.after_tick(Some(0.3), 2);
+        look.after_tick(Some((0.3, 2)));
         look.after_held_early_look(t0 + INTERVAL * 2, INTERVAL);
         assert_eq!(look.due(), None);
-        look.after_tick(None, 2);
+        look.after_tick(None);
         look.after_held_early_look(t0 + INTERVAL * 3, INTERVAL);
         assert_eq!(look.due(), None);
     }
@@ -125,7 +127,7 @@ mod tests {
     fn samples_only_on_a_fall_by_a_quarter() {
         let mut look = MidwayLook::new();
         assert!(!look.samples(Some(0.1)), "no tick yet");
-        look.after_tick(Some(1.99), 2);
+        look.after_tick(Some((1.99, 2)));
         // W4's windows: a switch to sleepers early, mid-window, at its very end.
         assert!(look.samples(Some(0.15)));
         assert!(look.samples(Some(1.26)));
@@ -137,13 +139,13 @@ mod tests {
         assert!(!look.samples(Some(-1.0)));
         assert!(!look.samples(Some(f64::NAN)));
         // A tick that read nothing (a still pool): no mark, no sample.
-        look.after_tick(None, 2);
+        look.after_tick(None);
         assert!(!look.samples(Some(0.0)));
         // A tick under the cores (W1's sleepers): a fall there is noise.
-        look.after_tick(Some(0.4), 2);
+        look.after_tick(Some((0.4, 2)));
         assert!(!look.samples(Some(0.1)));
         // Zero cores from a custom source counts as one.
-        look.after_tick(Some(0.9), 0);
+        look.after_tick(Some((0.9, 0)));
         assert!(look.samples(Some(0.1)));
     }
 }
