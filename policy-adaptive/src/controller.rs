@@ -268,6 +268,7 @@ impl AdaptivePoolBuilder {
             wake: Condvar::new(),
             armed: AtomicBool::new(armed),
             early_ticks: AtomicU64::new(0),
+            skipped_looks: AtomicU64::new(0),
             controller_cpu_ns: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             callback_panics: AtomicU64::new(0),
@@ -331,6 +332,7 @@ struct Shared {
     /// is one relaxed load.
     armed: AtomicBool,
     early_ticks: AtomicU64,
+    skipped_looks: AtomicU64,
     controller_cpu_ns: AtomicU64,
     ticks: AtomicU64,
     callback_panics: AtomicU64,
@@ -346,6 +348,14 @@ impl Shared {
         if self.armed.load(Ordering::Relaxed) {
             self.request_early_decision();
         }
+    }
+
+    /// Counts a look between ticks that took no sample, and passes on whether it found the
+    /// backlog the last sample read gone (nothing queued, or the queue covered by workers not
+    /// running a task), for `ControllerState::forget_backlog`.
+    fn skip_look(&self, backlog_gone: bool) -> bool {
+        self.skipped_looks.fetch_add(1, Ordering::Relaxed);
+        backlog_gone
     }
 
     #[cold]
@@ -578,6 +588,16 @@ impl AdaptivePool {
         self.shared.early_ticks.load(Ordering::Relaxed)
     }
 
+    /// Looks between regular ticks that took no sample: the cheap check found nothing queued,
+    /// a worker not running a task, or the pool at `max`; or a midway look found the process's
+    /// CPU had not fallen. Each cost a `stats()` or clock read, no sample and no decision. A
+    /// look that found nothing queued, or the queue covered by workers not running a task, also
+    /// ends the backlog the last sample read: the next one is new, and grows the pool by one at
+    /// first ([`Reason::NewBacklog`](crate::Reason::NewBacklog)).
+    pub fn skipped_looks(&self) -> u64 {
+        self.shared.skipped_looks.load(Ordering::Relaxed)
+    }
+
     /// How many panics from signals, the decision or the `on_scale` hook the controller caught.
     pub fn callback_panics(&self) -> u64 {
         self.shared.callback_panics.load(Ordering::Relaxed)
@@ -743,12 +763,19 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     let look_after = interval / LOOK_AGAIN_AFTER;
     // The look halfway to the next tick after an early look that held a backlog.
     let mut midway = MidwayLook::new();
+    // The last look took no sample and found nothing queued, or the queue covered by workers
+    // not running a task: the backlog the last sample read is gone
+    // (`ControllerState::forget_backlog`), told to the state under the next wait's lock.
+    let mut backlog_gone = false;
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see README.md).
         // `now` is the wait's last clock reading: the tick's time, with no second reading.
         let (occasion, now) = {
             let mut control = shared.control.lock();
+            if std::mem::take(&mut backlog_gone) {
+                control.state.forget_backlog();
+            }
             loop {
                 if control.stop {
                     return;
@@ -794,9 +821,13 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         if occasion == Occasion::Midway {
             // The cheap look, then the process's CPU clock (no baseline moves): a sample only
             // on a fall.
-            if nothing_to_grow_for(shared, shared.pool.queue_len() > 0)
-                || !midway.samples(process_cpu_since_sample(shared, &mut *signals))
-            {
+            let queued = shared.pool.queue_len() > 0;
+            if nothing_to_grow_for(shared, queued) {
+                backlog_gone = shared.skip_look(!queued);
+                continue;
+            }
+            if !midway.samples(process_cpu_since_sample(shared, &mut *signals)) {
+                backlog_gone = shared.skip_look(false);
                 continue;
             }
             last_look = Some(now);
@@ -807,7 +838,9 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             // an early one, but one that finds nothing to grow for leaves the arming as the
             // tick set it (the decision judges the busy count itself).
             last_look = Some(now);
-            if nothing_to_grow_for(shared, shared.pool.queue_len() > 0) {
+            let queued = shared.pool.queue_len() > 0;
+            if nothing_to_grow_for(shared, queued) {
+                backlog_gone = shared.skip_look(!queued);
                 continue;
             }
             shared.early_ticks.fetch_add(1, Ordering::Relaxed);
@@ -819,12 +852,16 @@ fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             let stats = shared.pool.stats();
             if nothing_to_grow_for(shared, stats.queued > 0) {
                 shared.armed.store(true, Ordering::Relaxed);
+                backlog_gone = shared.skip_look(stats.queued == 0);
                 continue;
             }
             if stats.running < stats.live_threads as u64 {
                 // A worker is idle or between tasks: it will take the queued work, or not
-                // (it is on its way): look again after the gap.
+                // (it is on its way): look again after the gap. The backlog is gone if those
+                // workers cover it.
                 follow_up = true;
+                let free = (stats.live_threads as u64).saturating_sub(stats.running);
+                backlog_gone = shared.skip_look(stats.queued <= free);
                 continue;
             }
             shared.early_ticks.fetch_add(1, Ordering::Relaxed);

@@ -16,9 +16,13 @@
 //!    CPU cap scaled by how long a worker is off the CPU for each unit on it, the run-queue
 //!    wait left out), not yet reached. Busy workers nearly all (3/4) blocked: grow to the
 //!    backlog at once (one thread per queued task, as tokio's blocking pool does), bounded by
-//!    that room and `max`, early decision or not. At least half blocked: by the backlog's
-//!    blocked share (each queued task is that share of a thread) or the blocked count, the
-//!    larger; under half, by the count; either at most ×4 per
+//!    that room and `max`, early decision or not, and by the backlog the last sample read too:
+//!    a backlog no look read before grows by one (`Reason::NewBacklog`), and the controller
+//!    looks again after the early gap (a closed loop's clients submit their next task before
+//!    the worker leaves the last, so an instant can read a backlog that is none; a look
+//!    between samples that finds the queue empty ends the backlog it read). At least half
+//!    blocked: by the backlog's blocked share (each queued task is that share of a thread) or
+//!    the blocked count, the larger; under half, by the count; either at most ×4 per
 //!    interval (an early decision, taken a fraction of an interval after the last, grows only
 //!    workers nearly all blocked: over its few ms a worker waiting for a CPU can look
 //!    blocked). Workers that want the cores (`spare_cpu × cores`) without being blocked half
@@ -116,6 +120,15 @@ pub enum Reason {
         /// Whether the host CPU guard limited the step to doubling.
         host_busy: bool,
     },
+    /// Queued work on busy workers (nearly) all blocked, but the last sample read none (or a
+    /// look since found none): one worker more, and the controller looks again, where a
+    /// backlog two looks in a row read grows at once. A closed loop's clients submit the next
+    /// task before the worker that ran the last one leaves it, so an instant's reading can
+    /// show a backlog that is not one.
+    NewBacklog {
+        /// The backlog read, net of the workers not running a task.
+        queued: usize,
+    },
     /// Queued work while our workers' CPU use fell by half or more, to under half the cores:
     /// their off-CPU time was taken as blocked (the measured split still spoke for the last
     /// load), growth paced at x4 per interval.
@@ -192,6 +205,10 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Reason::NewBacklog { queued } => write!(
+                f,
+                "backlog, {queued} queued, none at the last look: one more, look again"
+            ),
             Reason::Backlog { blocked: None, .. } => {
                 f.write_str("backlog, all busy (no per-thread CPU)")
             }
@@ -332,6 +349,10 @@ pub struct ControllerState {
     /// `LOOK_AGAIN_AFTER` into the next interval judges the drop on its own window
     /// ([`ControllerState::looks_again`]).
     look_again: bool,
+    /// The backlog the last sample read, net of the workers not running a task (zero after a
+    /// look between samples that found it gone): rule 4's burst grows by at most what two
+    /// looks in a row read (`ControllerState::forget_backlog`).
+    backlog_seen: usize,
 }
 
 /// How long, in intervals, a growth by the blocked count that did not raise throughput holds
@@ -386,6 +407,13 @@ impl ControllerState {
     /// ```
     pub fn looks_again(&self) -> bool {
         self.look_again
+    }
+
+    /// A look between samples found nothing queued, or the queue covered by workers not
+    /// running a task: the backlog the last sample read is gone, and a backlog the next sample
+    /// reads is a new one (rule 4's burst then grows by one and looks again).
+    pub(crate) fn forget_backlog(&mut self) {
+        self.backlog_seen = 0;
     }
 }
 
@@ -470,6 +498,17 @@ impl CpuCap {
     }
 }
 
+/// The backlog net of the workers not running a task: each of those takes a queued task as
+/// soon as it gets a CPU (a wake-up, or a finished task's next), so only the rest is short of a
+/// thread. On a busy host a closed loop of 64 sleepers at 64 threads reads a dozen tasks queued
+/// beside a dozen workers between tasks, and grew 64 -> 76 -> 88 on the raw count.
+fn net_backlog(s: &Snapshot) -> usize {
+    let busy = usize::try_from(s.running).unwrap_or(usize::MAX);
+    usize::try_from(s.queued)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(s.target.saturating_sub(busy))
+}
+
 /// Decides the worker count for one tick. Pure: the same snapshots give the same decisions.
 ///
 /// The rules and their order are described in the module docs of the crate's README; in short:
@@ -484,6 +523,8 @@ impl CpuCap {
 /// use policy_adaptive::{decide, Config, ControllerState, Reason, Snapshot};
 /// use std::time::Duration;
 ///
+/// let config = Config::default();
+/// let mut state = ControllerState::new();
 /// let snapshot = Snapshot {
 ///     threads: 4,
 ///     target: 4,
@@ -494,9 +535,24 @@ impl CpuCap {
 ///     worker_cpu: Some(0.2),
 ///     ..Snapshot::new(Duration::from_millis(100), 2)
 /// };
-/// let decision = decide(&snapshot, &mut ControllerState::new(), &Config::default());
-/// // Every busy worker blocked: a thread per queued task at once (4 + 50), within the size the
-/// // blocking ratio allows (2 per core × (0.2 + 3.8) / 0.2 = 80).
+/// // A backlog the last look did not read: one worker more (the controller looks again soon).
+/// let first = decide(&snapshot, &mut state, &config);
+/// assert_eq!(first.target, 5);
+/// assert_eq!(first.reason, Reason::NewBacklog { queued: 50 });
+/// // Read again by the next look, 10 ms later: every busy worker blocked, so a thread per
+/// // queued task at once (5 + 49), within the size the blocking ratio allows
+/// // (2 per core × (0.2 + 4.8) / 0.2 = 100).
+/// let again = Snapshot {
+///     elapsed: Duration::from_millis(10),
+///     threads: 5,
+///     target: 5,
+///     queued: 49,
+///     running: 5,
+///     completed: 7,
+///     blocked: Some(4.8),
+///     ..snapshot
+/// };
+/// let decision = decide(&again, &mut state, &config);
 /// assert_eq!(decision.target, 54);
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
@@ -514,6 +570,8 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
     let (min, max) = (config.min, config.max);
     let current = s.target;
     let busy = usize::try_from(s.running).unwrap_or(usize::MAX);
+    let backlog = net_backlog(s);
+    let backlog_before = std::mem::replace(&mut state.backlog_seen, backlog);
     let cores = s.cores.max(1) as f64;
     let cap = CpuCap::new(config, s.cores);
 
@@ -890,14 +948,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // A presumed split is not a burst: it is paced (below), whatever share it gives.
         let all_blocked = !cpu_fell
             && (light || matches!(s.blocked, Some(b) if b >= 0.5 && b * 4.0 >= busy as f64 * 3.0));
-        // The backlog net of the workers not running a task: each of those takes a queued task
-        // as soon as it gets a CPU (a wake-up, or a finished task's next), so only the rest is
-        // short of a thread. On a busy host a closed loop of 64 sleepers at 64 threads reads a
-        // dozen tasks queued beside a dozen workers between tasks, and grew 64 -> 76 -> 88.
-        let idle = current.saturating_sub(busy);
-        let queued = usize::try_from(s.queued)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(idle);
+        let queued = backlog;
         let wants = match blocked {
             _ if queued == 0 => None,
             // When (nearly) every busy worker is blocked, aim at the whole backlog; on the
@@ -952,8 +1003,15 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             // busy (the guard slows growth, it never stops it). An early decision a fraction of
             // an interval after the last grows by that fraction of the factor (compounded, so
             // ten early decisions still make x4), and by at least one.
+            // The burst goes to at most the backlog the last sample read too (one at least, and
+            // the controller looks again after the gap): a closed loop of 64 sleepers at 64
+            // threads reads, for an instant, 20-27 tasks queued beside 64 workers running (a
+            // task hands its result over and its client submits the next before the worker
+            // leaves the task), and grew 64 -> 86, 64 -> 101 on one look, the tick 10 ms
+            // before having read none. A real backlog is still there a look later: W1's ramp
+            // read 60 queued at its first two looks, W4's last phase 44 at every look.
             let pace_cap = if all_blocked {
-                usize::MAX
+                backlog_before
             } else {
                 // Not the guard's x2 after our CPU fell: the host reading (once a second) then
                 // still shows our own CPU-bound phase (the mixed phase of the `phases` example
@@ -989,6 +1047,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
             state.climb = Climb::default();
             let reason = match fell {
                 Some((from, to)) => Reason::CpuFell { from, to },
+                None if all_blocked && backlog_before == 0 => Reason::NewBacklog { queued },
                 None => Reason::Backlog {
                     blocked,
                     host_busy: host_busy && !all_blocked,
@@ -1285,6 +1344,59 @@ mod tests {
             worker_demand: Some(demand),
             ..Snapshot::new(TICK, 2)
         }
+    }
+
+    /// A fresh state whose last sample read `s`'s backlog: a burst on `s` is then confirmed
+    /// (a backlog no look read before grows by one, `Reason::NewBacklog`).
+    fn after_a_look_at(s: &Snapshot) -> ControllerState {
+        ControllerState {
+            backlog_seen: net_backlog(s),
+            ..ControllerState::new()
+        }
+    }
+
+    #[test]
+    fn a_burst_grows_by_at_most_what_the_last_look_read_too() {
+        let config = Config::default();
+        // Sleepers (nearly all blocked, hardly any CPU) at `threads`, `running` of them busy.
+        let sleepers = |threads: usize, running: u64, queued: u64| Snapshot {
+            queued,
+            running,
+            ..busy(threads, running as f64 * 0.97, 0.2, 0.3)
+        };
+        // 64 sleepers at 64 threads: for an instant 25 tasks queued beside 64 running (their
+        // clients submitted the next before the workers left the last), none the look before.
+        let mut state = ControllerState::new();
+        let d = decide(&sleepers(64, 64, 25), &mut state, &config);
+        assert_eq!(
+            (d.target, d.reason),
+            (65, Reason::NewBacklog { queued: 25 })
+        );
+        assert_eq!(
+            d.reason.to_string(),
+            "backlog, 25 queued, none at the last look: one more, look again"
+        );
+        // The next look reads 10 queued: to at most what both read.
+        let d = decide(&sleepers(65, 65, 10), &mut state, &config);
+        assert_eq!(d.target, 75, "{d:?}");
+        assert!(matches!(d.reason, Reason::Backlog { .. }), "{d:?}");
+        // And a look that reads 40 after one that read 10: by 10.
+        assert_eq!(
+            decide(&sleepers(75, 75, 40), &mut state, &config).target,
+            85
+        );
+        // A look between samples that found nothing queued (the controller's cheap look)
+        // makes the next backlog new again.
+        state.forget_backlog();
+        let d = decide(&sleepers(85, 85, 40), &mut state, &config);
+        assert_eq!(
+            (d.target, d.reason),
+            (86, Reason::NewBacklog { queued: 40 })
+        );
+        // A backlog the workers between tasks cover is none, so the one after it is new.
+        assert_eq!(decide(&sleepers(86, 80, 6), &mut state, &config).target, 86);
+        let d = decide(&sleepers(86, 86, 6), &mut state, &config);
+        assert_eq!((d.target, d.reason), (87, Reason::NewBacklog { queued: 6 }));
     }
 
     #[test]
@@ -1611,7 +1723,7 @@ mod tests {
             completed: 313,
             ..busy(16, 10.9, 1.16, 5.1)
         };
-        let grow = |s: Snapshot| decide(&s, &mut ControllerState::new(), &config).target;
+        let grow = |s: Snapshot| decide(&s, &mut after_a_look_at(&s), &config).target;
         let paced = grow(stale);
         assert!(paced < 64, "{paced}");
         // The process used 0.07 cores over 313 completions (22 µs a task): to the backlog.
@@ -1676,7 +1788,7 @@ mod tests {
             completed: 200,
             ..starved
         };
-        let d = decide(&sleepers, &mut ControllerState::new(), &config);
+        let d = decide(&sleepers, &mut after_a_look_at(&sleepers), &config);
         assert_eq!(d.target, 67, "{d:?}");
     }
 
@@ -1690,9 +1802,9 @@ mod tests {
             ..busy(64, 51.0, 0.2, 0.2)
         };
         assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 64);
-        // 20 queued: 8 short.
+        // 20 queued: 8 short (read by the look before too).
         let s = Snapshot { queued: 20, ..s };
-        assert_eq!(decide(&s, &mut ControllerState::new(), &config).target, 72);
+        assert_eq!(decide(&s, &mut after_a_look_at(&s), &config).target, 72);
     }
 
     #[test]

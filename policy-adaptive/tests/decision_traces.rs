@@ -331,13 +331,14 @@ fn timed_trace(
 }
 
 #[test]
-fn early_decisions_grow_a_blocked_burst_to_its_backlog_at_once() {
+fn early_decisions_grow_a_blocked_burst_to_its_backlog_on_the_second_look() {
     // A burst of 200 sleep-bound tasks after an idle gap. The submissions find the one worker
     // busy and ask for early decisions, 10 ms apart. Every busy worker is blocked and the CPU
-    // is idle: the first early decision grows to the backlog at once (a thread per queued
-    // task, as tokio's blocking pool does). Paced at x4 per 100 ms (+1 per early decision
-    // while the pool was small), 1 -> 64 took 300 ms: W1 and W4's sleep phases at 0.72-0.88 of
-    // the best fixed size.
+    // is idle: the first early decision grows by one (no look before read the backlog: a
+    // closed loop's clients can make one appear for an instant), the next, reading it again,
+    // to the backlog at once (a thread per queued task, as tokio's blocking pool does). Paced
+    // at x4 per 100 ms (+1 per early decision while the pool was small), 1 -> 64 took 300 ms:
+    // W1 and W4's sleep phases at 0.72-0.88 of the best fixed size.
     let when = |_| Duration::from_millis(10);
     let mut io = io_world(200);
     let (table, end) = timed_trace(&Config::default(), 1, 4, when, |tick, threads| {
@@ -347,17 +348,17 @@ fn early_decisions_grow_a_blocked_burst_to_its_backlog_at_once() {
     });
     assert_eq!(
         end, 200,
-        "grew to the backlog on the first early decision: {table}"
+        "grew to the backlog on the second early decision: {table}"
     );
-    assert!(
-        table.lines().nth(1).unwrap().contains("  1 -> 200"),
-        "{table}"
-    );
+    let line = |table: &str, n: usize| table.lines().nth(n).unwrap().to_owned();
+    assert!(line(&table, 1).contains("  1 -> 2 "), "{table}");
+    assert!(line(&table, 1).contains("none at the last look"), "{table}");
+    assert!(line(&table, 2).contains("  2 -> 200"), "{table}");
     // With the host CPU at the guard (read once a second: after a CPU-bound phase it still
     // shows our own workers), the burst grows at once all the same; paced at x2 per interval,
     // +1 per early decision, it took 450 ms to 64 in W4's last phase.
     let mut io = io_world(200);
-    let (busy_host, busy_end) = timed_trace(&Config::default(), 1, 2, when, |tick, threads| {
+    let (busy_host, busy_end) = timed_trace(&Config::default(), 1, 3, when, |tick, threads| {
         let mut s = io(tick, threads);
         s.completed /= 10;
         s.host_cpu = Some(1.0);
@@ -729,7 +730,7 @@ fn light_half_blocked_workers_grow_to_the_backlog_at_once() {
     // wake-up's on a busy host, and the last phase's still in the 250 ms reading). Nearly-all-
     // blocked (3/4) is not reached, so they grew by the count (23 -> 39, then 64): a third of
     // the phase at part speed. Light workers half blocked grow to the backlog at once.
-    let (table, end) = trace(&Config::default(), 23, 2, |_, threads| {
+    let (table, end) = trace(&Config::default(), 23, 3, |_, threads| {
         let busy = threads.min(64);
         Snapshot {
             queued: (64 - busy) as u64,
@@ -744,7 +745,9 @@ fn light_half_blocked_workers_grow_to_the_backlog_at_once() {
         }
     });
     assert_eq!(end, 64, "grew by the count:\n{table}");
-    assert!(table.contains("23 -> 64"), "{table}");
+    // By one on the first look (no look before read the backlog), then at once.
+    assert!(table.contains("23 -> 24 "), "{table}");
+    assert!(table.contains("24 -> 64 "), "{table}");
     insta::assert_snapshot!(table);
 }
 
@@ -1353,35 +1356,41 @@ fn the_workers_cpu_is_never_above_the_processs() {
     // workers' clocks (read in turn, each since its last reading) still at 1.9 cores: the
     // cores looked full and the tick held. The process used 0.3 cores over the tick: the
     // workers used no more, so the cores are not full. Over 326 completions that is 92 µs of
-    // CPU per task (light: sleepers) and they grow to the backlog at once (22 -> 64); over 30
-    // (1 ms per task, W3's) they are not light and grow to their blocking ratio on their own
-    // clocks (4 × (1.9 + 11.4) / 1.9 = 28: a process starved by a crowded host is not taken
-    // for light workers, see decide's unit tests).
-    let snapshot = |(process_cpu, completed)| Snapshot {
-        threads: 22,
-        target: 22,
-        queued: 42,
-        running: 22,
-        completed,
-        blocked: Some(11.4),
-        worker_cpu: Some(1.9),
-        worker_demand: Some(10.6),
-        memory: lots_of_memory(),
-        host_cpu: Some(1.0),
-        process_cpu,
-        ..base()
+    // CPU per task (light: sleepers) and they grow to the backlog at once (22 -> 23 on the
+    // first look, as any backlog no look read before, then 23 -> 64); over 30 (1 ms per task,
+    // W3's) they are not light and grow to their blocking ratio on their own clocks
+    // (4 × (1.9 + 11.4) / 1.9 = 28: a process starved by a crowded host is not taken for light
+    // workers, see decide's unit tests).
+    let world = |process_cpu, completed| {
+        move |_, threads: usize| Snapshot {
+            queued: 64 - threads as u64,
+            running: threads as u64,
+            completed,
+            // 11.4 of 22: the same share at any size.
+            blocked: Some(threads as f64 * 11.4 / 22.0),
+            worker_cpu: Some(1.9),
+            worker_demand: Some(10.6),
+            memory: lots_of_memory(),
+            host_cpu: Some(1.0),
+            process_cpu,
+            ..base()
+        }
     };
-    let mut table = String::from("signals | decision\n");
-    for case in [(None, 326), (Some(0.3), 326), (Some(0.3), 30)] {
-        let s = snapshot(case);
-        let d = decide(&s, &mut ControllerState::new(), &Config::default());
-        writeln!(table, "{s} | {} -> {} {}", s.target, d.target, d.reason).unwrap();
-    }
-    let line = |n: usize| table.lines().nth(n).unwrap();
-    assert!(line(1).contains("22 -> 22"), "{table}");
-    assert!(line(2).contains("22 -> 64"), "{table}");
-    assert!(line(3).contains("22 -> 28"), "{table}");
-    insta::assert_snapshot!(table);
+    let config = Config::default();
+    let (clocks, _) = trace(&config, 22, 1, world(None, 326));
+    let (light, light_end) = trace(&config, 22, 2, world(Some(0.3), 326));
+    let (heavy, _) = trace(&config, 22, 1, world(Some(0.3), 30));
+    assert!(clocks.contains("22 -> 22 "), "{clocks}");
+    assert!(
+        light.contains("22 -> 23 ") && light.contains("23 -> 64 "),
+        "{light}"
+    );
+    assert_eq!(light_end, 64, "{light}");
+    assert!(heavy.contains("22 -> 28 "), "{heavy}");
+    insta::assert_snapshot!(format!(
+        "the clocks alone:\n{clocks}\nthe process at 0.3 cores, 326 done:\n{light}\n\
+         30 done:\n{heavy}"
+    ));
 }
 
 #[test]
@@ -1407,7 +1416,13 @@ fn queued_work_beside_workers_between_tasks_is_no_shortage() {
     config.max = 128;
     let (table, end) = trace(&config, 64, 2, world(12));
     assert_eq!(end, 64, "{table}");
-    let (more, more_end) = trace(&config, 64, 1, world(20));
+    // The first look at it grows by one (no look before read it); the next, reading it
+    // again (7 net of the 13 between tasks at 65 threads), by the rest.
+    let (more, more_end) = trace(&config, 64, 2, world(20));
+    assert!(
+        more.contains("64 -> 65 ") && more.contains("none at the last look"),
+        "{more}"
+    );
     assert_eq!(more_end, 72, "{more}");
     insta::assert_snapshot!(format!("{table}\n20 queued:\n{more}"));
 }
@@ -1719,4 +1734,34 @@ fn stale_clocks_after_a_trim_are_no_fall_while_the_process_keeps_the_cores() {
         "{fell}"
     );
     insta::assert_snapshot!(format!("{table}\nthe load fell:\n{fell}"));
+}
+
+#[test]
+fn an_instants_backlog_in_a_closed_loop_grows_by_one_not_to_the_backlog() {
+    // A closed loop of 64 sleepers at 64 threads on a busy host, as traced in W1 and W4's
+    // sleep phases: the regular ticks read nothing queued, but an early look (a submission
+    // found every worker busy) now and then reads 20-27 tasks queued beside 64 running: their
+    // clients submitted the next task before the workers that ran the last had left it. Grown
+    // to the backlog on one look, the pool went 64 -> 86, 64 -> 101. Each instant's backlog,
+    // which no look before read, grows it by one; the regular tick between reads it gone.
+    let clients = 64;
+    let when = |tick| Duration::from_millis(if tick % 2 == 0 { 10 } else { 100 });
+    let (table, end) = timed_trace(&Config::default(), 64, 6, when, |tick, threads| {
+        let instant = if tick % 2 == 0 { 25 } else { 0 };
+        Snapshot {
+            queued: instant,
+            running: clients,
+            completed: if tick % 2 == 0 { 128 } else { 1280 },
+            blocked: Some(62.7),
+            worker_cpu: Some(0.1),
+            worker_demand: Some(0.2),
+            memory: lots_of_memory(),
+            host_cpu: Some(0.4),
+            ..Snapshot { threads, ..base() }
+        }
+    });
+    assert_eq!(end, 67, "{table}");
+    assert_eq!(peak(&table), Some(67), "{table}");
+    assert_eq!(table.matches("none at the last look").count(), 3, "{table}");
+    insta::assert_snapshot!(table);
 }

@@ -695,3 +695,92 @@ fn run_held_then_blocking(
     drop((release, more));
     (history, samples, glances, pool)
 }
+
+/// Sleepers (nearly every busy worker blocked, hardly any CPU) with `queued` tasks queued
+/// whatever the pool holds: every sample reads the same backlog, so only the controller's
+/// cheap look, which reads the pool's own queue, can tell that it was gone in between.
+struct AlwaysQueued {
+    queued: u64,
+}
+
+impl Signals for AlwaysQueued {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        let counts = counts_of(pool, elapsed);
+        Snapshot {
+            queued: self.queued,
+            completed: 10,
+            blocked: Some(counts.running as f64 * 0.97),
+            worker_cpu: Some(0.01),
+            worker_demand: Some(0.02),
+            ..counts
+        }
+    }
+}
+
+/// Submits a task through the adaptive pool (so it may ask for an early look) that reports
+/// its start on `started` and then holds its worker until `release` goes away.
+fn spawn_held(
+    pool: &AdaptivePool,
+    started: &mpsc::Sender<()>,
+    release: &Arc<std::sync::Mutex<mpsc::Receiver<()>>>,
+) {
+    let (started, release) = (started.clone(), release.clone());
+    pool.spawn(move || {
+        let _ = started.send(());
+        let _ = release.lock().map(|rx| rx.recv_timeout(PATIENCE));
+    })
+    .unwrap();
+}
+
+/// Invariant (rule 4's burst, `src/README.md`): a burst grows by at most the backlog the last
+/// sample read too, and a look between samples that finds the queue empty (or covered by
+/// workers not running a task) ends that backlog: the next sample's backlog is new, and grows
+/// the pool by one, however large it reads. Without the second half, a closed loop's instant
+/// backlogs, each read once with empty queues between, would add up to bursts.
+#[test]
+fn a_look_that_finds_the_queue_empty_makes_the_next_backlog_new() {
+    let mut config = Config::default();
+    config.min = 2;
+    config.max = 16;
+    // No regular tick and no starvation within the test: every decision is an early look.
+    config.interval = Duration::from_secs(60);
+    config.starvation_after = Duration::from_secs(60);
+    let pool = AdaptivePool::builder()
+        .config(config)
+        .signals(AlwaysQueued { queued: 20 })
+        .build()
+        .unwrap();
+    // Both workers held by tasks submitted to the pool itself (no early look asked).
+    let gate = test_kit::WorkerGate::occupy(pool.pool(), 2);
+    assert_eq!(pool.skipped_looks(), 0);
+    let (started, starts) = mpsc::channel::<()>();
+    let (release, held) = mpsc::channel::<()>();
+    let held = Arc::new(std::sync::Mutex::new(held));
+    let started_within = || starts.recv_timeout(PATIENCE).is_ok();
+    // A third task queues and asks for a look: a sample (20 queued, none read before): 2 -> 3.
+    spawn_held(&pool, &started, &held);
+    assert!(started_within(), "{:?}", pool.history());
+    // The look after the growth finds the new worker took it (or is taking it): no sample.
+    assert!(test_kit::eventually(|| pool.skipped_looks() >= 1));
+    // A fourth task queues behind three busy workers: the sample reads 20 again, a backlog
+    // the look in between saw gone, so one worker more, not 3 -> 16.
+    spawn_held(&pool, &started, &held);
+    assert!(started_within(), "{:?}", pool.history());
+    // The new worker may start it before the controller has recorded the step.
+    assert!(test_kit::eventually(|| pool.history().len() >= 2));
+    let history = pool.history();
+    let steps: Vec<_> = history.iter().map(|e| (e.from, e.to, e.reason)).collect();
+    assert_eq!(
+        steps,
+        [
+            (2, 3, Reason::NewBacklog { queued: 20 }),
+            (3, 4, Reason::NewBacklog { queued: 20 }),
+        ]
+    );
+    drop(release);
+    gate.open();
+    pool.shutdown();
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 4, "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
+}
