@@ -717,21 +717,6 @@ impl Signals for AlwaysQueued {
     }
 }
 
-/// Submits a task through the adaptive pool (so it may ask for an early look) that reports
-/// its start on `started` and then holds its worker until `release` goes away.
-fn spawn_held(
-    pool: &AdaptivePool,
-    started: &mpsc::Sender<()>,
-    release: &Arc<std::sync::Mutex<mpsc::Receiver<()>>>,
-) {
-    let (started, release) = (started.clone(), release.clone());
-    pool.spawn(move || {
-        let _ = started.send(());
-        let _ = release.lock().map(|rx| rx.recv_timeout(PATIENCE));
-    })
-    .unwrap();
-}
-
 /// Invariant (rule 4's burst, `src/README.md`): a burst grows by at most the backlog the last
 /// sample read too, and a look between samples that finds the queue empty (or covered by
 /// workers not running a task) ends that backlog: the next sample's backlog is new, and grows
@@ -753,19 +738,15 @@ fn a_look_that_finds_the_queue_empty_makes_the_next_backlog_new() {
     // Both workers held by tasks submitted to the pool itself (no early look asked).
     let gate = test_kit::WorkerGate::occupy(pool.pool(), 2);
     assert_eq!(pool.skipped_looks(), 0);
-    let (started, starts) = mpsc::channel::<()>();
-    let (release, held) = mpsc::channel::<()>();
-    let held = Arc::new(std::sync::Mutex::new(held));
-    let started_within = || starts.recv_timeout(PATIENCE).is_ok();
+    // One task through the adaptive pool, held once it starts (which needs a worker more).
+    let hold_one = || test_kit::WorkerGate::occupy_through(1, |task| pool.spawn(task).is_ok());
     // A third task queues and asks for a look: a sample (20 queued, none read before): 2 -> 3.
-    spawn_held(&pool, &started, &held);
-    assert!(started_within(), "{:?}", pool.history());
+    let third = hold_one();
     // The look after the growth finds the new worker took it (or is taking it): no sample.
     assert!(test_kit::eventually(|| pool.skipped_looks() >= 1));
     // A fourth task queues behind three busy workers: the sample reads 20 again, a backlog
     // the look in between saw gone, so one worker more, not 3 -> 16.
-    spawn_held(&pool, &started, &held);
-    assert!(started_within(), "{:?}", pool.history());
+    let fourth = hold_one();
     // The new worker may start it before the controller has recorded the step.
     assert!(test_kit::eventually(|| pool.history().len() >= 2));
     let history = pool.history();
@@ -777,8 +758,9 @@ fn a_look_that_finds_the_queue_empty_makes_the_next_backlog_new() {
             (3, 4, Reason::NewBacklog { queued: 20 }),
         ]
     );
-    drop(release);
-    gate.open();
+    for held in [gate, third, fourth] {
+        held.open();
+    }
     pool.shutdown();
     let stats = pool.stats();
     assert_eq!(stats.completed, 4, "{stats}");

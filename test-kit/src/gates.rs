@@ -93,6 +93,21 @@ impl WorkerGate {
         WorkerGate::hold(n, |task| pool.spawn_with_priority(priority, task).is_ok())
     }
 
+    /// Like [`occupy`](Self::occupy), with the gate's tasks handed to `submit`, which returns
+    /// whether it accepted one: for a pool wrapped in something with its own submission path
+    /// (an adaptive pool's, which may ask its controller for a look), where `occupy` on the
+    /// inner pool would bypass it.
+    ///
+    /// # Panics
+    ///
+    /// As [`occupy`](Self::occupy).
+    pub fn occupy_through(
+        n: usize,
+        submit: impl Fn(Box<dyn FnOnce() + Send>) -> bool,
+    ) -> WorkerGate {
+        WorkerGate::hold(n, submit)
+    }
+
     fn hold(n: usize, submit: impl Fn(Box<dyn FnOnce() + Send>) -> bool) -> WorkerGate {
         let (started_tx, started_rx) = mpsc::channel();
         let mut release = Vec::with_capacity(n);
