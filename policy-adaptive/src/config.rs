@@ -202,6 +202,13 @@ pub struct Config {
     pub saturated_cpu: f64,
     /// How many threads per core a CPU-bound pool keeps. Default 2.0: the design keeps at most 2 × the
     /// cores on CPU-bound work; the hill climber may go lower when that loses nothing.
+    ///
+    /// Beside other CPU load (another process busy on the same cores) the scheduler shares the
+    /// cores by thread, so more threads take a larger share from the neighbour: on 2 cores
+    /// beside one busy process, 4 threads get about 4/5 of the cores and 8 about 8/9. The
+    /// default does not compete that way; a pool that should take more of a shared host raises
+    /// this (`compare`'s opt-in W8 row measures 4.0), at the cost of more threads on a quiet
+    /// host too.
     pub cpu_threads_per_core: f64,
     /// Below this share of memory available (host or cgroup, whichever is tighter), growth stops.
     /// Default 0.10: each thread's stack and working set add up, and swapping is worse than
@@ -217,7 +224,9 @@ pub struct Config {
     /// long enough that a 2-core machine's noise does not look like a trend.
     pub climb_window: u32,
     /// Relative throughput change that counts as better or worse. Default 0.05: smaller changes
-    /// are noise, and a flat result prefers fewer threads.
+    /// are noise, and a flat result prefers fewer threads. A walk down stops once it has lost
+    /// this much from the best rate it measured, not from its last step's (the losses of several
+    /// steps would add up).
     pub climb_tolerance: f64,
     /// Windows to wait after a probe was reverted before probing again, doubled after each
     /// further reversal up to 8×. Default 2: damps oscillation around the optimum.

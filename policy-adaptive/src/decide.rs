@@ -74,9 +74,11 @@
 //!    only on a tick's window (a full tick or the second look), not on an early decision.
 //! 7. *Hill climber*: with a backlog and nothing above applying, compare throughput window by
 //!    window (`climb_window` intervals of time): probe a step, keep the direction while it helps
-//!    (up) or costs nothing (down), else go back and wait, longer after each reversal. It never
-//!    goes below the core count: under a CPU hog its comparisons are noise, and fewer threads
-//!    than cores only hand the hog our share. Below the cores only the idle rule shrinks.
+//!    (up) or costs nothing (down: within `climb_tolerance` of the best rate the walk measured),
+//!    else go back and wait, longer after each reversal. It never goes below the core count:
+//!    under a CPU hog its comparisons are noise, and fewer threads than cores only hand the hog
+//!    our share; nor below the CPU cap while other processes use the cores (the scheduler
+//!    shares them by thread). Below the cores only the idle rule shrinks.
 //!    Not on a tick that asked for a second look (rule 4): it may straddle a change of load,
 //!    whose rate the window would take for its step's; the window starts again after it.
 //!
@@ -285,7 +287,8 @@ struct Climb {
     size: usize,
     done: u64,
     time: Duration,
-    /// The previous window's (size, throughput), the baseline of the next comparison.
+    /// The previous window's size and the baseline of the next comparison: that window's
+    /// throughput, or on a walk the best the walk has measured.
     last: Option<(usize, f64)>,
     /// Next probe's direction (`None` = up).
     direction: Option<Direction>,
@@ -465,6 +468,15 @@ const HEAVIER_TASKS: f64 = 3.0;
 /// split to be the last load's: tasks that got heavier but leave the cores as they were (a
 /// light task turned into one that blocks longer) do not make it wrong where it matters.
 const ROSE_BY: f64 = 0.25;
+
+/// The share of the cores other processes must use, on a busy host (`host_cpu_guard`), for the
+/// climber to keep the CPU cap as its floor (rule 7): the scheduler shares the cores by thread,
+/// so a thread fewer hands the neighbour part of our share. Beside `compare`'s hog (one busy
+/// process on 2 cores) 4 workers leave it 0.4 cores (a fifth), 8 leave it 0.22 (a ninth: at
+/// a tenth, one of three such runs probed 8 -> 6 on a reading under it; the host figure is a
+/// second's, the process's a tick's). A quiet host under our CPU-bound pool reads a few
+/// hundredths of a core; a false reading only keeps the climber at the cap.
+const OUTSIDE_LOAD: f64 = 0.05;
 
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
 /// the last full tick and by half or more with no fewer workers busy, for their off-CPU time
@@ -1154,8 +1166,21 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // saturation rule would take the thread back); the climber then probes down only.
         let up_allowed = memory_low.is_none() && !(cpu_bound && current >= floor);
         // Never below the cores: with someone else busy on them, fewer threads than cores only
-        // give the neighbour our share, and the throughput comparison cannot tell.
-        let lowest = s.cores.max(1).clamp(min, max);
+        // give the neighbour our share, and the throughput comparison cannot tell. Nor below
+        // the CPU cap while other processes use the cores: the scheduler shares them by thread,
+        // so each thread fewer gives the neighbour more (on 2 cores beside one busy process, 4
+        // threads get 1.6 cores, 3 get 1.5, 2 get 1.33), and a window's noise on a shared host
+        // is as large as a step's loss: W8's climber went 4 -> 3 -> 2 on a "+5%" and read 0.61
+        // of the best fixed size where a run that kept 4 read 0.81.
+        let outside_load = matches!((s.host_cpu, process_cpu),
+            (Some(host), Some(ours))
+                if host >= config.host_cpu_guard && host * cores - ours >= OUTSIDE_LOAD * cores);
+        let climb_floor = if outside_load {
+            s.cores.max(cap.bounded)
+        } else {
+            s.cores
+        };
+        let lowest = climb_floor.max(1).clamp(min, max);
         if let Some(decision) = climb(s, state, config, current, up_allowed, lowest) {
             return decision;
         }
@@ -1234,7 +1259,12 @@ fn climb(
             };
             if keep && next != current && (up_allowed || !up) {
                 climb.reversals = 0;
-                climb.last = Some((current, rate));
+                // The walk's best rate stays the baseline: each step down may lose up to the
+                // tolerance, so against the last window alone the losses added up. Beside an
+                // outside CPU hog (`cpu_threads_per_core` 4, 2 cores) a walk went 8 -> 6 -> 5
+                // -> 4 -> 3 at -3% a step and reverted to 4: 9% below the 8 it left. A step
+                // up keeps its own rate (it beat the last by more than the tolerance).
+                climb.last = Some((current, rate.max(before)));
                 return Some(Decision {
                     target: next,
                     reason: Reason::ClimbContinue { up, gain },
