@@ -474,8 +474,9 @@ const ROSE_BY: f64 = 0.25;
 /// so a thread fewer hands the neighbour part of our share. Beside `compare`'s hog (one busy
 /// process on 2 cores) 4 workers leave it 0.4 cores (a fifth), 8 leave it 0.22 (a ninth: at
 /// a tenth, one of three such runs probed 8 -> 6 on a reading under it; the host figure is a
-/// second's, the process's a tick's). A quiet host under our CPU-bound pool reads a few
-/// hundredths of a core; a false reading only keeps the climber at the cap.
+/// second's, the process's a tick's). On a quiet host two busy loops read the others at -0.03
+/// to -0.01 cores over aligned 1 s windows; the pool's windows are not aligned, so a reading
+/// may swing by a tenth of a core, and a false one only keeps the climber at the cap.
 const OUTSIDE_LOAD: f64 = 0.05;
 
 /// The share of the cores our workers' CPU use must fall under, from at least this share on
@@ -1171,7 +1172,7 @@ pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Dec
         // so each thread fewer gives the neighbour more (on 2 cores beside one busy process, 4
         // threads get 1.6 cores, 3 get 1.5, 2 get 1.33), and a window's noise on a shared host
         // is as large as a step's loss: W8's climber went 4 -> 3 -> 2 on a "+5%" and read 0.61
-        // of the best fixed size where a run that kept 4 read 0.81.
+        // of the best fixed size, where runs whose probe 4 -> 3 reverted read 0.81-0.82.
         let outside_load = matches!((s.host_cpu, process_cpu),
             (Some(host), Some(ours))
                 if host >= config.host_cpu_guard && host * cores - ours >= OUTSIDE_LOAD * cores);
@@ -1260,10 +1261,11 @@ fn climb(
             if keep && next != current && (up_allowed || !up) {
                 climb.reversals = 0;
                 // The walk's best rate stays the baseline: each step down may lose up to the
-                // tolerance, so against the last window alone the losses added up. Beside an
-                // outside CPU hog (`cpu_threads_per_core` 4, 2 cores) a walk went 8 -> 6 -> 5
-                // -> 4 -> 3 at -3% a step and reverted to 4: 9% below the 8 it left. A step
-                // up keeps its own rate (it beat the last by more than the tolerance).
+                // tolerance, so against the last window alone the losses added up: beside an
+                // outside CPU hog (`cpu_threads_per_core` 4, 2 cores) walks went 8 -> 6 -> 5,
+                // each step within it of the last, and in the trace of that load on to 4 and
+                // 3 before a revert to 4, 9% below the 8 it left. A step up keeps its own rate
+                // (it beat the last by more than the tolerance).
                 climb.last = Some((current, rate.max(before)));
                 return Some(Decision {
                     target: next,
