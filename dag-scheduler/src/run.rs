@@ -330,7 +330,8 @@ unsafe fn drive(run_ptr: *const Run, work: Work, kind: Kind, share: Share) {
         // SAFETY: we hold a token, so the run side's reference is alive.
         let run = unsafe { &*run_ptr };
         // The end time of the node this thread just ran: the start of the next one run in
-        // place (only our bookkeeping lies between), which saves one clock read per node.
+        // place (only our bookkeeping lies between), which saves one clock read per node; not
+        // for a node with more than one input (`drive_from`).
         let mut last_end = None;
         // The other ready successors of a node, handed to the executor together after its walk
         // (made once per job: `flush` empties it).
@@ -446,7 +447,18 @@ impl Run {
             }
             batch.flush(run);
             match next {
-                Some(s) => index = s,
+                Some(s) => {
+                    // The last end is this node's start only if its one input is the node this
+                    // thread just ran. With more inputs, another may have read its end after
+                    // ours and released its count before us: read the start after the release
+                    // (which saw theirs), or the report shows a node starting before an input
+                    // ended (pool-remote's diamond of remote nodes did, in CI).
+                    // SAFETY: `s` is an entry of `succs`, so a node.
+                    if last_end.is_some() && unsafe { graph.in_degree(s) } > 1 {
+                        *last_end = None;
+                    }
+                    index = s;
+                }
                 None => break,
             }
         }

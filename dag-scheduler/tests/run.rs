@@ -2,11 +2,12 @@
 //! the transitive dependents, opt-outs, marks, cancellation, reruns, typed outputs, refusals.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use dag_scheduler::{Graph, GraphBuilder, Outcome, Report, RunOptions};
 use pool_core::{Executor, InlineExecutor, Job, Priority, Rejected, ThreadPool};
-use test_kit::{Budget, Dropping, Recording, PATIENCE};
+use test_kit::{Budget, Dropping, Latch, Recording, PATIENCE};
 
 /// Records, per node, how many times it ran and the global sequence numbers of its start/end.
 #[derive(Default)]
@@ -69,6 +70,71 @@ fn diamond_runs_each_node_once_after_its_dependencies() {
             let report = graph.run(&pool);
             assert!(report.is_success(), "{report}");
             log.check(&graph);
+        }
+    }
+}
+
+/// A clock that counts its reads and, of two reads at once on two threads, returns the first
+/// one last: each read waits up to a millisecond for another, and the read that saw one come
+/// after it takes 3 ms more (a thread preempted right after it read the time).
+fn first_read_returns_last() -> impl Fn() -> Duration + Send + Sync + 'static {
+    let reads = Arc::new((Mutex::new(0u64), Condvar::new()));
+    move || {
+        let (count, read) = &*reads;
+        let mut count = count.lock().unwrap();
+        let now = *count;
+        *count += 1;
+        read.notify_all();
+        let (count, _) = read
+            .wait_timeout_while(count, Duration::from_millis(1), |count| *count == now + 1)
+            .unwrap();
+        let another_came = *count > now + 1;
+        drop(count);
+        if another_came {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        Duration::from_micros(now)
+    }
+}
+
+#[test]
+fn a_nodes_reported_start_is_never_before_an_inputs_reported_end() {
+    // Two inputs that end together on two threads: the thread that releases the dependent may
+    // be the one whose input's end was read first. The dependent's start was that thread's last
+    // end (one clock read saved per node run in place), so it read before the other input's end
+    // (pool-remote's diamond of remote nodes failed so in CI: its two remote waits end on the
+    // same poll). Now a node with more than one input reads its start after its release.
+    let pool = ThreadPool::new(2).unwrap();
+    for round in 0..50 {
+        let (left_done, right_done) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
+        let mut b = Graph::builder();
+        b.node("top", |_| ());
+        let (open, wait) = (Arc::clone(&left_done), Arc::clone(&right_done));
+        b.node("left", move |_| {
+            open.open();
+            assert!(wait.wait(), "right never started beside left");
+        })
+        .after("top");
+        let (open, wait) = (Arc::clone(&right_done), Arc::clone(&left_done));
+        b.node("right", move |_| {
+            open.open();
+            assert!(wait.wait(), "left never started beside right");
+        })
+        .after("top");
+        b.node("bottom", |_| ()).after("left").after("right");
+        let graph = b.build().unwrap();
+        let report = graph
+            .run_with(&pool, RunOptions::new().clock(first_read_returns_last()))
+            .unwrap();
+        assert!(report.is_success(), "{report}");
+        let node = |name| report.node(name).unwrap();
+        let bottom = node("bottom").start.unwrap();
+        for input in ["left", "right"] {
+            let end = node(input).end.unwrap();
+            assert!(
+                end <= bottom,
+                "round {round}: {input} ended at {end:?}, bottom started at {bottom:?}"
+            );
         }
     }
 }
