@@ -123,6 +123,13 @@ fn cpu_bound(clients: usize, busy: usize, on_cpu: f64, host_cpu: Option<f64>) ->
     }
 }
 
+/// `cpu_bound`'s 64 clients on `threads` workers beside one outside busy process on the 2 cores:
+/// the scheduler shares the cores by thread, so `n` busy workers get `2n / (n + 1)` of them.
+fn beside_a_hog(threads: usize) -> Snapshot {
+    let busy = threads.min(64);
+    cpu_bound(64, busy, 2.0 * busy as f64 / (busy as f64 + 1.0), Some(1.0))
+}
+
 #[test]
 fn backlog_with_blocked_workers_grows_until_the_backlog_is_gone() {
     let (table, end) = trace(&Config::default(), 1, 10, io_world(64));
@@ -540,9 +547,7 @@ fn a_backlog_below_the_cores_goes_to_the_cpu_cap_at_once() {
     // would go on adding threads to take the hog's share. From 1 thread: the cap at once (1.6
     // cores, not the 1.3 of 2 threads) and never past it, whatever the climber sees.
     let (hog, hog_end) = trace(&Config::default(), 1, 40, |_, threads| {
-        let busy = threads.min(64);
-        let on_cpu = 2.0 * busy as f64 / (busy as f64 + 1.0);
-        cpu_bound(64, busy, on_cpu, Some(1.0))
+        beside_a_hog(threads)
     });
     assert!(hog.lines().nth(1).unwrap().contains("  1 -> 4"), "{hog}");
     assert_eq!(peak(&hog), Some(2 * CORES), "{hog}");
@@ -557,34 +562,25 @@ fn other_processes_on_the_cores_keep_the_climber_at_the_cpu_cap() {
     // step's loss, so here the completions read flat whatever the size. The host is busy and
     // a fifth or more of its use is not ours (the process's own figure): the climber does not
     // probe below the cap.
-    let beside_a_hog = |process: bool| {
-        move |_: u32, threads: usize| {
-            let busy = threads.min(64);
-            let on_cpu = 2.0 * busy as f64 / (busy as f64 + 1.0);
-            Snapshot {
-                completed: 160,
-                process_cpu: process.then_some(on_cpu),
-                ..cpu_bound(64, busy, on_cpu, Some(1.0))
-            }
-        }
+    // Flat completions, and the process's CPU (its workers') when `process`.
+    let flat = |s: Snapshot, process: bool| Snapshot {
+        completed: 160,
+        process_cpu: s.worker_cpu.filter(|_| process),
+        ..s
     };
-    let (table, end) = trace(&Config::default(), 4, 40, beside_a_hog(true));
+    let hog = |process: bool| move |_: u32, threads: usize| flat(beside_a_hog(threads), process);
+    let (table, end) = trace(&Config::default(), 4, 40, hog(true));
     assert_eq!(end, 2 * CORES, "{table}");
     assert!(!table.contains("climb"), "{table}");
     // Without the process's figure the outside share is unknown: the cores stay the floor, and
     // the flat readings walk the climber down to them (W8 went 4 -> 3 -> 2 this way).
-    let (unknown, unknown_end) = trace(&Config::default(), 4, 40, beside_a_hog(false));
+    let (unknown, unknown_end) = trace(&Config::default(), 4, 40, hog(false));
     assert_eq!(unknown_end, CORES, "{unknown}");
     // On a quiet host the same flat readings mean fewer threads lose nothing: down to the
     // cores, as before (the busy host is our own workers: nothing outside).
-    let (quiet, quiet_end) = trace(&Config::default(), 4, 40, |_, threads| {
-        let busy = threads.min(64);
-        let on_cpu = (busy as f64).min(2.0);
-        Snapshot {
-            completed: 160,
-            process_cpu: Some(on_cpu),
-            ..cpu_bound(64, busy, on_cpu, Some(1.0))
-        }
+    let mut quiet_host = cpu_world(64, 2.0, 1.0);
+    let (quiet, quiet_end) = trace(&Config::default(), 4, 40, |tick, threads| {
+        flat(quiet_host(tick, threads), true)
     });
     assert_eq!(quiet_end, CORES, "{quiet}");
     insta::assert_snapshot!(format!(
@@ -604,11 +600,7 @@ fn a_raised_cpu_cap_takes_a_larger_share_beside_a_cpu_hog() {
     // 9% below the 8 it left, the default cap's share.
     let mut config = Config::default();
     config.cpu_threads_per_core = 4.0;
-    let (hog, end) = trace(&config, 1, 40, |_, threads| {
-        let busy = threads.min(64);
-        let on_cpu = 2.0 * busy as f64 / (busy as f64 + 1.0);
-        cpu_bound(64, busy, on_cpu, Some(1.0))
-    });
+    let (hog, end) = trace(&config, 1, 40, |_, threads| beside_a_hog(threads));
     assert!(hog.lines().nth(1).unwrap().contains("  1 -> 8"), "{hog}");
     assert_eq!(peak(&hog), Some(4 * CORES), "{hog}");
     assert!(hog.contains("  5 -> 6   | climb: revert (-6%)"), "{hog}");
