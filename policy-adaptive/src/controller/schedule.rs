@@ -1,0 +1,294 @@
+//! The controller thread's schedule: `controller_loop` waits for its next occasion (the interval,
+//! an early request, the second look, the midway look, or a stop), takes the cheap looks that need
+//! no sample, and hands the rest to a tick.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use pool_core::sync::Ordering;
+
+use super::tick::{tick, Flow};
+use super::Shared;
+use crate::decide::LOOK_AGAIN_AFTER;
+use crate::midway::MidwayLook;
+use crate::proc::{current_thread_cpu, CpuClock};
+use crate::snapshot::Signals;
+use crate::stretch::Stretch;
+
+/// Early looks (asked for by a submission that found work queued) come at most this many
+/// times per `interval`, and at least every `EARLY_GAP_MAX`: a sample reads up to 8 CPU clocks
+/// and two `schedstat` files, so an unbounded rate would turn a submission storm into a
+/// controller storm.
+const EARLY_PER_INTERVAL: u32 = 10;
+/// With a long interval, the early looks still come this soon after each other.
+const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
+
+/// Why the controller woke up for a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Occasion {
+    /// The interval passed.
+    Tick,
+    /// A submission found work queued while the controller was armed, or the last early tick
+    /// grew and the controller looks again.
+    Early,
+    /// The second look a regular tick asked for (`ControllerState::looks_again`).
+    Look,
+    /// Midway between an early look that held a backlog and the next tick: a sample only if
+    /// the process's CPU fell since (`MidwayLook`).
+    Midway,
+}
+
+impl Shared {
+    /// Counts a look between ticks that took no sample, and passes on whether it found the
+    /// backlog the last sample read gone (nothing queued, or the queue covered by workers not
+    /// running a task), for `ControllerState::forget_backlog`.
+    fn skip_look(&self, backlog_gone: bool) -> bool {
+        self.skipped_looks.fetch_add(1, Ordering::Relaxed);
+        backlog_gone
+    }
+}
+
+/// The first half of every look between ticks (the early look and the second look): with
+/// nothing queued, or the pool already at `max`, no growth rule can act, so the look skips its
+/// sample. `work_queued` comes from whatever count the look already read (a full `stats()` or
+/// `queue_len`).
+fn nothing_to_grow_for(shared: &Shared, work_queued: bool) -> bool {
+    !work_queued || shared.pool.threads() >= shared.config.max
+}
+
+/// The controller thread: wait for the interval (or an early request, at most
+/// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
+pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
+    shared.control.lock().clock = CpuClock::current();
+    // On every way out (a stop, a shut-down pool, a panic): the last CPU figure, then the clock
+    // cleared, under the lock `controller_cpu` reads it under.
+    let _clock = ClearClock(shared);
+    let interval = shared.config.interval;
+    let early_gap = (interval / EARLY_PER_INTERVAL).min(EARLY_GAP_MAX);
+    let mut last_sample = Instant::now();
+    // The last early look, for the early rate bound (none yet: the first may come at once).
+    let mut last_look: Option<Instant> = None;
+    // Look again after the gap without waiting for a submission (a burst submitted at once
+    // asks only once): the last early tick grew, or work was queued while a worker was still
+    // on its way to it.
+    let mut follow_up = false;
+    // The wait for the next regular tick: the interval, longer while the pool is quiet.
+    let mut stretch = Stretch::new();
+    // The second look a regular tick asked for (a CPU dip mid-tick: `looks_again`), due then.
+    let mut look_at: Option<Instant> = None;
+    let look_after = interval / LOOK_AGAIN_AFTER;
+    // The look halfway to the next tick after an early look that held a backlog.
+    let mut midway = MidwayLook::new();
+    // The last look took no sample and found nothing queued, or the queue covered by workers
+    // not running a task: the backlog the last sample read is gone
+    // (`ControllerState::forget_backlog`), told to the state under the next wait's lock.
+    let mut backlog_gone = false;
+    loop {
+        // The wait is the controller's schedule; `stop` and `early` are checked under the same
+        // lock they are set under, so neither is missed (see `src/README.md`).
+        // `now` is the wait's last clock reading: the tick's time, with no second reading.
+        let (occasion, now) = {
+            let mut control = shared.control.lock();
+            if std::mem::take(&mut backlog_gone) {
+                control.state.forget_backlog();
+            }
+            loop {
+                if control.stop {
+                    return;
+                }
+                let now = Instant::now();
+                let tick_at = last_sample + stretch.wait(interval);
+                if now >= tick_at {
+                    control.early = false;
+                    break (Occasion::Tick, now);
+                }
+                let mut until = tick_at;
+                if let Some(at) = look_at {
+                    if now >= at {
+                        break (Occasion::Look, now);
+                    }
+                    until = until.min(at);
+                }
+                if let Some(at) = midway.due() {
+                    if now >= at {
+                        break (Occasion::Midway, now);
+                    }
+                    until = until.min(at);
+                }
+                if control.early || follow_up {
+                    let early_at = early_at(last_look, last_sample, early_gap);
+                    if now >= early_at {
+                        control.early = false;
+                        break (Occasion::Early, now);
+                    }
+                    until = until.min(early_at);
+                }
+                control = shared.wake.wait_timeout(control, until - now).0;
+            }
+        };
+        follow_up = false;
+        // Due or not, any wake-up ends the wait for the midway look (a sample moves the
+        // baseline its read compares with).
+        midway.cancel();
+        // An early look in between (an armed pool) leaves the second look due.
+        if !matches!(occasion, Occasion::Early | Occasion::Midway) {
+            look_at = None;
+        }
+        if occasion == Occasion::Midway {
+            // The cheap look, then the process's CPU clock (no baseline moves): a sample only
+            // on a fall.
+            let queued = shared.pool.queue_len() > 0;
+            if nothing_to_grow_for(shared, queued) {
+                backlog_gone = shared.skip_look(!queued);
+                continue;
+            }
+            if !midway.samples(process_cpu_since_sample(shared, &mut *signals)) {
+                backlog_gone = shared.skip_look(false);
+                continue;
+            }
+            last_look = Some(now);
+            shared.early_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        if occasion == Occasion::Look {
+            // Not armed (CPU-bound work): no submission asked. A cheap look first, as for
+            // an early one, but one that finds nothing to grow for leaves the arming as the
+            // tick set it (the decision judges the busy count itself).
+            last_look = Some(now);
+            let queued = shared.pool.queue_len() > 0;
+            if nothing_to_grow_for(shared, queued) {
+                backlog_gone = shared.skip_look(!queued);
+                continue;
+            }
+            shared.early_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        if occasion == Occasion::Early {
+            last_look = Some(now);
+            // The cheap look first: only a pool with work queued, every worker running a task
+            // and room to grow is worth a sample (which reads CPU clocks and `/proc` files).
+            let stats = shared.pool.stats();
+            if nothing_to_grow_for(shared, stats.queued > 0) {
+                shared.armed.store(true, Ordering::Relaxed);
+                backlog_gone = shared.skip_look(stats.queued == 0);
+                continue;
+            }
+            if stats.running < stats.live_threads as u64 {
+                // A worker is idle or between tasks: it will take the queued work, or not
+                // (it is on its way): look again after the gap. The backlog is gone if those
+                // workers cover it.
+                follow_up = true;
+                let free = (stats.live_threads as u64).saturating_sub(stats.running);
+                backlog_gone = shared.skip_look(stats.queued <= free);
+                continue;
+            }
+            shared.early_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        let elapsed = now - last_sample;
+        last_sample = now;
+        let stretched = stretch.is_stretched();
+        match tick(shared, signals.as_mut(), elapsed, stretched) {
+            Flow::Stop => return,
+            Flow::Go {
+                grew,
+                arm,
+                pending,
+                quiet,
+                look_again,
+                process_cpu,
+            } => {
+                match occasion {
+                    Occasion::Tick => {
+                        stretch.after_tick(quiet);
+                        midway.after_tick(process_cpu);
+                    }
+                    Occasion::Early | Occasion::Look | Occasion::Midway => stretch.reset(),
+                }
+                if occasion == Occasion::Tick && look_again {
+                    look_at = Some(now + look_after);
+                }
+                let arm = match (occasion, arm) {
+                    // A regular tick sets the arming from its snapshot.
+                    (Occasion::Tick, Some(arm)) => arm,
+                    // An early tick that grew looks again; one that did not disarms until the
+                    // next regular tick, so a backlog the rules will not grow for costs one
+                    // early sample per interval, not ten. One whose signals were pending (no
+                    // blocked count yet) looks again too: the next sample will have it.
+                    // A midway sample that held looks again after the gap too: its window
+                    // still held the old load's last tasks (W4's read 106 us of CPU a task
+                    // over 50 ms, to sleepers' 20-30). An early look that held on a pool the
+                    // rules would still grow leaves a midway look, halfway to the next tick
+                    // (which comes `interval` after this sample), one per regular tick.
+                    (Occasion::Early | Occasion::Look | Occasion::Midway, Some(arm)) => {
+                        follow_up = grew || pending || occasion == Occasion::Midway;
+                        if occasion == Occasion::Early && arm && !follow_up {
+                            midway.after_held_early_look(now, interval);
+                        }
+                        arm && grew
+                    }
+                    // The sample or the decision panicked: no opinion, stay disarmed.
+                    (_, None) => false,
+                };
+                shared.armed.store(arm, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The process's CPU since the last sample, from the signals (a custom source may panic: no
+/// figure, counted as a callback panic).
+fn process_cpu_since_sample(shared: &Shared, signals: &mut dyn Signals) -> Option<f64> {
+    panic::catch_unwind(AssertUnwindSafe(|| signals.process_cpu_since_sample())).unwrap_or_else(
+        |_| {
+            shared.callback_panics.fetch_add(1, Ordering::Relaxed);
+            None
+        },
+    )
+}
+
+/// When an early look may come: `gap` after the last early look (the rate bound) and `gap`
+/// after the last sample of either kind.
+///
+/// The second bound is for the look a submission asks for right after a regular tick: it
+/// sampled a fraction of a millisecond (W4's switch to sleepers, 31 ms into the phase: the tick
+/// read the last phase's CPU, 1.9 cores, held, and armed; the look came 0.6 ms later, read one
+/// completion, held, and disarmed until the next tick, 100 ms later, which grew 15 -> 64).
+/// Over `gap` (10 ms at the default interval) its figures are the new load's, and an early
+/// decision that does not grow disarms, so this adds no look.
+fn early_at(last_look: Option<Instant>, last_sample: Instant, gap: Duration) -> Instant {
+    let after_sample = last_sample + gap;
+    last_look.map_or(after_sample, |at| (at + gap).max(after_sample))
+}
+
+/// Leaves the controller's last CPU figure and clears its clock (see `Control::clock`).
+struct ClearClock<'a>(&'a Shared);
+
+impl Drop for ClearClock<'_> {
+    fn drop(&mut self) {
+        let mut control = self.0.control.lock();
+        if let Some(cpu) = current_thread_cpu() {
+            let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+            self.0.controller_cpu_ns.store(ns, Ordering::Relaxed);
+        }
+        control.clock = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Invariant: an early look comes no sooner than the gap after the last early look and
+    /// after the last sample (a regular tick's included), and as soon as both have passed.
+    #[test]
+    fn an_early_look_waits_the_gap_after_any_sample() {
+        let gap = Duration::from_millis(10);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Right after a regular tick: the gap after it, whatever the last look.
+        assert_eq!(early_at(None, t0, gap), t0 + gap);
+        assert_eq!(early_at(Some(t0 - ms(500)), t0, gap), t0 + gap);
+        // A recent look bounds it further.
+        assert_eq!(early_at(Some(t0 + ms(5)), t0, gap), t0 + ms(15));
+        // Long after both: at once (the bound is in the past).
+        assert!(early_at(Some(t0), t0, gap) <= t0 + gap);
+    }
+}

@@ -1,0 +1,157 @@
+//! One decision: `tick` samples the signals, runs `decide` under the control lock, resizes the
+//! pool, records the [`ScalingEvent`] and calls the `on_scale` hook; `Flow` is what it leaves for
+//! the loop.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use pool_core::sync::Ordering;
+use pool_core::ResizeError;
+
+use super::{ScalingEvent, Shared};
+use crate::decide::{decide, grows_on_demand, ControllerState};
+use crate::snapshot::{Signals, Snapshot};
+use crate::stretch;
+
+/// The history keeps the most recent events only, so a long-running pool's memory stays bounded.
+const HISTORY_CAPACITY: usize = 4096;
+
+/// What a tick leaves for the loop.
+pub(super) enum Flow {
+    /// The pool was shut down.
+    Stop,
+    /// Carry on; `grew` if the count went up, `arm` if growth on demand is allowed next,
+    /// `pending` if the signals could not yet tell blocked workers from waiting ones.
+    Go {
+        grew: bool,
+        arm: Option<bool>,
+        pending: bool,
+        /// The pool is idle at `min` and armed (`stretch::is_quiet`).
+        quiet: bool,
+        /// The decision asks for a second look (`ControllerState::looks_again`).
+        look_again: bool,
+        /// The sample's `Snapshot::process_cpu` with its `cores`: a regular tick's is the
+        /// midway look's mark.
+        process_cpu: Option<(f64, usize)>,
+    },
+}
+
+/// One decision: sample, decide, resize.
+///
+/// `stretched`: the wait before it was longer than the interval (`stretch`); the decision
+/// then sees at most one interval of `elapsed`.
+pub(super) fn tick(
+    shared: &Shared,
+    signals: &mut dyn Signals,
+    elapsed: Duration,
+    stretched: bool,
+) -> Flow {
+    let tick = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
+    let pool = &shared.pool;
+    if pool.is_shutdown() {
+        return Flow::Stop;
+    }
+    let no_opinion = Flow::Go {
+        grew: false,
+        arm: None,
+        pending: false,
+        quiet: false,
+        look_again: false,
+        process_cpu: None,
+    };
+    let interval = shared.config.interval;
+    let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
+        Ok(snapshot) => Snapshot {
+            elapsed: stretch::decision_elapsed(snapshot.elapsed, interval, stretched),
+            ..snapshot
+        },
+        Err(_) => {
+            shared.callback_panics.fetch_add(1, Ordering::Relaxed);
+            return no_opinion;
+        }
+    };
+    let (decision, look_again) = {
+        let mut control = shared.control.lock();
+        let state = &mut control.state;
+        let decided = panic::catch_unwind(AssertUnwindSafe(|| {
+            decide(&snapshot, state, &shared.config)
+        }));
+        match decided {
+            Ok(decision) => {
+                control.last_decision = Some((snapshot, decision));
+                (decision, control.state.looks_again())
+            }
+            Err(_) => {
+                // The state may be half-updated: start afresh rather than trust it.
+                control.state = ControllerState::new();
+                shared.callback_panics.fetch_add(1, Ordering::Relaxed);
+                return no_opinion;
+            }
+        }
+    };
+    let from = pool.threads();
+    let to = decision.target.clamp(shared.config.min, shared.config.max);
+    let arm = Some(grows_on_demand(
+        &Snapshot {
+            target: to,
+            ..snapshot
+        },
+        &shared.config,
+    ));
+    let pending = snapshot.blocked.is_none() && snapshot.worker_cpu.is_some();
+    let process_cpu = snapshot.process_cpu.map(|cpu| (cpu, snapshot.cores));
+    let quiet = stretch::is_quiet(&snapshot, to, &shared.config, arm == Some(true));
+    if to == from {
+        return Flow::Go {
+            grew: false,
+            arm,
+            pending,
+            quiet,
+            look_again,
+            process_cpu,
+        };
+    }
+    match pool.set_threads(to) {
+        Ok(()) => {}
+        Err(ResizeError::ShutDown) => return Flow::Stop,
+        // The OS refused a thread (or the target was 0, which the clamp rules out): keep what
+        // we have and try again next tick.
+        Err(_) => {
+            return Flow::Go {
+                grew: false,
+                arm,
+                pending,
+                quiet: false,
+                look_again,
+                process_cpu,
+            }
+        }
+    }
+    let event = ScalingEvent {
+        at: shared.born.elapsed(),
+        tick,
+        from,
+        to,
+        reason: decision.reason,
+    };
+    {
+        let mut control = shared.control.lock();
+        if control.history.len() == HISTORY_CAPACITY {
+            control.history.pop_front();
+        }
+        control.history.push_back(event);
+    }
+    if let Some(hook) = &shared.on_scale {
+        if panic::catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
+            shared.callback_panics.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Flow::Go {
+        grew: to > from,
+        arm,
+        pending,
+        quiet: false,
+        look_again,
+        process_cpu,
+    }
+}
