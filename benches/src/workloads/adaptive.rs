@@ -639,7 +639,8 @@ enum Hold {
     Busy,
     /// `min = max`, every worker busy and as many tasks queued, but the tasks finish (each
     /// blocks 20 ms and queues itself again): the counters move every tick, so the still-pool
-    /// rule (`policy-adaptive/src/signals.rs`) never reuses a split and every tick measures.
+    /// rule (`policy-adaptive/src/signals/still.rs`) never reuses a split and every tick
+    /// measures.
     Churning,
     /// Every worker parked at `min`, with room to grow (`max = 2 × min`): the quiet stretch
     /// (`policy-adaptive/src/stretch.rs`) lengthens the wait up to 4 intervals.
