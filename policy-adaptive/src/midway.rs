@@ -26,9 +26,9 @@ const CORES_FULL: f64 = 0.75;
 
 /// The share of the last regular tick's process CPU the process's CPU since the last sample
 /// must fall below for the midway look to sample: a fall by a quarter, as the second look's
-/// (`DIPPED_TO` in decide.rs). W3's held backlog reads 1.95-2.0 cores on 2 cores, tick after
-/// tick; a midway window that holds a switch to sleepers read 0.15-1.26 (1.67 when the switch
-/// came at its very end: no sample, and the next tick sees it).
+/// (`DIPPED_TO` in decide/mod.rs). W3's held backlog reads 1.95-2.0 cores on 2 cores, tick
+/// after tick; a midway window that holds a switch to sleepers read 0.15-1.26 (1.67 when the
+/// switch came at its very end: no sample, and the next tick sees it).
 const FELL_TO: f64 = 0.75;
 
 /// The midway look's schedule, kept by the controller thread alone.

@@ -25,9 +25,9 @@ const HEAVIER_TASKS: f64 = 3.0;
 const ROSE_BY: f64 = 0.25;
 
 /// How long the blocked/run-queue split speaks for the load before a change: the signals'
-/// `schedstat` share spans this much (`SHARE_SPAN` in signals.rs). Counted from the tick that
-/// saw the rise, whose own interval holds part of the change: that tick and the next two full
-/// ones hold.
+/// `schedstat` share spans this much (`SHARE_SPAN` in signals/run_queue.rs). Counted from the
+/// tick that saw the rise, whose own interval holds part of the change: that tick and the next
+/// two full ones hold.
 const SPLIT_SPAN: Duration = Duration::from_millis(250);
 
 /// One tick's figures, derived from its snapshot and the state's histories before any rule
