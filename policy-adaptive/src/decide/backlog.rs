@@ -1,7 +1,7 @@
 //! Rule 4, backlog with blocked workers: how far a backlog grows the pool, from the blocking
 //! ratio's room, the presumed fall of the workers' CPU, and the pace, damping and holds on it.
 
-use super::reading::Reading;
+use super::figures::Figures;
 use super::state::{Climb, ControllerState};
 use super::{Decision, Reason, CPU_FELL_BELOW, DIPPED_TO, FULL_CORES, LIGHT_TASK_CPU};
 use crate::config::Config;
@@ -35,10 +35,10 @@ pub(super) fn grow_on_backlog(
     s: &Snapshot,
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
     memory_low: Option<f64>,
 ) -> Option<Decision> {
-    let Reading {
+    let Figures {
         current,
         busy,
         backlog,
@@ -220,8 +220,8 @@ pub(super) fn grow_on_backlog(
 
 /// The fall of rule 4, as (cores before, cores now), when the presumption that the workers'
 /// off-CPU time is blocked applies; asks for the second look on a dip (`state.look_again`).
-fn presumed_fall(s: &Snapshot, state: &mut ControllerState, r: &Reading) -> Option<(f64, f64)> {
-    let Reading {
+fn presumed_fall(s: &Snapshot, state: &mut ControllerState, r: &Figures) -> Option<(f64, f64)> {
+    let Figures {
         process_cpu,
         current,
         busy,
@@ -315,8 +315,8 @@ fn presumed_fall(s: &Snapshot, state: &mut ControllerState, r: &Reading) -> Opti
 
 /// Rule 4's light workers by the process's CPU: its figure, where the workers count as light
 /// by it.
-fn light_by_process(s: &Snapshot, r: &Reading) -> Option<f64> {
-    let Reading {
+fn light_by_process(s: &Snapshot, r: &Figures) -> Option<f64> {
+    let Figures {
         process_cpu,
         process_task_cpu,
         busy,
@@ -367,11 +367,11 @@ fn light_by_process(s: &Snapshot, r: &Reading) -> Option<f64> {
 fn room(
     s: &Snapshot,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
     blocked: Option<f64>,
     process_light: Option<f64>,
 ) -> usize {
-    let Reading {
+    let Figures {
         process_cpu,
         current,
         busy,

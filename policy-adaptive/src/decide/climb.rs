@@ -1,7 +1,7 @@
 //! Rule 7, the hill climber: with a backlog and no other rule applying, it compares
 //! throughput window by window and steps the size up or down while that helps.
 
-use super::reading::Reading;
+use super::figures::Figures;
 use super::state::{ControllerState, Direction};
 use super::{per_second, Decision, Reason};
 use crate::config::Config;
@@ -23,11 +23,11 @@ pub(super) fn hill_climb(
     s: &Snapshot,
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
     memory_low: Option<f64>,
     cpu_bound: bool,
 ) -> Option<Decision> {
-    let Reading {
+    let Figures {
         process_cpu,
         current,
         cores,

@@ -2,7 +2,7 @@
 //! and the trim of CPU-bound work down to it (scaled by the blocking ratio). [`CpuCap`] is that
 //! size, bound once per decision.
 
-use super::reading::Reading;
+use super::figures::Figures;
 use super::state::{Climb, ControllerState};
 use super::{Decision, Reason};
 use crate::config::Config;
@@ -37,10 +37,10 @@ impl CpuCap {
 pub(super) fn grow_to_cpu_cap(
     s: &Snapshot,
     state: &mut ControllerState,
-    r: &Reading,
+    r: &Figures,
     memory_low: Option<f64>,
 ) -> Option<Decision> {
-    let Reading {
+    let Figures {
         current, busy, cap, ..
     } = *r;
     // Below the cores with a backlog and nobody idle, nobody blocked enough for rule 4
@@ -66,8 +66,8 @@ pub(super) fn grow_to_cpu_cap(
 }
 
 /// Whether the workers are CPU-bound (rule 6 trims them, the climber does not probe up).
-pub(super) fn is_cpu_bound(s: &Snapshot, config: &Config, r: &Reading) -> bool {
-    let Reading { busy, cores, .. } = *r;
+pub(super) fn is_cpu_bound(s: &Snapshot, config: &Config, r: &Figures) -> bool {
+    let Figures { busy, cores, .. } = *r;
     // CPU-bound: the workers fill the cores and almost none is blocked.
     // Judged on our workers' demand, not the host's CPU: a busy neighbour lowers the CPU our
     // workers get, not what they ask for, so it never makes the pool look oversubscribed.
@@ -85,10 +85,10 @@ pub(super) fn trim_cpu_bound(
     s: &Snapshot,
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
     cpu_bound: bool,
 ) -> Option<Decision> {
-    let Reading {
+    let Figures {
         process_cpu,
         current,
         busy,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::reading::Reading;
+use super::figures::Figures;
 use super::state::{Climb, ControllerState};
 use super::{Decision, Reason};
 use crate::config::Config;
@@ -15,9 +15,9 @@ pub(super) fn advance_timers(
     s: &Snapshot,
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
 ) {
-    let Reading { current, busy, .. } = *r;
+    let Figures { current, busy, .. } = *r;
     if s.queued == 0 && busy < current {
         state.surplus_for += s.elapsed;
         state.surplus.push_back((s.elapsed, busy));
@@ -45,7 +45,7 @@ pub(super) fn advance_timers(
 pub(super) fn keep_within_bounds(
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
 ) -> Option<Decision> {
     let (min, max) = (config.min, config.max);
     let current = r.current;
@@ -63,7 +63,7 @@ pub(super) fn keep_within_bounds(
 pub(super) fn relieve_starvation(
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
 ) -> Option<Decision> {
     let (current, max) = (r.current, config.max);
     if state.stalled_for >= config.starvation_after && current < max {
@@ -82,7 +82,7 @@ pub(super) fn relieve_starvation(
 pub(super) fn shrink_when_idle(
     state: &mut ControllerState,
     config: &Config,
-    r: &Reading,
+    r: &Figures,
 ) -> Option<Decision> {
     let (current, min) = (r.current, config.min);
     if state.surplus_for >= config.keep_alive {

@@ -88,8 +88,8 @@
 mod backlog;
 mod climb;
 mod cpu;
+mod figures;
 mod limits;
-mod reading;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -102,8 +102,8 @@ use crate::snapshot::Snapshot;
 use backlog::grow_on_backlog;
 use climb::hill_climb;
 use cpu::{grow_to_cpu_cap, is_cpu_bound, trim_cpu_bound, CpuCap};
+use figures::Figures;
 use limits::{advance_timers, keep_within_bounds, relieve_starvation, shrink_when_idle};
-use reading::Reading;
 pub use state::ControllerState;
 
 /// Why the controller chose its target.
@@ -372,7 +372,7 @@ const CPU_FELL_BELOW: f64 = 0.5;
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
     // The figures the rules read, and the histories they move on (every tick, in this order).
-    let r = Reading::take(s, state, config);
+    let r = Figures::take(s, state, config);
     // Timers first: they must see every tick, whichever rule decides.
     advance_timers(s, state, config, &r);
 

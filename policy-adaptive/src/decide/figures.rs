@@ -1,5 +1,5 @@
 //! The figures [`decide`](super::decide) derives from a snapshot before its rules
-//! ([`Reading`]), taken by the step that also moves the state's histories on by a tick.
+//! ([`Figures`]), taken by the step that also moves the state's histories on by a tick.
 
 use super::backlog::net_backlog;
 use super::cpu::CpuCap;
@@ -33,7 +33,7 @@ const SPLIT_SPAN: Duration = Duration::from_millis(250);
 /// One tick's figures, derived from its snapshot and the state's histories before any rule
 /// runs; the rules read them in place of the snapshot's raw figures where both exist.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Reading {
+pub(super) struct Figures {
     /// The process's CPU (cores), where it is a number of cores.
     pub(super) process_cpu: Option<f64>,
     /// The process's CPU per completed task (seconds), where the window can date it.
@@ -66,11 +66,11 @@ pub(super) struct Reading {
     pub(super) process_dipped: bool,
 }
 
-impl Reading {
+impl Figures {
     /// Derives the tick's figures from `s` and moves `state`'s histories on: the tick count,
     /// the backlog seen, the second look, the damping, the last full ticks' CPU figures and the
     /// stale split.
-    pub(super) fn take(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Reading {
+    pub(super) fn take(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Figures {
         // A process figure that is not a number of cores (a custom `Signals`) is no figure.
         let process_cpu = s.process_cpu.filter(|p| p.is_finite() && *p >= 0.0);
         // The process's CPU per completed task (seconds), over a tenth of an interval and
@@ -179,7 +179,7 @@ impl Reading {
             state.last_process = [process_cpu, state.last_process[0]];
             state.last_task_cpu = [process_task_cpu, state.last_task_cpu[0]];
         }
-        Reading {
+        Figures {
             process_cpu,
             process_task_cpu,
             current,
