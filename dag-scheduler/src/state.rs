@@ -1,6 +1,6 @@
 //! One run's per-node state, packed: 24 bytes per node, 40 with timing (see README.md, "Data").
 //!
-//! Plain data with no protocol of its own: `run.rs` decides who writes what and when, and the
+//! Plain data with no protocol of its own: `run/` decides who writes what and when, and the
 //! report and `Context` read it. Nothing here calls user code.
 
 use std::any::{Any, TypeId};
