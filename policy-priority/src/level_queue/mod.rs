@@ -1,17 +1,25 @@
 //! [`LevelQueue`]: five lock-free FIFO levels and a bitmap of the non-empty ones, generic over
-//! what it holds. The protocol (which race each step closes) is in `README.md` beside this file.
+//! what it holds. The protocol (which race each step closes) is in the crate's `src/README.md`.
+//!
+//! The starvation guard's state and its aging check are in `guard.rs`. What each thread counts
+//! across its pops (`PopRun`) stays here, below the queue: in a file of its own its small
+//! functions landed in another codegen unit and were no longer inlined into the pop's paths.
 
 use std::cell::Cell;
 use std::fmt;
 
-use pool_core::sync::{fence, AtomicBool, AtomicU64, AtomicU8, Backoff, CachePadded, Ordering};
+use pool_core::sync::{fence, AtomicU64, AtomicU8, Backoff, CachePadded, Ordering};
 use pool_core::Priority;
 
 use crate::clock::Clock;
 use crate::config::Aging;
 use crate::injector::{Injector, Steal};
-use crate::levels::{overdue_level, top_level, Counts, Entry, Slot, LEVELS, STRIPES};
+use crate::levels::{top_level, Counts, Entry, Slot, LEVELS, STRIPES};
 use crate::stats::PerLevel;
+
+mod guard;
+
+use guard::{raise, Guard};
 
 /// A thread-safe five-level priority queue with a starvation guard, generic over its entries.
 ///
@@ -73,24 +81,6 @@ pub(crate) struct Levels<S> {
     guard: Option<Guard>,
 }
 
-/// The starvation guard's state.
-struct Guard {
-    /// Nanoseconds an entry may wait before it is overdue.
-    bound: u64,
-    clock: Clock,
-    /// Per level, an estimate of the front entry's stamp that is never later than it: raised to
-    /// the stamp of each entry popped there (the next front was pushed after it), and set by the
-    /// push that makes the level non-empty. Only ever raised (`fetch_max`), and written only
-    /// when it changes, which with coarse stamps is rarely.
-    fronts: [CachePadded<AtomicU64>; LEVELS],
-    /// Per level, the newest stamp pushed there: an upper bound of the front's stamp, for rule 3
-    /// (README.md). Written by pushers only when it changes (about once per tick).
-    newest: [CachePadded<AtomicU64>; LEVELS],
-    /// The previous pop was served by aging; the next goes by priority (README.md, "Order").
-    last_pop_aged: AtomicBool,
-    aged: AtomicU64,
-}
-
 /// The order of the push's bitmap check (see `Levels::push`). `--cfg
 /// loom_broken_priority_push_order` plants it relaxed: loom-tests'
 /// `a_push_racing_a_retire_stays_visible` must then fail (`.ci/loom-planted`).
@@ -109,14 +99,7 @@ impl<S: Slot> Levels<S> {
                 CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
             }),
             aging,
-            guard: aging.bound_nanos().map(|bound| Guard {
-                bound,
-                clock: Clock::new(bound),
-                fronts: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
-                newest: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
-                last_pop_aged: AtomicBool::new(false),
-                aged: AtomicU64::new(0),
-            }),
+            guard: aging.bound_nanos().map(Guard::new),
         }
     }
 
@@ -359,10 +342,11 @@ impl<S: Slot> Levels<S> {
         None
     }
 
-    /// This thread has found the queue empty [`QUIET_AFTER`] times in a row: the queue is idle
-    /// (the pool parks a worker after 64 empty rounds). Retire every bit still set, so that the
-    /// next push into each level reads the clock and sets the level's front estimate, as a push
-    /// into an empty level must after an idle spell (README.md, "Lazy retire").
+    /// This thread has found the queue empty [`QUIET_AFTER`] times in a
+    /// row: the queue is idle (the pool parks a worker after 64 empty rounds). Retire every bit
+    /// still set, so that the next push into each level reads the clock and sets the level's
+    /// front estimate, as a push into an empty level must after an idle spell (README.md, "Lazy
+    /// retire").
     #[cold]
     fn retire_quiet(&self) {
         let bits = self.nonempty.load(Ordering::Relaxed);
@@ -435,257 +419,8 @@ impl<S: Slot> Levels<S> {
     }
 }
 
-impl Guard {
-    /// Which level to take from, and whether that is the starvation guard's doing. Reads the
-    /// clock only when a level below the top is non-empty, the previous pop was not aged, and
-    /// this thread is not within a skip after a check that found nothing overdue.
-    #[inline]
-    fn choose(&self, bits: u8, top: usize, run: PopRun) -> (usize, bool) {
-        let below = bits & !(1u8 << top);
-        if below == 0 || self.skips_check(run) {
-            return (top, false);
-        }
-        let now = self.clock.refresh();
-        let front = |i: usize| self.fronts[i].load(Ordering::Relaxed);
-        let top_newest = self.newest[top].load(Ordering::Relaxed);
-        match overdue_level(below, top_newest, front, now, self.bound) {
-            Some(level) => (level, true),
-            None => {
-                run.nothing_overdue();
-                (top, false)
-            }
-        }
-    }
-
-    /// Whether this pop goes by priority without an aging check even though a lower level has
-    /// work: the previous pop was aged (they alternate), or this thread skips checks after one
-    /// that found nothing overdue.
-    #[inline]
-    fn skips_check(&self, run: PopRun) -> bool {
-        self.last_pop_aged.load(Ordering::Relaxed) || !run.may_check_aging()
-    }
-
-    /// Bookkeeping after a pop took an entry stamped `stamp` (the entry's 32-bit stamp) from
-    /// `level`.
-    #[inline]
-    fn served(&self, level: usize, stamp: u32, by_aging: bool) {
-        let front = &self.fronts[level];
-        // Most pops take an entry of the stamp unit the estimate already shows (stamps come from
-        // the coarse tick): then widening the stamp and raising the estimate would change
-        // nothing, so compare the 32-bit units first (callgrind: about 10 instructions a pop).
-        // Equal low 32 bits with a different widened value needs an estimate 2^32 units (19.5
-        // hours) behind the entry: then the estimate stays behind, which can make one aged pop
-        // early, never late (README.md, "Front estimates").
-        if Clock::stamp_of(front.load(Ordering::Relaxed)) != stamp {
-            raise(front, self.clock.widen(stamp));
-        }
-        // Relaxed, and written only on a change: the alternation is a rate limit, and two workers
-        // that both read `false` may each serve one aged entry (one per worker, as README.md says).
-        if self.last_pop_aged.load(Ordering::Relaxed) != by_aging {
-            self.last_pop_aged.store(by_aging, Ordering::Relaxed);
-        }
-        if by_aging {
-            self.aged.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// [`Clock::refresh`], out of line: pushes and pops call it rarely (clock.rs), and inline
-    /// its clock read would make their common path save more registers.
-    #[cold]
-    #[inline(never)]
-    fn refresh_clock(&self) {
-        self.clock.refresh();
-    }
-
-    #[inline]
-    fn raise_front(&self, level: usize, stamp: u64) {
-        raise(&self.fronts[level], stamp);
-    }
-}
-
-/// Raises `stamp_of` to `stamp`, writing (and taking the line) only when that changes it.
-#[inline]
-fn raise(stamp_of: &AtomicU64, stamp: u64) {
-    if stamp_of.load(Ordering::Relaxed) < stamp {
-        stamp_of.fetch_max(stamp, Ordering::Relaxed);
-    }
-}
-
 /// Every level's bit in `nonempty`.
 const ALL_LEVELS: u8 = (1 << LEVELS) - 1;
-
-/// Consecutive empty pops of one thread after which the queue counts as idle and its bits are
-/// retired (README.md, "Lazy retire"). Well under the pool's 64 search rounds before a worker
-/// parks, so a parked pool has its bits retired; well over the few empty pops of a worker that
-/// keeps up with a submitter. Two under loom, so that a model reaches both sides in a few pops.
-const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
-
-/// A thread that finds the level it took from empty while another bit is set retires that bit on
-/// its first such find and then on every this-many-th (README.md, "Lazy retire"). With several
-/// levels busy and the workers keeping up (the levels drain after every task), retiring on every
-/// find cost a clear, a fence and a re-check in the pop, and a set and a clock read in the push
-/// that refilled the level, on most tasks, with the bitmap's line bouncing between the
-/// submitter and the workers. A kept bit costs a pop one empty steal and the scan (`pop_any`).
-/// Two under loom, so that a model reaches both a retire and a skipped one in a few pops.
-const RETIRE_EVERY: u32 = if cfg!(loom) { 2 } else { 16 };
-
-/// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
-/// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
-/// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this
-/// many pops of each worker late (README.md, "Order").
-pub(crate) const AGING_CHECK_EVERY: u32 = 8;
-
-/// What the calling thread counts across its pops (thread-local: no shared line, one access per
-/// pop). A thread that pops several queues counts them together; that moves when a refresh, an
-/// aging check or a quiet retire happens, never whether a pop sees an entry.
-struct PopCounts {
-    /// Pops so far (wrapping): every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th refreshes
-    /// the clock.
-    pops: Cell<u32>,
-    /// Empty pops in a row, as of the latest empty pop.
-    empty: Cell<u32>,
-    /// The value of `pops` at the latest empty pop: the run in `empty` goes on only if that was
-    /// the pop just before. So a pop that takes an entry writes nothing to end the run.
-    last_empty: Cell<u32>,
-    /// The value of `pops` from which the aging check runs again.
-    aging_from: Cell<u32>,
-    /// Finds of an empty level with another bit set (wrapping): the first and every
-    /// [`RETIRE_EVERY`]th retire the bit.
-    empty_finds: Cell<u32>,
-    /// The stripe of `Levels::popped` this thread counts in, masked on use: [`STRIPES`] (masked:
-    /// stripe 0) until the thread's first every-32nd pop takes one (`PopRun::take_stripe`), out
-    /// of the pop's common path. Any stripe is correct (the adds are atomic); its own stripe
-    /// keeps a worker off the others' lines.
-    stripe: Cell<usize>,
-}
-
-// A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
-// `thread_local!` has no `const` form.
-#[cfg(not(loom))]
-std::thread_local! {
-    static POPS: PopCounts = const {
-        PopCounts {
-            pops: Cell::new(0),
-            empty: Cell::new(0),
-            last_empty: Cell::new(0),
-            aging_from: Cell::new(0),
-            empty_finds: Cell::new(0),
-            stripe: Cell::new(STRIPES),
-        }
-    };
-}
-#[cfg(loom)]
-pool_core::sync::thread_local! {
-    static POPS: PopCounts = PopCounts {
-        pops: Cell::new(0),
-        empty: Cell::new(0),
-        last_empty: Cell::new(0),
-        aging_from: Cell::new(0),
-        empty_finds: Cell::new(0),
-        stripe: Cell::new(STRIPES),
-    };
-}
-
-/// One pop's number in its thread's count (read once at its start), and the calls that move
-/// the other counters. Each reads the thread-local itself, only on the path that needs it: with a
-/// `const` thread-local that is an offset from the thread pointer, cheaper than carrying values.
-#[derive(Clone, Copy)]
-struct PopRun {
-    n: u32,
-}
-
-impl PopRun {
-    #[inline]
-    fn start() -> Self {
-        POPS.with(|counts| {
-            let n = counts.pops.get().wrapping_add(1);
-            counts.pops.set(n);
-            PopRun { n }
-        })
-    }
-
-    /// The current pop's run, read again (the number `start` gave it: no other pop of this
-    /// thread ran since), so that the pop need not keep it across its steal.
-    #[inline]
-    fn again() -> Self {
-        POPS.with(|counts| PopRun {
-            n: counts.pops.get(),
-        })
-    }
-
-    /// This thread's stripe of `Levels::popped` (see `PopCounts::stripe`).
-    #[inline]
-    fn stripe() -> usize {
-        POPS.with(|counts| counts.stripe.get() & (STRIPES - 1))
-    }
-
-    /// Takes this thread's stripe if it has none yet (on the every-32nd pop's cold path). Under
-    /// loom every thread keeps stripe 0 (see `levels::my_stripe`).
-    #[cold]
-    fn take_stripe() {
-        #[cfg(not(loom))]
-        POPS.with(|counts| {
-            if counts.stripe.get() == STRIPES {
-                counts.stripe.set(crate::levels::my_stripe());
-            }
-        });
-    }
-
-    #[inline]
-    fn wants_refresh(self) -> bool {
-        self.n & (crate::clock::REFRESH_EVERY - 1) == 0
-    }
-
-    /// Whether this pop may run the aging check: not within a skip after a check that found
-    /// nothing overdue (a wrapping comparison: `aging_from` is at most AGING_CHECK_EVERY ahead).
-    #[inline]
-    fn may_check_aging(self) -> bool {
-        POPS.with(|counts| self.n.wrapping_sub(counts.aging_from.get()) as i32 >= 0)
-    }
-
-    /// This pop found the level it chose empty while another bit is set: whether it retires
-    /// that bit (this thread's first such find, then every [`RETIRE_EVERY`]th) or keeps it.
-    /// `--cfg loom_broken_priority_skip` plants a skipped retire that passes over the other
-    /// levels (`Levels::pop` then returns `None`): loom-tests'
-    /// `a_skipped_retire_serves_the_levels_below` must then fail (`.ci/loom-planted`).
-    #[inline]
-    fn retires(self) -> bool {
-        POPS.with(|counts| {
-            let finds = counts.empty_finds.get();
-            counts.empty_finds.set(finds.wrapping_add(1));
-            finds % RETIRE_EVERY == 0
-        })
-    }
-
-    /// An aging check found nothing overdue: skip it on this thread's next pops.
-    #[cold]
-    fn nothing_overdue(self) {
-        POPS.with(|counts| {
-            counts
-                .aging_from
-                .set(self.n.wrapping_add(AGING_CHECK_EVERY))
-        });
-    }
-
-    /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
-    /// [`QUIET_AFTER`]th more, so that a worker searching for long retires bits set again by
-    /// pushes it did not see). Every pop takes the next number (`start`), so the run goes on
-    /// only if this thread's previous pop was the latest empty one; otherwise a pop in between
-    /// took an entry and the run starts again at this one (which saves that pop a write).
-    fn went_quiet(self) -> bool {
-        POPS.with(|counts| {
-            let previous = counts.last_empty.replace(self.n);
-            let run = if previous == self.n.wrapping_sub(1) {
-                counts.empty.get()
-            } else {
-                0
-            };
-            let empty = run.wrapping_add(1);
-            counts.empty.set(empty);
-            empty % QUIET_AFTER == 0
-        })
-    }
-}
 
 /// The level at `index` (below [`LEVELS`]), by a table lookup: `Priority::from_index` is an
 /// out-of-line call in pool-core, and this runs on every pop.
@@ -847,217 +582,178 @@ impl<T> fmt::Debug for LevelQueue<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-    use Priority::*;
+/// Consecutive empty pops of one thread after which the queue counts as idle and its bits are
+/// retired (README.md, "Lazy retire"). Well under the pool's 64 search rounds before a worker
+/// parks, so a parked pool has its bits retired; well over the few empty pops of a worker that
+/// keeps up with a submitter. Two under loom, so that a model reaches both sides in a few pops.
+const QUIET_AFTER: u32 = if cfg!(loom) { 2 } else { 16 };
 
-    fn drain(q: &LevelQueue<u32>) -> Vec<u32> {
-        std::iter::from_fn(|| q.pop().map(|(x, _)| x)).collect()
+/// A thread that finds the level it took from empty while another bit is set retires that bit on
+/// its first such find and then on every this-many-th (README.md, "Lazy retire"). With several
+/// levels busy and the workers keeping up (the levels drain after every task), retiring on every
+/// find cost a clear, a fence and a re-check in the pop, and a set and a clock read in the push
+/// that refilled the level, on most tasks, with the bitmap's line bouncing between the
+/// submitter and the workers. A kept bit costs a pop one empty steal and the scan (`pop_any`).
+/// Two under loom, so that a model reaches both a retire and a skipped one in a few pops.
+const RETIRE_EVERY: u32 = if cfg!(loom) { 2 } else { 16 };
+
+/// After an aging check that found nothing overdue, the calling thread's next this-many-minus-one
+/// pops skip the check (and its clock read): with several levels busy, a clock read per pop cost
+/// about a quarter of a push+pop's instructions. An overdue entry is so noticed at most this
+/// many pops of each worker late (README.md, "Order").
+const AGING_CHECK_EVERY: u32 = 8;
+
+/// What the calling thread counts across its pops (thread-local: no shared line, one access per
+/// pop). A thread that pops several queues counts them together; that moves when a refresh, an
+/// aging check or a quiet retire happens, never whether a pop sees an entry.
+struct PopCounts {
+    /// Pops so far (wrapping): every [`REFRESH_EVERY`](crate::clock::REFRESH_EVERY)th refreshes
+    /// the clock.
+    pops: Cell<u32>,
+    /// Empty pops in a row, as of the latest empty pop.
+    empty: Cell<u32>,
+    /// The value of `pops` at the latest empty pop: the run in `empty` goes on only if that was
+    /// the pop just before. So a pop that takes an entry writes nothing to end the run.
+    last_empty: Cell<u32>,
+    /// The value of `pops` from which the aging check runs again.
+    aging_from: Cell<u32>,
+    /// Finds of an empty level with another bit set (wrapping): the first and every
+    /// [`RETIRE_EVERY`]th retire the bit.
+    empty_finds: Cell<u32>,
+    /// The stripe of `Levels::popped` this thread counts in, masked on use: [`STRIPES`] (masked:
+    /// stripe 0) until the thread's first every-32nd pop takes one (`PopRun::take_stripe`), out
+    /// of the pop's common path. Any stripe is correct (the adds are atomic); its own stripe
+    /// keeps a worker off the others' lines.
+    stripe: Cell<usize>,
+}
+
+// A `const` initialiser where std allows it: no lazy-init check on the pop path. Loom's
+// `thread_local!` has no `const` form.
+#[cfg(not(loom))]
+std::thread_local! {
+    static POPS: PopCounts = const {
+        PopCounts {
+            pops: Cell::new(0),
+            empty: Cell::new(0),
+            last_empty: Cell::new(0),
+            aging_from: Cell::new(0),
+            empty_finds: Cell::new(0),
+            stripe: Cell::new(STRIPES),
+        }
+    };
+}
+#[cfg(loom)]
+pool_core::sync::thread_local! {
+    static POPS: PopCounts = PopCounts {
+        pops: Cell::new(0),
+        empty: Cell::new(0),
+        last_empty: Cell::new(0),
+        aging_from: Cell::new(0),
+        empty_finds: Cell::new(0),
+        stripe: Cell::new(STRIPES),
+    };
+}
+
+/// One pop's number in its thread's count (read once at its start), and the calls that move
+/// the other counters. Each reads the thread-local itself, only on the path that needs it: with a
+/// `const` thread-local that is an offset from the thread pointer, cheaper than carrying values.
+#[derive(Clone, Copy)]
+struct PopRun {
+    n: u32,
+}
+
+impl PopRun {
+    #[inline]
+    fn start() -> Self {
+        POPS.with(|counts| {
+            let n = counts.pops.get().wrapping_add(1);
+            counts.pops.set(n);
+            PopRun { n }
+        })
     }
 
-    #[test]
-    fn highest_level_first_fifo_within() {
-        let q = LevelQueue::with_aging(Aging::off());
-        for (x, p) in [
-            (1, Idle),
-            (2, Normal),
-            (3, Critical),
-            (4, Normal),
-            (5, Low),
-            (6, High),
-        ] {
-            q.push(x, p);
-        }
-        assert_eq!(q.len(), 6);
-        assert_eq!(drain(&q), [3, 6, 2, 4, 5, 1]);
-        assert!(q.is_empty());
-        // Critical was retired at this thread's first find of an empty level with another bit
-        // set; the later finds (fewer than RETIRE_EVERY) kept their bits, and so does Idle, the
-        // last (lazy retire), until this thread has seen the queue empty QUIET_AFTER times in a
-        // row (`drain` ended with the first).
-        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 0b01111);
-        for _ in 1..QUIET_AFTER {
-            assert_ne!(
-                q.levels.nonempty.load(Ordering::SeqCst) & 1 << Idle.index(),
+    /// The current pop's run, read again (the number `start` gave it: no other pop of this
+    /// thread ran since), so that the pop need not keep it across its steal.
+    #[inline]
+    fn again() -> Self {
+        POPS.with(|counts| PopRun {
+            n: counts.pops.get(),
+        })
+    }
+
+    /// This thread's stripe of `Levels::popped` (see `PopCounts::stripe`).
+    #[inline]
+    fn stripe() -> usize {
+        POPS.with(|counts| counts.stripe.get() & (STRIPES - 1))
+    }
+
+    /// Takes this thread's stripe if it has none yet (on the every-32nd pop's cold path). Under
+    /// loom every thread keeps stripe 0 (see `levels::my_stripe`).
+    #[cold]
+    fn take_stripe() {
+        #[cfg(not(loom))]
+        POPS.with(|counts| {
+            if counts.stripe.get() == STRIPES {
+                counts.stripe.set(crate::levels::my_stripe());
+            }
+        });
+    }
+
+    #[inline]
+    fn wants_refresh(self) -> bool {
+        self.n & (crate::clock::REFRESH_EVERY - 1) == 0
+    }
+
+    /// Whether this pop may run the aging check: not within a skip after a check that found
+    /// nothing overdue (a wrapping comparison: `aging_from` is at most AGING_CHECK_EVERY ahead).
+    #[inline]
+    fn may_check_aging(self) -> bool {
+        POPS.with(|counts| self.n.wrapping_sub(counts.aging_from.get()) as i32 >= 0)
+    }
+
+    /// This pop found the level it chose empty while another bit is set: whether it retires
+    /// that bit (this thread's first such find, then every [`RETIRE_EVERY`]th) or keeps it.
+    /// `--cfg loom_broken_priority_skip` plants a skipped retire that passes over the other
+    /// levels (`Levels::pop` then returns `None`): loom-tests'
+    /// `a_skipped_retire_serves_the_levels_below` must then fail (`.ci/loom-planted`).
+    #[inline]
+    fn retires(self) -> bool {
+        POPS.with(|counts| {
+            let finds = counts.empty_finds.get();
+            counts.empty_finds.set(finds.wrapping_add(1));
+            finds % RETIRE_EVERY == 0
+        })
+    }
+
+    /// An aging check found nothing overdue: skip it on this thread's next pops.
+    #[cold]
+    fn nothing_overdue(self) {
+        POPS.with(|counts| {
+            counts
+                .aging_from
+                .set(self.n.wrapping_add(AGING_CHECK_EVERY))
+        });
+    }
+
+    /// The pop found nothing: true when that makes [`QUIET_AFTER`] in a row (and then every
+    /// [`QUIET_AFTER`]th more, so that a worker searching for long retires bits set again by
+    /// pushes it did not see). Every pop takes the next number (`start`), so the run goes on
+    /// only if this thread's previous pop was the latest empty one; otherwise a pop in between
+    /// took an entry and the run starts again at this one (which saves that pop a write).
+    fn went_quiet(self) -> bool {
+        POPS.with(|counts| {
+            let previous = counts.last_empty.replace(self.n);
+            let run = if previous == self.n.wrapping_sub(1) {
+                counts.empty.get()
+            } else {
                 0
-            );
-            assert_eq!(q.pop(), None);
-        }
-        assert_eq!(
-            q.levels.nonempty.load(Ordering::SeqCst),
-            0,
-            "the quiet retire"
-        );
-    }
-
-    /// A pop that takes an entry ends the run of empty pops without writing to it
-    /// (`PopRun::went_quiet`): the run starts again at the next empty pop.
-    #[test]
-    fn a_found_entry_restarts_the_run_of_empty_pops() {
-        let q = LevelQueue::with_aging(Aging::off());
-        let high = 1 << High.index();
-        q.push(1, High);
-        assert_eq!(q.pop(), Some((1, High)));
-        for _ in 1..QUIET_AFTER {
-            assert_eq!(q.pop(), None);
-        }
-        // One empty pop short of the quiet retire: High keeps its bit.
-        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), high);
-        q.push(2, High);
-        assert_eq!(q.pop(), Some((2, High)));
-        for _ in 1..QUIET_AFTER {
-            assert_eq!(q.pop(), None);
-            assert_eq!(
-                q.levels.nonempty.load(Ordering::SeqCst),
-                high,
-                "the run restarted"
-            );
-        }
-        assert_eq!(q.pop(), None);
-        assert_eq!(
-            q.levels.nonempty.load(Ordering::SeqCst),
-            0,
-            "the quiet retire"
-        );
-    }
-
-    #[test]
-    fn level_priority_inverts_index() {
-        for p in Priority::ALL {
-            assert_eq!(level_priority(p.index()), p);
-        }
-    }
-
-    #[test]
-    fn a_kept_bit_gives_way_to_lower_work_and_hides_higher_work() {
-        let q = LevelQueue::with_aging(Aging::off());
-        q.push(1, High);
-        assert_eq!(q.pop(), Some((1, High)));
-        assert_eq!(q.pop(), None);
-        // High's bit is kept: the next High push finds it set (no clock read, no set).
-        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << High.index());
-        q.push(2, Low);
-        // The pop tries High first, finds it empty with Low's bit set, and retires High.
-        assert_eq!(q.pop(), Some((2, Low)));
-        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Low.index());
-        q.push(3, Normal);
-        q.push(4, High);
-        assert_eq!(drain(&q), [4, 3]);
-    }
-
-    /// `pop`'s inline path (no aging check) retires an emptied top level as `pop_slow` does.
-    #[test]
-    fn a_pop_that_skips_the_aging_check_still_retires_an_emptied_level() {
-        let q = LevelQueue::with_aging(Aging::after(Duration::from_secs(60)).unwrap());
-        for (x, p) in [(1, High), (2, Low), (3, Low)] {
-            q.push(x, p);
-        }
-        // The first pop checks aging (nothing overdue), so this thread's next pops skip it.
-        assert_eq!(q.pop(), Some((1, High)));
-        assert_eq!(
-            q.levels.nonempty.load(Ordering::SeqCst),
-            (1 << High.index()) | (1 << Low.index())
-        );
-        // Skipping the check, the pop finds High empty with Low's bit set: it retires High and
-        // serves Low.
-        assert_eq!(q.pop(), Some((2, Low)));
-        assert_eq!(q.levels.nonempty.load(Ordering::SeqCst), 1 << Low.index());
-        q.push(4, High);
-        assert_eq!(drain(&q), [4, 3]);
-        assert_eq!(q.counts().aged, 0);
-    }
-
-    #[test]
-    fn a_level_refilled_after_it_was_retired_is_seen() {
-        let q = LevelQueue::with_aging(Aging::off());
-        q.push(1, High);
-        assert_eq!(q.pop(), Some((1, High)));
-        assert_eq!(q.pop(), None);
-        q.push(2, Idle);
-        q.push(3, High);
-        assert_eq!(drain(&q), [3, 2]);
-    }
-
-    #[test]
-    fn overdue_entry_beats_newer_higher_work_then_alternates() {
-        let bound = Duration::from_millis(20);
-        let q = LevelQueue::with_aging(Aging::after(bound).unwrap());
-        q.push(1, Idle);
-        q.push(2, Idle);
-        std::thread::sleep(bound * 2);
-        for x in [10, 11, 12] {
-            q.push(x, Critical);
-        }
-        // Idle 1 is overdue: served first; then a priority pop; then Idle 2 (its front estimate
-        // is Idle 1's stamp, so it is overdue as well); then the rest by priority.
-        assert_eq!(drain(&q), [1, 10, 2, 11, 12]);
-        assert_eq!(q.counts().aged, 2);
-    }
-
-    #[test]
-    fn fresh_lower_work_waits_for_higher_work() {
-        let q = LevelQueue::with_aging(Aging::after(Duration::from_secs(60)).unwrap());
-        q.push(1, Idle);
-        q.push(2, High);
-        q.push(3, High);
-        assert_eq!(drain(&q), [2, 3, 1]);
-        assert_eq!(q.counts().aged, 0);
-    }
-
-    #[test]
-    fn counts_per_level() {
-        let q = LevelQueue::with_aging(Aging::off());
-        q.push(1, Idle);
-        q.push(2, Idle);
-        q.push(3, High);
-        q.pop();
-        let c = q.counts();
-        assert_eq!(c.queued, [2, 0, 0, 0, 0]);
-        assert_eq!(c.pushed, [2, 0, 0, 1, 0]);
-    }
-
-    /// `pushed` is counted on the pop side (each popping thread in its own stripe) plus what is
-    /// still queued: with pushers and poppers on several threads, once they have stopped it is
-    /// exactly the number of pushes per level, whichever threads popped and whatever is left.
-    #[test]
-    fn pushed_counts_every_push_across_popping_threads() {
-        let q = std::sync::Arc::new(LevelQueue::with_aging(Aging::default()));
-        const PER_THREAD: u32 = 5_000;
-        let pushers: Vec<_> = [Idle, Normal, Critical]
-            .into_iter()
-            .map(|level| {
-                let q = q.clone();
-                std::thread::spawn(move || (0..PER_THREAD).for_each(|x| q.push(x, level)))
-            })
-            .collect();
-        // Four poppers take a part of the entries while the pushes run, each in its own stripe.
-        let poppers: Vec<_> = (0..4)
-            .map(|_| {
-                let q = q.clone();
-                std::thread::spawn(move || {
-                    let mut taken = 0;
-                    while taken < PER_THREAD / 2 {
-                        taken += u32::from(q.pop().is_some());
-                    }
-                })
-            })
-            .collect();
-        pushers
-            .into_iter()
-            .chain(poppers)
-            .for_each(|t| t.join().unwrap());
-        let c = q.counts();
-        let n = u64::from(PER_THREAD);
-        assert_eq!(c.pushed, [n, 0, n, 0, n]);
-        assert_eq!(
-            c.queued.iter().sum::<usize>(),
-            3 * PER_THREAD as usize - 2 * PER_THREAD as usize
-        );
-        // Draining moves entries from `queued` to the popped count: `pushed` stays.
-        drain(&q);
-        assert_eq!(q.counts().pushed, [n, 0, n, 0, n]);
-        assert_eq!(q.counts().queued, [0; LEVELS]);
+            };
+            let empty = run.wrapping_add(1);
+            counts.empty.set(empty);
+            empty % QUIET_AFTER == 0
+        })
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;
