@@ -49,9 +49,9 @@ pub(super) fn pooled_share(
 /// A worker's CPU clock reading and its busy time at that moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct CpuMark {
-    pub(super) clock: CpuClock,
-    pub(super) cpu: Duration,
-    pub(super) busy: Duration,
+    clock: CpuClock,
+    cpu: Duration,
+    busy: Duration,
 }
 
 impl PoolSignals {
@@ -88,7 +88,7 @@ impl PoolSignals {
     /// caches, instructions included).
     #[cold]
     #[inline(never)]
-    pub(super) fn busy_time_changed(&mut self, workers: &[WorkerStats], elapsed: u64) -> Duration {
+    fn busy_time_changed(&mut self, workers: &[WorkerStats], elapsed: u64) -> Duration {
         let mut total = 0u64;
         // Both lists are sorted by index: one merge walk, no map.
         let before = &self.busy;

@@ -11,7 +11,7 @@ use crate::snapshot::Memory;
 /// interval). On Linux the files stay open (`HostMemory`: one `pread` each, where sysinfo's
 /// refresh opened seven files and cost several ordinary ticks).
 #[cfg(feature = "sysinfo")]
-pub(super) const MEMORY_EVERY: u64 = 20;
+const MEMORY_EVERY: u64 = 20;
 
 /// Host CPU use is a guard only, and reading it (`/proc/stat`: about 30 µs re-read in place on
 /// Linux, 65-220 µs through sysinfo) costs as much as the rest of a tick: refresh it no more

@@ -75,21 +75,21 @@ pub(super) const SHARE_SPAN: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub(super) struct SchedSample {
     pub(super) index: usize,
-    pub(super) file: SchedStat,
+    file: SchedStat,
     /// When the worker joined the sample (the oldest makes room: `makes_room`).
-    pub(super) since: std::time::Instant,
+    since: std::time::Instant,
     /// Readings of its file so far, the opening one included (`makes_room`).
     pub(super) reads: u32,
     /// The last reading and the worker's busy time then; `None` after a pause in sampling,
     /// so that no delta spans the pause.
-    pub(super) mark: Option<(ThreadTimes, Duration)>,
+    mark: Option<(ThreadTimes, Duration)>,
 }
 
 /// One worker of the state sample: its open `stat`.
 #[derive(Debug)]
 pub(super) struct StateSample {
     pub(super) index: usize,
-    pub(super) file: ThreadStat,
+    file: ThreadStat,
 }
 
 /// What one reading of the `schedstat` sample saw, summed over the sampled workers.

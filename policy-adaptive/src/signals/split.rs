@@ -15,12 +15,12 @@ use crate::snapshot::WorkerStates;
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct WorkerTime {
     /// Not parked: running tasks or looking for them.
-    pub(super) busy: Duration,
+    busy: Duration,
     /// On a CPU (from the workers' CPU clocks, capped at `busy`).
-    pub(super) cpu: Duration,
+    cpu: Duration,
     /// Of `busy - cpu`, the share spent waiting in a run queue: 0 when the host has CPU to
     /// spare, else from the `schedstat` sample; `None` if that sample has nothing to say yet.
-    pub(super) wait_share: Option<f64>,
+    wait_share: Option<f64>,
 }
 
 impl PoolSignals {

@@ -22,9 +22,9 @@ pub(super) const REUSE_MAX: u32 = 3;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Stillness {
     /// Samples in a row that found the pool still.
-    pub(super) still: u32,
+    still: u32,
     /// Of those, the reuses since the last measurement.
-    pub(super) reused: u32,
+    reused: u32,
 }
 
 impl Stillness {
