@@ -631,7 +631,16 @@ struct PopCounts {
 // `thread_local!` has no `const` form.
 #[cfg(not(loom))]
 std::thread_local! {
-    static POPS: PopCounts = const {
+    static POPS: PopCounts = const { PopCounts::new() };
+}
+#[cfg(loom)]
+pool_core::sync::thread_local! {
+    static POPS: PopCounts = PopCounts::new();
+}
+
+impl PopCounts {
+    /// A thread's counts before its first pop: no stripe taken yet.
+    const fn new() -> Self {
         PopCounts {
             pops: Cell::new(0),
             empty: Cell::new(0),
@@ -640,18 +649,7 @@ std::thread_local! {
             empty_finds: Cell::new(0),
             stripe: Cell::new(STRIPES),
         }
-    };
-}
-#[cfg(loom)]
-pool_core::sync::thread_local! {
-    static POPS: PopCounts = PopCounts {
-        pops: Cell::new(0),
-        empty: Cell::new(0),
-        last_empty: Cell::new(0),
-        aging_from: Cell::new(0),
-        empty_finds: Cell::new(0),
-        stripe: Cell::new(STRIPES),
-    };
+    }
 }
 
 /// One pop's number in its thread's count (read once at its start), and the calls that move
