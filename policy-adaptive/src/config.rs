@@ -122,7 +122,7 @@ pub struct Config {
     /// beside one busy process, 4 threads get about 4/5 of the cores and 8 about 8/9. The
     /// default does not compete that way; a pool that should take more of a shared host raises
     /// this (`compare`'s W8 beside one busy process on 2 cores: 0.81-0.84 of the best fixed
-    /// size at 2.0, 0.88-0.89 at 3.0, 0.92-0.93 at 4.0, its opt-in row), at the cost of more
+    /// size at 2.0, 0.88-0.89 at 3.0, 0.91-0.93 at 4.0, its opt-in row), at the cost of more
     /// threads on a quiet host too.
     pub cpu_threads_per_core: f64,
     /// Below this share of memory available (host or cgroup, whichever is tighter), growth stops.
