@@ -22,6 +22,15 @@ use crate::stretch::Stretch;
 const EARLY_PER_INTERVAL: u32 = 10;
 /// With a long interval, the early looks still come this soon after each other.
 const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
+/// Each early look in a row that took no sample doubles the gap before the next, up to
+/// `2^EARLY_BACKOFF_MAX` gaps; a sample (a tick of any kind) resets it. A closed loop whose
+/// client submits from outside the pool keeps a task queued for an instant after each
+/// completion, beside the worker that just finished (between tasks): every look finds that and
+/// skips, and the next submission asks again. Without the doubling that was a look every gap,
+/// 9 per interval (64 clients of 5 ms sleeps at 64 workers: 270 skipped looks in 3 s, 220 µs of
+/// controller CPU per tick against 70 with the clients inside the pool); with it, 3. A burst
+/// that starts after such looks is seen at most 4 gaps (40 ms) after the last, not 1.
+const EARLY_BACKOFF_MAX: u32 = 2;
 
 /// Why the controller woke up for a decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +77,8 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     let mut last_sample = Instant::now();
     // The last early look, for the early rate bound (none yet: the first may come at once).
     let mut last_look: Option<Instant> = None;
+    // Early looks in a row that took no sample since the last sample (the backoff).
+    let mut skipped_early: u32 = 0;
     // Look again after the gap without waiting for a submission (a burst submitted at once
     // asks only once): the last early tick grew, or work was queued while a worker was still
     // on its way to it.
@@ -116,7 +127,8 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     until = until.min(at);
                 }
                 if control.early || follow_up {
-                    let early_at = early_at(last_look, last_sample, early_gap);
+                    let gap = backed_off(early_gap, skipped_early);
+                    let early_at = early_at(last_look, last_sample, early_gap, gap);
                     if now >= early_at {
                         control.early = false;
                         break (Occasion::Early, now);
@@ -169,6 +181,7 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
             if nothing_to_grow_for(shared, stats.queued > 0) {
                 shared.armed.store(true, Ordering::Relaxed);
                 backlog_gone = shared.skip_look(stats.queued == 0);
+                skipped_early += 1;
                 continue;
             }
             if stats.running < stats.live_threads as u64 {
@@ -178,12 +191,14 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 follow_up = true;
                 let free = (stats.live_threads as u64).saturating_sub(stats.running);
                 backlog_gone = shared.skip_look(stats.queued <= free);
+                skipped_early += 1;
                 continue;
             }
             shared.early_ticks.fetch_add(1, Ordering::Relaxed);
         }
         let elapsed = now - last_sample;
         last_sample = now;
+        skipped_early = 0;
         let stretched = stretch.is_stretched();
         match tick(shared, signals.as_mut(), elapsed, stretched) {
             Flow::Stop => return,
@@ -244,8 +259,8 @@ fn process_cpu_since_sample(shared: &Shared, signals: &mut dyn Signals) -> Optio
     )
 }
 
-/// When an early look may come: `gap` after the last early look (the rate bound) and `gap`
-/// after the last sample of either kind.
+/// When an early look may come: `look_gap` after the last early look (the rate bound, backed
+/// off by `backed_off`) and `gap` after the last sample of either kind.
 ///
 /// The second bound is for the look a submission asks for right after a regular tick: it
 /// sampled a fraction of a millisecond (W4's switch to sleepers, 31 ms into the phase: the tick
@@ -253,9 +268,20 @@ fn process_cpu_since_sample(shared: &Shared, signals: &mut dyn Signals) -> Optio
 /// completion, held, and disarmed until the next tick, 100 ms later, which grew 15 -> 64).
 /// Over `gap` (10 ms at the default interval) its figures are the new load's, and an early
 /// decision that does not grow disarms, so this adds no look.
-fn early_at(last_look: Option<Instant>, last_sample: Instant, gap: Duration) -> Instant {
+fn early_at(
+    last_look: Option<Instant>,
+    last_sample: Instant,
+    gap: Duration,
+    look_gap: Duration,
+) -> Instant {
     let after_sample = last_sample + gap;
-    last_look.map_or(after_sample, |at| (at + gap).max(after_sample))
+    last_look.map_or(after_sample, |at| (at + look_gap).max(after_sample))
+}
+
+/// The gap after the last early look when `skipped` early looks in a row took no sample:
+/// doubled for each, up to `2^EARLY_BACKOFF_MAX` gaps (see `EARLY_BACKOFF_MAX`).
+fn backed_off(gap: Duration, skipped: u32) -> Duration {
+    gap * (1 << skipped.min(EARLY_BACKOFF_MAX))
 }
 
 /// Leaves the controller's last CPU figure and clears its clock (see `Control::clock`).
@@ -284,11 +310,102 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         // Right after a regular tick: the gap after it, whatever the last look.
-        assert_eq!(early_at(None, t0, gap), t0 + gap);
-        assert_eq!(early_at(Some(t0 - ms(500)), t0, gap), t0 + gap);
+        assert_eq!(early_at(None, t0, gap, gap), t0 + gap);
+        assert_eq!(early_at(Some(t0 - ms(500)), t0, gap, gap), t0 + gap);
         // A recent look bounds it further.
-        assert_eq!(early_at(Some(t0 + ms(5)), t0, gap), t0 + ms(15));
+        assert_eq!(early_at(Some(t0 + ms(5)), t0, gap, gap), t0 + ms(15));
         // Long after both: at once (the bound is in the past).
-        assert!(early_at(Some(t0), t0, gap) <= t0 + gap);
+        assert!(early_at(Some(t0), t0, gap, gap) <= t0 + gap);
+    }
+
+    /// Invariant: each early look in a row that took no sample doubles the gap to the next,
+    /// up to 4 gaps, so a closed loop's instant backlogs cost 3 looks per interval, not 9; the
+    /// gap after a sample is not backed off.
+    #[test]
+    fn skipped_early_looks_back_off_to_four_gaps() {
+        let gap = Duration::from_millis(10);
+        let ms = Duration::from_millis;
+        let backoffs: Vec<_> = (0..6).map(|k| backed_off(gap, k)).collect();
+        assert_eq!(backoffs, [ms(10), ms(20), ms(40), ms(40), ms(40), ms(40)]);
+        let t0 = Instant::now();
+        // Two skipped looks since the sample at t0, the last at t0 + 30 ms: the next at 70.
+        assert_eq!(
+            early_at(Some(t0 + ms(30)), t0, gap, backed_off(gap, 2)),
+            t0 + ms(70)
+        );
+        // Looks at 10, 30 and 70 ms after a tick, then the next tick at 100: 3 per interval.
+        let mut at = ms(0);
+        let mut looks = Vec::new();
+        for skipped in 0.. {
+            at = if skipped == 0 {
+                gap
+            } else {
+                at + backed_off(gap, skipped)
+            };
+            if at >= ms(100) {
+                break;
+            }
+            looks.push(at);
+        }
+        assert_eq!(looks, [ms(10), ms(30), ms(70)]);
+    }
+
+    /// Invariant: a closed loop submitting from outside the pool (each completion answered by
+    /// a new submission, which queues for an instant beside the worker that just finished)
+    /// costs at most 5 looks without a sample per tick: 3 early ones (the backoff), the second
+    /// look and the midway look. Without the backoff it was 9 early looks per tick.
+    #[test]
+    fn an_outside_closed_loop_costs_a_few_looks_per_tick() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{mpsc, Arc};
+
+        let pool = Arc::new(
+            crate::AdaptivePool::builder()
+                .min(1)
+                .max(64)
+                .build()
+                .unwrap(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let client = {
+            let (pool, stop) = (Arc::clone(&pool), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut in_flight = 0;
+                let mut submitted = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while in_flight < 16 {
+                        let done = done_tx.clone();
+                        pool.spawn(move || {
+                            std::thread::sleep(Duration::from_millis(2));
+                            let _ = done.send(());
+                        })
+                        .unwrap();
+                        in_flight += 1;
+                        submitted += 1;
+                    }
+                    if done_rx.recv_timeout(Duration::from_millis(10)).is_ok() {
+                        in_flight -= 1;
+                    }
+                }
+                submitted
+            })
+        };
+        // Past the ramp (the first ticks grow), then 10 ticks of the steady loop.
+        let ticks_past = |n: u64| test_kit::eventually(|| pool.ticks() >= n);
+        assert!(ticks_past(5));
+        let (ticks, skipped) = (pool.ticks(), pool.skipped_looks());
+        assert!(ticks_past(ticks + 10));
+        let (ticks, skipped) = (pool.ticks() - ticks, pool.skipped_looks() - skipped);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let submitted = client.join().unwrap();
+        pool.shutdown();
+        assert!(
+            skipped <= 5 * ticks + 5,
+            "{skipped} looks without a sample over {ticks} ticks"
+        );
+        let stats = pool.stats();
+        assert_eq!(stats.completed, submitted, "{stats}");
+        assert!(stats.is_balanced(), "{stats}");
     }
 }
