@@ -373,7 +373,7 @@ mod tests {
             std::thread::spawn(move || {
                 let mut in_flight = 0;
                 let mut submitted = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     while in_flight < 16 {
                         let done = done_tx.clone();
                         pool.spawn(move || {
@@ -397,7 +397,7 @@ mod tests {
         let (ticks, skipped) = (pool.ticks(), pool.skipped_looks());
         assert!(ticks_past(ticks + 10));
         let (ticks, skipped) = (pool.ticks() - ticks, pool.skipped_looks() - skipped);
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         let submitted = client.join().unwrap();
         pool.shutdown();
         assert!(
