@@ -87,7 +87,8 @@ pub struct Config {
     /// too), memory from `/proc/meminfo` kept open every 20 ticks and `/proc/stat` once a
     /// second, so its cost hardly grows with the pool. A still pool (nothing finished, the
     /// counts unchanged for 2 ticks) reuses its last measured split for up to 3 ticks in a row
-    /// without a clock or a file; an idle pool at `min` (armed) waits up to 4 intervals between
+    /// without a clock or a file, then checks it with the process's CPU clock alone (a full
+    /// measurement every 16th still tick); an idle pool at `min` (armed) waits up to 4 intervals between
     /// ticks (the quiet stretch, `src/README.md`).
     ///
     /// What that costs, as the controller thread's CPU per tick at this default (2-core VM,

@@ -28,7 +28,7 @@ use crate::snapshot::{Memory, Signals, Snapshot, WorkerStates};
 use clocks::CpuMark;
 use run_queue::{Reading, SchedSample, StateSample};
 use split::measured_split;
-use still::{Counters, Stillness};
+use still::{steady, Counters, SplitRead, Stillness};
 
 /// The last measured split: `blocked`, `worker_cpu`, `worker_demand`.
 type Split3 = (Option<f64>, Option<f64>, Option<f64>);
@@ -72,6 +72,9 @@ const HOST_FREE_BELOW: f64 = 0.9;
 /// - *A still pool*: when nothing finished and the queued, running, live and target counts
 ///   stayed put for 2 samples, the next samples (at most 3 in a row; while nothing runs or is queued, as long as it stays still) reuse the last measured
 ///   split (`blocked`, `worker_cpu`, `worker_demand`) without reading a clock or a file.
+///   The sample after 3 such checks the split with the process's CPU clock alone: where the
+///   last measurement left it (within 0.1 core and a quarter), the split is reused again;
+///   moved, the sample measures. Every 16th still sample measures.
 ///
 /// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
 /// counters (see [`Config::interval`](crate::Config::interval) for the measured figure).
@@ -175,8 +178,12 @@ pub struct PoolSignals {
     last_split: Option<Split3>,
     /// The process's CPU clock at its last reading, and when, for `Snapshot::process_cpu`.
     process_clock: Option<(Duration, Instant)>,
-    /// Samples that reused the split (statistics and tests).
+    /// Samples that reused the split (statistics and tests), checked ones included.
     reused_samples: u64,
+    /// The process's CPU of the last measured sample, in cores: what a check compares with.
+    measured_process: Option<f64>,
+    /// Samples whose check found the process's CPU steady and reused the split (tests).
+    checked_samples: u64,
 }
 
 impl PoolSignals {
@@ -229,6 +236,8 @@ impl PoolSignals {
             last_split: None,
             process_clock: None,
             reused_samples: 0,
+            measured_process: None,
+            checked_samples: 0,
         }
     }
 }
@@ -262,12 +271,31 @@ impl Signals for PoolSignals {
         let moved = completed > 0 || self.counters != Some(counters);
         self.counters = Some(counters);
         let idle = stats.running == 0 && stats.queued == 0;
-        let still = self.stillness.reuse(moved, self.last_split.is_some(), idle);
-        // The process's CPU, read only when the pool moved: a still pool's decision needs no
-        // fresh figure, and the read is not cheap in a large process (the kernel walks every
-        // thread's task struct, cold by the next tick: 256 parked workers' tick went from a
-        // median of 37 to 82 us in `tick_cost` with a read on every tick).
-        let process_cpu = if still { None } else { self.process_cpu(now) };
+        let read = self.stillness.next(moved, self.last_split.is_some(), idle);
+        // The process's CPU, read only when the split is measured or checked: a still pool's
+        // decision needs no fresh figure, and the read is not cheap in a large process (the
+        // kernel walks every thread's task struct, cold by the next tick: 256 parked workers'
+        // tick went from a median of 37 to 82 us in `tick_cost` with a read on every tick).
+        let process_cpu = match read {
+            SplitRead::Reuse => None,
+            SplitRead::Check | SplitRead::Measure => self.process_cpu(now),
+        };
+        let still = match read {
+            SplitRead::Reuse => true,
+            SplitRead::Measure => false,
+            // Where the last measurement left it: the split stands. Moved: no longer still.
+            SplitRead::Check => match steady(process_cpu, self.measured_process) {
+                Some(true) => {
+                    self.checked_samples += 1;
+                    true
+                }
+                Some(false) => {
+                    self.stillness.moved();
+                    false
+                }
+                None => false,
+            },
+        };
         let (blocked, worker_cpu, worker_demand) = if still {
             // A still pool: the busy-time baseline moves on (no system call), the CPU
             // clocks and the `schedstat` sample keep their marks, so the next measurement
@@ -290,6 +318,7 @@ impl Signals for PoolSignals {
             // time of its few busy moments unsplit): reused only while the pool stays still and
             // idle, it is what a measurement would say again, with no task to split.
             self.last_split = (split.0.is_some() || idle).then_some(split);
+            self.measured_process = process_cpu;
             split
         };
         Snapshot {

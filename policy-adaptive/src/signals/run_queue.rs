@@ -49,9 +49,10 @@ pub(super) const SCHED_ROTATE: Duration = Duration::from_secs(1);
 /// opening reading included): the sample is read when a tick measures, not every tick, so a
 /// wall-time rotation alone paid an opening (of `schedstat`, and of `stat` where states are
 /// taken: 100-140 µs together on a loaded 2-core VM) for every 2-3 readings of a still pool,
-/// which measures every fourth tick (`strace` of `tick_cost 256 busy`: 6 `schedstat` and 8
-/// `stat` opens in 5 s). A pool measured every tick reads 8 times in 0.8 s, so there the
-/// rotation stays once a second; a still pool rotates every 3.2 s, light workers read every
+/// which then measured every fourth tick (`strace` of `tick_cost 256 busy`: 6 `schedstat` and
+/// 8 `stat` opens in 5 s). A pool measured every tick reads 8 times in 0.8 s, so there the
+/// rotation stays once a second; a still pool (measured every 16th tick, checked with the
+/// process's CPU clock alone in between) rotates every 12.8 s, light workers read every
 /// other tick every 1.6 s: each sampled worker speaks for 8 readings, whatever the tick's
 /// rhythm.
 pub(super) const SCHED_ROTATE_READINGS: u32 = 8;
