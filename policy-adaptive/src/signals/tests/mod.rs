@@ -10,6 +10,18 @@ use std::sync::Arc;
 
 mod still;
 
+/// A pool of `threads` workers whose thread ids (and CPU clocks) `WorkerThreads` records.
+fn recorded_pool(threads: usize) -> (ThreadPool, WorkerThreads) {
+    let workers = WorkerThreads::new();
+    let hook = workers.clone();
+    let pool = ThreadPool::builder()
+        .threads(threads)
+        .on_thread_start(move |index| hook.record_current(index))
+        .build()
+        .unwrap();
+    (pool, workers)
+}
+
 /// A pool of `threads` workers whose thread ids `WorkerThreads` records (and forgets when a
 /// worker stops), running `tasks` tasks that block at one gate, once `started` of them have
 /// started. Each `send` on the returned sender lets one task finish (the one holding the
@@ -56,13 +68,7 @@ fn a_stale_free_host_reading_does_not_make_run_queue_wait_blocked() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let spinners = 4 * cores;
-    let workers = WorkerThreads::new();
-    let hook = workers.clone();
-    let pool = ThreadPool::builder()
-        .threads(spinners)
-        .on_thread_start(move |index| hook.record_current(index))
-        .build()
-        .unwrap();
+    let (pool, workers) = recorded_pool(spinners);
     let stop = Arc::new(AtomicBool::new(false));
     // Declared after the pool, so dropped before it: a failed assertion stops the spinners
     // before the pool's drop waits for them.

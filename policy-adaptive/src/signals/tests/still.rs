@@ -91,6 +91,17 @@ fn stillness_table(
     table
 }
 
+/// Holds the host CPU reading at `host_cpu` (no refresh for an hour), so that only the pool's
+/// counters (and the process's CPU, for a check) move between samples.
+fn hold_host_reading(signals: &mut PoolSignals, host_cpu: f64) {
+    signals.host_cpu = Some(host_cpu);
+    #[cfg(feature = "sysinfo")]
+    {
+        signals.cpu_refreshes = 2;
+        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+    }
+}
+
 /// The idle case of the steady-state rule: with nothing running or queued, a still pool
 /// reuses its split for as long as it stays still (no task can turn from blocked to
 /// computing unseen), and a moved counter, or no measured split, still measures.
@@ -124,22 +135,10 @@ fn an_idle_pool_reuses_its_split_until_a_task_runs() {
 }
 
 fn an_idle_pool_reuses_its_split_on_a_host_at(host_cpu: f64, blocked: Option<f64>) {
-    let workers = WorkerThreads::new();
-    let hook = workers.clone();
-    let pool = ThreadPool::builder()
-        .threads(4)
-        .on_thread_start(move |index| hook.record_current(index))
-        .build()
-        .unwrap();
+    let (pool, workers) = recorded_pool(4);
     assert!(pool.wait_idle(Duration::from_secs(30)));
     let mut signals = PoolSignals::new(workers);
-    // A host reading that stays put, so only the pool's counters can move.
-    signals.host_cpu = Some(host_cpu);
-    #[cfg(feature = "sysinfo")]
-    {
-        signals.cpu_refreshes = 2;
-        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
-    }
+    hold_host_reading(&mut signals, host_cpu);
     let tick = Duration::from_millis(100);
     let samples = STILL_SAMPLES + 3 * (REUSE_MAX + 1);
     for _ in 0..samples {
@@ -176,13 +175,7 @@ fn a_stuck_pool_reuses_its_split_until_a_task_finishes() {
     // Two workers blocked, two tasks queued behind them.
     let (pool, workers, release) = pool_blocked_at_a_gate(2, 4, 2);
     let mut signals = PoolSignals::new(workers);
-    // A host reading that stays put, so only the pool's counters can move.
-    signals.host_cpu = Some(0.05);
-    #[cfg(feature = "sysinfo")]
-    {
-        signals.cpu_refreshes = 2;
-        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
-    }
+    hold_host_reading(&mut signals, 0.05);
     let tick = Duration::from_millis(100);
     let mut snapshots = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -268,13 +261,7 @@ fn a_check_sees_a_stuck_task_turn_from_blocked_to_computing() {
         return;
     }
     use std::sync::atomic::{AtomicBool, Ordering};
-    let workers = WorkerThreads::new();
-    let hook = workers.clone();
-    let pool = ThreadPool::builder()
-        .threads(2)
-        .on_thread_start(move |index| hook.record_current(index))
-        .build()
-        .unwrap();
+    let (pool, workers) = recorded_pool(2);
     let (open, gate) = std::sync::mpsc::channel::<()>();
     let gate = Arc::new(std::sync::Mutex::new(gate));
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,13 +295,7 @@ fn a_check_sees_a_stuck_task_turn_from_blocked_to_computing() {
     }
     let _stop_on_drop = StopOnDrop(stop.clone());
     let mut signals = PoolSignals::new(workers);
-    // A host reading that stays put, so only the pool's counters and the process's CPU move.
-    signals.host_cpu = Some(0.05);
-    #[cfg(feature = "sysinfo")]
-    {
-        signals.cpu_refreshes = 2;
-        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
-    }
+    hold_host_reading(&mut signals, 0.05);
     let tick = Duration::from_millis(50);
     let sample = |signals: &mut PoolSignals| {
         // The controller's tick (the process's CPU is a rate over it), not a wait for an event.
