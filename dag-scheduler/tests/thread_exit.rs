@@ -274,16 +274,10 @@ fn a_job_deferred_when_a_node_exits_the_process_is_still_driven() {
         let _ = b.build().unwrap().run(&InlineExecutor);
         unreachable!("`exits` ended the process");
     }
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_job_deferred_when_a_node_exits_the_process_is_still_driven",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(EXIT_CHILD, "1")
-        .output()
-        .unwrap();
+    let child = test_kit::run_alone(
+        "a_job_deferred_when_a_node_exits_the_process_is_still_driven",
+        EXIT_CHILD,
+    );
     let stderr = String::from_utf8_lossy(&child.stderr);
     assert!(
         child.status.success(),

@@ -34,12 +34,14 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+mod alone;
 mod executors;
 mod gates;
 mod hostile;
 mod log;
 mod patience;
 
+pub use alone::run_alone;
 pub use executors::{Budget, Deferred, Dropping, Panicking, PanicsOn, Recording, Refusing};
 pub use gates::{Latch, WorkerGate};
 pub use hostile::{quiet_panics, Bomb};

@@ -72,9 +72,9 @@ const HOST_FREE_BELOW: f64 = 0.9;
 /// - *A still pool*: when nothing finished and the queued, running, live and target counts
 ///   stayed put for 2 samples, the next samples (at most 3 in a row; while nothing runs or is queued, as long as it stays still) reuse the last measured
 ///   split (`blocked`, `worker_cpu`, `worker_demand`) without reading a clock or a file.
-///   The sample after 3 such checks the split with the process's CPU clock alone: where the
-///   last measurement left it (within 0.1 core and a quarter), the split is reused again;
-///   moved, the sample measures. Every 16th still sample measures.
+///   After 3 such samples, the next one checks the split with the process's CPU clock alone:
+///   where the last measurement left that figure (within 0.1 core and a quarter), the split is
+///   reused again; moved, the sample measures. Every 16th still sample measures.
 ///
 /// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
 /// counters (see [`Config::interval`](crate::Config::interval) for the measured figure).

@@ -10,6 +10,17 @@ use std::sync::Arc;
 
 mod still;
 
+/// Sets its flag when dropped: the stop of spinning tasks, held by a test that declares it
+/// after its pool, so that a failed assertion stops them before the pool's drop joins its
+/// workers (which would wait for the spinners forever).
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A pool of `threads` workers whose thread ids (and CPU clocks) `WorkerThreads` records.
 fn recorded_pool(threads: usize) -> (ThreadPool, WorkerThreads) {
     let workers = WorkerThreads::new();
@@ -72,13 +83,7 @@ fn a_stale_free_host_reading_does_not_make_run_queue_wait_blocked() {
     let stop = Arc::new(AtomicBool::new(false));
     // Declared after the pool, so dropped before it: a failed assertion stops the spinners
     // before the pool's drop waits for them.
-    struct Stop(Arc<AtomicBool>);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-    let _stop = Stop(stop.clone());
+    let _stop = StopOnDrop(stop.clone());
     // As many again queued behind the spinners: a backlog, as in the controller's case.
     for _ in 0..2 * spinners {
         let stop = stop.clone();

@@ -242,11 +242,7 @@ fn a_check_sees_a_stuck_task_turn_from_blocked_to_computing() {
     if std::env::var_os(CHECK_CHILD).is_none() {
         let name =
             "signals::tests::still::a_check_sees_a_stuck_task_turn_from_blocked_to_computing";
-        let child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", name, "--nocapture", "--test-threads=1"])
-            .env(CHECK_CHILD, "1")
-            .output()
-            .unwrap();
+        let child = test_kit::run_alone(name, CHECK_CHILD);
         let (stdout, stderr) = (
             String::from_utf8_lossy(&child.stdout),
             String::from_utf8_lossy(&child.stderr),
@@ -265,14 +261,6 @@ fn a_check_sees_a_stuck_task_turn_from_blocked_to_computing() {
     let (open, gate) = std::sync::mpsc::channel::<()>();
     let gate = Arc::new(std::sync::Mutex::new(gate));
     let stop = Arc::new(AtomicBool::new(false));
-    // Stops the spinning tasks however the test ends: a failed assertion drops the pool, which
-    // joins its workers.
-    struct StopOnDrop(Arc<AtomicBool>);
-    impl Drop for StopOnDrop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
     let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
     for _ in 0..2 {
         let (gate, stop, started_tx) = (gate.clone(), stop.clone(), started_tx.clone());
@@ -293,7 +281,8 @@ fn a_check_sees_a_stuck_task_turn_from_blocked_to_computing() {
     for _ in 0..2 {
         pool.spawn(|| ()).unwrap();
     }
-    let _stop_on_drop = StopOnDrop(stop.clone());
+    // Stops the spinning tasks however the test ends (see `StopOnDrop`).
+    let _stop = StopOnDrop(stop.clone());
     let mut signals = PoolSignals::new(workers);
     hold_host_reading(&mut signals, 0.05);
     let tick = Duration::from_millis(50);
