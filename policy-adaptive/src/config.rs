@@ -92,15 +92,16 @@ pub struct Config {
     /// ticks (the quiet stretch, `src/README.md`).
     ///
     /// What that costs, as the controller thread's CPU per tick at this default (2-core VM,
-    /// 2026-12-04, `compare --only "adaptive controller CPU per tick"`, mean of 6 runs): at 256
-    /// workers 88 µs parked, 99 idle at `min`, 117 with every worker blocked and a backlog,
-    /// 154 with tasks finishing (every tick measures); at 64 workers 73-110; at 1 worker
-    /// 70-77. Under every figure is the host's floor, what one bare timed wait of the interval
-    /// costs any thread: 56-60 µs on that VM, 30-37 µs on another of the same kind, 81-148 on a
-    /// third. So 0.1% of a core (100 µs per tick) holds at 256 workers only while the pool is
-    /// parked or idle; the items of a tick (the wake-up, the counter walk, the process's CPU
-    /// clock, the `schedstat` sample), how each was measured and what was tried are in
-    /// `src/README.md`, "What a tick costs".
+    /// 2026-12-05, `compare --only "adaptive controller CPU per tick"`, 5 runs, mean and
+    /// range): at 256 workers 78 (65-91) µs parked, 77 (71-82) idle at `min`, 86 (77-97) with
+    /// every worker blocked and a backlog, 110 (104-117) with tasks finishing (every tick
+    /// measures); at 64 workers 57-108; at 1 worker 56-87. Under every figure is the host's
+    /// floor, what one bare timed wait of the interval costs any thread: 40-61 µs in those
+    /// runs, 30-37 µs on another VM of the same kind, 81-148 on a third. So 0.1% of a core
+    /// (100 µs per tick) holds at 256 workers while the pool is parked, idle or blocked, not
+    /// while its tasks finish; the items of a tick (the wake-up, the counter walk, the
+    /// process's CPU clock, the `schedstat` sample), how each was measured and what was tried
+    /// are in `src/README.md`, "What a tick costs".
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.

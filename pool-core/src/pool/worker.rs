@@ -79,6 +79,7 @@ impl Registry {
 
     /// Replaces `out` with each live worker's stats, in index order (the registry's).
     fn read_workers(inner: &RegistryInner, out: &mut Vec<WorkerStats>) {
+        Self::fetch_blocks(inner);
         let now = crate::clock::nanos_since_epoch(std::time::Instant::now());
         out.clear();
         out.extend(
@@ -104,7 +105,33 @@ impl Registry {
 
     /// A balanced snapshot of every counter: retired workers', live workers' and `external`'s.
     pub(crate) fn read_totals(&self, external: &SubmitGates) -> Totals {
-        Self::totals_of(&self.inner.lock(), external)
+        let inner = self.inner.lock();
+        Self::fetch_blocks(&inner);
+        Self::totals_of(&inner, external)
+    }
+
+    /// Brings every live worker's counter block into the cache before a pass reads it.
+    ///
+    /// Read after a controller's 100 ms wait, the blocks are out of the cache, one miss each. The
+    /// passes that read them do enough per block (a worker's stats, the sums) that the core has
+    /// only a few of those misses in flight at once; this loop does one load per block and
+    /// nothing else, so the misses overlap. Measured on a 2-core VM at 256 workers, medians of
+    /// 40 reads each after a 100 ms sleep: `stats_with_workers` 15.7-19.0 µs without it,
+    /// 9.9-11.4 µs with it; `stats` 11.2-11.9 and 7.5-8.0 µs; warm, 1.3-2 µs either way. The
+    /// loaded values are not used: this is a cache hint, not a read any snapshot depends on,
+    /// so loom (where it would only add interleavings to explore) does without it.
+    #[inline]
+    fn fetch_blocks(inner: &RegistryInner) {
+        #[cfg(not(loom))]
+        {
+            let mut touched = 0;
+            for worker in &inner.workers {
+                touched ^= worker.counters.parked_since.load(Ordering::Relaxed);
+            }
+            std::hint::black_box(touched);
+        }
+        #[cfg(loom)]
+        let _ = inner;
     }
 
     fn totals_of(inner: &RegistryInner, external: &SubmitGates) -> Totals {
