@@ -36,3 +36,42 @@ pub fn run_alone(name: &str, flag: &str) -> Output {
         .output()
         .expect("the test binary runs")
 }
+
+/// [`run_alone`], then asserts that the child passed and that it ran the test (a name that
+/// matched no test would pass too, having run nothing), with the child's status and output in
+/// the message when it did not.
+///
+/// # Panics
+///
+/// When the child failed or ran no test, and as [`run_alone`].
+///
+/// # Examples
+///
+/// ```no_run
+/// const CHILD: &str = "MY_CRATE_ALONE_CHILD";
+///
+/// #[test]
+/// fn reads_the_whole_process() {
+///     if std::env::var_os(CHILD).is_none() {
+///         test_kit::assert_passes_alone("reads_the_whole_process", CHILD);
+///         return;
+///     }
+///     // The child: nothing else of this binary runs in the process.
+/// }
+/// ```
+pub fn assert_passes_alone(name: &str, flag: &str) {
+    let child = run_alone(name, flag);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr),
+    );
+    assert!(
+        child.status.success(),
+        "child: {:?}\n{stdout}\n{stderr}",
+        child.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {stdout}"
+    );
+}
