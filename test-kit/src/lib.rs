@@ -41,7 +41,7 @@ mod hostile;
 mod log;
 mod patience;
 
-pub use alone::{assert_passes_alone, run_alone};
+pub use alone::run_alone;
 pub use executors::{Budget, Deferred, Dropping, Panicking, PanicsOn, Recording, Refusing};
 pub use gates::{Latch, WorkerGate};
 pub use hostile::{quiet_panics, Bomb};

@@ -231,7 +231,18 @@ fn a_check_sees_a_stuck_task_turn_from_blocked_to_computing() {
     if std::env::var_os(CHECK_CHILD).is_none() {
         let name =
             "signals::tests::still::a_check_sees_a_stuck_task_turn_from_blocked_to_computing";
-        test_kit::assert_passes_alone(name, CHECK_CHILD);
+        let child = test_kit::run_alone(name, CHECK_CHILD);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&child.stdout),
+            String::from_utf8_lossy(&child.stderr),
+        );
+        assert!(
+            child.status.success(),
+            "child: {:?}\n{stdout}\n{stderr}",
+            child.status
+        );
+        // The child ran the test (a filter that matched nothing would pass too).
+        assert!(stdout.contains("1 passed"), "{stdout}");
         return;
     }
     use std::sync::atomic::{AtomicBool, Ordering};
