@@ -78,8 +78,7 @@ pub struct Config {
     pub max: usize,
     /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
     /// pool-core's counters and per-worker busy time (`stats_with_workers`: one walk, no
-    /// allocation), the process's CPU clock when the pool moved (every other tick from 128
-    /// workers whose tasks finish at a steady pace, light on the CPU), every busy worker's CPU clock
+    /// allocation), the process's CPU clock when the pool moved, every busy worker's CPU clock
     /// up to 8 busy workers and beyond that 4 in turn (pooled with the previous tick's 4), and,
     /// with a backlog on a busy host, 2 `schedstat` files kept open (a `pread` each, every
     /// other tick for light workers on a free host; where the split is measured and 3 or more
@@ -100,9 +99,7 @@ pub struct Config {
     /// floor, what one bare timed wait of the interval costs any thread: 40-61 µs in those
     /// runs, 30-37 µs on another VM of the same kind, 81-148 on a third. So 0.1% of a core
     /// (100 µs per tick) holds at 256 workers while the pool is parked, idle or blocked, not
-    /// while its tasks finish. Reading the process's clock every other tick in that hold took
-    /// it from 170 (158-176) to 131 (118-143) µs on a later, slower host (8 runs alternated,
-    /// floors 60 and 57). The items of a tick (the wake-up, the counter walk, the
+    /// while its tasks finish; the items of a tick (the wake-up, the counter walk, the
     /// process's CPU clock, the `schedstat` sample), how each was measured and what was tried
     /// are in `src/README.md`, "What a tick costs".
     pub interval: Duration,

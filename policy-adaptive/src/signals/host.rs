@@ -24,7 +24,6 @@ impl PoolSignals {
     /// clocks in turn, each since its own last reading) spans up to seconds in a large pool. A
     /// reading after still ticks (which skip it) covers them too: the figure is then an average,
     /// lower than the last tick's, which at worst leaves a rise unseen (as without the figure).
-    /// The same after a sample that carried the last figure (`carry`): the reading spans both.
     pub(super) fn process_cpu(&mut self, now: Instant) -> Option<f64> {
         let clock = crate::proc::process_cpu();
         let cpu = self.process_cpu_to(clock, now);

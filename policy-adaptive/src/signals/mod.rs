@@ -6,10 +6,8 @@
 //! (`still`), splits the workers' busy time: `clocks` (busy time and the CPU clocks' share of
 //! it), `split` (which measurement the tick needs, and the three figures from it), `run_queue`
 //! (the `schedstat` and state sample behind the split); `host` reads the process's CPU clock,
-//! the host's CPU and memory, and `carry` says when a large, steady pool carries the last
-//! reading of that clock instead.
+//! the host's CPU and memory.
 
-mod carry;
 mod clocks;
 mod host;
 mod run_queue;
@@ -77,13 +75,6 @@ const HOST_FREE_BELOW: f64 = 0.9;
 ///   After 3 such samples, the next one checks the split with the process's CPU clock alone:
 ///   where the last measurement left that figure (within 0.1 core and a quarter), the split is
 ///   reused again; moved, the sample measures. Every 16th still sample measures.
-/// - *A large, steady pool*: from 128 live workers, where the process's CPU clock costs most,
-///   a measured sample that finds the pool as the last reading of that clock left it (the
-///   same running, live and target counts, the host on the same side of 90%), tasks finishing
-///   at the same pace (within a quarter) and that reading light (under a quarter of the
-///   cores), carries its figure instead of reading the clock: every other such sample reads
-///   it, and that reading spans both samples, so a rise shows one sample late (and so does
-///   [`process_cpu_since_sample`](Signals::process_cpu_since_sample) after a carried sample).
 ///
 /// The cost of a sample does not grow with the pool beyond reading pool-core's per-worker
 /// counters (see [`Config::interval`](crate::Config::interval) for the measured figure).
@@ -193,11 +184,6 @@ pub struct PoolSignals {
     measured_process: Option<f64>,
     /// Samples whose check found the process's CPU steady and reused the split (tests).
     checked_samples: u64,
-    /// The process's CPU, the counters and the pace of finished tasks at the last sample,
-    /// when that sample read the clock: what the next may carry (`carry`).
-    last_reading: Option<carry::Reading>,
-    /// Measured samples that carried the last reading's figure (tests).
-    carried_samples: u64,
 }
 
 impl PoolSignals {
@@ -252,8 +238,6 @@ impl PoolSignals {
             reused_samples: 0,
             measured_process: None,
             checked_samples: 0,
-            last_reading: None,
-            carried_samples: 0,
         }
     }
 }
@@ -292,30 +276,10 @@ impl Signals for PoolSignals {
         // decision needs no fresh figure, and the read is not cheap in a large process (the
         // kernel walks every thread's task struct, cold by the next tick: 256 parked workers'
         // tick went from a median of 37 to 82 us in `tick_cost` with a read on every tick).
-        // ... and, in a large pool whose tasks finish at a steady pace, light on the CPU, on
-        // every other measured sample only (`carry`).
-        let pace = if secs > 0.0 {
-            completed as f64 / secs
-        } else {
-            0.0
-        };
-        let carried = read == SplitRead::Measure
-            && carry::carries(self.last_reading.as_ref(), &counters, pace, self.cores);
         let process_cpu = match read {
             SplitRead::Reuse => None,
-            SplitRead::Measure if carried => {
-                self.carried_samples += 1;
-                self.last_reading.map(|r| r.cpu)
-            }
             SplitRead::Check | SplitRead::Measure => self.process_cpu(now),
         };
-        self.last_reading = process_cpu
-            .filter(|_| read != SplitRead::Reuse && !carried)
-            .map(|cpu| carry::Reading {
-                cpu,
-                counters,
-                pace,
-            });
         let still = match read {
             SplitRead::Reuse => true,
             SplitRead::Measure => false,

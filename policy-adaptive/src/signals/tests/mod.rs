@@ -8,7 +8,6 @@ use super::*;
 use crate::decide::LIGHT_TASKS;
 use std::sync::Arc;
 
-mod carry;
 mod still;
 
 /// Sets its flag when dropped: the stop of spinning tasks, held by a test that declares it
@@ -19,17 +18,6 @@ struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Holds the host CPU reading at `host_cpu` (no refresh for an hour), so that only the pool's
-/// counters (and the process's CPU, for a check) move between samples.
-fn hold_host_reading(signals: &mut PoolSignals, host_cpu: f64) {
-    signals.host_cpu = Some(host_cpu);
-    #[cfg(feature = "sysinfo")]
-    {
-        signals.cpu_refreshes = 2;
-        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
     }
 }
 

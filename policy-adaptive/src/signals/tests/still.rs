@@ -91,6 +91,17 @@ fn stillness_table(
     table
 }
 
+/// Holds the host CPU reading at `host_cpu` (no refresh for an hour), so that only the pool's
+/// counters (and the process's CPU, for a check) move between samples.
+fn hold_host_reading(signals: &mut PoolSignals, host_cpu: f64) {
+    signals.host_cpu = Some(host_cpu);
+    #[cfg(feature = "sysinfo")]
+    {
+        signals.cpu_refreshes = 2;
+        signals.last_cpu_refresh = Some(Instant::now() + Duration::from_secs(3600));
+    }
+}
+
 /// The idle case of the steady-state rule: with nothing running or queued, a still pool
 /// reuses its split for as long as it stays still (no task can turn from blocked to
 /// computing unseen), and a moved counter, or no measured split, still measures.
