@@ -1,0 +1,94 @@
+//! A pool grown to 256 workers by sleeping tasks whose load turns CPU-bound: how long until the
+//! controller brings it down to the CPU cap (8 workers or fewer on a 2-core machine), and by
+//! which decisions. Each task sleeps (or, after the switch, computes) for 20 ms, then submits
+//! the next; 320 are in flight, so the pool stays at `max` with a backlog before the switch.
+//!
+//! This is the case a rule that reads the process's CPU clock less often must not slow down
+//! (`src/README.md`, "Tried and left out": reading it every other tick in a large, steady pool
+//! did slow it). Run with `cargo run --release -p policy-adaptive --example large_switch`,
+//! several times: the time varies from run to run.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use policy_adaptive::AdaptivePool;
+
+const WORKERS: usize = 256;
+const IN_FLIGHT: usize = 320;
+const TASK: Duration = Duration::from_millis(20);
+/// Down to this many workers counts as trimmed: the cap on CPU-bound work is 2 per core.
+const TRIMMED: usize = 8;
+
+/// One task of the chain: sleep or compute for `TASK`, then submit the next, until `stop`.
+fn task(pool: Arc<AdaptivePool>, computing: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+    if stop.load(Relaxed) {
+        return;
+    }
+    if computing.load(Relaxed) {
+        let until = Instant::now() + TASK;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    } else {
+        std::thread::sleep(TASK);
+    }
+    let next = Arc::clone(&pool);
+    // A refused task (the pool shut down) ends the chain.
+    let _ = pool.spawn(move || task(next, computing, stop));
+}
+
+fn main() {
+    let built = Instant::now();
+    let pool = Arc::new(
+        AdaptivePool::builder()
+            .min(4)
+            .max(WORKERS)
+            .build()
+            .expect("a valid configuration"),
+    );
+    let computing = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    for _ in 0..IN_FLIGHT {
+        let (next, computing, stop) = (Arc::clone(&pool), computing.clone(), stop.clone());
+        pool.spawn(move || task(next, computing, stop))
+            .expect("the pool accepts work");
+    }
+    // Polled: the count changes on the controller's ticks, which announce nothing.
+    let patience = Duration::from_secs(20);
+    while pool.threads() < WORKERS && built.elapsed() < patience {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let grown = built.elapsed();
+    // Two seconds of the steady load at `max`.
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = pool.history().len();
+    let switched = Instant::now();
+    let switch_at = switched - built;
+    computing.store(true, Relaxed);
+    while pool.threads() > TRIMMED && switched.elapsed() < patience {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let trimmed = switched.elapsed();
+    println!("grown to {WORKERS} workers in {grown:.2?}; switched to CPU-bound tasks");
+    if pool.threads() > TRIMMED {
+        println!(
+            "still {} workers {trimmed:.2?} after the switch",
+            pool.threads()
+        );
+    } else {
+        println!("{TRIMMED} workers or fewer {trimmed:.2?} after the switch; the decisions:");
+    }
+    for event in pool.history().into_iter().skip(seen) {
+        let after = event.at.saturating_sub(switch_at);
+        println!(
+            "  +{:>5} ms  {:>3} -> {:<3} {:?}",
+            after.as_millis(),
+            event.from,
+            event.to,
+            event.reason
+        );
+    }
+    stop.store(true, Relaxed);
+    pool.shutdown();
+}
