@@ -467,3 +467,37 @@ fn blocking_join_sees_completion() {
         assert_eq!(handle.join().unwrap(), 5);
     });
 }
+
+/// Model 14. Invariant: once `shutdown` has returned to an outside caller, no worker thread is
+/// still running: each worker that leaves joins the one that left before it (`pool/threads.rs`,
+/// `leave`), and `shutdown` joins the last, so the chain ends in `shutdown`. What shows a thread
+/// still running is the pool's state it holds: on a 2-worker pool shut down and dropped, the
+/// stop hook's closure (owned by that state) must be dropped too.
+///
+/// Catches `--cfg loom_broken_leave_join` (a leaving worker detaches the one before instead of
+/// joining it): the first worker to leave is preempted after its hand-off, the second takes its
+/// handle, detaches it and exits, and `shutdown` joins only the second.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn shutdown_returns_after_every_worker_has_left() {
+    model("shutdown_returns_after_every_worker_has_left", || {
+        // A std `Arc`: the hook type is std's (pool-core's `IndexHook`); its count is only read
+        // after the pool is dropped.
+        let owned_by_hook = std::sync::Arc::new(());
+        let in_hook = owned_by_hook.clone();
+        let pool = ThreadPool::builder()
+            .threads(2)
+            .on_thread_stop(move |_| {
+                let _ = &in_hook;
+            })
+            .build()
+            .unwrap();
+        pool.shutdown();
+        drop(pool);
+        assert_eq!(
+            std::sync::Arc::strong_count(&owned_by_hook),
+            1,
+            "a worker thread still holds the pool after shutdown returned"
+        );
+    });
+}

@@ -3,7 +3,7 @@
 use pool_core::{CancelReason, ResizeError, TaskError, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use test_kit::{WorkerGate, PATIENCE};
+use test_kit::{Latch, WorkerGate, PATIENCE};
 
 #[test]
 fn shutdown_runs_everything_queued_then_joins() {
@@ -184,6 +184,75 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     let stats = pool.stats();
     assert_eq!(stats.completed, 204);
     assert!(stats.is_balanced(), "{stats}");
+}
+
+/// A thread-local whose `Drop` (run as its worker thread exits, after the worker's loop and
+/// hooks) announces itself and then waits for a gate: a thread that has finished its work but
+/// not exited yet.
+struct ExitsLate {
+    exiting: Arc<Latch>,
+    gate: Arc<Latch>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Drop for ExitsLate {
+    fn drop(&mut self) {
+        self.exiting.open();
+        self.gate.wait();
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static EXITS_LATE: std::cell::RefCell<Option<ExitsLate>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `set_threads` never waits for a leaving thread to exit (each leaving worker joins the one
+/// before it instead), and `shutdown` still returns only after every thread exited: a worker
+/// that retires while its thread-local's `Drop` blocks does not hold up the next resize, and
+/// is joined by the time `shutdown` returns.
+#[test]
+fn a_resize_never_waits_for_a_leaving_thread_and_shutdown_joins_it() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let (exiting, gate) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    // One thread-local on each worker: the two tasks meet, so they run on both at once.
+    let met = Arc::new(std::sync::Barrier::new(2));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let late = ExitsLate {
+                exiting: exiting.clone(),
+                gate: gate.clone(),
+                dropped: dropped.clone(),
+            };
+            let met = met.clone();
+            pool.submit(move || {
+                EXITS_LATE.with(|slot| *slot.borrow_mut() = Some(late));
+                met.wait();
+            })
+            .unwrap()
+        })
+        .collect();
+    for task in tasks {
+        task.join_timeout(PATIENCE).unwrap();
+    }
+    pool.set_threads(1).unwrap();
+    assert!(exiting.wait(), "the retiring worker's thread-local was never dropped");
+    // Its thread is still there, its work done: a resize now must not wait for it.
+    let resized = Arc::new(Latch::default());
+    let resizer = {
+        let (pool, resized) = (pool.clone(), resized.clone());
+        std::thread::spawn(move || {
+            pool.set_threads(2).unwrap();
+            resized.open();
+        })
+    };
+    let in_time = resized.wait();
+    gate.open();
+    resizer.join().unwrap();
+    assert!(in_time, "set_threads waited for a leaving thread to exit");
+    pool.shutdown();
+    assert_eq!(dropped.load(Ordering::SeqCst), 2, "shutdown returned before a thread exited");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod shutdown;
 mod size;
 mod sleep;
 mod stats;
+mod threads;
 mod worker;
 
 pub use builder::ThreadPoolBuilder;
@@ -18,8 +19,10 @@ pub use worker::{spawn_here, yield_now, Yield};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use self::shared::{reap_finished, start_worker, Global, Threads};
-pub(crate) use self::shared::{replace_lost_worker, Hooks, IndexHook, PanicHandler, Shared};
+use self::shared::Global;
+pub(crate) use self::shared::{Hooks, IndexHook, PanicHandler, Shared};
+pub(crate) use self::threads::{leave, replace_lost_worker};
+use self::threads::{start_worker, Threads};
 use self::shutdown::SubmitGates;
 use self::size::Size;
 use self::sleep::Sleep;
@@ -172,10 +175,7 @@ impl ThreadPool {
                 size: Size::new(threads),
                 external: SubmitGates::default(),
                 hooks,
-                threads: Mutex::new(Threads {
-                    handles: Vec::new(),
-                    next_index: 0,
-                }),
+                threads: Mutex::new(Threads::new()),
                 joining: Mutex::new(()),
                 lost_workers: AtomicU64::new(0),
                 pop_panics: crate::sync::AtomicUsize::new(0),
@@ -472,7 +472,6 @@ impl ThreadPool {
         if self.shared.is_shutting_down() {
             return Err(ResizeError::ShutDown);
         }
-        reap_finished(&mut registered);
         let to_start = self.shared.size.set_target(threads);
         for _ in 0..to_start {
             if let Err((_, source)) = self.spawn_worker(&mut registered) {

@@ -4,12 +4,13 @@
 use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
 use super::size::Size;
 use super::sleep::Sleep;
-use super::stats::{add_shared, bump_owned, Counters, Totals};
+use super::stats::{add_shared, bump_owned, Totals};
+use super::threads::Threads;
 use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
-use crate::sync::{thread, Arc, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::unwind::call_quietly;
 
 /// Settings that outlive the builder.
@@ -79,11 +80,6 @@ impl Hooks {
 pub(crate) enum Global {
     Fifo(WorkInjector),
     Policy(Box<dyn QueuePolicy>),
-}
-
-pub(crate) struct Threads {
-    pub(crate) handles: Vec<(usize, thread::JoinHandle<()>)>,
-    pub(crate) next_index: usize,
 }
 
 /// Everything the workers and the pool handle share.
@@ -414,66 +410,3 @@ impl Ready {
 
 /// A policy whose `pop` panicked this many times in a row is given up as empty.
 pub(crate) const POP_PANICS_BEFORE_GIVING_UP: usize = 16;
-
-/// Starts one worker thread, counted live before it starts; the caller holds the `threads` lock.
-pub(crate) fn start_worker(
-    shared: &Arc<Shared>,
-    threads: &mut Threads,
-) -> Result<(), (usize, std::io::Error)> {
-    let index = threads.next_index;
-    threads.next_index += 1;
-    shared.size.add_live();
-    let for_worker = Arc::clone(shared);
-    // The worker's counter block is allocated here, on the thread that starts workers, not by
-    // the worker itself: the blocks then come from one allocator arena, close together, so a
-    // reader of every worker's counters (`stats_with_workers`, policy-adaptive's controller on
-    // every tick) touches a few pages rather than one per worker's arena. At 256 workers that
-    // read is most of the controller's tick (policy-adaptive/src/config.rs).
-    let counters = Arc::new(CachePadded::new(Counters::default()));
-    let mut builder = thread::Builder::new().name(format!("{}-{}", shared.hooks.name, index));
-    if let Some(bytes) = shared.hooks.stack_size {
-        builder = builder.stack_size(bytes);
-    }
-    match builder.spawn(move || worker::run(for_worker, index, counters)) {
-        Ok(handle) => {
-            threads.handles.push((index, handle));
-            Ok(())
-        }
-        Err(error) => {
-            shared.size.remove_live();
-            Err((index, error))
-        }
-    }
-}
-
-/// A worker left its loop by a panic (a bug in pool code: user code is always caught). It has
-/// already left the live count and handed its deque back; start a replacement so the pool stays
-/// at its target, unless it is shutting down. (A free function: loom's `Arc` cannot be a method
-/// receiver.)
-pub(crate) fn replace_lost_worker(shared: &Arc<Shared>) {
-    shared.lost_workers.fetch_add(1, Ordering::Relaxed);
-    let mut threads = shared.threads.lock();
-    if shared.is_shutting_down() {
-        return;
-    }
-    let missing = shared.size.target().saturating_sub(shared.size.live());
-    for _ in 0..missing {
-        // A refused thread leaves the pool below its target; the next `set_threads` retries.
-        let _ = start_worker(shared, &mut threads);
-    }
-}
-
-#[cfg(not(loom))]
-pub(crate) fn reap_finished(threads: &mut Threads) {
-    let (done, running): (Vec<_>, Vec<_>) = threads
-        .handles
-        .drain(..)
-        .partition(|(_, handle)| handle.is_finished());
-    threads.handles = running;
-    for (_, handle) in done {
-        let _ = handle.join();
-    }
-}
-
-#[cfg(loom)]
-pub(crate) fn reap_finished(_threads: &mut Threads) {}

@@ -214,11 +214,11 @@ impl ThreadPool {
         // list empty no worker can be added to it.
         let _joining = self.shared.joining.lock();
         loop {
-            let handles: Vec<_> = self.shared.threads.lock().handles.drain(..).collect();
+            let handles = self.shared.threads.lock().take_all();
             if handles.is_empty() {
                 break;
             }
-            for (_, handle) in handles {
+            for handle in handles {
                 // A worker catches even a panic of its own loop (counted in `lost_workers`), so
                 // a join error cannot carry anything more to report.
                 let _ = handle.join();

@@ -346,6 +346,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, counters: Arc<CachePadded<C
     if lost {
         super::replace_lost_worker(&shared);
     }
+    super::leave(&shared, index);
 }
 
 /// How many times a worker that ran out of work looks again before it parks. Parking and waking
