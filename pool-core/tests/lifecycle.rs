@@ -237,7 +237,10 @@ fn a_resize_never_waits_for_a_leaving_thread_and_shutdown_joins_it() {
         task.join_timeout(PATIENCE).unwrap();
     }
     pool.set_threads(1).unwrap();
-    assert!(exiting.wait(), "the retiring worker's thread-local was never dropped");
+    assert!(
+        exiting.wait(),
+        "the retiring worker's thread-local was never dropped"
+    );
     // Its thread is still there, its work done: a resize now must not wait for it.
     let resized = Arc::new(Latch::default());
     let resizer = {
@@ -252,7 +255,11 @@ fn a_resize_never_waits_for_a_leaving_thread_and_shutdown_joins_it() {
     resizer.join().unwrap();
     assert!(in_time, "set_threads waited for a leaving thread to exit");
     pool.shutdown();
-    assert_eq!(dropped.load(Ordering::SeqCst), 2, "shutdown returned before a thread exited");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "shutdown returned before a thread exited"
+    );
 }
 
 #[test]

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use self::shared::Global;
 pub(crate) use self::shared::{Hooks, IndexHook, PanicHandler, Shared};
-pub(crate) use self::threads::{leave, replace_lost_worker};
-use self::threads::{start_worker, Threads};
 use self::shutdown::SubmitGates;
 use self::size::Size;
 use self::sleep::Sleep;
+pub(crate) use self::threads::{leave, replace_lost_worker};
+use self::threads::{start_worker, Threads};
 use self::worker::Registry;
 use crate::deque::WorkInjector;
 use crate::error::{PoolBuildError, ResizeError};
@@ -395,7 +395,9 @@ impl ThreadPool {
     }
 
     /// How each live worker has spent its life so far: time alive, time busy (not parked), and
-    /// whether it is parked now. Cheap: one lock of the worker registry and a clock read.
+    /// whether it is parked now. A worker that has left its loop (retiring, or exiting at
+    /// shutdown) is not listed, even while it waits to deregister. Cheap: one lock of the
+    /// worker registry and a clock read.
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.shared.registry.worker_stats()
     }
@@ -408,10 +410,10 @@ impl ThreadPool {
     /// Cheaper than the two calls: one lock of the worker registry instead of two, each
     /// worker's counter block fetched into the cache once instead of twice, no allocation once
     /// `workers` has grown to the pool's size, and no sort unless workers retired. The two
-    /// parts are read under the same lock, so `workers` lists exactly the workers whose
-    /// counters the totals include (a worker that retired before is in the totals only);
-    /// `live_threads` is the live count as [`stats`](Self::stats) gives it, which may differ
-    /// from `workers.len()` while a worker starts or exits.
+    /// parts are read under the same lock, so every worker listed in `workers` is in the
+    /// totals (a worker that retired before, or has left its loop and not yet deregistered,
+    /// is in the totals only); `live_threads` is the live count as [`stats`](Self::stats)
+    /// gives it, which may differ from `workers.len()` while a worker starts or exits.
     ///
     /// # Examples
     ///

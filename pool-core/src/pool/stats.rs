@@ -28,11 +28,24 @@ pub(crate) struct Counters {
     pub(crate) panicked: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     /// Worker blocks only, for [`WorkerStats`]: how long the worker has been parked in all, and
-    /// when its current park began (0: not parked). Nanoseconds after the process epoch,
-    /// written only by the worker, at park and unpark (never per task).
+    /// when its current park began (0: not parked; [`LEFT`]: on its way out). Nanoseconds after
+    /// the process epoch, written only by the worker, at park and unpark (never per task) and
+    /// once as it leaves.
     pub(crate) parked_total: AtomicU64,
     pub(crate) parked_since: AtomicU64,
 }
+
+/// `Counters::parked_since` of a worker that has left its loop (retired, exited at shutdown, or
+/// lost it to a panic) and is on its way out: no longer one of the pool's workers for
+/// [`WorkerStats`], though its block stays registered, and in the totals, until it deregisters.
+///
+/// Why a mark before the deregistration: a leaving worker may wait long for the registry's lock.
+/// Beside 192 CPU-bound threads on 2 cores, trimming them (`policy-adaptive`'s `large_switch`
+/// example), 448 deregistrations waited 142 s in all, 316 ms each on average (every hand-over of
+/// the lock waits for its next holder to get a CPU). Listed meanwhile as workers not parked,
+/// they read as busy workers asleep, and the controller counted them as blocked and held the
+/// trim that would have ended the crowd.
+pub(crate) const LEFT: u64 = u64::MAX;
 
 // One cache line per block (loom's atomics are larger: the check is for the real build).
 #[cfg(not(loom))]
@@ -178,9 +191,12 @@ pub struct WorkerStats {
 
 impl WorkerStats {
     /// Reads a worker's block at `now`, for a worker that started at `started_at` (both
-    /// nanoseconds after the epoch).
-    pub(crate) fn read(index: usize, started_at: u64, c: &Counters, now: u64) -> WorkerStats {
+    /// nanoseconds after the epoch); `None` once the worker has left ([`LEFT`]).
+    pub(crate) fn read(index: usize, started_at: u64, c: &Counters, now: u64) -> Option<Self> {
         let parked_since = c.parked_since.load(Ordering::Relaxed);
+        if parked_since == LEFT {
+            return None;
+        }
         let parked_total = c.parked_total.load(Ordering::Relaxed);
         let alive = now.saturating_sub(started_at);
         let parked_now = if parked_since == 0 {
@@ -189,12 +205,12 @@ impl WorkerStats {
             now.saturating_sub(parked_since)
         };
         let busy = alive.saturating_sub(parked_total + parked_now);
-        WorkerStats {
+        Some(WorkerStats {
             index,
             alive: std::time::Duration::from_nanos(alive),
             busy: std::time::Duration::from_nanos(busy),
             parked: parked_since != 0,
-        }
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::shared::Ready;
 use super::shutdown::SubmitGates;
-use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats};
+use super::stats::{bump_owned, bump_owned_by, Counters, Totals, WorkerStats, LEFT};
 use super::Shared;
 use crate::deque::{steal_retrying, Stealer, Worker};
 use crate::policy::Work;
@@ -86,7 +86,7 @@ impl Registry {
             inner
                 .workers
                 .iter()
-                .map(|w| WorkerStats::read(w.index, w.started_at, &w.counters, now)),
+                .filter_map(|w| WorkerStats::read(w.index, w.started_at, &w.counters, now)),
         );
         debug_assert!(
             out.is_sorted_by_key(|w| w.index),
@@ -319,6 +319,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, counters: Arc<CachePadded<C
     // live count, hands its deque back, deregisters, is counted in `lost_workers`, and a
     // replacement starts.
     let lost = catch_panic(|| work_loop(&shared, &ctx)).is_err();
+    // No longer one of the pool's workers for `WorkerStats` (see `LEFT` for why before the
+    // deregistration below). Relaxed: a reader that misses it lists the worker once more.
+    ctx.counters.parked_since.store(LEFT, Ordering::Relaxed);
     // Already done on every way out of the loop but a panic (a bug in pool code).
     ctx.report_finished(&shared);
     if lost {
@@ -716,8 +719,44 @@ fn execute(shared: &Shared, ctx: &WorkerContext, ready: Ready) {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use super::{Registry, LEFT};
+    use crate::sync::Ordering;
     use crate::ThreadPool;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
+
+    /// A worker that has left its loop is not listed in `WorkerStats` while it waits for the
+    /// registry's lock to deregister (held here by the test): it marks itself `LEFT` before it
+    /// takes that lock, so the wait cannot make it look like a busy worker.
+    #[test]
+    fn a_leaving_worker_is_not_listed_while_it_waits_to_deregister() {
+        let pool = ThreadPool::new(2).unwrap();
+        assert!(pool.wait_idle(Duration::from_secs(30)));
+        let registry = pool.shared.registry.inner.lock();
+        pool.set_threads(1).unwrap();
+        // The surplus worker wakes, retires, and stops at the lock held here. Its mark has no
+        // event to wait on: polled, within a deadline.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let leaving = |registry: &super::RegistryInner| {
+            registry
+                .workers
+                .iter()
+                .filter(|w| w.counters.parked_since.load(Ordering::Relaxed) == LEFT)
+                .count()
+        };
+        while leaving(&registry) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no worker marked itself as leaving"
+            );
+            std::thread::yield_now();
+        }
+        let mut listed = Vec::new();
+        Registry::read_workers(&registry, &mut listed);
+        assert_eq!((registry.workers.len(), listed.len()), (2, 1), "{listed:?}");
+        drop(registry);
+        pool.shutdown();
+        assert!(pool.worker_stats().is_empty());
+    }
 
     #[test]
     fn a_worker_that_panics_out_of_its_loop_is_noticed_and_replaced() {
