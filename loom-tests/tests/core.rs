@@ -469,14 +469,15 @@ fn blocking_join_sees_completion() {
 }
 
 /// Model 14. Invariant: once `shutdown` has returned to an outside caller, no worker thread is
-/// still running: each worker that leaves joins the one that left before it (`pool/threads.rs`,
-/// `leave`), and `shutdown` joins the last, so the chain ends in `shutdown`. What shows a thread
+/// still running: each worker that leaves joins the finished ones that left before it (under
+/// loom, all of them: `pool/threads.rs`, `leave` and `finished`), and `shutdown` joins every
+/// handle still held, so every join ends in `shutdown`. What shows a thread
 /// still running is the pool's state it holds: on a 2-worker pool shut down and dropped, the
 /// stop hook's closure (owned by that state) must be dropped too.
 ///
-/// Catches `--cfg loom_broken_leave_join` (a leaving worker detaches the one before instead of
-/// joining it): the first worker to leave is preempted after its hand-off, the second takes its
-/// handle, detaches it and exits, and `shutdown` joins only the second.
+/// Catches `--cfg loom_broken_leave_join` (a leaving worker detaches the threads it took instead
+/// of joining them): the first worker to leave is preempted after its hand-off, the second takes
+/// its handle, detaches it and exits, and `shutdown` joins only the second.
 #[test]
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
 fn shutdown_returns_after_every_worker_has_left() {

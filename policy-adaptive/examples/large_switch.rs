@@ -5,8 +5,10 @@
 //!
 //! This is the case a rule that reads the process's CPU clock less often must not slow down
 //! (`src/README.md`, "Tried and left out": reading it every other tick in a large, steady pool
-//! did slow it). Run with `cargo run --release -p policy-adaptive --example large_switch`,
-//! several times: the time varies from run to run.
+//! did slow it). It also showed two pool-core faults that made about one run in three take 2-9 s
+//! (a `set_threads` that waited for exiting threads, and leaving workers listed as busy ones):
+//! since their fixes, 20 runs on a 2-core VM took 0.45-0.79 s. Run with
+//! `cargo run --release -p policy-adaptive --example large_switch`, several times.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -62,8 +64,15 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let (grown, grown_to) = (built.elapsed(), pool.threads());
-    // Two seconds of the steady load at `max`.
-    std::thread::sleep(Duration::from_secs(2));
+    // Two seconds of the steady load at `max`, and up to an interval more, so that the switch
+    // falls at a different point of the controller's 100 ms tick in each run: the first tick
+    // after it reads the new load at once or waits for a CPU among 256 spinning threads, and a
+    // fixed wait put every run of a build at the same point (two builds a few ms apart then
+    // differed by 0.2 s in every run). The sub-second clock is jitter enough.
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos() % 100_000_000);
+    std::thread::sleep(Duration::from_secs(2) + Duration::from_nanos(u64::from(jitter)));
     let seen = pool.history().len();
     let switched = Instant::now();
     let switch_at = switched - built;

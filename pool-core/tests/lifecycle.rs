@@ -207,8 +207,8 @@ thread_local! {
     static EXITS_LATE: std::cell::RefCell<Option<ExitsLate>> = const { std::cell::RefCell::new(None) };
 }
 
-/// `set_threads` never waits for a leaving thread to exit (each leaving worker joins the one
-/// before it instead), and `shutdown` still returns only after every thread exited: a worker
+/// `set_threads` never waits for a leaving thread to exit (leaving workers join the finished
+/// ones that left before them instead), and `shutdown` still returns only after every thread exited: a worker
 /// that retires while its thread-local's `Drop` blocks does not hold up the next resize, and
 /// is joined by the time `shutdown` returns.
 #[test]
@@ -260,6 +260,68 @@ fn a_resize_never_waits_for_a_leaving_thread_and_shutdown_joins_it() {
         2,
         "shutdown returned before a thread exited"
     );
+}
+
+/// A thread-local whose `Drop` blocks on a gate for the first worker thread to exit and
+/// returns at once for the others, announcing each.
+struct FirstExitHangs {
+    exits: Arc<AtomicUsize>,
+    gate: Arc<Latch>,
+    quick_exit: Arc<Latch>,
+}
+
+impl Drop for FirstExitHangs {
+    fn drop(&mut self) {
+        if self.exits.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.gate.wait();
+        } else {
+            self.quick_exit.open();
+        }
+    }
+}
+
+thread_local! {
+    static FIRST_EXIT_HANGS: std::cell::RefCell<Option<FirstExitHangs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A thread that never finishes exiting holds at most the one worker that joins it: of three
+/// workers retiring together, one hangs in its thread-local's `Drop`, at most one more waits
+/// to join it, and the third exits. (Were each leaving worker to join the last one before it,
+/// every later one would wait in a chain behind the one that hangs.)
+#[test]
+fn a_thread_that_never_exits_holds_at_most_its_one_joiner() {
+    let pool = ThreadPool::new(4).unwrap();
+    let (gate, quick_exit) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
+    let exits = Arc::new(AtomicUsize::new(0));
+    // One thread-local on each worker: the four tasks meet, so they run on all four at once.
+    let met = Arc::new(std::sync::Barrier::new(4));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let hangs = FirstExitHangs {
+                exits: exits.clone(),
+                gate: gate.clone(),
+                quick_exit: quick_exit.clone(),
+            };
+            let met = met.clone();
+            pool.submit(move || {
+                FIRST_EXIT_HANGS.with(|slot| *slot.borrow_mut() = Some(hangs));
+                met.wait();
+            })
+            .unwrap()
+        })
+        .collect();
+    for task in tasks {
+        task.join_timeout(PATIENCE).unwrap();
+    }
+    pool.set_threads(1).unwrap();
+    let in_time = quick_exit.wait();
+    gate.open();
+    assert!(
+        in_time,
+        "every retiring thread waited behind the one that never exits"
+    );
+    pool.shutdown();
+    assert_eq!(exits.load(Ordering::SeqCst), 4);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The pool's worker threads: starting them (`start_worker`, `replace_lost_worker`), and the
-//! hand-off by which each joins the one that left before it (`leave`), so that no caller of
-//! `set_threads` ever waits for a thread to exit and `shutdown` still joins every one.
+//! hand-off by which each worker that leaves joins the ones that left before it and have
+//! finished (`leave`), so that no caller of `set_threads` ever waits for a thread to exit and
+//! `shutdown` still joins every one.
 
 use super::shared::Shared;
 use super::stats::Counters;
@@ -11,8 +12,9 @@ use crate::sync::{thread, Arc, CachePadded, Ordering};
 pub(crate) struct Threads {
     /// Workers that have not left yet (each takes its own handle out as it leaves).
     pub(crate) handles: Vec<(usize, thread::JoinHandle<()>)>,
-    /// The last worker to leave, joined by the next one to leave or by `shutdown` (`leave`).
-    pub(crate) last_to_leave: Option<thread::JoinHandle<()>>,
+    /// Workers that have left and are not joined yet: joined by a later one to leave once
+    /// finished, or by `shutdown` (`leave`).
+    pub(crate) left: Vec<thread::JoinHandle<()>>,
     pub(crate) next_index: usize,
 }
 
@@ -20,16 +22,17 @@ impl Threads {
     pub(crate) fn new() -> Self {
         Threads {
             handles: Vec::new(),
-            last_to_leave: None,
+            left: Vec::new(),
             next_index: 0,
         }
     }
 
-    /// Every handle still held, for `shutdown` to join: the workers that have not left and the
-    /// last one that did (which joins the one before it, and so on).
+    /// Every handle still held, for `shutdown` to join: the workers that have not left and
+    /// those that left and are not joined yet (each of which joins what it took before it
+    /// exits).
     pub(crate) fn take_all(&mut self) -> Vec<thread::JoinHandle<()>> {
         let mut all: Vec<_> = self.handles.drain(..).map(|(_, handle)| handle).collect();
-        all.extend(self.last_to_leave.take());
+        all.append(&mut self.left);
         all
     }
 }
@@ -83,34 +86,61 @@ pub(crate) fn replace_lost_worker(shared: &Arc<Shared>) {
 }
 
 /// A worker's last act, for whatever reason it leaves (retirement, shutdown, a lost loop): it
-/// takes its own handle out of the list, leaves it as `last_to_leave`, and joins the worker that
-/// was there. Each thread that left is thus joined by the next one to leave, and the last by
-/// `shutdown`, which joins every handle still held: the chain ends with it, so `shutdown` still
-/// returns after every thread. (A worker whose handle `shutdown` already took leaves nothing
-/// and joins the one before it all the same.)
+/// moves its own handle from the list to `left`, takes out of `left` the threads that have
+/// finished (`finished`), and joins them. Each thread that left is thus joined by a later one to
+/// leave, or by `shutdown`, which joins every handle still held, so `shutdown` still returns
+/// after every thread: a joiner is itself in `left` (or already taken by `shutdown`) until it
+/// has joined what it took. (A worker whose handle `shutdown` already took adds nothing and
+/// joins the same.)
 ///
 /// Why not join the finished threads in `set_threads`, as it once did: a thread whose work is
 /// done still needs a CPU to exit, and beside a few hundred CPU-bound threads on 2 cores it
 /// waited seconds for one. policy-adaptive's controller, trimming 192 spinning workers, blocked
 /// 2-10 s in that join (in about one `large_switch` run in three), with no decision meanwhile.
-/// Here only a thread that is leaving anyway waits. The cost: the last thread to leave keeps
-/// its stack (not its CPU) until the next one leaves or the pool shuts down.
+/// Here only a thread that is leaving anyway waits. Why only the finished ones, not simply the
+/// last to leave: a thread whose stop hook never returns would then hold its joiner, that
+/// joiner the next, and so every later thread to leave; now it holds no one, and one whose
+/// thread-local `Drop` never returns (finished, not exited) holds at most its one joiner. The
+/// cost: threads that had not finished when the last one left keep their stacks (not a CPU)
+/// until the next one leaves or the pool shuts down.
 pub(crate) fn leave(shared: &Shared, index: usize) {
-    let before = {
+    let finished: Vec<_> = {
         let mut threads = shared.threads.lock();
         let own = threads
             .handles
             .iter()
             .position(|&(at, _)| at == index)
             .map(|at| threads.handles.swap_remove(at).1);
-        std::mem::replace(&mut threads.last_to_leave, own)
+        let (done, waiting) = threads.left.drain(..).partition(finished);
+        threads.left = waiting;
+        threads.left.extend(own);
+        done
     };
     // `--cfg loom_broken_leave_join` only (loom-tests checks that a model catches it): detach
-    // the one before instead of joining it.
+    // them instead of joining them.
     #[cfg(loom_broken_leave_join)]
-    let before: Option<thread::JoinHandle<()>> = before.and(None);
-    if let Some(before) = before {
+    let finished: Vec<thread::JoinHandle<()>> = {
+        drop(finished);
+        Vec::new()
+    };
+    for handle in finished {
         // A worker catches even a panic of its own loop, so a join error carries nothing.
-        let _ = before.join();
+        let _ = handle.join();
+    }
+}
+
+/// Whether a thread that left has returned from its closure, so that joining it waits only for
+/// its exit. Under loom, whose handles cannot tell, every thread that left before counts as
+/// finished: each one leaving joins them all, the order the real pool takes when they are, and
+/// the model still checks that the joins end in `shutdown` (`loom-tests`, `core.rs`).
+fn finished(handle: &thread::JoinHandle<()>) -> bool {
+    #[cfg(not(loom))]
+    {
+        handle.is_finished()
+    }
+    #[cfg(loom)]
+    {
+        let _ = handle;
+        true
     }
 }
