@@ -7,7 +7,8 @@
 //! (`src/README.md`, "Tried and left out": reading it every other tick in a large, steady pool
 //! did slow it). It also showed two pool-core faults that made about one run in three take 2-9 s
 //! (a `set_threads` that waited for exiting threads, and leaving workers listed as busy ones):
-//! since their fixes, 65 runs on a 2-core VM took 0.45-0.91 s. Run with
+//! since their fixes, 42 runs of the final build on a 2-core VM took 0.57-0.96 s (one of 62
+//! runs of the build before its last change took 12.5 s, not traced). Run with
 //! `cargo run --release -p policy-adaptive --example large_switch`, several times.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};

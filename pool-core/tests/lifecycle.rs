@@ -186,6 +186,28 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     assert!(stats.is_balanced(), "{stats}");
 }
 
+/// Runs one job from `job` on each of the pool's `workers` workers: the tasks meet before they
+/// return, so they run on all of them at once.
+fn on_each_worker<J>(pool: &ThreadPool, workers: usize, job: impl Fn() -> J)
+where
+    J: FnOnce() + Send + 'static,
+{
+    let met = Arc::new(std::sync::Barrier::new(workers));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (job, met) = (job(), met.clone());
+            pool.submit(move || {
+                job();
+                met.wait();
+            })
+            .unwrap()
+        })
+        .collect();
+    for task in tasks {
+        task.join_timeout(PATIENCE).unwrap();
+    }
+}
+
 /// A thread-local whose `Drop` (run as its worker thread exits, after the worker's loop and
 /// hooks) announces itself and then waits for a gate: a thread that has finished its work but
 /// not exited yet.
@@ -216,26 +238,14 @@ fn a_resize_never_waits_for_a_leaving_thread_and_shutdown_joins_it() {
     let pool = Arc::new(ThreadPool::new(2).unwrap());
     let (exiting, gate) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
     let dropped = Arc::new(AtomicUsize::new(0));
-    // One thread-local on each worker: the two tasks meet, so they run on both at once.
-    let met = Arc::new(std::sync::Barrier::new(2));
-    let tasks: Vec<_> = (0..2)
-        .map(|_| {
-            let late = ExitsLate {
-                exiting: exiting.clone(),
-                gate: gate.clone(),
-                dropped: dropped.clone(),
-            };
-            let met = met.clone();
-            pool.submit(move || {
-                EXITS_LATE.with(|slot| *slot.borrow_mut() = Some(late));
-                met.wait();
-            })
-            .unwrap()
-        })
-        .collect();
-    for task in tasks {
-        task.join_timeout(PATIENCE).unwrap();
-    }
+    on_each_worker(&pool, 2, || {
+        let late = ExitsLate {
+            exiting: exiting.clone(),
+            gate: gate.clone(),
+            dropped: dropped.clone(),
+        };
+        move || EXITS_LATE.with(|slot| *slot.borrow_mut() = Some(late))
+    });
     pool.set_threads(1).unwrap();
     assert!(
         exiting.wait(),
@@ -293,26 +303,14 @@ fn a_thread_that_never_exits_holds_at_most_its_one_joiner() {
     let pool = ThreadPool::new(4).unwrap();
     let (gate, quick_exit) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
     let exits = Arc::new(AtomicUsize::new(0));
-    // One thread-local on each worker: the four tasks meet, so they run on all four at once.
-    let met = Arc::new(std::sync::Barrier::new(4));
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let hangs = FirstExitHangs {
-                exits: exits.clone(),
-                gate: gate.clone(),
-                quick_exit: quick_exit.clone(),
-            };
-            let met = met.clone();
-            pool.submit(move || {
-                FIRST_EXIT_HANGS.with(|slot| *slot.borrow_mut() = Some(hangs));
-                met.wait();
-            })
-            .unwrap()
-        })
-        .collect();
-    for task in tasks {
-        task.join_timeout(PATIENCE).unwrap();
-    }
+    on_each_worker(&pool, 4, || {
+        let hangs = FirstExitHangs {
+            exits: exits.clone(),
+            gate: gate.clone(),
+            quick_exit: quick_exit.clone(),
+        };
+        move || FIRST_EXIT_HANGS.with(|slot| *slot.borrow_mut() = Some(hangs))
+    });
     pool.set_threads(1).unwrap();
     let in_time = quick_exit.wait();
     gate.open();
