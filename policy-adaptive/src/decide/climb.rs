@@ -55,7 +55,14 @@ pub(super) fn hill_climb(
             s.cores
         };
         let lowest = climb_floor.max(1).clamp(min, max);
-        return climb(s, state, config, current, up_allowed, lowest);
+        return climb(
+            s,
+            state,
+            config,
+            (current, r.load_changed),
+            up_allowed,
+            lowest,
+        );
     }
     None
 }
@@ -65,7 +72,7 @@ fn climb(
     s: &Snapshot,
     state: &mut ControllerState,
     config: &Config,
-    current: usize,
+    (current, load_changed): (usize, bool),
     up_allowed: bool,
     lowest: usize,
 ) -> Option<Decision> {
@@ -75,9 +82,13 @@ fn climb(
     // Nor across a tick that asked for a second look (rule 4): it may straddle a change of
     // load, so the window would compare two loads. W4's CPU-bound phase took its first probe
     // (4 -> 3) on the tick that straddled the switch to W3's tasks in 7 of 19 traced runs; the
-    // fall the second look found then grew 3 -> 12, not 4 -> 16. Either way the window and its
-    // baseline start again.
-    if s.queued == 0 || straddling {
+    // fall the second look found then grew 3 -> 12, not 4 -> 16. Nor across a tick whose
+    // figures saw the load change (`Figures::load_changed`): a window begun on the old load
+    // read against one on the new would step on the change, not on the size. A trace of
+    // `large_switch` (256 sleepers turned spinners) saw a revert 192 -> 256 on "-94%"; with
+    // no other rule acting, a change of task weight mid-window does the same at any size.
+    // Either way the window and its baseline start again.
+    if s.queued == 0 || straddling || load_changed {
         climb.last = None;
         climb.restart(current);
         return None;

@@ -64,6 +64,10 @@ pub(super) struct Figures {
     pub(super) process_fell: bool,
     /// The process's CPU dipped with the workers', or is not known.
     pub(super) process_dipped: bool,
+    /// This tick saw the load change: the process's CPU fell (`process_fell`), or a stale split
+    /// began (it rose to the cores, or the tasks got heavier). Throughput from before it does
+    /// not compare with throughput after it (the climber starts its window again).
+    pub(super) load_changed: bool,
 }
 
 impl Figures {
@@ -164,6 +168,7 @@ impl Figures {
         // on-demand growth may come a few ms into the new load. A pool growing on a steady load
         // (W3's ramp: 1 ms a task at any size) keeps its CPU per task, and a span already running
         // is not lengthened by it.
+        let mut split_went_stale = false;
         if let (Some(now), Some(before)) = (process_cpu, of_last_two(state.last_process, f64::min))
         {
             let to_the_cores = full_tick && now >= FULL_CORES * cores && before * 2.0 <= now;
@@ -173,6 +178,7 @@ impl Figures {
                     (Some(task), Some(was)) if task >= HEAVIER_TASKS * was);
             if to_the_cores || heavier {
                 state.stale_split = Some((before, now, SPLIT_SPAN));
+                split_went_stale = true;
             }
         }
         if full_tick {
@@ -195,6 +201,7 @@ impl Figures {
             blocked_share_before,
             process_fell,
             process_dipped,
+            load_changed: process_fell || split_went_stale,
         }
     }
 

@@ -150,6 +150,68 @@ fn the_hill_climber_keeps_going_while_it_helps_and_damps_reversals() {
 }
 
 #[test]
+fn the_hill_climber_starts_its_window_again_when_the_load_changes() {
+    // The climber's world above with the process's CPU known and tasks three times lighter,
+    // until they get three times heavier at tick `CHANGE` (a new kind of request): a third of
+    // the completions at any size, the process's CPU up from 0.5 to 1.6 cores (the split goes
+    // stale: heavier tasks). A window begun on the old tasks and ended on the new read the
+    // change as the step's loss: the climber, stepping up, reverted (8 -> 7 on "-16%"), held
+    // there for its damping (15 ticks), probed down, and ended at 7 where 10 is best. Now the
+    // tick that sees the change starts the window and its baseline again: the first comparison
+    // after it is of the new load alone.
+    const CHANGE: u32 = 14;
+    let rate = |threads: usize| {
+        let t = threads as f64;
+        if t <= 10.0 {
+            t * 20.0
+        } else {
+            200.0 - (t - 10.0) * 2.0
+        }
+    };
+    let window = Config::default().climb_window;
+    let (table, end) = trace(&Config::default(), 6, 40, |tick, threads| {
+        let (lighter, process) = if tick < CHANGE {
+            (3.0, 0.5)
+        } else {
+            (1.0, 1.6)
+        };
+        Snapshot {
+            queued: 100,
+            running: threads as u64,
+            completed: (rate(threads) * lighter) as u64,
+            process_cpu: Some(process),
+            ..base()
+        }
+    });
+    let climbs = |from: u32, to: u32| {
+        table
+            .lines()
+            .skip(from as usize)
+            .take((to - from) as usize)
+            .filter(|line| line.contains("climb"))
+            .count()
+    };
+    assert!(
+        climbs(1, CHANGE) > 0,
+        "the climber was stepping before\n{table}"
+    );
+    assert_eq!(
+        climbs(CHANGE, CHANGE + window),
+        0,
+        "a window that began before the change ended after it\n{table}"
+    );
+    assert!(
+        climbs(CHANGE + window, 40) > 0,
+        "it steps again after\n{table}"
+    );
+    assert!(
+        (9..=12).contains(&end),
+        "the climber settles near 10, got {end}\n{table}"
+    );
+    insta::assert_snapshot!(table);
+}
+
+#[test]
 fn counts_outside_the_bounds_are_brought_inside() {
     let mut config = Config::default();
     config.min = 2;
