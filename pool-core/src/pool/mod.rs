@@ -3,7 +3,6 @@
 
 mod builder;
 mod oldest_wait;
-mod registry;
 mod shared;
 mod shutdown;
 mod size;
@@ -20,7 +19,6 @@ pub use worker::{spawn_here, yield_now, Yield};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use self::registry::Registry;
 use self::shared::Global;
 pub(crate) use self::shared::{Hooks, IndexHook, PanicHandler, Shared};
 use self::shutdown::SubmitGates;
@@ -28,6 +26,7 @@ use self::size::Size;
 use self::sleep::Sleep;
 pub(crate) use self::threads::{leave, replace_lost_worker};
 use self::threads::{start_worker, Threads};
+use self::worker::Registry;
 use crate::deque::WorkInjector;
 use crate::error::{PoolBuildError, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
@@ -527,14 +526,6 @@ impl ThreadPool {
     #[doc(hidden)]
     pub fn idle_waiters(&self) -> usize {
         self.shared.sleep.idle_waiters()
-    }
-
-    /// Workers in the pool's registry right now: live ones and those that have left their loop
-    /// and not yet been swept out (`pool/registry.rs`). For tests that check that every worker
-    /// that left is gone from it; not part of the stable API.
-    #[doc(hidden)]
-    pub fn registered_workers(&self) -> usize {
-        self.shared.registry.entries()
     }
 }
 

@@ -1,13 +1,12 @@
 //! The state the workers and the pool handle share: the shared queue, the hooks, the worker
 //! threads, and how a submission gets in (`submit`).
 
-use super::registry::Registry;
 use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
 use super::size::Size;
 use super::sleep::Sleep;
 use super::stats::{add_shared, bump_owned, Totals};
 use super::threads::Threads;
-use super::worker;
+use super::worker::{self, Registry};
 use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};

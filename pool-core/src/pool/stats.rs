@@ -28,9 +28,9 @@ pub(crate) struct Counters {
     pub(crate) panicked: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     /// Worker blocks only, for [`WorkerStats`]: how long the worker has been parked in all, and
-    /// when its current park began (0: not parked; [`LEFT`], [`DONE`], [`SWEPT`]: on its way
-    /// out). Nanoseconds after the process epoch, written only by the worker, at park and
-    /// unpark (never per task) and as it leaves, but for `SWEPT` (the registry's sweeper).
+    /// when its current park began (0: not parked; [`LEFT`]: on its way out). Nanoseconds after
+    /// the process epoch, written only by the worker, at park and unpark (never per task) and
+    /// once as it leaves.
     pub(crate) parked_total: AtomicU64,
     pub(crate) parked_since: AtomicU64,
 }
@@ -39,29 +39,13 @@ pub(crate) struct Counters {
 /// lost it to a panic) and is on its way out: no longer one of the pool's workers for
 /// [`WorkerStats`], though its block stays registered, and in the totals, until it deregisters.
 ///
-/// Why a mark before the deregistration: a leaving worker may stay registered a while. Beside
-/// 192 CPU-bound threads on 2 cores, trimming them (`policy-adaptive`'s `large_switch`
-/// example), when each leaving worker still queued for the registry's lock, 448
-/// deregistrations waited 142 s in all, 316 ms each on average (every hand-over of the lock
-/// waited for its next holder to get a CPU). Listed meanwhile as workers not parked, they read
-/// as busy workers asleep, and the controller counted them as blocked and held the trim that
-/// would have ended the crowd. Leaving workers no longer queue for the lock (`registry.rs`),
-/// but one still stays registered until a sweep takes it out.
+/// Why a mark before the deregistration: a leaving worker may wait long for the registry's lock.
+/// Beside 192 CPU-bound threads on 2 cores, trimming them (`policy-adaptive`'s `large_switch`
+/// example), 448 deregistrations waited 142 s in all, 316 ms each on average (every hand-over of
+/// the lock waits for its next holder to get a CPU). Listed meanwhile as workers not parked,
+/// they read as busy workers asleep, and the controller counted them as blocked and held the
+/// trim that would have ended the crowd.
 pub(crate) const LEFT: u64 = u64::MAX;
-
-/// `Counters::parked_since` of a leaving worker whose counters are final: whoever holds the
-/// registry's lock next may sweep its entry (fold its counters into the retired totals and
-/// remove it: `registry.rs`).
-pub(crate) const DONE: u64 = u64::MAX - 1;
-
-/// `Counters::parked_since` of a leaving worker whose entry has been swept: it may go.
-pub(crate) const SWEPT: u64 = u64::MAX - 2;
-
-/// Whether a `parked_since` reading is one of the marks of a worker that has left its loop
-/// ([`LEFT`], [`DONE`], [`SWEPT`]); no park began that close to the end of time.
-pub(crate) fn has_left(parked_since: u64) -> bool {
-    parked_since >= SWEPT
-}
 
 // One cache line per block (loom's atomics are larger: the check is for the real build).
 #[cfg(not(loom))]
@@ -207,10 +191,10 @@ pub struct WorkerStats {
 
 impl WorkerStats {
     /// Reads a worker's block at `now`, for a worker that started at `started_at` (both
-    /// nanoseconds after the epoch); `None` once the worker has left ([`has_left`]).
+    /// nanoseconds after the epoch); `None` once the worker has left ([`LEFT`]).
     pub(crate) fn read(index: usize, started_at: u64, c: &Counters, now: u64) -> Option<Self> {
         let parked_since = c.parked_since.load(Ordering::Relaxed);
-        if has_left(parked_since) {
+        if parked_since == LEFT {
             return None;
         }
         let parked_total = c.parked_total.load(Ordering::Relaxed);
