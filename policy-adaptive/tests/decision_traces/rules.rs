@@ -124,18 +124,21 @@ fn starvation_adds_one_worker_at_a_time() {
     insta::assert_snapshot!(table);
 }
 
+/// The climber's world: mixed work (1 ms CPU + 4 ms sleep) without the blocked signal, whose
+/// completions per tick rise until the two cores saturate at 10 threads, then fall slightly from
+/// switching.
+fn rate(threads: usize) -> f64 {
+    let t = threads as f64;
+    if t <= 10.0 {
+        t * 20.0
+    } else {
+        200.0 - (t - 10.0) * 2.0
+    }
+}
+
 #[test]
 fn the_hill_climber_keeps_going_while_it_helps_and_damps_reversals() {
-    // Mixed work (1 ms CPU + 4 ms sleep) without the blocked signal: throughput rises until the
-    // two cores saturate at 10 threads, then falls slightly from switching.
-    let rate = |threads: usize| {
-        let t = threads as f64;
-        if t <= 10.0 {
-            t * 20.0
-        } else {
-            200.0 - (t - 10.0) * 2.0
-        }
-    };
+    // The climber's world (`rate`): throughput rises to 10 threads, then falls slightly.
     let (table, end) = trace(&Config::default(), 6, 80, |_, threads| Snapshot {
         queued: 100,
         running: threads as u64,
@@ -160,14 +163,6 @@ fn the_hill_climber_starts_its_window_again_when_the_load_changes() {
     // tick that sees the change starts the window and its baseline again: the first comparison
     // after it is of the new load alone.
     const CHANGE: u32 = 14;
-    let rate = |threads: usize| {
-        let t = threads as f64;
-        if t <= 10.0 {
-            t * 20.0
-        } else {
-            200.0 - (t - 10.0) * 2.0
-        }
-    };
     let window = Config::default().climb_window;
     let (table, end) = trace(&Config::default(), 6, 40, |tick, threads| {
         let (lighter, process) = if tick < CHANGE {
@@ -208,6 +203,21 @@ fn the_hill_climber_starts_its_window_again_when_the_load_changes() {
         (9..=12).contains(&end),
         "the climber settles near 10, got {end}\n{table}"
     );
+    // A process figure that is not a number of cores sees no change: the climber walks as
+    // without the figure.
+    let end_with = |process: Option<f64>| {
+        trace(&Config::default(), 6, 40, |_, threads| Snapshot {
+            queued: 100,
+            running: threads as u64,
+            completed: (rate(threads) * 3.0) as u64,
+            process_cpu: process,
+            ..base()
+        })
+        .1
+    };
+    for bad in [f64::NAN, f64::INFINITY, -1.0] {
+        assert_eq!(end_with(Some(bad)), end_with(None), "{bad}");
+    }
     insta::assert_snapshot!(table);
 }
 
