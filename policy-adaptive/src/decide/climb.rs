@@ -59,7 +59,8 @@ pub(super) fn hill_climb(
             s,
             state,
             config,
-            (current, r.load_changed),
+            current,
+            r.load_changed,
             up_allowed,
             lowest,
         );
@@ -67,12 +68,14 @@ pub(super) fn hill_climb(
     None
 }
 
-/// The hill climber's step; `None` to hold.
+/// The hill climber's step; `None` to hold. `load_changed`: this tick's figures saw the load
+/// change (`Figures::load_changed`).
 fn climb(
     s: &Snapshot,
     state: &mut ControllerState,
     config: &Config,
-    (current, load_changed): (usize, bool),
+    current: usize,
+    load_changed: bool,
     up_allowed: bool,
     lowest: usize,
 ) -> Option<Decision> {
