@@ -1,8 +1,10 @@
 //! Shutdown, drop, resize, wait_idle, batches, and the books balancing after all of it.
 
 use pool_core::{CancelReason, ResizeError, TaskError, ThreadPool};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::thread::LocalKey;
 use test_kit::{Latch, WorkerGate, PATIENCE};
 
 #[test]
@@ -186,18 +188,21 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     assert!(stats.is_balanced(), "{stats}");
 }
 
-/// Runs one job from `job` on each of the pool's `workers` workers: the tasks meet before they
-/// return, so they run on all of them at once.
-fn on_each_worker<J>(pool: &ThreadPool, workers: usize, job: impl Fn() -> J)
-where
-    J: FnOnce() + Send + 'static,
-{
+/// Puts a value from `value` in thread-local `slot` on each of the pool's `workers` workers
+/// (dropped as that worker's thread exits): the tasks meet before they return, so they run on
+/// all of them at once.
+fn on_each_worker<T: Send + 'static>(
+    pool: &ThreadPool,
+    workers: usize,
+    slot: &'static LocalKey<RefCell<Option<T>>>,
+    value: impl Fn() -> T,
+) {
     let met = Arc::new(std::sync::Barrier::new(workers));
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let (job, met) = (job(), met.clone());
+            let (value, met) = (value(), met.clone());
             pool.submit(move || {
-                job();
+                slot.with(|slot| *slot.borrow_mut() = Some(value));
                 met.wait();
             })
             .unwrap()
@@ -226,7 +231,7 @@ impl Drop for ExitsLate {
 }
 
 thread_local! {
-    static EXITS_LATE: std::cell::RefCell<Option<ExitsLate>> = const { std::cell::RefCell::new(None) };
+    static EXITS_LATE: RefCell<Option<ExitsLate>> = const { RefCell::new(None) };
 }
 
 /// `set_threads` never waits for a leaving thread to exit (leaving workers join the finished
@@ -238,13 +243,10 @@ fn a_resize_never_waits_for_a_leaving_thread_and_shutdown_joins_it() {
     let pool = Arc::new(ThreadPool::new(2).unwrap());
     let (exiting, gate) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
     let dropped = Arc::new(AtomicUsize::new(0));
-    on_each_worker(&pool, 2, || {
-        let late = ExitsLate {
-            exiting: exiting.clone(),
-            gate: gate.clone(),
-            dropped: dropped.clone(),
-        };
-        move || EXITS_LATE.with(|slot| *slot.borrow_mut() = Some(late))
+    on_each_worker(&pool, 2, &EXITS_LATE, || ExitsLate {
+        exiting: exiting.clone(),
+        gate: gate.clone(),
+        dropped: dropped.clone(),
     });
     pool.set_threads(1).unwrap();
     assert!(
@@ -291,7 +293,7 @@ impl Drop for FirstExitHangs {
 }
 
 thread_local! {
-    static FIRST_EXIT_HANGS: std::cell::RefCell<Option<FirstExitHangs>> = const { std::cell::RefCell::new(None) };
+    static FIRST_EXIT_HANGS: RefCell<Option<FirstExitHangs>> = const { RefCell::new(None) };
 }
 
 /// A thread that never finishes exiting holds at most the one worker that joins it: of three
@@ -303,13 +305,10 @@ fn a_thread_that_never_exits_holds_at_most_its_one_joiner() {
     let pool = ThreadPool::new(4).unwrap();
     let (gate, quick_exit) = (Arc::new(Latch::default()), Arc::new(Latch::default()));
     let exits = Arc::new(AtomicUsize::new(0));
-    on_each_worker(&pool, 4, || {
-        let hangs = FirstExitHangs {
-            exits: exits.clone(),
-            gate: gate.clone(),
-            quick_exit: quick_exit.clone(),
-        };
-        move || FIRST_EXIT_HANGS.with(|slot| *slot.borrow_mut() = Some(hangs))
+    on_each_worker(&pool, 4, &FIRST_EXIT_HANGS, || FirstExitHangs {
+        exits: exits.clone(),
+        gate: gate.clone(),
+        quick_exit: quick_exit.clone(),
     });
     pool.set_threads(1).unwrap();
     let in_time = quick_exit.wait();

@@ -111,8 +111,10 @@ pub(crate) fn leave(shared: &Shared, index: usize) {
             .iter()
             .position(|&(at, _)| at == index)
             .map(|at| threads.handles.swap_remove(at).1);
-        let (done, waiting) = threads.left.drain(..).partition(finished);
-        threads.left = waiting;
+        let done = threads
+            .left
+            .extract_if(.., |handle| finished(handle))
+            .collect();
         threads.left.extend(own);
         done
     };
