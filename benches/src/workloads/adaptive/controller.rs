@@ -1,6 +1,6 @@
 //! The controller-cost rows: the controller thread's CPU per tick and per second with 1, 64 and
-//! 256 workers held parked, blocked, busy on tasks that finish, and idle at `min`, beside the
-//! host's floor (one bare timed wait of the interval).
+//! 256 workers held parked, blocked, busy on tasks that finish, idle at `min`, and busy with
+//! clients outside the pool, beside the host's floor (one bare timed wait of the interval).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -26,12 +26,19 @@ enum Hold {
     /// Every worker parked at `min`, with room to grow (`max = 2 × min`): the quiet stretch
     /// (`policy-adaptive/src/stretch.rs`) lengthens the wait up to 4 intervals.
     Idle,
+    /// `min` workers with room to grow (`max = 2 × min`), kept busy by a client thread outside
+    /// the pool that answers each completion with a new task (as many in flight as workers,
+    /// each blocking 20 ms): the closed loop of `compare`'s W rows, held. Each completion
+    /// leaves a task queued for an instant beside the worker that just finished, so the armed
+    /// pool's early looks find nothing to grow for and skip (`EARLY_BACKOFF_MAX` in
+    /// `policy-adaptive/src/controller/schedule.rs`).
+    Outside,
 }
 
 /// The controller's CPU per tick and per second of wall time with `workers` workers held as
 /// `hold` over `ticks` ticks at the default 100 ms interval.
 fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, Duration)> {
-    let max = if hold == Hold::Idle {
+    let max = if matches!(hold, Hold::Idle | Hold::Outside) {
         2 * workers
     } else {
         workers
@@ -47,6 +54,7 @@ fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, 
     let (release, blocked) = mpsc::channel::<()>();
     let blocked = Arc::new(std::sync::Mutex::new(blocked));
     let (started_tx, started) = mpsc::channel::<()>();
+    let mut client = None;
     if hold == Hold::Busy {
         // Every worker blocked, and as many tasks again queued behind them: a backlog, so
         // the signals take their dearest path (the run-queue sample, when the host is busy).
@@ -65,6 +73,8 @@ fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, 
         for _ in 0..2 * workers {
             churn(Arc::clone(&pool), Arc::clone(&stop));
         }
+    } else if hold == Hold::Outside {
+        client = Some(outside_client(&pool, workers, &stop));
     } else {
         pool.wait_idle(Duration::from_secs(30));
     }
@@ -82,6 +92,9 @@ fn controller_cost(workers: usize, hold: Hold, ticks: u64) -> Option<(Duration, 
     let (cpu1, ticks1, wall) = (pool.controller_cpu()?, pool.ticks(), wall0.elapsed());
     drop(release);
     stop.store(true, Ordering::Relaxed);
+    if let Some(client) = client {
+        let _ = client.join();
+    }
     pool.shutdown();
     let ticks = u32::try_from(ticks1 - ticks0).ok().filter(|&t| t > 0)?;
     let cpu = cpu1.saturating_sub(cpu0);
@@ -97,6 +110,36 @@ fn churn(pool: Arc<AdaptivePool>, stop: Arc<AtomicBool>) {
             churn(again, stop);
         }
     });
+}
+
+/// The client of the `Outside` hold: a thread outside the pool keeping `in_flight` tasks of
+/// 20 ms in flight, a new one for each completion, until `stop`.
+fn outside_client(
+    pool: &Arc<AdaptivePool>,
+    in_flight: usize,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (pool, stop) = (Arc::clone(pool), Arc::clone(stop));
+    std::thread::spawn(move || {
+        let (done_tx, done) = mpsc::channel::<()>();
+        let mut outstanding = 0;
+        while !stop.load(Ordering::Relaxed) {
+            while outstanding < in_flight {
+                let done_tx = done_tx.clone();
+                let task = move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let _ = done_tx.send(());
+                };
+                if pool.spawn(task).is_err() {
+                    return;
+                }
+                outstanding += 1;
+            }
+            if done.recv_timeout(Duration::from_millis(10)).is_ok() {
+                outstanding -= 1;
+            }
+        }
+    })
 }
 
 /// The host's floor under every per-tick figure: the CPU one thread spends per bare timed wait
@@ -156,6 +199,10 @@ pub(super) fn controller_rows(config: &Config) -> Vec<Row> {
             (Hold::Busy, "workers busy"),
             (Hold::Churning, "workers busy, tasks finishing"),
             (Hold::Idle, "idle at min, room to grow"),
+            (
+                Hold::Outside,
+                "busy, clients outside the pool, room to grow",
+            ),
         ] {
             // The stretched ticks are up to 4 intervals apart: half as many keep the row short.
             let ticks = if hold == Hold::Idle { ticks / 2 } else { ticks }.max(1);
@@ -175,7 +222,9 @@ pub(super) fn controller_rows(config: &Config) -> Vec<Row> {
         rows.push(per_second.with_note(
             "the same CPU over the wall time: <= 1000 µs/s is 0.1% of a core; parked and busy (both kinds) \
              use min = max (every interval); idle at min with room to grow stretches its wait \
-             to up to 4 intervals (policy-adaptive/src/stretch.rs)",
+             to up to 4 intervals (policy-adaptive/src/stretch.rs); clients outside the pool \
+             keep as many 20 ms tasks in flight as workers, with max = 2 x min, so the armed \
+             pool's early looks run and skip between the ticks",
         ));
     }
     rows

@@ -34,8 +34,9 @@
 //! 256 workers), per tick and per second of wall time: `min = max` (so only the signals and the
 //! decision run, every interval) with the workers parked, with every worker blocked in a task
 //! (a still pool: the signals may reuse their last split), and with every worker busy on tasks
-//! that finish (every tick measures); and parked at `min` with room to grow, where the quiet
-//! stretch lengthens the wait. Beside them, the host's floor: one thread's CPU per bare timed
+//! that finish (every tick measures); parked at `min` with room to grow, where the quiet
+//! stretch lengthens the wait; and busy at `min` with room to grow, driven by a client outside
+//! the pool (W1's closed loop, held), where the early looks run between the ticks. Beside them, the host's floor: one thread's CPU per bare timed
 //! wait of the interval (a condvar wait that times out, nothing else), which every tick pays
 //! and which varies from host to host (30-37 µs on one 2-core VM, 81-148 µs on another).
 //!
