@@ -23,14 +23,17 @@ const EARLY_PER_INTERVAL: u32 = 10;
 /// With a long interval, the early looks still come this soon after each other.
 const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
 /// Each early look in a row that took no sample doubles the gap before the next, up to
-/// `2^EARLY_BACKOFF_MAX` gaps; a sample (a tick of any kind) resets it. A closed loop whose
-/// client submits from outside the pool keeps a task queued for an instant after each
-/// completion, beside the worker that just finished (between tasks): every look finds that and
-/// skips, and the next submission asks again. Without the doubling that was a look every gap,
-/// 9 per interval (64 clients of 5 ms sleeps at 64 workers: 270 skipped looks in 3 s, 220 µs of
-/// controller CPU per tick against 70 with the clients inside the pool); with it, 3. A burst
-/// that starts after such looks is seen at most 4 gaps (40 ms) after the last, not 1.
-const EARLY_BACKOFF_MAX: u32 = 2;
+/// `2^EARLY_BACKOFF_MAX` gaps; a sample resets it, except a regular tick that found the same
+/// steady state (`keeps_backoff`). A closed loop whose client submits from outside the pool
+/// keeps a task queued for an instant after each completion, beside the worker that just
+/// finished (between tasks): every look finds that and skips, and the next submission asks
+/// again. Without the doubling that was a look every gap, 9 per interval (64 clients of 5 ms
+/// sleeps at 64 workers: 270 skipped looks in 3 s, 220 µs of controller CPU per tick against 70
+/// with the clients inside the pool); with it, reset at every tick, 3 (at 1, 3 and 7 gaps: an
+/// eighth gap would pass the tick, so the cap of 8 gaps takes effect only across ticks); carried
+/// across the ticks of a steady state, 1.25. A burst that starts after such looks is seen at
+/// most 8 gaps (80 ms) after the last look, or at the next regular tick if sooner.
+const EARLY_BACKOFF_MAX: u32 = 3;
 
 /// Why the controller woke up for a decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,7 +201,6 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         }
         let elapsed = now - last_sample;
         last_sample = now;
-        skipped_early = 0;
         let stretched = stretch.is_stretched();
         match tick(shared, signals.as_mut(), elapsed, stretched) {
             Flow::Stop => return,
@@ -219,6 +221,9 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 }
                 if occasion == Occasion::Tick && look_again {
                     look_at = Some(now + look_after);
+                }
+                if !keeps_backoff(occasion, grew, quiet, arm, look_again) {
+                    skipped_early = 0;
                 }
                 let arm = match (occasion, arm) {
                     // A regular tick sets the arming from its snapshot.
@@ -278,6 +283,20 @@ fn early_at(
     last_look.map_or(after_sample, |at| (at + look_gap).max(after_sample))
 }
 
+/// Whether the early looks' backoff carries past this sample: only a regular tick that found
+/// the steady state the skipped looks saw (it held, the pool busy and still armed, no second
+/// look asked for) keeps it. A look between ticks samples only when it found work to grow for,
+/// a tick that grew or disarmed changed the state, and a quiet pool's next burst starts afresh.
+fn keeps_backoff(
+    occasion: Occasion,
+    grew: bool,
+    quiet: bool,
+    arm: Option<bool>,
+    look_again: bool,
+) -> bool {
+    occasion == Occasion::Tick && !grew && !quiet && arm == Some(true) && !look_again
+}
+
 /// The gap after the last early look when `skipped` early looks in a row took no sample:
 /// doubled for each, up to `2^EARLY_BACKOFF_MAX` gaps (see `EARLY_BACKOFF_MAX`).
 fn backed_off(gap: Duration, skipped: u32) -> Duration {
@@ -319,14 +338,15 @@ mod tests {
     }
 
     /// Invariant: each early look in a row that took no sample doubles the gap to the next,
-    /// up to 4 gaps, so a closed loop's instant backlogs cost 3 looks per interval, not 9; the
-    /// gap after a sample is not backed off.
+    /// up to 8 gaps; the gap after a sample is not backed off. From a reset, a closed loop's
+    /// instant backlogs cost 3 looks per interval, not 9 (the cap is not reached before the
+    /// tick).
     #[test]
-    fn skipped_early_looks_back_off_to_four_gaps() {
+    fn skipped_early_looks_back_off_to_eight_gaps() {
         let gap = Duration::from_millis(10);
         let ms = Duration::from_millis;
         let backoffs: Vec<_> = (0..6).map(|k| backed_off(gap, k)).collect();
-        assert_eq!(backoffs, [ms(10), ms(20), ms(40), ms(40), ms(40), ms(40)]);
+        assert_eq!(backoffs, [ms(10), ms(20), ms(40), ms(80), ms(80), ms(80)]);
         let t0 = Instant::now();
         // Two skipped looks since the sample at t0, the last at t0 + 30 ms: the next at 70.
         assert_eq!(
@@ -350,9 +370,90 @@ mod tests {
         assert_eq!(looks, [ms(10), ms(30), ms(70)]);
     }
 
+    /// The early looks of a closed loop whose every look skips, over 4 intervals of 100 ms
+    /// from a sample at 0, with every regular tick held and armed; `keep` says whether those
+    /// ticks keep the backoff. Milliseconds after the first sample.
+    fn steady_looks(keep: bool) -> Vec<u64> {
+        let (gap, ms) = (Duration::from_millis(10), Duration::from_millis);
+        let t0 = Instant::now();
+        let (mut last_sample, mut last_look, mut skipped) = (t0, None, 0);
+        let mut tick_at = t0 + ms(100);
+        let mut looks = Vec::new();
+        loop {
+            let at = early_at(last_look, last_sample, gap, backed_off(gap, skipped));
+            if at < tick_at {
+                looks.push((at - t0).as_millis() as u64);
+                (last_look, skipped) = (Some(at), skipped + 1);
+            } else if tick_at - t0 < ms(400) {
+                (last_sample, tick_at) = (tick_at, tick_at + ms(100));
+                if !keep {
+                    skipped = 0;
+                }
+            } else {
+                return looks;
+            }
+        }
+    }
+
+    /// Invariant: a regular tick that finds the steady state the skipped looks saw (held, busy,
+    /// armed, no second look) keeps their backoff, so the looks of a steady closed loop come 8
+    /// gaps apart, 1.25 per interval, where a reset at every tick gave 3; any other sample
+    /// resets it.
+    #[test]
+    fn a_steady_tick_keeps_the_backoff_of_the_looks_before_it() {
+        assert!(keeps_backoff(
+            Occasion::Tick,
+            false,
+            false,
+            Some(true),
+            false
+        ));
+        // The tick grew, found the pool quiet, disarmed, had no opinion or asked for a
+        // second look: the state changed, the looks start afresh.
+        assert!(!keeps_backoff(
+            Occasion::Tick,
+            true,
+            false,
+            Some(true),
+            false
+        ));
+        assert!(!keeps_backoff(
+            Occasion::Tick,
+            false,
+            true,
+            Some(true),
+            false
+        ));
+        assert!(!keeps_backoff(
+            Occasion::Tick,
+            false,
+            false,
+            Some(false),
+            false
+        ));
+        assert!(!keeps_backoff(Occasion::Tick, false, false, None, false));
+        assert!(!keeps_backoff(
+            Occasion::Tick,
+            false,
+            false,
+            Some(true),
+            true
+        ));
+        // A look between ticks samples only when it found work to grow for.
+        for occasion in [Occasion::Early, Occasion::Look, Occasion::Midway] {
+            assert!(!keeps_backoff(occasion, false, false, Some(true), false));
+        }
+        assert_eq!(steady_looks(true), [10, 30, 70, 150, 230, 310, 390]);
+        assert_eq!(
+            steady_looks(false),
+            [10, 30, 70, 110, 130, 170, 210, 230, 270, 310, 330, 370]
+        );
+    }
+
     /// Invariant: a closed loop submitting from outside the pool (each completion answered by
     /// a new submission, which queues for an instant beside the worker that just finished)
-    /// costs at most 5 looks without a sample per tick: 3 early ones (the backoff), the second
+    /// costs at most 5 looks without a sample per tick: 3 early ones (the backoff; 1.25 once it
+    /// carries across steady ticks, but a loaded host's early samples reset it), the second
     /// look and the midway look. Without the backoff it was 9 early looks per tick.
     #[test]
     fn an_outside_closed_loop_costs_a_few_looks_per_tick() {
