@@ -284,8 +284,8 @@ fn early_at(
 }
 
 /// Whether the early looks' backoff carries past this sample: only a regular tick that found
-/// the steady state the skipped looks saw (it held, the pool busy and still armed, no second
-/// look asked for) keeps it. A look between ticks samples only when it found work to grow for,
+/// the steady state the skipped looks saw (it held, the pool not quiet and still armed, no
+/// second look asked for) keeps it. A look between ticks samples only when it found work to grow for,
 /// a tick that grew or disarmed changed the state, and a quiet pool's next burst starts afresh.
 fn keeps_backoff(
     occasion: Occasion,
