@@ -209,6 +209,7 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 arm,
                 pending,
                 quiet,
+                queued,
                 look_again,
                 process_cpu,
             } => {
@@ -222,7 +223,14 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 if occasion == Occasion::Tick && look_again {
                     look_at = Some(now + look_after);
                 }
-                if !keeps_backoff(occasion, grew, quiet, arm, look_again) {
+                let found = Found {
+                    grew,
+                    quiet,
+                    queued,
+                    arm,
+                    look_again,
+                };
+                if !keeps_backoff(occasion, found) {
                     skipped_early = 0;
                 }
                 let arm = match (occasion, arm) {
@@ -283,18 +291,32 @@ fn early_at(
     last_look.map_or(after_sample, |at| (at + look_gap).max(after_sample))
 }
 
-/// Whether the early looks' backoff carries past this sample: only a regular tick that found
-/// the steady state the skipped looks saw (it held, the pool not quiet and still armed, no
-/// second look asked for) keeps it. A look between ticks samples only when it found work to grow for,
-/// a tick that grew or disarmed changed the state, and a quiet pool's next burst starts afresh.
-fn keeps_backoff(
-    occasion: Occasion,
+/// What a tick found, as far as the early looks' backoff is concerned (`Flow::Go`'s fields).
+#[derive(Clone, Copy, Debug)]
+struct Found {
     grew: bool,
     quiet: bool,
+    queued: bool,
     arm: Option<bool>,
     look_again: bool,
-) -> bool {
-    occasion == Occasion::Tick && !grew && !quiet && arm == Some(true) && !look_again
+}
+
+/// Whether the early looks' backoff carries past this sample: only a regular tick that found
+/// the steady state the skipped looks saw (it held, nothing queued, the pool not quiet and
+/// still armed, no second look asked for) keeps it. A look between ticks samples only when it
+/// found work to grow for, a tick that grew or disarmed changed the state, a quiet pool's next
+/// burst starts afresh, and a backlog the tick held on is the early looks' to watch at their
+/// usual rate: carried there too (W4's third phase, where a busy worker is between tasks often
+/// enough for the looks to skip), the backoff changed which samples the regular ticks' windows
+/// spanned, and 4 of 12 W4 runs trimmed a probe and grew back (2 direction reversals more),
+/// against none of 13 before.
+fn keeps_backoff(occasion: Occasion, found: Found) -> bool {
+    occasion == Occasion::Tick
+        && !found.grew
+        && !found.quiet
+        && !found.queued
+        && found.arm == Some(true)
+        && !found.look_again
 }
 
 /// The gap after the last early look when `skipped` early looks in a row took no sample:
@@ -395,53 +417,53 @@ mod tests {
         }
     }
 
-    /// Invariant: a regular tick that finds the steady state the skipped looks saw (held, busy,
-    /// armed, no second look) keeps their backoff, so the looks of a steady closed loop come 8
+    /// Invariant: a regular tick that finds the steady state the skipped looks saw (held,
+    /// nothing queued, not quiet, armed, no second look) keeps their backoff, so the looks of a steady closed loop come 8
     /// gaps apart, 1.25 per interval, where a reset at every tick gave 3; any other sample
     /// resets it.
     #[test]
     fn a_steady_tick_keeps_the_backoff_of_the_looks_before_it() {
-        assert!(keeps_backoff(
-            Occasion::Tick,
-            false,
-            false,
-            Some(true),
-            false
-        ));
-        // The tick grew, found the pool quiet, disarmed, had no opinion or asked for a
-        // second look: the state changed, the looks start afresh.
-        assert!(!keeps_backoff(
-            Occasion::Tick,
-            true,
-            false,
-            Some(true),
-            false
-        ));
-        assert!(!keeps_backoff(
-            Occasion::Tick,
-            false,
-            true,
-            Some(true),
-            false
-        ));
-        assert!(!keeps_backoff(
-            Occasion::Tick,
-            false,
-            false,
-            Some(false),
-            false
-        ));
-        assert!(!keeps_backoff(Occasion::Tick, false, false, None, false));
-        assert!(!keeps_backoff(
-            Occasion::Tick,
-            false,
-            false,
-            Some(true),
-            true
-        ));
+        let steady = Found {
+            grew: false,
+            quiet: false,
+            queued: false,
+            arm: Some(true),
+            look_again: false,
+        };
+        assert!(keeps_backoff(Occasion::Tick, steady));
+        // The tick grew, found the pool quiet or work queued, disarmed, had no opinion or
+        // asked for a second look: the state changed, or a backlog is there to watch.
+        for found in [
+            Found {
+                grew: true,
+                ..steady
+            },
+            Found {
+                quiet: true,
+                ..steady
+            },
+            Found {
+                queued: true,
+                ..steady
+            },
+            Found {
+                arm: Some(false),
+                ..steady
+            },
+            Found {
+                arm: None,
+                ..steady
+            },
+            Found {
+                look_again: true,
+                ..steady
+            },
+        ] {
+            assert!(!keeps_backoff(Occasion::Tick, found), "{found:?}");
+        }
         // A look between ticks samples only when it found work to grow for.
         for occasion in [Occasion::Early, Occasion::Look, Occasion::Midway] {
-            assert!(!keeps_backoff(occasion, false, false, Some(true), false));
+            assert!(!keeps_backoff(occasion, steady), "{occasion:?}");
         }
         assert_eq!(steady_looks(true), [10, 30, 70, 150, 230, 310, 390]);
         assert_eq!(

@@ -28,6 +28,8 @@ pub(super) enum Flow {
         pending: bool,
         /// The pool is idle at `min` and armed (`stretch::is_quiet`).
         quiet: bool,
+        /// The sample saw work queued.
+        queued: bool,
         /// The decision asks for a second look (`ControllerState::looks_again`).
         look_again: bool,
         /// The sample's `Snapshot::process_cpu` with its `cores`: a regular tick's is the
@@ -56,6 +58,7 @@ pub(super) fn tick(
         arm: None,
         pending: false,
         quiet: false,
+        queued: false,
         look_again: false,
         process_cpu: None,
     };
@@ -107,6 +110,7 @@ pub(super) fn tick(
             arm,
             pending,
             quiet,
+            queued: snapshot.queued > 0,
             look_again,
             process_cpu,
         };
@@ -122,6 +126,7 @@ pub(super) fn tick(
                 arm,
                 pending,
                 quiet: false,
+                queued: snapshot.queued > 0,
                 look_again,
                 process_cpu,
             }
@@ -151,6 +156,7 @@ pub(super) fn tick(
         arm,
         pending,
         quiet: false,
+        queued: snapshot.queued > 0,
         look_again,
         process_cpu,
     }
