@@ -308,7 +308,7 @@ struct Found {
 /// burst starts afresh, and a backlog the tick held on is the early looks' to watch at their
 /// usual rate: carried there too (W4's third phase, where a busy worker is between tasks often
 /// enough for the looks to skip), the backoff changed which samples the regular ticks' windows
-/// spanned, and 4 of 12 W4 runs trimmed a probe and grew back (2 direction reversals more),
+/// spanned, and 4 of 11 W4 runs trimmed a probe and grew back (2 direction reversals more),
 /// against none of 13 before.
 fn keeps_backoff(occasion: Occasion, found: Found) -> bool {
     occasion == Occasion::Tick
