@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::Ordering;
 
-use super::tick::{tick, Flow};
+use super::tick::{tick, Flow, Found};
 use super::Shared;
 use crate::decide::LOOK_AGAIN_AFTER;
 use crate::midway::MidwayLook;
@@ -204,35 +204,23 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         let stretched = stretch.is_stretched();
         match tick(shared, signals.as_mut(), elapsed, stretched) {
             Flow::Stop => return,
-            Flow::Go {
-                grew,
-                arm,
-                pending,
-                quiet,
-                queued,
-                look_again,
-                process_cpu,
-            } => {
+            Flow::Go(found) => {
                 match occasion {
                     Occasion::Tick => {
-                        stretch.after_tick(quiet);
-                        midway.after_tick(process_cpu);
+                        stretch.after_tick(found.quiet);
+                        midway.after_tick(found.process_cpu);
                     }
                     Occasion::Early | Occasion::Look | Occasion::Midway => stretch.reset(),
                 }
-                if occasion == Occasion::Tick && look_again {
+                if occasion == Occasion::Tick && found.look_again {
                     look_at = Some(now + look_after);
                 }
-                let found = Found {
-                    grew,
-                    quiet,
-                    queued,
-                    arm,
-                    look_again,
-                };
-                if !keeps_backoff(occasion, found) {
+                if !keeps_backoff(occasion, &found) {
                     skipped_early = 0;
                 }
+                let Found {
+                    grew, arm, pending, ..
+                } = found;
                 let arm = match (occasion, arm) {
                     // A regular tick sets the arming from its snapshot.
                     (Occasion::Tick, Some(arm)) => arm,
@@ -291,16 +279,6 @@ fn early_at(
     last_look.map_or(after_sample, |at| (at + look_gap).max(after_sample))
 }
 
-/// What a tick found, as far as the early looks' backoff is concerned (`Flow::Go`'s fields).
-#[derive(Clone, Copy, Debug)]
-struct Found {
-    grew: bool,
-    quiet: bool,
-    queued: bool,
-    arm: Option<bool>,
-    look_again: bool,
-}
-
 /// Whether the early looks' backoff carries past this sample: only a regular tick that found
 /// the steady state the skipped looks saw (it held, nothing queued, the pool not quiet and
 /// still armed, no second look asked for) keeps it. A look between ticks samples only when it
@@ -310,7 +288,7 @@ struct Found {
 /// enough for the looks to skip), the backoff changed which samples the regular ticks' windows
 /// spanned, and 4 of 11 W4 runs trimmed a probe and grew back (2 direction reversals more),
 /// against none of 13 before.
-fn keeps_backoff(occasion: Occasion, found: Found) -> bool {
+fn keeps_backoff(occasion: Occasion, found: &Found) -> bool {
     occasion == Occasion::Tick
         && !found.grew
         && !found.quiet
@@ -424,13 +402,10 @@ mod tests {
     #[test]
     fn a_steady_tick_keeps_the_backoff_of_the_looks_before_it() {
         let steady = Found {
-            grew: false,
-            quiet: false,
-            queued: false,
             arm: Some(true),
-            look_again: false,
+            ..Found::default()
         };
-        assert!(keeps_backoff(Occasion::Tick, steady));
+        assert!(keeps_backoff(Occasion::Tick, &steady));
         // The tick grew, found the pool quiet or work queued, disarmed, had no opinion or
         // asked for a second look: the state changed, or a backlog is there to watch.
         for found in [
@@ -459,11 +434,11 @@ mod tests {
                 ..steady
             },
         ] {
-            assert!(!keeps_backoff(Occasion::Tick, found), "{found:?}");
+            assert!(!keeps_backoff(Occasion::Tick, &found), "{found:?}");
         }
         // A look between ticks samples only when it found work to grow for.
         for occasion in [Occasion::Early, Occasion::Look, Occasion::Midway] {
-            assert!(!keeps_backoff(occasion, steady), "{occasion:?}");
+            assert!(!keeps_backoff(occasion, &steady), "{occasion:?}");
         }
         assert_eq!(steady_looks(true), [10, 30, 70, 150, 230, 310, 390]);
         assert_eq!(

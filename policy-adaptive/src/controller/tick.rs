@@ -20,22 +20,29 @@ const HISTORY_CAPACITY: usize = 4096;
 pub(super) enum Flow {
     /// The pool was shut down.
     Stop,
-    /// Carry on; `grew` if the count went up, `arm` if growth on demand is allowed next,
-    /// `pending` if the signals could not yet tell blocked workers from waiting ones.
-    Go {
-        grew: bool,
-        arm: Option<bool>,
-        pending: bool,
-        /// The pool is idle at `min` and armed (`stretch::is_quiet`).
-        quiet: bool,
-        /// The sample saw work queued.
-        queued: bool,
-        /// The decision asks for a second look (`ControllerState::looks_again`).
-        look_again: bool,
-        /// The sample's `Snapshot::process_cpu` with its `cores`: a regular tick's is the
-        /// midway look's mark.
-        process_cpu: Option<(f64, usize)>,
-    },
+    /// Carry on, with what the tick found.
+    Go(Found),
+}
+
+/// What a tick found: what the loop schedules the next looks and the arming by. The default
+/// is a tick with no opinion (its sample or decision panicked).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Found {
+    /// The count went up.
+    pub(super) grew: bool,
+    /// Growth on demand is allowed next (`None`: no opinion).
+    pub(super) arm: Option<bool>,
+    /// The signals could not yet tell blocked workers from waiting ones.
+    pub(super) pending: bool,
+    /// The pool is idle at `min` and armed (`stretch::is_quiet`).
+    pub(super) quiet: bool,
+    /// The sample saw work queued.
+    pub(super) queued: bool,
+    /// The decision asks for a second look (`ControllerState::looks_again`).
+    pub(super) look_again: bool,
+    /// The sample's `Snapshot::process_cpu` with its `cores`: a regular tick's is the midway
+    /// look's mark.
+    pub(super) process_cpu: Option<(f64, usize)>,
 }
 
 /// One decision: sample, decide, resize.
@@ -53,15 +60,7 @@ pub(super) fn tick(
     if pool.is_shutdown() {
         return Flow::Stop;
     }
-    let no_opinion = Flow::Go {
-        grew: false,
-        arm: None,
-        pending: false,
-        quiet: false,
-        queued: false,
-        look_again: false,
-        process_cpu: None,
-    };
+    let no_opinion = Flow::Go(Found::default());
     let interval = shared.config.interval;
     let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
         Ok(snapshot) => Snapshot {
@@ -101,36 +100,29 @@ pub(super) fn tick(
         },
         &shared.config,
     ));
-    let pending = snapshot.blocked.is_none() && snapshot.worker_cpu.is_some();
-    let process_cpu = snapshot.process_cpu.map(|cpu| (cpu, snapshot.cores));
-    let quiet = stretch::is_quiet(&snapshot, to, &shared.config, arm == Some(true));
+    let found = Found {
+        grew: false,
+        arm,
+        pending: snapshot.blocked.is_none() && snapshot.worker_cpu.is_some(),
+        quiet: stretch::is_quiet(&snapshot, to, &shared.config, arm == Some(true)),
+        queued: snapshot.queued > 0,
+        look_again,
+        process_cpu: snapshot.process_cpu.map(|cpu| (cpu, snapshot.cores)),
+    };
     if to == from {
-        return Flow::Go {
-            grew: false,
-            arm,
-            pending,
-            quiet,
-            queued: snapshot.queued > 0,
-            look_again,
-            process_cpu,
-        };
+        return Flow::Go(found);
     }
+    // A resize, made or refused, means the pool is not quiet at `min`.
+    let found = Found {
+        quiet: false,
+        ..found
+    };
     match pool.set_threads(to) {
         Ok(()) => {}
         Err(ResizeError::ShutDown) => return Flow::Stop,
         // The OS refused a thread (or the target was 0, which the clamp rules out): keep what
         // we have and try again next tick.
-        Err(_) => {
-            return Flow::Go {
-                grew: false,
-                arm,
-                pending,
-                quiet: false,
-                queued: snapshot.queued > 0,
-                look_again,
-                process_cpu,
-            }
-        }
+        Err(_) => return Flow::Go(found),
     }
     let event = ScalingEvent {
         at: shared.born.elapsed(),
@@ -151,13 +143,8 @@ pub(super) fn tick(
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Flow::Go {
+    Flow::Go(Found {
         grew: to > from,
-        arm,
-        pending,
-        quiet: false,
-        queued: snapshot.queued > 0,
-        look_again,
-        process_cpu,
-    }
+        ..found
+    })
 }
