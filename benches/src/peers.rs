@@ -115,9 +115,10 @@ impl Elastic {
 
 /// A running pool of one of the [`Kind`]s.
 ///
-/// Dropping it joins its threads where the crate allows (ours, tokio, rusty_pool): a row that
-/// counts the process's threads (the adaptive rows) needs the last system's threads gone.
-/// rayon's and threadpool's threads exit on their own after the drop.
+/// Dropping it joins its threads where the crate allows (ours, tokio) and waits for rusty_pool's
+/// work; rayon's and threadpool's threads exit on their own after the drop. None of that
+/// promises the threads are gone from `/proc` when the drop returns: a row that counts the
+/// process's threads waits for them by name (the adaptive rows' `await_exit`).
 #[allow(missing_debug_implementations)] // the peers' pools are not all `Debug`
 pub enum Pool {
     /// Ours: the FIFO pool, or any pool built with a queue policy (the priority pool).
@@ -132,8 +133,9 @@ pub enum Pool {
     Rusty(RustyPool),
 }
 
-/// rusty_pool's pool, joined when dropped: its own drop lets the threads exit later, and only
-/// the consuming `shutdown_join` waits for them (hence the `Option`, taken by `Drop`).
+/// rusty_pool's pool, joined when dropped: its own drop lets the work run on later, and only
+/// the consuming `shutdown_join` waits for it (hence the `Option`, taken by `Drop`). It waits
+/// for the work, not for the threads, which exit after it returns.
 #[allow(missing_debug_implementations)] // rusty_pool's pool is not `Debug`
 pub struct RustyPool(Option<rusty_pool::ThreadPool>);
 

@@ -43,21 +43,44 @@ pub fn rss_bytes() -> Option<u64> {
 pub fn threads_cpu_ns(prefix: &str) -> Option<(u64, usize)> {
     let mut total = 0;
     let mut threads = 0;
-    for entry in fs::read_dir("/proc/self/task").ok()? {
-        let Ok(entry) = entry else { continue };
-        let dir = entry.path();
-        let Ok(comm) = fs::read_to_string(dir.join("comm")) else {
-            continue; // the thread exited meanwhile
-        };
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
+    for dir in threads_named(prefix)? {
         if let Some(ns) = task_cpu_ns(&dir) {
             total += ns;
             threads += 1;
         }
     }
     Some((total, threads))
+}
+
+/// How many of this process's threads have a name starting with `prefix` (cut to the 15 bytes
+/// the kernel keeps), `None` where `/proc` is unavailable. A thread that a pool's shutdown
+/// released but that has not yet exited still counts.
+///
+/// # Examples
+///
+/// ```
+/// let t = std::thread::Builder::new().name("procfs-count".into()).spawn(|| {
+///     benches::procfs::thread_count("procfs-count")
+/// }).unwrap();
+/// let during = t.join().unwrap();
+/// assert!(during.is_none() || during == Some(1));
+/// // After the join it may still read 1 for a moment: the thread is not yet gone from `/proc`.
+/// ```
+pub fn thread_count(prefix: &str) -> Option<usize> {
+    Some(threads_named(prefix)?.count())
+}
+
+/// The `/proc/self/task` directories of the threads whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> Option<impl Iterator<Item = std::path::PathBuf> + '_> {
+    const COMM_BYTES: usize = 15;
+    let prefix = prefix.get(..COMM_BYTES).unwrap_or(prefix);
+    let tasks = fs::read_dir("/proc/self/task").ok()?;
+    Some(tasks.filter_map(move |entry| {
+        let dir = entry.ok()?.path();
+        // No `comm`: the thread exited meanwhile.
+        let comm = fs::read_to_string(dir.join("comm")).ok()?;
+        comm.trim_end().starts_with(prefix).then_some(dir)
+    }))
 }
 
 /// CPU time of the whole process in nanoseconds (all threads, living or exited).

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use policy_adaptive::AdaptivePool;
 
+use super::closed_loop::{ClosedLoop, POLL};
 use crate::{Config, Row};
 
 /// How the controller-cost pool is held while the controller runs.
@@ -121,23 +122,20 @@ fn outside_client(
 ) -> std::thread::JoinHandle<()> {
     let (pool, stop) = (Arc::clone(pool), Arc::clone(stop));
     std::thread::spawn(move || {
-        let (done_tx, done) = mpsc::channel::<()>();
-        let mut outstanding = 0;
+        let mut client = ClosedLoop::new();
         while !stop.load(Ordering::Relaxed) {
-            while outstanding < in_flight {
-                let done_tx = done_tx.clone();
-                let task = move || {
+            let took = client.top_up(in_flight, |done| {
+                let done = done.clone();
+                pool.spawn(move || {
                     std::thread::sleep(Duration::from_millis(20));
-                    let _ = done_tx.send(());
-                };
-                if pool.spawn(task).is_err() {
-                    return;
-                }
-                outstanding += 1;
+                    let _ = done.send(());
+                })
+                .is_ok()
+            });
+            if !took {
+                return;
             }
-            if done.recv_timeout(Duration::from_millis(10)).is_ok() {
-                outstanding -= 1;
-            }
+            client.completed_within(POLL);
         }
     })
 }

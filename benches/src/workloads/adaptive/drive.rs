@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use policy_adaptive::AdaptivePool;
 use pool_core::{Executor, Job};
 
+use super::closed_loop::{ClosedLoop, POLL};
 use crate::peers::{Elastic, Kind, Pool};
 
 const BUCKET: Duration = Duration::from_millis(100);
@@ -118,12 +119,6 @@ impl Run {
     }
 }
 
-/// Hands `job` to `executor`; a refused job is dropped (it then never reports done, and the
-/// drain at the end of the run gives up on it).
-fn spawn(executor: &dyn Executor, job: Job) {
-    let _ = executor.execute(job);
-}
-
 fn make_job(
     work: Work,
     executor: &Arc<dyn Executor>,
@@ -153,13 +148,11 @@ fn make_job(
             Box::new(move || {
                 let (child_done, child_wait) = mpsc::channel::<()>();
                 if let Some(executor) = executor.upgrade() {
-                    spawn(
-                        &*executor,
-                        Box::new(move || {
-                            std::thread::sleep(d);
-                            let _ = child_done.send(());
-                        }),
-                    );
+                    // A refused child never reports: its parent counts as stuck.
+                    let _ = executor.execute(Box::new(move || {
+                        std::thread::sleep(d);
+                        let _ = child_done.send(());
+                    }));
                 }
                 if child_wait.recv_timeout(NESTED_PATIENCE).is_err() {
                     stuck.fetch_add(1, Ordering::Relaxed);
@@ -202,7 +195,7 @@ impl Drop for CpuHog {
 /// Drives `executor` through `phases` with `in_flight` tasks outstanding; `baseline` is the
 /// process's thread count before the system was built.
 fn drive(executor: &Arc<dyn Executor>, phases: &[Phase], in_flight: usize, baseline: usize) -> Run {
-    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let mut client = ClosedLoop::new();
     let stuck = Arc::new(AtomicU64::new(0));
     let mut run = Run {
         buckets: phases
@@ -223,8 +216,6 @@ fn drive(executor: &Arc<dyn Executor>, phases: &[Phase], in_flight: usize, basel
     let phase_at = |t: Duration| starts.iter().rposition(|&s| s <= t).unwrap_or(0);
 
     let start = Instant::now();
-    // Tasks submitted and not yet seen to complete.
-    let mut outstanding = 0;
     let mut last_sample = start;
     loop {
         let t = start.elapsed();
@@ -232,22 +223,19 @@ fn drive(executor: &Arc<dyn Executor>, phases: &[Phase], in_flight: usize, basel
             break;
         }
         let phase = phase_at(t);
-        // Top up to `in_flight` (at the start, and after an idle phase).
-        if !matches!(phases[phase].work, Work::Idle) {
-            while outstanding < in_flight {
-                spawn(
-                    &**executor,
-                    make_job(phases[phase].work, executor, &done_tx, &stuck),
-                );
-                outstanding += 1;
-            }
+        // Top up to `in_flight` (at the start, and after an idle phase). A refused task is
+        // offered again after the next wait.
+        let work = phases[phase].work;
+        if !matches!(work, Work::Idle) {
+            client.top_up(in_flight, |done| {
+                executor
+                    .execute(make_job(work, executor, done, &stuck))
+                    .is_ok()
+            });
         }
-        let received = done_rx.recv_timeout(Duration::from_millis(10)).is_ok();
+        let received = client.completed_within(POLL);
         let now = Instant::now();
         let t = now - start;
-        if received {
-            outstanding -= 1;
-        }
         if t >= total {
             break;
         }
@@ -267,26 +255,46 @@ fn drive(executor: &Arc<dyn Executor>, phases: &[Phase], in_flight: usize, basel
     }
     // Let the tasks in flight finish (not counted) so the system shuts down clean.
     let drain_until = Instant::now() + Duration::from_secs(10);
-    while outstanding > 0 && Instant::now() < drain_until {
-        if done_rx.recv_timeout(Duration::from_millis(50)).is_ok() {
-            outstanding -= 1;
-        }
+    while client.outstanding() > 0 && Instant::now() < drain_until {
+        client.completed_within(Duration::from_millis(50));
     }
     run.stuck = stuck.load(Ordering::Relaxed);
     run
 }
 
-/// Builds a peer with `build` and drives it; the peer is dropped (its threads joined) before
-/// the next system's baseline is counted.
-fn run_peer(build: impl FnOnce() -> Pool, phases: &[Phase], in_flight: usize) -> Run {
+/// Waits (up to 10 s) until no thread named `prefix…` is left. A system's threads must be gone
+/// before the next system's baseline is counted, and its drop does not promise that: rusty_pool's
+/// `shutdown_join` waits for the work, not for the threads (63 of W1's were still there when W2's
+/// first system counted its baseline, which then read 0 thread-seconds: every thread it had
+/// fell under the baseline as W1's left), and a thread whose join has returned can still be
+/// listed in `/proc` for a moment (one of a fixed 16-thread pool's was, after its shutdown).
+fn await_exit(prefix: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while crate::procfs::thread_count(prefix).is_some_and(|n| n > 0) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Builds a peer with `build`, given its thread-name prefix `name`, drives it, drops it and
+/// waits for its threads to be gone.
+fn run_peer(
+    name: &str,
+    build: impl FnOnce(&str) -> Pool,
+    phases: &[Phase],
+    in_flight: usize,
+) -> Run {
     let baseline = live_threads();
-    let pool: Arc<dyn Executor> = Arc::new(build());
-    drive(&pool, phases, in_flight, baseline)
+    let pool: Arc<dyn Executor> = Arc::new(build(name));
+    let run = drive(&pool, phases, in_flight, baseline);
+    drop(pool);
+    await_exit(name);
+    run
 }
 
 pub(super) fn run_fixed(threads: usize, phases: &[Phase], in_flight: usize) -> Run {
     run_peer(
-        || Pool::build(Kind::Ours, threads, "adapt-fixed-"),
+        "adapt-fixed-",
+        |name| Pool::build(Kind::Ours, threads, name),
         phases,
         in_flight,
     )
@@ -311,6 +319,8 @@ pub(super) fn run_adaptive(
     idle_wait: Duration,
     threads_per_core: Option<f64>,
 ) -> Ours {
+    // The workers and the controller (`adapt-ours--controller`).
+    const NAME: &str = "adapt-ours-";
     let baseline = live_threads();
     let mut config = policy_adaptive::Config::default();
     if let Some(threads) = threads_per_core {
@@ -321,6 +331,7 @@ pub(super) fn run_adaptive(
             .config(config)
             .min(1)
             .max(128)
+            .thread_name(NAME)
             .build()
             .expect("adaptive pool"),
     );
@@ -368,6 +379,8 @@ pub(super) fn run_adaptive(
             cpu.as_secs_f64() / started.elapsed().as_secs_f64(),
         ))
     });
+    drop(pool);
+    await_exit(NAME);
     Ours {
         run,
         back_to_min,
@@ -380,7 +393,8 @@ pub(super) fn run_adaptive(
 /// tokio's default blocking pool (up to 512 threads) beside a 1-worker runtime.
 pub(super) fn run_tokio(phases: &[Phase], in_flight: usize) -> Run {
     run_peer(
-        || Pool::tokio_elastic(Elastic::tokio_default(1), "adapt-tokio-"),
+        "adapt-tokio-",
+        |name| Pool::tokio_elastic(Elastic::tokio_default(1), name),
         phases,
         in_flight,
     )
@@ -394,7 +408,8 @@ pub(super) fn run_rusty(phases: &[Phase], in_flight: usize) -> Run {
         keep_alive: Duration::from_secs(2),
     };
     run_peer(
-        || Pool::rusty_elastic(bounds, "adapt-rusty-"),
+        "adapt-rusty-",
+        |name| Pool::rusty_elastic(bounds, name),
         phases,
         in_flight,
     )

@@ -45,6 +45,7 @@
 //! the start of a phase until a 300 ms moving window first reaches 90% of the best fixed
 //! size's throughput in that phase.
 
+mod closed_loop;
 mod controller;
 mod drive;
 
@@ -219,17 +220,23 @@ fn scenario_rows(config: &Config, scenario: &Scenario) -> Vec<Row> {
             share * 100.0
         )
     });
+    // A best fixed size that read no thread-seconds has no ratio (a ratio over a floor of
+    // f64::MIN_POSITIVE once printed as 4e301).
+    let thread_seconds = if best_run.thread_seconds > 0.0 {
+        format!("{:.2}", ours.thread_seconds / best_run.thread_seconds)
+    } else {
+        "unknown (the best fixed size read none)".to_owned()
+    };
     rows.push(threads.with_note(format!(
         "peak threads: ours {} ({peak_workers} workers at most, the controller aside; target \
          <= 2 x {} cores on CPU-bound work), best fixed {best_n}, \
-         tokio {}, rusty_pool {}; thread-seconds ours / best fixed {:.2} (target <= 1.5); \
+         tokio {}, rusty_pool {}; thread-seconds ours / best fixed {thread_seconds} (target <= 1.5); \
          ours back to min once idle: {} (target keep-alive 2 s + 1 s); controller CPU: \
          {controller}; {reversals} direction reversals{stuck}",
         ours.peak_threads,
         cores(),
         tokio.peak_threads,
         rusty.peak_threads,
-        ours.thread_seconds / best_run.thread_seconds.max(f64::MIN_POSITIVE),
         back_to_min.map_or(
             format!("not within {:.0} s", idle_wait.as_secs_f64()),
             |s| format!("after {s:.1} s")
