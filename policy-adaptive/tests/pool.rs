@@ -467,7 +467,7 @@ impl Signals for Switching {
 
 /// Invariant (rule 4's second look, `src/README.md`): a regular tick whose workers' CPU dipped
 /// by a quarter makes the controller decide again a quarter interval later, before the next
-/// regular tick, and that decision grows on the fall (x4: 3 -> 12) once.
+/// regular tick, and that decision grows on the fall (x4 of the CPU cap: 3 -> 16) once.
 #[test]
 fn a_cpu_dip_mid_tick_is_looked_at_again_before_the_next_tick() {
     // A long interval, so the look (at a quarter of it) cannot be mistaken for a late tick.
@@ -505,7 +505,7 @@ fn a_cpu_dip_mid_tick_is_looked_at_again_before_the_next_tick() {
         .filter(|e| matches!(e.reason, Reason::CpuFell { .. }))
         .collect();
     assert_eq!(fell.len(), 1, "{history:?}");
-    assert_eq!((fell[0].from, fell[0].to), (3, 12), "{history:?}");
+    assert_eq!((fell[0].from, fell[0].to), (3, 16), "{history:?}");
     let samples = elapsed.lock().unwrap().clone();
     let on = usize::try_from(fell[0].tick).unwrap() - 1;
     // Grown on a sample shorter than the interval: the look, not the next regular tick.

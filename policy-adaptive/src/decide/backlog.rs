@@ -174,7 +174,20 @@ pub(super) fn grow_on_backlog(
             // still shows our own CPU-bound phase (the mixed phase of the `phases` example
             // went 2 -> 4 on it), and an outside hog arriving is not in it yet either.
             let factor: f64 = if host_busy && !cpu_fell { 2.0 } else { 4.0 };
-            ((factor.powf(pace) - 1.0) * current as f64).round() as usize
+            // A presumed fall is paced from the size CPU-bound work keeps (the CPU cap) where
+            // the pool is below it: the climber probing that phase's size, 4 -> 3 on 2 cores,
+            // a tick before the load changed (W4's switch to W3's tasks, in 6 of 10 traced
+            // runs). From the probe the fall grew 3 -> 12 where the cap's pace gives 16; with
+            // the cores then full, the backlog rule held at 12 (1830-1870 tasks/s against
+            // 1900-1935 at the best fixed size, 16) until the climber probed up 5-8 ticks
+            // later. Those runs read 0.85-0.93 of the best fixed size in that phase, the runs
+            // that fell from 4 0.93-0.95.
+            let base = if cpu_fell {
+                current.max(cap.bounded)
+            } else {
+                current
+            };
+            ((factor.powf(pace) * base as f64).round() as usize).saturating_sub(current)
         };
         // A growth by the blocked count that did not raise throughput: the blocked reading
         // (a 250 ms span) may still be the last load's. W4's switch from sleeping tasks to

@@ -85,7 +85,9 @@ fn climb(
     // Nor across a tick that asked for a second look (rule 4): it may straddle a change of
     // load, so the window would compare two loads. W4's CPU-bound phase took its first probe
     // (4 -> 3) on the tick that straddled the switch to W3's tasks in 7 of 19 traced runs; the
-    // fall the second look found then grew 3 -> 12, not 4 -> 16. Nor across a tick whose
+    // fall the second look found then grew 3 -> 12, not 4 -> 16 (a probe a tick before the
+    // straddling one still does that; the fall is now paced from the CPU cap, so it grows
+    // 3 -> 16 too: `backlog.rs`). Nor across a tick whose
     // figures saw the load change (`Figures::load_changed`): a window begun on the old load
     // read against one on the new would step on the change, not on the size. A trace of
     // `large_switch` (256 sleepers turned spinners) saw a revert 192 -> 256 on "-94%"; with

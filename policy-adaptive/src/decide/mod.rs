@@ -38,8 +38,9 @@
 //!    run-queue wait (a CPU-bound phase's), and the process's CPU, where known, dipped by a
 //!    quarter with it (the clocks, read in turn, may still span a trim's larger pool), their
 //!    off-CPU time counts as blocked for that
-//!    tick: growth at ×4 (not halved by the host guard: its once-a-second reading still shows
-//!    the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
+//!    tick: growth at ×4 of the size, or of the CPU cap where the pool is below it (a
+//!    climber's probe down; not halved by the host guard: its once-a-second reading still
+//!    shows the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
 //!    growth by the count (`Reason::CpuFell`); a full tick whose CPU fell by a quarter only
 //!    (a load that changed mid-tick) asks for a second look a quarter interval on
 //!    (`ControllerState::looks_again`), which judges the fall as that tick's. The busy

@@ -108,6 +108,35 @@ fn cpu_that_fell_by_half_counts_off_cpu_time_as_blocked_once() {
     );
 }
 
+/// Invariant: a fall read while the pool is below the CPU cap (the climber probing the CPU-bound
+/// size one down) is paced from the cap, not from the probe: 3 -> 16 on 2 cores, as from 4,
+/// where the probe's own x4 stopped at 12.
+#[test]
+fn cpu_that_fell_during_a_probe_down_is_paced_from_the_cap() {
+    let config = Config::default();
+    let mut state = ControllerState::new();
+    assert_eq!(
+        decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config).target,
+        4
+    );
+    // The probe's tick: 3 workers, still CPU-bound.
+    assert_eq!(
+        decide(&busy(3, 0.1, 1.9, 2.9), &mut state, &config).target,
+        3
+    );
+    // The load changes: the CPU falls to a third.
+    let fell = decide(&busy(3, 0.4, 0.6, 2.6), &mut state, &config);
+    assert!(cpu_fell(&fell), "{fell:?}");
+    assert_eq!(fell.target, 16, "{fell:?}");
+    // Room still bounds it: a smaller fall (to 0.94 cores) justifies 4 x 3 / 0.94 = 12.
+    let mut state = ControllerState::new();
+    decide(&busy(4, 0.1, 1.9, 3.9), &mut state, &config);
+    decide(&busy(3, 0.1, 1.9, 2.9), &mut state, &config);
+    let partial = decide(&busy(3, 0.4, 0.94, 2.6), &mut state, &config);
+    assert!(cpu_fell(&partial), "{partial:?}");
+    assert_eq!(partial.target, 12, "{partial:?}");
+}
+
 #[test]
 fn states_at_their_limits_are_counted_without_overflow() {
     // `WorkerStates` is public: a custom `Signals` may fill it with anything. The checks
@@ -179,10 +208,11 @@ fn a_dip_mid_tick_looks_again_and_grows_on_the_fall_at_a_ticks_pace() {
     };
     assert!(!cpu_fell(&decide(&early, &mut state, &config)));
     assert!(state.looks_again());
-    // The look reads the new load alone: fell by half from 1.95, x4 at once (3 -> 12).
+    // The look reads the new load alone: fell by half from 1.95, x4 from the CPU cap at once
+    // (3 -> 16; a quarter interval's pace would give 6).
     let fell = decide(&look(busy(3, 0.3, 0.5, 2.7)), &mut state, &config);
     assert!(cpu_fell(&fell), "{fell:?}");
-    assert_eq!(fell.target, 12, "{fell:?}");
+    assert_eq!(fell.target, 16, "{fell:?}");
     assert!(!state.looks_again());
     // A look that does not read the fall holds and grows nothing.
     let mut state = ControllerState::new();

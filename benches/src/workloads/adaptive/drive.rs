@@ -264,7 +264,7 @@ fn drive(executor: &Arc<dyn Executor>, phases: &[Phase], in_flight: usize, basel
 
 /// Waits (up to 10 s) until no thread named `prefix…` is left. A system's threads must be gone
 /// before the next system's baseline is counted, and its drop does not promise that: rusty_pool's
-/// `shutdown_join` waits for the work, not for the threads (63 of W1's were still there when W2's
+/// `shutdown_join` waits for the work, not for the threads (62 of W1's were still there when W2's
 /// first system counted its baseline, which then read 0 thread-seconds: every thread it had
 /// fell under the baseline as W1's left), and a thread whose join has returned can still be
 /// listed in `/proc` for a moment (one of a fixed 16-thread pool's was, after its shutdown).
