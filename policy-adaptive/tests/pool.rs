@@ -467,7 +467,7 @@ impl Signals for Switching {
 
 /// Invariant (rule 4's second look, `src/README.md`): a regular tick whose workers' CPU dipped
 /// by a quarter makes the controller decide again a quarter interval later, before the next
-/// regular tick, and that decision grows on the fall (x4 of the CPU cap: 3 -> 16) once.
+/// regular tick, and that decision grows on the fall (to 4 × the CPU cap: 3 -> 16) once.
 #[test]
 fn a_cpu_dip_mid_tick_is_looked_at_again_before_the_next_tick() {
     // A long interval, so the look (at a quarter of it) cannot be mistaken for a late tick.

@@ -109,7 +109,7 @@ pub(super) fn grow_on_backlog(
     let wants = match blocked {
         _ if queued == 0 => None,
         // When (nearly) every busy worker is blocked, aim at the whole backlog; on the
-        // presumed split too, at x4 per interval.
+        // presumed split too, up to 4 × the CPU cap.
         Some(_) if (all_blocked || cpu_fell) && spare_cpu => Some(usize::MAX),
         // Half a worker's worth of blocked time is a worker that could be replaced; and,
         // once at least half the busy time is blocked, each queued task is the blocked
@@ -169,25 +169,23 @@ pub(super) fn grow_on_backlog(
         // read 60 queued at its first two looks, W4's last phase 44 at every look.
         let pace_cap = if all_blocked {
             backlog_before
+        } else if cpu_fell {
+            // A presumed fall grows to at most 4 × the CPU cap (`fell_cap`) in one step,
+            // within the room; not halved by the host guard: the host reading (once a
+            // second) then still shows our own CPU-bound phase (the mixed phase of the
+            // `phases` example went 2 -> 4 on it), and an outside hog arriving is not in it
+            // yet either. It was paced at ×4 of the size, which from at most twice the cap
+            // reaches 4 × the cap anyway, except below the cap: the climber probing the CPU
+            // phase's size, 4 -> 3 on 2 cores, a tick before the load changed (W4's switch
+            // to W3's tasks, in 6 of 10 traced runs). From the probe the fall grew 3 -> 12;
+            // with the cores then full, the backlog rule held at 12 (1830-1870 tasks/s
+            // against 1900-1935 at the best fixed size, 16) until the climber probed up 5-8
+            // ticks later. Those runs read 0.85-0.93 of the best fixed size in that phase,
+            // the runs that fell from 4 0.93-0.95.
+            fell_cap.saturating_sub(current)
         } else {
-            // Not the guard's x2 after our CPU fell: the host reading (once a second) then
-            // still shows our own CPU-bound phase (the mixed phase of the `phases` example
-            // went 2 -> 4 on it), and an outside hog arriving is not in it yet either.
-            let factor: f64 = if host_busy && !cpu_fell { 2.0 } else { 4.0 };
-            // A presumed fall is paced from the size CPU-bound work keeps (the CPU cap) where
-            // the pool is below it: the climber probing that phase's size, 4 -> 3 on 2 cores,
-            // a tick before the load changed (W4's switch to W3's tasks, in 6 of 10 traced
-            // runs). From the probe the fall grew 3 -> 12 where the cap's pace gives 16; with
-            // the cores then full, the backlog rule held at 12 (1830-1870 tasks/s against
-            // 1900-1935 at the best fixed size, 16) until the climber probed up 5-8 ticks
-            // later. Those runs read 0.85-0.93 of the best fixed size in that phase, the runs
-            // that fell from 4 0.93-0.95.
-            let base = if cpu_fell {
-                current.max(cap.bounded)
-            } else {
-                current
-            };
-            ((factor.powf(pace) * base as f64).round() as usize).saturating_sub(current)
+            let factor: f64 = if host_busy { 2.0 } else { 4.0 };
+            ((factor.powf(pace) - 1.0) * current as f64).round() as usize
         };
         // A growth by the blocked count that did not raise throughput: the blocked reading
         // (a 250 ms span) may still be the last load's. W4's switch from sleeping tasks to
@@ -206,11 +204,6 @@ pub(super) fn grow_on_backlog(
             }
         }
         let step = wanted.min(queued).min(pace_cap).min(room).max(1);
-        let step = if cpu_fell {
-            step.min(fell_cap.saturating_sub(current)).max(1)
-        } else {
-            step
-        };
         if by_count && as_tick {
             state.damp = Some((rate, config.interval.saturating_mul(DAMP_FOR)));
         }
@@ -255,7 +248,8 @@ fn presumed_fall(s: &Snapshot, state: &mut ControllerState, r: &Figures) -> Opti
     // phase after its CPU-bound one: 3 workers at 0.42 cores (1.29 the tick before) read
     // 0.4 blocked and 2.6 cores wanted, held a tick at 3 threads, then grew 3 -> 26 on the
     // caught-up split: a fifth of the phase at a fifth of the speed (0.79-0.80 of the best
-    // fixed size). The fresh figures stand instead (off-CPU time blocked), paced at x4: an
+    // fixed size). The fresh figures stand instead (off-CPU time blocked), up to 4 × the
+    // CPU cap at once: an
     // outside hog arriving at that moment looks the same for one tick, and the split's
     // second reading of runnable states trims back (rule 6) without a second step on this
     // evidence.

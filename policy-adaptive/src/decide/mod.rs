@@ -38,9 +38,9 @@
 //!    run-queue wait (a CPU-bound phase's), and the process's CPU, where known, dipped by a
 //!    quarter with it (the clocks, read in turn, may still span a trim's larger pool), their
 //!    off-CPU time counts as blocked for that
-//!    tick: growth at ×4 of the size, or of the CPU cap where the pool is below it (a
-//!    climber's probe down; not halved by the host guard: its once-a-second reading still
-//!    shows the CPU phase), from at most twice the CPU cap to at most 4 × the cap, damped like a
+//!    tick: from at most twice the CPU cap, growth to at most 4 × the cap in one step (from a
+//!    climber's probe below the cap too; not halved by the host guard: its once-a-second
+//!    reading still shows the CPU phase), within the room, damped like a
 //!    growth by the count (`Reason::CpuFell`); a full tick whose CPU fell by a quarter only
 //!    (a load that changed mid-tick) asks for a second look a quarter interval on
 //!    (`ControllerState::looks_again`), which judges the fall as that tick's. The busy
@@ -148,7 +148,7 @@ pub enum Reason {
     },
     /// Queued work while our workers' CPU use fell by half or more, to under half the cores:
     /// their off-CPU time was taken as blocked (the measured split still spoke for the last
-    /// load), growth paced at x4 per interval.
+    /// load), growth to at most 4 × the CPU cap at once.
     CpuFell {
         /// Cores' worth of CPU the workers used on the last full tick.
         from: f64,

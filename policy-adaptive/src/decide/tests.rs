@@ -109,8 +109,8 @@ fn cpu_that_fell_by_half_counts_off_cpu_time_as_blocked_once() {
 }
 
 /// Invariant: a fall read while the pool is below the CPU cap (the climber probing the CPU-bound
-/// size one down) is paced from the cap, not from the probe: 3 -> 16 on 2 cores, as from 4,
-/// where the probe's own x4 stopped at 12.
+/// size one down) grows to 4 × the cap as from the cap: 3 -> 16 on 2 cores, where ×4 of the
+/// probe stopped at 12.
 #[test]
 fn cpu_that_fell_during_a_probe_down_is_paced_from_the_cap() {
     let config = Config::default();
@@ -184,8 +184,8 @@ fn cpu_that_fell_needs_a_full_tick_and_as_many_busy_workers() {
 }
 
 /// Invariant: a full tick whose CPU dipped by a quarter (not by half) asks for one second
-/// look; that look, a quarter interval on, grows on a fall by half at a full tick's pace
-/// (x4, not 4^(1/4)) and asks for no more; an early look (10 ms) or a look without the
+/// look; that look, a quarter interval on, grows on a fall by half with a full tick's weight
+/// (to 4 × the CPU cap, not by 4^(1/4)) and asks for no more; an early look (10 ms) or a look without the
 /// fall changes nothing; a dip of less than a quarter asks for nothing.
 #[test]
 fn a_dip_mid_tick_looks_again_and_grows_on_the_fall_at_a_ticks_pace() {
@@ -208,8 +208,8 @@ fn a_dip_mid_tick_looks_again_and_grows_on_the_fall_at_a_ticks_pace() {
     };
     assert!(!cpu_fell(&decide(&early, &mut state, &config)));
     assert!(state.looks_again());
-    // The look reads the new load alone: fell by half from 1.95, x4 from the CPU cap at once
-    // (3 -> 16; a quarter interval's pace would give 6).
+    // The look reads the new load alone: fell by half from 1.95, to 4 × the CPU cap at once
+    // (3 -> 16; a quarter interval's ×4^(1/4) would give 4).
     let fell = decide(&look(busy(3, 0.3, 0.5, 2.7)), &mut state, &config);
     assert!(cpu_fell(&fell), "{fell:?}");
     assert_eq!(fell.target, 16, "{fell:?}");

@@ -168,10 +168,10 @@ fn a_cpu_dip_mid_tick_looks_again_a_quarter_interval_on() {
     // Before: the straddling tick held at 3 threads and the fall by half showed only on the next
     // full tick (3 -> 12 there): about 1.8 ticks at a third of the best rate, 0.86-0.91 of the
     // best fixed size. Now tick 2 (a dip by a quarter: 1.95 -> 1.3) asks for a second look; the
-    // look (25 ms) reads the fall and grows x4 at a full tick's pace, 75 ms sooner, from the
-    // CPU cap (4 on 2 cores), not from the 3 threads of the climber's probe: 3 -> 16 (from the
-    // probe it was 3 -> 12, which then held with the cores full); the full ticks after it grow
-    // on the caught-up split.
+    // look (25 ms) reads the fall and grows with a full tick's weight, 75 ms sooner, to 4 × the
+    // CPU cap (16 on 2 cores): 3 -> 16 (paced at ×4 from the 3 threads of the climber's probe
+    // it was 3 -> 12, which then held with the cores full); the full ticks after it grow on the
+    // caught-up split.
     let (table, grew_at, threads) = trace_with_a_second_look(3, 6, 3, cpu_then_blocking_mid_tick);
     assert_eq!(grew_at, Some(3), "{table}");
     assert!(table.lines().nth(2).unwrap().contains("| true "), "{table}");
@@ -209,7 +209,7 @@ fn mid_tick_with_states(tick: u32, threads: usize, hog: bool) -> Snapshot {
 fn a_second_look_whose_states_find_the_workers_runnable_takes_no_fall() {
     // The straddling tick's states still read the CPU-bound tasks (all runnable), so they do
     // not stop the look; the look's own states decide. W3's tasks: 2 of 3 asleep, the fall
-    // is taken there as before (3 -> 16, paced from the CPU cap). The hog: 3 of 3 runnable, no
+    // is taken there as before (3 -> 16, to 4 × the CPU cap). The hog: 3 of 3 runnable, no
     // fall, and no step past the CPU cap (without states the look grew 3 -> 12 beside the hog).
     let (table, grew_at, _) = trace_with_a_second_look(3, 6, 3, |tick, threads| {
         mid_tick_with_states(tick, threads, false)
