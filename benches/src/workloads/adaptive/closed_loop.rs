@@ -64,14 +64,11 @@ impl ClosedLoop {
 mod tests {
     use super::*;
     use pool_core::{Executor, ThreadPool};
+    use std::sync::{Arc, Mutex};
 
     /// Submits one task to `pool` that reports on `done` once `gate` opens (or is dropped).
-    fn gated_task(
-        pool: &ThreadPool,
-        done: &mpsc::Sender<()>,
-        gate: &std::sync::Arc<std::sync::Mutex<()>>,
-    ) -> bool {
-        let (done, gate) = (done.clone(), std::sync::Arc::clone(gate));
+    fn gated_task(pool: &ThreadPool, done: &mpsc::Sender<()>, gate: &Arc<Mutex<()>>) -> bool {
+        let (done, gate) = (done.clone(), Arc::clone(gate));
         pool.execute(Box::new(move || {
             drop(gate.lock());
             let _ = done.send(());
@@ -84,7 +81,7 @@ mod tests {
     #[test]
     fn keeps_the_tasks_in_flight_and_counts_each_completion_once() {
         let pool = ThreadPool::new(2).unwrap();
-        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let gate = Arc::new(Mutex::new(()));
         let closed = gate.lock().unwrap();
         let mut client = ClosedLoop::new();
         let mut submitted = 0;
@@ -119,7 +116,7 @@ mod tests {
     fn a_refused_task_stops_the_top_up_and_is_not_counted() {
         let pool = ThreadPool::new(1).unwrap();
         pool.shutdown();
-        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let gate = Arc::new(Mutex::new(()));
         let mut client = ClosedLoop::new();
         let mut offered = 0;
         assert!(!client.top_up(3, |done| {

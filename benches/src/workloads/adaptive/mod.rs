@@ -37,16 +37,16 @@
 //! that finish (every tick measures); parked at `min` with room to grow, where the quiet
 //! stretch lengthens the wait; and busy at `min` with room to grow, driven by a client outside
 //! the pool (W1's closed loop, held), where the early looks run between the ticks. Beside
-//! them, the host's floor: one thread's CPU per bare timed wait of the interval (a condvar wait that times out, nothing else), which every tick pays
-//! and which varies from host to host (30-37 µs on one 2-core VM, 81-148 µs on another).
+//! them, the host's floor: one thread's CPU per bare timed wait of the interval (a condvar
+//! wait that times out, nothing else), which every tick pays and which varies from host to
+//! host (30-37 µs on one 2-core VM, 81-148 µs on another).
 //!
 //! Thread-seconds: the process's extra threads (`/proc/self/task` minus those before the
 //! system was built), sampled every 20 ms and integrated over the window. Each system's
 //! threads carry a name prefix, and the next system's count starts only once none of them is
 //! left in `/proc` (a drop that joins or waits does not promise that: `drive::await_exit`).
-//! Time to adapt: from
-//! the start of a phase until a 300 ms moving window first reaches 90% of the best fixed
-//! size's throughput in that phase.
+//! Time to adapt: from the start of a phase until a 300 ms moving window first reaches 90% of
+//! the best fixed size's throughput in that phase.
 
 mod closed_loop;
 mod controller;
