@@ -217,6 +217,9 @@ impl AdaptivePoolBuilder {
             control: Mutex::new(Control {
                 stop: false,
                 early: false,
+                wakes_in_time: false,
+                asks: 0,
+                quiet_asks: 0,
                 history: VecDeque::new(),
                 state: ControllerState::new(),
                 last_decision: None,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::Ordering;
 
+use super::early_wait::{expects_ask, EarlyStep, EarlyWait, LookTimes};
 use super::tick::{tick, Flow, Found};
 use super::Shared;
 use crate::decide::LOOK_AGAIN_AFTER;
@@ -97,6 +98,8 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
     // not running a task: the backlog the last sample read is gone
     // (`ControllerState::forget_backlog`), told to the state under the next wait's lock.
     let mut backlog_gone = false;
+    // Whether the wait expects the next ask (`early_wait`).
+    let mut early_wait = EarlyWait::new();
     loop {
         // The wait is the controller's schedule; `stop` and `early` are checked under the same
         // lock they are set under, so neither is missed (see `src/README.md`).
@@ -107,6 +110,8 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 control.state.forget_backlog();
             }
             loop {
+                // Awake: an asker from here on notifies (see `Control::wakes_in_time`).
+                control.wakes_in_time = false;
                 if control.stop {
                     return;
                 }
@@ -129,15 +134,25 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                     }
                     until = until.min(at);
                 }
-                if control.early || follow_up {
-                    let gap = backed_off(early_gap, skipped_early);
-                    let early_at = early_at(last_look, last_sample, early_gap, gap);
-                    if now >= early_at {
+                // When the next early look may come: the gap after the last sample and, backed
+                // off, after the last look.
+                let look_gap = backed_off(early_gap, skipped_early);
+                let look_due = early_at(last_look, last_sample, early_gap, look_gap);
+                let times = LookTimes {
+                    now,
+                    due: look_due,
+                    gap_end: last_look.map(|at| at + look_gap),
+                };
+                let expects = expects_ask(skipped_early, shared.armed.load(Ordering::Relaxed));
+                match early_wait.step(times, control.early, follow_up, expects) {
+                    EarlyStep::Look => {
                         control.early = false;
                         break (Occasion::Early, now);
                     }
-                    until = until.min(early_at);
+                    EarlyStep::Wait(at) => until = at.map_or(until, |at| until.min(at)),
                 }
+                // An ask finds the controller waking by the look's time: it needs no notify.
+                control.wakes_in_time = until <= look_due;
                 control = shared.wake.wait_timeout(control, until - now).0;
             }
         };
