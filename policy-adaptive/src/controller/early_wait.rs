@@ -91,12 +91,41 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn times(t0: Instant, now_ms: u64, due_ms: u64, gap_end_ms: Option<u64>) -> LookTimes {
+    /// What a step should give, in milliseconds after the table's start.
+    #[derive(Clone, Copy, Debug)]
+    enum Want {
+        Look,
+        Until(u64),
+        NoDeadline,
+    }
+
+    /// One wake-up, in milliseconds after the table's start: `now`, when the look is due, where
+    /// the last look's gap ends; whether an ask is pending (`early`), a follow-up is, and an ask
+    /// is expected; and the step it should give.
+    type Wake = (u64, u64, Option<u64>, bool, bool, bool, Want);
+
+    /// Steps one `EarlyWait` through `wakes` in order, checking each step.
+    fn check(wakes: &[Wake]) {
+        let t0 = Instant::now();
         let ms = |m| t0 + Duration::from_millis(m);
-        LookTimes {
-            now: ms(now_ms),
-            due: ms(due_ms),
-            gap_end: gap_end_ms.map(ms),
+        let mut wait = EarlyWait::new();
+        for (row, &(now, due, gap_end, early, follow_up, expects, want)) in wakes.iter().enumerate()
+        {
+            let times = LookTimes {
+                now: ms(now),
+                due: ms(due),
+                gap_end: gap_end.map(ms),
+            };
+            let expected = match want {
+                Want::Look => EarlyStep::Look,
+                Want::Until(at) => EarlyStep::Wait(Some(ms(at))),
+                Want::NoDeadline => EarlyStep::Wait(None),
+            };
+            assert_eq!(
+                wait.step(times, early, follow_up, expects),
+                expected,
+                "row {row}"
+            );
         }
     }
 
@@ -104,30 +133,15 @@ mod tests {
     /// then; with neither, the wait includes the due time only while an ask is expected.
     #[test]
     fn a_due_ask_is_looked_at_and_an_early_one_waited_for() {
-        let t0 = Instant::now();
-        let mut wait = EarlyWait::new();
-        let due = t0 + Duration::from_millis(80);
-        assert_eq!(
-            wait.step(times(t0, 80, 80, None), true, false, true),
-            EarlyStep::Look
-        );
-        assert_eq!(
-            wait.step(times(t0, 90, 80, None), false, true, false),
-            EarlyStep::Look
-        );
-        assert_eq!(
-            wait.step(times(t0, 10, 80, Some(80)), true, false, false),
-            EarlyStep::Wait(Some(due))
-        );
-        // Not asked: waited for only while an ask is expected.
-        assert_eq!(
-            wait.step(times(t0, 10, 80, Some(80)), false, false, true),
-            EarlyStep::Wait(Some(due))
-        );
-        assert_eq!(
-            wait.step(times(t0, 10, 80, Some(80)), false, false, false),
-            EarlyStep::Wait(None)
-        );
+        use Want::*;
+        check(&[
+            (80, 80, None, true, false, true, Look),
+            (90, 80, None, false, true, false, Look),
+            (10, 80, Some(80), true, false, false, Until(80)),
+            // Not asked: waited for only while an ask is expected.
+            (10, 80, Some(80), false, false, true, Until(80)),
+            (10, 80, Some(80), false, false, false, NoDeadline),
+        ]);
     }
 
     /// Asks so far, and those that found the controller waking in time (no notify).
@@ -227,45 +241,21 @@ mod tests {
     /// it again; an ask after the gap (a slow client, asking after each tick's gap) does not.
     #[test]
     fn an_ask_that_does_not_come_stops_the_expecting_until_one_comes_in_the_gap() {
-        let t0 = Instant::now();
-        let due = |m| Some(t0 + Duration::from_millis(m));
-        let mut wait = EarlyWait::new();
-        // The speculative wake at the due time finds no ask.
-        assert_eq!(
-            wait.step(times(t0, 80, 80, Some(80)), false, false, true),
-            EarlyStep::Wait(None)
-        );
-        // Not expected any more, for this look or the next.
-        assert_eq!(
-            wait.step(times(t0, 85, 80, Some(80)), false, false, true),
-            EarlyStep::Wait(None)
-        );
-        assert_eq!(
-            wait.step(times(t0, 100, 190, Some(190)), false, false, true),
-            EarlyStep::Wait(None)
-        );
-        // An ask after a tick's gap began but outside the looks' gap (the last look's gap
-        // ended at 190; the tick at 200 makes it due at 210): the slow client, not expected.
-        assert_eq!(
-            wait.step(times(t0, 205, 210, Some(190)), true, false, true),
-            EarlyStep::Wait(due(210))
-        );
-        assert_eq!(
-            wait.step(times(t0, 220, 290, Some(290)), false, false, true),
-            EarlyStep::Wait(None)
-        );
-        // An ask within the gap after the look at 210: expected again from here on.
-        assert_eq!(
-            wait.step(times(t0, 230, 290, Some(290)), true, false, true),
-            EarlyStep::Wait(due(290))
-        );
-        assert_eq!(
-            wait.step(times(t0, 290, 290, Some(290)), true, false, true),
-            EarlyStep::Look
-        );
-        assert_eq!(
-            wait.step(times(t0, 291, 370, Some(370)), false, false, true),
-            EarlyStep::Wait(due(370))
-        );
+        use Want::*;
+        check(&[
+            // The wait for the expected ask ends at the due time without one.
+            (80, 80, Some(80), false, false, true, NoDeadline),
+            // Not expected any more, for this look or the next.
+            (85, 80, Some(80), false, false, true, NoDeadline),
+            (100, 190, Some(190), false, false, true, NoDeadline),
+            // An ask after a tick's gap began but outside the looks' gap (the last look's gap
+            // ended at 190; the tick at 200 makes it due at 210): the slow client, not expected.
+            (205, 210, Some(190), true, false, true, Until(210)),
+            (220, 290, Some(290), false, false, true, NoDeadline),
+            // An ask within the gap after the look at 210: expected again from here on.
+            (230, 290, Some(290), true, false, true, Until(290)),
+            (290, 290, Some(290), true, false, true, Look),
+            (291, 370, Some(370), false, false, true, Until(370)),
+        ]);
     }
 }
