@@ -23,7 +23,7 @@ pub(super) enum EarlyStep {
     Wait(Option<Instant>),
 }
 
-/// When the early look is due and what asked for it, at one wake-up.
+/// The times a wake-up weighs: now, when the early look is due, where the last look's gap ends.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LookTimes {
     pub(super) now: Instant,

@@ -62,7 +62,8 @@ struct Control {
     /// Set while the controller waits with a deadline no later than the moment an early look
     /// could come (the backoff's `early_at`): it wakes by then on its own and looks if `early`
     /// is set, so an asker sets `early` without waking it. A wake-up before that moment would
-    /// only send it back to wait for it (a wake-up costs 40-70 µs of CPU on the test VM).
+    /// only send it back to wait for it (up to 40-70 µs of CPU on the test VM when the
+    /// controller had been asleep for tens of ms, a few µs when it had just run).
     /// False while it runs, or while it waits past that moment: an asker notifies.
     wakes_in_time: bool,
     /// Asks for an early look, and of them those left to a controller waking in time (tests).
