@@ -99,11 +99,11 @@ pub struct Config {
     /// floor, what one bare timed wait of the interval costs any thread: 40-61 µs in those
     /// runs, 30-37 µs on another VM of the same kind, 81-148 on a third. So 0.1% of a core
     /// (100 µs per tick) held at 256 workers while the pool was parked, idle or blocked, not
-    /// while its tasks finished. On 2026-12-06 (6 runs, the floor 62-80 µs) it held in none of
-    /// those holds at 256 workers: parked 98-126, idle 113-142, blocked 112-138, tasks finishing
-    /// 173-195; at 64 workers 82-157, at 1 worker 74-117. The items of a tick (the wake-up,
-    /// the counter walk, the process's CPU clock, the `schedstat` sample), how each was
-    /// measured and what was tried are in `src/README.md`, "What a tick costs".
+    /// while its tasks finished. On 2026-12-06 (6 runs, the floor 62-80 µs) it held at 256
+    /// workers in 1 of those 24 figures: parked 98-126, idle 113-142, blocked 112-138, tasks
+    /// finishing 173-195; at 64 workers 82-157, at 1 worker 74-117. The items of a tick (the
+    /// wake-up, the counter walk, the process's CPU clock, the `schedstat` sample), how each
+    /// was measured and what was tried are in `src/README.md`, "What a tick costs".
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.
