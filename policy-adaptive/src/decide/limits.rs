@@ -19,19 +19,8 @@ pub(super) fn advance_timers(
 ) {
     let Figures { current, busy, .. } = *r;
     if s.queued == 0 && busy < current {
-        state.surplus_for += s.elapsed;
-        state.surplus.push_back((s.elapsed, busy));
-        // Keep the newest ticks that cover `keep_alive`: drop the oldest while the rest still do.
-        let mut covered: Duration = state.surplus.iter().map(|&(e, _)| e).sum();
-        while let Some(&(oldest, _)) = state.surplus.front() {
-            if covered.saturating_sub(oldest) < config.keep_alive {
-                break;
-            }
-            covered -= oldest;
-            state.surplus.pop_front();
-        }
+        state.surplus.push(s.elapsed, busy, config.keep_alive);
     } else {
-        state.surplus_for = Duration::ZERO;
         state.surplus.clear();
     }
     if s.queued > 0 && s.completed == 0 && s.threads > 0 && busy >= s.threads {
@@ -85,10 +74,10 @@ pub(super) fn shrink_when_idle(
     r: &Figures,
 ) -> Option<Decision> {
     let (current, min) = (r.current, config.min);
-    if state.surplus_for >= config.keep_alive {
+    if state.surplus.time() >= config.keep_alive {
         // The window slides: no reset here, so the next tick may shrink further as the busy
         // ticks of the drained load leave it.
-        let peak_busy = state.surplus.iter().map(|&(_, b)| b).max().unwrap_or(0);
+        let peak_busy = state.surplus.peak();
         let target = peak_busy.max(min);
         if target < current {
             state.climb = Climb::default();

@@ -91,6 +91,7 @@ mod climb;
 mod cpu;
 mod figures;
 mod limits;
+mod peak;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,9 @@
 //! What the controller remembers between ticks: [`ControllerState`], and the hill climber's
 //! memory inside it.
 
-use std::collections::VecDeque;
 use std::time::Duration;
+
+use super::peak::PeakWindow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Direction {
@@ -50,11 +51,9 @@ impl Climb {
 #[derive(Clone, Debug, Default)]
 pub struct ControllerState {
     pub(super) ticks: u64,
-    /// Time with nothing queued and someone idle.
-    pub(super) surplus_for: Duration,
-    /// The busy count of each tick of that time, the last `keep_alive` of it (oldest first):
-    /// the idle rule shrinks to the most busy at once over this sliding window.
-    pub(super) surplus: VecDeque<(Duration, usize)>,
+    /// Time with nothing queued and someone idle, and the most workers busy at once over the
+    /// last `keep_alive` of it: the idle rule shrinks to that peak.
+    pub(super) surplus: PeakWindow,
     /// Time with work queued, all busy and no completion.
     pub(super) stalled_for: Duration,
     pub(super) climb: Climb,
