@@ -37,6 +37,18 @@ pub enum ConfigError {
         /// The field's name, e.g. `"interval"`.
         field: &'static str,
     },
+    /// A duration outside its range (`interval`: `Config::INTERVAL_RANGE`).
+    #[error("`{field}` is {value:?}: it must be within {low:?}..={high:?}")]
+    DurationOutOfRange {
+        /// The field's name, e.g. `"interval"`.
+        field: &'static str,
+        /// The value given.
+        value: Duration,
+        /// The shortest value allowed.
+        low: Duration,
+        /// The longest value allowed.
+        high: Duration,
+    },
     /// A threshold is NaN or outside its range.
     #[error("`{field}` is {value}: it must be within {low}..={high}")]
     OutOfRange {
@@ -174,21 +186,44 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The shortest and the longest `interval`. Below a millisecond the controller would do
+    /// little but wake up (at 1 ns it took 67 000 ticks in 0.4 s, a core's worth of CPU) and
+    /// its rates would count a handful of tasks; above an hour it would not follow any load,
+    /// and its schedule (up to 4 intervals ahead of the clock: the quiet stretch) could pass
+    /// the end of `Instant`'s range, which panicked the controller thread at `Duration::MAX`.
+    /// `keep_alive` and `starvation_after` have no upper bound: `Duration::MAX` reads as
+    /// "never".
+    pub const INTERVAL_RANGE: (Duration, Duration) =
+        (Duration::from_millis(1), Duration::from_secs(3600));
+
     /// Checks every field; the error names the first bad one.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`]: `min > max`, a zero thread count, a zero duration or window, a NaN or
-    /// out-of-range threshold.
+    /// [`ConfigError`]: `min > max`, a zero thread count, a zero duration or window, an
+    /// `interval` outside [`INTERVAL_RANGE`](Self::INTERVAL_RANGE), a NaN or out-of-range
+    /// threshold.
     ///
     /// # Examples
     ///
     /// ```
     /// use policy_adaptive::{Config, ConfigError};
+    /// use std::time::Duration;
     ///
     /// let mut config = Config::default();
     /// config.spare_cpu = f64::NAN;
     /// assert!(matches!(config.validate(), Err(ConfigError::OutOfRange { field: "spare_cpu", .. })));
+    ///
+    /// let mut config = Config::default();
+    /// config.interval = Duration::MAX;
+    /// let error = config.validate().unwrap_err();
+    /// assert!(matches!(error, ConfigError::DurationOutOfRange { field: "interval", .. }));
+    /// assert!(error.to_string().contains("1ms..=3600s"), "{error}");
+    ///
+    /// // "Never retire": no upper bound on the keep-alive.
+    /// config.interval = Duration::from_millis(100);
+    /// config.keep_alive = Duration::MAX;
+    /// assert_eq!(config.validate(), Ok(()));
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max == 0 {
@@ -211,6 +246,15 @@ impl Config {
             if value.is_zero() {
                 return Err(ConfigError::Zero { field });
             }
+        }
+        let (low, high) = Config::INTERVAL_RANGE;
+        if !(low..=high).contains(&self.interval) {
+            return Err(ConfigError::DurationOutOfRange {
+                field: "interval",
+                value: self.interval,
+                low,
+                high,
+            });
         }
         if self.climb_window == 0 {
             return Err(ConfigError::Zero {

@@ -250,6 +250,27 @@ fn bad_settings_are_typed_errors_naming_the_field() {
         build(config).config_error(),
         Some(&ConfigError::Zero { field: "interval" })
     );
+    // An interval the controller cannot keep (a busy loop, or a schedule past the end of
+    // `Instant`'s range: `Duration::MAX` panicked the controller thread).
+    for interval in [
+        Duration::from_nanos(1),
+        Duration::from_secs(3601),
+        Duration::MAX,
+    ] {
+        let mut config = Config::default();
+        config.interval = interval;
+        let error = build(config);
+        assert_eq!(
+            error.config_error(),
+            Some(&ConfigError::DurationOutOfRange {
+                field: "interval",
+                value: interval,
+                low: Duration::from_millis(1),
+                high: Duration::from_secs(3600),
+            })
+        );
+        assert!(error.to_string().contains("interval"), "{error}");
+    }
     let mut config = Config::default();
     config.memory_low = 1.5;
     assert!(matches!(

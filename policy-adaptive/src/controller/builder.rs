@@ -139,13 +139,14 @@ impl AdaptivePoolBuilder {
         self
     }
 
-    /// Time between decisions. Default 100 ms.
+    /// Time between decisions. Default 100 ms; 1 ms to 1 h
+    /// ([`Config::INTERVAL_RANGE`], checked by [`build`](Self::build)).
     pub fn interval(mut self, interval: Duration) -> Self {
         self.config.interval = interval;
         self
     }
 
-    /// How long idle workers above `min` stay. Default 2 s.
+    /// How long idle workers above `min` stay. Default 2 s; `Duration::MAX` keeps them.
     pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
         self.config.keep_alive = keep_alive;
         self
