@@ -107,6 +107,15 @@ impl WorkerStates {
 /// decide on.
 pub(crate) const MOSTLY_RUNNABLE_READ: u32 = 3;
 
+/// The most threads, cores or busy workers a snapshot's counts are read as (`Snapshot::bounded`):
+/// a million, more than any machine runs, and small enough that a count times the rules'
+/// largest factor stays far inside even a 32-bit `usize`.
+const SIZE_BOUND: usize = 1 << 20;
+
+/// The most queued or completed tasks a snapshot's counts are read as: about a billion (a
+/// backlog that large reads as huge either way).
+const TASK_BOUND: u64 = 1 << 30;
+
 /// The signals of one tick. The decision is a pure function of this and the controller's state,
 /// so tests script sequences of snapshots.
 ///
@@ -197,6 +206,24 @@ impl Snapshot {
             process_cpu: None,
             oldest_wait: Duration::ZERO,
             states: None,
+        }
+    }
+
+    /// This snapshot with every count read as at most what a machine can hold
+    /// (`SIZE_BOUND` threads, cores and busy workers; `TASK_BOUND` queued and completed tasks):
+    /// what [`decide`](crate::decide) and [`grows_on_demand`](crate::grows_on_demand) read, so
+    /// that a custom source's nonsense (`u64::MAX` tasks running) cannot overflow their
+    /// arithmetic (a count times a small factor) and panic. No real pool comes near either
+    /// bound, so no real snapshot changes.
+    pub(crate) fn bounded(&self) -> Snapshot {
+        Snapshot {
+            cores: self.cores.min(SIZE_BOUND),
+            threads: self.threads.min(SIZE_BOUND),
+            target: self.target.min(SIZE_BOUND),
+            running: self.running.min(SIZE_BOUND as u64),
+            queued: self.queued.min(TASK_BOUND),
+            completed: self.completed.min(TASK_BOUND),
+            ..*self
         }
     }
 

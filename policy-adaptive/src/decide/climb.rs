@@ -101,8 +101,8 @@ fn climb(
     if climb.size != current {
         climb.restart(current);
     }
-    climb.done += s.completed;
-    climb.time += s.elapsed;
+    climb.done = climb.done.saturating_add(s.completed);
+    climb.time = climb.time.saturating_add(s.elapsed);
     // A window is `climb_window` intervals of time, not of ticks: early decisions come at a
     // fraction of an interval, and a window of them would measure noise.
     if climb.time < config.interval.saturating_mul(config.climb_window) {

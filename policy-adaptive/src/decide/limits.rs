@@ -24,7 +24,7 @@ pub(super) fn advance_timers(
         state.surplus.clear();
     }
     if s.queued > 0 && s.completed == 0 && s.threads > 0 && busy >= s.threads {
-        state.stalled_for += s.elapsed;
+        state.stalled_for = state.stalled_for.saturating_add(s.elapsed);
     } else {
         state.stalled_for = Duration::ZERO;
     }

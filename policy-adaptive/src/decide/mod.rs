@@ -373,6 +373,8 @@ const CPU_FELL_BELOW: f64 = 0.5;
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
+    // A custom `Signals` may report any count: read none past what a machine holds.
+    let s = &s.bounded();
     // The figures the rules read, and the histories they move on (every tick, in this order).
     let r = Figures::take(s, state, config);
     // Timers first: they must see every tick, whichever rule decides.
@@ -446,6 +448,7 @@ fn per_second(completed: u64, time: std::time::Duration) -> f64 {
 /// assert!(!grows_on_demand(&cpu_bound, &config));
 /// ```
 pub fn grows_on_demand(s: &Snapshot, config: &Config) -> bool {
+    let s = &s.bounded();
     let current = s.target;
     let low_memory = s
         .memory

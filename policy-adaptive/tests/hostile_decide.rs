@@ -1,0 +1,159 @@
+//! `decide` and `grows_on_demand` are public and pure: a custom `Signals` (or a test of the
+//! user's) may hand them any snapshot, in any order, under any valid config. Seeded random
+//! sequences of hostile snapshots (counts at `u64::MAX`, durations at `Duration::MAX`, NaN and
+//! infinite CPU figures, zero cores) must never panic, in a debug build too (overflow checks
+//! on), and every decision must stay within `min..=max`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use policy_adaptive::{
+    decide, grows_on_demand, Config, ControllerState, Memory, Snapshot, WorkerStates,
+};
+
+fn pick<T: Copy>(rng: &mut fastrand::Rng, values: &[T]) -> T {
+    values[rng.usize(..values.len())]
+}
+
+fn duration(rng: &mut fastrand::Rng) -> Duration {
+    match rng.u8(..6) {
+        0 => Duration::ZERO,
+        1 => Duration::MAX,
+        2 => Duration::from_nanos(rng.u64(..)),
+        3 => Duration::from_millis(rng.u64(..1000)),
+        4 => Duration::from_nanos(1),
+        _ => Duration::from_millis(100),
+    }
+}
+
+fn figure(rng: &mut fastrand::Rng) -> Option<f64> {
+    match rng.u8(..9) {
+        0 => None,
+        1 => Some(f64::NAN),
+        2 => Some(f64::INFINITY),
+        3 => Some(f64::NEG_INFINITY),
+        4 => Some(-1.0),
+        5 => Some(1e300),
+        6 => Some(0.0),
+        _ => Some(rng.f64() * 300.0),
+    }
+}
+
+fn tasks(rng: &mut fastrand::Rng) -> u64 {
+    match rng.u8(..5) {
+        0 => 0,
+        1 => u64::MAX,
+        2 => rng.u64(..),
+        _ => rng.u64(..300),
+    }
+}
+
+fn size(rng: &mut fastrand::Rng, config: &Config) -> usize {
+    match rng.u8(..6) {
+        0 => 0,
+        1 => usize::MAX,
+        2 => config.min,
+        3 => config.max,
+        _ => rng.usize(..300),
+    }
+}
+
+/// A valid config with its fields at their extremes.
+fn config(rng: &mut fastrand::Rng) -> Config {
+    let mut config = Config::default();
+    config.min = pick(rng, &[1, 1, 2, 64]);
+    config.max = config.min.max(pick(rng, &[1, 4, 128, usize::MAX]));
+    config.interval = pick(
+        rng,
+        &[
+            Config::INTERVAL_RANGE.0,
+            Duration::from_millis(100),
+            Config::INTERVAL_RANGE.1,
+        ],
+    );
+    config.keep_alive = pick(
+        rng,
+        &[
+            Duration::MAX,
+            Duration::from_nanos(1),
+            Duration::from_secs(2),
+        ],
+    );
+    config.starvation_after = pick(
+        rng,
+        &[
+            Duration::MAX,
+            Duration::from_nanos(1),
+            Duration::from_secs(1),
+        ],
+    );
+    config.climb_window = pick(rng, &[1, 5, u32::MAX]);
+    config.cpu_threads_per_core = pick(rng, &[1.0, 2.0, 64.0]);
+    config.spare_cpu = pick(rng, &[0.0, 0.75, 1.0]);
+    config.saturated_cpu = pick(rng, &[0.0, 0.9, 1.0]);
+    config.memory_low = pick(rng, &[0.0, 0.1, 1.0]);
+    config.host_cpu_guard = pick(rng, &[0.0, 0.9, 1.0]);
+    config.climb_tolerance = pick(rng, &[0.0, 0.05, 1.0]);
+    assert_eq!(config.validate(), Ok(()));
+    config
+}
+
+fn snapshot(rng: &mut fastrand::Rng, config: &Config, target: usize) -> Snapshot {
+    Snapshot {
+        elapsed: duration(rng),
+        cores: pick(rng, &[0, 1, 2, 64, usize::MAX]),
+        threads: size(rng, config),
+        // Mostly the last decision's target, as the controller hands it on.
+        target: if rng.bool() {
+            target
+        } else {
+            size(rng, config)
+        },
+        queued: tasks(rng),
+        running: tasks(rng),
+        completed: tasks(rng),
+        blocked: figure(rng),
+        worker_cpu: figure(rng),
+        worker_demand: figure(rng),
+        memory: rng.bool().then(|| Memory {
+            available: tasks(rng),
+            limit: tasks(rng),
+        }),
+        host_cpu: figure(rng),
+        process_cpu: figure(rng),
+        oldest_wait: duration(rng),
+        states: rng.bool().then(|| WorkerStates {
+            runnable: pick(rng, &[0, 1, 4, u32::MAX]),
+            blocked: pick(rng, &[0, 3, 8, u32::MAX]),
+        }),
+    }
+}
+
+/// Invariant: no snapshot makes `decide` or `grows_on_demand` panic, and every decision is
+/// within `min..=max`. Fails without `Snapshot::bounded` (a count times a factor overflows)
+/// or with the tick timers' plain `+=` (`Duration::MAX` ticks).
+#[test]
+fn no_snapshot_panics_the_decision_or_takes_it_out_of_bounds() {
+    for seed in 0..5_000 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let config = config(&mut rng);
+        let mut state = ControllerState::new();
+        let mut target = config.min;
+        for step in 0..40 {
+            let s = snapshot(&mut rng, &config, target);
+            let decided = catch_unwind(AssertUnwindSafe(|| {
+                let _ = grows_on_demand(&s, &config);
+                let _ = (s.throughput(), s.to_string(), s.states.map(|w| w.read()));
+                decide(&s, &mut state, &config)
+            }));
+            let decision = decided.unwrap_or_else(|_| {
+                panic!("seed {seed}, step {step}: panicked on {s:?} under {config:?}")
+            });
+            assert!(
+                (config.min..=config.max).contains(&decision.target),
+                "seed {seed}, step {step}: {decision:?} on {s:?} under {config:?}"
+            );
+            target = decision.target;
+        }
+    }
+}
