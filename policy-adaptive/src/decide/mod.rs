@@ -10,7 +10,8 @@
 //!    most workers that were busy at once in the last `keep_alive` (at least `min`). The window
 //!    slides: while the surplus lasts, every tick may shrink again, so a pool whose load drained
 //!    away over a while is back at `min` one keep-alive after the last busy worker, not after
-//!    one keep-alive per step down.
+//!    one keep-alive per step down. The window holds one entry per distinct busy count
+//!    (`peak.rs`), whatever the keep-alive.
 //! 4. *Backlog with blocked workers*: work queued, busy workers blocked, and room for more:
 //!    the blocking ratio's size, `cpu_threads_per_core × cores × (cpu + blocked) / cpu` (the
 //!    CPU cap scaled by how long a worker is off the CPU for each unit on it, the run-queue
