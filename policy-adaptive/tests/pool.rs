@@ -112,6 +112,34 @@ fn shrinks_back_to_min_after_keep_alive_when_idle() {
     assert!(eventually(&pool, |p| p.stats().live_threads == 2));
 }
 
+/// `Duration::MAX` as the keep-alive reads as "never retire": the pool forced above `min` keeps
+/// its workers while idle, tick after tick (the idle rule's window stays bounded meanwhile:
+/// `decide/peak.rs`), and the controller keeps ticking and deciding.
+#[test]
+fn a_keep_alive_of_duration_max_never_retires_idle_workers() {
+    let pool = fast_pool(1, 8, Duration::MAX);
+    pool.pool().set_threads(6).unwrap();
+    let from = pool.ticks();
+    // 50 ticks of idle surplus (each one a decision), waited for on the controller's count.
+    assert!(
+        eventually(&pool, |p| p.ticks() >= from + 50),
+        "the controller stopped ticking: {}",
+        p_last(&pool)
+    );
+    assert_eq!(pool.threads(), 6, "{:?}", pool.history());
+    assert!(
+        pool.history()
+            .iter()
+            .all(|e| !matches!(e.reason, Reason::Idle { .. })),
+        "{:?}",
+        pool.history()
+    );
+    let (snapshot, decision) = pool.last_decision().expect("a decision");
+    assert_eq!((snapshot.queued, decision.target), (0, 6), "{snapshot}");
+    pool.shutdown();
+    assert!(pool.stats().is_balanced(), "{}", pool.stats());
+}
+
 #[test]
 fn nested_blocking_completes_from_min_one() {
     // W6: each task waits on a child queued behind it. A `join` of the child would help (the
