@@ -1,15 +1,21 @@
-//! `decide` and `grows_on_demand` are public and pure: a custom `Signals` (or a test of the
-//! user's) may hand them any snapshot, in any order, under any valid config. Seeded random
-//! sequences of hostile snapshots (counts at `u64::MAX`, durations at `Duration::MAX`, NaN and
-//! infinite CPU figures, zero cores) must never panic, in a debug build too (overflow checks
-//! on), and every decision must stay within `min..=max`.
+//! Hostile figures. `decide` and `grows_on_demand` are public and pure: a custom `Signals` (or
+//! a test of the user's) may hand them any snapshot, in any order, under any valid config; and a
+//! custom `Signals` hands the controller any snapshot too. Seeded random sequences of hostile
+//! snapshots (counts at `u64::MAX`, durations at `Duration::MAX`, NaN and infinite CPU figures,
+//! zero cores) must never panic, in a debug build too (overflow checks on), every decision must
+//! stay within `min..=max`, and a pool fed such figures must keep ticking and lose no task.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use policy_adaptive::{
-    decide, grows_on_demand, Config, ControllerState, Memory, Snapshot, WorkerStates,
+    decide, grows_on_demand, AdaptivePool, Config, ControllerState, Memory, Signals, Snapshot,
+    WorkerStates,
 };
+use pool_core::ThreadPool;
+use test_kit::PATIENCE;
 
 fn pick<T: Copy>(rng: &mut fastrand::Rng, values: &[T]) -> T {
     values[rng.usize(..values.len())]
@@ -156,4 +162,77 @@ fn no_snapshot_panics_the_decision_or_takes_it_out_of_bounds() {
             target = decision.target;
         }
     }
+}
+
+/// A `Signals` that reports hostile figures, seeded: every snapshot from `snapshot` above, and
+/// the midway look's figure from `figure`.
+struct HostileSignals {
+    rng: fastrand::Rng,
+    config: Config,
+}
+
+impl Signals for HostileSignals {
+    fn sample(&mut self, pool: &ThreadPool, _elapsed: Duration) -> Snapshot {
+        snapshot(&mut self.rng, &self.config, pool.threads())
+    }
+
+    fn process_cpu_since_sample(&mut self) -> Option<f64> {
+        figure(&mut self.rng)
+    }
+}
+
+/// Invariant: a controller fed hostile figures keeps ticking (early looks and midway looks
+/// included: tasks keep coming), never resizes outside `min..=max`, and catches no panic of its
+/// own (the source here never panics, so any caught panic would be the controller's); every
+/// task completes and the books balance.
+#[test]
+fn a_pool_fed_hostile_figures_keeps_ticking_within_its_bounds() {
+    let mut config = Config::default();
+    config.min = 2;
+    config.max = 12;
+    config.interval = Config::INTERVAL_RANGE.0;
+    config.keep_alive = Duration::from_millis(20);
+    let out_of_bounds = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&out_of_bounds);
+    let pool = AdaptivePool::builder()
+        .config(config.clone())
+        .signals(HostileSignals {
+            rng: fastrand::Rng::with_seed(13),
+            config: config.clone(),
+        })
+        .on_scale(move |event| {
+            if !(2..=12).contains(&event.to) {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let mut submitted = 0u64;
+    // 500 decisions, with tasks arriving in between (a submission asks for early looks).
+    while pool.ticks() < 500 && Instant::now() < deadline {
+        for _ in 0..4 {
+            pool.spawn(|| std::thread::sleep(Duration::from_micros(200)))
+                .unwrap();
+            submitted += 1;
+        }
+        assert!((2..=12).contains(&pool.threads()), "{}", pool.threads());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        pool.ticks() >= 500,
+        "the controller stopped at {} ticks",
+        pool.ticks()
+    );
+    assert_eq!(pool.callback_panics(), 0);
+    assert_eq!(
+        out_of_bounds.load(Ordering::SeqCst),
+        0,
+        "{:?}",
+        pool.history()
+    );
+    pool.shutdown();
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.completed, submitted, "{stats}");
 }
