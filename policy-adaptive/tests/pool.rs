@@ -112,6 +112,49 @@ fn shrinks_back_to_min_after_keep_alive_when_idle() {
     assert!(eventually(&pool, |p| p.stats().live_threads == 2));
 }
 
+/// The controller thread carries the workers' name prefix, whoever set it: ours by default,
+/// the user's pool builder's, or this builder's `thread_name` over both.
+#[test]
+fn the_controller_thread_is_named_after_the_workers() {
+    for (pool_prefix, own_prefix, expected) in [
+        (None, None, "adaptive"),
+        (Some("editor"), None, "editor"),
+        (Some("editor"), Some("index"), "index"),
+    ] {
+        let (names_tx, names) = mpsc::channel::<(Option<String>, usize)>();
+        let names_tx = std::sync::Mutex::new(names_tx);
+        let mut builder = AdaptivePool::builder()
+            .min(1)
+            .max(4)
+            .interval(Duration::from_millis(20))
+            .on_scale(move |event| {
+                let name = std::thread::current().name().map(String::from);
+                let _ = names_tx.lock().unwrap().send((name, event.to));
+            });
+        if let Some(prefix) = pool_prefix {
+            builder = builder.pool(ThreadPool::builder().thread_name(prefix));
+        }
+        if let Some(prefix) = own_prefix {
+            builder = builder.thread_name(prefix);
+        }
+        let pool = builder.build().unwrap();
+        assert_eq!(pool.pool().thread_name(), expected);
+        // A blocked backlog: the pool grows, and the hook runs on the controller thread.
+        let release = spawn_gated(&pool, 8);
+        let (name, _) = names.recv_timeout(PATIENCE).expect("a scaling event");
+        assert_eq!(name, Some(format!("{expected}-controller")));
+        drop(release);
+        let worker = pool
+            .submit(|| std::thread::current().name().map(String::from))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap();
+        assert!(worker.starts_with(&format!("{expected}-")), "{worker}");
+        pool.shutdown();
+    }
+}
+
 /// `Duration::MAX` as the keep-alive reads as "never retire": the pool forced above `min` keeps
 /// its workers while idle, tick after tick (the idle rule's window stays bounded meanwhile:
 /// `decide/peak.rs`), and the controller keeps ticking and deciding.

@@ -152,8 +152,9 @@ impl AdaptivePoolBuilder {
         self
     }
 
-    /// The workers' thread name prefix (overrides the one of [`pool`](Self::pool)'s builder) and
-    /// the controller's (`{prefix}-controller`). Default `adaptive`.
+    /// The workers' thread name prefix (overrides the one of [`pool`](Self::pool)'s builder).
+    /// Default `adaptive`, or the prefix of [`pool`](Self::pool)'s builder. The controller
+    /// thread is named after the workers' prefix, whoever set it: `{prefix}-controller`.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.name = Some(prefix.into());
         self
@@ -239,9 +240,9 @@ impl AdaptivePoolBuilder {
             on_scale: self.on_scale,
         });
         let worker_shared = Arc::clone(&shared);
-        let name = self.name.as_deref().unwrap_or("adaptive");
+        // The workers' prefix, whoever set it (this builder, the user's pool builder, or ours).
         let controller = thread::Builder::new()
-            .name(format!("{name}-controller"))
+            .name(format!("{}-controller", shared.pool.thread_name()))
             .spawn(move || controller_loop(&worker_shared, signals));
         let controller = match controller {
             Ok(handle) => handle,

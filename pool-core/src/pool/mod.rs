@@ -441,6 +441,23 @@ impl ThreadPool {
         self.shared.global_len()
     }
 
+    /// The worker threads' name prefix ([`ThreadPoolBuilder::thread_name`]): worker `i` is
+    /// named `{prefix}-{i}`. For threads that serve the pool from beside it (a controller, a
+    /// monitor), so that they carry the same prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder().threads(1).thread_name("render").build().unwrap();
+    /// assert_eq!(pool.thread_name(), "render");
+    /// assert_eq!(ThreadPool::new(1).unwrap().thread_name(), "pool");
+    /// ```
+    pub fn thread_name(&self) -> &str {
+        &self.shared.hooks.name
+    }
+
     /// The number of workers asked for (by `build` or [`set_threads`](Self::set_threads)).
     pub fn threads(&self) -> usize {
         self.shared.size.target()
