@@ -287,7 +287,7 @@ impl fmt::Display for Snapshot {
 ///
 /// Called on the controller thread once per tick. A panic in `sample` is caught: the controller
 /// skips that tick and keeps running. Nonsense figures (counts at `u64::MAX`, CPU figures that
-/// are NaN, infinite or negative, `Duration::MAX` intervals) decide nothing useful, but they
+/// are NaN, infinite or negative, an `elapsed` of `Duration::MAX`) decide nothing useful, but they
 /// never panic the controller nor take the worker count outside `min..=max`: counts past 2^20
 /// threads or 2^30 tasks read as those bounds (`tests/hostile.rs` feeds a pool such snapshots).
 ///
