@@ -113,7 +113,9 @@ pub struct Config {
     /// (100 µs per tick) held at 256 workers while the pool was parked, idle or blocked, not
     /// while its tasks finished. On 2026-12-06 (6 runs, the floor 62-80 µs) it held at 256
     /// workers in 1 of those 24 figures: parked 98-126, idle 113-142, blocked 112-138, tasks
-    /// finishing 173-195; at 64 workers 82-157, at 1 worker 74-117. The items of a tick (the
+    /// finishing 173-195; at 64 workers 82-157, at 1 worker 74-117. Later that day, the floor
+    /// at 47-70 µs (4 runs), it held at 256 workers parked (66-78), idle (73-87) and blocked
+    /// (81-94) in every run, not with tasks finishing (112-156). The items of a tick (the
     /// wake-up, the counter walk, the process's CPU clock, the `schedstat` sample), how each
     /// was measured and what was tried are in `src/README.md`, "What a tick costs".
     pub interval: Duration,
