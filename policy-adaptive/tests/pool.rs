@@ -121,15 +121,15 @@ fn the_controller_thread_is_named_after_the_workers() {
         (Some("editor"), None, "editor"),
         (Some("editor"), Some("index"), "index"),
     ] {
-        let (names_tx, names) = mpsc::channel::<(Option<String>, usize)>();
+        let (names_tx, names) = mpsc::channel::<Option<String>>();
         let names_tx = std::sync::Mutex::new(names_tx);
         let mut builder = AdaptivePool::builder()
             .min(1)
             .max(4)
             .interval(Duration::from_millis(20))
-            .on_scale(move |event| {
+            .on_scale(move |_| {
                 let name = std::thread::current().name().map(String::from);
-                let _ = names_tx.lock().unwrap().send((name, event.to));
+                let _ = names_tx.lock().unwrap().send(name);
             });
         if let Some(prefix) = pool_prefix {
             builder = builder.pool(ThreadPool::builder().thread_name(prefix));
@@ -141,7 +141,7 @@ fn the_controller_thread_is_named_after_the_workers() {
         assert_eq!(pool.pool().thread_name(), expected);
         // A blocked backlog: the pool grows, and the hook runs on the controller thread.
         let release = spawn_gated(&pool, 8);
-        let (name, _) = names.recv_timeout(PATIENCE).expect("a scaling event");
+        let name = names.recv_timeout(PATIENCE).expect("a scaling event");
         assert_eq!(name, Some(format!("{expected}-controller")));
         drop(release);
         let worker = pool
