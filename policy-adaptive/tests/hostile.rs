@@ -4,6 +4,9 @@
 //! snapshots (counts at `u64::MAX`, durations at `Duration::MAX`, NaN and infinite CPU figures,
 //! zero cores) must never panic, in a debug build too (overflow checks on), every decision must
 //! stay within `min..=max`, and a pool fed such figures must keep ticking and lose no task.
+//!
+//! Hostile code: a source and a scaling hook that panic with payloads whose own `Drop` panics,
+//! and whose own `Drop` panics too, must never stop the controller.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use policy_adaptive::{
-    decide, grows_on_demand, AdaptivePool, Config, ControllerState, Memory, Signals, Snapshot,
-    WorkerStates,
+    decide, grows_on_demand, AdaptivePool, Config, ControllerState, Memory, PoolSignals, Signals,
+    Snapshot, WorkerStates, WorkerThreads,
 };
 use pool_core::ThreadPool;
-use test_kit::PATIENCE;
+use test_kit::{eventually, Bomb, PATIENCE};
 
 fn pick<T: Copy>(rng: &mut fastrand::Rng, values: &[T]) -> T {
     values[rng.usize(..values.len())]
@@ -235,4 +238,124 @@ fn a_pool_fed_hostile_figures_keeps_ticking_within_its_bounds() {
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats}");
     assert_eq!(stats.completed, submitted, "{stats}");
+}
+
+/// Counts its drop, then panics with a payload whose `Drop` panics too: the value a hostile
+/// source or hook captures.
+struct Fuse(Arc<AtomicUsize>);
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::panic::panic_any(Bomb(1));
+    }
+}
+
+/// The pool's own signals, but every fourth sample and every midway figure panics with a
+/// `Bomb(2)` (its payload's `Drop` panics, and that payload's too).
+struct BombingSignals {
+    inner: PoolSignals,
+    samples: u64,
+    _fuse: Fuse,
+}
+
+impl Signals for BombingSignals {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        self.samples += 1;
+        if self.samples.is_multiple_of(4) {
+            std::panic::panic_any(Bomb(2));
+        }
+        self.inner.sample(pool, elapsed)
+    }
+
+    fn process_cpu_since_sample(&mut self) -> Option<f64> {
+        std::panic::panic_any(Bomb(2))
+    }
+}
+
+/// Invariant: a panic of user code on the controller thread (the source, the hook), whose
+/// payload's `Drop` panics, is caught with its payload: the controller lives on, grows and
+/// shrinks the pool again after each such panic, and the source's and the hook's own `Drop`s
+/// (which panic too) run once each, quietly, when the pool is dropped. Before the payloads
+/// were dropped quietly, the first scaling event's hook panic ended the controller thread: the
+/// pool kept its size for good.
+#[test]
+fn panics_whose_payloads_panic_on_drop_never_stop_the_controller() {
+    test_kit::quiet_panics(|_| false);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let (calls, fuse) = (Arc::clone(&hook_calls), Fuse(Arc::clone(&dropped)));
+    // The pool's own source, on a pool whose hooks record its workers for it.
+    let workers = WorkerThreads::new();
+    let (on_start, on_stop) = (workers.clone(), workers.clone());
+    let pool = AdaptivePool::builder()
+        .pool(
+            ThreadPool::builder()
+                .on_thread_start(move |index| on_start.record_current(index))
+                .on_thread_stop(move |index| on_stop.forget(index)),
+        )
+        .min(1)
+        .max(4)
+        .interval(Duration::from_millis(10))
+        .keep_alive(Duration::from_millis(20))
+        .signals(BombingSignals {
+            inner: PoolSignals::new(workers),
+            samples: 0,
+            _fuse: Fuse(Arc::clone(&dropped)),
+        })
+        .on_scale(move |_| {
+            let _ = &fuse;
+            calls.fetch_add(1, Ordering::SeqCst);
+            std::panic::panic_any(Bomb(2));
+        })
+        .build()
+        .unwrap();
+    // Three rounds of 4 blocked tasks: each grows the pool to 4 (the hook panics), and once
+    // released, shrinks it back to 1 (the hook panics again).
+    for round in 1..=3 {
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        for _ in 0..4 {
+            let gate = Arc::clone(&gate);
+            pool.spawn(move || {
+                let _ = gate.lock().map(|rx| rx.recv());
+            })
+            .unwrap();
+        }
+        assert!(
+            eventually(|| pool.threads() == 4),
+            "round {round}: no growth; {} ticks, {:?}, last {:?}, {}",
+            pool.ticks(),
+            pool.history(),
+            pool.last_decision(),
+            pool.stats()
+        );
+        drop(release);
+        assert!(
+            // The retired workers gone too: one still finishing its exit would take the next
+            // round's tasks, and leave no backlog to grow for.
+            eventually(|| pool.threads() == 1 && pool.stats().live_threads == 1),
+            "round {round}: no shrink; {} ticks, {:?}",
+            pool.ticks(),
+            pool.history()
+        );
+    }
+    let calls = hook_calls.load(Ordering::SeqCst);
+    assert!(calls >= 6, "{calls} hook calls");
+    assert!(
+        pool.callback_panics() >= calls as u64,
+        "{} caught panics, {calls} hook calls",
+        pool.callback_panics()
+    );
+    assert_eq!(
+        pool.history().len(),
+        calls,
+        "each scaling event called the hook"
+    );
+    drop(pool); // the source's and the hook's `Drop`s panic here, quietly
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "the source and the hook, once each"
+    );
 }

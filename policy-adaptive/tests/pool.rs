@@ -623,7 +623,8 @@ struct Seen {
 /// 20 busy workers blocked, the cores full, a backlog the rules hold and would grow on
 /// demand), until the `switch_at`-th early sample: from there on the tasks sleep (nearly every
 /// busy worker blocked, the process at 0.1 cores). The switch happens inside the script, right
-/// after an early look, whatever the test thread's pace. The first midway read panics. With
+/// after an early look, whatever the test thread's pace. The first midway read panics (with a
+/// payload whose `Drop` panics). With
 /// `mixed_first`, the first sample after the switch reads the old load's last tasks beside the
 /// new (the process at 0.4 cores, 140 µs of CPU a task, the split still the old load's): a
 /// window the rules hold on.
@@ -682,7 +683,8 @@ impl Signals for HeldThenBlocking {
             seen.glances
         };
         if glances == 1 {
-            panic!("the first midway read panics");
+            // With a payload whose `Drop` panics too (and that payload's: two levels).
+            std::panic::panic_any(test_kit::Bomb(2));
         }
         Some(if self.switched() { 0.1 } else { 1.99 })
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex};
-use pool_core::{PoolBuildError, ThreadPool, ThreadPoolBuilder};
+use pool_core::{drop_quietly, PoolBuildError, ThreadPool, ThreadPoolBuilder};
 
 use super::schedule::controller_loop;
 use super::{AdaptivePool, Control, ScaleHook, ScalingEvent, Shared};
@@ -210,7 +210,7 @@ impl AdaptivePoolBuilder {
             .on_thread_start(move |index| on_start.record_current(index))
             .on_thread_stop(move |index| on_stop.forget(index))
             .build()?;
-        let signals = self
+        let mut signals = self
             .signals
             .unwrap_or_else(|| Box::new(PoolSignals::new(workers)));
         // A new pool may grow on demand: a burst may come before the first tick.
@@ -243,7 +243,11 @@ impl AdaptivePoolBuilder {
         // The workers' prefix, whoever set it (this builder, the user's pool builder, or ours).
         let controller = thread::Builder::new()
             .name(format!("{}-controller", shared.pool.thread_name()))
-            .spawn(move || controller_loop(&worker_shared, signals));
+            .spawn(move || {
+                controller_loop(&worker_shared, signals.as_mut());
+                // A custom source is user code: its `Drop` may panic too.
+                drop_quietly(signals);
+            });
         let controller = match controller {
             Ok(handle) => handle,
             Err(error) => {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use pool_core::{
-    CancelToken, Executor, Job, PoolStats, Priority, Rejected, TaskHandle, TaskOptions, ThreadPool,
+    drop_quietly, CancelToken, Executor, Job, PoolStats, Priority, Rejected, TaskHandle,
+    TaskOptions, ThreadPool,
 };
 
 use crate::config::Config;
@@ -128,6 +129,17 @@ impl Shared {
             if !wakes_in_time {
                 self.wake.notify_one();
             }
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// The hook is user code, and so is its `Drop` (whatever it captured): dropped quietly,
+    /// wherever the last handle goes (the thread dropping the pool, or the controller when the
+    /// hook dropped it).
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_scale.take() {
+            drop_quietly(hook);
         }
     }
 }

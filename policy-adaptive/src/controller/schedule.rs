@@ -2,9 +2,9 @@
 //! an early request, the second look, the midway look, or a stop), takes the cheap looks that need
 //! no sample, and hands the rest to a tick.
 
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use pool_core::call_quietly;
 use pool_core::sync::Ordering;
 
 use super::early_wait::{expects_ask, EarlyStep, EarlyWait, LookTimes};
@@ -71,7 +71,7 @@ fn nothing_to_grow_for(shared: &Shared, work_queued: bool) -> bool {
 
 /// The controller thread: wait for the interval (or an early request, at most
 /// `EARLY_PER_INTERVAL` per interval, or a stop), decide, repeat.
-pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
+pub(super) fn controller_loop(shared: &Shared, signals: &mut dyn Signals) {
     shared.control.lock().clock = CpuClock::current();
     // On every way out (a stop, a shut-down pool, a panic): the last CPU figure, then the clock
     // cleared, under the lock `controller_cpu` reads it under.
@@ -172,7 +172,7 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
                 backlog_gone = shared.skip_look(!queued);
                 continue;
             }
-            if !midway.samples(process_cpu_since_sample(shared, &mut *signals)) {
+            if !midway.samples(process_cpu_since_sample(shared, signals)) {
                 backlog_gone = shared.skip_look(false);
                 continue;
             }
@@ -217,7 +217,7 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
         let elapsed = now - last_sample;
         last_sample = now;
         let stretched = stretch.is_stretched();
-        match tick(shared, signals.as_mut(), elapsed, stretched) {
+        match tick(shared, signals, elapsed, stretched) {
             Flow::Stop => return,
             Flow::Go(found) => {
                 match occasion {
@@ -267,12 +267,10 @@ pub(super) fn controller_loop(shared: &Shared, mut signals: Box<dyn Signals>) {
 /// The process's CPU since the last sample, from the signals (a custom source may panic: no
 /// figure, counted as a callback panic).
 fn process_cpu_since_sample(shared: &Shared, signals: &mut dyn Signals) -> Option<f64> {
-    panic::catch_unwind(AssertUnwindSafe(|| signals.process_cpu_since_sample())).unwrap_or_else(
-        |_| {
-            shared.callback_panics.fetch_add(1, Ordering::Relaxed);
-            None
-        },
-    )
+    call_quietly(|| signals.process_cpu_since_sample()).unwrap_or_else(|| {
+        shared.callback_panics.fetch_add(1, Ordering::Relaxed);
+        None
+    })
 }
 
 /// When an early look may come: `look_gap` after the last early look (the rate bound, backed

@@ -2,11 +2,10 @@
 //! pool, records the [`ScalingEvent`] and calls the `on_scale` hook; `Flow` is what it leaves for
 //! the loop.
 
-use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use pool_core::sync::Ordering;
-use pool_core::ResizeError;
+use pool_core::{call_quietly, ResizeError};
 
 use super::{ScalingEvent, Shared};
 use crate::decide::{decide, grows_on_demand, ControllerState};
@@ -62,12 +61,14 @@ pub(super) fn tick(
     }
     let no_opinion = Flow::Go(Found::default());
     let interval = shared.config.interval;
-    let snapshot = match panic::catch_unwind(AssertUnwindSafe(|| signals.sample(pool, elapsed))) {
-        Ok(snapshot) => Snapshot {
+    // User code (a custom source) is called quietly: its panic, and its panic's payload, whose
+    // own `Drop` may panic too, stay here.
+    let snapshot = match call_quietly(|| signals.sample(pool, elapsed)) {
+        Some(snapshot) => Snapshot {
             elapsed: stretch::decision_elapsed(snapshot.elapsed, interval, stretched),
             ..snapshot
         },
-        Err(_) => {
+        None => {
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
             return no_opinion;
         }
@@ -75,15 +76,13 @@ pub(super) fn tick(
     let (decision, look_again) = {
         let mut control = shared.control.lock();
         let state = &mut control.state;
-        let decided = panic::catch_unwind(AssertUnwindSafe(|| {
-            decide(&snapshot, state, &shared.config)
-        }));
+        let decided = call_quietly(|| decide(&snapshot, state, &shared.config));
         match decided {
-            Ok(decision) => {
+            Some(decision) => {
                 control.last_decision = Some((snapshot, decision));
                 (decision, control.state.looks_again())
             }
-            Err(_) => {
+            None => {
                 // The state may be half-updated: start afresh rather than trust it.
                 control.state = ControllerState::new();
                 shared.callback_panics.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +138,7 @@ pub(super) fn tick(
         control.history.push_back(event);
     }
     if let Some(hook) = &shared.on_scale {
-        if panic::catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
+        if call_quietly(|| hook(&event)).is_none() {
             shared.callback_panics.fetch_add(1, Ordering::Relaxed);
         }
     }
