@@ -109,6 +109,50 @@ fn a_waker_that_panics_does_not_kill_the_worker() {
     assert_pool_survived(&pool, 0);
 }
 
+/// Counts its drop, then panics with a payload whose `Drop` panics too.
+struct Fuse(Arc<AtomicUsize>);
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::panic::panic_any(Bomb(1));
+    }
+}
+
+/// Invariant: the values the hooks and the panic handler captured are user code too: their
+/// `Drop`s run once each when the pool goes, and none of their panics reaches the thread that
+/// dropped it (two panicking in one drop would have aborted the process).
+#[test]
+fn hooks_whose_captures_panic_on_drop_are_dropped_quietly_with_the_pool() {
+    quiet_panics();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let fuse = || Fuse(Arc::clone(&dropped));
+    let (start, stop, park, unpark, handler) = (fuse(), fuse(), fuse(), fuse(), fuse());
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .on_thread_start(move |_| {
+            let _ = &start;
+        })
+        .on_thread_stop(move |_| {
+            let _ = &stop;
+        })
+        .on_thread_park(move |_| {
+            let _ = &park;
+        })
+        .on_thread_unpark(move |_| {
+            let _ = &unpark;
+        })
+        .panic_handler(move |_| {
+            let _ = &handler;
+        })
+        .build()
+        .unwrap();
+    pool.spawn(|| panic!("hostile task")).unwrap();
+    assert!(pool.wait_idle(PATIENCE));
+    drop(pool); // would unwind here
+    assert_eq!(dropped.load(Ordering::SeqCst), 5);
+}
+
 #[test]
 fn hooks_and_panic_handlers_that_panic_with_hostile_payloads_are_contained() {
     quiet_panics();

@@ -11,7 +11,7 @@ use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::unwind::call_quietly;
+use crate::unwind::{call_quietly, drop_quietly};
 
 /// Settings that outlive the builder.
 pub(crate) struct Hooks {
@@ -62,6 +62,27 @@ impl Hooks {
     pub(crate) fn call_panic_handler(&self, message: &str) {
         if let Some(handler) = &self.panic_handler {
             call_quietly(|| handler(message));
+        }
+    }
+}
+
+impl Drop for Hooks {
+    /// The hooks are user code, and so are the values they captured: each is dropped quietly,
+    /// one at a time (a slice drop that met a second panicking `Drop` would abort), on whichever
+    /// thread lets the pool go (the one dropping it, or the last worker to exit).
+    fn drop(&mut self) {
+        for hooks in [
+            &mut self.on_start,
+            &mut self.on_stop,
+            &mut self.on_park,
+            &mut self.on_unpark,
+        ] {
+            for hook in hooks.drain(..) {
+                drop_quietly(hook);
+            }
+        }
+        if let Some(handler) = self.panic_handler.take() {
+            drop_quietly(handler);
         }
     }
 }
