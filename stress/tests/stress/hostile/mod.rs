@@ -6,7 +6,9 @@
 //! are polled once with one); coalescing keys whose `Hash`, `Eq` or `Clone` panic; an `Executor`
 //! wrapping the pool that panics in `execute_with_priority` or drops the job unrun; start, stop,
 //! park and unpark hooks and the panic handler; `map_batch` functions, inputs and progress
-//! callbacks; DAG node closures, their captures and outputs.
+//! callbacks; DAG node closures, their captures and outputs; an adaptive pool's signal source
+//! and scaling hook, and the values they hold (`adaptive_ops.rs`: that pool runs beside the
+//! round's, on a priority queue of its own).
 //!
 //! After the round: the books balance (pool, coalescer, every DAG report has one outcome per
 //! node), every handle resolves within `patience()` (a timeout fails with a dump), every thread
@@ -17,6 +19,7 @@
 //! crate whose fix has not landed yet does not hide the others; `DEFAULT_PARTS` is what the test
 //! suite runs. A part switched off still runs its crate, with well-behaved user code.
 
+mod adaptive_ops;
 mod kit;
 mod policy_ops;
 mod pool_ops;
@@ -45,8 +48,9 @@ fn patience() -> Duration {
 
 /// The parts the test suite runs: every part. Each once failed, for a defect since fixed: the DAG
 /// runs (`dag`, `dag-exec`, `nested`), the coalescer's keys, values and executors (`coalesce`,
-/// `coalesce-keys`, `coalesce-exec`), and a batch whose inputs `cancel_all` discards
-/// (`batch-cancel`).
+/// `coalesce-keys`, `coalesce-exec`), a batch whose inputs `cancel_all` discards
+/// (`batch-cancel`), and the adaptive controller's source and hook (`adaptive`: a payload whose
+/// `Drop` panics stopped the controller, or aborted the process).
 pub const DEFAULT_PARTS: &str = "all";
 
 /// Which crates get hostile user code.
@@ -70,6 +74,9 @@ pub struct Parts {
     /// the other (by seed parity): `map_batch` never returns when `cancel_all` discards one of
     /// its queued inputs (found by this harness; not yet an issue-11 item).
     pub batch_cancel: bool,
+    /// `adaptive`: the adaptive pool's signal source and scaling hook panic (payloads whose
+    /// `Drop` panics included) and hold values whose `Drop` panics.
+    pub adaptive: bool,
 }
 
 impl Parts {
@@ -91,6 +98,7 @@ impl Parts {
                 "dag-exec" => parts.dag_exec = true,
                 "nested" => parts.nested = true,
                 "batch-cancel" => parts.batch_cancel = true,
+                "adaptive" => parts.adaptive = true,
                 "all" => {
                     parts = Parts {
                         core: true,
@@ -101,11 +109,12 @@ impl Parts {
                         dag_exec: true,
                         nested: true,
                         batch_cancel: true,
+                        adaptive: true,
                     }
                 }
                 other => panic!(
                     "STRESS_HOSTILE: unknown part {other:?} (core, coalesce, coalesce-keys, \
-                     coalesce-exec, dag, dag-exec, nested, batch-cancel, all)"
+                     coalesce-exec, dag, dag-exec, nested, batch-cancel, adaptive, all)"
                 ),
             }
         }
@@ -122,6 +131,7 @@ pub struct Round {
     pub coalescer: Coalescer<Key, Bomb, Arc<HostileExecutor>>,
     pub coalesce_exec: Arc<HostileExecutor>,
     pub dag_exec: Arc<HostileExecutor>,
+    pub adaptive: adaptive_ops::Adaptive,
     pub census: Census,
     pub hooks: Arc<Hooks>,
     pub watchdog: Watchdog,
@@ -139,14 +149,15 @@ pub struct Hooks {
 impl Round {
     /// The state to print when something hangs or fails.
     pub fn dump(&self) -> String {
-        dump(
+        let round = dump(
             &self.pool,
             &self.queue,
             &self.coalescer,
             &self.coalesce_exec,
             &self.dag_exec,
             &self.census,
-        )
+        );
+        format!("{round}\n{}", self.adaptive.dump())
     }
 
     pub fn ctx(&self) -> String {
@@ -169,6 +180,7 @@ fn parts_spec(p: Parts) -> String {
         (p.dag_exec, "dag-exec"),
         (p.nested, "nested"),
         (p.batch_cancel, "batch-cancel"),
+        (p.adaptive, "adaptive"),
     ];
     names
         .iter()
@@ -217,6 +229,7 @@ pub fn run(seed: u64, parts: Parts, drivers: usize, ops: usize) -> u64 {
         .build()
         .expect("valid coalescer");
     let census = Census::default();
+    let adaptive = adaptive_ops::build(seed, parts, &census);
     // The watchdog reads the round through weak references, so it never keeps it alive.
     let watched = Arc::new(std::sync::OnceLock::<std::sync::Weak<Round>>::new());
     let watchdog = Watchdog::start(seed, {
@@ -236,6 +249,7 @@ pub fn run(seed: u64, parts: Parts, drivers: usize, ops: usize) -> u64 {
         coalescer,
         coalesce_exec,
         dag_exec,
+        adaptive,
         census,
         hooks,
         watchdog,
@@ -292,9 +306,14 @@ fn check_after_shutdown(round: Arc<Round>) -> u64 {
     let ops = round.ops.load(Ordering::SeqCst);
     let census = round.census.clone();
     // The coalescer may still hold hostile closures or values; the harness drops them here, on
-    // its own thread, where their panics are allowed.
-    let Round { coalescer, .. } = round;
+    // its own thread, where their panics are allowed. The adaptive pool lets none out.
+    let Round {
+        coalescer,
+        adaptive,
+        ..
+    } = round;
     kit::tolerate(move || drop(coalescer));
+    adaptive_ops::finish(&ctx, &dump, adaptive);
     assert_eq!(
         census.live(),
         0,

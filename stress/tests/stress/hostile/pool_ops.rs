@@ -59,7 +59,7 @@ fn trap(dice: &Arc<Dice>, percent: u32, hook: &'static str) -> impl Fn(usize) + 
     }
 }
 
-/// A held pool task and what it was planned to do.
+/// A held pool task (the round's pool's or its adaptive pool's) and what it was planned to do.
 pub struct HeldTask {
     handle: TaskHandle<Bomb>,
     index: u64,
@@ -68,6 +68,18 @@ pub struct HeldTask {
     runs: Arc<AtomicU32>,
     /// `cancel()` returned true.
     cancel_won: bool,
+}
+
+impl HeldTask {
+    pub fn new(handle: TaskHandle<Bomb>, index: u64, panics: bool, runs: Arc<AtomicU32>) -> Self {
+        HeldTask {
+            handle,
+            index,
+            panics,
+            runs,
+            cancel_won: false,
+        }
+    }
 }
 
 pub enum Held {
@@ -128,6 +140,11 @@ pub fn drive(round: &Arc<Round>, driver: u64, ops: usize) {
                     held.push(h);
                 }
             }
+            86..=90 => {
+                if let Some(h) = super::adaptive_ops::op(round, &mut rng, index) {
+                    held.push(h);
+                }
+            }
             _ => {
                 if !held.is_empty() {
                     let i = rng.usize(..held.len());
@@ -168,7 +185,7 @@ pub fn resolve(round: &Round, held: Held) {
 
 /// A hostile closure for a pool task: it captures a value (armed or not), returns one (armed or
 /// not), and ends as `ending` says.
-fn hostile_task(
+pub fn hostile_task(
     round: &Round,
     rng: &mut fastrand::Rng,
     index: u64,
