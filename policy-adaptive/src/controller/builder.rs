@@ -166,14 +166,17 @@ impl AdaptivePoolBuilder {
         self
     }
 
-    /// Replaces the production signals (for tests and simulations).
+    /// Replaces the production signals (for tests and simulations). Its panics are caught (a
+    /// panicking sample skips the tick; the payload is dropped quietly, and so is the source
+    /// when the controller exits).
     pub fn signals<S: Signals + 'static>(mut self, signals: S) -> Self {
         self.signals = Some(Box::new(signals));
         self
     }
 
     /// Called on the controller thread after each change of the worker count. A panic in it is
-    /// caught and the controller carries on. It may call back into the pool (read its history,
+    /// caught (its payload and the hook's own captures are dropped quietly, whatever their
+    /// `Drop` does) and the controller carries on. It may call back into the pool (read its history,
     /// submit, even shut it down or drop the last handle). [`AdaptivePool::shutdown`] waits for
     /// a call in progress, as it waits for running tasks: a hook that waits for the thread that
     /// is shutting the pool down (a lock that thread holds) deadlocks both.
