@@ -110,6 +110,7 @@ fn a_waker_that_panics_does_not_kill_the_worker() {
 }
 
 /// Counts its drop, then panics with a payload whose `Drop` panics too.
+#[derive(Debug)]
 struct Fuse(Arc<AtomicUsize>);
 
 impl Drop for Fuse {
@@ -151,6 +152,46 @@ fn hooks_whose_captures_panic_on_drop_are_dropped_quietly_with_the_pool() {
     assert!(pool.wait_idle(PATIENCE));
     drop(pool); // would unwind here
     assert_eq!(dropped.load(Ordering::SeqCst), 5);
+}
+
+/// A FIFO policy holding a value whose `Drop` panics.
+#[derive(Debug)]
+struct FusedPolicy {
+    queue: std::sync::Mutex<std::collections::VecDeque<pool_core::QueuedTask>>,
+    _fuse: Fuse,
+}
+
+impl pool_core::QueuePolicy for FusedPolicy {
+    fn push(&self, task: pool_core::QueuedTask) {
+        self.queue.lock().unwrap().push_back(task);
+    }
+
+    fn pop(&self) -> Option<pool_core::QueuedTask> {
+        self.queue.lock().unwrap().pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.queue.lock().unwrap().len()
+    }
+}
+
+/// Invariant: a plugged-in policy is user code too: its `Drop` runs once when the pool goes,
+/// and its panic does not reach the thread that dropped the pool.
+#[test]
+fn a_policy_whose_drop_panics_is_dropped_quietly_with_the_pool() {
+    quiet_panics();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .queue_policy(FusedPolicy {
+            queue: Default::default(),
+            _fuse: Fuse(Arc::clone(&dropped)),
+        })
+        .build()
+        .unwrap();
+    assert_eq!(pool.submit(|| 3).unwrap().join().unwrap(), 3);
+    drop(pool); // would unwind here
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
 
 #[test]

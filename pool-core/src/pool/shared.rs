@@ -103,6 +103,34 @@ pub(crate) enum Global {
     Policy(Box<dyn QueuePolicy>),
 }
 
+impl Drop for Global {
+    /// A plugged-in policy is user code, its `Drop` too: dropped quietly wherever the pool goes
+    /// (the thread dropping it, or a worker whose task held the last handle).
+    fn drop(&mut self) {
+        if let Global::Policy(policy) = self {
+            drop_quietly(std::mem::replace(policy, Box::new(Gone)));
+        }
+    }
+}
+
+/// What stands in for a policy being dropped: empty, and a zero-sized box (no allocation).
+#[derive(Debug)]
+struct Gone;
+
+impl QueuePolicy for Gone {
+    fn push(&self, task: QueuedTask) {
+        drop(task);
+    }
+
+    fn pop(&self) -> Option<QueuedTask> {
+        None
+    }
+
+    fn len(&self) -> usize {
+        0
+    }
+}
+
 /// Everything the workers and the pool handle share.
 pub(crate) struct Shared {
     pub(crate) global: Global,
