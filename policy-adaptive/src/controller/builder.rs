@@ -176,10 +176,11 @@ impl AdaptivePoolBuilder {
 
     /// Called on the controller thread after each change of the worker count. A panic in it is
     /// caught (its payload and the hook's own captures are dropped quietly, whatever their
-    /// `Drop` does) and the controller carries on. It may call back into the pool (read its history,
-    /// submit, even shut it down or drop the last handle). [`AdaptivePool::shutdown`] waits for
-    /// a call in progress, as it waits for running tasks: a hook that waits for the thread that
-    /// is shutting the pool down (a lock that thread holds) deadlocks both.
+    /// `Drop` does) and the controller carries on. It may call back into the pool (read its
+    /// history, submit, even shut it down or drop the last handle).
+    /// [`AdaptivePool::shutdown`] waits for a call in progress, as it waits for running tasks:
+    /// a hook that waits for the thread that is shutting the pool down (a lock that thread
+    /// holds) deadlocks both.
     pub fn on_scale<F>(mut self, hook: F) -> Self
     where
         F: Fn(&ScalingEvent) + Send + Sync + 'static,

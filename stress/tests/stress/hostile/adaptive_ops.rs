@@ -3,11 +3,11 @@
 //! payload whose `Drop` panics) and hold values whose `Drop` panics. Hostile tasks, jobs that
 //! block (so it grows, and shrinks after) and DAG runs go through it.
 //!
-//! After the round it grows and shrinks a few more times, then: every panic the source and the hook threw was caught and counted by the
-//! controller (`callback_panics`, exactly: `decide` never panics, so any other count is a
-//! defect), the controller ticked, its books balance with no thread left, as many workers
-//! stopped as started, and dropping it lets no panic out (its hook's captured value is dropped
-//! quietly).
+//! After the round it grows and shrinks a few more times, then: every panic the source and the
+//! hook threw was caught and counted by the controller (`callback_panics`, exactly: `decide`
+//! never panics, so any other count is a defect), the controller ticked, its books balance with
+//! no thread left, as many workers stopped as started, and dropping it lets no panic out (its
+//! hook's captured value is dropped quietly).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
