@@ -286,7 +286,10 @@ impl fmt::Display for Snapshot {
 /// tests.
 ///
 /// Called on the controller thread once per tick. A panic in `sample` is caught: the controller
-/// skips that tick and keeps running. Nonsense figures (counts at `u64::MAX`, CPU figures that
+/// skips that tick and keeps running (the panic's payload, and the source itself when the
+/// controller exits, are dropped quietly: a `Drop` that panics changes nothing). A sample that
+/// blocks holds the controller: [`AdaptivePool::shutdown`](crate::AdaptivePool::shutdown) waits
+/// for it, as for a running task. Nonsense figures (counts at `u64::MAX`, CPU figures that
 /// are NaN, infinite or negative, an `elapsed` of `Duration::MAX`) decide nothing useful, but they
 /// never panic the controller nor take the worker count outside `min..=max`: counts past 2^20
 /// threads or 2^30 tasks read as those bounds (`tests/hostile.rs` feeds a pool such snapshots).
