@@ -87,11 +87,9 @@ fn tick_cost(workers: usize, hold: Hold) -> Result<Cost, Box<dyn std::error::Err
     let busy = hold == Hold::Busy;
     let few = hold == Hold::Few;
     let registry = WorkerThreads::new();
-    let hook = registry.clone();
     let pool = Arc::new(
-        ThreadPool::builder()
-            .threads(workers)
-            .on_thread_start(move |index| hook.record_current(index))
+        registry
+            .recording(ThreadPool::builder().threads(workers))
             .build()?,
     );
     let stop = Arc::new(AtomicBool::new(false));

@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use pool_core::sync::{Arc, Mutex};
+use pool_core::ThreadPoolBuilder;
 
 /// A thread's cumulative time on a CPU and waiting in a run queue for one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -428,7 +429,9 @@ fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
 /// The OS thread ids of a pool's workers, by worker index, recorded by the pool's start hook.
 ///
 /// [`AdaptivePool`](crate::AdaptivePool) installs the hooks itself; use this type directly only
-/// to run [`PoolSignals`](crate::PoolSignals) on a pool you build.
+/// to run [`PoolSignals`](crate::PoolSignals) on a pool you build (a custom
+/// [`Signals`](crate::Signals) that wraps them, say): [`recording`](Self::recording) adds the
+/// hooks to that pool's builder.
 ///
 /// # Examples
 ///
@@ -437,11 +440,8 @@ fn parse_schedstat(text: &str) -> Option<ThreadTimes> {
 /// use pool_core::ThreadPool;
 ///
 /// let workers = WorkerThreads::new();
-/// let (on_start, on_stop) = (workers.clone(), workers.clone());
-/// let pool = ThreadPool::builder()
-///     .threads(2)
-///     .on_thread_start(move |index| on_start.record_current(index))
-///     .on_thread_stop(move |index| on_stop.forget(index))
+/// let pool = workers
+///     .recording(ThreadPool::builder().threads(2))
 ///     .build()
 ///     .unwrap();
 /// pool.wait_idle(std::time::Duration::from_secs(10));
@@ -485,6 +485,16 @@ impl WorkerThreads {
     /// Forgets worker `index` (call from `on_thread_stop`).
     pub fn forget(&self, index: usize) {
         self.tids.lock().remove(&index);
+    }
+
+    /// `builder` with a start hook that records each worker here
+    /// ([`record_current`](Self::record_current)) and a stop hook that forgets it
+    /// ([`forget`](Self::forget)); they add up with the builder's own hooks.
+    pub fn recording(&self, builder: ThreadPoolBuilder) -> ThreadPoolBuilder {
+        let (on_start, on_stop) = (self.clone(), self.clone());
+        builder
+            .on_thread_start(move |index| on_start.record_current(index))
+            .on_thread_stop(move |index| on_stop.forget(index))
     }
 
     /// Runs `f` on the registry under its lock: a tick looks up a handful of a pool's up to

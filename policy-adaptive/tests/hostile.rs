@@ -18,7 +18,7 @@ use policy_adaptive::{
     Snapshot, WorkerStates, WorkerThreads,
 };
 use pool_core::ThreadPool;
-use test_kit::{eventually, Bomb, PATIENCE};
+use test_kit::{eventually, Bomb, Fuse, PATIENCE};
 
 fn pick<T: Copy>(rng: &mut fastrand::Rng, values: &[T]) -> T {
     values[rng.usize(..values.len())]
@@ -240,17 +240,6 @@ fn a_pool_fed_hostile_figures_keeps_ticking_within_its_bounds() {
     assert_eq!(stats.completed, submitted, "{stats}");
 }
 
-/// Counts its drop, then panics with a payload whose `Drop` panics too: the value a hostile
-/// source or hook captures.
-struct Fuse(Arc<AtomicUsize>);
-
-impl Drop for Fuse {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        std::panic::panic_any(Bomb(1));
-    }
-}
-
 /// The pool's own signals, but every fourth sample and every midway figure panics with a
 /// `Bomb(2)` (its payload's `Drop` panics, and that payload's too).
 struct BombingSignals {
@@ -284,16 +273,11 @@ fn panics_whose_payloads_panic_on_drop_never_stop_the_controller() {
     test_kit::quiet_panics(|_| false);
     let dropped = Arc::new(AtomicUsize::new(0));
     let hook_calls = Arc::new(AtomicUsize::new(0));
-    let (calls, fuse) = (Arc::clone(&hook_calls), Fuse(Arc::clone(&dropped)));
+    let (calls, fuse) = (Arc::clone(&hook_calls), Fuse::new(&dropped));
     // The pool's own source, on a pool whose hooks record its workers for it.
     let workers = WorkerThreads::new();
-    let (on_start, on_stop) = (workers.clone(), workers.clone());
     let pool = AdaptivePool::builder()
-        .pool(
-            ThreadPool::builder()
-                .on_thread_start(move |index| on_start.record_current(index))
-                .on_thread_stop(move |index| on_stop.forget(index)),
-        )
+        .pool(workers.recording(ThreadPool::builder()))
         .min(1)
         .max(4)
         .interval(Duration::from_millis(10))
@@ -301,7 +285,7 @@ fn panics_whose_payloads_panic_on_drop_never_stop_the_controller() {
         .signals(BombingSignals {
             inner: PoolSignals::new(workers),
             samples: 0,
-            _fuse: Fuse(Arc::clone(&dropped)),
+            _fuse: Fuse::new(&dropped),
         })
         .on_scale(move |_| {
             let _ = &fuse;

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Wake, Waker};
-use test_kit::{Bomb, WorkerGate, PATIENCE};
+use test_kit::{Bomb, Fuse, WorkerGate, PATIENCE};
 
 /// Silences the panics these tests provoke on purpose.
 fn quiet_panics() {
@@ -109,17 +109,6 @@ fn a_waker_that_panics_does_not_kill_the_worker() {
     assert_pool_survived(&pool, 0);
 }
 
-/// Counts its drop, then panics with a payload whose `Drop` panics too.
-#[derive(Debug)]
-struct Fuse(Arc<AtomicUsize>);
-
-impl Drop for Fuse {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        std::panic::panic_any(Bomb(1));
-    }
-}
-
 /// Invariant: the values the hooks and the panic handler captured are user code too: their
 /// `Drop`s run once each when the pool goes, and none of their panics reaches the thread that
 /// dropped it (two panicking in one drop would have aborted the process).
@@ -127,7 +116,7 @@ impl Drop for Fuse {
 fn hooks_whose_captures_panic_on_drop_are_dropped_quietly_with_the_pool() {
     quiet_panics();
     let dropped = Arc::new(AtomicUsize::new(0));
-    let fuse = || Fuse(Arc::clone(&dropped));
+    let fuse = || Fuse::new(&dropped);
     let (start, stop, park, unpark, handler) = (fuse(), fuse(), fuse(), fuse(), fuse());
     let pool = ThreadPool::builder()
         .threads(2)
@@ -185,7 +174,7 @@ fn a_policy_whose_drop_panics_is_dropped_quietly_with_the_pool() {
         .threads(2)
         .queue_policy(FusedPolicy {
             queue: Default::default(),
-            _fuse: Fuse(Arc::clone(&dropped)),
+            _fuse: Fuse::new(&dropped),
         })
         .build()
         .unwrap();

@@ -24,6 +24,38 @@ impl Drop for Bomb {
     }
 }
 
+/// A value whose destructor counts itself, then panics with a [`Bomb`]`(1)` (whose own drop
+/// panics again): what a hostile hook, signal source or queue policy captures, in a test that
+/// also checks the value was dropped exactly once.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// test_kit::quiet_panics(|_| false);
+/// let dropped = Arc::new(AtomicUsize::new(0));
+/// pool_core::drop_quietly(test_kit::Fuse::new(&dropped));
+/// assert_eq!(dropped.load(Ordering::SeqCst), 1);
+/// ```
+#[derive(Debug)]
+pub struct Fuse(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Fuse {
+    /// A fuse that counts its drop in `dropped`.
+    pub fn new(dropped: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Fuse {
+        Fuse(std::sync::Arc::clone(dropped))
+    }
+}
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::panic::panic_any(Bomb(1));
+    }
+}
+
 /// Silences the panics a test binary provokes on purpose (they are expected, and noisy): string
 /// messages `is_expected` accepts, and every payload that is not a string (a [`Bomb`], a value
 /// raised with `panic_any`: only a test raises those, on purpose, while a failed assertion's

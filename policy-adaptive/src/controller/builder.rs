@@ -197,7 +197,6 @@ impl AdaptivePoolBuilder {
     pub fn build(self) -> Result<AdaptivePool, AdaptiveBuildError> {
         self.config.validate()?;
         let workers = WorkerThreads::new();
-        let (on_start, on_stop) = (workers.clone(), workers.clone());
         let mut builder = match self.pool {
             Some(builder) => builder,
             None => ThreadPool::builder().thread_name("adaptive"),
@@ -209,10 +208,8 @@ impl AdaptivePoolBuilder {
             builder = builder.stack_size(bytes);
         }
         // Hooks add up in pool-core: the user's run first, ours record the worker's OS thread id.
-        let pool = builder
-            .threads(self.config.min)
-            .on_thread_start(move |index| on_start.record_current(index))
-            .on_thread_stop(move |index| on_stop.forget(index))
+        let pool = workers
+            .recording(builder.threads(self.config.min))
             .build()?;
         let mut signals = self
             .signals

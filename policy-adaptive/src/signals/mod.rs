@@ -87,10 +87,8 @@ const HOST_FREE_BELOW: f64 = 0.9;
 /// use std::time::Duration;
 ///
 /// let workers = WorkerThreads::new();
-/// let hook = workers.clone();
-/// let pool = ThreadPool::builder()
-///     .threads(2)
-///     .on_thread_start(move |index| hook.record_current(index))
+/// let pool = workers
+///     .recording(ThreadPool::builder().threads(2))
 ///     .build()
 ///     .unwrap();
 /// let mut signals = PoolSignals::new(workers);

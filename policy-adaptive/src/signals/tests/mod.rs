@@ -21,13 +21,12 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// A pool of `threads` workers whose thread ids (and CPU clocks) `WorkerThreads` records.
+/// A pool of `threads` workers whose thread ids (and CPU clocks) `WorkerThreads` records (and
+/// forgets when a worker stops).
 fn recorded_pool(threads: usize) -> (ThreadPool, WorkerThreads) {
     let workers = WorkerThreads::new();
-    let hook = workers.clone();
-    let pool = ThreadPool::builder()
-        .threads(threads)
-        .on_thread_start(move |index| hook.record_current(index))
+    let pool = workers
+        .recording(ThreadPool::builder().threads(threads))
         .build()
         .unwrap();
     (pool, workers)
@@ -43,11 +42,8 @@ fn pool_blocked_at_a_gate(
     started: usize,
 ) -> (ThreadPool, WorkerThreads, std::sync::mpsc::Sender<()>) {
     let workers = WorkerThreads::new();
-    let (on_start, on_stop) = (workers.clone(), workers.clone());
-    let pool = ThreadPool::builder()
-        .threads(threads)
-        .on_thread_start(move |index| on_start.record_current(index))
-        .on_thread_stop(move |index| on_stop.forget(index))
+    let pool = workers
+        .recording(ThreadPool::builder().threads(threads))
         .build()
         .unwrap();
     let (release, gate) = std::sync::mpsc::channel::<()>();

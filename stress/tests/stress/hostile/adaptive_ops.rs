@@ -91,24 +91,23 @@ pub fn build(seed: u64, parts: Parts, census: &Census) -> Adaptive {
     };
     let (started, stopped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let workers = WorkerThreads::new();
-    let (on_start, on_stop) = (workers.clone(), workers.clone());
     let (count_start, count_stop) = (Arc::clone(&started), Arc::clone(&stopped));
     let queue = PriorityQueue::new();
     let hook_striker = striker.clone();
     let hook_armed = Bomb::new(u64::MAX, armed, census);
     let pool = AdaptivePool::builder()
         .pool(
-            ThreadPool::builder()
-                .thread_name("hostile-adaptive")
-                .queue_policy(queue.clone())
-                .on_thread_start(move |index| {
-                    count_start.fetch_add(1, Ordering::SeqCst);
-                    on_start.record_current(index);
-                })
-                .on_thread_stop(move |index| {
-                    count_stop.fetch_add(1, Ordering::SeqCst);
-                    on_stop.forget(index);
-                }),
+            workers.recording(
+                ThreadPool::builder()
+                    .thread_name("hostile-adaptive")
+                    .queue_policy(queue.clone())
+                    .on_thread_start(move |_| {
+                        count_start.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .on_thread_stop(move |_| {
+                        count_stop.fetch_add(1, Ordering::SeqCst);
+                    }),
+            ),
         )
         .min(1)
         .max(6)
