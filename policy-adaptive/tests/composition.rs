@@ -186,3 +186,39 @@ fn priorities_adaptive_count_coalescing_and_a_dag_on_one_pool() {
     assert!(stats.completed >= (1 + INDEXING + 1 + 2) as u64, "{stats}");
     assert_eq!(stats.live_threads, 0, "every worker joined");
 }
+
+/// Invariant: the adaptive pool executes as the pool it attaches to: it reports that pool's
+/// `honors_priority` (a DAG run works out its critical path only where it is true: before, the
+/// trait's default made an adaptive priority pool read as FIFO), and a batch takes the pool's
+/// batch path: every job runs once and the books balance.
+#[test]
+fn the_adaptive_pool_executes_as_its_pool_does() {
+    use pool_core::{Executor, Job};
+
+    let fifo = AdaptivePool::new(1, 2).unwrap();
+    assert!(!fifo.honors_priority());
+    let prioritized = AdaptivePool::builder()
+        .pool(ThreadPool::builder().queue_policy(PriorityQueue::new()))
+        .min(1)
+        .max(2)
+        .build()
+        .unwrap();
+    assert!(prioritized.pool().honors_priority());
+    assert!(prioritized.honors_priority());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut jobs = (0..50).map(|_| {
+        let ran = Arc::clone(&ran);
+        Box::new(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        }) as Job
+    });
+    prioritized
+        .execute_batch(&mut jobs, Priority::High)
+        .unwrap();
+    assert!(prioritized.wait_idle(PATIENCE));
+    assert_eq!(ran.load(Ordering::SeqCst), 50);
+    prioritized.shutdown();
+    let stats = prioritized.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.completed, 50, "{stats}");
+}

@@ -449,6 +449,25 @@ impl Executor for AdaptivePool {
         self.shared.after_submit();
         Ok(())
     }
+
+    /// The pool's own batch path (one queue operation for the batch, where the pool has one),
+    /// then one early-decision check for the batch, as for a burst submitted one by one (only
+    /// the first submission that finds work queued asks).
+    fn execute_batch(
+        &self,
+        jobs: &mut dyn Iterator<Item = Job>,
+        priority: Priority,
+    ) -> Result<(), Rejected<Job>> {
+        let submitted = self.shared.pool.execute_batch(jobs, priority);
+        self.shared.after_submit();
+        submitted
+    }
+
+    /// The attached pool's: true over a queue policy that orders by priority (a DAG run then
+    /// works out its critical path for it, as on the pool itself).
+    fn honors_priority(&self) -> bool {
+        self.shared.pool.honors_priority()
+    }
 }
 
 impl Drop for AdaptivePool {
