@@ -230,13 +230,7 @@ fn submit_task(round: &Round, rng: &mut fastrand::Rng, index: u64) -> Option<Hel
             return None;
         }
     }
-    Some(Held::Task(HeldTask {
-        handle,
-        index,
-        panics,
-        runs,
-        cancel_won: false,
-    }))
+    Some(Held::Task(HeldTask::new(handle, index, panics, runs)))
 }
 
 fn resolve_task(round: &Round, t: HeldTask) {
@@ -410,13 +404,7 @@ fn nested(round: &Round, rng: &mut fastrand::Rng, index: u64, batches: bool) -> 
         Bomb::new(index, false, &census)
     };
     let handle = round.pool.submit(task).map_err(drop_quietly).ok()?;
-    Some(Held::Task(HeldTask {
-        handle,
-        index,
-        panics: false,
-        runs,
-        cancel_won: false,
-    }))
+    Some(Held::Task(HeldTask::new(handle, index, false, runs)))
 }
 
 /// Shutdown racing late hostile submissions (pool, coalescer, DAG): each either runs or comes
@@ -433,13 +421,9 @@ pub fn shutdown_racing_late_work(round: &Arc<Round>) {
                     let (task, panics, runs) =
                         hostile_task(&round, &mut rng, index, round.parts.core);
                     match round.pool.submit(task) {
-                        Ok(handle) => held.push(Held::Task(HeldTask {
-                            handle,
-                            index,
-                            panics,
-                            runs,
-                            cancel_won: false,
-                        })),
+                        Ok(handle) => {
+                            held.push(Held::Task(HeldTask::new(handle, index, panics, runs)))
+                        }
                         Err(refused) => {
                             drop_quietly(refused);
                             break;
