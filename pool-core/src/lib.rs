@@ -46,8 +46,8 @@
 //! with [`TaskError::Panicked`] (or goes to the panic handler for [`ThreadPool::spawn`]), and every
 //! other panic is caught and dropped quietly (a panic payload whose own `Drop` panics included).
 //! The helpers that do this are public ([`drop_quietly`], [`wake_quietly`], [`call_quietly`],
-//! [`catch_panic`], [`OnExit`]) so the sibling crates, and executors written by users, call user
-//! code the same way.
+//! [`catch_panic`], [`OnExit`], and [`QuietDrop`] for user code a value holds) so the sibling
+//! crates, and executors written by users, call user code the same way.
 //!
 //! Two things no library can catch: a stack overflow in a task aborts the process (Rust's
 //! behaviour; size stacks with [`ThreadPoolBuilder::stack_size`]), and so does a panic while
@@ -126,4 +126,6 @@ pub use pool::{
 };
 pub use scope::Scope;
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};
-pub use unwind::{call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit};
+pub use unwind::{
+    call_quietly, catch_panic, drop_quietly, panic_message, wake_quietly, OnExit, QuietDrop,
+};

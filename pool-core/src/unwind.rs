@@ -7,6 +7,8 @@
 
 use std::any::Any;
 use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
 
@@ -33,6 +35,67 @@ use std::task::Waker;
 pub fn drop_quietly<T>(value: T) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
         drop_payload(payload);
+    }
+}
+
+/// Owns a piece of user code (a hook, a queue policy, a signal source) and drops it quietly
+/// ([`drop_quietly`]) wherever it goes: with the pool, with a builder that was dropped or whose
+/// `build` failed, or beside others like it in a `Vec` (whose own drop, meeting a second
+/// panicking `Drop` while unwinding from the first, would abort the process). Reads through to
+/// the value at no cost (`Deref`, `DerefMut`).
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::QuietDrop;
+///
+/// struct Hostile(u32);
+/// impl Drop for Hostile {
+///     fn drop(&mut self) {
+///         panic!("hostile destructor");
+///     }
+/// }
+///
+/// let values = vec![QuietDrop::new(Hostile(1)), QuietDrop::new(Hostile(2))];
+/// assert_eq!(values[1].0, 2);
+/// drop(values); // returns normally: each `Drop` panics, and each panic is caught
+/// ```
+#[derive(Clone)]
+pub struct QuietDrop<T>(ManuallyDrop<T>);
+
+impl<T> QuietDrop<T> {
+    /// Wraps `value`, to be dropped quietly.
+    pub fn new(value: T) -> Self {
+        QuietDrop(ManuallyDrop::new(value))
+    }
+}
+
+impl<T> Deref for QuietDrop<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for QuietDrop<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> Drop for QuietDrop<T> {
+    fn drop(&mut self) {
+        // SAFETY: the value is taken out of its `ManuallyDrop` here alone, once: `drop` runs at
+        // most once, and nothing reads `self.0` after it (the wrapper is going away).
+        let value = unsafe { ManuallyDrop::take(&mut self.0) };
+        drop_quietly(value);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for QuietDrop<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }
 

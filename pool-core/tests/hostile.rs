@@ -2,7 +2,7 @@
 //! wakers and hooks may all panic. None of it may kill a worker, strand a handle or unbalance the
 //! books.
 
-use pool_core::{yield_now, TaskError, ThreadPool, Yield};
+use pool_core::{yield_now, Executor, TaskError, ThreadPool, Yield};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -181,6 +181,126 @@ fn a_policy_whose_drop_panics_is_dropped_quietly_with_the_pool() {
     assert_eq!(pool.submit(|| 3).unwrap().join().unwrap(), 3);
     drop(pool); // would unwind here
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+/// A builder whose five hooks and policy each hold a [`Fuse`] counting into `dropped`.
+fn fused_builder(dropped: &Arc<AtomicUsize>) -> pool_core::ThreadPoolBuilder {
+    let (start, stop, park, unpark, handler) = (
+        Fuse::new(dropped),
+        Fuse::new(dropped),
+        Fuse::new(dropped),
+        Fuse::new(dropped),
+        Fuse::new(dropped),
+    );
+    ThreadPool::builder()
+        .on_thread_start(move |_| {
+            let _ = &start;
+        })
+        .on_thread_stop(move |_| {
+            let _ = &stop;
+        })
+        .on_thread_park(move |_| {
+            let _ = &park;
+        })
+        .on_thread_unpark(move |_| {
+            let _ = &unpark;
+        })
+        .panic_handler(move |_| {
+            let _ = &handler;
+        })
+        .queue_policy(FusedPolicy {
+            queue: Default::default(),
+            _fuse: Fuse::new(dropped),
+        })
+}
+
+/// Invariant: a build that fails returns its typed error, and what the builder held (five hooks
+/// and a policy, user code) is dropped quietly on the way, once each: a panicking `Drop` does not
+/// turn the error into a panic, and two of them do not abort the process (as two in one `Vec`
+/// did). The same holds for a builder dropped without building.
+#[test]
+fn a_failed_build_drops_its_hooks_and_policy_quietly_and_returns_its_error() {
+    quiet_panics();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    type IsExpected = fn(&pool_core::PoolBuildError) -> bool;
+    let checks: [(pool_core::ThreadPoolBuilder, IsExpected); 4] = [
+        (fused_builder(&dropped).threads(0), |e| e.is_zero_threads()),
+        (fused_builder(&dropped).stack_size(0), |e| {
+            e.is_zero_stack_size()
+        }),
+        (fused_builder(&dropped).thread_name("a\0b"), |e| {
+            e.is_invalid_name()
+        }),
+        // More stack than the address space holds: the OS refuses the first worker.
+        (
+            fused_builder(&dropped).threads(1).stack_size(1 << 62),
+            |e| e.is_spawn_failure(),
+        ),
+    ];
+    for (round, (builder, is_expected)) in checks.into_iter().enumerate() {
+        let error = builder.build().expect_err("a bad setting");
+        assert!(is_expected(&error), "round {round}: {error}");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            6 * (round + 1),
+            "round {round}"
+        );
+    }
+    drop(fused_builder(&dropped)); // would unwind (abort) here
+    assert_eq!(dropped.load(Ordering::SeqCst), 6 * 5);
+}
+
+/// A FIFO policy that panics, with a payload whose `Drop` panics, when asked what it needs.
+/// Counts its pushes.
+#[derive(Debug, Default)]
+struct SilentPolicy(
+    std::sync::Mutex<std::collections::VecDeque<pool_core::QueuedTask>>,
+    Arc<AtomicUsize>,
+);
+
+impl pool_core::QueuePolicy for SilentPolicy {
+    fn push(&self, task: pool_core::QueuedTask) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.lock().unwrap().push_back(task);
+    }
+
+    fn pop(&self) -> Option<pool_core::QueuedTask> {
+        self.0.lock().unwrap().pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn local_queues(&self) -> bool {
+        std::panic::panic_any(Bomb(2))
+    }
+
+    fn honors_priority(&self) -> bool {
+        std::panic::panic_any(Bomb(2))
+    }
+}
+
+/// Invariant: a policy that panics when the build asks what it needs (its own queues, a
+/// priority order) gets the trait's defaults, and the pool works: every task in its queue.
+#[test]
+fn a_policy_that_panics_when_asked_what_it_needs_gets_the_defaults() {
+    quiet_panics();
+    let policy = SilentPolicy::default();
+    let pushes = Arc::clone(&policy.1);
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .queue_policy(policy)
+        .build()
+        .expect("the build does not unwind");
+    assert!(!pool.honors_priority());
+    let (ran, done) = mpsc::channel();
+    let spawned = pool.submit(move || pool_core::spawn_here(move || ran.send(4).unwrap()).is_ok());
+    assert_eq!(spawned.unwrap().join_timeout(PATIENCE).ok(), Some(true));
+    assert_eq!(done.recv_timeout(PATIENCE), Ok(4));
+    // The worker's spawn went through the policy too, not to the worker's own deque.
+    assert_eq!(pushes.load(Ordering::SeqCst), 2);
+    assert_pool_survived(&pool, 0);
 }
 
 #[test]

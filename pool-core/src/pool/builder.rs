@@ -5,6 +5,7 @@ use std::fmt;
 use super::{Hooks, IndexHook, PanicHandler, ThreadPool};
 use crate::error::PoolBuildError;
 use crate::policy::QueuePolicy;
+use crate::unwind::QuietDrop;
 
 /// Configures and starts a [`ThreadPool`].
 ///
@@ -39,7 +40,7 @@ pub struct ThreadPoolBuilder {
     on_park: Vec<IndexHook>,
     on_unpark: Vec<IndexHook>,
     panic_handler: Option<PanicHandler>,
-    policy: Option<Box<dyn QueuePolicy>>,
+    policy: Option<QuietDrop<Box<dyn QueuePolicy>>>,
 }
 
 impl Default for ThreadPoolBuilder {
@@ -115,7 +116,8 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_start.push(std::sync::Arc::new(hook));
+        self.on_start
+            .push(QuietDrop::new(std::sync::Arc::new(hook)));
         self
     }
 
@@ -125,7 +127,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_stop.push(std::sync::Arc::new(hook));
+        self.on_stop.push(QuietDrop::new(std::sync::Arc::new(hook)));
         self
     }
 
@@ -155,7 +157,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_park.push(std::sync::Arc::new(hook));
+        self.on_park.push(QuietDrop::new(std::sync::Arc::new(hook)));
         self
     }
 
@@ -165,7 +167,8 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_unpark.push(std::sync::Arc::new(hook));
+        self.on_unpark
+            .push(QuietDrop::new(std::sync::Arc::new(hook)));
         self
     }
 
@@ -176,19 +179,19 @@ impl ThreadPoolBuilder {
     where
         F: Fn(&str) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(std::sync::Arc::new(handler));
+        self.panic_handler = Some(QuietDrop::new(std::sync::Arc::new(handler)));
         self
     }
 
     /// Replaces the FIFO ready queue with another order, such as `policy-priority`'s.
     pub fn queue_policy<P: QueuePolicy>(mut self, policy: P) -> Self {
-        self.policy = Some(Box::new(policy));
+        self.policy = Some(QuietDrop::new(Box::new(policy)));
         self
     }
 
     /// Like [`queue_policy`](Self::queue_policy), for a policy already boxed.
     pub fn boxed_queue_policy(mut self, policy: Box<dyn QueuePolicy>) -> Self {
-        self.policy = Some(policy);
+        self.policy = Some(QuietDrop::new(policy));
         self
     }
 
@@ -198,6 +201,8 @@ impl ThreadPoolBuilder {
     ///
     /// [`PoolBuildError`] names the rejected setting: zero threads, a zero stack size, a name with a
     /// NUL byte, or a thread the OS refused to start (the threads already started are stopped).
+    /// The hooks and the policy the builder held are then dropped quietly: a `Drop` of theirs
+    /// that panics does not replace the error with a panic.
     pub fn build(self) -> Result<ThreadPool, PoolBuildError> {
         let threads = match self.threads {
             Some(0) => return Err(PoolBuildError::zero_threads()),

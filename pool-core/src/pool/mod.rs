@@ -33,6 +33,7 @@ use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::policy::{QueuePolicy, Work};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, TaskRef, WithToken};
+use crate::unwind::{call_quietly, QuietDrop};
 
 /// A pool of worker threads with work stealing, cancellation, panic isolation, statistics,
 /// resizing and graceful shutdown.
@@ -154,13 +155,15 @@ impl ThreadPool {
     fn start(
         threads: usize,
         hooks: Hooks,
-        policy: Option<Box<dyn QueuePolicy>>,
+        policy: Option<QuietDrop<Box<dyn QueuePolicy>>>,
     ) -> Result<ThreadPool, PoolBuildError> {
         let (global, local_queues, honors_priority) = match policy {
             None => (Global::Fifo(WorkInjector::new()), true, false),
             Some(policy) => {
-                let local = policy.local_queues();
-                let priority = policy.honors_priority();
+                // User code: a policy that panics here has stated nothing, so it gets the
+                // trait's defaults (every task in its queue; no raised duplicates).
+                let local = call_quietly(|| policy.local_queues()).unwrap_or(false);
+                let priority = call_quietly(|| policy.honors_priority()).unwrap_or(false);
                 (Global::Policy(policy), local, priority)
             }
         };
