@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use policy_adaptive::{
-    decide, grows_on_demand, AdaptivePool, Config, ControllerState, Memory, PoolSignals, Signals,
-    Snapshot, WorkerStates, WorkerThreads,
+    decide, grows_on_demand, AdaptiveBuildError, AdaptivePool, Config, ControllerState, Memory,
+    PoolSignals, Signals, Snapshot, WorkerStates, WorkerThreads,
 };
 use pool_core::ThreadPool;
 use test_kit::{eventually, Bomb, Fuse, PATIENCE};
@@ -342,4 +342,60 @@ fn panics_whose_payloads_panic_on_drop_never_stop_the_controller() {
         2,
         "the source and the hook, once each"
     );
+}
+
+/// An adaptive builder whose source, hook and pool builder (a start hook) each hold a [`Fuse`]
+/// counting into `dropped`.
+fn fused_builder(dropped: &Arc<AtomicUsize>) -> policy_adaptive::AdaptivePoolBuilder {
+    let (start, scale) = (Fuse::new(dropped), Fuse::new(dropped));
+    let workers = WorkerThreads::new();
+    let pool = ThreadPool::builder().on_thread_start(move |_| {
+        let _ = &start;
+    });
+    AdaptivePool::builder()
+        .pool(workers.recording(pool))
+        .signals(BombingSignals {
+            inner: PoolSignals::new(workers),
+            samples: 0,
+            _fuse: Fuse::new(dropped),
+        })
+        .on_scale(move |_| {
+            let _ = &scale;
+        })
+}
+
+/// Invariant: a build that fails returns its typed error, naming the setting, and what the
+/// builder held (the source, the hook and the user's pool builder, all user code) is dropped
+/// quietly on the way, once each: a panicking `Drop` turns neither the error into a panic nor,
+/// two at a time, the process into an abort. The same for a builder dropped without building.
+#[test]
+fn a_failed_build_drops_its_source_hook_and_pool_builder_quietly() {
+    test_kit::quiet_panics(|_| false);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    type IsExpected = fn(&AdaptiveBuildError) -> bool;
+    let checks: [(policy_adaptive::AdaptivePoolBuilder, IsExpected); 3] = [
+        (fused_builder(&dropped).min(3).max(2), |e| {
+            matches!(e, AdaptiveBuildError::Config(_))
+        }),
+        (
+            fused_builder(&dropped).thread_name("a\0b"),
+            |e| matches!(e, AdaptiveBuildError::Pool(p) if p.is_invalid_name()),
+        ),
+        // More stack than the address space holds: the OS refuses the first worker.
+        (
+            fused_builder(&dropped).stack_size(1 << 62),
+            |e| matches!(e, AdaptiveBuildError::Pool(p) if p.is_spawn_failure()),
+        ),
+    ];
+    for (round, (builder, is_expected)) in checks.into_iter().enumerate() {
+        let error = builder.build().expect_err("a bad setting");
+        assert!(is_expected(&error), "round {round}: {error}");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            3 * (round + 1),
+            "round {round}"
+        );
+    }
+    drop(fused_builder(&dropped)); // would abort here
+    assert_eq!(dropped.load(Ordering::SeqCst), 3 * 4);
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex};
-use pool_core::{drop_quietly, PoolBuildError, ThreadPool, ThreadPoolBuilder};
+use pool_core::{PoolBuildError, QuietDrop, ThreadPool, ThreadPoolBuilder};
 
 use super::schedule::controller_loop;
 use super::{AdaptivePool, Control, ScaleHook, ScalingEvent, Shared};
@@ -78,7 +78,9 @@ pub struct AdaptivePoolBuilder {
     pool: Option<ThreadPoolBuilder>,
     name: Option<String>,
     stack_size: Option<usize>,
-    signals: Option<Box<dyn Signals>>,
+    /// User code, dropped quietly (as the hook and the pool builder's parts are) wherever it
+    /// goes: with this builder, with a failed build, or when the controller exits.
+    signals: Option<QuietDrop<Box<dyn Signals>>>,
     on_scale: Option<ScaleHook>,
 }
 
@@ -170,7 +172,7 @@ impl AdaptivePoolBuilder {
     /// panicking sample skips the tick; the payload is dropped quietly, and so is the source
     /// when the controller exits).
     pub fn signals<S: Signals + 'static>(mut self, signals: S) -> Self {
-        self.signals = Some(Box::new(signals));
+        self.signals = Some(QuietDrop::new(Box::new(signals)));
         self
     }
 
@@ -185,7 +187,7 @@ impl AdaptivePoolBuilder {
     where
         F: Fn(&ScalingEvent) + Send + Sync + 'static,
     {
-        self.on_scale = Some(std::sync::Arc::new(hook));
+        self.on_scale = Some(QuietDrop::new(std::sync::Arc::new(hook)));
         self
     }
 
@@ -194,6 +196,8 @@ impl AdaptivePoolBuilder {
     /// # Errors
     ///
     /// [`AdaptiveBuildError`]: a bad setting (naming the field), or a thread the OS refused.
+    /// The source, the hook and the pool builder are then dropped quietly: a `Drop` of theirs
+    /// that panics does not replace the error with a panic.
     pub fn build(self) -> Result<AdaptivePool, AdaptiveBuildError> {
         self.config.validate()?;
         let workers = WorkerThreads::new();
@@ -213,7 +217,7 @@ impl AdaptivePoolBuilder {
             .build()?;
         let mut signals = self
             .signals
-            .unwrap_or_else(|| Box::new(PoolSignals::new(workers)));
+            .unwrap_or_else(|| QuietDrop::new(Box::new(PoolSignals::new(workers))));
         // A new pool may grow on demand: a burst may come before the first tick.
         let armed = self.config.min < self.config.max;
         let shared = Arc::new(Shared {
@@ -244,11 +248,9 @@ impl AdaptivePoolBuilder {
         // The workers' prefix, whoever set it (this builder, the user's pool builder, or ours).
         let controller = thread::Builder::new()
             .name(format!("{}-controller", shared.pool.thread_name()))
-            .spawn(move || {
-                controller_loop(&worker_shared, signals.as_mut());
-                // A custom source is user code: its `Drop` may panic too.
-                drop_quietly(signals);
-            });
+            // The source goes quietly with the closure: when the controller exits, or here if
+            // the thread never starts.
+            .spawn(move || controller_loop(&worker_shared, &mut **signals));
         let controller = match controller {
             Ok(handle) => handle,
             Err(error) => {

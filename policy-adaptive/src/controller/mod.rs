@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use pool_core::{
-    drop_quietly, CancelToken, Executor, Job, PoolStats, Priority, Rejected, TaskHandle,
-    TaskOptions, ThreadPool,
+    CancelToken, Executor, Job, PoolStats, Priority, QuietDrop, Rejected, TaskHandle, TaskOptions,
+    ThreadPool,
 };
 
 use crate::config::Config;
@@ -52,7 +52,10 @@ pub struct ScalingEvent {
     pub reason: Reason,
 }
 
-type ScaleHook = std::sync::Arc<dyn Fn(&ScalingEvent) + Send + Sync>;
+/// The `on_scale` hook: user code, and so is its `Drop` (whatever it captured), dropped quietly
+/// wherever it goes (with a builder, or with the shared state on whichever thread lets the pool
+/// go: the one dropping it, or the controller when the hook dropped it).
+type ScaleHook = QuietDrop<std::sync::Arc<dyn Fn(&ScalingEvent) + Send + Sync>>;
 
 /// The controller's mutable state, under one lock with the stop flag so a stop cannot slip
 /// between the controller's check and its wait.
@@ -129,17 +132,6 @@ impl Shared {
             if !wakes_in_time {
                 self.wake.notify_one();
             }
-        }
-    }
-}
-
-impl Drop for Shared {
-    /// The hook is user code, and so is its `Drop` (whatever it captured): dropped quietly,
-    /// wherever the last handle goes (the thread dropping the pool, or the controller when the
-    /// hook dropped it).
-    fn drop(&mut self) {
-        if let Some(hook) = self.on_scale.take() {
-            drop_quietly(hook);
         }
     }
 }
