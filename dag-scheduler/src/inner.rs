@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use pool_core::drop_quietly;
 use pool_core::sync::{ErasedArc, Mutex};
+use pool_core::QuietDrop;
 
 use crate::context::NodeFn;
 use crate::error::GraphBuildError;
@@ -15,7 +15,11 @@ use crate::topology::{Topology, WIDE};
 
 /// What a worker reads to run node `i` and release its successors: half a line of memory.
 pub(crate) struct HotNode {
-    pub(crate) run: NodeFn,
+    /// User code, and so is whatever it captured: dropped quietly wherever the node goes (with
+    /// a builder dropped or failed, or with the graph, whose last reference may be a finished
+    /// run's, dropped on a worker), one at a time (a `Vec` meeting a second panicking `Drop`
+    /// while unwinding from the first would abort).
+    pub(crate) run: QuietDrop<NodeFn>,
     /// `succs[succ_start..succ_end]`, in index order.
     pub(crate) succ_start: u32,
     pub(crate) succ_end: u32,
@@ -28,7 +32,7 @@ impl HotNode {
     /// A node as added; `build` and `GraphInner::new` fill in the rest.
     pub(crate) fn new(run: NodeFn) -> Self {
         HotNode {
-            run,
+            run: QuietDrop::new(run),
             succ_start: 0,
             succ_end: 0,
             in_degree: 0,
@@ -328,11 +332,7 @@ impl GraphInner {
 
 impl Drop for GraphInner {
     fn drop(&mut self) {
-        // The closures are user code: a captured value's `Drop` may panic, and the last
-        // reference to a graph may be a finished run's, dropped on a worker.
-        for node in self.hot.drain(..) {
-            drop_quietly(node.run);
-        }
+        // The closures in `hot` drop quietly on their own (`HotNode::run`).
         if let Some(spare) = self.spare.lock().take() {
             free_emptied(spare);
         }

@@ -3,8 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-/// A user clock for per-node timing: the time since some fixed origin.
-pub(crate) type ClockFn = std::sync::Arc<dyn Fn() -> Duration + Send + Sync>;
+use pool_core::QuietDrop;
+
+/// A user clock for per-node timing: the time since some fixed origin. User code, its captures
+/// too: dropped quietly wherever the last copy goes (a run's may go on a worker).
+pub(crate) type ClockFn = QuietDrop<std::sync::Arc<dyn Fn() -> Duration + Send + Sync>>;
 
 /// Settings for one run: timing, priorities, nodes marked failed before the run.
 ///
@@ -108,7 +111,7 @@ impl RunOptions {
         C: Fn() -> Duration + Send + Sync + 'static,
     {
         self.timing = true;
-        self.clock = Some(std::sync::Arc::new(clock));
+        self.clock = Some(QuietDrop::new(std::sync::Arc::new(clock)));
         self
     }
 

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use dag_scheduler::{Graph, Outcome, RunOptions};
+use dag_scheduler::{Graph, GraphBuilder, Outcome, RunError, RunOptions};
 use pool_core::{Executor, InlineExecutor, Job, Priority, Rejected, ThreadPool};
-use test_kit::{within_patience, Latch, PATIENCE};
+use test_kit::{within_patience, Fuse, Latch, PATIENCE};
 
 /// A value whose destructor panics.
 struct PanicsOnDrop;
@@ -431,4 +431,68 @@ fn nested_blocking_runs_on_the_same_pool_do_not_deadlock() {
     seen.sort_unstable();
     let expected: Vec<_> = (0..4).map(|t| (t, Some(8 * t + 28))).collect();
     assert_eq!(seen, expected);
+}
+
+/// A builder of two nodes, `a` and `b` after it, whose closures each hold a [`Fuse`] counting
+/// into `dropped`.
+fn fused_builder(dropped: &Arc<AtomicUsize>) -> GraphBuilder {
+    let mut b = Graph::builder();
+    let (first, second) = (Fuse::new(dropped), Fuse::new(dropped));
+    b.node("a", move |_| {
+        let _ = &first;
+    });
+    b.node("b", move |_| {
+        let _ = &second;
+    })
+    .after("a");
+    b
+}
+
+/// Invariant: the nodes' closures and a custom clock are user code, and so is what they
+/// captured: each is dropped once, quietly, wherever it goes. A failed build returns its typed
+/// error (a panicking `Drop` does not turn it into a panic, and two do not abort the process, as
+/// two in one `Vec` did); so do options refused by `run_with` (their clock goes there), a builder
+/// dropped unbuilt, a graph dropped after its run, and the last copy of a clock, which goes with
+/// the run's report.
+#[test]
+fn a_failed_build_a_dropped_builder_and_a_clock_drop_their_user_code_quietly() {
+    test_kit::quiet_panics(|message| message.starts_with("hostile"));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let mut duplicate = fused_builder(&dropped);
+    duplicate.node("a", |_| ());
+    let error = duplicate.build().expect_err("a duplicate name");
+    assert!(error.is_duplicate_name(), "{error}");
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+
+    drop(fused_builder(&dropped)); // aborted here
+    assert_eq!(dropped.load(Ordering::SeqCst), 4);
+
+    let pool = ThreadPool::new(2).unwrap();
+    let graph = fused_builder(&dropped).build().unwrap();
+    // Options refused before anything runs: the clock goes with them.
+    let fuse = Fuse::new(&dropped);
+    let refused = RunOptions::new()
+        .clock(move || {
+            let _ = &fuse;
+            Duration::ZERO
+        })
+        .mark_failed("missing", "no such node");
+    let refused = test_kit::no_unwind(|| graph.run_with(&pool, refused));
+    let error = refused.expect("no unwind").expect_err("an unknown node");
+    assert!(matches!(error, RunError::UnknownNode(_)), "{error}");
+    assert_eq!(dropped.load(Ordering::SeqCst), 5);
+    let fuse = Fuse::new(&dropped);
+    let options = RunOptions::new().clock(move || {
+        let _ = &fuse;
+        Duration::ZERO
+    });
+    let report = graph.run_with(&pool, options).unwrap();
+    assert_eq!(report.summary().succeeded, 2);
+    drop(graph); // the report still holds the graph
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(dropped.load(Ordering::SeqCst), 5);
+    // The graph's two closures and the clock go here, quietly.
+    assert!(test_kit::no_unwind(move || drop(report)).is_some());
+    assert_eq!(dropped.load(Ordering::SeqCst), 8);
+    assert_eq!(pool.stats().panicked, 0);
 }

@@ -288,11 +288,13 @@ fn a_policy_that_panics_when_asked_what_it_needs_gets_the_defaults() {
     quiet_panics();
     let policy = SilentPolicy::default();
     let pushes = Arc::clone(&policy.1);
-    let pool = ThreadPool::builder()
-        .threads(2)
-        .queue_policy(policy)
-        .build()
-        .expect("the build does not unwind");
+    let built = test_kit::no_unwind(|| {
+        ThreadPool::builder()
+            .threads(2)
+            .queue_policy(policy)
+            .build()
+    });
+    let pool = built.expect("the build does not unwind").unwrap();
     assert!(!pool.honors_priority());
     let (ran, done) = mpsc::channel();
     let spawned = pool.submit(move || pool_core::spawn_here(move || ran.send(4).unwrap()).is_ok());

@@ -56,6 +56,27 @@ impl Drop for Fuse {
     }
 }
 
+/// Runs `f`, a step of a hostile test that must not unwind, and returns its value, or `None` if
+/// it unwound. The panic's payload is leaked, not dropped: a hostile payload's `Drop` panics, and
+/// the test harness, dropping it as the test's failure, would hang instead of failing the test.
+///
+/// # Examples
+///
+/// ```
+/// test_kit::quiet_panics(|_| false);
+/// assert_eq!(test_kit::no_unwind(|| 4), Some(4));
+/// assert_eq!(test_kit::no_unwind(|| -> u8 { std::panic::panic_any(test_kit::Bomb(2)) }), None);
+/// ```
+pub fn no_unwind<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            std::mem::forget(payload);
+            None
+        }
+    }
+}
+
 /// Silences the panics a test binary provokes on purpose (they are expected, and noisy): string
 /// messages `is_expected` accepts, and every payload that is not a string (a [`Bomb`], a value
 /// raised with `panic_any`: only a test raises those, on purpose, while a failed assertion's

@@ -44,6 +44,6 @@ mod patience;
 pub use alone::run_alone;
 pub use executors::{Budget, Deferred, Dropping, Panicking, PanicsOn, Recording, Refusing};
 pub use gates::{Latch, WorkerGate};
-pub use hostile::{quiet_panics, Bomb, Fuse};
+pub use hostile::{no_unwind, quiet_panics, Bomb, Fuse};
 pub use log::Log;
 pub use patience::{eventually, within_patience, PATIENCE};
