@@ -8,7 +8,9 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc as ValueArc;
 
 use pool_core::sync::{Arc, ErasedArc};
-use pool_core::{call_quietly, catch_panic, drop_quietly, Executor, Job, Priority, Rejected};
+use pool_core::{
+    call_quietly, catch_panic, drop_quietly, Executor, Job, Priority, QuietDrop, Rejected,
+};
 
 use crate::error::{CoalesceBuildError, CoalesceCancelReason, CoalesceError};
 use crate::exec::{BoxedWork, Plain, WithFlag};
@@ -57,7 +59,9 @@ pub struct Coalescer<K, T, E> {
 
 struct Inner<K, T, E> {
     slots: Arc<KeySlots<K, T>>,
-    executor: E,
+    /// User code, its `Drop` too: dropped quietly wherever it goes (with a builder dropped or
+    /// refused, with the coalescer, or on a worker whose job held the last reference).
+    executor: QuietDrop<E>,
     mode: Mode,
     bumps: bool,
 }
@@ -79,7 +83,7 @@ struct Inner<K, T, E> {
 /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
 pub struct CoalescerBuilder<K, T, E> {
-    executor: E,
+    executor: QuietDrop<E>,
     mode: Mode,
     shards: usize,
     bumps: bool,
@@ -166,7 +170,7 @@ where
     /// ```
     pub fn builder(executor: E) -> CoalescerBuilder<K, T, E> {
         CoalescerBuilder {
-            executor,
+            executor: QuietDrop::new(executor),
             mode: Mode::default(),
             shards: DEFAULT_SHARDS,
             bumps: true,

@@ -551,3 +551,52 @@ fn an_executor_that_panics_on_a_priority_raise_still_runs_the_execution() {
     assert_eq!(*raised.join_timeout(PATIENCE).unwrap(), 2);
     assert_books(&coalescer, |s| (s.executed, s.keys), (1, 0));
 }
+
+/// A pool's executor that holds a value whose `Drop` panics.
+struct FusedPool(Arc<ThreadPool>, #[allow(dead_code)] test_kit::Fuse);
+
+impl pool_core::Executor for FusedPool {
+    fn execute(&self, job: pool_core::Job) -> Result<(), pool_core::Rejected<pool_core::Job>> {
+        self.0.execute(job)
+    }
+}
+
+/// Invariant: the executor is user code, its `Drop` too: dropped quietly, once, wherever it
+/// goes. A refused build returns its typed error (the executor's `Drop` does not turn it into a
+/// panic); a coalescer dropped while its job runs leaves the executor to that job's worker, which
+/// drops it quietly: the job completes, nothing counts as a panic, the books balance.
+#[test]
+fn an_executor_whose_drop_panics_is_dropped_quietly_wherever_it_goes() {
+    test_kit::quiet_panics(|_| false);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let fused = || FusedPool(Arc::clone(&pool), test_kit::Fuse::new(&dropped));
+    let refused =
+        test_kit::no_unwind(|| Coalescer::<u32, u32, _>::builder(fused()).shards(0).build());
+    let error = refused.expect("no unwind").expect_err("zero shards");
+    assert!(error.is_zero_shards(), "{error}");
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(test_kit::no_unwind(|| drop(Coalescer::<u32, u32, _>::builder(fused()))).is_some());
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+
+    let coalescer = Coalescer::<u32, u32, _>::new(fused());
+    let (release, gate) = mpsc::channel::<()>();
+    let handle = coalescer
+        .submit(1, move || {
+            let _ = gate.recv();
+            5
+        })
+        .unwrap();
+    assert!(test_kit::no_unwind(move || drop(coalescer)).is_some());
+    drop(release);
+    assert_eq!(handle.join().map(|v| *v).ok(), Some(5));
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        3,
+        "the job's worker dropped the executor"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.panicked), (1, 0), "{stats}");
+    assert!(stats.is_balanced(), "{stats}");
+}
