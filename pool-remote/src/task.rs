@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use pool_core::sync::Arc;
+use pool_core::QuietDrop;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -103,13 +104,16 @@ impl Registry {
     where
         T: RemoteTask,
     {
-        let task = Arc::new(task);
+        // User code, its `Drop` too: the last of the registry's and the jobs' copies drops it
+        // quietly, wherever that is (a registry dropped, a task replaced, a failed build, a job
+        // finished on a worker).
+        let task = QuietDrop::new(Arc::new(task));
         let entry: Entry = Arc::new(move |args: serde_json::Value| {
             let args: T::Args = serde_json::from_value(args).map_err(|e| WireFailure::BadArgs {
                 task: T::NAME.to_owned(),
                 message: e.to_string(),
             })?;
-            let task = Arc::clone(&task);
+            let task = task.clone();
             let job: PreparedJob = Box::new(move || {
                 let output = task.run(args).map_err(|e| WireFailure::Failed {
                     task: T::NAME.to_owned(),

@@ -234,3 +234,57 @@ fn bad_settings_are_refused() {
         }
     ));
 }
+
+/// A task that holds a value whose `Drop` panics.
+struct Fused<const N: u8>(#[allow(dead_code)] test_kit::Fuse);
+
+impl<const N: u8> pool_remote::RemoteTask for Fused<N> {
+    const NAME: &'static str = if N == 0 { "fused-0" } else { "fused-1" };
+    type Args = ();
+    type Output = ();
+    fn run(&self, (): ()) -> Result<(), pool_remote::BoxError> {
+        Ok(())
+    }
+}
+
+/// Invariant: a registered task is user code, its `Drop` too: dropped once, quietly, wherever
+/// its last copy goes. A task replaced under its name, a worker build refused on a bad setting
+/// (its typed error comes back; two panicking `Drop`s in the registry's map aborted the process)
+/// and a registry dropped unused each let no panic out.
+#[test]
+fn registered_tasks_whose_drop_panics_are_dropped_quietly() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use test_kit::{no_unwind, Fuse};
+
+    test_kit::quiet_panics(|_| false);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let fused = || {
+        pool_remote::Registry::new()
+            .register(Fused::<0>(Fuse::new(&dropped)))
+            .register(Fused::<1>(Fuse::new(&dropped)))
+    };
+    let replaced = no_unwind(|| fused().register(Fused::<0>(Fuse::new(&dropped))));
+    let registry = replaced.expect("no unwind");
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the replaced task");
+    assert!(no_unwind(move || drop(registry)).is_some());
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+
+    let refused = no_unwind(|| {
+        Worker::builder("sqlite::memory:", fused())
+            .heartbeat(Duration::from_millis(10))
+            .build()
+    });
+    let error = refused.expect("no unwind").unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RemoteError::Build {
+                setting: "heartbeat",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 5);
+}
