@@ -109,78 +109,40 @@ fn a_waker_that_panics_does_not_kill_the_worker() {
     assert_pool_survived(&pool, 0);
 }
 
-/// Invariant: the values the hooks and the panic handler captured are user code too: their
-/// `Drop`s run once each when the pool goes, and none of their panics reaches the thread that
-/// dropped it (two panicking in one drop would have aborted the process).
-#[test]
-fn hooks_whose_captures_panic_on_drop_are_dropped_quietly_with_the_pool() {
-    quiet_panics();
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let fuse = || Fuse::new(&dropped);
-    let (start, stop, park, unpark, handler) = (fuse(), fuse(), fuse(), fuse(), fuse());
-    let pool = ThreadPool::builder()
-        .threads(2)
-        .on_thread_start(move |_| {
-            let _ = &start;
-        })
-        .on_thread_stop(move |_| {
-            let _ = &stop;
-        })
-        .on_thread_park(move |_| {
-            let _ = &park;
-        })
-        .on_thread_unpark(move |_| {
-            let _ = &unpark;
-        })
-        .panic_handler(move |_| {
-            let _ = &handler;
-        })
-        .build()
-        .unwrap();
-    pool.spawn(|| panic!("hostile task")).unwrap();
-    assert!(pool.wait_idle(PATIENCE));
-    drop(pool); // would unwind here
-    assert_eq!(dropped.load(Ordering::SeqCst), 5);
-}
-
 /// A FIFO policy holding a value whose `Drop` panics.
 #[derive(Debug)]
 struct FusedPolicy {
-    queue: std::sync::Mutex<std::collections::VecDeque<pool_core::QueuedTask>>,
+    queue: pool_core::FifoQueue,
     _fuse: Fuse,
 }
 
 impl pool_core::QueuePolicy for FusedPolicy {
     fn push(&self, task: pool_core::QueuedTask) {
-        self.queue.lock().unwrap().push_back(task);
+        self.queue.push(task);
     }
 
     fn pop(&self) -> Option<pool_core::QueuedTask> {
-        self.queue.lock().unwrap().pop_front()
+        self.queue.pop()
     }
 
     fn len(&self) -> usize {
-        self.queue.lock().unwrap().len()
+        self.queue.len()
     }
 }
 
-/// Invariant: a plugged-in policy is user code too: its `Drop` runs once when the pool goes,
-/// and its panic does not reach the thread that dropped the pool.
+/// Invariant: the values the hooks, the panic handler and a plugged-in policy captured are user
+/// code too: their `Drop`s run once each when the pool goes, and none of their panics reaches the
+/// thread that dropped it (two panicking in one drop would have aborted the process).
 #[test]
-fn a_policy_whose_drop_panics_is_dropped_quietly_with_the_pool() {
+fn hooks_and_a_policy_whose_captures_panic_on_drop_are_dropped_quietly_with_the_pool() {
     quiet_panics();
     let dropped = Arc::new(AtomicUsize::new(0));
-    let pool = ThreadPool::builder()
-        .threads(2)
-        .queue_policy(FusedPolicy {
-            queue: Default::default(),
-            _fuse: Fuse::new(&dropped),
-        })
-        .build()
-        .unwrap();
+    let pool = fused_builder(&dropped).threads(2).build().unwrap();
+    pool.spawn(|| panic!("hostile task")).unwrap();
     assert_eq!(pool.submit(|| 3).unwrap().join().unwrap(), 3);
+    assert!(pool.wait_idle(PATIENCE));
     drop(pool); // would unwind here
-    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(dropped.load(Ordering::SeqCst), 6);
 }
 
 /// A builder whose five hooks and policy each hold a [`Fuse`] counting into `dropped`.
@@ -253,23 +215,20 @@ fn a_failed_build_drops_its_hooks_and_policy_quietly_and_returns_its_error() {
 /// A FIFO policy that panics, with a payload whose `Drop` panics, when asked what it needs.
 /// Counts its pushes.
 #[derive(Debug, Default)]
-struct SilentPolicy(
-    std::sync::Mutex<std::collections::VecDeque<pool_core::QueuedTask>>,
-    Arc<AtomicUsize>,
-);
+struct SilentPolicy(pool_core::FifoQueue, Arc<AtomicUsize>);
 
 impl pool_core::QueuePolicy for SilentPolicy {
     fn push(&self, task: pool_core::QueuedTask) {
         self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.lock().unwrap().push_back(task);
+        self.0.push(task);
     }
 
     fn pop(&self) -> Option<pool_core::QueuedTask> {
-        self.0.lock().unwrap().pop_front()
+        self.0.pop()
     }
 
     fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
+        self.0.len()
     }
 
     fn local_queues(&self) -> bool {
