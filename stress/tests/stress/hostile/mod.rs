@@ -214,7 +214,8 @@ fn dump(
 pub fn run(seed: u64, parts: Parts, drivers: usize, ops: usize) -> u64 {
     let hooks = Arc::new(Hooks::default());
     let queue = PriorityQueue::new();
-    let pool = Arc::new(pool_ops::build_pool(seed, parts, &hooks, &queue));
+    let census = Census::default();
+    let pool = Arc::new(pool_ops::build_pool(seed, parts, &hooks, &queue, &census));
     let coalesce_exec = Arc::new(HostileExecutor::new(
         pool.clone(),
         seed ^ 0xC0A1,
@@ -228,7 +229,6 @@ pub fn run(seed: u64, parts: Parts, drivers: usize, ops: usize) -> u64 {
     let coalescer = Coalescer::<Key, Bomb, _>::builder(coalesce_exec.clone())
         .build()
         .expect("valid coalescer");
-    let census = Census::default();
     let adaptive = adaptive_ops::build(seed, parts, &census);
     // The watchdog reads the round through weak references, so it never keeps it alive.
     let watched = Arc::new(std::sync::OnceLock::<std::sync::Weak<Round>>::new());
@@ -306,14 +306,27 @@ fn check_after_shutdown(round: Arc<Round>) -> u64 {
     let ops = round.ops.load(Ordering::SeqCst);
     let census = round.census.clone();
     // The coalescer may still hold hostile closures or values; the harness drops them here, on
-    // its own thread, where their panics are allowed. The adaptive pool lets none out.
+    // its own thread, where their panics are allowed. The adaptive pool lets none out, nor does
+    // the round's pool (its hooks hold values whose `Drop` panics): a panic marked hostile out
+    // of either fails the round.
     let Round {
         coalescer,
+        coalesce_exec,
+        dag_exec,
+        pool,
         adaptive,
         ..
     } = round;
     kit::tolerate(move || drop(coalescer));
     adaptive_ops::finish(&ctx, &dump, adaptive);
+    drop((coalesce_exec, dag_exec));
+    assert_eq!(
+        Arc::strong_count(&pool),
+        1,
+        "{ctx}: the pool is still shared
+{dump}"
+    );
+    drop(pool);
     assert_eq!(
         census.live(),
         0,

@@ -8,32 +8,53 @@ use std::task::Poll;
 use policy_priority::{PriorityQueue, PrioritySubmit};
 use pool_core::{drop_quietly, Priority, TaskError, TaskHandle, ThreadPool};
 
-use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Dice, Ending};
+use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Census, Dice, Ending};
 use super::policy_ops::{self, HeldCoalesced, HeldRun};
 use super::{patience, Hooks, Parts, Round};
 
 /// The round's pool: two workers, the priority queue, and start/stop/park/unpark hooks and a
-/// panic handler that panic at random when the `core` part is on.
+/// panic handler that panic at random when the `core` part is on; the start and stop hooks then
+/// also hold values whose `Drop` panics (dropped with the pool, at the round's end). A refused
+/// build with such hooks comes first: its typed error, nothing unwinding.
 pub fn build_pool(
     seed: u64,
     parts: Parts,
     hooks: &Arc<Hooks>,
     queue: &PriorityQueue,
+    census: &Census,
 ) -> ThreadPool {
+    let armed = |id| Bomb::new(id, parts.core, census);
+    let (start, stop) = (armed(u64::MAX - 4), armed(u64::MAX - 5));
+    let refused = ThreadPool::builder()
+        .threads(0)
+        .on_thread_start(move |_| {
+            let _ = &start;
+        })
+        .on_thread_stop(move |_| {
+            let _ = &stop;
+        })
+        .build();
+    assert!(
+        refused.is_err_and(|error| error.is_zero_threads()),
+        "seed {seed}: a refused build"
+    );
     let percent = if parts.core { 20 } else { 0 };
     let dice = Arc::new(Dice::new(seed ^ 0x400C));
     let (started, stopped, handled) = (hooks.clone(), hooks.clone(), hooks.clone());
     let start = trap(&dice, percent, "start hook");
     let stop = trap(&dice, percent, "stop hook");
+    let (start_held, stop_held) = (armed(u64::MAX - 2), armed(u64::MAX - 3));
     ThreadPool::builder()
         .threads(2)
         .thread_name("hostile")
         .queue_policy(queue.clone())
         .on_thread_start(move |index| {
+            let _ = &start_held;
             started.started.fetch_add(1, Ordering::SeqCst);
             start(index);
         })
         .on_thread_stop(move |index| {
+            let _ = &stop_held;
             stopped.stopped.fetch_add(1, Ordering::SeqCst);
             stop(index);
         })
