@@ -163,6 +163,9 @@ impl AdaptivePoolBuilder {
     }
 
     /// Each worker's stack size in bytes (overrides the one of [`pool`](Self::pool)'s builder).
+    ///
+    /// A task that overflows its worker's stack aborts the whole process (Rust's behaviour: a
+    /// stack overflow is not a panic, so neither the pool nor the controller can catch it).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
