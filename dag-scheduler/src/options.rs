@@ -22,6 +22,7 @@ pub(crate) type ClockFn = QuietDrop<std::sync::Arc<dyn Fn() -> Duration + Send +
 ///     .mark_failed("flaky-test", "quarantined");
 /// # let _ = options;
 /// ```
+#[must_use = "options do nothing until passed to `run_with` or `start_with`"]
 #[derive(Clone)]
 pub struct RunOptions {
     pub(crate) timing: bool,

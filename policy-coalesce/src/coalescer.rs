@@ -82,6 +82,7 @@ struct Inner<K, T, E> {
 /// # drop(coalescer);
 /// # Ok::<(), policy_coalesce::CoalesceBuildError>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct CoalescerBuilder<K, T, E> {
     executor: QuietDrop<E>,
     mode: Mode,

@@ -239,6 +239,7 @@ pub struct RemoteStats {
 ///     .build()?;
 /// # Ok::<(), pool_remote::RemoteError>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 #[derive(Debug, Clone)]
 pub struct RemoteExecutorBuilder {
     url: String,

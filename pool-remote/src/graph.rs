@@ -231,6 +231,7 @@ impl RemoteNodes {
 /// let graph = builder.build()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct RemoteGraphBuilder {
     graph: GraphBuilder,
     nodes: Arc<RemoteNodes>,

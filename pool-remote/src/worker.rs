@@ -133,6 +133,7 @@ async fn handle(
 ///     .build()?;
 /// # Ok::<(), pool_remote::RemoteError>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 #[derive(Debug)]
 pub struct RemoteWorkerBuilder {
     url: String,

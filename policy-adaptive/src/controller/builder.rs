@@ -73,6 +73,7 @@ impl AdaptiveBuildError {
 /// assert_eq!(pool.threads(), 2);
 /// # Ok::<(), policy_adaptive::AdaptiveBuildError>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct AdaptivePoolBuilder {
     config: Config,
     pool: Option<ThreadPoolBuilder>,
