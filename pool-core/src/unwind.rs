@@ -68,6 +68,22 @@ impl<T> QuietDrop<T> {
     pub fn new(value: T) -> Self {
         QuietDrop(ManuallyDrop::new(value))
     }
+
+    /// Takes the value out, to be dropped as any other (an associated function, as
+    /// `ManuallyDrop::into_inner` is, so that it never shadows a method of the value).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let kept = pool_core::QuietDrop::new(String::from("hook"));
+    /// assert_eq!(pool_core::QuietDrop::into_inner(kept), "hook");
+    /// ```
+    pub fn into_inner(this: Self) -> T {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is never dropped (it is in a `ManuallyDrop`), so `QuietDrop::drop`
+        // never runs for it, and the value is taken out of the inner `ManuallyDrop` once, here.
+        unsafe { ManuallyDrop::take(&mut this.0) }
+    }
 }
 
 impl<T> Deref for QuietDrop<T> {

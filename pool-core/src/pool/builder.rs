@@ -35,11 +35,11 @@ pub struct ThreadPoolBuilder {
     threads: Option<usize>,
     name: String,
     stack_size: Option<usize>,
-    on_start: Vec<IndexHook>,
-    on_stop: Vec<IndexHook>,
-    on_park: Vec<IndexHook>,
-    on_unpark: Vec<IndexHook>,
-    panic_handler: Option<PanicHandler>,
+    on_start: Vec<QuietDrop<IndexHook>>,
+    on_stop: Vec<QuietDrop<IndexHook>>,
+    on_park: Vec<QuietDrop<IndexHook>>,
+    on_unpark: Vec<QuietDrop<IndexHook>>,
+    panic_handler: Option<QuietDrop<PanicHandler>>,
     policy: Option<QuietDrop<Box<dyn QueuePolicy>>>,
 }
 
@@ -215,17 +215,24 @@ impl ThreadPoolBuilder {
         if self.name.contains('\0') {
             return Err(PoolBuildError::name_has_nul());
         }
+        // From here the pool's own types drop them quietly (`Drop for Hooks`, `Drop for
+        // Global`), holding plain `Arc`s and a plain `Box` (why: `Global`).
         let hooks = Hooks {
             name: self.name,
             stack_size: self.stack_size,
-            on_start: self.on_start,
-            on_stop: self.on_stop,
-            on_park: self.on_park,
-            on_unpark: self.on_unpark,
-            panic_handler: self.panic_handler,
+            on_start: unwrap_hooks(self.on_start),
+            on_stop: unwrap_hooks(self.on_stop),
+            on_park: unwrap_hooks(self.on_park),
+            on_unpark: unwrap_hooks(self.on_unpark),
+            panic_handler: self.panic_handler.map(QuietDrop::into_inner),
         };
         ThreadPool::start(threads, hooks, self.policy)
     }
+}
+
+/// The hooks out of their builder's `QuietDrop`s (no user code runs).
+fn unwrap_hooks(hooks: Vec<QuietDrop<IndexHook>>) -> Vec<IndexHook> {
+    hooks.into_iter().map(QuietDrop::into_inner).collect()
 }
 
 impl fmt::Debug for ThreadPoolBuilder {

@@ -164,7 +164,11 @@ impl ThreadPool {
                 // trait's defaults (every task in its queue; no raised duplicates).
                 let local = call_quietly(|| policy.local_queues()).unwrap_or(false);
                 let priority = call_quietly(|| policy.honors_priority()).unwrap_or(false);
-                (Global::Policy(policy), local, priority)
+                (
+                    Global::Policy(QuietDrop::into_inner(policy)),
+                    local,
+                    priority,
+                )
             }
         };
         let pool = ThreadPool {

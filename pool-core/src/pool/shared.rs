@@ -11,7 +11,7 @@ use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::unwind::{call_quietly, QuietDrop};
+use crate::unwind::{call_quietly, drop_quietly};
 
 /// Settings that outlive the builder.
 pub(crate) struct Hooks {
@@ -24,15 +24,13 @@ pub(crate) struct Hooks {
     pub(crate) panic_handler: Option<PanicHandler>,
 }
 
-/// A hook called with a worker's index (start, stop, park, unpark). User code, its captures
-/// too: dropped quietly, one at a time, wherever it goes (with the pool, or with a builder that
-/// was dropped or failed to build).
+/// A hook called with a worker's index (start, stop, park, unpark).
 // Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
-pub(crate) type IndexHook = QuietDrop<std::sync::Arc<dyn Fn(usize) + Send + Sync>>;
+pub(crate) type IndexHook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
-/// The builder's `panic_handler` (dropped quietly, as a hook is).
+/// The builder's `panic_handler`.
 // Immutable configuration, not protocol state: std's `Arc` (loom's cannot hold a `dyn Fn`).
-pub(crate) type PanicHandler = QuietDrop<std::sync::Arc<dyn Fn(&str) + Send + Sync>>;
+pub(crate) type PanicHandler = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Hooks {
     // User callbacks must never take a worker down: each is called quietly (its panic, and
@@ -68,6 +66,27 @@ impl Hooks {
     }
 }
 
+impl Drop for Hooks {
+    /// The hooks are user code, and so are the values they captured: each is dropped quietly,
+    /// one at a time (a slice drop that met a second panicking `Drop` would abort), on whichever
+    /// thread lets the pool go (the one dropping it, or the last worker to exit).
+    fn drop(&mut self) {
+        for hooks in [
+            &mut self.on_start,
+            &mut self.on_stop,
+            &mut self.on_park,
+            &mut self.on_unpark,
+        ] {
+            for hook in hooks.drain(..) {
+                drop_quietly(hook);
+            }
+        }
+        if let Some(handler) = self.panic_handler.take() {
+            drop_quietly(handler);
+        }
+    }
+}
+
 /// The shared queue: the built-in FIFO injector, or a plugged-in policy.
 ///
 /// Why two arms and not the FIFO default behind `QueuePolicy` too (`FifoQueue` is the same
@@ -81,9 +100,39 @@ impl Hooks {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Global {
     Fifo(WorkInjector),
-    /// User code, its `Drop` too: dropped quietly wherever the pool goes (the thread dropping
-    /// it, or a worker whose task held the last handle).
-    Policy(QuietDrop<Box<dyn QueuePolicy>>),
+    /// A plain `Box` (the builder holds it in a `QuietDrop`; here `Drop for Global` drops it
+    /// quietly). Wrapped here, the outside submission compiled differently (the policy's
+    /// pointer loaded inside the submit gate's lock); `compare`'s priority rows could not tell
+    /// the two apart, so the hot path keeps the form it had.
+    Policy(Box<dyn QueuePolicy>),
+}
+
+impl Drop for Global {
+    /// A plugged-in policy is user code, its `Drop` too: dropped quietly wherever the pool goes
+    /// (the thread dropping it, or a worker whose task held the last handle).
+    fn drop(&mut self) {
+        if let Global::Policy(policy) = self {
+            drop_quietly(std::mem::replace(policy, Box::new(Gone)));
+        }
+    }
+}
+
+/// What stands in for a policy being dropped: empty, and a zero-sized box (no allocation).
+#[derive(Debug)]
+struct Gone;
+
+impl QueuePolicy for Gone {
+    fn push(&self, task: QueuedTask) {
+        drop(task);
+    }
+
+    fn pop(&self) -> Option<QueuedTask> {
+        None
+    }
+
+    fn len(&self) -> usize {
+        0
+    }
 }
 
 /// Everything the workers and the pool handle share.
@@ -124,7 +173,7 @@ impl Shared {
     pub(crate) fn push_global(&self, work: Work, priority: Priority) {
         match &self.global {
             Global::Fifo(injector) => injector.push(work),
-            Global::Policy(policy) => self.push_policy(policy.as_ref(), work, priority),
+            Global::Policy(policy) => self.push_policy(&**policy, work, priority),
         }
     }
 
@@ -151,7 +200,7 @@ impl Shared {
             Global::Fifo(injector) => steal_retrying(|| injector.steal()).map(Ready::unranked),
             Global::Policy(policy) => {
                 let mut ready = None;
-                self.pop_policy(policy.as_ref(), &mut ready);
+                self.pop_policy(&**policy, &mut ready);
                 ready
             }
         }
@@ -350,7 +399,7 @@ impl Shared {
                 self.submit_outside_with(job, into_work, |work| injector.push(work))
             }
             Global::Policy(policy) => self.submit_outside_with(job, into_work, |work| {
-                self.push_policy_inline(policy.as_ref(), work, priority)
+                self.push_policy_inline(&**policy, work, priority)
             }),
         }
     }
