@@ -323,8 +323,7 @@ fn check_after_shutdown(round: Arc<Round>) -> u64 {
     assert_eq!(
         Arc::strong_count(&pool),
         1,
-        "{ctx}: the pool is still shared
-{dump}"
+        "{ctx}: the pool is still shared\n{dump}"
     );
     drop(pool);
     assert_eq!(
