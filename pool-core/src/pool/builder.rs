@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Hooks, IndexHook, PanicHandler, ThreadPool};
+use super::{Hooks, ThreadPool};
 use crate::error::PoolBuildError;
 use crate::policy::QueuePolicy;
 use crate::unwind::QuietDrop;
@@ -33,13 +33,11 @@ use crate::unwind::QuietDrop;
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
     threads: Option<usize>,
-    name: String,
-    stack_size: Option<usize>,
-    on_start: Vec<QuietDrop<IndexHook>>,
-    on_stop: Vec<QuietDrop<IndexHook>>,
-    on_park: Vec<QuietDrop<IndexHook>>,
-    on_unpark: Vec<QuietDrop<IndexHook>>,
-    panic_handler: Option<QuietDrop<PanicHandler>>,
+    /// The settings the pool keeps, hooks included: `Hooks` drops each hook quietly, with this
+    /// builder (dropped, or its `build` failed) as with the pool.
+    hooks: Hooks,
+    /// User code too: dropped quietly with the builder, handed to the pool's `Global` (which
+    /// drops it quietly in turn) at `build`.
     policy: Option<QuietDrop<Box<dyn QueuePolicy>>>,
 }
 
@@ -47,13 +45,15 @@ impl Default for ThreadPoolBuilder {
     fn default() -> Self {
         ThreadPoolBuilder {
             threads: None,
-            name: "pool".to_string(),
-            stack_size: None,
-            on_start: Vec::new(),
-            on_stop: Vec::new(),
-            on_park: Vec::new(),
-            on_unpark: Vec::new(),
-            panic_handler: None,
+            hooks: Hooks {
+                name: "pool".to_string(),
+                stack_size: None,
+                on_start: Vec::new(),
+                on_stop: Vec::new(),
+                on_park: Vec::new(),
+                on_unpark: Vec::new(),
+                panic_handler: None,
+            },
             policy: None,
         }
     }
@@ -74,7 +74,7 @@ impl ThreadPoolBuilder {
 
     /// The worker threads' name prefix; workers are named `{prefix}-{index}`. Default `pool`.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.name = prefix.into();
+        self.hooks.name = prefix.into();
         self
     }
 
@@ -84,7 +84,7 @@ impl ThreadPoolBuilder {
     /// stack overflow is not a panic, so the pool cannot catch it as it catches a task's panic).
     /// Give deeply recursive tasks a bigger stack here.
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = Some(bytes);
+        self.hooks.stack_size = Some(bytes);
         self
     }
 
@@ -116,8 +116,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_start
-            .push(QuietDrop::new(std::sync::Arc::new(hook)));
+        self.hooks.on_start.push(std::sync::Arc::new(hook));
         self
     }
 
@@ -127,7 +126,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_stop.push(QuietDrop::new(std::sync::Arc::new(hook)));
+        self.hooks.on_stop.push(std::sync::Arc::new(hook));
         self
     }
 
@@ -157,7 +156,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_park.push(QuietDrop::new(std::sync::Arc::new(hook)));
+        self.hooks.on_park.push(std::sync::Arc::new(hook));
         self
     }
 
@@ -167,8 +166,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.on_unpark
-            .push(QuietDrop::new(std::sync::Arc::new(hook)));
+        self.hooks.on_unpark.push(std::sync::Arc::new(hook));
         self
     }
 
@@ -179,7 +177,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(&str) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(QuietDrop::new(std::sync::Arc::new(handler)));
+        self.hooks.panic_handler = Some(std::sync::Arc::new(handler));
         self
     }
 
@@ -209,38 +207,22 @@ impl ThreadPoolBuilder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if self.stack_size == Some(0) {
+        if self.hooks.stack_size == Some(0) {
             return Err(PoolBuildError::zero_stack_size());
         }
-        if self.name.contains('\0') {
+        if self.hooks.name.contains('\0') {
             return Err(PoolBuildError::name_has_nul());
         }
-        // From here the pool's own types drop them quietly (`Drop for Hooks`, `Drop for
-        // Global`), holding plain `Arc`s and a plain `Box` (why: `Global`).
-        let hooks = Hooks {
-            name: self.name,
-            stack_size: self.stack_size,
-            on_start: unwrap_hooks(self.on_start),
-            on_stop: unwrap_hooks(self.on_stop),
-            on_park: unwrap_hooks(self.on_park),
-            on_unpark: unwrap_hooks(self.on_unpark),
-            panic_handler: self.panic_handler.map(QuietDrop::into_inner),
-        };
-        ThreadPool::start(threads, hooks, self.policy)
+        ThreadPool::start(threads, self.hooks, self.policy)
     }
-}
-
-/// The hooks out of their builder's `QuietDrop`s (no user code runs).
-fn unwrap_hooks(hooks: Vec<QuietDrop<IndexHook>>) -> Vec<IndexHook> {
-    hooks.into_iter().map(QuietDrop::into_inner).collect()
 }
 
 impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolBuilder")
             .field("threads", &self.threads)
-            .field("name", &self.name)
-            .field("stack_size", &self.stack_size)
+            .field("name", &self.hooks.name)
+            .field("stack_size", &self.hooks.stack_size)
             .field("queue_policy", &self.policy)
             .finish_non_exhaustive()
     }

@@ -20,7 +20,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use self::shared::Global;
-pub(crate) use self::shared::{Hooks, IndexHook, PanicHandler, Shared};
+pub(crate) use self::shared::{Hooks, Shared};
 use self::shutdown::SubmitGates;
 use self::size::Size;
 use self::sleep::Sleep;

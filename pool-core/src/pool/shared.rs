@@ -13,7 +13,7 @@ use crate::policy::{QueuePolicy, QueuedTask, Work};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::unwind::{call_quietly, drop_quietly};
 
-/// Settings that outlive the builder.
+/// The settings a builder gathers and its pool keeps.
 pub(crate) struct Hooks {
     pub(crate) name: String,
     pub(crate) stack_size: Option<usize>,
@@ -69,7 +69,8 @@ impl Hooks {
 impl Drop for Hooks {
     /// The hooks are user code, and so are the values they captured: each is dropped quietly,
     /// one at a time (a slice drop that met a second panicking `Drop` would abort), on whichever
-    /// thread lets the pool go (the one dropping it, or the last worker to exit).
+    /// thread lets them go: the one dropping a builder (a failed `build` included) or the pool,
+    /// or the last worker to exit.
     fn drop(&mut self) {
         for hooks in [
             &mut self.on_start,
