@@ -102,8 +102,9 @@ impl<T> DerefMut for QuietDrop<T> {
 
 impl<T> Drop for QuietDrop<T> {
     fn drop(&mut self) {
-        // SAFETY: the value is taken out of its `ManuallyDrop` here alone, once: `drop` runs at
-        // most once, and nothing reads `self.0` after it (the wrapper is going away).
+        // SAFETY: the value is taken out of its `ManuallyDrop` once: `drop` runs at most once,
+        // nothing reads `self.0` after it (the wrapper is going away), and the only other place
+        // that takes it, `into_inner`, keeps its wrapper from ever being dropped.
         let value = unsafe { ManuallyDrop::take(&mut self.0) };
         drop_quietly(value);
     }
