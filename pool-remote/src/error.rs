@@ -42,7 +42,8 @@ pub enum RemoteError {
         /// The task name that was sent.
         name: String,
     },
-    /// The arguments could not be encoded (submitter) or decoded (worker). Not retried.
+    /// The arguments could not be encoded (submitter) or decoded (worker): serde refused them,
+    /// or their `Serialize` or `Deserialize` panicked (the message says which). Not retried.
     #[error("the arguments of task `{task}` cannot be decoded: {message}")]
     BadArgs {
         /// The task name.
@@ -50,7 +51,8 @@ pub enum RemoteError {
         /// The serde error.
         message: String,
     },
-    /// The output could not be encoded (worker) or decoded (submitter).
+    /// The output could not be encoded (worker) or decoded (submitter), as for `BadArgs`. Not
+    /// retried.
     #[error("the output of task `{task}` cannot be decoded: {message}")]
     BadOutput {
         /// The task name.

@@ -23,6 +23,7 @@ use pool_core::Priority;
 use tokio::sync::Notify;
 
 use crate::backend::{self, Finished, Outgoing, Store};
+use crate::codec;
 use crate::handle::{RawOutcome, RemoteHandle, Slot};
 use crate::wire::{engine_priority, Envelope, WireFailure};
 use crate::{RemoteError, RemoteTask};
@@ -364,8 +365,9 @@ impl RemoteExecutor {
     ///
     /// # Errors
     ///
-    /// [`RemoteError::BadArgs`] if the arguments do not serialise, [`RemoteError::Backend`] if
-    /// the backend refused the insert; in both cases nothing was enqueued.
+    /// [`RemoteError::BadArgs`] if the arguments do not serialise (serde refuses them, or their
+    /// `Serialize` panics), [`RemoteError::Backend`] if the backend refused the insert; in both
+    /// cases nothing was enqueued.
     pub fn submit<T>(&self, args: T::Args) -> Result<RemoteHandle<T::Output>, RemoteError>
     where
         T: RemoteTask,
@@ -404,9 +406,9 @@ impl RemoteExecutor {
     {
         let mut jobs = Vec::new();
         for (priority, args) in items {
-            let args = serde_json::to_value(args).map_err(|e| RemoteError::BadArgs {
+            let args = codec::encode(args).map_err(|message| RemoteError::BadArgs {
                 task: T::NAME.to_owned(),
-                message: e.to_string(),
+                message,
             })?;
             jobs.push(self.outgoing(T::NAME, priority, args));
         }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use pool_core::sync::{Arc, Condvar, Mutex};
 use serde::de::DeserializeOwned;
 
+use crate::codec;
 use crate::executor::Shared;
 use crate::RemoteError;
 
@@ -197,9 +198,9 @@ where
 }
 
 fn decode<T: DeserializeOwned>(task: &str, raw: RawOutcome) -> Result<T, RemoteError> {
-    serde_json::from_value(raw?).map_err(|e| RemoteError::BadOutput {
+    codec::decode(raw?).map_err(|message| RemoteError::BadOutput {
         task: task.to_owned(),
-        message: e.to_string(),
+        message,
     })
 }
 

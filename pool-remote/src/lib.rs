@@ -59,6 +59,7 @@
 compile_error!("pool-remote needs its `sqlite` feature (PostgreSQL comes in addition to it)");
 
 mod backend;
+mod codec;
 mod error;
 mod executor;
 mod graph;

@@ -8,6 +8,7 @@ use pool_core::QuietDrop;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::codec;
 use crate::wire::WireFailure;
 
 /// The error a [`RemoteTask::run`] returns; its `Display` text reaches the submitter.
@@ -109,9 +110,9 @@ impl Registry {
         // finished on a worker).
         let task = QuietDrop::new(Arc::new(task));
         let entry: Entry = Arc::new(move |args: serde_json::Value| {
-            let args: T::Args = serde_json::from_value(args).map_err(|e| WireFailure::BadArgs {
+            let args: T::Args = codec::decode(args).map_err(|message| WireFailure::BadArgs {
                 task: T::NAME.to_owned(),
-                message: e.to_string(),
+                message,
             })?;
             let task = task.clone();
             let job: PreparedJob = Box::new(move || {
@@ -119,9 +120,9 @@ impl Registry {
                     task: T::NAME.to_owned(),
                     message: e.to_string(),
                 })?;
-                serde_json::to_value(output).map_err(|e| WireFailure::BadOutput {
+                codec::encode(output).map_err(|message| WireFailure::BadOutput {
                     task: T::NAME.to_owned(),
-                    message: e.to_string(),
+                    message,
                 })
             });
             Ok(job)

@@ -2,15 +2,19 @@
 //!
 //! apalis drives the queue (claiming batches, heartbeats, acknowledging outcomes, handing the
 //! jobs of a dead worker to a live one); each job's code runs on a pool-core [`ThreadPool`], so
-//! the engine's async runtime never runs user code and a panic is caught by the pool.
+//! a panic there is caught by the pool. The user code the engine's runtime does run (decoding
+//! the arguments, dropping a job the pool refused, the stop future) runs under `catch_unwind`
+//! (`codec.rs`, here): a panic there once stopped the worker taking jobs.
 //!
 //! # Failure semantics
 //!
 //! - A task that panics or returns an error is a failed attempt; the engine runs it again until
 //!   the submitter's `max_attempts` is used up, then its outcome is that failure. No retry storm:
 //!   the bound is per job.
-//! - An unknown task name or arguments that do not decode are refused at once (the engine's
-//!   `AbortError`: no retry), with a typed error for the submitter.
+//! - An unknown task name or arguments that do not decode (serde refuses them, or their
+//!   `Deserialize` panics) are refused at once (the engine's `AbortError`: no retry), with a
+//!   typed error for the submitter. So is an output that does not encode: running the task
+//!   again would give the same.
 //! - A worker process that dies (SIGKILL) leaves its claimed jobs `Running`/`Queued`; another
 //!   worker's heartbeat re-enqueues them once the dead one has missed `missed_heartbeats`
 //!   heartbeats. The task runs again: at-least-once, so tasks must be idempotent.
@@ -19,12 +23,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder};
+use futures::FutureExt;
 use pool_core::sync::{Arc, AtomicU64, Ordering};
-use pool_core::{TaskError, ThreadPool};
+use pool_core::{drop_quietly, TaskError, ThreadPool};
 
 use crate::backend::{self, Store, WorkerStorage};
 use crate::executor::DEFAULT_QUEUE;
@@ -92,11 +98,15 @@ async fn handle(
     let outcome = match state.pool.submit(job) {
         Ok(handle) => handle.await,
         // Only after shutdown began: this attempt failed (it did not run), and the engine
-        // offers the job again while attempts are left.
-        Err(_) => Ok(Err(WireFailure::Failed {
-            task: task.clone(),
-            message: "the worker's pool was shutting down; the task did not run".into(),
-        })),
+        // offers the job again while attempts are left. The job holds the decoded arguments,
+        // whose `Drop` is user code: not on the engine's runtime.
+        Err(refused) => {
+            drop_quietly(refused);
+            Ok(Err(WireFailure::Failed {
+                task: task.clone(),
+                message: "the worker's pool was shutting down; the task did not run".into(),
+            }))
+        }
     };
     let failure = match outcome {
         Ok(Ok(value)) => {
@@ -335,8 +345,9 @@ impl Worker {
         })
     }
 
-    /// Runs until `stop` completes, then stops gracefully: no new claims, claimed-but-unstarted
-    /// jobs go back to the queue, running ones finish and are acknowledged, the pool is joined.
+    /// Runs until `stop` completes (or panics), then stops gracefully: no new claims,
+    /// claimed-but-unstarted jobs go back to the queue, running ones finish and are
+    /// acknowledged, the pool is joined.
     ///
     /// # Errors
     ///
@@ -356,8 +367,13 @@ impl Worker {
             state,
         } = self;
         let concurrency = state.pool.threads().max(1) * 2;
+        // The stop future is user code: one that panics asks for the stop all the same (its
+        // payload dropped quietly), and the worker stops gracefully instead of unwinding out of
+        // the engine's loop with jobs claimed and the pool not joined.
         let stop = async move {
-            stop.await;
+            if let Err(payload) = AssertUnwindSafe(stop).catch_unwind().await {
+                drop_quietly(payload);
+            }
             Ok::<(), std::io::Error>(())
         };
         // One engine loop per backend type (apalis workers are generic over the storage).
