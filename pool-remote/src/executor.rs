@@ -19,7 +19,7 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use pool_core::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
-use pool_core::Priority;
+use pool_core::{drop_quietly, Priority};
 use tokio::sync::Notify;
 
 use crate::backend::{self, Finished, Outgoing, Store};
@@ -396,7 +396,8 @@ impl RemoteExecutor {
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit); on error none of them was enqueued.
+    /// As [`submit`](Self::submit); on error none of them was enqueued (the arguments after one
+    /// that cannot be encoded are dropped, quietly, unencoded).
     pub fn submit_batch<T>(
         &self,
         items: impl IntoIterator<Item = (Priority, T::Args)>,
@@ -404,13 +405,20 @@ impl RemoteExecutor {
     where
         T: RemoteTask,
     {
+        let mut items = items.into_iter();
         let mut jobs = Vec::new();
-        for (priority, args) in items {
-            let args = codec::encode(args).map_err(|message| RemoteError::BadArgs {
-                task: T::NAME.to_owned(),
-                message,
-            })?;
-            jobs.push(self.outgoing(T::NAME, priority, args));
+        for (priority, args) in items.by_ref() {
+            match codec::encode(args) {
+                Ok(args) => jobs.push(self.outgoing(T::NAME, priority, args)),
+                Err(message) => {
+                    // The arguments not encoded yet are dropped here; their `Drop` is user code.
+                    drop_quietly(items);
+                    return Err(RemoteError::BadArgs {
+                        task: T::NAME.to_owned(),
+                        message,
+                    });
+                }
+            }
         }
         self.enqueue(jobs)
     }

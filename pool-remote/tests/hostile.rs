@@ -118,6 +118,19 @@ fn serde_code_that_panics_is_a_typed_error_and_the_worker_keeps_taking_jobs() {
     let refused = no_unwind(|| remote.submit::<Shift>(Touchy::quiet(SERIALIZE_PANICS)));
     let message = bad(refused.expect("no unwind").unwrap_err(), true);
     assert_eq!(message, "its `Serialize` panicked: hostile Serialize");
+    // In a batch: none enqueued, and the arguments after it are dropped quietly.
+    let batch = [
+        Touchy::quiet(1),
+        Touchy::quiet(SERIALIZE_PANICS),
+        Touchy {
+            value: 2,
+            loud: true,
+        },
+    ];
+    let refused = no_unwind(|| {
+        remote.submit_batch::<Shift>(batch.map(|args| (pool_core::Priority::Normal, args)))
+    });
+    bad(refused.expect("no unwind").unwrap_err(), true);
     assert_eq!(remote.stats().submitted, 0);
     // Encoded, then dropped loudly: submitted all the same.
     let loud_args = no_unwind(|| {
