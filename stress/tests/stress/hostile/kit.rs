@@ -65,6 +65,15 @@ impl Census {
     pub fn live(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Counts a hostile value made outside this module (its `Drop` calls `count_drop`).
+    pub fn count_new(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn count_drop(&self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A value (captured, returned or stored as an output) whose `Drop` panics when `armed`.
@@ -79,7 +88,7 @@ pub struct Bomb {
 
 impl Bomb {
     pub fn new(id: u64, armed: bool, census: &Census) -> Bomb {
-        census.0.fetch_add(1, Ordering::SeqCst);
+        census.count_new();
         Bomb {
             id,
             armed,
@@ -94,7 +103,7 @@ impl Bomb {
 
 impl Drop for Bomb {
     fn drop(&mut self) {
-        self.census.0.fetch_sub(1, Ordering::SeqCst);
+        self.census.count_drop();
         if self.armed && !std::thread::panicking() {
             panic!("{MARK}: Drop of value {}", self.id);
         }
@@ -109,7 +118,7 @@ pub struct Payload {
 
 impl Payload {
     pub fn new(census: &Census) -> Payload {
-        census.0.fetch_add(1, Ordering::SeqCst);
+        census.count_new();
         Payload {
             census: census.clone(),
         }
@@ -118,7 +127,7 @@ impl Payload {
 
 impl Drop for Payload {
     fn drop(&mut self) {
-        self.census.0.fetch_sub(1, Ordering::SeqCst);
+        self.census.count_drop();
         if !std::thread::panicking() {
             panic!("{MARK}: Drop of a panic payload");
         }

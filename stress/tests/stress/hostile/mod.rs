@@ -8,7 +8,9 @@
 //! park and unpark hooks and the panic handler; `map_batch` functions, inputs and progress
 //! callbacks; DAG node closures, their captures and outputs; an adaptive pool's signal source
 //! and scaling hook, and the values they hold (`adaptive_ops.rs`: that pool runs beside the
-//! round's, on a priority queue of its own).
+//! round's, on a priority queue of its own); remote jobs' arguments and outputs (`Serialize`,
+//! `Deserialize`, `Drop`, on the submitter and on the worker), the remote task, and a worker's
+//! stop future (`remote_ops.rs`: an executor and a worker over a SQLite file, after the round).
 //!
 //! After the round: the books balance (pool, coalescer, every DAG report has one outcome per
 //! node), every handle resolves within `patience()` (a timeout fails with a dump), every thread
@@ -23,6 +25,7 @@ mod adaptive_ops;
 mod kit;
 mod policy_ops;
 mod pool_ops;
+mod remote_ops;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,7 +53,8 @@ fn patience() -> Duration {
 /// runs (`dag`, `dag-exec`, `nested`), the coalescer's keys, values and executors (`coalesce`,
 /// `coalesce-keys`, `coalesce-exec`), a batch whose inputs `cancel_all` discards
 /// (`batch-cancel`), and the adaptive controller's source and hook (`adaptive`: a payload whose
-/// `Drop` panics stopped the controller, or aborted the process).
+/// `Drop` panics stopped the controller, or aborted the process), and remote jobs (`remote`: an
+/// argument whose `Deserialize` panicked stopped the worker taking jobs).
 pub const DEFAULT_PARTS: &str = "all";
 
 /// Which crates get hostile user code.
@@ -77,6 +81,8 @@ pub struct Parts {
     /// `adaptive`: the adaptive pool's signal source and scaling hook panic (payloads whose
     /// `Drop` panics included) and hold values whose `Drop` panics.
     pub adaptive: bool,
+    /// `remote`: remote jobs' serde code, values, task and the worker's stop future panic.
+    pub remote: bool,
 }
 
 impl Parts {
@@ -99,6 +105,7 @@ impl Parts {
                 "nested" => parts.nested = true,
                 "batch-cancel" => parts.batch_cancel = true,
                 "adaptive" => parts.adaptive = true,
+                "remote" => parts.remote = true,
                 "all" => {
                     parts = Parts {
                         core: true,
@@ -110,11 +117,12 @@ impl Parts {
                         nested: true,
                         batch_cancel: true,
                         adaptive: true,
+                        remote: true,
                     }
                 }
                 other => panic!(
                     "STRESS_HOSTILE: unknown part {other:?} (core, coalesce, coalesce-keys, \
-                     coalesce-exec, dag, dag-exec, nested, batch-cancel, adaptive, all)"
+                     coalesce-exec, dag, dag-exec, nested, batch-cancel, adaptive, remote, all)"
                 ),
             }
         }
@@ -181,6 +189,7 @@ fn parts_spec(p: Parts) -> String {
         (p.nested, "nested"),
         (p.batch_cancel, "batch-cancel"),
         (p.adaptive, "adaptive"),
+        (p.remote, "remote"),
     ];
     names
         .iter()
@@ -281,7 +290,9 @@ pub fn run(seed: u64, parts: Parts, drivers: usize, ops: usize) -> u64 {
         }
     }
     pool_ops::shutdown_racing_late_work(&round);
-    check_after_shutdown(round)
+    let ctx = round.ctx();
+    let ops = check_after_shutdown(round);
+    ops + remote_ops::run(seed, parts.remote, &ctx)
 }
 
 fn check_after_shutdown(round: Arc<Round>) -> u64 {
