@@ -3,7 +3,7 @@
 use crate::error::{CancelReason, TaskError};
 use crate::scope::OnReject;
 use crate::sync::{Condvar, Mutex};
-use crate::unwind::{call_quietly, catch_panic, drop_quietly};
+use crate::unwind::{call_quietly, catch_panic, drop_quietly, QuietDrop};
 use crate::ThreadPool;
 
 /// How far a batch has got, passed to the progress callback of [`ThreadPool::map_batch`].
@@ -86,7 +86,9 @@ impl ThreadPool {
     /// refused because it was shut down comes back as `Err(TaskError::Cancelled(Shutdown))`, and
     /// one discarded while queued by [`cancel_all`](Self::cancel_all) or
     /// [`shutdown_now`](Self::shutdown_now) as `Cancelled(CancelAll)` or `Cancelled(Shutdown)`. A
-    /// panic in `progress` is caught and stops further progress calls; the batch goes on.
+    /// panic in `progress` is caught and stops further progress calls; the batch goes on. `f`
+    /// and `progress` are dropped quietly: a `Drop` of theirs that panics cannot cost the caller
+    /// the results.
     /// Called from inside one of the pool's tasks, the calling worker runs queued tasks while it
     /// waits, so a nested batch cannot deadlock the pool.
     ///
@@ -119,7 +121,7 @@ impl ThreadPool {
         &self,
         inputs: I,
         f: F,
-        mut progress: P,
+        progress: P,
     ) -> Vec<Result<R, TaskError>>
     where
         I: IntoIterator<Item = T>,
@@ -128,6 +130,8 @@ impl ThreadPool {
         F: Fn(T) -> R + Sync,
         P: FnMut(BatchProgress),
     {
+        // Dropped when the batch returns, after the results are out of the batch's state.
+        let (f, mut progress) = (QuietDrop::new(f), QuietDrop::new(progress));
         let inputs: Vec<T> = inputs.into_iter().collect();
         let total = inputs.len();
         let batch = Batch {
@@ -137,7 +141,7 @@ impl ThreadPool {
             }),
             progressed: Condvar::new(),
         };
-        let (batch_ref, f) = (&batch, &f);
+        let (batch_ref, f) = (&batch, &*f);
         // The body never panics (each input's panic and the callback's are caught), and refused
         // or discarded inputs are reported by their guards, so the outcome carries nothing.
         let outcome = self.scope_with(OnReject::Drop, |s| {
@@ -160,7 +164,7 @@ impl ThreadPool {
                 if done > reported && progress_alive {
                     reported = done;
                     progress_alive =
-                        call_quietly(|| progress(BatchProgress { done, total })).is_some();
+                        call_quietly(|| (*progress)(BatchProgress { done, total })).is_some();
                 }
                 reported = reported.max(done);
                 if done == total {

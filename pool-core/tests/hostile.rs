@@ -396,3 +396,34 @@ fn a_batch_returns_when_cancel_all_discards_its_queued_inputs() {
         "{results:?}"
     );
 }
+
+/// Invariant: a batch's function and progress callback are user code, their `Drop` too: the
+/// batch drops them quietly and the caller gets every result. Before, the first `Drop` that
+/// panicked took the results with it (and two aborted the process).
+#[test]
+fn a_batch_drops_its_function_and_progress_callback_quietly() {
+    quiet_panics();
+    let pool = ThreadPool::new(2).unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (f_holds, progress_holds) = (Fuse::new(&dropped), Fuse::new(&dropped));
+    let results = test_kit::no_unwind(|| {
+        pool.map_batch(
+            0..4u64,
+            move |x| {
+                let _held = &f_holds;
+                x * 10
+            },
+            move |_| {
+                let _held = &progress_holds;
+            },
+        )
+    });
+    let results: Vec<u64> = results
+        .expect("a Drop of the batch's user code unwound")
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(results, [0, 10, 20, 30]);
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    assert_pool_survived(&pool, 0);
+}

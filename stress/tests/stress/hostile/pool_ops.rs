@@ -319,7 +319,8 @@ fn spawn_job(round: &Round, rng: &mut fastrand::Rng, index: u64, child: bool) {
     }
 }
 
-/// `map_batch` with hostile inputs (their `Drop`), function and progress callback.
+/// `map_batch` with hostile inputs (their `Drop`), function and progress callback (their
+/// calls, and their captures' `Drop`).
 fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
     let hostile = round.parts.core;
     let total = 1 + rng.usize(..6);
@@ -346,16 +347,21 @@ fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
         usize::MAX
     };
     let mut calls = 0;
+    let id = index + total as u64;
+    let f_holds = Bomb::new(id, hostile && rng.bool(), &round.census);
+    let progress_holds = Bomb::new(id + 1, hostile && rng.bool(), &round.census);
     let results = tolerate(|| {
         round.pool.map_batch(
             inputs,
             move |(input, ending, output_armed)| {
+                let _held = &f_holds;
                 ending.act(&census, "a map_batch function");
                 let output = Bomb::new(input.id, output_armed, &census);
                 drop(input);
                 output
             },
-            |_progress| {
+            move |_progress| {
+                let _held = &progress_holds;
                 calls += 1;
                 if calls == progress_fuse {
                     panic!("{}: map_batch progress", super::kit::MARK);
