@@ -109,12 +109,21 @@ impl Names {
     }
 
     /// Adds a node named by `name`'s text, written straight into the arena. If writing it fails
-    /// or panics (a user's `Display`), the partial text is taken back, the node is added as an
-    /// unnamed node `#index`, and the problem is returned for `build` to report.
+    /// or panics (a user's `Display`, or `AsRef<str>`), the partial text is taken back, the node
+    /// is added as an unnamed node `#index`, and the problem is returned for `build` to report.
     pub(crate) fn push_name<N: NodeName>(&mut self, index: u32, name: N) -> Result<(), String> {
-        if let Some(text) = name.text() {
-            self.push_text(index, text);
-            return Ok(());
+        // A borrowed name's text is its `AsRef<str>`: user code for a user's type (for `&str`
+        // the catch costs nothing that runs).
+        match catch_panic(|| name.text()) {
+            Ok(Some(text)) => {
+                self.push_text(index, text);
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(panic) => {
+                self.push_unnamed(index);
+                return Err(format!("panicked: {panic}"));
+            }
         }
         let start = self.bytes.len();
         let written = if N::RUNS_USER_CODE {

@@ -258,6 +258,45 @@ fn a_name_whose_display_fails_or_panics_is_a_typed_error_naming_the_node() {
     }
 }
 
+/// A name type whose `AsRef<str>` panics.
+struct PanickingName;
+
+impl AsRef<str> for PanickingName {
+    fn as_ref(&self) -> &str {
+        panic!("hostile name")
+    }
+}
+
+/// Invariant: a borrowed name's `AsRef<str>` is user code too; its panic is the same typed error
+/// as a `Display`'s, and the node's closure, whose capture panics on drop here, is kept (then
+/// dropped quietly with the builder). Before, the panic unwound out of `node`, dropping the closure
+/// on the way: SIGABRT.
+#[test]
+fn a_name_whose_as_ref_panics_is_a_typed_error_naming_the_node() {
+    test_kit::quiet_panics(|message| message == "hostile name");
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fuse = test_kit::Fuse::new(&dropped);
+    let mut builder = Graph::builder();
+    builder.node("a", |_| ());
+    let added = test_kit::no_unwind(|| {
+        builder
+            .node(&PanickingName, move |_| {
+                let _held = &fuse;
+            })
+            .after("a")
+            .key()
+            .index()
+    });
+    assert_eq!(added, Some(1), "the panic unwound out of `node`");
+    builder.node("c", |_| ());
+    let err = test_kit::no_unwind(|| build_err(builder)).expect("no unwind out of build");
+    assert_eq!(
+        err.to_string(),
+        "the name of node #1 could not be formatted: panicked: hostile name"
+    );
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 #[test]
 fn every_string_type_names_a_node() {
     use std::borrow::Cow;
