@@ -176,7 +176,8 @@ pub enum ResizeError {
     /// The pool is shutting down or shut down.
     #[error("cannot resize the pool: it is shut down")]
     ShutDown,
-    /// The operating system refused to start a thread; the pool kept the workers it had started.
+    /// The operating system refused to start a thread; the pool kept the workers it had started,
+    /// and its target ([`ThreadPool::threads`](crate::ThreadPool::threads)) is their number.
     #[error("could not start a worker thread while growing to {requested}: {source}")]
     Spawn {
         /// The size asked for.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex};
-use pool_core::{PoolBuildError, QuietDrop, ThreadPool, ThreadPoolBuilder};
+use pool_core::{catch_panic, PoolBuildError, QuietDrop, ThreadPool, ThreadPoolBuilder};
 
 use super::schedule::controller_loop;
 use super::{AdaptivePool, Control, ScaleHook, ScalingEvent, Shared};
@@ -250,11 +250,15 @@ impl AdaptivePoolBuilder {
         });
         let worker_shared = Arc::clone(&shared);
         // The workers' prefix, whoever set it (this builder, the user's pool builder, or ours).
-        let controller = thread::Builder::new()
-            .name(format!("{}-controller", shared.pool.thread_name()))
-            // The source goes quietly with the closure: when the controller exits, or here if
-            // the thread never starts.
-            .spawn(move || controller_loop(&worker_shared, &mut **signals));
+        let controller =
+            thread::Builder::new().name(format!("{}-controller", shared.pool.thread_name()));
+        // The source goes quietly with the closure: when the controller exits, or here if the
+        // thread never starts. A `spawn` that panics (memory short: see pool-core's
+        // `start_worker`) is a refused thread too.
+        let controller = catch_panic(move || {
+            controller.spawn(move || controller_loop(&worker_shared, &mut **signals))
+        })
+        .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
         let controller = match controller {
             Ok(handle) => handle,
             Err(error) => {

@@ -478,7 +478,8 @@ impl ThreadPool {
     ///
     /// # Errors
     ///
-    /// [`ResizeError`] for `threads == 0`, after shutdown, or when the OS refuses a thread.
+    /// [`ResizeError`] for `threads == 0`, after shutdown, or when the OS refuses a thread; the
+    /// pool then keeps the workers it started, and [`threads`](Self::threads) is their number.
     ///
     /// # Examples
     ///
@@ -501,6 +502,11 @@ impl ThreadPool {
         let to_start = self.shared.size.set_target(threads);
         for _ in 0..to_start {
             if let Err((_, source)) = self.spawn_worker(&mut registered) {
+                // The pool keeps the workers it started, and its target says so: left at
+                // `threads`, `threads()` would report a size the pool never reaches (nor
+                // retries), and a controller that reads it as the current size would never
+                // ask again.
+                self.shared.size.set_target(self.shared.size.live());
                 return Err(ResizeError::Spawn {
                     requested: threads,
                     source,

@@ -7,6 +7,7 @@ use super::shared::Shared;
 use super::stats::Counters;
 use super::worker;
 use crate::sync::{thread, Arc, CachePadded, Ordering};
+use crate::unwind::catch_panic;
 
 /// The handles of the pool's threads, under `Shared::threads`.
 pub(crate) struct Threads {
@@ -56,7 +57,13 @@ pub(crate) fn start_worker(
     if let Some(bytes) = shared.hooks.stack_size {
         builder = builder.stack_size(bytes);
     }
-    match builder.spawn(move || worker::run(for_worker, index, counters)) {
+    // `spawn` may panic instead of returning an error when memory is short (`std` maps the new
+    // thread's signal stack on this thread, and panics if it cannot): a refused thread all the
+    // same, or the live count would keep a worker that never started.
+    let spawned =
+        catch_panic(move || builder.spawn(move || worker::run(for_worker, index, counters)))
+            .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
+    match spawned {
         Ok(handle) => {
             threads.handles.push((index, handle));
             Ok(())
