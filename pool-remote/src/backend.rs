@@ -116,9 +116,17 @@ fn backend_error(during: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Rem
     }
 }
 
+/// The longest `poll_interval`: it is the floor of every outcome's latency (an executor's) or
+/// of a job's wait for an idle worker (a worker's); `Duration::MAX` waited forever.
+pub(crate) const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Both builders' `poll_interval`: how often the engine's tables are read.
 pub(crate) fn check_poll_interval(interval: Duration) -> Result<(), RemoteError> {
-    RemoteError::check(!interval.is_zero(), "poll_interval", "must be positive")
+    RemoteError::check(
+        !interval.is_zero() && interval <= MAX_POLL_INTERVAL,
+        "poll_interval",
+        format_args!("must be positive and at most {MAX_POLL_INTERVAL:?}, got {interval:?}"),
+    )
 }
 
 /// Starts the small runtime (one thread named `thread_name`) that an executor or a worker drives

@@ -252,6 +252,11 @@ pub struct RemoteExecutorBuilder {
 /// The default queue name, shared by executors and workers that do not name one.
 pub const DEFAULT_QUEUE: &str = "pool-remote";
 
+/// The most attempts a job may be given ([`RemoteExecutorBuilder::max_attempts`]): the bound
+/// that keeps a task that always fails from becoming a retry storm (and fits the engine's
+/// column, where `usize::MAX` read back as "retry for ever").
+pub const MAX_ATTEMPTS: usize = 100;
+
 impl RemoteExecutorBuilder {
     /// The queue (apalis's job type) to submit to; workers must consume the same one.
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
@@ -260,14 +265,15 @@ impl RemoteExecutorBuilder {
     }
 
     /// How many times the engine runs a task that panics or returns an error before its outcome
-    /// is a failure (default 3; at least 1). A worker killed mid-task also uses up an attempt.
+    /// is a failure (default 3; within 1..=[`MAX_ATTEMPTS`]). A worker killed mid-task also uses
+    /// up an attempt.
     pub fn max_attempts(mut self, attempts: usize) -> Self {
         self.max_attempts = attempts;
         self
     }
 
-    /// How often the outcomes of outstanding handles are read from the backend (default 10 ms);
-    /// the floor of a round trip's latency.
+    /// How often the outcomes of outstanding handles are read from the backend (default 10 ms,
+    /// at most a minute); the floor of a round trip's latency.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -280,7 +286,14 @@ impl RemoteExecutorBuilder {
     /// [`RemoteError::Build`] for a bad setting, [`RemoteError::Unreachable`] when the backend
     /// cannot be reached.
     pub fn build(self) -> Result<RemoteExecutor, RemoteError> {
-        RemoteError::check(self.max_attempts > 0, "max_attempts", "must be at least 1")?;
+        RemoteError::check(
+            (1..=MAX_ATTEMPTS).contains(&self.max_attempts),
+            "max_attempts",
+            format_args!(
+                "must be within 1..={MAX_ATTEMPTS}, got {}",
+                self.max_attempts
+            ),
+        )?;
         backend::check_poll_interval(self.poll_interval)?;
         let (runtime, store) = backend::start(&self.url, &self.queue, "pool-remote-io".into())?;
         let shared = Arc::new(Shared {

@@ -178,7 +178,8 @@ where
     ///
     /// `Err(Ok(handle))` on timeout; `Err(Err(e))` for the outcomes `join` reports.
     pub fn join_timeout(self, timeout: Duration) -> Result<T, Result<Self, RemoteError>> {
-        match self.slot.take_until(Some(Instant::now() + timeout)) {
+        // A timeout past the clock's range (`Duration::MAX`) waits for the outcome.
+        match self.slot.take_until(Instant::now().checked_add(timeout)) {
             Some(raw) => decode(&self.task, raw).map_err(Err),
             None => Err(Ok(self)),
         }

@@ -69,7 +69,9 @@ mod wire;
 mod worker;
 
 pub use error::RemoteError;
-pub use executor::{RemoteExecutor, RemoteExecutorBuilder, RemoteStats, DEFAULT_QUEUE};
+pub use executor::{
+    RemoteExecutor, RemoteExecutorBuilder, RemoteStats, DEFAULT_QUEUE, MAX_ATTEMPTS,
+};
 pub use graph::{
     RemoteGraph, RemoteGraphBuilder, RemoteGraphError, RemoteReport, CANCEL_CHECK, DEFAULT_WAITERS,
 };

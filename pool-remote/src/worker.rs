@@ -128,6 +128,17 @@ async fn handle(
     Err(AttemptFailed(failure).into())
 }
 
+/// The longest heartbeat: a day (the engine turns it into signed whole seconds; beyond that
+/// range it read as negative, and every claimed job as orphaned at once).
+const MAX_HEARTBEAT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The most heartbeats a worker may miss: a dead worker's jobs wait for `heartbeat` times this.
+const MAX_MISSED_HEARTBEATS: usize = 1000;
+
+/// The most jobs claimed per fetch (the engine sizes a buffer from it and sends it as a signed
+/// 32-bit limit: `usize::MAX` overflowed there and stopped the worker).
+const MAX_BATCH: usize = 1000;
+
 /// Builds a [`Worker`].
 ///
 /// # Examples
@@ -176,7 +187,8 @@ impl RemoteWorkerBuilder {
         self
     }
 
-    /// How often the worker tells the engine it is alive (default 5 s). A dead worker's jobs go
+    /// How often the worker tells the engine it is alive (default 5 s, within 1 s..=1 day). A
+    /// dead worker's jobs go
     /// back to the queue after `heartbeat × missed_heartbeats` (whole seconds, as the engine
     /// stores them).
     pub fn heartbeat(mut self, interval: Duration) -> Self {
@@ -184,20 +196,21 @@ impl RemoteWorkerBuilder {
         self
     }
 
-    /// Heartbeats a worker may miss before its jobs are re-enqueued (default 2).
+    /// Heartbeats a worker may miss before its jobs are re-enqueued (default 2, at most 1000).
     pub fn missed_heartbeats(mut self, missed: usize) -> Self {
         self.missed_heartbeats = missed;
         self
     }
 
-    /// Jobs claimed per fetch (default 10). Claimed jobs cannot be cancelled by submitters;
+    /// Jobs claimed per fetch (default 10, at most 1000). Claimed jobs cannot be cancelled by
+    /// submitters;
     /// smaller batches keep priorities and cancellation sharper, larger ones cost fewer queries.
     pub fn batch(mut self, jobs: usize) -> Self {
         self.batch = jobs;
         self
     }
 
-    /// How often an idle worker asks the queue for work (default 10 ms).
+    /// How often an idle worker asks the queue for work (default 10 ms, at most a minute).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -211,16 +224,26 @@ impl RemoteWorkerBuilder {
     /// cannot be reached.
     pub fn build(self) -> Result<Worker, RemoteError> {
         RemoteError::check(
-            self.heartbeat >= Duration::from_secs(1),
+            (Duration::from_secs(1)..=MAX_HEARTBEAT).contains(&self.heartbeat),
             "heartbeat",
-            "must be at least one second (the engine stores seconds)",
+            format_args!(
+                "must be within 1 s..={MAX_HEARTBEAT:?} (the engine stores whole seconds), got {:?}",
+                self.heartbeat
+            ),
         )?;
         RemoteError::check(
-            self.missed_heartbeats > 0,
+            (1..=MAX_MISSED_HEARTBEATS).contains(&self.missed_heartbeats),
             "missed_heartbeats",
-            "must be at least 1",
+            format_args!(
+                "must be within 1..={MAX_MISSED_HEARTBEATS}, got {}",
+                self.missed_heartbeats
+            ),
         )?;
-        RemoteError::check(self.batch > 0, "batch", "must be at least 1")?;
+        RemoteError::check(
+            (1..=MAX_BATCH).contains(&self.batch),
+            "batch",
+            format_args!("must be within 1..={MAX_BATCH}, got {}", self.batch),
+        )?;
         backend::check_poll_interval(self.poll_interval)?;
         let name = self.name.unwrap_or_else(|| {
             format!(

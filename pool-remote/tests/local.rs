@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{join, registry, sqlite_url, Explode, LocalWorker, Nap, Sequence, Square};
 use pool_core::Priority;
-use pool_remote::{RemoteError, RemoteExecutor, Worker};
+use pool_remote::{RemoteError, RemoteExecutor, RemoteWorkerBuilder, Worker};
 
 fn worker(url: &str) -> Worker {
     Worker::builder(url, registry())
@@ -209,30 +209,73 @@ fn handles_can_be_awaited() {
     worker.stop();
 }
 
+/// Invariant: every setting out of its range is a typed error naming it, the extremes a
+/// user may reach for (`MAX`) included. Before, an executor took `poll_interval(Duration::MAX)`
+/// and its handles never resolved, a worker took `batch(usize::MAX)` and stopped on an
+/// overflow in the engine, `heartbeat(Duration::MAX)` read as negative seconds there, and
+/// `max_attempts(usize::MAX)` as "retry for ever".
 #[test]
 fn bad_settings_are_refused() {
-    let err = RemoteExecutor::builder("sqlite::memory:")
-        .max_attempts(0)
-        .build()
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        RemoteError::Build {
-            setting: "max_attempts",
-            ..
+    let executor = |attempts, poll| {
+        RemoteExecutor::builder("sqlite::memory:")
+            .max_attempts(attempts)
+            .poll_interval(poll)
+            .build()
+            .map(drop)
+    };
+    let ms = Duration::from_millis;
+    for (attempts, poll, setting) in [
+        (0, ms(10), "max_attempts"),
+        (pool_remote::MAX_ATTEMPTS + 1, ms(10), "max_attempts"),
+        (usize::MAX, ms(10), "max_attempts"),
+        (3, Duration::ZERO, "poll_interval"),
+        (3, Duration::from_secs(61), "poll_interval"),
+        (3, Duration::MAX, "poll_interval"),
+    ] {
+        match executor(attempts, poll) {
+            Err(RemoteError::Build { setting: got, .. }) => assert_eq!(got, setting),
+            other => panic!("{attempts} attempts, {poll:?}: {other:?}"),
         }
-    ));
-    let err = Worker::builder("sqlite::memory:", registry())
-        .heartbeat(Duration::from_millis(10))
-        .build()
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        RemoteError::Build {
-            setting: "heartbeat",
-            ..
+    }
+    assert!(executor(pool_remote::MAX_ATTEMPTS, Duration::from_secs(60)).is_ok());
+
+    type Set = fn(RemoteWorkerBuilder) -> RemoteWorkerBuilder;
+    let worker = |set: Set| set(Worker::builder("sqlite::memory:", registry())).build();
+    let refused: [(Set, &str); 9] = [
+        (|b| b.heartbeat(Duration::from_millis(10)), "heartbeat"),
+        (|b| b.heartbeat(Duration::from_secs(86_401)), "heartbeat"),
+        (|b| b.heartbeat(Duration::MAX), "heartbeat"),
+        (|b| b.missed_heartbeats(0), "missed_heartbeats"),
+        (|b| b.missed_heartbeats(usize::MAX), "missed_heartbeats"),
+        (|b| b.batch(0), "batch"),
+        (|b| b.batch(usize::MAX), "batch"),
+        (|b| b.poll_interval(Duration::MAX), "poll_interval"),
+        (|b| b.threads(0), "threads"),
+    ];
+    for (set, setting) in refused {
+        match worker(set) {
+            Err(RemoteError::Build { setting: got, .. }) => assert_eq!(got, setting),
+            other => panic!("{setting}: {other:?}"),
         }
-    ));
+    }
+    let edges = worker(|b| {
+        b.heartbeat(Duration::from_secs(86_400))
+            .missed_heartbeats(1000)
+            .batch(1000)
+    });
+    assert!(edges.is_ok(), "{edges:?}");
+}
+
+/// A timeout past the clock's range waits for the outcome (it panicked on the overflow).
+#[test]
+fn a_join_timeout_of_duration_max_waits_for_the_outcome() {
+    let (_dir, url) = sqlite_url("join-max");
+    let remote = RemoteExecutor::builder(&url).build().unwrap();
+    let handle = remote.submit::<Square>(6).unwrap();
+    let worker = LocalWorker::start(worker(&url));
+    let joined = test_kit::within_patience(move || handle.join_timeout(Duration::MAX).ok());
+    assert_eq!(joined.expect("an outcome within the patience"), Some(36));
+    worker.stop();
 }
 
 /// A task that holds a value whose `Drop` panics.
