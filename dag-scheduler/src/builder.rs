@@ -316,7 +316,9 @@ impl GraphBuilder {
     }
 
     /// An empty builder with room for `nodes` nodes and as many dependencies: a generator that
-    /// knows its size saves the arrays' regrowth (each doubling copies what is there).
+    /// knows its size saves the arrays' regrowth (each doubling copies what is there). A hint:
+    /// room that cannot be had (`usize::MAX` nodes) is not reserved, and the builder grows as
+    /// it goes.
     ///
     /// # Examples
     ///
@@ -329,11 +331,19 @@ impl GraphBuilder {
     /// ```
     pub fn with_capacity(nodes: usize) -> Self {
         let mut builder = Self::new();
-        builder.names.reserve(nodes);
-        builder.hot.reserve(nodes);
-        builder.deps.reserve(nodes);
-        builder.owners.reserve(nodes);
-        builder.deps_start.reserve(nodes + 1);
+        // `try_reserve`: a capacity past memory is a hint not taken, not a panic (`reserve`'s
+        // capacity overflow) or an abort (the allocator's).
+        let reserved = builder.names.try_reserve(nodes).is_ok()
+            && builder.hot.try_reserve(nodes).is_ok()
+            && builder.deps.try_reserve(nodes).is_ok()
+            && builder.owners.try_reserve(nodes).is_ok()
+            && builder
+                .deps_start
+                .try_reserve(nodes.saturating_add(1))
+                .is_ok();
+        if !reserved {
+            return Self::new();
+        }
         builder
     }
 

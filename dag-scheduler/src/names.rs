@@ -10,6 +10,7 @@
 //! added (a few digit stores, no formatting machinery), flagged, and left out of the hash index:
 //! `find` answers `#17` by parsing it, so a graph of unnamed nodes hashes and sorts nothing.
 
+use std::collections::TryReserveError;
 use std::fmt;
 
 use pool_core::catch_panic;
@@ -179,9 +180,9 @@ impl Names {
     }
 
     /// Room for `nodes` more names (their end offsets; the text grows as it comes).
-    pub(crate) fn reserve(&mut self, nodes: usize) {
-        self.ends.reserve(nodes);
-        self.keys.reserve(nodes);
+    pub(crate) fn try_reserve(&mut self, nodes: usize) -> Result<(), TryReserveError> {
+        self.ends.try_reserve(nodes)?;
+        self.keys.try_reserve(nodes)
     }
 
     /// The index keys of the names added so far, and the nodes whose name starts with `#`

@@ -297,6 +297,20 @@ fn a_name_whose_as_ref_panics_is_a_typed_error_naming_the_node() {
     assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
+/// A capacity is a hint: one past memory is not taken (it panicked on the capacity overflow),
+/// and the builder works as one made with `Graph::builder()`.
+#[test]
+fn a_capacity_past_memory_is_a_hint_not_taken() {
+    // Sizes whose arrays overflow the address space, so that no allocator is asked (under
+    // ASan or valgrind, a request for terabytes is itself reported).
+    for nodes in [usize::MAX, usize::MAX / 2] {
+        let mut builder = GraphBuilder::with_capacity(nodes);
+        let a = builder.node("a", |_| 1).key();
+        builder.node("b", move |cx| cx.get(a).copied()).after(a);
+        assert_eq!(builder.build().unwrap().len(), 2);
+    }
+}
+
 #[test]
 fn every_string_type_names_a_node() {
     use std::borrow::Cow;
