@@ -372,9 +372,14 @@ impl Worker {
     /// claimed-but-unstarted jobs go back to the queue, running ones finish and are
     /// acknowledged, the pool is joined.
     ///
+    /// Blocks the calling thread, from any thread: the engine runs on a thread of its own, so a
+    /// call made on a thread that drives an async runtime blocks it like any blocking call,
+    /// rather than panicking as a nested `block_on` does.
+    ///
     /// # Errors
     ///
-    /// [`RemoteError::Backend`] if the engine's loop failed (the backend went away).
+    /// [`RemoteError::Backend`] if the engine's loop failed (the backend went away), or its
+    /// thread could not be started.
     pub fn run_until<S>(self, stop: S) -> Result<WorkerReport, RemoteError>
     where
         S: Future<Output = ()> + Send + 'static,
@@ -399,29 +404,48 @@ impl Worker {
             }
             Ok::<(), std::io::Error>(())
         };
-        // One engine loop per backend type (apalis workers are generic over the storage).
-        let ran = match store.storage(heartbeat, missed_heartbeats, batch) {
-            WorkerStorage::Sqlite(storage) => runtime.block_on(
-                WorkerBuilder::new(name)
-                    .backend(storage.poll_with_interval(poll_interval))
-                    .concurrency(concurrency)
-                    .data(Arc::clone(&state))
-                    .build(handle)
-                    .run_until(stop),
-            ),
-            #[cfg(feature = "postgres")]
-            WorkerStorage::Postgres(storage) => runtime.block_on(
-                WorkerBuilder::new(name)
-                    .backend(storage.poll_with_interval(poll_interval))
-                    .concurrency(concurrency)
-                    .data(Arc::clone(&state))
-                    .build(handle)
-                    .run_until(stop),
-            ),
+        let engine_state = Arc::clone(&state);
+        let thread_name = format!("{name}-engine");
+        // One engine loop per backend type (apalis workers are generic over the storage), on a
+        // thread of its own: `block_on`, and dropping the runtime, panic on a thread that
+        // drives an async runtime, and this call may come from one.
+        let engine = move || {
+            let state = engine_state;
+            match store.storage(heartbeat, missed_heartbeats, batch) {
+                WorkerStorage::Sqlite(storage) => runtime.block_on(
+                    WorkerBuilder::new(name)
+                        .backend(storage.poll_with_interval(poll_interval))
+                        .concurrency(concurrency)
+                        .data(state)
+                        .build(handle)
+                        .run_until(stop),
+                ),
+                #[cfg(feature = "postgres")]
+                WorkerStorage::Postgres(storage) => runtime.block_on(
+                    WorkerBuilder::new(name)
+                        .backend(storage.poll_with_interval(poll_interval))
+                        .concurrency(concurrency)
+                        .data(state)
+                        .build(handle)
+                        .run_until(stop),
+                ),
+            }
         };
+        let ran = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(engine)
+            .map_err(|e| RemoteError::Backend {
+                during: "start the worker's engine thread",
+                message: e.to_string(),
+            })
+            .map(|engine| match engine.join() {
+                Ok(ran) => ran,
+                // Not user code (the engine's runtime runs none): re-raised where it was asked.
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
         // Finish what the pool still holds (nothing, after a clean engine stop) and join it.
         state.pool.shutdown();
-        ran.map_err(|e| RemoteError::Backend {
+        ran?.map_err(|e| RemoteError::Backend {
             during: "run worker",
             message: e.to_string(),
         })?;

@@ -266,6 +266,32 @@ fn bad_settings_are_refused() {
     assert!(edges.is_ok(), "{edges:?}");
 }
 
+/// Invariant: `run_until` works from any thread, one that drives an async runtime included
+/// (it blocks it, like any blocking call). Before, it panicked there ("Cannot start a runtime
+/// from within a runtime"), with the worker's pool left to its `Drop`.
+#[test]
+fn a_worker_runs_on_a_thread_that_drives_an_async_runtime() {
+    let (_dir, url) = sqlite_url("inside-async");
+    let remote = RemoteExecutor::builder(&url).build().unwrap();
+    let handle = remote.submit::<Square>(5).unwrap();
+    let worker = worker(&url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (joined_tx, joined) = std::sync::mpsc::channel();
+    let report = runtime.block_on(async move {
+        // The stop: once the outcome is in (joined on a blocking thread of the worker's own
+        // runtime; the value goes out, since the stop future's panics are swallowed).
+        worker.run_until(async move {
+            let outcome = tokio::task::spawn_blocking(move || join(handle)).await;
+            let _ = joined_tx.send(outcome.ok().and_then(Result::ok));
+        })
+    });
+    assert_eq!(joined.recv().unwrap(), Some(25));
+    assert_eq!(report.unwrap().succeeded, 1);
+}
+
 /// A timeout past the clock's range waits for the outcome (it panicked on the overflow).
 #[test]
 fn a_join_timeout_of_duration_max_waits_for_the_outcome() {
