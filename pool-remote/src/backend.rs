@@ -131,6 +131,11 @@ pub(crate) fn check_poll_interval(interval: Duration) -> Result<(), RemoteError>
 
 /// Starts the small runtime (one thread named `thread_name`) that an executor or a worker drives
 /// the engine on, and connects to `url` on it.
+///
+/// The calling thread waits on a channel, not in `block_on`: the builders may be called on a
+/// thread that drives an async runtime (inside `#[tokio::main]`), where a nested `block_on`,
+/// or dropping a runtime, panics. For the same reason a runtime that is not kept is shut down
+/// in the background.
 pub(crate) fn start(
     url: &str,
     queue: &str,
@@ -145,8 +150,25 @@ pub(crate) fn start(
             setting: "runtime",
             message: e.to_string(),
         })?;
-    let store = runtime.block_on(Store::connect(url, queue))?;
-    Ok((runtime, store))
+    let (connected, connection) = std::sync::mpsc::channel();
+    let (at, queue) = (url.to_owned(), queue.to_owned());
+    runtime.spawn(async move {
+        let _ = connected.send(Store::connect(&at, &queue).await);
+    });
+    // The sender goes with the task: a runtime that dropped it unfinished answers too.
+    let store = connection.recv().unwrap_or_else(|_| {
+        Err(RemoteError::Unreachable {
+            url: url.to_owned(),
+            message: "the connection task ended without an answer".into(),
+        })
+    });
+    match store {
+        Ok(store) => Ok((runtime, store)),
+        Err(refused) => {
+            runtime.shutdown_background();
+            Err(refused)
+        }
+    }
 }
 
 impl Store {

@@ -263,8 +263,7 @@ impl RemoteWorkerBuilder {
         let (runtime, store) = backend::start(&self.url, &self.queue, format!("{name}-io"))?;
         Ok(Worker {
             name,
-            runtime,
-            store,
+            engine: Some((runtime, store)),
             heartbeat: self.heartbeat,
             missed_heartbeats: self.missed_heartbeats,
             batch: self.batch,
@@ -301,13 +300,23 @@ impl RemoteWorkerBuilder {
 /// ```
 pub struct Worker {
     name: String,
-    runtime: tokio::runtime::Runtime,
-    store: Store,
+    /// The engine's runtime and connection: taken by `run_until`; shut down in the background
+    /// by `Drop` for a worker never run (it may be dropped on a thread that drives an async
+    /// runtime, where dropping a runtime panics).
+    engine: Option<(tokio::runtime::Runtime, Store)>,
     heartbeat: Duration,
     missed_heartbeats: usize,
     batch: usize,
     poll_interval: Duration,
     state: Arc<WorkerState>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some((runtime, _store)) = self.engine.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl fmt::Debug for Worker {
@@ -384,16 +393,18 @@ impl Worker {
     where
         S: Future<Output = ()> + Send + 'static,
     {
-        let Worker {
-            name,
-            runtime,
-            store,
-            heartbeat,
-            missed_heartbeats,
-            batch,
-            poll_interval,
-            state,
-        } = self;
+        let mut this = self;
+        let Some((runtime, store)) = this.engine.take() else {
+            // Only `run_until` takes the engine, and it consumes the worker.
+            return Err(RemoteError::Backend {
+                during: "run worker",
+                message: "the worker's engine was already taken".into(),
+            });
+        };
+        let (name, state) = (std::mem::take(&mut this.name), Arc::clone(&this.state));
+        let (heartbeat, missed_heartbeats) = (this.heartbeat, this.missed_heartbeats);
+        let (batch, poll_interval) = (this.batch, this.poll_interval);
+        drop(this);
         let concurrency = state.pool.threads().max(1) * 2;
         // The stop future is user code: one that panics asks for the stop all the same (its
         // payload dropped quietly), and the worker stops gracefully instead of unwinding out of

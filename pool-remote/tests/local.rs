@@ -266,24 +266,32 @@ fn bad_settings_are_refused() {
     assert!(edges.is_ok(), "{edges:?}");
 }
 
-/// Invariant: `run_until` works from any thread, one that drives an async runtime included
-/// (it blocks it, like any blocking call). Before, it panicked there ("Cannot start a runtime
-/// from within a runtime"), with the worker's pool left to its `Drop`.
+/// Invariant: the blocking API works on a thread that drives an async runtime (inside
+/// `#[tokio::main]`): building an executor or a worker, a build refused by an unreachable
+/// backend, dropping a worker never run, and `run_until`, each of which blocks that thread like
+/// any blocking call. Before, each panicked there: "Cannot start a runtime from within a
+/// runtime" (a nested `block_on`), or "Cannot drop a runtime in a context where blocking is not
+/// allowed".
 #[test]
-fn a_worker_runs_on_a_thread_that_drives_an_async_runtime() {
+fn the_blocking_api_works_on_a_thread_that_drives_an_async_runtime() {
     let (_dir, url) = sqlite_url("inside-async");
-    let remote = RemoteExecutor::builder(&url).build().unwrap();
-    let handle = remote.submit::<Square>(5).unwrap();
-    let worker = worker(&url);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (joined_tx, joined) = std::sync::mpsc::channel();
     let report = runtime.block_on(async move {
+        let unreachable = RemoteExecutor::builder("sqlite:///no/such/dir/jobs.db").build();
+        assert!(
+            matches!(unreachable, Err(RemoteError::Unreachable { .. })),
+            "{unreachable:?}"
+        );
+        drop(worker(&url));
+        let remote = RemoteExecutor::builder(&url).build().unwrap();
+        let handle = remote.submit::<Square>(5).unwrap();
         // The stop: once the outcome is in (joined on a blocking thread of the worker's own
         // runtime; the value goes out, since the stop future's panics are swallowed).
-        worker.run_until(async move {
+        worker(&url).run_until(async move {
             let outcome = tokio::task::spawn_blocking(move || join(handle)).await;
             let _ = joined_tx.send(outcome.ok().and_then(Result::ok));
         })
