@@ -63,15 +63,21 @@ pub fn run() {
     );
 
     let history = pool.history();
-    println!(
-        "  {} scaling events; the first and last few:",
-        history.len()
-    );
-    let shown: Vec<_> = history
+    // The first 4 and the last 3, each once (a short history is shown whole).
+    let (first, last) = (4, 3);
+    let skipped = history.len().saturating_sub(first + last);
+    if skipped == 0 {
+        println!("  {} scaling events:", history.len());
+    } else {
+        println!(
+            "  {} scaling events; the first {first} and the last {last}:",
+            history.len()
+        );
+    }
+    let shown = history
         .iter()
-        .take(4)
-        .chain(history.iter().rev().take(3).rev())
-        .collect();
+        .take(first)
+        .chain(history.iter().skip(first + skipped));
     for e in shown {
         println!(
             "    {:>7.2?}  {:>2} -> {:<2}  {}",
