@@ -421,25 +421,23 @@ impl Worker {
         // thread of its own: `block_on`, and dropping the runtime, panic on a thread that
         // drives an async runtime, and this call may come from one.
         let engine = move || {
-            let state = engine_state;
+            // The same loop whatever the storage's type.
+            macro_rules! engine_loop {
+                ($storage:expr) => {
+                    runtime.block_on(
+                        WorkerBuilder::new(name)
+                            .backend($storage.poll_with_interval(poll_interval))
+                            .concurrency(concurrency)
+                            .data(engine_state)
+                            .build(handle)
+                            .run_until(stop),
+                    )
+                };
+            }
             match store.storage(heartbeat, missed_heartbeats, batch) {
-                WorkerStorage::Sqlite(storage) => runtime.block_on(
-                    WorkerBuilder::new(name)
-                        .backend(storage.poll_with_interval(poll_interval))
-                        .concurrency(concurrency)
-                        .data(state)
-                        .build(handle)
-                        .run_until(stop),
-                ),
+                WorkerStorage::Sqlite(storage) => engine_loop!(storage),
                 #[cfg(feature = "postgres")]
-                WorkerStorage::Postgres(storage) => runtime.block_on(
-                    WorkerBuilder::new(name)
-                        .backend(storage.poll_with_interval(poll_interval))
-                        .concurrency(concurrency)
-                        .data(state)
-                        .build(handle)
-                        .run_until(stop),
-                ),
+                WorkerStorage::Postgres(storage) => engine_loop!(storage),
             }
         };
         let ran = std::thread::Builder::new()
