@@ -2,6 +2,10 @@
 //! (`RLIMIT_AS`) until a new worker's stack cannot be mapped, so `pthread_create` fails with
 //! `EAGAIN` as it does on a host out of threads or memory. The limit is process-wide: the test
 //! runs alone in a child process.
+//!
+//! Its first half is pool-core's (`ThreadPool::set_threads`), yet it lives here: pool-core's
+//! tests also run under AddressSanitizer and valgrind (`.ci/asan`, `.ci/memcheck`), whose
+//! allocators do not work under a lowered address-space limit, and this crate has `libc`.
 
 #![cfg(target_os = "linux")]
 
