@@ -4,8 +4,8 @@
 //! runs alone in a child process.
 //!
 //! Its first half is pool-core's (`ThreadPool::set_threads`), yet it lives here: pool-core's
-//! tests also run under AddressSanitizer and valgrind (`.ci/asan`, `.ci/memcheck`), whose
-//! allocators do not work under a lowered address-space limit, and this crate has `libc`.
+//! tests also run under AddressSanitizer and valgrind (`.ci/asan`, `.ci/memcheck`), whose own
+//! allocators and shadow memory would meet the lowered limit too, and this crate has `libc`.
 
 #![cfg(target_os = "linux")]
 
