@@ -11,7 +11,7 @@ use common::{sqlite_url, Explode, LocalWorker, Nap, Square};
 use dag_scheduler::Outcome;
 use pool_core::sync::Arc;
 use pool_remote::{
-    BoxError, RemoteError, RemoteExecutor, RemoteGraph, RemoteGraphError, RemoteTask, Worker,
+    BoxError, RemoteError, RemoteExecutor, RemoteGraph, RemoteGraphError, RemoteTask,
 };
 
 /// `a + b`: a node with two inputs.
@@ -70,14 +70,10 @@ fn cluster(test: &str) -> Cluster {
 
 impl Cluster {
     fn worker(&self) -> LocalWorker {
-        LocalWorker::start(
-            Worker::builder(&self.url, common::registry().register(Sum))
-                .threads(2)
-                .heartbeat(Duration::from_secs(1))
-                .poll_interval(Duration::from_millis(2))
-                .build()
-                .unwrap(),
-        )
+        LocalWorker::start(common::quick_worker(
+            &self.url,
+            common::registry().register(Sum),
+        ))
     }
 
     fn builder(&self) -> pool_remote::RemoteGraphBuilder {

@@ -5,7 +5,6 @@
 mod common;
 
 use std::sync::mpsc;
-use std::time::Duration;
 
 use common::{join, sqlite_url, LocalWorker, Square};
 use pool_remote::{BoxError, Registry, RemoteError, RemoteExecutor, RemoteTask, Worker};
@@ -76,12 +75,7 @@ impl RemoteTask for Shift {
 }
 
 fn worker(url: &str) -> Worker {
-    Worker::builder(url, Registry::new().register(Shift).register(Square))
-        .threads(2)
-        .heartbeat(Duration::from_secs(1))
-        .poll_interval(Duration::from_millis(2))
-        .build()
-        .unwrap()
+    common::quick_worker(url, Registry::new().register(Shift).register(Square))
 }
 
 /// The message of a `BadArgs` or `BadOutput` error, which must name the task.

@@ -9,12 +9,7 @@ use pool_core::Priority;
 use pool_remote::{RemoteError, RemoteExecutor, RemoteWorkerBuilder, Worker};
 
 fn worker(url: &str) -> Worker {
-    Worker::builder(url, registry())
-        .threads(2)
-        .heartbeat(Duration::from_secs(1))
-        .poll_interval(Duration::from_millis(2))
-        .build()
-        .unwrap()
+    common::quick_worker(url, registry())
 }
 
 #[test]

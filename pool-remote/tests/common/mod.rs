@@ -85,6 +85,17 @@ pub fn registry() -> Registry {
         .register(Sequence(AtomicU64::new(0)))
 }
 
+/// A worker of `registry` made for tests: 2 threads, the shortest heartbeat (1 s), a 2 ms
+/// poll, so jobs start at once.
+pub fn quick_worker(url: &str, registry: Registry) -> Worker {
+    Worker::builder(url, registry)
+        .threads(2)
+        .heartbeat(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(2))
+        .build()
+        .unwrap()
+}
+
 /// A fresh SQLite database in the target's temp dir, and its URL.
 pub fn sqlite_url(test: &str) -> (PathBuf, String) {
     let dir = std::env::temp_dir().join(format!(
