@@ -63,6 +63,9 @@ struct Inner {
     /// (one padded line of five counters per stripe), so that two workers finishing tasks do
     /// not bounce one line between their cores on every task. `stats` sums the stripes.
     completed: [CachePadded<[AtomicU64; LEVELS]>; STRIPES],
+    /// Entries taken per level that did not run (cancelled, or stale after a raise): rare, so
+    /// one counter per level, on a line of their own.
+    discarded: CachePadded<[AtomicU64; LEVELS]>,
 }
 
 impl PriorityQueue {
@@ -98,6 +101,7 @@ impl PriorityQueue {
                 completed: std::array::from_fn(|_| {
                     CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
                 }),
+                discarded: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
             }),
         }
     }
@@ -142,6 +146,7 @@ impl PriorityQueue {
                 .iter()
                 .map(|stripe| stripe[i].load(Ordering::Relaxed))
                 .sum(),
+            discarded: self.inner.discarded[i].load(Ordering::Relaxed),
         });
         PriorityStats::new(levels, counts.aged)
     }
@@ -204,6 +209,10 @@ impl QueuePolicy for PriorityQueue {
         // for the batch, not one per task.
         let stripe = &self.inner.completed[my_stripe() & (STRIPES - 1)];
         stripe[priority.index()].fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn on_discarded(&self, priority: Priority, count: u64) {
+        self.inner.discarded[priority.index()].fetch_add(count, Ordering::Relaxed);
     }
 }
 

@@ -15,7 +15,7 @@ use crate::levels::LEVELS;
 /// use pool_core::Priority;
 ///
 /// let low = PriorityQueue::new().stats().level(Priority::Low);
-/// assert_eq!((low.queued, low.pushed, low.completed), (0, 0, 0));
+/// assert_eq!((low.queued, low.pushed, low.completed, low.discarded), (0, 0, 0, 0));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,6 +34,12 @@ pub struct LevelStats {
     /// tasks run the figure lags by at most 64 tasks per worker; once the pool is idle or shut
     /// down it is exact.
     pub completed: u64,
+    /// Entries taken from this level that did not run: their task had been cancelled (by its
+    /// handle, its deadline, `cancel_all` or `shutdown_now`), or the entry was stale (the task
+    /// was [raised](pool_core::ThreadPool::raise_priority) and ran from its entry at the higher
+    /// level, counted there). Once the pool is idle or shut down a level's books balance:
+    /// `pushed == completed + discarded + queued`.
+    pub discarded: u64,
 }
 
 /// A snapshot of a [`PriorityQueue`](crate::PriorityQueue)'s counters: per level, and how many
@@ -126,6 +132,44 @@ impl PriorityStats {
     pub fn completed(&self) -> u64 {
         self.levels.iter().map(|l| l.completed).sum()
     }
+
+    /// Entries taken that did not run (cancelled or stale), all levels together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{priority_pool, PrioritySubmit};
+    /// use pool_core::Priority;
+    /// use std::sync::mpsc;
+    ///
+    /// let (pool, queue) = priority_pool(1)?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let (started, running) = mpsc::channel();
+    /// pool.spawn_at(Priority::High, move || {
+    ///     started.send(()).unwrap();
+    ///     let _ = gate.recv();
+    /// })
+    /// .unwrap();
+    /// running.recv().unwrap();
+    /// // Queued behind the blocker: raised (a second entry at High), and one cancelled.
+    /// let save = pool.submit_at(Priority::Low, || "saved").unwrap();
+    /// let stale = pool.submit_at(Priority::Idle, || "never").unwrap();
+    /// assert!(pool.raise_priority(&save, Priority::High));
+    /// assert!(stale.cancel());
+    /// drop(release);
+    /// assert_eq!(save.join().unwrap(), "saved");
+    /// pool.shutdown();
+    /// let stats = queue.stats();
+    /// // The save ran from its High entry; its Low entry and the cancelled Idle one did not run.
+    /// assert_eq!(stats.level(Priority::High).completed, 2);
+    /// assert_eq!(stats.level(Priority::Low).discarded, 1);
+    /// assert_eq!(stats.level(Priority::Idle).discarded, 1);
+    /// assert_eq!(stats.discarded(), 2);
+    /// # Ok::<(), pool_core::PoolBuildError>(())
+    /// ```
+    pub fn discarded(&self) -> u64 {
+        self.levels.iter().map(|l| l.discarded).sum()
+    }
 }
 
 impl fmt::Display for PriorityStats {
@@ -133,15 +177,15 @@ impl fmt::Display for PriorityStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<9} {:>8} {:>8} {:>10}",
-            "level", "queued", "pushed", "completed"
+            "{:<9} {:>8} {:>8} {:>10} {:>10}",
+            "level", "queued", "pushed", "completed", "discarded"
         )?;
         for (level, s) in self.iter() {
             let name = format!("{level:?}");
             writeln!(
                 f,
-                "{name:<9} {:>8} {:>8} {:>10}",
-                s.queued, s.pushed, s.completed
+                "{name:<9} {:>8} {:>8} {:>10} {:>10}",
+                s.queued, s.pushed, s.completed, s.discarded
             )?;
         }
         write!(f, "served by aging: {}", self.aged)

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{one_worker, settle, submit_logged};
+use common::{assert_levels_balance, one_worker, settle, submit_logged};
 use policy_priority::{Aging, PriorityQueue, PrioritySubmit};
 use pool_core::{CancelReason, Priority, TaskError, ThreadPool};
 use std::time::Instant;
@@ -46,7 +46,9 @@ fn cancel_queued_tasks_of_every_level() {
         let expected = if level == Priority::Critical { 2 } else { 1 }; // + the gate
         assert_eq!(levels.level(level).completed, expected, "{level:?}");
         assert_eq!(levels.level(level).pushed, expected + 1, "{level:?}");
+        assert_eq!(levels.level(level).discarded, 1, "{level:?}");
     }
+    assert_levels_balance(&levels);
 }
 
 #[test]
@@ -95,6 +97,12 @@ fn shutdown_now_cancels_queued_tasks_at_all_levels() {
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats:?}");
     assert_eq!((stats.cancelled, stats.completed), (21, 1));
+    // 22 entries discarded: four per level, the raised task's two (Idle and High).
+    let levels = queue.stats();
+    assert_eq!(levels.discarded(), 22, "{levels}");
+    assert_eq!(levels.level(Priority::High).discarded, 5, "{levels}");
+    assert_eq!(levels.level(Priority::Idle).discarded, 5, "{levels}");
+    assert_levels_balance(&levels);
     assert!(pool.submit_at(Priority::Critical, || ()).is_err());
 }
 
@@ -125,6 +133,9 @@ fn cancel_all_and_graceful_shutdown() {
     let stats = pool.stats();
     assert!(stats.is_balanced());
     assert_eq!((stats.cancelled, stats.completed), (10, 3));
+    let levels = queue.stats();
+    assert_eq!(levels.discarded(), 10, "{levels}");
+    assert_levels_balance(&levels);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{one_worker, settle, submit_logged};
+use common::{assert_levels_balance, one_worker, settle, submit_logged};
 use policy_priority::Aging;
 use pool_core::Priority;
 use test_kit::{Log, WorkerGate};
@@ -38,6 +38,10 @@ fn raise_moves_a_queued_task_ahead() {
     assert_eq!(stats.level(Priority::Critical).completed, 2);
     assert_eq!(stats.level(Priority::Low).completed, 1);
     assert_eq!(stats.completed(), 4);
+    // The Low entry left behind did not run: discarded, so the Low level's books balance.
+    assert_eq!(stats.level(Priority::Low).discarded, 1);
+    assert_eq!(stats.discarded(), 1);
+    assert_levels_balance(&stats);
     let pool_stats = pool.stats();
     assert!(pool_stats.is_balanced());
     assert_eq!(pool_stats.completed, 4);
@@ -118,8 +122,115 @@ fn raised_then_cancelled_task_leaves_no_trace() {
     assert!(t.join().unwrap_err().is_cancelled());
     pool.shutdown();
     assert!(log.entries().is_empty());
-    assert_eq!(queue.stats().queued(), 0);
+    let levels = queue.stats();
+    assert_eq!(levels.queued(), 0);
+    for level in [Priority::Idle, Priority::Normal, Priority::Critical] {
+        assert_eq!(levels.level(level).discarded, 1, "{level:?}");
+    }
+    assert_eq!(levels.discarded(), 3);
+    assert_levels_balance(&levels);
     let stats = pool.stats();
     assert!(stats.is_balanced());
     assert_eq!(stats.cancelled, 1, "three entries, one cancellation");
+}
+
+/// Raises and cancels from several threads while two workers run: whichever entry of a raised
+/// task a worker reaches first runs it, every other entry is discarded, and once the pool is
+/// shut down every level's books balance, each task ran at most once, and the entries add up:
+/// one per task and one per raise, each run or discarded.
+#[test]
+fn raises_and_cancels_from_several_threads_keep_every_levels_books() {
+    use policy_priority::{priority_pool, PrioritySubmit};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 600;
+    const BATCH: usize = 30;
+    let (pool, queue) = priority_pool(2).unwrap();
+    let runs: Arc<Vec<AtomicU32>> = Arc::new(
+        (0..THREADS * PER_THREAD)
+            .map(|_| AtomicU32::new(0))
+            .collect(),
+    );
+    // Per submitter: (ran, cancelled, raises the pool took).
+    let outcomes: Vec<(u64, u64, u64)> = std::thread::scope(|s| {
+        let submitters: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (pool, runs) = (&pool, runs.clone());
+                s.spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed(t as u64);
+                    let (mut ran, mut cancelled, mut raises) = (0, 0, 0);
+                    for batch in 0..PER_THREAD / BATCH {
+                        let handles: Vec<_> = (0..BATCH)
+                            .map(|i| {
+                                let id = t * PER_THREAD + batch * BATCH + i;
+                                let level = Priority::from_index(rng.usize(1..5)).unwrap();
+                                let runs = runs.clone();
+                                pool.submit_at(level, move || {
+                                    runs[id].fetch_add(1, Ordering::Relaxed);
+                                })
+                                .unwrap()
+                            })
+                            .collect();
+                        for handle in &handles {
+                            // Up to two raises (a raise to a level the task is at or below
+                            // is refused), then perhaps a cancel.
+                            for _ in 0..rng.usize(0..3) {
+                                let to = Priority::from_index(rng.usize(0..4)).unwrap();
+                                raises += u64::from(pool.raise_priority(handle, to));
+                            }
+                            if rng.usize(0..4) == 0 {
+                                handle.cancel();
+                            }
+                        }
+                        for handle in handles {
+                            match handle.join() {
+                                Ok(()) => ran += 1,
+                                Err(e) => {
+                                    assert!(e.is_cancelled(), "{e:?}");
+                                    cancelled += 1;
+                                }
+                            }
+                        }
+                    }
+                    (ran, cancelled, raises)
+                })
+            })
+            .collect();
+        submitters.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    pool.shutdown();
+    let ran: u64 = outcomes.iter().map(|o| o.0).sum();
+    let cancelled: u64 = outcomes.iter().map(|o| o.1).sum();
+    let raises: u64 = outcomes.iter().map(|o| o.2).sum();
+    let tasks = (THREADS * PER_THREAD) as u64;
+    assert_eq!(ran + cancelled, tasks);
+    assert!(
+        raises > 0 && cancelled > 0,
+        "raises {raises}, cancelled {cancelled}"
+    );
+    assert!(
+        runs.iter().all(|r| r.load(Ordering::Relaxed) <= 1),
+        "a task ran twice"
+    );
+    let ran_once = runs
+        .iter()
+        .filter(|r| r.load(Ordering::Relaxed) == 1)
+        .count();
+    assert_eq!(ran_once as u64, ran);
+    let levels = queue.stats();
+    let pushed: u64 = levels.iter().map(|(_, s)| s.pushed).sum();
+    assert_eq!(
+        pushed,
+        tasks + raises,
+        "one entry per task and per raise\n{levels}"
+    );
+    assert_eq!(levels.completed(), ran, "{levels}");
+    assert_eq!(levels.discarded(), tasks + raises - ran, "{levels}");
+    assert_eq!(levels.queued(), 0, "{levels}");
+    assert_levels_balance(&levels);
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.cancelled, cancelled, "{stats}");
 }

@@ -443,6 +443,64 @@ pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
             self.on_finished(priority);
         }
     }
+
+    /// Called with `count` entries (at least 1) the pool took from this policy at `priority`
+    /// that did not run: their task had been cancelled (by its handle, its deadline,
+    /// [`cancel_all`](crate::ThreadPool::cancel_all) or
+    /// [`shutdown_now`](crate::ThreadPool::shutdown_now)), or the entry was stale (a
+    /// [raise](crate::ThreadPool::raise_priority) queued a second entry for the task and the
+    /// other one ran it). With [`on_finished_many`](Self::on_finished_many) it accounts for
+    /// every entry the pool popped, so a policy's per-level books can balance: pushed =
+    /// finished + discarded + still queued. Entries that a policy's own `push` or `pop` dropped
+    /// are not reported here (the policy dropped them itself).
+    ///
+    /// Reported as soon as the pool discards the entries (a worker before it runs anything
+    /// else; `cancel_all` and `shutdown_now` once per level before they return), so the counts
+    /// are exact once the pool is idle or shut down. A panic is caught by the pool and kills no
+    /// worker; that report stays uncounted by the policy (the pool's own books are not
+    /// affected). The default does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{FifoQueue, Priority, QueuePolicy, QueuedTask, ThreadPool};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(Debug, Default)]
+    /// struct Counting(FifoQueue, Arc<AtomicU64>);
+    ///
+    /// impl QueuePolicy for Counting {
+    ///     fn push(&self, task: QueuedTask) { self.0.push(task) }
+    ///     fn pop(&self) -> Option<QueuedTask> { self.0.pop() }
+    ///     fn len(&self) -> usize { self.0.len() }
+    ///     fn on_discarded(&self, _: Priority, count: u64) {
+    ///         self.1.fetch_add(count, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let discarded = Arc::new(AtomicU64::new(0));
+    /// let policy = Counting(FifoQueue::new(), discarded.clone());
+    /// let pool = ThreadPool::builder().threads(1).queue_policy(policy).build().unwrap();
+    /// // The one worker waits in this task, so the next three stay queued.
+    /// let (release, gate) = std::sync::mpsc::channel::<()>();
+    /// let (started, running) = std::sync::mpsc::channel();
+    /// pool.spawn(move || {
+    ///     started.send(()).unwrap();
+    ///     let _ = gate.recv();
+    /// })
+    /// .unwrap();
+    /// running.recv().unwrap();
+    /// let queued: Vec<_> = (0..3).map(|_| pool.submit(|| ()).unwrap()).collect();
+    /// assert!(queued[0].cancel()); // its entry stays queued until something takes it
+    /// assert_eq!(pool.cancel_all(), 2); // cancels the other two, takes all three
+    /// assert_eq!(discarded.load(Ordering::Relaxed), 3);
+    /// drop(release);
+    /// pool.shutdown();
+    /// ```
+    fn on_discarded(&self, priority: Priority, count: u64) {
+        let _ = (priority, count);
+    }
 }
 
 /// First in, first out: the default policy, a lock-free injector.

@@ -27,6 +27,8 @@ struct Faults {
     push_shedding: usize,
     /// `on_finished` (called once per task by the default `on_finished_many`) panics.
     finished: usize,
+    /// `on_discarded` panics.
+    discarded: usize,
 }
 
 /// A FIFO queue that panics as `faults` says.
@@ -34,9 +36,12 @@ struct Faults {
 struct Hostile {
     queue: Mutex<VecDeque<QueuedTask>>,
     faults: Faults,
-    calls: [AtomicUsize; 6],
+    calls: [AtomicUsize; 7],
     /// `on_finished` calls that returned.
     reported: AtomicUsize,
+    /// Entries `on_discarded` calls that returned were told of, and those calls.
+    discarded: AtomicUsize,
+    discard_reports: AtomicUsize,
     /// Entries the policy dropped on purpose.
     dropped: AtomicUsize,
     /// Whether `push` follows `faults` (`new` arms it; a test that builds one by hand arms it once
@@ -113,6 +118,16 @@ impl QueuePolicy for Shared {
             panic!("hostile on_finished");
         }
         h.reported.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_discarded(&self, _: pool_core::Priority, count: u64) {
+        let h = &self.0;
+        if h.strikes(6, h.faults.discarded) {
+            panic!("hostile on_discarded");
+        }
+        h.discarded
+            .fetch_add(usize::try_from(count).unwrap(), Ordering::Relaxed);
+        h.discard_reports.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -306,6 +321,67 @@ fn tasks_run_from_a_workers_own_deque_are_not_reported_to_the_policy() {
         "{stats}"
     );
     pool.shutdown();
+}
+
+/// Queues `n` counted tasks behind a gate on the pool's one worker and cancels every other one
+/// by its handle (their entries stay queued); opens the gate and waits for the pool to be idle.
+/// The worker takes every entry: the cancelled ones are discarded, one report each.
+fn run_half_cancelled(pool: &ThreadPool, n: usize) {
+    let gate = WorkerGate::occupy(pool, 1);
+    let (handles, runs) = counted_tasks(pool, n);
+    for handle in handles.iter().step_by(2) {
+        assert!(handle.cancel());
+    }
+    gate.open();
+    for (i, handle) in handles.into_iter().enumerate() {
+        match handle.join_timeout(PATIENCE) {
+            Ok(value) => assert_eq!((value % 2, runs[i].load(Ordering::Relaxed)), (1, 1)),
+            Err(pool_core::JoinTimeoutError::Failed(TaskError::Cancelled(
+                CancelReason::Requested,
+            ))) => assert_eq!((i % 2, runs[i].load(Ordering::Relaxed)), (0, 0)),
+            Err(other) => panic!("task {i}: {other:?}"),
+        }
+    }
+    assert!(pool.wait_idle(PATIENCE));
+}
+
+/// Every entry the pool takes from a policy is reported to it once: run (`on_finished`) or
+/// discarded (`on_discarded`: cancelled, by its handle on the worker's path, by `cancel_all` in
+/// one report per level).
+#[test]
+fn every_discarded_entry_is_reported_once() {
+    let policy = Hostile::new(Faults::default());
+    let pool = pool_with(&policy, 1);
+    run_half_cancelled(&pool, 10);
+    assert_eq!(policy.discarded.load(Ordering::Relaxed), 5);
+    assert_eq!(policy.discard_reports.load(Ordering::Relaxed), 5);
+    // The gate's task and the 5 that ran.
+    assert_eq!(policy.reported.load(Ordering::Relaxed), 6);
+    let gate = WorkerGate::occupy(&pool, 1);
+    let (handles, _runs) = counted_tasks(&pool, 7);
+    assert!(handles[3].cancel());
+    assert_eq!(pool.cancel_all(), 6);
+    assert_eq!(policy.discarded.load(Ordering::Relaxed), 12);
+    assert_eq!(policy.discard_reports.load(Ordering::Relaxed), 6);
+    gate.open();
+    assert!(pool.wait_idle(PATIENCE));
+    assert_eq!(policy.reported.load(Ordering::Relaxed), 7);
+    shut_down_balanced(pool, 1, 12);
+}
+
+#[test]
+fn a_panicking_on_discarded_kills_no_worker() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        discarded: 2,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 1);
+    run_half_cancelled(&pool, 40);
+    // Every other report panicked and counted nothing; the pool's own books are whole.
+    assert_eq!(policy.discarded.load(Ordering::Relaxed), 10);
+    assert_eq!(policy.reported.load(Ordering::Relaxed), 21);
+    shut_down_balanced(pool, 1, 20);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use policy_priority::{Aging, PriorityQueue, PrioritySubmit};
+use policy_priority::{Aging, PriorityQueue, PriorityStats, PrioritySubmit};
 use pool_core::{Priority, TaskHandle, ThreadPool};
 use test_kit::{Log, PATIENCE};
 
@@ -24,6 +24,19 @@ pub fn submit_logged(log: &Log, pool: &ThreadPool, priority: Priority, id: u32) 
     let log = log.clone();
     pool.submit_at(priority, move || log.push(id))
         .expect("pool is running")
+}
+
+/// Every level's books balance (the pool idle or shut down): each entry pushed at a level was
+/// taken and ran (`completed`) or did not run (`discarded`: cancelled, or stale after a
+/// raise), or is still queued.
+pub fn assert_levels_balance(stats: &PriorityStats) {
+    for (level, s) in stats.iter() {
+        assert_eq!(
+            s.pushed,
+            s.completed + s.discarded + s.queued as u64,
+            "{level:?}: {s:?}\n{stats}"
+        );
+    }
 }
 
 /// Waits for the pool to go idle, failing the test instead of hanging.

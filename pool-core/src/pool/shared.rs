@@ -317,6 +317,17 @@ impl Shared {
         }
     }
 
+    /// Reports `count` entries taken from the policy at `priority` that did not run (cancelled
+    /// or stale) to its `on_discarded`. Rare: no batching.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn policy_discarded(&self, priority: Priority, count: u64) {
+        if let Global::Policy(policy) = &self.global {
+            // User code, after the entries' books are closed: as `policy_finished_many`.
+            call_quietly(|| policy.on_discarded(priority, count));
+        }
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.lifecycle.load(Ordering::Acquire) & SHUTDOWN != 0
     }

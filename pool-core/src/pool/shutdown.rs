@@ -9,6 +9,7 @@ use crate::deque::steal_retrying;
 use crate::error::CancelReason;
 use crate::policy::Work;
 use crate::sync::{CachePadded, Ordering, SpinLock};
+use crate::Priority;
 
 /// `lifecycle` bits: graceful shutdown started (intake closed); queued work is being discarded;
 /// every outside submitter that got in has pushed (workers may exit once the queues are empty).
@@ -101,7 +102,12 @@ impl ThreadPool {
             cancelled_now += usize::from(d.cancelled_now);
             counted += u64::from(d.count);
         };
+        // Per level, the entries taken from a policy: reported to it once the books are closed.
+        let mut from_policy = [0u64; Priority::ALL.len()];
         while let Some(ready) = shared.pop_global() {
+            if let Some(priority) = ready.popped_at {
+                from_policy[priority.index()] += 1;
+            }
             discard(ready.work);
         }
         for stealer in shared.registry.stealers().iter() {
@@ -110,6 +116,12 @@ impl ThreadPool {
             }
         }
         add_shared(&shared.external.mine().counters.cancelled, counted);
+        for priority in Priority::ALL {
+            let count = from_policy[priority.index()];
+            if count != 0 {
+                shared.policy_discarded(priority, count);
+            }
+        }
         cancelled_now
     }
 

@@ -709,10 +709,12 @@ fn execute(shared: &Shared, ctx: &WorkerContext, ready: Ready) {
             RunOutcome::Stale => false,
         },
     };
-    if ran {
-        // Work no policy popped (the FIFO default, a worker's own deque) reports nothing.
-        if let Some(priority) = ready.popped_at {
+    // Work no policy popped (the FIFO default, a worker's own deque) reports nothing.
+    if let Some(priority) = ready.popped_at {
+        if ran {
             ctx.note_finished(shared, priority);
+        } else {
+            shared.policy_discarded(priority, 1);
         }
     }
 }

@@ -22,6 +22,7 @@ mod watchdog;
 use std::time::{Duration, Instant};
 
 use policy_coalesce::CoalesceStats;
+use policy_priority::PriorityStats;
 use pool_core::PoolStats;
 
 /// The seed for this run: `STRESS_SEED`, or the clock.
@@ -58,14 +59,15 @@ pub fn rss_kib() -> u64 {
 
 /// The books a run on every crate ends with, after the pool's shutdown: the pool's balance with
 /// no thread, task or queued job left, the coalescer's balance with no key left, and the
-/// priority queue (`priority_queued` jobs still in it) drained. `ctx` (the seed to replay)
+/// priority queue drained with every level's books balanced (each entry pushed ran or was
+/// discarded) and every task the pool ran counted at a level. `ctx` (the seed to replay)
 /// opens every message and `dump` (the state at the end, or nothing) closes it.
 pub fn assert_books_closed(
     ctx: &str,
     dump: &str,
     pool: &PoolStats,
     coalescer: &CoalesceStats,
-    priority_queued: usize,
+    levels: &PriorityStats,
 ) {
     assert!(pool.is_balanced(), "{ctx}: pool books\n{dump}");
     assert_eq!(
@@ -80,8 +82,22 @@ pub fn assert_books_closed(
         "{ctx}: coalescer keys left\n{dump}"
     );
     assert_eq!(
-        priority_queued, 0,
-        "{ctx}: priority queue not drained\n{dump}"
+        levels.queued(),
+        0,
+        "{ctx}: priority queue not drained\n{levels}\n{dump}"
+    );
+    for (level, s) in levels.iter() {
+        assert_eq!(
+            s.pushed,
+            s.completed + s.discarded,
+            "{ctx}: the {level:?} level's books\n{levels}\n{dump}"
+        );
+    }
+    // Every task goes through the priority queue (it keeps no worker-local queues).
+    assert_eq!(
+        levels.completed(),
+        pool.completed + pool.panicked,
+        "{ctx}: tasks run against the levels' count\n{levels}\n{dump}"
     );
 }
 

@@ -307,7 +307,7 @@ fn check_after_shutdown(round: Arc<Round>) -> u64 {
         &dump,
         &round.pool.stats(),
         &round.coalescer.stats(),
-        round.queue.stats().queued(),
+        &round.queue.stats(),
     );
     assert_eq!(
         round.hooks.started.load(Ordering::SeqCst),
