@@ -310,11 +310,7 @@ impl Shared {
     /// `on_finished_many` (the worker batches them: `WorkerContext::note_finished`).
     #[inline(never)]
     pub(crate) fn policy_finished_many(&self, priority: Priority, count: u64) {
-        if let Global::Policy(policy) = &self.global {
-            // A policy is user code, and this runs on a worker after the tasks' books are
-            // closed: a panicking statistics hook must not take the worker down.
-            call_quietly(|| policy.on_finished_many(priority, count));
-        }
+        self.tell_policy(|policy| policy.on_finished_many(priority, count));
     }
 
     /// Reports `count` entries taken from the policy at `priority` that did not run (cancelled
@@ -322,9 +318,16 @@ impl Shared {
     #[cold]
     #[inline(never)]
     pub(crate) fn policy_discarded(&self, priority: Priority, count: u64) {
+        self.tell_policy(|policy| policy.on_discarded(priority, count));
+    }
+
+    /// Calls one of the policy's statistics hooks, if a policy is plugged in. A policy is user
+    /// code, and the books of what it is told about are already closed: a panicking hook must
+    /// not take down the worker (or the caller of `cancel_all`) that tells it.
+    #[inline(always)]
+    fn tell_policy(&self, tell: impl FnOnce(&dyn QueuePolicy)) {
         if let Global::Policy(policy) = &self.global {
-            // User code, after the entries' books are closed: as `policy_finished_many`.
-            call_quietly(|| policy.on_discarded(priority, count));
+            call_quietly(|| tell(&**policy));
         }
     }
 
