@@ -5,7 +5,7 @@ mod common;
 use common::{assert_levels_balance, one_worker, settle, submit_logged};
 use policy_priority::Aging;
 use pool_core::Priority;
-use test_kit::{Log, WorkerGate};
+use test_kit::{Log, WorkerGate, PATIENCE};
 
 #[test]
 fn raise_moves_a_queued_task_ahead() {
@@ -233,4 +233,57 @@ fn raises_and_cancels_from_several_threads_keep_every_levels_books() {
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats}");
     assert_eq!(stats.cancelled, cancelled, "{stats}");
+}
+
+/// A pool raises only its own tasks. A handle of another pool, or of a task made for an
+/// executor through `ExecutorExt` (which reaches the pool as a plain job), is refused and
+/// changes nothing: before, the pool queued a second entry for that task and ran it on its own
+/// threads, out of both pools' books (this pool counted a completion it never took in, the
+/// other kept the task counted as queued after its shutdown).
+#[test]
+fn a_pool_raises_only_its_own_tasks() {
+    use pool_core::ExecutorExt;
+
+    let (here, here_levels) = one_worker(Aging::off());
+    let (there, there_levels) = one_worker(Aging::off());
+    let gate = WorkerGate::occupy_at(&there, 1, Priority::Critical);
+    let here_gate = WorkerGate::occupy_at(&here, 1, Priority::Critical);
+    let log = Log::default();
+    let foreign = submit_logged(&log, &there, Priority::Low, 1);
+    assert!(!here.raise_priority(&foreign, Priority::Critical));
+    assert_eq!(
+        foreign.priority(),
+        Priority::Low,
+        "a refused raise changes nothing"
+    );
+    // Made by the generic extension on this very pool: a job to it, not one of its tasks.
+    let log_job = log.clone();
+    let as_job = ExecutorExt::submit_at(&here, Priority::Low, move || log_job.push(2)).unwrap();
+    assert!(!here.raise_priority(&as_job, Priority::Critical));
+    assert_eq!(here_levels.stats().queued(), 1, "only the job's own entry");
+    // The pool's own task is raised as before.
+    let own = submit_logged(&log, &here, Priority::Low, 3);
+    assert!(here.raise_priority(&own, Priority::Critical));
+    here_gate.open();
+    for h in [as_job, own] {
+        h.join_timeout(PATIENCE).unwrap();
+    }
+    settle(&here);
+    assert_eq!(log.entries(), [3, 2], "the foreign task did not run here");
+    gate.open();
+    foreign.join_timeout(PATIENCE).unwrap();
+    here.shutdown();
+    there.shutdown();
+    for (pool, levels) in [(&here, &here_levels), (&there, &there_levels)] {
+        let stats = pool.stats();
+        assert!(stats.is_balanced(), "{stats}");
+        assert_eq!((stats.queued, stats.running), (0, 0), "{stats}");
+        assert_levels_balance(&levels.stats());
+    }
+    assert_eq!(there.stats().completed, 2, "the gate and its own task");
+    assert_eq!(
+        here.stats().completed,
+        3,
+        "the gate, the job and its own task"
+    );
 }

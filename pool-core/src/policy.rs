@@ -573,8 +573,12 @@ mod tests {
     #[test]
     fn a_policy_sees_the_deadline_of_a_task_and_none_for_a_job() {
         let at = Instant::now() + std::time::Duration::from_secs(3600);
-        let (entry, _ops, _raw) =
-            crate::task::new_task(crate::task::Plain(|| 5), Priority::High, Some(at));
+        let (entry, _ops, _raw) = crate::task::new_task(
+            crate::task::Plain(|| 5),
+            Priority::High,
+            Some(at),
+            crate::task::PoolId::NONE,
+        );
         let task = QueuedTask::from_work(Work::Task(entry), Priority::High);
         let seen = task.deadline().expect("the task has a deadline");
         let error = seen.max(at) - seen.min(at);

@@ -32,7 +32,9 @@ use crate::error::{PoolBuildError, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::policy::{QueuePolicy, Work};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::task::{new_task, raw_task, CancelToken, Plain, TaskFn, TaskHandle, TaskRef, WithToken};
+use crate::task::{
+    new_task, raw_task, CancelToken, Plain, PoolId, TaskFn, TaskHandle, TaskRef, WithToken,
+};
 use crate::unwind::{call_quietly, QuietDrop};
 
 /// A pool of worker threads with work stealing, cancellation, panic isolation, statistics,
@@ -173,6 +175,7 @@ impl ThreadPool {
         };
         let pool = ThreadPool {
             shared: Arc::new(Shared {
+                id: PoolId::next(),
                 global,
                 local_queues,
                 honors_priority,
@@ -345,8 +348,9 @@ impl ThreadPool {
         T: Send + 'static,
     {
         self.shared
-            .submit(f, options.priority, |f| {
-                let (entry, ops, raw) = new_task(wrap(f), options.priority, options.deadline);
+            .submit(f, options.priority, |f, shared| {
+                let (entry, ops, raw) =
+                    new_task(wrap(f), options.priority, options.deadline, shared.id);
                 (Work::Task(entry), TaskHandle::new(ops, raw))
             })
             .map_err(Rejected)
@@ -355,8 +359,10 @@ impl ThreadPool {
     /// Raises the priority of a task that is still queued; never lowers it.
     ///
     /// Returns whether the task will now be served at `to`: `false` if it already started or
-    /// finished, if it already had `to` or higher, or if the pool's queue policy ignores
-    /// priorities (the FIFO default).
+    /// finished, if it already had `to` or higher, if the pool's queue policy ignores
+    /// priorities (the FIFO default), or if the task is not this pool's: submitted to another
+    /// pool, or made through [`ExecutorExt`](crate::ExecutorExt) (which hands any executor,
+    /// this pool too, a plain job). A refused raise changes nothing.
     ///
     /// # Examples
     ///
@@ -373,7 +379,13 @@ impl ThreadPool {
             return false;
         }
         let raw = raw_task(handle);
-        if !raw.header().is_queued() || !raw.header().raise_priority(to) {
+        // Only this pool's own tasks: a second entry for another pool's task (or one made for
+        // another executor) would run it here, on threads its submitter did not choose, and
+        // out of both pools' books. Checked first, so such a raise changes nothing.
+        if raw.header().home() != shared.id
+            || !raw.header().is_queued()
+            || !raw.header().raise_priority(to)
+        {
             return false;
         }
         if shared.is_shutting_down() {
@@ -588,7 +600,7 @@ impl ThreadPool {
         into_work: impl FnOnce(J) -> Work,
     ) -> Result<(), J> {
         self.shared
-            .submit(job, Priority::Normal, |job| (into_work(job), ()))
+            .submit(job, Priority::Normal, |job, _| (into_work(job), ()))
     }
 }
 
@@ -603,7 +615,7 @@ impl Executor for ThreadPool {
 
     fn execute_with_priority(&self, job: Job, priority: Priority) -> Result<(), Rejected<Job>> {
         self.shared
-            .submit(job, priority, |job| (Work::Job(job), ()))
+            .submit(job, priority, |job, _| (Work::Job(job), ()))
             .map_err(Rejected)
     }
 
@@ -636,7 +648,7 @@ impl Executor for ThreadPool {
                 });
                 for job in jobs {
                     shared
-                        .push_from_worker(ctx, job, priority, |job| (Work::Job(job), ()))
+                        .push_from_worker(ctx, job, priority, |job, _| (Work::Job(job), ()))
                         .map_err(Rejected)?;
                     pushed.set(pushed.get() + 1);
                 }
@@ -645,7 +657,7 @@ impl Executor for ThreadPool {
             |jobs| {
                 for job in jobs {
                     shared
-                        .submit_from_outside(job, priority, |job| (Work::Job(job), ()))
+                        .submit_from_outside(job, priority, |job, _| (Work::Job(job), ()))
                         .map_err(Rejected)?;
                 }
                 Ok(())

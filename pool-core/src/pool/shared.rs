@@ -11,6 +11,7 @@ use crate::deque::{steal_retrying, WorkInjector};
 use crate::executor::Priority;
 use crate::policy::{QueuePolicy, QueuedTask, Work};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::task::PoolId;
 use crate::unwind::{call_quietly, drop_quietly};
 
 /// The settings a builder gathers and its pool keeps.
@@ -138,6 +139,8 @@ impl QueuePolicy for Gone {
 
 /// Everything the workers and the pool handle share.
 pub(crate) struct Shared {
+    /// This pool's number, in the header of every task it makes (see `raise_priority`).
+    pub(crate) id: PoolId,
     pub(crate) global: Global,
     /// Whether submissions from inside a worker go to its own deque.
     pub(crate) local_queues: bool,
@@ -345,7 +348,8 @@ impl Shared {
     }
 
     /// Submits `job` from the calling thread: decides the route with one thread-local read,
-    /// counts the submission, pushes what `into_work` makes of the job, and wakes a parked worker
+    /// counts the submission, pushes what `into_work` makes of the job (given the pool, whose
+    /// number a task's header takes), and wakes a parked worker
     /// if there is one. A refused job comes back untouched (`into_work` is not called, so a
     /// refusal allocates nothing).
     #[inline]
@@ -353,7 +357,7 @@ impl Shared {
         &self,
         job: J,
         priority: Priority,
-        into_work: impl FnOnce(J) -> (Work, R),
+        into_work: impl FnOnce(J, &Shared) -> (Work, R),
     ) -> Result<R, J> {
         worker::on_current(
             self,
@@ -378,14 +382,14 @@ impl Shared {
         ctx: &worker::WorkerContext,
         job: J,
         priority: Priority,
-        into_work: impl FnOnce(J) -> (Work, R),
+        into_work: impl FnOnce(J, &Shared) -> (Work, R),
     ) -> Result<R, J> {
         bump_owned(&ctx.counters.submitted);
         if self.lifecycle.load(Ordering::Acquire) & DISCARD != 0 {
             bump_owned(&ctx.counters.rejected);
             return Err(job);
         }
-        let (work, made) = into_work(job);
+        let (work, made) = into_work(job, self);
         if self.local_queues {
             ctx.deque.push(work);
         } else {
@@ -407,7 +411,7 @@ impl Shared {
         &self,
         job: J,
         priority: Priority,
-        into_work: impl FnOnce(J) -> (Work, R),
+        into_work: impl FnOnce(J, &Shared) -> (Work, R),
     ) -> Result<R, J> {
         match &self.global {
             Global::Fifo(injector) => {
@@ -424,7 +428,7 @@ impl Shared {
     fn submit_outside_with<J, R>(
         &self,
         job: J,
-        into_work: impl FnOnce(J) -> (Work, R),
+        into_work: impl FnOnce(J, &Shared) -> (Work, R),
         push: impl FnOnce(Work),
     ) -> Result<R, J> {
         let stripe = self.external.mine();
@@ -435,7 +439,7 @@ impl Shared {
             bump_owned(&stripe.counters.rejected);
             return Err(job);
         }
-        let (work, made) = into_work(job);
+        let (work, made) = into_work(job, self);
         // Planted bug (loom-tests, `.ci/loom-planted`): leave the gate before the push, so the
         // shutdown barrier can pass between this submitter's check and its push.
         #[cfg(loom_broken_submit_gate)]

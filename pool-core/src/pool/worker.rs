@@ -571,7 +571,7 @@ where
 }
 
 /// A closure as a queue entry, for `Shared::submit` and `push_from_worker`.
-pub(crate) fn boxed_job<F: FnOnce() + Send + 'static>(job: F) -> (Work, ()) {
+pub(crate) fn boxed_job<F: FnOnce() + Send + 'static>(job: F, _: &Shared) -> (Work, ()) {
     (Work::Job(Box::new(job)), ())
 }
 

@@ -114,11 +114,39 @@ pub(crate) struct Header {
     state: AtomicU8,
     /// The highest priority any queue entry of this task carries (raised, never lowered).
     priority: AtomicU8,
+    /// The pool whose queue holds the task ([`PoolId`]), or [`PoolId::NONE`] for a task made
+    /// for some other executor: only that pool may queue a second entry for it (a raise). In
+    /// the padding after the two bytes above, so the header stays 32 bytes.
+    home: PoolId,
     /// The start deadline, packed into 8 bytes (an `Option<Instant>` takes 16, and every queued
     /// task with a handle carries this field).
     deadline: Deadline,
     /// How the queue's thin reference reaches the typed cell (see [`TaskRef`]).
     vtable: &'static EntryVTable,
+}
+
+/// Which pool a task belongs to: a number each pool takes when it is built, never 0 (that is
+/// [`PoolId::NONE`], a task made for another executor). 32 bits, to fit the header's padding:
+/// the numbers wrap only after 2^32 pools built in one process (a stale handle of the first
+/// could then be raised on the last, while both are alive: a task run on the wrong pool, never
+/// unsound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolId(u32);
+
+impl PoolId {
+    pub(crate) const NONE: PoolId = PoolId(0);
+
+    /// A number for a new pool. A plain process-wide counter, not part of any protocol that
+    /// loom checks (as `next_unique_id`).
+    pub(crate) fn next() -> PoolId {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        loop {
+            let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if id != PoolId::NONE.0 {
+                return PoolId(id);
+            }
+        }
+    }
 }
 
 /// An optional instant as nanoseconds after a process-wide epoch, plus one; 0 means none.
@@ -184,6 +212,11 @@ impl Header {
 
     pub(crate) fn id(&self) -> TaskId {
         self.id
+    }
+
+    /// The pool the task was submitted to, if a pool made it.
+    pub(crate) fn home(&self) -> PoolId {
+        self.home
     }
 
     pub(crate) fn priority(&self) -> Priority {
@@ -643,12 +676,13 @@ pub(crate) fn new_task<F, T>(
     func: F,
     priority: Priority,
     deadline: Option<Instant>,
+    home: PoolId,
 ) -> (TaskRef, Arc<dyn TaskOps<T>>, Arc<dyn RawTask>)
 where
     F: TaskFn<T> + 'static,
     T: Send + 'static,
 {
-    let (entry, ops, raw, _) = new_reclaimable_task(func, priority, deadline);
+    let (entry, ops, raw, _) = new_reclaimable_task(func, priority, deadline, home);
     (entry, ops, raw)
 }
 
@@ -659,6 +693,7 @@ pub(crate) fn new_reclaimable_task<F, T>(
     func: F,
     priority: Priority,
     deadline: Option<Instant>,
+    home: PoolId,
 ) -> (
     TaskRef,
     Arc<dyn TaskOps<T>>,
@@ -675,6 +710,7 @@ where
             id: TaskId::next(),
             state: AtomicU8::new(QUEUED),
             priority: AtomicU8::new(priority as u8),
+            home,
             deadline: Deadline::new(deadline),
             vtable: EntryVTable::of::<F, T>(),
         },
@@ -745,6 +781,12 @@ mod tests {
         let size = size_of_cell(&f);
         println!("TaskCell for an empty task: {size} bytes");
         assert!(size <= 88, "TaskCell for an empty task is {size} bytes");
+    }
+
+    /// The pool number sits in the padding after the state and priority bytes.
+    #[test]
+    fn the_header_stays_32_bytes() {
+        assert_eq!(std::mem::size_of::<Header>(), 32);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::unwind::catch_panic;
 
-use super::cell::{new_reclaimable_task, Plain};
+use super::cell::{new_reclaimable_task, Plain, PoolId};
 use super::handle::TaskHandle;
 
 /// Submits closures with a [`TaskHandle`] to any [`Executor`]: cancel before start, `join`,
@@ -59,7 +59,7 @@ pub trait ExecutorExt: Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (entry, ops, raw, cell) = new_reclaimable_task(Plain(f), priority, None);
+        let (entry, ops, raw, cell) = new_reclaimable_task(Plain(f), priority, None, PoolId::NONE);
         let handle = TaskHandle::new(ops, raw);
         // The job owns the queue entry: running it runs the task; dropping it unrun cancels the
         // task (`CancelReason::Dropped`), so the handle never waits forever.

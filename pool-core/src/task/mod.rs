@@ -6,7 +6,7 @@ mod cell;
 mod ext;
 mod handle;
 
-pub(crate) use cell::{new_task, Discarded, Plain, RunOutcome, TaskFn, TaskRef, WithToken};
+pub(crate) use cell::{new_task, Discarded, Plain, PoolId, RunOutcome, TaskFn, TaskRef, WithToken};
 pub use cell::{CancelToken, TaskId};
 pub use ext::ExecutorExt;
 pub(crate) use handle::raw_task;
