@@ -222,3 +222,36 @@ fn the_adaptive_pool_executes_as_its_pool_does() {
     assert!(stats.is_balanced(), "{stats}");
     assert_eq!(stats.completed, 50, "{stats}");
 }
+
+/// A priority queue serves one live pool: an adaptive pool built over a queue that another pool
+/// still uses is refused with the pool's typed error (each pool would run the other's tasks),
+/// and built once that pool is gone.
+#[test]
+fn an_adaptive_pool_is_refused_a_queue_that_serves_another_pool() {
+    use policy_adaptive::AdaptiveBuildError;
+
+    let queue = PriorityQueue::new();
+    let plain = ThreadPool::builder()
+        .threads(1)
+        .queue_policy(queue.clone())
+        .build()
+        .unwrap();
+    let adaptive = || {
+        AdaptivePool::builder()
+            .min(1)
+            .max(2)
+            .pool(ThreadPool::builder().queue_policy(queue.clone()))
+            .build()
+    };
+    match adaptive() {
+        Err(AdaptiveBuildError::Pool(e)) => assert!(e.is_policy_refused(), "{e}"),
+        other => panic!("expected the pool's refusal, got {other:?}"),
+    }
+    drop(plain);
+    let pool = adaptive().expect("the queue is free once the first pool is gone");
+    assert_eq!(
+        pool.submit(|| 3).unwrap().join_timeout(PATIENCE).unwrap(),
+        3
+    );
+    pool.shutdown();
+}

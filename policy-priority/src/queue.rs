@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use pool_core::sync::{Arc, AtomicU64, CachePadded, Ordering};
-use pool_core::{Priority, QueuePolicy, QueuedTask};
+use pool_core::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Ordering};
+use pool_core::{PolicyRefused, Priority, QueuePolicy, QueuedTask};
 
 use crate::config::Aging;
 use crate::level_queue::Levels;
@@ -50,12 +50,36 @@ use crate::stats::{LevelStats, PerLevel, PriorityStats};
 /// assert_eq!(queue.stats().completed(), 2);
 /// # Ok::<(), pool_core::PoolBuildError>(())
 /// ```
-#[derive(Clone)]
+///
+/// One queue serves one pool at a time: a clone handed to a second pool's builder while the
+/// first pool lives is refused ([`PoolBuildError::is_policy_refused`]), since each pool would
+/// run the other's tasks. Once the first pool is dropped, the queue may serve another.
+///
+/// ```
+/// use policy_priority::PriorityQueue;
+/// use pool_core::ThreadPool;
+///
+/// let queue = PriorityQueue::new();
+/// let first = ThreadPool::builder().threads(1).queue_policy(queue.clone()).build()?;
+/// let refused = ThreadPool::builder().threads(1).queue_policy(queue.clone()).build();
+/// assert!(refused.unwrap_err().is_policy_refused());
+/// drop(first);
+/// let second = ThreadPool::builder().threads(1).queue_policy(queue.clone()).build()?;
+/// # drop(second);
+/// # Ok::<(), pool_core::PoolBuildError>(())
+/// ```
+///
+/// [`PoolBuildError::is_policy_refused`]: pool_core::PoolBuildError::is_policy_refused
 pub struct PriorityQueue {
     inner: Arc<Inner>,
+    /// Whether this value is the one a pool attached ([`QueuePolicy::attach`]): its drop, when
+    /// that pool goes, frees the queue for another. Every clone starts without it.
+    serves: AtomicBool,
 }
 
 struct Inner {
+    /// Whether a pool's clone of this queue is attached (see `PriorityQueue::serves`).
+    attached: AtomicBool,
     /// The entries as the pool made them, the aging stamp in each one's `tag` (24 bytes where
     /// a `LevelQueue<QueuedTask>` would store 32: see `Slot`).
     queue: Levels<QueuedTask>,
@@ -97,12 +121,14 @@ impl PriorityQueue {
     pub fn with_aging(aging: Aging) -> Self {
         PriorityQueue {
             inner: Arc::new(Inner {
+                attached: AtomicBool::new(false),
                 queue: Levels::with_aging(aging),
                 completed: std::array::from_fn(|_| {
                     CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
                 }),
                 discarded: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
             }),
+            serves: AtomicBool::new(false),
         }
     }
 
@@ -152,6 +178,26 @@ impl PriorityQueue {
     }
 }
 
+/// A clone shares the queue (to read [`stats`](PriorityQueue::stats), or to hand one to a
+/// builder); it does not inherit a pool's attachment.
+impl Clone for PriorityQueue {
+    fn clone(&self) -> Self {
+        PriorityQueue {
+            inner: Arc::clone(&self.inner),
+            serves: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The clone a pool attached frees the queue as that pool drops it.
+impl Drop for PriorityQueue {
+    fn drop(&mut self) {
+        if self.serves.load(Ordering::Relaxed) {
+            self.inner.attached.store(false, Ordering::Release);
+        }
+    }
+}
+
 impl Default for PriorityQueue {
     fn default() -> Self {
         Self::new()
@@ -195,6 +241,22 @@ impl QueuePolicy for PriorityQueue {
 
     fn honors_priority(&self) -> bool {
         true
+    }
+
+    fn attach(&self) -> Result<(), PolicyRefused> {
+        if self
+            .inner
+            .attached
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(PolicyRefused::new(
+                "this PriorityQueue already serves a live pool (its clones share one queue): \
+                 give each pool its own PriorityQueue, or drop the first pool",
+            ));
+        }
+        self.serves.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     fn on_finished(&self, priority: Priority) {

@@ -168,3 +168,58 @@ fn panics_are_counted_at_their_level_and_resize_works() {
     assert_eq!(queue.stats().level(Priority::Low).completed, 1);
     assert_eq!(queue.stats().level(Priority::Normal).completed, 200);
 }
+
+/// One queue serves one live pool. Before, a clone handed to a second pool's builder was taken:
+/// each pool's workers ran the other's tasks (20 tasks on one pool: 10 ran on the other's
+/// worker), one pool read `submitted 0 = completed 10`, the other kept 10 counted as queued
+/// after its shutdown. Now the second build is refused, naming why, and the first pool is
+/// untouched; once the first pool is dropped the queue serves another.
+#[test]
+fn a_queue_serves_one_live_pool_at_a_time() {
+    let queue = PriorityQueue::new();
+    let build = |name: &str| {
+        ThreadPool::builder()
+            .threads(1)
+            .thread_name(name)
+            .queue_policy(queue.clone())
+            .build()
+    };
+    let first = build("first").unwrap();
+    let refused = build("second").unwrap_err();
+    assert!(refused.is_policy_refused(), "{refused}");
+    assert!(
+        refused.to_string().contains("already serves a live pool"),
+        "{refused}"
+    );
+    let ran_on: Vec<String> = (0..20)
+        .map(|_| {
+            first
+                .submit_at(Priority::Normal, || {
+                    std::thread::current().name().unwrap_or("").to_owned()
+                })
+                .unwrap()
+        })
+        .map(|h| h.join_timeout(PATIENCE).unwrap())
+        .collect();
+    assert!(
+        ran_on.iter().all(|name| name.starts_with("first")),
+        "{ran_on:?}"
+    );
+    first.shutdown();
+    let stats = first.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!((stats.completed, stats.queued), (20, 0), "{stats}");
+    assert_levels_balance(&queue.stats());
+    drop(first);
+    let second = build("second").unwrap();
+    assert_eq!(
+        second
+            .submit_at(Priority::High, || 7)
+            .unwrap()
+            .join_timeout(PATIENCE)
+            .unwrap(),
+        7
+    );
+    second.shutdown();
+    assert_eq!(queue.stats().completed(), 21);
+}

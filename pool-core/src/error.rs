@@ -115,6 +115,8 @@ enum BuildErrorKind {
     ZeroStackSize,
     #[error("invalid thread pool setting `thread_name`: contains a NUL byte")]
     NameHasNul,
+    #[error("the queue policy refused to serve this pool: {0}")]
+    PolicyRefused(PolicyRefused),
     #[error("could not start worker thread {index}: {source}")]
     Spawn {
         index: usize,
@@ -139,6 +141,11 @@ impl PoolBuildError {
             kind: BuildErrorKind::NameHasNul,
         }
     }
+    pub(crate) fn policy_refused(refused: PolicyRefused) -> Self {
+        PoolBuildError {
+            kind: BuildErrorKind::PolicyRefused(refused),
+        }
+    }
     pub(crate) fn spawn(index: usize, source: std::io::Error) -> Self {
         PoolBuildError {
             kind: BuildErrorKind::Spawn { index, source },
@@ -160,9 +167,54 @@ impl PoolBuildError {
         matches!(self.kind, BuildErrorKind::NameHasNul)
     }
 
+    /// The queue policy refused to serve the pool
+    /// ([`QueuePolicy::attach`](crate::QueuePolicy::attach)).
+    pub fn is_policy_refused(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::PolicyRefused(_))
+    }
+
+    /// The queue policy's refusal, with its reason, if that is what this is.
+    pub fn policy_refusal(&self) -> Option<&PolicyRefused> {
+        match &self.kind {
+            BuildErrorKind::PolicyRefused(refused) => Some(refused),
+            _ => None,
+        }
+    }
+
     /// The operating system refused to start a thread.
     pub fn is_spawn_failure(&self) -> bool {
         matches!(self.kind, BuildErrorKind::Spawn { .. })
+    }
+}
+
+/// Why a queue policy will not serve a pool (see [`QueuePolicy::attach`](crate::QueuePolicy::attach)).
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::PolicyRefused;
+///
+/// let refused = PolicyRefused::new("it already serves a pool");
+/// assert_eq!(refused.reason(), "it already serves a pool");
+/// assert_eq!(refused.to_string(), "it already serves a pool");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct PolicyRefused {
+    reason: String,
+}
+
+impl PolicyRefused {
+    /// A refusal with its reason (the build error's message quotes it).
+    pub fn new(reason: impl Into<String>) -> Self {
+        PolicyRefused {
+            reason: reason.into(),
+        }
+    }
+
+    /// The reason the policy gave.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 

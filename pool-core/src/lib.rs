@@ -117,7 +117,9 @@ mod task;
 mod unwind;
 
 pub use batch::BatchProgress;
-pub use error::{CancelReason, JoinTimeoutError, PoolBuildError, ResizeError, TaskError};
+pub use error::{
+    CancelReason, JoinTimeoutError, PolicyRefused, PoolBuildError, ResizeError, TaskError,
+};
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use policy::{FifoQueue, QueuePolicy, QueuedTask};
 pub use pool::{

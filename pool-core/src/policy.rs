@@ -294,6 +294,12 @@ impl fmt::Debug for QueuedTask {
 /// it (ordered by a `SeqCst` fence, as the pool does) must see the entry. A queue behind one mutex
 /// or built from crossbeam's injectors qualifies.
 ///
+/// A policy serves one pool: the pool runs whatever its policy pops and keeps its books by
+/// what went in through it. A queue shared by two pools (through an `Arc` or a cheap clone)
+/// would run each pool's tasks on the other's workers, out of both pools' books. A policy
+/// that can be shared refuses a second pool in [`attach`](Self::attach), as
+/// `policy_priority::PriorityQueue` does.
+///
 /// # Examples
 ///
 /// A LIFO policy (newest first) in a dozen lines:
@@ -345,6 +351,53 @@ pub trait QueuePolicy: Send + Sync + fmt::Debug + 'static {
     /// duplicate entry when it does.
     fn honors_priority(&self) -> bool {
         false
+    }
+
+    /// Called once by [`ThreadPoolBuilder::build`](crate::ThreadPoolBuilder::build) for the
+    /// pool this policy is about to serve, before any worker starts. A policy that must not
+    /// serve two pools at once (see "A policy serves one pool" above) refuses here; the build
+    /// then fails with a [`PoolBuildError`](crate::PoolBuildError) that
+    /// [`is_policy_refused`](crate::PoolBuildError::is_policy_refused) and carries the reason. A
+    /// panic is a refusal too (its message is the reason). The default accepts.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyRefused`](crate::PolicyRefused) with the reason, which the build error's
+    /// message quotes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{FifoQueue, PolicyRefused, QueuePolicy, QueuedTask, ThreadPool};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// #[derive(Debug, Default)]
+    /// struct OncePolicy(FifoQueue, AtomicBool);
+    ///
+    /// impl QueuePolicy for OncePolicy {
+    ///     fn push(&self, task: QueuedTask) { self.0.push(task) }
+    ///     fn pop(&self) -> Option<QueuedTask> { self.0.pop() }
+    ///     fn len(&self) -> usize { self.0.len() }
+    ///     fn attach(&self) -> Result<(), PolicyRefused> {
+    ///         if self.1.swap(true, Ordering::AcqRel) {
+    ///             return Err(PolicyRefused::new("it already serves a pool"));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let policy = OncePolicy::default();
+    /// assert!(policy.attach().is_ok()); // as a pool would: now it is taken
+    /// let err = ThreadPool::builder().queue_policy(policy).build().unwrap_err();
+    /// assert!(err.is_policy_refused());
+    /// assert_eq!(err.policy_refusal().unwrap().reason(), "it already serves a pool");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "the queue policy refused to serve this pool: it already serves a pool"
+    /// );
+    /// ```
+    fn attach(&self) -> Result<(), crate::PolicyRefused> {
+        Ok(())
     }
 
     /// Takes up to `max` tasks in the order [`pop`](Self::pop) would, appending them to `out`;

@@ -523,3 +523,76 @@ fn a_policy_whose_pop_always_panics_does_not_hang_shutdown() {
     assert_eq!((stats.live_threads, stats.cancelled), (0, 10), "{stats}");
     assert!(stats.is_balanced(), "{stats}");
 }
+
+/// A policy that refuses in `attach`, by its answer or by a panic (with a payload whose own
+/// `Drop` panics): the build fails with the typed error and the policy's reason, no worker
+/// starts, and the policy is dropped quietly.
+#[test]
+fn a_policy_that_refuses_to_attach_fails_the_build_with_its_reason() {
+    quiet_panics();
+    #[derive(Debug)]
+    struct Refusing {
+        panics: bool,
+        dropped: Arc<AtomicUsize>,
+    }
+    impl QueuePolicy for Refusing {
+        fn push(&self, task: QueuedTask) {
+            drop(task);
+        }
+        fn pop(&self) -> Option<QueuedTask> {
+            None
+        }
+        fn len(&self) -> usize {
+            0
+        }
+        fn attach(&self) -> Result<(), pool_core::PolicyRefused> {
+            if self.panics {
+                std::panic::panic_any(test_kit::Bomb(2));
+            }
+            Err(pool_core::PolicyRefused::new("hostile: taken"))
+        }
+    }
+    impl Drop for Refusing {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            std::panic::panic_any(test_kit::Bomb(1));
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    for panics in [false, true] {
+        let started_hook = started.clone();
+        let error = test_kit::no_unwind(|| {
+            ThreadPool::builder()
+                .threads(2)
+                .on_thread_start(move |_| {
+                    started_hook.fetch_add(1, Ordering::Relaxed);
+                })
+                .queue_policy(Refusing {
+                    panics,
+                    dropped: dropped.clone(),
+                })
+                .build()
+                .unwrap_err()
+        })
+        .expect("the build unwound");
+        assert!(error.is_policy_refused(), "{error}");
+        let expected = if panics {
+            "the queue policy refused to serve this pool: its `attach` panicked"
+        } else {
+            "the queue policy refused to serve this pool: hostile: taken"
+        };
+        assert!(error.to_string().starts_with(expected), "{error}");
+        let reason = error.policy_refusal().map(|r| r.reason().to_owned());
+        assert!(
+            reason.is_some_and(|r| error.to_string().ends_with(&r)),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        dropped.load(Ordering::Relaxed),
+        2,
+        "each policy dropped once"
+    );
+    assert_eq!(started.load(Ordering::Relaxed), 0, "no worker started");
+}

@@ -32,7 +32,8 @@ pub enum AdaptiveBuildError {
     /// A setting is invalid.
     #[error("invalid adaptive pool setting: {0}")]
     Config(#[from] ConfigError),
-    /// The pool could not be built (a bad name, or a thread the OS refused).
+    /// The pool could not be built (a bad name, a queue policy that already serves another
+    /// pool, or a thread the OS refused).
     #[error("could not build the pool: {0}")]
     Pool(#[from] PoolBuildError),
     /// The OS refused to start the controller thread.

@@ -198,7 +198,9 @@ impl ThreadPoolBuilder {
     /// # Errors
     ///
     /// [`PoolBuildError`] names the rejected setting: zero threads, a zero stack size, a name with a
-    /// NUL byte, or a thread the OS refused to start (the threads already started are stopped).
+    /// NUL byte, a queue policy that refused to serve the pool (it already serves one: see
+    /// [`QueuePolicy::attach`](crate::QueuePolicy::attach)), or a thread the OS refused to start
+    /// (the threads already started are stopped).
     /// The hooks and the policy the builder held are then dropped quietly: a `Drop` of theirs
     /// that panics does not replace the error with a panic.
     pub fn build(self) -> Result<ThreadPool, PoolBuildError> {

@@ -28,7 +28,7 @@ pub(crate) use self::threads::{leave, replace_lost_worker};
 use self::threads::{start_worker, Threads};
 use self::worker::Registry;
 use crate::deque::WorkInjector;
-use crate::error::{PoolBuildError, ResizeError};
+use crate::error::{PolicyRefused, PoolBuildError, ResizeError};
 use crate::executor::{Executor, Job, Priority, Rejected};
 use crate::policy::{QueuePolicy, Work};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -162,6 +162,17 @@ impl ThreadPool {
         let (global, local_queues, honors_priority) = match policy {
             None => (Global::Fifo(WorkInjector::new()), true, false),
             Some(policy) => {
+                // Before anything else: a policy that already serves a pool refuses this one
+                // (user code: a panic is a refusal). Returning drops it quietly.
+                match crate::unwind::catch_panic(|| policy.attach()) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(refused)) => return Err(PoolBuildError::policy_refused(refused)),
+                    Err(message) => {
+                        let refused =
+                            PolicyRefused::new(format!("its `attach` panicked: {message}"));
+                        return Err(PoolBuildError::policy_refused(refused));
+                    }
+                }
                 // User code: a policy that panics here has stated nothing, so it gets the
                 // trait's defaults (every task in its queue; no raised duplicates).
                 let local = call_quietly(|| policy.local_queues()).unwrap_or(false);
