@@ -76,8 +76,8 @@ pub fn run() {
         ("searches", searches.stats()),
     ] {
         println!(
-            "  {name:<10} submitted {:>3}, executed {:>3} ({} merged, {} kept, {} replaced); \
-             a plain pool would have run {}",
+            "  {name:<10} submitted {:>3}, executed {:>3} ({} merged, {} of them keeping the \
+             pending closure; {} running ones told to stop); a plain pool would have run {}",
             stats.submitted,
             stats.executed,
             stats.coalesced,
