@@ -436,3 +436,41 @@ fn broken_retire_is_caught() {
         "a completed Critical push was passed over",
     );
 }
+
+/// A `PriorityQueue` serves one pool at a time: two builders attaching clones of one queue at
+/// once (`QueuePolicy::attach`, the first thing `ThreadPoolBuilder::build` does with a policy)
+/// get exactly one yes; the loser's clone, dropped, frees nothing; once the winner's clone is
+/// dropped (its pool gone) the queue can be attached again. With the attach's
+/// compare-exchange split into a load and a store (`--cfg loom_broken_priority_attach`) both
+/// builders can win, and this model fails.
+#[test]
+fn one_of_two_racing_attaches_wins() {
+    model("one_of_two_racing_attaches_wins", || {
+        let queue = PriorityQueue::with_aging(Aging::off());
+        let theirs = queue.clone();
+        let racer = thread::spawn(move || {
+            let won = theirs.attach().is_ok();
+            (won, theirs)
+        });
+        let mine = queue.clone();
+        let won_here = mine.attach().is_ok();
+        let (won_there, theirs) = racer.join().unwrap();
+        assert!(
+            won_here != won_there,
+            "two racing attaches: here {won_here}, there {won_there} (exactly one must win)"
+        );
+        let (winner, loser) = if won_here {
+            (mine, theirs)
+        } else {
+            (theirs, mine)
+        };
+        drop(loser);
+        assert!(queue.attach().is_err(), "the loser's drop freed the queue");
+        drop(winner);
+        let next = queue.clone();
+        assert!(
+            next.attach().is_ok(),
+            "the queue stays taken after its pool is gone"
+        );
+    });
+}

@@ -244,12 +244,21 @@ impl QueuePolicy for PriorityQueue {
     }
 
     fn attach(&self) -> Result<(), PolicyRefused> {
-        if self
+        // One read-modify-write: of two builders racing for the queue, one takes it.
+        #[cfg(not(loom_broken_priority_attach))]
+        let taken = self
             .inner
             .attached
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+            .is_err();
+        // Planted bug (loom models only, `.ci/loom-planted`): a check, then a store, so both
+        // racing builders may read it free and take it; the attach model must fail.
+        #[cfg(loom_broken_priority_attach)]
+        let taken = self.inner.attached.load(Ordering::Acquire) || {
+            self.inner.attached.store(true, Ordering::Release);
+            false
+        };
+        if taken {
             return Err(PolicyRefused::new(
                 "this PriorityQueue already serves a live pool (its clones share one queue): \
                  give each pool its own PriorityQueue, or drop the first pool",
