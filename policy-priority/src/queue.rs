@@ -53,7 +53,12 @@ use crate::stats::{LevelStats, PerLevel, PriorityStats};
 ///
 /// One queue serves one pool at a time: a clone handed to a second pool's builder while the
 /// first pool lives is refused ([`PoolBuildError::is_policy_refused`]), since each pool would
-/// run the other's tasks. Once the first pool is dropped, the queue may serve another.
+/// run the other's tasks. Once the first pool is dropped, the queue may serve another. While
+/// it serves a pool, its [`QueuePolicy`] methods that move entries are the pool's: a `push` or
+/// `pop` through a clone you kept would move a task into or out of that pool's books (read
+/// [`stats`](Self::stats) or `len` instead). Not checked: a check on every push and pop cost
+/// the pool's path 7 instructions a task (callgrind), for a misuse that takes importing the
+/// trait and building entries by hand.
 ///
 /// ```
 /// use policy_priority::PriorityQueue;
