@@ -62,12 +62,14 @@ impl<R> ItemGuard<'_, R> {
 impl<R> Drop for ItemGuard<'_, R> {
     fn drop(&mut self) {
         if !self.reported {
-            // Dropped unrun: refused by a shut-down pool, or discarded while queued.
-            let reason = if self.pool.is_shutdown() {
+            // Dropped unrun: discarded while queued (by `cancel_all`, `shutdown_now`, or a queue
+            // policy that dropped the entry: the discard says which), or refused by a shut-down
+            // pool.
+            let reason = crate::policy::discard_reason().unwrap_or(if self.pool.is_shutdown() {
                 CancelReason::Shutdown
             } else {
-                CancelReason::CancelAll
-            };
+                CancelReason::Dropped
+            });
             self.batch
                 .finish(self.index, Err(TaskError::Cancelled(reason)));
         }
@@ -83,9 +85,10 @@ impl ThreadPool {
     /// references.
     ///
     /// A panic in `f` fails only that input (`Err(TaskError::Panicked)`). An input the pool
-    /// refused because it was shut down comes back as `Err(TaskError::Cancelled(Shutdown))`, and
-    /// one discarded while queued by [`cancel_all`](Self::cancel_all) or
-    /// [`shutdown_now`](Self::shutdown_now) as `Cancelled(CancelAll)` or `Cancelled(Shutdown)`. A
+    /// refused because it was shut down comes back as `Err(TaskError::Cancelled(Shutdown))`, one
+    /// discarded while queued by [`cancel_all`](Self::cancel_all) or
+    /// [`shutdown_now`](Self::shutdown_now) as `Cancelled(CancelAll)` or `Cancelled(Shutdown)`,
+    /// and one whose entry a queue policy dropped as `Cancelled(Dropped)`. A
     /// panic in `progress` is caught and stops further progress calls; the batch goes on. `f`
     /// and `progress` are dropped quietly: a `Drop` of theirs that panics cannot cost the caller
     /// the results.

@@ -87,6 +87,22 @@ crate::sync::thread_local! {
     static DROPPED: std::cell::Cell<u64> = std::cell::Cell::new(0);
 }
 
+#[cfg(not(loom))]
+std::thread_local! {
+    static DISCARD_REASON: std::cell::Cell<Option<CancelReason>> = const { std::cell::Cell::new(None) };
+}
+#[cfg(loom)]
+crate::sync::thread_local! {
+    static DISCARD_REASON: std::cell::Cell<Option<CancelReason>> = std::cell::Cell::new(None);
+}
+
+/// Why the job being dropped on this thread was discarded, while `Work::discard` drops it:
+/// `cancel_all` and `shutdown_now` say so, and a queue policy that drops an entry gives
+/// [`CancelReason::Dropped`]. `None` for a job dropped any other way (a refused submission).
+pub(crate) fn discard_reason() -> Option<CancelReason> {
+    DISCARD_REASON.with(std::cell::Cell::get)
+}
+
 /// Takes the count of entries dropped on this thread since the last take (see
 /// `impl Drop for QueuedTask`). After every call into a policy the pool tests
 /// [`dropped_on_this_thread`] on the same thread and, when it is set, takes the count: what that
@@ -141,11 +157,15 @@ impl Work {
         }
     }
 
-    /// Discards the entry without running it.
+    /// Discards the entry without running it. A job's closure is dropped with `reason` readable
+    /// on this thread ([`discard_reason`]), for what it reports as it goes (a batch input).
     pub(crate) fn discard(self, reason: CancelReason) -> Discarded {
         match self {
             Work::Job(job) => {
+                let outer = DISCARD_REASON.with(|r| r.replace(Some(reason)));
+                // `drop_quietly` lets no panic out, so the reason is always restored.
                 crate::unwind::drop_quietly(job);
+                DISCARD_REASON.with(|r| r.set(outer));
                 Discarded {
                     cancelled_now: true,
                     count: true,

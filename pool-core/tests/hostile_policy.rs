@@ -596,3 +596,132 @@ fn a_policy_that_refuses_to_attach_fails_the_build_with_its_reason() {
     );
     assert_eq!(started.load(Ordering::Relaxed), 0, "no worker started");
 }
+
+/// A graceful shutdown runs everything queued even when the policy's `pop` and `is_empty` panic
+/// now and then: a worker whose `pop` panicked (dropping one entry) looks for quiescence with
+/// tasks still queued, and an `is_empty` that panics there is not taken for "empty" until it has
+/// panicked many times in a row. Before, the worker read that one panic as empty and exited
+/// with the rest of the queue in it (the stress harness's `policy` part: 6 tasks left counted
+/// as queued after shutdown).
+#[test]
+fn a_shutdown_runs_the_queue_through_a_panicking_is_empty() {
+    quiet_panics();
+    for every in [2, 3] {
+        // `pop` drops its entry and panics on every 5th call; `is_empty` (the trait's default)
+        // asks `len`, which panics on every `every`th call.
+        let policy = Hostile::new(Faults {
+            pop_dropping: 5,
+            len: every,
+            ..Faults::default()
+        });
+        let pool = std::sync::Arc::new(pool_with(&policy, 1));
+        let gate = WorkerGate::occupy(&pool, 1);
+        let (handles, runs) = counted_tasks(&pool, 40);
+        let stopper = {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.shutdown())
+        };
+        // Shutting down with the worker still held: then let it drain the queue.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !pool.is_shutdown() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "shutdown did not start"
+            );
+            std::thread::yield_now();
+        }
+        gate.open();
+        stopper.join().unwrap();
+        let dropped = resolve_all(handles, &runs);
+        let stats = pool.stats();
+        assert_eq!(
+            (
+                stats.completed + stats.cancelled,
+                stats.queued,
+                stats.live_threads
+            ),
+            (41, 0, 0),
+            "every {every}th len panics, {dropped} dropped by pop: {stats}"
+        );
+        assert_eq!(stats.cancelled, dropped as u64, "{stats}");
+        assert!(stats.is_balanced(), "{stats}");
+    }
+}
+
+/// A batch input whose entry the queue policy dropped comes back as `Cancelled(Dropped)`, not
+/// as `Cancelled(CancelAll)`: no `cancel_all` ran (before, every input dropped unrun on a
+/// running pool was reported as `cancel_all`'s).
+#[test]
+fn a_batch_input_dropped_by_the_policy_is_reported_as_dropped() {
+    let policy = Hostile::new(Faults {
+        push_shedding: 3,
+        ..Faults::default()
+    });
+    let pool = pool_with(&policy, 2);
+    let results = pool.map_batch(0..12u32, |x| x * 2, |_| ());
+    let mut dropped = 0;
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(value) => assert_eq!(value, 2 * i as u32),
+            Err(TaskError::Cancelled(CancelReason::Dropped)) => dropped += 1,
+            Err(other) => panic!("input {i}: {other:?}"),
+        }
+    }
+    assert_eq!(dropped, policy.dropped.load(Ordering::Relaxed));
+    assert!(dropped > 0, "the policy shed none");
+    pool.shutdown();
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.cancelled, dropped as u64, "{stats}");
+}
+
+/// A task waiting on its own pool (a nested batch) helps run the queue; a pop that panics
+/// there (dropping one entry) is not taken for an empty queue. Before, the waiting worker,
+/// the pool's only one, blocked on its first panicking pop with the batch's other inputs still
+/// queued behind it, and the pool deadlocked (found by the stress harness's `policy` part).
+#[test]
+fn a_waiting_worker_helps_on_through_a_panicking_pop() {
+    quiet_panics();
+    let policy = Hostile::new(Faults {
+        pop_dropping: 2,
+        ..Faults::default()
+    });
+    let pool = std::sync::Arc::new(pool_with(&policy, 1));
+    let inner = pool.clone();
+    let outer = pool
+        .submit(move || {
+            // Queued ahead of the batch: the helping pop that panics (the second pop that finds
+            // an entry; the first took this task) drops this one, not a batch input, whose
+            // drop would have woken the waiter by reporting.
+            inner.spawn(|| ()).unwrap();
+            let results = inner.map_batch(0..8u32, |x| x + 1, |_| ());
+            results
+                .iter()
+                .map(|r| match r {
+                    Ok(_) => 1,
+                    Err(TaskError::Cancelled(CancelReason::Dropped)) => 0,
+                    Err(other) => panic!("a batch input: {other:?}"),
+                })
+                .sum::<u32>()
+        })
+        .unwrap();
+    let ran = match outer.join_timeout(PATIENCE) {
+        Ok(ran) => ran,
+        Err(e) => panic!("the waiting worker never finished its batch: {e:?}"),
+    };
+    let dropped = policy.dropped.load(Ordering::Relaxed);
+    assert!(dropped > 0, "no pop panicked");
+    assert_eq!(
+        ran as usize + dropped,
+        9,
+        "each input ran or was dropped by a pop (the task ahead of them was dropped)"
+    );
+    pool.shutdown();
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(
+        (stats.cancelled, stats.queued, stats.live_threads),
+        (dropped as u64, 0, 0),
+        "{stats}"
+    );
+}

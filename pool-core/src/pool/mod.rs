@@ -200,6 +200,7 @@ impl ThreadPool {
                 joining: Mutex::new(()),
                 lost_workers: AtomicU64::new(0),
                 pop_panics: crate::sync::AtomicUsize::new(0),
+                empty_panics: crate::sync::AtomicUsize::new(0),
                 handing_back: crate::sync::AtomicUsize::new(0),
                 #[cfg(all(test, not(loom)))]
                 inject_fault: std::sync::atomic::AtomicBool::new(false),

@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     pub(crate) lost_workers: AtomicU64,
     /// Calls of the policy's `pop` that panicked in a row (`global_is_empty`).
     pub(crate) pop_panics: AtomicUsize,
+    /// Calls of the policy's `is_empty` that panicked in a row (`global_is_empty`).
+    pub(crate) empty_panics: AtomicUsize,
     /// Workers on their way out that are moving their deque back to the shared queue. An entry
     /// between its pop from the deque and its push to the shared queue is in neither, so
     /// `is_idle` reads this last and is false while it is not zero.
@@ -264,24 +266,57 @@ impl Shared {
         }
     }
 
+    /// Whether the policy's last pop panicked, and fewer than the give-up count have in a row
+    /// (see `worker::help`).
+    pub(crate) fn pop_just_panicked(&self) -> bool {
+        (1..POP_PANICS_BEFORE_GIVING_UP).contains(&self.pop_panics.load(Ordering::Relaxed))
+    }
+
     /// Counts a pop that panicked (see `global_is_empty`).
     #[cold]
     fn pop_panicked(&self) {
         self.pop_panics.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether the shared queue is empty. A policy whose `is_empty` panics, or whose `pop` has
-    /// panicked [`POP_PANICS_BEFORE_GIVING_UP`] times in a row, reads as empty: otherwise a
-    /// worker would search it forever and shutdown would never find the pool quiescent (what
-    /// such a policy still holds stays counted as queued in the stats).
+    /// Whether the shared queue is empty, for a caller that can do with a guess (`is_idle`): a
+    /// policy's panicking `is_empty` reads as empty (see [`global_emptiness`](Self::global_emptiness)).
     pub(crate) fn global_is_empty(&self) -> bool {
+        self.global_emptiness().unwrap_or(true)
+    }
+
+    /// Whether the shared queue is empty, or `None` when the policy's `is_empty` panicked: the
+    /// caller looks again rather than guess. A worker that took one such panic for "empty" could
+    /// exit a graceful shutdown with tasks still queued (the stress harness's `policy` part left
+    /// 6 counted as queued); one that took it for "not empty" could park with nothing left to
+    /// wake it. A policy whose `pop` or `is_empty` has panicked [`POP_PANICS_BEFORE_GIVING_UP`]
+    /// times in a row reads as empty: otherwise a worker would search it forever and shutdown
+    /// would never find the pool quiescent (what such a policy still holds stays counted as
+    /// queued in the stats).
+    pub(crate) fn global_emptiness(&self) -> Option<bool> {
         match &self.global {
-            Global::Fifo(injector) => injector.is_empty(),
+            Global::Fifo(injector) => Some(injector.is_empty()),
             Global::Policy(policy) => {
-                self.pop_panics.load(Ordering::Relaxed) >= POP_PANICS_BEFORE_GIVING_UP
-                    || self.call_policy(|| policy.is_empty()).unwrap_or(true)
+                if self.pop_panics.load(Ordering::Relaxed) >= POP_PANICS_BEFORE_GIVING_UP {
+                    return Some(true);
+                }
+                match self.call_policy(|| policy.is_empty()) {
+                    Some(empty) => {
+                        // Written only on a change, as `pop_panics`.
+                        if self.empty_panics.load(Ordering::Relaxed) != 0 {
+                            self.empty_panics.store(0, Ordering::Relaxed);
+                        }
+                        Some(empty)
+                    }
+                    None => self.is_empty_panicked().then_some(true),
+                }
             }
         }
+    }
+
+    /// Counts an `is_empty` that panicked; whether that makes enough in a row to give up.
+    #[cold]
+    fn is_empty_panicked(&self) -> bool {
+        self.empty_panics.fetch_add(1, Ordering::Relaxed) + 1 >= POP_PANICS_BEFORE_GIVING_UP
     }
 
     /// Entries in the shared queue (0 when the policy's `len` panics).
@@ -341,10 +376,18 @@ impl Shared {
     /// During shutdown: whether this worker may exit. No outside submitter can push any more,
     /// and nothing is left that this worker is responsible for (its deque and the shared queue).
     /// Other workers drain their own deques before they exit.
-    pub(crate) fn quiescent(&self, ctx: &worker::WorkerContext) -> bool {
-        self.lifecycle.load(Ordering::Acquire) & DRAINABLE != 0
-            && ctx.deque.is_empty()
-            && self.global_is_empty()
+    /// `None` when that turns on a policy's `is_empty` that panicked (see `global_emptiness`).
+    pub(crate) fn quiescence(&self, ctx: &worker::WorkerContext) -> Option<bool> {
+        if self.drainable(ctx) {
+            self.global_emptiness()
+        } else {
+            Some(false)
+        }
+    }
+
+    /// [`quiescence`](Self::quiescence) but for the shared queue, which the caller has read.
+    pub(crate) fn drainable(&self, ctx: &worker::WorkerContext) -> bool {
+        self.lifecycle.load(Ordering::Acquire) & DRAINABLE != 0 && ctx.deque.is_empty()
     }
 
     /// Submits `job` from the calling thread: decides the route with one thread-local read,
@@ -480,5 +523,5 @@ impl Ready {
     }
 }
 
-/// A policy whose `pop` panicked this many times in a row is given up as empty.
+/// A policy whose `pop` (or `is_empty`) panicked this many times in a row is given up as empty.
 pub(crate) const POP_PANICS_BEFORE_GIVING_UP: usize = 16;

@@ -401,10 +401,16 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         #[cfg(not(loom_broken_finished_report))]
         ctx.report_finished(shared);
         if shared.is_shutting_down() {
-            if shared.quiescent(ctx) {
-                // Keep `live` truthful for `wait_idle` and `stats` during shutdown.
-                shared.size.remove_live();
-                return;
+            match shared.quiescence(ctx) {
+                Some(true) => {
+                    // Keep `live` truthful for `wait_idle` and `stats` during shutdown.
+                    shared.size.remove_live();
+                    return;
+                }
+                // The policy's `is_empty` panicked: look again rather than park on a guess
+                // (each look is a fresh call; many panics in a row read as empty).
+                None => continue,
+                Some(false) => {}
             }
         } else if shared.size.try_retire() {
             return;
@@ -417,19 +423,9 @@ fn work_loop(shared: &Shared, ctx: &WorkerContext) {
         ctx.counters
             .parked_since
             .store(parked_at, Ordering::Relaxed);
-        shared.sleep.park(
-            || {
-                // During shutdown only quiescence ends the wait (workers do not retire then, so a
-                // surplus must not keep one awake: it would spin until the queue is drainable).
-                has_work(shared, ctx)
-                    || if shared.is_shutting_down() {
-                        shared.quiescent(ctx)
-                    } else {
-                        shared.size.surplus()
-                    }
-            },
-            || shared.is_idle(),
-        );
+        shared
+            .sleep
+            .park(|| must_stay_awake(shared, ctx), || shared.is_idle());
         let woke_at = crate::clock::nanos_since_epoch(std::time::Instant::now());
         let parked = woke_at.saturating_sub(parked_at);
         ctx.counters.parked_since.store(0, Ordering::Relaxed);
@@ -575,9 +571,21 @@ pub(crate) fn boxed_job<F: FnOnce() + Send + 'static>(job: F, _: &Shared) -> (Wo
     (Work::Job(Box::new(job)), ())
 }
 
-/// Runs one task if any is to be found; returns whether it did.
+/// Runs one task if any is to be found; returns whether it did. A search whose pop the policy
+/// panicked in (dropping one entry) found nothing but proved nothing: it is tried again, until
+/// a pop returns (the count of pops that panicked in a row resets) or that count reaches the
+/// give-up mark. A waiter that took such a search for "nothing queued" blocked with the rest of
+/// the queue behind it: the stress harness's `policy` part deadlocked a pool whose one worker
+/// waited in a nested batch.
 pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
-    run_next(shared, ctx)
+    loop {
+        if run_next(shared, ctx) {
+            return true;
+        }
+        if !shared.pop_just_panicked() {
+            return false;
+        }
+    }
 }
 
 /// Finds a task and runs it; returns whether it did. Own deque first (newest work stays hot in
@@ -666,8 +674,21 @@ fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
     None
 }
 
-pub(crate) fn has_work(shared: &Shared, ctx: &WorkerContext) -> bool {
-    !ctx.deque.is_empty() || !shared.global_is_empty() || any_stealable(shared)
+/// The parking worker's re-check: work to do, or (during shutdown) nothing left to drain, or
+/// (otherwise) a surplus to retire. The shared queue is read once: a policy's `is_empty` that
+/// panics (`None`) keeps the worker awake to look again, where read twice, one answer "empty"
+/// and the other a panic, it slept with nothing left to wake it.
+fn must_stay_awake(shared: &Shared, ctx: &WorkerContext) -> bool {
+    if !ctx.deque.is_empty() || shared.global_emptiness() != Some(true) || any_stealable(shared) {
+        return true;
+    }
+    // During shutdown only quiescence ends the wait (workers do not retire then, so a surplus
+    // must not keep one awake: it would spin until the queue is drainable).
+    if shared.is_shutting_down() {
+        shared.drainable(ctx)
+    } else {
+        shared.size.surplus()
+    }
 }
 
 pub(crate) fn any_stealable(shared: &Shared) -> bool {

@@ -88,7 +88,7 @@ pub fn run(seed: u64, drivers: usize, ops_per_driver: usize) -> u64 {
     let stats = pool.stats();
     let cstats = coalescer.stats();
     let ctx = format!("seed {seed} (replay with STRESS_SEED={seed}); pool {stats}; {cstats:?}");
-    crate::assert_books_closed(&ctx, "", &stats, &cstats, &queue.stats());
+    crate::assert_books_closed(&ctx, "", &stats, &cstats, &queue.stats(), true);
     ops.load(Ordering::SeqCst)
 }
 

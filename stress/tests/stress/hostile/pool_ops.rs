@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use policy_priority::{PriorityQueue, PrioritySubmit};
-use pool_core::{drop_quietly, Priority, TaskError, TaskHandle, ThreadPool};
+use pool_core::{drop_quietly, Priority, QueuePolicy, TaskError, TaskHandle, ThreadPool};
 
 use super::kit::{poll_with_hostile_waker, tolerate, Bomb, Census, Dice, Ending};
 use super::policy_ops::{self, HeldCoalesced, HeldRun};
+use super::queue_policy::HostileQueue;
 use super::{patience, Hooks, Parts, Round};
 
 /// The round's pool: two workers, the priority queue, and start/stop/park/unpark hooks and a
 /// panic handler that panic at random when the `core` part is on; the start and stop hooks then
 /// also hold values whose `Drop` panics (dropped with the pool, at the round's end). A refused
-/// build with such hooks comes first: its typed error, nothing unwinding.
+/// build with such hooks comes first: its typed error, nothing unwinding. With the `policy`
+/// part, the queue comes through a policy whose methods panic (`queue_policy.rs`), after a
+/// build refused by that policy's panicking `attach`.
 pub fn build_pool(
     seed: u64,
     parts: Parts,
@@ -38,6 +41,20 @@ pub fn build_pool(
         refused.is_err_and(|error| error.is_zero_threads()),
         "seed {seed}: a refused build"
     );
+    let policy: Box<dyn QueuePolicy> = if parts.policy {
+        let refusing = HostileQueue::new(queue, seed, census, true);
+        let refused = ThreadPool::builder()
+            .threads(2)
+            .boxed_queue_policy(Box::new(refusing))
+            .build();
+        assert!(
+            refused.is_err_and(|error| error.is_policy_refused()),
+            "seed {seed}: a build whose policy's attach panics"
+        );
+        Box::new(HostileQueue::new(queue, seed, census, false))
+    } else {
+        Box::new(queue.clone())
+    };
     let percent = if parts.core { 20 } else { 0 };
     let dice = Arc::new(Dice::new(seed ^ 0x400C));
     let (started, stopped, handled) = (hooks.clone(), hooks.clone(), hooks.clone());
@@ -47,7 +64,7 @@ pub fn build_pool(
     ThreadPool::builder()
         .threads(2)
         .thread_name("hostile")
-        .queue_policy(queue.clone())
+        .boxed_queue_policy(policy)
         .on_thread_start(move |index| {
             let _ = &start_held;
             started.started.fetch_add(1, Ordering::SeqCst);
@@ -393,6 +410,8 @@ fn map_batch(round: &Round, rng: &mut fastrand::Rng, index: u64) {
             // input comes back cancelled, never lost.
             Err(TaskError::Cancelled(pool_core::CancelReason::CancelAll))
                 if round.parts.batch_cancel => {}
+            // A hostile queue policy may drop the input's entry (see `queue_policy.rs`).
+            Err(TaskError::Cancelled(pool_core::CancelReason::Dropped)) if round.parts.policy => {}
             Err(other) => panic!("{ctx}: map_batch input {i}: {other:?} on a running pool"),
         }
     }
