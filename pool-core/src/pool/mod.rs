@@ -3,6 +3,7 @@
 
 mod builder;
 mod oldest_wait;
+mod panic_streak;
 mod shared;
 mod shutdown;
 mod size;
@@ -19,6 +20,7 @@ pub use worker::{spawn_here, yield_now, Yield};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use self::panic_streak::PanicStreak;
 use self::shared::Global;
 pub(crate) use self::shared::{Hooks, Shared};
 use self::shutdown::SubmitGates;
@@ -199,8 +201,8 @@ impl ThreadPool {
                 threads: Mutex::new(Threads::new()),
                 joining: Mutex::new(()),
                 lost_workers: AtomicU64::new(0),
-                pop_panics: crate::sync::AtomicUsize::new(0),
-                empty_panics: crate::sync::AtomicUsize::new(0),
+                pop_panics: PanicStreak::new(),
+                empty_panics: PanicStreak::new(),
                 handing_back: crate::sync::AtomicUsize::new(0),
                 #[cfg(all(test, not(loom)))]
                 inject_fault: std::sync::atomic::AtomicBool::new(false),

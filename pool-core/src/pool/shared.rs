@@ -1,6 +1,7 @@
 //! The state the workers and the pool handle share: the shared queue, the hooks, the worker
 //! threads, and how a submission gets in (`submit`).
 
+use super::panic_streak::PanicStreak;
 use super::shutdown::{SubmitGates, DISCARD, DRAINABLE, SHUTDOWN};
 use super::size::Size;
 use super::sleep::Sleep;
@@ -158,10 +159,10 @@ pub(crate) struct Shared {
     pub(crate) joining: Mutex<()>,
     /// Workers that left their loop by a panic (see `worker::run`); reported in the stats.
     pub(crate) lost_workers: AtomicU64,
-    /// Calls of the policy's `pop` that panicked in a row (`global_is_empty`).
-    pub(crate) pop_panics: AtomicUsize,
-    /// Calls of the policy's `is_empty` that panicked in a row (`global_is_empty`).
-    pub(crate) empty_panics: AtomicUsize,
+    /// Calls of the policy's `pop` that panicked in a row (`global_emptiness`, `worker::help`).
+    pub(crate) pop_panics: PanicStreak,
+    /// Calls of the policy's `is_empty` that panicked in a row (`global_emptiness`).
+    pub(crate) empty_panics: PanicStreak,
     /// Workers on their way out that are moving their deque back to the shared queue. An entry
     /// between its pop from the deque and its push to the shared queue is in neither, so
     /// `is_idle` reads this last and is false while it is not zero.
@@ -237,11 +238,10 @@ impl Shared {
         })
         .is_ok();
         self.count_dropped_after_call();
-        if !returned {
-            self.pop_panicked();
-        } else if self.pop_panics.load(Ordering::Relaxed) != 0 {
-            // Written only on a change (see `global_is_empty`).
-            self.pop_panics.store(0, Ordering::Relaxed);
+        if returned {
+            self.pop_panics.returned();
+        } else {
+            self.pop_panics.panicked();
         }
     }
 
@@ -266,18 +266,6 @@ impl Shared {
         }
     }
 
-    /// Whether the policy's last pop panicked, and fewer than the give-up count have in a row
-    /// (see `worker::help`).
-    pub(crate) fn pop_just_panicked(&self) -> bool {
-        (1..POP_PANICS_BEFORE_GIVING_UP).contains(&self.pop_panics.load(Ordering::Relaxed))
-    }
-
-    /// Counts a pop that panicked (see `global_is_empty`).
-    #[cold]
-    fn pop_panicked(&self) {
-        self.pop_panics.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Whether the shared queue is empty, for a caller that can do with a guess (`is_idle`): a
     /// policy's panicking `is_empty` reads as empty (see [`global_emptiness`](Self::global_emptiness)).
     pub(crate) fn global_is_empty(&self) -> bool {
@@ -288,35 +276,27 @@ impl Shared {
     /// caller looks again rather than guess. A worker that took one such panic for "empty" could
     /// exit a graceful shutdown with tasks still queued (the stress harness's `policy` part left
     /// 6 counted as queued); one that took it for "not empty" could park with nothing left to
-    /// wake it. A policy whose `pop` or `is_empty` has panicked [`POP_PANICS_BEFORE_GIVING_UP`]
-    /// times in a row reads as empty: otherwise a worker would search it forever and shutdown
+    /// wake it. A policy whose `pop` or `is_empty` has panicked
+    /// [`PANICS_BEFORE_GIVING_UP`](super::panic_streak::PANICS_BEFORE_GIVING_UP) times in a row
+    /// reads as empty: otherwise a worker would search it forever and shutdown
     /// would never find the pool quiescent (what such a policy still holds stays counted as
     /// queued in the stats).
     pub(crate) fn global_emptiness(&self) -> Option<bool> {
         match &self.global {
             Global::Fifo(injector) => Some(injector.is_empty()),
             Global::Policy(policy) => {
-                if self.pop_panics.load(Ordering::Relaxed) >= POP_PANICS_BEFORE_GIVING_UP {
+                if self.pop_panics.given_up() {
                     return Some(true);
                 }
                 match self.call_policy(|| policy.is_empty()) {
                     Some(empty) => {
-                        // Written only on a change, as `pop_panics`.
-                        if self.empty_panics.load(Ordering::Relaxed) != 0 {
-                            self.empty_panics.store(0, Ordering::Relaxed);
-                        }
+                        self.empty_panics.returned();
                         Some(empty)
                     }
-                    None => self.is_empty_panicked().then_some(true),
+                    None => self.empty_panics.panicked().then_some(true),
                 }
             }
         }
-    }
-
-    /// Counts an `is_empty` that panicked; whether that makes enough in a row to give up.
-    #[cold]
-    fn is_empty_panicked(&self) -> bool {
-        self.empty_panics.fetch_add(1, Ordering::Relaxed) + 1 >= POP_PANICS_BEFORE_GIVING_UP
     }
 
     /// Entries in the shared queue (0 when the policy's `len` panics).
@@ -522,6 +502,3 @@ impl Ready {
         }
     }
 }
-
-/// A policy whose `pop` (or `is_empty`) panicked this many times in a row is given up as empty.
-pub(crate) const POP_PANICS_BEFORE_GIVING_UP: usize = 16;

@@ -582,7 +582,7 @@ pub(crate) fn help(shared: &Shared, ctx: &WorkerContext) -> bool {
         if run_next(shared, ctx) {
             return true;
         }
-        if !shared.pop_just_panicked() {
+        if !shared.pop_panics.worth_retrying() {
             return false;
         }
     }
