@@ -170,6 +170,30 @@ impl PriorityStats {
     pub fn discarded(&self) -> u64 {
         self.levels.iter().map(|l| l.discarded).sum()
     }
+
+    /// Whether every level's books balance: `pushed == completed + discarded + queued`. True
+    /// once the pool is idle or shut down (while tasks run, the figures are read one after the
+    /// other and lag as their docs say), unless the policy's reports were lost to a panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_priority::{priority_pool, PrioritySubmit};
+    /// use pool_core::Priority;
+    ///
+    /// let (pool, queue) = priority_pool(2)?;
+    /// for level in Priority::ALL {
+    ///     pool.spawn_at(level, || ()).unwrap();
+    /// }
+    /// pool.shutdown();
+    /// assert!(queue.stats().is_balanced());
+    /// # Ok::<(), pool_core::PoolBuildError>(())
+    /// ```
+    pub fn is_balanced(&self) -> bool {
+        self.levels
+            .iter()
+            .all(|l| l.pushed == l.completed + l.discarded + l.queued as u64)
+    }
 }
 
 impl fmt::Display for PriorityStats {
