@@ -16,36 +16,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pool_core::sync::{Arc, AtomicUsize, Ordering};
 use pool_core::ThreadPool;
 
-/// Runs `f` under `loom::model` and prints how many interleavings loom explored (`--nocapture`).
+/// Runs `f` under `loom::model` with the panics the models raise on purpose silenced: `Token`
+/// payloads, and the scope's report of a discard.
 fn model(name: &'static str, f: impl Fn() + Send + Sync + 'static) {
-    quiet_panics();
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = iterations.clone();
-    loom::model(move || {
-        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
+    loom_tests::quiet_panics(|payload| {
+        payload.downcast_ref::<Token>().is_some()
+            || payload
+                .downcast_ref::<String>()
+                .is_some_and(|s| s.contains("discarded"))
     });
-    let n = iterations.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("{name}: {n} interleavings explored");
-}
-
-/// The models panic on purpose (`Token` payloads, the scope's report of a discard); keep loom's
-/// output readable.
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let expected = info.payload().downcast_ref::<Token>().is_some()
-                || info
-                    .payload()
-                    .downcast_ref::<String>()
-                    .is_some_and(|s| s.contains("discarded"));
-            if !expected {
-                default(info);
-            }
-        }));
-    });
+    loom_tests::model(name, f);
 }
 
 /// A panic payload that counts its own drop, so a model can check that every payload is either
