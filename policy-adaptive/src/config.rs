@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use pool_core::ThreadPool;
+
 /// A setting the controller cannot work with, naming the field and the value.
 ///
 /// # Examples
@@ -24,6 +26,16 @@ pub enum ConfigError {
         min: usize,
         /// The `max` given.
         max: usize,
+    },
+    /// `max` is above the most workers a pool holds
+    /// ([`ThreadPool::MAX_THREADS`](pool_core::ThreadPool::MAX_THREADS)): growing towards it
+    /// could take the process past what the operating system can map for threads.
+    #[error("`max` ({max}) is more than a pool holds (ThreadPool::MAX_THREADS, {limit})")]
+    MaxAbovePoolLimit {
+        /// The `max` given.
+        max: usize,
+        /// `ThreadPool::MAX_THREADS`.
+        limit: usize,
     },
     /// A pool needs at least one worker: `min` (or `max`) is 0.
     #[error("`{field}` is 0: a pool needs at least 1 thread")]
@@ -87,6 +99,7 @@ pub struct Config {
     pub min: usize,
     /// Most workers. Default 256: enough for blocking I/O on a large machine, and a cap far below
     /// the ~500 threads tokio's blocking pool reaches, so a runaway backlog cannot exhaust memory.
+    /// At most [`ThreadPool::MAX_THREADS`].
     pub max: usize,
     /// Time between two decisions. Default 100 ms: adapts within a second. A tick reads
     /// pool-core's counters and per-worker busy time (`stats_with_workers`: one walk, no
@@ -240,6 +253,12 @@ impl Config {
                 max: self.max,
             });
         }
+        if self.max > ThreadPool::MAX_THREADS {
+            return Err(ConfigError::MaxAbovePoolLimit {
+                max: self.max,
+                limit: ThreadPool::MAX_THREADS,
+            });
+        }
         for (field, value) in [
             ("interval", self.interval),
             ("keep_alive", self.keep_alive),
@@ -263,24 +282,112 @@ impl Config {
                 field: "climb_window",
             });
         }
-        for (field, value, low, high) in [
-            ("spare_cpu", self.spare_cpu, 0.0, 1.0),
-            ("saturated_cpu", self.saturated_cpu, 0.0, 1.0),
-            ("cpu_threads_per_core", self.cpu_threads_per_core, 1.0, 64.0),
-            ("memory_low", self.memory_low, 0.0, 1.0),
-            ("host_cpu_guard", self.host_cpu_guard, 0.0, 1.0),
-            ("climb_tolerance", self.climb_tolerance, 0.0, 1.0),
-        ] {
+        for (field, value, (low, high)) in self.clone().thresholds() {
             // `contains` is false for NaN, so NaN is reported here too.
-            if !(low..=high).contains(&value) {
+            if !(low..=high).contains(value) {
                 return Err(ConfigError::OutOfRange {
                     field,
-                    value,
+                    value: *value,
                     low,
                     high,
                 });
             }
         }
         Ok(())
+    }
+
+    /// This config read as its nearest valid one: each field [`validate`](Self::validate)
+    /// would refuse moves to the closest value it accepts (`min` into
+    /// `1..=ThreadPool::MAX_THREADS`, `max` into `min..=ThreadPool::MAX_THREADS`, a zero
+    /// duration to 1 ns, the interval into `INTERVAL_RANGE`, a threshold into its range, a NaN
+    /// threshold to its default). What `decide` and `grows_on_demand` read: both are public,
+    /// and a config built by hand and never validated (`min` above `max`) panicked them in a
+    /// clamp. A valid config comes back unchanged.
+    pub(crate) fn bounded(&self) -> Config {
+        let mut bounded = self.clone();
+        bounded.min = self.min.clamp(1, ThreadPool::MAX_THREADS);
+        bounded.max = self.max.clamp(bounded.min, ThreadPool::MAX_THREADS);
+        let (low, high) = Config::INTERVAL_RANGE;
+        bounded.interval = self.interval.clamp(low, high);
+        for duration in [&mut bounded.keep_alive, &mut bounded.starvation_after] {
+            *duration = (*duration).max(Duration::from_nanos(1));
+        }
+        bounded.climb_window = self.climb_window.max(1);
+        let mut defaults = Config::default();
+        for ((_, value, (low, high)), (_, default, _)) in
+            bounded.thresholds().into_iter().zip(defaults.thresholds())
+        {
+            *value = if value.is_nan() {
+                *default
+            } else {
+                value.clamp(low, high)
+            };
+        }
+        bounded
+    }
+
+    /// The thresholds, each with the range [`validate`](Self::validate) accepts.
+    fn thresholds(&mut self) -> [(&'static str, &mut f64, (f64, f64)); 6] {
+        [
+            ("spare_cpu", &mut self.spare_cpu, (0.0, 1.0)),
+            ("saturated_cpu", &mut self.saturated_cpu, (0.0, 1.0)),
+            (
+                "cpu_threads_per_core",
+                &mut self.cpu_threads_per_core,
+                (1.0, 64.0),
+            ),
+            ("memory_low", &mut self.memory_low, (0.0, 1.0)),
+            ("host_cpu_guard", &mut self.host_cpu_guard, (0.0, 1.0)),
+            ("climb_tolerance", &mut self.climb_tolerance, (0.0, 1.0)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decide` reads every config through `bounded`: a valid one must come back unchanged, or
+    /// a validated pool's decisions would move.
+    #[test]
+    fn a_valid_config_is_its_own_nearest_valid_one() {
+        let mut config = Config::default();
+        assert_eq!(config.bounded(), config);
+        config.min = 3;
+        config.max = ThreadPool::MAX_THREADS;
+        config.interval = Config::INTERVAL_RANGE.1;
+        config.keep_alive = Duration::MAX;
+        config.cpu_threads_per_core = 64.0;
+        config.spare_cpu = 0.0;
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.bounded(), config);
+    }
+
+    #[test]
+    fn an_invalid_config_reads_as_its_nearest_valid_one() {
+        let mut config = Config {
+            min: 9,
+            max: 4,
+            interval: Duration::ZERO,
+            keep_alive: Duration::ZERO,
+            climb_window: 0,
+            spare_cpu: f64::NAN,
+            cpu_threads_per_core: 0.5,
+            host_cpu_guard: f64::INFINITY,
+            ..Config::default()
+        };
+        let bounded = config.bounded();
+        assert_eq!(bounded.validate(), Ok(()));
+        assert_eq!((bounded.min, bounded.max), (9, 9));
+        assert_eq!(bounded.interval, Config::INTERVAL_RANGE.0);
+        assert_eq!(bounded.keep_alive, Duration::from_nanos(1));
+        assert_eq!(bounded.climb_window, 1);
+        assert_eq!(bounded.spare_cpu, Config::default().spare_cpu);
+        assert_eq!(bounded.cpu_threads_per_core, 1.0);
+        assert_eq!(bounded.host_cpu_guard, 1.0);
+        config.min = 0;
+        config.max = usize::MAX;
+        let bounded = config.bounded();
+        assert_eq!((bounded.min, bounded.max), (1, ThreadPool::MAX_THREADS));
     }
 }

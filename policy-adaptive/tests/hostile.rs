@@ -71,7 +71,9 @@ fn size(rng: &mut fastrand::Rng, config: &Config) -> usize {
 fn config(rng: &mut fastrand::Rng) -> Config {
     let mut config = Config::default();
     config.min = pick(rng, &[1, 1, 2, 64]);
-    config.max = config.min.max(pick(rng, &[1, 4, 128, usize::MAX]));
+    config.max = config
+        .min
+        .max(pick(rng, &[1, 4, 128, ThreadPool::MAX_THREADS]));
     config.interval = pick(
         rng,
         &[
@@ -138,6 +140,59 @@ fn snapshot(rng: &mut fastrand::Rng, config: &Config, target: usize) -> Snapshot
     }
 }
 
+/// A config built by hand and never validated: every field anywhere, `min` above `max`, zero
+/// and NaN included.
+fn unvalidated_config(rng: &mut fastrand::Rng) -> Config {
+    let mut config = Config::default();
+    config.min = pick(rng, &[0, 1, 3, 64, ThreadPool::MAX_THREADS + 1, usize::MAX]);
+    config.max = pick(
+        rng,
+        &[0, 1, 2, 128, ThreadPool::MAX_THREADS + 1, usize::MAX],
+    );
+    config.interval = duration(rng);
+    config.keep_alive = duration(rng);
+    config.starvation_after = duration(rng);
+    config.climb_window = pick(rng, &[0, 1, u32::MAX]);
+    config.climb_hold = pick(rng, &[0, 2, u32::MAX]);
+    config.climb = rng.bool();
+    let mut threshold = || figure(rng).unwrap_or(f64::NAN);
+    config.cpu_threads_per_core = threshold();
+    config.spare_cpu = threshold();
+    config.saturated_cpu = threshold();
+    config.memory_low = threshold();
+    config.host_cpu_guard = threshold();
+    config.climb_tolerance = threshold();
+    config
+}
+
+/// Runs 40 decisions on hostile snapshots under `config` (seeded by `seed`): none may panic
+/// `decide` or `grows_on_demand`, and every target must be within `bounds`.
+fn decide_on_hostile_snapshots(
+    seed: u64,
+    rng: &mut fastrand::Rng,
+    config: &Config,
+    bounds: std::ops::RangeInclusive<usize>,
+) {
+    let mut state = ControllerState::new();
+    let mut target = *bounds.start();
+    for step in 0..40 {
+        let s = snapshot(rng, config, target);
+        let decided = catch_unwind(AssertUnwindSafe(|| {
+            let _ = grows_on_demand(&s, config);
+            let _ = (s.throughput(), s.to_string(), s.states.map(|w| w.read()));
+            decide(&s, &mut state, config)
+        }));
+        let decision = decided.unwrap_or_else(|_| {
+            panic!("seed {seed}, step {step}: panicked on {s:?} under {config:?}")
+        });
+        assert!(
+            bounds.contains(&decision.target),
+            "seed {seed}, step {step}: {decision:?} on {s:?} under {config:?}"
+        );
+        target = decision.target;
+    }
+}
+
 /// Invariant: no snapshot makes `decide` or `grows_on_demand` panic, and every decision is
 /// within `min..=max`. Fails without `Snapshot::bounded` (a count times a factor overflows)
 /// or with the tick timers' plain `+=` (`Duration::MAX` ticks).
@@ -146,25 +201,29 @@ fn no_snapshot_panics_the_decision_or_takes_it_out_of_bounds() {
     for seed in 0..5_000 {
         let mut rng = fastrand::Rng::with_seed(seed);
         let config = config(&mut rng);
-        let mut state = ControllerState::new();
-        let mut target = config.min;
-        for step in 0..40 {
-            let s = snapshot(&mut rng, &config, target);
-            let decided = catch_unwind(AssertUnwindSafe(|| {
-                let _ = grows_on_demand(&s, &config);
-                let _ = (s.throughput(), s.to_string(), s.states.map(|w| w.read()));
-                decide(&s, &mut state, &config)
-            }));
-            let decision = decided.unwrap_or_else(|_| {
-                panic!("seed {seed}, step {step}: panicked on {s:?} under {config:?}")
-            });
-            assert!(
-                (config.min..=config.max).contains(&decision.target),
-                "seed {seed}, step {step}: {decision:?} on {s:?} under {config:?}"
-            );
-            target = decision.target;
-        }
+        decide_on_hostile_snapshots(seed, &mut rng, &config, config.min..=config.max);
     }
+}
+
+/// Invariant: `decide` and `grows_on_demand` are public, so a config that never went through
+/// `validate` reaches them too: none panics them, and every decision is within the nearest
+/// valid bounds (`min` into `1..=MAX_THREADS`, `max` into `min..=MAX_THREADS`). Fails without
+/// `Config::bounded`: `min` above `max` panicked a clamp.
+#[test]
+fn an_unvalidated_config_never_panics_the_decision() {
+    let mut invalid = 0;
+    for seed in 0..5_000 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let config = unvalidated_config(&mut rng);
+        invalid += usize::from(config.validate().is_err());
+        let low = config.min.clamp(1, ThreadPool::MAX_THREADS);
+        let high = config.max.clamp(low, ThreadPool::MAX_THREADS);
+        decide_on_hostile_snapshots(seed, &mut rng, &config, low..=high);
+    }
+    assert!(
+        invalid > 4_000,
+        "only {invalid} of the configs were invalid"
+    );
 }
 
 /// A `Signals` that reports hostile figures, seeded: every snapshot from `snapshot` above, and

@@ -315,6 +315,21 @@ fn bad_settings_are_typed_errors_naming_the_field() {
         build(config).config_error(),
         Some(&ConfigError::MinAboveMax { min: 5, max: 3 })
     );
+    // A `max` the controller could grow the pool to, past what the process can map for threads
+    // (pool-core refuses such a pool; the controller would have aborted the process trying).
+    for max in [ThreadPool::MAX_THREADS + 1, usize::MAX] {
+        let err = AdaptivePool::new(1, max).unwrap_err();
+        assert_eq!(
+            err.config_error(),
+            Some(&ConfigError::MaxAbovePoolLimit {
+                max,
+                limit: ThreadPool::MAX_THREADS
+            })
+        );
+        assert!(err.to_string().contains("8192"), "{err}");
+    }
+    let at_the_bound = AdaptivePool::new(1, ThreadPool::MAX_THREADS).unwrap();
+    assert_eq!(at_the_bound.config().max, ThreadPool::MAX_THREADS);
     let mut config = Config::default();
     config.interval = Duration::ZERO;
     assert_eq!(

@@ -111,6 +111,12 @@ pub struct PoolBuildError {
 enum BuildErrorKind {
     #[error("invalid thread pool setting `threads`: must be at least 1, got 0")]
     ZeroThreads,
+    #[error(
+        "invalid thread pool setting `threads`: {0} is more than a pool holds \
+         (ThreadPool::MAX_THREADS, {max})",
+        max = crate::ThreadPool::MAX_THREADS
+    )]
+    TooManyThreads(usize),
     #[error("invalid thread pool setting `stack_size`: must be at least 1 byte, got 0")]
     ZeroStackSize,
     #[error("invalid thread pool setting `thread_name`: contains a NUL byte")]
@@ -129,6 +135,11 @@ impl PoolBuildError {
     pub(crate) fn zero_threads() -> Self {
         PoolBuildError {
             kind: BuildErrorKind::ZeroThreads,
+        }
+    }
+    pub(crate) fn too_many_threads(requested: usize) -> Self {
+        PoolBuildError {
+            kind: BuildErrorKind::TooManyThreads(requested),
         }
     }
     pub(crate) fn zero_stack_size() -> Self {
@@ -155,6 +166,11 @@ impl PoolBuildError {
     /// The thread count was zero.
     pub fn is_zero_threads(&self) -> bool {
         matches!(self.kind, BuildErrorKind::ZeroThreads)
+    }
+
+    /// The thread count was above [`ThreadPool::MAX_THREADS`](crate::ThreadPool::MAX_THREADS).
+    pub fn is_too_many_threads(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::TooManyThreads(_))
     }
 
     /// The stack size was zero.
@@ -225,6 +241,17 @@ pub enum ResizeError {
     /// A pool needs at least one worker.
     #[error("cannot resize the pool to 0 threads: a pool needs at least 1")]
     ZeroThreads,
+    /// More threads than a pool holds
+    /// ([`ThreadPool::MAX_THREADS`](crate::ThreadPool::MAX_THREADS)); the pool is left as it was.
+    #[error(
+        "cannot resize the pool to {requested} threads: more than a pool holds \
+         (ThreadPool::MAX_THREADS, {max})",
+        max = crate::ThreadPool::MAX_THREADS
+    )]
+    TooManyThreads {
+        /// The size asked for.
+        requested: usize,
+    },
     /// The pool is shutting down or shut down.
     #[error("cannot resize the pool: it is shut down")]
     ShutDown,

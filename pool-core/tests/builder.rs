@@ -13,6 +13,21 @@ fn zero_threads_is_a_typed_error_naming_the_setting() {
     assert!(ThreadPool::new(0).unwrap_err().is_zero_threads());
 }
 
+/// A count the process could not map is refused before any thread starts: `ThreadPool::new(100_000)`
+/// aborted the whole process before the bound (std's thread start failed to map a signal stack).
+#[test]
+fn more_threads_than_a_pool_holds_is_a_typed_error_naming_the_bound() {
+    for threads in [ThreadPool::MAX_THREADS + 1, 100_000, usize::MAX] {
+        let err = ThreadPool::new(threads).unwrap_err();
+        assert!(err.is_too_many_threads(), "{err}");
+        assert!(!err.is_spawn_failure() && !err.is_zero_threads());
+        let message = err.to_string();
+        assert!(message.contains("`threads`"), "{message}");
+        assert!(message.contains(&threads.to_string()), "{message}");
+        assert!(message.contains("8192"), "{message}");
+    }
+}
+
 #[test]
 fn zero_stack_size_is_a_typed_error() {
     let err = ThreadPool::builder().stack_size(0).build().unwrap_err();

@@ -181,6 +181,16 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     assert_eq!(pool.stats().live_threads, 2);
     assert_eq!(pool.threads(), 2);
     assert!(matches!(pool.set_threads(0), Err(ResizeError::ZeroThreads)));
+    // Above the bound: refused before any thread starts, the pool left as it was.
+    let too_many = ThreadPool::MAX_THREADS + 1;
+    let err = pool.set_threads(too_many).unwrap_err();
+    assert!(
+        matches!(err, ResizeError::TooManyThreads { requested } if requested == too_many),
+        "{err}"
+    );
+    assert!(err.to_string().contains("8192"), "{err}");
+    assert_eq!(pool.threads(), 2);
+    assert_eq!(pool.stats().live_threads, 2);
     pool.shutdown();
     assert!(matches!(pool.set_threads(3), Err(ResizeError::ShutDown)));
     let stats = pool.stats();

@@ -332,6 +332,10 @@ const CPU_FELL_BELOW: f64 = 0.5;
 /// bounds, starvation, idle keep-alive, backlog with blocked workers (capped under memory
 /// pressure, slowed by the host CPU guard), CPU saturation, then the hill climber.
 ///
+/// Any snapshot and any config are accepted: counts past what a machine holds are read as
+/// that bound, and a config [`Config::validate`] would refuse as its nearest valid one (`min`
+/// above `max` reads as `max == min`), so the target stays within that config's bounds.
+///
 /// # Examples
 ///
 /// Work is queued and the four busy workers are blocked in I/O with the CPU idle: grow.
@@ -374,8 +378,10 @@ const CPU_FELL_BELOW: f64 = 0.5;
 /// assert!(matches!(decision.reason, Reason::Backlog { .. }));
 /// ```
 pub fn decide(s: &Snapshot, state: &mut ControllerState, config: &Config) -> Decision {
-    // A custom `Signals` may report any count: read none past what a machine holds.
+    // A custom `Signals` may report any count: read none past what a machine holds. A caller of
+    // this public function may hand a config it never validated: read its nearest valid one.
     let s = &s.bounded();
+    let config = &config.bounded();
     // The figures the rules read, and the histories they move on (every tick, in this order).
     let r = Figures::take(s, state, config);
     // Timers first: they must see every tick, whichever rule decides.
@@ -450,6 +456,7 @@ fn per_second(completed: u64, time: std::time::Duration) -> f64 {
 /// ```
 pub fn grows_on_demand(s: &Snapshot, config: &Config) -> bool {
     let s = &s.bounded();
+    let config = &config.bounded();
     let current = s.target;
     let low_memory = s
         .memory

@@ -66,7 +66,8 @@ impl ThreadPoolBuilder {
         Self::default()
     }
 
-    /// The number of worker threads (at least 1). Default: `std::thread::available_parallelism`.
+    /// The number of worker threads, from 1 to [`ThreadPool::MAX_THREADS`]. Default:
+    /// `std::thread::available_parallelism`.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
         self
@@ -197,7 +198,8 @@ impl ThreadPoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`PoolBuildError`] names the rejected setting: zero threads, a zero stack size, a name with a
+    /// [`PoolBuildError`] names the rejected setting: zero threads or more than
+    /// [`ThreadPool::MAX_THREADS`], a zero stack size, a name with a
     /// NUL byte, a queue policy that refused to serve the pool (it already serves one: see
     /// [`QueuePolicy::attach`](crate::QueuePolicy::attach)), or a thread the OS refused to start
     /// (the threads already started are stopped).
@@ -206,6 +208,9 @@ impl ThreadPoolBuilder {
     pub fn build(self) -> Result<ThreadPool, PoolBuildError> {
         let threads = match self.threads {
             Some(0) => return Err(PoolBuildError::zero_threads()),
+            Some(n) if n > ThreadPool::MAX_THREADS => {
+                return Err(PoolBuildError::too_many_threads(n))
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };

@@ -142,11 +142,36 @@ impl TaskOptions {
 }
 
 impl ThreadPool {
+    /// The most workers a pool holds: a larger count, asked of
+    /// [`threads`](ThreadPoolBuilder::threads) or [`set_threads`](Self::set_threads), is refused
+    /// with a typed error before any thread starts.
+    ///
+    /// Why a bound: near the operating system's limit a thread start does not always fail
+    /// cleanly. On Linux each thread takes four memory mappings (its stack and guard page, and
+    /// the signal stack and guard page std gives every thread), and a process has 65 530 by
+    /// default (`vm.max_map_count`): at about 16 000 threads the next start fails, and a thread
+    /// started just before can fail to map its signal stack, which std answers by aborting the
+    /// whole process (measured: `ThreadPool::new(100_000)` aborted the test binary). 8 192
+    /// workers take half of that budget, leaving the rest to the process's own mappings and its
+    /// other threads. The bound is per pool: pools that together hold more threads than the
+    /// process can map still meet the abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// let err = ThreadPool::new(ThreadPool::MAX_THREADS + 1).unwrap_err();
+    /// assert!(err.is_too_many_threads());
+    /// ```
+    pub const MAX_THREADS: usize = 8192;
+
     /// A FIFO pool of `threads` workers.
     ///
     /// # Errors
     ///
-    /// `threads == 0`, or the OS refused to start a thread.
+    /// `threads` is 0 or above [`MAX_THREADS`](Self::MAX_THREADS), or the OS refused to start a
+    /// thread.
     pub fn new(threads: usize) -> Result<ThreadPool, PoolBuildError> {
         ThreadPoolBuilder::new().threads(threads).build()
     }
@@ -504,8 +529,9 @@ impl ThreadPool {
     ///
     /// # Errors
     ///
-    /// [`ResizeError`] for `threads == 0`, after shutdown, or when the OS refuses a thread; the
-    /// pool then keeps the workers it started, and [`threads`](Self::threads) is their number.
+    /// [`ResizeError`] for `threads` 0 or above [`MAX_THREADS`](Self::MAX_THREADS) (the pool
+    /// is left as it was), after shutdown, or when the OS refuses a thread; the pool then keeps
+    /// the workers it started, and [`threads`](Self::threads) is their number.
     ///
     /// # Examples
     ///
@@ -520,6 +546,9 @@ impl ThreadPool {
     pub fn set_threads(&self, threads: usize) -> Result<(), ResizeError> {
         if threads == 0 {
             return Err(ResizeError::ZeroThreads);
+        }
+        if threads > Self::MAX_THREADS {
+            return Err(ResizeError::TooManyThreads { requested: threads });
         }
         let mut registered = self.shared.threads.lock();
         if self.shared.is_shutting_down() {
