@@ -266,12 +266,6 @@ impl Shared {
         }
     }
 
-    /// Whether the shared queue is empty, for a caller that can do with a guess (`is_idle`): a
-    /// policy's panicking `is_empty` reads as empty (see [`global_emptiness`](Self::global_emptiness)).
-    pub(crate) fn global_is_empty(&self) -> bool {
-        self.global_emptiness().unwrap_or(true)
-    }
-
     /// Whether the shared queue is empty, or `None` when the policy's `is_empty` panicked: the
     /// caller looks again rather than guess. A worker that took one such panic for "empty" could
     /// exit a graceful shutdown with tasks still queued (the stress harness's `policy` part left
@@ -478,7 +472,11 @@ impl Shared {
 
     pub(crate) fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
-            && self.global_is_empty()
+            // A policy's panicking `is_empty` reads as empty here: a parking worker asks just
+            // after its own re-check read the queue empty without a panic (`must_stay_awake`),
+            // and a waiter's look is a re-check of that; a worker deciding to park or exit
+            // cannot guess (`global_emptiness`).
+            && self.global_emptiness().unwrap_or(true)
             && !worker::any_stealable(self)
             // Last: a retiree counts itself in before its first pop from its deque, so an entry
             // the reads above missed in its hands is seen here (all of them `SeqCst`).
