@@ -472,10 +472,11 @@ impl Shared {
 
     pub(crate) fn is_idle(&self) -> bool {
         self.sleep.idle() == self.size.live()
-            // A policy's panicking `is_empty` reads as empty here: a parking worker asks just
-            // after its own re-check read the queue empty without a panic (`must_stay_awake`),
-            // and a waiter's look is a re-check of that; a worker deciding to park or exit
-            // cannot guess (`global_emptiness`).
+            // A policy's panicking `is_empty` reads as empty here, a guess: the worst it does is
+            // a `wait_idle` that returns true while the policy still holds tasks (every caller
+            // only reports idleness; a parking worker asks just after its own re-check read the
+            // queue empty without a panic). A worker deciding to park or exit acts on the
+            // answer, so it never guesses (`global_emptiness`).
             && self.global_emptiness().unwrap_or(true)
             && !worker::any_stealable(self)
             // Last: a retiree counts itself in before its first pop from its deque, so an entry
