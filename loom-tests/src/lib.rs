@@ -2,8 +2,8 @@
 //!
 //! The models live in `tests/`, one file per area (`core`, `idle`, `scope`, `share_count`,
 //! `stats`, `policy`, `priority`, `coalesce`, `adaptive`, `dag`), each compiled only with
-//! `RUSTFLAGS="--cfg loom"`; this library holds what they share: `model` (loom only),
-//! [`quiet_panics`] and [`expect_model_fails`]. See `README.md` beside this crate's `Cargo.toml`
+//! `RUSTFLAGS="--cfg loom"`; this library holds what they share: `model` (loom only) and
+//! [`expect_model_fails`]. See `README.md` beside this crate's `Cargo.toml`
 //! for how to run them, what each model asserts, how many interleavings each explores, and the
 //! planted bugs (`.ci/loom-planted`) that show the models catch what they claim to.
 
@@ -22,22 +22,6 @@ pub fn model(name: &'static str, f: impl Fn() + Send + Sync + 'static) {
     });
     let n = iterations.load(Ordering::Relaxed);
     eprintln!("{name}: {n} interleavings explored");
-}
-
-/// Silences the panics a model raises on purpose (loom explores each one in every interleaving,
-/// and the default hook would print it each time): payloads `is_expected` accepts. Other panics,
-/// loom's reports and failed assertions among them, still print through the previous hook.
-/// Installed once per test binary (the first call's `is_expected` wins).
-pub fn quiet_panics(is_expected: fn(&(dyn std::any::Any + Send)) -> bool) {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !is_expected(info.payload()) {
-                previous(info);
-            }
-        }));
-    });
 }
 
 /// Checks that a planted bug is caught: runs the ignored model `model` of this test binary in a
