@@ -67,7 +67,7 @@ impl ThreadPoolBuilder {
     }
 
     /// The number of worker threads, from 1 to [`ThreadPool::MAX_THREADS`]. Default:
-    /// `std::thread::available_parallelism`.
+    /// `std::thread::available_parallelism`, at most `MAX_THREADS`.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
         self
@@ -212,7 +212,10 @@ impl ThreadPoolBuilder {
                 return Err(PoolBuildError::too_many_threads(n))
             }
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // Capped, so that the default holds the bound on a machine of more cores.
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(ThreadPool::MAX_THREADS),
         };
         if self.hooks.stack_size == Some(0) {
             return Err(PoolBuildError::zero_stack_size());
