@@ -12,7 +12,7 @@ use std::sync::Arc;
 use policy_priority::PriorityQueue;
 use pool_core::{PolicyRefused, Priority, QueuePolicy, QueuedTask};
 
-use super::kit::{Census, Dice, Ending, MARK};
+use super::kit::{Census, Dice, Ending};
 
 /// How often each call panics, in percent: rare enough that most of a round's tasks get through
 /// the queue, often enough that every method panics in a few rounds.
@@ -48,22 +48,28 @@ impl HostileQueue {
     /// Panics (a string or a hostile payload, by the dice) on a roll of `percent`.
     fn maybe_panic(&self, percent: u32, what: &str) {
         if self.dice.roll(percent) {
-            let ending = if self.dice.roll(50) {
-                Ending::Panics
-            } else {
-                Ending::PanicsWithPayload
-            };
-            ending.act(&self.census, what);
+            self.panic_now(what);
         }
+    }
+
+    /// Panics with a string or a hostile payload, by the dice.
+    fn panic_now(&self, what: &str) -> ! {
+        let ending = if self.dice.roll(50) {
+            Ending::Panics
+        } else {
+            Ending::PanicsWithPayload
+        };
+        ending.act(&self.census, what);
+        unreachable!("a panicking ending returned")
     }
 }
 
 impl QueuePolicy for HostileQueue {
     fn push(&self, task: QueuedTask) {
         if self.dice.roll(PERCENT) {
-            // Before keeping it: the entry is dropped as the panic unwinds.
+            // Before keeping it: the entry is dropped, then the panic unwinds.
             drop(task);
-            panic!("{MARK}: a queue policy's push dropped its entry");
+            self.panic_now("a queue policy's push, dropping its entry");
         }
         self.queue.push(task);
         self.maybe_panic(PERCENT, "a queue policy's push, after keeping its entry");
@@ -73,7 +79,7 @@ impl QueuePolicy for HostileQueue {
         let task = self.queue.pop();
         if task.is_some() && self.dice.roll(PERCENT) {
             drop(task);
-            panic!("{MARK}: a queue policy's pop dropped its entry");
+            self.panic_now("a queue policy's pop, dropping its entry");
         }
         task
     }
