@@ -614,7 +614,7 @@ fn a_shutdown_runs_the_queue_through_a_panicking_is_empty() {
             len: every,
             ..Faults::default()
         });
-        let pool = std::sync::Arc::new(pool_with(&policy, 1));
+        let pool = Arc::new(pool_with(&policy, 1));
         let gate = WorkerGate::occupy(&pool, 1);
         let (handles, runs) = counted_tasks(&pool, 40);
         let stopper = {
@@ -622,14 +622,10 @@ fn a_shutdown_runs_the_queue_through_a_panicking_is_empty() {
             std::thread::spawn(move || pool.shutdown())
         };
         // Shutting down with the worker still held: then let it drain the queue.
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while !pool.is_shutdown() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "shutdown did not start"
-            );
-            std::thread::yield_now();
-        }
+        assert!(
+            test_kit::eventually(|| pool.is_shutdown()),
+            "shutdown did not start"
+        );
         gate.open();
         stopper.join().unwrap();
         let dropped = resolve_all(handles, &runs);
@@ -686,7 +682,7 @@ fn a_waiting_worker_helps_on_through_a_panicking_pop() {
         pop_dropping: 2,
         ..Faults::default()
     });
-    let pool = std::sync::Arc::new(pool_with(&policy, 1));
+    let pool = Arc::new(pool_with(&policy, 1));
     let inner = pool.clone();
     let outer = pool
         .submit(move || {
