@@ -75,3 +75,70 @@ fn a_panicking_emptiness_check_never_parks_a_worker_beside_a_queued_task() {
         },
     );
 }
+
+/// A FIFO policy whose `is_empty` panics whenever it holds an entry (an empty queue answers
+/// truthfully), so any caller that asks while a task is queued gets the panic.
+#[derive(Debug, Default)]
+struct PanicsWhileHolding {
+    queue: FifoQueue,
+}
+
+impl QueuePolicy for PanicsWhileHolding {
+    fn push(&self, task: QueuedTask) {
+        self.queue.push(task);
+    }
+
+    fn pop(&self) -> Option<QueuedTask> {
+        self.queue.pop()
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        if !self.queue.is_empty() {
+            std::panic::panic_any(HostileCheck);
+        }
+        true
+    }
+}
+
+/// Invariant: a graceful `shutdown` runs every task accepted before it, even when the policy's
+/// `is_empty` panics while the task is queued: a worker whose quiescence check (may it exit the
+/// shutdown?) turns on that panic looks again instead of leaving, so `shutdown` returns with the
+/// task run and nothing queued.
+///
+/// One worker on the hostile policy; this thread spawns one task and shuts the pool down. The
+/// race takes both preemptions: one lets the worker search before the spawn (it finds nothing),
+/// the other stops it between that search and its shutdown check; the spawn then queues the task
+/// without waking anyone (the worker is not parked) and `shutdown` flags the pool, and the
+/// worker finds the pool shutting down and drainable and asks the policy whether its queue is
+/// empty while the task is in it. (With one preemption allowed the planted bug passes: checked.)
+///
+/// Catches `--cfg loom_broken_quiescence_guess` (`Shared::quiescence` takes a panicking
+/// `is_empty` for "empty"): the worker exits the shutdown, `shutdown` returns with the task still
+/// queued, and the assertion on `completed` fails.
+#[test]
+fn a_panicking_emptiness_check_never_ends_a_shutdown_with_a_task_queued() {
+    test_kit::quiet_panics(|_| false);
+    loom_tests::model(
+        "a_panicking_emptiness_check_never_ends_a_shutdown_with_a_task_queued",
+        || {
+            let pool = ThreadPool::builder()
+                .threads(1)
+                .queue_policy(PanicsWhileHolding::default())
+                .build()
+                .unwrap();
+            pool.spawn(|| ()).unwrap();
+            pool.shutdown();
+            let stats = pool.stats();
+            assert_eq!(
+                (stats.completed, stats.queued),
+                (1, 0),
+                "shutdown returned before the queued task ran: {stats:?}"
+            );
+            assert!(stats.is_balanced(), "{stats:?}");
+        },
+    );
+}
