@@ -7,21 +7,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pool_core::{FifoQueue, QueuePolicy, QueuedTask, ThreadPool};
 
-/// The panic [`PanicsOnFirstEmptinessCheck`] raises (not a string, so it is told apart from a
-/// failed assertion).
+/// The panic [`HostileEmptiness`] raises (not a string, so it is told apart from a failed
+/// assertion).
 struct HostileCheck;
 
-/// A FIFO policy whose first `is_empty` panics; later calls answer truthfully.
+/// When a [`HostileEmptiness`] policy's `is_empty` panics; otherwise it answers truthfully.
+#[derive(Clone, Copy, Debug)]
+enum PanicWhen {
+    /// On its first call only.
+    FirstCall,
+    /// Whenever the queue holds an entry, so any caller that asks while a task is queued gets
+    /// the panic.
+    HoldingAnEntry,
+}
+
+/// A FIFO policy whose `is_empty` panics as [`PanicWhen`] says.
 ///
 /// Its own flag is a std atomic: only the worker calls `is_empty` in these models, so the flag
 /// adds no interleaving worth exploring.
-#[derive(Debug, Default)]
-struct PanicsOnFirstEmptinessCheck {
+#[derive(Debug)]
+struct HostileEmptiness {
     queue: FifoQueue,
+    when: PanicWhen,
     checked: AtomicBool,
 }
 
-impl QueuePolicy for PanicsOnFirstEmptinessCheck {
+impl HostileEmptiness {
+    fn new(when: PanicWhen) -> Self {
+        HostileEmptiness {
+            queue: FifoQueue::default(),
+            when,
+            checked: AtomicBool::new(false),
+        }
+    }
+}
+
+impl QueuePolicy for HostileEmptiness {
     fn push(&self, task: QueuedTask) {
         self.queue.push(task);
     }
@@ -35,7 +56,11 @@ impl QueuePolicy for PanicsOnFirstEmptinessCheck {
     }
 
     fn is_empty(&self) -> bool {
-        if !self.checked.swap(true, Ordering::Relaxed) {
+        let panics = match self.when {
+            PanicWhen::FirstCall => !self.checked.swap(true, Ordering::Relaxed),
+            PanicWhen::HoldingAnEntry => !self.queue.is_empty(),
+        };
+        if panics {
             std::panic::panic_any(HostileCheck);
         }
         self.queue.is_empty()
@@ -63,7 +88,7 @@ fn a_panicking_emptiness_check_never_parks_a_worker_beside_a_queued_task() {
         || {
             let pool = ThreadPool::builder()
                 .threads(1)
-                .queue_policy(PanicsOnFirstEmptinessCheck::default())
+                .queue_policy(HostileEmptiness::new(PanicWhen::FirstCall))
                 .build()
                 .unwrap();
             let handle = pool.submit(|| 7).unwrap();
@@ -74,34 +99,6 @@ fn a_panicking_emptiness_check_never_parks_a_worker_beside_a_queued_task() {
             assert!(stats.is_balanced(), "{stats:?}");
         },
     );
-}
-
-/// A FIFO policy whose `is_empty` panics whenever it holds an entry (an empty queue answers
-/// truthfully), so any caller that asks while a task is queued gets the panic.
-#[derive(Debug, Default)]
-struct PanicsWhileHolding {
-    queue: FifoQueue,
-}
-
-impl QueuePolicy for PanicsWhileHolding {
-    fn push(&self, task: QueuedTask) {
-        self.queue.push(task);
-    }
-
-    fn pop(&self) -> Option<QueuedTask> {
-        self.queue.pop()
-    }
-
-    fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        if !self.queue.is_empty() {
-            std::panic::panic_any(HostileCheck);
-        }
-        true
-    }
 }
 
 /// Invariant: a graceful `shutdown` runs every task accepted before it, even when the policy's
@@ -127,7 +124,7 @@ fn a_panicking_emptiness_check_never_ends_a_shutdown_with_a_task_queued() {
         || {
             let pool = ThreadPool::builder()
                 .threads(1)
-                .queue_policy(PanicsWhileHolding::default())
+                .queue_policy(HostileEmptiness::new(PanicWhen::HoldingAnEntry))
                 .build()
                 .unwrap();
             pool.spawn(|| ()).unwrap();
