@@ -278,13 +278,20 @@ fn a_push_racing_a_retire_stays_visible() {
     });
 }
 
+/// What [`race_pushes_against_a_kept_bit`] saw.
+struct KeptBitRace {
+    /// The pop that raced the pushes.
+    first: Option<(u32, Priority)>,
+    /// Everything left, in pop order, once the pusher is done.
+    rest: Vec<(u32, Priority)>,
+    /// Whether the queue then said it was empty.
+    emptied: bool,
+}
+
 /// The set-up both kept-bit models share: Critical is pushed and drained, then found empty once,
 /// so its bit is kept set (the lazy retire); then a second thread makes `pushes` while this one
-/// pops once. Returns that pop, everything left in pop order after the pusher is done, and
-/// whether the queue then says it is empty.
-fn race_pushes_against_a_kept_bit(
-    pushes: [(u32, Priority); 2],
-) -> (Option<(u32, Priority)>, Vec<(u32, Priority)>, bool) {
+/// pops once.
+fn race_pushes_against_a_kept_bit(pushes: [(u32, Priority); 2]) -> KeptBitRace {
     let q = Arc::new(LevelQueue::with_aging(Aging::off()));
     q.push(1, Priority::Critical);
     assert_eq!(q.pop(), Some((1, Priority::Critical)));
@@ -301,7 +308,11 @@ fn race_pushes_against_a_kept_bit(
     let first = q.pop();
     pusher.join().unwrap();
     let rest = std::iter::from_fn(|| q.pop()).collect();
-    (first, rest, q.is_empty())
+    KeptBitRace {
+        first,
+        rest,
+        emptied: q.is_empty(),
+    }
 }
 
 /// Invariant: a level whose bit is kept set after it drained (the lazy retire: it was the only
@@ -312,8 +323,11 @@ fn race_pushes_against_a_kept_bit(
 #[cfg_attr(loom_broken_priority_len, ignore = "checks another step")]
 fn a_drained_level_keeps_its_bit_and_hides_nothing() {
     model("a_drained_level_keeps_its_bit_and_hides_nothing", || {
-        let (first, rest, emptied) =
-            race_pushes_against_a_kept_bit([(5, Priority::Idle), (6, Priority::Critical)]);
+        let KeptBitRace {
+            first,
+            rest,
+            emptied,
+        } = race_pushes_against_a_kept_bit([(5, Priority::Idle), (6, Priority::Critical)]);
         let expected: &[(u32, Priority)] = match first {
             None => &[(6, Priority::Critical), (5, Priority::Idle)],
             Some((5, _)) => &[(6, Priority::Critical)],
@@ -338,7 +352,7 @@ fn a_push_racing_a_quiet_retire_stays_visible() {
     model("a_push_racing_a_quiet_retire_stays_visible", || {
         // The helper's one pop either takes an entry, or is the second empty pop in a row and
         // retires Critical's bit while the pusher may be pushing there.
-        let (first, rest, _) =
+        let KeptBitRace { first, rest, .. } =
             race_pushes_against_a_kept_bit([(2, Priority::Critical), (20, Priority::Idle)]);
         let rest: Vec<u32> = rest.into_iter().map(|(x, _)| x).collect();
         match first {
