@@ -282,6 +282,8 @@ impl Config {
                 field: "climb_window",
             });
         }
+        // The table lends its fields mutably (what `bounded` needs); a copy of this plain-data
+        // config lends them here.
         for (field, value, (low, high)) in self.clone().thresholds() {
             // `contains` is false for NaN, so NaN is reported here too.
             if !(low..=high).contains(value) {

@@ -24,7 +24,10 @@ fn more_threads_than_a_pool_holds_is_a_typed_error_naming_the_bound() {
         let message = err.to_string();
         assert!(message.contains("`threads`"), "{message}");
         assert!(message.contains(&threads.to_string()), "{message}");
-        assert!(message.contains("8192"), "{message}");
+        assert!(
+            message.contains(&ThreadPool::MAX_THREADS.to_string()),
+            "{message}"
+        );
     }
 }
 
