@@ -71,6 +71,27 @@ use std::time::Duration;
 
 /// A mutual-exclusion lock whose `lock` cannot fail (see the module docs for why poisoning is
 /// ignored).
+///
+/// # Examples
+///
+/// A panic while the lock is held does not poison it for the next holder:
+///
+/// ```
+/// use pool_core::sync::{Arc, Mutex};
+///
+/// let books = Arc::new(Mutex::new(0_u32));
+/// let holder = Arc::clone(&books);
+/// let panicked = std::thread::spawn(move || {
+///     let mut count = holder.lock();
+///     *count += 1;
+///     panic!("a panic while holding the lock");
+/// })
+/// .join();
+/// assert!(panicked.is_err());
+/// *books.lock() += 1;
+/// let books = Arc::try_unwrap(books).expect("the thread is gone");
+/// assert_eq!(books.into_inner(), 2);
+/// ```
 #[derive(Debug, Default)]
 pub struct Mutex<T>(imp::StdMutex<T>);
 
@@ -158,6 +179,34 @@ impl Drop for SpinGuard<'_> {
 }
 
 /// A condition variable paired with [`Mutex`]; waits ignore poisoning like `Mutex::lock`.
+///
+/// # Examples
+///
+/// Wait in a loop on a predicate, with a deadline:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// use pool_core::sync::{Arc, Condvar, Mutex};
+///
+/// let ready = Arc::new((Mutex::new(false), Condvar::new()));
+/// let setter = Arc::clone(&ready);
+/// std::thread::spawn(move || {
+///     *setter.0.lock() = true;
+///     setter.1.notify_all();
+/// });
+/// let (lock, condvar) = &*ready;
+/// let deadline = Some(Instant::now() + Duration::from_secs(60));
+/// let mut is_ready = lock.lock();
+/// while !*is_ready {
+///     let (guard, timed_out) = condvar.wait_deadline(is_ready, deadline);
+///     assert!(!timed_out, "the setter never ran");
+///     is_ready = guard;
+/// }
+/// // A deadline already past returns at once, reporting that it passed.
+/// let (_guard, timed_out) = condvar.wait_deadline(is_ready, Some(Instant::now()));
+/// assert!(timed_out);
+/// ```
 #[derive(Debug, Default)]
 pub struct Condvar(imp::StdCondvar);
 
@@ -216,6 +265,18 @@ impl Condvar {
 }
 
 /// An `UnsafeCell` with loom's closure-based API, so that loom can track every access.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::sync::UnsafeCell;
+///
+/// let cell = UnsafeCell::new(1_u32);
+/// // SAFETY: `cell` is not shared: no other access overlaps these two.
+/// cell.with_mut(|value| unsafe { *value += 1 });
+/// // SAFETY: as above.
+/// assert_eq!(cell.with(|value| unsafe { *value }), 2);
+/// ```
 #[cfg(not(loom))]
 #[derive(Debug)]
 pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
@@ -242,6 +303,21 @@ impl<T> UnsafeCell<T> {
 pub use loom::cell::UnsafeCell;
 
 /// Exponential backoff for short spin-waits; `yield_now` under loom.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::sync::{Arc, AtomicBool, Backoff, Ordering};
+///
+/// let flag = Arc::new(AtomicBool::new(false));
+/// let setter = Arc::clone(&flag);
+/// let thread = std::thread::spawn(move || setter.store(true, Ordering::Release));
+/// let backoff = Backoff::new();
+/// while !flag.load(Ordering::Acquire) {
+///     backoff.snooze();
+/// }
+/// thread.join().unwrap();
+/// ```
 #[derive(Debug, Default)]
 pub struct Backoff {
     #[cfg(not(loom))]
