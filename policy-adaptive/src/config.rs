@@ -116,21 +116,13 @@ pub struct Config {
     /// measurement every 16th still tick); an idle pool at `min` (armed) waits up to 4 intervals between
     /// ticks (the quiet stretch, `src/README.md`).
     ///
-    /// What that costs, as the controller thread's CPU per tick at this default (2-core VM,
-    /// 2026-12-05, `compare --only "adaptive controller CPU per tick"`, 5 runs, mean and
-    /// range): at 256 workers 78 (65-91) µs parked, 77 (71-82) idle at `min`, 86 (77-97) with
-    /// every worker blocked and a backlog, 110 (104-117) with tasks finishing (every tick
-    /// measures); at 64 workers 57-108; at 1 worker 56-87. Under every figure is the host's
-    /// floor, what one bare timed wait of the interval costs any thread: 40-61 µs in those
-    /// runs, 30-37 µs on another VM of the same kind, 81-148 on a third. So 0.1% of a core
-    /// (100 µs per tick) held at 256 workers while the pool was parked, idle or blocked, not
-    /// while its tasks finished. On 2026-12-06 (6 runs, the floor 62-80 µs) it held at 256
-    /// workers in 1 of those 24 figures: parked 98-126, idle 113-142, blocked 112-138, tasks
-    /// finishing 173-195; at 64 workers 82-157, at 1 worker 74-117. Later that day, the floor
-    /// at 47-70 µs (4 runs), it held at 256 workers parked (66-78), idle (73-87) and blocked
-    /// (81-94) in every run, not with tasks finishing (112-156). The items of a tick (the
-    /// wake-up, the counter walk, the process's CPU clock, the `schedstat` sample), how each
-    /// was measured and what was tried are in `src/README.md`, "What a tick costs".
+    /// What that costs: the controller thread's CPU per tick at this default, wake-up included
+    /// (`compare --only "adaptive controller CPU per tick"`, 2-core VMs, 15 runs on 2026-12-05
+    /// and 2026-12-06), was 65-142 µs at 256 workers parked, idle or blocked and 104-195 µs
+    /// with tasks finishing (every tick measures), over a floor of 40-80 µs that any thread
+    /// paid on those hosts for one bare timed wait of the interval. The crate README gives the
+    /// figures day by day and where the 0.1%-of-a-core target (100 µs per tick) held;
+    /// `src/README.md`, "What a tick costs", gives each item's cost and how it was measured.
     pub interval: Duration,
     /// How long workers above `min` may stay idle before they retire. Default 2 s: rides out
     /// short gaps between bursts (20 ticks) yet gives threads back quickly.
