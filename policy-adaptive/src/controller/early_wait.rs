@@ -50,8 +50,8 @@ impl EarlyWait {
     /// again without one, `expects` an ask may come (`expects_ask`: the last looks skipped and
     /// the pool is armed).
     ///
-    /// A client that asks less often than the looks may come (tasks of 90 ms or more against
-    /// the backoff's 80 ms cap) would make every wait for its ask end without one, a wake-up
+    /// A client that asks less often than the looks may come (tasks of 170 ms or more against
+    /// the backoff's 160 ms cap) would make every wait for its ask end without one, a wake-up
     /// for nothing: the first such wait ends the expecting until an ask comes within the gap
     /// again, so at most one wake-up a look is spent on an ask that did not come, as the second
     /// wake-up before was.
