@@ -32,11 +32,12 @@ const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
 /// sleeps at 64 workers: 270 skipped looks in 3 s, 220 µs of controller CPU per tick against 70
 /// with the clients inside the pool); with it, reset at every tick, 3 (at 1, 3 and 7 gaps: the
 /// next would pass the tick, so the cap takes effect only across ticks); carried across the
-/// ticks of a steady state, 0.625 (every 16 gaps). The cap is longer than the interval: in a
-/// steady state a look rarely comes before the regular tick would, and each one was a wake-up
-/// (8 gaps, 1.25 looks per interval, cost the "clients outside" hold of `compare` 116-206 µs
-/// per tick where 16 cost 85-181). A burst that starts after such looks is seen at the next
-/// regular tick (at most an interval), or at a look if one comes sooner.
+/// ticks of a steady state, 0.625 (every 16 gaps). At the default interval or a shorter one
+/// the cap is 1.6 intervals, so a steady state's looks come less often than its ticks: each is
+/// a wake-up, and at 8 gaps each came at most 20 ms before a tick would see the same (measured
+/// in `src/README.md`, "The cap past the interval"); with a longer interval the gap stays 10 ms
+/// and the cap 160 ms. A burst that starts after such looks is seen at the next regular tick or
+/// at a look, whichever comes first.
 const EARLY_BACKOFF_MAX: u32 = 4;
 
 /// Why the controller woke up for a decision.
