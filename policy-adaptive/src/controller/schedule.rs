@@ -34,9 +34,9 @@ const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
 /// next would pass the tick, so the cap takes effect only across ticks); carried across the
 /// ticks of a steady state, 0.625 (every 16 gaps). At the default interval or a shorter one
 /// the cap is 1.6 intervals, so a steady state's looks come less often than its ticks: each is
-/// a wake-up, and at 8 gaps each came at most 20 ms before a tick would see the same (measured
-/// in `src/README.md`, "The cap past the interval"); with a longer interval the gap stays 10 ms
-/// and the cap 160 ms. A burst that starts after such looks is seen at the next regular tick or
+/// a wake-up, and at 8 gaps, 1.25 per interval, they shortened the longest wait for a backlog
+/// that forms there only from an interval to 80 ms (measured in `src/README.md`, "The cap past
+/// the interval"); with a longer interval the gap stays 10 ms and the cap 160 ms. A burst that starts after such looks is seen at the next regular tick or
 /// at a look, whichever comes first.
 const EARLY_BACKOFF_MAX: u32 = 4;
 
