@@ -10,10 +10,11 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use loom_tests::model;
-use pool_core::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use pool_core::sync::{thread, Arc, AtomicUsize, Condvar, Mutex, Ordering, ThreadBudget};
 use pool_core::{CancelReason, PoolStats, TaskError, ThreadPool};
 
 /// Counts how often the closures of a model ran.
@@ -500,5 +501,46 @@ fn shutdown_returns_after_every_worker_has_left() {
             1,
             "a worker thread still holds the pool after shutdown returned"
         );
+    });
+}
+
+/// Invariant: two pools starting a worker at once, with one share of the process's thread
+/// budget left (`pool/budget.rs`), never both take it, and one of them does: the count held is
+/// exactly the number of starts that succeeded, and never passes the limit. A third thread
+/// gives back a share held before the race, so a release also lands at every point of both
+/// reservations.
+///
+/// Catches `--cfg loom_broken_thread_budget` (the reservation's check and count as two steps: a
+/// load, then an add): both racers read one share free before the release, both take it, and
+/// the second sees three held against a limit of two.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn racing_starts_never_pass_the_process_thread_limit() {
+    model("racing_starts_never_pass_the_process_thread_limit", || {
+        let budget = Arc::new(ThreadBudget::new(NonZeroUsize::new(2).unwrap()));
+        // Held before the race: the limit leaves one share free, and this one goes back during
+        // it.
+        assert!(budget.reserve());
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let budget = Arc::clone(&budget);
+                thread::spawn(move || {
+                    let took = budget.reserve();
+                    // Never past the limit, whatever was released.
+                    assert!(budget.held() <= budget.limit(), "past the limit");
+                    took
+                })
+            })
+            .collect();
+        budget.release();
+        let took = racers
+            .into_iter()
+            .map(|racer| racer.join().unwrap())
+            .filter(|&took| took)
+            .count();
+        // The release may land before both reservations (both take one) or after either
+        // (one takes the last free share, the other is refused).
+        assert!((1..=2).contains(&took), "{took} racers took a share");
+        assert_eq!(budget.held(), took, "the count is not the shares taken");
     });
 }

@@ -129,6 +129,11 @@ enum BuildErrorKind {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "could not start worker thread {index}: this process's pools already hold {limit} \
+         worker threads, the most they may hold together (ThreadPool::process_thread_limit)"
+    )]
+    ProcessLimit { index: usize, limit: usize },
 }
 
 impl PoolBuildError {
@@ -160,6 +165,11 @@ impl PoolBuildError {
     pub(crate) fn spawn(index: usize, source: std::io::Error) -> Self {
         PoolBuildError {
             kind: BuildErrorKind::Spawn { index, source },
+        }
+    }
+    pub(crate) fn process_limit(index: usize, limit: usize) -> Self {
+        PoolBuildError {
+            kind: BuildErrorKind::ProcessLimit { index, limit },
         }
     }
 
@@ -200,6 +210,26 @@ impl PoolBuildError {
     /// The operating system refused to start a thread.
     pub fn is_spawn_failure(&self) -> bool {
         matches!(self.kind, BuildErrorKind::Spawn { .. })
+    }
+
+    /// A worker would have taken the process's pools past the most worker threads they may
+    /// hold together ([`ThreadPool::process_thread_limit`](crate::ThreadPool::process_thread_limit)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// match ThreadPool::new(4) {
+    ///     Ok(pool) => pool.spawn(|| ()).unwrap(),
+    ///     // Other pools of this process hold nearly all the threads it may start: wait for
+    ///     // one to shut down, or run this work on one of them.
+    ///     Err(e) if e.is_process_limit() => eprintln!("{e}"),
+    ///     Err(e) => panic!("{e}"),
+    /// }
+    /// ```
+    pub fn is_process_limit(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::ProcessLimit { .. })
     }
 }
 
@@ -255,6 +285,21 @@ pub enum ResizeError {
     /// The pool is shutting down or shut down.
     #[error("cannot resize the pool: it is shut down")]
     ShutDown,
+    /// The process's pools already hold the most worker threads they may hold together
+    /// ([`ThreadPool::process_thread_limit`](crate::ThreadPool::process_thread_limit)); the pool
+    /// kept the workers it had started, and its target
+    /// ([`ThreadPool::threads`](crate::ThreadPool::threads)) is their number.
+    #[error(
+        "could not start a worker thread while growing to {requested}: this process's pools \
+         already hold {limit} worker threads, the most they may hold together \
+         (ThreadPool::process_thread_limit)"
+    )]
+    ProcessLimit {
+        /// The size asked for.
+        requested: usize,
+        /// The process's limit.
+        limit: usize,
+    },
     /// The operating system refused to start a thread; the pool kept the workers it had started,
     /// and its target ([`ThreadPool::threads`](crate::ThreadPool::threads)) is their number.
     #[error("could not start a worker thread while growing to {requested}: {source}")]

@@ -65,7 +65,26 @@ macro_rules! const_thread_local {
 }
 
 pub(crate) use const_thread_local;
+
+/// A process-wide value built on first use. Outside loom it is std's `LazyLock`; under loom it is
+/// loom's `lazy_static!`, which builds it afresh in every execution of a model, so one model's
+/// count never leaks into the next.
+#[cfg(not(loom))]
+macro_rules! process_static {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        $(#[$attr])* static $name: std::sync::LazyLock<$t> = std::sync::LazyLock::new(|| $init);
+    };
+}
+
+#[cfg(loom)]
+macro_rules! process_static {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        loom::lazy_static! { $(#[$attr])* static ref $name: $t = $init; }
+    };
+}
+
 pub use imp::{Arc, Ordering};
+pub(crate) use process_static;
 
 use std::time::Duration;
 
@@ -452,6 +471,7 @@ fn next_thread_number() -> usize {
     0
 }
 
+pub use crate::pool::budget::ThreadBudget;
 pub use crate::share_count::{Share, ShareCount};
 
 /// Process-wide unique numbers (task ids).

@@ -119,8 +119,8 @@ pub(super) fn tick(
     match pool.set_threads(to) {
         Ok(()) => {}
         Err(ResizeError::ShutDown) => return Flow::Stop,
-        // The OS refused a thread (or the target was 0, which the clamp rules out): keep what
-        // we have and try again next tick.
+        // The OS refused a thread, or the process's pools hold their limit of threads (or the
+        // target was 0, which the clamp rules out): keep what we have and try again next tick.
         Err(_) => return Flow::Go(found),
     }
     let event = ScalingEvent {

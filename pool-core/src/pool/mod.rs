@@ -1,6 +1,7 @@
 //! `ThreadPool`: submission, shutdown, resize. The wake-up and shutdown protocols are described in
 //! `README.md` beside this file.
 
+pub(crate) mod budget;
 mod builder;
 mod oldest_wait;
 mod panic_streak;
@@ -18,6 +19,7 @@ pub use stats::{PoolStats, WorkerStats};
 pub use worker::{spawn_here, yield_now, Yield};
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use self::panic_streak::PanicStreak;
@@ -27,7 +29,7 @@ use self::shutdown::SubmitGates;
 use self::size::Size;
 use self::sleep::Sleep;
 pub(crate) use self::threads::{leave, replace_lost_worker};
-use self::threads::{start_worker, Threads};
+use self::threads::{start_worker, StartRefused, Threads};
 use self::worker::Registry;
 use crate::deque::WorkInjector;
 use crate::error::{PolicyRefused, PoolBuildError, ResizeError};
@@ -153,8 +155,8 @@ impl ThreadPool {
     /// started just before can fail to map its signal stack, which std answers by aborting the
     /// whole process (measured: `ThreadPool::new(100_000)` aborted the test binary). 8 192
     /// workers take half of that budget, leaving the rest to the process's own mappings and its
-    /// other threads. The bound is per pool: pools that together hold more threads than the
-    /// process can map still meet the abort.
+    /// other threads. Pools together are bounded by
+    /// [`process_thread_limit`](Self::process_thread_limit).
     ///
     /// # Examples
     ///
@@ -165,6 +167,80 @@ impl ThreadPool {
     /// assert!(err.is_too_many_threads());
     /// ```
     pub const MAX_THREADS: usize = 8192;
+
+    /// The most worker threads all of this process's pools hold together: a worker that would
+    /// pass it is refused with a typed error
+    /// ([`PoolBuildError::is_process_limit`], [`ResizeError::ProcessLimit`]) and the pool keeps
+    /// the workers it has.
+    ///
+    /// [`MAX_THREADS`](Self::MAX_THREADS) bounds one pool; without this limit two pools of
+    /// 8 192 workers reached the process's mapping cap, and std aborted the process. On Linux it
+    /// is three quarters of the threads `vm.max_map_count` allows at four mappings each (12 285
+    /// at the default cap; a raised cap raises it), the last quarter left to the process's other
+    /// mappings and threads; elsewhere the same figure for the default cap.
+    /// [`set_process_thread_limit`](Self::set_process_thread_limit) changes it. A worker counts
+    /// from before its thread starts until that thread is joined (its stack is mapped until
+    /// then): a pool's shutdown joins its workers, and a retired worker is joined by the next
+    /// one to leave.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4).unwrap();
+    /// let held = ThreadPool::process_threads();
+    /// assert!(held >= 4 && held <= ThreadPool::process_thread_limit());
+    /// pool.shutdown(); // joins its workers: their shares go back
+    /// assert!(ThreadPool::process_threads() <= held - 4);
+    /// ```
+    pub fn process_thread_limit() -> usize {
+        budget::process().limit()
+    }
+
+    /// The worker threads all of this process's pools hold now: started, and not joined yet.
+    /// See [`process_thread_limit`](Self::process_thread_limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// assert!(ThreadPool::process_threads() >= 2);
+    /// # drop(pool);
+    /// ```
+    pub fn process_threads() -> usize {
+        budget::process().held()
+    }
+
+    /// Sets [`process_thread_limit`](Self::process_thread_limit), for every pool of this
+    /// process: lower it to cap the threads of a process that runs several pools (a service in
+    /// a container with a task limit, say); raise it only where the mapping cap was raised too
+    /// (past the cap, std aborts the process when a thread cannot map its signal stack).
+    ///
+    /// Workers held past a lowered limit keep running; no pool starts another until the count
+    /// is under it, and a pool's growth is refused meanwhile with
+    /// [`ResizeError::ProcessLimit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{ResizeError, ThreadPool};
+    /// use std::num::NonZeroUsize;
+    ///
+    /// ThreadPool::set_process_thread_limit(NonZeroUsize::new(6).unwrap());
+    /// let first = ThreadPool::new(4).unwrap();
+    /// let second = ThreadPool::new(2).unwrap();
+    /// let refused = second.set_threads(3).unwrap_err();
+    /// assert!(matches!(refused, ResizeError::ProcessLimit { requested: 3, limit: 6 }));
+    /// assert_eq!(second.threads(), 2, "the pool keeps the workers it has");
+    /// first.shutdown(); // its four shares go back
+    /// second.set_threads(6).unwrap();
+    /// ```
+    pub fn set_process_thread_limit(limit: NonZeroUsize) {
+        budget::process().set_limit(limit);
+    }
 
     /// A FIFO pool of `threads` workers.
     ///
@@ -236,10 +312,15 @@ impl ThreadPool {
         {
             let mut registered = pool.shared.threads.lock();
             for _ in 0..threads {
-                if let Err((index, error)) = pool.spawn_worker(&mut registered) {
+                if let Err((index, refused)) = pool.spawn_worker(&mut registered) {
                     drop(registered);
                     pool.shutdown();
-                    return Err(PoolBuildError::spawn(index, error));
+                    return Err(match refused {
+                        StartRefused::ProcessLimit(limit) => {
+                            PoolBuildError::process_limit(index, limit)
+                        }
+                        StartRefused::Os(error) => PoolBuildError::spawn(index, error),
+                    });
                 }
             }
         }
@@ -247,7 +328,7 @@ impl ThreadPool {
     }
 
     /// Starts one worker; the caller holds the `threads` lock.
-    fn spawn_worker(&self, threads: &mut Threads) -> Result<(), (usize, std::io::Error)> {
+    fn spawn_worker(&self, threads: &mut Threads) -> Result<(), (usize, StartRefused)> {
         start_worker(&self.shared, threads)
     }
 
@@ -556,15 +637,21 @@ impl ThreadPool {
         }
         let to_start = self.shared.size.set_target(threads);
         for _ in 0..to_start {
-            if let Err((_, source)) = self.spawn_worker(&mut registered) {
+            if let Err((_, refused)) = self.spawn_worker(&mut registered) {
                 // The pool keeps the workers it started, and its target says so: left at
                 // `threads`, `threads()` would report a size the pool never reaches (nor
                 // retries), and a controller that reads it as the current size would never
                 // ask again.
                 self.shared.size.set_target(self.shared.size.live());
-                return Err(ResizeError::Spawn {
-                    requested: threads,
-                    source,
+                return Err(match refused {
+                    StartRefused::ProcessLimit(limit) => ResizeError::ProcessLimit {
+                        requested: threads,
+                        limit,
+                    },
+                    StartRefused::Os(source) => ResizeError::Spawn {
+                        requested: threads,
+                        source,
+                    },
                 });
             }
         }

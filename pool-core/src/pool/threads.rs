@@ -1,8 +1,10 @@
 //! The pool's worker threads: starting them (`start_worker`, `replace_lost_worker`), and the
 //! hand-off by which each worker that leaves joins the ones that left before it and have
 //! finished (`leave`), so that no caller of `set_threads` ever waits for a thread to exit and
-//! `shutdown` still joins every one.
+//! `shutdown` still joins every one. Each worker holds a share of the process's thread budget
+//! (`budget`) from before its thread starts until its handle is joined or dropped.
 
+use super::budget;
 use super::shared::Shared;
 use super::stats::Counters;
 use super::worker;
@@ -12,10 +14,10 @@ use crate::unwind::catch_panic;
 /// The handles of the pool's threads, under `Shared::threads`.
 pub(crate) struct Threads {
     /// Workers that have not left yet (each takes its own handle out as it leaves).
-    pub(crate) handles: Vec<(usize, thread::JoinHandle<()>)>,
+    pub(crate) handles: Vec<(usize, WorkerHandle)>,
     /// Workers that have left and are not joined yet: joined by a later one to leave once
     /// finished, or by `shutdown` (`leave`).
-    pub(crate) left: Vec<thread::JoinHandle<()>>,
+    pub(crate) left: Vec<WorkerHandle>,
     pub(crate) next_index: usize,
 }
 
@@ -31,19 +33,58 @@ impl Threads {
     /// Every handle still held, for `shutdown` to join: the workers that have not left and
     /// those that left and are not joined yet (each of which joins what it took before it
     /// exits).
-    pub(crate) fn take_all(&mut self) -> Vec<thread::JoinHandle<()>> {
+    pub(crate) fn take_all(&mut self) -> Vec<WorkerHandle> {
         let mut all: Vec<_> = self.handles.drain(..).map(|(_, handle)| handle).collect();
         all.append(&mut self.left);
         all
     }
 }
 
+/// A worker thread's handle and its share of the process's thread budget: the share goes back
+/// once the thread is joined, or when the handle is dropped (the thread then ends on its own).
+pub(crate) struct WorkerHandle {
+    thread: thread::JoinHandle<()>,
+    _share: BudgetShare,
+}
+
+impl WorkerHandle {
+    /// Waits for the thread to exit, then gives its share back.
+    pub(crate) fn join(self) -> std::thread::Result<()> {
+        let WorkerHandle { thread, _share } = self;
+        thread.join()
+    }
+}
+
+/// One thread's share of the process's budget, given back on drop.
+struct BudgetShare;
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        budget::process().release();
+    }
+}
+
+/// Why a worker did not start.
+#[derive(Debug)]
+pub(crate) enum StartRefused {
+    /// The process's pools already hold as many workers as they may together (the limit).
+    ProcessLimit(usize),
+    /// The operating system refused the thread.
+    Os(std::io::Error),
+}
+
 /// Starts one worker thread, counted live before it starts; the caller holds the `threads` lock.
 pub(crate) fn start_worker(
     shared: &Arc<Shared>,
     threads: &mut Threads,
-) -> Result<(), (usize, std::io::Error)> {
+) -> Result<(), (usize, StartRefused)> {
     let index = threads.next_index;
+    let process = budget::process();
+    if !process.reserve() {
+        return Err((index, StartRefused::ProcessLimit(process.limit())));
+    }
+    // From here the share is given back on every path: with the handle, or dropped on a refusal.
+    let share = BudgetShare;
     threads.next_index += 1;
     shared.size.add_live();
     let for_worker = Arc::clone(shared);
@@ -64,13 +105,17 @@ pub(crate) fn start_worker(
         catch_panic(move || builder.spawn(move || worker::run(for_worker, index, counters)))
             .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
     match spawned {
-        Ok(handle) => {
+        Ok(thread) => {
+            let handle = WorkerHandle {
+                thread,
+                _share: share,
+            };
             threads.handles.push((index, handle));
             Ok(())
         }
         Err(error) => {
             shared.size.remove_live();
-            Err((index, error))
+            Err((index, StartRefused::Os(error)))
         }
     }
 }
@@ -128,7 +173,7 @@ pub(crate) fn leave(shared: &Shared, index: usize) {
     // `--cfg loom_broken_leave_join` only (loom-tests checks that a model catches it): detach
     // them instead of joining them.
     #[cfg(loom_broken_leave_join)]
-    let finished: Vec<thread::JoinHandle<()>> = {
+    let finished: Vec<WorkerHandle> = {
         drop(finished);
         Vec::new()
     };
@@ -142,10 +187,10 @@ pub(crate) fn leave(shared: &Shared, index: usize) {
 /// its exit. Under loom, whose handles cannot tell, every thread that left before counts as
 /// finished: each one leaving joins them all, the order the real pool takes when they are, and
 /// the model still checks that the joins end in `shutdown` (`loom-tests`, `core.rs`).
-fn finished(handle: &thread::JoinHandle<()>) -> bool {
+fn finished(handle: &WorkerHandle) -> bool {
     #[cfg(not(loom))]
     {
-        handle.is_finished()
+        handle.thread.is_finished()
     }
     #[cfg(loom)]
     {

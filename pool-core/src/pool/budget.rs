@@ -1,0 +1,182 @@
+//! The process's budget of worker threads: how many all of this process's pools hold together,
+//! and the most they may hold (`ThreadPool::process_thread_limit`, which a user may lower or
+//! raise with `ThreadPool::set_process_thread_limit`).
+//!
+//! Why a budget beside `ThreadPool::MAX_THREADS`: each thread holds four memory mappings (its
+//! stack and guard page, std's signal stack and its guard page), and Linux caps a process's
+//! mappings (`vm.max_map_count`, 65 530 by default, so about 16 000 threads). Past the cap a
+//! thread start fails, and a thread started just before can fail to map its signal stack, which
+//! std answers by aborting the whole process. `MAX_THREADS` keeps one pool under the cap; two
+//! pools of 8 192 reached it, and the abort. With the budget the start that would pass the
+//! limit is refused with a typed error instead, and the pool keeps the workers it has.
+//!
+//! A worker's share is taken before its thread starts and given back when its handle is joined
+//! or dropped: its stack stays mapped until then, so a worker that left but is not joined yet
+//! still counts.
+
+use std::num::NonZeroUsize;
+
+use crate::sync::{process_static, AtomicUsize, Ordering};
+
+/// Memory mappings each worker thread holds: its stack and guard page, std's signal stack and
+/// its guard page (counted in `/proc/self/maps` beside 1 000 parked threads: 4.03 each).
+const MAPS_PER_THREAD: usize = 4;
+
+/// Linux's default `vm.max_map_count`, for a platform without the file.
+const DEFAULT_MAX_MAP_COUNT: usize = 65_530;
+
+process_static! {
+    static PROCESS: ThreadBudget = ThreadBudget::new(default_limit());
+}
+
+/// The process's limit before any change: [`limit_from`] the mapping cap.
+pub(crate) fn default_limit() -> NonZeroUsize {
+    limit_from(max_map_count())
+}
+
+/// The budget every pool of this process draws its workers from.
+pub(crate) fn process() -> &'static ThreadBudget {
+    &PROCESS
+}
+
+/// The process's mapping cap: `/proc/sys/vm/max_map_count` where there is one.
+fn max_map_count() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_MAP_COUNT)
+}
+
+/// Three quarters of the threads the mapping cap allows: the last quarter is left to the
+/// process's other mappings (its libraries, heap arenas, mapped files) and its other threads.
+/// At the default cap that is 12 285 workers, one and a half times `MAX_THREADS`.
+fn limit_from(max_map_count: usize) -> NonZeroUsize {
+    NonZeroUsize::new(max_map_count / MAPS_PER_THREAD / 4 * 3).unwrap_or(NonZeroUsize::MIN)
+}
+
+/// A count of worker threads held against a limit. The process has one ([`process`]); the
+/// type is public (through `pool_core::sync`) only so that `loom-tests` can model its
+/// reservation with a limit of its own.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::sync::ThreadBudget;
+/// use std::num::NonZeroUsize;
+///
+/// let budget = ThreadBudget::new(NonZeroUsize::MIN);
+/// assert!(budget.reserve());
+/// assert!(!budget.reserve(), "the limit is held");
+/// budget.release();
+/// assert!(budget.reserve());
+/// assert_eq!((budget.held(), budget.limit()), (1, 1));
+/// ```
+#[derive(Debug)]
+pub struct ThreadBudget {
+    limit: AtomicUsize,
+    held: AtomicUsize,
+}
+
+impl ThreadBudget {
+    /// A budget of `limit` threads, none held.
+    pub fn new(limit: NonZeroUsize) -> Self {
+        ThreadBudget {
+            limit: AtomicUsize::new(limit.get()),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes one thread's share if fewer than the limit are held; whether it did.
+    ///
+    /// One read-modify-write: the check and the count are one step, so two pools starting
+    /// their last workers at once never both pass the limit. Relaxed: the count publishes no
+    /// data, and every change of one atomic is totally ordered whatever the ordering. A limit
+    /// changed meanwhile applies from the next reservation.
+    pub fn reserve(&self) -> bool {
+        let limit = self.limit();
+        #[cfg(not(loom_broken_thread_budget))]
+        {
+            self.held
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                    (held < limit).then_some(held + 1)
+                })
+                .is_ok()
+        }
+        // Planted bug (loom-tests, `.ci/loom-planted`): the check and the count as two steps.
+        #[cfg(loom_broken_thread_budget)]
+        {
+            if self.held.load(Ordering::Relaxed) >= limit {
+                return false;
+            }
+            self.held.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+
+    /// Gives one share back (its thread was joined, or its handle dropped).
+    pub fn release(&self) {
+        let before = self.held.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(before > 0, "a thread budget released more than it reserved");
+    }
+
+    /// Shares held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// The most shares it hands out at once.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit. Shares held past a lowered limit stay held; no more are handed out until
+    /// the count is under it.
+    pub fn set_limit(&self, limit: NonZeroUsize) {
+        self.limit.store(limit.get(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_cap_gives_three_quarters_of_its_threads() {
+        assert_eq!(limit_from(DEFAULT_MAX_MAP_COUNT).get(), 12_285);
+        assert!(limit_from(DEFAULT_MAX_MAP_COUNT).get() > crate::ThreadPool::MAX_THREADS);
+        // A raised cap raises the limit; a tiny one still leaves one thread.
+        assert_eq!(limit_from(262_144).get(), 49_152);
+        assert_eq!(limit_from(3).get(), 1);
+    }
+
+    #[test]
+    fn a_budget_refuses_past_its_limit_and_takes_again_after_a_release() {
+        let budget = ThreadBudget::new(NonZeroUsize::new(3).unwrap());
+        assert_eq!((0..5).filter(|_| budget.reserve()).count(), 3);
+        assert_eq!(budget.held(), 3);
+        budget.release();
+        assert_eq!(budget.held(), 2);
+        assert!(budget.reserve());
+        assert!(!budget.reserve());
+    }
+
+    #[test]
+    fn a_lowered_limit_keeps_what_is_held_and_refuses_until_under_it() {
+        let budget = ThreadBudget::new(NonZeroUsize::new(4).unwrap());
+        assert_eq!((0..4).filter(|_| budget.reserve()).count(), 4);
+        budget.set_limit(NonZeroUsize::new(2).unwrap());
+        assert_eq!(budget.held(), 4);
+        budget.release();
+        budget.release();
+        assert!(!budget.reserve(), "2 held, limit 2");
+        budget.release();
+        assert!(budget.reserve());
+        budget.set_limit(NonZeroUsize::new(8).unwrap());
+        assert_eq!((0..8).filter(|_| budget.reserve()).count(), 6);
+    }
+
+    #[test]
+    fn the_default_limit_reads_the_mapping_cap() {
+        assert_eq!(default_limit(), limit_from(max_map_count()));
+    }
+}
