@@ -5,8 +5,9 @@
 //! Its own test binary, with one test: the count and the limit are process-wide, so no other
 //! test may start threads beside it. The limit is lowered to a few dozen threads: at the default
 //! limit (12 285 here) the pools' own growth, a search over every worker per start, takes minutes
-//! in a debug build; the full-scale run (two pools of 8 192 workers, refused instead of aborted)
-//! is measured in the closing note of the change that added the limit.
+//! in a debug build. The full-scale run (a pool of 8 192 and a second grown towards 8 192:
+//! refused at the limit, where the build before aborted) is in
+//! `pool-core/src/pool/README.md`, "The process's thread limit".
 
 use std::num::NonZeroUsize;
 use std::time::Duration;

@@ -1,18 +1,7 @@
 //! The process's budget of worker threads: how many all of this process's pools hold together,
-//! and the most they may hold (`ThreadPool::process_thread_limit`, which a user may lower or
-//! raise with `ThreadPool::set_process_thread_limit`).
-//!
-//! Why a budget beside `ThreadPool::MAX_THREADS`: each thread holds four memory mappings (its
-//! stack and guard page, std's signal stack and its guard page), and Linux caps a process's
-//! mappings (`vm.max_map_count`, 65 530 by default, so about 16 000 threads). Past the cap a
-//! thread start fails, and a thread started just before can fail to map its signal stack, which
-//! std answers by aborting the whole process. `MAX_THREADS` keeps one pool under the cap; two
-//! pools of 8 192 reached it, and the abort. With the budget the start that would pass the
-//! limit is refused with a typed error instead, and the pool keeps the workers it has.
-//!
-//! A worker's share is taken before its thread starts and given back when its handle is joined
-//! or dropped: its stack stays mapped until then, so a worker that left but is not joined yet
-//! still counts.
+//! and the most they may hold (`ThreadPool::process_thread_limit`). Why, with the measurement
+//! of the abort it prevents, and how the shares ride on the workers' handles: `README.md`,
+//! "The process's thread limit".
 
 use std::num::NonZeroUsize;
 
@@ -54,7 +43,7 @@ fn limit_from(max_map_count: usize) -> NonZeroUsize {
     NonZeroUsize::new(max_map_count / MAPS_PER_THREAD / 4 * 3).unwrap_or(NonZeroUsize::MIN)
 }
 
-/// A count of worker threads held against a limit. The process has one ([`process`]); the
+/// A count of worker threads held against a limit. The process has one (`process`); the
 /// type is public (through `pool_core::sync`) only so that `loom-tests` can model its
 /// reservation with a limit of its own.
 ///
