@@ -36,8 +36,9 @@ const EARLY_GAP_MAX: Duration = Duration::from_millis(10);
 /// the cap is 1.6 intervals, so a steady state's looks come less often than its ticks: each is
 /// a wake-up, and at 8 gaps, 1.25 per interval, they shortened the longest wait for a backlog
 /// that forms there only from an interval to 80 ms (measured in `src/README.md`, "The cap past
-/// the interval"); with a longer interval the gap stays 10 ms and the cap 160 ms. A burst that starts after such looks is seen at the next regular tick or
-/// at a look, whichever comes first.
+/// the interval"); with a longer interval the gap stays 10 ms and the cap 160 ms. A burst that
+/// starts after such looks is seen at the next regular tick or at a look, whichever comes
+/// first.
 const EARLY_BACKOFF_MAX: u32 = 4;
 
 /// Why the controller woke up for a decision.
