@@ -463,3 +463,52 @@ fn stats_with_workers_reads_both_in_index_order_through_resizes() {
     assert!(workers.is_empty(), "{workers:?}");
     assert_eq!((stats.live_threads, stats.queued, stats.running), (0, 0, 0));
 }
+
+/// A pool of more workers than search a while before parking (`SPIN_WORKERS_MAX`, 256, in
+/// `pool/worker.rs`) parks a worker that found nothing at once: every worker holds a task at
+/// the same time, then tasks submitted from outside and spawned from inside tasks, into workers
+/// that park between them, all run once; the pool goes idle, the books balance, and shutdown
+/// joins every worker.
+#[test]
+fn a_pool_too_large_to_search_before_parking_loses_no_task() {
+    const WORKERS: usize = 300;
+    const OUTSIDE: usize = 200;
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let counted = stopped.clone();
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .threads(WORKERS)
+            .stack_size(256 * 1024)
+            .on_thread_stop(move |_| {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap(),
+    );
+    // Every worker at once: all of them started and took a task.
+    WorkerGate::occupy(&pool, WORKERS).open();
+    assert!(pool.wait_idle(PATIENCE), "{}", pool.stats());
+    // Each outside task spawns one more from inside its worker (into that worker's deque, where
+    // only a search of the deques finds it if the worker is busy).
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..OUTSIDE {
+        let (ran, inner_pool) = (ran.clone(), pool.clone());
+        pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+            let ran = ran.clone();
+            inner_pool
+                .spawn(move || {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+        })
+        .unwrap();
+    }
+    assert!(pool.wait_idle(PATIENCE), "{}", pool.stats());
+    assert_eq!(ran.load(Ordering::SeqCst), 2 * OUTSIDE);
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats}");
+    assert_eq!(stats.completed, (WORKERS + 2 * OUTSIDE) as u64, "{stats}");
+    pool.shutdown();
+    assert_eq!(stopped.load(Ordering::SeqCst), WORKERS);
+}
