@@ -83,6 +83,27 @@ fn threads_named(prefix: &str) -> Option<impl Iterator<Item = std::path::PathBuf
     }))
 }
 
+/// How many threads the process has now (`Threads:` in `/proc/self/status`: one read, whatever
+/// their number, where [`thread_count`] reads every thread's name).
+///
+/// # Examples
+///
+/// ```
+/// let before = benches::procfs::process_threads();
+/// let t = std::thread::spawn(|| benches::procfs::process_threads());
+/// let during = t.join().unwrap();
+/// assert!(before.is_none() || during > before);
+/// ```
+pub fn process_threads() -> Option<usize> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// CPU time of the whole process in nanoseconds (all threads, living or exited).
 ///
 /// # Examples

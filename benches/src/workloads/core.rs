@@ -8,12 +8,15 @@
 //! | wake-up latency p50 / p99 | submit after a few ms of quiet until the task starts |
 //! | idle CPU | CPU time of a warmed-up, idle 16-worker pool's threads |
 //! | memory per queued task | heap bytes and RSS growth per task queued behind blocked workers |
+//! | start and stop | a 2 000-worker pool built, a blocking task on every worker, closed |
 //!
-//! Every pool has the machine's core count of threads (16 for idle CPU), is built and closed
-//! outside the timed region, and every round waits for all of its tasks on a latch.
+//! Every pool has the machine's core count of threads (16 for idle CPU, 2 000 for start and
+//! stop), is built and closed outside the timed region (inside it for start and stop), and every
+//! round waits for all of its tasks on a latch.
 
 mod idle;
 mod latency;
+mod lifecycle;
 mod memory;
 mod throughput;
 
@@ -38,6 +41,9 @@ pub fn rows(config: &Config) -> Vec<Row> {
         || config.wants("memory per queued empty task, RSS")
     {
         rows.extend(memory::rows(config));
+    }
+    if config.wants("start and stop") {
+        rows.extend(lifecycle::rows(config));
     }
     rows
 }
