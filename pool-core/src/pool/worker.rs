@@ -362,12 +362,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, counters: Arc<CachePadded<C
 const SEARCH_ROUNDS_BEFORE_PARK: u32 = 12;
 
 /// The most workers a pool may have for its workers to search a while before parking
-/// ([`SEARCH_ROUNDS_BEFORE_PARK`]); past it they park as soon as they run out of work. Each
-/// round looks at every deque: a pool of 2 000 workers started and stopped in 433 ms without the
-/// rounds, 550 ms with them (`compare`, "start and stop"); with them, `perf` put a third of its
-/// samples in `steal`, the looks at 2 000 empty deques. A pool of a few hundred has
-/// workers enough that one woken is never far; a policy-adaptive pool (at most 256 by default)
-/// keeps its rounds.
+/// ([`SEARCH_ROUNDS_BEFORE_PARK`]); past it they park as soon as they run out of work: each
+/// round looks at every deque, so the rounds of all workers cost O(workers²) each time the pool
+/// runs dry (measured: README, "Searching a large pool"). A policy-adaptive pool (at most 256 by
+/// default) keeps its rounds.
 const SPIN_WORKERS_MAX: usize = 256;
 
 /// How long a searching worker waits between two looks, spinning on CPU pauses and then
@@ -451,9 +449,8 @@ fn run_a_while(shared: &Shared, ctx: &WorkerContext) -> bool {
     if cfg!(loom) {
         return false;
     }
-    // A large pool parks at once: each round searches every worker's deque, so a worker's rounds
-    // cost O(workers) and all of them O(workers²) each time the pool runs dry. Its first search
-    // (`run_next`) and its re-check before parking still look at every deque.
+    // A large pool parks at once (`SPIN_WORKERS_MAX`). Its first search (`run_next`) and its
+    // re-check before parking still look at every deque.
     if ctx.stealers.borrow().1.len() > SPIN_WORKERS_MAX {
         return false;
     }
@@ -682,12 +679,10 @@ fn steal(shared: &Shared, ctx: &WorkerContext) -> Option<Ready> {
     // Start at the next worker so that thieves spread over victims.
     for offset in 1..=n {
         let victim = &stealers[(ctx.index + offset) % n];
-        // A look first: crossbeam's `steal` pins an epoch before it reads the back index, and
-        // every 128th pin walks every thread that ever pinned (`Global::try_advance`), so a
-        // search of n empty deques cost O(n) pins and an O(n) walk per 128 of them. A pool of
-        // 3 000 workers spent 62% of its start-up in that walk (`perf`); starting and stopping
-        // it took 4.8 s. `is_empty` reads the same two indices around the same `SeqCst` fence,
-        // without the pin, so it says "empty" exactly where `steal` would.
+        // A look first: crossbeam's `steal` pins an epoch, and every 128th pin walks every
+        // thread that ever pinned, so searching thousands of empty deques was quadratic and
+        // worse (README, "Searching a large pool"). `is_empty` reads the same two indices around
+        // the same `SeqCst` fence, without the pin: it says "empty" exactly where `steal` would.
         if victim.is_empty() {
             continue;
         }

@@ -3,9 +3,9 @@
 //! process's thread count is back where it was. Peers whose close does not join their threads
 //! (rayon, rusty_pool) are timed until those threads are gone all the same.
 //!
-//! What it is for: a classic pool of a thousand threads for blocking I/O. Ours searched every
-//! other worker's deque with an epoch pin before parking, which made this quadratic-and-worse
-//! in the worker count (4 000 workers: 8.7 s to start and stop; see `pool/worker.rs`, `steal`).
+//! What it is for: a classic pool of a thousand threads for blocking I/O, whose start and stop
+//! once grew worse than quadratically with its workers (pool-core's `pool/README.md`,
+//! "Searching a large pool").
 
 use std::time::{Duration, Instant};
 
