@@ -318,6 +318,10 @@ impl AdaptivePool {
     }
 
     /// The scaling events so far, oldest first (the most recent 4096).
+    ///
+    /// An event is recorded just after its resize, and the `on_scale` hook called just after
+    /// that: [`threads`](Self::threads), and the new workers' tasks, can show a resize a moment
+    /// before its event is here. Wait for the event itself, not for the count.
     pub fn history(&self) -> Vec<ScalingEvent> {
         self.shared.control.lock().history.iter().copied().collect()
     }
