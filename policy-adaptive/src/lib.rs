@@ -65,7 +65,9 @@ mod snapshot;
 mod stretch;
 
 pub use config::{Config, ConfigError};
-pub use controller::{AdaptiveBuildError, AdaptivePool, AdaptivePoolBuilder, ScalingEvent};
+pub use controller::{
+    AdaptiveBuildError, AdaptivePool, AdaptivePoolBuilder, EarlyAsk, ScalingEvent,
+};
 pub use decide::{decide, grows_on_demand, ControllerState, Decision, Reason};
 pub use proc::WorkerThreads;
 pub use signals::PoolSignals;

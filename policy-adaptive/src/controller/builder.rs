@@ -9,7 +9,7 @@ use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex};
 use pool_core::{catch_panic, PoolBuildError, QuietDrop, ThreadPool, ThreadPoolBuilder};
 
 use super::schedule::controller_loop;
-use super::{AdaptivePool, Control, ScaleHook, ScalingEvent, Shared};
+use super::{AdaptivePool, Control, EarlyAsk, ScaleHook, ScalingEvent, Shared};
 use crate::config::{Config, ConfigError};
 use crate::decide::ControllerState;
 use crate::proc::WorkerThreads;
@@ -231,10 +231,7 @@ impl AdaptivePoolBuilder {
             born: Instant::now(),
             control: Mutex::new(Control {
                 stop: false,
-                early: false,
-                wakes_in_time: false,
-                asks: 0,
-                quiet_asks: 0,
+                ask: EarlyAsk::new(),
                 history: VecDeque::new(),
                 state: ControllerState::new(),
                 last_decision: None,

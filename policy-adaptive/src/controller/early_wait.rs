@@ -6,11 +6,8 @@
 //! within the backoff's gap after every look (`backed_off` in `schedule.rs`). Each ask woke the
 //! controller only for it to wait again until the look was due: two wake-ups a look. While such
 //! asks keep coming, the controller waits for the moment the look is due instead; the ask then
-//! finds it waking in time (`Control::wakes_in_time`), sets `early` and does not notify, and
-//! the look costs one wake-up.
-//!
-//! Invariant: an ask is never left past its look's due time: the controller's wait ends no
-//! later than that time, or the asker notifies (`wakes_in_time` is set only then).
+//! finds it waking in time (the promise of `ask.rs`), records the ask and does not notify, and
+//! the look costs one wake-up. The handshake itself, and its invariant, are `ask.rs`'s.
 
 use std::time::Instant;
 
@@ -146,8 +143,7 @@ mod tests {
 
     /// Asks so far, and those that found the controller waking in time (no notify).
     fn asks(pool: &crate::AdaptivePool) -> (u64, u64) {
-        let control = pool.shared.control.lock();
-        (control.asks, control.quiet_asks)
+        pool.shared.control.lock().ask.counts()
     }
 
     /// Invariant: a client that asks between the looks (one task at a time from outside the
@@ -199,7 +195,12 @@ mod tests {
         // the last task still counted running beside the new one, and sample.)
         // The pause: the wait for the next ask ends without one, and the controller waits for
         // the tick, telling askers to wake it.
-        assert!(eventually(|| !pool.shared.control.lock().wakes_in_time));
+        assert!(eventually(|| !pool
+            .shared
+            .control
+            .lock()
+            .ask
+            .wakes_in_time()));
         let before = looks(&pool);
         // A submission asks only if its task is still queued when it checks (a worker may have
         // taken it already, on a loaded host): submit until one asks. An ask that no look

@@ -4,11 +4,13 @@
 //! This file holds the pool's face (its methods, `Executor`, `Drop`) and the state it shares with
 //! the controller thread; the builder, the controller's schedule and one decision are beside it.
 
+mod ask;
 mod builder;
 mod early_wait;
 mod schedule;
 mod tick;
 
+pub use self::ask::EarlyAsk;
 pub use self::builder::{AdaptiveBuildError, AdaptivePoolBuilder};
 
 use std::collections::VecDeque;
@@ -61,18 +63,12 @@ type ScaleHook = QuietDrop<std::sync::Arc<dyn Fn(&ScalingEvent) + Send + Sync>>;
 /// between the controller's check and its wait.
 struct Control {
     stop: bool,
-    /// A submission found every worker busy with work queued: decide early (see `src/README.md`).
-    early: bool,
-    /// Set while the controller waits with a deadline no later than the moment an early look
-    /// could come (the backoff's `early_at`): it wakes by then on its own and looks if `early`
-    /// is set, so an asker sets `early` without waking it. A wake-up before that moment would
-    /// only send it back to wait for it (up to 40-70 µs of CPU on the test VM when the
-    /// controller had been asleep for tens of ms, a few µs when it had just run).
-    /// False while it runs, or while it waits past that moment: an asker notifies.
-    wakes_in_time: bool,
-    /// Asks for an early look, and of them those left to a controller waking in time (tests).
-    asks: u64,
-    quiet_asks: u64,
+    /// A submission found every worker busy with work queued: decide early (see `src/README.md`),
+    /// and the controller's promise to wake by the look's time (the backoff's `early_at`) on its
+    /// own, which spares the asker a notify. A wake-up before that moment would only send the
+    /// controller back to wait for it (up to 40-70 µs of CPU on the test VM when it had been
+    /// asleep for tens of ms, a few µs when it had just run).
+    ask: EarlyAsk,
     history: VecDeque<ScalingEvent>,
     state: ControllerState,
     last_decision: Option<(Snapshot, Decision)>,
@@ -81,6 +77,12 @@ struct Control {
     /// Cleared under this lock by the controller before it exits, so a clock read under the
     /// lock is always a live thread's (a dead thread's id could be reused).
     clock: Option<CpuClock>,
+}
+
+impl AsMut<EarlyAsk> for Control {
+    fn as_mut(&mut self) -> &mut EarlyAsk {
+        &mut self.ask
+    }
 }
 
 struct Shared {
@@ -122,16 +124,7 @@ impl Shared {
         }
         // One submission per arming asks; the rest of a burst pays the load above only.
         if self.armed.swap(false, Ordering::Relaxed) {
-            let mut control = self.control.lock();
-            control.early = true;
-            control.asks += 1;
-            // A controller that wakes in time for the look on its own is left to it.
-            let wakes_in_time = control.wakes_in_time;
-            control.quiet_asks += u64::from(wakes_in_time);
-            drop(control);
-            if !wakes_in_time {
-                self.wake.notify_one();
-            }
+            EarlyAsk::ask(&self.control, &self.wake);
         }
     }
 }

@@ -115,15 +115,15 @@ pub(super) fn controller_loop(shared: &Shared, signals: &mut dyn Signals) {
                 control.state.forget_backlog();
             }
             loop {
-                // Awake: an asker from here on notifies (see `Control::wakes_in_time`).
-                control.wakes_in_time = false;
+                // Awake: an asker from here on notifies (`ask.rs`).
+                control.ask.awake();
                 if control.stop {
                     return;
                 }
                 let now = Instant::now();
                 let tick_at = last_sample + stretch.wait(interval);
                 if now >= tick_at {
-                    control.early = false;
+                    control.ask.take();
                     break (Occasion::Tick, now);
                 }
                 let mut until = tick_at;
@@ -149,15 +149,15 @@ pub(super) fn controller_loop(shared: &Shared, signals: &mut dyn Signals) {
                     gap_end: last_look.map(|at| at + look_gap),
                 };
                 let expects = expects_ask(skipped_early, shared.armed.load(Ordering::Relaxed));
-                match early_wait.step(times, control.early, follow_up, expects) {
+                match early_wait.step(times, control.ask.is_asked(), follow_up, expects) {
                     EarlyStep::Look => {
-                        control.early = false;
+                        control.ask.take();
                         break (Occasion::Early, now);
                     }
                     EarlyStep::Wait(at) => until = at.map_or(until, |at| until.min(at)),
                 }
                 // An ask finds the controller waking by the look's time: it needs no notify.
-                control.wakes_in_time = until <= look_due;
+                control.ask.before_wait(until, look_due);
                 control = shared.wake.wait_timeout(control, until - now).0;
             }
         };
