@@ -233,6 +233,46 @@ impl PoolBuildError {
     }
 }
 
+/// The process's pools already hold the most threads they may hold together
+/// ([`ThreadPool::process_thread_limit`](crate::ThreadPool::process_thread_limit)): a
+/// [`ProcessThreadShare`](crate::ProcessThreadShare) was refused, and no thread should start.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::{ProcessThreadShare, ThreadPool};
+/// use std::num::NonZeroUsize;
+///
+/// ThreadPool::set_process_thread_limit(NonZeroUsize::MIN);
+/// let _held = ProcessThreadShare::reserve().unwrap();
+/// let refused = ProcessThreadShare::reserve().unwrap_err();
+/// assert_eq!(refused.limit(), 1);
+/// assert_eq!(
+///     refused.to_string(),
+///     "this process's pools already hold 1 threads, the most they may hold together \
+///      (ThreadPool::process_thread_limit)"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this process's pools already hold {limit} threads, the most they may hold together \
+     (ThreadPool::process_thread_limit)"
+)]
+pub struct ProcessLimitError {
+    limit: usize,
+}
+
+impl ProcessLimitError {
+    pub(crate) fn new(limit: usize) -> Self {
+        ProcessLimitError { limit }
+    }
+
+    /// The process's limit when the share was refused.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
 /// Why a queue policy will not serve a pool (see [`QueuePolicy::attach`](crate::QueuePolicy::attach)).
 ///
 /// # Examples

@@ -118,13 +118,14 @@ mod unwind;
 
 pub use batch::BatchProgress;
 pub use error::{
-    CancelReason, JoinTimeoutError, PolicyRefused, PoolBuildError, ResizeError, TaskError,
+    CancelReason, JoinTimeoutError, PolicyRefused, PoolBuildError, ProcessLimitError, ResizeError,
+    TaskError,
 };
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use policy::{FifoQueue, QueuePolicy, QueuedTask};
 pub use pool::{
-    spawn_here, yield_now, OldestWait, PoolStats, TaskOptions, ThreadPool, ThreadPoolBuilder,
-    WorkerStats, Yield,
+    spawn_here, yield_now, OldestWait, PoolStats, ProcessThreadShare, TaskOptions, ThreadPool,
+    ThreadPoolBuilder, WorkerStats, Yield,
 };
 pub use scope::Scope;
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};

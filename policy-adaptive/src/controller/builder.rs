@@ -6,10 +6,13 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex};
-use pool_core::{catch_panic, PoolBuildError, QuietDrop, ThreadPool, ThreadPoolBuilder};
+use pool_core::{
+    catch_panic, PoolBuildError, ProcessLimitError, ProcessThreadShare, QuietDrop, ThreadPool,
+    ThreadPoolBuilder,
+};
 
 use super::schedule::controller_loop;
-use super::{AdaptivePool, Control, EarlyAsk, ScaleHook, ScalingEvent, Shared};
+use super::{AdaptivePool, Control, ControllerThread, EarlyAsk, ScaleHook, ScalingEvent, Shared};
 use crate::config::{Config, ConfigError};
 use crate::decide::ControllerState;
 use crate::proc::WorkerThreads;
@@ -39,9 +42,40 @@ pub enum AdaptiveBuildError {
     /// The OS refused to start the controller thread.
     #[error("could not start the controller thread: {0}")]
     Controller(#[source] std::io::Error),
+    /// The controller thread would have taken the process's pools past the most threads they
+    /// may hold together ([`ThreadPool::process_thread_limit`]): nothing was started.
+    #[error("could not start the controller thread: {0}")]
+    ProcessLimit(#[from] ProcessLimitError),
 }
 
 impl AdaptiveBuildError {
+    /// The process's pools hold the most threads they may hold together
+    /// ([`ThreadPool::process_thread_limit`]): there was no share for the controller thread, or
+    /// for one of the `min` workers. Nothing of the pool is left running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use policy_adaptive::AdaptivePool;
+    /// use pool_core::ThreadPool;
+    /// use std::num::NonZeroUsize;
+    ///
+    /// // Two workers and the controller: three threads.
+    /// ThreadPool::set_process_thread_limit(NonZeroUsize::new(3).unwrap());
+    /// let first = AdaptivePool::new(2, 4).unwrap();
+    /// let refused = AdaptivePool::new(1, 4).unwrap_err();
+    /// assert!(refused.is_process_limit(), "{refused}");
+    /// first.shutdown(); // its workers and its controller are joined: their shares go back
+    /// assert!(AdaptivePool::new(1, 4).is_ok());
+    /// ```
+    pub fn is_process_limit(&self) -> bool {
+        match self {
+            AdaptiveBuildError::ProcessLimit(_) => true,
+            AdaptiveBuildError::Pool(error) => error.is_process_limit(),
+            _ => false,
+        }
+    }
+
     /// The configuration error, if that is what this is.
     pub fn config_error(&self) -> Option<&ConfigError> {
         match self {
@@ -200,11 +234,16 @@ impl AdaptivePoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`AdaptiveBuildError`]: a bad setting (naming the field), or a thread the OS refused.
+    /// [`AdaptiveBuildError`]: a bad setting (naming the field), a thread the OS refused, or no
+    /// share left of the process's thread budget for a worker or the controller
+    /// ([`AdaptiveBuildError::is_process_limit`]).
     /// The source, the hook and the pool builder are then dropped quietly: a `Drop` of theirs
     /// that panics does not replace the error with a panic.
     pub fn build(self) -> Result<AdaptivePool, AdaptiveBuildError> {
         self.config.validate()?;
+        // The controller's share of the process's thread budget before any thread starts: a
+        // refusal leaves nothing to stop. (The workers take theirs in the pool's build.)
+        let share = ProcessThreadShare::reserve()?;
         let workers = WorkerThreads::new();
         let mut builder = match self.pool {
             Some(builder) => builder,
@@ -258,7 +297,10 @@ impl AdaptivePoolBuilder {
         })
         .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
         let controller = match controller {
-            Ok(handle) => handle,
+            Ok(handle) => ControllerThread {
+                handle,
+                _share: share,
+            },
             Err(error) => {
                 shared.pool.shutdown();
                 return Err(AdaptiveBuildError::Controller(error));

@@ -43,6 +43,59 @@ fn limit_from(max_map_count: usize) -> NonZeroUsize {
     NonZeroUsize::new(max_map_count / MAPS_PER_THREAD / 4 * 3).unwrap_or(NonZeroUsize::MIN)
 }
 
+/// One share of the process's thread budget
+/// ([`ThreadPool::process_thread_limit`](crate::ThreadPool::process_thread_limit)), given back on
+/// drop. Every pool worker holds one from before its thread starts until it is joined; a thread
+/// that a pool's policy runs beside the workers (policy-adaptive's controller) holds one the same
+/// way, so that the limit counts every thread that maps a stack for the process's pools.
+///
+/// # Examples
+///
+/// ```
+/// use pool_core::{ProcessThreadShare, ThreadPool};
+/// use std::num::NonZeroUsize;
+///
+/// ThreadPool::set_process_thread_limit(NonZeroUsize::new(3).unwrap());
+/// let pool = ThreadPool::new(2).unwrap();
+/// // The third thread: a helper of the pool's, started once its share is held.
+/// let share = ProcessThreadShare::reserve().unwrap();
+/// let helper = std::thread::spawn(move || {
+///     let _share = share; // given back when the helper is done
+/// });
+/// let refused = ProcessThreadShare::reserve().unwrap_err();
+/// assert_eq!(refused.limit(), 3);
+/// helper.join().unwrap();
+/// assert!(pool.set_threads(3).is_ok(), "the helper's share went back");
+/// ```
+#[derive(Debug)]
+pub struct ProcessThreadShare(());
+
+impl ProcessThreadShare {
+    /// Takes one share, or says the process's pools already hold the limit.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessLimitError`](crate::ProcessLimitError) when the limit is held: start no thread.
+    ///
+    /// # Examples
+    ///
+    /// See [`ProcessThreadShare`].
+    pub fn reserve() -> Result<ProcessThreadShare, crate::ProcessLimitError> {
+        let budget = process();
+        if budget.reserve() {
+            Ok(ProcessThreadShare(()))
+        } else {
+            Err(crate::ProcessLimitError::new(budget.limit()))
+        }
+    }
+}
+
+impl Drop for ProcessThreadShare {
+    fn drop(&mut self) {
+        process().release();
+    }
+}
+
 /// A count of worker threads held against a limit. The process has one (`process`); the
 /// type is public (through `pool_core::sync`) only so that `loom-tests` can model its
 /// reservation with a limit of its own.

@@ -13,6 +13,7 @@ mod stats;
 mod threads;
 mod worker;
 
+pub use budget::ProcessThreadShare;
 pub use builder::ThreadPoolBuilder;
 pub use oldest_wait::OldestWait;
 pub use stats::{PoolStats, WorkerStats};
@@ -181,7 +182,9 @@ impl ThreadPool {
     /// [`set_process_thread_limit`](Self::set_process_thread_limit) changes it. A worker counts
     /// from before its thread starts until that thread is joined (its stack is mapped until
     /// then): a pool's shutdown joins its workers, and a retired worker is joined by the next
-    /// one to leave.
+    /// one to leave. A thread a pool's policy runs beside the workers counts too, while it
+    /// holds a [`ProcessThreadShare`](crate::ProcessThreadShare) (policy-adaptive's controller:
+    /// one per adaptive pool).
     ///
     /// # Examples
     ///
@@ -198,8 +201,10 @@ impl ThreadPool {
         budget::process().limit()
     }
 
-    /// The worker threads all of this process's pools hold now: started, and not joined yet.
-    /// See [`process_thread_limit`](Self::process_thread_limit).
+    /// The threads all of this process's pools hold now, started and not joined yet: their
+    /// workers, and the threads beside them that hold a
+    /// [`ProcessThreadShare`](crate::ProcessThreadShare). See
+    /// [`process_thread_limit`](Self::process_thread_limit).
     ///
     /// # Examples
     ///

@@ -4,7 +4,7 @@
 //! `shutdown` still joins every one. Each worker holds a share of the process's thread budget
 //! (`budget`) from before its thread starts until its handle is joined or dropped.
 
-use super::budget;
+use super::budget::ProcessThreadShare;
 use super::shared::Shared;
 use super::stats::Counters;
 use super::worker;
@@ -44,7 +44,7 @@ impl Threads {
 /// once the thread is joined, or when the handle is dropped (the thread then ends on its own).
 pub(crate) struct WorkerHandle {
     thread: thread::JoinHandle<()>,
-    _share: BudgetShare,
+    _share: ProcessThreadShare,
 }
 
 impl WorkerHandle {
@@ -52,15 +52,6 @@ impl WorkerHandle {
     pub(crate) fn join(self) -> std::thread::Result<()> {
         let WorkerHandle { thread, _share } = self;
         thread.join()
-    }
-}
-
-/// One thread's share of the process's budget, given back on drop.
-struct BudgetShare;
-
-impl Drop for BudgetShare {
-    fn drop(&mut self) {
-        budget::process().release();
     }
 }
 
@@ -79,12 +70,9 @@ pub(crate) fn start_worker(
     threads: &mut Threads,
 ) -> Result<(), (usize, StartRefused)> {
     let index = threads.next_index;
-    let process = budget::process();
-    if !process.reserve() {
-        return Err((index, StartRefused::ProcessLimit(process.limit())));
-    }
     // From here the share is given back on every path: with the handle, or dropped on a refusal.
-    let share = BudgetShare;
+    let share = ProcessThreadShare::reserve()
+        .map_err(|refused| (index, StartRefused::ProcessLimit(refused.limit())))?;
     threads.next_index += 1;
     shared.size.add_live();
     let for_worker = Arc::clone(shared);
