@@ -131,7 +131,7 @@ enum BuildErrorKind {
     },
     #[error(
         "could not start worker thread {index}: this process's pools already hold {limit} \
-         worker threads, the most they may hold together (ThreadPool::process_thread_limit)"
+         threads, the most they may hold together (ThreadPool::process_thread_limit)"
     )]
     ProcessLimit { index: usize, limit: usize },
 }
@@ -212,7 +212,7 @@ impl PoolBuildError {
         matches!(self.kind, BuildErrorKind::Spawn { .. })
     }
 
-    /// A worker would have taken the process's pools past the most worker threads they may
+    /// A worker would have taken the process's pools past the most threads they may
     /// hold together ([`ThreadPool::process_thread_limit`](crate::ThreadPool::process_thread_limit)).
     ///
     /// # Examples
@@ -325,13 +325,13 @@ pub enum ResizeError {
     /// The pool is shutting down or shut down.
     #[error("cannot resize the pool: it is shut down")]
     ShutDown,
-    /// The process's pools already hold the most worker threads they may hold together
+    /// The process's pools already hold the most threads they may hold together
     /// ([`ThreadPool::process_thread_limit`](crate::ThreadPool::process_thread_limit)); the pool
     /// kept the workers it had started, and its target
     /// ([`ThreadPool::threads`](crate::ThreadPool::threads)) is their number.
     #[error(
         "could not start a worker thread while growing to {requested}: this process's pools \
-         already hold {limit} worker threads, the most they may hold together \
+         already hold {limit} threads, the most they may hold together \
          (ThreadPool::process_thread_limit)"
     )]
     ProcessLimit {

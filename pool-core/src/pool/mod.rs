@@ -169,7 +169,7 @@ impl ThreadPool {
     /// ```
     pub const MAX_THREADS: usize = 8192;
 
-    /// The most worker threads all of this process's pools hold together: a worker that would
+    /// The most threads all of this process's pools hold together: a worker that would
     /// pass it is refused with a typed error
     /// ([`PoolBuildError::is_process_limit`], [`ResizeError::ProcessLimit`]) and the pool keeps
     /// the workers it has.
