@@ -468,11 +468,13 @@ fn a_retiring_worker_hands_its_deque_back_through_a_panicking_push() {
     // Every worker runs a parent now, each with its children in its deque.
     policy.armed.store(true, Ordering::Relaxed);
     pool.set_threads(1).unwrap();
+    // Three parents end: their workers retire and hand their deques back through the policy,
+    // while the fourth worker, still in its parent, cannot steal the children first (released
+    // at once, a survivor that got to the retirees' deques before they did left the policy
+    // nothing to drop: found by a planted delay).
+    let last = releases.pop().expect("four parents");
     for release in releases {
         release.send(()).unwrap();
-    }
-    for parent in parents {
-        parent.join_timeout(PATIENCE).unwrap();
     }
     // A retiring worker deregisters after its hand-back; until then an entry it popped from its
     // deque and has not pushed yet is in neither queue, where `wait_idle` cannot see it (a race
@@ -481,6 +483,10 @@ fn a_retiring_worker_hands_its_deque_back_through_a_panicking_push() {
         test_kit::eventually(|| pool.worker_stats().len() == 1),
         "the surplus workers did not retire"
     );
+    last.send(()).unwrap();
+    for parent in parents {
+        parent.join_timeout(PATIENCE).unwrap();
+    }
     assert!(pool.wait_idle(PATIENCE));
     assert_eq!(pool.queue_len(), 0);
     let dropped = policy.dropped.load(Ordering::Relaxed);

@@ -443,7 +443,11 @@ fn stats_with_workers_reads_both_in_index_order_through_resizes() {
     // Retire two workers and start three more: indices are reused, order is kept, and the
     // buffer's allocation is reused.
     pool.set_threads(2).unwrap();
-    assert!(test_kit::eventually(|| pool.stats().live_threads == 2));
+    // A retiree leaves the live count before it leaves the registry: wait for both, or a
+    // retiree still listed would make the count of 5 below come early (and then read 6).
+    assert!(test_kit::eventually(|| {
+        pool.stats().live_threads == 2 && pool.worker_stats().len() == 2
+    }));
     pool.set_threads(5).unwrap();
     // A new worker counts as live before it registers (its thread is still starting).
     assert!(test_kit::eventually(|| pool.worker_stats().len() == 5));
