@@ -155,6 +155,57 @@ fn the_controller_thread_is_named_after_the_workers() {
     }
 }
 
+/// The pool's own signals, but the `resize_at`th sample resizes the pool to `to` from inside
+/// the sample (after reading it): a resize from outside between a tick's sample and its resize.
+struct ResizingSignals {
+    inner: policy_adaptive::PoolSignals,
+    samples: usize,
+    resize_at: usize,
+    to: usize,
+}
+
+impl Signals for ResizingSignals {
+    fn sample(&mut self, pool: &ThreadPool, elapsed: Duration) -> Snapshot {
+        let snapshot = self.inner.sample(pool, elapsed);
+        self.samples += 1;
+        if self.samples == self.resize_at {
+            pool.set_threads(self.to).unwrap();
+        }
+        snapshot
+    }
+}
+
+/// Invariant: a tick whose sample was taken before a resize from outside does not apply its
+/// decision over that resize: the pool, idle at `min` = 1 and forced to 6 mid-tick, keeps 6
+/// (the keep-alive never retires them), where the stale decision, "stay at 1", took it back to
+/// 1 at once, with no idle time judged.
+#[test]
+fn a_decision_on_a_sample_from_before_an_outside_resize_is_not_applied() {
+    let workers = policy_adaptive::WorkerThreads::new();
+    let pool = AdaptivePool::builder()
+        .pool(workers.recording(ThreadPool::builder()))
+        .min(1)
+        .max(8)
+        .interval(Duration::from_millis(20))
+        .keep_alive(Duration::MAX)
+        .signals(ResizingSignals {
+            inner: policy_adaptive::PoolSignals::new(workers),
+            samples: 0,
+            resize_at: 3,
+            to: 6,
+        })
+        .build()
+        .unwrap();
+    // Ten ticks past the resize, each one a decision on the new size.
+    assert!(
+        eventually(&pool, |p| p.ticks() >= 13),
+        "the controller stopped ticking: {}",
+        p_last(&pool)
+    );
+    assert_eq!(pool.threads(), 6, "{:?}", pool.history());
+    assert!(pool.history().is_empty(), "{:?}", pool.history());
+}
+
 /// `Duration::MAX` as the keep-alive reads as "never retire": the pool forced above `min` keeps
 /// its workers while idle, tick after tick (the idle rule's window stays bounded meanwhile:
 /// `decide/peak.rs`), and the controller keeps ticking and deciding.

@@ -61,6 +61,9 @@ pub(super) fn tick(
     }
     let no_opinion = Flow::Go(Found::default());
     let interval = shared.config.interval;
+    // The size the sample is taken at: a resize from outside (`pool().set_threads`, or from the
+    // source itself) between here and the resize below makes the decision stale.
+    let sampled_at = pool.threads();
     // User code (a custom source) is called quietly: its panic, and its panic's payload, whose
     // own `Drop` may panic too, stay here.
     let snapshot = match call_quietly(|| signals.sample(pool, elapsed)) {
@@ -108,7 +111,9 @@ pub(super) fn tick(
         look_again,
         process_cpu: snapshot.process_cpu.map(|cpu| (cpu, snapshot.cores)),
     };
-    if to == from {
+    // Resized from outside since the sample: the decision judged a size the pool no longer
+    // has (applied, a "hold" at 1 would undo a resize to 6); the next tick judges the new one.
+    if to == from || from != sampled_at {
         return Flow::Go(found);
     }
     // A resize, made or refused, means the pool is not quiet at `min`.
