@@ -74,32 +74,22 @@ impl EarlyAsk {
     /// See [`EarlyAsk`].
     pub fn ask<T: AsMut<EarlyAsk>>(control: &Mutex<T>, wake: &Condvar) {
         // Planted bug (loom models only, `.ci/loom-planted`): the promise read, and the notify
-        // sent, before the ask is recorded, under a lock of their own: a controller woken by
-        // that notify finds no ask yet, waits past the look, and the ask comes without one.
+        // sent, under a lock of their own before the ask is recorded (and none after): a
+        // controller woken by that notify finds no ask yet, waits past the look, and the ask
+        // comes without one.
         #[cfg(loom_broken_early_notify_first)]
-        {
-            let wakes_in_time = control.lock().as_mut().wakes_in_time;
-            if !wakes_in_time {
-                wake.notify_one();
-            }
-            let mut guard = control.lock();
-            let ask = guard.as_mut();
-            ask.asked = true;
-            ask.asks += 1;
-            ask.quiet_asks += u64::from(wakes_in_time);
+        if !control.lock().as_mut().wakes_in_time {
+            wake.notify_one();
         }
-        #[cfg(not(loom_broken_early_notify_first))]
-        {
-            let mut guard = control.lock();
-            let ask = guard.as_mut();
-            ask.asked = true;
-            ask.asks += 1;
-            let wakes_in_time = ask.wakes_in_time;
-            ask.quiet_asks += u64::from(wakes_in_time);
-            drop(guard);
-            if !wakes_in_time {
-                wake.notify_one();
-            }
+        let mut guard = control.lock();
+        let ask = guard.as_mut();
+        ask.asked = true;
+        ask.asks += 1;
+        let wakes_in_time = ask.wakes_in_time;
+        ask.quiet_asks += u64::from(wakes_in_time);
+        drop(guard);
+        if !wakes_in_time && cfg!(not(loom_broken_early_notify_first)) {
+            wake.notify_one();
         }
     }
 

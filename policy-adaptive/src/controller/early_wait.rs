@@ -195,12 +195,8 @@ mod tests {
         // the last task still counted running beside the new one, and sample.)
         // The pause: the wait for the next ask ends without one, and the controller waits for
         // the tick, telling askers to wake it.
-        assert!(eventually(|| !pool
-            .shared
-            .control
-            .lock()
-            .ask
-            .wakes_in_time()));
+        let promised = || pool.shared.control.lock().ask.wakes_in_time();
+        assert!(eventually(|| !promised()));
         let before = looks(&pool);
         // A submission asks only if its task is still queued when it checks (a worker may have
         // taken it already, on a loaded host): submit until one asks. An ask that no look
