@@ -7,17 +7,16 @@
 //! test may start threads beside it (`process_threads.rs` is the plain pools' binary).
 
 use std::num::NonZeroUsize;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use policy_adaptive::AdaptivePool;
 use pool_core::ThreadPool;
+use test_kit::{eventually, PATIENCE};
 
 /// The limit this test sets: room for two pools of two workers and a controller each, a pool
 /// of one worker and a controller, and one share left over.
 const LIMIT: usize = 9;
-
-/// Generous: a join waits for one trivial task.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// An adaptive pool of `min` workers whose controller does not grow it during the test (its
 /// first tick an hour away; nothing is queued for an early look to grow for).
@@ -88,4 +87,50 @@ fn each_adaptive_pool_counts_its_controller_against_the_process_limit() {
     }
     plain.shutdown();
     assert_eq!(ThreadPool::process_threads(), 0);
+
+    // The last handle dropped on the controller thread itself (its `on_scale` hook took it): the
+    // controller cannot join itself, so its handle is let go and its share goes back with it;
+    // the thread then ends on its own, and so does the count.
+    let slot: Arc<Mutex<Option<Arc<AdaptivePool>>>> = Arc::default();
+    let (hooked_tx, hooked) = mpsc::channel::<()>();
+    let (handed_over, handover) = mpsc::channel::<()>();
+    let hook_slot = Arc::clone(&slot);
+    let (hooked_tx, handover) = (Mutex::new(hooked_tx), Mutex::new(handover));
+    let pool = Arc::new(
+        AdaptivePool::builder()
+            .min(1)
+            .max(2)
+            .interval(Duration::from_millis(10))
+            .on_scale(move |_| {
+                // Once the test has let go of its own handle, the slot's is the last.
+                let _ = handover.lock().unwrap().recv_timeout(PATIENCE);
+                let last = hook_slot.lock().unwrap().take();
+                let _ = hooked_tx.lock().unwrap().send(());
+                drop(last); // the last handle: shuts the pool down, on this thread
+            })
+            .build()
+            .expect("within the limit"),
+    );
+    *slot.lock().unwrap() = Some(Arc::clone(&pool));
+    assert_eq!(ThreadPool::process_threads(), 2);
+    // Blocked tasks: the pool grows, and the hook runs.
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    for _ in 0..4 {
+        let gate = Arc::clone(&gate);
+        pool.spawn(move || {
+            let _ = gate.lock().map(|rx| rx.recv_timeout(PATIENCE));
+        })
+        .unwrap();
+    }
+    drop(pool);
+    handed_over.send(()).unwrap();
+    hooked.recv_timeout(PATIENCE).expect("the pool never grew");
+    // The shutdown the hook's drop started waits for the tasks: release them.
+    drop(release);
+    assert!(
+        eventually(|| ThreadPool::process_threads() == 0),
+        "{} shares still held",
+        ThreadPool::process_threads()
+    );
 }
