@@ -83,17 +83,18 @@ fn threads_named(prefix: &str) -> Option<impl Iterator<Item = std::path::PathBuf
     }))
 }
 
-/// How many threads the process has now (`Threads:` in `/proc/self/status`: one read, whatever
-/// their number, where [`thread_count`] reads every thread's name).
+/// How many OS threads the process has now, whoever started them (`Threads:` in
+/// `/proc/self/status`: one read, whatever their number, where [`thread_count`] reads every
+/// thread's name). Not pool-core's `ThreadPool::process_threads`, the shares its pools hold.
 ///
 /// # Examples
 ///
 /// ```
 /// // Read from a second thread: the process has at least that one and the main thread.
-/// let during = std::thread::spawn(benches::procfs::process_threads).join().unwrap();
+/// let during = std::thread::spawn(benches::procfs::os_threads).join().unwrap();
 /// assert!(during.is_none() || during >= Some(2));
 /// ```
-pub fn process_threads() -> Option<usize> {
+pub fn os_threads() -> Option<usize> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

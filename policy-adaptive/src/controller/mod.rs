@@ -194,9 +194,10 @@ impl AdaptivePool {
     /// The underlying pool, for reads (stats, `queue_len`, `idle_waiters`, ...).
     ///
     /// Its `set_threads` fights the controller (the next decision moves from the count set; a
-    /// tick that sampled before it does not apply its decision over it), and its `shutdown` leaves the controller running until this pool is dropped or shut
-    /// down; prefer [`AdaptivePool::shutdown`]. Submissions made through it skip the early
-    /// decision (they wait for the tick).
+    /// tick that sampled before it does not apply its decision over it), and its `shutdown`
+    /// leaves the controller running until this pool is dropped or shut down; prefer
+    /// [`AdaptivePool::shutdown`]. Submissions made through it skip the early decision (they
+    /// wait for the tick).
     pub fn pool(&self) -> &ThreadPool {
         &self.shared.pool
     }

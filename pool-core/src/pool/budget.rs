@@ -1,4 +1,4 @@
-//! The process's budget of worker threads: how many all of this process's pools hold together,
+//! The process's budget of threads: how many all of this process's pools hold together,
 //! and the most they may hold (`ThreadPool::process_thread_limit`). Why, with the measurement
 //! of the abort it prevents, and how the shares ride on the workers' handles: `README.md`,
 //! "The process's thread limit".
@@ -96,7 +96,7 @@ impl Drop for ProcessThreadShare {
     }
 }
 
-/// A count of worker threads held against a limit. The process has one (`process`); the
+/// A count of threads held against a limit. The process has one (`process`); the
 /// type is public (through `pool_core::sync`) only so that `loom-tests` can model its
 /// reservation with a limit of its own.
 ///

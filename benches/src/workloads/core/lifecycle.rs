@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::latch::Latch;
 use crate::peers::{Kind, Pool, TIMEOUT};
-use crate::procfs::process_threads;
+use crate::procfs::os_threads;
 use crate::{Config, Row};
 
 static STARTED: Latch = Latch::new();
@@ -20,7 +20,7 @@ static RELEASE: Latch = Latch::new();
 /// One round: milliseconds from the build to the last thread gone, or `None` without `/proc`
 /// or when the threads did not go within [`TIMEOUT`].
 fn round(kind: Kind, workers: usize) -> Option<f64> {
-    let baseline = process_threads()?;
+    let baseline = os_threads()?;
     let name = format!("life-{}", kind.tag());
     let start = Instant::now();
     let pool = Pool::build(kind, workers, &name);
@@ -37,7 +37,7 @@ fn round(kind: Kind, workers: usize) -> Option<f64> {
     RELEASE.count_down();
     pool.close();
     let deadline = Instant::now() + TIMEOUT;
-    while process_threads()? > baseline {
+    while os_threads()? > baseline {
         if Instant::now() > deadline {
             return None;
         }
