@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use loom_tests::model;
 use pool_core::sync::{thread, Arc, AtomicUsize, Condvar, Mutex, Ordering, ThreadBudget};
-use pool_core::{CancelReason, PoolStats, TaskError, ThreadPool};
+use pool_core::{CancelReason, PoolStats, ResizeError, TaskError, ThreadPool};
 
 /// Counts how often the closures of a model ran.
 fn run_counter() -> Arc<AtomicUsize> {
@@ -542,5 +542,45 @@ fn racing_starts_never_pass_the_process_thread_limit() {
         // (one takes the last free share, the other is refused).
         assert!((1..=2).contains(&took), "{took} racers took a share");
         assert_eq!(budget.held(), took, "the count is not the shares taken");
+    });
+}
+
+/// Invariant: two resizes decided from the same size apply once. Two threads, as two
+/// controllers that both sampled a 1-worker pool, call `compare_set_threads(1, 2)`: exactly one
+/// resizes, the other is refused with `SizeChanged { expected: 1, found: 2 }`, the pool's size
+/// is 2. This is the check that keeps policy-adaptive's tick
+/// from undoing a resize made from outside after its sample (`controller/tick.rs`).
+///
+/// Catches `--cfg loom_broken_compare_resize` (the comparison made before the resize's lock):
+/// both threads compare while the size is still 1, then both resize.
+#[test]
+#[cfg_attr(loom_broken, ignore = "checks another protocol")]
+fn two_resizes_from_one_size_apply_once() {
+    model("two_resizes_from_one_size_apply_once", || {
+        let pool = Arc::new(ThreadPool::new(2).unwrap());
+        let other = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.compare_set_threads(2, 1))
+        };
+        let mine = pool.compare_set_threads(2, 1);
+        let theirs = other.join().unwrap();
+        // The one that applied, and the other (which must be refused).
+        let refused = match (mine, theirs) {
+            (Ok(()), other) | (other, Ok(())) => other,
+            (Err(first), Err(second)) => panic!("neither resize applied: {first}; {second}"),
+        };
+        assert!(
+            matches!(
+                refused,
+                Err(ResizeError::SizeChanged {
+                    requested: 1,
+                    expected: 2,
+                    found: 1
+                })
+            ),
+            "both resizes applied, or the second was refused for another reason: {refused:?}"
+        );
+        assert_eq!(pool.threads(), 1);
+        pool.shutdown();
     });
 }

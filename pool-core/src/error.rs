@@ -340,6 +340,21 @@ pub enum ResizeError {
         /// The process's limit.
         limit: usize,
     },
+    /// [`ThreadPool::compare_set_threads`](crate::ThreadPool::compare_set_threads) found the
+    /// pool at another size than the one the resize was decided from (someone resized it
+    /// since); the pool is left as it was.
+    #[error(
+        "did not resize the pool to {requested}: its size is {found}, not the {expected} the \
+         resize was decided from (it was resized since)"
+    )]
+    SizeChanged {
+        /// The size asked for.
+        requested: usize,
+        /// The size the caller expected the pool to have.
+        expected: usize,
+        /// The pool's size when the resize was refused.
+        found: usize,
+    },
     /// The operating system refused to start a thread; the pool kept the workers it had started,
     /// and its target ([`ThreadPool::threads`](crate::ThreadPool::threads)) is their number.
     #[error("could not start a worker thread while growing to {requested}: {source}")]

@@ -202,6 +202,53 @@ fn set_threads_grows_and_shrinks_without_losing_work() {
     assert!(stats.is_balanced(), "{stats}");
 }
 
+/// A resize decided from a size the pool no longer has is refused with the size it has, and
+/// leaves the pool as it was; one decided from the size it has applies; bad sizes and a shut
+/// pool are refused as by `set_threads`.
+#[test]
+fn compare_set_threads_applies_only_from_the_size_it_was_decided_from() {
+    let pool = ThreadPool::new(2).unwrap();
+    let seen = pool.threads();
+    pool.set_threads(3).unwrap();
+    let err = pool.compare_set_threads(seen, 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResizeError::SizeChanged {
+                requested: 1,
+                expected: 2,
+                found: 3
+            }
+        ),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("to 1") && message.contains("size is 3") && message.contains("the 2"),
+        "{message}"
+    );
+    assert_eq!((pool.threads(), pool.stats().live_threads), (3, 3));
+    // From the size it has: applies, growing as `set_threads` does.
+    pool.compare_set_threads(3, 4).unwrap();
+    assert_eq!((pool.threads(), pool.stats().live_threads), (4, 4));
+    pool.compare_set_threads(4, 1).unwrap();
+    assert_eq!(pool.threads(), 1);
+    assert!(matches!(
+        pool.compare_set_threads(1, 0),
+        Err(ResizeError::ZeroThreads)
+    ));
+    assert!(matches!(
+        pool.compare_set_threads(1, ThreadPool::MAX_THREADS + 1),
+        Err(ResizeError::TooManyThreads { .. })
+    ));
+    assert_eq!(pool.threads(), 1);
+    pool.shutdown();
+    assert!(matches!(
+        pool.compare_set_threads(1, 2),
+        Err(ResizeError::ShutDown)
+    ));
+}
+
 /// Puts a value from `value` in thread-local `slot` on each of the pool's `workers` workers
 /// (dropped as that worker's thread exits): the tasks meet before they return, so they run on
 /// all of them at once.

@@ -61,9 +61,10 @@ pub(super) fn tick(
     }
     let no_opinion = Flow::Go(Found::default());
     let interval = shared.config.interval;
-    // The size the sample is taken at: a resize from outside (`pool().set_threads`, or from the
-    // source itself) between here and the resize below makes the decision stale.
-    let sampled_at = pool.threads();
+    // The size the sample is taken at, and the decision resizes from: a resize from outside
+    // (`pool().set_threads`, or from the source itself) between here and the resize below
+    // makes the decision stale, and `compare_set_threads` refuses it.
+    let from = pool.threads();
     // User code (a custom source) is called quietly: its panic, and its panic's payload, whose
     // own `Drop` may panic too, stay here.
     let snapshot = match call_quietly(|| signals.sample(pool, elapsed)) {
@@ -93,7 +94,6 @@ pub(super) fn tick(
             }
         }
     };
-    let from = pool.threads();
     let to = decision.target.clamp(shared.config.min, shared.config.max);
     let arm = Some(grows_on_demand(
         &Snapshot {
@@ -111,9 +111,7 @@ pub(super) fn tick(
         look_again,
         process_cpu: snapshot.process_cpu.map(|cpu| (cpu, snapshot.cores)),
     };
-    // Resized from outside since the sample: the decision judged a size the pool no longer
-    // has (applied, a "hold" at 1 would undo a resize to 6); the next tick judges the new one.
-    if to == from || from != sampled_at {
+    if to == from {
         return Flow::Go(found);
     }
     // A resize, made or refused, means the pool is not quiet at `min`.
@@ -121,9 +119,13 @@ pub(super) fn tick(
         quiet: false,
         ..found
     };
-    match pool.set_threads(to) {
+    match pool.compare_set_threads(from, to) {
         Ok(()) => {}
         Err(ResizeError::ShutDown) => return Flow::Stop,
+        // Resized from outside since the sample: the decision judged a size the pool no longer
+        // has (applied, a shrink to 1 would undo a resize to 6); the next tick judges the new
+        // one. A hold (`to == from`) resizes nothing, so it cannot undo one either.
+        Err(ResizeError::SizeChanged { .. }) => return Flow::Go(found),
         // The OS refused a thread, or the process's pools hold their limit of threads (or the
         // target was 0, which the clamp rules out): keep what we have and try again next tick.
         Err(_) => return Flow::Go(found),

@@ -630,16 +630,59 @@ impl ThreadPool {
     /// assert!(pool.set_threads(0).is_err());
     /// ```
     pub fn set_threads(&self, threads: usize) -> Result<(), ResizeError> {
+        self.resize(None, threads)
+    }
+
+    /// Resizes the pool to `threads` only if its size ([`threads`](Self::threads)) is still
+    /// `current`, checked and changed as one step: no other resize comes in between.
+    ///
+    /// For a caller that decides a new size from the one it read, such as a controller: with
+    /// [`set_threads`](Self::set_threads), a resize made by someone else between the read and
+    /// the call would be undone by a decision about a size the pool no longer has.
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError::SizeChanged`] when the pool's size is no longer `current` (the pool is
+    /// left as it was, the error says its size now); otherwise as
+    /// [`set_threads`](Self::set_threads).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::{ResizeError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let seen = pool.threads();
+    /// pool.set_threads(3).unwrap(); // someone else resizes in between
+    /// let refused = pool.compare_set_threads(seen, 1).unwrap_err();
+    /// assert!(matches!(refused, ResizeError::SizeChanged { expected: 2, found: 3, .. }));
+    /// assert_eq!(pool.threads(), 3);
+    /// pool.compare_set_threads(3, 1).unwrap();
+    /// assert_eq!(pool.threads(), 1);
+    /// ```
+    pub fn compare_set_threads(&self, current: usize, threads: usize) -> Result<(), ResizeError> {
+        self.resize(Some(current), threads)
+    }
+
+    /// `set_threads` (`expected`: `None`) and `compare_set_threads`: every change of the target
+    /// is made under the `threads` lock, so a comparison under it holds until the change.
+    fn resize(&self, expected: Option<usize>, threads: usize) -> Result<(), ResizeError> {
         if threads == 0 {
             return Err(ResizeError::ZeroThreads);
         }
         if threads > Self::MAX_THREADS {
             return Err(ResizeError::TooManyThreads { requested: threads });
         }
+        // `--cfg loom_broken_compare_resize` (loom-tests checks that a model catches it): the
+        // comparison before the lock, so another resize can come between it and the change.
+        #[cfg(loom_broken_compare_resize)]
+        self.check_size(expected, threads)?;
         let mut registered = self.shared.threads.lock();
         if self.shared.is_shutting_down() {
             return Err(ResizeError::ShutDown);
         }
+        #[cfg(not(loom_broken_compare_resize))]
+        self.check_size(expected, threads)?;
         let to_start = self.shared.size.set_target(threads);
         for _ in 0..to_start {
             if let Err((_, refused)) = self.spawn_worker(&mut registered) {
@@ -666,6 +709,19 @@ impl ThreadPool {
             self.shared.sleep.wake_all();
         }
         Ok(())
+    }
+
+    /// `compare_set_threads`'s comparison: refused if the size is not `expected`.
+    fn check_size(&self, expected: Option<usize>, threads: usize) -> Result<(), ResizeError> {
+        let found = self.shared.size.target();
+        match expected {
+            Some(expected) if expected != found => Err(ResizeError::SizeChanged {
+                requested: threads,
+                expected,
+                found,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Waits until no task is queued or running, or `timeout` passes; returns whether the pool
