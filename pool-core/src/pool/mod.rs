@@ -13,7 +13,7 @@ mod stats;
 mod threads;
 mod worker;
 
-pub use budget::ProcessThreadShare;
+pub use budget::{CountedThread, ProcessThreadShare};
 pub use builder::ThreadPoolBuilder;
 pub use oldest_wait::OldestWait;
 pub use stats::{PoolStats, WorkerStats};
@@ -713,9 +713,11 @@ impl ThreadPool {
 
     /// `compare_set_threads`'s comparison: refused if the size is not `expected`.
     fn check_size(&self, expected: Option<usize>, threads: usize) -> Result<(), ResizeError> {
-        let found = self.shared.size.target();
-        match expected {
-            Some(expected) if expected != found => Err(ResizeError::SizeChanged {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        match self.shared.size.target() {
+            found if found != expected => Err(ResizeError::SizeChanged {
                 requested: threads,
                 expected,
                 found,
