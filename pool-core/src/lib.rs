@@ -124,8 +124,8 @@ pub use error::{
 pub use executor::{Executor, InlineExecutor, Job, Priority, Rejected};
 pub use policy::{FifoQueue, QueuePolicy, QueuedTask};
 pub use pool::{
-    spawn_here, yield_now, OldestWait, PoolStats, ProcessThreadShare, TaskOptions, ThreadPool,
-    ThreadPoolBuilder, WorkerStats, Yield,
+    spawn_here, yield_now, CountedThread, OldestWait, PoolStats, ProcessThreadShare, TaskOptions,
+    ThreadPool, ThreadPoolBuilder, WorkerStats, Yield,
 };
 pub use scope::Scope;
 pub use task::{CancelToken, ExecutorExt, TaskHandle, TaskId};

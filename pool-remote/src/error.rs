@@ -99,6 +99,18 @@ pub enum RemoteError {
         /// The task name.
         task: String,
     },
+    /// The worker's engine thread was not started: this process's pools, with the threads
+    /// that run beside them, already hold as many threads as they may together
+    /// ([`ThreadPool::process_thread_limit`](pool_core::ThreadPool::process_thread_limit)).
+    /// Nothing was claimed from the backend.
+    #[error(
+        "could not start the worker's engine thread: this process's pools already hold {limit} \
+         threads, the most they may hold together (ThreadPool::process_thread_limit)"
+    )]
+    ProcessLimit {
+        /// The process's limit.
+        limit: usize,
+    },
     /// A builder setting was out of range.
     #[error("bad setting `{setting}`: {message}")]
     Build {

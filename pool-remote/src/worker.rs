@@ -30,7 +30,7 @@ use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder};
 use futures::FutureExt;
 use pool_core::sync::{Arc, AtomicU64, Ordering};
-use pool_core::{drop_quietly, TaskError, ThreadPool};
+use pool_core::{drop_quietly, ProcessThreadShare, TaskError, ThreadPool};
 
 use crate::backend::{self, Store, WorkerStorage};
 use crate::executor::DEFAULT_QUEUE;
@@ -387,8 +387,9 @@ impl Worker {
     ///
     /// # Errors
     ///
-    /// [`RemoteError::Backend`] if the engine's loop failed (the backend went away), or its
-    /// thread could not be started.
+    /// [`RemoteError::Backend`] if the engine's loop failed (the backend went away), or the OS
+    /// refused its thread; [`RemoteError::ProcessLimit`] if the process's pools already hold
+    /// their limit of threads. The pool is shut down either way.
     pub fn run_until<S>(self, stop: S) -> Result<WorkerReport, RemoteError>
     where
         S: Future<Output = ()> + Send + 'static,
@@ -440,12 +441,20 @@ impl Worker {
                 WorkerStorage::Postgres(storage) => engine_loop!(storage),
             }
         };
-        let ran = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(engine)
-            .map_err(|e| RemoteError::Backend {
-                during: "start the worker's engine thread",
-                message: e.to_string(),
+        // The engine thread counts against the process's thread limit, as the pool's workers
+        // do: a thread past it could abort the process as it starts.
+        let ran = ProcessThreadShare::reserve()
+            .map_err(|refused| RemoteError::ProcessLimit {
+                limit: refused.limit(),
+            })
+            .and_then(|share| {
+                let builder = std::thread::Builder::new().name(thread_name);
+                share
+                    .spawn(builder, engine)
+                    .map_err(|e| RemoteError::Backend {
+                        during: "start the worker's engine thread",
+                        message: e.to_string(),
+                    })
             })
             .map(|engine| match engine.join() {
                 Ok(ran) => ran,

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex};
 use pool_core::{
-    catch_panic, PoolBuildError, ProcessLimitError, ProcessThreadShare, QuietDrop, ThreadPool,
-    ThreadPoolBuilder,
+    PoolBuildError, ProcessLimitError, ProcessThreadShare, QuietDrop, ThreadPool, ThreadPoolBuilder,
 };
 
 use super::schedule::controller_loop;
-use super::{AdaptivePool, Control, ControllerThread, EarlyAsk, ScaleHook, ScalingEvent, Shared};
+use super::{AdaptivePool, Control, EarlyAsk, ScaleHook, ScalingEvent, Shared};
 use crate::config::{Config, ConfigError};
 use crate::decide::ControllerState;
 use crate::proc::WorkerThreads;
@@ -290,17 +289,11 @@ impl AdaptivePoolBuilder {
         let controller =
             thread::Builder::new().name(format!("{}-controller", shared.pool.thread_name()));
         // The source goes quietly with the closure: when the controller exits, or here if the
-        // thread never starts. A `spawn` that panics (memory short: see pool-core's
-        // `start_worker`) is a refused thread too.
-        let controller = catch_panic(move || {
-            controller.spawn(move || controller_loop(&worker_shared, &mut **signals))
-        })
-        .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
-        let controller = match controller {
-            Ok(handle) => ControllerThread {
-                handle,
-                _share: share,
-            },
+        // thread never starts (a `spawn` that panics included).
+        let controller = match share.spawn(controller, move || {
+            controller_loop(&worker_shared, &mut **signals)
+        }) {
+            Ok(handle) => handle,
             Err(error) => {
                 shared.pool.shutdown();
                 return Err(AdaptiveBuildError::Controller(error));

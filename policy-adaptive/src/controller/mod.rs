@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use pool_core::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use pool_core::{
-    CancelToken, Executor, Job, PoolStats, Priority, ProcessThreadShare, QuietDrop, Rejected,
+    CancelToken, CountedThread, Executor, Job, PoolStats, Priority, QuietDrop, Rejected,
     TaskHandle, TaskOptions, ThreadPool,
 };
 
@@ -158,15 +158,10 @@ impl Shared {
 /// ```
 pub struct AdaptivePool {
     shared: Arc<Shared>,
-    controller: Mutex<Option<ControllerThread>>,
-}
-
-/// The controller thread's handle and its share of the process's thread budget (pool-core's
-/// `ProcessThreadShare`): the share goes back once the thread is joined, or when the handle is
-/// dropped (a pool dropped on its own controller thread: the thread then ends on its own).
-struct ControllerThread {
-    handle: thread::JoinHandle<()>,
-    _share: ProcessThreadShare,
+    /// The controller thread, holding its share of the process's thread budget: the share goes
+    /// back once the thread is joined, or when the handle is dropped (a pool dropped on its own
+    /// controller thread: the thread then ends on its own).
+    controller: Mutex<Option<CountedThread<()>>>,
 }
 
 impl AdaptivePool {
@@ -423,11 +418,11 @@ impl AdaptivePool {
         let mut slot = self.controller.lock();
         let is_controller = slot
             .as_ref()
-            .is_some_and(|controller| controller.handle.thread().id() == thread::current().id());
+            .is_some_and(|controller| controller.thread().id() == thread::current().id());
         if is_controller {
             return;
         }
-        if let Some(ControllerThread { handle, _share }) = slot.take() {
+        if let Some(handle) = slot.take() {
             // The controller catches every panic of user code; a panic here would be our bug,
             // and there is nothing left to clean up, so it is not re-raised.
             let _ = handle.join();

@@ -3,9 +3,11 @@
 //! of the abort it prevents, and how the shares ride on the workers' handles: `README.md`,
 //! "The process's thread limit".
 
+use std::fmt;
 use std::num::NonZeroUsize;
 
-use crate::sync::{process_static, AtomicUsize, Ordering};
+use crate::sync::{process_static, thread, AtomicUsize, Ordering};
+use crate::unwind::catch_panic;
 
 /// Memory mappings each worker thread holds: its stack and guard page, std's signal stack and
 /// its guard page (counted in `/proc/self/maps` beside 1 000 parked threads: 4.03 each).
@@ -87,6 +89,109 @@ impl ProcessThreadShare {
         } else {
             Err(crate::ProcessLimitError::new(budget.limit()))
         }
+    }
+
+    /// Starts a thread with `builder`, holding this share for it: the share goes back once the
+    /// thread is joined ([`CountedThread::join`]), or when the handle is dropped (the thread
+    /// then runs on, no longer counted, as with a dropped `JoinHandle`).
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error when it refuses the thread; the share goes back. A `spawn`
+    /// that panics instead (`std` maps the new thread's signal stack on the calling thread, and
+    /// panics if it cannot when memory is short) is such a refusal too, its message the error's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ProcessThreadShare;
+    ///
+    /// let helper = ProcessThreadShare::reserve()
+    ///     .unwrap()
+    ///     .spawn(std::thread::Builder::new().name("helper".into()), || 6 * 7)
+    ///     .unwrap();
+    /// assert_eq!(helper.thread().name(), Some("helper"));
+    /// assert_eq!(helper.join().unwrap(), 42); // and the share goes back
+    /// ```
+    pub fn spawn<F, T>(self, builder: thread::Builder, f: F) -> std::io::Result<CountedThread<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let spawned = catch_panic(move || builder.spawn(f))
+            .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
+        spawned.map(|thread| CountedThread {
+            thread,
+            _share: self,
+        })
+    }
+}
+
+/// A thread that holds a [`ProcessThreadShare`] ([`ProcessThreadShare::spawn`]): the share goes
+/// back once the thread is joined, or when this handle is dropped. Pool workers run on these,
+/// and so does policy-adaptive's controller.
+///
+/// # Examples
+///
+/// See [`ProcessThreadShare::spawn`].
+pub struct CountedThread<T> {
+    thread: thread::JoinHandle<T>,
+    _share: ProcessThreadShare,
+}
+
+impl<T> CountedThread<T> {
+    /// Waits for the thread to finish and gives its share back: its result, or its panic's
+    /// payload (as [`std::thread::JoinHandle::join`]).
+    ///
+    /// # Errors
+    ///
+    /// The payload of the thread's panic.
+    ///
+    /// # Examples
+    ///
+    /// See [`ProcessThreadShare::spawn`].
+    pub fn join(self) -> std::thread::Result<T> {
+        let CountedThread { thread, _share } = self;
+        thread.join()
+    }
+
+    /// The thread.
+    ///
+    /// # Examples
+    ///
+    /// See [`ProcessThreadShare::spawn`].
+    pub fn thread(&self) -> &thread::Thread {
+        self.thread.thread()
+    }
+
+    /// Whether the thread has finished running its closure (as
+    /// [`std::thread::JoinHandle::is_finished`]; not under loom, whose handles cannot tell).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pool_core::ProcessThreadShare;
+    ///
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let share = ProcessThreadShare::reserve().unwrap();
+    /// let helper = share
+    ///     .spawn(std::thread::Builder::new(), move || wait.recv())
+    ///     .unwrap();
+    /// assert!(!helper.is_finished());
+    /// go.send(()).unwrap();
+    /// helper.join().unwrap().unwrap();
+    /// ```
+    #[cfg(not(loom))]
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+impl<T> fmt::Debug for CountedThread<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountedThread")
+            .field("thread", self.thread())
+            .finish_non_exhaustive()
     }
 }
 

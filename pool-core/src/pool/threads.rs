@@ -4,12 +4,11 @@
 //! `shutdown` still joins every one. Each worker holds a share of the process's thread budget
 //! (`budget`) from before its thread starts until its handle is joined or dropped.
 
-use super::budget::ProcessThreadShare;
+use super::budget::{CountedThread, ProcessThreadShare};
 use super::shared::Shared;
 use super::stats::Counters;
 use super::worker;
 use crate::sync::{thread, Arc, CachePadded, Ordering};
-use crate::unwind::catch_panic;
 
 /// The handles of the pool's threads, under `Shared::threads`.
 pub(crate) struct Threads {
@@ -40,20 +39,9 @@ impl Threads {
     }
 }
 
-/// A worker thread's handle and its share of the process's thread budget: the share goes back
+/// A worker thread's handle, with its share of the process's thread budget: the share goes back
 /// once the thread is joined, or when the handle is dropped (the thread then ends on its own).
-pub(crate) struct WorkerHandle {
-    thread: thread::JoinHandle<()>,
-    _share: ProcessThreadShare,
-}
-
-impl WorkerHandle {
-    /// Waits for the thread to exit, then gives its share back.
-    pub(crate) fn join(self) -> std::thread::Result<()> {
-        let WorkerHandle { thread, _share } = self;
-        thread.join()
-    }
-}
+pub(crate) type WorkerHandle = CountedThread<()>;
 
 /// Why a worker did not start.
 #[derive(Debug)]
@@ -86,18 +74,10 @@ pub(crate) fn start_worker(
     if let Some(bytes) = shared.hooks.stack_size {
         builder = builder.stack_size(bytes);
     }
-    // `spawn` may panic instead of returning an error when memory is short (`std` maps the new
-    // thread's signal stack on this thread, and panics if it cannot): a refused thread all the
-    // same, or the live count would keep a worker that never started.
-    let spawned =
-        catch_panic(move || builder.spawn(move || worker::run(for_worker, index, counters)))
-            .unwrap_or_else(|panic| Err(std::io::Error::other(panic)));
-    match spawned {
-        Ok(thread) => {
-            let handle = WorkerHandle {
-                thread,
-                _share: share,
-            };
+    // A refused thread (a `spawn` that panicked included) leaves the live count here, or it
+    // would keep a worker that never started.
+    match share.spawn(builder, move || worker::run(for_worker, index, counters)) {
+        Ok(handle) => {
             threads.handles.push((index, handle));
             Ok(())
         }
@@ -178,7 +158,7 @@ pub(crate) fn leave(shared: &Shared, index: usize) {
 fn finished(handle: &WorkerHandle) -> bool {
     #[cfg(not(loom))]
     {
-        handle.thread.is_finished()
+        handle.is_finished()
     }
     #[cfg(loom)]
     {

@@ -1,0 +1,53 @@
+//! The worker's engine thread counts against the process's thread limit, as its pool's workers
+//! do. Its own test binary: the limit and the count are process-wide.
+
+mod common;
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use common::{registry, sqlite_url};
+use pool_core::ThreadPool;
+use pool_remote::{RemoteError, Worker};
+
+fn worker(url: &str) -> Worker {
+    Worker::builder(url, registry())
+        .threads(2)
+        .heartbeat(Duration::from_secs(1))
+        .build()
+        .unwrap()
+}
+
+/// A worker whose engine thread finds no share left is refused with the limit, its pool shut
+/// down and its shares back; with a share free, a worker runs, and every share is back once it
+/// stops.
+#[test]
+fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
+    let (_dir, url) = sqlite_url("process-limit");
+    let refused = worker(&url);
+    // The worker's two pool threads hold the only shares of this process.
+    let held = ThreadPool::process_threads();
+    assert_eq!(held, 2);
+    ThreadPool::set_process_thread_limit(NonZeroUsize::new(held).unwrap());
+    let error = refused.run_until(async {}).unwrap_err();
+    assert_eq!(error, RemoteError::ProcessLimit { limit: held });
+    let message = error.to_string();
+    assert!(
+        message.contains("engine thread") && message.contains("process_thread_limit"),
+        "{message}"
+    );
+    assert_eq!(
+        ThreadPool::process_threads(),
+        0,
+        "the pool's shares are back"
+    );
+
+    ThreadPool::set_process_thread_limit(NonZeroUsize::new(held + 1).unwrap());
+    let report = worker(&url).run_until(async {}).unwrap();
+    assert_eq!(report.succeeded + report.failed + report.refused, 0);
+    assert_eq!(
+        ThreadPool::process_threads(),
+        0,
+        "the engine thread's share is back"
+    );
+}
