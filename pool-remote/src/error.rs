@@ -99,12 +99,13 @@ pub enum RemoteError {
         /// The task name.
         task: String,
     },
-    /// The worker's engine thread was not started: this process's pools, with the threads
-    /// that run beside them, already hold as many threads as they may together
+    /// A thread of a worker (its pool's, at `build`, or its engine's, at `run_until`) was not
+    /// started: this process's pools, with the threads that run beside them, already hold as
+    /// many threads as they may together
     /// ([`ThreadPool::process_thread_limit`](pool_core::ThreadPool::process_thread_limit)).
     /// Nothing was claimed from the backend.
     #[error(
-        "could not start the worker's engine thread: this process's pools already hold {limit} \
+        "could not start a thread for the worker: this process's pools already hold {limit} \
          threads, the most they may hold together (ThreadPool::process_thread_limit)"
     )]
     ProcessLimit {

@@ -221,7 +221,8 @@ impl RemoteWorkerBuilder {
     /// # Errors
     ///
     /// [`RemoteError::Build`] for a bad setting, [`RemoteError::Unreachable`] when the backend
-    /// cannot be reached.
+    /// cannot be reached, [`RemoteError::ProcessLimit`] when the process's pools already hold
+    /// their limit of threads.
     pub fn build(self) -> Result<Worker, RemoteError> {
         RemoteError::check(
             (Duration::from_secs(1)..=MAX_HEARTBEAT).contains(&self.heartbeat),
@@ -256,9 +257,17 @@ impl RemoteWorkerBuilder {
         if let Some(threads) = self.threads {
             pool = pool.threads(threads);
         }
-        let pool = pool.build().map_err(|e| RemoteError::Build {
-            setting: "threads",
-            message: e.to_string(),
+        let pool = pool.build().map_err(|e| {
+            if e.is_process_limit() {
+                RemoteError::ProcessLimit {
+                    limit: ThreadPool::process_thread_limit(),
+                }
+            } else {
+                RemoteError::Build {
+                    setting: "threads",
+                    message: e.to_string(),
+                }
+            }
         })?;
         let (runtime, store) = backend::start(&self.url, &self.queue, format!("{name}-io"))?;
         Ok(Worker {

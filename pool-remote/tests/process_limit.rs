@@ -19,8 +19,8 @@ fn worker(url: &str) -> Worker {
 }
 
 /// A worker whose engine thread finds no share left is refused with the limit, its pool shut
-/// down and its shares back; with a share free, a worker runs, and every share is back once it
-/// stops.
+/// down and its shares back; a worker whose pool finds none is refused at `build`; with a share
+/// free, a worker runs, and every share is back once it stops.
 #[test]
 fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
     let (_dir, url) = sqlite_url("process-limit");
@@ -33,13 +33,27 @@ fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
     assert_eq!(error, RemoteError::ProcessLimit { limit: held });
     let message = error.to_string();
     assert!(
-        message.contains("engine thread") && message.contains("process_thread_limit"),
+        message.contains("thread for the worker") && message.contains("process_thread_limit"),
         "{message}"
     );
     assert_eq!(
         ThreadPool::process_threads(),
         0,
         "the pool's shares are back"
+    );
+
+    // A worker whose pool finds no share is refused at `build` with the same error.
+    ThreadPool::set_process_thread_limit(NonZeroUsize::new(1).unwrap());
+    let error = Worker::builder(&url, registry())
+        .threads(2)
+        .build()
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(error, RemoteError::ProcessLimit { limit: 1 });
+    assert_eq!(
+        ThreadPool::process_threads(),
+        0,
+        "the refused pool's share is back"
     );
 
     ThreadPool::set_process_thread_limit(NonZeroUsize::new(held + 1).unwrap());
