@@ -30,7 +30,7 @@ use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::{AbortError, BackendExt, BoxDynError, Data, WorkerBuilder};
 use futures::FutureExt;
 use pool_core::sync::{Arc, AtomicU64, Ordering};
-use pool_core::{drop_quietly, ProcessThreadShare, TaskError, ThreadPool};
+use pool_core::{drop_quietly, ProcessThreadShare, QuietDrop, TaskError, ThreadPool};
 
 use crate::backend::{self, Store, WorkerStorage};
 use crate::executor::DEFAULT_QUEUE;
@@ -320,6 +320,26 @@ pub struct Worker {
     state: Arc<WorkerState>,
 }
 
+/// The engine's runtime in the engine thread's closure. A thread the OS refuses drops its
+/// closure on the calling thread, which may drive an async runtime, where dropping a runtime
+/// panics: dropped unrun, this one shuts down in the background. The engine thread takes it out
+/// (`into_inner`) and drops it as usual once its loop has ended.
+struct EngineRuntime(Option<tokio::runtime::Runtime>);
+
+impl EngineRuntime {
+    fn into_inner(mut self) -> Option<tokio::runtime::Runtime> {
+        self.0.take()
+    }
+}
+
+impl Drop for EngineRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         if let Some((runtime, _store)) = self.engine.take() {
@@ -404,6 +424,21 @@ impl Worker {
         S: Future<Output = ()> + Send + 'static,
     {
         let mut this = self;
+        // The engine thread's share of the process's thread budget, taken before anything moves
+        // into its closure. Refused: the pool is shut down as on every way out, the stop future
+        // (user code) dropped quietly, and the worker dropped whole: its `Drop` shuts the
+        // engine's runtime down in the background (this thread may drive an async runtime,
+        // where dropping one panics).
+        let share = match ProcessThreadShare::reserve() {
+            Ok(share) => share,
+            Err(refused) => {
+                this.state.pool.shutdown();
+                drop_quietly(stop);
+                return Err(RemoteError::ProcessLimit {
+                    limit: refused.limit(),
+                });
+            }
+        };
         let Some((runtime, store)) = this.engine.take() else {
             // Only `run_until` takes the engine, and it consumes the worker.
             return Err(RemoteError::Backend {
@@ -419,8 +454,11 @@ impl Worker {
         // The stop future is user code: one that panics asks for the stop all the same (its
         // payload dropped quietly), and the worker stops gracefully instead of unwinding out of
         // the engine's loop with jobs claimed and the pool not joined.
+        // Its `Drop` is user code too: quiet whether the future ran or the thread never started.
+        let stop = QuietDrop::new(Box::pin(stop));
         let stop = async move {
-            if let Err(payload) = AssertUnwindSafe(stop).catch_unwind().await {
+            let mut stop = stop;
+            if let Err(payload) = AssertUnwindSafe(stop.as_mut()).catch_unwind().await {
                 drop_quietly(payload);
             }
             Ok::<(), std::io::Error>(())
@@ -430,7 +468,12 @@ impl Worker {
         // One engine loop per backend type (apalis workers are generic over the storage), on a
         // thread of its own: `block_on`, and dropping the runtime, panic on a thread that
         // drives an async runtime, and this call may come from one.
+        let runtime = EngineRuntime(Some(runtime));
         let engine = move || {
+            // Never `None`: only this closure takes it out.
+            let Some(runtime) = runtime.into_inner() else {
+                return Ok(());
+            };
             // The same loop whatever the storage's type.
             macro_rules! engine_loop {
                 ($storage:expr) => {
@@ -451,19 +494,12 @@ impl Worker {
             }
         };
         // The engine thread counts against the process's thread limit, as the pool's workers
-        // do: a thread past it could abort the process as it starts.
-        let ran = ProcessThreadShare::reserve()
-            .map_err(|refused| RemoteError::ProcessLimit {
-                limit: refused.limit(),
-            })
-            .and_then(|share| {
-                let builder = std::thread::Builder::new().name(thread_name);
-                share
-                    .spawn(builder, engine)
-                    .map_err(|e| RemoteError::Backend {
-                        during: "start the worker's engine thread",
-                        message: e.to_string(),
-                    })
+        // do (its share taken above): a thread past it could abort the process as it starts.
+        let ran = share
+            .spawn(std::thread::Builder::new().name(thread_name), engine)
+            .map_err(|e| RemoteError::Backend {
+                during: "start the worker's engine thread",
+                message: e.to_string(),
             })
             .map(|engine| match engine.join() {
                 Ok(ran) => ran,

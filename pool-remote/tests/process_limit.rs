@@ -3,7 +3,10 @@
 
 mod common;
 
+use std::future::Future;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use common::{registry, sqlite_url};
@@ -18,8 +21,25 @@ fn worker(url: &str) -> Worker {
         .unwrap()
 }
 
-/// A worker whose engine thread finds no share left is refused with the limit, its pool shut
-/// down and its shares back; a worker whose pool finds none is refused at `build`; with a share
+/// A stop future, ready at once, whose `Drop` panics.
+struct HostileStop;
+
+impl Future for HostileStop {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+}
+
+impl Drop for HostileStop {
+    fn drop(&mut self) {
+        panic!("a stop future's hostile Drop");
+    }
+}
+
+/// A worker whose engine thread finds no share left is refused with the limit (on a thread that
+/// drives an async runtime, its stop future hostile), its pool shut down and its shares back; a worker whose pool finds none is refused at `build`; with a share
 /// free, a worker runs, and every share is back once it stops.
 #[test]
 fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
@@ -29,7 +49,14 @@ fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
     let held = ThreadPool::process_threads();
     assert_eq!(held, 2);
     ThreadPool::set_process_thread_limit(NonZeroUsize::new(held).unwrap());
-    let error = refused.run_until(async {}).unwrap_err();
+    // Refused on a thread that drives an async runtime, where dropping the engine's runtime
+    // would panic, and with a stop future whose `Drop` panics: the error comes back all the same.
+    let outer = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let error = outer
+        .block_on(async move { refused.run_until(HostileStop) })
+        .unwrap_err();
     assert_eq!(error, RemoteError::ProcessLimit { limit: held });
     let message = error.to_string();
     assert!(
@@ -57,7 +84,8 @@ fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
     );
 
     ThreadPool::set_process_thread_limit(NonZeroUsize::new(held + 1).unwrap());
-    let report = worker(&url).run_until(async {}).unwrap();
+    // Its stop future, hostile too, runs and is dropped on the engine thread, quietly.
+    let report = worker(&url).run_until(HostileStop).unwrap();
     assert_eq!(report.succeeded + report.failed + report.refused, 0);
     assert_eq!(
         ThreadPool::process_threads(),
