@@ -129,7 +129,7 @@ impl ProcessThreadShare {
 
 /// A thread that holds a [`ProcessThreadShare`] ([`ProcessThreadShare::spawn`]): the share goes
 /// back once the thread is joined, or when this handle is dropped. Pool workers run on these,
-/// and so does policy-adaptive's controller.
+/// and so do policy-adaptive's controller and pool-remote's engine thread.
 ///
 /// # Examples
 ///

@@ -13,10 +13,10 @@ use crate::sync::{thread, Arc, CachePadded, Ordering};
 /// The handles of the pool's threads, under `Shared::threads`.
 pub(crate) struct Threads {
     /// Workers that have not left yet (each takes its own handle out as it leaves).
-    pub(crate) handles: Vec<(usize, WorkerHandle)>,
+    pub(crate) handles: Vec<(usize, CountedThread<()>)>,
     /// Workers that have left and are not joined yet: joined by a later one to leave once
     /// finished, or by `shutdown` (`leave`).
-    pub(crate) left: Vec<WorkerHandle>,
+    pub(crate) left: Vec<CountedThread<()>>,
     pub(crate) next_index: usize,
 }
 
@@ -32,16 +32,12 @@ impl Threads {
     /// Every handle still held, for `shutdown` to join: the workers that have not left and
     /// those that left and are not joined yet (each of which joins what it took before it
     /// exits).
-    pub(crate) fn take_all(&mut self) -> Vec<WorkerHandle> {
+    pub(crate) fn take_all(&mut self) -> Vec<CountedThread<()>> {
         let mut all: Vec<_> = self.handles.drain(..).map(|(_, handle)| handle).collect();
         all.append(&mut self.left);
         all
     }
 }
-
-/// A worker thread's handle, with its share of the process's thread budget: the share goes back
-/// once the thread is joined, or when the handle is dropped (the thread then ends on its own).
-pub(crate) type WorkerHandle = CountedThread<()>;
 
 /// Why a worker did not start.
 #[derive(Debug)]
@@ -141,7 +137,7 @@ pub(crate) fn leave(shared: &Shared, index: usize) {
     // `--cfg loom_broken_leave_join` only (loom-tests checks that a model catches it): detach
     // them instead of joining them.
     #[cfg(loom_broken_leave_join)]
-    let finished: Vec<WorkerHandle> = {
+    let finished: Vec<CountedThread<()>> = {
         drop(finished);
         Vec::new()
     };
@@ -155,7 +151,7 @@ pub(crate) fn leave(shared: &Shared, index: usize) {
 /// its exit. Under loom, whose handles cannot tell, every thread that left before counts as
 /// finished: each one leaving joins them all, the order the real pool takes when they are, and
 /// the model still checks that the joins end in `shutdown` (`loom-tests`, `core.rs`).
-fn finished(handle: &WorkerHandle) -> bool {
+fn finished(handle: &CountedThread<()>) -> bool {
     #[cfg(not(loom))]
     {
         handle.is_finished()
