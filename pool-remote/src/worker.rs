@@ -440,7 +440,11 @@ impl Worker {
             }
         };
         let Some((runtime, store)) = this.engine.take() else {
-            // Only `run_until` takes the engine, and it consumes the worker.
+            // Only `run_until` takes the engine, and it consumes the worker: not reached. Were
+            // it, the way out is the refusal's: the pool shut down, the stop future dropped
+            // quietly.
+            this.state.pool.shutdown();
+            drop_quietly(stop);
             return Err(RemoteError::Backend {
                 during: "run worker",
                 message: "the worker's engine was already taken".into(),
