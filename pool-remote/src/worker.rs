@@ -425,30 +425,29 @@ impl Worker {
     {
         let mut this = self;
         // The engine thread's share of the process's thread budget, taken before anything moves
-        // into its closure. Refused: the pool is shut down as on every way out, the stop future
-        // (user code) dropped quietly, and the worker dropped whole: its `Drop` shuts the
-        // engine's runtime down in the background (this thread may drive an async runtime,
+        // into its closure, then the engine (only `run_until` takes it, and it consumes the
+        // worker: never missing). Either refused: the pool is shut down as on every way out, the
+        // stop future (user code) dropped quietly, and the worker dropped whole: its `Drop` shuts
+        // the engine's runtime down in the background (this thread may drive an async runtime,
         // where dropping one panics).
-        let share = match ProcessThreadShare::reserve() {
-            Ok(share) => share,
+        let taken = ProcessThreadShare::reserve()
+            .map_err(|refused| RemoteError::ProcessLimit {
+                limit: refused.limit(),
+            })
+            .and_then(|share| {
+                let engine = this.engine.take().ok_or_else(|| RemoteError::Backend {
+                    during: "run worker",
+                    message: "the worker's engine was already taken".into(),
+                })?;
+                Ok((share, engine))
+            });
+        let (share, (runtime, store)) = match taken {
+            Ok(taken) => taken,
             Err(refused) => {
                 this.state.pool.shutdown();
                 drop_quietly(stop);
-                return Err(RemoteError::ProcessLimit {
-                    limit: refused.limit(),
-                });
+                return Err(refused);
             }
-        };
-        let Some((runtime, store)) = this.engine.take() else {
-            // Only `run_until` takes the engine, and it consumes the worker: not reached. Were
-            // it, the way out is the refusal's: the pool shut down, the stop future dropped
-            // quietly.
-            this.state.pool.shutdown();
-            drop_quietly(stop);
-            return Err(RemoteError::Backend {
-                during: "run worker",
-                message: "the worker's engine was already taken".into(),
-            });
         };
         let (name, state) = (std::mem::take(&mut this.name), Arc::clone(&this.state));
         let (heartbeat, missed_heartbeats) = (this.heartbeat, this.missed_heartbeats);
