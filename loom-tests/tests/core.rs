@@ -546,13 +546,13 @@ fn racing_starts_never_pass_the_process_thread_limit() {
 }
 
 /// Invariant: two resizes decided from the same size apply once. Two threads, as two
-/// controllers that both sampled a 1-worker pool, call `compare_set_threads(1, 2)`: exactly one
-/// resizes, the other is refused with `SizeChanged { expected: 1, found: 2 }`, the pool's size
-/// is 2. This is the check that keeps policy-adaptive's tick
-/// from undoing a resize made from outside after its sample (`controller/tick.rs`).
+/// controllers that both sampled a 2-worker pool, call `compare_set_threads(2, 1)`: exactly one
+/// resizes, the other is refused with `SizeChanged { requested: 1, expected: 2, found: 1 }`, the
+/// pool's size is 1. This is the check that keeps policy-adaptive's tick from undoing a resize
+/// made from outside after its sample (`controller/tick.rs`).
 ///
 /// Catches `--cfg loom_broken_compare_resize` (the comparison made before the resize's lock):
-/// both threads compare while the size is still 1, then both resize.
+/// both threads compare while the size is still 2, then both resize.
 #[test]
 #[cfg_attr(loom_broken, ignore = "checks another protocol")]
 fn two_resizes_from_one_size_apply_once() {

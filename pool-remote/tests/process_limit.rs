@@ -39,8 +39,9 @@ impl Drop for HostileStop {
 }
 
 /// A worker whose engine thread finds no share left is refused with the limit (on a thread that
-/// drives an async runtime, its stop future hostile), its pool shut down and its shares back; a worker whose pool finds none is refused at `build`; with a share
-/// free, a worker runs, and every share is back once it stops.
+/// drives an async runtime, its stop future hostile), its pool shut down and its shares back; a
+/// worker whose pool finds none is refused at `build`; with a share free, a worker runs, and
+/// every share is back once it stops.
 #[test]
 fn an_engine_thread_past_the_process_limit_is_refused_with_it() {
     let (_dir, url) = sqlite_url("process-limit");
